@@ -1,0 +1,33 @@
+//! paychain's client SDK; the `paychain` command-line tool (`src/main.rs`) is a thin layer over it.
+//!
+//! # Modules
+//!
+//! - [`emvco`]: EMVCo merchant-presented payment codes: decode any scheme's (bounded, never panics),
+//!   encode paychain's (template 26, GUID `COM.PAYCHAIN`), and say when a code has no paychain merchant.
+//! - [`keystore`]: ed25519 key files (JSON, mode 0600, seeds zeroized); the node uses the same format.
+//! - [`rpc`]: a typed JSON-RPC client for one node ([`rpc::Client`]), one error enum with one-line
+//!   messages, and the WebSocket block feed.
+//! - [`qr`]: QR images of those codes: PNG and terminal rendering, and reading codes from images.
+//! - [`tx`]: build, sign and submit a contract call ([`tx::TxBuilder`]), then wait for its receipt
+//!   ([`tx::wait_committed`]).
+//!
+//! The data types (keys, ids, transactions, API views) are `paychain-contracts`' own; this crate adds
+//! I/O around them, and the merchant-code codec and images the chain never sees.
+//!
+//! # Flow
+//!
+//! ```text
+//! keystore::load(file) ──► KeyFile { secret } ─┐
+//! rpc::Client::new(url) ───────────────────────┼─► tx::TxBuilder::submit(call) ──► Submitted { tx_hash }
+//!                                              │     (chain id: paychain_status, nonce: paychain_account)
+//!                                              └─► tx::wait_committed(tx_hash, timeout) ──► Receipt
+//! rpc::Client::{status, tx, block, account, merchant, record}  ──► paychain_contracts::api views
+//! ```
+
+pub mod emvco;
+pub mod keystore;
+pub mod qr;
+pub mod rpc;
+pub mod tx;
+
+pub use paychain_contracts as contracts;

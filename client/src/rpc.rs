@@ -1,0 +1,365 @@
+//! Typed JSON-RPC client for a paychain node.
+//!
+//! [`Client`] wraps a `jsonrpsee` HTTP client (one request at a time is plenty for a CLI, and HTTP needs no
+//! background task); [`Client::subscribe_blocks`] opens a WebSocket to the same port for the block feed.
+//! Every failure becomes one [`Error`] whose message fits on one line and says what to do about it.
+
+use std::time::Duration;
+
+use jsonrpsee::core::client::{ClientT, Error as RpcError, Subscription, SubscriptionClientT};
+use jsonrpsee::core::params::ArrayParams;
+use jsonrpsee::http_client::{transport, HttpClient};
+use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use paychain_contracts::api::{
+    AccountView, BlockView, MerchantView, RecordView, StatusView, SubmitView, TxView,
+};
+use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::ids::{MerchantId, PlatformId};
+use paychain_contracts::tx::SignedTx;
+use serde::de::DeserializeOwned;
+
+/// The node's default JSON-RPC address.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:26657";
+/// How long one request may take, connection included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL cannot be used.
+    #[error("invalid node URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// URL given.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// No connection could be made (refused, DNS, reset...).
+    #[error("cannot reach node at {url}: {reason}")]
+    Unreachable {
+        /// Node URL.
+        url: String,
+        /// Cause, lowercase, e.g. "connection refused".
+        reason: String,
+    },
+    /// The node did not answer in time.
+    #[error("node at {url} did not answer within {} s", .timeout.as_secs_f32())]
+    Timeout {
+        /// Node URL.
+        url: String,
+        /// Limit.
+        timeout: Duration,
+    },
+    /// The HTTP layer refused the request (e.g. 413 when the body exceeds the node's limit).
+    #[error("node at {url} rejected the request with HTTP status {status}")]
+    HttpStatus {
+        /// Node URL.
+        url: String,
+        /// Status code.
+        status: u16,
+    },
+    /// `paychain_submitTx` answered with an error: the transaction was not admitted.
+    #[error("node refused transaction: {reason}")]
+    TxRefused {
+        /// The node's one-line reason (bad signature, stale nonce, ...).
+        reason: String,
+    },
+    /// Any other method answered with a JSON-RPC error (e.g. "unknown merchant ...").
+    #[error("{message}")]
+    Call {
+        /// Method called.
+        method: &'static str,
+        /// JSON-RPC error code.
+        code: i32,
+        /// The node's message.
+        message: String,
+    },
+    /// The answer could not be understood (version mismatch between client and node?).
+    #[error("unexpected answer from node to {method}: {reason}")]
+    BadResponse {
+        /// Method called.
+        method: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A client for one node.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: HttpClient,
+    url: String,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client for the node at `url` (`http://host:port`) with [`DEFAULT_REQUEST_TIMEOUT`].
+    pub fn new(url: &str) -> Result<Client, Error> {
+        Client::with_timeout(url, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// A client whose requests time out after `timeout`.
+    pub fn with_timeout(url: &str, timeout: Duration) -> Result<Client, Error> {
+        let url = url.trim_end_matches('/').to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Error::InvalidUrl {
+                url,
+                reason: "expected http://host:port".into(),
+            });
+        }
+        let inner = HttpClient::builder()
+            .request_timeout(timeout)
+            .connect_timeout(timeout)
+            .build(&url)
+            .map_err(|e| Error::InvalidUrl {
+                url: url.clone(),
+                reason: one_line(&e.to_string()),
+            })?;
+        Ok(Client {
+            inner,
+            url,
+            timeout,
+        })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `paychain_status`: chain id, height, app hash, validators, ...
+    pub async fn status(&self) -> Result<StatusView, Error> {
+        self.call("paychain_status", rpc_params![]).await
+    }
+
+    /// `paychain_submitTx` with the canonical encoding of `tx`.
+    pub async fn submit_tx(&self, tx: &SignedTx) -> Result<SubmitView, Error> {
+        self.submit_raw(&tx.to_bytes()).await
+    }
+
+    /// `paychain_submitTx` with bytes sent as they are (the node decodes and checks them).
+    pub async fn submit_raw(&self, bytes: &[u8]) -> Result<SubmitView, Error> {
+        const METHOD: &str = "paychain_submitTx";
+        match self.call(METHOD, rpc_params![hex::encode(bytes)]).await {
+            Err(Error::Call { message, .. }) => Err(Error::TxRefused { reason: message }),
+            other => other,
+        }
+    }
+
+    /// `paychain_tx`: where a transaction stands, with its receipt once committed.
+    pub async fn tx(&self, hash: &Hash) -> Result<TxView, Error> {
+        self.call("paychain_tx", rpc_params![hash.to_hex()]).await
+    }
+
+    /// `paychain_block`: the committed block at `height`, `None` if there is none (yet).
+    pub async fn block(&self, height: u64) -> Result<Option<BlockView>, Error> {
+        self.call("paychain_block", rpc_params![height]).await
+    }
+
+    /// `paychain_account`: next nonce and membership of a key.
+    pub async fn account(&self, key: &PublicKey) -> Result<AccountView, Error> {
+        self.call("paychain_account", rpc_params![key.to_hex()])
+            .await
+    }
+
+    /// `paychain_merchant`: the merchant and the platforms with an active record for it.
+    pub async fn merchant(&self, id: &MerchantId) -> Result<MerchantView, Error> {
+        self.call("paychain_merchant", rpc_params![id.as_str()])
+            .await
+    }
+
+    /// `paychain_record`: one platform's acquiring record for a merchant.
+    pub async fn record(
+        &self,
+        merchant: &MerchantId,
+        platform: &PlatformId,
+    ) -> Result<RecordView, Error> {
+        self.call(
+            "paychain_record",
+            rpc_params![merchant.as_str(), platform.as_str()],
+        )
+        .await
+    }
+
+    /// `paychain_subscribeBlocks` over a WebSocket to the same host and port.
+    pub async fn subscribe_blocks(&self) -> Result<BlockSubscription, Error> {
+        const METHOD: &str = "paychain_subscribeBlocks";
+        let ws_url = ws_url(&self.url);
+        let ws = WsClientBuilder::default()
+            .request_timeout(self.timeout)
+            .connection_timeout(self.timeout)
+            .build(&ws_url)
+            .await
+            .map_err(|e| self.map_error(METHOD, e))?;
+        let sub = ws
+            .subscribe(METHOD, rpc_params![], "paychain_unsubscribeBlocks")
+            .await
+            .map_err(|e| self.map_error(METHOD, e))?;
+        Ok(BlockSubscription { _ws: ws, sub })
+    }
+
+    async fn call<R: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        params: ArrayParams,
+    ) -> Result<R, Error> {
+        self.inner
+            .request(method, params)
+            .await
+            .map_err(|e| self.map_error(method, e))
+    }
+
+    fn map_error(&self, method: &'static str, e: RpcError) -> Error {
+        let url = self.url.clone();
+        match e {
+            RpcError::Call(obj) => Error::Call {
+                method,
+                code: obj.code(),
+                message: one_line(obj.message()),
+            },
+            RpcError::RequestTimeout => Error::Timeout {
+                url,
+                timeout: self.timeout,
+            },
+            RpcError::ParseError(e) => Error::BadResponse {
+                method,
+                reason: one_line(&e.to_string()),
+            },
+            RpcError::Transport(err) => match err.downcast_ref::<transport::Error>() {
+                Some(transport::Error::Rejected { status_code }) => Error::HttpStatus {
+                    url,
+                    status: *status_code,
+                },
+                Some(transport::Error::RequestTooLarge) => Error::HttpStatus { url, status: 413 },
+                Some(transport::Error::Url(reason)) => Error::InvalidUrl {
+                    url,
+                    reason: one_line(reason),
+                },
+                _ => Error::Unreachable {
+                    url,
+                    reason: root_cause(err.as_ref()),
+                },
+            },
+            RpcError::RestartNeeded(_) | RpcError::ServiceDisconnect => Error::Unreachable {
+                url,
+                reason: "connection closed".into(),
+            },
+            other => Error::BadResponse {
+                method,
+                reason: one_line(&other.to_string()),
+            },
+        }
+    }
+}
+
+/// New blocks as the node commits them. Dropping it closes the WebSocket.
+#[derive(Debug)]
+pub struct BlockSubscription {
+    _ws: WsClient,
+    sub: Subscription<BlockView>,
+}
+
+impl BlockSubscription {
+    /// The next block; `None` when the node closed the subscription (e.g. this client fell behind).
+    pub async fn next(&mut self) -> Option<Result<BlockView, Error>> {
+        self.sub.next().await.map(|r| {
+            r.map_err(|e| Error::BadResponse {
+                method: "paychain_block",
+                reason: one_line(&e.to_string()),
+            })
+        })
+    }
+}
+
+fn ws_url(http_url: &str) -> String {
+    if let Some(rest) = http_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = http_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        http_url.to_owned()
+    }
+}
+
+/// The innermost cause of a transport error, in words a user recognizes.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    let mut io_kind = None;
+    while let Some(next) = current.source() {
+        if let Some(io) = next.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        current = next;
+    }
+    if let Some(io) = current.downcast_ref::<std::io::Error>() {
+        io_kind = Some(io.kind());
+    }
+    use std::io::ErrorKind as K;
+    match io_kind {
+        Some(K::ConnectionRefused) => "connection refused".into(),
+        Some(K::ConnectionReset) => "connection reset".into(),
+        Some(K::ConnectionAborted) => "connection aborted".into(),
+        Some(K::TimedOut) => "connection timed out".into(),
+        _ => {
+            let text = one_line(&current.to_string());
+            // Strip the OS error number ("... (os error 111)") and lowercase the first letter.
+            let text = match text.find(" (os error") {
+                Some(i) => text[..i].to_owned(),
+                None => text,
+            };
+            let mut chars = text.chars();
+            match chars.next() {
+                Some(first) => first.to_lowercase().chain(chars).collect(),
+                None => "unknown error".into(),
+            }
+        }
+    }
+}
+
+/// Collapses whitespace runs (newlines included) so a message prints on one line.
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(ws_url("http://127.0.0.1:26657"), "ws://127.0.0.1:26657");
+        assert_eq!(ws_url("https://node.example"), "wss://node.example");
+        assert!(matches!(
+            Client::new("127.0.0.1:26657"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert_eq!(
+            Client::new("http://127.0.0.1:1/").unwrap().url(),
+            "http://127.0.0.1:1"
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_node_is_one_clear_line() {
+        // Bind then drop a listener so the port is (almost certainly) closed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = Client::new(&url).unwrap();
+        let err = client.status().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot reach node at {url}: connection refused")
+        );
+    }
+
+    #[test]
+    fn one_line_collapses() {
+        assert_eq!(one_line(" a\n  b\tc "), "a b c");
+    }
+}

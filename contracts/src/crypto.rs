@@ -1,0 +1,310 @@
+//! Hashes, keys and signatures.
+//!
+//! SHA-256 for every hash and ed25519 under the ZIP-215 rules of `ed25519-consensus` for every signature:
+//! single and batch verification agree bit for bit, so no crafted signature can split the validators.
+//!
+//! [`Hash`](struct@Hash), [`PublicKey`] and [`Signature`] serialize as lowercase hex strings in human-readable formats
+//! (JSON) and as fixed-size byte tuples (no length prefix) in binary formats (bincode).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeTuple, Serializer};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Errors of this module.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The signature does not verify for this key and message.
+    #[error("bad signature")]
+    BadSignature,
+    /// The 32 bytes are not a valid ed25519 verification key encoding.
+    #[error("malformed public key")]
+    MalformedPublicKey,
+    /// A hex string had the wrong number of characters.
+    #[error("expected {expected} hex characters, got {got}")]
+    HexLength {
+        /// Characters expected.
+        expected: usize,
+        /// Characters received.
+        got: usize,
+    },
+    /// A hex string contained a non-hex character.
+    #[error("invalid hex: {0}")]
+    InvalidHex(String),
+}
+
+/// SHA-256 over the concatenation of `parts`.
+pub fn sha256(parts: &[&[u8]]) -> Hash {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    Hash(hasher.finalize().into())
+}
+
+fn decode_hex<const N: usize>(s: &str) -> Result<[u8; N], Error> {
+    if s.len() != 2 * N {
+        return Err(Error::HexLength {
+            expected: 2 * N,
+            got: s.len(),
+        });
+    }
+    let mut out = [0u8; N];
+    hex::decode_to_slice(s, &mut out).map_err(|e| Error::InvalidHex(e.to_string()))?;
+    Ok(out)
+}
+
+fn serialize_fixed<S: Serializer, const N: usize>(
+    bytes: &[u8; N],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    if s.is_human_readable() {
+        s.serialize_str(&hex::encode(bytes))
+    } else {
+        let mut tup = s.serialize_tuple(N)?;
+        for b in bytes {
+            tup.serialize_element(b)?;
+        }
+        tup.end()
+    }
+}
+
+struct FixedVisitor<const N: usize>(&'static str);
+
+impl<'de, const N: usize> Visitor<'de> for FixedVisitor<N> {
+    type Value = [u8; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} as {} hex characters or {} bytes", self.0, 2 * N, N)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        decode_hex::<N>(v).map_err(E::custom)
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = [0u8; N];
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = seq
+                .next_element()?
+                .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+        }
+        Ok(out)
+    }
+}
+
+fn deserialize_fixed<'de, D: Deserializer<'de>, const N: usize>(
+    d: D,
+    what: &'static str,
+) -> Result<[u8; N], D::Error> {
+    if d.is_human_readable() {
+        d.deserialize_str(FixedVisitor::<N>(what))
+    } else {
+        d.deserialize_tuple(N, FixedVisitor::<N>(what))
+    }
+}
+
+macro_rules! fixed_bytes {
+    ($name:ident, $len:expr, $what:literal) => {
+        impl $name {
+            /// Length in bytes.
+            pub const LEN: usize = $len;
+
+            /// The raw bytes.
+            pub fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+
+            /// Lowercase hex.
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), hex::encode(self.0))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            /// Parses exactly `2 * LEN` hex characters (either case).
+            fn from_str(s: &str) -> Result<Self, Error> {
+                decode_hex::<$len>(s).map($name)
+            }
+        }
+
+        impl From<[u8; $len]> for $name {
+            fn from(bytes: [u8; $len]) -> Self {
+                $name(bytes)
+            }
+        }
+
+        impl AsRef<[u8]> for $name {
+            fn as_ref(&self) -> &[u8] {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serialize_fixed(&self.0, s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                deserialize_fixed::<D, $len>(d, $what).map($name)
+            }
+        }
+    };
+}
+
+/// A SHA-256 digest. `Default` is [`Hash::ZERO`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hash(pub [u8; 32]);
+fixed_bytes!(Hash, 32, "a SHA-256 hash");
+
+impl Hash {
+    /// The all-zero hash: the root of an empty Merkle tree and of an empty state bucket.
+    pub const ZERO: Hash = Hash([0u8; 32]);
+
+    /// SHA-256 of `bytes`.
+    pub fn digest(bytes: &[u8]) -> Hash {
+        sha256(&[bytes])
+    }
+}
+
+/// An ed25519 verification key (32 bytes, not checked for validity until [`PublicKey::verify`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PublicKey(pub [u8; 32]);
+fixed_bytes!(PublicKey, 32, "an ed25519 public key");
+
+impl PublicKey {
+    /// Checks that the bytes decode to an ed25519 verification key.
+    pub fn validate(&self) -> Result<(), Error> {
+        ed25519_consensus::VerificationKey::try_from(self.0)
+            .map(|_| ())
+            .map_err(|_| Error::MalformedPublicKey)
+    }
+
+    /// Verifies `sig` over `msg` under the ZIP-215 rules (the one signature rule of the chain).
+    pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), Error> {
+        let vk = ed25519_consensus::VerificationKey::try_from(self.0)
+            .map_err(|_| Error::MalformedPublicKey)?;
+        vk.verify(&ed25519_consensus::Signature::from(sig.0), msg)
+            .map_err(|_| Error::BadSignature)
+    }
+}
+
+/// An ed25519 signature (64 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Signature(pub [u8; 64]);
+fixed_bytes!(Signature, 64, "an ed25519 signature");
+
+/// An ed25519 signing key. Zeroized on drop; `Debug` never prints it.
+///
+/// This crate has no randomness: callers draw the 32-byte seed from the OS and pass it to
+/// [`SecretKey::from_seed`].
+#[derive(Clone)]
+pub struct SecretKey(ed25519_consensus::SigningKey);
+
+impl SecretKey {
+    /// The signing key for a 32-byte seed (the standard ed25519 secret key encoding).
+    pub fn from_seed(mut seed: [u8; 32]) -> SecretKey {
+        let key = SecretKey(ed25519_consensus::SigningKey::from(seed));
+        seed.zeroize();
+        key
+    }
+
+    /// The seed, to be stored in a keystore; zeroized when dropped.
+    pub fn to_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.0.verification_key().to_bytes())
+    }
+
+    /// Signs `msg`.
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        Signature(self.0.sign(msg).to_bytes())
+    }
+}
+
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_and_verify() {
+        let sk = SecretKey::from_seed([7u8; 32]);
+        let pk = sk.public_key();
+        let sig = sk.sign(b"hello");
+        assert_eq!(pk.verify(b"hello", &sig), Ok(()));
+        assert_eq!(pk.verify(b"hellp", &sig), Err(Error::BadSignature));
+        let other = SecretKey::from_seed([8u8; 32]).public_key();
+        assert_eq!(other.verify(b"hello", &sig), Err(Error::BadSignature));
+        assert_eq!(*sk.to_seed(), [7u8; 32]);
+        assert_eq!(format!("{sk:?}"), "SecretKey(..)");
+    }
+
+    #[test]
+    fn hex_round_trip_and_errors() {
+        let h = Hash::digest(b"abc");
+        assert_eq!(
+            h.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(h.to_string().parse::<Hash>().unwrap(), h);
+        assert!(matches!("ab".parse::<Hash>(), Err(Error::HexLength { .. })));
+        assert!(matches!(
+            "zz".repeat(32).parse::<Hash>(),
+            Err(Error::InvalidHex(_))
+        ));
+        assert_eq!(Hash::default(), Hash::ZERO);
+        assert_eq!(sha256(&[b"a", b"bc"]), h);
+    }
+
+    #[test]
+    fn serde_json_is_hex_and_bincode_is_raw() {
+        let sig = SecretKey::from_seed([1u8; 32]).sign(b"m");
+        let json = serde_json::to_string(&sig).unwrap();
+        assert_eq!(json, format!("\"{}\"", sig));
+        assert_eq!(serde_json::from_str::<Signature>(&json).unwrap(), sig);
+        let bin = crate::codec::encode(&sig);
+        assert_eq!(bin.len(), 64);
+        assert_eq!(crate::codec::decode::<Signature>(&bin, 64).unwrap(), sig);
+        let h = Hash::digest(b"x");
+        assert_eq!(crate::codec::encode(&h), h.0.to_vec());
+    }
+}

@@ -1,0 +1,47 @@
+//! paychain's deterministic state machine: the data model, its codec and the native contracts.
+//!
+//! No I/O, no clocks, no randomness, no floats, no hash-map iteration: every validator computes the same
+//! bytes from the same inputs. The node and the client depend on this crate; it depends on neither.
+//!
+//! # Modules
+//!
+//! - [`crypto`]: SHA-256 [`crypto::Hash`], ed25519 keys and signatures (ZIP-215, one rule everywhere).
+//! - [`codec`]: the canonical bincode encoding with size limits ([`codec::MAX_TX_BYTES`],
+//!   [`codec::MAX_BLOCK_BYTES`]).
+//! - [`ids`]: chain, platform and merchant identifiers.
+//! - [`merkle`]: the binary Merkle tree behind tx roots, result roots and the app hash.
+//! - [`tx`]: transactions, signing, stateless checks.
+//! - [`block`]: headers (the block hash) and blocks.
+//! - [`state`]: the bucketed authenticated key-value state, overlays, write sets, proofs.
+//! - [`genesis`]: the genesis document and the state it defines.
+//! - [`governance`], [`registry`]: the native contracts.
+//! - [`executor`]: `(state, block) → (writes, receipts)`.
+//! - [`api`]: serde views for the JSON-RPC API.
+//!
+//! # Flow
+//!
+//! ```text
+//! bytes ─► SignedTx::from_bytes ─► tx::check_stateless (chain id, signature; node caches by tx hash)
+//!       ─► mempool ─► proposal Block { header { prev_app_hash, prev_result_root, tx_root }, txs }
+//!       ─► executor::validate_block (tx root, chain ids, contiguous nonces)            [before voting]
+//!       ─► executor::execute_block(&committed_state, &block)                           [on decision]
+//!            per tx: nonce check → nonce+1 → contract call in a child Overlay (kept only on success)
+//!       ─► BlockOutcome { writes: WriteSet { puts, bucket_hashes, app_hash }, receipts, result_root }
+//!       ─► node commits the WriteSet atomically; app_hash / result_root go in the next header
+//! ```
+//!
+//! Genesis: [`genesis::genesis_state`] yields the first [`state::WriteSet`]; its app hash is the
+//! `prev_app_hash` of height 1.
+
+pub mod api;
+pub mod block;
+pub mod codec;
+pub mod crypto;
+pub mod executor;
+pub mod genesis;
+pub mod governance;
+pub mod ids;
+pub mod merkle;
+pub mod registry;
+pub mod state;
+pub mod tx;

@@ -1,0 +1,377 @@
+//! The merchant registry: merchants, and per merchant one acquiring record per platform.
+//!
+//! Every rule is enforced here, in the contract: only members with [`Role::Platform`] write; merchant
+//! fields follow the EMVCo limits; a merchant's id is derived from its key ([`MerchantId::derive`]);
+//! a record is keyed by (merchant, the *sender's* platform id), so a platform can only ever write or
+//! revoke its own record.
+//!
+//! State keys: `reg/merchant/{merchant id}` → [`Merchant`],
+//! `reg/record/{merchant id}/{platform id}` → [`AcquiringRecord`],
+//! `reg/platforms/{merchant id}` → sorted ids of the platforms with an active record.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::hex_bytes;
+use crate::crypto::PublicKey;
+use crate::executor::{CallError, Context, Event};
+use crate::governance::{self, Member, Role};
+use crate::ids::{MerchantId, PlatformId};
+use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+
+/// Largest acquiring record payload.
+pub const MAX_RECORD_PAYLOAD: usize = 16 * 1024;
+/// Longest merchant name, in characters (EMVCo tag 59).
+pub const MAX_MERCHANT_NAME_CHARS: usize = 25;
+/// Longest merchant city, in characters (EMVCo tag 60).
+pub const MAX_MERCHANT_CITY_CHARS: usize = 15;
+
+const MERCHANT_PREFIX: &[u8] = b"reg/merchant/";
+const RECORD_PREFIX: &[u8] = b"reg/record/";
+const PLATFORMS_PREFIX: &[u8] = b"reg/platforms/";
+
+/// Refusals of registry calls.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The sender is not a member with the platform role.
+    #[error("sender is not a platform member")]
+    NotAPlatform,
+    /// A merchant field is invalid.
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// Field name.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A merchant with this key is already registered.
+    #[error("merchant {0} is already registered")]
+    MerchantExists(MerchantId),
+    /// No such merchant.
+    #[error("unknown merchant {0}")]
+    UnknownMerchant(MerchantId),
+    /// The platform has no record for this merchant.
+    #[error("platform {platform_id} has no record for merchant {merchant_id}")]
+    NoRecord {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Platform.
+        platform_id: PlatformId,
+    },
+    /// The record is already revoked.
+    #[error("the record of platform {platform_id} for merchant {merchant_id} is already revoked")]
+    AlreadyRevoked {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Platform.
+        platform_id: PlatformId,
+    },
+    /// The payload exceeds [`MAX_RECORD_PAYLOAD`].
+    #[error("record payload is {len} bytes, limit is {max}")]
+    PayloadTooLarge {
+        /// Payload length.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+}
+
+impl Error {
+    /// Stable receipt code (200..=299).
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::NotAPlatform => 200,
+            Error::InvalidField { .. } => 201,
+            Error::MerchantExists(_) => 202,
+            Error::UnknownMerchant(_) => 203,
+            Error::NoRecord { .. } => 204,
+            Error::AlreadyRevoked { .. } => 205,
+            Error::PayloadTooLarge { .. } => 206,
+        }
+    }
+}
+
+/// A registered merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merchant {
+    /// Id, derived from `merchant_key`.
+    pub id: MerchantId,
+    /// Name (1..=25 characters).
+    pub name: String,
+    /// City (1..=15 characters).
+    pub city: String,
+    /// Merchant category code: 4 ASCII digits.
+    pub mcc: String,
+    /// ISO 3166-1 alpha-2 country, uppercase.
+    pub country: String,
+    /// The merchant's key.
+    pub merchant_key: PublicKey,
+    /// Platform that registered it.
+    pub registered_by: PlatformId,
+    /// Height of registration.
+    pub registered_at: u64,
+}
+
+/// One platform's acquiring record for one merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcquiringRecord {
+    /// Merchant.
+    pub merchant_id: MerchantId,
+    /// Owning platform.
+    pub platform_id: PlatformId,
+    /// 1 for the first put, +1 on every put (a revoke keeps it).
+    pub version: u64,
+    /// Opaque payload (ciphertext once records are sealed), at most [`MAX_RECORD_PAYLOAD`] bytes.
+    #[serde(with = "hex_bytes")]
+    pub payload: Vec<u8>,
+    /// Whether the platform revoked it (the payload is kept; a later put re-activates it).
+    pub revoked: bool,
+    /// Height of the last put or revoke.
+    pub updated_at: u64,
+}
+
+/// Registry calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// Registers a merchant; its id is derived from `merchant_key`.
+    RegisterMerchant {
+        /// Name (1..=25 characters).
+        name: String,
+        /// City (1..=15 characters).
+        city: String,
+        /// 4 ASCII digits.
+        mcc: String,
+        /// ISO 3166-1 alpha-2, uppercase.
+        country: String,
+        /// The merchant's key.
+        merchant_key: PublicKey,
+    },
+    /// Creates or replaces the sender platform's record for a merchant.
+    PutRecord {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Opaque payload.
+        #[serde(with = "hex_bytes")]
+        payload: Vec<u8>,
+    },
+    /// Revokes the sender platform's record for a merchant.
+    RevokeRecord {
+        /// Merchant.
+        merchant_id: MerchantId,
+    },
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidField {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), Error> {
+    let chars = value.chars().count();
+    if chars == 0 || chars > max_chars {
+        return Err(invalid(
+            field,
+            format!("must be 1 to {max_chars} characters, got {chars}"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    if value.trim() != value {
+        return Err(invalid(field, "must not start or end with whitespace"));
+    }
+    Ok(())
+}
+
+/// Checks the fields of a merchant registration.
+pub fn validate_merchant_fields(
+    name: &str,
+    city: &str,
+    mcc: &str,
+    country: &str,
+    merchant_key: &PublicKey,
+) -> Result<(), Error> {
+    check_text("name", name, MAX_MERCHANT_NAME_CHARS)?;
+    check_text("city", city, MAX_MERCHANT_CITY_CHARS)?;
+    if mcc.len() != 4 || !mcc.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("mcc", "must be 4 ASCII digits"));
+    }
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(invalid(
+            "country",
+            "must be 2 uppercase ASCII letters (ISO 3166-1 alpha-2)",
+        ));
+    }
+    merchant_key
+        .validate()
+        .map_err(|_| invalid("merchant_key", "not a valid ed25519 public key"))
+}
+
+fn merchant_key(id: &MerchantId) -> Vec<u8> {
+    [MERCHANT_PREFIX, id.as_str().as_bytes()].concat()
+}
+
+fn record_key(merchant: &MerchantId, platform: &PlatformId) -> Vec<u8> {
+    [
+        RECORD_PREFIX,
+        merchant.as_str().as_bytes(),
+        b"/",
+        platform.as_str().as_bytes(),
+    ]
+    .concat()
+}
+
+fn platforms_key(id: &MerchantId) -> Vec<u8> {
+    [PLATFORMS_PREFIX, id.as_str().as_bytes()].concat()
+}
+
+/// The merchant `id`.
+pub fn merchant(
+    reader: &impl StateReader,
+    id: &MerchantId,
+) -> Result<Option<Merchant>, StateError> {
+    get_decoded(reader, &merchant_key(id))
+}
+
+/// The platforms with an active record for merchant `id`, sorted.
+pub fn platforms_of(
+    reader: &impl StateReader,
+    id: &MerchantId,
+) -> Result<Vec<PlatformId>, StateError> {
+    Ok(get_decoded(reader, &platforms_key(id))?.unwrap_or_default())
+}
+
+/// The record of `platform` for `merchant` (revoked ones included).
+pub fn record(
+    reader: &impl StateReader,
+    merchant: &MerchantId,
+    platform: &PlatformId,
+) -> Result<Option<AcquiringRecord>, StateError> {
+    get_decoded(reader, &record_key(merchant, platform))
+}
+
+fn sender_platform(reader: &impl StateReader, ctx: &Context) -> Result<Member, CallError> {
+    match governance::member_by_key(reader, &ctx.sender)? {
+        Some(m) if m.has_role(Role::Platform) => Ok(m),
+        _ => Err(Error::NotAPlatform.into()),
+    }
+}
+
+fn set_platform_active<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    merchant: &MerchantId,
+    platform: &PlatformId,
+    active: bool,
+) -> Result<(), StateError> {
+    let mut list = platforms_of(ov, merchant)?;
+    match (list.binary_search(platform), active) {
+        (Err(pos), true) => list.insert(pos, platform.clone()),
+        (Ok(pos), false) => {
+            list.remove(pos);
+        }
+        _ => return Ok(()),
+    }
+    if list.is_empty() {
+        ov.delete(platforms_key(merchant));
+    } else {
+        put_encoded(ov, platforms_key(merchant), &list);
+    }
+    Ok(())
+}
+
+/// Runs a registry call.
+pub(crate) fn execute<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    call: &Call,
+) -> Result<Vec<Event>, CallError> {
+    let platform = sender_platform(ov, ctx)?;
+    match call {
+        Call::RegisterMerchant {
+            name,
+            city,
+            mcc,
+            country,
+            merchant_key: key,
+        } => {
+            validate_merchant_fields(name, city, mcc, country, key)?;
+            let id = MerchantId::derive(key);
+            if merchant(ov, &id)?.is_some() {
+                return Err(Error::MerchantExists(id).into());
+            }
+            let m = Merchant {
+                id: id.clone(),
+                name: name.clone(),
+                city: city.clone(),
+                mcc: mcc.clone(),
+                country: country.clone(),
+                merchant_key: *key,
+                registered_by: platform.id.clone(),
+                registered_at: ctx.height,
+            };
+            put_encoded(ov, merchant_key(&id), &m);
+            Ok(vec![Event::new("merchant_registered")
+                .with("merchant_id", id.as_str())
+                .with("platform_id", platform.id.as_str())])
+        }
+        Call::PutRecord {
+            merchant_id,
+            payload,
+        } => {
+            if payload.len() > MAX_RECORD_PAYLOAD {
+                return Err(Error::PayloadTooLarge {
+                    len: payload.len(),
+                    max: MAX_RECORD_PAYLOAD,
+                }
+                .into());
+            }
+            if merchant(ov, merchant_id)?.is_none() {
+                return Err(Error::UnknownMerchant(merchant_id.clone()).into());
+            }
+            let version = match record(ov, merchant_id, &platform.id)? {
+                Some(r) => r.version.saturating_add(1),
+                None => 1,
+            };
+            let rec = AcquiringRecord {
+                merchant_id: merchant_id.clone(),
+                platform_id: platform.id.clone(),
+                version,
+                payload: payload.clone(),
+                revoked: false,
+                updated_at: ctx.height,
+            };
+            put_encoded(ov, record_key(merchant_id, &platform.id), &rec);
+            set_platform_active(ov, merchant_id, &platform.id, true)?;
+            Ok(vec![Event::new("record_put")
+                .with("merchant_id", merchant_id.as_str())
+                .with("platform_id", platform.id.as_str())
+                .with("version", version.to_string())])
+        }
+        Call::RevokeRecord { merchant_id } => {
+            if merchant(ov, merchant_id)?.is_none() {
+                return Err(Error::UnknownMerchant(merchant_id.clone()).into());
+            }
+            let mut rec =
+                record(ov, merchant_id, &platform.id)?.ok_or_else(|| Error::NoRecord {
+                    merchant_id: merchant_id.clone(),
+                    platform_id: platform.id.clone(),
+                })?;
+            if rec.revoked {
+                return Err(Error::AlreadyRevoked {
+                    merchant_id: merchant_id.clone(),
+                    platform_id: platform.id.clone(),
+                }
+                .into());
+            }
+            rec.revoked = true;
+            rec.updated_at = ctx.height;
+            put_encoded(ov, record_key(merchant_id, &platform.id), &rec);
+            set_platform_active(ov, merchant_id, &platform.id, false)?;
+            Ok(vec![Event::new("record_revoked")
+                .with("merchant_id", merchant_id.as_str())
+                .with("platform_id", platform.id.as_str())])
+        }
+    }
+}

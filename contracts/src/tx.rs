@@ -1,0 +1,211 @@
+//! Transactions: what a sender asks the chain to do, signed.
+//!
+//! A [`SignedTx`] is decoded from at most [`MAX_TX_BYTES`], checked statelessly
+//! ([`check_stateless`]: chain id and signature) at mempool admission or proposal validation, and then
+//! executed by [`crate::executor`], which checks the nonce and runs the [`Call`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, MAX_TX_BYTES};
+use crate::crypto::{self, sha256, Hash, PublicKey, SecretKey, Signature};
+use crate::ids::ChainId;
+use crate::{governance, registry};
+
+/// Domain separator of the signed message.
+pub const TX_SIGNING_DOMAIN: &[u8] = b"paychain/tx/v1";
+
+/// Errors of this module.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// The transaction is for another chain.
+    #[error("wrong chain id: expected {expected}, got {got}")]
+    WrongChainId {
+        /// This chain.
+        expected: ChainId,
+        /// The transaction's.
+        got: ChainId,
+    },
+    /// The signature does not verify under the sender's key.
+    #[error("bad signature")]
+    BadSignature,
+    /// The encoded transaction exceeds [`MAX_TX_BYTES`].
+    #[error("transaction is {len} bytes, limit is {max}")]
+    TooLarge {
+        /// Encoded length.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The bytes are not a transaction.
+    #[error("malformed transaction: {0}")]
+    Decode(#[from] codec::Error),
+}
+
+/// One call to a native contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// Merchant registry.
+    Registry(registry::Call),
+    /// Consortium governance.
+    Governance(governance::Call),
+}
+
+/// The signed content of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Chain the transaction is valid on.
+    pub chain_id: ChainId,
+    /// Account that signs and pays the nonce.
+    pub sender: PublicKey,
+    /// Sender's next nonce (0 for a new account).
+    pub nonce: u64,
+    /// What to do.
+    pub call: Call,
+}
+
+impl Transaction {
+    /// The message the sender signs; see [`signing_bytes`].
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        signing_bytes(self)
+    }
+}
+
+/// The message signed for `tx`: the 32 bytes of `sha256("paychain/tx/v1" ‖ codec::encode(tx))`.
+pub fn signing_bytes(tx: &Transaction) -> Vec<u8> {
+    sha256(&[TX_SIGNING_DOMAIN, &codec::encode(tx)]).0.to_vec()
+}
+
+/// A transaction with its sender's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTx {
+    /// Content.
+    pub tx: Transaction,
+    /// Signature of [`signing_bytes`] by `tx.sender`.
+    pub signature: Signature,
+}
+
+impl SignedTx {
+    /// Signs `tx` with `key`. The caller makes sure `tx.sender == key.public_key()`.
+    pub fn sign(tx: Transaction, key: &SecretKey) -> SignedTx {
+        let signature = key.sign(&signing_bytes(&tx));
+        SignedTx { tx, signature }
+    }
+
+    /// Same as the free function [`signing_bytes`].
+    pub fn signing_bytes(tx: &Transaction) -> Vec<u8> {
+        signing_bytes(tx)
+    }
+
+    /// Checks the signature against `tx.sender` (ZIP-215 rules).
+    pub fn verify_signature(&self) -> Result<(), TxError> {
+        self.tx
+            .sender
+            .verify(&signing_bytes(&self.tx), &self.signature)
+            .map_err(|_: crypto::Error| TxError::BadSignature)
+    }
+
+    /// The transaction hash (its id): `sha256(codec::encode(self))`, signature included.
+    pub fn hash(&self) -> Hash {
+        Hash::digest(&self.to_bytes())
+    }
+
+    /// The canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes at most [`MAX_TX_BYTES`] bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignedTx, codec::Error> {
+        codec::decode(bytes, MAX_TX_BYTES)
+    }
+}
+
+/// Checks what needs no state: the encoded size, the chain id and the signature.
+pub fn check_stateless(tx: &SignedTx, chain_id: &ChainId) -> Result<(), TxError> {
+    if tx.tx.chain_id != *chain_id {
+        return Err(TxError::WrongChainId {
+            expected: chain_id.clone(),
+            got: tx.tx.chain_id.clone(),
+        });
+    }
+    let len = codec::encode(tx).len();
+    if len > MAX_TX_BYTES {
+        return Err(TxError::TooLarge {
+            len,
+            max: MAX_TX_BYTES,
+        });
+    }
+    tx.verify_signature()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ids::MerchantId;
+
+    fn sample(key: &SecretKey) -> SignedTx {
+        SignedTx::sign(
+            Transaction {
+                chain_id: ChainId::new("test"),
+                sender: key.public_key(),
+                nonce: 3,
+                call: Call::Registry(registry::Call::RevokeRecord {
+                    merchant_id: MerchantId::derive(&PublicKey([1; 32])),
+                }),
+            },
+            key,
+        )
+    }
+
+    #[test]
+    fn sign_verify_round_trip() {
+        let key = SecretKey::from_seed([5; 32]);
+        let stx = sample(&key);
+        assert_eq!(check_stateless(&stx, &ChainId::new("test")), Ok(()));
+        let bytes = stx.to_bytes();
+        let back = SignedTx::from_bytes(&bytes).unwrap();
+        assert_eq!(back, stx);
+        assert_eq!(back.hash(), stx.hash());
+        let json = serde_json::to_string(&stx).unwrap();
+        assert_eq!(serde_json::from_str::<SignedTx>(&json).unwrap(), stx);
+    }
+
+    #[test]
+    fn refusals() {
+        let key = SecretKey::from_seed([5; 32]);
+        let stx = sample(&key);
+        assert!(matches!(
+            check_stateless(&stx, &ChainId::new("other")),
+            Err(TxError::WrongChainId { .. })
+        ));
+        let mut bad = stx.clone();
+        bad.tx.nonce += 1;
+        assert_eq!(
+            check_stateless(&bad, &ChainId::new("test")),
+            Err(TxError::BadSignature)
+        );
+        let mut bad = stx.clone();
+        bad.tx.sender = SecretKey::from_seed([6; 32]).public_key();
+        assert_eq!(bad.verify_signature(), Err(TxError::BadSignature));
+        let big = SignedTx::sign(
+            Transaction {
+                call: Call::Registry(registry::Call::PutRecord {
+                    merchant_id: MerchantId::derive(&PublicKey([1; 32])),
+                    payload: vec![0; MAX_TX_BYTES],
+                }),
+                ..stx.tx.clone()
+            },
+            &key,
+        );
+        assert!(matches!(
+            check_stateless(&big, &ChainId::new("test")),
+            Err(TxError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            SignedTx::from_bytes(&big.to_bytes()),
+            Err(codec::Error::TooLarge { .. })
+        ));
+    }
+}

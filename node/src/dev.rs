@@ -1,0 +1,120 @@
+//! `--dev`: a one-validator chain with demo platforms, merchants and acquiring records.
+
+use std::path::PathBuf;
+
+use paychain_contracts::crypto::{Hash, SecretKey};
+use paychain_contracts::ids::MerchantId;
+use paychain_contracts::registry;
+use paychain_contracts::tx::{Call, SignedTx, Transaction};
+use paychain_node::config::Config;
+use paychain_node::node::{self, Home, Shared};
+use paychain_node::{keys, testnet};
+use tracing::{info, warn};
+
+/// Demo merchants: (name, city, MCC, country).
+const MERCHANTS: [(&str, &str, &str, &str); 3] = [
+    ("Lotus Tea House", "Hangzhou", "5812", "CN"),
+    ("Harbour Books", "Singapore", "5942", "SG"),
+    ("Mercado Azul", "Sao Paulo", "5411", "BR"),
+];
+
+fn demo_merchant_key(i: usize) -> SecretKey {
+    SecretKey::from_seed(Hash::digest(format!("paychain/demo-merchant/{i}").as_bytes()).0)
+}
+
+fn sign(shared: &Shared, key: &SecretKey, nonce: u64, call: Call) -> SignedTx {
+    SignedTx::sign(
+        Transaction {
+            chain_id: shared.chain_id.clone(),
+            sender: key.public_key(),
+            nonce,
+            call,
+        },
+        key,
+    )
+}
+
+/// Queues the demo transactions (only on a fresh chain).
+fn load_demo(shared: &Shared, home: &Home) -> anyhow::Result<()> {
+    let p0 = keys::load(&home.0.join("platforms").join("platform-0.json"))?;
+    let p1 = keys::load(&home.0.join("platforms").join("platform-1.json"))?;
+    let mut txs = Vec::new();
+    let mut n0 = 0;
+    for (i, (name, city, mcc, country)) in MERCHANTS.iter().enumerate() {
+        let merchant_key = demo_merchant_key(i).public_key();
+        txs.push(sign(
+            shared,
+            &p0,
+            n0,
+            Call::Registry(registry::Call::RegisterMerchant {
+                name: name.to_string(),
+                city: city.to_string(),
+                mcc: mcc.to_string(),
+                country: country.to_string(),
+                merchant_key,
+            }),
+        ));
+        n0 += 1;
+        let id = MerchantId::derive(&merchant_key);
+        txs.push(sign(
+            shared,
+            &p0,
+            n0,
+            Call::Registry(registry::Call::PutRecord {
+                merchant_id: id.clone(),
+                payload: format!(
+                    "{{\"acquirer\":\"platform-0\",\"mid\":\"P0-{i:04}\",\"terminal\":\"T{i}\"}}"
+                )
+                .into_bytes(),
+            }),
+        ));
+        n0 += 1;
+        if i < 2 {
+            txs.push(sign(
+                shared,
+                &p1,
+                i as u64,
+                Call::Registry(registry::Call::PutRecord {
+                    merchant_id: id.clone(),
+                    payload: format!("{{\"acquirer\":\"platform-1\",\"mid\":\"P1-{i:04}\"}}")
+                        .into_bytes(),
+                }),
+            ));
+        }
+        info!(merchant = %id, name, "demo merchant queued");
+    }
+    for tx in txs {
+        let size = tx.to_bytes().len();
+        if let Err(e) = shared
+            .mempool
+            .admit(tx, size, |pk| shared.account_nonce(pk))
+        {
+            warn!(error = %e, "demo tx refused");
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(
+    home: PathBuf,
+    rpc_port: u16,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let root = Home(home.clone());
+    let node_home = Home(home.join("node0"));
+    if !root.0.join("genesis.json").exists() {
+        testnet::generate(&home, 1, 2, rpc_port, "paychain-dev")?;
+        info!(home = %home.display(), "initialised dev chain");
+    }
+    let config = Config::load(&node_home.config())?;
+    let running = node::start(&node_home, config).await?;
+    if running.shared.tip().height == 0 {
+        load_demo(&running.shared, &root)?;
+    }
+    println!(
+        "paychain dev chain running: rpc http://{} (platform keys in {}/platforms)",
+        running.rpc_addr,
+        home.display()
+    );
+    running.wait(shutdown).await
+}

@@ -1,0 +1,755 @@
+//! The consensus host: answers Malachite's [`AppMsg`]s.
+//!
+//! - `GetValue`: build a block from the mempool, remember it (so a restart re-proposes the
+//!   same value), stream it as proposal parts.
+//! - `ReceivedProposalPart`: reassemble a stream, validate the block against our tip before
+//!   voting (signatures, proposer, linkage, tx root, nonces) and report it valid or invalid.
+//! - `Decided`/`Finalized`: execute the block and commit everything in one RocksDB batch,
+//!   then start the next height.
+//! - `GetDecidedValues`/`ProcessSyncedValue`: serve and accept blocks for catching up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::consensus::scheme::{PublicKey as ConsPublicKey, Signature as ConsSignature};
+use borsh::{BorshDeserialize, BorshSerialize};
+use bytes::Bytes;
+use malachitebft_app::engine::host::{HeightParams, Next, SyncedValueOutcome};
+use malachitebft_app::streaming::{StreamContent, StreamId, StreamMessage};
+use malachitebft_app::types::codec::Codec;
+use malachitebft_app::types::sync::RawDecidedValue;
+use malachitebft_app::types::{LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
+use malachitebft_core_types::{
+    CommitCertificate, Context as _, ExtendedCommitCertificate, LinearTimeouts, Round, Validity,
+};
+use paychain_contracts::block::{self, Block, Header};
+use paychain_contracts::codec::MAX_BLOCK_BYTES;
+use paychain_contracts::crypto::PublicKey;
+use paychain_contracts::executor;
+use paychain_contracts::tx::check_stateless;
+use tracing::{debug, error, info, warn};
+
+use crate::consensus::{
+    Address, BlockHash, BlockValue, BorshCodec, ConsensusKeys, Height, PaychainContext,
+    ProposalFin, ProposalInit, ProposalPart, ValidatorSet,
+};
+use crate::node::Shared;
+use crate::storage::{Commit, Tip};
+
+/// Size of one streamed block chunk.
+const CHUNK_BYTES: usize = 128 * 1024;
+/// Most proposal streams buffered at once (beyond that the oldest is dropped).
+const MAX_STREAMS: usize = 64;
+/// Most decided values served per sync request.
+const MAX_SYNC_BATCH: u64 = 50;
+/// How far ahead of our clock a proposed block time may be.
+const MAX_CLOCK_DRIFT_MS: u64 = 30_000;
+
+/// Consensus pacing, from the node config.
+#[derive(Clone, Debug)]
+pub struct Pacing {
+    pub timeouts: LinearTimeouts,
+    /// Minimum time per height (`None` = as fast as consensus goes).
+    pub block_time: Option<Duration>,
+    /// Most transactions per block.
+    pub max_block_txs: usize,
+}
+
+/// An undecided proposal we built or validated, persisted so a restart can resume.
+#[derive(BorshSerialize, BorshDeserialize)]
+struct PendingProposal {
+    round: i64,
+    pol_round: i64,
+    proposer: [u8; 32],
+    block_hash: [u8; 32],
+    block: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Stream {
+    parts: BTreeMap<u64, ProposalPart>,
+    fin: Option<u64>,
+    bytes: usize,
+    born: u64,
+}
+
+/// The host's state.
+pub struct Host {
+    shared: Arc<Shared>,
+    keys: Option<Arc<ConsensusKeys>>,
+    address: Address,
+    validators: ValidatorSet,
+    pacing: Pacing,
+    height: Height,
+    round: Round,
+    streams: HashMap<(PeerId, StreamId), Stream>,
+    stream_counter: u64,
+    /// Complete proposals for future heights, replayed when we get there.
+    future: Vec<Vec<ProposalPart>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn round_from(r: i64) -> Round {
+    if r < 0 {
+        Round::Nil
+    } else {
+        Round::new(r as u32)
+    }
+}
+
+impl Host {
+    pub fn new(
+        shared: Arc<Shared>,
+        keys: Option<Arc<ConsensusKeys>>,
+        address: Address,
+        validators: ValidatorSet,
+        pacing: Pacing,
+    ) -> Self {
+        Self {
+            shared,
+            keys,
+            address,
+            validators,
+            pacing,
+            height: Height(1),
+            round: Round::Nil,
+            streams: HashMap::new(),
+            stream_counter: 0,
+            future: Vec::new(),
+        }
+    }
+
+    fn params(&self) -> HeightParams<PaychainContext> {
+        HeightParams::new(
+            self.validators.clone(),
+            self.pacing.timeouts,
+            self.pacing.block_time,
+        )
+    }
+
+    fn tip(&self) -> Tip {
+        self.shared.tip()
+    }
+
+    /// Runs until the engine stops or a fatal local fault occurs.
+    pub async fn run(mut self, channels: &mut Channels<PaychainContext>) -> anyhow::Result<()> {
+        while let Some(msg) = channels.consensus.recv().await {
+            self.handle(msg, channels).await?;
+        }
+        anyhow::bail!("consensus engine stopped")
+    }
+
+    async fn handle(
+        &mut self,
+        msg: AppMsg<PaychainContext>,
+        channels: &mut Channels<PaychainContext>,
+    ) -> anyhow::Result<()> {
+        match msg {
+            AppMsg::ConsensusReady { reply } => {
+                let start = Height(self.tip().height + 1);
+                self.height = start;
+                info!(target: "consensus", height = %start, "consensus ready");
+                let _ = reply.send((start, self.params()));
+            }
+            AppMsg::StartedRound {
+                height,
+                round,
+                proposer,
+                role,
+                reply_value,
+            } => {
+                debug!(target: "consensus", %height, %round, %proposer, ?role, "started round");
+                self.height = height;
+                self.round = round;
+                self.shared.metrics.round_started(round.as_i64());
+                // Proposals that arrived before we reached this height.
+                let future = std::mem::take(&mut self.future);
+                for parts in future {
+                    match parts.first() {
+                        Some(ProposalPart::Init(init)) if init.height == height => {
+                            // Validated (and, if valid, stored) now; handed to consensus
+                            // below with the other undecided values of this round.
+                            let _ = self.complete_proposal(parts);
+                        }
+                        Some(ProposalPart::Init(init)) if init.height > height => {
+                            self.future.push(parts)
+                        }
+                        _ => {}
+                    }
+                }
+                let values = self.pending_values(height, Some(round))?;
+                let _ = reply_value.send(values);
+            }
+            AppMsg::GetValue {
+                height,
+                round,
+                timeout: _,
+                reply,
+            } => {
+                let (value, parts) = self.propose(height, round)?;
+                let _ = reply.send(LocallyProposedValue::new(height, round, value));
+                for msg in stream_messages(height, round, parts) {
+                    channels
+                        .network
+                        .send(NetworkMsg::PublishProposalPart(msg))
+                        .await?;
+                }
+            }
+            AppMsg::ExtendVote { reply, .. } => {
+                let _ = reply.send(None);
+            }
+            AppMsg::VerifyVoteExtensions {
+                extensions, reply, ..
+            } => {
+                // paychain does not use vote extensions; none are produced, none matter.
+                let verdicts = extensions.into_iter().map(|(a, _)| (a, Ok(()))).collect();
+                let _ = reply.send(verdicts);
+            }
+            AppMsg::RestreamProposal {
+                height,
+                round,
+                value_id,
+                ..
+            } => {
+                if let Some((p, _)) = self.find_pending(height, &value_id)? {
+                    let parts = parts_of(&p, height);
+                    for msg in stream_messages(height, round, parts) {
+                        channels
+                            .network
+                            .send(NetworkMsg::PublishProposalPart(msg))
+                            .await?;
+                    }
+                }
+            }
+            AppMsg::GetHistoryMinHeight { reply } => {
+                let min = if self.tip().height >= 1 { 1 } else { 0 };
+                let _ = reply.send(Height(min));
+            }
+            AppMsg::ReceivedProposalPart {
+                from,
+                published_by,
+                part,
+                reply,
+            } => {
+                let value = self.received_part(published_by.unwrap_or(from), part);
+                if value.is_some() {
+                    // Live proposals for our height: we are caught up.
+                    self.shared.syncing.store(false, Ordering::Relaxed);
+                }
+                let _ = reply.send(value);
+            }
+            AppMsg::Decided {
+                certificate, reply, ..
+            } => {
+                self.commit(&certificate)?;
+                let _ = reply.send(());
+            }
+            AppMsg::Finalized {
+                certificate, reply, ..
+            } => {
+                self.commit(&certificate)?;
+                let next = Height(self.tip().height + 1);
+                let _ = reply.send(Next::Start(next, self.params()));
+            }
+            AppMsg::GetDecidedValues { range, reply } => {
+                let tip = self.tip().height;
+                let start = range.start().0.max(1);
+                let end = range
+                    .end()
+                    .0
+                    .min(tip)
+                    .min(start.saturating_add(MAX_SYNC_BATCH - 1));
+                let mut values = Vec::new();
+                for h in start..=end {
+                    let (Some(block), Some(cert)) = (
+                        self.shared.storage.block_bytes(h)?,
+                        self.shared.storage.certificate(h)?,
+                    ) else {
+                        break;
+                    };
+                    let certificate: CommitCertificate<PaychainContext> =
+                        BorshCodec.decode(Bytes::from(cert))?;
+                    values.push(RawDecidedValue {
+                        certificate:
+                            ExtendedCommitCertificate::from_commit_certificate_and_extensions(
+                                certificate,
+                                Default::default(),
+                            ),
+                        value_bytes: Bytes::from(block),
+                    });
+                }
+                let _ = reply.send(values);
+            }
+            AppMsg::ProcessSyncedValue {
+                height,
+                round,
+                proposer,
+                value_bytes,
+                reply,
+            } => {
+                let outcome = self.synced_value(height, round, proposer, &value_bytes)?;
+                let _ = reply.send(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    fn propose(
+        &mut self,
+        height: Height,
+        round: Round,
+    ) -> anyhow::Result<(BlockValue, Vec<ProposalPart>)> {
+        // A restart must re-propose exactly what we proposed before in this round.
+        for (key, bytes) in self.shared.storage.pending_at(height.0)? {
+            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+                warn!(target: "consensus", key = %hex::encode(key), "undecodable pending proposal");
+                continue;
+            };
+            if p.round == round.as_i64() && p.proposer == self.address.0 {
+                return Ok((BlockValue(BlockHash(p.block_hash)), parts_of(&p, height)));
+            }
+        }
+        let keys = self
+            .keys
+            .clone()
+            .ok_or_else(|| anyhow::anyhow!("asked to propose without a signing key"))?;
+        let tip = self.tip();
+        let storage = &self.shared.storage;
+        let txs = self.shared.mempool.reap(
+            MAX_BLOCK_BYTES - 64 * 1024,
+            self.pacing.max_block_txs,
+            |pk| executor::nonce(storage, pk).unwrap_or(u64::MAX),
+        );
+        let header = Header {
+            chain_id: self.shared.chain_id.clone(),
+            height: height.0,
+            time_ms: now_ms().max(tip.time_ms + 1),
+            proposer: PublicKey(self.address.0),
+            prev_block_hash: tip.block_hash,
+            prev_app_hash: tip.app_hash,
+            prev_result_root: tip.result_root,
+            tx_root: block::tx_root(&txs),
+        };
+        let block = Block { header, txs };
+        let block_hash = block.hash();
+        let block_bytes = block.to_bytes();
+        let init = ProposalInit {
+            height,
+            round,
+            pol_round: Round::Nil,
+            proposer: self.address,
+            block_hash: BlockHash(block_hash.0),
+            block_len: block_bytes.len() as u32,
+        };
+        let signature = keys.sign(&init.to_sign_bytes()).0.to_vec();
+        let pending = PendingProposal {
+            round: round.as_i64(),
+            pol_round: -1,
+            proposer: self.address.0,
+            block_hash: block_hash.0,
+            block: block_bytes,
+            signature,
+        };
+        self.store_pending(height, &pending)?;
+        info!(target: "consensus", %height, %round, txs = block.txs.len(), hash = %block_hash, "proposing block");
+        Ok((
+            BlockValue(BlockHash(block_hash.0)),
+            parts_of(&pending, height),
+        ))
+    }
+
+    fn store_pending(&self, height: Height, p: &PendingProposal) -> anyhow::Result<()> {
+        let mut key = p.round.to_be_bytes().to_vec();
+        key.extend_from_slice(&p.block_hash);
+        self.shared
+            .storage
+            .put_pending(height.0, &key, &borsh::to_vec(p)?)?;
+        Ok(())
+    }
+
+    fn find_pending(
+        &self,
+        height: Height,
+        id: &BlockHash,
+    ) -> anyhow::Result<Option<(PendingProposal, Block)>> {
+        for (_, bytes) in self.shared.storage.pending_at(height.0)? {
+            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+                continue;
+            };
+            if p.block_hash == id.0 {
+                let block = Block::from_bytes(&p.block)?;
+                return Ok(Some((p, block)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn pending_values(
+        &self,
+        height: Height,
+        round: Option<Round>,
+    ) -> anyhow::Result<Vec<ProposedValue<PaychainContext>>> {
+        let mut out = Vec::new();
+        for (_, bytes) in self.shared.storage.pending_at(height.0)? {
+            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+                continue;
+            };
+            if round.is_some_and(|r| r.as_i64() != p.round) {
+                continue;
+            }
+            out.push(ProposedValue {
+                height,
+                round: round_from(p.round),
+                valid_round: round_from(p.pol_round),
+                proposer: Address(p.proposer),
+                value: BlockValue(BlockHash(p.block_hash)),
+                validity: Validity::Valid,
+            });
+        }
+        Ok(out)
+    }
+
+    fn received_part(
+        &mut self,
+        publisher: PeerId,
+        msg: StreamMessage<ProposalPart>,
+    ) -> Option<ProposedValue<PaychainContext>> {
+        let key = (publisher, msg.stream_id.clone());
+        if !self.streams.contains_key(&key) && self.streams.len() >= MAX_STREAMS {
+            // Drop the oldest stream to stay bounded.
+            if let Some(oldest) = self
+                .streams
+                .iter()
+                .min_by_key(|(_, s)| s.born)
+                .map(|(k, _)| k.clone())
+            {
+                self.streams.remove(&oldest);
+            }
+        }
+        self.stream_counter += 1;
+        let born = self.stream_counter;
+        let stream = self.streams.entry(key.clone()).or_insert_with(|| Stream {
+            born,
+            ..Stream::default()
+        });
+        match msg.content {
+            StreamContent::Data(part) => {
+                let size = match &part {
+                    ProposalPart::Data(d) => d.len(),
+                    _ => 256,
+                };
+                stream.bytes += size;
+                if stream.bytes > MAX_BLOCK_BYTES + 64 * 1024 {
+                    warn!(target: "consensus", %publisher, "oversize proposal stream dropped");
+                    self.streams.remove(&key);
+                    return None;
+                }
+                stream.parts.insert(msg.sequence, part);
+            }
+            StreamContent::Fin => stream.fin = Some(msg.sequence),
+        }
+        let fin = stream.fin?;
+        if stream.parts.len() as u64 != fin {
+            return None;
+        }
+        let stream = self.streams.remove(&key)?;
+        let parts: Vec<ProposalPart> = stream.parts.into_values().collect();
+        match parts.first() {
+            Some(ProposalPart::Init(init)) if init.height > self.height => {
+                if self.future.len() < MAX_STREAMS {
+                    self.future.push(parts);
+                }
+                None
+            }
+            Some(ProposalPart::Init(init)) if init.height < self.height => None,
+            _ => self.complete_proposal(parts),
+        }
+    }
+
+    /// Validates a complete stream for the current height.
+    fn complete_proposal(
+        &mut self,
+        parts: Vec<ProposalPart>,
+    ) -> Option<ProposedValue<PaychainContext>> {
+        let (init, data, fin) = split_parts(parts)?;
+        let validity = match self.validate_proposal(&init, &data, &fin) {
+            Ok(()) => {
+                let pending = PendingProposal {
+                    round: init.round.as_i64(),
+                    pol_round: init.pol_round.as_i64(),
+                    proposer: init.proposer.0,
+                    block_hash: init.block_hash.0,
+                    block: data,
+                    signature: fin.signature,
+                };
+                if let Err(e) = self.store_pending(init.height, &pending) {
+                    error!(target: "consensus", error = %e, "cannot store proposal");
+                    return None;
+                }
+                Validity::Valid
+            }
+            Err(reason) => {
+                warn!(target: "consensus", height = %init.height, round = %init.round, proposer = %init.proposer, %reason, "invalid proposal");
+                self.shared.metrics.invalid_proposal();
+                Validity::Invalid
+            }
+        };
+        Some(ProposedValue {
+            height: init.height,
+            round: init.round,
+            valid_round: init.pol_round,
+            proposer: init.proposer,
+            value: BlockValue(init.block_hash),
+            validity,
+        })
+    }
+
+    fn validate_proposal(
+        &self,
+        init: &ProposalInit,
+        data: &[u8],
+        fin: &ProposalFin,
+    ) -> Result<(), String> {
+        let ctx = PaychainContext;
+        let expected = ctx.select_proposer(&self.validators, init.height, init.round);
+        if expected.address != init.proposer {
+            return Err(format!(
+                "proposer {} is not the proposer of this round ({})",
+                init.proposer, expected.address
+            ));
+        }
+        let signature = ConsSignature::try_from(fin.signature.as_slice())
+            .map_err(|_| "malformed proposal signature".to_string())?;
+        let pk: &ConsPublicKey = &expected.public_key;
+        pk.verify(&init.to_sign_bytes(), &signature)
+            .map_err(|_| "bad proposal signature".to_string())?;
+        if data.len() != init.block_len as usize || data.len() > MAX_BLOCK_BYTES {
+            return Err(format!(
+                "block of {} bytes (announced {}, limit {MAX_BLOCK_BYTES})",
+                data.len(),
+                init.block_len
+            ));
+        }
+        let block = Block::from_bytes(data).map_err(|e| format!("undecodable block: {e}"))?;
+        if block.hash().0 != init.block_hash.0 {
+            return Err("block does not hash to the proposed value".into());
+        }
+        if block.header.proposer.0 != init.proposer.0 {
+            return Err("block proposer differs from the stream's proposer".into());
+        }
+        self.validate_block(&block, true)
+    }
+
+    /// Checks a block against our tip: linkage, time, tx root, signatures, nonces.
+    fn validate_block(&self, block: &Block, check_clock: bool) -> Result<(), String> {
+        let tip = self.tip();
+        let h = &block.header;
+        if h.chain_id != self.shared.chain_id {
+            return Err(format!("wrong chain id {}", h.chain_id.0));
+        }
+        if h.height != tip.height + 1 {
+            return Err(format!(
+                "height {} does not follow {}",
+                h.height, tip.height
+            ));
+        }
+        if h.prev_block_hash != tip.block_hash {
+            return Err("previous block hash mismatch".into());
+        }
+        if h.prev_app_hash != tip.app_hash {
+            return Err(format!(
+                "previous app hash {} differs from ours {}",
+                h.prev_app_hash, tip.app_hash
+            ));
+        }
+        if h.prev_result_root != tip.result_root {
+            return Err("previous result root mismatch".into());
+        }
+        if h.time_ms <= tip.time_ms {
+            return Err("block time does not increase".into());
+        }
+        if check_clock && h.time_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
+            return Err("block time is too far in the future".into());
+        }
+        if h.tx_root != block::tx_root(&block.txs) {
+            return Err("tx root mismatch".into());
+        }
+        for tx in &block.txs {
+            // Verified at mempool admission already when we hold it: verify once per node.
+            if !self.shared.mempool.contains(&tx.hash()) {
+                check_stateless(tx, &self.shared.chain_id)
+                    .map_err(|e| format!("tx {}: {e}", tx.hash()))?;
+            }
+        }
+        executor::validate_block_txs(&self.shared.storage, h, &block.txs)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn synced_value(
+        &mut self,
+        height: Height,
+        round: Round,
+        proposer: Address,
+        bytes: &[u8],
+    ) -> anyhow::Result<SyncedValueOutcome<PaychainContext>> {
+        self.shared.syncing.store(true, Ordering::Relaxed);
+        let Ok(block) = Block::from_bytes(bytes) else {
+            warn!(target: "sync", %height, "undecodable synced block");
+            return Ok(SyncedValueOutcome::PeerFault);
+        };
+        if block.header.height != height.0 {
+            return Ok(SyncedValueOutcome::PeerFault);
+        }
+        if height.0 == self.tip().height + 1 {
+            // A decided block was already validated by 2/3 of the validators; we still refuse
+            // one that does not extend our chain (the certificate check is the engine's).
+            if let Err(reason) = self.validate_block(&block, false) {
+                warn!(target: "sync", %height, %reason, "synced block refused");
+                return Ok(SyncedValueOutcome::PeerFault);
+            }
+        }
+        let hash = block.hash();
+        self.store_pending(
+            height,
+            &PendingProposal {
+                round: round.as_i64(),
+                pol_round: -1,
+                proposer: proposer.0,
+                block_hash: hash.0,
+                block: bytes.to_vec(),
+                signature: Vec::new(),
+            },
+        )?;
+        Ok(SyncedValueOutcome::Verdict(ProposedValue {
+            height,
+            round,
+            valid_round: Round::Nil,
+            proposer,
+            value: BlockValue(BlockHash(hash.0)),
+            validity: Validity::Valid,
+        }))
+    }
+
+    /// Executes and commits the decided block, once.
+    fn commit(&mut self, cert: &CommitCertificate<PaychainContext>) -> anyhow::Result<()> {
+        let tip = self.tip();
+        let height = cert.height.0;
+        if height <= tip.height {
+            return Ok(()); // already committed (e.g. Finalized after Decided, or a replay)
+        }
+        if height != tip.height + 1 {
+            anyhow::bail!(
+                "decided height {height} does not follow committed {}",
+                tip.height
+            );
+        }
+        let started = Instant::now();
+        let (_, block) = self
+            .find_pending(cert.height, &cert.value_id)?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "decided block {} at {height} is not in storage",
+                    cert.value_id
+                )
+            })?;
+        let outcome = executor::execute_block(&self.shared.storage, &block)
+            .map_err(|e| anyhow::anyhow!("executing block {height}: {e}"))?;
+        let cert_bytes = Codec::<CommitCertificate<PaychainContext>>::encode(&BorshCodec, cert)?;
+        let block_bytes = block.to_bytes();
+        let new_tip = self.shared.storage.commit(Commit {
+            block: &block,
+            block_bytes: &block_bytes,
+            writes: &outcome.writes,
+            receipts: &outcome.receipts,
+            result_root: outcome.result_root,
+            certificate: &cert_bytes,
+        })?;
+        let storage = &self.shared.storage;
+        self.shared
+            .mempool
+            .remove_committed(&block.txs, |pk| executor::nonce(storage, pk).unwrap_or(0));
+        info!(
+            target: "consensus",
+            height,
+            round = %cert.round,
+            txs = block.txs.len(),
+            app_hash = %new_tip.app_hash,
+            took_ms = started.elapsed().as_millis() as u64,
+            "committed block"
+        );
+        self.shared
+            .committed(new_tip, block.txs.len() as u64, started.elapsed());
+        Ok(())
+    }
+}
+
+fn split_parts(parts: Vec<ProposalPart>) -> Option<(ProposalInit, Vec<u8>, ProposalFin)> {
+    let mut iter = parts.into_iter();
+    let Some(ProposalPart::Init(init)) = iter.next() else {
+        return None;
+    };
+    let mut data = Vec::new();
+    let mut fin = None;
+    for part in iter {
+        match part {
+            ProposalPart::Data(d) if fin.is_none() => {
+                if data.len() + d.len() > MAX_BLOCK_BYTES {
+                    return None;
+                }
+                data.extend_from_slice(&d)
+            }
+            ProposalPart::Fin(f) if fin.is_none() => fin = Some(f),
+            _ => return None,
+        }
+    }
+    Some((init, data, fin?))
+}
+
+fn parts_of(p: &PendingProposal, height: Height) -> Vec<ProposalPart> {
+    let mut parts = vec![ProposalPart::Init(ProposalInit {
+        height,
+        round: round_from(p.round),
+        pol_round: round_from(p.pol_round),
+        proposer: Address(p.proposer),
+        block_hash: BlockHash(p.block_hash),
+        block_len: p.block.len() as u32,
+    })];
+    parts.extend(
+        p.block
+            .chunks(CHUNK_BYTES)
+            .map(|c| ProposalPart::Data(c.to_vec())),
+    );
+    parts.push(ProposalPart::Fin(ProposalFin {
+        signature: p.signature.clone(),
+    }));
+    parts
+}
+
+fn stream_messages(
+    height: Height,
+    round: Round,
+    parts: Vec<ProposalPart>,
+) -> Vec<StreamMessage<ProposalPart>> {
+    let mut id = height.0.to_be_bytes().to_vec();
+    id.extend_from_slice(&round.as_i64().to_be_bytes());
+    let stream_id = StreamId::new(Bytes::from(id));
+    let n = parts.len() as u64;
+    let mut out: Vec<_> = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| StreamMessage::new(stream_id.clone(), i as u64, StreamContent::Data(p)))
+        .collect();
+    out.push(StreamMessage::new(stream_id, n, StreamContent::Fin));
+    out
+}

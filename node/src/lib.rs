@@ -1,0 +1,28 @@
+//! The paychain node: a Malachite BFT validator hosting paychain's native contracts.
+//!
+//! ```text
+//!  RPC (rpc) ──submit──► mempool ◄──gossip (libp2p, our swarm)── other nodes
+//!                          │ reap
+//!                          ▼
+//!  Malachite engine ◄──► host (consensus host: propose / validate / decide)
+//!   (its own libp2p,        │ execute (paychain-contracts, pure)
+//!    WAL, value sync)       ▼
+//!                        storage (RocksDB: state + block + receipts + certificate, one batch)
+//! ```
+//!
+//! - [`consensus`]: our Malachite `Context`, signing and codecs.
+//! - [`host`]: answers the engine's messages.
+//! - [`mempool`], [`gossip`], [`storage`], [`rpc`], [`metrics`], [`config`], [`keys`].
+//! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
+
+pub mod config;
+pub mod consensus;
+pub mod gossip;
+pub mod host;
+pub mod keys;
+pub mod mempool;
+pub mod metrics;
+pub mod node;
+pub mod rpc;
+pub mod storage;
+pub mod testnet;

@@ -1,0 +1,171 @@
+//! `paychain-node`: run a validator, generate a local network, or run a dev chain.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use paychain_node::config::Config;
+use paychain_node::node::{self, Home};
+use paychain_node::testnet;
+use tracing_subscriber::EnvFilter;
+
+mod dev;
+
+#[derive(Parser)]
+#[command(name = "paychain-node", version, about = "paychain validator node")]
+struct Cli {
+    /// Run a one-validator development chain with demo data under --home.
+    #[arg(long)]
+    dev: bool,
+    /// Home directory (with --dev).
+    #[arg(long, default_value = "./paychain-dev")]
+    home: PathBuf,
+    /// RPC port (with --dev); consensus and gossip use the next two ports.
+    #[arg(long, default_value_t = 26657)]
+    rpc_port: u16,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a node from its home directory.
+    Start {
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Create keys and a default config for an operator's node (genesis comes separately).
+    Init {
+        #[arg(long)]
+        home: PathBuf,
+        #[arg(long, default_value = "node")]
+        moniker: String,
+        #[arg(long, default_value_t = 26657)]
+        base_port: u16,
+    },
+    /// Write keys, genesis and configs for N validators on 127.0.0.1.
+    Testnet {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 26657)]
+        base_port: u16,
+        #[arg(long, default_value = "paychain-local")]
+        chain_id: String,
+        /// Genesis platform members (default: one per validator).
+        #[arg(long)]
+        platforms: Option<usize>,
+    },
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn start(home: Home) -> anyhow::Result<()> {
+    let config = Config::load(&home.config())?;
+    let running = node::start(&home, config).await?;
+    running.wait(shutdown_signal()).await
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Start { home }) => start(Home(home)).await,
+        Some(Command::Init {
+            home,
+            moniker,
+            base_port,
+        }) => {
+            let home = Home(home);
+            testnet::init(&home, &moniker, base_port)?;
+            println!(
+                "initialised {} (put the consortium's genesis.json there, then `paychain-node start --home {}`)",
+                home.0.display(),
+                home.0.display()
+            );
+            Ok(())
+        }
+        Some(Command::Testnet {
+            validators,
+            out,
+            base_port,
+            chain_id,
+            platforms,
+        }) => {
+            let genesis = testnet::generate(
+                &out,
+                validators,
+                platforms.unwrap_or(validators),
+                base_port,
+                &chain_id,
+            )?;
+            for i in 0..validators {
+                let (rpc, _, _) = testnet::ports(base_port, i)?;
+                println!(
+                    "node{i}: home {} rpc http://127.0.0.1:{rpc}",
+                    out.join(format!("node{i}")).display()
+                );
+            }
+            println!(
+                "chain {} with {} validators and {} platforms written to {}",
+                genesis.chain_id.0,
+                validators,
+                genesis.members.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        None if cli.dev => dev::run(cli.home, cli.rpc_port, shutdown_signal()).await,
+        None => anyhow::bail!("nothing to do: pass --dev or a subcommand (see --help)"),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    // A lone dev validator has no peers: the engine would log every publish as an error.
+    let default_filter = if cli.dev {
+        "info,arc_malachitebft_network=off"
+    } else {
+        "info"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli)).context("paychain-node") {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

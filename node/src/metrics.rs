@@ -1,0 +1,101 @@
+//! Prometheus metrics, registered in the same registry as the engine's own (round and step
+//! timings, sync, network), so `/metrics` shows both.
+
+use std::time::Duration;
+
+use malachitebft_app::metrics::SharedRegistry;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+
+/// The node's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    height: Gauge,
+    round: Gauge,
+    txs_committed: Counter,
+    blocks_committed: Counter,
+    invalid_proposals: Counter,
+    mempool_size: Gauge,
+    peers: Gauge,
+    commit_seconds: Histogram,
+}
+
+impl Metrics {
+    /// Registers the metrics under the `paychain_` prefix.
+    pub fn register(registry: &SharedRegistry) -> Self {
+        let m = Self {
+            height: Gauge::default(),
+            round: Gauge::default(),
+            txs_committed: Counter::default(),
+            blocks_committed: Counter::default(),
+            invalid_proposals: Counter::default(),
+            mempool_size: Gauge::default(),
+            peers: Gauge::default(),
+            commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+        };
+        registry.with_prefix("paychain", |r| {
+            r.register(
+                "height",
+                "Height of the last committed block",
+                m.height.clone(),
+            );
+            r.register(
+                "round",
+                "Consensus round of the current height",
+                m.round.clone(),
+            );
+            r.register(
+                "txs_committed",
+                "Transactions committed",
+                m.txs_committed.clone(),
+            );
+            r.register(
+                "blocks_committed",
+                "Blocks committed",
+                m.blocks_committed.clone(),
+            );
+            r.register(
+                "invalid_proposals",
+                "Proposals refused by validation",
+                m.invalid_proposals.clone(),
+            );
+            r.register(
+                "mempool_size",
+                "Pending transactions",
+                m.mempool_size.clone(),
+            );
+            r.register("peers", "Connected tx-gossip peers", m.peers.clone());
+            r.register(
+                "block_commit_seconds",
+                "Time to execute and commit a decided block",
+                m.commit_seconds.clone(),
+            );
+        });
+        m
+    }
+
+    pub fn committed(&self, height: u64, txs: u64, took: Duration) {
+        self.height.set(height as i64);
+        self.txs_committed.inc_by(txs);
+        self.blocks_committed.inc();
+        self.commit_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn round_started(&self, round: i64) {
+        self.round.set(round);
+    }
+
+    pub fn invalid_proposal(&self) {
+        self.invalid_proposals.inc();
+    }
+
+    /// Refreshes the gauges sampled at scrape time and renders everything.
+    pub fn render(&self, mempool_size: usize, peers: u64) -> String {
+        self.mempool_size.set(mempool_size as i64);
+        self.peers.set(peers as i64);
+        let mut out = String::new();
+        malachitebft_app::metrics::export(&mut out);
+        out
+    }
+}

@@ -1,0 +1,333 @@
+//! Wiring: storage, mempool, gossip, RPC and the Malachite engine, started from a home dir.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::consensus::scheme::PublicKey as ConsPublicKey;
+use anyhow::Context as _;
+use malachitebft_app::config::{ConsensusConfig, NodeConfig, ValueSyncConfig};
+use malachitebft_app::metrics::SharedRegistry;
+use malachitebft_app::types::Keypair;
+use malachitebft_app_channel::{
+    ConsensusContext, EngineBuilder, NetworkContext, NetworkIdentity, RequestContext, SyncContext,
+    WalContext,
+};
+use malachitebft_core_types::LinearTimeouts;
+use malachitebft_signing::Signer as _;
+use paychain_contracts::crypto::{Hash, SecretKey};
+use paychain_contracts::genesis::{genesis_state, Genesis};
+use paychain_contracts::ids::ChainId;
+use tokio::sync::broadcast;
+use tracing::info;
+
+use crate::config::Config;
+use crate::consensus::{
+    Address, BorshCodec, ConsensusKeys, PaychainContext, Validator, ValidatorSet,
+};
+use crate::host::{Host, Pacing};
+use crate::mempool::Mempool;
+use crate::metrics::Metrics;
+use crate::storage::{Storage, Tip};
+use crate::{gossip, rpc};
+
+/// State shared by the consensus host and the RPC server.
+pub struct Shared {
+    pub chain_id: ChainId,
+    pub moniker: String,
+    pub genesis: Genesis,
+    pub storage: Storage,
+    pub mempool: Mempool,
+    pub metrics: Metrics,
+    tip: RwLock<Tip>,
+    blocks: broadcast::Sender<u64>,
+    gossip: std::sync::OnceLock<gossip::Handle>,
+    pub syncing: AtomicBool,
+}
+
+impl Shared {
+    /// The committed tip.
+    pub fn tip(&self) -> Tip {
+        self.tip.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Called by the host after a block is committed.
+    pub fn committed(&self, tip: Tip, txs: u64, took: Duration) {
+        let height = tip.height;
+        *self.tip.write().unwrap_or_else(|p| p.into_inner()) = tip;
+        self.metrics.committed(height, txs, took);
+        let _ = self.blocks.send(height);
+    }
+
+    /// New committed heights, for subscriptions.
+    pub fn subscribe_blocks(&self) -> broadcast::Receiver<u64> {
+        self.blocks.subscribe()
+    }
+
+    /// Publishes admitted tx bytes to peers.
+    pub fn gossip(&self, bytes: Vec<u8>) {
+        if let Some(g) = self.gossip.get() {
+            g.publish(bytes);
+        }
+    }
+
+    /// Connected gossip peers.
+    pub fn peers(&self) -> u64 {
+        self.gossip.get().map(|g| g.peers()).unwrap_or(0)
+    }
+
+    /// The sender's committed next nonce (storage faults read as "no nonce fits").
+    pub fn account_nonce(&self, pk: &paychain_contracts::crypto::PublicKey) -> u64 {
+        paychain_contracts::executor::nonce(&self.storage, pk).unwrap_or(u64::MAX)
+    }
+}
+
+/// Paths inside a node home directory.
+pub struct Home(pub PathBuf);
+
+impl Home {
+    pub fn config(&self) -> PathBuf {
+        self.0.join("config.toml")
+    }
+    pub fn genesis(&self) -> PathBuf {
+        self.0.join("genesis.json")
+    }
+    pub fn validator_key(&self) -> PathBuf {
+        self.0.join("keys").join("validator.json")
+    }
+    pub fn data(&self) -> PathBuf {
+        self.0.join("data")
+    }
+    pub fn wal(&self) -> PathBuf {
+        self.0.join("wal").join("consensus.wal")
+    }
+}
+
+/// Reads a genesis file.
+pub fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read genesis {}", path.display()))?;
+    let genesis: Genesis = serde_json::from_str(&text)
+        .with_context(|| format!("invalid genesis {}", path.display()))?;
+    genesis
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid genesis {}: {e}", path.display()))?;
+    Ok(genesis)
+}
+
+/// The libp2p identity of a node, derived from its validator key.
+pub fn network_keypair(key: &SecretKey) -> anyhow::Result<Keypair> {
+    let seed = key.to_seed();
+    let derived = Hash::digest(&[b"paychain/p2p/v1".as_slice(), seed.as_slice()].concat());
+    Ok(Keypair::ed25519_from_bytes(derived.0)?)
+}
+
+#[derive(Clone)]
+struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl NodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+/// A running node, for embedding (the `start` command and `--dev`).
+pub struct Running {
+    pub shared: Arc<Shared>,
+    pub rpc_addr: std::net::SocketAddr,
+    host: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _rpc: jsonrpsee::server::ServerHandle,
+}
+
+impl Running {
+    /// Waits until the host stops (an error) or `shutdown` resolves.
+    pub async fn wait(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::select! {
+            r = self.host => r.context("consensus host panicked")?,
+            _ = shutdown => {
+                info!("shutting down");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Starts a node from its home directory.
+pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
+    let genesis = load_genesis(&home.genesis())?;
+    let key = crate::keys::load(&home.validator_key())?;
+    let chain_id = genesis.chain_id.clone();
+
+    let storage = Storage::open(&home.data())
+        .with_context(|| format!("cannot open database {}", home.data().display()))?;
+    let tip = match storage.tip()? {
+        Some(tip) => tip,
+        None => {
+            let writes = genesis_state(&genesis)
+                .map_err(|e| anyhow::anyhow!("building genesis state: {e}"))?;
+            storage.write_genesis(&writes, genesis.genesis_time_ms)?
+        }
+    };
+    info!(height = tip.height, app_hash = %tip.app_hash, chain_id = %chain_id.0, "storage opened");
+
+    let registry = SharedRegistry::global().with_moniker(config.moniker.clone());
+    let metrics = Metrics::register(&registry);
+    metrics.committed(tip.height, 0, Duration::ZERO);
+    let (blocks, _) = broadcast::channel(256);
+    let shared = Arc::new(Shared {
+        chain_id: chain_id.clone(),
+        moniker: config.moniker.clone(),
+        genesis: genesis.clone(),
+        storage,
+        mempool: Mempool::new(config.mempool.clone(), chain_id.clone()),
+        metrics,
+        tip: RwLock::new(tip),
+        blocks,
+        gossip: std::sync::OnceLock::new(),
+        syncing: AtomicBool::new(false),
+    });
+
+    // Transaction gossip.
+    let keypair = network_keypair(&key)?;
+    let on_tx = {
+        let shared = shared.clone();
+        move |bytes: &[u8]| {
+            let _ = shared
+                .mempool
+                .admit_bytes(bytes, |pk| shared.account_nonce(pk));
+        }
+    };
+    let handle = gossip::spawn(
+        keypair.clone(),
+        config.gossip.listen.clone(),
+        config.gossip.peers.clone(),
+        on_tx,
+    )?;
+    let _ = shared.gossip.set(handle);
+
+    // JSON-RPC.
+    let (rpc_handle, rpc_addr) = rpc::start(shared.clone(), &config.rpc).await?;
+    info!(%rpc_addr, "JSON-RPC listening");
+
+    // Consensus.
+    let validators = ValidatorSet::new(
+        genesis
+            .validators
+            .iter()
+            .map(|v| {
+                ConsPublicKey::from_bytes(v.public_key.0)
+                    .map(|pk| Validator::new(pk, v.power))
+                    .map_err(|e| anyhow::anyhow!("genesis validator {}: {e}", v.name))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    let keys = Arc::new(ConsensusKeys::from_seed(*key.to_seed()));
+    let address = Address(key.public_key().0);
+    let is_validator = validators.validators().iter().any(|v| v.address == address);
+
+    let c = &config.consensus;
+    let mut consensus = ConsensusConfig::default();
+    consensus.p2p.listen_addr = config.p2p.listen.clone();
+    consensus.p2p.persistent_peers = config.p2p.persistent_peers.clone();
+    consensus.p2p.discovery.enabled = false;
+    let mut value_sync = ValueSyncConfig::default();
+    value_sync.status_update_interval = Duration::from_millis(c.sync_status_interval_ms);
+    value_sync.request_timeout = Duration::from_secs(5);
+    let engine_config = EngineConfig {
+        moniker: config.moniker.clone(),
+        consensus,
+        value_sync,
+    };
+    let timeouts = LinearTimeouts {
+        propose: Duration::from_millis(c.propose_timeout_ms),
+        propose_delta: Duration::from_millis(c.timeout_delta_ms),
+        prevote: Duration::from_millis(c.prevote_timeout_ms),
+        prevote_delta: Duration::from_millis(c.timeout_delta_ms),
+        precommit: Duration::from_millis(c.precommit_timeout_ms),
+        precommit_delta: Duration::from_millis(c.timeout_delta_ms),
+        rebroadcast: Duration::from_millis(
+            c.propose_timeout_ms + c.prevote_timeout_ms + c.precommit_timeout_ms,
+        ),
+        max_timeout: Duration::from_secs(30),
+    };
+    let pacing = Pacing {
+        timeouts,
+        block_time: (c.block_time_ms > 0).then(|| Duration::from_millis(c.block_time_ms)),
+        max_block_txs: c.max_block_txs,
+    };
+
+    let identity = if is_validator {
+        let peer_id = keypair.public().to_peer_id().to_bytes();
+        let proof = keys
+            .sign_validator_proof(key.public_key().0.to_vec(), peer_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("signing validator proof: {e:?}"))?;
+        let proof_bytes = malachitebft_app::types::codec::Codec::encode(&BorshCodec, &proof)?;
+        NetworkIdentity::new_validator(
+            config.moniker.clone(),
+            keypair,
+            address.to_string(),
+            proof_bytes,
+        )
+    } else {
+        NetworkIdentity::new(config.moniker.clone(), keypair, None)
+    };
+    let consensus_ctx = if is_validator {
+        ConsensusContext::new_validator(
+            address,
+            Box::new(crate::consensus::signing::ConsensusVerifier),
+            Box::new(ConsensusKeys::from_seed(*key.to_seed())),
+        )
+    } else {
+        ConsensusContext::new_full_node(
+            address,
+            Box::new(crate::consensus::signing::ConsensusVerifier),
+        )
+    };
+    std::fs::create_dir_all(home.wal().parent().unwrap_or(&home.0))?;
+    let (mut channels, _engine) = EngineBuilder::new(PaychainContext, engine_config)
+        .with_default_wal(WalContext::new(home.wal(), BorshCodec))
+        .with_default_network(NetworkContext::new(identity, BorshCodec))
+        .with_default_consensus(consensus_ctx)
+        .with_default_sync(SyncContext::new(BorshCodec))
+        .with_default_request(RequestContext::new(100))
+        .build()
+        .await
+        .map_err(|e| anyhow::anyhow!("starting consensus engine: {e}"))?;
+
+    let host = Host::new(
+        shared.clone(),
+        is_validator.then_some(keys),
+        address,
+        validators,
+        pacing,
+    );
+    let host = tokio::spawn(async move {
+        let _engine = _engine;
+        host.run(&mut channels).await
+    });
+    shared.syncing.store(false, Ordering::Relaxed);
+    Ok(Running {
+        shared,
+        rpc_addr,
+        host,
+        _rpc: rpc_handle,
+    })
+}

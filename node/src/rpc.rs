@@ -1,0 +1,397 @@
+//! JSON-RPC 2.0 over HTTP and WebSocket (jsonrpsee), with `GET /health` and `GET /metrics`
+//! served on the same port. Bodies, connections and subscriptions are bounded.
+//!
+//! Methods (positional params): `paychain_status`, `paychain_submitTx [hex]`,
+//! `paychain_tx [hash]`, `paychain_block [height]`, `paychain_account [pubkey]`,
+//! `paychain_merchant [id]`, `paychain_record [merchant, platform]`, and the subscription
+//! `paychain_subscribeBlocks` (notifications `paychain_block`).
+//!
+//! The RPC layer checks only the shape of requests; permissions are the contracts' business.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use jsonrpsee::server::{HttpBody, HttpResponse, RpcModule, Server, ServerConfig, ServerHandle};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::PendingSubscriptionSink;
+use paychain_contracts::api::{
+    AccountView, BlockView, MerchantView, RecordView, StatusView, SubmitView, TxStatus, TxView,
+    ValidatorView,
+};
+use paychain_contracts::codec::MAX_TX_BYTES;
+use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::ids::{MerchantId, PlatformId};
+use paychain_contracts::{executor, governance, registry};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::config;
+use crate::node::Shared;
+
+/// Stable error codes (JSON-RPC application range).
+pub mod code {
+    pub const INVALID_PARAMS: i32 = -32602;
+    pub const INTERNAL: i32 = -32603;
+    pub const UNKNOWN_MERCHANT: i32 = 2001;
+    pub const NO_RECORD: i32 = 2002;
+    pub const UNKNOWN_PLATFORM: i32 = 2003;
+}
+
+fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, msg.into(), None::<()>)
+}
+
+fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    err(code::INTERNAL, format!("node storage error: {e}"))
+}
+
+fn param<T: serde::de::DeserializeOwned>(
+    params: &Params<'_>,
+    what: &str,
+) -> Result<T, ErrorObjectOwned> {
+    let mut seq = params.sequence();
+    seq.next::<T>().map_err(|e| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid {what}: {}", e.message()),
+        )
+    })
+}
+
+fn hash_param(params: &Params<'_>) -> Result<Hash, ErrorObjectOwned> {
+    let s: String = param(params, "tx hash")?;
+    s.parse().map_err(|_| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid tx hash {s:?}: expected 64 hex characters"),
+        )
+    })
+}
+
+fn status(shared: &Shared) -> StatusView {
+    let tip = shared.tip();
+    StatusView {
+        chain_id: shared.chain_id.0.clone(),
+        moniker: shared.moniker.clone(),
+        height: tip.height,
+        app_hash: tip.app_hash,
+        latest_block_hash: tip.block_hash,
+        latest_block_time_ms: tip.time_ms,
+        validators: shared
+            .genesis
+            .validators
+            .iter()
+            .map(|v| ValidatorView {
+                name: v.name.clone(),
+                public_key: v.public_key,
+                power: v.power,
+            })
+            .collect(),
+        peers: shared.peers(),
+        syncing: shared.syncing.load(Ordering::Relaxed),
+        mempool_size: shared.mempool.len() as u64,
+    }
+}
+
+fn block_view(shared: &Shared, height: u64) -> Result<Option<BlockView>, ErrorObjectOwned> {
+    let Some(block) = shared.storage.block(height).map_err(internal)? else {
+        return Ok(None);
+    };
+    let receipts = shared
+        .storage
+        .receipts(height)
+        .map_err(internal)?
+        .unwrap_or_default();
+    Ok(Some(BlockView {
+        height,
+        hash: block.hash(),
+        tx_hashes: block.txs.iter().map(|t| t.hash()).collect(),
+        header: block.header,
+        receipts,
+    }))
+}
+
+fn submit(shared: &Shared, params: &Params<'_>) -> Result<SubmitView, ErrorObjectOwned> {
+    let hex_tx: String = param(params, "transaction")?;
+    if hex_tx.len() > 2 * MAX_TX_BYTES {
+        let e = crate::mempool::Error::TooLarge {
+            len: hex_tx.len() / 2,
+            max: MAX_TX_BYTES,
+        };
+        return Err(err(e.code(), e.to_string()));
+    }
+    let bytes = hex::decode(hex_tx.trim_start_matches("0x"))
+        .map_err(|e| err(code::INVALID_PARAMS, format!("transaction is not hex: {e}")))?;
+    let (tx_hash, _) = shared
+        .mempool
+        .admit_bytes(&bytes, |pk| shared.account_nonce(pk))
+        .map_err(|e| err(e.code(), e.to_string()))?;
+    shared.gossip(bytes);
+    Ok(SubmitView { tx_hash })
+}
+
+fn tx(shared: &Shared, params: &Params<'_>) -> Result<TxView, ErrorObjectOwned> {
+    let tx_hash = hash_param(params)?;
+    if let Some(loc) = shared.storage.tx_location(&tx_hash).map_err(internal)? {
+        let receipt = shared
+            .storage
+            .receipts(loc.height)
+            .map_err(internal)?
+            .and_then(|r| r.into_iter().nth(loc.index as usize));
+        return Ok(TxView {
+            tx_hash,
+            status: TxStatus::Committed,
+            height: Some(loc.height),
+            index: Some(loc.index),
+            receipt,
+        });
+    }
+    let status = if shared.mempool.contains(&tx_hash) {
+        TxStatus::Pending
+    } else {
+        TxStatus::Unknown
+    };
+    Ok(TxView {
+        tx_hash,
+        status,
+        height: None,
+        index: None,
+        receipt: None,
+    })
+}
+
+fn account(shared: &Shared, params: &Params<'_>) -> Result<AccountView, ErrorObjectOwned> {
+    let s: String = param(params, "public key")?;
+    let public_key: PublicKey = s.parse().map_err(|_| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid public key {s:?}: expected 64 hex characters"),
+        )
+    })?;
+    let nonce = executor::nonce(&shared.storage, &public_key).map_err(internal)?;
+    let member = governance::member_by_key(&shared.storage, &public_key).map_err(internal)?;
+    Ok(AccountView {
+        public_key,
+        nonce,
+        member,
+    })
+}
+
+fn merchant(shared: &Shared, params: &Params<'_>) -> Result<MerchantView, ErrorObjectOwned> {
+    let s: String = param(params, "merchant id")?;
+    let id = MerchantId::parse(&s).map_err(|e| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid merchant id {s:?}: {e}"),
+        )
+    })?;
+    let merchant = registry::merchant(&shared.storage, &id)
+        .map_err(internal)?
+        .ok_or_else(|| err(code::UNKNOWN_MERCHANT, format!("unknown merchant {id}")))?;
+    let platforms = registry::platforms_of(&shared.storage, &id).map_err(internal)?;
+    Ok(MerchantView {
+        merchant,
+        platforms,
+    })
+}
+
+fn record(shared: &Shared, params: &Params<'_>) -> Result<RecordView, ErrorObjectOwned> {
+    let mut seq = params.sequence();
+    let m: String = seq.next().map_err(|e| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid merchant id: {}", e.message()),
+        )
+    })?;
+    let p: String = seq.next().map_err(|e| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid platform id: {}", e.message()),
+        )
+    })?;
+    let merchant_id = MerchantId::parse(&m).map_err(|e| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid merchant id {m:?}: {e}"),
+        )
+    })?;
+    let platform_id = PlatformId::new(&p).map_err(|e| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid platform id {p:?}: {e}"),
+        )
+    })?;
+    if registry::merchant(&shared.storage, &merchant_id)
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(err(
+            code::UNKNOWN_MERCHANT,
+            format!("unknown merchant {merchant_id}"),
+        ));
+    }
+    let record = registry::record(&shared.storage, &merchant_id, &platform_id)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            err(
+                code::NO_RECORD,
+                format!(
+                    "platform {platform_id} has no acquiring record for merchant {merchant_id}"
+                ),
+            )
+        })?;
+    Ok(RecordView { record })
+}
+
+async fn subscribe_blocks(pending: PendingSubscriptionSink, shared: Arc<Shared>) {
+    let Ok(sink) = pending.accept().await else {
+        return;
+    };
+    let mut rx = shared.subscribe_blocks();
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return,
+            next = rx.recv() => match next {
+                Ok(height) => {
+                    let Ok(Some(view)) = block_view(&shared, height) else { continue };
+                    let Ok(msg) = serde_json::value::to_raw_value(&view) else { continue };
+                    if sink.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+fn module(
+    shared: Arc<Shared>,
+) -> Result<RpcModule<Arc<Shared>>, jsonrpsee::core::RegisterMethodError> {
+    let mut m = RpcModule::new(shared);
+    m.register_method("paychain_status", |_, s, _| {
+        Ok::<_, ErrorObjectOwned>(status(s))
+    })?;
+    m.register_method("paychain_submitTx", |p, s, _| submit(s, &p))?;
+    m.register_method("paychain_tx", |p, s, _| tx(s, &p))?;
+    m.register_method("paychain_block", |p, s, _| {
+        let height: u64 = param(&p, "height")?;
+        block_view(s, height)
+    })?;
+    m.register_method("paychain_account", |p, s, _| account(s, &p))?;
+    m.register_method("paychain_merchant", |p, s, _| merchant(s, &p))?;
+    m.register_method("paychain_record", |p, s, _| record(s, &p))?;
+    m.register_subscription(
+        "paychain_subscribeBlocks",
+        "paychain_block",
+        "paychain_unsubscribeBlocks",
+        |_, pending, s, _| async move {
+            subscribe_blocks(pending, (*s).clone()).await;
+        },
+    )?;
+    Ok(m)
+}
+
+/// Starts the server; returns its handle and bound address (port 0 picks a free port).
+pub async fn start(
+    shared: Arc<Shared>,
+    cfg: &config::Rpc,
+) -> anyhow::Result<(ServerHandle, SocketAddr)> {
+    let middleware = tower::ServiceBuilder::new().layer(ExtrasLayer {
+        shared: shared.clone(),
+    });
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(cfg.max_body_bytes)
+        .max_response_body_size(64 * 1024 * 1024)
+        .max_connections(cfg.max_connections)
+        .max_subscriptions_per_connection(16)
+        .build();
+    let server = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(middleware)
+        .build(cfg.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for RPC on {}: {e}", cfg.listen))?;
+    let addr = server.local_addr()?;
+    let handle = server.start(module(shared)?);
+    Ok((handle, addr))
+}
+
+/// Serves `GET /health` and `GET /metrics`; everything else goes to JSON-RPC.
+#[derive(Clone)]
+struct ExtrasLayer {
+    shared: Arc<Shared>,
+}
+
+impl<S> tower::Layer<S> for ExtrasLayer {
+    type Service = Extras<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Extras {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Extras<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+fn plain(status: u16, content_type: &str, body: String) -> HttpResponse {
+    let mut resp = HttpResponse::new(HttpBody::from(body));
+    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Extras<S>
+where
+    S: tower::Service<http::Request<B>, Response = HttpResponse>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.method() == http::Method::GET {
+            match req.uri().path() {
+                "/health" => {
+                    let tip = self.shared.tip();
+                    let body = serde_json::json!({
+                        "status": "ok",
+                        "height": tip.height,
+                        "syncing": self.shared.syncing.load(Ordering::Relaxed),
+                    })
+                    .to_string();
+                    let resp = plain(200, "application/json", body);
+                    return Box::pin(async move { Ok(resp) });
+                }
+                "/metrics" => {
+                    let text = self
+                        .shared
+                        .metrics
+                        .render(self.shared.mempool.len(), self.shared.peers());
+                    let resp = plain(200, "text/plain; version=0.0.4", text);
+                    return Box::pin(async move { Ok(resp) });
+                }
+                _ => {}
+            }
+        }
+        Box::pin(self.inner.call(req))
+    }
+}

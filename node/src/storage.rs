@@ -1,0 +1,457 @@
+//! RocksDB storage: committed state, blocks, receipts, commit certificates, the tx index and
+//! undecided proposals.
+//!
+//! A decided block is committed with **one** write batch (one fsync): state writes, bucket
+//! hashes, the block, its receipts, its commit certificate, the tx index and the new tip.
+//! Either all of it is on disk or none of it, so a crash can never apply a block twice or
+//! half-apply one. RocksDB types stay inside this module.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use paychain_contracts::block::Block;
+use paychain_contracts::codec;
+use paychain_contracts::crypto::Hash;
+use paychain_contracts::executor::Receipt;
+use paychain_contracts::state::{StateError, StateReader, WriteSet, BUCKETS};
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+
+const CF_STATE: &str = "state";
+const CF_BUCKETS: &str = "buckets";
+const CF_BLOCKS: &str = "blocks";
+const CF_RECEIPTS: &str = "receipts";
+const CF_CERTS: &str = "certs";
+const CF_TXINDEX: &str = "txindex";
+const CF_PENDING: &str = "pending";
+const CF_META: &str = "meta";
+const ALL_CFS: [&str; 8] = [
+    CF_STATE,
+    CF_BUCKETS,
+    CF_BLOCKS,
+    CF_RECEIPTS,
+    CF_CERTS,
+    CF_TXINDEX,
+    CF_PENDING,
+    CF_META,
+];
+
+const META_TIP: &[u8] = b"tip";
+
+/// Storage errors. Any of them is fatal for the node: it stops rather than diverge.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("corrupt {what} in storage: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+}
+
+impl From<Error> for StateError {
+    fn from(e: Error) -> Self {
+        StateError(e.to_string())
+    }
+}
+
+/// What the node has committed last.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tip {
+    /// Height of the last committed block (0 = only genesis state).
+    pub height: u64,
+    /// Hash of the last committed block (zero at genesis).
+    pub block_hash: Hash,
+    /// App hash after the last committed block (the genesis state's hash at height 0).
+    pub app_hash: Hash,
+    /// Merkle root of the last committed block's receipts.
+    pub result_root: Hash,
+    /// BFT time of the last committed block (genesis time at height 0).
+    pub time_ms: u64,
+}
+
+/// Where a committed transaction sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxLocation {
+    pub height: u64,
+    pub index: u32,
+}
+
+/// Everything committed for one decided block.
+pub struct Commit<'a> {
+    pub block: &'a Block,
+    pub block_bytes: &'a [u8],
+    pub writes: &'a WriteSet,
+    pub receipts: &'a [Receipt],
+    pub result_root: Hash,
+    pub certificate: &'a [u8],
+}
+
+/// The node's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    db: Arc<DB>,
+}
+
+fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+fn state_key(key: &[u8]) -> Vec<u8> {
+    let bucket = paychain_contracts::state::bucket_of(key);
+    let mut k = Vec::with_capacity(2 + key.len());
+    k.extend_from_slice(&bucket.to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
+impl Storage {
+    /// Opens (or creates) the database under `path`.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        opts.set_keep_log_file_num(4);
+        let cfs = ALL_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily, Error> {
+        self.db.cf_handle(name).ok_or(Error::Corrupt {
+            what: "column family",
+            reason: format!("{name} missing"),
+        })
+    }
+
+    fn get_cf(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.db.get_cf(self.cf(cf)?, key)?)
+    }
+
+    /// The committed tip, or `None` before genesis was written.
+    pub fn tip(&self) -> Result<Option<Tip>, Error> {
+        match self.get_cf(CF_META, META_TIP)? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes, 1024)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    what: "tip",
+                    reason: e.to_string(),
+                }),
+        }
+    }
+
+    /// Writes the genesis state and tip (height 0) in one batch. Only on an empty database.
+    pub fn write_genesis(&self, writes: &WriteSet, genesis_time_ms: u64) -> Result<Tip, Error> {
+        let mut batch = WriteBatch::default();
+        self.put_writes(&mut batch, writes)?;
+        let tip = Tip {
+            height: 0,
+            block_hash: Hash::ZERO,
+            app_hash: writes.app_hash,
+            result_root: Hash::ZERO,
+            time_ms: genesis_time_ms,
+        };
+        batch.put_cf(self.cf(CF_META)?, META_TIP, codec::encode(&tip));
+        self.write(batch)?;
+        Ok(tip)
+    }
+
+    fn put_writes(&self, batch: &mut WriteBatch, writes: &WriteSet) -> Result<(), Error> {
+        let state = self.cf(CF_STATE)?;
+        for (key, value) in &writes.puts {
+            match value {
+                Some(v) => batch.put_cf(state, state_key(key), v),
+                None => batch.delete_cf(state, state_key(key)),
+            }
+        }
+        let buckets = self.cf(CF_BUCKETS)?;
+        for (bucket, hash) in &writes.bucket_hashes {
+            if *hash == Hash::ZERO {
+                batch.delete_cf(buckets, bucket.to_be_bytes());
+            } else {
+                batch.put_cf(buckets, bucket.to_be_bytes(), hash.0);
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), Error> {
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    /// Commits a decided block atomically and returns the new tip.
+    pub fn commit(&self, c: Commit<'_>) -> Result<Tip, Error> {
+        let height = c.block.header.height;
+        let mut batch = WriteBatch::default();
+        self.put_writes(&mut batch, c.writes)?;
+        batch.put_cf(self.cf(CF_BLOCKS)?, height_key(height), c.block_bytes);
+        batch.put_cf(
+            self.cf(CF_RECEIPTS)?,
+            height_key(height),
+            codec::encode(&c.receipts.to_vec()),
+        );
+        batch.put_cf(self.cf(CF_CERTS)?, height_key(height), c.certificate);
+        let txindex = self.cf(CF_TXINDEX)?;
+        for (index, tx) in c.block.txs.iter().enumerate() {
+            let loc = TxLocation {
+                height,
+                index: index as u32,
+            };
+            batch.put_cf(txindex, tx.hash().0, codec::encode(&loc));
+        }
+        // Undecided proposals at or below this height are no longer needed.
+        let pending = self.cf(CF_PENDING)?;
+        batch.delete_range_cf(pending, height_key(0), height_key(height.saturating_add(1)));
+        let tip = Tip {
+            height,
+            block_hash: c.block.hash(),
+            app_hash: c.writes.app_hash,
+            result_root: c.result_root,
+            time_ms: c.block.header.time_ms,
+        };
+        batch.put_cf(self.cf(CF_META)?, META_TIP, codec::encode(&tip));
+        self.write(batch)?;
+        Ok(tip)
+    }
+
+    /// Encoded block at `height`.
+    pub fn block_bytes(&self, height: u64) -> Result<Option<Vec<u8>>, Error> {
+        self.get_cf(CF_BLOCKS, &height_key(height))
+    }
+
+    /// Decoded block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, Error> {
+        self.block_bytes(height)?
+            .map(|b| {
+                Block::from_bytes(&b).map_err(|e| Error::Corrupt {
+                    what: "block",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Receipts of the block at `height`.
+    pub fn receipts(&self, height: u64) -> Result<Option<Vec<Receipt>>, Error> {
+        self.get_cf(CF_RECEIPTS, &height_key(height))?
+            .map(|b| {
+                codec::decode(&b, codec::MAX_BLOCK_BYTES * 4).map_err(|e| Error::Corrupt {
+                    what: "receipts",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Encoded commit certificate of the block at `height`.
+    pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, Error> {
+        self.get_cf(CF_CERTS, &height_key(height))
+    }
+
+    /// Where a committed tx is.
+    pub fn tx_location(&self, tx_hash: &Hash) -> Result<Option<TxLocation>, Error> {
+        self.get_cf(CF_TXINDEX, &tx_hash.0)?
+            .map(|b| {
+                codec::decode(&b, 64).map_err(|e| Error::Corrupt {
+                    what: "tx index",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Stores an undecided proposal record under (height, key).
+    pub fn put_pending(&self, height: u64, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        let mut k = height_key(height).to_vec();
+        k.extend_from_slice(key);
+        self.db.put_cf(self.cf(CF_PENDING)?, k, value)?;
+        Ok(())
+    }
+
+    /// All undecided proposal records at `height`.
+    pub fn pending_at(&self, height: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+        let prefix = height_key(height);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_PENDING)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push((k[prefix.len()..].to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+impl StateReader for Storage {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        Ok(self.get_cf(CF_STATE, &state_key(key))?)
+    }
+
+    fn bucket_entries(&self, bucket: u16) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StateError> {
+        let prefix = bucket.to_be_bytes();
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_STATE)?,
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item.map_err(Error::from)?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push((k[2..].to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn bucket_hash(&self, bucket: u16) -> Result<Hash, StateError> {
+        match self.get_cf(CF_BUCKETS, &bucket.to_be_bytes())? {
+            None => Ok(Hash::ZERO),
+            Some(b) => to_hash(bucket, &b),
+        }
+    }
+
+    /// One scan of the (small, non-empty-only) bucket column instead of 4096 point reads.
+    fn all_bucket_hashes(&self) -> Result<Vec<Hash>, StateError> {
+        let mut out = vec![Hash::ZERO; BUCKETS];
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_BUCKETS)?, IteratorMode::Start)
+        {
+            let (k, v) = item.map_err(Error::from)?;
+            let bucket: [u8; 2] = k
+                .as_ref()
+                .try_into()
+                .map_err(|_| StateError(format!("bucket key of {} bytes", k.len())))?;
+            let bucket = u16::from_be_bytes(bucket);
+            let slot = out
+                .get_mut(bucket as usize)
+                .ok_or_else(|| StateError(format!("bucket {bucket} out of range")))?;
+            *slot = to_hash(bucket, &v)?;
+        }
+        Ok(out)
+    }
+}
+
+fn to_hash(bucket: u16, bytes: &[u8]) -> Result<Hash, StateError> {
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StateError(format!("bucket hash {bucket} has {} bytes", bytes.len())))?;
+    Ok(Hash(arr))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use paychain_contracts::block::{tx_root, Header};
+    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::executor::execute_block;
+    use paychain_contracts::genesis::{genesis_state, Genesis, GenesisValidator};
+    use paychain_contracts::governance::{self, Member, Role};
+    use paychain_contracts::ids::{ChainId, PlatformId};
+    use paychain_contracts::state::{compute_app_hash_full, Overlay};
+    use paychain_contracts::tx::{Call, SignedTx, Transaction};
+
+    fn genesis(platform: &SecretKey) -> Genesis {
+        Genesis {
+            chain_id: ChainId::new("storage-test"),
+            genesis_time_ms: 1,
+            validators: vec![GenesisValidator {
+                name: "v".into(),
+                public_key: SecretKey::from_seed([1; 32]).public_key(),
+                power: 1,
+            }],
+            members: vec![Member {
+                id: PlatformId::new("platform-0").unwrap(),
+                name: "P0".into(),
+                public_key: platform.public_key(),
+                roles: [Role::Platform].into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn commit_is_atomic_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = SecretKey::from_seed([2; 32]);
+        let g = genesis(&platform);
+        let tip0 = {
+            let db = Storage::open(dir.path()).unwrap();
+            assert!(db.tip().unwrap().is_none());
+            db.write_genesis(&genesis_state(&g).unwrap(), g.genesis_time_ms)
+                .unwrap()
+        };
+        let db = Storage::open(dir.path()).unwrap();
+        assert_eq!(db.tip().unwrap(), Some(tip0.clone()));
+        assert_eq!(compute_app_hash_full(&db).unwrap(), tip0.app_hash);
+
+        let tx = SignedTx::sign(
+            Transaction {
+                chain_id: g.chain_id.clone(),
+                sender: platform.public_key(),
+                nonce: 0,
+                call: Call::Governance(governance::Call::UpdateMemberName {
+                    name: "Renamed".into(),
+                }),
+            },
+            &platform,
+        );
+        let txs = vec![tx];
+        let block = Block {
+            header: Header {
+                chain_id: g.chain_id.clone(),
+                height: 1,
+                time_ms: 2,
+                proposer: SecretKey::from_seed([1; 32]).public_key(),
+                prev_block_hash: Hash::ZERO,
+                prev_app_hash: tip0.app_hash,
+                prev_result_root: Hash::ZERO,
+                tx_root: tx_root(&txs),
+            },
+            txs,
+        };
+        let outcome = execute_block(&db, &block).unwrap();
+        assert!(outcome.receipts[0].is_ok(), "{:?}", outcome.receipts[0]);
+        let bytes = block.to_bytes();
+        let tip1 = db
+            .commit(Commit {
+                block: &block,
+                block_bytes: &bytes,
+                writes: &outcome.writes,
+                receipts: &outcome.receipts,
+                result_root: outcome.result_root,
+                certificate: b"cert",
+            })
+            .unwrap();
+        drop(db);
+
+        let db = Storage::open(dir.path()).unwrap();
+        assert_eq!(db.tip().unwrap(), Some(tip1.clone()));
+        assert_ne!(tip1.app_hash, tip0.app_hash);
+        // Incremental app hash equals a full recomputation over what is on disk.
+        assert_eq!(compute_app_hash_full(&db).unwrap(), tip1.app_hash);
+        assert_eq!(db.block(1).unwrap().unwrap().hash(), block.hash());
+        assert_eq!(db.receipts(1).unwrap().unwrap(), outcome.receipts);
+        assert_eq!(db.certificate(1).unwrap().unwrap(), b"cert");
+        let loc = db.tx_location(&block.txs[0].hash()).unwrap().unwrap();
+        assert_eq!((loc.height, loc.index), (1, 0));
+        let member = governance::member_by_key(&db, &platform.public_key())
+            .unwrap()
+            .unwrap();
+        assert_eq!(member.name, "Renamed");
+        // Overlays over storage read committed state.
+        let ov = Overlay::new(&db);
+        assert_eq!(ov.get(b"missing").unwrap(), None);
+    }
+}

@@ -1,0 +1,155 @@
+//! Generation of keys, genesis and per-node configs (for `testnet`, `init` and `--dev`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use paychain_contracts::crypto::SecretKey;
+use paychain_contracts::genesis::{Genesis, GenesisValidator};
+use paychain_contracts::governance::{Member, Role};
+use paychain_contracts::ids::{ChainId, PlatformId};
+
+use crate::config::{self, Config};
+use crate::keys;
+use crate::node::Home;
+
+/// Ports of node `i` from a base port: RPC, consensus p2p, tx gossip.
+pub fn ports(base: u16, i: usize) -> anyhow::Result<(u16, u16, u16)> {
+    let rpc = u16::try_from(base as usize + 10 * i).context("port out of range")?;
+    let p2p = rpc.checked_add(1).context("port out of range")?;
+    let gossip = rpc.checked_add(2).context("port out of range")?;
+    Ok((rpc, p2p, gossip))
+}
+
+fn tcp(port: u16) -> libp2p::Multiaddr {
+    libp2p::Multiaddr::empty()
+        .with(libp2p::multiaddr::Protocol::Ip4([127, 0, 0, 1].into()))
+        .with(libp2p::multiaddr::Protocol::Tcp(port))
+}
+
+/// A default config for a node listening on the given ports, peering with `peers` (indexes
+/// into `all_ports`).
+pub fn node_config(moniker: &str, own: (u16, u16, u16), peers: &[(u16, u16, u16)]) -> Config {
+    Config {
+        moniker: moniker.to_string(),
+        p2p: config::P2p {
+            listen: tcp(own.1),
+            persistent_peers: peers.iter().map(|p| tcp(p.1)).collect(),
+        },
+        gossip: config::Gossip {
+            listen: tcp(own.2),
+            peers: peers.iter().map(|p| tcp(p.2)).collect(),
+        },
+        rpc: config::Rpc {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], own.0)),
+            max_body_bytes: 1024 * 1024,
+            max_connections: 256,
+        },
+        consensus: config::Consensus::default(),
+        mempool: Default::default(),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A platform member of genesis with both roles.
+fn platform(i: usize, key: &SecretKey) -> anyhow::Result<Member> {
+    Ok(Member {
+        id: PlatformId::new(&format!("platform-{i}")).map_err(|e| anyhow::anyhow!("{e}"))?,
+        name: format!("Platform {i}"),
+        public_key: key.public_key(),
+        roles: BTreeSet::from([Role::Platform, Role::Governor]),
+    })
+}
+
+/// Writes an N-validator network under `out`: `genesis.json`, `platforms/platform-<i>.json`,
+/// and `node<i>/{config.toml, genesis.json, keys/validator.json}`.
+pub fn generate(
+    out: &Path,
+    validators: usize,
+    platforms: usize,
+    base_port: u16,
+    chain_id: &str,
+) -> anyhow::Result<Genesis> {
+    anyhow::ensure!(validators >= 1, "at least one validator is needed");
+    anyhow::ensure!(
+        !out.join("genesis.json").exists(),
+        "{} already holds a network; remove it first",
+        out.display()
+    );
+    let all_ports = (0..validators)
+        .map(|i| ports(base_port, i))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let node_keys: Vec<SecretKey> = (0..validators).map(|_| keys::generate()).collect();
+    let platform_keys: Vec<SecretKey> = (0..platforms).map(|_| keys::generate()).collect();
+    let genesis = Genesis {
+        chain_id: ChainId(chain_id.to_string()),
+        genesis_time_ms: now_ms(),
+        validators: node_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisValidator {
+                name: format!("node{i}"),
+                public_key: k.public_key(),
+                power: 1,
+            })
+            .collect(),
+        members: platform_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| platform(i, k))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    };
+    genesis
+        .validate()
+        .map_err(|e| anyhow::anyhow!("generated genesis is invalid: {e}"))?;
+    let genesis_json = serde_json::to_string_pretty(&genesis)?;
+    write(&out.join("genesis.json"), &genesis_json)?;
+    for (i, key) in platform_keys.iter().enumerate() {
+        keys::save(
+            &out.join("platforms").join(format!("platform-{i}.json")),
+            key,
+        )?;
+    }
+    for (i, key) in node_keys.iter().enumerate() {
+        let home = Home(out.join(format!("node{i}")));
+        let peers: Vec<_> = all_ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, p)| *p)
+            .collect();
+        let config = node_config(&format!("node{i}"), all_ports[i], &peers);
+        write(&home.config(), &config.to_toml())?;
+        write(&home.genesis(), &genesis_json)?;
+        keys::save(&home.validator_key(), key)?;
+    }
+    Ok(genesis)
+}
+
+/// Prepares an operator's home: a validator key and a default config (genesis comes from the
+/// consortium).
+pub fn init(home: &Home, moniker: &str, base_port: u16) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !home.config().exists(),
+        "{} is already initialised",
+        home.0.display()
+    );
+    keys::save(&home.validator_key(), &keys::generate())?;
+    let config = node_config(moniker, ports(base_port, 0)?, &[]);
+    write(&home.config(), &config.to_toml())?;
+    Ok(())
+}

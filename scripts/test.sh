@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# THE test command: builds every binary (dev profile), then runs every test of the workspace.
+#
+#   scripts/test.sh [cargo test args...]     e.g. scripts/test.sh -p paychain-tests -- --nocapture
+#
+# The multi-node tests in tests/ run the real binaries from ${CARGO_TARGET_DIR:-target}/debug/, hence the build
+# first. Installs libclang (for the RocksDB build) on Debian when it is missing.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_build_prereqs
+start=$SECONDS
+say "cargo build --workspace --bins"
+cargo build --workspace --bins
+say "built in $((SECONDS - start))s; cargo test --workspace $*"
+start=$SECONDS
+cargo test --workspace "$@"
+ok "all tests passed in $((SECONDS - start))s"

@@ -1,0 +1,710 @@
+//! Harness for paychain's multi-node tests: real `paychain-node` processes on loopback sockets.
+//!
+//! ```text
+//! Testnet::start(4)
+//!   ├─ paychain-node testnet --validators 4 --out <tempdir> --base-port <free>
+//!   ├─ spawn `paychain-node start --home <tempdir>/node<i>` ×4 (stderr → node<i>/node.log)
+//!   └─ wait until every node answers `paychain_status`
+//! net.rpc(i).call("paychain_status", json!([]))   JSON-RPC 2.0 over HTTP (std only, no async runtime)
+//! net.wait_height(i, h, timeout)                   polls status until height ≥ h, fails early if node i died
+//! net.kill_9(i) / net.restart(i)                    fault injection
+//! drop(net)                                         kills every child; prints log tails if the test panicked
+//! ```
+//!
+//! The binaries come from `${CARGO_TARGET_DIR:-<workspace>/target}/debug/` (`scripts/test.sh` builds them
+//! first). Multi-node tests hold a process-wide lock ([`Testnet::start`] takes it) so that two networks never
+//! share the machine's two cores at once; a test that needs no network does not take it.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use paychain_contracts::crypto::{PublicKey, SecretKey};
+use serde_json::{json, Value};
+
+/// How long a node may take to answer its first `paychain_status` after being spawned.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Timeout of one RPC round trip.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest HTTP response the helper reads.
+const MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes the process-wide lock that keeps multi-node tests from running at the same time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Path of the dev-profile binary `name` (`paychain-node`, `paychain`).
+pub fn bin(name: &str) -> PathBuf {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    };
+    target.join("debug").join(name)
+}
+
+fn existing_bin(name: &str) -> Result<PathBuf> {
+    let path = bin(name);
+    if !path.is_file() {
+        bail!(
+            "{} not found: build the binaries first (scripts/test.sh does: cargo build --workspace --bins)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Last `n` lines of the file at `path` (or a note that it cannot be read).
+pub fn tail(path: &Path, n: usize) -> String {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("({}: {e})", path.display()),
+    }
+}
+
+/// A JSON-RPC 2.0 error object returned by a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    /// JSON-RPC error code.
+    pub code: i64,
+    /// The one-line reason.
+    pub message: String,
+    /// Optional `data`.
+    pub data: Option<Value>,
+}
+
+impl std::fmt::Display for RpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JSON-RPC error {}: {}", self.code, self.message)?;
+        if let Some(data) = &self.data {
+            write!(f, " ({data})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+/// A JSON-RPC 2.0 client over plain HTTP/1.1 (one connection per call).
+#[derive(Debug, Clone)]
+pub struct Rpc {
+    addr: SocketAddr,
+}
+
+impl Rpc {
+    /// A client of the node whose RPC listens on 127.0.0.1:`port`.
+    pub fn new(port: u16) -> Rpc {
+        Rpc {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Calls `method` with positional `params`. The outer error is transport or protocol trouble; the
+    /// inner one is the node's JSON-RPC error.
+    pub fn try_call(&self, method: &str, params: Value) -> Result<Result<Value, RpcError>> {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+        let (status, text) = self.http("POST", "/", Some(&body))?;
+        let v: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{method}: HTTP {status}, not JSON: {text:.200}"))?;
+        if let Some(err) = v.get("error") {
+            return Ok(Err(RpcError {
+                code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+                message: err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                data: err.get("data").cloned(),
+            }));
+        }
+        match v.get("result") {
+            Some(result) => Ok(Ok(result.clone())),
+            None => bail!("{method}: response has neither result nor error: {text:.200}"),
+        }
+    }
+
+    /// Calls `method`, treating a JSON-RPC error as an error.
+    pub fn call(&self, method: &str, params: Value) -> Result<Value> {
+        self.try_call(method, params)?
+            .map_err(|e| anyhow!("{method}: {e}"))
+    }
+
+    /// Calls `method` and expects a JSON-RPC error.
+    pub fn call_err(&self, method: &str, params: Value) -> Result<RpcError> {
+        match self.try_call(method, params)? {
+            Ok(v) => bail!("{method}: expected an error, got {v}"),
+            Err(e) => Ok(e),
+        }
+    }
+
+    /// `paychain_status`.
+    pub fn status(&self) -> Result<Value> {
+        self.call("paychain_status", json!([]))
+    }
+
+    /// Height from `paychain_status`.
+    pub fn height(&self) -> Result<u64> {
+        let s = self.status()?;
+        s["height"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("status has no numeric height: {s}"))
+    }
+
+    /// `paychain_block` at `height` (None if the node does not have it).
+    pub fn block(&self, height: u64) -> Result<Option<Value>> {
+        let b = self.call("paychain_block", json!([height]))?;
+        Ok((!b.is_null()).then_some(b))
+    }
+
+    /// Submits encoded transaction bytes; returns the tx hash or the node's refusal.
+    pub fn submit(&self, tx_bytes: &[u8]) -> Result<Result<String, RpcError>> {
+        Ok(self
+            .try_call("paychain_submitTx", json!([hex::encode(tx_bytes)]))?
+            .map(|v| v["tx_hash"].as_str().unwrap_or_default().to_owned()))
+    }
+
+    /// `paychain_tx`.
+    pub fn tx(&self, tx_hash: &str) -> Result<Value> {
+        self.call("paychain_tx", json!([tx_hash]))
+    }
+
+    /// Polls `paychain_tx` until the transaction is committed; returns its receipt.
+    pub fn wait_committed(&self, tx_hash: &str, timeout: Duration) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let t = self.tx(tx_hash)?;
+            if t["status"] == "committed" {
+                return Ok(t["receipt"].clone());
+            }
+            if Instant::now() >= deadline {
+                bail!("tx {tx_hash} not committed within {timeout:?}: last answer {t}");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `paychain_account`: the sender's next nonce (0 for an unknown account).
+    pub fn nonce(&self, key: &PublicKey) -> Result<u64> {
+        let a = self.call("paychain_account", json!([hex::encode(key.0)]))?;
+        Ok(a["nonce"].as_u64().unwrap_or(0))
+    }
+
+    /// Plain HTTP request; returns status code and body.
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+        let mut stream = TcpStream::connect_timeout(&self.addr, RPC_TIMEOUT)
+            .with_context(|| format!("connect {}", self.addr))?;
+        stream.set_read_timeout(Some(RPC_TIMEOUT))?;
+        stream.set_write_timeout(Some(RPC_TIMEOUT))?;
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Accept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        stream.write_all(request.as_bytes())?;
+        let mut reader = BufReader::new(stream.take(MAX_RESPONSE_BYTES));
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line)?;
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow!("bad HTTP status line {status_line:?}"))?;
+        let mut content_length = None;
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                break;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                let value = value.trim();
+                if name.eq_ignore_ascii_case("content-length") {
+                    content_length = value.parse::<usize>().ok();
+                } else if name.eq_ignore_ascii_case("transfer-encoding")
+                    && value.eq_ignore_ascii_case("chunked")
+                {
+                    chunked = true;
+                }
+            }
+        }
+        let mut raw = Vec::new();
+        if chunked {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size)?;
+                let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                    .context("bad chunk size")?;
+                if size == 0 {
+                    break;
+                }
+                let mut chunk = vec![0; size.min(MAX_RESPONSE_BYTES as usize)];
+                reader.read_exact(&mut chunk)?;
+                raw.extend_from_slice(&chunk);
+                let mut crlf = String::new();
+                reader.read_line(&mut crlf)?;
+            }
+        } else if let Some(len) = content_length {
+            raw.resize(len.min(MAX_RESPONSE_BYTES as usize), 0);
+            reader.read_exact(&mut raw)?;
+        } else {
+            reader.read_to_end(&mut raw)?;
+        }
+        Ok((status, String::from_utf8_lossy(&raw).into_owned()))
+    }
+}
+
+/// Reads a key file (`{"public_key": hex, "secret_key": hex seed}`).
+pub fn load_key(path: &Path) -> Result<SecretKey> {
+    let text = fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+    let seed_hex = v["secret_key"]
+        .as_str()
+        .ok_or_else(|| anyhow!("{}: no secret_key", path.display()))?;
+    let seed: [u8; 32] = hex::decode(seed_hex)?
+        .try_into()
+        .map_err(|_| anyhow!("{}: secret_key is not 32 bytes", path.display()))?;
+    Ok(SecretKey::from_seed(seed))
+}
+
+/// One validator process of a [`Testnet`].
+#[derive(Debug)]
+pub struct Node {
+    /// Its home directory.
+    pub home: PathBuf,
+    /// Its RPC port.
+    pub rpc_port: u16,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// The node's log (stdout and stderr of every run).
+    pub fn log_path(&self) -> PathBuf {
+        self.home.join("node.log")
+    }
+
+    fn spawn(&mut self) -> Result<()> {
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        writeln!(log, "---- spawn ----")?;
+        let child = Command::new(existing_bin("paychain-node")?)
+            .arg("start")
+            .arg("--home")
+            .arg(&self.home)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("spawn paychain-node start")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Whether the process runs (false once it has exited or been killed).
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// N validators, each its own `paychain-node` process, on free loopback ports.
+pub struct Testnet {
+    /// The directory `paychain-node testnet` wrote (genesis, platform keys, node homes).
+    pub dir: tempfile::TempDir,
+    /// The validators, index `i` = `node<i>`.
+    pub nodes: Vec<Node>,
+    /// Base port (node i's RPC port is `base_port + 10 * i`).
+    pub base_port: u16,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Testnet {
+    /// Generates an `n`-validator network on free ports, starts every node and waits until each answers.
+    /// Retries on another base port when a port turned out to be taken.
+    pub fn start(n: usize) -> Result<Testnet> {
+        let guard = serial();
+        let mut last_err = None;
+        for attempt in 0..4 {
+            let base = free_base_port(n, attempt)?;
+            match Self::try_start(n, base) {
+                Ok((dir, nodes)) => {
+                    return Ok(Testnet {
+                        dir,
+                        nodes,
+                        base_port: base,
+                        _serial: guard,
+                    })
+                }
+                Err(StartError::PortTaken(e)) => last_err = Some(e),
+                Err(StartError::Other(e)) => return Err(e),
+            }
+        }
+        Err(last_err
+            .unwrap_or_else(|| anyhow!("no attempt made"))
+            .context("could not find free ports for the testnet"))
+    }
+
+    fn try_start(n: usize, base: u16) -> Result<(tempfile::TempDir, Vec<Node>), StartError> {
+        let dir = tempfile::Builder::new()
+            .prefix("paychain-it-")
+            .tempdir()
+            .map_err(|e| StartError::Other(e.into()))?;
+        let out = Command::new(existing_bin("paychain-node")?)
+            .args(["testnet", "--validators", &n.to_string(), "--out"])
+            .arg(dir.path())
+            .args(["--base-port", &base.to_string()])
+            .output()
+            .map_err(|e| StartError::Other(anyhow!("run paychain-node testnet: {e}")))?;
+        if !out.status.success() {
+            return Err(StartError::Other(anyhow!(
+                "paychain-node testnet failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let mut nodes: Vec<Node> = (0..n)
+            .map(|i| Node {
+                home: dir.path().join(format!("node{i}")),
+                rpc_port: base + 10 * i as u16,
+                child: None,
+            })
+            .collect();
+        let result = (|| {
+            for node in &mut nodes {
+                node.spawn()?;
+            }
+            for (i, node) in nodes.iter_mut().enumerate() {
+                wait_answers(node, i, START_TIMEOUT)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let port_taken = nodes.iter().any(|node| {
+                fs::read_to_string(node.log_path())
+                    .map(|log| {
+                        let log = log.to_lowercase();
+                        log.contains("address already in use") || log.contains("addrinuse")
+                    })
+                    .unwrap_or(false)
+            });
+            for node in &mut nodes {
+                node.kill();
+            }
+            return Err(if port_taken {
+                StartError::PortTaken(e)
+            } else {
+                StartError::Other(e)
+            });
+        }
+        Ok((dir, nodes))
+    }
+
+    /// Number of validators.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Always false: a testnet has at least one validator.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// RPC client of node `i`.
+    pub fn rpc(&self, i: usize) -> Rpc {
+        Rpc::new(self.nodes[i].rpc_port)
+    }
+
+    /// Key file of genesis platform `platform-<i>`.
+    pub fn platform_key_path(&self, i: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join("platforms")
+            .join(format!("platform-{i}.json"))
+    }
+
+    /// Signing key of genesis platform `platform-<i>`.
+    pub fn platform_key(&self, i: usize) -> Result<SecretKey> {
+        load_key(&self.platform_key_path(i))
+    }
+
+    /// Kills node `i` with SIGKILL (no chance to flush or clean up).
+    pub fn kill_9(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    /// Starts node `i` again on its existing home and waits until it answers.
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].kill();
+        self.nodes[i].spawn()?;
+        wait_answers(&mut self.nodes[i], i, START_TIMEOUT)
+    }
+
+    /// Height of node `i` now.
+    pub fn height(&self, i: usize) -> Result<u64> {
+        self.rpc(i).height()
+    }
+
+    /// App hash of node `i` now (from status; pair it with the height for comparisons: see
+    /// [`Testnet::app_hash_after`]).
+    pub fn app_hash(&self, i: usize) -> Result<String> {
+        let s = self.rpc(i).status()?;
+        Ok(s["app_hash"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The app hash of node `i` after executing block `h`, read from block `h + 1`'s header (so every node
+    /// is compared at the same height). Waits until node `i` has block `h + 1`.
+    pub fn app_hash_after(&mut self, i: usize, h: u64, timeout: Duration) -> Result<String> {
+        self.wait_height(i, h + 1, timeout)?;
+        let block = self
+            .rpc(i)
+            .block(h + 1)?
+            .ok_or_else(|| anyhow!("node {i} reports height ≥ {} but has no such block", h + 1))?;
+        header_app_hash(&block)
+            .ok_or_else(|| anyhow!("block {} has no prev_app_hash: {block}", h + 1))
+    }
+
+    /// Hash of block `h` at node `i` (None if it does not have it).
+    pub fn block_hash(&self, i: usize, h: u64) -> Result<Option<String>> {
+        Ok(self
+            .rpc(i)
+            .block(h)?
+            .and_then(|b| b["hash"].as_str().map(str::to_owned)))
+    }
+
+    /// Polls node `i` until its height is ≥ `h`; fails when `timeout` passes or the process exits.
+    pub fn wait_height(&mut self, i: usize, h: u64, timeout: Duration) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            if !self.nodes[i].is_running() {
+                bail!(
+                    "node {i} is not running (waiting for height {h}); log tail:\n{}",
+                    tail(&self.nodes[i].log_path(), 30)
+                );
+            }
+            match self.rpc(i).height() {
+                Ok(height) if height >= h => return Ok(height),
+                Ok(height) => last = Some(height),
+                Err(_) => {}
+            }
+            if Instant::now() >= deadline {
+                bail!("node {i} did not reach height {h} within {timeout:?} (last seen {last:?})");
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until every running node in `which` reaches height `h`.
+    pub fn wait_all(&mut self, which: &[usize], h: u64, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for &i in which {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.wait_height(i, h, left.max(Duration::from_millis(1)))?;
+        }
+        Ok(())
+    }
+
+    /// Prints the last lines of every node's log to stderr.
+    pub fn print_logs(&self, lines: usize) {
+        for (i, node) in self.nodes.iter().enumerate() {
+            eprintln!(
+                "──── node {i} ({}) last {lines} lines ────\n{}",
+                node.log_path().display(),
+                tail(&node.log_path(), lines)
+            );
+        }
+    }
+
+    /// Runs the `paychain` CLI against node `i` with `--json`; returns the process output.
+    pub fn cli(&self, i: usize, args: &[&str]) -> Result<Output> {
+        cli(&self.rpc(i).url(), args)
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        if thread::panicking() {
+            self.print_logs(40);
+        }
+    }
+}
+
+/// Runs `paychain --rpc URL --json ARGS...`.
+pub fn cli(rpc_url: &str, args: &[&str]) -> Result<Output> {
+    Command::new(existing_bin("paychain")?)
+        .args(["--rpc", rpc_url, "--json"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("run paychain {}", args.join(" ")))
+}
+
+/// The `prev_app_hash` of a `paychain_block` answer's header.
+pub fn header_app_hash(block: &Value) -> Option<String> {
+    let header = &block["header"];
+    ["prev_app_hash", "app_hash"]
+        .iter()
+        .find_map(|k| header[*k].as_str())
+        .map(str::to_owned)
+}
+
+enum StartError {
+    PortTaken(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for StartError {
+    fn from(e: anyhow::Error) -> Self {
+        StartError::Other(e)
+    }
+}
+
+fn wait_answers(node: &mut Node, i: usize, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !node.is_running() {
+            bail!(
+                "node {i} exited during startup; log tail:\n{}",
+                tail(&node.log_path(), 30)
+            );
+        }
+        if Rpc::new(node.rpc_port).status().is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "node {i} did not answer paychain_status within {timeout:?}; log tail:\n{}",
+                tail(&node.log_path(), 30)
+            );
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A base port P such that P + 10*i + {0, 1, 2} are free for i < n. Candidates lie below Linux's ephemeral
+/// range (32768+) so that outgoing connections do not grab them between this check and the nodes' bind.
+fn free_base_port(n: usize, attempt: u32) -> Result<u16> {
+    const LOW: u32 = 20_000;
+    const HIGH: u32 = 32_000;
+    let span = 10 * n as u32 + 3;
+    // Seed from an OS-assigned port, the pid and the attempt, so parallel test binaries spread out.
+    let seed = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port() as u32;
+    let mut x = seed
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(std::process::id().wrapping_mul(40_503))
+        .wrapping_add(attempt.wrapping_mul(7_919));
+    for _ in 0..200 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let base = LOW + (x >> 8) % (HIGH - LOW - span);
+        let all_free = (0..n as u32).all(|i| {
+            (0..3).all(|k| TcpListener::bind(("127.0.0.1", (base + 10 * i + k) as u16)).is_ok())
+        });
+        if all_free {
+            return Ok(base as u16);
+        }
+    }
+    bail!("no free port range of {span} ports found")
+}
+
+/// Building and signing transactions.
+pub mod txs {
+    use paychain_contracts::crypto::{PublicKey, SecretKey};
+    use paychain_contracts::ids::{ChainId, MerchantId};
+    use paychain_contracts::registry;
+    use paychain_contracts::tx::{Call, SignedTx, Transaction};
+
+    /// Signs `call` from `key` with `nonce` on `chain_id`.
+    pub fn signed(key: &SecretKey, chain_id: &str, nonce: u64, call: registry::Call) -> SignedTx {
+        SignedTx::sign(
+            Transaction {
+                chain_id: ChainId::new(chain_id),
+                sender: key.public_key(),
+                nonce,
+                call: Call::Registry(call),
+            },
+            key,
+        )
+    }
+
+    /// A merchant key from a test seed.
+    pub fn merchant_key(seed: u8) -> PublicKey {
+        SecretKey::from_seed([seed; 32]).public_key()
+    }
+
+    /// Registration of the merchant with key `key`, named `name`, in Shanghai, MCC 5812, CN.
+    pub fn register(key: &PublicKey, name: &str) -> registry::Call {
+        registry::Call::RegisterMerchant {
+            name: name.to_owned(),
+            city: "Shanghai".to_owned(),
+            mcc: "5812".to_owned(),
+            country: "CN".to_owned(),
+            merchant_key: *key,
+        }
+    }
+
+    /// Put of the sender platform's record for `merchant`.
+    pub fn put(merchant: &MerchantId, payload: &[u8]) -> registry::Call {
+        registry::Call::PutRecord {
+            merchant_id: merchant.clone(),
+            payload: payload.to_vec(),
+        }
+    }
+
+    /// Revocation of the sender platform's record for `merchant`.
+    pub fn revoke(merchant: &MerchantId) -> registry::Call {
+        registry::Call::RevokeRecord {
+            merchant_id: merchant.clone(),
+        }
+    }
+}

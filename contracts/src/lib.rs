@@ -15,6 +15,7 @@
 //! - [`state`]: the bucketed authenticated key-value state, overlays, write sets, proofs.
 //! - [`genesis`]: the genesis document and the state it defines.
 //! - [`governance`], [`registry`]: the native contracts.
+//! - [`commit`]: vote sign bytes and offline-verifiable commit certificates.
 //! - [`executor`]: `(state, block) → (writes, receipts)`.
 //! - [`api`]: serde views for the JSON-RPC API.
 //!
@@ -36,6 +37,7 @@
 pub mod api;
 pub mod block;
 pub mod codec;
+pub mod commit;
 pub mod crypto;
 pub mod executor;
 pub mod genesis;

@@ -2,7 +2,7 @@
 //! served on the same port. Bodies, connections and subscriptions are bounded.
 //!
 //! Methods (positional params): `paychain_status`, `paychain_submitTx [hex]`,
-//! `paychain_tx [hash]`, `paychain_block [height]`, `paychain_account [pubkey]`,
+//! `paychain_tx [hash]`, `paychain_block [height]`, `paychain_commit [height]`, `paychain_account [pubkey]`,
 //! `paychain_merchant [id]`, `paychain_record [merchant, platform]`, and the subscription
 //! `paychain_subscribeBlocks` (notifications `paychain_block`).
 //!
@@ -18,17 +18,21 @@ use std::task::{Context, Poll};
 use jsonrpsee::server::{HttpBody, HttpResponse, RpcModule, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::PendingSubscriptionSink;
+use malachitebft_app::types::codec::Codec;
+use malachitebft_core_types::CommitCertificate;
 use paychain_contracts::api::{
     AccountView, BlockView, MerchantView, RecordView, StatusView, SubmitView, TxStatus, TxView,
     ValidatorView,
 };
 use paychain_contracts::codec::MAX_TX_BYTES;
-use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::commit::{Commit, CommitSignature};
+use paychain_contracts::crypto::{Hash, PublicKey, Signature};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::{executor, governance, registry};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::config;
+use crate::consensus::{BorshCodec, PaychainContext};
 use crate::node::Shared;
 
 /// Stable error codes (JSON-RPC application range).
@@ -111,6 +115,28 @@ fn block_view(shared: &Shared, height: u64) -> Result<Option<BlockView>, ErrorOb
         tx_hashes: block.txs.iter().map(|t| t.hash()).collect(),
         header: block.header,
         receipts,
+    }))
+}
+
+/// The commit certificate of the block at `height`, in the offline-verifiable form.
+fn commit_view(shared: &Shared, height: u64) -> Result<Option<Commit>, ErrorObjectOwned> {
+    let Some(bytes) = shared.storage.certificate(height).map_err(internal)? else {
+        return Ok(None);
+    };
+    let cert: CommitCertificate<PaychainContext> =
+        Codec::decode(&BorshCodec, bytes::Bytes::from(bytes)).map_err(internal)?;
+    Ok(Some(Commit {
+        height: cert.height.0,
+        round: cert.round.as_i64(),
+        block_hash: Hash(cert.value_id.0),
+        signatures: cert
+            .commit_signatures
+            .iter()
+            .map(|s| CommitSignature {
+                validator: PublicKey(s.address.0),
+                signature: Signature(s.signature.0),
+            })
+            .collect(),
     }))
 }
 
@@ -281,6 +307,10 @@ fn module(
     m.register_method("paychain_block", |p, s, _| {
         let height: u64 = param(&p, "height")?;
         block_view(s, height)
+    })?;
+    m.register_method("paychain_commit", |p, s, _| {
+        let height: u64 = param(&p, "height")?;
+        commit_view(s, height)
     })?;
     m.register_method("paychain_account", |p, s, _| account(s, &p))?;
     m.register_method("paychain_merchant", |p, s, _| merchant(s, &p))?;

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use paychain_contracts::commit;
+use paychain_contracts::crypto::{Hash, PublicKey as CPublicKey};
+
 use super::scheme::{Ed25519, PublicKey};
 use borsh::{BorshDeserialize, BorshSerialize};
 use malachitebft_core_types as mc;
@@ -213,9 +216,24 @@ pub struct Vote {
 }
 
 impl Vote {
-    /// The bytes a validator signs.
+    /// The bytes a validator signs: `paychain_contracts::commit::vote_sign_bytes`, so commits
+    /// can be verified offline without the engine.
     pub fn to_sign_bytes(&self) -> Vec<u8> {
-        sign_bytes(b"paychain/vote/v1", self)
+        let kind = match self.typ {
+            VoteType::Prevote => commit::PREVOTE,
+            VoteType::Precommit => commit::PRECOMMIT,
+        };
+        let value = match &self.value {
+            NilOrVal::Nil => None,
+            NilOrVal::Val(h) => Some(Hash(h.0)),
+        };
+        commit::vote_sign_bytes(
+            kind,
+            self.height.0,
+            self.round.as_i64(),
+            value.as_ref(),
+            &CPublicKey(self.validator_address.0),
+        )
     }
 }
 

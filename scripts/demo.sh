@@ -14,10 +14,17 @@ export LOCALNET_DIR="${LOCALNET_DIR:-$ROOT/localnet}"
 LOCALNET="$ROOT/scripts/localnet.sh"
 N=4
 
-trap 'rc=$?; ((rc)) && printf "%sdemo failed%s (exit %s); node logs: %s/node<i>/node.log; stop with: scripts/localnet.sh down\n" "$_R" "$_N" "$rc" "$LOCALNET_DIR" >&2' EXIT
+on_exit() {
+  local rc=$?
+  if ((rc)); then
+    printf '%sdemo failed%s (exit %s); node logs: %s/node<i>/node.log; stop with: scripts/localnet.sh down\n' \
+      "$_R" "$_N" "$rc" "$LOCALNET_DIR" >&2
+  fi
+}
+trap on_exit EXIT
 
 say "step 1/6: build (dev profile)"
-ensure_bins force
+build_bins
 
 say "step 2/6: a fresh 4-validator localnet"
 "$LOCALNET" down >/dev/null 2>&1 || true
@@ -80,19 +87,22 @@ say "step 6/6: all four nodes agree"
 min=""
 for ((i = 0; i < N; i++)); do
   h="$("$CLI_BIN" --rpc "$(rpc "$i")" --json status | json_get .height)"
-  [[ -z "$min" || "$h" -lt "$min" ]] && min=$h
+  if [[ -z "$min" || "$h" -lt "$min" ]]; then min=$h; fi
 done
+printf '%-5s %-7s %-66s %s\n' INDEX HEIGHT BLOCK_HASH APP_HASH_BEFORE_IT
 ref=""
 for ((i = 0; i < N; i++)); do
-  hash="$("$CLI_BIN" --rpc "$(rpc "$i")" --json block "$min" | json_get .hash)"
-  [[ -n "$hash" ]] || die "node $i has no block $min"
+  block="$("$CLI_BIN" --rpc "$(rpc "$i")" --json block "$min")" || die "node $i has no block $min"
+  hash="$(json_get .hash <<<"$block")"
+  app="$(json_get .header.prev_app_hash <<<"$block")"
+  printf '%-5s %-7s %-66s %s\n' "$i" "$min" "$hash" "$app"
   if [[ -z "$ref" ]]; then
-    ref=$hash
-  elif [[ "$hash" != "$ref" ]]; then
-    die "node $i has block $min = $hash, node 0 has $ref: the nodes disagree"
+    ref="$hash $app"
+  elif [[ "$hash $app" != "$ref" ]]; then
+    die "node $i disagrees with node 0 at height $min"
   fi
 done
-ok "all $N nodes have the same block at height $min ($ref), hence the same app hash before it"
+ok "all $N nodes have the same block and app hash at height $min (the chain keeps growing, hence one fixed height)"
 
 trap - EXIT
 cat <<MSG

@@ -65,15 +65,20 @@ ensure_build_prereqs() {
   fi
 }
 
-# Builds the binaries (dev profile) unless both are present. Pass "force" to always run cargo.
-ensure_bins() {
-  if [[ "${1:-}" == force || ! -x "$NODE_BIN" || ! -x "$CLI_BIN" ]]; then
-    ensure_build_prereqs
-    say "building the binaries (cargo build --bins; a cold build takes ~25 min on 2 cores)"
-    (cd "$ROOT" && cargo build --bins)
-  fi
+# Builds the binaries (dev profile; cargo only rebuilds what changed).
+build_bins() {
+  ensure_build_prereqs
+  say "building the binaries (cargo build --bins; a cold build takes ~25 min on 2 cores)"
+  (cd "$ROOT" && cargo build --bins)
   [[ -x "$NODE_BIN" ]] || die "$NODE_BIN missing after the build"
   [[ -x "$CLI_BIN" ]] || die "$CLI_BIN missing after the build"
+}
+
+# Builds the binaries unless both are present.
+ensure_bins() {
+  if [[ ! -x "$NODE_BIN" || ! -x "$CLI_BIN" ]]; then
+    build_bins
+  fi
 }
 
 # json_get FIELD: prints field FIELD (a jq path such as .height) of the JSON object on stdin.

@@ -23,7 +23,7 @@ STOP_TIMEOUT="${STOP_TIMEOUT:-10}"
 STATE_FILE="$LOCALNET_DIR/localnet.env"
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
   exit "${1:-2}"
 }
 
@@ -38,7 +38,9 @@ home_of() { echo "$LOCALNET_DIR/node$1"; }
 rpc_url() { echo "http://127.0.0.1:$((BASE_PORT + 10 * $1))"; }
 
 check_index() {
-  [[ "$1" =~ ^[0-9]+$ ]] && (($1 < N)) || die "node index must be 0..$((N - 1)), got '$1'"
+  if ! [[ "$1" =~ ^[0-9]+$ ]] || (($1 >= N)); then
+    die "node index must be 0..$((N - 1)), got '$1'"
+  fi
 }
 
 # Prints the pid of node $1 when it runs (a live paychain-node process from our pid file).
@@ -140,8 +142,9 @@ cmd_up() {
   fi
   N=$n
   BASE_PORT="${BASE_PORT_ENV:-26657}"
-  [[ "$BASE_PORT" =~ ^[0-9]+$ ]] && ((BASE_PORT > 0 && BASE_PORT + 10 * N < 65536)) ||
+  if ! [[ "$BASE_PORT" =~ ^[0-9]+$ ]] || ((BASE_PORT == 0 || BASE_PORT + 10 * N >= 65536)); then
     die "BASE_PORT=$BASE_PORT leaves no room for $N nodes"
+  fi
   for ((i = 0; i < N; i++)); do
     for port in $((BASE_PORT + 10 * i)) $((BASE_PORT + 10 * i + 1)) $((BASE_PORT + 10 * i + 2)); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

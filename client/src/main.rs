@@ -11,9 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use paychain_client::contracts::api::{
     AccountView, BlockView, MerchantView, RecordView, StatusView, TxView,
 };
+use paychain_client::contracts::certificate::TxCertificate;
 use paychain_client::contracts::codec::MAX_TX_BYTES;
 use paychain_client::contracts::crypto::{Hash, PublicKey};
 use paychain_client::contracts::executor::Receipt;
+use paychain_client::contracts::genesis::Genesis;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::contracts::registry;
 use paychain_client::contracts::tx::Call;
@@ -83,6 +85,29 @@ enum Command {
     /// Make or read EMVCo merchant QR codes (works offline).
     #[command(subcommand)]
     Qr(QrCmd),
+    /// Fetch or verify transaction certificates.
+    #[command(subcommand)]
+    Cert(CertCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCmd {
+    /// Fetch the certificate of a committed transaction (needs the next block committed).
+    Get {
+        /// Transaction hash.
+        tx: Hash,
+        /// Write the certificate (JSON) to this file.
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+    },
+    /// Verify a certificate offline against the genesis validator set.
+    Verify {
+        /// Certificate file (JSON).
+        file: PathBuf,
+        /// The chain's genesis.json.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -531,11 +556,82 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
             })?;
             Ok(Output::new(human_block(&view), &view))
         }
+        Command::Cert(CertCmd::Get { tx, out }) => {
+            let cert = client()?.certificate(&tx).await?;
+            let text = serde_json::to_string_pretty(&cert).map_err(|e| Failure {
+                code: 1,
+                message: format!("cannot encode certificate: {e}"),
+                output: None,
+            })?;
+            let human = match &out {
+                Some(path) => {
+                    std::fs::write(path, &text).map_err(|e| Failure {
+                        code: 2,
+                        message: format!("cannot write {}: {e}", path.display()),
+                        output: None,
+                    })?;
+                    format!(
+                        "certificate of tx {} (block {}) written to {}\n",
+                        tx,
+                        cert.header.height,
+                        path.display()
+                    )
+                }
+                None => format!("{text}\n"),
+            };
+            Ok(Output::new(human, &cert))
+        }
+        Command::Cert(CertCmd::Verify { file, genesis }) => cert_verify(&file, &genesis),
         Command::Account { public_key } => {
             let view = client()?.account(&public_key).await?;
             Ok(Output::new(human_account(&view), &view))
         }
     }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, Failure> {
+    let file = std::fs::File::open(path).map_err(|e| Failure {
+        code: 2,
+        message: format!("cannot read {what} {}: {e}", path.display()),
+        output: None,
+    })?;
+    let bytes = read_bounded(file, 4 * 1024 * 1024, what)?;
+    serde_json::from_slice(&bytes).map_err(|e| Failure {
+        code: 2,
+        message: format!("{what} {} is not valid: {e}", path.display()),
+        output: None,
+    })
+}
+
+/// Offline verification: no node is contacted.
+fn cert_verify(file: &Path, genesis: &Path) -> Result<Output, Failure> {
+    let cert: TxCertificate = read_json(file, "certificate")?;
+    let genesis: Genesis = read_json(genesis, "genesis")?;
+    cert.verify(&genesis.chain_id, &genesis.validators)
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!("certificate does not verify: {e}"),
+            output: None,
+        })?;
+    let human = format!(
+        "certificate valid: tx {} committed in block {} of {} (receipt code {}), signed by {} and {} of {} validators\n",
+        cert.tx.hash(),
+        cert.header.height,
+        genesis.chain_id,
+        cert.receipt.code,
+        cert.commit.signatures.len(),
+        cert.next_commit.signatures.len(),
+        genesis.validators.len()
+    );
+    Ok(Output::new(
+        human,
+        json!({
+            "valid": true,
+            "tx_hash": cert.tx.hash(),
+            "height": cert.header.height,
+            "receipt": cert.receipt,
+        }),
+    ))
 }
 
 fn key_output(key: &KeyFile, path: &Path, action: &str) -> Output {

@@ -14,6 +14,7 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use paychain_contracts::api::{
     AccountView, BlockView, MerchantView, RecordView, StatusView, SubmitView, TxView,
 };
+use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::tx::SignedTx;
@@ -150,6 +151,13 @@ impl Client {
     /// `paychain_tx`: where a transaction stands, with its receipt once committed.
     pub async fn tx(&self, hash: &Hash) -> Result<TxView, Error> {
         self.call("paychain_tx", rpc_params![hash.to_hex()]).await
+    }
+
+    /// `paychain_certificate`: the certificate of a committed transaction (needs the next
+    /// block committed too).
+    pub async fn certificate(&self, hash: &Hash) -> Result<TxCertificate, Error> {
+        self.call("paychain_certificate", rpc_params![hash.to_hex()])
+            .await
     }
 
     /// `paychain_block`: the committed block at `height`, `None` if there is none (yet).

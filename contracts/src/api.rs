@@ -1,13 +1,16 @@
 //! Plain serde views shared by the node's JSON-RPC server and the client SDK (no I/O).
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::block::Header;
 use crate::crypto::{Hash, PublicKey};
 use crate::executor::Receipt;
-use crate::governance::Member;
+use crate::governance::{Member, Proposal, ProposalStatus};
 use crate::ids::PlatformId;
+use crate::money::{decimal_str, Currency};
 use crate::registry::{AcquiringRecord, Merchant};
+use crate::wallet::{Account, BoundCard, Payment, StatementEntry, Wallet};
 
 /// A validator as shown by `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,4 +122,81 @@ pub struct MerchantView {
 pub struct RecordView {
     /// The record.
     pub record: AcquiringRecord,
+}
+
+/// A wallet with its balance and its owner's bound cards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletView {
+    /// The wallet.
+    pub wallet: Wallet,
+    /// Balance at the currency's minor-unit scale (a decimal string in JSON).
+    #[serde(with = "decimal_str")]
+    pub balance: Decimal,
+    /// The owner's bound cards (any currency; each names its host).
+    pub cards: Vec<BoundCard>,
+}
+
+/// An account's entries over a height range, with the period's opening and closing balances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementView {
+    /// The account.
+    pub account: Account,
+    /// Its currency (`None` for an unknown wallet).
+    pub currency: Option<Currency>,
+    /// First height included.
+    pub from_height: u64,
+    /// Last height included.
+    pub to_height: u64,
+    /// Balance before the first entry of the period.
+    #[serde(with = "decimal_str")]
+    pub opening_balance: Decimal,
+    /// Balance after the last entry returned.
+    #[serde(with = "decimal_str")]
+    pub closing_balance: Decimal,
+    /// Entries, oldest first, at most [`crate::wallet::MAX_STATEMENT_ENTRIES`].
+    pub entries: Vec<StatementEntry>,
+    /// Whether more entries of the period were left out.
+    pub truncated: bool,
+}
+
+/// A payment and what can still be refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentView {
+    /// The payment.
+    pub payment: Payment,
+    /// Paid minus refunded.
+    #[serde(with = "decimal_str")]
+    pub refundable: Decimal,
+}
+
+/// A governance proposal as seen at some height.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProposalView {
+    /// The proposal.
+    pub proposal: Proposal,
+    /// Its status at `height` (an open proposal past its expiry reads `expired`).
+    pub status: ProposalStatus,
+    /// Approvals cast.
+    pub approvals: u64,
+    /// Rejections cast.
+    pub rejections: u64,
+    /// Approvals needed (strictly more than 2/3 of the electorate).
+    pub threshold: u64,
+    /// Height the status refers to.
+    pub height: u64,
+}
+
+impl ProposalView {
+    /// The view of `proposal` at `height` (the latest committed height).
+    pub fn new(proposal: Proposal, height: u64) -> ProposalView {
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        ProposalView {
+            status: proposal.status_at(height),
+            approvals: as_u64(proposal.approvals()),
+            rejections: as_u64(proposal.rejections()),
+            threshold: as_u64(proposal.threshold()),
+            height,
+            proposal,
+        }
+    }
 }

@@ -3,8 +3,13 @@
 //! For each transaction in order: the nonce must equal the sender's state nonce (otherwise the
 //! transaction is skipped with a [`ContractError::BadNonce`] receipt and changes nothing); the nonce is
 //! incremented; the call runs in a child [`Overlay`] whose writes are kept only if it succeeds. A failed
-//! call yields a receipt with its error code and changes nothing but the nonce. Only storage faults
-//! abort execution ([`ExecError`]).
+//! call yields a receipt with its error code and changes nothing but the nonce, with one deliberate
+//! exception: a refusal that must leave a trace (a wrong one-time code counts a card-binding attempt)
+//! keeps the call's writes while its receipt carries the error. Only storage faults abort execution
+//! ([`ExecError`]).
+//!
+//! A call sees its block's height and BFT time (`Header.time_ms`), its transaction's hash and nonce
+//! through [`Context`]; never a clock.
 //!
 //! Signatures are **not** checked here: the node verifies each transaction once
 //! ([`crate::tx::check_stateless`], cached by tx hash) before it enters the mempool or a validated
@@ -21,7 +26,7 @@ use crate::ids::ChainId;
 use crate::merkle;
 use crate::state::{Overlay, StateError, StateReader, WriteSet};
 use crate::tx::{Call, SignedTx};
-use crate::{governance, registry};
+use crate::{governance, registry, wallet};
 
 const NONCE_PREFIX: &[u8] = b"acct/nonce/";
 
@@ -50,16 +55,21 @@ pub enum ContractError {
     /// A registry refusal.
     #[error(transparent)]
     Registry(#[from] registry::Error),
+    /// A wallet (or money) refusal.
+    #[error(transparent)]
+    Wallet(#[from] wallet::Error),
 }
 
 impl ContractError {
-    /// Stable receipt code: 1..=99 execution, 100..=199 governance, 200..=299 registry. 0 is success.
+    /// Stable receipt code: 1..=99 execution, 100..=199 governance, 200..=299 registry,
+    /// 300..=309 money, 310..=399 wallet. 0 is success.
     pub fn code(&self) -> u32 {
         match self {
             ContractError::BadNonce { .. } => 1,
             ContractError::WrongChainId { .. } => 2,
             ContractError::Governance(e) => e.code(),
             ContractError::Registry(e) => e.code(),
+            ContractError::Wallet(e) => e.code(),
         }
     }
 }
@@ -191,19 +201,28 @@ pub struct BlockOutcome {
     pub result_root: Hash,
 }
 
-/// What a contract call sees of its transaction.
+/// What a contract call sees of its transaction and block.
 #[derive(Debug, Clone)]
 pub(crate) struct Context {
     /// Block height.
     pub height: u64,
+    /// Block BFT time (`Header.time_ms`), milliseconds since the Unix epoch.
+    pub time_ms: u64,
     /// Signing account.
     pub sender: PublicKey,
+    /// The transaction's nonce.
+    pub nonce: u64,
+    /// The transaction's hash (payment ids are tx hashes).
+    pub tx_hash: Hash,
 }
 
-/// A call's failure: a refusal (receipt) or a storage fault (abort).
+/// A call's failure: a refusal (receipt), a refusal that keeps its writes (receipt), or a storage
+/// fault (abort).
 #[derive(Debug)]
 pub(crate) enum CallError {
     Refused(ContractError),
+    /// Refused, but the call's writes are committed (e.g. a counted failed attempt).
+    RefusedKeep(ContractError),
     Storage(StateError),
 }
 
@@ -297,6 +316,7 @@ fn dispatch<R: StateReader>(
     match call {
         Call::Registry(c) => registry::execute(ov, ctx, c),
         Call::Governance(c) => governance::execute(ov, ctx, c),
+        Call::Wallet(c) => wallet::execute(ov, ctx, c),
     }
 }
 
@@ -307,13 +327,14 @@ pub fn execute_block(reader: &impl StateReader, block: &Block) -> Result<BlockOu
     let mut receipts = Vec::with_capacity(block.txs.len());
     for (i, stx) in block.txs.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        let outcome = execute_tx(&mut ov, &block.header, stx)?;
+        let tx_hash = stx.hash();
+        let outcome = execute_tx(&mut ov, &block.header, stx, tx_hash)?;
         let (code, error, events) = match outcome {
             Ok(events) => (0, None, events),
             Err(e) => (e.code(), Some(e.to_string()), Vec::new()),
         };
         receipts.push(Receipt {
-            tx_hash: stx.hash(),
+            tx_hash,
             height,
             index,
             code,
@@ -334,6 +355,7 @@ fn execute_tx<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     header: &Header,
     stx: &SignedTx,
+    tx_hash: Hash,
 ) -> Result<Result<Vec<Event>, ContractError>, ExecError> {
     let tx = &stx.tx;
     if tx.chain_id != header.chain_id {
@@ -355,7 +377,10 @@ fn execute_tx<R: StateReader>(
     );
     let ctx = Context {
         height: header.height,
+        time_ms: header.time_ms,
         sender: tx.sender,
+        nonce: tx.nonce,
+        tx_hash,
     };
     let mut child = Overlay::new(&*ov);
     match dispatch(&mut child, &ctx, &tx.call) {
@@ -365,6 +390,11 @@ fn execute_tx<R: StateReader>(
             Ok(Ok(events))
         }
         Err(CallError::Refused(e)) => Ok(Err(e)),
+        Err(CallError::RefusedKeep(e)) => {
+            let puts = child.into_puts();
+            ov.extend(puts);
+            Ok(Err(e))
+        }
         Err(CallError::Storage(e)) => Err(ExecError::Storage(e)),
     }
 }

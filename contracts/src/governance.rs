@@ -1,12 +1,29 @@
-//! Governance: the consortium's members (platforms) with their keys and roles, and the validator set.
+//! Governance: the consortium's members (platforms) with their keys and roles, the validator set, and
+//! proposals voted by the governors.
 //!
-//! Members and validators are written at genesis. For now a member can only rename itself; proposals
-//! and votes (admit/remove members and validators, parameters) extend [`Call`] later.
+//! Members and validators are written at genesis. A member renames itself directly; everything else
+//! goes through a proposal:
+//!
+//! ```text
+//! Propose { action }  (a Governor; counts as its approval; the electorate = the governors now)
+//!   └─► Vote { proposal, approve }  (each elector once, before `created_at + proposal_ttl_blocks`)
+//!         approvals · 3 > electorate · 2        ─► executed in the same tx  (Executed, or Failed
+//!                                                   with the action's refusal: the votes stay)
+//!         approvals can no longer reach that     ─► Rejected
+//!         height > expires_at                     ─► Expired (read as such; votes refused)
+//! ```
+//!
+//! The threshold counts members, not stake: strictly more than two thirds of the governors at the
+//! time of the proposal (1 of 1, 2 of 2, 3 of 3, 3 of 4, 4 of 5, 5 of 6, 5 of 7). The electorate is
+//! fixed at creation: a governor admitted later does not vote on it, and a removed one keeps its
+//! seat in the count but can no longer vote.
 //!
 //! State keys: `gov/member/{id}` → [`Member`], `gov/member_key/{public key}` → member id,
-//! `gov/members` → sorted list of member ids, `gov/validators` → list of [`GenesisValidator`].
+//! `gov/members` → sorted list of member ids, `gov/validators` → list of [`GenesisValidator`],
+//! `gov/params` → [`Params`] (defaults when absent), `gov/next_proposal` → u64,
+//! `gov/proposal/{u64 big-endian}` → [`Proposal`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +32,7 @@ use crate::executor::{CallError, Context, Event};
 use crate::genesis::GenesisValidator;
 use crate::ids::PlatformId;
 use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::wallet;
 
 /// Longest member name, in characters.
 pub const MAX_MEMBER_NAME_CHARS: usize = 64;
@@ -23,6 +41,14 @@ const MEMBER_PREFIX: &[u8] = b"gov/member/";
 const MEMBER_BY_KEY_PREFIX: &[u8] = b"gov/member_key/";
 const MEMBER_IDS_KEY: &[u8] = b"gov/members";
 const VALIDATORS_KEY: &[u8] = b"gov/validators";
+const PARAMS_KEY: &[u8] = b"gov/params";
+const NEXT_PROPOSAL_KEY: &[u8] = b"gov/next_proposal";
+const PROPOSAL_PREFIX: &[u8] = b"gov/proposal/";
+
+/// Default lifetime of a proposal, in blocks.
+pub const DEFAULT_PROPOSAL_TTL_BLOCKS: u64 = 10_000;
+/// Bounds of [`Params::proposal_ttl_blocks`].
+pub const PROPOSAL_TTL_RANGE: std::ops::RangeInclusive<u64> = 1..=10_000_000;
 
 /// Refusals of governance calls.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +59,68 @@ pub enum Error {
     /// A name is empty, too long or has control characters.
     #[error("invalid member name: {0}")]
     InvalidName(String),
+    /// The sender is not a member with the Governor role.
+    #[error("sender is not a governor")]
+    NotAGovernor,
+    /// No proposal has this id.
+    #[error("unknown proposal {0}")]
+    UnknownProposal(u64),
+    /// The voter was not a governor when the proposal was made.
+    #[error("{voter} is not in the electorate of proposal {proposal}")]
+    NotInElectorate {
+        /// Proposal.
+        proposal: u64,
+        /// The voter.
+        voter: PlatformId,
+    },
+    /// The member has already voted on this proposal.
+    #[error("{voter} has already voted on proposal {proposal}")]
+    AlreadyVoted {
+        /// Proposal.
+        proposal: u64,
+        /// The voter.
+        voter: PlatformId,
+    },
+    /// The proposal is decided (executed, failed or rejected).
+    #[error("proposal {proposal} is closed: {status}")]
+    ProposalClosed {
+        /// Proposal.
+        proposal: u64,
+        /// Its status.
+        status: String,
+    },
+    /// The proposal expired.
+    #[error("proposal {proposal} expired at height {expires_at}")]
+    ProposalExpired {
+        /// Proposal.
+        proposal: u64,
+        /// Last height at which it could be voted.
+        expires_at: u64,
+    },
+    /// The action is malformed or does not apply to the current state.
+    #[error("invalid action: {0}")]
+    InvalidAction(String),
+    /// A member with this id exists.
+    #[error("member {0} already exists")]
+    MemberExists(PlatformId),
+    /// A member already uses this key.
+    #[error("key {0} already belongs to member {1}")]
+    MemberKeyInUse(PublicKey, PlatformId),
+    /// No such member.
+    #[error("unknown member {0}")]
+    UnknownMember(PlatformId),
+    /// Removing the member would leave no governor.
+    #[error("removing {0} would leave the consortium without a governor")]
+    LastGovernor(PlatformId),
+    /// The platform is already a qualified wallet host.
+    #[error("platform {0} is already a qualified wallet host")]
+    AlreadyWalletHost(PlatformId),
+    /// The platform is not a qualified wallet host.
+    #[error("platform {0} is not a qualified wallet host")]
+    NotWalletHost(PlatformId),
+    /// The member does not have the Platform role.
+    #[error("member {0} does not have the platform role")]
+    NotPlatformRole(PlatformId),
 }
 
 impl Error {
@@ -41,6 +129,20 @@ impl Error {
         match self {
             Error::NotAMember => 100,
             Error::InvalidName(_) => 101,
+            Error::NotAGovernor => 102,
+            Error::UnknownProposal(_) => 103,
+            Error::NotInElectorate { .. } => 104,
+            Error::AlreadyVoted { .. } => 105,
+            Error::ProposalClosed { .. } => 106,
+            Error::ProposalExpired { .. } => 107,
+            Error::InvalidAction(_) => 108,
+            Error::MemberExists(_) => 109,
+            Error::MemberKeyInUse(..) => 110,
+            Error::UnknownMember(_) => 111,
+            Error::LastGovernor(_) => 112,
+            Error::AlreadyWalletHost(_) => 113,
+            Error::NotWalletHost(_) => 114,
+            Error::NotPlatformRole(_) => 115,
         }
     }
 }
@@ -84,6 +186,180 @@ pub enum Call {
         /// New name (1..=64 characters, no control characters).
         name: String,
     },
+    /// A governor proposes `action`; the proposal counts as the proposer's approval.
+    Propose {
+        /// What to do once approved.
+        action: Action,
+    },
+    /// A governor in the proposal's electorate votes once.
+    Vote {
+        /// Proposal id.
+        proposal: u64,
+        /// Approve or reject.
+        approve: bool,
+    },
+}
+
+/// What an approved proposal does. New actions are appended at the end (the bincode variant index
+/// is part of the signed encoding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Admits a new member (normally with the Platform role) with its key.
+    AdmitPlatform {
+        /// The new member.
+        member: Member,
+    },
+    /// Removes a member (its key loses every right; its wallet-host qualification goes too).
+    RemovePlatform {
+        /// The member.
+        id: PlatformId,
+    },
+    /// Qualifies a platform member to host wallets.
+    QualifyWalletHost {
+        /// The platform.
+        platform: PlatformId,
+    },
+    /// Withdraws a wallet-host qualification (existing wallets stay; the platform can no longer
+    /// verify users, open wallets, bind cards or top up).
+    RevokeWalletHost {
+        /// The platform.
+        platform: PlatformId,
+    },
+    /// Changes the governance parameters.
+    SetParams {
+        /// The new parameters.
+        params: Params,
+    },
+    // Enclave measurements (`ApproveMeasurement`, `RevokeMeasurement`) are appended here by the
+    // enclave module, with their arm in `apply_action` and `Action::kind`.
+}
+
+impl Action {
+    /// Short name for events and views.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::AdmitPlatform { .. } => "admit_platform",
+            Action::RemovePlatform { .. } => "remove_platform",
+            Action::QualifyWalletHost { .. } => "qualify_wallet_host",
+            Action::RevokeWalletHost { .. } => "revoke_wallet_host",
+            Action::SetParams { .. } => "set_params",
+        }
+    }
+}
+
+/// Governance parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    /// Blocks after its creation height during which a proposal can be voted.
+    pub proposal_ttl_blocks: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            proposal_ttl_blocks: DEFAULT_PROPOSAL_TTL_BLOCKS,
+        }
+    }
+}
+
+/// Where a proposal stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProposalStatus {
+    /// Open for votes.
+    Open,
+    /// Approved and its action applied.
+    Executed {
+        /// Height of execution.
+        height: u64,
+    },
+    /// Approved but its action was refused when applied (state unchanged by the action).
+    Failed {
+        /// Height of the attempt.
+        height: u64,
+        /// The refusal's receipt code.
+        code: u32,
+        /// The refusal's message.
+        error: String,
+    },
+    /// Approval became impossible.
+    Rejected {
+        /// Height of the deciding vote.
+        height: u64,
+    },
+    /// Not decided before `expires_at` (never stored: [`Proposal::status_at`] reports it).
+    Expired,
+}
+
+impl ProposalStatus {
+    fn name(&self) -> &'static str {
+        match self {
+            ProposalStatus::Open => "open",
+            ProposalStatus::Executed { .. } => "executed",
+            ProposalStatus::Failed { .. } => "failed",
+            ProposalStatus::Rejected { .. } => "rejected",
+            ProposalStatus::Expired => "expired",
+        }
+    }
+}
+
+/// A governance proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Id (1, 2, ...).
+    pub id: u64,
+    /// Proposing member.
+    pub proposer: PlatformId,
+    /// The action.
+    pub action: Action,
+    /// Height of the proposal.
+    pub created_at: u64,
+    /// Block time of the proposal.
+    pub created_at_ms: u64,
+    /// Last height at which votes are accepted.
+    pub expires_at: u64,
+    /// The governors when the proposal was made, sorted: who may vote and what the threshold counts.
+    pub electorate: Vec<PlatformId>,
+    /// Votes cast (the proposer's approval included).
+    pub votes: BTreeMap<PlatformId, bool>,
+    /// Stored status (see [`Proposal::status_at`] for expiry).
+    pub status: ProposalStatus,
+}
+
+impl Proposal {
+    /// Approvals cast.
+    pub fn approvals(&self) -> usize {
+        self.votes.values().filter(|v| **v).count()
+    }
+
+    /// Rejections cast.
+    pub fn rejections(&self) -> usize {
+        self.votes.values().filter(|v| !**v).count()
+    }
+
+    /// Approvals needed: the least count strictly above two thirds of the electorate.
+    pub fn threshold(&self) -> usize {
+        approvals_needed(self.electorate.len())
+    }
+
+    /// The status at `height`: an open proposal past `expires_at` is [`ProposalStatus::Expired`].
+    pub fn status_at(&self, height: u64) -> ProposalStatus {
+        match self.status {
+            ProposalStatus::Open if height > self.expires_at => ProposalStatus::Expired,
+            ref s => s.clone(),
+        }
+    }
+}
+
+/// The least number of approvals strictly above two thirds of `electorate` members.
+pub fn approvals_needed(electorate: usize) -> usize {
+    electorate.saturating_mul(2) / 3 + 1
+}
+
+/// Whether `approvals` out of `electorate` passes: `approvals · 3 > electorate · 2`.
+pub fn passes(approvals: usize, electorate: usize) -> bool {
+    approvals.saturating_mul(3) > electorate.saturating_mul(2)
 }
 
 /// Checks a member name.
@@ -146,6 +422,57 @@ pub fn validators(reader: &impl StateReader) -> Result<Vec<GenesisValidator>, St
     Ok(get_decoded(reader, VALIDATORS_KEY)?.unwrap_or_default())
 }
 
+/// The governance parameters (defaults when never set).
+pub fn params(reader: &impl StateReader) -> Result<Params, StateError> {
+    Ok(get_decoded(reader, PARAMS_KEY)?.unwrap_or_default())
+}
+
+fn proposal_key(id: u64) -> Vec<u8> {
+    [PROPOSAL_PREFIX, &id.to_be_bytes()[..]].concat()
+}
+
+fn next_proposal_id(reader: &impl StateReader) -> Result<u64, StateError> {
+    Ok(get_decoded(reader, NEXT_PROPOSAL_KEY)?.unwrap_or(1))
+}
+
+/// The proposal `id`.
+pub fn proposal(reader: &impl StateReader, id: u64) -> Result<Option<Proposal>, StateError> {
+    get_decoded(reader, &proposal_key(id))
+}
+
+/// All proposals, by id.
+pub fn proposals(reader: &impl StateReader) -> Result<Vec<Proposal>, StateError> {
+    let next = next_proposal_id(reader)?;
+    let mut out = Vec::new();
+    for id in 1..next {
+        let p = proposal(reader, id)?
+            .ok_or_else(|| StateError(format!("proposal counter passes missing proposal {id}")))?;
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// The ids of the members with the Governor role, sorted.
+pub fn governors(reader: &impl StateReader) -> Result<Vec<PlatformId>, StateError> {
+    Ok(members(reader)?
+        .into_iter()
+        .filter(|m| m.has_role(Role::Governor))
+        .map(|m| m.id)
+        .collect())
+}
+
+/// Removes member `id`, its key index and its place in the member list.
+fn remove_member<R: StateReader>(ov: &mut Overlay<'_, R>, m: &Member) -> Result<(), StateError> {
+    let mut ids = member_ids(ov)?;
+    if let Ok(pos) = ids.binary_search(&m.id) {
+        ids.remove(pos);
+        put_encoded(ov, MEMBER_IDS_KEY.to_vec(), &ids);
+    }
+    ov.delete(member_by_key_key(&m.public_key));
+    ov.delete(member_key(&m.id));
+    Ok(())
+}
+
 /// Writes (inserts or replaces) `m` with its key index and the member list.
 pub(crate) fn write_member<R: StateReader>(
     ov: &mut Overlay<'_, R>,
@@ -166,6 +493,143 @@ pub(crate) fn write_validators<R: StateReader>(ov: &mut Overlay<'_, R>, vals: &[
     put_encoded(ov, VALIDATORS_KEY.to_vec(), &vals);
 }
 
+/// Checks what an action needs from the state, without applying it.
+fn check_action(reader: &impl StateReader, action: &Action) -> Result<(), CallError> {
+    match action {
+        Action::AdmitPlatform { member: m } => {
+            validate_member_name(&m.name)?;
+            if m.public_key.validate().is_err() {
+                return Err(Error::InvalidAction(format!(
+                    "member key {} is not a valid ed25519 key",
+                    m.public_key
+                ))
+                .into());
+            }
+            if m.roles.is_empty() {
+                return Err(Error::InvalidAction("member has no role".into()).into());
+            }
+            if member(reader, &m.id)?.is_some() {
+                return Err(Error::MemberExists(m.id.clone()).into());
+            }
+            if let Some(other) = member_by_key(reader, &m.public_key)? {
+                return Err(Error::MemberKeyInUse(m.public_key, other.id).into());
+            }
+        }
+        Action::RemovePlatform { id } => {
+            let m = member(reader, id)?.ok_or_else(|| Error::UnknownMember(id.clone()))?;
+            if m.has_role(Role::Governor) && governors(reader)?.len() <= 1 {
+                return Err(Error::LastGovernor(id.clone()).into());
+            }
+        }
+        Action::QualifyWalletHost { platform } => {
+            let m =
+                member(reader, platform)?.ok_or_else(|| Error::UnknownMember(platform.clone()))?;
+            if !m.has_role(Role::Platform) {
+                return Err(Error::NotPlatformRole(platform.clone()).into());
+            }
+            if wallet::host(reader, platform)?.is_some() {
+                return Err(Error::AlreadyWalletHost(platform.clone()).into());
+            }
+        }
+        Action::RevokeWalletHost { platform } => {
+            if wallet::host(reader, platform)?.is_none() {
+                return Err(Error::NotWalletHost(platform.clone()).into());
+            }
+        }
+        Action::SetParams { params } => {
+            if !PROPOSAL_TTL_RANGE.contains(&params.proposal_ttl_blocks) {
+                return Err(Error::InvalidAction(format!(
+                    "proposal_ttl_blocks must be in {}..={}, got {}",
+                    PROPOSAL_TTL_RANGE.start(),
+                    PROPOSAL_TTL_RANGE.end(),
+                    params.proposal_ttl_blocks
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Applies an approved action.
+fn apply_action<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    proposal_id: u64,
+    action: &Action,
+) -> Result<(), CallError> {
+    check_action(ov, action)?;
+    match action {
+        Action::AdmitPlatform { member: m } => write_member(ov, m)?,
+        Action::RemovePlatform { id } => {
+            let m = member(ov, id)?.ok_or_else(|| Error::UnknownMember(id.clone()))?;
+            remove_member(ov, &m)?;
+            wallet::revoke_host(ov, id);
+        }
+        Action::QualifyWalletHost { platform } => {
+            wallet::qualify_host(ov, ctx, platform, proposal_id);
+        }
+        Action::RevokeWalletHost { platform } => wallet::revoke_host(ov, platform),
+        Action::SetParams { params } => put_encoded(ov, PARAMS_KEY.to_vec(), params),
+    }
+    Ok(())
+}
+
+fn sender_governor(reader: &impl StateReader, ctx: &Context) -> Result<Member, CallError> {
+    match member_by_key(reader, &ctx.sender)? {
+        Some(m) if m.has_role(Role::Governor) => Ok(m),
+        Some(_) => Err(Error::NotAGovernor.into()),
+        None => Err(Error::NotAMember.into()),
+    }
+}
+
+/// Decides `p` after a vote: executes (in a child overlay, kept only if the action succeeds) or
+/// rejects it, and returns the events.
+fn decide<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    p: &mut Proposal,
+) -> Result<Vec<Event>, CallError> {
+    let n = p.electorate.len();
+    let approvals = p.approvals();
+    let id = p.id.to_string();
+    if passes(approvals, n) {
+        let mut child = Overlay::new(&*ov);
+        let outcome = apply_action(&mut child, ctx, p.id, &p.action);
+        match outcome {
+            Ok(()) => {
+                let puts = child.into_puts();
+                ov.extend(puts);
+                p.status = ProposalStatus::Executed { height: ctx.height };
+                Ok(vec![Event::new("proposal_executed")
+                    .with("proposal_id", id)
+                    .with("action", p.action.kind())])
+            }
+            Err(CallError::Refused(e)) | Err(CallError::RefusedKeep(e)) => {
+                p.status = ProposalStatus::Failed {
+                    height: ctx.height,
+                    code: e.code(),
+                    error: e.to_string(),
+                };
+                Ok(vec![Event::new("proposal_failed")
+                    .with("proposal_id", id)
+                    .with("action", p.action.kind())
+                    .with("code", e.code().to_string())
+                    .with("error", e.to_string())])
+            }
+            Err(e @ CallError::Storage(_)) => Err(e),
+        }
+    } else {
+        let undecided = n.saturating_sub(p.votes.len());
+        if passes(approvals.saturating_add(undecided), n) {
+            Ok(Vec::new())
+        } else {
+            p.status = ProposalStatus::Rejected { height: ctx.height };
+            Ok(vec![Event::new("proposal_rejected").with("proposal_id", id)])
+        }
+    }
+}
+
 /// Runs a governance call.
 pub(crate) fn execute<R: StateReader>(
     ov: &mut Overlay<'_, R>,
@@ -173,6 +637,82 @@ pub(crate) fn execute<R: StateReader>(
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     match call {
+        Call::Propose { action } => {
+            let proposer = sender_governor(ov, ctx)?;
+            check_action(ov, action)?;
+            let id = next_proposal_id(ov)?;
+            put_encoded(ov, NEXT_PROPOSAL_KEY.to_vec(), &id.saturating_add(1));
+            let ttl = params(ov)?.proposal_ttl_blocks;
+            let mut p = Proposal {
+                id,
+                proposer: proposer.id.clone(),
+                action: action.clone(),
+                created_at: ctx.height,
+                created_at_ms: ctx.time_ms,
+                expires_at: ctx.height.saturating_add(ttl),
+                electorate: governors(ov)?,
+                votes: BTreeMap::from([(proposer.id.clone(), true)]),
+                status: ProposalStatus::Open,
+            };
+            let mut events = vec![Event::new("proposal_created")
+                .with("proposal_id", id.to_string())
+                .with("proposer", proposer.id.as_str())
+                .with("action", action.kind())
+                .with("expires_at", p.expires_at.to_string())
+                .with("threshold", p.threshold().to_string())];
+            events.extend(decide(ov, ctx, &mut p)?);
+            put_encoded(ov, proposal_key(id), &p);
+            Ok(events)
+        }
+        Call::Vote {
+            proposal: id,
+            approve,
+        } => {
+            let voter = sender_governor(ov, ctx)?;
+            let mut p = proposal(ov, *id)?.ok_or(Error::UnknownProposal(*id))?;
+            match p.status_at(ctx.height) {
+                ProposalStatus::Open => {}
+                ProposalStatus::Expired => {
+                    return Err(Error::ProposalExpired {
+                        proposal: *id,
+                        expires_at: p.expires_at,
+                    }
+                    .into())
+                }
+                s => {
+                    return Err(Error::ProposalClosed {
+                        proposal: *id,
+                        status: s.name().to_owned(),
+                    }
+                    .into())
+                }
+            }
+            if p.electorate.binary_search(&voter.id).is_err() {
+                return Err(Error::NotInElectorate {
+                    proposal: *id,
+                    voter: voter.id,
+                }
+                .into());
+            }
+            if p.votes.contains_key(&voter.id) {
+                return Err(Error::AlreadyVoted {
+                    proposal: *id,
+                    voter: voter.id,
+                }
+                .into());
+            }
+            p.votes.insert(voter.id.clone(), *approve);
+            let mut events = vec![Event::new("proposal_voted")
+                .with("proposal_id", id.to_string())
+                .with("voter", voter.id.as_str())
+                .with("approve", approve.to_string())
+                .with("approvals", p.approvals().to_string())
+                .with("rejections", p.rejections().to_string())
+                .with("threshold", p.threshold().to_string())];
+            events.extend(decide(ov, ctx, &mut p)?);
+            put_encoded(ov, proposal_key(*id), &p);
+            Ok(events)
+        }
         Call::UpdateMemberName { name } => {
             let mut m = member_by_key(ov, &ctx.sender)?.ok_or(Error::NotAMember)?;
             validate_member_name(name)?;
@@ -182,5 +722,300 @@ pub(crate) fn execute<R: StateReader>(
                 Event::new("member_renamed").with("platform_id", m.id.as_str())
             ])
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testkit::{member, pid, pk, Chain};
+    use crate::tx::Call as TxCall;
+
+    fn propose(action: Action) -> TxCall {
+        TxCall::Governance(Call::Propose { action })
+    }
+
+    fn vote(proposal: u64, approve: bool) -> TxCall {
+        TxCall::Governance(Call::Vote { proposal, approve })
+    }
+
+    fn qualify(p: &str) -> Action {
+        Action::QualifyWalletHost { platform: pid(p) }
+    }
+
+    /// Keys 1..=n are governors "g1".."gN"; g1 is also a platform.
+    fn chain_with_governors(n: u8) -> Chain {
+        let mut members = vec![member(1, "g1", &[Role::Governor, Role::Platform])];
+        for i in 2..=n {
+            members.push(member(i, &format!("g{i}"), &[Role::Governor]));
+        }
+        members.push(member(40, "plat-x", &[Role::Platform]));
+        Chain::new(members)
+    }
+
+    fn status(c: &Chain, id: u64) -> ProposalStatus {
+        proposal(&c.store, id).unwrap().unwrap().status_at(c.height)
+    }
+
+    #[test]
+    fn threshold_is_strictly_more_than_two_thirds() {
+        let needed: Vec<usize> = (1..=7).map(approvals_needed).collect();
+        assert_eq!(needed, vec![1, 2, 3, 3, 4, 5, 5]);
+        for n in 1..=7usize {
+            for a in 0..=n {
+                assert_eq!(passes(a, n), 3 * a > 2 * n, "{a}/{n}");
+                assert_eq!(passes(a, n), a >= approvals_needed(n), "{a}/{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn executes_exactly_at_threshold_for_1_to_7_governors() {
+        for n in 1..=7u8 {
+            let mut c = chain_with_governors(n);
+            let needed = approvals_needed(usize::from(n));
+            let r = c.ok(1, propose(qualify("g1")));
+            assert_eq!(r.events[0].kind, "proposal_created");
+            assert_eq!(
+                r.events[0].attribute("threshold"),
+                Some(needed.to_string().as_str())
+            );
+            // The proposer's approval is the first.
+            for approvals in 1..=usize::from(n) {
+                if approvals > 1 {
+                    let voter = u8::try_from(approvals).unwrap();
+                    let r = c.ok(voter, vote(1, true));
+                    assert_eq!(r.events[0].kind, "proposal_voted");
+                }
+                let executed = crate::wallet::host(&c.store, &pid("g1")).unwrap().is_some();
+                assert_eq!(executed, approvals >= needed, "n={n} approvals={approvals}");
+                if approvals == needed {
+                    assert_eq!(status(&c, 1), ProposalStatus::Executed { height: c.height });
+                    break;
+                }
+                assert_eq!(status(&c, 1), ProposalStatus::Open);
+            }
+            c.check_app_hash();
+        }
+    }
+
+    #[test]
+    fn rejected_when_approval_becomes_impossible() {
+        for n in 2..=7u8 {
+            let mut c = chain_with_governors(n);
+            c.ok(1, propose(qualify("g1")));
+            let needed = approvals_needed(usize::from(n));
+            // Rejections needed to make `needed` unreachable: n - needed + 1.
+            let to_reject = usize::from(n) - needed + 1;
+            for i in 0..to_reject {
+                let voter = u8::try_from(i + 2).unwrap();
+                let r = c.ok(voter, vote(1, false));
+                let last = i + 1 == to_reject;
+                assert_eq!(
+                    r.events.iter().any(|e| e.kind == "proposal_rejected"),
+                    last,
+                    "n={n} rejection {}",
+                    i + 1
+                );
+            }
+            assert!(matches!(status(&c, 1), ProposalStatus::Rejected { .. }));
+            assert!(crate::wallet::host(&c.store, &pid("g1")).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn refusals() {
+        let mut base = chain_with_governors(4);
+        base.ok(1, propose(qualify("g1"))); // proposal 1, open
+        let admit = |n: u8, id: &str| Action::AdmitPlatform {
+            member: member(n, id, &[Role::Platform]),
+        };
+        let cases: Vec<(&str, u8, TxCall, u32)> = vec![
+            ("outsider proposes", 99, propose(qualify("g1")), 100),
+            ("platform proposes", 40, propose(qualify("plat-x")), 102),
+            ("outsider votes", 99, vote(1, true), 100),
+            ("unknown proposal", 2, vote(7, true), 103),
+            ("proposer votes again", 1, vote(1, false), 105),
+            ("admit existing id", 1, propose(admit(60, "g2")), 109),
+            ("admit existing key", 1, propose(admit(2, "new-one")), 110),
+            (
+                "remove unknown",
+                1,
+                propose(Action::RemovePlatform { id: pid("nobody") }),
+                111,
+            ),
+            ("qualify non-platform", 1, propose(qualify("g2")), 115),
+            ("qualify unknown", 1, propose(qualify("nobody")), 111),
+            (
+                "revoke non-host",
+                1,
+                propose(Action::RevokeWalletHost {
+                    platform: pid("plat-x"),
+                }),
+                114,
+            ),
+            (
+                "ttl zero",
+                1,
+                propose(Action::SetParams {
+                    params: Params {
+                        proposal_ttl_blocks: 0,
+                    },
+                }),
+                108,
+            ),
+        ];
+        for (name, signer, call, code) in cases {
+            let mut c = base.clone();
+            let r = c.call(signer, call);
+            assert_eq!(r.code, code, "{name}: {r:?}");
+            assert!(r.events.is_empty(), "{name}");
+        }
+        // The last governor cannot be removed.
+        let mut c = Chain::new(vec![
+            member(1, "solo", &[Role::Governor, Role::Platform]),
+            member(40, "plat-x", &[Role::Platform]),
+        ]);
+        let r = c.call(1, propose(Action::RemovePlatform { id: pid("solo") }));
+        assert_eq!(r.code, 112, "{r:?}");
+        c.ok(1, propose(Action::RemovePlatform { id: pid("plat-x") }));
+        assert!(super::member(&c.store, &pid("plat-x")).unwrap().is_none());
+        assert!(member_by_key(&c.store, &pk(40)).unwrap().is_none());
+        assert_eq!(members(&c.store).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn closed_expired_and_electorate() {
+        let mut c = chain_with_governors(4);
+        c.ok(1, propose(qualify("g1")));
+        c.ok(2, vote(1, true));
+        c.ok(3, vote(1, true)); // 3 of 4: executed
+        assert_eq!(c.call(4, vote(1, true)).code, 106);
+
+        // Expiry: ttl 5 via a parameter change, then a proposal left open.
+        c.ok(
+            1,
+            propose(Action::SetParams {
+                params: Params {
+                    proposal_ttl_blocks: 5,
+                },
+            }),
+        );
+        c.ok(2, vote(2, true));
+        c.ok(3, vote(2, true));
+        assert_eq!(params(&c.store).unwrap().proposal_ttl_blocks, 5);
+        let r = c.ok(
+            1,
+            propose(Action::RevokeWalletHost {
+                platform: pid("g1"),
+            }),
+        );
+        let expires: u64 = r.events[0]
+            .attribute("expires_at")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(expires, c.height + 5);
+        c.advance_to(expires - 1);
+        c.ok(2, vote(3, true)); // at height `expires`: still open
+        assert_eq!(c.call(3, vote(3, true)).code, 107);
+        assert_eq!(status(&c, 3), ProposalStatus::Expired);
+
+        // A governor admitted after a proposal is not in its electorate.
+        let r = c.ok(
+            1,
+            propose(Action::RevokeWalletHost {
+                platform: pid("g1"),
+            }),
+        );
+        let open: u64 = r.events[0]
+            .attribute("proposal_id")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let newcomer = Action::AdmitPlatform {
+            member: member(9, "g9", &[Role::Governor]),
+        };
+        let r = c.ok(1, propose(newcomer));
+        let id: u64 = r.events[0]
+            .attribute("proposal_id")
+            .unwrap()
+            .parse()
+            .unwrap();
+        c.ok(2, vote(id, true));
+        let r = c.ok(3, vote(id, true));
+        assert!(r.events.iter().any(|e| e.kind == "proposal_executed"));
+        assert_eq!(c.call(9, vote(open, true)).code, 104);
+        assert_eq!(governors(&c.store).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn failing_action_marks_the_proposal_failed() {
+        let mut c = chain_with_governors(3);
+        let admit = Action::AdmitPlatform {
+            member: member(60, "newco", &[Role::Platform]),
+        };
+        c.ok(1, propose(admit.clone())); // 1
+        c.ok(1, propose(admit)); // 2, same member
+        c.ok(2, vote(1, true));
+        c.ok(3, vote(1, true));
+        assert!(super::member(&c.store, &pid("newco")).unwrap().is_some());
+        c.ok(2, vote(2, true));
+        let r = c.ok(3, vote(2, true));
+        let failed = r
+            .events
+            .iter()
+            .find(|e| e.kind == "proposal_failed")
+            .unwrap();
+        assert_eq!(failed.attribute("code"), Some("109"));
+        assert!(matches!(
+            status(&c, 2),
+            ProposalStatus::Failed { code: 109, .. }
+        ));
+        let all = proposals(&c.store).unwrap();
+        assert_eq!(all.len(), 2);
+        let view = crate::api::ProposalView::new(all[1].clone(), c.height);
+        assert_eq!((view.approvals, view.threshold), (3, 3));
+        // Admitted platforms can act; removed ones cannot.
+        let reg = TxCall::Registry(crate::registry::Call::RegisterMerchant {
+            name: "Shop".into(),
+            city: "Town".into(),
+            mcc: "5812".into(),
+            country: "CN".into(),
+            merchant_key: pk(70),
+        });
+        c.ok(60, reg.clone());
+        c.ok(1, propose(Action::RemovePlatform { id: pid("newco") }));
+        c.ok(2, vote(3, true));
+        c.ok(3, vote(3, true));
+        let reg2 = TxCall::Registry(crate::registry::Call::RegisterMerchant {
+            name: "Shop".into(),
+            city: "Town".into(),
+            mcc: "5812".into(),
+            country: "CN".into(),
+            merchant_key: pk(71),
+        });
+        assert_eq!(c.call(60, reg2).code, 200);
+        c.check_app_hash();
+    }
+
+    #[test]
+    fn action_json_shape() {
+        let call = TxCall::Governance(Call::Propose {
+            action: Action::QualifyWalletHost {
+                platform: pid("host-a"),
+            },
+        });
+        let json = serde_json::to_string(&call).unwrap();
+        assert_eq!(
+            json,
+            r#"{"governance":{"propose":{"action":{"qualify_wallet_host":{"platform":"host-a"}}}}}"#
+        );
+        let json = serde_json::to_string(&vote(3, true)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"governance":{"vote":{"proposal":3,"approve":true}}}"#
+        );
     }
 }

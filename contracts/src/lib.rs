@@ -14,7 +14,13 @@
 //! - [`block`]: headers (the block hash) and blocks.
 //! - [`state`]: the bucketed authenticated key-value state, overlays, write sets, proofs.
 //! - [`genesis`]: the genesis document and the state it defines.
-//! - [`governance`], [`registry`]: the native contracts.
+//! - [`money`]: ISO 4217 currencies and validated `rust_decimal` amounts (canonical string encoding).
+//! - [`governance`]: members, roles, validators; proposals voted by > 2/3 of the governors.
+//! - [`registry`]: merchants and per-platform acquiring records.
+//! - [`wallet`]: wallet hosting, real-name attestation, wallets, card binding, top-up, pay, settle,
+//!   refund, double-entry statements.
+//! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
+//! - [`certificate`]: offline-verifiable transaction certificates.
 //! - [`commit`]: vote sign bytes and offline-verifiable commit certificates.
 //! - [`executor`]: `(state, block) → (writes, receipts)`.
 //! - [`api`]: serde views for the JSON-RPC API.
@@ -36,14 +42,20 @@
 
 pub mod api;
 pub mod block;
+pub mod certificate;
 pub mod codec;
 pub mod commit;
 pub mod crypto;
+pub mod enclave;
 pub mod executor;
 pub mod genesis;
 pub mod governance;
 pub mod ids;
 pub mod merkle;
+pub mod money;
 pub mod registry;
 pub mod state;
+#[cfg(test)]
+mod testkit;
 pub mod tx;
+pub mod wallet;

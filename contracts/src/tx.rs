@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, MAX_TX_BYTES};
 use crate::crypto::{self, sha256, Hash, PublicKey, SecretKey, Signature};
 use crate::ids::ChainId;
-use crate::{governance, registry};
+use crate::{governance, registry, wallet};
 
 /// Domain separator of the signed message.
 pub const TX_SIGNING_DOMAIN: &[u8] = b"paychain/tx/v1";
@@ -49,6 +49,8 @@ pub enum Call {
     Registry(registry::Call),
     /// Consortium governance.
     Governance(governance::Call),
+    /// Wallets, payments, settlement, refunds.
+    Wallet(wallet::Call),
 }
 
 /// The signed content of a transaction.

@@ -1,6 +1,7 @@
 //! `--dev`: a one-validator chain with demo platforms, merchants and acquiring records.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::ids::MerchantId;
@@ -34,16 +35,18 @@ fn sign(shared: &Shared, key: &SecretKey, nonce: u64, call: Call) -> SignedTx {
     )
 }
 
-/// Queues the demo transactions (only on a fresh chain).
-fn load_demo(shared: &Shared, home: &Home) -> anyhow::Result<()> {
+/// Queues the demo transactions (only on a fresh chain): platform-0 registers the merchants
+/// and puts its records; once those are committed, platform-1 puts its own.
+async fn load_demo(shared: Arc<Shared>, home: &Home) -> anyhow::Result<()> {
     let p0 = keys::load(&home.0.join("platforms").join("platform-0.json"))?;
     let p1 = keys::load(&home.0.join("platforms").join("platform-1.json"))?;
     let mut txs = Vec::new();
+    let mut later = Vec::new();
     let mut n0 = 0;
     for (i, (name, city, mcc, country)) in MERCHANTS.iter().enumerate() {
         let merchant_key = demo_merchant_key(i).public_key();
         txs.push(sign(
-            shared,
+            &shared,
             &p0,
             n0,
             Call::Registry(registry::Call::RegisterMerchant {
@@ -57,7 +60,7 @@ fn load_demo(shared: &Shared, home: &Home) -> anyhow::Result<()> {
         n0 += 1;
         let id = MerchantId::derive(&merchant_key);
         txs.push(sign(
-            shared,
+            &shared,
             &p0,
             n0,
             Call::Registry(registry::Call::PutRecord {
@@ -70,8 +73,8 @@ fn load_demo(shared: &Shared, home: &Home) -> anyhow::Result<()> {
         ));
         n0 += 1;
         if i < 2 {
-            txs.push(sign(
-                shared,
+            later.push(sign(
+                &shared,
                 &p1,
                 i as u64,
                 Call::Registry(registry::Call::PutRecord {
@@ -83,6 +86,19 @@ fn load_demo(shared: &Shared, home: &Home) -> anyhow::Result<()> {
         }
         info!(merchant = %id, name, "demo merchant queued");
     }
+    admit_all(&shared, txs);
+    // Wait on committed blocks (not on time) until platform-0's transactions are in.
+    let mut blocks = shared.subscribe_blocks();
+    while shared.account_nonce(&p0.public_key()) < n0 {
+        if blocks.recv().await.is_err() {
+            anyhow::bail!("node stopped before the demo data was committed");
+        }
+    }
+    admit_all(&shared, later);
+    Ok(())
+}
+
+fn admit_all(shared: &Shared, txs: Vec<SignedTx>) {
     for tx in txs {
         let size = tx.to_bytes().len();
         if let Err(e) = shared
@@ -92,7 +108,6 @@ fn load_demo(shared: &Shared, home: &Home) -> anyhow::Result<()> {
             warn!(error = %e, "demo tx refused");
         }
     }
-    Ok(())
 }
 
 pub async fn run(
@@ -109,7 +124,12 @@ pub async fn run(
     let config = Config::load(&node_home.config())?;
     let running = node::start(&node_home, config).await?;
     if running.shared.tip().height == 0 {
-        load_demo(&running.shared, &root)?;
+        let shared = running.shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = load_demo(shared, &root).await {
+                warn!(error = %e, "demo data not loaded");
+            }
+        });
     }
     println!(
         "paychain dev chain running: rpc http://{} (platform keys in {}/platforms)",

@@ -2,7 +2,8 @@
 //! served on the same port. Bodies, connections and subscriptions are bounded.
 //!
 //! Methods (positional params): `paychain_status`, `paychain_submitTx [hex]`,
-//! `paychain_tx [hash]`, `paychain_block [height]`, `paychain_commit [height]`, `paychain_account [pubkey]`,
+//! `paychain_tx [hash]`, `paychain_certificate [hash]`, `paychain_block [height]`,
+//! `paychain_commit [height]`, `paychain_account [pubkey]`,
 //! `paychain_merchant [id]`, `paychain_record [merchant, platform]`, and the subscription
 //! `paychain_subscribeBlocks` (notifications `paychain_block`).
 //!
@@ -24,10 +25,12 @@ use paychain_contracts::api::{
     AccountView, BlockView, MerchantView, RecordView, StatusView, SubmitView, TxStatus, TxView,
     ValidatorView,
 };
+use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::commit::{Commit, CommitSignature};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
 use paychain_contracts::ids::{MerchantId, PlatformId};
+use paychain_contracts::merkle;
 use paychain_contracts::{executor, governance, registry};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -42,6 +45,8 @@ pub mod code {
     pub const UNKNOWN_MERCHANT: i32 = 2001;
     pub const NO_RECORD: i32 = 2002;
     pub const UNKNOWN_PLATFORM: i32 = 2003;
+    pub const NOT_COMMITTED: i32 = 2004;
+    pub const NOT_YET_CERTIFIABLE: i32 = 2005;
 }
 
 fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
@@ -138,6 +143,71 @@ fn commit_view(shared: &Shared, height: u64) -> Result<Option<Commit>, ErrorObje
             })
             .collect(),
     }))
+}
+
+/// Builds the certificate of a committed transaction (available once the next block is
+/// committed, because that block's header commits to the receipts).
+fn certificate(shared: &Shared, params: &Params<'_>) -> Result<TxCertificate, ErrorObjectOwned> {
+    let tx_hash = hash_param(params)?;
+    let loc = shared
+        .storage
+        .tx_location(&tx_hash)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            err(
+                code::NOT_COMMITTED,
+                format!("transaction {tx_hash} is not committed"),
+            )
+        })?;
+    let not_yet = || {
+        err(
+            code::NOT_YET_CERTIFIABLE,
+            format!(
+                "transaction {tx_hash} is in block {}; its certificate needs block {} to be committed",
+                loc.height,
+                loc.height + 1
+            ),
+        )
+    };
+    let block = shared
+        .storage
+        .block(loc.height)
+        .map_err(internal)?
+        .ok_or_else(not_yet)?;
+    let next = shared
+        .storage
+        .block(loc.height + 1)
+        .map_err(internal)?
+        .ok_or_else(not_yet)?;
+    let receipts = shared
+        .storage
+        .receipts(loc.height)
+        .map_err(internal)?
+        .ok_or_else(not_yet)?;
+    let commit = commit_view(shared, loc.height)?.ok_or_else(not_yet)?;
+    let next_commit = commit_view(shared, loc.height + 1)?.ok_or_else(not_yet)?;
+    let index = loc.index as usize;
+    let tx_hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
+    let receipt_hashes: Vec<Hash> = receipts.iter().map(|r| r.hash()).collect();
+    let corrupt = || {
+        internal(format!(
+            "block {} does not hold tx index {index}",
+            loc.height
+        ))
+    };
+    let tx = block.txs.get(index).cloned().ok_or_else(corrupt)?;
+    let receipt = receipts.get(index).cloned().ok_or_else(corrupt)?;
+    Ok(TxCertificate {
+        chain_id: shared.chain_id.clone(),
+        tx,
+        receipt,
+        tx_proof: merkle::proof(&tx_hashes, index).ok_or_else(corrupt)?,
+        header: block.header,
+        commit,
+        receipt_proof: merkle::proof(&receipt_hashes, index).ok_or_else(corrupt)?,
+        next_header: next.header,
+        next_commit,
+    })
 }
 
 fn submit(shared: &Shared, params: &Params<'_>) -> Result<SubmitView, ErrorObjectOwned> {
@@ -312,6 +382,7 @@ fn module(
         let height: u64 = param(&p, "height")?;
         commit_view(s, height)
     })?;
+    m.register_method("paychain_certificate", |p, s, _| certificate(s, &p))?;
     m.register_method("paychain_account", |p, s, _| account(s, &p))?;
     m.register_method("paychain_merchant", |p, s, _| merchant(s, &p))?;
     m.register_method("paychain_record", |p, s, _| record(s, &p))?;

@@ -1,0 +1,449 @@
+//! The simulated trusted enclave: attestation, provisioning, sealing and requester-scoped answers.
+//!
+//! Only the hardware root of trust is simulated (an ed25519 attestation root whose key is in genesis, and a
+//! per-node device secret standing in for the CPU's fused key); every check runs for real. Pure: keys and
+//! nonces come from the caller, files are read and written by the node.
+//!
+//! # Files
+//!
+//! - [`measurement`]: SHA-256 over the enclave's code identity and version.
+//! - [`quote`]: quotes, their attestation, [`verify_quote`] (deterministic, run by every validator).
+//! - [`records`]: acquiring records sealed to the consortium key ([`seal_record`], client side).
+//! - [`provision`]: the consortium secret wrapped to an attested enclave ([`wrap_secret`]).
+//! - [`seal`]: the consortium secret sealed to disk under (device secret, measurement).
+//! - [`query`]: signed lookups, enclave-signed answers, [`verify_answer`] / [`open_answer`] (client side).
+//! - `kx`: X25519 keys and the one box construction (X25519 → HKDF-SHA256 → AES-256-GCM) used by all.
+//!
+//! # Flow
+//!
+//! ```text
+//! genesis:   bootstrap(seed) ─► consortium public key in genesis; wrap_secret to each genesis enclave's quote
+//! node boot: Enclave::new(device secret, config, sealed blob from disk?) ─► quote() ─► attest ─► register tx
+//! provision: a provisioned enclave: wrap_for(new quote, policy) ─► tx ─► new enclave: provision(wrapped)
+//!            ─► sealed_blob(nonce) ─► node writes it to disk (a restart of the same build unseals it)
+//! records:   client seal_record(plaintext, consortium public, merchant, platform, version) ─► chain
+//! lookups:   client SignedLookup ─► node: role check ─► Enclave::answer(lookup, grant, records, height)
+//!            ─► SignedAnswer ─► client verify_answer + open_answer
+//! ```
+//!
+//! No method of [`Enclave`] returns the consortium secret, a seal key or a record's plaintext; plaintext
+//! leaves only boxed to a requester's reply key.
+
+use std::fmt;
+
+use zeroize::ZeroizeOnDrop;
+
+pub mod measurement;
+pub mod provision;
+pub mod query;
+pub mod quote;
+pub mod records;
+pub mod seal;
+
+mod kx;
+
+pub use kx::{
+    BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox, NONCE_LEN, TAG_LEN,
+};
+pub use measurement::{Measurement, ENCLAVE_CODE_ID, ENCLAVE_SECURITY_VERSION, ENCLAVE_VERSION};
+pub use provision::{wrap_secret, ProvisionError, WrappedSecret};
+pub use query::{
+    open_answer, verify_answer, AnsweredRecord, LookupAnswer, LookupRequest, QueryError,
+    ReplayGuard, SignedAnswer, SignedLookup,
+};
+pub use quote::{report_data, verify_quote, Quote, QuoteError, QuotePolicy, SignedQuote};
+pub use records::{seal_record, RecordError, SealedRecord};
+pub use seal::{SealError, SealedBlob};
+
+use crate::crypto::{PublicKey, SecretKey};
+use crate::ids::{ChainId, PlatformId};
+
+/// Default replay window of lookups, in blocks.
+pub const DEFAULT_LOOKUP_WINDOW: u64 = 100;
+/// Default number of answered lookups remembered within the window.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+
+const IDENTITY_DOMAIN: &[u8] = b"paychain/enclave/identity/v1";
+
+/// Why the enclave refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnclaveError {
+    /// The enclave holds no consortium secret yet.
+    #[error("enclave is not provisioned with the consortium secret")]
+    NotProvisioned,
+    /// The node found no role for the requester at the requested platform.
+    #[error("requester {requester} has no role at platform {platform}")]
+    NoRole {
+        /// The requester.
+        requester: PublicKey,
+        /// The platform it named.
+        platform: PlatformId,
+    },
+    /// The role grant passed in is for another key or platform than the lookup's.
+    #[error("role grant is for {granted_key} at {granted_platform}, lookup is from {requester} at {platform}")]
+    RoleMismatch {
+        /// Key in the grant.
+        granted_key: PublicKey,
+        /// Platform in the grant.
+        granted_platform: PlatformId,
+        /// Key in the lookup.
+        requester: PublicKey,
+        /// Platform in the lookup.
+        platform: PlatformId,
+    },
+    /// More records than [`query::MAX_RECORDS_PER_MERCHANT`] were passed for one merchant.
+    #[error("{0} records for one merchant exceed the limit")]
+    TooManyRecords(usize),
+    /// Two records were passed for the same platform.
+    #[error("two records for platform {0}")]
+    DuplicateRecord(PlatformId),
+    /// A quote was refused.
+    #[error(transparent)]
+    Quote(#[from] QuoteError),
+    /// Sealing or unsealing failed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// Provisioning failed.
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    /// A record failed to open.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A lookup was refused.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// Key derivation failed.
+    #[error("enclave key derivation failed")]
+    Kdf,
+}
+
+/// The build and chain an enclave runs as.
+///
+/// On hardware the CPU computes the measurement; here the host passes it, so that tests can run "another
+/// build". Nodes use [`EnclaveConfig::new`], which is this build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnclaveConfig {
+    /// The chain served.
+    pub chain_id: ChainId,
+    /// The build's measurement.
+    pub measurement: Measurement,
+    /// The build's security version.
+    pub security_version: u32,
+    /// Debug mode (accepted only on chains that allow debug quotes).
+    pub debug: bool,
+    /// How old a lookup may be, in blocks.
+    pub lookup_window: u64,
+    /// How many answered lookups are remembered for replay protection.
+    pub replay_capacity: usize,
+}
+
+impl EnclaveConfig {
+    /// This build ([`Measurement::current`], [`ENCLAVE_SECURITY_VERSION`], not debug) on `chain_id`.
+    pub fn new(chain_id: ChainId) -> EnclaveConfig {
+        EnclaveConfig {
+            chain_id,
+            measurement: Measurement::current(),
+            security_version: ENCLAVE_SECURITY_VERSION,
+            debug: false,
+            lookup_window: DEFAULT_LOOKUP_WINDOW,
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
+        }
+    }
+}
+
+/// What the node established about a lookup's requester from committed state: `requester` holds `role`
+/// at `platform`. The enclave refuses a lookup without one, or with one for another key or platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleGrant {
+    /// The requester's key.
+    pub requester: PublicKey,
+    /// The platform at which it holds the role.
+    pub platform: PlatformId,
+    /// The role.
+    pub role: RequesterRole,
+}
+
+/// Who may look up a platform's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequesterRole {
+    /// The platform's own key.
+    Platform,
+    /// A user hosted by the platform.
+    HostedUser,
+}
+
+/// One platform's sealed record for the merchant looked up, as stored on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The platform that stored it.
+    pub platform_id: PlatformId,
+    /// Its version.
+    pub version: u64,
+    /// The ciphertext.
+    pub sealed: SealedRecord,
+}
+
+/// The in-node enclave. Secrets are zeroized on drop; `Debug` prints only public facts.
+pub struct Enclave {
+    config: EnclaveConfig,
+    signer: SecretKey,
+    kx: KxSecret,
+    seal_key: seal::SealKey,
+    consortium: Option<ConsortiumSecret>,
+    replay: ReplayGuard,
+}
+
+// Every secret field zeroizes itself on drop (`SecretKey`, `KxSecret`, `SealKey`'s `Zeroizing` key,
+// `ConsortiumSecret`).
+impl ZeroizeOnDrop for Enclave {}
+
+impl fmt::Debug for Enclave {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Enclave")
+            .field("chain_id", &self.config.chain_id)
+            .field("measurement", &self.config.measurement)
+            .field("signer", &self.signer.public_key())
+            .field("kx_public", &self.kx.public_key())
+            .field("consortium_public", &self.consortium_public())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The testnet generator as bootstrap enclave: the consortium secret from 32 random bytes, and its public
+/// key for genesis. Wrap the secret to each genesis enclave with [`wrap_secret`], then drop it.
+pub fn bootstrap(seed: [u8; 32]) -> (ConsortiumSecret, KxPublicKey) {
+    let secret = ConsortiumSecret::from_bytes(seed);
+    let public = secret.public_key();
+    (secret, public)
+}
+
+impl Enclave {
+    /// Starts the enclave on the device whose secret is `device_secret` (32 random bytes the node keeps in
+    /// its home, standing in for the CPU's fused key), unsealing `sealed` if the node has a blob on disk.
+    ///
+    /// The signing and key-exchange keys are derived from the device secret, the measurement and the chain
+    /// id, so a restart of the same build keeps the identity (and the registered quote); another build gets
+    /// other keys and must register and be provisioned again.
+    pub fn new(
+        device_secret: &[u8; 32],
+        config: EnclaveConfig,
+        sealed: Option<&SealedBlob>,
+    ) -> Result<Enclave, EnclaveError> {
+        let m = config.measurement.0 .0;
+        let mut chain = Vec::new();
+        kx::put_lp(&mut chain, config.chain_id.as_str().as_bytes());
+        let derive = |label: &[u8]| {
+            kx::hkdf32(
+                IDENTITY_DOMAIN,
+                device_secret,
+                &[IDENTITY_DOMAIN, label, &m, &chain],
+            )
+            .map_err(|_| EnclaveError::Kdf)
+        };
+        let signer = SecretKey::from_seed(*derive(b"signer")?);
+        let kx = KxSecret::from_seed(*derive(b"kx")?);
+        let seal_key = seal::seal_key(device_secret, &config.measurement)?;
+        let consortium = match sealed {
+            Some(blob) => Some(seal::unseal(blob, &seal_key)?),
+            None => None,
+        };
+        let replay = ReplayGuard::new(config.lookup_window, config.replay_capacity);
+        Ok(Enclave {
+            config,
+            signer,
+            kx,
+            seal_key,
+            consortium,
+            replay,
+        })
+    }
+
+    /// The build's measurement.
+    pub fn measurement(&self) -> Measurement {
+        self.config.measurement
+    }
+
+    /// The key that signs answers.
+    pub fn signer(&self) -> PublicKey {
+        self.signer.public_key()
+    }
+
+    /// The key the consortium secret is wrapped to.
+    pub fn kx_public(&self) -> KxPublicKey {
+        self.kx.public_key()
+    }
+
+    /// The consortium public key, once provisioned.
+    pub fn consortium_public(&self) -> Option<KxPublicKey> {
+        self.consortium.as_ref().map(ConsortiumSecret::public_key)
+    }
+
+    /// Whether the enclave holds the consortium secret.
+    pub fn is_provisioned(&self) -> bool {
+        self.consortium.is_some()
+    }
+
+    /// This enclave's quote, for the attestation root to sign ([`Quote::attest`]) and the node to register.
+    pub fn quote(&self) -> Quote {
+        let signer = self.signer();
+        let kx_public = self.kx_public();
+        Quote {
+            measurement: self.config.measurement,
+            signer,
+            kx_public,
+            security_version: self.config.security_version,
+            debug: self.config.debug,
+            report_data: report_data(&signer, &kx_public, &self.config.chain_id),
+            chain_id: self.config.chain_id.clone(),
+            simulated: true,
+        }
+    }
+
+    /// Takes the consortium secret from a [`WrappedSecret`] addressed to this enclave's quote. The secret
+    /// must match `expected_consortium_public` (from genesis). Provisioning again with the same secret is a
+    /// no-op.
+    pub fn provision(
+        &mut self,
+        wrapped: &WrappedSecret,
+        expected_consortium_public: &KxPublicKey,
+    ) -> Result<(), EnclaveError> {
+        if &wrapped.consortium_public != expected_consortium_public {
+            return Err(ProvisionError::SecretMismatch {
+                expected: *expected_consortium_public,
+                got: wrapped.consortium_public,
+            }
+            .into());
+        }
+        if let Some(current) = self.consortium_public() {
+            if &current != expected_consortium_public {
+                return Err(ProvisionError::SecretMismatch {
+                    expected: current,
+                    got: *expected_consortium_public,
+                }
+                .into());
+            }
+        }
+        let secret = provision::unwrap_secret(&self.kx, &self.quote(), wrapped)?;
+        self.consortium = Some(secret);
+        Ok(())
+    }
+
+    /// The consortium secret sealed to this device and build, for the node to write to disk.
+    pub fn sealed_blob(&self, nonce: [u8; NONCE_LEN]) -> Result<SealedBlob, EnclaveError> {
+        let secret = self
+            .consortium
+            .as_ref()
+            .ok_or(EnclaveError::NotProvisioned)?;
+        Ok(seal::seal(secret, &self.seal_key, nonce)?)
+    }
+
+    /// Wraps the consortium secret to another enclave, after verifying its quote under `policy`.
+    pub fn wrap_for(
+        &self,
+        peer: &SignedQuote,
+        policy: &QuotePolicy<'_>,
+        rand: &BoxRandomness,
+    ) -> Result<WrappedSecret, EnclaveError> {
+        let secret = self
+            .consortium
+            .as_ref()
+            .ok_or(EnclaveError::NotProvisioned)?;
+        policy.verify(peer)?;
+        Ok(wrap_secret(secret, &peer.quote, rand)?)
+    }
+
+    /// Answers a lookup at `height`: checks the requester's signature, the chain, the node's `grant`, the
+    /// replay window; opens only the record of the lookup's platform among `records` (the merchant's
+    /// records on chain at `height`), boxes it to the reply key and signs the answer. Other platforms are
+    /// listed by id only. `rand` must be fresh for every call.
+    pub fn answer(
+        &mut self,
+        lookup: &SignedLookup,
+        grant: Option<&RoleGrant>,
+        records: &[StoredRecord],
+        height: u64,
+        rand: &BoxRandomness,
+    ) -> Result<SignedAnswer, EnclaveError> {
+        let request = &lookup.request;
+        lookup.verify_signature()?;
+        if request.chain_id != self.config.chain_id {
+            return Err(QueryError::WrongChain {
+                expected: self.config.chain_id.clone(),
+                got: request.chain_id.clone(),
+            }
+            .into());
+        }
+        let Some(grant) = grant else {
+            return Err(EnclaveError::NoRole {
+                requester: request.requester,
+                platform: request.platform_id.clone(),
+            });
+        };
+        if grant.requester != request.requester || grant.platform != request.platform_id {
+            return Err(EnclaveError::RoleMismatch {
+                granted_key: grant.requester,
+                granted_platform: grant.platform.clone(),
+                requester: request.requester,
+                platform: request.platform_id.clone(),
+            });
+        }
+        let request_hash = request.hash();
+        self.replay.check(request, &request_hash, height)?;
+        let consortium = self
+            .consortium
+            .as_ref()
+            .ok_or(EnclaveError::NotProvisioned)?;
+        if records.len() > query::MAX_RECORDS_PER_MERCHANT {
+            return Err(EnclaveError::TooManyRecords(records.len()));
+        }
+
+        let mut own = None;
+        let mut others = std::collections::BTreeSet::new();
+        for r in records {
+            if r.platform_id == request.platform_id {
+                if own.replace(r).is_some() {
+                    return Err(EnclaveError::DuplicateRecord(r.platform_id.clone()));
+                }
+            } else if !others.insert(r.platform_id.clone()) {
+                return Err(EnclaveError::DuplicateRecord(r.platform_id.clone()));
+            }
+        }
+        let record = match own {
+            None => None,
+            Some(r) => {
+                let plaintext = records::open_record(
+                    consortium,
+                    &r.sealed,
+                    &request.merchant_id,
+                    &request.platform_id,
+                    r.version,
+                )?;
+                Some(query::reencrypt(
+                    request,
+                    &request_hash,
+                    r.version,
+                    r.sealed.hash(),
+                    &plaintext,
+                    rand,
+                )?)
+            }
+        };
+        let answer = LookupAnswer {
+            chain_id: self.config.chain_id.clone(),
+            request_hash,
+            merchant_id: request.merchant_id.clone(),
+            platform_id: request.platform_id.clone(),
+            record,
+            height,
+            measurement: self.config.measurement,
+            other_platforms: others.into_iter().collect(),
+        };
+        let signature = self.signer.sign(&answer.sign_bytes());
+        self.replay.insert(request, &request_hash);
+        Ok(SignedAnswer { answer, signature })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,0 +1,158 @@
+//! Provisioning: the consortium secret travels to a new enclave only wrapped to its attested key.
+//!
+//! The sender (a provisioned enclave, or the testnet generator acting as the bootstrap enclave) verifies the
+//! recipient's quote first, then boxes the secret to the quote's `kx_public` with associated data binding the
+//! quote hash and the consortium public key. The [`WrappedSecret`] goes on chain by transaction; only the
+//! enclave holding the quote's key-exchange secret can open it.
+
+use serde::{Deserialize, Serialize};
+
+use super::kx::{
+    box_open, box_seal, BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox,
+};
+use super::quote::Quote;
+use crate::codec;
+use crate::crypto::{sha256, Hash};
+
+/// Largest encoded [`WrappedSecret`] accepted.
+pub const MAX_WRAPPED_SECRET_BYTES: usize = 256;
+
+const PROVISION_DOMAIN: &[u8] = b"paychain/enclave/provision/v1";
+
+/// Why a secret could not be wrapped or unwrapped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProvisionError {
+    /// The wrapped secret names another enclave's quote.
+    #[error("secret is wrapped for enclave quote {got}, this enclave's quote is {expected}")]
+    WrongRecipient {
+        /// This enclave's quote hash.
+        expected: Hash,
+        /// The quote hash in the wrapped secret.
+        got: Hash,
+    },
+    /// A low-order X25519 key.
+    #[error("provisioning uses a low-order X25519 key")]
+    WeakKey,
+    /// AES-GCM refused: tampered, or wrapped to another key.
+    #[error("wrapped secret failed authentication: tampered, or wrapped to another enclave")]
+    Authentication,
+    /// The decrypted payload is not a 32-byte secret.
+    #[error("wrapped payload is {0} bytes, expected a 32-byte secret")]
+    BadPayload(usize),
+    /// The secret does not match the consortium public key it claims, or the one in genesis.
+    #[error("wrapped secret's public key {got} is not the consortium key {expected}")]
+    SecretMismatch {
+        /// The consortium key expected.
+        expected: KxPublicKey,
+        /// The key of the secret received.
+        got: KxPublicKey,
+    },
+    /// The bytes are not a wrapped secret.
+    #[error("malformed wrapped secret: {0}")]
+    Malformed(#[from] codec::Error),
+    /// Key derivation failed.
+    #[error("provisioning key derivation failed")]
+    Kdf,
+}
+
+impl From<BoxError> for ProvisionError {
+    fn from(e: BoxError) -> Self {
+        match e {
+            BoxError::WeakKey => ProvisionError::WeakKey,
+            BoxError::Authentication => ProvisionError::Authentication,
+            BoxError::Kdf => ProvisionError::Kdf,
+        }
+    }
+}
+
+/// The consortium secret encrypted to one attested enclave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedSecret {
+    /// [`Quote::hash`] of the recipient.
+    pub recipient_quote_hash: Hash,
+    /// The consortium public key of the secret inside.
+    pub consortium_public: KxPublicKey,
+    /// The box to the recipient's `kx_public`.
+    pub sealed: SealedBox,
+}
+
+impl WrappedSecret {
+    /// Canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes at most [`MAX_WRAPPED_SECRET_BYTES`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<WrappedSecret, ProvisionError> {
+        Ok(codec::decode(bytes, MAX_WRAPPED_SECRET_BYTES)?)
+    }
+
+    /// Identity of this provisioning (for receipts and logs).
+    pub fn hash(&self) -> Hash {
+        sha256(&[PROVISION_DOMAIN, &self.to_bytes()])
+    }
+}
+
+fn aad(quote_hash: &Hash, consortium_public: &KxPublicKey) -> Vec<u8> {
+    let mut out = PROVISION_DOMAIN.to_vec();
+    out.extend_from_slice(&quote_hash.0);
+    out.extend_from_slice(&consortium_public.0);
+    out
+}
+
+/// Wraps `secret` to the enclave described by `recipient`. Verify the recipient's signed quote first
+/// ([`super::verify_quote`]); [`super::Enclave::wrap_for`] does both.
+pub fn wrap_secret(
+    secret: &ConsortiumSecret,
+    recipient: &Quote,
+    rand: &BoxRandomness,
+) -> Result<WrappedSecret, ProvisionError> {
+    let recipient_quote_hash = recipient.hash();
+    let consortium_public = secret.public_key();
+    let payload = secret.expose();
+    let sealed = box_seal(
+        PROVISION_DOMAIN,
+        &recipient.kx_public,
+        rand,
+        &aad(&recipient_quote_hash, &consortium_public),
+        payload.as_ref(),
+    )?;
+    Ok(WrappedSecret {
+        recipient_quote_hash,
+        consortium_public,
+        sealed,
+    })
+}
+
+/// Unwraps a secret addressed to the enclave whose quote is `own_quote` and key-exchange secret `own_kx`.
+pub(crate) fn unwrap_secret(
+    own_kx: &KxSecret,
+    own_quote: &Quote,
+    wrapped: &WrappedSecret,
+) -> Result<ConsortiumSecret, ProvisionError> {
+    let expected = own_quote.hash();
+    if wrapped.recipient_quote_hash != expected {
+        return Err(ProvisionError::WrongRecipient {
+            expected,
+            got: wrapped.recipient_quote_hash,
+        });
+    }
+    let payload = box_open(
+        PROVISION_DOMAIN,
+        own_kx,
+        &wrapped.sealed,
+        &aad(&expected, &wrapped.consortium_public),
+    )?;
+    let bytes: [u8; 32] = payload
+        .as_slice()
+        .try_into()
+        .map_err(|_| ProvisionError::BadPayload(payload.len()))?;
+    let secret = ConsortiumSecret::from_bytes(bytes);
+    if secret.public_key() != wrapped.consortium_public {
+        return Err(ProvisionError::SecretMismatch {
+            expected: wrapped.consortium_public,
+            got: secret.public_key(),
+        });
+    }
+    Ok(secret)
+}

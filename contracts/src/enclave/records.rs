@@ -1,0 +1,282 @@
+//! Acquiring records sealed to the consortium enclave key.
+//!
+//! A platform's client encrypts each record with [`seal_record`]: X25519(ephemeral, consortium) →
+//! HKDF-SHA256 → AES-256-GCM with associated data `len ‖ merchant id ‖ len ‖ platform id ‖ version`, so a
+//! ciphertext copied under another merchant, platform or version fails authentication. The chain stores only
+//! the [`SealedRecord`]; the randomness is drawn by the client, never during block execution.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::kx::{
+    box_open, box_seal, put_lp, BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, SealedBox,
+    TAG_LEN,
+};
+use crate::codec;
+use crate::crypto::{sha256, Hash};
+use crate::ids::{MerchantId, PlatformId};
+
+/// Largest record plaintext.
+pub const MAX_RECORD_PLAINTEXT_BYTES: usize = 8 * 1024;
+/// Largest encoded [`SealedRecord`]: key, nonce, length prefix, ciphertext and tag.
+pub const MAX_SEALED_RECORD_BYTES: usize = 32 + 12 + 8 + MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN;
+
+const RECORD_DOMAIN: &[u8] = b"paychain/enclave/record/v1";
+const RECORD_HASH_DOMAIN: &[u8] = b"paychain/enclave/record-ciphertext/v1";
+
+/// Why a record could not be sealed, decoded or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The plaintext is longer than [`MAX_RECORD_PLAINTEXT_BYTES`].
+    #[error("record is {len} bytes, limit is {max}")]
+    TooLarge {
+        /// Plaintext length.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// The ciphertext is shorter than a tag or longer than the limit allows.
+    #[error("record ciphertext of {0} bytes is out of bounds")]
+    CiphertextLength(usize),
+    /// The bytes are not a sealed record.
+    #[error("malformed sealed record: {0}")]
+    Malformed(codec::Error),
+    /// A low-order X25519 key (consortium key when sealing, ephemeral key when opening).
+    #[error("sealed record uses a low-order X25519 key")]
+    WeakKey,
+    /// AES-GCM refused.
+    #[error("record for merchant {merchant}, platform {platform}, version {version} failed authentication: ciphertext tampered with, or sealed for another merchant, platform or version")]
+    Authentication {
+        /// Merchant the record was opened for.
+        merchant: MerchantId,
+        /// Platform the record was opened for.
+        platform: PlatformId,
+        /// Version the record was opened for.
+        version: u64,
+    },
+    /// Key derivation failed.
+    #[error("record key derivation failed")]
+    Kdf,
+}
+
+/// An acquiring record encrypted to the consortium key: what the chain stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealedRecord(pub SealedBox);
+
+impl SealedRecord {
+    /// Canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes at most [`MAX_SEALED_RECORD_BYTES`] and checks the ciphertext length.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SealedRecord, RecordError> {
+        let record: SealedRecord =
+            codec::decode(bytes, MAX_SEALED_RECORD_BYTES).map_err(RecordError::Malformed)?;
+        record.check_bounds()?;
+        Ok(record)
+    }
+
+    /// Checks `TAG_LEN <= ciphertext <= MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN`.
+    pub fn check_bounds(&self) -> Result<(), RecordError> {
+        let len = self.0.ciphertext.len();
+        if !(TAG_LEN..=MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN).contains(&len) {
+            return Err(RecordError::CiphertextLength(len));
+        }
+        Ok(())
+    }
+
+    /// The hash a lookup answer cites, so a client can match it against the chain's copy.
+    pub fn hash(&self) -> Hash {
+        sha256(&[RECORD_HASH_DOMAIN, &self.to_bytes()])
+    }
+}
+
+/// The associated data binding a record to its merchant, platform and version.
+pub(crate) fn record_aad(merchant: &MerchantId, platform: &PlatformId, version: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RECORD_DOMAIN.len() + 8 + 64 + 8);
+    out.extend_from_slice(RECORD_DOMAIN);
+    put_lp(&mut out, merchant.as_str().as_bytes());
+    put_lp(&mut out, platform.as_str().as_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
+    out
+}
+
+/// Encrypts an acquiring record to the consortium key (client side).
+pub fn seal_record(
+    plaintext: &[u8],
+    consortium_public: &KxPublicKey,
+    merchant: &MerchantId,
+    platform: &PlatformId,
+    version: u64,
+    rand: &BoxRandomness,
+) -> Result<SealedRecord, RecordError> {
+    if plaintext.len() > MAX_RECORD_PLAINTEXT_BYTES {
+        return Err(RecordError::TooLarge {
+            len: plaintext.len(),
+            max: MAX_RECORD_PLAINTEXT_BYTES,
+        });
+    }
+    let aad = record_aad(merchant, platform, version);
+    box_seal(RECORD_DOMAIN, consortium_public, rand, &aad, plaintext)
+        .map(SealedRecord)
+        .map_err(|e| match e {
+            BoxError::WeakKey => RecordError::WeakKey,
+            BoxError::Kdf => RecordError::Kdf,
+            // AES-GCM encryption fails only past its length limit (far above ours).
+            BoxError::Authentication => RecordError::TooLarge {
+                len: plaintext.len(),
+                max: MAX_RECORD_PLAINTEXT_BYTES,
+            },
+        })
+}
+
+/// Decrypts a record inside the enclave.
+pub(crate) fn open_record(
+    secret: &ConsortiumSecret,
+    record: &SealedRecord,
+    merchant: &MerchantId,
+    platform: &PlatformId,
+    version: u64,
+) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+    record.check_bounds()?;
+    let aad = record_aad(merchant, platform, version);
+    box_open(RECORD_DOMAIN, secret.kx(), &record.0, &aad).map_err(|e| match e {
+        BoxError::WeakKey => RecordError::WeakKey,
+        BoxError::Kdf => RecordError::Kdf,
+        BoxError::Authentication => RecordError::Authentication {
+            merchant: merchant.clone(),
+            platform: platform.clone(),
+            version,
+        },
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::crypto::PublicKey;
+
+    pub(crate) fn merchant(n: u8) -> MerchantId {
+        MerchantId::derive(&PublicKey([n; 32]))
+    }
+
+    pub(crate) fn platform(s: &str) -> PlatformId {
+        PlatformId::new(s).unwrap()
+    }
+
+    fn setup() -> (ConsortiumSecret, SealedRecord) {
+        let secret = ConsortiumSecret::from_bytes([11; 32]);
+        let rec = seal_record(
+            b"acct=12345 MARKER",
+            &secret.public_key(),
+            &merchant(1),
+            &platform("p"),
+            3,
+            &BoxRandomness::new([12; 32], [13; 12]),
+        )
+        .unwrap();
+        (secret, rec)
+    }
+
+    #[test]
+    fn round_trip_through_bytes() {
+        let (secret, rec) = setup();
+        let parsed = SealedRecord::from_bytes(&rec.to_bytes()).unwrap();
+        let pt = open_record(&secret, &parsed, &merchant(1), &platform("p"), 3).unwrap();
+        assert_eq!(&pt[..], b"acct=12345 MARKER");
+        let json = serde_json::to_string(&rec).unwrap();
+        assert_eq!(serde_json::from_str::<SealedRecord>(&json).unwrap(), rec);
+    }
+
+    #[test]
+    fn tampered_ciphertext_fails_authentication() {
+        let (secret, mut rec) = setup();
+        rec.0.ciphertext[0] ^= 0x80;
+        let err = open_record(&secret, &rec, &merchant(1), &platform("p"), 3).unwrap_err();
+        assert!(matches!(err, RecordError::Authentication { .. }));
+        assert!(err.to_string().contains("tampered"));
+        let (secret, mut rec) = setup();
+        rec.0.nonce[0] ^= 1;
+        assert!(matches!(
+            open_record(&secret, &rec, &merchant(1), &platform("p"), 3),
+            Err(RecordError::Authentication { .. })
+        ));
+    }
+
+    #[test]
+    fn record_copied_under_another_merchant_platform_or_version_fails() {
+        let (secret, rec) = setup();
+        for (m, p, v) in [
+            (merchant(2), platform("p"), 3),
+            (merchant(1), platform("q"), 3),
+            (merchant(1), platform("p"), 4),
+        ] {
+            let err = open_record(&secret, &rec, &m, &p, v).unwrap_err();
+            assert_eq!(
+                err,
+                RecordError::Authentication {
+                    merchant: m.clone(),
+                    platform: p.clone(),
+                    version: v
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_consortium_key_fails() {
+        let (_, rec) = setup();
+        let other = ConsortiumSecret::from_bytes([99; 32]);
+        assert!(matches!(
+            open_record(&other, &rec, &merchant(1), &platform("p"), 3),
+            Err(RecordError::Authentication { .. })
+        ));
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let secret = ConsortiumSecret::from_bytes([11; 32]);
+        let rand = BoxRandomness::new([12; 32], [13; 12]);
+        let max = vec![7u8; MAX_RECORD_PLAINTEXT_BYTES];
+        let rec = seal_record(
+            &max,
+            &secret.public_key(),
+            &merchant(1),
+            &platform("p"),
+            0,
+            &rand,
+        )
+        .unwrap();
+        assert_eq!(rec.to_bytes().len(), MAX_SEALED_RECORD_BYTES);
+        assert!(SealedRecord::from_bytes(&rec.to_bytes()).is_ok());
+        let too_big = vec![7u8; MAX_RECORD_PLAINTEXT_BYTES + 1];
+        assert!(matches!(
+            seal_record(
+                &too_big,
+                &secret.public_key(),
+                &merchant(1),
+                &platform("p"),
+                0,
+                &rand
+            ),
+            Err(RecordError::TooLarge { .. })
+        ));
+        let mut short = rec.clone();
+        short.0.ciphertext.truncate(3);
+        assert_eq!(
+            SealedRecord::from_bytes(&short.to_bytes()),
+            Err(RecordError::CiphertextLength(3))
+        );
+        assert_eq!(
+            open_record(&secret, &short, &merchant(1), &platform("p"), 0),
+            Err(RecordError::CiphertextLength(3))
+        );
+        assert!(matches!(
+            SealedRecord::from_bytes(&[0xff; 100]),
+            Err(RecordError::Malformed(_))
+        ));
+    }
+}

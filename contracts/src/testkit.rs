@@ -1,0 +1,153 @@
+//! A chain in memory for the contracts' unit tests: genesis, blocks, nonces.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::block::{tx_root, Block, Header};
+use crate::crypto::{Hash, PublicKey, SecretKey};
+use crate::executor::{self, Receipt};
+use crate::genesis::{genesis_state, Genesis, GenesisValidator};
+use crate::governance::{Member, Role};
+use crate::ids::{ChainId, PlatformId};
+use crate::state::{compute_app_hash_full, MemStore};
+use crate::tx::{Call, SignedTx, Transaction};
+
+pub(crate) const CHAIN: &str = "paychain-unit";
+
+pub(crate) fn key(n: u8) -> SecretKey {
+    SecretKey::from_seed([n; 32])
+}
+
+pub(crate) fn pk(n: u8) -> PublicKey {
+    key(n).public_key()
+}
+
+pub(crate) fn pid(s: &str) -> PlatformId {
+    PlatformId::new(s).unwrap()
+}
+
+pub(crate) fn member(n: u8, id: &str, roles: &[Role]) -> Member {
+    Member {
+        id: pid(id),
+        name: format!("Member {id}"),
+        public_key: pk(n),
+        roles: roles.iter().copied().collect::<BTreeSet<_>>(),
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Chain {
+    pub store: MemStore,
+    pub height: u64,
+    prev_block_hash: Hash,
+    prev_result_root: Hash,
+    nonces: BTreeMap<u8, u64>,
+}
+
+impl Chain {
+    pub fn new(members: Vec<Member>) -> Chain {
+        let genesis = Genesis {
+            chain_id: ChainId::new(CHAIN),
+            genesis_time_ms: 1_700_000_000_000,
+            validators: vec![GenesisValidator {
+                name: "v0".into(),
+                public_key: pk(250),
+                power: 1,
+            }],
+            members,
+        };
+        let mut store = MemStore::new();
+        store.apply(&genesis_state(&genesis).unwrap());
+        Chain {
+            store,
+            height: 0,
+            prev_block_hash: Hash::ZERO,
+            prev_result_root: Hash::ZERO,
+            nonces: BTreeMap::new(),
+        }
+    }
+
+    /// Signs `call` by key `signer` with its next nonce (counting txs built but not yet run).
+    pub fn tx(&mut self, signer: u8, call: Call) -> SignedTx {
+        let sk = key(signer);
+        let nonce = *self
+            .nonces
+            .entry(signer)
+            .or_insert_with(|| executor::nonce(&self.store, &sk.public_key()).unwrap());
+        self.nonces.insert(signer, nonce + 1);
+        SignedTx::sign(
+            Transaction {
+                chain_id: ChainId::new(CHAIN),
+                sender: sk.public_key(),
+                nonce,
+                call,
+            },
+            &sk,
+        )
+    }
+
+    /// The nonce the next tx of `signer` will carry.
+    pub fn next_nonce(&self, signer: u8) -> u64 {
+        self.nonces
+            .get(&signer)
+            .copied()
+            .unwrap_or_else(|| executor::nonce(&self.store, &pk(signer)).unwrap())
+    }
+
+    pub fn block(&self, txs: Vec<SignedTx>) -> Block {
+        Block {
+            header: Header {
+                chain_id: ChainId::new(CHAIN),
+                height: self.height + 1,
+                time_ms: 1_700_000_000_000 + 1000 * (self.height + 1),
+                proposer: pk(250),
+                prev_block_hash: self.prev_block_hash,
+                prev_app_hash: self.store.app_hash(),
+                prev_result_root: self.prev_result_root,
+                tx_root: tx_root(&txs),
+            },
+            txs,
+        }
+    }
+
+    pub fn run_block(&mut self, txs: Vec<SignedTx>) -> Vec<Receipt> {
+        let block = self.block(txs);
+        executor::validate_block(&self.store, &block).unwrap();
+        let out = executor::execute_block(&self.store, &block).unwrap();
+        self.store.apply(&out.writes);
+        self.height += 1;
+        self.prev_block_hash = block.hash();
+        self.prev_result_root = out.result_root;
+        out.receipts
+    }
+
+    /// Moves to height `h` as if empty blocks had run (an empty block writes nothing, so the state
+    /// and its app hash are those of running them).
+    pub fn advance_to(&mut self, h: u64) {
+        if self.height < h {
+            self.run_block(Vec::new());
+            self.height = self.height.max(h);
+        }
+    }
+
+    /// Runs one call in its own block.
+    pub fn call(&mut self, signer: u8, call: Call) -> Receipt {
+        let tx = self.tx(signer, call);
+        self.run_block(vec![tx]).remove(0)
+    }
+
+    /// Runs one call and asserts success.
+    pub fn ok(&mut self, signer: u8, call: Call) -> Receipt {
+        let r = self.call(signer, call);
+        assert!(r.is_ok(), "expected success, got {r:?}");
+        r
+    }
+
+    pub fn check_app_hash(&self) {
+        assert_eq!(
+            self.store.app_hash(),
+            compute_app_hash_full(&self.store).unwrap()
+        );
+    }
+}

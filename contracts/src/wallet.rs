@@ -1,0 +1,1510 @@
+//! Wallet accounts: hosting, real-name verification, wallets, card binding, top-up, payment,
+//! settlement, refunds and statements, on a double-entry ledger.
+//!
+//! # Who does what
+//!
+//! | call | signer | needs |
+//! |---|---|---|
+//! | [`Call::VerifyUser`] | platform | qualified host (by governance, [`crate::governance::Action::QualifyWalletHost`]); the user is not hosted elsewhere |
+//! | [`Call::OpenWallet`] | platform | qualified host that verified the user; one wallet per (user, currency) |
+//! | [`Call::RequestCardBinding`] | platform | qualified host of the user (it runs the simulated bank channel) |
+//! | [`Call::ConfirmCardBinding`] | **user** | the one-time code, before expiry, within [`MAX_OTP_ATTEMPTS`] |
+//! | [`Call::TopUp`] | platform | host of the wallet; the card is bound to the wallet's owner through it |
+//! | [`Call::Pay`] | **user** | owner of the wallet; the acquirer has an active registry record for the merchant; order not paid |
+//! | [`Call::Settle`] | platform | acquirer of the merchant's to-be-settled balance |
+//! | [`Call::Refund`] | platform | acquirer of the payment; never more than paid minus refunded |
+//!
+//! Wallets are opened by the hosting platform (the user's real-name verification is the host's act,
+//! so the host opens the account, as a bank would); the user's key alone moves its money ([`Call::Pay`]).
+//!
+//! # Card binding (simulated bank channel)
+//!
+//! ```text
+//! host: RequestCardBinding { user, card_hash, otp_commitment = sha256(binding_id ‖ otp) }
+//!         binding_id = card_binding_id(host key, tx nonce)   (known before the tx is sent)
+//!       the bank channel sends `otp` to the card holder, off chain
+//! user: ConfirmCardBinding { binding_id, otp }   checked against the commitment; a wrong code is
+//!       refused **and counted** (the receipt has code 324, the attempt is kept); the 3rd wrong code
+//!       locks the binding; after `expires_at` it is refused.
+//! ```
+//!
+//! The commitment is public state: a short code (6 digits) can be found from it by trying every
+//! value, so the user's signature, not the code, is what stops a stranger. A bank channel that
+//! wants the code itself to prove possession of the phone sends a high-entropy code (up to 64
+//! printable characters are accepted).
+//!
+//! # Ledger
+//!
+//! Every movement debits one [`Account`] and credits another by the same [`Amount`] and appends one
+//! [`StatementEntry`] to each, so the sum over all accounts of each currency never changes. Accounts:
+//! a user's wallet, a merchant's to-be-settled account at an acquirer, and a platform's bank-channel
+//! clearing account. Top-up: clearing → wallet; pay: wallet → to-be-settled; settle: to-be-settled →
+//! clearing (the merchant's bank); refund: to-be-settled → wallet. Clearing accounts may go negative
+//! (they mirror money held at banks); wallets and to-be-settled accounts never do. Balances are kept
+//! at the currency's minor-unit scale.
+//!
+//! # State keys
+//!
+//! `wal/host/{platform}` → [`HostQualification`]; `wal/user/{user key}` → [`VerifiedUser`];
+//! `wal/wallet/{wallet id}` → [`Wallet`]; `wal/user_wallets/{user key}` → sorted wallet ids;
+//! `wal/binding/{binding id}` → [`CardBinding`]; `wal/cards/{user key}` → [`BoundCard`]s sorted by
+//! card hash; `wal/payment/{payment id}` → [`Payment`]; `wal/order/{merchant id}/{order ref}` →
+//! payment id; `wal/acct/{account key}` → [`AccountState`]; `wal/entry/{account key}/{u64 BE}` →
+//! [`StatementEntry`]; `wal/movements` → next movement id. Keys are raw 32 bytes for keys and hashes;
+//! the account key is [`Account::key`].
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::api::{PaymentView, StatementView, WalletView};
+use crate::crypto::{sha256, Hash, PublicKey};
+use crate::executor::{CallError, Context, Event};
+use crate::governance::{self, Role};
+use crate::ids::{MerchantId, PlatformId};
+use crate::money::{self, decimal_str, Amount, Currency};
+use crate::registry;
+use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+
+/// Blocks during which a card binding can be confirmed.
+pub const CARD_BINDING_TTL_BLOCKS: u64 = 300;
+/// Wrong one-time codes after which a binding is locked.
+pub const MAX_OTP_ATTEMPTS: u32 = 3;
+/// Bound cards per user.
+pub const MAX_CARDS_PER_USER: usize = 8;
+/// Longest order reference, in bytes (printable ASCII).
+pub const MAX_ORDER_REF_LEN: usize = 64;
+/// One-time code length bounds, in bytes (printable ASCII).
+pub const OTP_LEN: std::ops::RangeInclusive<usize> = 4..=64;
+/// Most entries one statement query returns.
+pub const MAX_STATEMENT_ENTRIES: usize = 1000;
+
+const HOST_PREFIX: &[u8] = b"wal/host/";
+const USER_PREFIX: &[u8] = b"wal/user/";
+const WALLET_PREFIX: &[u8] = b"wal/wallet/";
+const USER_WALLETS_PREFIX: &[u8] = b"wal/user_wallets/";
+const BINDING_PREFIX: &[u8] = b"wal/binding/";
+const CARDS_PREFIX: &[u8] = b"wal/cards/";
+const PAYMENT_PREFIX: &[u8] = b"wal/payment/";
+const ORDER_PREFIX: &[u8] = b"wal/order/";
+const ACCOUNT_PREFIX: &[u8] = b"wal/acct/";
+const ENTRY_PREFIX: &[u8] = b"wal/entry/";
+const MOVEMENTS_KEY: &[u8] = b"wal/movements";
+
+/// Refusals of wallet calls (310..=399; money refusals keep their 300..=309 codes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// An amount or currency refusal.
+    #[error(transparent)]
+    Money(#[from] money::Error),
+    /// The sender is not a member with the platform role.
+    #[error("sender is not a platform member")]
+    NotAPlatform,
+    /// The platform is not a qualified wallet host.
+    #[error("platform {0} is not a qualified wallet host")]
+    NotQualifiedHost(PlatformId),
+    /// A user key is not a valid ed25519 key.
+    #[error("user key {0} is not a valid ed25519 key")]
+    InvalidUserKey(PublicKey),
+    /// The user is verified (hosted) by another platform.
+    #[error("user {user} is hosted by platform {host}, not {platform}")]
+    UserHostedElsewhere {
+        /// User.
+        user: PublicKey,
+        /// Their host.
+        host: PlatformId,
+        /// The sender.
+        platform: PlatformId,
+    },
+    /// No real-name verification for the user.
+    #[error("user {0} has no real-name verification")]
+    UserNotVerified(PublicKey),
+    /// The user already has a wallet in this currency.
+    #[error("user {user} already has a {currency} wallet ({wallet})")]
+    WalletExists {
+        /// User.
+        user: PublicKey,
+        /// Currency.
+        currency: Currency,
+        /// The existing wallet.
+        wallet: Hash,
+    },
+    /// No such wallet.
+    #[error("unknown wallet {0}")]
+    UnknownWallet(Hash),
+    /// The sender platform does not host the wallet.
+    #[error("wallet {wallet} is hosted by platform {host}, not {platform}")]
+    NotWalletHost {
+        /// Wallet.
+        wallet: Hash,
+        /// Its host.
+        host: PlatformId,
+        /// The sender.
+        platform: PlatformId,
+    },
+    /// The sender does not own the wallet.
+    #[error("sender does not own wallet {0}")]
+    NotWalletOwner(Hash),
+    /// The card is not bound to the user through this platform.
+    #[error("card {card} is not bound to user {user} at platform {platform}")]
+    CardNotBound {
+        /// User.
+        user: PublicKey,
+        /// Card hash.
+        card: Hash,
+        /// Platform.
+        platform: PlatformId,
+    },
+    /// The card is already bound to the user.
+    #[error("card {card} is already bound to user {user}")]
+    CardAlreadyBound {
+        /// User.
+        user: PublicKey,
+        /// Card hash.
+        card: Hash,
+    },
+    /// No such card binding.
+    #[error("unknown card binding {0}")]
+    UnknownBinding(Hash),
+    /// The binding expired.
+    #[error("card binding {binding} expired at height {expires_at}")]
+    BindingExpired {
+        /// Binding.
+        binding: Hash,
+        /// Last height it could be confirmed.
+        expires_at: u64,
+    },
+    /// The one-time code does not match (the attempt is counted).
+    #[error("wrong one-time code for card binding {binding}: {attempts_left} attempts left")]
+    WrongOtp {
+        /// Binding.
+        binding: Hash,
+        /// Attempts left (0: the binding is now locked).
+        attempts_left: u32,
+    },
+    /// Too many wrong codes.
+    #[error("card binding {binding} is locked after {attempts} wrong one-time codes")]
+    BindingLocked {
+        /// Binding.
+        binding: Hash,
+        /// Wrong attempts.
+        attempts: u32,
+    },
+    /// The binding is already confirmed.
+    #[error("card binding {0} is already confirmed")]
+    BindingAlreadyConfirmed(Hash),
+    /// Only the binding's user confirms it.
+    #[error("only user {user} can confirm card binding {binding}")]
+    NotBindingUser {
+        /// Binding.
+        binding: Hash,
+        /// Its user.
+        user: PublicKey,
+    },
+    /// Not enough money in a wallet.
+    #[error("insufficient balance: wallet holds {holds}, payment needs {needs}")]
+    InsufficientBalance {
+        /// Wallet.
+        wallet: Hash,
+        /// Its balance.
+        holds: String,
+        /// The amount.
+        needs: String,
+    },
+    /// The merchant's order was already paid.
+    #[error("order {order_ref} of merchant {merchant_id} is already paid (payment {payment})")]
+    OrderAlreadyPaid {
+        /// Order reference.
+        order_ref: String,
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// The earlier payment.
+        payment: Hash,
+    },
+    /// An order reference is empty, too long or not printable ASCII.
+    #[error("invalid order reference {0:?}: expected 1 to {MAX_ORDER_REF_LEN} printable ASCII characters")]
+    InvalidOrderRef(String),
+    /// No such merchant.
+    #[error("unknown merchant {0}")]
+    UnknownMerchant(MerchantId),
+    /// The acquirer has no active acquiring record for the merchant.
+    #[error("platform {acquirer} is not an acquirer of merchant {merchant_id}")]
+    NotAnAcquirer {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Named acquirer.
+        acquirer: PlatformId,
+    },
+    /// No such payment.
+    #[error("unknown payment {0}")]
+    UnknownPayment(Hash),
+    /// Only the payment's acquirer refunds it.
+    #[error("payment {payment} was acquired by platform {acquirer}")]
+    NotPaymentAcquirer {
+        /// Payment.
+        payment: Hash,
+        /// Its acquirer.
+        acquirer: PlatformId,
+    },
+    /// The refund would exceed what was paid.
+    #[error(
+        "refund of {requested} exceeds payment {payment}: paid {paid}, already refunded {refunded}"
+    )]
+    RefundExceedsPayment {
+        /// Payment.
+        payment: Hash,
+        /// Paid.
+        paid: String,
+        /// Already refunded.
+        refunded: String,
+        /// This refund.
+        requested: String,
+    },
+    /// The merchant's to-be-settled balance does not cover the movement.
+    #[error("to-be-settled balance of merchant {merchant_id} at {acquirer} holds {holds}, {purpose} needs {needs}")]
+    ToBeSettledShort {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Acquirer.
+        acquirer: PlatformId,
+        /// Balance.
+        holds: String,
+        /// "refund" or "settlement".
+        purpose: String,
+        /// Amount.
+        needs: String,
+    },
+    /// No to-be-settled balance in any currency.
+    #[error("merchant {merchant_id} has nothing to settle at {acquirer}")]
+    NothingToSettle {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Acquirer.
+        acquirer: PlatformId,
+    },
+    /// The user has [`MAX_CARDS_PER_USER`] cards.
+    #[error("user {0} already has {MAX_CARDS_PER_USER} bound cards")]
+    TooManyCards(PublicKey),
+    /// A one-time code is not 4..=64 printable ASCII characters.
+    #[error("malformed one-time code: expected 4 to 64 printable ASCII characters")]
+    MalformedOtp,
+}
+
+impl Error {
+    /// Stable receipt code: 300..=309 money ([`money::Error::code`]), 310..=399 wallet.
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::Money(e) => e.code(),
+            Error::NotAPlatform => 310,
+            Error::NotQualifiedHost(_) => 311,
+            Error::InvalidUserKey(_) => 312,
+            Error::UserHostedElsewhere { .. } => 313,
+            Error::UserNotVerified(_) => 314,
+            Error::WalletExists { .. } => 315,
+            Error::UnknownWallet(_) => 316,
+            Error::NotWalletHost { .. } => 317,
+            Error::NotWalletOwner(_) => 318,
+            Error::CardNotBound { .. } => 319,
+            Error::CardAlreadyBound { .. } => 320,
+            Error::UnknownBinding(_) => 321,
+            Error::BindingExpired { .. } => 322,
+            Error::WrongOtp { .. } => 323,
+            Error::BindingLocked { .. } => 324,
+            Error::BindingAlreadyConfirmed(_) => 325,
+            Error::NotBindingUser { .. } => 326,
+            Error::InsufficientBalance { .. } => 327,
+            Error::OrderAlreadyPaid { .. } => 328,
+            Error::InvalidOrderRef(_) => 329,
+            Error::UnknownMerchant(_) => 330,
+            Error::NotAnAcquirer { .. } => 331,
+            Error::UnknownPayment(_) => 332,
+            Error::NotPaymentAcquirer { .. } => 333,
+            Error::RefundExceedsPayment { .. } => 334,
+            Error::ToBeSettledShort { .. } => 335,
+            Error::NothingToSettle { .. } => 336,
+            Error::TooManyCards(_) => 337,
+            Error::MalformedOtp => 338,
+        }
+    }
+}
+
+/// Wallet calls. JSON: externally tagged, snake_case (`{"pay": {...}}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Call {
+    /// The host attests the user's real-name verification (salted hashes only; the salt stays off
+    /// chain). The same host may re-attest (new hashes).
+    VerifyUser {
+        /// The user's key.
+        user: PublicKey,
+        /// `sha256(salt ‖ name)`.
+        name_hash: Hash,
+        /// `sha256(salt ‖ id number)`.
+        id_hash: Hash,
+        /// `sha256(salt ‖ phone)`.
+        phone_hash: Hash,
+    },
+    /// The host opens the user's wallet in `currency` (id: [`wallet_id`]).
+    OpenWallet {
+        /// The user.
+        user: PublicKey,
+        /// Currency.
+        currency: Currency,
+    },
+    /// Step 1 of card binding, by the host (bank channel). Binding id: [`card_binding_id`].
+    RequestCardBinding {
+        /// The user.
+        user: PublicKey,
+        /// `sha256(salt ‖ card number)`.
+        card_hash: Hash,
+        /// [`otp_commitment`]`(binding_id, otp)`.
+        otp_commitment: Hash,
+    },
+    /// Step 2 of card binding, by the user.
+    ConfirmCardBinding {
+        /// Binding id.
+        binding_id: Hash,
+        /// The one-time code the bank channel sent.
+        otp: String,
+    },
+    /// The host, as bank channel, loads the wallet from the owner's bound card.
+    TopUp {
+        /// Wallet.
+        wallet: Hash,
+        /// Amount (the wallet's currency).
+        amount: Amount,
+        /// The bound card charged.
+        card_hash: Hash,
+    },
+    /// The owner pays a merchant through an acquirer. Payment id: the tx hash.
+    Pay {
+        /// Payer's wallet.
+        from_wallet: Hash,
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Acquiring platform (has an active record for the merchant).
+        acquirer: PlatformId,
+        /// Amount (the wallet's currency).
+        amount: Amount,
+        /// The merchant's order reference: one payment per (merchant, order).
+        order_ref: String,
+    },
+    /// The acquirer settles to the merchant's bank: to-be-settled → its clearing account. With no
+    /// amount, every currency's whole balance.
+    Settle {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Amount, or `null` for everything.
+        amount: Option<Amount>,
+    },
+    /// The acquirer refunds (part of) a payment to the payer's wallet.
+    Refund {
+        /// Payment id (the pay tx hash).
+        payment: Hash,
+        /// Amount (≤ paid − refunded).
+        amount: Amount,
+    },
+}
+
+/// A platform qualified by governance to host wallets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostQualification {
+    /// Platform.
+    pub platform: PlatformId,
+    /// The proposal that qualified it.
+    pub proposal: u64,
+    /// Height.
+    pub qualified_at: u64,
+    /// Block time.
+    pub qualified_at_ms: u64,
+}
+
+/// A host's real-name attestation of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedUser {
+    /// User.
+    pub user: PublicKey,
+    /// Hosting platform.
+    pub host: PlatformId,
+    /// Salted name hash.
+    pub name_hash: Hash,
+    /// Salted ID-number hash.
+    pub id_hash: Hash,
+    /// Salted phone hash.
+    pub phone_hash: Hash,
+    /// Height of the (last) attestation.
+    pub verified_at: u64,
+    /// Block time.
+    pub verified_at_ms: u64,
+}
+
+/// A wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wallet {
+    /// [`wallet_id`]`(owner, currency)`.
+    pub id: Hash,
+    /// Owner.
+    pub owner: PublicKey,
+    /// Currency.
+    pub currency: Currency,
+    /// Hosting platform.
+    pub host: PlatformId,
+    /// Height.
+    pub opened_at: u64,
+    /// Block time.
+    pub opened_at_ms: u64,
+}
+
+/// Where a card binding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindingStatus {
+    /// Waiting for the code.
+    Pending,
+    /// Confirmed.
+    Bound,
+    /// [`MAX_OTP_ATTEMPTS`] wrong codes.
+    Locked,
+}
+
+/// A card binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardBinding {
+    /// [`card_binding_id`].
+    pub id: Hash,
+    /// User.
+    pub user: PublicKey,
+    /// Host (bank channel).
+    pub host: PlatformId,
+    /// Card hash.
+    pub card_hash: Hash,
+    /// `sha256(id ‖ otp)`.
+    pub otp_commitment: Hash,
+    /// Height of the request.
+    pub requested_at: u64,
+    /// Last height it can be confirmed.
+    pub expires_at: u64,
+    /// Wrong codes so far.
+    pub attempts: u32,
+    /// Status (an expired pending binding stays `pending`; confirming it is refused).
+    pub status: BindingStatus,
+}
+
+/// A card bound to a user through a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundCard {
+    /// Card hash.
+    pub card_hash: Hash,
+    /// Host (bank channel).
+    pub host: PlatformId,
+    /// The binding that bound it.
+    pub binding_id: Hash,
+    /// Height.
+    pub bound_at: u64,
+}
+
+/// A payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The pay tx hash.
+    pub id: Hash,
+    /// Payer.
+    pub payer: PublicKey,
+    /// Payer's wallet.
+    pub from_wallet: Hash,
+    /// Merchant.
+    pub merchant_id: MerchantId,
+    /// Acquirer.
+    pub acquirer: PlatformId,
+    /// Amount paid.
+    pub amount: Amount,
+    /// Order reference.
+    pub order_ref: String,
+    /// Height.
+    pub height: u64,
+    /// Block time.
+    pub time_ms: u64,
+    /// Refunded so far.
+    #[serde(with = "decimal_str")]
+    pub refunded: Decimal,
+}
+
+/// A ledger account.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Account {
+    /// A user's wallet.
+    Wallet {
+        /// Wallet id.
+        id: Hash,
+    },
+    /// A merchant's to-be-settled account at an acquirer.
+    ToBeSettled {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Acquirer.
+        acquirer: PlatformId,
+        /// Currency.
+        currency: Currency,
+    },
+    /// A platform's bank-channel clearing account (may be negative).
+    Clearing {
+        /// Platform.
+        platform: PlatformId,
+        /// Currency.
+        currency: Currency,
+    },
+}
+
+impl Account {
+    /// The account's key in state: `w:{hex}`, `m:{merchant}:{acquirer}:{CUR}`, `c:{platform}:{CUR}`.
+    pub fn key(&self) -> String {
+        match self {
+            Account::Wallet { id } => format!("w:{id}"),
+            Account::ToBeSettled {
+                merchant_id,
+                acquirer,
+                currency,
+            } => format!("m:{merchant_id}:{acquirer}:{currency}"),
+            Account::Clearing { platform, currency } => format!("c:{platform}:{currency}"),
+        }
+    }
+
+    /// Whether the balance may go negative.
+    pub fn may_go_negative(&self) -> bool {
+        matches!(self, Account::Clearing { .. })
+    }
+}
+
+/// An account's balance and entry count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountState {
+    /// Currency.
+    pub currency: Currency,
+    /// Balance at the currency's minor-unit scale.
+    #[serde(with = "decimal_str")]
+    pub balance: Decimal,
+    /// Statement entries.
+    pub entries: u64,
+}
+
+/// What moved money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    /// Clearing → wallet.
+    TopUp,
+    /// Wallet → to-be-settled.
+    Payment,
+    /// To-be-settled → wallet.
+    Refund,
+    /// To-be-settled → clearing.
+    Settlement,
+}
+
+/// Debit (balance down) or credit (balance up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// Balance decreases.
+    Debit,
+    /// Balance increases.
+    Credit,
+}
+
+/// One line of an account's statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementEntry {
+    /// Position in the account's statement (0, 1, ...).
+    pub seq: u64,
+    /// Chain-wide movement id (both sides of a movement share it).
+    pub movement: u64,
+    /// Height.
+    pub height: u64,
+    /// Block time.
+    pub time_ms: u64,
+    /// The transaction.
+    pub tx_hash: Hash,
+    /// What moved the money.
+    pub kind: MovementKind,
+    /// Debit or credit.
+    pub side: Side,
+    /// Amount.
+    pub amount: Amount,
+    /// The other account.
+    pub counterparty: Account,
+    /// Balance after the entry.
+    #[serde(with = "decimal_str")]
+    pub balance_after: Decimal,
+    /// Payment id, order reference or card hash, as applies.
+    pub reference: String,
+}
+
+/// The id of `user`'s wallet in `currency`: `sha256("paychain/wallet/v1" ‖ user ‖ code)`.
+pub fn wallet_id(user: &PublicKey, currency: Currency) -> Hash {
+    sha256(&[b"paychain/wallet/v1", &user.0, currency.code().as_bytes()])
+}
+
+/// The id of the binding requested by `host_key`'s tx with `nonce`:
+/// `sha256("paychain/card-binding/v1" ‖ host key ‖ u64be(nonce))`.
+pub fn card_binding_id(host_key: &PublicKey, nonce: u64) -> Hash {
+    sha256(&[
+        b"paychain/card-binding/v1",
+        &host_key.0,
+        &nonce.to_be_bytes(),
+    ])
+}
+
+/// The commitment to a one-time code: `sha256(binding_id ‖ otp)`.
+pub fn otp_commitment(binding_id: &Hash, otp: &str) -> Hash {
+    sha256(&[&binding_id.0, otp.as_bytes()])
+}
+
+fn key_of(prefix: &[u8], suffix: &[u8]) -> Vec<u8> {
+    [prefix, suffix].concat()
+}
+
+fn order_key(merchant: &MerchantId, order_ref: &str) -> Vec<u8> {
+    [
+        ORDER_PREFIX,
+        merchant.as_str().as_bytes(),
+        b"/",
+        order_ref.as_bytes(),
+    ]
+    .concat()
+}
+
+fn entry_key(account: &Account, seq: u64) -> Vec<u8> {
+    [
+        ENTRY_PREFIX,
+        account.key().as_bytes(),
+        b"/",
+        &seq.to_be_bytes()[..],
+    ]
+    .concat()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries.
+
+/// The wallet-host qualification of `platform`.
+pub fn host(
+    reader: &impl StateReader,
+    platform: &PlatformId,
+) -> Result<Option<HostQualification>, StateError> {
+    get_decoded(reader, &key_of(HOST_PREFIX, platform.as_str().as_bytes()))
+}
+
+/// The real-name attestation of `user`.
+pub fn user(
+    reader: &impl StateReader,
+    user: &PublicKey,
+) -> Result<Option<VerifiedUser>, StateError> {
+    get_decoded(reader, &key_of(USER_PREFIX, &user.0))
+}
+
+/// The wallet `id`.
+pub fn wallet(reader: &impl StateReader, id: &Hash) -> Result<Option<Wallet>, StateError> {
+    get_decoded(reader, &key_of(WALLET_PREFIX, &id.0))
+}
+
+/// `user`'s wallets, by id.
+pub fn wallets_of(reader: &impl StateReader, user: &PublicKey) -> Result<Vec<Wallet>, StateError> {
+    let ids: Vec<Hash> =
+        get_decoded(reader, &key_of(USER_WALLETS_PREFIX, &user.0))?.unwrap_or_default();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(
+            wallet(reader, &id)?
+                .ok_or_else(|| StateError(format!("wallet index names missing wallet {id}")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The card binding `id`.
+pub fn card_binding(
+    reader: &impl StateReader,
+    id: &Hash,
+) -> Result<Option<CardBinding>, StateError> {
+    get_decoded(reader, &key_of(BINDING_PREFIX, &id.0))
+}
+
+/// `user`'s bound cards, by card hash.
+pub fn cards_of(reader: &impl StateReader, user: &PublicKey) -> Result<Vec<BoundCard>, StateError> {
+    Ok(get_decoded(reader, &key_of(CARDS_PREFIX, &user.0))?.unwrap_or_default())
+}
+
+/// The payment `id` (its pay tx hash).
+pub fn payment(reader: &impl StateReader, id: &Hash) -> Result<Option<Payment>, StateError> {
+    get_decoded(reader, &key_of(PAYMENT_PREFIX, &id.0))
+}
+
+/// The payment of `merchant`'s order `order_ref`, if paid.
+pub fn payment_for_order(
+    reader: &impl StateReader,
+    merchant: &MerchantId,
+    order_ref: &str,
+) -> Result<Option<Payment>, StateError> {
+    match get_decoded::<Hash>(reader, &order_key(merchant, order_ref))? {
+        Some(id) => payment(reader, &id),
+        None => Ok(None),
+    }
+}
+
+/// The state of `account` (`None` before its first movement).
+pub fn account_state(
+    reader: &impl StateReader,
+    account: &Account,
+) -> Result<Option<AccountState>, StateError> {
+    get_decoded(reader, &key_of(ACCOUNT_PREFIX, account.key().as_bytes()))
+}
+
+/// The balance of `account` (zero before its first movement).
+pub fn balance(reader: &impl StateReader, account: &Account) -> Result<Decimal, StateError> {
+    Ok(account_state(reader, account)?.map_or(Decimal::ZERO, |s| s.balance))
+}
+
+/// The currency of `account` (a wallet's from its record).
+pub fn account_currency(
+    reader: &impl StateReader,
+    account: &Account,
+) -> Result<Option<Currency>, StateError> {
+    Ok(match account {
+        Account::Wallet { id } => wallet(reader, id)?.map(|w| w.currency),
+        Account::ToBeSettled { currency, .. } | Account::Clearing { currency, .. } => {
+            Some(*currency)
+        }
+    })
+}
+
+fn entry(
+    reader: &impl StateReader,
+    account: &Account,
+    seq: u64,
+) -> Result<StatementEntry, StateError> {
+    get_decoded(reader, &entry_key(account, seq))?
+        .ok_or_else(|| StateError(format!("missing entry {seq} of account {}", account.key())))
+}
+
+/// The entries of `account` with `from_height <= height <= to_height`, at most
+/// [`MAX_STATEMENT_ENTRIES`] (then `truncated`; ask again from the last entry's height + 1 or
+/// a narrower range), with the opening and closing balances of the period.
+pub fn statement(
+    reader: &impl StateReader,
+    account: &Account,
+    from_height: u64,
+    to_height: u64,
+) -> Result<StatementView, StateError> {
+    let state = account_state(reader, account)?;
+    let currency = match &state {
+        Some(s) => Some(s.currency),
+        None => account_currency(reader, account)?,
+    };
+    let n = state.as_ref().map_or(0, |s| s.entries);
+    // Heights are non-decreasing along the statement: binary search the first entry at or after
+    // `from_height`.
+    let (mut lo, mut hi) = (0u64, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if entry(reader, account, mid)?.height < from_height {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let opening = if lo == 0 {
+        Decimal::ZERO
+    } else {
+        entry(reader, account, lo - 1)?.balance_after
+    };
+    let mut entries = Vec::new();
+    let mut truncated = false;
+    let mut seq = lo;
+    while seq < n {
+        let e = entry(reader, account, seq)?;
+        if e.height > to_height {
+            break;
+        }
+        if entries.len() == MAX_STATEMENT_ENTRIES {
+            truncated = true;
+            break;
+        }
+        entries.push(e);
+        seq += 1;
+    }
+    let closing = entries.last().map_or(opening, |e| e.balance_after);
+    Ok(StatementView {
+        account: account.clone(),
+        currency,
+        from_height,
+        to_height,
+        opening_balance: opening,
+        closing_balance: closing,
+        entries,
+        truncated,
+    })
+}
+
+/// The wallet `id` with its balance and its owner's bound cards.
+pub fn wallet_view(reader: &impl StateReader, id: &Hash) -> Result<Option<WalletView>, StateError> {
+    let Some(w) = wallet(reader, id)? else {
+        return Ok(None);
+    };
+    let balance = balance(reader, &Account::Wallet { id: *id })?;
+    let cards = cards_of(reader, &w.owner)?;
+    Ok(Some(WalletView {
+        wallet: w,
+        balance,
+        cards,
+    }))
+}
+
+/// The payment `id` with what can still be refunded.
+pub fn payment_view(
+    reader: &impl StateReader,
+    id: &Hash,
+) -> Result<Option<PaymentView>, StateError> {
+    Ok(payment(reader, id)?.map(|p| {
+        let refundable = p
+            .amount
+            .value
+            .checked_sub(p.refunded)
+            .unwrap_or(Decimal::ZERO);
+        PaymentView {
+            payment: p,
+            refundable,
+        }
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes used by governance.
+
+/// Records `platform` as a qualified host (governance checked the member and its role).
+pub(crate) fn qualify_host<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    platform: &PlatformId,
+    proposal: u64,
+) {
+    let q = HostQualification {
+        platform: platform.clone(),
+        proposal,
+        qualified_at: ctx.height,
+        qualified_at_ms: ctx.time_ms,
+    };
+    put_encoded(ov, key_of(HOST_PREFIX, platform.as_str().as_bytes()), &q);
+}
+
+/// Withdraws `platform`'s qualification (no-op if it has none).
+pub(crate) fn revoke_host<R: StateReader>(ov: &mut Overlay<'_, R>, platform: &PlatformId) {
+    ov.delete(key_of(HOST_PREFIX, platform.as_str().as_bytes()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution.
+
+fn sender_platform(reader: &impl StateReader, ctx: &Context) -> Result<PlatformId, CallError> {
+    match governance::member_by_key(reader, &ctx.sender)? {
+        Some(m) if m.has_role(Role::Platform) => Ok(m.id),
+        _ => Err(Error::NotAPlatform.into()),
+    }
+}
+
+fn sender_host(reader: &impl StateReader, ctx: &Context) -> Result<PlatformId, CallError> {
+    let id = sender_platform(reader, ctx)?;
+    if host(reader, &id)?.is_none() {
+        return Err(Error::NotQualifiedHost(id).into());
+    }
+    Ok(id)
+}
+
+/// The user's attestation, which must be `platform`'s.
+fn hosted_user(
+    reader: &impl StateReader,
+    user_key: &PublicKey,
+    platform: &PlatformId,
+) -> Result<VerifiedUser, CallError> {
+    let u = user(reader, user_key)?.ok_or(Error::UserNotVerified(*user_key))?;
+    if u.host != *platform {
+        return Err(Error::UserHostedElsewhere {
+            user: *user_key,
+            host: u.host,
+            platform: platform.clone(),
+        }
+        .into());
+    }
+    Ok(u)
+}
+
+fn check_amount(amount: &Amount, currency: Currency) -> Result<(), Error> {
+    amount.validate()?;
+    amount.expect_currency(currency)?;
+    Ok(())
+}
+
+fn check_order_ref(order_ref: &str) -> Result<(), Error> {
+    let ok = !order_ref.is_empty()
+        && order_ref.len() <= MAX_ORDER_REF_LEN
+        && order_ref.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidOrderRef(
+            order_ref.chars().take(MAX_ORDER_REF_LEN).collect(),
+        ))
+    }
+}
+
+/// Moves `amount` from `debit` to `credit`, appending one entry to each. The caller has checked
+/// the amount and that a non-negative debit account covers it; this checks again (a refusal, not a
+/// negative balance, if it did not).
+#[allow(clippy::too_many_arguments)]
+fn transfer<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    kind: MovementKind,
+    debit: &Account,
+    credit: &Account,
+    amount: &Amount,
+    reference: &str,
+) -> Result<(), CallError> {
+    let digits = amount.currency.minor_units().map_err(Error::from)?;
+    let movement: u64 = get_decoded(ov, MOVEMENTS_KEY)?.unwrap_or(0);
+    put_encoded(ov, MOVEMENTS_KEY.to_vec(), &movement.saturating_add(1));
+    for (account, side, counterparty) in
+        [(debit, Side::Debit, credit), (credit, Side::Credit, debit)]
+    {
+        let mut st = account_state(ov, account)?.unwrap_or(AccountState {
+            currency: amount.currency,
+            balance: Decimal::ZERO,
+            entries: 0,
+        });
+        amount.expect_currency(st.currency).map_err(Error::from)?;
+        let mut next = match side {
+            Side::Debit => money::checked_sub(st.balance, amount.value, amount.currency),
+            Side::Credit => money::checked_add(st.balance, amount.value, amount.currency),
+        }
+        .map_err(Error::from)?;
+        if next < Decimal::ZERO && !account.may_go_negative() {
+            return Err(insufficient(account, st.balance, amount).into());
+        }
+        next.rescale(digits);
+        let e = StatementEntry {
+            seq: st.entries,
+            movement,
+            height: ctx.height,
+            time_ms: ctx.time_ms,
+            tx_hash: ctx.tx_hash,
+            kind,
+            side,
+            amount: *amount,
+            counterparty: counterparty.clone(),
+            balance_after: next,
+            reference: reference.to_owned(),
+        };
+        put_encoded(ov, entry_key(account, st.entries), &e);
+        st.balance = next;
+        st.entries = st.entries.saturating_add(1);
+        put_encoded(ov, key_of(ACCOUNT_PREFIX, account.key().as_bytes()), &st);
+    }
+    Ok(())
+}
+
+fn insufficient(account: &Account, holds: Decimal, amount: &Amount) -> Error {
+    let holds = amount.currency.format(holds);
+    let needs = amount.to_string();
+    match account {
+        Account::Wallet { id } => Error::InsufficientBalance {
+            wallet: *id,
+            holds,
+            needs,
+        },
+        Account::ToBeSettled {
+            merchant_id,
+            acquirer,
+            ..
+        } => Error::ToBeSettledShort {
+            merchant_id: merchant_id.clone(),
+            acquirer: acquirer.clone(),
+            holds,
+            purpose: "movement".into(),
+            needs,
+        },
+        // Never reached: clearing accounts may go negative.
+        Account::Clearing { .. } => Error::Money(money::Error::Overflow(amount.currency)),
+    }
+}
+
+fn to_be_settled_covers(
+    reader: &impl StateReader,
+    account: &Account,
+    amount: &Amount,
+    purpose: &str,
+) -> Result<(), CallError> {
+    let holds = balance(reader, account)?;
+    if holds < amount.value {
+        if let Account::ToBeSettled {
+            merchant_id,
+            acquirer,
+            ..
+        } = account
+        {
+            return Err(Error::ToBeSettledShort {
+                merchant_id: merchant_id.clone(),
+                acquirer: acquirer.clone(),
+                holds: amount.currency.format(holds),
+                purpose: purpose.to_owned(),
+                needs: amount.to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Runs a wallet call.
+pub(crate) fn execute<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    call: &Call,
+) -> Result<Vec<Event>, CallError> {
+    match call {
+        Call::VerifyUser {
+            user: user_key,
+            name_hash,
+            id_hash,
+            phone_hash,
+        } => {
+            let platform = sender_host(ov, ctx)?;
+            if user_key.validate().is_err() {
+                return Err(Error::InvalidUserKey(*user_key).into());
+            }
+            if let Some(u) = user(ov, user_key)? {
+                if u.host != platform {
+                    return Err(Error::UserHostedElsewhere {
+                        user: *user_key,
+                        host: u.host,
+                        platform,
+                    }
+                    .into());
+                }
+            }
+            let u = VerifiedUser {
+                user: *user_key,
+                host: platform.clone(),
+                name_hash: *name_hash,
+                id_hash: *id_hash,
+                phone_hash: *phone_hash,
+                verified_at: ctx.height,
+                verified_at_ms: ctx.time_ms,
+            };
+            put_encoded(ov, key_of(USER_PREFIX, &user_key.0), &u);
+            Ok(vec![Event::new("user_verified")
+                .with("user", user_key.to_string())
+                .with("host", platform.as_str())])
+        }
+        Call::OpenWallet {
+            user: user_key,
+            currency,
+        } => {
+            let platform = sender_host(ov, ctx)?;
+            hosted_user(ov, user_key, &platform)?;
+            currency.minor_units().map_err(Error::from)?;
+            let id = wallet_id(user_key, *currency);
+            if wallet(ov, &id)?.is_some() {
+                return Err(Error::WalletExists {
+                    user: *user_key,
+                    currency: *currency,
+                    wallet: id,
+                }
+                .into());
+            }
+            let w = Wallet {
+                id,
+                owner: *user_key,
+                currency: *currency,
+                host: platform.clone(),
+                opened_at: ctx.height,
+                opened_at_ms: ctx.time_ms,
+            };
+            put_encoded(ov, key_of(WALLET_PREFIX, &id.0), &w);
+            let index_key = key_of(USER_WALLETS_PREFIX, &user_key.0);
+            let mut ids: Vec<Hash> = get_decoded(ov, &index_key)?.unwrap_or_default();
+            if let Err(pos) = ids.binary_search(&id) {
+                ids.insert(pos, id);
+            }
+            put_encoded(ov, index_key, &ids);
+            Ok(vec![Event::new("wallet_opened")
+                .with("wallet_id", id.to_string())
+                .with("user", user_key.to_string())
+                .with("currency", currency.code())
+                .with("host", platform.as_str())])
+        }
+        Call::RequestCardBinding {
+            user: user_key,
+            card_hash,
+            otp_commitment,
+        } => {
+            let platform = sender_host(ov, ctx)?;
+            hosted_user(ov, user_key, &platform)?;
+            let cards = cards_of(ov, user_key)?;
+            if cards.iter().any(|c| c.card_hash == *card_hash) {
+                return Err(Error::CardAlreadyBound {
+                    user: *user_key,
+                    card: *card_hash,
+                }
+                .into());
+            }
+            if cards.len() >= MAX_CARDS_PER_USER {
+                return Err(Error::TooManyCards(*user_key).into());
+            }
+            let id = card_binding_id(&ctx.sender, ctx.nonce);
+            let b = CardBinding {
+                id,
+                user: *user_key,
+                host: platform.clone(),
+                card_hash: *card_hash,
+                otp_commitment: *otp_commitment,
+                requested_at: ctx.height,
+                expires_at: ctx.height.saturating_add(CARD_BINDING_TTL_BLOCKS),
+                attempts: 0,
+                status: BindingStatus::Pending,
+            };
+            put_encoded(ov, key_of(BINDING_PREFIX, &id.0), &b);
+            Ok(vec![Event::new("card_binding_requested")
+                .with("binding_id", id.to_string())
+                .with("user", user_key.to_string())
+                .with("host", platform.as_str())
+                .with("expires_at", b.expires_at.to_string())])
+        }
+        Call::ConfirmCardBinding { binding_id, otp } => {
+            confirm_card_binding(ov, ctx, binding_id, otp)
+        }
+        Call::TopUp {
+            wallet: wallet_key,
+            amount,
+            card_hash,
+        } => {
+            let platform = sender_host(ov, ctx)?;
+            let w = wallet(ov, wallet_key)?.ok_or(Error::UnknownWallet(*wallet_key))?;
+            if w.host != platform {
+                return Err(Error::NotWalletHost {
+                    wallet: w.id,
+                    host: w.host,
+                    platform,
+                }
+                .into());
+            }
+            check_amount(amount, w.currency)?;
+            let bound = cards_of(ov, &w.owner)?
+                .iter()
+                .any(|c| c.card_hash == *card_hash && c.host == platform);
+            if !bound {
+                return Err(Error::CardNotBound {
+                    user: w.owner,
+                    card: *card_hash,
+                    platform,
+                }
+                .into());
+            }
+            let debit = Account::Clearing {
+                platform: platform.clone(),
+                currency: w.currency,
+            };
+            let credit = Account::Wallet { id: w.id };
+            transfer(
+                ov,
+                ctx,
+                MovementKind::TopUp,
+                &debit,
+                &credit,
+                amount,
+                &card_hash.to_string(),
+            )?;
+            Ok(vec![Event::new("wallet_topped_up")
+                .with("wallet_id", w.id.to_string())
+                .with("amount", amount.value.to_string())
+                .with("currency", amount.currency.code())
+                .with("card_hash", card_hash.to_string())])
+        }
+        Call::Pay {
+            from_wallet,
+            merchant_id,
+            acquirer,
+            amount,
+            order_ref,
+        } => {
+            let w = wallet(ov, from_wallet)?.ok_or(Error::UnknownWallet(*from_wallet))?;
+            if w.owner != ctx.sender {
+                return Err(Error::NotWalletOwner(w.id).into());
+            }
+            check_amount(amount, w.currency)?;
+            check_order_ref(order_ref)?;
+            if registry::merchant(ov, merchant_id)?.is_none() {
+                return Err(Error::UnknownMerchant(merchant_id.clone()).into());
+            }
+            let acquiring = registry::platforms_of(ov, merchant_id)?
+                .binary_search(acquirer)
+                .is_ok()
+                && governance::member(ov, acquirer)?.is_some_and(|m| m.has_role(Role::Platform));
+            if !acquiring {
+                return Err(Error::NotAnAcquirer {
+                    merchant_id: merchant_id.clone(),
+                    acquirer: acquirer.clone(),
+                }
+                .into());
+            }
+            if let Some(id) = get_decoded::<Hash>(ov, &order_key(merchant_id, order_ref))? {
+                return Err(Error::OrderAlreadyPaid {
+                    order_ref: order_ref.clone(),
+                    merchant_id: merchant_id.clone(),
+                    payment: id,
+                }
+                .into());
+            }
+            let debit = Account::Wallet { id: w.id };
+            let holds = balance(ov, &debit)?;
+            if holds < amount.value {
+                return Err(insufficient(&debit, holds, amount).into());
+            }
+            let credit = Account::ToBeSettled {
+                merchant_id: merchant_id.clone(),
+                acquirer: acquirer.clone(),
+                currency: w.currency,
+            };
+            let id = ctx.tx_hash;
+            transfer(
+                ov,
+                ctx,
+                MovementKind::Payment,
+                &debit,
+                &credit,
+                amount,
+                &format!("{id} {order_ref}"),
+            )?;
+            let p = Payment {
+                id,
+                payer: ctx.sender,
+                from_wallet: w.id,
+                merchant_id: merchant_id.clone(),
+                acquirer: acquirer.clone(),
+                amount: *amount,
+                order_ref: order_ref.clone(),
+                height: ctx.height,
+                time_ms: ctx.time_ms,
+                refunded: Decimal::ZERO,
+            };
+            put_encoded(ov, key_of(PAYMENT_PREFIX, &id.0), &p);
+            put_encoded(ov, order_key(merchant_id, order_ref), &id);
+            Ok(vec![Event::new("payment")
+                .with("payment_id", id.to_string())
+                .with("wallet_id", w.id.to_string())
+                .with("merchant_id", merchant_id.as_str())
+                .with("acquirer", acquirer.as_str())
+                .with("amount", amount.value.to_string())
+                .with("currency", amount.currency.code())
+                .with("order_ref", order_ref.clone())])
+        }
+        Call::Settle {
+            merchant_id,
+            amount,
+        } => {
+            let platform = sender_platform(ov, ctx)?;
+            if registry::merchant(ov, merchant_id)?.is_none() {
+                return Err(Error::UnknownMerchant(merchant_id.clone()).into());
+            }
+            let tbs = |currency: Currency| Account::ToBeSettled {
+                merchant_id: merchant_id.clone(),
+                acquirer: platform.clone(),
+                currency,
+            };
+            let mut moves: Vec<Amount> = Vec::new();
+            match amount {
+                Some(a) => {
+                    a.validate().map_err(Error::from)?;
+                    to_be_settled_covers(ov, &tbs(a.currency), a, "settlement")?;
+                    moves.push(*a);
+                }
+                None => {
+                    for currency in Currency::supported() {
+                        let b = balance(ov, &tbs(currency))?;
+                        if b > Decimal::ZERO {
+                            moves.push(Amount { value: b, currency });
+                        }
+                    }
+                    if moves.is_empty() {
+                        return Err(Error::NothingToSettle {
+                            merchant_id: merchant_id.clone(),
+                            acquirer: platform,
+                        }
+                        .into());
+                    }
+                }
+            }
+            let mut events = Vec::new();
+            for a in &moves {
+                let clearing = Account::Clearing {
+                    platform: platform.clone(),
+                    currency: a.currency,
+                };
+                transfer(
+                    ov,
+                    ctx,
+                    MovementKind::Settlement,
+                    &tbs(a.currency),
+                    &clearing,
+                    a,
+                    merchant_id.as_str(),
+                )?;
+                events.push(
+                    Event::new("settled")
+                        .with("merchant_id", merchant_id.as_str())
+                        .with("acquirer", platform.as_str())
+                        .with("amount", a.value.to_string())
+                        .with("currency", a.currency.code()),
+                );
+            }
+            Ok(events)
+        }
+        Call::Refund {
+            payment: payment_id,
+            amount,
+        } => {
+            let platform = sender_platform(ov, ctx)?;
+            let mut p = payment(ov, payment_id)?.ok_or(Error::UnknownPayment(*payment_id))?;
+            if p.acquirer != platform {
+                return Err(Error::NotPaymentAcquirer {
+                    payment: p.id,
+                    acquirer: p.acquirer,
+                }
+                .into());
+            }
+            check_amount(amount, p.amount.currency)?;
+            let refunded = money::checked_add(p.refunded, amount.value, amount.currency)
+                .map_err(Error::from)?;
+            if refunded > p.amount.value {
+                return Err(Error::RefundExceedsPayment {
+                    payment: p.id,
+                    paid: p.amount.to_string(),
+                    refunded: p.amount.currency.format(p.refunded),
+                    requested: amount.to_string(),
+                }
+                .into());
+            }
+            let debit = Account::ToBeSettled {
+                merchant_id: p.merchant_id.clone(),
+                acquirer: platform.clone(),
+                currency: p.amount.currency,
+            };
+            to_be_settled_covers(ov, &debit, amount, "refund")?;
+            let credit = Account::Wallet { id: p.from_wallet };
+            transfer(
+                ov,
+                ctx,
+                MovementKind::Refund,
+                &debit,
+                &credit,
+                amount,
+                &p.id.to_string(),
+            )?;
+            p.refunded = refunded;
+            put_encoded(ov, key_of(PAYMENT_PREFIX, &p.id.0), &p);
+            Ok(vec![Event::new("refunded")
+                .with("payment_id", p.id.to_string())
+                .with("wallet_id", p.from_wallet.to_string())
+                .with("amount", amount.value.to_string())
+                .with("currency", amount.currency.code())
+                .with("refunded_total", p.refunded.to_string())])
+        }
+    }
+}
+
+fn confirm_card_binding<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    binding_id: &Hash,
+    otp: &str,
+) -> Result<Vec<Event>, CallError> {
+    let mut b = card_binding(ov, binding_id)?.ok_or(Error::UnknownBinding(*binding_id))?;
+    if b.user != ctx.sender {
+        return Err(Error::NotBindingUser {
+            binding: b.id,
+            user: b.user,
+        }
+        .into());
+    }
+    match b.status {
+        BindingStatus::Bound => return Err(Error::BindingAlreadyConfirmed(b.id).into()),
+        BindingStatus::Locked => {
+            return Err(Error::BindingLocked {
+                binding: b.id,
+                attempts: b.attempts,
+            }
+            .into())
+        }
+        BindingStatus::Pending => {}
+    }
+    if ctx.height > b.expires_at {
+        return Err(Error::BindingExpired {
+            binding: b.id,
+            expires_at: b.expires_at,
+        }
+        .into());
+    }
+    if host(ov, &b.host)?.is_none() {
+        return Err(Error::NotQualifiedHost(b.host).into());
+    }
+    if !OTP_LEN.contains(&otp.len()) || !otp.bytes().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::MalformedOtp.into());
+    }
+    let mut cards = cards_of(ov, &b.user)?;
+    let pos = match cards.binary_search_by(|c| c.card_hash.cmp(&b.card_hash)) {
+        Ok(_) => {
+            return Err(Error::CardAlreadyBound {
+                user: b.user,
+                card: b.card_hash,
+            }
+            .into())
+        }
+        Err(pos) => pos,
+    };
+    if otp_commitment(&b.id, otp) != b.otp_commitment {
+        b.attempts = b.attempts.saturating_add(1);
+        if b.attempts >= MAX_OTP_ATTEMPTS {
+            b.status = BindingStatus::Locked;
+        }
+        put_encoded(ov, key_of(BINDING_PREFIX, &b.id.0), &b);
+        return Err(CallError::RefusedKeep(
+            Error::WrongOtp {
+                binding: b.id,
+                attempts_left: MAX_OTP_ATTEMPTS.saturating_sub(b.attempts),
+            }
+            .into(),
+        ));
+    }
+    if cards.len() >= MAX_CARDS_PER_USER {
+        return Err(Error::TooManyCards(b.user).into());
+    }
+    b.status = BindingStatus::Bound;
+    put_encoded(ov, key_of(BINDING_PREFIX, &b.id.0), &b);
+    cards.insert(
+        pos,
+        BoundCard {
+            card_hash: b.card_hash,
+            host: b.host.clone(),
+            binding_id: b.id,
+            bound_at: ctx.height,
+        },
+    );
+    put_encoded(ov, key_of(CARDS_PREFIX, &b.user.0), &cards);
+    Ok(vec![Event::new("card_bound")
+        .with("binding_id", b.id.to_string())
+        .with("user", b.user.to_string())
+        .with("card_hash", b.card_hash.to_string())
+        .with("host", b.host.as_str())])
+}
+
+#[cfg(test)]
+#[path = "wallet_tests.rs"]
+mod tests;

@@ -1,0 +1,928 @@
+//! Wallet contract tests: table-driven refusals per call, flows, ledger invariants (proptest),
+//! determinism.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::governance::{Action, Call as GovCall};
+use crate::registry::Call as RegCall;
+use crate::testkit::{member, pid, pk, Chain};
+use crate::tx::Call as TxCall;
+
+// Keys: 1 host-a (platform, governor), 2 acq-b (platform, governor), 3 gov-c (governor),
+// 4 plat-d (platform, not a host), 20.. users, 50/51 merchant keys.
+const HOST: u8 = 1;
+const ACQ: u8 = 2;
+const GOV: u8 = 3;
+const OTHER: u8 = 4;
+const ALICE: u8 = 20;
+const BOB: u8 = 21;
+const CAROL: u8 = 22; // verified, no wallet
+const DAVE: u8 = 23; // not verified
+const OTP: &str = "493817";
+
+fn card(n: u8) -> Hash {
+    Hash::digest(&[b'c', n])
+}
+
+fn merchant() -> MerchantId {
+    MerchantId::derive(&pk(50))
+}
+
+fn merchant2() -> MerchantId {
+    MerchantId::derive(&pk(51))
+}
+
+fn cny(v: &str) -> Amount {
+    Amount {
+        value: Decimal::from_str_exact(v).unwrap(),
+        currency: Currency::CNY,
+    }
+}
+
+fn wal(c: Call) -> TxCall {
+    TxCall::Wallet(c)
+}
+
+fn gov(c: GovCall) -> TxCall {
+    TxCall::Governance(c)
+}
+
+fn alice_wallet() -> Hash {
+    wallet_id(&pk(ALICE), Currency::CNY)
+}
+
+fn bob_wallet() -> Hash {
+    wallet_id(&pk(BOB), Currency::CNY)
+}
+
+fn verify(user: u8) -> TxCall {
+    wal(Call::VerifyUser {
+        user: pk(user),
+        name_hash: Hash::digest(&[b'n', user]),
+        id_hash: Hash::digest(&[b'i', user]),
+        phone_hash: Hash::digest(&[b'p', user]),
+    })
+}
+
+fn open(user: u8) -> TxCall {
+    wal(Call::OpenWallet {
+        user: pk(user),
+        currency: Currency::CNY,
+    })
+}
+
+/// Requests a binding by the host and returns its id.
+fn request_binding(c: &mut Chain, user: u8, card_hash: Hash, otp: &str) -> Hash {
+    let id = card_binding_id(&pk(HOST), c.next_nonce(HOST));
+    c.ok(
+        HOST,
+        wal(Call::RequestCardBinding {
+            user: pk(user),
+            card_hash,
+            otp_commitment: otp_commitment(&id, otp),
+        }),
+    );
+    id
+}
+
+fn confirm(binding_id: Hash, otp: &str) -> TxCall {
+    wal(Call::ConfirmCardBinding {
+        binding_id,
+        otp: otp.into(),
+    })
+}
+
+fn top_up(wallet: Hash, v: &str) -> TxCall {
+    wal(Call::TopUp {
+        wallet,
+        amount: cny(v),
+        card_hash: card(1),
+    })
+}
+
+fn pay(from_wallet: Hash, v: &str, order: &str) -> TxCall {
+    wal(Call::Pay {
+        from_wallet,
+        merchant_id: merchant(),
+        acquirer: pid("acq-b"),
+        amount: cny(v),
+        order_ref: order.into(),
+    })
+}
+
+fn bal(c: &Chain, a: &Account) -> Decimal {
+    balance(&c.store, a).unwrap()
+}
+
+fn wallet_acct(id: Hash) -> Account {
+    Account::Wallet { id }
+}
+
+fn tbs() -> Account {
+    Account::ToBeSettled {
+        merchant_id: merchant(),
+        acquirer: pid("acq-b"),
+        currency: Currency::CNY,
+    }
+}
+
+fn clearing(p: &str) -> Account {
+    Account::Clearing {
+        platform: pid(p),
+        currency: Currency::CNY,
+    }
+}
+
+/// host-a qualified; merchant 1 acquired by acq-b (merchant 2 registered, no record);
+/// Alice and Bob verified with CNY wallets and card 1 bound; Alice holds 100.00, Bob 50.00;
+/// Carol verified only; Dave unknown. Built once, cloned per test.
+fn fixture() -> Chain {
+    static FIXTURE: std::sync::OnceLock<Chain> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(build_fixture).clone()
+}
+
+fn build_fixture() -> Chain {
+    let mut c = Chain::new(vec![
+        member(HOST, "host-a", &[Role::Platform, Role::Governor]),
+        member(ACQ, "acq-b", &[Role::Platform, Role::Governor]),
+        member(GOV, "gov-c", &[Role::Governor]),
+        member(OTHER, "plat-d", &[Role::Platform]),
+    ]);
+    c.ok(
+        HOST,
+        gov(GovCall::Propose {
+            action: Action::QualifyWalletHost {
+                platform: pid("host-a"),
+            },
+        }),
+    );
+    c.ok(
+        ACQ,
+        gov(GovCall::Vote {
+            proposal: 1,
+            approve: true,
+        }),
+    );
+    c.ok(
+        GOV,
+        gov(GovCall::Vote {
+            proposal: 1,
+            approve: true,
+        }),
+    );
+    assert!(host(&c.store, &pid("host-a")).unwrap().is_some());
+    for (k, name) in [(50u8, "Noodle Bar"), (51, "Tea House")] {
+        c.ok(
+            ACQ,
+            TxCall::Registry(RegCall::RegisterMerchant {
+                name: name.into(),
+                city: "Shanghai".into(),
+                mcc: "5812".into(),
+                country: "CN".into(),
+                merchant_key: pk(k),
+            }),
+        );
+    }
+    c.ok(
+        ACQ,
+        TxCall::Registry(RegCall::PutRecord {
+            merchant_id: merchant(),
+            payload: vec![1, 2, 3],
+        }),
+    );
+    for u in [ALICE, BOB, CAROL] {
+        c.ok(HOST, verify(u));
+    }
+    for u in [ALICE, BOB] {
+        c.ok(HOST, open(u));
+        let b = request_binding(&mut c, u, card(1), OTP);
+        c.ok(u, confirm(b, OTP));
+    }
+    c.ok(HOST, top_up(alice_wallet(), "100.00"));
+    c.ok(HOST, top_up(bob_wallet(), "50"));
+    c
+}
+
+/// Runs each case on its own copy of `base` and checks the receipt code (0 = success) and, on
+/// refusal, that nothing but the nonce changed.
+fn run_table(base: &Chain, cases: Vec<(&str, u8, TxCall, u32)>) {
+    for (name, signer, call, code) in cases {
+        let mut c = base.clone();
+        let before = c.store.clone();
+        let r = c.call(signer, call);
+        assert_eq!(r.code, code, "{name}: {:?}", r.error);
+        if code != 0 {
+            // Only the sender's nonce changed.
+            let after = c.store.clone();
+            let mut diff = 0;
+            for b in 0..crate::state::BUCKETS as u16 {
+                use crate::state::StateReader;
+                let x = before.bucket_entries(b).unwrap();
+                let y = after.bucket_entries(b).unwrap();
+                if x != y {
+                    diff += 1;
+                }
+            }
+            assert_eq!(diff, 1, "{name}: a refusal changed more than the nonce");
+        }
+    }
+}
+
+#[test]
+fn fixture_balances_and_views() {
+    let c = fixture();
+    assert_eq!(bal(&c, &wallet_acct(alice_wallet())).to_string(), "100.00");
+    assert_eq!(bal(&c, &wallet_acct(bob_wallet())).to_string(), "50.00");
+    assert_eq!(bal(&c, &clearing("host-a")).to_string(), "-150.00");
+    let v = wallet_view(&c.store, &alice_wallet()).unwrap().unwrap();
+    assert_eq!(v.wallet.owner, pk(ALICE));
+    assert_eq!(v.cards.len(), 1);
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["balance"], "100.00");
+    assert_eq!(json["wallet"]["currency"], "CNY");
+    assert_eq!(wallets_of(&c.store, &pk(ALICE)).unwrap().len(), 1);
+    c.check_app_hash();
+}
+
+/// A 32-byte string that is not an ed25519 point.
+fn invalid_key() -> PublicKey {
+    (0u8..=255)
+        .map(|n| {
+            let mut b = [0u8; 32];
+            b[0] = n;
+            PublicKey(b)
+        })
+        .find(|k| k.validate().is_err())
+        .unwrap()
+}
+
+#[test]
+fn verify_user_table() {
+    let base = fixture();
+    run_table(
+        &base,
+        vec![
+            ("host verifies new user", HOST, verify(DAVE), 0),
+            ("host re-attests its user", HOST, verify(ALICE), 0),
+            ("unqualified platform", OTHER, verify(DAVE), 311),
+            ("acquirer is not a host", ACQ, verify(DAVE), 311),
+            ("governor-only member", GOV, verify(DAVE), 310),
+            ("user cannot self-verify", DAVE, verify(DAVE), 310),
+            (
+                "invalid user key",
+                HOST,
+                wal(Call::VerifyUser {
+                    user: invalid_key(),
+                    name_hash: Hash::ZERO,
+                    id_hash: Hash::ZERO,
+                    phone_hash: Hash::ZERO,
+                }),
+                312,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn user_hosted_elsewhere_and_revoked_host() {
+    let mut c = fixture();
+    // Qualify acq-b too; it cannot take over host-a's user.
+    c.ok(
+        HOST,
+        gov(GovCall::Propose {
+            action: Action::QualifyWalletHost {
+                platform: pid("acq-b"),
+            },
+        }),
+    );
+    c.ok(
+        ACQ,
+        gov(GovCall::Vote {
+            proposal: 2,
+            approve: true,
+        }),
+    );
+    c.ok(
+        GOV,
+        gov(GovCall::Vote {
+            proposal: 2,
+            approve: true,
+        }),
+    );
+    let r = c.call(ACQ, verify(ALICE));
+    assert_eq!(r.code, 313);
+    assert!(r
+        .error
+        .unwrap()
+        .contains("is hosted by platform host-a, not acq-b"));
+    assert_eq!(c.call(ACQ, open(ALICE)).code, 313);
+    // Revoke host-a: it can no longer top up; Alice can still pay.
+    c.ok(
+        ACQ,
+        gov(GovCall::Propose {
+            action: Action::RevokeWalletHost {
+                platform: pid("host-a"),
+            },
+        }),
+    );
+    c.ok(
+        HOST,
+        gov(GovCall::Vote {
+            proposal: 3,
+            approve: true,
+        }),
+    );
+    c.ok(
+        GOV,
+        gov(GovCall::Vote {
+            proposal: 3,
+            approve: true,
+        }),
+    );
+    assert_eq!(c.call(HOST, top_up(alice_wallet(), "1")).code, 311);
+    c.ok(ALICE, pay(alice_wallet(), "1.00", "after-revoke"));
+}
+
+#[test]
+fn open_wallet_table() {
+    let base = fixture();
+    run_table(
+        &base,
+        vec![
+            ("host opens for verified user", HOST, open(CAROL), 0),
+            (
+                "second currency",
+                HOST,
+                wal(Call::OpenWallet {
+                    user: pk(ALICE),
+                    currency: Currency::JPY,
+                }),
+                0,
+            ),
+            ("duplicate (user, currency)", HOST, open(ALICE), 315),
+            ("unverified user", HOST, open(DAVE), 314),
+            ("unqualified platform", OTHER, open(CAROL), 311),
+            ("user opens own wallet", CAROL, open(CAROL), 310),
+            (
+                "unsupported currency",
+                HOST,
+                wal(Call::OpenWallet {
+                    user: pk(CAROL),
+                    currency: Currency::new("XYZ").unwrap(),
+                }),
+                300,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn card_binding_protocol() {
+    let mut c = fixture();
+    c.ok(HOST, open(CAROL));
+    // Refusals of step 1.
+    let req = |user: u8, card_hash: Hash| {
+        wal(Call::RequestCardBinding {
+            user: pk(user),
+            card_hash,
+            otp_commitment: Hash::ZERO,
+        })
+    };
+    run_table(
+        &c,
+        vec![
+            ("host requests", HOST, req(CAROL, card(7)), 0),
+            ("unqualified platform", OTHER, req(CAROL, card(7)), 311),
+            ("user requests", CAROL, req(CAROL, card(7)), 310),
+            ("unverified user", HOST, req(DAVE, card(7)), 314),
+            ("card already bound", HOST, req(ALICE, card(1)), 320),
+        ],
+    );
+
+    // Wrong codes count; the 3rd locks; a 4th attempt (even right) is refused.
+    let b = request_binding(&mut c, CAROL, card(7), OTP);
+    let r = c.call(CAROL, confirm(b, "000000"));
+    assert_eq!(r.code, 323);
+    assert_eq!(
+        r.error.as_deref(),
+        Some(format!("wrong one-time code for card binding {b}: 2 attempts left").as_str())
+    );
+    assert_eq!(card_binding(&c.store, &b).unwrap().unwrap().attempts, 1);
+    assert_eq!(c.call(BOB, confirm(b, OTP)).code, 326); // not the user
+    assert_eq!(c.call(CAROL, confirm(b, "12")).code, 338); // malformed, not counted
+    assert_eq!(c.call(CAROL, confirm(b, "111111")).code, 323);
+    let r = c.call(CAROL, confirm(b, "222222"));
+    assert_eq!(r.code, 323);
+    assert!(r.error.unwrap().contains("0 attempts left"));
+    let binding = card_binding(&c.store, &b).unwrap().unwrap();
+    assert_eq!(
+        (binding.attempts, binding.status),
+        (3, BindingStatus::Locked)
+    );
+    let r = c.call(CAROL, confirm(b, OTP));
+    assert_eq!(r.code, 324, "4th attempt: {r:?}");
+    assert!(cards_of(&c.store, &pk(CAROL)).unwrap().is_empty());
+
+    // Expiry: confirmable up to `expires_at`, refused after.
+    let b = request_binding(&mut c, CAROL, card(8), OTP);
+    let expires = card_binding(&c.store, &b).unwrap().unwrap().expires_at;
+    assert_eq!(expires, c.height + CARD_BINDING_TTL_BLOCKS);
+    c.advance_to(expires);
+    let r = c.call(CAROL, confirm(b, OTP));
+    assert_eq!(r.code, 322, "{r:?}");
+
+    let b = request_binding(&mut c, CAROL, card(9), OTP);
+    c.advance_to(c.height + CARD_BINDING_TTL_BLOCKS - 1);
+    let r = c.ok(CAROL, confirm(b, OTP));
+    assert_eq!(r.events[0].kind, "card_bound");
+    assert_eq!(c.call(CAROL, confirm(b, OTP)).code, 325);
+    assert_eq!(c.call(CAROL, confirm(Hash::ZERO, OTP)).code, 321);
+    let cards = cards_of(&c.store, &pk(CAROL)).unwrap();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0].card_hash, card(9));
+    c.check_app_hash();
+}
+
+#[test]
+fn top_up_table() {
+    let base = fixture();
+    let with_card = |card_hash: Hash| {
+        wal(Call::TopUp {
+            wallet: alice_wallet(),
+            amount: cny("10.00"),
+            card_hash,
+        })
+    };
+    let amt = |v: &str, currency: Currency| {
+        wal(Call::TopUp {
+            wallet: alice_wallet(),
+            amount: Amount {
+                value: Decimal::from_str_exact(v).unwrap(),
+                currency,
+            },
+            card_hash: card(1),
+        })
+    };
+    run_table(
+        &base,
+        vec![
+            ("host tops up", HOST, top_up(alice_wallet(), "10.5"), 0),
+            (
+                "max amount",
+                HOST,
+                top_up(alice_wallet(), "1000000000000"),
+                0,
+            ),
+            (
+                "unqualified platform",
+                OTHER,
+                top_up(alice_wallet(), "1"),
+                311,
+            ),
+            ("acquirer", ACQ, top_up(alice_wallet(), "1"), 311),
+            ("user tops up", ALICE, top_up(alice_wallet(), "1"), 310),
+            ("unknown wallet", HOST, top_up(Hash::ZERO, "1"), 316),
+            ("card not bound", HOST, with_card(card(2)), 319),
+            ("zero", HOST, amt("0", Currency::CNY), 301),
+            ("negative", HOST, amt("-5.00", Currency::CNY), 301),
+            ("too many decimals", HOST, amt("1.001", Currency::CNY), 302),
+            (
+                "too large",
+                HOST,
+                amt("1000000000000.01", Currency::CNY),
+                303,
+            ),
+            ("wrong currency", HOST, amt("1", Currency::USD), 304),
+            (
+                "unsupported currency",
+                HOST,
+                amt("1", Currency::new("XYZ").unwrap()),
+                300,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn pay_table() {
+    let base = fixture();
+    let mut paid = base.clone();
+    paid.ok(ALICE, pay(alice_wallet(), "10.00", "ORD-1"));
+    let to = |m: MerchantId, acquirer: &str| {
+        wal(Call::Pay {
+            from_wallet: alice_wallet(),
+            merchant_id: m,
+            acquirer: pid(acquirer),
+            amount: cny("1.00"),
+            order_ref: "X".into(),
+        })
+    };
+    run_table(
+        &base,
+        vec![
+            ("user pays", ALICE, pay(alice_wallet(), "15.00", "ORD-1"), 0),
+            ("all of it", ALICE, pay(alice_wallet(), "100", "ORD-1"), 0),
+            (
+                "someone else's wallet",
+                BOB,
+                pay(alice_wallet(), "1", "ORD-1"),
+                318,
+            ),
+            (
+                "host pays for user",
+                HOST,
+                pay(alice_wallet(), "1", "ORD-1"),
+                318,
+            ),
+            ("unknown wallet", ALICE, pay(Hash::ZERO, "1", "ORD-1"), 316),
+            (
+                "insufficient",
+                ALICE,
+                pay(alice_wallet(), "100.01", "ORD-1"),
+                327,
+            ),
+            ("zero", ALICE, pay(alice_wallet(), "0.00", "ORD-1"), 301),
+            ("empty order", ALICE, pay(alice_wallet(), "1", ""), 329),
+            (
+                "control in order",
+                ALICE,
+                pay(alice_wallet(), "1", "a\nb"),
+                329,
+            ),
+            (
+                "long order",
+                ALICE,
+                pay(alice_wallet(), "1", &"x".repeat(65)),
+                329,
+            ),
+            ("no acquiring record", ALICE, to(merchant2(), "acq-b"), 331),
+            (
+                "acquirer without record",
+                ALICE,
+                to(merchant(), "host-a"),
+                331,
+            ),
+            (
+                "unknown merchant",
+                ALICE,
+                to(MerchantId::derive(&pk(99)), "acq-b"),
+                330,
+            ),
+        ],
+    );
+    run_table(
+        &paid,
+        vec![
+            (
+                "replayed order",
+                ALICE,
+                pay(alice_wallet(), "10.00", "ORD-1"),
+                328,
+            ),
+            (
+                "same order from bob",
+                BOB,
+                pay(bob_wallet(), "1", "ORD-1"),
+                328,
+            ),
+            (
+                "next order",
+                ALICE,
+                pay(alice_wallet(), "10.00", "ORD-2"),
+                0,
+            ),
+        ],
+    );
+    let mut c = paid.clone();
+    let r = c.call(ALICE, pay(alice_wallet(), "10.00", "ORD-1"));
+    let e = r.error.unwrap();
+    assert!(
+        e.starts_with(&format!(
+            "order ORD-1 of merchant {} is already paid",
+            merchant()
+        )),
+        "{e}"
+    );
+    let mut c = base.clone();
+    c.ok(ALICE, pay(alice_wallet(), "88.00", "A"));
+    let r = c.call(ALICE, pay(alice_wallet(), "15.00", "B"));
+    assert_eq!(
+        r.error.as_deref(),
+        Some("insufficient balance: wallet holds 12.00 CNY, payment needs 15.00 CNY")
+    );
+    // A replayed transaction (same bytes) is refused by its nonce.
+    let mut c = base.clone();
+    let tx = c.tx(ALICE, pay(alice_wallet(), "1", "R"));
+    assert!(c.run_block(vec![tx.clone()])[0].is_ok());
+    let block = c.block(vec![tx]);
+    assert!(crate::executor::validate_block(&c.store, &block).is_err());
+    let out = crate::executor::execute_block(&c.store, &block).unwrap();
+    assert_eq!(out.receipts[0].code, 1);
+}
+
+#[test]
+fn pay_settle_refund_flow_and_statements() {
+    let mut c = fixture();
+    let r = c.ok(ALICE, pay(alice_wallet(), "30.00", "ORD-9"));
+    let pay_height = c.height;
+    let payment_id = r.tx_hash;
+    assert_eq!(
+        r.events[0].attribute("payment_id"),
+        Some(payment_id.to_string().as_str())
+    );
+    let p = payment_for_order(&c.store, &merchant(), "ORD-9")
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.id, payment_id);
+    assert_eq!(bal(&c, &tbs()).to_string(), "30.00");
+
+    let refund = |payment: Hash, v: &str| {
+        wal(Call::Refund {
+            payment,
+            amount: cny(v),
+        })
+    };
+    run_table(
+        &c,
+        vec![
+            ("partial", ACQ, refund(payment_id, "10.00"), 0),
+            ("full", ACQ, refund(payment_id, "30.00"), 0),
+            ("over amount", ACQ, refund(payment_id, "30.01"), 334),
+            ("not the acquirer", HOST, refund(payment_id, "1"), 333),
+            ("governor-only", GOV, refund(payment_id, "1"), 310),
+            ("payer", ALICE, refund(payment_id, "1"), 310),
+            ("unknown payment", ACQ, refund(Hash::ZERO, "1"), 332),
+            ("too many decimals", ACQ, refund(payment_id, "0.001"), 302),
+        ],
+    );
+    c.ok(ACQ, refund(payment_id, "10.00"));
+    let r = c.call(ACQ, refund(payment_id, "20.01"));
+    assert_eq!(r.code, 334);
+    assert!(r
+        .error
+        .unwrap()
+        .contains("paid 30.00 CNY, already refunded 10.00 CNY"));
+    assert_eq!(
+        payment_view(&c.store, &payment_id)
+            .unwrap()
+            .unwrap()
+            .refundable
+            .to_string(),
+        "20.00"
+    );
+
+    // Settle 15 of the 20 left; a refund of 10 no longer fits in to-be-settled.
+    let settle = |amount: Option<Amount>| {
+        wal(Call::Settle {
+            merchant_id: merchant(),
+            amount,
+        })
+    };
+    assert_eq!(c.call(ACQ, settle(Some(cny("20.01")))).code, 335);
+    assert_eq!(c.call(HOST, settle(None)).code, 336);
+    assert_eq!(c.call(OTHER, settle(None)).code, 336);
+    assert_eq!(c.call(ALICE, settle(None)).code, 310);
+    c.ok(ACQ, settle(Some(cny("15"))));
+    let r = c.call(ACQ, refund(payment_id, "10.00"));
+    assert_eq!(r.code, 335);
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            format!(
+            "to-be-settled balance of merchant {} at acq-b holds 5.00 CNY, refund needs 10.00 CNY",
+            merchant()
+        )
+            .as_str()
+        )
+    );
+    let r = c.ok(ACQ, settle(None));
+    assert_eq!(r.events[0].attribute("amount"), Some("5.00"));
+    assert_eq!(bal(&c, &tbs()), Decimal::ZERO);
+    assert_eq!(bal(&c, &clearing("acq-b")).to_string(), "20.00");
+    assert_eq!(c.call(ACQ, settle(None)).code, 336);
+
+    // Statements: Alice's wallet: top-up, payment, refund.
+    let st = statement(&c.store, &wallet_acct(alice_wallet()), 0, u64::MAX).unwrap();
+    let kinds: Vec<_> = st.entries.iter().map(|e| (e.kind, e.side)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (MovementKind::TopUp, Side::Credit),
+            (MovementKind::Payment, Side::Debit),
+            (MovementKind::Refund, Side::Credit)
+        ]
+    );
+    assert_eq!(st.closing_balance.to_string(), "80.00");
+    assert_eq!(st.entries[1].counterparty, tbs());
+    // Period: from the payment's height on.
+    let st = statement(
+        &c.store,
+        &wallet_acct(alice_wallet()),
+        pay_height,
+        pay_height,
+    )
+    .unwrap();
+    assert_eq!(st.entries.len(), 1);
+    assert_eq!(st.opening_balance.to_string(), "100.00");
+    assert_eq!(st.closing_balance.to_string(), "70.00");
+    let st = statement(
+        &c.store,
+        &wallet_acct(alice_wallet()),
+        c.height + 1,
+        u64::MAX,
+    )
+    .unwrap();
+    assert!(st.entries.is_empty());
+    assert_eq!(st.opening_balance.to_string(), "80.00");
+    let json = serde_json::to_value(&st).unwrap();
+    assert_eq!(json["account"]["wallet"]["id"], alice_wallet().to_string());
+    // Both sides of every movement share its id and amount.
+    let m = statement(&c.store, &tbs(), 0, u64::MAX).unwrap();
+    assert_eq!(m.entries.len(), 4);
+    for e in &m.entries {
+        let other = statement(&c.store, &e.counterparty, e.height, e.height).unwrap();
+        assert!(other
+            .entries
+            .iter()
+            .any(|o| o.movement == e.movement && o.amount == e.amount && o.side != e.side));
+    }
+    c.check_app_hash();
+}
+
+#[test]
+fn call_json_shapes() {
+    let call = pay(alice_wallet(), "12.50", "ORD-1");
+    let v = serde_json::to_value(&call).unwrap();
+    assert_eq!(v["wallet"]["pay"]["amount"]["value"], "12.50");
+    assert_eq!(v["wallet"]["pay"]["amount"]["currency"], "CNY");
+    assert_eq!(v["wallet"]["pay"]["acquirer"], "acq-b");
+    assert_eq!(v["wallet"]["pay"]["merchant_id"], merchant().to_string());
+    let back: TxCall = serde_json::from_value(v).unwrap();
+    assert_eq!(back, call);
+    let bytes = crate::codec::encode(&back);
+    assert_eq!(
+        crate::codec::decode::<TxCall>(&bytes, bytes.len()).unwrap(),
+        call
+    );
+    let settle = wal(Call::Settle {
+        merchant_id: merchant(),
+        amount: None,
+    });
+    let v = serde_json::to_value(&settle).unwrap();
+    assert!(v["wallet"]["settle"]["amount"].is_null());
+}
+
+#[test]
+fn two_executors_agree() {
+    // Two chains built independently from genesis.
+    let a = build_fixture();
+    let b = build_fixture();
+    assert_eq!(a.store.app_hash(), b.store.app_hash());
+    let mut a = a;
+    let mut b = b;
+    let txs_a = vec![
+        a.tx(ALICE, pay(alice_wallet(), "60", "P1")),
+        a.tx(ALICE, pay(alice_wallet(), "60", "P2")),
+        a.tx(BOB, pay(bob_wallet(), "10", "P3")),
+    ];
+    let txs_b = vec![
+        b.tx(ALICE, pay(alice_wallet(), "60", "P1")),
+        b.tx(ALICE, pay(alice_wallet(), "60", "P2")),
+        b.tx(BOB, pay(bob_wallet(), "10", "P3")),
+    ];
+    assert_eq!(txs_a, txs_b);
+    let block = a.block(txs_a);
+    let out_a = crate::executor::execute_block(&a.store, &block).unwrap();
+    let out_b = crate::executor::execute_block(&b.store, &block).unwrap();
+    assert_eq!(out_a, out_b);
+    let ra = a.run_block(block.txs.clone());
+    let rb = b.run_block(txs_b);
+    assert_eq!(ra, rb);
+    assert_eq!(a.store.app_hash(), b.store.app_hash());
+    // The second payment from Alice's wallet in the same block conflicts with the first.
+    assert_eq!(
+        ra.iter().map(|r| r.code).collect::<Vec<_>>(),
+        vec![0, 327, 0]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invariants under random sequences.
+
+#[derive(Debug, Clone)]
+enum Op {
+    TopUp { user: usize, cents: u64 },
+    Pay { user: usize, cents: u64, order: u8 },
+    Refund { payment: usize, cents: u64 },
+    Settle { cents: Option<u64> },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0usize..2, 1u64..20_000).prop_map(|(user, cents)| Op::TopUp { user, cents }),
+        (0usize..2, 1u64..15_000, 0u8..12).prop_map(|(user, cents, order)| Op::Pay {
+            user,
+            cents,
+            order
+        }),
+        (0usize..8, 1u64..10_000).prop_map(|(payment, cents)| Op::Refund { payment, cents }),
+        proptest::option::of(1u64..10_000).prop_map(|cents| Op::Settle { cents }),
+    ]
+}
+
+fn cents(c: u64) -> Amount {
+    Amount {
+        value: Decimal::new(i64::try_from(c).unwrap(), 2),
+        currency: Currency::CNY,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn money_is_conserved_and_never_negative(
+        blocks in proptest::collection::vec(proptest::collection::vec(op(), 1..6), 1..8)
+    ) {
+        let mut c = fixture();
+        let users = [ALICE, BOB];
+        let wallets = [alice_wallet(), bob_wallet()];
+        let accounts = vec![
+            wallet_acct(alice_wallet()),
+            wallet_acct(bob_wallet()),
+            tbs(),
+            clearing("host-a"),
+            clearing("acq-b"),
+        ];
+        let total = |c: &Chain| -> Decimal { accounts.iter().map(|a| bal(c, a)).sum() };
+        prop_assert_eq!(total(&c), Decimal::ZERO);
+        let mut payments: Vec<Hash> = Vec::new();
+        let mut refunded: BTreeMap<Hash, Decimal> = BTreeMap::new();
+        for ops in blocks {
+            let mut txs = Vec::new();
+            for op in &ops {
+                let call = match op {
+                    Op::TopUp { user, cents: v } => wal(Call::TopUp {
+                        wallet: wallets[*user], amount: cents(*v), card_hash: card(1),
+                    }),
+                    Op::Pay { user, cents: v, order } => wal(Call::Pay {
+                        from_wallet: wallets[*user], merchant_id: merchant(),
+                        acquirer: pid("acq-b"), amount: cents(*v), order_ref: format!("O{order}"),
+                    }),
+                    Op::Refund { payment, cents: v } => wal(Call::Refund {
+                        payment: payments.get(*payment).copied().unwrap_or(Hash::ZERO),
+                        amount: cents(*v),
+                    }),
+                    Op::Settle { cents: v } => wal(Call::Settle {
+                        merchant_id: merchant(), amount: v.map(cents),
+                    }),
+                };
+                let signer = match op {
+                    Op::TopUp { .. } => HOST,
+                    Op::Pay { user, .. } => users[*user],
+                    Op::Refund { .. } | Op::Settle { .. } => ACQ,
+                };
+                txs.push(c.tx(signer, call));
+            }
+            let receipts = c.run_block(txs);
+            for (op, r) in ops.iter().zip(&receipts) {
+                if let (Op::Pay { .. }, true) = (op, r.is_ok()) {
+                    payments.push(r.tx_hash);
+                }
+                if let (Op::Refund { payment, cents: v }, true) = (op, r.is_ok()) {
+                    *refunded.entry(payments[*payment]).or_default() += cents(*v).value;
+                }
+            }
+            prop_assert_eq!(total(&c), Decimal::ZERO);
+            for a in &accounts[..3] {
+                prop_assert!(bal(&c, a) >= Decimal::ZERO, "{:?} negative", a);
+            }
+            for id in &payments {
+                let p = payment(&c.store, id).unwrap().unwrap();
+                prop_assert!(p.refunded <= p.amount.value);
+                prop_assert_eq!(p.refunded, refunded.get(id).copied().unwrap_or_default());
+            }
+            // Each order is paid at most once.
+            let orders: std::collections::BTreeSet<_> = payments
+                .iter()
+                .map(|id| payment(&c.store, id).unwrap().unwrap().order_ref)
+                .collect();
+            prop_assert_eq!(orders.len(), payments.len());
+            // Statements replay to the balances.
+            for a in &accounts {
+                let st = statement(&c.store, a, 0, u64::MAX).unwrap();
+                let replay: Decimal = st.entries.iter().map(|e| match e.side {
+                    Side::Credit => e.amount.value,
+                    Side::Debit => -e.amount.value,
+                }).sum();
+                prop_assert_eq!(replay, bal(&c, a));
+            }
+        }
+        c.check_app_hash();
+    }
+}

@@ -102,6 +102,15 @@ impl Default for Consensus {
     }
 }
 
+/// TOML errors come with a multi-line excerpt; operators get one line with the position.
+fn one_line(message: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    match span {
+        Some(span) => format!("{message} (at byte {})", span.start),
+        None => message,
+    }
+}
+
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, Error> {
@@ -113,7 +122,8 @@ impl Config {
             path: path.display().to_string(),
             reason,
         };
-        let config: Config = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| invalid(one_line(e.message(), e.span())))?;
         config.validate().map_err(invalid)?;
         Ok(config)
     }

@@ -124,12 +124,10 @@ pub fn spawn(
                         peer_count.store(connected.len() as u64, Ordering::Relaxed);
                         debug!(target: "gossip", %peer_id, "connected");
                     }
-                    SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
-                        if num_established == 0 {
-                            connected.remove(&peer_id);
-                            dialed.remove(&peer_id);
-                            peer_count.store(connected.len() as u64, Ordering::Relaxed);
-                        }
+                    SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                        connected.remove(&peer_id);
+                        dialed.remove(&peer_id);
+                        peer_count.store(connected.len() as u64, Ordering::Relaxed);
                     }
                     SwarmEvent::NewListenAddr { address, .. } => {
                         info!(target: "gossip", %address, "tx gossip listening");

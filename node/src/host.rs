@@ -679,7 +679,20 @@ impl Host {
         self.shared
             .mempool
             .remove_committed(&block.txs, |pk| executor::nonce(storage, pk).unwrap_or(0));
-        info!(
+        // Idle chains make a few empty blocks a second: those are debug, the rest info.
+        let level_info = !block.txs.is_empty();
+        if level_info {
+            info!(
+                target: "consensus",
+                height,
+                round = %cert.round,
+                txs = block.txs.len(),
+                app_hash = %new_tip.app_hash,
+                took_ms = started.elapsed().as_millis() as u64,
+                "committed block"
+            );
+        }
+        debug!(
             target: "consensus",
             height,
             round = %cert.round,

@@ -143,16 +143,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn main() {
     let cli = Cli::parse();
     // A lone dev validator has no peers: the engine would log every publish as an error.
+    // The engine logs every vote at info; operators want paychain's own events by default.
     let default_filter = if cli.dev {
-        "info,arc_malachitebft_network=off"
+        "info,arc_malachitebft=warn,arc_malachitebft_network=off"
     } else {
-        "info"
+        "info,arc_malachitebft=warn"
     };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -82,6 +82,11 @@ impl Metrics {
         self.commit_seconds.observe(took.as_secs_f64());
     }
 
+    /// Sets the height gauge at startup (no block was committed).
+    pub fn set_height(&self, height: u64) {
+        self.height.set(height as i64);
+    }
+
     pub fn round_started(&self, round: i64) {
         self.round.set(round);
     }

@@ -189,7 +189,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
 
     let registry = SharedRegistry::global().with_moniker(config.moniker.clone());
     let metrics = Metrics::register(&registry);
-    metrics.committed(tip.height, 0, Duration::ZERO);
+    metrics.set_height(tip.height);
     let (blocks, _) = broadcast::channel(256);
     let shared = Arc::new(Shared {
         chain_id: chain_id.clone(),
@@ -247,9 +247,11 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     consensus.p2p.listen_addr = config.p2p.listen.clone();
     consensus.p2p.persistent_peers = config.p2p.persistent_peers.clone();
     consensus.p2p.discovery.enabled = false;
-    let mut value_sync = ValueSyncConfig::default();
-    value_sync.status_update_interval = Duration::from_millis(c.sync_status_interval_ms);
-    value_sync.request_timeout = Duration::from_secs(5);
+    let value_sync = ValueSyncConfig {
+        status_update_interval: Duration::from_millis(c.sync_status_interval_ms),
+        request_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
     let engine_config = EngineConfig {
         moniker: config.moniker.clone(),
         consensus,

@@ -53,6 +53,9 @@ impl From<Error> for StateError {
     }
 }
 
+/// A raw key/value pair.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// What the node has committed last.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tip {
@@ -274,7 +277,7 @@ impl Storage {
     }
 
     /// All undecided proposal records at `height`.
-    pub fn pending_at(&self, height: u64) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn pending_at(&self, height: u64) -> Result<Vec<Entry>, Error> {
         let prefix = height_key(height);
         let mut out = Vec::new();
         let iter = self.db.iterator_cf(

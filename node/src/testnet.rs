@@ -68,7 +68,7 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
 /// A platform member of genesis with both roles.
 fn platform(i: usize, key: &SecretKey) -> anyhow::Result<Member> {
     Ok(Member {
-        id: PlatformId::new(&format!("platform-{i}")).map_err(|e| anyhow::anyhow!("{e}"))?,
+        id: PlatformId::new(format!("platform-{i}")).map_err(|e| anyhow::anyhow!("{e}"))?,
         name: format!("Platform {i}"),
         public_key: key.public_key(),
         roles: BTreeSet::from([Role::Platform, Role::Governor]),

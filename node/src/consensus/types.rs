@@ -131,7 +131,7 @@ pub struct ValidatorSet {
 impl ValidatorSet {
     /// Builds a set; duplicates (by address) keep the first occurrence.
     pub fn new(mut validators: Vec<Validator>) -> Self {
-        validators.sort_by(|a, b| a.address.cmp(&b.address));
+        validators.sort_by_key(|v| v.address);
         validators.dedup_by(|a, b| a.address == b.address);
         Self { validators }
     }

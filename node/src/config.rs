@@ -86,18 +86,21 @@ pub struct Consensus {
     pub max_block_txs: usize,
     /// How often peers exchange sync status (a restarted node catches up this soon).
     pub sync_status_interval_ms: u64,
+    /// An idle proposer waits this long for a transaction before proposing an empty block.
+    pub empty_block_wait_ms: u64,
 }
 
 impl Default for Consensus {
     fn default() -> Self {
         Self {
-            propose_timeout_ms: 1000,
+            propose_timeout_ms: 1500,
             prevote_timeout_ms: 500,
             precommit_timeout_ms: 500,
             timeout_delta_ms: 250,
-            block_time_ms: 250,
+            block_time_ms: 100,
             max_block_txs: 10_000,
             sync_status_interval_ms: 1000,
+            empty_block_wait_ms: 800,
         }
     }
 }

@@ -30,6 +30,7 @@ use paychain_contracts::codec::MAX_BLOCK_BYTES;
 use paychain_contracts::crypto::PublicKey;
 use paychain_contracts::executor;
 use paychain_contracts::tx::check_stateless;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use crate::consensus::{
@@ -56,6 +57,16 @@ pub struct Pacing {
     pub block_time: Option<Duration>,
     /// Most transactions per block.
     pub max_block_txs: usize,
+    /// How long a proposer with an empty mempool waits for a transaction before proposing an
+    /// empty block (capped by the propose timeout).
+    pub empty_block_wait: Duration,
+}
+
+/// A proposal postponed while the mempool is empty.
+struct DeferredProposal {
+    height: Height,
+    round: Round,
+    reply: oneshot::Sender<LocallyProposedValue<PaychainContext>>,
 }
 
 /// An undecided proposal we built or validated, persisted so a restart can resume.
@@ -143,16 +154,47 @@ impl Host {
 
     /// Runs until the engine stops or a fatal local fault occurs.
     pub async fn run(mut self, channels: &mut Channels<PaychainContext>) -> anyhow::Result<()> {
-        while let Some(msg) = channels.consensus.recv().await {
-            self.handle(msg, channels).await?;
+        let (deferred_tx, mut deferred_rx) = mpsc::channel::<DeferredProposal>(4);
+        loop {
+            tokio::select! {
+                msg = channels.consensus.recv() => match msg {
+                    Some(msg) => self.handle(msg, channels, &deferred_tx).await?,
+                    None => anyhow::bail!("consensus engine stopped"),
+                },
+                Some(d) = deferred_rx.recv() => {
+                    // Only if consensus is still waiting for this very proposal.
+                    if d.height == self.height && d.round == self.round {
+                        self.reply_proposal(d.height, d.round, d.reply, channels).await?;
+                    }
+                }
+            }
         }
-        anyhow::bail!("consensus engine stopped")
+    }
+
+    /// Builds, replies and streams our proposal for (height, round).
+    async fn reply_proposal(
+        &mut self,
+        height: Height,
+        round: Round,
+        reply: oneshot::Sender<LocallyProposedValue<PaychainContext>>,
+        channels: &mut Channels<PaychainContext>,
+    ) -> anyhow::Result<()> {
+        let (value, parts) = self.propose(height, round)?;
+        let _ = reply.send(LocallyProposedValue::new(height, round, value));
+        for msg in stream_messages(height, round, parts) {
+            channels
+                .network
+                .send(NetworkMsg::PublishProposalPart(msg))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn handle(
         &mut self,
         msg: AppMsg<PaychainContext>,
         channels: &mut Channels<PaychainContext>,
+        deferred: &mpsc::Sender<DeferredProposal>,
     ) -> anyhow::Result<()> {
         match msg {
             AppMsg::ConsensusReady { reply } => {
@@ -193,16 +235,31 @@ impl Host {
             AppMsg::GetValue {
                 height,
                 round,
-                timeout: _,
+                timeout,
                 reply,
             } => {
-                let (value, parts) = self.propose(height, round)?;
-                let _ = reply.send(LocallyProposedValue::new(height, round, value));
-                for msg in stream_messages(height, round, parts) {
-                    channels
-                        .network
-                        .send(NetworkMsg::PublishProposalPart(msg))
-                        .await?;
+                let rebuilding = self.has_own_proposal(height, round)?;
+                let wait = self.pacing.empty_block_wait.min(timeout.mul_f32(0.6));
+                if !rebuilding && self.shared.mempool.is_empty() && !wait.is_zero() {
+                    // Idle chain: wait for a transaction (or the empty-block interval) before
+                    // proposing, so an idle network makes about one block per interval.
+                    let notify = self.shared.mempool.notifier();
+                    let deferred = deferred.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = notify.notified() => {}
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                        let _ = deferred
+                            .send(DeferredProposal {
+                                height,
+                                round,
+                                reply,
+                            })
+                            .await;
+                    });
+                } else {
+                    self.reply_proposal(height, round, reply, channels).await?;
                 }
             }
             AppMsg::ExtendVote { reply, .. } => {
@@ -366,6 +423,17 @@ impl Host {
             BlockValue(BlockHash(block_hash.0)),
             parts_of(&pending, height),
         ))
+    }
+
+    /// True if we already built a proposal for this round (a restart must re-propose it).
+    fn has_own_proposal(&self, height: Height, round: Round) -> anyhow::Result<bool> {
+        Ok(self
+            .shared
+            .storage
+            .pending_at(height.0)?
+            .iter()
+            .filter_map(|(_, b)| borsh::from_slice::<PendingProposal>(b).ok())
+            .any(|p| p.round == round.as_i64() && p.proposer == self.address.0))
     }
 
     fn store_pending(&self, height: Height, p: &PendingProposal) -> anyhow::Result<()> {

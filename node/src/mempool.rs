@@ -7,7 +7,9 @@
 //! sender's committed nonce.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::crypto::{Hash, PublicKey};
@@ -93,6 +95,7 @@ pub struct Mempool {
     config: Config,
     chain_id: ChainId,
     inner: Mutex<Inner>,
+    admitted: Arc<Notify>,
 }
 
 impl Mempool {
@@ -101,7 +104,13 @@ impl Mempool {
             config,
             chain_id,
             inner: Mutex::new(Inner::default()),
+            admitted: Arc::new(Notify::new()),
         }
+    }
+
+    /// Signalled whenever a transaction is admitted (a waiting proposer wakes up).
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.admitted.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -187,6 +196,8 @@ impl Mempool {
         }
         queue.insert(nonce, hash);
         inner.by_hash.insert(hash, Entry { tx, size });
+        drop(inner);
+        self.admitted.notify_waiters();
         Ok(hash)
     }
 

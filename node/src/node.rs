@@ -273,6 +273,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         timeouts,
         block_time: (c.block_time_ms > 0).then(|| Duration::from_millis(c.block_time_ms)),
         max_block_txs: c.max_block_txs,
+        empty_block_wait: Duration::from_millis(c.empty_block_wait_ms),
     };
 
     let identity = if is_validator {

@@ -119,3 +119,90 @@ ${_B}What happened${_N}
   Stop a node:   scripts/localnet.sh stop 3   (the other three keep going; 'start 3' and it catches up)
   Stop it all:   scripts/localnet.sh down
 MSG
+
+# ---------------------------------------------------------------------------------------------------------
+# Scan and pay: a wallet host qualified by governance, a verified payer with a wallet and a bound card, a
+# dynamic merchant code as a PNG, one command to pay it, and the payment's certificate checked offline.
+trap on_exit EXIT
+P2_KEY="$LOCALNET_DIR/platforms/platform-2.json"
+GENESIS="$LOCALNET_DIR/genesis.json"
+# Every transaction below goes through node 0, so each key's next nonce is read where its last tx
+# landed; first let node 0 catch up with the others (platform-0 last wrote through node 1).
+target=0
+for ((i = 1; i < N; i++)); do
+  h="$("$CLI_BIN" --rpc "$(rpc "$i")" --json status | json_get .height)"
+  ((h > target)) && target=$h
+done
+for ((t = 0; t < 300; t++)); do
+  h="$("$CLI_BIN" --rpc "$(rpc 0)" --json status | json_get .height)"
+  ((h >= target)) && break
+  sleep 0.1
+done
+
+say "scan and pay 1/6: governance qualifies platform-0 as a wallet host (3 of 4 governors approve)"
+PROPOSAL="$(pc 0 --json gov propose --key "$P0_KEY" --qualify-wallet-host platform-0 | json_get .proposal_id)"
+pc 0 gov vote --key "$P1_KEY" --proposal "$PROPOSAL" --approve
+pc 0 gov vote --key "$P2_KEY" --proposal "$PROPOSAL" --approve
+pc 3 gov show "$PROPOSAL"
+ok "proposal $PROPOSAL executed: platform-0 hosts wallets"
+
+say "scan and pay 2/6: platform-0 verifies a payer, opens a CNY wallet, binds a card (one-time code), tops up"
+pc 0 keys new -o "$DEMO/payer.json" >/dev/null
+PAYER="$(json_get .public_key <"$DEMO/payer.json")"
+pc 0 wallet verify-user --key "$P0_KEY" --user "$PAYER" --name "Li Lei" --id-number 110101199003074512 \
+  --phone +8613800138000
+WALLET="$(pc 0 --json wallet open --key "$P0_KEY" --user "$PAYER" --currency CNY | json_get .wallet_id)"
+CARD=6222020200112233
+bind="$(pc 0 --json wallet bind-card --key "$P0_KEY" --user "$PAYER" --card "$CARD")"
+BINDING="$(json_get .binding_id <<<"$bind")"
+OTP="$(json_get .otp <<<"$bind")"
+printf '  (bank channel SMS to the payer: your card binding code is %s)\n' "$OTP"
+pc 0 wallet confirm-card --key "$DEMO/payer.json" --binding "$BINDING" --otp "$OTP"
+pc 0 wallet top-up --key "$P0_KEY" --wallet "$WALLET" --amount 200.00 --currency CNY --card "$CARD"
+pc 3 wallet show "$WALLET"
+ok "wallet $WALLET holds 200.00 CNY"
+
+say "scan and pay 3/6: Noodle House shows a dynamic code for order DEMO-0001 (38.00 CNY)"
+pc 0 qr encode --merchant "$M1" --name 'Noodle House' --city Shanghai --mcc 5812 --currency CNY \
+  --amount 38.00 --order DEMO-0001 -o "$DEMO/code.png"
+pc 0 qr decode "$DEMO/code.png"
+
+say "scan and pay 4/6: the payer scans the PNG and pays (acquirer: the payer's own platform)"
+paid="$(pc 0 --json pay --code "$DEMO/code.png" --key "$DEMO/payer.json" -o "$DEMO/cert.json")"
+PAYMENT="$(json_get .payment_id <<<"$paid")"
+printf '  paid %s CNY to %s through acquirer %s: payment %s, final at height %s, certificate %s\n' \
+  "$(json_get .amount.value <<<"$paid")" "$(json_get .merchant.name <<<"$paid")" "$(json_get .acquirer <<<"$paid")" \
+  "$PAYMENT" "$(json_get .height <<<"$paid")" "$DEMO/cert.json"
+if pc 0 pay --code "$DEMO/code.png" --key "$DEMO/payer.json" -o "$DEMO/cert2.json" 2>"$DEMO/again.err"; then
+  die "paying the same order twice was accepted"
+fi
+ok "paid once; paying the same order again is refused: $(tail -n 1 "$DEMO/again.err")"
+
+say "scan and pay 5/6: anyone verifies the certificate offline, with genesis.json only"
+printf '  $ paychain cert verify %s --genesis %s\n' "$DEMO/cert.json" "$GENESIS" >&2
+"$CLI_BIN" cert verify "$DEMO/cert.json" --genesis "$GENESIS"
+sed 's/"value": "38.00"/"value": "3.80"/' "$DEMO/cert.json" >"$DEMO/cert-tampered.json"
+if "$CLI_BIN" cert verify "$DEMO/cert-tampered.json" --genesis "$GENESIS" 2>"$DEMO/tampered.err"; then
+  die "a certificate with a changed amount verified"
+fi
+ok "a copy with the amount changed to 3.80 is refused: $(cat "$DEMO/tampered.err")"
+
+say "scan and pay 6/6: to-be-settled balance, settlement, a partial refund, statements"
+pc 3 wallet balance --merchant "$M1" --acquirer platform-0 --currency CNY
+pc 0 settle --key "$P0_KEY" --merchant "$M1" --amount 30.00 --currency CNY
+pc 0 refund --key "$P0_KEY" --payment "$PAYMENT" --amount 8.00
+pc 3 wallet statement --wallet "$WALLET"
+pc 3 wallet statement --merchant "$M1" --acquirer platform-0 --currency CNY
+pc 3 cert list --key "$DEMO/payer.json"
+ok "scan and pay done: money moved wallet → to-be-settled → bank, and back to the wallet by refund"
+
+trap - EXIT
+cat <<MSG
+
+${_B}Scan and pay${_N}
+  * governance (3 of 4 governors) qualified platform-0 to host wallets; it verified the payer (only
+    salted hashes on chain), opened wallet $WALLET, bound a card with a one-time code and topped it up.
+  * the payer paid the dynamic code $DEMO/code.png with one command: \`paychain pay --code code.png\`;
+    the acquirer is the payer's own platform, which the chain lists among those serving the merchant.
+  * $DEMO/cert.json proves the payment offline: \`paychain cert verify cert.json --genesis genesis.json\`.
+MSG

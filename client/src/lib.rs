@@ -10,6 +10,10 @@
 //! - [`qr`]: QR images of those codes: PNG and terminal rendering, and reading codes from images.
 //! - [`tx`]: build, sign and submit a contract call ([`tx::TxBuilder`]), then wait for its receipt
 //!   ([`tx::wait_committed`]).
+//! - [`wallet`]: wallet and governance queries, the hosting platform's off-chain secrets (salted
+//!   hashes, one-time codes of the simulated bank channel).
+//! - [`pay`]: scan and pay: a merchant code to a quote (merchant, acquirer, wallet, amount), the
+//!   payment, and its certificate.
 //!
 //! The data types (keys, ids, transactions, API views) are `paychain-contracts`' own; this crate adds
 //! I/O around them, and the merchant-code codec and images the chain never sees.
@@ -26,8 +30,10 @@
 
 pub mod emvco;
 pub mod keystore;
+pub mod pay;
 pub mod qr;
 pub mod rpc;
 pub mod tx;
+pub mod wallet;
 
 pub use paychain_contracts as contracts;

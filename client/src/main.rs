@@ -25,6 +25,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
 
+mod cmd_wallet;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -88,6 +90,18 @@ enum Command {
     /// Fetch or verify transaction certificates.
     #[command(subcommand)]
     Cert(CertCmd),
+    /// Consortium governance: propose, vote, show proposals.
+    #[command(subcommand)]
+    Gov(cmd_wallet::GovCmd),
+    /// Wallet accounts: verify users, open wallets, bind cards, top up, balances, statements.
+    #[command(subcommand)]
+    Wallet(cmd_wallet::WalletCmd),
+    /// Scan a merchant code and pay it from your wallet; writes the payment's certificate.
+    Pay(cmd_wallet::PayArgs),
+    /// The acquirer settles a merchant's to-be-settled balance to its bank.
+    Settle(cmd_wallet::SettleArgs),
+    /// The acquirer refunds (part of) a payment to the payer's wallet.
+    Refund(cmd_wallet::RefundArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +121,14 @@ enum CertCmd {
         /// The chain's genesis.json.
         #[arg(long)]
         genesis: PathBuf,
+    },
+    /// List the payments and refunds of a payer (its wallets) or a payee (a merchant's key).
+    List {
+        #[command(flatten)]
+        who: cmd_wallet::WhoArgs,
+        /// At most this many, newest first (node default 100).
+        #[arg(long)]
+        limit: Option<usize>,
     },
 }
 
@@ -582,6 +604,14 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
             Ok(Output::new(human, &cert))
         }
         Command::Cert(CertCmd::Verify { file, genesis }) => cert_verify(&file, &genesis),
+        Command::Cert(CertCmd::List { who, limit }) => {
+            cmd_wallet::cert_list(&cli.rpc, who, limit).await
+        }
+        Command::Gov(cmd) => cmd_wallet::gov(&cli.rpc, cmd).await,
+        Command::Wallet(cmd) => cmd_wallet::wallet(&cli.rpc, cmd).await,
+        Command::Pay(args) => cmd_wallet::pay_cmd(&cli.rpc, args).await,
+        Command::Settle(args) => cmd_wallet::settle(&cli.rpc, args).await,
+        Command::Refund(args) => cmd_wallet::refund(&cli.rpc, args).await,
         Command::Account { public_key } => {
             let view = client()?.account(&public_key).await?;
             Ok(Output::new(human_account(&view), &view))

@@ -207,7 +207,7 @@ impl Client {
         Ok(BlockSubscription { _ws: ws, sub })
     }
 
-    async fn call<R: DeserializeOwned>(
+    pub(crate) async fn call<R: DeserializeOwned>(
         &self,
         method: &'static str,
         params: ArrayParams,

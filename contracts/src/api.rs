@@ -7,10 +7,12 @@ use crate::block::Header;
 use crate::crypto::{Hash, PublicKey};
 use crate::executor::Receipt;
 use crate::governance::{Member, Proposal, ProposalStatus};
-use crate::ids::PlatformId;
-use crate::money::{decimal_str, Currency};
+use crate::ids::{MerchantId, PlatformId};
+use crate::money::{decimal_str, Amount, Currency};
 use crate::registry::{AcquiringRecord, Merchant};
-use crate::wallet::{Account, BoundCard, Payment, StatementEntry, Wallet};
+use crate::wallet::{
+    Account, AccountState, BoundCard, MovementKind, Payment, StatementEntry, VerifiedUser, Wallet,
+};
 
 /// A validator as shown by `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,4 +201,56 @@ impl ProposalView {
             proposal,
         }
     }
+}
+
+/// A user's real-name attestation (if any) and wallets (`paychain_wallets`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserWalletsView {
+    /// The user.
+    pub user: PublicKey,
+    /// The host's attestation.
+    pub verification: Option<VerifiedUser>,
+    /// The user's wallets.
+    pub wallets: Vec<WalletView>,
+}
+
+/// An account's balance (`paychain_balance`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceView {
+    /// The account.
+    pub account: Account,
+    /// Its currency (`None` for an unknown wallet).
+    pub currency: Option<Currency>,
+    /// Balance and entry count.
+    pub state: Option<AccountState>,
+}
+
+/// A payment or refund a key took part in (`paychain_certificates`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRef {
+    /// The tx whose certificate proves it.
+    pub tx_hash: Hash,
+    /// `payer` or `payee`.
+    pub role: String,
+    /// Payment or refund.
+    pub kind: MovementKind,
+    /// Height.
+    pub height: u64,
+    /// Amount.
+    pub amount: Amount,
+    /// Statement reference.
+    pub reference: String,
+}
+
+/// A key's certificates, newest first (`paychain_certificates`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificatesView {
+    /// The key.
+    pub public_key: PublicKey,
+    /// The merchant whose key it is, if any.
+    pub merchant_id: Option<MerchantId>,
+    /// The list.
+    pub certificates: Vec<CertificateRef>,
+    /// Whether older ones were left out.
+    pub truncated: bool,
 }

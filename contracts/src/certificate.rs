@@ -228,7 +228,8 @@ mod tests {
     fn each_tampered_field_is_detected_with_a_precise_reason() {
         let base = certificate();
         type Tamper = fn(&mut TxCertificate);
-        let cases: Vec<(&str, Tamper, fn(&CertificateError) -> bool)> = vec![
+        type Expect = fn(&CertificateError) -> bool;
+        let cases: Vec<(&str, Tamper, Expect)> = vec![
             (
                 "tx call (amount/payee)",
                 |c| c.tx.tx.nonce += 1,

@@ -13,6 +13,7 @@
 //! - [`consensus`]: our Malachite `Context`, signing and codecs.
 //! - [`host`]: answers the engine's messages.
 //! - [`mempool`], [`gossip`], [`storage`], [`rpc`], [`metrics`], [`config`], [`keys`].
+//! - [`rpc_wallet`]: the read-only wallet, payment and governance queries of the RPC server.
 //! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
 
 pub mod config;
@@ -24,5 +25,6 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod rpc;
+pub mod rpc_wallet;
 pub mod storage;
 pub mod testnet;

@@ -394,6 +394,7 @@ fn module(
             subscribe_blocks(pending, (*s).clone()).await;
         },
     )?;
+    crate::rpc_wallet::register(&mut m)?;
     Ok(m)
 }
 

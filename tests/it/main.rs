@@ -7,7 +7,9 @@
 
 mod cli;
 mod consensus;
+mod faults;
 mod rpc;
+mod wallet;
 
 use std::time::Duration;
 

@@ -1,0 +1,745 @@
+//! Scan and pay: from a merchant code to a committed payment and its certificate.
+//!
+//! ```text
+//! scan(payload) ──► ScannedCode { merchant, amount?, currency?, order_ref?, expires_at? }   (offline)
+//!   check_expiry(now)                                         expired dynamic code ─► Error::Expired
+//! quote(client, payer, code, PayOptions)
+//!   paychain_merchant ─► merchant + platforms serving it      unknown ─► Error::UnknownMerchant
+//!   paychain_wallets  ─► payer's wallet (by currency)          none    ─► Error::NoWallet
+//!   acquirer = the wallet's host, if it serves the merchant    else    ─► Error::NotServed
+//!   amount: the code's (dynamic) or --amount (static)          differ  ─► Error::AmountMismatch
+//!   paychain_order    ─► not paid yet                          paid    ─► Error::OrderAlreadyPaid
+//!   balance ≥ amount                                           else    ─► Error::InsufficientBalance
+//! pay(client, key, &quote, wait) ─► Pay tx, committed (BFT: committed is final) ─► Receipt
+//! wait_certificate(client, tx, wait) ─► TxCertificate (once the next block is committed), checked
+//!   against the node's validator set
+//! ```
+//!
+//! The chain checks all of this again (the quote only gives clear errors early).
+//!
+//! # Expiry of dynamic codes
+//!
+//! paychain's template 26 may carry sub-field `02`: the code's expiry as Unix time in seconds (UTC,
+//! 1 to 10 digits). A code is expired when the payer's clock reads that second or later; the
+//! payer's wallet refuses it before anything is signed. The chain never sees the code, so this is
+//! a wallet rule, not a contract rule; what the chain guarantees is one payment per order.
+
+use std::time::Duration;
+
+use paychain_contracts::api::{MerchantView, WalletView};
+use paychain_contracts::certificate::TxCertificate;
+use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::executor::Receipt;
+use paychain_contracts::genesis::GenesisValidator;
+use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+use paychain_contracts::money::{self, Amount, Currency};
+use paychain_contracts::tx::Call;
+use paychain_contracts::wallet;
+use rand::RngCore;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::emvco::{self, NotPaychain};
+use crate::{rpc, tx};
+
+/// Sub-field of template 26 that holds a code's expiry (Unix seconds).
+pub const EXPIRY_SUBFIELD: &str = "02";
+/// JSON-RPC code of `paychain_merchant` for an unknown merchant.
+const UNKNOWN_MERCHANT: i32 = 2001;
+/// JSON-RPC codes of `paychain_certificate` before the certificate exists.
+const NOT_CERTIFIABLE_YET: [i32; 2] = [2004, 2005];
+
+/// Why a payment cannot be made. Each message is one line a payer understands.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Not a valid EMVCo code.
+    #[error("invalid merchant code: {0}")]
+    Code(#[from] emvco::Error),
+    /// A valid code of another scheme.
+    #[error("cannot pay this code through paychain: {0}")]
+    NotPaychain(#[from] NotPaychain),
+    /// Template 26 holds something that is not a merchant id.
+    #[error("invalid merchant code: merchant id {0:?} in field 26-01 is malformed")]
+    BadMerchantId(String),
+    /// Template 26-02 is not Unix seconds.
+    #[error("invalid merchant code: expiry {0:?} in field 26-02 is not Unix seconds")]
+    BadExpiry(String),
+    /// The code's currency is not one paychain supports.
+    #[error("the code's currency {0} is not supported by paychain")]
+    UnsupportedCurrency(String),
+    /// The dynamic code expired.
+    #[error("this payment code expired at {expires_at} (Unix seconds; now {now}): ask the merchant for a new one")]
+    Expired {
+        /// Expiry.
+        expires_at: u64,
+        /// The payer's clock.
+        now: u64,
+    },
+    /// A static code and no amount given.
+    #[error("this is a static code without an amount: give the amount with --amount")]
+    AmountMissing,
+    /// The amount given differs from the code's.
+    #[error("amount mismatch: the code asks for {code}, --amount says {given}")]
+    AmountMismatch {
+        /// The code's amount.
+        code: String,
+        /// Given.
+        given: String,
+    },
+    /// Amount refused by the money rules.
+    #[error("invalid amount: {0}")]
+    Amount(#[from] money::Error),
+    /// The currency chosen differs from the code's.
+    #[error("currency mismatch: the code is in {code}, you chose {chosen}")]
+    CurrencyMismatch {
+        /// The code's.
+        code: Currency,
+        /// Chosen.
+        chosen: Currency,
+    },
+    /// An order reference that the chain would refuse.
+    #[error("invalid order reference {0:?}: 1 to 64 printable ASCII characters")]
+    BadOrderRef(String),
+    /// The merchant is not registered.
+    #[error(
+        "unknown merchant {0}: the code names a merchant that is not registered on this chain"
+    )]
+    UnknownMerchant(MerchantId),
+    /// The payer has no wallet (in the currency).
+    #[error("{user} has no {what}wallet: ask your platform to open one")]
+    NoWallet {
+        /// The payer.
+        user: PublicKey,
+        /// `"CNY "` or empty.
+        what: String,
+    },
+    /// Several wallets, no currency to choose.
+    #[error("you have wallets in {0}: choose one with --currency")]
+    AmbiguousWallet(String),
+    /// The payer's platform does not serve the merchant.
+    #[error(
+        "merchant {merchant} is not served by your platform {platform} (served by: {served_by})"
+    )]
+    NotServed {
+        /// Merchant.
+        merchant: MerchantId,
+        /// The payer's hosting platform.
+        platform: PlatformId,
+        /// Platforms that do.
+        served_by: String,
+    },
+    /// The order was paid before.
+    #[error("order {order_ref:?} of merchant {merchant} is already paid (payment {payment})")]
+    OrderAlreadyPaid {
+        /// Order.
+        order_ref: String,
+        /// Merchant.
+        merchant: MerchantId,
+        /// Earlier payment.
+        payment: Hash,
+    },
+    /// Not enough money.
+    #[error("insufficient balance: wallet {wallet} holds {holds}, the payment needs {needs}")]
+    InsufficientBalance {
+        /// Wallet.
+        wallet: Hash,
+        /// Balance.
+        holds: String,
+        /// Amount.
+        needs: String,
+    },
+    /// The certificate did not appear in time.
+    #[error("payment {tx_hash} is committed but its certificate was not available within {} s; fetch it later with `paychain cert get {tx_hash}`", .timeout.as_secs())]
+    CertificateTimeout {
+        /// The payment tx.
+        tx_hash: Hash,
+        /// How long we waited.
+        timeout: Duration,
+    },
+    /// The node's certificate does not verify against its own validator set.
+    #[error("the node's certificate of {tx_hash} does not verify: {reason}")]
+    BadCertificate {
+        /// The payment tx.
+        tx_hash: Hash,
+        /// Why.
+        reason: String,
+    },
+    /// Talking to the node failed (network down, timeout, ...).
+    #[error(transparent)]
+    Rpc(#[from] rpc::Error),
+    /// Submitting or following the transaction failed (includes a refusal on chain).
+    #[error(transparent)]
+    Tx(#[from] tx::Error),
+}
+
+impl Error {
+    /// Whether the fault is in the input (the code, the amount), not in the chain's answer.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            Error::Code(_)
+                | Error::NotPaychain(_)
+                | Error::BadMerchantId(_)
+                | Error::BadExpiry(_)
+                | Error::UnsupportedCurrency(_)
+                | Error::Expired { .. }
+                | Error::AmountMissing
+                | Error::AmountMismatch { .. }
+                | Error::Amount(_)
+                | Error::CurrencyMismatch { .. }
+                | Error::BadOrderRef(_)
+        )
+    }
+}
+
+/// What a paychain merchant code says, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScannedCode {
+    /// The payload as scanned (trimmed).
+    pub payload: String,
+    /// The merchant.
+    pub merchant_id: MerchantId,
+    /// The name printed in the code (the chain's record is what counts).
+    pub merchant_name: Option<String>,
+    /// Whether it is a dynamic (one order) code.
+    pub dynamic: bool,
+    /// Field 54.
+    pub amount: Option<Decimal>,
+    /// Field 53, as a paychain currency.
+    pub currency: Option<Currency>,
+    /// Field 62-05.
+    pub order_ref: Option<String>,
+    /// Field 26-02, Unix seconds.
+    pub expires_at: Option<u64>,
+}
+
+/// Decodes `payload` and extracts what paying needs (offline).
+pub fn scan(payload: &str) -> Result<ScannedCode, Error> {
+    let payload = payload.trim();
+    let code = emvco::decode(payload)?;
+    let merchant = code.paychain_merchant()?;
+    let merchant_id =
+        MerchantId::parse(merchant).map_err(|_| Error::BadMerchantId(merchant.to_owned()))?;
+    let expires_at = match code
+        .merchant_accounts
+        .iter()
+        .find(|a| a.guid.as_deref() == Some(emvco::PAYCHAIN_GUID))
+        .and_then(|a| a.field(EXPIRY_SUBFIELD))
+    {
+        None => None,
+        Some(s) => {
+            let ok = !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit());
+            Some(
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|_| ok)
+                    .ok_or_else(|| Error::BadExpiry(s.to_owned()))?,
+            )
+        }
+    };
+    let currency = match &code.currency {
+        None => None,
+        Some(c) => {
+            let alpha = emvco::currency_alpha(&c.numeric)
+                .ok_or_else(|| Error::UnsupportedCurrency(c.numeric.clone()))?;
+            let cur = Currency::new(alpha)?;
+            cur.minor_units()
+                .map_err(|_| Error::UnsupportedCurrency(alpha.to_owned()))?;
+            Some(cur)
+        }
+    };
+    Ok(ScannedCode {
+        payload: payload.to_owned(),
+        merchant_id,
+        merchant_name: code.merchant_name.clone(),
+        dynamic: code.point_of_initiation == Some(emvco::PointOfInitiation::Dynamic),
+        amount: code.amount,
+        currency,
+        order_ref: code.order_ref().map(str::to_owned),
+        expires_at,
+    })
+}
+
+impl ScannedCode {
+    /// Refuses a code whose expiry has passed at `now` (Unix seconds).
+    pub fn check_expiry(&self, now: u64) -> Result<(), Error> {
+        match self.expires_at {
+            Some(expires_at) if now >= expires_at => Err(Error::Expired { expires_at, now }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The amount to pay in `currency`: the code's if it has one (a different `given` is a
+    /// mismatch), else `given` (required).
+    pub fn amount(&self, given: Option<Decimal>, currency: Currency) -> Result<Amount, Error> {
+        let value = match (self.amount, given) {
+            (Some(code), Some(given)) if code != given => {
+                return Err(Error::AmountMismatch {
+                    code: currency.format(code),
+                    given: currency.format(given),
+                })
+            }
+            (Some(code), _) => code,
+            (None, Some(given)) => given,
+            (None, None) => return Err(Error::AmountMissing),
+        };
+        let mut value = value.normalize();
+        let digits = currency.minor_units()?;
+        if value.scale() < digits {
+            value.rescale(digits);
+        }
+        Ok(Amount::new(value, currency)?)
+    }
+
+    /// The order reference: the code's (dynamic codes), else `given`, else a fresh random one.
+    pub fn order_ref(&self, given: Option<&str>) -> Result<String, Error> {
+        let r = match (&self.order_ref, given) {
+            (Some(r), _) => r.clone(),
+            (None, Some(g)) => g.to_owned(),
+            (None, None) => {
+                let mut b = [0u8; 8];
+                rand::rngs::OsRng.fill_bytes(&mut b);
+                format!("pc-{}", hex::encode(b))
+            }
+        };
+        let ok = !r.is_empty()
+            && r.len() <= wallet::MAX_ORDER_REF_LEN
+            && r.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        if ok {
+            Ok(r)
+        } else {
+            Err(Error::BadOrderRef(r))
+        }
+    }
+}
+
+/// Adds (or replaces) the expiry sub-field 26-02 of a paychain code and recomputes the CRC.
+pub fn with_expiry(payload: &str, expires_at: u64) -> Result<String, Error> {
+    let code = emvco::decode(payload.trim())?;
+    code.paychain_merchant()?;
+    let chars: Vec<char> = payload.trim().chars().collect();
+    let mut out = String::new();
+    let mut pos = 0;
+    // The decode above vouches for the structure: every field has a two-digit id and length.
+    while pos + 4 <= chars.len() {
+        let id: String = chars[pos..pos + 2].iter().collect();
+        let len: usize = chars[pos + 2..pos + 4]
+            .iter()
+            .collect::<String>()
+            .parse()
+            .unwrap_or(0);
+        let end = (pos + 4 + len).min(chars.len());
+        let value: String = chars[pos + 4..end].iter().collect();
+        pos = end;
+        if id == "63" {
+            break;
+        }
+        let value = if id == emvco::PAYCHAIN_TEMPLATE {
+            let mut inner = String::new();
+            let mut p = 0;
+            let v: Vec<char> = value.chars().collect();
+            while p + 4 <= v.len() {
+                let sid: String = v[p..p + 2].iter().collect();
+                let slen: usize = v[p + 2..p + 4]
+                    .iter()
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0);
+                let send = (p + 4 + slen).min(v.len());
+                if sid != EXPIRY_SUBFIELD {
+                    inner.extend(&v[p..send]);
+                }
+                p = send;
+            }
+            let secs = expires_at.to_string();
+            inner.push_str(&format!("{EXPIRY_SUBFIELD}{:02}{secs}", secs.len()));
+            inner
+        } else {
+            value
+        };
+        out.push_str(&format!("{id}{:02}{value}", value.chars().count()));
+    }
+    out.push_str("6304");
+    let crc = emvco::crc16(out.as_bytes());
+    out.push_str(&format!("{crc:04X}"));
+    emvco::decode(&out)?;
+    Ok(out)
+}
+
+/// Options of a payment.
+#[derive(Debug, Clone, Default)]
+pub struct PayOptions {
+    /// `--amount`.
+    pub amount: Option<Decimal>,
+    /// `--currency`: which wallet pays.
+    pub currency: Option<Currency>,
+    /// `--order` for a static code.
+    pub order_ref: Option<String>,
+}
+
+/// Everything checked before signing: who is paid, through whom, from which wallet, how much.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quote {
+    /// The code.
+    pub code: ScannedCode,
+    /// The merchant as registered, with the platforms serving it.
+    pub merchant: MerchantView,
+    /// The payer's wallet.
+    pub wallet: WalletView,
+    /// The acquirer: the payer's hosting platform.
+    pub acquirer: PlatformId,
+    /// Amount.
+    pub amount: Amount,
+    /// Order reference.
+    pub order_ref: String,
+}
+
+impl Quote {
+    /// The pay call.
+    pub fn call(&self) -> Call {
+        Call::Wallet(wallet::Call::Pay {
+            from_wallet: self.wallet.wallet.id,
+            merchant_id: self.code.merchant_id.clone(),
+            acquirer: self.acquirer.clone(),
+            amount: self.amount,
+            order_ref: self.order_ref.clone(),
+        })
+    }
+}
+
+/// The payer's wallet for `currency` (or the only one).
+pub fn choose_wallet(
+    user: &PublicKey,
+    wallets: &[WalletView],
+    currency: Option<Currency>,
+) -> Result<WalletView, Error> {
+    match currency {
+        Some(c) => wallets
+            .iter()
+            .find(|w| w.wallet.currency == c)
+            .cloned()
+            .ok_or_else(|| Error::NoWallet {
+                user: *user,
+                what: format!("{c} "),
+            }),
+        None => match wallets {
+            [] => Err(Error::NoWallet {
+                user: *user,
+                what: String::new(),
+            }),
+            [one] => Ok(one.clone()),
+            many => Err(Error::AmbiguousWallet(
+                many.iter()
+                    .map(|w| w.wallet.currency.code().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        },
+    }
+}
+
+/// The acquirer for a payer hosted by `host`: `host` itself, if it serves the merchant.
+pub fn choose_acquirer(merchant: &MerchantView, host: &PlatformId) -> Result<PlatformId, Error> {
+    if merchant.platforms.contains(host) {
+        return Ok(host.clone());
+    }
+    let served_by = if merchant.platforms.is_empty() {
+        "none".to_owned()
+    } else {
+        merchant
+            .platforms
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Error::NotServed {
+        merchant: merchant.merchant.id.clone(),
+        platform: host.clone(),
+        served_by,
+    })
+}
+
+/// Queries the chain and checks everything a payment needs (see the module docs).
+pub async fn quote(
+    client: &rpc::Client,
+    payer: &PublicKey,
+    code: ScannedCode,
+    opts: &PayOptions,
+) -> Result<Quote, Error> {
+    if let (Some(code_cur), Some(chosen)) = (code.currency, opts.currency) {
+        if code_cur != chosen {
+            return Err(Error::CurrencyMismatch {
+                code: code_cur,
+                chosen,
+            });
+        }
+    }
+    let merchant = match client.merchant(&code.merchant_id).await {
+        Ok(m) => m,
+        Err(rpc::Error::Call {
+            code: UNKNOWN_MERCHANT,
+            ..
+        }) => return Err(Error::UnknownMerchant(code.merchant_id.clone())),
+        Err(e) => return Err(e.into()),
+    };
+    let wallets = client.wallets(payer).await?;
+    let wallet = choose_wallet(payer, &wallets.wallets, opts.currency.or(code.currency))?;
+    let acquirer = choose_acquirer(&merchant, &wallet.wallet.host)?;
+    let amount = code.amount(opts.amount, wallet.wallet.currency)?;
+    let order_ref = code.order_ref(opts.order_ref.as_deref())?;
+    match client.order(&code.merchant_id, &order_ref).await {
+        Ok(paid) => {
+            return Err(Error::OrderAlreadyPaid {
+                order_ref,
+                merchant: code.merchant_id.clone(),
+                payment: paid.payment.id,
+            })
+        }
+        Err(rpc::Error::Call {
+            code: crate::wallet::ORDER_NOT_PAID,
+            ..
+        }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    if wallet.balance < amount.value {
+        return Err(Error::InsufficientBalance {
+            wallet: wallet.wallet.id,
+            holds: amount.currency.format(wallet.balance),
+            needs: amount.to_string(),
+        });
+    }
+    Ok(Quote {
+        code,
+        merchant,
+        wallet,
+        acquirer,
+        amount,
+        order_ref,
+    })
+}
+
+/// Signs and submits the payment, then waits until it is committed (final: BFT does not fork).
+pub async fn pay(
+    client: &rpc::Client,
+    key: &SecretKey,
+    quote: &Quote,
+    wait: Duration,
+) -> Result<(Hash, Receipt), Error> {
+    let submitted = tx::TxBuilder::new(client, key).submit(quote.call()).await?;
+    let receipt = tx::wait_committed(client, &submitted.tx_hash, wait).await?;
+    Ok((submitted.tx_hash, receipt))
+}
+
+/// Polls `paychain_certificate` until the certificate exists (the next block is committed), then
+/// checks it against the node's validator set.
+pub async fn wait_certificate(
+    client: &rpc::Client,
+    tx_hash: &Hash,
+    timeout: Duration,
+) -> Result<TxCertificate, Error> {
+    let deadline = Instant::now() + timeout;
+    let cert = loop {
+        match client.certificate(tx_hash).await {
+            Ok(cert) => break cert,
+            Err(rpc::Error::Call { code, .. }) if NOT_CERTIFIABLE_YET.contains(&code) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::CertificateTimeout {
+                tx_hash: *tx_hash,
+                timeout,
+            });
+        }
+        tokio::time::sleep(tx::POLL_INTERVAL.min(deadline - now)).await;
+    };
+    let status = client.status().await?;
+    let validators: Vec<GenesisValidator> = status
+        .validators
+        .iter()
+        .map(|v| GenesisValidator {
+            name: v.name.clone(),
+            public_key: v.public_key,
+            power: v.power,
+        })
+        .collect();
+    cert.verify(&ChainId::new(status.chain_id), &validators)
+        .map_err(|e| Error::BadCertificate {
+            tx_hash: *tx_hash,
+            reason: e.to_string(),
+        })?;
+    Ok(cert)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use paychain_contracts::registry::Merchant;
+    use paychain_contracts::wallet::Wallet;
+
+    fn mid() -> MerchantId {
+        MerchantId::derive(&PublicKey([3; 32]))
+    }
+
+    fn spec() -> emvco::MerchantCodeSpec {
+        emvco::MerchantCodeSpec::new(mid(), "Noodle House", "Shanghai", "5812", "CNY", "CN")
+            .unwrap()
+    }
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
+    }
+
+    #[test]
+    fn dynamic_code_amount_and_order() {
+        let payload = emvco::encode(&spec().with_payment(dec("12.5"), "R-1").unwrap());
+        let c = scan(&payload).unwrap();
+        assert!(c.dynamic);
+        assert_eq!(
+            (c.merchant_id.clone(), c.currency),
+            (mid(), Some(Currency::CNY))
+        );
+        assert_eq!(c.order_ref(Some("other")).unwrap(), "R-1");
+        let a = c.amount(None, Currency::CNY).unwrap();
+        assert_eq!(a.to_string(), "12.50 CNY");
+        assert_eq!(c.amount(Some(dec("12.50")), Currency::CNY).unwrap(), a);
+        let e = c.amount(Some(dec("13")), Currency::CNY).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "amount mismatch: the code asks for 12.50 CNY, --amount says 13.00 CNY"
+        );
+        assert!(e.is_input());
+    }
+
+    #[test]
+    fn static_code_needs_an_amount_and_gets_an_order_ref() {
+        let c = scan(&emvco::encode(&spec())).unwrap();
+        assert!(!c.dynamic);
+        assert!(matches!(
+            c.amount(None, Currency::CNY),
+            Err(Error::AmountMissing)
+        ));
+        assert!(matches!(
+            c.amount(Some(dec("1.234")), Currency::CNY),
+            Err(Error::Amount(_))
+        ));
+        assert!(matches!(
+            c.amount(Some(dec("0")), Currency::CNY),
+            Err(Error::Amount(_))
+        ));
+        let a = c.order_ref(None).unwrap();
+        let b = c.order_ref(None).unwrap();
+        assert!(a.starts_with("pc-") && a != b);
+        assert_eq!(c.order_ref(Some("table 7")).unwrap(), "table 7");
+        assert!(c.order_ref(Some("naïve")).is_err());
+    }
+
+    #[test]
+    fn expiry_rule() {
+        let payload = emvco::encode(&spec().with_payment(dec("3"), "R-2").unwrap());
+        let with = with_expiry(&payload, 1_700_000_000).unwrap();
+        let c = scan(&with).unwrap();
+        assert_eq!(c.expires_at, Some(1_700_000_000));
+        assert_eq!(
+            (c.amount, c.order_ref.as_deref()),
+            (Some(dec("3.00")), Some("R-2"))
+        );
+        assert!(c.check_expiry(1_699_999_999).is_ok());
+        let e = c.check_expiry(1_700_000_000).unwrap_err();
+        assert!(matches!(e, Error::Expired { .. }) && e.is_input(), "{e}");
+        // Replacing the expiry keeps a single 26-02.
+        let again = with_expiry(&with, 1_800_000_000).unwrap();
+        assert_eq!(scan(&again).unwrap().expires_at, Some(1_800_000_000));
+        assert_eq!(again.matches("0210").count(), 1);
+        // No expiry: never expired.
+        assert!(scan(&payload).unwrap().check_expiry(u64::MAX).is_ok());
+    }
+
+    #[test]
+    fn not_paychain_and_broken_codes() {
+        let payload = emvco::encode(&spec());
+        let mut bad = payload.clone();
+        bad.replace_range(bad.len() - 4.., "0000");
+        assert!(matches!(scan(&bad), Err(Error::Code(_))));
+        assert!(matches!(scan(""), Err(Error::Code(_))));
+    }
+
+    fn merchant_view(platforms: &[&str]) -> MerchantView {
+        MerchantView {
+            merchant: Merchant {
+                id: mid(),
+                name: "Noodle House".into(),
+                city: "Shanghai".into(),
+                mcc: "5812".into(),
+                country: "CN".into(),
+                merchant_key: PublicKey([3; 32]),
+                registered_by: PlatformId::new("platform-0").unwrap(),
+                registered_at: 1,
+            },
+            platforms: platforms
+                .iter()
+                .map(|p| PlatformId::new(*p).unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn acquirer_is_the_payers_platform_or_a_clear_refusal() {
+        let p0 = PlatformId::new("platform-0").unwrap();
+        let m = merchant_view(&["platform-0", "platform-1"]);
+        assert_eq!(choose_acquirer(&m, &p0).unwrap(), p0);
+        let m = merchant_view(&["platform-1", "platform-2"]);
+        assert_eq!(
+            choose_acquirer(&m, &p0).unwrap_err().to_string(),
+            format!(
+                "merchant {} is not served by your platform platform-0 (served by: platform-1, platform-2)",
+                mid()
+            )
+        );
+        let m = merchant_view(&[]);
+        assert!(choose_acquirer(&m, &p0)
+            .unwrap_err()
+            .to_string()
+            .ends_with("(served by: none)"));
+    }
+
+    #[test]
+    fn wallet_choice() {
+        let user = PublicKey([9; 32]);
+        let w = |c: Currency| WalletView {
+            wallet: Wallet {
+                id: wallet::wallet_id(&user, c),
+                owner: user,
+                currency: c,
+                host: PlatformId::new("platform-0").unwrap(),
+                opened_at: 1,
+                opened_at_ms: 0,
+            },
+            balance: Decimal::ZERO,
+            cards: vec![],
+        };
+        assert!(matches!(
+            choose_wallet(&user, &[], None),
+            Err(Error::NoWallet { .. })
+        ));
+        let both = [w(Currency::CNY), w(Currency::USD)];
+        assert!(matches!(
+            choose_wallet(&user, &both, None),
+            Err(Error::AmbiguousWallet(_))
+        ));
+        assert_eq!(
+            choose_wallet(&user, &both, Some(Currency::USD))
+                .unwrap()
+                .wallet
+                .currency,
+            Currency::USD
+        );
+        assert!(choose_wallet(&user, &both, Some(Currency::EUR))
+            .unwrap_err()
+            .to_string()
+            .contains("has no EUR wallet"));
+    }
+}

@@ -171,6 +171,10 @@ struct QrEncodeArgs {
     /// Order reference (1 to 25 characters; needs --amount).
     #[arg(long, requires = "amount")]
     order: Option<String>,
+    /// Seconds until a dynamic code expires (written as Unix seconds in field 26-02; payers'
+    /// wallets refuse it afterwards).
+    #[arg(long, requires = "amount", value_name = "SECS")]
+    expires_in: Option<u64>,
     /// PNG file to write.
     #[arg(short = 'o', long = "out", value_name = "FILE.png")]
     out: Option<PathBuf>,
@@ -799,7 +803,18 @@ fn qr_encode(args: QrEncodeArgs) -> Result<Output, Failure> {
     if let (Some(amount), Some(order)) = (args.amount, &args.order) {
         spec = spec.with_payment(amount, order).map_err(Failure::usage)?;
     }
-    let payload = emvco::encode(&spec);
+    let mut payload = emvco::encode(&spec);
+    let mut expires_at = None;
+    if let Some(secs) = args.expires_in {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let at = now.saturating_add(secs);
+        payload = paychain_client::pay::with_expiry(&payload, at)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        expires_at = Some(at);
+    }
     let mut human = String::new();
     if let Some(path) = &args.out {
         let png = qr::png(&payload, args.scale)?;
@@ -817,6 +832,7 @@ fn qr_encode(args: QrEncodeArgs) -> Result<Output, Failure> {
         "point_of_initiation": if spec.amount().is_some() { "dynamic" } else { "static" },
         "amount": spec.amount(),
         "order_ref": spec.order_ref(),
+        "expires_at": expires_at,
     });
     Ok(Output::new(human, json))
 }

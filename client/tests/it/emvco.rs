@@ -757,3 +757,47 @@ fn cli_qr_failures_are_one_line_with_code_2() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn cli_expired_dynamic_code_is_refused_before_any_network_call() {
+    let out = paychain(&[
+        "--json",
+        "qr",
+        "encode",
+        "--merchant",
+        "M0123456789ABCDEF0123",
+        "--name",
+        "Shop",
+        "--city",
+        "Hangzhou",
+        "--mcc",
+        "5812",
+        "--amount",
+        "1.00",
+        "--order",
+        "O1",
+        "--expires-in",
+        "0",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let payload = v["payload"].as_str().unwrap().to_owned();
+    assert!(v["expires_at"].as_u64().is_some());
+    // The RPC URL points nowhere: the expiry check must come first.
+    let out = paychain(&[
+        "--rpc",
+        "http://127.0.0.1:1",
+        "pay",
+        "--code",
+        &payload,
+        "--key",
+        "/nonexistent.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expired"), "{err}");
+}

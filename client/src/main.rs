@@ -136,7 +136,7 @@ enum CertCmd {
 enum QrCmd {
     /// Make a paychain merchant code: a PNG with -o, else drawn in the terminal. With --amount and
     /// --order it is a dynamic code for one order.
-    Encode(QrEncodeArgs),
+    Encode(Box<QrEncodeArgs>),
     /// Read a merchant code of any EMVCo scheme and print its fields.
     Decode {
         /// The payload text, a PNG file, or - for standard input (text or PNG).
@@ -477,7 +477,7 @@ fn one_line(s: &str) -> String {
 async fn run(cli: Cli) -> Result<Output, Failure> {
     let client = || rpc::Client::new(&cli.rpc);
     match cli.command {
-        Command::Qr(QrCmd::Encode(args)) => qr_encode(args),
+        Command::Qr(QrCmd::Encode(args)) => qr_encode(*args),
         Command::Qr(QrCmd::Decode { input }) => qr_decode(&input),
         Command::Keys(KeysCmd::New { out, force }) => {
             let key = KeyFile::generate();

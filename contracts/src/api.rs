@@ -254,3 +254,37 @@ pub struct CertificatesView {
     /// Whether older ones were left out.
     pub truncated: bool,
 }
+
+/// The chain's enclave configuration and registered enclaves (`paychain_enclave`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnclaveStatusView {
+    /// `None` on chains without an enclave (records are then opaque bytes).
+    pub config: Option<crate::enclave_registry::EnclaveConfig>,
+    /// Measurements allowed to register.
+    pub allowed_measurements: Vec<crate::enclave::Measurement>,
+    /// Revoked measurements (clients must not trust their enclaves).
+    pub revoked_measurements: Vec<crate::enclave::Measurement>,
+    /// Registered enclaves.
+    pub enclaves: Vec<crate::enclave_registry::EnclaveEntry>,
+    /// The answering node's own enclave.
+    pub node_enclave: Option<NodeEnclaveView>,
+}
+
+/// A node's own enclave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeEnclaveView {
+    /// Key that signs lookup answers.
+    pub signer: PublicKey,
+    /// Its measurement.
+    pub measurement: crate::enclave::Measurement,
+    /// Whether it holds the consortium secret.
+    pub provisioned: bool,
+}
+
+/// The answer to `paychain_lookup`: signed by the node's enclave, the record re-encrypted to
+/// the requester's ephemeral key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupView {
+    /// The signed answer.
+    pub answer: crate::enclave::SignedAnswer,
+}

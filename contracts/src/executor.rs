@@ -26,7 +26,7 @@ use crate::ids::ChainId;
 use crate::merkle;
 use crate::state::{Overlay, StateError, StateReader, WriteSet};
 use crate::tx::{Call, SignedTx};
-use crate::{governance, registry, wallet};
+use crate::{enclave_registry, governance, registry, wallet};
 
 const NONCE_PREFIX: &[u8] = b"acct/nonce/";
 
@@ -58,11 +58,14 @@ pub enum ContractError {
     /// A wallet (or money) refusal.
     #[error(transparent)]
     Wallet(#[from] wallet::Error),
+    /// An enclave registry refusal.
+    #[error(transparent)]
+    Enclave(#[from] enclave_registry::Error),
 }
 
 impl ContractError {
     /// Stable receipt code: 1..=99 execution, 100..=199 governance, 200..=299 registry,
-    /// 300..=309 money, 310..=399 wallet. 0 is success.
+    /// 300..=309 money, 310..=399 wallet, 400..=499 enclave registry. 0 is success.
     pub fn code(&self) -> u32 {
         match self {
             ContractError::BadNonce { .. } => 1,
@@ -70,6 +73,7 @@ impl ContractError {
             ContractError::Governance(e) => e.code(),
             ContractError::Registry(e) => e.code(),
             ContractError::Wallet(e) => e.code(),
+            ContractError::Enclave(e) => e.code(),
         }
     }
 }
@@ -214,6 +218,8 @@ pub(crate) struct Context {
     pub nonce: u64,
     /// The transaction's hash (payment ids are tx hashes).
     pub tx_hash: Hash,
+    /// The chain (quotes are bound to it).
+    pub chain_id: ChainId,
 }
 
 /// A call's failure: a refusal (receipt), a refusal that keeps its writes (receipt), or a storage
@@ -317,6 +323,7 @@ fn dispatch<R: StateReader>(
         Call::Registry(c) => registry::execute(ov, ctx, c),
         Call::Governance(c) => governance::execute(ov, ctx, c),
         Call::Wallet(c) => wallet::execute(ov, ctx, c),
+        Call::Enclave(c) => enclave_registry::execute(ov, ctx, &ctx.chain_id, c),
     }
 }
 
@@ -381,6 +388,7 @@ fn execute_tx<R: StateReader>(
         sender: tx.sender,
         nonce: tx.nonce,
         tx_hash,
+        chain_id: header.chain_id.clone(),
     };
     let mut child = Overlay::new(&*ov);
     match dispatch(&mut child, &ctx, &tx.call) {

@@ -13,6 +13,9 @@ use crate::state::{MemStore, Overlay, StateError, WriteSet};
 /// Why a genesis document is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
+    /// The enclave section is invalid (e.g. a genesis quote does not verify).
+    #[error("invalid enclave section: {0}")]
+    Enclave(String),
     /// The chain id is malformed.
     #[error(transparent)]
     ChainId(#[from] ids::Error),
@@ -72,6 +75,10 @@ pub struct Genesis {
     pub validators: Vec<GenesisValidator>,
     /// Initial consortium members.
     pub members: Vec<Member>,
+    /// The simulated enclave (attestation root, consortium key, measurements, genesis enclaves);
+    /// absent on chains whose records are not sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enclave: Option<crate::enclave_registry::EnclaveGenesis>,
 }
 
 impl Genesis {
@@ -133,6 +140,10 @@ pub fn genesis_state(genesis: &Genesis) -> Result<WriteSet, GenesisError> {
     governance::write_validators(&mut ov, &genesis.validators);
     for m in &genesis.members {
         governance::write_member(&mut ov, m)?;
+    }
+    if let Some(enclave) = &genesis.enclave {
+        crate::enclave_registry::write_genesis(&mut ov, &genesis.chain_id, enclave)
+            .map_err(GenesisError::Enclave)?;
     }
     Ok(ov.finish()?)
 }

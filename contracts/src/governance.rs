@@ -231,8 +231,16 @@ pub enum Action {
         /// The new parameters.
         params: Params,
     },
-    // Enclave measurements (`ApproveMeasurement`, `RevokeMeasurement`) are appended here by the
-    // enclave module, with their arm in `apply_action` and `Action::kind`.
+    /// Allows an enclave measurement (a new enclave build) to register.
+    ApproveMeasurement {
+        /// The measurement.
+        measurement: crate::enclave::Measurement,
+    },
+    /// Revokes an enclave measurement: no new enclave of it registers, clients stop trusting it.
+    RevokeMeasurement {
+        /// The measurement.
+        measurement: crate::enclave::Measurement,
+    },
 }
 
 impl Action {
@@ -244,6 +252,8 @@ impl Action {
             Action::QualifyWalletHost { .. } => "qualify_wallet_host",
             Action::RevokeWalletHost { .. } => "revoke_wallet_host",
             Action::SetParams { .. } => "set_params",
+            Action::ApproveMeasurement { .. } => "approve_measurement",
+            Action::RevokeMeasurement { .. } => "revoke_measurement",
         }
     }
 }
@@ -547,6 +557,12 @@ fn check_action(reader: &impl StateReader, action: &Action) -> Result<(), CallEr
                 .into());
             }
         }
+        Action::ApproveMeasurement { measurement } => {
+            crate::enclave_registry::check_measurement_action(reader, measurement, true)?
+        }
+        Action::RevokeMeasurement { measurement } => {
+            crate::enclave_registry::check_measurement_action(reader, measurement, false)?
+        }
     }
     Ok(())
 }
@@ -571,6 +587,12 @@ fn apply_action<R: StateReader>(
         }
         Action::RevokeWalletHost { platform } => wallet::revoke_host(ov, platform),
         Action::SetParams { params } => put_encoded(ov, PARAMS_KEY.to_vec(), params),
+        Action::ApproveMeasurement { measurement } => {
+            crate::enclave_registry::approve_measurement(ov, measurement)?
+        }
+        Action::RevokeMeasurement { measurement } => {
+            crate::enclave_registry::revoke_measurement(ov, measurement)?
+        }
     }
     Ok(())
 }

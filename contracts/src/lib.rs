@@ -19,6 +19,7 @@
 //! - [`registry`]: merchants and per-platform acquiring records.
 //! - [`wallet`]: wallet hosting, real-name attestation, wallets, card binding, top-up, pay, settle,
 //!   refund, double-entry statements.
+//! - [`enclave_registry`]: allowed measurements, registered enclaves, provisioning (on chain).
 //! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
 //! - [`certificate`]: offline-verifiable transaction certificates.
 //! - [`commit`]: vote sign bytes and offline-verifiable commit certificates.
@@ -47,6 +48,7 @@ pub mod codec;
 pub mod commit;
 pub mod crypto;
 pub mod enclave;
+pub mod enclave_registry;
 pub mod executor;
 pub mod genesis;
 pub mod governance;

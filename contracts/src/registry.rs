@@ -65,6 +65,9 @@ pub enum Error {
         /// Platform.
         platform_id: PlatformId,
     },
+    /// The chain seals records to its enclave and the payload is not a sealed record.
+    #[error("record payload is not sealed to the consortium enclave: {0}")]
+    NotSealed(String),
     /// The payload exceeds [`MAX_RECORD_PAYLOAD`].
     #[error("record payload is {len} bytes, limit is {max}")]
     PayloadTooLarge {
@@ -86,6 +89,7 @@ impl Error {
             Error::NoRecord { .. } => 204,
             Error::AlreadyRevoked { .. } => 205,
             Error::PayloadTooLarge { .. } => 206,
+            Error::NotSealed(_) => 207,
         }
     }
 }
@@ -326,6 +330,11 @@ pub(crate) fn execute<R: StateReader>(
                     max: MAX_RECORD_PAYLOAD,
                 }
                 .into());
+            }
+            // On a chain with an enclave, the chain stores only ciphertext sealed to it.
+            if crate::enclave_registry::config(ov)?.is_some() {
+                crate::enclave::SealedRecord::from_bytes(payload)
+                    .map_err(|e| Error::NotSealed(e.to_string()))?;
             }
             if merchant(ov, merchant_id)?.is_none() {
                 return Err(Error::UnknownMerchant(merchant_id.clone()).into());

@@ -56,6 +56,7 @@ impl Chain {
                 power: 1,
             }],
             members,
+            enclave: None,
         };
         let mut store = MemStore::new();
         store.apply(&genesis_state(&genesis).unwrap());

@@ -51,6 +51,8 @@ pub enum Call {
     Governance(governance::Call),
     /// Wallets, payments, settlement, refunds.
     Wallet(wallet::Call),
+    /// Enclave registration and provisioning.
+    Enclave(crate::enclave_registry::Call),
 }
 
 /// The signed content of a transaction.

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use paychain_contracts::crypto::{Hash, SecretKey};
-use paychain_contracts::ids::MerchantId;
+use paychain_contracts::enclave::{seal_record, BoxRandomness};
+use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::registry;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_node::config::Config;
@@ -65,10 +66,14 @@ async fn load_demo(shared: Arc<Shared>, home: &Home) -> anyhow::Result<()> {
             n0,
             Call::Registry(registry::Call::PutRecord {
                 merchant_id: id.clone(),
-                payload: format!(
-                    "{{\"acquirer\":\"platform-0\",\"mid\":\"P0-{i:04}\",\"terminal\":\"T{i}\"}}"
-                )
-                .into_bytes(),
+                payload: sealed(
+                    &shared,
+                    &id,
+                    "platform-0",
+                    format!(
+                        "{{\"acquirer\":\"platform-0\",\"mid\":\"P0-{i:04}\",\"terminal\":\"T{i}\"}}"
+                    ),
+                )?,
             }),
         ));
         n0 += 1;
@@ -79,8 +84,12 @@ async fn load_demo(shared: Arc<Shared>, home: &Home) -> anyhow::Result<()> {
                 i as u64,
                 Call::Registry(registry::Call::PutRecord {
                     merchant_id: id.clone(),
-                    payload: format!("{{\"acquirer\":\"platform-1\",\"mid\":\"P1-{i:04}\"}}")
-                        .into_bytes(),
+                    payload: sealed(
+                        &shared,
+                        &id,
+                        "platform-1",
+                        format!("{{\"acquirer\":\"platform-1\",\"mid\":\"P1-{i:04}\"}}"),
+                    )?,
                 }),
             ));
         }
@@ -96,6 +105,32 @@ async fn load_demo(shared: Arc<Shared>, home: &Home) -> anyhow::Result<()> {
     }
     admit_all(&shared, later);
     Ok(())
+}
+
+/// A demo acquiring record, sealed to the consortium enclave key as platforms' clients do
+/// (plain bytes on chains without an enclave).
+fn sealed(
+    shared: &Shared,
+    merchant: &MerchantId,
+    platform: &str,
+    plaintext: String,
+) -> anyhow::Result<Vec<u8>> {
+    let Some(enclave) = &shared.genesis.enclave else {
+        return Ok(plaintext.into_bytes());
+    };
+    let mut ephemeral = [0u8; 32];
+    let mut nonce = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut ephemeral);
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+    let record = seal_record(
+        plaintext.as_bytes(),
+        &enclave.consortium_public,
+        merchant,
+        &PlatformId::new(platform)?,
+        1,
+        &BoxRandomness::new(ephemeral, nonce),
+    )?;
+    Ok(record.to_bytes())
 }
 
 fn admit_all(shared: &Shared, txs: Vec<SignedTx>) {

@@ -14,10 +14,12 @@
 //! - [`host`]: answers the engine's messages.
 //! - [`mempool`], [`gossip`], [`storage`], [`rpc`], [`metrics`], [`config`], [`keys`].
 //! - [`rpc_wallet`]: the read-only wallet, payment and governance queries of the RPC server.
+//! - [`enclave`]: the node's enclave files, registration/provisioning through the chain, lookups.
 //! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
 
 pub mod config;
 pub mod consensus;
+pub mod enclave;
 pub mod gossip;
 pub mod host;
 pub mod keys;

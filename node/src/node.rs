@@ -44,6 +44,8 @@ pub struct Shared {
     blocks: broadcast::Sender<u64>,
     gossip: std::sync::OnceLock<gossip::Handle>,
     pub syncing: AtomicBool,
+    /// This node's enclave, on chains that have one.
+    pub enclave: Option<Arc<std::sync::Mutex<paychain_contracts::enclave::Enclave>>>,
 }
 
 impl Shared {
@@ -202,6 +204,12 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         blocks,
         gossip: std::sync::OnceLock::new(),
         syncing: AtomicBool::new(false),
+        enclave: match &genesis.enclave {
+            Some(_) => Some(Arc::new(std::sync::Mutex::new(crate::enclave::open(
+                home, &chain_id,
+            )?))),
+            None => None,
+        },
     });
 
     // Transaction gossip.
@@ -322,6 +330,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         validators,
         pacing,
     );
+    crate::enclave::spawn_service(shared.clone(), Home(home.0.clone()), key.clone());
     let host = tokio::spawn(async move {
         let _engine = _engine;
         host.run(&mut channels).await

@@ -3,7 +3,7 @@
 //!
 //! Methods (positional params): `paychain_status`, `paychain_submitTx [hex]`,
 //! `paychain_tx [hash]`, `paychain_certificate [hash]`, `paychain_block [height]`,
-//! `paychain_commit [height]`, `paychain_account [pubkey]`,
+//! `paychain_commit [height]`, `paychain_enclave`, `paychain_lookup [hex]`, `paychain_account [pubkey]`,
 //! `paychain_merchant [id]`, `paychain_record [merchant, platform]`, and the subscription
 //! `paychain_subscribeBlocks` (notifications `paychain_block`).
 //!
@@ -25,13 +25,14 @@ use paychain_contracts::api::{
     AccountView, BlockView, MerchantView, RecordView, StatusView, SubmitView, TxStatus, TxView,
     ValidatorView,
 };
+use paychain_contracts::api::{EnclaveStatusView, LookupView, NodeEnclaveView};
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::commit::{Commit, CommitSignature};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::merkle;
-use paychain_contracts::{executor, governance, registry};
+use paychain_contracts::{enclave_registry, executor, governance, registry};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::config;
@@ -210,6 +211,24 @@ fn certificate(shared: &Shared, params: &Params<'_>) -> Result<TxCertificate, Er
     })
 }
 
+fn enclave_status(shared: &Shared) -> Result<EnclaveStatusView, ErrorObjectOwned> {
+    let storage = &shared.storage;
+    Ok(EnclaveStatusView {
+        config: enclave_registry::config(storage).map_err(internal)?,
+        allowed_measurements: enclave_registry::allowed(storage).map_err(internal)?,
+        revoked_measurements: enclave_registry::revoked(storage).map_err(internal)?,
+        enclaves: enclave_registry::enclaves(storage).map_err(internal)?,
+        node_enclave: shared.enclave.as_ref().map(|e| {
+            let e = e.lock().unwrap_or_else(|p| p.into_inner());
+            NodeEnclaveView {
+                signer: e.signer(),
+                measurement: e.measurement(),
+                provisioned: e.is_provisioned(),
+            }
+        }),
+    })
+}
+
 fn submit(shared: &Shared, params: &Params<'_>) -> Result<SubmitView, ErrorObjectOwned> {
     let hex_tx: String = param(params, "transaction")?;
     if hex_tx.len() > 2 * MAX_TX_BYTES {
@@ -384,6 +403,18 @@ fn module(
     })?;
     m.register_method("paychain_certificate", |p, s, _| certificate(s, &p))?;
     m.register_method("paychain_account", |p, s, _| account(s, &p))?;
+    m.register_method("paychain_enclave", |_, s, _| enclave_status(s))?;
+    m.register_method("paychain_lookup", |p, s, _| {
+        let hex_req: String = param(&p, "lookup")?;
+        if hex_req.len() > 2 * 4096 {
+            return Err(err(4004, "malformed lookup: larger than 4 KiB"));
+        }
+        let bytes = hex::decode(&hex_req)
+            .map_err(|e| err(4004, format!("malformed lookup: not hex: {e}")))?;
+        crate::enclave::lookup(s, &bytes)
+            .map(|answer| LookupView { answer })
+            .map_err(|e| err(e.code(), e.to_string()))
+    })?;
     m.register_method("paychain_merchant", |p, s, _| merchant(s, &p))?;
     m.register_method("paychain_record", |p, s, _| record(s, &p))?;
     m.register_subscription(

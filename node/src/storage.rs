@@ -25,7 +25,8 @@ const CF_CERTS: &str = "certs";
 const CF_TXINDEX: &str = "txindex";
 const CF_PENDING: &str = "pending";
 const CF_META: &str = "meta";
-const ALL_CFS: [&str; 8] = [
+const CF_AUDIT: &str = "audit";
+const ALL_CFS: [&str; 9] = [
     CF_STATE,
     CF_BUCKETS,
     CF_BLOCKS,
@@ -34,6 +35,7 @@ const ALL_CFS: [&str; 8] = [
     CF_TXINDEX,
     CF_PENDING,
     CF_META,
+    CF_AUDIT,
 ];
 
 const META_TIP: &[u8] = b"tip";
@@ -268,6 +270,16 @@ impl Storage {
             .transpose()
     }
 
+    /// Appends a node-local audit entry (enclave lookups), keyed by height and arrival order.
+    pub fn audit(&self, height: u64, entry: &[u8]) -> Result<(), Error> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let mut key = height_key(height).to_vec();
+        key.extend_from_slice(&SEQ.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+        self.db.put_cf(self.cf(CF_AUDIT)?, key, entry)?;
+        Ok(())
+    }
+
     /// Stores an undecided proposal record under (height, key).
     pub fn put_pending(&self, height: u64, key: &[u8], value: &[u8]) -> Result<(), Error> {
         let mut k = height_key(height).to_vec();
@@ -381,6 +393,7 @@ mod tests {
                 public_key: platform.public_key(),
                 roles: [Role::Platform].into(),
             }],
+            enclave: None,
         }
     }
 

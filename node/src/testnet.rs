@@ -95,6 +95,7 @@ pub fn generate(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let node_keys: Vec<SecretKey> = (0..validators).map(|_| keys::generate()).collect();
     let platform_keys: Vec<SecretKey> = (0..platforms).map(|_| keys::generate()).collect();
+    let enclaves = crate::enclave::bootstrap_network(&ChainId(chain_id.to_string()), validators)?;
     let genesis = Genesis {
         chain_id: ChainId(chain_id.to_string()),
         genesis_time_ms: now_ms(),
@@ -112,6 +113,7 @@ pub fn generate(
             .enumerate()
             .map(|(i, k)| platform(i, k))
             .collect::<anyhow::Result<Vec<_>>>()?,
+        enclave: Some(enclaves.genesis.clone()),
     };
     genesis
         .validate()
@@ -124,6 +126,8 @@ pub fn generate(
             key,
         )?;
     }
+    // The simulated attestation root, for nodes that join later (it stands for the vendor).
+    keys::save(&out.join("attestation-root.json"), &enclaves.root)?;
     for (i, key) in node_keys.iter().enumerate() {
         let home = Home(out.join(format!("node{i}")));
         let peers: Vec<_> = all_ports
@@ -136,6 +140,7 @@ pub fn generate(
         write(&home.config(), &config.to_toml())?;
         write(&home.genesis(), &genesis_json)?;
         keys::save(&home.validator_key(), key)?;
+        crate::enclave::install(&home, &enclaves.root, &enclaves.nodes[i])?;
     }
     Ok(genesis)
 }
@@ -149,6 +154,7 @@ pub fn init(home: &Home, moniker: &str, base_port: u16) -> anyhow::Result<()> {
         home.0.display()
     );
     keys::save(&home.validator_key(), &keys::generate())?;
+    crate::enclave::write_device_secret(home)?;
     let config = node_config(moniker, ports(base_port, 0)?, &[]);
     write(&home.config(), &config.to_toml())?;
     Ok(())

@@ -77,7 +77,15 @@ fn rpc_rejects_bad_input() -> Result<()> {
     commit_ok(&rpc, &register)?;
     commit_ok(
         &rpc,
-        &txs::signed(&p0, &chain, 1, txs::put(&merchant, b"p0-acquiring-info")),
+        &txs::signed(
+            &p0,
+            &chain,
+            1,
+            txs::put(
+                &merchant,
+                &net.seal(&merchant, "platform-0", 1, b"p0-acquiring-info")?,
+            ),
+        ),
     )?;
     let before = snapshot(&rpc, &merchant, &p0)?;
     ensure!(before.nonce == 2, "platform-0 nonce {}", before.nonce);
@@ -179,7 +187,15 @@ fn rpc_rejects_bad_input() -> Result<()> {
     // platform-1 writing "for" the merchant creates platform-1's own record, never platform-0's.
     commit_ok(
         &rpc,
-        &txs::signed(&p1, &chain, p1_nonce + 1, txs::put(&merchant, b"p1-info")),
+        &txs::signed(
+            &p1,
+            &chain,
+            p1_nonce + 1,
+            txs::put(
+                &merchant,
+                &net.seal(&merchant, "platform-1", 1, b"p1-info")?,
+            ),
+        ),
     )?;
     let p1_record = rpc.call("paychain_record", json!([merchant.as_str(), "platform-1"]))?;
     ensure!(

@@ -471,6 +471,33 @@ impl Testnet {
     }
 
     /// Signing key of genesis platform `platform-<i>`.
+    /// Seals a record's plaintext to the network's consortium enclave key (from genesis), as a
+    /// platform's client does before `PutRecord`.
+    pub fn seal(
+        &self,
+        merchant: &paychain_contracts::ids::MerchantId,
+        platform: &str,
+        version: u64,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>> {
+        let text = std::fs::read_to_string(self.dir.path().join("genesis.json"))?;
+        let genesis: paychain_contracts::genesis::Genesis = serde_json::from_str(&text)?;
+        let enclave = genesis.enclave.context("genesis has no enclave")?;
+        let record = paychain_contracts::enclave::seal_record(
+            plaintext,
+            &enclave.consortium_public,
+            merchant,
+            &paychain_contracts::ids::PlatformId::new(platform)?,
+            version,
+            // Test-only: randomness derived from the plaintext (clients use the OS's).
+            &paychain_contracts::enclave::BoxRandomness::new(
+                paychain_contracts::crypto::Hash::digest(plaintext).0,
+                [7; 12],
+            ),
+        )?;
+        Ok(record.to_bytes())
+    }
+
     pub fn platform_key(&self, i: usize) -> Result<SecretKey> {
         load_key(&self.platform_key_path(i))
     }

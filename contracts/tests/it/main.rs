@@ -42,6 +42,7 @@ fn genesis() -> Genesis {
             member(2, "plat-b", &[Role::Platform]),
             member(3, "gov-only", &[Role::Governor]),
         ],
+        enclave: None,
     }
 }
 

@@ -4,6 +4,8 @@
 //!
 //! - [`emvco`]: EMVCo merchant-presented payment codes: decode any scheme's (bounded, never panics),
 //!   encode paychain's (template 26, GUID `COM.PAYCHAIN`), and say when a code has no paychain merchant.
+//! - [`enclave`]: records sealed to the consortium enclave key before a put; lookups answered by a
+//!   node's enclave, trusted only once its registered quote verifies, then verified and opened.
 //! - [`keystore`]: ed25519 key files (JSON, mode 0600, seeds zeroized); the node uses the same format.
 //! - [`rpc`]: a typed JSON-RPC client for one node ([`rpc::Client`]), one error enum with one-line
 //!   messages, and the WebSocket block feed.
@@ -29,6 +31,7 @@
 //! ```
 
 pub mod emvco;
+pub mod enclave;
 pub mod keystore;
 pub mod pay;
 pub mod qr;

@@ -25,6 +25,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
 
+mod cmd_enclave;
 mod cmd_wallet;
 
 const EXIT_CODES: &str = "\
@@ -66,11 +67,12 @@ enum Command {
     /// Put, get or revoke a platform's acquiring record for a merchant.
     #[command(subcommand)]
     Record(RecordCmd),
-    /// Show a merchant and the platforms serving it.
-    Lookup {
-        /// Merchant id ("M" + 20 uppercase hex characters).
-        id: MerchantId,
-    },
+    /// Show a merchant and the platforms serving it; with --key and --platform, the platform's record
+    /// in plaintext, answered by the node's enclave and verified against its registered quote.
+    Lookup(cmd_enclave::LookupArgs),
+    /// The chain's simulated enclave: configuration, registered enclaves, this node's enclave.
+    #[command(subcommand)]
+    Enclave(cmd_enclave::EnclaveCmd),
     /// Show or submit transactions.
     #[command(subcommand)]
     Tx(TxCmd),
@@ -258,6 +260,9 @@ enum RecordCmd {
         merchant: MerchantId,
         #[command(flatten)]
         payload: PayloadArg,
+        /// Send the payload as it is, even on a chain that seals records (which refuses it there).
+        #[arg(long)]
+        raw: bool,
     },
     /// Show one platform's record for a merchant.
     Get {
@@ -281,10 +286,10 @@ enum RecordCmd {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 struct PayloadArg {
-    /// File whose bytes are the record's payload (sent as they are).
+    /// File holding the record (sealed to the consortium enclave key on a chain that has one).
     #[arg(long, value_name = "FILE")]
     info: Option<PathBuf>,
-    /// The payload as hex.
+    /// The record as hex (sealed like --info).
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     payload_hex: Option<Bytes>,
 }
@@ -532,25 +537,20 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
             let view = client()?.merchant(&id).await?;
             Ok(Output::new(human_merchant(&view), &view))
         }
-        Command::Lookup { id } => {
-            let view = client()?.merchant(&id).await?;
-            Ok(Output::new(human_lookup(&view), &view))
-        }
+        Command::Lookup(args) => cmd_enclave::lookup(&cli.rpc, args).await,
+        Command::Enclave(cmd) => cmd_enclave::enclave_cmd(&cli.rpc, cmd).await,
         Command::Record(RecordCmd::Put {
             send: send_args,
             merchant,
             payload,
+            raw,
         }) => {
             let payload = match (payload.info, payload.payload_hex) {
                 (Some(file), _) => read_payload(&file)?,
                 (None, Some(bytes)) => bytes.0,
                 (None, None) => return Err(Failure::usage("--info or --payload-hex is required")),
             };
-            let call = Call::Registry(registry::Call::PutRecord {
-                merchant_id: merchant.clone(),
-                payload,
-            });
-            send(&client()?, &send_args, call, Some(&merchant)).await
+            cmd_enclave::record_put(&cli.rpc, &send_args, merchant, payload, raw).await
         }
         Command::Record(RecordCmd::Get { merchant, platform }) => {
             let view = client()?.record(&merchant, &platform).await?;

@@ -12,10 +12,12 @@ use jsonrpsee::http_client::{transport, HttpClient};
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use paychain_contracts::api::{
-    AccountView, BlockView, MerchantView, RecordView, StatusView, SubmitView, TxView,
+    AccountView, BlockView, EnclaveStatusView, LookupView, MerchantView, RecordView, StatusView,
+    SubmitView, TxView,
 };
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::enclave::SignedLookup;
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::tx::SignedTx;
 use serde::de::DeserializeOwned;
@@ -186,6 +188,21 @@ impl Client {
         self.call(
             "paychain_record",
             rpc_params![merchant.as_str(), platform.as_str()],
+        )
+        .await
+    }
+
+    /// `paychain_enclave`: the chain's enclave configuration, registered enclaves and the node's own.
+    pub async fn enclave(&self) -> Result<EnclaveStatusView, Error> {
+        self.call("paychain_enclave", rpc_params![]).await
+    }
+
+    /// `paychain_lookup`: the node's enclave answers a signed lookup (verify it with
+    /// [`crate::enclave::PendingLookup::finish`] before trusting it).
+    pub async fn lookup(&self, lookup: &SignedLookup) -> Result<LookupView, Error> {
+        self.call(
+            "paychain_lookup",
+            rpc_params![hex::encode(lookup.to_bytes())],
         )
         .await
     }

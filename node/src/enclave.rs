@@ -178,6 +178,22 @@ pub fn open(home: &Home, chain_id: &ChainId) -> anyhow::Result<Enclave> {
         .map_err(|e| anyhow::anyhow!("sealed enclave file {}: {e}", path.display()))
 }
 
+/// On chains with an enclave, a record put whose payload is not sealed is refused at the door
+/// (and in proposals), so its plaintext never reaches a block, a log or a disk.
+pub fn record_policy(sealed_records: bool) -> crate::mempool::Policy {
+    Box::new(move |tx: &SignedTx| {
+        if !sealed_records {
+            return Ok(());
+        }
+        if let Call::Registry(registry::Call::PutRecord { payload, .. }) = &tx.tx.call {
+            SealedRecord::from_bytes(payload).map_err(|e| {
+                format!("record payload is not sealed to the consortium enclave: {e}")
+            })?;
+        }
+        Ok(())
+    })
+}
+
 /// Why a lookup was not answered.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {

@@ -29,7 +29,6 @@ use paychain_contracts::block::{self, Block, Header};
 use paychain_contracts::codec::MAX_BLOCK_BYTES;
 use paychain_contracts::crypto::PublicKey;
 use paychain_contracts::executor;
-use paychain_contracts::tx::check_stateless;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -655,7 +654,9 @@ impl Host {
         for tx in &block.txs {
             // Verified at mempool admission already when we hold it: verify once per node.
             if !self.shared.mempool.contains(&tx.hash()) {
-                check_stateless(tx, &self.shared.chain_id)
+                self.shared
+                    .mempool
+                    .check(tx)
                     .map_err(|e| format!("tx {}: {e}", tx.hash()))?;
             }
         }

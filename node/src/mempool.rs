@@ -91,18 +91,29 @@ struct Inner {
 }
 
 /// The pool. Shared between RPC, gossip and the consensus host.
+/// A chain-specific stateless rule every transaction must pass before it is kept or voted for
+/// (e.g. "record payloads are sealed" on chains with an enclave).
+pub type Policy = Box<dyn Fn(&SignedTx) -> Result<(), String> + Send + Sync>;
+
 pub struct Mempool {
     config: Config,
     chain_id: ChainId,
+    policy: Policy,
     inner: Mutex<Inner>,
     admitted: Arc<Notify>,
 }
 
 impl Mempool {
     pub fn new(config: Config, chain_id: ChainId) -> Self {
+        Self::with_policy(config, chain_id, Box::new(|_| Ok(())))
+    }
+
+    /// A pool that also applies `policy` to every transaction.
+    pub fn with_policy(config: Config, chain_id: ChainId, policy: Policy) -> Self {
         Self {
             config,
             chain_id,
+            policy,
             inner: Mutex::new(Inner::default()),
             admitted: Arc::new(Notify::new()),
         }
@@ -162,7 +173,7 @@ impl Mempool {
             return Err(Error::Duplicate(hash));
         }
         // The expensive check runs outside the lock.
-        check_stateless(&tx, &self.chain_id).map_err(|e| Error::Invalid(e.to_string()))?;
+        self.check(&tx).map_err(Error::Invalid)?;
         let sender = tx.tx.sender;
         let nonce = tx.tx.nonce;
         let expected = account_nonce(&sender);
@@ -199,6 +210,13 @@ impl Mempool {
         drop(inner);
         self.admitted.notify_waiters();
         Ok(hash)
+    }
+
+    /// The stateless checks of admission (chain id, signature, chain policy); proposals run the
+    /// same checks on transactions this node has not admitted itself.
+    pub fn check(&self, tx: &SignedTx) -> Result<(), String> {
+        check_stateless(tx, &self.chain_id).map_err(|e| e.to_string())?;
+        (self.policy)(tx)
     }
 
     /// Picks transactions for a block: round-robin over senders, each contributing its run of

@@ -198,7 +198,11 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         moniker: config.moniker.clone(),
         genesis: genesis.clone(),
         storage,
-        mempool: Mempool::new(config.mempool.clone(), chain_id.clone()),
+        mempool: Mempool::with_policy(
+            config.mempool.clone(),
+            chain_id.clone(),
+            crate::enclave::record_policy(genesis.enclave.is_some()),
+        ),
         metrics,
         tip: RwLock::new(tip),
         blocks,

@@ -5,8 +5,10 @@
 //! (a height, a receipt) with a deadline; nothing sleeps and then asserts. Networks run one at a time
 //! (see `paychain_tests::serial`). Run them with `scripts/test.sh`, which builds the binaries first.
 
+mod admission;
 mod cli;
 mod consensus;
+mod enclave;
 mod faults;
 mod rpc;
 mod wallet;

@@ -171,9 +171,27 @@ fn rpc_rejects_bad_input() -> Result<()> {
         "a failed call still uses the nonce"
     );
 
+    // A plaintext record is refused at the door on a chain that seals records.
+    let plain = txs::signed(
+        &stranger_key(),
+        &chain,
+        0,
+        txs::put(&merchant, b"plaintext"),
+    );
+    let e = rpc
+        .submit(&plain.to_bytes())?
+        .err()
+        .context("an unsealed record was accepted")?;
+    ensure!(
+        e.message.contains("not sealed to the consortium enclave"),
+        "{}",
+        e.message
+    );
+
     // A non-member cannot write any record.
-    let stranger = SecretKey::from_seed([42; 32]);
-    let put_stranger = txs::signed(&stranger, &chain, 0, txs::put(&merchant, b"hijack"));
+    let stranger = stranger_key();
+    let hijack = net.seal(&merchant, "platform-0", 2, b"hijack")?;
+    let put_stranger = txs::signed(&stranger, &chain, 0, txs::put(&merchant, &hijack));
     let hash = rpc
         .submit(&put_stranger.to_bytes())?
         .map_err(|e| anyhow::anyhow!("submit: {e}"))?;
@@ -243,4 +261,8 @@ fn rpc_rejects_bad_input() -> Result<()> {
         "/metrics: HTTP {status}: {metrics:.200}"
     );
     Ok(())
+}
+
+fn stranger_key() -> SecretKey {
+    SecretKey::from_seed([42; 32])
 }

@@ -24,7 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use paychain_contracts::crypto::{PublicKey, SecretKey};
 use serde_json::{json, Value};
 
@@ -447,6 +447,67 @@ impl Testnet {
         Ok((dir, nodes))
     }
 
+    /// Starts one more node (a full node: its key is not in the validator set), set up the way
+    /// an operator joining the consortium would: `paychain-node init`, the consortium's genesis,
+    /// the peers in its config, and the simulated attestation root key. Returns its index.
+    pub fn add_full_node(&mut self) -> Result<usize> {
+        let i = self.nodes.len();
+        let home = self.dir.path().join(format!("node{i}"));
+        let base = self.base_port + 10 * i as u16;
+        let out = Command::new(existing_bin("paychain-node")?)
+            .args([
+                "init",
+                "--moniker",
+                &format!("node{i}"),
+                "--base-port",
+                &base.to_string(),
+                "--home",
+            ])
+            .arg(&home)
+            .output()
+            .context("run paychain-node init")?;
+        ensure!(
+            out.status.success(),
+            "paychain-node init failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        fs::copy(
+            self.dir.path().join("genesis.json"),
+            home.join("genesis.json"),
+        )?;
+        fs::copy(
+            self.dir.path().join("attestation-root.json"),
+            home.join("keys").join("attestation-root.json"),
+        )?;
+        let peers = |offset: u16| {
+            (0..i)
+                .map(|j| {
+                    format!(
+                        "\"/ip4/127.0.0.1/tcp/{}\"",
+                        self.base_port + 10 * j as u16 + offset
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let config = fs::read_to_string(home.join("config.toml"))?
+            .replace(
+                "persistent_peers = []",
+                &format!("persistent_peers = [{}]", peers(1)),
+            )
+            .replacen("peers = []", &format!("peers = [{}]", peers(2)), 1);
+        fs::write(home.join("config.toml"), config)?;
+        let mut node = Node {
+            home,
+            rpc_port: base,
+            child: None,
+        };
+        node.spawn()?;
+        wait_answers(&mut node, i, START_TIMEOUT)?;
+        self.nodes.push(node);
+        Ok(i)
+    }
+
     /// Number of validators.
     pub fn len(&self) -> usize {
         self.nodes.len()
@@ -470,7 +531,6 @@ impl Testnet {
             .join(format!("platform-{i}.json"))
     }
 
-    /// Signing key of genesis platform `platform-<i>`.
     /// Seals a record's plaintext to the network's consortium enclave key (from genesis), as a
     /// platform's client does before `PutRecord`.
     pub fn seal(
@@ -498,6 +558,7 @@ impl Testnet {
         Ok(record.to_bytes())
     }
 
+    /// Signing key of genesis platform `platform-<i>`.
     pub fn platform_key(&self, i: usize) -> Result<SecretKey> {
         load_key(&self.platform_key_path(i))
     }
@@ -733,5 +794,97 @@ pub mod txs {
         registry::Call::RevokeRecord {
             merchant_id: merchant.clone(),
         }
+    }
+}
+
+/// Searching files and answers for bytes that must not be there (plaintext markers).
+pub mod leaks {
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    use anyhow::{Context, Result};
+
+    /// Occurrences of `needle` in `haystack` (overlapping ones counted; 0 for an empty needle).
+    pub fn count(haystack: &[u8], needle: &[u8]) -> usize {
+        if needle.is_empty() || haystack.len() < needle.len() {
+            return 0;
+        }
+        haystack
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count()
+    }
+
+    /// A file that holds a needle.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Hit {
+        /// The file.
+        pub path: PathBuf,
+        /// Index of the needle in the list searched for.
+        pub needle: usize,
+        /// How often it occurs.
+        pub count: usize,
+    }
+
+    /// What a tree search saw.
+    #[derive(Debug, Clone, Default)]
+    pub struct Scan {
+        /// Regular files read.
+        pub files: usize,
+        /// Bytes read.
+        pub bytes: u64,
+        /// Files holding a needle.
+        pub hits: Vec<Hit>,
+    }
+
+    impl Scan {
+        /// Total occurrences of needle `i`.
+        pub fn total(&self, i: usize) -> usize {
+            self.hits
+                .iter()
+                .filter(|h| h.needle == i)
+                .map(|h| h.count)
+                .sum()
+        }
+    }
+
+    /// Reads every regular file under `root` (symlinks are not followed; a file that vanished while
+    /// scanning, e.g. a RocksDB file compacted away, is skipped) and counts each needle.
+    pub fn scan_tree(root: &Path, needles: &[&[u8]]) -> Result<Scan> {
+        let mut scan = Scan::default();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let entries =
+                fs::read_dir(&dir).with_context(|| format!("read dir {}", dir.display()))?;
+            for entry in entries {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                let path = entry.path();
+                if kind.is_dir() {
+                    stack.push(path);
+                } else if kind.is_file() {
+                    let bytes = match fs::read(&path) {
+                        Ok(b) => b,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => {
+                            return Err(e).with_context(|| format!("read {}", path.display()))
+                        }
+                    };
+                    scan.files += 1;
+                    scan.bytes += bytes.len() as u64;
+                    for (i, needle) in needles.iter().enumerate() {
+                        let n = count(&bytes, needle);
+                        if n > 0 {
+                            scan.hits.push(Hit {
+                                path: path.clone(),
+                                needle: i,
+                                count: n,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(scan)
     }
 }

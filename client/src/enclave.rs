@@ -1,0 +1,594 @@
+//! Client side of the simulated enclave: acquiring records sealed before they are put, and lookups whose
+//! answers are verified against the registered, attested enclave before they are opened.
+//!
+//! ```text
+//! record put:  paychain_enclave ─► consortium key (or none: chain without enclave, bytes go as they are)
+//!              paychain_account ─► sender's platform id     paychain_record ─► next version
+//!              seal_record(plaintext, consortium, merchant, platform, version, OsRng) ─► PutRecord payload
+//! lookup:      paychain_status ─► chain id, height          paychain_enclave ─► trusted_enclave(..)
+//!              LookupRequest { fresh reply key, fresh nonce } ─sign─► paychain_lookup ─► SignedAnswer
+//!              ─► verify_answer(signer, measurement of the registered quote) ─► open_answer ─► plaintext
+//! ```
+//!
+//! What is trusted: the enclave the answering node names is trusted only if its quote is registered on
+//! chain, verifies under the chain's attestation root (which can be pinned from genesis with
+//! [`TrustAnchor`]), carries an allowed and non-revoked measurement, and the enclave was provisioned.
+
+use paychain_contracts::api::{EnclaveStatusView, LookupView};
+use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
+use paychain_contracts::enclave::{
+    open_answer, seal_record, verify_answer, verify_quote, BoxRandomness, KxPublicKey, KxSecret,
+    LookupAnswer, LookupRequest, Measurement, QueryError, RecordError, SealedRecord, SignedLookup,
+    NONCE_LEN,
+};
+use paychain_contracts::enclave_registry::EnclaveConfig;
+use paychain_contracts::genesis::Genesis;
+use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+use rand::RngCore;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::rpc;
+
+/// JSON-RPC code of `paychain_record` when the platform has no record for the merchant.
+pub const NO_RECORD_CODE: i32 = 2002;
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Talking to the node failed, or it refused (its message is kept).
+    #[error(transparent)]
+    Rpc(#[from] rpc::Error),
+    /// The node cannot say whether the chain seals records: nothing is sent rather than plaintext.
+    #[error("cannot tell whether this chain seals records ({0}); nothing was sent (--raw sends the payload as it is)")]
+    EnclaveStatusUnknown(String),
+    /// A lookup needs an enclave.
+    #[error(
+        "this chain has no enclave: records are not sealed and cannot be looked up through one"
+    )]
+    NoEnclave,
+    /// The sender of a sealed put is not a consortium member.
+    #[error("key {0} is not a platform member: only a platform can put a record")]
+    NotAMember(PublicKey),
+    /// Sealing failed (the record is too large).
+    #[error("cannot seal record: {0}")]
+    Seal(#[from] RecordError),
+    /// The answering node's enclave is not one the chain vouches for.
+    #[error("refusing to trust the node's enclave: {0}")]
+    Untrusted(String),
+    /// The node's chain or enclave keys differ from the pinned genesis.
+    #[error("node does not match the pinned genesis: {0}")]
+    AnchorMismatch(String),
+    /// The answer does not verify or does not open.
+    #[error("enclave answer refused: {0}")]
+    Answer(#[from] QueryError),
+}
+
+/// What the client pins from a genesis file instead of believing the node: the chain id, the attestation
+/// root and the consortium key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustAnchor {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The simulated attestation root.
+    pub attestation_root: PublicKey,
+    /// The consortium enclave key records are sealed to.
+    pub consortium_public: KxPublicKey,
+}
+
+impl TrustAnchor {
+    /// The anchor of a genesis document; `None` when the chain has no enclave.
+    pub fn from_genesis(genesis: &Genesis) -> Option<TrustAnchor> {
+        genesis.enclave.as_ref().map(|e| TrustAnchor {
+            chain_id: genesis.chain_id.clone(),
+            attestation_root: e.attestation_root,
+            consortium_public: e.consortium_public,
+        })
+    }
+
+    /// Checks that the node's chain id and enclave configuration are the pinned ones.
+    pub fn check(&self, chain_id: &ChainId, config: &EnclaveConfig) -> Result<(), Error> {
+        if chain_id != &self.chain_id {
+            return Err(Error::AnchorMismatch(format!(
+                "chain id is {chain_id}, genesis says {}",
+                self.chain_id
+            )));
+        }
+        if config.attestation_root != self.attestation_root {
+            return Err(Error::AnchorMismatch(format!(
+                "attestation root is {}, genesis says {}",
+                config.attestation_root, self.attestation_root
+            )));
+        }
+        if config.consortium_public != self.consortium_public {
+            return Err(Error::AnchorMismatch(format!(
+                "consortium key is {}, genesis says {}",
+                config.consortium_public, self.consortium_public
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Fresh randomness for one box, from the OS.
+pub fn fresh_randomness() -> BoxRandomness {
+    let mut ephemeral = [0u8; 32];
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut ephemeral);
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    BoxRandomness::new(ephemeral, nonce)
+}
+
+/// How a record put was sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SealedPut {
+    /// The platform bound into the ciphertext (the sender's).
+    pub platform_id: PlatformId,
+    /// The version bound into the ciphertext (the one the chain will give the record).
+    pub version: u64,
+    /// [`SealedRecord::hash`], which a lookup answer cites.
+    pub ciphertext_hash: Hash,
+}
+
+/// The payload of a `PutRecord` and, on a chain with an enclave, how it was sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedPut {
+    /// What goes on chain.
+    pub payload: Vec<u8>,
+    /// `None` on a chain without an enclave (the plaintext is the payload).
+    pub sealed: Option<SealedPut>,
+}
+
+/// Prepares `sender`'s record for `merchant`: sealed to the consortium key on a chain with an enclave
+/// (bound to the sender's platform and the record's next version), the bytes as they are otherwise.
+///
+/// The version is read from committed state: a put of the same platform's record still in flight makes
+/// this one fail to open later (the AAD names the wrong version), so send one put at a time.
+pub async fn prepare_put(
+    client: &rpc::Client,
+    sender: &PublicKey,
+    merchant: &MerchantId,
+    plaintext: &[u8],
+    anchor: Option<&TrustAnchor>,
+) -> Result<PreparedPut, Error> {
+    let status = client
+        .enclave()
+        .await
+        .map_err(|e| Error::EnclaveStatusUnknown(e.to_string()))?;
+    let Some(config) = status.config else {
+        if anchor.is_some() {
+            return Err(Error::AnchorMismatch(
+                "the node reports no enclave, genesis has one".into(),
+            ));
+        }
+        return Ok(PreparedPut {
+            payload: plaintext.to_vec(),
+            sealed: None,
+        });
+    };
+    if let Some(anchor) = anchor {
+        let chain_id = ChainId::new(client.status().await?.chain_id);
+        anchor.check(&chain_id, &config)?;
+    }
+    let platform_id = client
+        .account(sender)
+        .await?
+        .member
+        .map(|m| m.id)
+        .ok_or(Error::NotAMember(*sender))?;
+    let version = match client.record(merchant, &platform_id).await {
+        Ok(view) => view.record.version.saturating_add(1),
+        Err(rpc::Error::Call { code, .. }) if code == NO_RECORD_CODE => 1,
+        Err(e) => return Err(e.into()),
+    };
+    let sealed = seal_record(
+        plaintext,
+        &config.consortium_public,
+        merchant,
+        &platform_id,
+        version,
+        &fresh_randomness(),
+    )?;
+    Ok(PreparedPut {
+        payload: sealed.to_bytes(),
+        sealed: Some(SealedPut {
+            platform_id,
+            version,
+            ciphertext_hash: sealed.hash(),
+        }),
+    })
+}
+
+/// The enclave a node answers lookups with, once the chain vouches for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TrustedEnclave {
+    /// Its answer-signing key (from its registered quote).
+    pub signer: PublicKey,
+    /// Its measurement (from its registered quote).
+    pub measurement: Measurement,
+}
+
+/// Decides whether to trust the enclave of the node that sent `status`: it must be registered on chain
+/// with a quote that verifies under the chain's policy (attestation root, allowed and non-revoked
+/// measurement, chain id, debug policy), be provisioned, and match what the node says it runs.
+pub fn trusted_enclave(
+    status: &EnclaveStatusView,
+    chain_id: &ChainId,
+    anchor: Option<&TrustAnchor>,
+) -> Result<TrustedEnclave, Error> {
+    let config = status.config.as_ref().ok_or(Error::NoEnclave)?;
+    if let Some(anchor) = anchor {
+        anchor.check(chain_id, config)?;
+    }
+    let node = status
+        .node_enclave
+        .as_ref()
+        .ok_or_else(|| Error::Untrusted("the node runs no enclave".into()))?;
+    let entry = status
+        .enclaves
+        .iter()
+        .find(|e| e.quote.quote.signer == node.signer)
+        .ok_or_else(|| {
+            Error::Untrusted(format!(
+                "enclave {} is not registered on chain",
+                node.signer
+            ))
+        })?;
+    let quote = &entry.quote.quote;
+    if quote.measurement != node.measurement {
+        return Err(Error::Untrusted(format!(
+            "node says its enclave {} runs measurement {}, its registered quote says {}",
+            node.signer, node.measurement, quote.measurement
+        )));
+    }
+    verify_quote(
+        &entry.quote,
+        &config.attestation_root,
+        &status.allowed_measurements,
+        &status.revoked_measurements,
+        chain_id,
+        config.allow_debug,
+    )
+    .map_err(|e| Error::Untrusted(format!("enclave {}: {e}", node.signer)))?;
+    if !entry.provisioned || !node.provisioned {
+        return Err(Error::Untrusted(format!(
+            "enclave {} is not provisioned with the consortium secret",
+            node.signer
+        )));
+    }
+    Ok(TrustedEnclave {
+        signer: quote.signer,
+        measurement: quote.measurement,
+    })
+}
+
+/// A signed lookup and the reply secret its answer opens with.
+pub struct PendingLookup {
+    /// What is sent to `paychain_lookup`.
+    pub signed: SignedLookup,
+    reply: KxSecret,
+}
+
+impl std::fmt::Debug for PendingLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLookup")
+            .field("signed", &self.signed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingLookup {
+    /// A lookup of `merchant`'s record as `platform` by `key`, with a fresh reply key and nonce from
+    /// the OS, issued at `height` on `chain_id`.
+    pub fn new(
+        key: &SecretKey,
+        chain_id: ChainId,
+        merchant: MerchantId,
+        platform: PlatformId,
+        height: u64,
+    ) -> PendingLookup {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(seed.as_mut());
+        let reply = KxSecret::from_seed(*seed);
+        let mut nonce = [0u8; LOOKUP_NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let request = LookupRequest {
+            chain_id,
+            merchant_id: merchant,
+            platform_id: platform,
+            requester: key.public_key(),
+            reply_kx_public: reply.public_key(),
+            nonce,
+            issued_at_height: height,
+        };
+        PendingLookup {
+            signed: request.sign(key),
+            reply,
+        }
+    }
+
+    /// Verifies `answer` came from `enclave` for this request, then opens the record.
+    pub fn finish(
+        &self,
+        answer: &paychain_contracts::enclave::SignedAnswer,
+        enclave: &TrustedEnclave,
+    ) -> Result<VerifiedLookup, Error> {
+        let request = &self.signed.request;
+        verify_answer(
+            answer,
+            &request.hash(),
+            &enclave.signer,
+            &enclave.measurement,
+        )?;
+        let a = &answer.answer;
+        // The request hash covers these; a signed answer naming others is a broken enclave.
+        if a.chain_id != request.chain_id
+            || a.merchant_id != request.merchant_id
+            || a.platform_id != request.platform_id
+        {
+            return Err(Error::Answer(QueryError::RequestMismatch {
+                expected: request.hash(),
+                got: a.request_hash,
+            }));
+        }
+        let plaintext = open_answer(&self.reply, a)?;
+        Ok(VerifiedLookup {
+            answer: a.clone(),
+            plaintext,
+            enclave: *enclave,
+        })
+    }
+}
+
+/// A verified, opened answer.
+pub struct VerifiedLookup {
+    /// The enclave-signed answer.
+    pub answer: LookupAnswer,
+    /// The requester's platform's record, `None` when it has none for this merchant.
+    pub plaintext: Option<Zeroizing<Vec<u8>>>,
+    /// The enclave that signed it.
+    pub enclave: TrustedEnclave,
+}
+
+impl std::fmt::Debug for VerifiedLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedLookup")
+            .field("answer", &self.answer)
+            .field("plaintext", &self.plaintext.as_ref().map(|p| p.len()))
+            .field("enclave", &self.enclave)
+            .finish()
+    }
+}
+
+/// Looks up `merchant`'s record as `platform` with `key` through the node behind `client`: checks the
+/// node's enclave is trusted before asking, verifies and opens the answer.
+pub async fn lookup(
+    client: &rpc::Client,
+    key: &SecretKey,
+    merchant: &MerchantId,
+    platform: &PlatformId,
+    anchor: Option<&TrustAnchor>,
+) -> Result<VerifiedLookup, Error> {
+    let status = client.status().await?;
+    let chain_id = ChainId::new(status.chain_id);
+    let enclave_status = client.enclave().await?;
+    let enclave = trusted_enclave(&enclave_status, &chain_id, anchor)?;
+    let pending = PendingLookup::new(
+        key,
+        chain_id,
+        merchant.clone(),
+        platform.clone(),
+        status.height,
+    );
+    let LookupView { answer } = client.lookup(&pending.signed).await?;
+    pending.finish(&answer, &enclave)
+}
+
+/// The record as text when it is UTF-8, else as hex.
+pub fn display_record(plaintext: &[u8]) -> String {
+    match std::str::from_utf8(plaintext) {
+        Ok(s) => s.to_owned(),
+        Err(_) => hex::encode(plaintext),
+    }
+}
+
+/// Whether `bytes` decode as a sealed record (what a chain with an enclave stores).
+pub fn is_sealed(bytes: &[u8]) -> bool {
+    SealedRecord::from_bytes(bytes).is_ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use paychain_contracts::api::NodeEnclaveView;
+    use paychain_contracts::enclave::{bootstrap, wrap_secret, Enclave, EnclaveConfig as Build};
+    use paychain_contracts::enclave_registry::EnclaveEntry;
+
+    struct Fixture {
+        chain: ChainId,
+        root: SecretKey,
+        enclave: Enclave,
+        status: EnclaveStatusView,
+    }
+
+    fn fixture() -> Fixture {
+        let chain = ChainId::new("test-chain");
+        let root = SecretKey::from_seed([1; 32]);
+        let (secret, consortium_public) = bootstrap([2; 32]);
+        let mut enclave = Enclave::new(&[3; 32], Build::new(chain.clone()), None).unwrap();
+        let quote = enclave.quote().attest(&root);
+        let wrapped =
+            wrap_secret(&secret, &quote.quote, &BoxRandomness::new([4; 32], [5; 12])).unwrap();
+        enclave.provision(&wrapped, &consortium_public).unwrap();
+        let status = EnclaveStatusView {
+            config: Some(EnclaveConfig {
+                attestation_root: root.public_key(),
+                consortium_public,
+                allow_debug: false,
+            }),
+            allowed_measurements: vec![enclave.measurement()],
+            revoked_measurements: vec![],
+            enclaves: vec![EnclaveEntry {
+                quote,
+                provisioned: true,
+                registered_at: 0,
+            }],
+            node_enclave: Some(NodeEnclaveView {
+                signer: enclave.signer(),
+                measurement: enclave.measurement(),
+                provisioned: true,
+            }),
+        };
+        Fixture {
+            chain,
+            root,
+            enclave,
+            status,
+        }
+    }
+
+    #[test]
+    fn trust_requires_registered_attested_allowed_provisioned() {
+        let f = fixture();
+        let t = trusted_enclave(&f.status, &f.chain, None).unwrap();
+        assert_eq!(t.signer, f.enclave.signer());
+
+        let mut s = f.status.clone();
+        s.revoked_measurements.push(f.enclave.measurement());
+        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        assert!(e.contains("revoked"), "{e}");
+
+        let mut s = f.status.clone();
+        s.allowed_measurements.clear();
+        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        assert!(e.contains("not allowed"), "{e}");
+
+        let mut s = f.status.clone();
+        s.enclaves.clear();
+        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        assert!(e.contains("not registered"), "{e}");
+
+        let mut s = f.status.clone();
+        s.enclaves[0].provisioned = false;
+        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        assert!(e.contains("not provisioned"), "{e}");
+
+        let mut s = f.status.clone();
+        s.config.as_mut().unwrap().attestation_root = SecretKey::from_seed([9; 32]).public_key();
+        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        assert!(e.contains("forged"), "{e}");
+
+        let e = trusted_enclave(&f.status, &ChainId::new("other"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chain"), "{e}");
+
+        let mut s = f.status.clone();
+        s.node_enclave = None;
+        assert!(matches!(
+            trusted_enclave(&s, &f.chain, None),
+            Err(Error::Untrusted(_))
+        ));
+        let mut s = f.status.clone();
+        s.config = None;
+        assert!(matches!(
+            trusted_enclave(&s, &f.chain, None),
+            Err(Error::NoEnclave)
+        ));
+
+        let anchor = TrustAnchor {
+            chain_id: f.chain.clone(),
+            attestation_root: f.root.public_key(),
+            consortium_public: f.status.config.as_ref().unwrap().consortium_public,
+        };
+        assert!(trusted_enclave(&f.status, &f.chain, Some(&anchor)).is_ok());
+        let other = TrustAnchor {
+            attestation_root: SecretKey::from_seed([8; 32]).public_key(),
+            ..anchor
+        };
+        assert!(matches!(
+            trusted_enclave(&f.status, &f.chain, Some(&other)),
+            Err(Error::AnchorMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn sealed_record_round_trips_through_a_lookup() {
+        let mut f = fixture();
+        let consortium = f.status.config.as_ref().unwrap().consortium_public;
+        let merchant = MerchantId::derive(&SecretKey::from_seed([6; 32]).public_key());
+        let platform = PlatformId::new("platform-0").unwrap();
+        let sealed = seal_record(
+            b"MARKER acct",
+            &consortium,
+            &merchant,
+            &platform,
+            1,
+            &fresh_randomness(),
+        )
+        .unwrap();
+        assert!(is_sealed(&sealed.to_bytes()));
+        assert!(!is_sealed(b"plain"));
+        let key = SecretKey::from_seed([7; 32]);
+        let pending = PendingLookup::new(
+            &key,
+            f.chain.clone(),
+            merchant.clone(),
+            platform.clone(),
+            10,
+        );
+        let grant = paychain_contracts::enclave::RoleGrant {
+            requester: key.public_key(),
+            platform: platform.clone(),
+            role: paychain_contracts::enclave::RequesterRole::Platform,
+        };
+        let records = [paychain_contracts::enclave::StoredRecord {
+            platform_id: platform,
+            version: 1,
+            sealed,
+        }];
+        let answer = f
+            .enclave
+            .answer(
+                &pending.signed,
+                Some(&grant),
+                &records,
+                10,
+                &fresh_randomness(),
+            )
+            .unwrap();
+        let trusted = trusted_enclave(&f.status, &f.chain, None).unwrap();
+        let done = pending.finish(&answer, &trusted).unwrap();
+        assert_eq!(&done.plaintext.unwrap()[..], b"MARKER acct");
+
+        // Another enclave's key does not verify the answer.
+        let wrong = TrustedEnclave {
+            signer: SecretKey::from_seed([9; 32]).public_key(),
+            ..trusted
+        };
+        assert!(matches!(
+            pending.finish(&answer, &wrong),
+            Err(Error::Answer(QueryError::BadAnswerSignature(_)))
+        ));
+        // Another request's answer is refused.
+        let other = PendingLookup::new(
+            &key,
+            f.chain.clone(),
+            merchant,
+            answer.answer.platform_id.clone(),
+            10,
+        );
+        assert!(matches!(
+            other.finish(&answer, &trusted),
+            Err(Error::Answer(QueryError::RequestMismatch { .. }))
+        ));
+    }
+
+    #[test]
+    fn record_display() {
+        assert_eq!(display_record(b"abc"), "abc");
+        assert_eq!(display_record(&[0xff, 0x00]), "ff00");
+    }
+}

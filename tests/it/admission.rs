@@ -1,0 +1,151 @@
+//! A platform admitted by governance vote joins with its own node: the node's enclave registers
+//! through the chain, a running enclave provisions it with the consortium secret, and it then
+//! answers lookups for the new platform's records.
+
+use std::time::Instant;
+
+use anyhow::{ensure, Context, Result};
+use paychain_contracts::ids::MerchantId;
+use paychain_tests::{load_key, txs, Testnet};
+use serde_json::{json, Value};
+
+use crate::PROGRESS;
+
+fn json_out(out: &std::process::Output) -> Result<Value> {
+    ensure!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[test]
+fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lookups() -> Result<()>
+{
+    let mut net = Testnet::start(4)?;
+    let key_path = net.dir.path().join("platform-4.json");
+    let key_arg = key_path.to_string_lossy().to_string();
+    let new_key = json_out(&net.cli(0, &["keys", "new", "-o", &key_arg])?)?;
+    let new_pub = new_key["public_key"]
+        .as_str()
+        .context("public key")?
+        .to_owned();
+
+    // Governance: platform-0 proposes, platform-1 and platform-2 approve (3 of 4 > 2/3).
+    let p = |i: usize| net.platform_key_path(i).to_string_lossy().to_string();
+    let proposed = json_out(&net.cli(
+        0,
+        &[
+            "gov",
+            "propose",
+            "--key",
+            &p(0),
+            "--admit-platform",
+            "platform-4",
+            "--member-name",
+            "Platform 4",
+            "--member-key",
+            &new_pub,
+        ],
+    )?)?;
+    let id = proposed["proposal_id"]
+        .as_u64()
+        .context("proposal id")?
+        .to_string();
+    for i in [1, 2] {
+        json_out(&net.cli(
+            i,
+            &[
+                "gov",
+                "vote",
+                "--key",
+                &p(i),
+                "--proposal",
+                &id,
+                "--approve",
+            ],
+        )?)?;
+    }
+    let account = net.rpc(0).call("paychain_account", json!([new_pub]))?;
+    ensure!(
+        account["member"]["id"] == "platform-4",
+        "not admitted: {account}"
+    );
+
+    // Its operator brings up a node; the enclave goes registered → provisioned through the chain.
+    let n = net.add_full_node()?;
+    let deadline = Instant::now() + PROGRESS;
+    loop {
+        let status = net.rpc(n).call("paychain_enclave", json!([]))?;
+        if status["node_enclave"]["provisioned"] == true {
+            let signer = status["node_enclave"]["signer"].clone();
+            let on_chain = status["enclaves"]
+                .as_array()
+                .context("enclaves")?
+                .iter()
+                .any(|e| e["quote"]["quote"]["signer"] == signer && e["provisioned"] == true);
+            ensure!(on_chain, "provisioned but not on chain: {status}");
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "node {n}'s enclave was not provisioned in time: {status}"
+        );
+        net.wait_height(0, net.height(0)? + 1, PROGRESS)?;
+    }
+
+    // The new platform stores a sealed record and reads it back through its own node.
+    let chain = net.rpc(0).status()?["chain_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let p0 = net.platform_key(0)?;
+    let merchant_key = txs::merchant_key(44);
+    let merchant = MerchantId::derive(&merchant_key);
+    let reg = txs::signed(
+        &p0,
+        &chain,
+        net.rpc(0).nonce(&p0.public_key())?,
+        txs::register(&merchant_key, "Night Market"),
+    );
+    let hash = net
+        .rpc(0)
+        .submit(&reg.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    net.rpc(0).wait_committed(&hash, PROGRESS)?;
+    let p4 = load_key(&key_path)?;
+    let marker = "platform-4-acquirer-7f3a";
+    let put = txs::signed(
+        &p4,
+        &chain,
+        0,
+        txs::put(
+            &merchant,
+            &net.seal(&merchant, "platform-4", 1, marker.as_bytes())?,
+        ),
+    );
+    let hash = net
+        .rpc(n)
+        .submit(&put.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let receipt = net.rpc(n).wait_committed(&hash, PROGRESS)?;
+    ensure!(receipt["code"] == 0, "put refused: {receipt}");
+    let looked = json_out(&net.cli(
+        n,
+        &[
+            "lookup",
+            merchant.as_str(),
+            "--key",
+            &key_arg,
+            "--platform",
+            "platform-4",
+        ],
+    )?)?;
+    ensure!(
+        looked.to_string().contains(marker),
+        "the new platform's node did not return its record: {looked}"
+    );
+    Ok(())
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Args, Subcommand};
 use paychain_client::contracts::api::{ProposalView, StatementView, WalletView};
 use paychain_client::contracts::crypto::{Hash, PublicKey};
+use paychain_client::contracts::enclave::Measurement;
 use paychain_client::contracts::governance::{self, Action, Member, ProposalStatus, Role};
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::contracts::money::{Amount, Currency};
@@ -76,6 +77,18 @@ pub(crate) struct ActionArgs {
     /// Remove a member.
     #[arg(long, value_name = "PLATFORM")]
     remove_platform: Option<PlatformId>,
+    /// Allow an enclave measurement (64 hex characters) to register.
+    #[arg(long, value_name = "HEX", value_parser = parse_measurement)]
+    approve_measurement: Option<Measurement>,
+    /// Revoke an enclave measurement.
+    #[arg(long, value_name = "HEX", value_parser = parse_measurement)]
+    revoke_measurement: Option<Measurement>,
+}
+
+fn parse_measurement(s: &str) -> Result<Measurement, String> {
+    s.parse::<paychain_client::contracts::crypto::Hash>()
+        .map(Measurement)
+        .map_err(|_| format!("measurement {s:?} is not 64 hex characters"))
 }
 
 #[derive(Debug, Args)]
@@ -422,6 +435,10 @@ pub(crate) async fn gov(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
                 }
             } else if let Some(p) = &a.remove_platform {
                 Action::RemovePlatform { id: p.clone() }
+            } else if let Some(m) = a.approve_measurement {
+                Action::ApproveMeasurement { measurement: m }
+            } else if let Some(m) = a.revoke_measurement {
+                Action::RevokeMeasurement { measurement: m }
             } else if let (Some(id), Some(name), Some(key)) =
                 (&a.admit_platform, &args.member_name, &args.member_key)
             {

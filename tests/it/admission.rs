@@ -34,7 +34,10 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         .to_owned();
 
     // Governance: platform-0 proposes, platform-1 and platform-2 approve (3 of 4 > 2/3).
-    let p = |i: usize| net.platform_key_path(i).to_string_lossy().to_string();
+    let keys: Vec<String> = (0..4)
+        .map(|i| net.platform_key_path(i).to_string_lossy().to_string())
+        .collect();
+    let p = |i: usize| keys[i].clone();
     let proposed = json_out(&net.cli(
         0,
         &[
@@ -147,5 +150,64 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         looked.to_string().contains(marker),
         "the new platform's node did not return its record: {looked}"
     );
+
+    // Governance revokes the enclave build: clients stop trusting its answers.
+    let status = net.rpc(0).call("paychain_enclave", json!([]))?;
+    let measurement = status["allowed_measurements"][0]
+        .as_str()
+        .context("measurement")?
+        .to_owned();
+    let proposed = json_out(&net.cli(
+        0,
+        &[
+            "gov",
+            "propose",
+            "--key",
+            &p(0),
+            "--revoke-measurement",
+            &measurement,
+        ],
+    )?)?;
+    let id = proposed["proposal_id"]
+        .as_u64()
+        .context("proposal id")?
+        .to_string();
+    for i in [1, 2] {
+        json_out(&net.cli(
+            i,
+            &[
+                "gov",
+                "vote",
+                "--key",
+                &p(i),
+                "--proposal",
+                &id,
+                "--approve",
+            ],
+        )?)?;
+    }
+    let status = net.rpc(0).call("paychain_enclave", json!([]))?;
+    ensure!(
+        status["revoked_measurements"][0] == measurement.as_str(),
+        "not revoked: {status}"
+    );
+    let refused = net.cli(
+        n,
+        &[
+            "lookup",
+            merchant.as_str(),
+            "--key",
+            &key_arg,
+            "--platform",
+            "platform-4",
+        ],
+    )?;
+    let err = String::from_utf8_lossy(&refused.stderr);
+    ensure!(
+        refused.status.code() == Some(1) && err.contains("revoked"),
+        "lookup through a revoked enclave: exit {:?}: {err}",
+        refused.status.code()
+    );
+    ensure!(!String::from_utf8_lossy(&refused.stdout).contains(marker));
     Ok(())
 }

@@ -27,7 +27,7 @@ use super::{format_time_ms, parse_amount, Failure, Output, SendArgs};
 #[derive(Debug, Subcommand)]
 pub(crate) enum GovCmd {
     /// Propose a governance action (a governor's key; counts as its approval).
-    Propose(ProposeArgs),
+    Propose(Box<ProposeArgs>),
     /// Vote on a proposal (a governor's key; each governor once).
     Vote {
         #[command(flatten)]

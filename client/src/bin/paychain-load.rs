@@ -2,23 +2,30 @@
 //!
 //! Pre-signs transactions from many fresh keys (so nonces never block each other), submits them
 //! at a fixed rate spread over every node's RPC, follows committed blocks on one node, and
-//! prints committed tx/s, blocks/s and submit→commit latency percentiles as one JSON object.
+//! prints committed tx/s, blocks/s, block interval and submit→commit latency percentiles as one
+//! JSON object (plus CPU and peak memory of the node processes named by `--pids`). A line of
+//! progress per second goes to stderr.
 //!
 //! The transactions are registry calls from keys that are not platforms: each is signed,
 //! gossiped, ordered, executed (refused by the contract, nonce bumped) and committed like any
 //! other, so this measures the chain's pipeline, not one contract's logic.
+//!
+//! `--register N --platform-keys a.json,b.json,...` instead registers N merchants as fast as the
+//! chain takes them (closed loop: each platform keeps at most `--window` registrations in flight,
+//! under the mempool's per-sender limit), to grow the state before a measurement.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use paychain_client::contracts::crypto::{Hash, SecretKey};
-use paychain_client::contracts::ids::ChainId;
+use paychain_client::contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_client::contracts::ids::{ChainId, MerchantId};
 use paychain_client::contracts::registry;
 use paychain_client::contracts::tx::{Call, SignedTx, Transaction};
+use paychain_client::keystore;
 use paychain_client::rpc::Client;
-use tokio::sync::Mutex;
 
 #[derive(Parser)]
 #[command(name = "paychain-load", about = "open-loop load generator")]
@@ -38,6 +45,27 @@ struct Args {
     /// Seconds to keep following blocks after the load stops.
     #[arg(long, default_value_t = 10)]
     drain: u64,
+    /// Comma-separated pids of the node processes: their CPU use during the load and peak memory
+    /// (VmHWM) are reported.
+    #[arg(long, default_value = "")]
+    pids: String,
+    /// Register this many merchants (closed loop) instead of the open-loop load.
+    #[arg(long)]
+    register: Option<u64>,
+    /// Comma-separated platform key files that sign the registrations (with --register).
+    #[arg(long, default_value = "")]
+    platform_keys: String,
+    /// Registrations each platform keeps in flight (with --register).
+    #[arg(long, default_value_t = 48)]
+    window: u64,
+    /// Ramp the offered rate linearly from 0 to --rate over --duration (half as many transactions)
+    /// instead of a constant rate: the peak committed rate then shows the capacity without a long
+    /// overload collapsing it.
+    #[arg(long)]
+    ramp: bool,
+    /// No per-second progress on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -46,6 +74,155 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
+}
+
+/// A JSON number, or null for NaN/inf (JSON has no NaN).
+fn num(x: f64) -> serde_json::Value {
+    if x.is_finite() {
+        serde_json::json!((x * 100.0).round() / 100.0)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// CPU seconds (user + system) and peak resident memory of a process, from /proc.
+#[derive(Clone, Copy, Default)]
+struct ProcSample {
+    cpu_s: f64,
+    hwm_kib: u64,
+    rss_kib: u64,
+}
+
+fn sample(pid: u32) -> Option<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Some(ProcSample {
+        // USER_HZ is 100 on every Linux ABI this runs on.
+        cpu_s: ticks / 100.0,
+        hwm_kib: kib("VmHWM:"),
+        rss_kib: kib("VmRSS:"),
+    })
+}
+
+/// One block as seen by the follower.
+struct Seen {
+    at: Instant,
+    time_ms: u64,
+    txs: usize,
+}
+
+/// What the follower records, shared with the submitters.
+#[derive(Default)]
+struct Ledger {
+    submitted: Mutex<HashMap<Hash, Instant>>,
+    committed: Mutex<HashMap<Hash, Instant>>,
+    blocks: Mutex<Vec<Seen>>,
+    refused: AtomicU64,
+    failed_receipts: AtomicU64,
+    /// Per-sender-group committed counts (registrations: one group per platform).
+    group_of: HashMap<Hash, usize>,
+    group_done: Vec<AtomicU64>,
+}
+
+fn registrations(
+    platforms: &[(SecretKey, u64)],
+    chain_id: &ChainId,
+    n: u64,
+) -> Vec<Vec<(Hash, Vec<u8>)>> {
+    let run = std::process::id();
+    let mut per: Vec<Vec<(Hash, Vec<u8>)>> = vec![Vec::new(); platforms.len()];
+    for i in 0..n {
+        let p = (i % platforms.len() as u64) as usize;
+        let (key, first_nonce) = &platforms[p];
+        let merchant =
+            SecretKey::from_seed(Hash::digest(format!("paychain-bench/{run}/{i}").as_bytes()).0);
+        let nonce = first_nonce + per[p].len() as u64;
+        let tx = SignedTx::sign(
+            Transaction {
+                chain_id: chain_id.clone(),
+                sender: key.public_key(),
+                nonce,
+                call: Call::Registry(registry::Call::RegisterMerchant {
+                    name: format!("Bench {i}"),
+                    city: "Shanghai".into(),
+                    mcc: "5812".into(),
+                    country: "CN".into(),
+                    merchant_key: merchant.public_key(),
+                }),
+            },
+            key,
+        );
+        per[p].push((tx.hash(), tx.to_bytes()));
+    }
+    per
+}
+
+fn pipeline_txs(chain_id: &ChainId, total: u64, per_sender: u64) -> Vec<(Hash, Vec<u8>)> {
+    let senders = total.div_ceil(per_sender.max(1));
+    let mut txs: Vec<(Hash, Vec<u8>)> = Vec::with_capacity(total as usize);
+    'outer: for s in 0..senders {
+        let seed = Hash::digest(format!("paychain-load/{}/{s}", std::process::id()).as_bytes());
+        let key = SecretKey::from_seed(seed.0);
+        for nonce in 0..per_sender {
+            if txs.len() as u64 >= total {
+                break 'outer;
+            }
+            let tx = SignedTx::sign(
+                Transaction {
+                    chain_id: chain_id.clone(),
+                    sender: key.public_key(),
+                    nonce,
+                    call: Call::Registry(registry::Call::RevokeRecord {
+                        merchant_id: MerchantId::derive(&key.public_key()),
+                    }),
+                },
+                &key,
+            );
+            txs.push((tx.hash(), tx.to_bytes()));
+        }
+    }
+    // Interleave senders so consecutive submissions come from different keys, keeping each
+    // sender's nonces in order.
+    let per = per_sender as usize;
+    let mut order: Vec<usize> = Vec::with_capacity(txs.len());
+    for n in 0..per {
+        let mut i = n;
+        while i < txs.len() {
+            order.push(i);
+            i += per;
+        }
+    }
+    let mut slots: Vec<Option<(Hash, Vec<u8>)>> = txs.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+async fn submit(client: &Client, ledger: &Ledger, hash: Hash, bytes: &[u8]) {
+    let at = Instant::now();
+    match client.submit_raw(bytes).await {
+        Ok(_) => {
+            ledger
+                .submitted
+                .lock()
+                .expect("lock")
+                .entry(hash)
+                .or_insert(at);
+        }
+        Err(_) => {
+            ledger.refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 #[tokio::main]
@@ -59,104 +236,247 @@ async fn main() -> anyhow_like::Result {
     let status = clients[0].status().await?;
     let chain_id = ChainId::new(status.chain_id.clone());
     let start_height = status.height;
+    let pids: Vec<u32> = args
+        .pids
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
 
-    let total = args.rate * args.duration;
-    let senders = total.div_ceil(args.per_sender.max(1));
-    eprintln!("signing {total} transactions from {senders} senders ...");
-    let mut txs: Vec<(Hash, Vec<u8>)> = Vec::with_capacity(total as usize);
-    'outer: for s in 0..senders {
-        let seed = Hash::digest(format!("paychain-load/{}/{s}", std::process::id()).as_bytes());
-        let key = SecretKey::from_seed(seed.0);
-        for nonce in 0..args.per_sender {
-            if txs.len() as u64 >= total {
-                break 'outer;
+    // Sign everything up front so signing never competes with the measurement.
+    let t_sign = Instant::now();
+    let mut group_of = HashMap::new();
+    let mut groups = 0;
+    let (open_loop, register_plan) = if let Some(n) = args.register {
+        let mut platforms = Vec::new();
+        for path in args.platform_keys.split(',').filter(|s| !s.is_empty()) {
+            let key = keystore::load(path)?.secret_key().clone();
+            let pk: PublicKey = key.public_key();
+            let nonce = clients[0].account(&pk).await?.nonce;
+            platforms.push((key, nonce));
+        }
+        if platforms.is_empty() {
+            return Err("--register needs --platform-keys".into());
+        }
+        eprintln!(
+            "signing {n} merchant registrations from {} platforms ...",
+            platforms.len()
+        );
+        let plan = registrations(&platforms, &chain_id, n);
+        for (p, txs) in plan.iter().enumerate() {
+            for (h, _) in txs {
+                group_of.insert(*h, p);
             }
-            let tx = SignedTx::sign(
-                Transaction {
-                    chain_id: chain_id.clone(),
-                    sender: key.public_key(),
-                    nonce,
-                    call: Call::Registry(registry::Call::RevokeRecord {
-                        merchant_id: paychain_client::contracts::ids::MerchantId::derive(
-                            &key.public_key(),
-                        ),
-                    }),
-                },
-                &key,
-            );
-            txs.push((tx.hash(), tx.to_bytes()));
         }
-    }
-    // Interleave senders so consecutive submissions come from different keys, keeping each
-    // sender's nonces in order.
-    let per = args.per_sender as usize;
-    let mut order: Vec<usize> = Vec::with_capacity(txs.len());
-    for n in 0..per {
-        let mut i = n;
-        while i < txs.len() {
-            order.push(i);
-            i += per;
-        }
-    }
+        groups = plan.len();
+        (Vec::new(), plan)
+    } else {
+        let total = if args.ramp {
+            args.rate * args.duration / 2
+        } else {
+            args.rate * args.duration
+        };
+        eprintln!(
+            "signing {total} transactions from {} senders ...",
+            total.div_ceil(args.per_sender.max(1))
+        );
+        (pipeline_txs(&chain_id, total, args.per_sender), Vec::new())
+    };
+    let sign_secs = t_sign.elapsed().as_secs_f64();
+    let planned = (open_loop.len() + register_plan.iter().map(Vec::len).sum::<usize>()) as u64;
 
-    let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ledger = Arc::new(Ledger {
+        group_of,
+        group_done: (0..groups).map(|_| AtomicU64::new(0)).collect(),
+        ..Ledger::default()
+    });
+
     // Follow committed blocks from the start, concurrently with the load.
-    let committed_at: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let follower = {
-        let client = clients[0].clone();
-        let committed_at = committed_at.clone();
+        // Its own connections: behind thousands of queued submissions on the shared one, the
+        // follower would see blocks late and inflate every latency. Blocks are pushed over a
+        // WebSocket subscription as node 0 commits them; gaps (and a closed subscription) are
+        // filled by fetching blocks by height.
+        let client = Client::with_timeout(&urls[0], Duration::from_secs(10))?;
+        let ledger = ledger.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let mut next = start_height + 1;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                match client.block(next).await {
-                    Ok(Some(block)) => {
-                        let now = Instant::now();
-                        let mut map = committed_at.lock().await;
-                        for h in block.tx_hashes {
-                            map.insert(h, now);
+            let record = |block: &paychain_client::contracts::api::BlockView| {
+                let now = Instant::now();
+                let failed = block.receipts.iter().filter(|r| r.code != 0).count();
+                ledger
+                    .failed_receipts
+                    .fetch_add(failed as u64, Ordering::Relaxed);
+                {
+                    let mut map = ledger.committed.lock().expect("lock");
+                    for h in &block.tx_hashes {
+                        map.insert(*h, now);
+                        if let Some(g) = ledger.group_of.get(h) {
+                            ledger.group_done[*g].fetch_add(1, Ordering::Relaxed);
                         }
+                    }
+                }
+                ledger.blocks.lock().expect("lock").push(Seen {
+                    at: now,
+                    time_ms: block.header.time_ms,
+                    txs: block.tx_hashes.len(),
+                });
+            };
+            let mut next = start_height + 1;
+            let mut sub = client.subscribe_blocks().await.ok();
+            while !stop.load(Ordering::Relaxed) {
+                let pushed = match sub.as_mut() {
+                    Some(s) => {
+                        match tokio::time::timeout(Duration::from_millis(200), s.next()).await {
+                            Ok(Some(Ok(block))) => Some(block),
+                            Ok(_) => {
+                                sub = None;
+                                None
+                            }
+                            Err(_) => None,
+                        }
+                    }
+                    None => None,
+                };
+                let upto = pushed.as_ref().map(|b| b.height);
+                // Fill in every block before the pushed one (or poll when there is no subscription).
+                while upto.is_none_or(|h| next < h) && !stop.load(Ordering::Relaxed) {
+                    match client.block(next).await {
+                        Ok(Some(block)) => {
+                            record(&block);
+                            next += 1;
+                        }
+                        _ => {
+                            if upto.is_none() {
+                                if sub.is_none() {
+                                    tokio::time::sleep(Duration::from_millis(5)).await;
+                                }
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    }
+                }
+                if let Some(block) = pushed {
+                    if block.height == next {
+                        record(&block);
                         next += 1;
                     }
-                    _ => tokio::time::sleep(Duration::from_millis(5)).await,
                 }
             }
         })
     };
+
+    let before: Vec<Option<ProcSample>> = pids.iter().map(|p| sample(*p)).collect();
+    let self_before = sample(std::process::id());
     let t0 = Instant::now();
-    let interval = Duration::from_secs_f64(1.0 / args.rate.max(1) as f64);
-    let mut handles = Vec::new();
-    for (k, idx) in order.into_iter().enumerate() {
-        let due = t0 + interval.mul_f64(k as f64);
-        let (hash, bytes) = txs[idx].clone();
-        let client = clients[k % clients.len()].clone();
-        let submitted = submitted.clone();
-        let refused = refused.clone();
-        tokio::time::sleep_until(due.into()).await;
-        handles.push(tokio::spawn(async move {
-            let at = Instant::now();
-            match client.submit_raw(&bytes).await {
-                Ok(_) => {
-                    submitted.lock().await.insert(hash, at);
+
+    let progress = {
+        let ledger = ledger.clone();
+        let stop = stop.clone();
+        let quiet = args.quiet;
+        // The bar shows time for a timed load, submissions for registrations.
+        let (expected, by_count) = match args.register {
+            Some(_) => (planned.max(1), true),
+            None => (args.duration.max(1), false),
+        };
+        tokio::spawn(async move {
+            let mut last = (0usize, 0usize);
+            let mut tick = tokio::time::interval_at(
+                (t0 + Duration::from_secs(1)).into(),
+                Duration::from_secs(1),
+            );
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                if quiet {
+                    continue;
                 }
-                Err(_) => {
-                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+                let s = ledger.submitted.lock().expect("lock").len();
+                let c = ledger.committed.lock().expect("lock").len();
+                let h = ledger.blocks.lock().expect("lock").len() as u64 + start_height;
+                let secs = t0.elapsed().as_secs();
+                let done = if by_count { s as u64 } else { secs };
+                let filled = ((done * 20) / expected).min(20) as usize;
+                eprintln!(
+                    "  [{}{}] {:>3}s submitted {:>7} (+{:>5}/s) committed {:>7} (+{:>5}/s) height {} refused {}",
+                    "#".repeat(filled),
+                    ".".repeat(20 - filled),
+                    secs,
+                    s,
+                    s - last.0,
+                    c,
+                    c.saturating_sub(last.1),
+                    h,
+                    ledger.refused.load(Ordering::Relaxed)
+                );
+                last = (s, c);
             }
-        }));
+        })
+    };
+
+    let mut not_sent = 0u64;
+    if args.register.is_some() {
+        // Closed loop per platform: at most `window` registrations in flight each.
+        let mut tasks = Vec::new();
+        for (p, txs) in register_plan.into_iter().enumerate() {
+            let client = clients[p % clients.len()].clone();
+            let ledger = ledger.clone();
+            let window = args.window.max(1);
+            tasks.push(tokio::spawn(async move {
+                for (k, (hash, bytes)) in txs.into_iter().enumerate() {
+                    while k as u64 >= ledger.group_done[p].load(Ordering::Relaxed) + window {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    submit(&client, &ledger, hash, &bytes).await;
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    } else {
+        let interval = Duration::from_secs_f64(1.0 / args.rate.max(1) as f64);
+        // Open loop: never slow down for the chain; when the generator itself falls behind the
+        // schedule (both cores busy), stop at the end of the period and report what was not sent.
+        let cutoff = t0 + Duration::from_secs(args.duration) + Duration::from_millis(500);
+        let mut handles = Vec::new();
+        for (k, (hash, bytes)) in open_loop.into_iter().enumerate() {
+            let due = if args.ramp {
+                // k transactions are due by t when rate * t^2 / (2 * duration) = k.
+                t0 + Duration::from_secs_f64(
+                    (2.0 * args.duration as f64 * k as f64 / args.rate.max(1) as f64).sqrt(),
+                )
+            } else {
+                t0 + interval.mul_f64(k as f64)
+            };
+            if Instant::now() > cutoff {
+                not_sent = planned - k as u64;
+                break;
+            }
+            let client = clients[k % clients.len()].clone();
+            let ledger = ledger.clone();
+            tokio::time::sleep_until(due.into()).await;
+            handles.push(tokio::spawn(async move {
+                submit(&client, &ledger, hash, &bytes).await;
+            }));
+        }
+        for h in handles {
+            let _ = h.await;
+        }
     }
     let load_secs = t0.elapsed().as_secs_f64();
-    for h in handles {
-        let _ = h.await;
-    }
-    let want = submitted.lock().await.len();
+    let t_load_end = Instant::now();
+    let after: Vec<Option<ProcSample>> = pids.iter().map(|p| sample(*p)).collect();
+    let self_after = sample(std::process::id());
+    // Committed while the load ran (the throughput a sustained load gets, backlog excluded).
+    let in_window = ledger.committed.lock().expect("lock").len();
+
+    let want = ledger.submitted.lock().expect("lock").len();
     let deadline = Instant::now() + Duration::from_secs(args.drain);
     loop {
         let done = {
-            let c = committed_at.lock().await;
-            let s = submitted.lock().await;
+            let c = ledger.committed.lock().expect("lock");
+            let s = ledger.submitted.lock().expect("lock");
             s.keys().filter(|h| c.contains_key(*h)).count()
         };
         if done >= want || Instant::now() >= deadline {
@@ -164,13 +484,15 @@ async fn main() -> anyhow_like::Result {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     let _ = follower.await;
+    let _ = progress.await;
+
     let mut latencies = Vec::new();
     let mut last_commit = t0;
     {
-        let c = committed_at.lock().await;
-        for (h, at) in submitted.lock().await.iter() {
+        let c = ledger.committed.lock().expect("lock");
+        for (h, at) in ledger.submitted.lock().expect("lock").iter() {
             if let Some(done) = c.get(h) {
                 latencies.push(done.saturating_duration_since(*at).as_secs_f64() * 1000.0);
                 last_commit = last_commit.max(*done);
@@ -178,27 +500,157 @@ async fn main() -> anyhow_like::Result {
         }
     }
     let committed = latencies.len() as u64;
-    let want = want as u64;
-    let follower = &clients[0];
-    let end = follower.status().await?;
+    // Per-second series of our transactions: offered (accepted at submit) and committed.
+    let (offered_series, committed_series) = {
+        let secs = (t0.elapsed().as_secs() + 1) as usize;
+        let mut offered = vec![0u64; secs];
+        let mut done = vec![0u64; secs];
+        let c = ledger.committed.lock().expect("lock");
+        for (h, at) in ledger.submitted.lock().expect("lock").iter() {
+            if let Some(i) = offered.get_mut(at.saturating_duration_since(t0).as_secs() as usize) {
+                *i += 1;
+            }
+            if let Some(d) = c.get(h) {
+                if let Some(i) = done.get_mut(d.saturating_duration_since(t0).as_secs() as usize) {
+                    *i += 1;
+                }
+            }
+        }
+        (offered, done)
+    };
+    // Capacity under a ramp: the offered rate the chain kept up with, i.e. up to the last second t
+    // at which (nearly) everything accepted by t - KEPT_UP_LAG_S was committed; the rate is the
+    // mean accepted rate of the 3 seconds before t - KEPT_UP_LAG_S. Blocks drain a backlog in
+    // bursts, so a peak committed rate alone would flatter the chain.
+    const KEPT_UP_LAG_S: usize = 3;
+    let kept_up = {
+        let cum = |v: &[u64]| {
+            v.iter()
+                .scan(0u64, |a, x| {
+                    *a += x;
+                    Some(*a)
+                })
+                .collect::<Vec<u64>>()
+        };
+        let (acc, com) = (cum(&offered_series), cum(&committed_series));
+        let mut last_ok = None;
+        for t in KEPT_UP_LAG_S..acc.len() {
+            if (com[t] as f64) < 0.95 * acc[t - KEPT_UP_LAG_S] as f64 {
+                break;
+            }
+            last_ok = Some(t - KEPT_UP_LAG_S);
+        }
+        last_ok.map_or(0.0, |e| {
+            let s = e.saturating_sub(2);
+            offered_series[s..=e].iter().sum::<u64>() as f64 / (e - s + 1) as f64
+        })
+    };
+    // Service rate once saturated: from the first second the backlog exceeds 2 s of the offered
+    // rate to the last commit, committed per second (None when the chain always kept up).
+    let saturated = {
+        let (mut acc, mut com) = (0u64, 0u64);
+        let mut start = None;
+        for (t, (a, c)) in offered_series.iter().zip(&committed_series).enumerate() {
+            acc += a;
+            com += c;
+            if start.is_none() && acc.saturating_sub(com) > 2 * (*a).max(1) && *a > 0 {
+                start = Some((t, com));
+            }
+        }
+        let last = committed_series.iter().rposition(|c| *c > 0);
+        match (start, last) {
+            (Some((t, at_start)), Some(end)) if end > t => {
+                Some((com - at_start) as f64 / (end - t) as f64)
+            }
+            _ => None,
+        }
+    };
+    let peak_5s = committed_series
+        .windows(5.min(committed_series.len().max(1)))
+        .map(|w| w.iter().sum::<u64>() as f64 / w.len() as f64)
+        .fold(0.0, f64::max);
     let span = last_commit.duration_since(t0).as_secs_f64().max(load_secs);
     latencies.sort_by(|a, b| a.total_cmp(b));
-    let blocks = end.height - start_height;
+
+    // Blocks decided while the load ran: interval (BFT time) and size.
+    let window: Vec<(u64, usize)> = ledger
+        .blocks
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|b| b.at >= t0 && b.at <= t_load_end)
+        .map(|b| (b.time_ms, b.txs))
+        .collect();
+    let mut intervals: Vec<f64> = window
+        .windows(2)
+        .map(|w| w[1].0.saturating_sub(w[0].0) as f64)
+        .collect();
+    intervals.sort_by(|a, b| a.total_cmp(b));
+    let mean_interval = if intervals.is_empty() {
+        f64::NAN
+    } else {
+        intervals.iter().sum::<f64>() / intervals.len() as f64
+    };
+    let mean_txs = if window.is_empty() {
+        f64::NAN
+    } else {
+        window.iter().map(|b| b.1).sum::<usize>() as f64 / window.len() as f64
+    };
+
+    let nodes: Vec<serde_json::Value> = pids
+        .iter()
+        .zip(before.iter().zip(after.iter()))
+        .map(|(pid, (b, a))| match (b, a) {
+            (Some(b), Some(a)) => serde_json::json!({
+                "pid": pid,
+                "cpu_percent": num((a.cpu_s - b.cpu_s) / load_secs * 100.0),
+                "peak_rss_mib": num(a.hwm_kib as f64 / 1024.0),
+                "rss_mib": num(a.rss_kib as f64 / 1024.0),
+            }),
+            _ => serde_json::json!({ "pid": pid, "error": "process not found" }),
+        })
+        .collect();
+    let generator = match (self_before, self_after) {
+        (Some(b), Some(a)) => serde_json::json!({
+            "cpu_percent": num((a.cpu_s - b.cpu_s) / load_secs * 100.0),
+            "peak_rss_mib": num(a.hwm_kib as f64 / 1024.0),
+            "sign_s": num(sign_secs),
+        }),
+        _ => serde_json::Value::Null,
+    };
+
+    let end = clients[0].status().await?;
+    let height_delta = end.height - start_height;
     let report = serde_json::json!({
+        "mode": if args.register.is_some() { "register" } else { "open_loop" },
         "nodes": urls.len(),
-        "target_rate": args.rate,
-        "duration_s": args.duration,
+        "target_rate": if args.register.is_some() { serde_json::Value::Null } else { args.rate.into() },
+        "duration_s": num(load_secs),
+        "planned": planned,
+        "not_sent_generator_behind": not_sent,
         "submitted": want,
-        "refused_at_submit": refused.load(std::sync::atomic::Ordering::Relaxed),
+        "refused_at_submit": ledger.refused.load(Ordering::Relaxed),
         "committed": committed,
-        "committed_tx_per_s": committed as f64 / span,
-        "blocks": blocks,
-        "blocks_per_s": blocks as f64 / t0.elapsed().as_secs_f64(),
+        "failed_receipts": ledger.failed_receipts.load(Ordering::Relaxed),
+        "committed_tx_per_s": num(committed as f64 / span),
+        "committed_in_window_tx_per_s": num(in_window as f64 / load_secs),
+        "kept_up_tx_per_s": num(kept_up),
+        "saturated_tx_per_s": saturated.map_or(serde_json::Value::Null, num),
+        "kept_up_lag_s": KEPT_UP_LAG_S,
+        "peak_5s_committed_tx_per_s": num(peak_5s),
+        "ramp": args.ramp,
+        "blocks": height_delta,
+        "blocks_per_s": num(height_delta as f64 / t0.elapsed().as_secs_f64()),
+        "block_interval_ms": { "mean": num(mean_interval), "p50": num(percentile(&intervals, 0.5)) },
+        "txs_per_block_mean": num(mean_txs),
         "latency_ms": {
-            "p50": percentile(&latencies, 0.50),
-            "p95": percentile(&latencies, 0.95),
-            "p99": percentile(&latencies, 0.99),
+            "p50": num(percentile(&latencies, 0.50)),
+            "p95": num(percentile(&latencies, 0.95)),
+            "p99": num(percentile(&latencies, 0.99)),
         },
+        "series_per_s": { "accepted": offered_series, "committed": committed_series },
+        "node_processes": nodes,
+        "generator": generator,
     });
     println!("{report}");
     Ok(())

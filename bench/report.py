@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Turns the scenario records of one scripts/bench.sh run into bench/results.json and an SVG plot.
+
+    bench/report.py --in SCENARIOS.jsonl --out bench/results.json --svg bench/results.svg
+
+Input: one JSON object per line, each with a "scenario" name (the first is "baseline", holding the
+primitive rates). Every headline figure gets a ratio to the single-core signature verification rate
+of the same run, and the targets of issue 6 are checked where they apply. Standard library only.
+"""
+
+import argparse
+import html
+import json
+import math
+import sys
+
+# Issue 6 targets, as ratios to the single-core verify rate (validators -> committed payments/s ratio).
+THROUGHPUT_TARGET = {1: 0.5, 4: 0.25}
+P99_TARGET_MS = 1000.0
+P50_SLACK_MS = 10.0
+
+
+def ratio(x, verify):
+    if x is None or not verify:
+        return None
+    return round(x / verify, 4)
+
+
+def enrich(scenarios):
+    base = next((s for s in scenarios if s.get("scenario") == "baseline"), {})
+    verify = base.get("ed25519_verify_per_s")
+    for s in scenarios:
+        if s.get("scenario") == "baseline":
+            s["ratios_to_verify"] = {
+                k: ratio(v, verify)
+                for k, v in s.items()
+                if k.endswith("_per_s") and "_mb_" not in k and isinstance(v, (int, float))
+            }
+            continue
+        if "committed_tx_per_s" not in s:
+            continue
+        s["verify_per_s_same_run"] = verify
+        # Headline: the rate a ramp kept up with (its capacity), else the committed rate.
+        # Headline: a ramp's committed rate once saturated (or the rate it kept up with when it never
+        # saturated), else the committed rate.
+        if s.get("ramp"):
+            sat = s.get("saturated_tx_per_s")
+            s["headline_tx_per_s"] = sat if sat is not None else s.get("kept_up_tx_per_s")
+        else:
+            s["headline_tx_per_s"] = s.get("committed_tx_per_s")
+        s["throughput_ratio_to_verify"] = ratio(s["headline_tx_per_s"], verify)
+        s["in_window_ratio_to_verify"] = ratio(s.get("committed_in_window_tx_per_s"), verify)
+        checks = {}
+        n = s.get("validators")
+        kind = s.get("kind")
+        if kind == "ramp" and n in THROUGHPUT_TARGET:
+            want = THROUGHPUT_TARGET[n]
+            got = s["throughput_ratio_to_verify"]
+            checks["throughput"] = {
+                "target_ratio": want,
+                "ratio": got,
+                "met": got is not None and got >= want,
+                "fraction_of_target": None if got is None else round(got / want, 3),
+            }
+        if kind == "half_load":
+            lat = s.get("latency_ms") or {}
+            interval = (s.get("block_interval_ms") or {}).get("mean")
+            p50, p99 = lat.get("p50"), lat.get("p99")
+            if p50 is not None and interval is not None:
+                checks["p50_le_block_interval_plus_10ms"] = {
+                    "p50_ms": p50,
+                    "limit_ms": round(interval + P50_SLACK_MS, 2),
+                    "met": p50 <= interval + P50_SLACK_MS,
+                }
+            if p99 is not None:
+                checks["p99_le_1s"] = {"p99_ms": p99, "limit_ms": P99_TARGET_MS, "met": p99 <= P99_TARGET_MS}
+        if checks:
+            s["targets"] = checks
+    return scenarios
+
+
+def fmt(x, digits=0):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:,.{digits}f}"
+
+
+def summary(scenarios, out=sys.stdout):
+    base = next((s for s in scenarios if s.get("scenario") == "baseline"), {})
+    print(
+        f"baseline ({base.get('profile', '?')}): verify {fmt(base.get('ed25519_verify_per_s'))}/s, "
+        f"batch64 {fmt(base.get('ed25519_batch64_sig_per_s'))}/s, batch1024 {fmt(base.get('ed25519_batch1024_sig_per_s'))}/s, "
+        f"sha256(200B) {fmt(base.get('sha256_200b_per_s'))}/s, aes-gcm {fmt(base.get('aes256gcm_1kib_mb_per_s'), 1)} MB/s, "
+        f"rocksdb {fmt(base.get('rocksdb_batched_puts_per_s'))} puts/s (batches of {base.get('batch_size', '?')})",
+        file=out,
+    )
+    print("tx/s: ramps = committed rate once saturated (or the rate kept up with, if never); others = committed tx/s", file=out)
+    head = f"{'scenario':<22} {'offered/s':>9} {'tx/s':>8} {'x verify':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'blk ms':>7} {'cpu% per node':<22} {'peak MiB':<18} targets"
+    print(head, file=out)
+    for s in scenarios:
+        if s.get("scenario") == "baseline":
+            continue
+        if "skipped" in s:
+            print(f"{s['scenario']:<22} {s['skipped']}", file=out)
+            continue
+        lat = s.get("latency_ms") or {}
+        procs = s.get("node_processes") or []
+        cpu = "/".join(fmt(p.get("cpu_percent")) for p in procs)
+        mem = "/".join(fmt(p.get("peak_rss_mib")) for p in procs)
+        t = s.get("targets") or {}
+        tt = " ".join(f"{k}:{'ok' if v.get('met') else 'MISS'}" for k, v in t.items())
+        print(
+            f"{s['scenario']:<22} {fmt(s.get('target_rate')):>9} {fmt(s.get('headline_tx_per_s')):>8} "
+            f"{fmt(s.get('throughput_ratio_to_verify'), 3):>8} {fmt(lat.get('p50'), 1):>8} {fmt(lat.get('p95'), 1):>8} "
+            f"{fmt(lat.get('p99'), 1):>8} {fmt((s.get('block_interval_ms') or {}).get('mean')):>7} {cpu:<22} {mem:<18} {tt}",
+            file=out,
+        )
+
+
+def svg(scenarios, title):
+    """Two bar panels: committed tx/s (with the ratio to verify) and latency p50/p95/p99 per scenario."""
+    rows = [s for s in scenarios if "committed_tx_per_s" in s]
+    w, panel_h, left, top = 980, 260, 70, 50
+    n = max(len(rows), 1)
+    slot = (w - left - 20) / n
+    h = top + 2 * panel_h + 120
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{left}" y="22" font-size="15" font-weight="bold">{html.escape(title)}</text>',
+    ]
+
+    def axis(y0, vmax, label, log=False):
+        out.append(f'<text x="10" y="{y0 - 8}" font-weight="bold">{html.escape(label)}</text>')
+        for k in range(5):
+            frac = k / 4
+            y = y0 + panel_h - frac * (panel_h - 20)
+            if log:
+                v = 10 ** (math.log10(max(vmax, 1)) * frac)
+            else:
+                v = vmax * frac
+            out.append(f'<line x1="{left}" x2="{w - 20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+            out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+
+    # Panel 1: throughput.
+    y0 = top + 10
+    tmax = max([s.get("headline_tx_per_s") or 0 for s in rows] + [s.get("target_rate") or 0 for s in rows] + [1])
+    axis(y0, tmax, "tx/s: ramps = committed once saturated, others = committed (grey: offered peak); label: x single-core verify")
+    for i, s in enumerate(rows):
+        x = left + i * slot + slot * 0.15
+        bw = slot * 0.7
+        for val, color, shrink in ((s.get("target_rate"), "#ccc", 0), (s.get("headline_tx_per_s"), "#3b7dd8", 0.2)):
+            if not val:
+                continue
+            bh = (panel_h - 20) * val / tmax
+            out.append(
+                f'<rect x="{x + bw * shrink / 2:.1f}" y="{y0 + panel_h - bh:.1f}" width="{bw * (1 - shrink):.1f}" height="{bh:.1f}" fill="{color}"/>'
+            )
+        r = s.get("throughput_ratio_to_verify")
+        v = s.get("headline_tx_per_s") or 0
+        out.append(
+            f'<text x="{x + bw / 2:.1f}" y="{y0 + panel_h - (panel_h - 20) * v / tmax - 4:.1f}" text-anchor="middle">{v:,.0f}'
+            + (f" ({r:.2f}x)" if r is not None else "")
+            + "</text>"
+        )
+    # Panel 2: latency (log scale).
+    y0 = top + panel_h + 60
+    lmax = max([((s.get("latency_ms") or {}).get("p99") or 0) for s in rows] + [10])
+    axis(y0, lmax, "submit -> committed latency, ms (log): p50 / p95 / p99", log=True)
+    colors = ("#2a9d8f", "#e9c46a", "#e76f51")
+    for i, s in enumerate(rows):
+        lat = s.get("latency_ms") or {}
+        x = left + i * slot + slot * 0.15
+        bw = slot * 0.7 / 3
+        for k, (key, color) in enumerate(zip(("p50", "p95", "p99"), colors)):
+            v = lat.get(key)
+            if not v:
+                continue
+            frac = math.log10(max(v, 1)) / math.log10(max(lmax, 10))
+            bh = (panel_h - 20) * frac
+            out.append(
+                f'<rect x="{x + k * bw:.1f}" y="{y0 + panel_h - bh:.1f}" width="{bw * 0.9:.1f}" height="{bh:.1f}" fill="{color}"><title>{key} {v} ms</title></rect>'
+            )
+        out.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{y0 + panel_h + 16}" text-anchor="middle">{html.escape(s["scenario"])}</text>'
+        )
+        out.append(
+            f'<text x="{x + slot * 0.35:.1f}" y="{y0 + panel_h + 30}" text-anchor="middle" fill="#555">p99 {fmt(lat.get("p99"))}</text>'
+        )
+    ly = h - 20
+    for k, (key, color) in enumerate(zip(("p50", "p95", "p99"), colors)):
+        out.append(f'<rect x="{left + k * 70}" y="{ly - 10}" width="10" height="10" fill="{color}"/>')
+        out.append(f'<text x="{left + k * 70 + 14}" y="{ly}">{key}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--in", dest="inp", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--svg", required=True)
+    ap.add_argument("--meta", default="{}", help="JSON object describing the run")
+    a = ap.parse_args()
+    scenarios = []
+    with open(a.inp) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                scenarios.append(json.loads(line))
+    scenarios = enrich(scenarios)
+    meta = json.loads(a.meta)
+    with open(a.out, "w") as f:
+        json.dump({"run": meta, "scenarios": scenarios}, f, indent=2)
+        f.write("\n")
+    title = f"paychain bench {meta.get('started', '')} ({meta.get('profile', '?')}{', quick' if meta.get('quick') else ''})"
+    with open(a.svg, "w") as f:
+        f.write(svg(scenarios, title))
+    summary(scenarios)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+//! Primitive rates on one core, printed as one JSON object for `scripts/bench.sh`.
+//!
+//! Not a criterion harness (`harness = false`): each primitive runs for a fixed time in-process and its
+//! rate is printed, so the chain's headline figures can be expressed as ratios to the single-core
+//! signature verification rate measured in the same run (absolute numbers drift on a shared machine).
+//!
+//! ```text
+//! cargo bench -p paychain-contracts --bench baseline -- --secs 1     # release (bench profile)
+//! cargo test  -p paychain-contracts --bench baseline -- --secs 1     # dev profile, no release build
+//! ```
+//!
+//! Signatures are ed25519 under ZIP-215 (`ed25519-consensus`), the scheme every paychain node uses for
+//! transactions, single and batched (batch and single checks agree under ZIP-215).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use ed25519_consensus::{batch, SigningKey, VerificationKey, VerificationKeyBytes};
+use sha2::{Digest, Sha256};
+
+/// Size of a typical signed transaction's signing bytes.
+const MSG_LEN: usize = 200;
+/// Distinct (key, message, signature) triples cycled through, so caches do not flatter the rate.
+const POOL: usize = 1024;
+
+/// Runs `op` (which does `per_call` units of work) repeatedly for `secs` and returns units per second.
+fn rate(secs: f64, per_call: u64, mut op: impl FnMut(u64)) -> f64 {
+    // Warm up (page faults, lazy tables) for a tenth of the time.
+    let warm = Instant::now();
+    let mut i = 0u64;
+    while warm.elapsed().as_secs_f64() < secs / 10.0 {
+        op(i);
+        i += 1;
+    }
+    let budget = Duration::from_secs_f64(secs);
+    let t0 = Instant::now();
+    let mut calls = 0u64;
+    while t0.elapsed() < budget {
+        // Check the clock every few calls only.
+        for _ in 0..8 {
+            op(calls);
+            calls += 1;
+        }
+    }
+    (calls * per_call) as f64 / t0.elapsed().as_secs_f64()
+}
+
+struct Signed {
+    vk: VerificationKey,
+    vk_bytes: VerificationKeyBytes,
+    sig: ed25519_consensus::Signature,
+    msg: Vec<u8>,
+}
+
+fn pool() -> Vec<Signed> {
+    (0..POOL)
+        .map(|i| {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let sk = SigningKey::from(seed);
+            let msg: Vec<u8> = (0..MSG_LEN).map(|j| (i * 31 + j) as u8).collect();
+            let sig = sk.sign(&msg);
+            let vk = sk.verification_key();
+            Signed {
+                vk,
+                vk_bytes: vk.into(),
+                sig,
+                msg,
+            }
+        })
+        .collect()
+}
+
+fn batch_rate(secs: f64, pool: &[Signed], size: usize) -> f64 {
+    let mut rng = rand::thread_rng();
+    rate(secs, size as u64, |call| {
+        let mut v = batch::Verifier::new();
+        let start = (call as usize * size) % POOL;
+        for k in 0..size {
+            let s = &pool[(start + k) % POOL];
+            v.queue((s.vk_bytes, s.sig, &s.msg[..]));
+        }
+        v.verify(&mut rng).expect("valid batch");
+    })
+}
+
+fn main() {
+    // `cargo bench` appends `--bench`; ignore anything we do not know.
+    let args: Vec<String> = std::env::args().collect();
+    let secs = args
+        .iter()
+        .position(|a| a == "--secs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(1.0);
+
+    let pool = pool();
+    let sign_key = SigningKey::from([7u8; 32]);
+    let msg = [5u8; MSG_LEN];
+
+    let sign = rate(secs / 2.0, 1, |_| {
+        black_box(sign_key.sign(black_box(&msg)));
+    });
+    let verify = rate(secs, 1, |i| {
+        let s = &pool[i as usize % POOL];
+        s.vk.verify(&s.sig, &s.msg).expect("valid signature");
+    });
+    let batch64 = batch_rate(secs, &pool, 64);
+    let batch1024 = batch_rate(secs, &pool, 1024);
+    let sha = rate(secs / 2.0, 1, |i| {
+        let mut m = msg;
+        m[..8].copy_from_slice(&i.to_le_bytes());
+        black_box(Sha256::digest(black_box(&m)));
+    });
+    let aes = Aes256Gcm::new(&[9u8; 32].into());
+    let mut buf = vec![0u8; 1024];
+    let aes_msgs = rate(secs / 2.0, 1, |i| {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&i.to_le_bytes());
+        let tag = aes
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"aad", &mut buf)
+            .expect("encrypt");
+        black_box(tag);
+    });
+
+    let profile = if cfg!(debug_assertions) {
+        "dev (this crate at opt-level 0; dependencies as built)"
+    } else {
+        "release"
+    };
+    let out = serde_json::json!({
+        "profile": profile,
+        "secs_per_primitive": secs,
+        "ed25519_sign_per_s": sign.round(),
+        "ed25519_verify_per_s": verify.round(),
+        "ed25519_batch64_sig_per_s": batch64.round(),
+        "ed25519_batch1024_sig_per_s": batch1024.round(),
+        "sha256_200b_per_s": sha.round(),
+        "aes256gcm_1kib_mb_per_s": (aes_msgs * 1024.0 / 1e6 * 10.0).round() / 10.0,
+        "scheme": "ed25519-consensus (ZIP-215), the scheme paychain transactions use",
+    });
+    println!("{out}");
+}

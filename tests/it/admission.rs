@@ -7,19 +7,9 @@ use std::time::Instant;
 use anyhow::{ensure, Context, Result};
 use paychain_contracts::ids::MerchantId;
 use paychain_tests::{load_key, txs, Testnet};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::PROGRESS;
-
-fn json_out(out: &std::process::Output) -> Result<Value> {
-    ensure!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
 
 #[test]
 fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lookups() -> Result<()>
@@ -27,7 +17,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
     let mut net = Testnet::start(4)?;
     let key_path = net.dir.path().join("platform-4.json");
     let key_arg = key_path.to_string_lossy().to_string();
-    let new_key = json_out(&net.cli(0, &["keys", "new", "-o", &key_arg])?)?;
+    let new_key = net.cli_json(0, &["keys", "new", "-o", &key_arg])?;
     let new_pub = new_key["public_key"]
         .as_str()
         .context("public key")?
@@ -38,7 +28,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         .map(|i| net.platform_key_path(i).to_string_lossy().to_string())
         .collect();
     let p = |i: usize| keys[i].clone();
-    let proposed = json_out(&net.cli(
+    let proposed = net.cli_json(
         0,
         &[
             "gov",
@@ -52,13 +42,13 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
             "--member-key",
             &new_pub,
         ],
-    )?)?;
+    )?;
     let id = proposed["proposal_id"]
         .as_u64()
         .context("proposal id")?
         .to_string();
     for i in [1, 2] {
-        json_out(&net.cli(
+        net.cli_json(
             i,
             &[
                 "gov",
@@ -69,7 +59,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
                 &id,
                 "--approve",
             ],
-        )?)?;
+        )?;
     }
     let account = net.rpc(0).call("paychain_account", json!([new_pub]))?;
     ensure!(
@@ -135,7 +125,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let receipt = net.rpc(n).wait_committed(&hash, PROGRESS)?;
     ensure!(receipt["code"] == 0, "put refused: {receipt}");
-    let looked = json_out(&net.cli(
+    let looked = net.cli_json(
         n,
         &[
             "lookup",
@@ -145,7 +135,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
             "--platform",
             "platform-4",
         ],
-    )?)?;
+    )?;
     ensure!(
         looked.to_string().contains(marker),
         "the new platform's node did not return its record: {looked}"
@@ -157,7 +147,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         .as_str()
         .context("measurement")?
         .to_owned();
-    let proposed = json_out(&net.cli(
+    let proposed = net.cli_json(
         0,
         &[
             "gov",
@@ -167,13 +157,13 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
             "--revoke-measurement",
             &measurement,
         ],
-    )?)?;
+    )?;
     let id = proposed["proposal_id"]
         .as_u64()
         .context("proposal id")?
         .to_string();
     for i in [1, 2] {
-        json_out(&net.cli(
+        net.cli_json(
             i,
             &[
                 "gov",
@@ -184,7 +174,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
                 &id,
                 "--approve",
             ],
-        )?)?;
+        )?;
     }
     let status = net.rpc(0).call("paychain_enclave", json!([]))?;
     ensure!(

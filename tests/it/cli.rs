@@ -1,55 +1,12 @@
 //! The `paychain` CLI end to end: writes through one node, reads through another.
 
 use std::process::Output;
-use std::thread;
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use paychain_tests::Testnet;
 use serde_json::Value;
 
 use crate::PROGRESS;
-
-/// Runs the CLI against node `i` and parses its `--json` output; fails with its stderr otherwise.
-fn json(net: &Testnet, i: usize, args: &[&str]) -> Result<Value> {
-    let out = net.cli(i, args)?;
-    ensure!(
-        out.status.success(),
-        "paychain {} (node {i}) failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "paychain {}: output is not JSON: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-/// Polls the CLI at node `i` until `accept` holds for its output (the node may be a block behind).
-fn json_until(
-    net: &Testnet,
-    i: usize,
-    args: &[&str],
-    accept: impl Fn(&Value) -> bool,
-) -> Result<Value> {
-    let deadline = Instant::now() + PROGRESS;
-    loop {
-        let last = json(net, i, args);
-        match &last {
-            Ok(v) if accept(v) => return last,
-            _ if Instant::now() >= deadline => {
-                bail!(
-                    "paychain {} at node {i}: never as expected; last: {last:?}",
-                    args.join(" ")
-                )
-            }
-            _ => thread::sleep(Duration::from_millis(150)),
-        }
-    }
-}
 
 /// The record object, whether the CLI prints `{record: {...}}` or the record itself.
 fn record(v: &Value) -> &Value {
@@ -83,7 +40,7 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
     // A merchant key, made by the CLI.
     let mkey_path = work.path().join("merchant.json");
     let mkey = mkey_path.to_str().context("path")?;
-    json(&net, 3, &["keys", "new", "-o", mkey])?;
+    net.cli_json(3, &["keys", "new", "-o", mkey])?;
     let key_file: Value = serde_json::from_str(&std::fs::read_to_string(&mkey_path)?)?;
     let merchant_key = key_file["public_key"]
         .as_str()
@@ -97,8 +54,7 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
     }
 
     // Register through node 3 (waits for commit), read through node 0.
-    let reg = json(
-        &net,
+    let reg = net.cli_json(
         3,
         &[
             "merchant",
@@ -124,7 +80,7 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
         .and_then(Value::as_str)
         .with_context(|| format!("no merchant id in {reg}"))?
         .to_owned();
-    let shown = json_until(&net, 0, &["merchant", "show", &id], |v| !v.is_null())?;
+    let shown = net.cli_json_until(0, &["merchant", "show", &id], PROGRESS, |v| !v.is_null())?;
     let m = shown.get("merchant").unwrap_or(&shown);
     ensure!(
         m["name"] == "Noodle House" && m["city"] == "Shanghai",
@@ -137,8 +93,7 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
     std::fs::write(&info0, r#"{"mid":"P0-000123","terminal":"T01"}"#)?;
     let info1 = work.path().join("p1.json");
     std::fs::write(&info1, r#"{"mid":"P1-998877","terminal":"A7"}"#)?;
-    json(
-        &net,
+    net.cli_json(
         3,
         &[
             "record",
@@ -151,8 +106,7 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
             info0.to_str().context("path")?,
         ],
     )?;
-    json(
-        &net,
+    net.cli_json(
         3,
         &[
             "record",
@@ -173,10 +127,10 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
         "--platform",
         "platform-1",
     ];
-    let r1 = json_until(&net, 0, &get1, |v| record(v)["version"] == 1)?;
+    let r1 = net.cli_json_until(0, &get1, PROGRESS, |v| record(v)["version"] == 1)?;
     ensure!(record(&r1)["revoked"] == false, "{r1}");
     ensure!(record(&r1)["platform_id"] == "platform-1", "{r1}");
-    let looked = json_until(&net, 0, &["lookup", &id], |v| {
+    let looked = net.cli_json_until(0, &["lookup", &id], PROGRESS, |v| {
         v["platforms"].as_array().map(Vec::len) == Some(2)
     })?;
     ensure!(
@@ -185,14 +139,9 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
     );
 
     // platform-1 revokes its record through node 3; node 0 sees it revoked and platform-0's untouched.
-    json(
-        &net,
-        3,
-        &["record", "revoke", "--key", p1, "--merchant", &id],
-    )?;
-    json_until(&net, 0, &get1, |v| record(v)["revoked"] == true)?;
-    let r0 = json(
-        &net,
+    net.cli_json(3, &["record", "revoke", "--key", p1, "--merchant", &id])?;
+    net.cli_json_until(0, &get1, PROGRESS, |v| record(v)["revoked"] == true)?;
+    let r0 = net.cli_json(
         0,
         &[
             "record",
@@ -207,7 +156,7 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
         record(&r0)["revoked"] == false && record(&r0)["version"] == 1,
         "{r0}"
     );
-    let looked = json_until(&net, 0, &["lookup", &id], |v| {
+    let looked = net.cli_json_until(0, &["lookup", &id], PROGRESS, |v| {
         v["platforms"].as_array().map(Vec::len) == Some(1)
     })?;
     ensure!(
@@ -216,7 +165,7 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
     );
 
     // Status over the CLI carries height and app hash.
-    let st = json(&net, 1, &["status"])?;
+    let st = net.cli_json(1, &["status"])?;
     ensure!(
         st["height"].as_u64().is_some() && st["app_hash"].as_str().is_some(),
         "{st}"

@@ -17,24 +17,6 @@ use serde_json::{json, Value};
 
 use crate::PROGRESS;
 
-/// Runs the CLI against node `i`; parses its `--json` output; fails with its stderr otherwise.
-fn ok(net: &Testnet, i: usize, args: &[&str]) -> Result<Value> {
-    let out = net.cli(i, args)?;
-    ensure!(
-        out.status.success(),
-        "paychain {} (node {i}) failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "paychain {}: output is not JSON: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
 /// Runs the CLI against node `i`, expects exit code 1 and one `error:` line; returns the line and the
 /// whole output (kept to be searched).
 fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<(String, Output)> {
@@ -135,7 +117,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
     let mut seen: Vec<Seen> = Vec::new();
 
     // The chain has an enclave and every genesis node's enclave is registered and provisioned.
-    let status = ok(&net, 2, &["enclave", "status"])?;
+    let status = net.cli_json(2, &["enclave", "status"])?;
     ensure!(!status["config"].is_null(), "no enclave: {status}");
     let node2_signer = s(&status, "/node_enclave/signer")?;
     ensure!(status["node_enclave"]["provisioned"] == true, "{status}");
@@ -149,11 +131,10 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
     // A merchant registered by platform-0; both platforms put a record holding their marker.
     let mkey_path = work.path().join("merchant.json");
     let mkey = s(
-        &ok(&net, 0, &["keys", "new", "-o", path(&mkey_path)?])?,
+        &net.cli_json(0, &["keys", "new", "-o", path(&mkey_path)?])?,
         "/public_key",
     )?;
-    let reg = ok(
-        &net,
+    let reg = net.cli_json(
         0,
         &[
             "merchant",
@@ -179,8 +160,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
     std::fs::write(&info0, &record0)?;
     let info1 = work.path().join("p1.json");
     std::fs::write(&info1, &record1)?;
-    let put0 = ok(
-        &net,
+    let put0 = net.cli_json(
         0,
         &[
             "record",
@@ -197,8 +177,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
         put0["sealed"]["platform_id"] == "platform-0" && put0["sealed"]["version"] == 1,
         "{put0}"
     );
-    let put1 = ok(
-        &net,
+    let put1 = net.cli_json(
         1,
         &[
             "record",
@@ -260,11 +239,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
     }
 
     // platform-0's key, through node 2: its own record in plaintext, the other platform by id only.
-    let mine = ok(
-        &net,
-        2,
-        &["lookup", &id, "--key", p0, "--platform", "platform-0"],
-    )?;
+    let mine = net.cli_json(2, &["lookup", &id, "--key", p0, "--platform", "platform-0"])?;
     ensure!(mine["record"] == record0.as_str(), "{mine}");
     ensure!(
         mine["version"] == 1 && mine["platform_id"] == "platform-0",
@@ -301,7 +276,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
 
     // A key with no role is refused, whatever platform it names.
     let stranger = work.path().join("stranger.json");
-    ok(&net, 1, &["keys", "new", "-o", path(&stranger)?])?;
+    net.cli_json(1, &["keys", "new", "-o", path(&stranger)?])?;
     for platform in ["platform-0", "platform-1"] {
         let (e, out) = refused(
             &net,
@@ -328,8 +303,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
 
     // A user verified by platform-0 (a qualified wallet host after a 3-of-4 vote) gets platform-0's
     // record, and not platform-1's.
-    let prop = ok(
-        &net,
+    let prop = net.cli_json(
         0,
         &[
             "gov",
@@ -344,23 +318,20 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
         .as_u64()
         .context("proposal id")?
         .to_string();
-    ok(
-        &net,
+    net.cli_json(
         1,
         &["gov", "vote", "--key", p1, "--proposal", &pid, "--approve"],
     )?;
-    ok(
-        &net,
+    net.cli_json(
         2,
         &["gov", "vote", "--key", p2, "--proposal", &pid, "--approve"],
     )?;
     let user_path = work.path().join("user.json");
     let user = s(
-        &ok(&net, 0, &["keys", "new", "-o", path(&user_path)?])?,
+        &net.cli_json(0, &["keys", "new", "-o", path(&user_path)?])?,
         "/public_key",
     )?;
-    let verified = ok(
-        &net,
+    let verified = net.cli_json(
         0,
         &[
             "wallet",
@@ -379,8 +350,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
     )?;
     let h = verified["height"].as_u64().context("verify height")?;
     net.wait_all(&[0, 1, 2, 3], h, PROGRESS)?;
-    let users = ok(
-        &net,
+    let users = net.cli_json(
         3,
         &[
             "lookup",
@@ -522,11 +492,10 @@ fn unsealed_record_payload_is_refused() -> Result<()> {
     let p0 = path(&p0)?;
     let mkey_path = work.path().join("merchant.json");
     let mkey = s(
-        &ok(&net, 0, &["keys", "new", "-o", path(&mkey_path)?])?,
+        &net.cli_json(0, &["keys", "new", "-o", path(&mkey_path)?])?,
         "/public_key",
     )?;
-    let reg = ok(
-        &net,
+    let reg = net.cli_json(
         0,
         &[
             "merchant",
@@ -601,8 +570,7 @@ fn unsealed_record_payload_is_refused() -> Result<()> {
     ensure!(e.contains("has no acquiring record"), "{e}");
 
     // The same bytes without --raw are sealed and accepted; the chain stores the ciphertext.
-    let put = ok(
-        &net,
+    let put = net.cli_json(
         0,
         &[
             "record",
@@ -619,8 +587,7 @@ fn unsealed_record_payload_is_refused() -> Result<()> {
         put["status"] == "committed" && put["sealed"]["version"] == 1,
         "{put}"
     );
-    let got = ok(
-        &net,
+    let got = net.cli_json(
         0,
         &[
             "record",

@@ -9,10 +9,8 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::thread;
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use paychain_tests::Testnet;
 use serde_json::Value;
 
@@ -20,24 +18,6 @@ use crate::PROGRESS;
 
 fn run(net: &Testnet, i: usize, args: &[&str]) -> Result<Output> {
     net.cli(i, args)
-}
-
-/// Runs the CLI against node `i` and parses its `--json` output; fails with its stderr otherwise.
-fn ok(net: &Testnet, i: usize, args: &[&str]) -> Result<Value> {
-    let out = run(net, i, args)?;
-    ensure!(
-        out.status.success(),
-        "paychain {} (node {i}) failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "paychain {}: not JSON: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
 }
 
 /// Runs the CLI and expects a failure with exit code `code` and one `error:` line; returns it.
@@ -62,24 +42,6 @@ fn refusal(out: &Output, code: i32, args: &[&str]) -> Result<String> {
     Ok(stderr)
 }
 
-/// Polls the CLI at node `i` until `accept` holds (another node may be a block behind).
-fn until(net: &Testnet, i: usize, args: &[&str], accept: impl Fn(&Value) -> bool) -> Result<Value> {
-    let deadline = Instant::now() + PROGRESS;
-    loop {
-        let last = ok(net, i, args);
-        match &last {
-            Ok(v) if accept(v) => return last,
-            _ if Instant::now() >= deadline => {
-                bail!(
-                    "paychain {} at node {i}: never as expected; last: {last:?}",
-                    args.join(" ")
-                )
-            }
-            _ => thread::sleep(Duration::from_millis(150)),
-        }
-    }
-}
-
 fn s(v: &Value, path: &str) -> Result<String> {
     v.pointer(path)
         .and_then(Value::as_str)
@@ -93,7 +55,7 @@ fn p(path: &Path) -> Result<&str> {
 
 fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, String)> {
     let path = dir.join(format!("{name}.json"));
-    let v = ok(net, 0, &["keys", "new", "-o", p(&path)?])?;
+    let v = net.cli_json(0, &["keys", "new", "-o", p(&path)?])?;
     Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))
 }
 
@@ -109,8 +71,7 @@ fn merchant(
 ) -> Result<(String, String)> {
     let (_, mkey) = new_key(net, dir, name)?;
     let (by, node) = by;
-    let reg = ok(
-        net,
+    let reg = net.cli_json(
         node,
         &[
             "merchant",
@@ -131,8 +92,7 @@ fn merchant(
     )?;
     let id = s(&reg, "/merchant_id")?;
     for (a, node) in acquirers {
-        ok(
-            net,
+        net.cli_json(
             *node,
             &[
                 "record",
@@ -197,8 +157,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
     ensure!(e.contains("is not a qualified wallet host"), "{e}");
 
     // 2. Governance: platform-0 proposes, platform-1 and platform-2 approve (3 of 4 > 2/3).
-    let prop = ok(
-        &net,
+    let prop = net.cli_json(
         0,
         &[
             "gov",
@@ -214,25 +173,22 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         .as_u64()
         .context("proposal id")?
         .to_string();
-    let v1 = ok(
-        &net,
+    let v1 = net.cli_json(
         1,
         &["gov", "vote", "--key", p1, "--proposal", &id, "--approve"],
     )?;
     ensure!(v1["proposal"]["status"] == "open", "{v1}");
-    let v2 = ok(
-        &net,
+    let v2 = net.cli_json(
         2,
         &["gov", "vote", "--key", p2, "--proposal", &id, "--approve"],
     )?;
     ensure!(v2["proposal"]["status"].get("executed").is_some(), "{v2}");
-    until(&net, 3, &["gov", "show", &id], |v| {
+    net.cli_json_until(3, &["gov", "show", &id], PROGRESS, |v| {
         v["approvals"] == 3 && v["threshold"] == 3
     })?;
 
     // 3. Real-name verification, wallet, card binding (a wrong code is refused and counted).
-    ok(
-        &net,
+    net.cli_json(
         0,
         &[
             "wallet",
@@ -249,7 +205,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             "+8613800138000",
         ],
     )?;
-    let list = ok(&net, 0, &["wallet", "list", "--user", &user])?;
+    let list = net.cli_json(0, &["wallet", "list", "--user", &user])?;
     let on_chain = list["verification"].to_string();
     ensure!(
         list["verification"]["host"] == "platform-0"
@@ -257,8 +213,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             && !on_chain.contains("1380013"),
         "{list}"
     );
-    let opened = ok(
-        &net,
+    let opened = net.cli_json(
         0,
         &[
             "wallet",
@@ -273,8 +228,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
     )?;
     let wallet = s(&opened, "/wallet_id")?;
     let card = "6222020200112233";
-    let bind = ok(
-        &net,
+    let bind = net.cli_json(
         0,
         &[
             "wallet",
@@ -309,8 +263,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         e.contains("wrong one-time code") && e.contains("2 attempts left"),
         "{e}"
     );
-    ok(
-        &net,
+    net.cli_json(
         3,
         &[
             "wallet",
@@ -323,10 +276,9 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             &otp,
         ],
     )?;
-    let b = ok(&net, 0, &["wallet", "binding", &binding])?;
+    let b = net.cli_json(0, &["wallet", "binding", &binding])?;
     ensure!(b["status"] == "bound" && b["attempts"] == 1, "{b}");
-    ok(
-        &net,
+    net.cli_json(
         0,
         &[
             "wallet",
@@ -343,7 +295,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             card,
         ],
     )?;
-    let w = until(&net, 3, &["wallet", "show", &wallet], |v| {
+    let w = net.cli_json_until(3, &["wallet", "show", &wallet], PROGRESS, |v| {
         v["balance"] == "100.00"
     })?;
     ensure!(w["cards"].as_array().map(Vec::len) == Some(1), "{w}");
@@ -354,8 +306,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
 
     // 5. A dynamic code as PNG; decoded from the image.
     let png = dir.join("code.png");
-    ok(
-        &net,
+    net.cli_json(
         0,
         &[
             "qr",
@@ -378,7 +329,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             p(&png)?,
         ],
     )?;
-    let decoded = ok(&net, 0, &["qr", "decode", p(&png)?])?;
+    let decoded = net.cli_json(0, &["qr", "decode", p(&png)?])?;
     ensure!(
         decoded["paychain_merchant_id"] == mid.as_str() && decoded["amount"] == "12.50",
         "{decoded}"
@@ -404,8 +355,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         e.contains("amount mismatch") && e.contains("12.50 CNY"),
         "{e}"
     );
-    let paid = ok(
-        &net,
+    let paid = net.cli_json(
         3,
         &[
             "pay",
@@ -426,8 +376,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         "{paid}"
     );
     let payment = s(&paid, "/payment_id")?;
-    until(
-        &net,
+    net.cli_json_until(
         2,
         &[
             "wallet",
@@ -439,18 +388,15 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             "--currency",
             "CNY",
         ],
+        PROGRESS,
         |v| v["state"]["balance"] == "12.50",
     )?;
-    until(&net, 2, &["wallet", "show", &wallet], |v| {
+    net.cli_json_until(2, &["wallet", "show", &wallet], PROGRESS, |v| {
         v["balance"] == "87.50"
     })?;
 
     // 7. The certificate verifies offline; each tampering is refused with its reason.
-    let valid = ok(
-        &net,
-        0,
-        &["cert", "verify", p(&cert_path)?, "--genesis", genesis],
-    )?;
+    let valid = net.cli_json(0, &["cert", "verify", p(&cert_path)?, "--genesis", genesis])?;
     ensure!(
         valid["valid"] == true && valid["tx_hash"] == payment.as_str(),
         "{valid}"
@@ -525,8 +471,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
     // 8. Refusals: the same order twice, a merchant the payer's platform does not serve, too much.
     let e = refused(&net, 3, 1, &["pay", "--code", p(&png)?, "--key", &user_key])?;
     ensure!(e.contains("ORDER-1") && e.contains("already paid"), "{e}");
-    let static_other = ok(
-        &net,
+    let static_other = net.cli_json(
         0,
         &[
             "qr",
@@ -561,8 +506,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         )),
         "{e}"
     );
-    let static_code = ok(
-        &net,
+    let static_code = net.cli_json(
         0,
         &[
             "qr",
@@ -594,8 +538,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
     );
 
     // 9. Settlement of part of the balance, then a partial refund; over-refunding is refused.
-    ok(
-        &net,
+    net.cli_json(
         0,
         &[
             "settle",
@@ -609,8 +552,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             "CNY",
         ],
     )?;
-    ok(
-        &net,
+    net.cli_json(
         0,
         &[
             "refund",
@@ -637,11 +579,10 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         ],
     )?;
     ensure!(e.contains("exceeds"), "{e}");
-    until(&net, 1, &["wallet", "show", &wallet], |v| {
+    net.cli_json_until(1, &["wallet", "show", &wallet], PROGRESS, |v| {
         v["balance"] == "90.00"
     })?;
-    let tbs = ok(
-        &net,
+    let tbs = net.cli_json(
         1,
         &[
             "wallet",
@@ -667,11 +608,10 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             })
             .unwrap_or_default()
     };
-    let st = ok(&net, 1, &["wallet", "statement", "--wallet", &wallet])?;
+    let st = net.cli_json(1, &["wallet", "statement", "--wallet", &wallet])?;
     ensure!(kinds(&st) == ["top_up", "payment", "refund"], "{st}");
     ensure!(st["closing_balance"] == "90.00", "{st}");
-    let st = ok(
-        &net,
+    let st = net.cli_json(
         1,
         &[
             "wallet",
@@ -685,8 +625,8 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         ],
     )?;
     ensure!(kinds(&st) == ["payment", "settlement", "refund"], "{st}");
-    let payer = ok(&net, 1, &["cert", "list", "--key", &user_key])?;
-    let payee = ok(&net, 1, &["cert", "list", "--public-key", &mkey])?;
+    let payer = net.cli_json(1, &["cert", "list", "--key", &user_key])?;
+    let payee = net.cli_json(1, &["cert", "list", "--public-key", &mkey])?;
     for (v, role) in [(&payer, "payer"), (&payee, "payee")] {
         let certs = v["certificates"].as_array().context("certificates")?;
         ensure!(

@@ -447,6 +447,48 @@ impl Testnet {
         Ok((dir, nodes))
     }
 
+    /// Runs `paychain --json ARGS` against node `i` and parses its JSON output; a failure names
+    /// the command and carries its one-line error.
+    pub fn cli_json(&self, i: usize, args: &[&str]) -> Result<Value> {
+        let out = self.cli(i, args)?;
+        ensure!(
+            out.status.success(),
+            "paychain {} (node {i}) failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "paychain {}: output is not JSON: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Polls `paychain --json ARGS` on node `i` until `accept` holds for its output (e.g. a
+    /// record a commit elsewhere should have produced), failing with the last output at `timeout`.
+    pub fn cli_json_until(
+        &self,
+        i: usize,
+        args: &[&str],
+        timeout: Duration,
+        accept: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = self.cli_json(i, args);
+            match &last {
+                Ok(v) if accept(v) => return last,
+                _ if Instant::now() >= deadline => bail!(
+                    "paychain {} at node {i}: never as expected; last: {last:?}",
+                    args.join(" ")
+                ),
+                _ => thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
     /// Starts one more node (a full node: its key is not in the validator set), set up the way
     /// an operator joining the consortium would: `paychain-node init`, the consortium's genesis,
     /// the peers in its config, and the simulated attestation root key. Returns its index.

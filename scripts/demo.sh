@@ -80,6 +80,13 @@ pc 3 record get --merchant "$M1" --platform platform-1
 pc 3 lookup "$M1"
 pc 3 lookup "$M2"
 ok "records read back from another node; revocation visible"
+say "      the chain holds only ciphertext: platform-0 reads its own record through node 2's enclave"
+pc 2 lookup "$M2" --key "$P0_KEY" --platform platform-0
+if refusal="$(pc 2 lookup "$M2" --key "$P1_KEY" --platform platform-0 2>&1)"; then
+  die "platform-1 was given platform-0's record"
+fi
+printf '%s\n' "$refusal"
+ok "platform-1 asking for platform-0's record was refused (no role at platform-0)"
 
 say "step 6/6: all four nodes agree"
 "$LOCALNET" status

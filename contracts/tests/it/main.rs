@@ -15,6 +15,8 @@ use paychain_contracts::state::{self, compute_app_hash_full, MemStore, StateRead
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_contracts::{api, codec};
 
+mod decoders;
+
 const CHAIN: &str = "paychain-test";
 
 fn key(n: u8) -> SecretKey {

@@ -7,7 +7,9 @@
 //! sub-fields of the same shape and are parsed one level deep.
 //!
 //! paychain codes carry template 26 with GUID [`PAYCHAIN_GUID`] and the merchant id in sub-field 01;
-//! dynamic codes (point of initiation `12`) also carry an amount (54) and an order reference (62-05).
+//! dynamic codes (point of initiation `12`) also carry an amount (54) and an order reference (62-05),
+//! or, for a split-bill collection, the total (54) and the collection id in 62-50
+//! ([`COLLECTION_SUBFIELD`]).
 //!
 //! ```text
 //! decode(&str) ──► MerchantCode ──► paychain_merchant() ──► Ok("M…") | Err(NotPaychain: "this is a Pix code …")
@@ -45,6 +47,11 @@ pub const MAX_CITY_CHARS: usize = 15;
 
 /// Longest order reference (field 62-05, reference label), in characters.
 pub const MAX_ORDER_REF_CHARS: usize = 25;
+
+/// Sub-field of the additional data template (62) that carries a split-bill collection: a
+/// payment-system-specific template (62-50) with GUID [`PAYCHAIN_GUID`] in 00 and the collection id
+/// (64 hex characters) in 01. 62-05 is limited to 25 characters, too short for the id.
+pub const COLLECTION_SUBFIELD: &str = "50";
 
 /// Longest transaction amount (field 54), in characters.
 pub const MAX_AMOUNT_CHARS: usize = 13;
@@ -330,6 +337,22 @@ impl MerchantCode {
                     .filter(|n| !n.is_empty())
             })
         })
+    }
+
+    /// The split-bill collection id of a collection code (62-50 with GUID `COM.PAYCHAIN`, sub-field
+    /// 01), unchecked.
+    pub fn collection_ref(&self) -> Option<String> {
+        let data = self.additional_data.as_ref()?;
+        let t = data
+            .other_fields
+            .iter()
+            .find(|f| f.tag == COLLECTION_SUBFIELD)?;
+        let fields = sub_fields("62-50", &t.value).ok()?;
+        let guid = find(&fields, "00")?;
+        if !guid.eq_ignore_ascii_case(PAYCHAIN_GUID) {
+            return None;
+        }
+        find(&fields, "01").map(str::to_owned)
     }
 
     /// The order reference of a dynamic code (62-05).
@@ -827,7 +850,15 @@ fn check_paychain(code: &MerchantCode) -> Result<(), Error> {
                 "is missing from a dynamic paychain code",
             ));
         }
-        if code.order_ref().is_none() {
+        if let Some(id) = code.collection_ref() {
+            if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    "62-50-01",
+                    "collection id",
+                    format!("must be 64 hex characters, is {id:?}"),
+                ));
+            }
+        } else if code.order_ref().is_none() {
             return Err(invalid(
                 "62-05",
                 "order reference",
@@ -849,6 +880,7 @@ pub struct MerchantCodeSpec {
     currency: String,
     country: String,
     payment: Option<(Decimal, String)>,
+    collection: Option<String>,
 }
 
 fn check_text(id: &str, name: &'static str, value: &str, max: usize) -> Result<(), Error> {
@@ -902,6 +934,7 @@ impl MerchantCodeSpec {
             currency,
             country: country.to_owned(),
             payment: None,
+            collection: None,
         })
     }
 
@@ -935,6 +968,24 @@ impl MerchantCodeSpec {
         Ok(self)
     }
 
+    /// Makes this a dynamic split-bill collection code: `total` in 54, `collection_id` (64 hex
+    /// characters) in 62-50-01; no order reference.
+    pub fn with_collection(self, total: Decimal, collection_id: &str) -> Result<Self, Error> {
+        if collection_id.len() != 64 || !collection_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(
+                "62-50-01",
+                "collection id",
+                "must be 64 hex characters",
+            ));
+        }
+        let mut spec = self.with_payment(total, "collection")?;
+        if let Some((amount, _)) = spec.payment.take() {
+            spec.payment = Some((amount, String::new()));
+        }
+        spec.collection = Some(collection_id.to_owned());
+        Ok(spec)
+    }
+
     pub fn merchant_id(&self) -> &MerchantId {
         &self.merchant_id
     }
@@ -944,7 +995,10 @@ impl MerchantCodeSpec {
     }
 
     pub fn order_ref(&self) -> Option<&str> {
-        self.payment.as_ref().map(|(_, r)| r.as_str())
+        self.payment
+            .as_ref()
+            .map(|(_, r)| r.as_str())
+            .filter(|r| !r.is_empty())
     }
 }
 
@@ -979,7 +1033,14 @@ pub fn encode(spec: &MerchantCodeSpec) -> String {
     push_field(&mut out, "58", &spec.country);
     push_field(&mut out, "59", &spec.name);
     push_field(&mut out, "60", &spec.city);
-    if let Some((_, order_ref)) = &spec.payment {
+    if let Some(id) = &spec.collection {
+        let mut template = String::new();
+        push_field(&mut template, "00", PAYCHAIN_GUID);
+        push_field(&mut template, "01", id);
+        let mut data = String::new();
+        push_field(&mut data, COLLECTION_SUBFIELD, &template);
+        push_field(&mut out, "62", &data);
+    } else if let Some((_, order_ref)) = &spec.payment {
         let mut data = String::new();
         push_field(&mut data, "05", order_ref);
         push_field(&mut out, "62", &data);
@@ -994,6 +1055,24 @@ pub fn encode(spec: &MerchantCodeSpec) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collection_code_round_trips() {
+        let id = "ab".repeat(32);
+        let m = MerchantId::derive(&paychain_contracts::crypto::PublicKey([7; 32]));
+        let spec = MerchantCodeSpec::new(m.clone(), "Noodle Bar", "Shanghai", "5812", "CNY", "CN")
+            .unwrap()
+            .with_collection(Decimal::new(10000, 2), &id)
+            .unwrap();
+        let payload = encode(&spec);
+        let code = decode(&payload).unwrap();
+        assert_eq!(code.collection_ref().as_deref(), Some(id.as_str()));
+        assert_eq!(code.order_ref(), None);
+        assert_eq!(code.amount, Some(Decimal::new(10000, 2)));
+        assert_eq!(code.point_of_initiation, Some(PointOfInitiation::Dynamic));
+        assert_eq!(code.paychain_merchant().unwrap(), m.as_str());
+        assert!(spec.clone().with_collection(Decimal::ONE, "xyz").is_err());
+    }
 
     #[test]
     fn crc_check_value() {

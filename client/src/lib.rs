@@ -2,6 +2,8 @@
 //!
 //! # Modules
 //!
+//! - [`collect`]: split-bill collections: the collection query, the collection code (id in 62-50),
+//!   the share a payer pays.
 //! - [`emvco`]: EMVCo merchant-presented payment codes: decode any scheme's (bounded, never panics),
 //!   encode paychain's (template 26, GUID `COM.PAYCHAIN`), and say when a code has no paychain merchant.
 //! - [`enclave`]: records sealed to the consortium enclave key before a put; lookups answered by a
@@ -30,6 +32,7 @@
 //! rpc::Client::{status, tx, block, account, merchant, record}  ──► paychain_contracts::api views
 //! ```
 
+pub mod collect;
 pub mod emvco;
 pub mod enclave;
 pub mod keystore;

@@ -25,6 +25,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
 
+mod cmd_collect;
 mod cmd_enclave;
 mod cmd_wallet;
 
@@ -104,6 +105,9 @@ enum Command {
     Settle(cmd_wallet::SettleArgs),
     /// The acquirer refunds (part of) a payment to the payer's wallet.
     Refund(cmd_wallet::RefundArgs),
+    /// Split-bill collections: create (payee), pay a share (payer), show.
+    #[command(subcommand)]
+    Collect(cmd_collect::CollectCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -616,6 +620,7 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Pay(args) => cmd_wallet::pay_cmd(&cli.rpc, args).await,
         Command::Settle(args) => cmd_wallet::settle(&cli.rpc, args).await,
         Command::Refund(args) => cmd_wallet::refund(&cli.rpc, args).await,
+        Command::Collect(cmd) => cmd_collect::collect(&cli.rpc, cmd).await,
         Command::Account { public_key } => {
             let view = client()?.account(&public_key).await?;
             Ok(Output::new(human_account(&view), &view))

@@ -76,6 +76,9 @@ pub enum Error {
         /// The payer's clock.
         now: u64,
     },
+    /// A split-bill collection code given to `paychain pay`.
+    #[error("this is a split-bill collection code (collection {0}): pay your share with `paychain collect pay`")]
+    CollectionCode(String),
     /// A static code and no amount given.
     #[error("this is a static code without an amount: give the amount with --amount")]
     AmountMissing,
@@ -184,6 +187,7 @@ impl Error {
                 | Error::BadExpiry(_)
                 | Error::UnsupportedCurrency(_)
                 | Error::Expired { .. }
+                | Error::CollectionCode(_)
                 | Error::AmountMissing
                 | Error::AmountMismatch { .. }
                 | Error::Amount(_)
@@ -219,6 +223,9 @@ pub fn scan(payload: &str) -> Result<ScannedCode, Error> {
     let payload = payload.trim();
     let code = emvco::decode(payload)?;
     let merchant = code.paychain_merchant()?;
+    if let Some(id) = code.collection_ref() {
+        return Err(Error::CollectionCode(id));
+    }
     let merchant_id =
         MerchantId::parse(merchant).map_err(|_| Error::BadMerchantId(merchant.to_owned()))?;
     let expires_at = match code

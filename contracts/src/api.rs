@@ -288,3 +288,17 @@ pub struct LookupView {
     /// The signed answer.
     pub answer: crate::enclave::SignedAnswer,
 }
+
+/// A split-bill collection with its sub-orders, what is paid (held in escrow) and what is
+/// outstanding (zero once completed or expired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionView {
+    /// The collection and its sub-orders.
+    pub collection: crate::collection::Collection,
+    /// Paid and not refunded.
+    #[serde(with = "decimal_str")]
+    pub paid: Decimal,
+    /// Still to pay while open.
+    #[serde(with = "decimal_str")]
+    pub outstanding: Decimal,
+}

@@ -26,7 +26,7 @@ use crate::ids::ChainId;
 use crate::merkle;
 use crate::state::{Overlay, StateError, StateReader, WriteSet};
 use crate::tx::{Call, SignedTx};
-use crate::{enclave_registry, governance, registry, wallet};
+use crate::{collection, enclave_registry, governance, registry, wallet};
 
 const NONCE_PREFIX: &[u8] = b"acct/nonce/";
 
@@ -61,11 +61,15 @@ pub enum ContractError {
     /// An enclave registry refusal.
     #[error(transparent)]
     Enclave(#[from] enclave_registry::Error),
+    /// A split-bill collection refusal.
+    #[error(transparent)]
+    Collection(#[from] collection::Error),
 }
 
 impl ContractError {
     /// Stable receipt code: 1..=99 execution, 100..=199 governance, 200..=299 registry,
-    /// 300..=309 money, 310..=399 wallet, 400..=499 enclave registry. 0 is success.
+    /// 300..=309 money, 310..=399 wallet, 400..=499 enclave registry, 500..=599 collection. 0 is
+    /// success.
     pub fn code(&self) -> u32 {
         match self {
             ContractError::BadNonce { .. } => 1,
@@ -74,6 +78,7 @@ impl ContractError {
             ContractError::Registry(e) => e.code(),
             ContractError::Wallet(e) => e.code(),
             ContractError::Enclave(e) => e.code(),
+            ContractError::Collection(e) => e.code(),
         }
     }
 }
@@ -324,6 +329,7 @@ fn dispatch<R: StateReader>(
         Call::Governance(c) => governance::execute(ov, ctx, c),
         Call::Wallet(c) => wallet::execute(ov, ctx, c),
         Call::Enclave(c) => enclave_registry::execute(ov, ctx, &ctx.chain_id, c),
+        Call::Collection(c) => collection::execute(ov, ctx, c),
     }
 }
 

@@ -19,6 +19,8 @@
 //! - [`registry`]: merchants and per-platform acquiring records.
 //! - [`wallet`]: wallet hosting, real-name attestation, wallets, card binding, top-up, pay, settle,
 //!   refund, double-entry statements.
+//! - [`collection`]: split-bill collections: one code, shares exact to the minor unit, escrow until
+//!   the last share completes the order, refunds on expiry.
 //! - [`enclave_registry`]: allowed measurements, registered enclaves, provisioning (on chain).
 //! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
 //! - [`certificate`]: offline-verifiable transaction certificates.
@@ -45,6 +47,7 @@ pub mod api;
 pub mod block;
 pub mod certificate;
 pub mod codec;
+pub mod collection;
 pub mod commit;
 pub mod crypto;
 pub mod enclave;

@@ -53,6 +53,8 @@ pub enum Call {
     Wallet(wallet::Call),
     /// Enclave registration and provisioning.
     Enclave(crate::enclave_registry::Call),
+    /// Split-bill collections.
+    Collection(crate::collection::Call),
 }
 
 /// The signed content of a transaction.

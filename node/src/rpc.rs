@@ -426,6 +426,7 @@ fn module(
         },
     )?;
     crate::rpc_wallet::register(&mut m)?;
+    crate::rpc_collection::register(&mut m)?;
     Ok(m)
 }
 

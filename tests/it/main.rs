@@ -7,6 +7,7 @@
 
 mod admission;
 mod cli;
+mod collection;
 mod consensus;
 mod enclave;
 mod faults;

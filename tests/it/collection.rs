@@ -1,0 +1,348 @@
+//! Split-bill collection end to end, through the `paychain` CLI on a 4-node network: a wallet host
+//! is qualified, four users get funded CNY wallets, a merchant opens a 3-payer collection with a
+//! password and a PNG code; a wrong password is refused, three payers pay (one of them tries twice
+//! and is refused), the payee's to-be-settled account is credited exactly once, and a fourth payer
+//! is refused.
+//!
+//! Every step waits on its receipt (the CLI follows each tx until committed) or polls a read with a
+//! deadline; nothing sleeps. Each key always submits through the same node.
+
+use std::path::Path;
+
+use anyhow::{ensure, Context, Result};
+use paychain_tests::Testnet;
+use serde_json::{json, Value};
+
+use crate::PROGRESS;
+
+fn p(path: &Path) -> Result<&str> {
+    path.to_str().context("non-UTF-8 path")
+}
+
+fn s(v: &Value, path: &str) -> Result<String> {
+    v.pointer(path)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("no string at {path} in {v}"))
+}
+
+fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, String)> {
+    let path = dir.join(format!("{name}.json"));
+    let v = net.cli_json(0, &["keys", "new", "-o", p(&path)?])?;
+    Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))
+}
+
+/// Runs the CLI on node `i`, expects exit 1 and one `error:` line, and returns it.
+fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<String> {
+    let out = net.cli(i, args)?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    ensure!(
+        out.status.code() == Some(1),
+        "paychain {}: expected exit 1, got {:?}: {stderr}",
+        args.join(" "),
+        out.status.code()
+    );
+    ensure!(
+        stderr.starts_with("error: ") && !stderr.contains('\n'),
+        "not one error line: {stderr:?}"
+    );
+    Ok(stderr)
+}
+
+/// A verified user of platform-0 with a CNY wallet holding 100.00; returns (key file, wallet id).
+fn funded_user(
+    net: &Testnet,
+    dir: &Path,
+    p0: &str,
+    name: &str,
+    node: usize,
+) -> Result<(String, String)> {
+    let (key, user) = new_key(net, dir, name)?;
+    net.cli_json(
+        0,
+        &[
+            "wallet",
+            "verify-user",
+            "--key",
+            p0,
+            "--user",
+            &user,
+            "--name",
+            name,
+            "--id-number",
+            "110101199003074512",
+            "--phone",
+            "+8613800138000",
+        ],
+    )?;
+    let opened = net.cli_json(
+        0,
+        &[
+            "wallet",
+            "open",
+            "--key",
+            p0,
+            "--user",
+            &user,
+            "--currency",
+            "CNY",
+        ],
+    )?;
+    let wallet = s(&opened, "/wallet_id")?;
+    let card = "6222020200112233";
+    let bind = net.cli_json(
+        0,
+        &[
+            "wallet",
+            "bind-card",
+            "--key",
+            p0,
+            "--user",
+            &user,
+            "--card",
+            card,
+        ],
+    )?;
+    let binding = s(&bind, "/binding_id")?;
+    let otp = s(&bind, "/otp")?;
+    // The user's first tx goes through its own node: wait until that node has the binding.
+    net.cli_json_until(node, &["wallet", "binding", &binding], PROGRESS, |v| {
+        v["status"] == "pending"
+    })?;
+    net.cli_json(
+        node,
+        &[
+            "wallet",
+            "confirm-card",
+            "--key",
+            &key,
+            "--binding",
+            &binding,
+            "--otp",
+            &otp,
+        ],
+    )?;
+    net.cli_json_until(0, &["wallet", "binding", &binding], PROGRESS, |v| {
+        v["status"] == "bound"
+    })?;
+    net.cli_json(
+        0,
+        &[
+            "wallet",
+            "top-up",
+            "--key",
+            p0,
+            "--wallet",
+            &wallet,
+            "--amount",
+            "100.00",
+            "--currency",
+            "CNY",
+            "--card",
+            card,
+        ],
+    )?;
+    net.cli_json_until(node, &["wallet", "show", &wallet], PROGRESS, |v| {
+        v["balance"] == "100.00"
+    })?;
+    Ok((key, wallet))
+}
+
+fn pay<'a>(code: &'a str, key: &'a str, password: &'a str) -> [&'a str; 8] {
+    [
+        "collect",
+        "pay",
+        "--code",
+        code,
+        "--key",
+        key,
+        "--password",
+        password,
+    ]
+}
+
+#[test]
+fn n4_collection_three_payers_end_to_end() -> Result<()> {
+    let net = Testnet::start(4)?;
+    let work = tempfile::tempdir()?;
+    let dir = work.path();
+    let keys: Vec<String> = (0..3)
+        .map(|i| net.platform_key_path(i).to_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .context("path")?;
+    let (p0, p1, p2) = (keys[0].as_str(), keys[1].as_str(), keys[2].as_str());
+
+    // Governance qualifies platform-0 as a wallet host.
+    let prop = net.cli_json(
+        0,
+        &[
+            "gov",
+            "propose",
+            "--key",
+            p0,
+            "--qualify-wallet-host",
+            "platform-0",
+        ],
+    )?;
+    let id = prop["proposal_id"]
+        .as_u64()
+        .context("proposal id")?
+        .to_string();
+    net.cli_json(
+        1,
+        &["gov", "vote", "--key", p1, "--proposal", &id, "--approve"],
+    )?;
+    net.cli_json(
+        2,
+        &["gov", "vote", "--key", p2, "--proposal", &id, "--approve"],
+    )?;
+    net.cli_json_until(0, &["gov", "show", &id], PROGRESS, |v| {
+        v["status"].get("executed").is_some()
+    })?;
+
+    // A merchant acquired by platform-0; its own key opens the collection.
+    let (mkey_file, mkey) = new_key(&net, dir, "merchant")?;
+    let reg = net.cli_json(
+        0,
+        &[
+            "merchant",
+            "register",
+            "--key",
+            p0,
+            "--name",
+            "Noodle House",
+            "--city",
+            "Shanghai",
+            "--mcc",
+            "5812",
+            "--country",
+            "CN",
+            "--merchant-key",
+            &mkey,
+        ],
+    )?;
+    let mid = s(&reg, "/merchant_id")?;
+    net.cli_json(
+        0,
+        &[
+            "record",
+            "put",
+            "--key",
+            p0,
+            "--merchant",
+            &mid,
+            "--payload-hex",
+            "7b7d",
+        ],
+    )?;
+
+    // Payers: each submits through its own node.
+    let (a, a_wallet) = funded_user(&net, dir, p0, "Alice", 1)?;
+    let (b, _) = funded_user(&net, dir, p0, "Bob", 2)?;
+    let (c, _) = funded_user(&net, dir, p0, "Carol", 3)?;
+    let (d, _) = funded_user(&net, dir, p0, "Dave", 3)?;
+
+    // The merchant creates a 3-payer collection with a password; the code is a PNG.
+    net.cli_json_until(1, &["merchant", "show", &mid], PROGRESS, |v| {
+        v["platforms"].as_array().is_some_and(|p| !p.is_empty())
+    })?;
+    let png = dir.join("collect.png");
+    let created = net.cli_json(
+        1,
+        &[
+            "collect",
+            "create",
+            "--key",
+            &mkey_file,
+            "--merchant",
+            &mid,
+            "--acquirer",
+            "platform-0",
+            "--total",
+            "100.00",
+            "--currency",
+            "CNY",
+            "--payers",
+            "3",
+            "--expires-in",
+            "3600",
+            "--password",
+            "lunch",
+            "-o",
+            p(&png)?,
+        ],
+    )?;
+    let cid = s(&created, "/collection_id")?;
+    ensure!(created["status"] == "committed", "{created}");
+    ensure!(
+        created["shares"]
+            == json!([
+                {"value": "33.34", "currency": "CNY"},
+                {"value": "33.33", "currency": "CNY"},
+                {"value": "33.33", "currency": "CNY"}
+            ]),
+        "{created}"
+    );
+    let decoded = net.cli_json(0, &["qr", "decode", p(&png)?])?;
+    ensure!(
+        decoded.to_string().contains(&cid),
+        "code carries no collection id: {decoded}"
+    );
+    let code = p(&png)?;
+
+    // Wrong password: refused, nothing paid.
+    let e = refused(&net, 1, &pay(code, &a, "dinner"))?;
+    ensure!(e.contains("wrong password"), "{e}");
+
+    // Alice pays share 0; paying again is refused.
+    let paid = net.cli_json(1, &pay(code, &a, "lunch"))?;
+    ensure!(paid["share"] == 0 && paid["completed"] == false, "{paid}");
+    net.cli_json_until(1, &["collect", "show", &cid], PROGRESS, |v| {
+        v["paid"] == "33.34"
+    })?;
+    let e = refused(&net, 1, &pay(code, &a, "lunch"))?;
+    ensure!(e.contains("already paid share 0"), "{e}");
+
+    // Bob and Carol complete it.
+    net.cli_json_until(2, &["collect", "show", &cid], PROGRESS, |v| {
+        v["paid"] == "33.34"
+    })?;
+    let paid = net.cli_json(2, &pay(code, &b, "lunch"))?;
+    ensure!(paid["share"] == 1 && paid["completed"] == false, "{paid}");
+    net.cli_json_until(3, &["collect", "show", &cid], PROGRESS, |v| {
+        v["paid"] == "66.67"
+    })?;
+    let paid = net.cli_json(3, &pay(code, &c, "lunch"))?;
+    ensure!(paid["share"] == 2 && paid["completed"] == true, "{paid}");
+
+    // The payee is credited exactly once, with the total.
+    let tbs =
+        json!({"to_be_settled": {"merchant_id": mid, "acquirer": "platform-0", "currency": "CNY"}});
+    let st = net.rpc(3).call("paychain_statement", json!([tbs]))?;
+    let entries = st["entries"].as_array().context("entries")?;
+    ensure!(
+        entries.len() == 1,
+        "payee credited {} times: {st}",
+        entries.len()
+    );
+    ensure!(
+        entries[0]["amount"]["value"] == "100.00" && entries[0]["kind"] == "collection_completed",
+        "{st}"
+    );
+    let shown = net.cli_json(3, &["collect", "show", &cid])?;
+    ensure!(
+        shown["collection"]["status"] == "completed" && shown["outstanding"] == "0.00",
+        "{shown}"
+    );
+    let w = net.cli_json_until(1, &["wallet", "show", &a_wallet], PROGRESS, |v| {
+        v["balance"] == "66.66"
+    })?;
+    ensure!(w["balance"] == "66.66", "{w}");
+
+    // A fourth payer is refused.
+    let e = refused(&net, 3, &pay(code, &d, "lunch"))?;
+    ensure!(e.contains("completed"), "{e}");
+    let st = net.rpc(0).call("paychain_statement", json!([tbs]))?;
+    ensure!(st["entries"].as_array().map(Vec::len) == Some(1), "{st}");
+    Ok(())
+}

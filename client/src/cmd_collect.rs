@@ -29,6 +29,14 @@ pub(crate) enum CollectCmd {
         /// Collection id (64 hex characters).
         id: Hash,
     },
+    /// After its expiry (block time), close an incomplete collection: every paid share goes
+    /// back to the wallet it came from. Anyone may send it.
+    Expire {
+        /// Collection id (64 hex characters).
+        id: Hash,
+        #[command(flatten)]
+        send: SendArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +116,15 @@ pub(crate) async fn collect(url: &str, cmd: CollectCmd) -> Result<Output, Failur
     match cmd {
         CollectCmd::Create(args) => create(&client, *args).await,
         CollectCmd::Pay(args) => pay(&client, args).await,
+        CollectCmd::Expire { id, send } => {
+            let key = keystore::load(&send.key)?;
+            let submitted = tx::TxBuilder::new(&client, key.secret_key())
+                .submit(Call::Collection(collection::Call::Expire {
+                    collection: id,
+                }))
+                .await?;
+            follow(&client, submitted.tx_hash, &send.wait, None).await
+        }
         CollectCmd::Show { id } => {
             let v = client.collection(&id).await?;
             Ok(Output::new(human_view(&v), &v))

@@ -238,7 +238,7 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
 
     // Payers: each submits through its own node.
     let (a, a_wallet) = funded_user(&net, dir, p0, "Alice", 1)?;
-    let (b, _) = funded_user(&net, dir, p0, "Bob", 2)?;
+    let (b, b_wallet) = funded_user(&net, dir, p0, "Bob", 2)?;
     let (c, _) = funded_user(&net, dir, p0, "Carol", 3)?;
     let (d, _) = funded_user(&net, dir, p0, "Dave", 3)?;
 
@@ -344,5 +344,50 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
     ensure!(e.contains("completed"), "{e}");
     let st = net.rpc(0).call("paychain_statement", json!([tbs]))?;
     ensure!(st["entries"].as_array().map(Vec::len) == Some(1), "{st}");
+
+    // A collection that expires before it completes: paid shares go back to their wallets.
+    let before = net.cli_json(0, &["wallet", "show", &b_wallet])?["balance"].clone();
+    let png2 = dir.join("collect-2.png");
+    let created = net.cli_json(
+        1,
+        &[
+            "collect",
+            "create",
+            "--key",
+            &mkey_file,
+            "--merchant",
+            &mid,
+            "--acquirer",
+            "platform-0",
+            "--total",
+            "10.00",
+            "--currency",
+            "CNY",
+            "--payers",
+            "2",
+            "--expires-in",
+            "3",
+            "--password",
+            "lunch",
+            "-o",
+            p(&png2)?,
+        ],
+    )?;
+    let cid2 = s(&created, "/collection_id")?;
+    let expires_at = created["expires_at_ms"].as_u64().context("expires_at_ms")?;
+    let code2 = p(&png2)?;
+    net.cli_json(2, &pay(code2, &b, "lunch"))?;
+    // Wait for block time (not the local clock) to pass the expiry.
+    net.cli_json_until(0, &["status"], PROGRESS, |v| {
+        v["latest_block_time_ms"].as_u64().unwrap_or(0) >= expires_at
+    })?;
+    let e = refused(&net, 3, &pay(code2, &c, "lunch"))?;
+    ensure!(e.contains("expired"), "{e}");
+    let expired = net.cli_json(3, &["collect", "expire", &cid2, "--key", &c])?;
+    ensure!(expired["status"] == "committed", "{expired}");
+    let w = net.cli_json_until(0, &["wallet", "show", &b_wallet], PROGRESS, |v| {
+        v["balance"] == before
+    })?;
+    ensure!(w["balance"] == before, "share not refunded: {w}");
     Ok(())
 }

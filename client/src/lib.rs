@@ -12,6 +12,8 @@
 //! - [`rpc`]: a typed JSON-RPC client for one node ([`rpc::Client`]), one error enum with one-line
 //!   messages, and the WebSocket block feed.
 //! - [`qr`]: QR images of those codes: PNG and terminal rendering, and reading codes from images.
+//! - [`store`]: offline store, online identity: the user's identity code (`paychain-id:<key>`) and
+//!   the store order query.
 //! - [`tx`]: build, sign and submit a contract call ([`tx::TxBuilder`]), then wait for its receipt
 //!   ([`tx::wait_committed`]).
 //! - [`wallet`]: wallet and governance queries, the hosting platform's off-chain secrets (salted
@@ -39,6 +41,7 @@ pub mod keystore;
 pub mod pay;
 pub mod qr;
 pub mod rpc;
+pub mod store;
 pub mod tx;
 pub mod wallet;
 

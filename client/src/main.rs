@@ -27,6 +27,7 @@ use serde_json::json;
 
 mod cmd_collect;
 mod cmd_enclave;
+mod cmd_store;
 mod cmd_wallet;
 
 const EXIT_CODES: &str = "\
@@ -108,6 +109,13 @@ enum Command {
     /// Split-bill collections: create (payee), pay a share (payer), show.
     #[command(subcommand)]
     Collect(cmd_collect::CollectCmd),
+    /// Offline store, online identity: the store creates an order for a user, the user confirms it
+    /// (or authorises a store up to a limit); show orders.
+    #[command(subcommand)]
+    Store(cmd_store::StoreCmd),
+    /// Your online identity: the code a store scans.
+    #[command(subcommand)]
+    Identity(cmd_store::IdentityCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -621,6 +629,8 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Settle(args) => cmd_wallet::settle(&cli.rpc, args).await,
         Command::Refund(args) => cmd_wallet::refund(&cli.rpc, args).await,
         Command::Collect(cmd) => cmd_collect::collect(&cli.rpc, cmd).await,
+        Command::Store(cmd) => cmd_store::store_cmd(&cli.rpc, cmd).await,
+        Command::Identity(cmd) => cmd_store::identity(cmd),
         Command::Account { public_key } => {
             let view = client()?.account(&public_key).await?;
             Ok(Output::new(human_account(&view), &view))

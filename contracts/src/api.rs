@@ -302,3 +302,12 @@ pub struct CollectionView {
     #[serde(with = "decimal_str")]
     pub outstanding: Decimal,
 }
+
+/// A store order and whether it is expired (pending and past its expiry at the latest block time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreOrderView {
+    /// The order.
+    pub order: crate::store::Order,
+    /// Pending and no longer payable.
+    pub expired: bool,
+}

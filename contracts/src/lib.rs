@@ -21,6 +21,8 @@
 //!   refund, double-entry statements.
 //! - [`collection`]: split-bill collections: one code, shares exact to the minor unit, escrow until
 //!   the last share completes the order, refunds on expiry.
+//! - [`store`]: offline store orders against a user's online identity, confirmed by the user or
+//!   paid by a standing authorisation up to a limit.
 //! - [`enclave_registry`]: allowed measurements, registered enclaves, provisioning (on chain).
 //! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
 //! - [`certificate`]: offline-verifiable transaction certificates.
@@ -60,6 +62,7 @@ pub mod merkle;
 pub mod money;
 pub mod registry;
 pub mod state;
+pub mod store;
 #[cfg(test)]
 mod testkit;
 pub mod tx;

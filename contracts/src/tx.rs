@@ -55,6 +55,8 @@ pub enum Call {
     Enclave(crate::enclave_registry::Call),
     /// Split-bill collections.
     Collection(crate::collection::Call),
+    /// Offline store orders paid by an online identity.
+    Store(crate::store::Call),
 }
 
 /// The signed content of a transaction.

@@ -667,6 +667,12 @@ pub struct StatementEntry {
     pub reference: String,
 }
 
+/// Stores a payment record made by another contract ([`crate::store`]) after its
+/// [`MovementKind::Payment`] transfer, so refunds and certificates find it.
+pub(crate) fn record_payment<R: StateReader>(ov: &mut Overlay<'_, R>, p: &Payment) {
+    put_encoded(ov, key_of(PAYMENT_PREFIX, &p.id.0), p);
+}
+
 /// The id of `user`'s wallet in `currency`: `sha256("paychain/wallet/v1" ‖ user ‖ code)`.
 pub fn wallet_id(user: &PublicKey, currency: Currency) -> Hash {
     sha256(&[b"paychain/wallet/v1", &user.0, currency.code().as_bytes()])

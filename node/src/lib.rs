@@ -14,6 +14,7 @@
 //! - [`host`]: answers the engine's messages.
 //! - [`mempool`], [`gossip`], [`storage`], [`rpc`], [`metrics`], [`config`], [`keys`].
 //! - [`rpc_collection`]: the read-only split-bill collection query of the RPC server.
+//! - [`rpc_store`]: the read-only store order query of the RPC server.
 //! - [`rpc_wallet`]: the read-only wallet, payment and governance queries of the RPC server.
 //! - [`enclave`]: the node's enclave files, registration/provisioning through the chain, lookups.
 //! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod node;
 pub mod rpc;
 pub mod rpc_collection;
+pub mod rpc_store;
 pub mod rpc_wallet;
 pub mod storage;
 pub mod testnet;

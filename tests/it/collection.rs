@@ -15,25 +15,25 @@ use serde_json::{json, Value};
 
 use crate::PROGRESS;
 
-fn p(path: &Path) -> Result<&str> {
+pub(crate) fn p(path: &Path) -> Result<&str> {
     path.to_str().context("non-UTF-8 path")
 }
 
-fn s(v: &Value, path: &str) -> Result<String> {
+pub(crate) fn s(v: &Value, path: &str) -> Result<String> {
     v.pointer(path)
         .and_then(Value::as_str)
         .map(str::to_owned)
         .with_context(|| format!("no string at {path} in {v}"))
 }
 
-fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, String)> {
+pub(crate) fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, String)> {
     let path = dir.join(format!("{name}.json"));
     let v = net.cli_json(0, &["keys", "new", "-o", p(&path)?])?;
     Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))
 }
 
 /// Runs the CLI on node `i`, expects exit 1 and one `error:` line, and returns it.
-fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<String> {
+pub(crate) fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<String> {
     let out = net.cli(i, args)?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     ensure!(
@@ -50,7 +50,7 @@ fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<String> {
 }
 
 /// A verified user of platform-0 with a CNY wallet holding 100.00; returns (key file, wallet id).
-fn funded_user(
+pub(crate) fn funded_user(
     net: &Testnet,
     dir: &Path,
     p0: &str,

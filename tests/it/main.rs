@@ -12,6 +12,7 @@ mod consensus;
 mod enclave;
 mod faults;
 mod rpc;
+mod store;
 mod wallet;
 
 use std::time::Duration;

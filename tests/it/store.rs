@@ -1,0 +1,274 @@
+//! Offline store, online identity, end to end through the `paychain` CLI on a 4-node network: a
+//! wallet host is qualified, Alice and Bob get funded CNY wallets, a store is registered. The store
+//! scans Alice's identity code (a PNG) and creates an order; Alice confirms it and the store's
+//! to-be-settled account is credited once; a second confirmation, Bob confirming Alice's order and
+//! confirming an expired order (block time) are refused; with a standing authorisation an order at
+//! the limit is paid in its create tx and one above it stays pending.
+//!
+//! Every step waits on its receipt or polls a read with a deadline; nothing sleeps. Each key always
+//! submits through the same node (store and Alice: node 1, Bob: node 2).
+
+use anyhow::{ensure, Context, Result};
+use paychain_tests::Testnet;
+use serde_json::{json, Value};
+
+use crate::collection::{funded_user, new_key, p, refused, s};
+use crate::PROGRESS;
+
+#[allow(clippy::too_many_arguments)]
+fn order_args<'a>(
+    mkey: &'a str,
+    mid: &'a str,
+    user_code: &'a str,
+    order_no: &'a str,
+    amount: &'a str,
+    expires_in: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "store",
+        "order",
+        "--key",
+        mkey,
+        "--merchant",
+        mid,
+        "--acquirer",
+        "platform-0",
+        "--user-code",
+        user_code,
+        "--order-no",
+        order_no,
+        "--amount",
+        amount,
+        "--currency",
+        "CNY",
+        "--expires-in",
+        expires_in,
+    ]
+}
+
+fn tbs_entries(net: &Testnet, node: usize, mid: &str) -> Result<Vec<Value>> {
+    let tbs =
+        json!({"to_be_settled": {"merchant_id": mid, "acquirer": "platform-0", "currency": "CNY"}});
+    let st = net.rpc(node).call("paychain_statement", json!([tbs]))?;
+    Ok(st["entries"].as_array().cloned().unwrap_or_default())
+}
+
+#[test]
+fn n4_store_order_identity_code_end_to_end() -> Result<()> {
+    let net = Testnet::start(4)?;
+    let work = tempfile::tempdir()?;
+    let dir = work.path();
+    let keys: Vec<String> = (0..3)
+        .map(|i| net.platform_key_path(i).to_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .context("path")?;
+    let (p0, p1, p2) = (keys[0].as_str(), keys[1].as_str(), keys[2].as_str());
+
+    // Governance qualifies platform-0 as a wallet host.
+    let prop = net.cli_json(
+        0,
+        &[
+            "gov",
+            "propose",
+            "--key",
+            p0,
+            "--qualify-wallet-host",
+            "platform-0",
+        ],
+    )?;
+    let id = prop["proposal_id"]
+        .as_u64()
+        .context("proposal id")?
+        .to_string();
+    net.cli_json(
+        1,
+        &["gov", "vote", "--key", p1, "--proposal", &id, "--approve"],
+    )?;
+    net.cli_json(
+        2,
+        &["gov", "vote", "--key", p2, "--proposal", &id, "--approve"],
+    )?;
+    net.cli_json_until(0, &["gov", "show", &id], PROGRESS, |v| {
+        v["status"].get("executed").is_some()
+    })?;
+
+    // The store, acquired by platform-0.
+    let (mkey_file, mkey) = new_key(&net, dir, "store")?;
+    let reg = net.cli_json(
+        0,
+        &[
+            "merchant",
+            "register",
+            "--key",
+            p0,
+            "--name",
+            "Corner Shop",
+            "--city",
+            "Shanghai",
+            "--mcc",
+            "5411",
+            "--country",
+            "CN",
+            "--merchant-key",
+            &mkey,
+        ],
+    )?;
+    let mid = s(&reg, "/merchant_id")?;
+    net.cli_json(
+        0,
+        &[
+            "record",
+            "put",
+            "--key",
+            p0,
+            "--merchant",
+            &mid,
+            "--payload-hex",
+            "7b7d",
+        ],
+    )?;
+    let (a, a_wallet) = funded_user(&net, dir, p0, "Alice", 1)?;
+    let (b, _) = funded_user(&net, dir, p0, "Bob", 2)?;
+    net.cli_json_until(1, &["merchant", "show", &mid], PROGRESS, |v| {
+        v["platforms"].as_array().is_some_and(|p| !p.is_empty())
+    })?;
+
+    // Alice shows her identity code; the store scans it (a PNG) and creates the order.
+    let png = dir.join("alice-id.png");
+    let code = net.cli_json(1, &["identity", "code", "--key", &a, "-o", p(&png)?])?;
+    let alice = s(&code, "/public_key")?;
+    ensure!(
+        s(&code, "/payload")? == format!("paychain-id:{alice}"),
+        "{code}"
+    );
+    let items = dir.join("items.txt");
+    std::fs::write(&items, "2 x milk\n1 x bread\n")?;
+    let mut args = order_args(&mkey_file, &mid, p(&png)?, "S-0001", "12.50", "600");
+    args.extend(["--items", p(&items)?]);
+    let created = net.cli_json(1, &args)?;
+    ensure!(
+        created["status"] == "committed" && created["auto_paid"] == false,
+        "{created}"
+    );
+    ensure!(created["user"] == alice.as_str(), "{created}");
+    let oid = s(&created, "/order_id")?;
+    let shown = net.cli_json(1, &["store", "show", &oid])?;
+    ensure!(
+        shown["order"]["status"] == "pending" && shown["expired"] == false,
+        "{shown}"
+    );
+
+    // Alice confirms: her wallet is debited, the store's to-be-settled account credited once.
+    let paid = net.cli_json(1, &["store", "confirm", "--key", &a, "--order", &oid])?;
+    ensure!(paid["status"] == "committed", "{paid}");
+    let w = net.cli_json_until(1, &["wallet", "show", &a_wallet], PROGRESS, |v| {
+        v["balance"] == "87.50"
+    })?;
+    ensure!(w["balance"] == "87.50", "{w}");
+    let entries = tbs_entries(&net, 1, &mid)?;
+    ensure!(
+        entries.len() == 1 && entries[0]["amount"]["value"] == "12.50",
+        "{entries:?}"
+    );
+    let shown = net.cli_json(1, &["store", "show", &oid])?;
+    ensure!(shown["order"]["status"] == "paid", "{shown}");
+    // Its certificate is issued like any payment's.
+    let paid_tx = s(&paid, "/tx_hash")?;
+    let cert_path = dir.join("store-cert.json");
+    net.cli_json_until(1, &["status"], PROGRESS, |v| {
+        v["height"].as_u64().unwrap_or(0) > paid["height"].as_u64().unwrap_or(u64::MAX)
+    })?;
+    net.cli_json(1, &["cert", "get", &paid_tx, "-o", p(&cert_path)?])?;
+
+    // Paid twice: refused, nothing moves.
+    let e = refused(&net, 1, &["store", "confirm", "--key", &a, "--order", &oid])?;
+    ensure!(e.contains("already paid"), "{e}");
+
+    // Bob cannot confirm Alice's (pending) order.
+    let created = net.cli_json(
+        1,
+        &order_args(&mkey_file, &mid, p(&png)?, "S-0002", "3.00", "600"),
+    )?;
+    let oid2 = s(&created, "/order_id")?;
+    net.cli_json_until(2, &["store", "show", &oid2], PROGRESS, |v| {
+        v["order"]["status"] == "pending"
+    })?;
+    let e = refused(
+        &net,
+        2,
+        &["store", "confirm", "--key", &b, "--order", &oid2],
+    )?;
+    ensure!(e.contains("belongs to user"), "{e}");
+
+    // An order that expired (block time) is refused.
+    let created = net.cli_json(
+        1,
+        &order_args(
+            &mkey_file,
+            &mid,
+            &format!("paychain-id:{alice}"),
+            "S-0003",
+            "4.00",
+            "3",
+        ),
+    )?;
+    let oid3 = s(&created, "/order_id")?;
+    let expires_at = created["expires_at_ms"].as_u64().context("expires_at_ms")?;
+    net.cli_json_until(1, &["status"], PROGRESS, |v| {
+        v["latest_block_time_ms"].as_u64().unwrap_or(0) >= expires_at
+    })?;
+    let e = refused(
+        &net,
+        1,
+        &["store", "confirm", "--key", &a, "--order", &oid3],
+    )?;
+    ensure!(e.contains("expired"), "{e}");
+    let shown = net.cli_json(1, &["store", "show", &oid3])?;
+    ensure!(
+        shown["expired"] == true && shown["order"]["status"] == "pending",
+        "{shown}"
+    );
+
+    // A standing authorisation of 20.00: an order at the limit is paid at once, one above is not.
+    let auth = net.cli_json(
+        1,
+        &[
+            "store",
+            "authorise",
+            "--key",
+            &a,
+            "--merchant",
+            &mid,
+            "--limit",
+            "20.00",
+        ],
+    )?;
+    ensure!(auth["status"] == "committed", "{auth}");
+    let created = net.cli_json(
+        1,
+        &order_args(&mkey_file, &mid, p(&png)?, "S-0004", "20.00", "600"),
+    )?;
+    ensure!(created["auto_paid"] == true, "{created}");
+    let shown = net.cli_json(1, &["store", "show", &s(&created, "/order_id")?])?;
+    ensure!(
+        shown["order"]["status"] == "paid" && shown["order"]["auto_paid"] == true,
+        "{shown}"
+    );
+    let created = net.cli_json(
+        1,
+        &order_args(&mkey_file, &mid, p(&png)?, "S-0005", "20.01", "600"),
+    )?;
+    ensure!(created["auto_paid"] == false, "{created}");
+    let shown = net.cli_json(1, &["store", "show", &s(&created, "/order_id")?])?;
+    ensure!(shown["order"]["status"] == "pending", "{shown}");
+
+    let entries = tbs_entries(&net, 1, &mid)?;
+    let credited: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["amount"]["value"].as_str())
+        .collect();
+    ensure!(credited == ["12.50", "20.00"], "{entries:?}");
+    let w = net.cli_json(1, &["wallet", "show", &a_wallet])?;
+    ensure!(w["balance"] == "67.50", "{w}");
+    Ok(())
+}

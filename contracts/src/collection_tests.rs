@@ -6,18 +6,13 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::governance::{Action, Call as GovCall};
 use crate::money::Currency;
-use crate::registry::Call as RegCall;
-use crate::testkit::{member, pid, pk, Chain};
+use crate::testkit::{amt, cny, pid, pk, Chain, ACQ, HOST};
 use crate::tx::Call as TxCall;
-use crate::wallet::{balance, wallet_id, Call as WalCall};
+use crate::wallet::{balance, wallet_id};
 
 // 1 host-a (platform, governor, wallet host), 2 acq-b (platform, governor, acquirer),
 // 3 gov-c (governor), 50 merchant key, 20..=23 payers with 100 CNY each, 24 a JPY wallet.
-const HOST: u8 = 1;
-const ACQ: u8 = 2;
-const GOV: u8 = 3;
 const MERCHANT_KEY: u8 = 50;
 const PAYERS: [u8; 4] = [20, 21, 22, 23];
 const YEN: u8 = 24;
@@ -27,121 +22,24 @@ fn merchant() -> MerchantId {
     MerchantId::derive(&pk(MERCHANT_KEY))
 }
 
-fn amt(v: &str, c: Currency) -> Amount {
-    Amount {
-        value: Decimal::from_str_exact(v).unwrap(),
-        currency: c,
-    }
-}
-
-fn cny(v: &str) -> Amount {
-    amt(v, Currency::CNY)
-}
-
 fn wal_of(user: u8) -> Hash {
     wallet_id(&pk(user), Currency::CNY)
-}
-
-fn card() -> Hash {
-    Hash::digest(b"card")
 }
 
 fn fixture() -> Chain {
     static FIXTURE: std::sync::OnceLock<Chain> = std::sync::OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            let mut c = Chain::new(vec![
-                member(HOST, "host-a", &[Role::Platform, Role::Governor]),
-                member(ACQ, "acq-b", &[Role::Platform, Role::Governor]),
-                member(GOV, "gov-c", &[Role::Governor]),
-            ]);
-            c.ok(
-                HOST,
-                TxCall::Governance(GovCall::Propose {
-                    action: Action::QualifyWalletHost {
-                        platform: pid("host-a"),
-                    },
-                }),
-            );
-            for g in [ACQ, GOV] {
-                c.ok(
-                    g,
-                    TxCall::Governance(GovCall::Vote {
-                        proposal: 1,
-                        approve: true,
-                    }),
-                );
-            }
-            c.ok(
-                ACQ,
-                TxCall::Registry(RegCall::RegisterMerchant {
-                    name: "Noodle Bar".into(),
-                    city: "Shanghai".into(),
-                    mcc: "5812".into(),
-                    country: "CN".into(),
-                    merchant_key: pk(MERCHANT_KEY),
-                }),
-            );
-            c.ok(
-                ACQ,
-                TxCall::Registry(RegCall::PutRecord {
-                    merchant_id: merchant(),
-                    payload: vec![1],
-                }),
-            );
-            for u in PAYERS.iter().copied().chain([YEN]) {
-                let currency = if u == YEN {
-                    Currency::JPY
-                } else {
-                    Currency::CNY
-                };
-                c.ok(
-                    HOST,
-                    TxCall::Wallet(WalCall::VerifyUser {
-                        user: pk(u),
-                        name_hash: Hash::digest(&[b'n', u]),
-                        id_hash: Hash::digest(&[b'i', u]),
-                        phone_hash: Hash::digest(&[b'p', u]),
-                    }),
-                );
-                c.ok(
-                    HOST,
-                    TxCall::Wallet(WalCall::OpenWallet {
-                        user: pk(u),
-                        currency,
-                    }),
-                );
-                let b = wallet::card_binding_id(&pk(HOST), c.next_nonce(HOST));
-                c.ok(
-                    HOST,
-                    TxCall::Wallet(WalCall::RequestCardBinding {
-                        user: pk(u),
-                        card_hash: card(),
-                        otp_commitment: wallet::otp_commitment(&b, "123456"),
-                    }),
-                );
-                c.ok(
-                    u,
-                    TxCall::Wallet(WalCall::ConfirmCardBinding {
-                        binding_id: b,
-                        otp: "123456".into(),
-                    }),
-                );
-                let top = if u == YEN {
-                    amt("1000", Currency::JPY)
-                } else {
-                    cny("100.00")
-                };
-                c.ok(
-                    HOST,
-                    TxCall::Wallet(WalCall::TopUp {
-                        wallet: wallet_id(&pk(u), currency),
-                        amount: top,
-                        card_hash: card(),
-                    }),
-                );
-            }
-            c
+            Chain::payments(
+                &[(MERCHANT_KEY, "Noodle Bar")],
+                &[
+                    (PAYERS[0], Currency::CNY, "100.00"),
+                    (PAYERS[1], Currency::CNY, "100.00"),
+                    (PAYERS[2], Currency::CNY, "100.00"),
+                    (PAYERS[3], Currency::CNY, "100.00"),
+                    (YEN, Currency::JPY, "1000"),
+                ],
+            )
         })
         .clone()
 }

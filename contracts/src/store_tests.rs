@@ -3,22 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use rust_decimal::Decimal;
-
 use super::*;
-use crate::governance::{Action, Call as GovCall, Role};
 use crate::money::Currency;
-use crate::registry::Call as RegCall;
-use crate::testkit::{member, pid, pk, Chain};
+use crate::testkit::{cny, pid, pk, Chain, ACQ};
 use crate::tx::Call as TxCall;
-use crate::wallet::{balance, wallet_id, Call as WalCall};
+use crate::wallet::{balance, wallet_id};
 
 // 1 host-a (platform, governor, wallet host), 2 acq-b (platform, governor, acquirer), 3 gov-c,
 // 50 the store's merchant key, 51 another merchant's key; 20 Alice and 21 Bob with 100 CNY each,
 // 24 a JPY wallet with 1000 JPY.
-const HOST: u8 = 1;
-const ACQ: u8 = 2;
-const GOV: u8 = 3;
 const STORE_KEY: u8 = 50;
 const OTHER_STORE: u8 = 51;
 const ALICE: u8 = 20;
@@ -30,118 +23,22 @@ fn store() -> MerchantId {
     MerchantId::derive(&pk(STORE_KEY))
 }
 
-fn amt(v: &str, c: Currency) -> Amount {
-    Amount {
-        value: Decimal::from_str_exact(v).unwrap(),
-        currency: c,
-    }
-}
-
-fn cny(v: &str) -> Amount {
-    amt(v, Currency::CNY)
-}
-
 fn wal_of(user: u8) -> Hash {
     wallet_id(&pk(user), Currency::CNY)
-}
-
-fn card() -> Hash {
-    Hash::digest(b"card")
 }
 
 fn fixture() -> Chain {
     static FIXTURE: std::sync::OnceLock<Chain> = std::sync::OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            let mut c = Chain::new(vec![
-                member(HOST, "host-a", &[Role::Platform, Role::Governor]),
-                member(ACQ, "acq-b", &[Role::Platform, Role::Governor]),
-                member(GOV, "gov-c", &[Role::Governor]),
-            ]);
-            c.ok(
-                HOST,
-                TxCall::Governance(GovCall::Propose {
-                    action: Action::QualifyWalletHost {
-                        platform: pid("host-a"),
-                    },
-                }),
-            );
-            for g in [ACQ, GOV] {
-                c.ok(
-                    g,
-                    TxCall::Governance(GovCall::Vote {
-                        proposal: 1,
-                        approve: true,
-                    }),
-                );
-            }
-            for (k, name) in [(STORE_KEY, "Corner Shop"), (OTHER_STORE, "Bakery")] {
-                c.ok(
-                    ACQ,
-                    TxCall::Registry(RegCall::RegisterMerchant {
-                        name: name.into(),
-                        city: "Shanghai".into(),
-                        mcc: "5411".into(),
-                        country: "CN".into(),
-                        merchant_key: pk(k),
-                    }),
-                );
-                c.ok(
-                    ACQ,
-                    TxCall::Registry(RegCall::PutRecord {
-                        merchant_id: MerchantId::derive(&pk(k)),
-                        payload: vec![1],
-                    }),
-                );
-            }
-            for u in [ALICE, BOB, YEN] {
-                let (currency, top) = if u == YEN {
-                    (Currency::JPY, amt("1000", Currency::JPY))
-                } else {
-                    (Currency::CNY, cny("100.00"))
-                };
-                c.ok(
-                    HOST,
-                    TxCall::Wallet(WalCall::VerifyUser {
-                        user: pk(u),
-                        name_hash: Hash::digest(&[b'n', u]),
-                        id_hash: Hash::digest(&[b'i', u]),
-                        phone_hash: Hash::digest(&[b'p', u]),
-                    }),
-                );
-                c.ok(
-                    HOST,
-                    TxCall::Wallet(WalCall::OpenWallet {
-                        user: pk(u),
-                        currency,
-                    }),
-                );
-                let b = wallet::card_binding_id(&pk(HOST), c.next_nonce(HOST));
-                c.ok(
-                    HOST,
-                    TxCall::Wallet(WalCall::RequestCardBinding {
-                        user: pk(u),
-                        card_hash: card(),
-                        otp_commitment: wallet::otp_commitment(&b, "123456"),
-                    }),
-                );
-                c.ok(
-                    u,
-                    TxCall::Wallet(WalCall::ConfirmCardBinding {
-                        binding_id: b,
-                        otp: "123456".into(),
-                    }),
-                );
-                c.ok(
-                    HOST,
-                    TxCall::Wallet(WalCall::TopUp {
-                        wallet: wallet_id(&pk(u), currency),
-                        amount: top,
-                        card_hash: card(),
-                    }),
-                );
-            }
-            c
+            Chain::payments(
+                &[(STORE_KEY, "Corner Shop"), (OTHER_STORE, "Bakery")],
+                &[
+                    (ALICE, Currency::CNY, "100.00"),
+                    (BOB, Currency::CNY, "100.00"),
+                    (YEN, Currency::JPY, "1000"),
+                ],
+            )
         })
         .clone()
 }

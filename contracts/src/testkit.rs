@@ -152,3 +152,126 @@ impl Chain {
         );
     }
 }
+
+/// Key numbers of the payments fixture ([`Chain::payments`]).
+pub(crate) const HOST: u8 = 1;
+/// The acquiring platform `acq-b`.
+pub(crate) const ACQ: u8 = 2;
+/// A governor-only member `gov-c`.
+pub(crate) const GOV: u8 = 3;
+
+/// An amount from a decimal string.
+pub(crate) fn amt(v: &str, c: crate::money::Currency) -> crate::money::Amount {
+    crate::money::Amount {
+        value: rust_decimal::Decimal::from_str_exact(v).unwrap(),
+        currency: c,
+    }
+}
+
+/// An amount in CNY.
+pub(crate) fn cny(v: &str) -> crate::money::Amount {
+    amt(v, crate::money::Currency::CNY)
+}
+
+/// The bound card of every fixture user.
+pub(crate) fn card() -> Hash {
+    Hash::digest(b"card")
+}
+
+impl Chain {
+    /// A chain for payment flows: `host-a` (wallet host, qualified by a governance vote),
+    /// `acq-b` (acquirer of every merchant in `merchants`, with an active record), `gov-c`; each
+    /// user verified by the host, with a wallet in its currency, a bound card and `top_up`.
+    pub fn payments(
+        merchants: &[(u8, &str)],
+        users: &[(u8, crate::money::Currency, &str)],
+    ) -> Chain {
+        use crate::governance::{Action, Call as GovCall};
+        use crate::registry::Call as RegCall;
+        use crate::wallet::{self, Call as WalCall};
+        let mut c = Chain::new(vec![
+            member(HOST, "host-a", &[Role::Platform, Role::Governor]),
+            member(ACQ, "acq-b", &[Role::Platform, Role::Governor]),
+            member(GOV, "gov-c", &[Role::Governor]),
+        ]);
+        c.ok(
+            HOST,
+            Call::Governance(GovCall::Propose {
+                action: Action::QualifyWalletHost {
+                    platform: pid("host-a"),
+                },
+            }),
+        );
+        for g in [ACQ, GOV] {
+            c.ok(
+                g,
+                Call::Governance(GovCall::Vote {
+                    proposal: 1,
+                    approve: true,
+                }),
+            );
+        }
+        for &(k, name) in merchants {
+            c.ok(
+                ACQ,
+                Call::Registry(RegCall::RegisterMerchant {
+                    name: name.into(),
+                    city: "Shanghai".into(),
+                    mcc: "5812".into(),
+                    country: "CN".into(),
+                    merchant_key: pk(k),
+                }),
+            );
+            c.ok(
+                ACQ,
+                Call::Registry(RegCall::PutRecord {
+                    merchant_id: crate::ids::MerchantId::derive(&pk(k)),
+                    payload: vec![1],
+                }),
+            );
+        }
+        for &(u, currency, top) in users {
+            c.ok(
+                HOST,
+                Call::Wallet(WalCall::VerifyUser {
+                    user: pk(u),
+                    name_hash: Hash::digest(&[b'n', u]),
+                    id_hash: Hash::digest(&[b'i', u]),
+                    phone_hash: Hash::digest(&[b'p', u]),
+                }),
+            );
+            c.ok(
+                HOST,
+                Call::Wallet(WalCall::OpenWallet {
+                    user: pk(u),
+                    currency,
+                }),
+            );
+            let b = wallet::card_binding_id(&pk(HOST), c.next_nonce(HOST));
+            c.ok(
+                HOST,
+                Call::Wallet(WalCall::RequestCardBinding {
+                    user: pk(u),
+                    card_hash: card(),
+                    otp_commitment: wallet::otp_commitment(&b, "123456"),
+                }),
+            );
+            c.ok(
+                u,
+                Call::Wallet(WalCall::ConfirmCardBinding {
+                    binding_id: b,
+                    otp: "123456".into(),
+                }),
+            );
+            c.ok(
+                HOST,
+                Call::Wallet(WalCall::TopUp {
+                    wallet: wallet::wallet_id(&pk(u), currency),
+                    amount: amt(top, currency),
+                    card_hash: card(),
+                }),
+            );
+        }
+        c
+    }
+}

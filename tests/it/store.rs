@@ -58,39 +58,9 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
     let net = Testnet::start(4)?;
     let work = tempfile::tempdir()?;
     let dir = work.path();
-    let keys: Vec<String> = (0..3)
-        .map(|i| net.platform_key_path(i).to_str().map(str::to_owned))
-        .collect::<Option<_>>()
-        .context("path")?;
-    let (p0, p1, p2) = (keys[0].as_str(), keys[1].as_str(), keys[2].as_str());
-
-    // Governance qualifies platform-0 as a wallet host.
-    let prop = net.cli_json(
-        0,
-        &[
-            "gov",
-            "propose",
-            "--key",
-            p0,
-            "--qualify-wallet-host",
-            "platform-0",
-        ],
-    )?;
-    let id = prop["proposal_id"]
-        .as_u64()
-        .context("proposal id")?
-        .to_string();
-    net.cli_json(
-        1,
-        &["gov", "vote", "--key", p1, "--proposal", &id, "--approve"],
-    )?;
-    net.cli_json(
-        2,
-        &["gov", "vote", "--key", p2, "--proposal", &id, "--approve"],
-    )?;
-    net.cli_json_until(0, &["gov", "show", &id], PROGRESS, |v| {
-        v["status"].get("executed").is_some()
-    })?;
+    let p0_path = net.platform_key_path(0);
+    let p0 = p0_path.to_str().context("path")?;
+    net.qualify_wallet_host(0)?;
 
     // The store, acquired by platform-0.
     let (mkey_file, mkey) = new_key(&net, dir, "store")?;

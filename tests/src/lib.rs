@@ -489,6 +489,47 @@ impl Testnet {
         }
     }
 
+    /// Qualifies genesis platform `platform-<host>` as a wallet host: platform-0 proposes through
+    /// node 0, platform-1 and platform-2 approve through nodes 1 and 2 (3 of 4 governors), and
+    /// the proposal is executed.
+    pub fn qualify_wallet_host(&self, host: usize) -> Result<()> {
+        let key = |i: usize| self.platform_key_path(i).to_string_lossy().into_owned();
+        let platform = format!("platform-{host}");
+        let prop = self.cli_json(
+            0,
+            &[
+                "gov",
+                "propose",
+                "--key",
+                &key(0),
+                "--qualify-wallet-host",
+                &platform,
+            ],
+        )?;
+        let id = prop["proposal_id"]
+            .as_u64()
+            .context("proposal id")?
+            .to_string();
+        for i in [1, 2] {
+            self.cli_json(
+                i,
+                &[
+                    "gov",
+                    "vote",
+                    "--key",
+                    &key(i),
+                    "--proposal",
+                    &id,
+                    "--approve",
+                ],
+            )?;
+        }
+        self.cli_json_until(0, &["gov", "show", &id], Duration::from_secs(40), |v| {
+            v["status"].get("executed").is_some()
+        })?;
+        Ok(())
+    }
+
     /// Starts one more node (a full node: its key is not in the validator set), set up the way
     /// an operator joining the consortium would: `paychain-node init`, the consortium's genesis,
     /// the peers in its config, and the simulated attestation root key. Returns its index.

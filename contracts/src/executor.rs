@@ -26,7 +26,7 @@ use crate::ids::ChainId;
 use crate::merkle;
 use crate::state::{Overlay, StateError, StateReader, WriteSet};
 use crate::tx::{Call, SignedTx};
-use crate::{collection, enclave_registry, governance, registry, store, wallet};
+use crate::{collection, enclave_registry, governance, guardian, registry, store, wallet};
 
 const NONCE_PREFIX: &[u8] = b"acct/nonce/";
 
@@ -67,12 +67,15 @@ pub enum ContractError {
     /// A store order refusal.
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// A guardian-delegated payment refusal.
+    #[error(transparent)]
+    Guardian(#[from] guardian::Error),
 }
 
 impl ContractError {
     /// Stable receipt code: 1..=99 execution, 100..=199 governance, 200..=299 registry,
     /// 300..=309 money, 310..=399 wallet, 400..=499 enclave registry, 500..=599 collection, 600..=699
-    /// store. 0 is success.
+    /// store, 700..=799 guardian. 0 is success.
     pub fn code(&self) -> u32 {
         match self {
             ContractError::BadNonce { .. } => 1,
@@ -83,6 +86,7 @@ impl ContractError {
             ContractError::Enclave(e) => e.code(),
             ContractError::Collection(e) => e.code(),
             ContractError::Store(e) => e.code(),
+            ContractError::Guardian(e) => e.code(),
         }
     }
 }
@@ -335,6 +339,7 @@ fn dispatch<R: StateReader>(
         Call::Enclave(c) => enclave_registry::execute(ov, ctx, &ctx.chain_id, c),
         Call::Collection(c) => collection::execute(ov, ctx, c),
         Call::Store(c) => store::execute(ov, ctx, c),
+        Call::Guardian(c) => guardian::execute(ov, ctx, c),
     }
 }
 

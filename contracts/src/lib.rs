@@ -57,6 +57,7 @@ pub mod enclave_registry;
 pub mod executor;
 pub mod genesis;
 pub mod governance;
+pub mod guardian;
 pub mod ids;
 pub mod merkle;
 pub mod money;

@@ -57,6 +57,8 @@ pub enum Call {
     Collection(crate::collection::Call),
     /// Offline store orders paid by an online identity.
     Store(crate::store::Call),
+    /// Guardian-delegated payment.
+    Guardian(crate::guardian::Call),
 }
 
 /// The signed content of a transaction.

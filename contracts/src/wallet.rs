@@ -1069,6 +1069,80 @@ pub(crate) fn transfer<R: StateReader>(
     Ok(())
 }
 
+/// Pays `merchant_id` through `acquirer` from wallet `w` (the caller has checked who may debit
+/// it): checks the amount, the order reference (one payment per merchant and order), the acquirer
+/// and the balance, moves the money to the merchant's to-be-settled account and records the
+/// [`Payment`] under the tx hash. Used by [`Call::Pay`] and by [`crate::guardian`]'s delegated
+/// payments, so both follow the same rules and refunds and certificates treat them alike.
+pub(crate) fn pay_merchant<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    w: &Wallet,
+    merchant_id: &MerchantId,
+    acquirer: &PlatformId,
+    amount: &Amount,
+    order_ref: &str,
+) -> Result<Payment, CallError> {
+    check_amount(amount, w.currency)?;
+    check_order_ref(order_ref)?;
+    check_acquirer(ov, merchant_id, acquirer)?;
+    if let Some(id) = get_decoded::<Hash>(ov, &order_key(merchant_id, order_ref))? {
+        return Err(Error::OrderAlreadyPaid {
+            order_ref: order_ref.to_owned(),
+            merchant_id: merchant_id.clone(),
+            payment: id,
+        }
+        .into());
+    }
+    let debit = Account::Wallet { id: w.id };
+    let holds = balance(ov, &debit)?;
+    if holds < amount.value {
+        return Err(insufficient(&debit, holds, amount).into());
+    }
+    let credit = Account::ToBeSettled {
+        merchant_id: merchant_id.clone(),
+        acquirer: acquirer.clone(),
+        currency: w.currency,
+    };
+    let id = ctx.tx_hash;
+    transfer(
+        ov,
+        ctx,
+        MovementKind::Payment,
+        &debit,
+        &credit,
+        amount,
+        &format!("{id} {order_ref}"),
+    )?;
+    let p = Payment {
+        id,
+        payer: w.owner,
+        from_wallet: w.id,
+        merchant_id: merchant_id.clone(),
+        acquirer: acquirer.clone(),
+        amount: *amount,
+        order_ref: order_ref.to_owned(),
+        height: ctx.height,
+        time_ms: ctx.time_ms,
+        refunded: Decimal::ZERO,
+    };
+    put_encoded(ov, key_of(PAYMENT_PREFIX, &id.0), &p);
+    put_encoded(ov, order_key(merchant_id, order_ref), &id);
+    Ok(p)
+}
+
+/// The `payment` event of a merchant payment.
+pub(crate) fn payment_event(p: &Payment) -> Event {
+    Event::new("payment")
+        .with("payment_id", p.id.to_string())
+        .with("wallet_id", p.from_wallet.to_string())
+        .with("merchant_id", p.merchant_id.as_str())
+        .with("acquirer", p.acquirer.as_str())
+        .with("amount", p.amount.value.to_string())
+        .with("currency", p.amount.currency.code())
+        .with("order_ref", p.order_ref.clone())
+}
+
 fn insufficient(account: &Account, holds: Decimal, amount: &Amount) -> Error {
     let holds = amount.currency.format(holds);
     let needs = amount.to_string();
@@ -1298,59 +1372,8 @@ pub(crate) fn execute<R: StateReader>(
             if w.owner != ctx.sender {
                 return Err(Error::NotWalletOwner(w.id).into());
             }
-            check_amount(amount, w.currency)?;
-            check_order_ref(order_ref)?;
-            check_acquirer(ov, merchant_id, acquirer)?;
-            if let Some(id) = get_decoded::<Hash>(ov, &order_key(merchant_id, order_ref))? {
-                return Err(Error::OrderAlreadyPaid {
-                    order_ref: order_ref.clone(),
-                    merchant_id: merchant_id.clone(),
-                    payment: id,
-                }
-                .into());
-            }
-            let debit = Account::Wallet { id: w.id };
-            let holds = balance(ov, &debit)?;
-            if holds < amount.value {
-                return Err(insufficient(&debit, holds, amount).into());
-            }
-            let credit = Account::ToBeSettled {
-                merchant_id: merchant_id.clone(),
-                acquirer: acquirer.clone(),
-                currency: w.currency,
-            };
-            let id = ctx.tx_hash;
-            transfer(
-                ov,
-                ctx,
-                MovementKind::Payment,
-                &debit,
-                &credit,
-                amount,
-                &format!("{id} {order_ref}"),
-            )?;
-            let p = Payment {
-                id,
-                payer: ctx.sender,
-                from_wallet: w.id,
-                merchant_id: merchant_id.clone(),
-                acquirer: acquirer.clone(),
-                amount: *amount,
-                order_ref: order_ref.clone(),
-                height: ctx.height,
-                time_ms: ctx.time_ms,
-                refunded: Decimal::ZERO,
-            };
-            put_encoded(ov, key_of(PAYMENT_PREFIX, &id.0), &p);
-            put_encoded(ov, order_key(merchant_id, order_ref), &id);
-            Ok(vec![Event::new("payment")
-                .with("payment_id", id.to_string())
-                .with("wallet_id", w.id.to_string())
-                .with("merchant_id", merchant_id.as_str())
-                .with("acquirer", acquirer.as_str())
-                .with("amount", amount.value.to_string())
-                .with("currency", amount.currency.code())
-                .with("order_ref", order_ref.clone())])
+            let p = pay_merchant(ov, ctx, &w, merchant_id, acquirer, amount, order_ref)?;
+            Ok(vec![payment_event(&p)])
         }
         Call::Settle {
             merchant_id,

@@ -11,6 +11,7 @@ mod collection;
 mod consensus;
 mod enclave;
 mod faults;
+mod partition;
 mod rpc;
 mod store;
 mod wallet;

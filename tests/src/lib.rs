@@ -8,7 +8,11 @@
 //! net.rpc(i).call("paychain_status", json!([]))   JSON-RPC 2.0 over HTTP (std only, no async runtime)
 //! net.wait_height(i, h, timeout)                   polls status until height ≥ h, fails early if node i died
 //! net.kill_9(i) / net.restart(i)                    fault injection
+//! Testnet::start_with(4, Options { proxied: true, .. })   every link through a test-controlled TCP proxy
+//! net.proxy().partition(&[&[0, 1], &[2, 3]]) / .heal()   network partitions (see [`proxy`])
+//! net.set_env(i, "PAYCHAIN_TEST_...", Some(v))      test-only node switches for the next (re)start
 //! drop(net)                                         kills every child; prints log tails if the test panicked
+//!                                                   (and keeps the directory when PAYCHAIN_IT_KEEP is set)
 //! ```
 //!
 //! The binaries come from `${CARGO_TARGET_DIR:-<workspace>/target}/debug/` (`scripts/test.sh` builds them
@@ -27,6 +31,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use paychain_contracts::crypto::{PublicKey, SecretKey};
 use serde_json::{json, Value};
+
+pub mod proxy;
 
 /// How long a node may take to answer its first `paychain_status` after being spawned.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -308,6 +314,8 @@ pub struct Node {
     pub home: PathBuf,
     /// Its RPC port.
     pub rpc_port: u16,
+    /// Extra environment of the process (test-only switches), applied at every (re)start.
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -331,6 +339,7 @@ impl Node {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -354,6 +363,32 @@ impl Node {
             let _ = child.wait();
         }
     }
+
+    /// Waits until the process exits by itself; returns its exit status, or an error when it
+    /// still runs at `timeout` (or was never started).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().context("node not started")?;
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                bail!("node still running after {timeout:?}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// How [`Testnet::start_with`] sets a network up.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Route every node-to-node link (consensus p2p and tx gossip) through a [`proxy::Proxy`]
+    /// the test controls.
+    pub proxied: bool,
+    /// Extra environment per node: `(node, name, value)`.
+    pub env: Vec<(usize, String, String)>,
 }
 
 /// N validators, each its own `paychain-node` process, on free loopback ports.
@@ -364,6 +399,7 @@ pub struct Testnet {
     pub nodes: Vec<Node>,
     /// Base port (node i's RPC port is `base_port + 10 * i`).
     pub base_port: u16,
+    proxy: Option<proxy::Proxy>,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -371,16 +407,22 @@ impl Testnet {
     /// Generates an `n`-validator network on free ports, starts every node and waits until each answers.
     /// Retries on another base port when a port turned out to be taken.
     pub fn start(n: usize) -> Result<Testnet> {
+        Self::start_with(n, Options::default())
+    }
+
+    /// [`Testnet::start`] with [`Options`]: a proxy between the nodes, extra node environment.
+    pub fn start_with(n: usize, options: Options) -> Result<Testnet> {
         let guard = serial();
         let mut last_err = None;
         for attempt in 0..4 {
             let base = free_base_port(n, attempt)?;
-            match Self::try_start(n, base) {
-                Ok((dir, nodes)) => {
+            match Self::try_start(n, base, &options) {
+                Ok((dir, nodes, proxy)) => {
                     return Ok(Testnet {
                         dir,
                         nodes,
                         base_port: base,
+                        proxy,
                         _serial: guard,
                     })
                 }
@@ -393,7 +435,12 @@ impl Testnet {
             .context("could not find free ports for the testnet"))
     }
 
-    fn try_start(n: usize, base: u16) -> Result<(tempfile::TempDir, Vec<Node>), StartError> {
+    #[allow(clippy::type_complexity)]
+    fn try_start(
+        n: usize,
+        base: u16,
+        options: &Options,
+    ) -> Result<(tempfile::TempDir, Vec<Node>, Option<proxy::Proxy>), StartError> {
         let dir = tempfile::Builder::new()
             .prefix("paychain-it-")
             .tempdir()
@@ -414,9 +461,20 @@ impl Testnet {
             .map(|i| Node {
                 home: dir.path().join(format!("node{i}")),
                 rpc_port: base + 10 * i as u16,
+                env: options
+                    .env
+                    .iter()
+                    .filter(|(node, _, _)| *node == i)
+                    .map(|(_, k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 child: None,
             })
             .collect();
+        let proxy = if options.proxied {
+            Some(route_through_proxy(&nodes, base).map_err(StartError::Other)?)
+        } else {
+            None
+        };
         let result = (|| {
             for node in &mut nodes {
                 node.spawn()?;
@@ -444,7 +502,25 @@ impl Testnet {
                 StartError::Other(e)
             });
         }
-        Ok((dir, nodes))
+        Ok((dir, nodes, proxy))
+    }
+
+    /// The proxy between the nodes (panics unless started with [`Options::proxied`]).
+    pub fn proxy(&self) -> &proxy::Proxy {
+        match &self.proxy {
+            Some(p) => p,
+            None => panic!("this testnet was started without Options::proxied"),
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) an environment variable of node `i` for its next
+    /// (re)start.
+    pub fn set_env(&mut self, i: usize, name: &str, value: Option<&str>) {
+        let env = &mut self.nodes[i].env;
+        env.retain(|(k, _)| k != name);
+        if let Some(v) = value {
+            env.push((name.to_owned(), v.to_owned()));
+        }
     }
 
     /// Runs `paychain --json ARGS` against node `i` and parses its JSON output; a failure names
@@ -583,6 +659,7 @@ impl Testnet {
         let mut node = Node {
             home,
             rpc_port: base,
+            env: Vec::new(),
             child: None,
         };
         node.spawn()?;
@@ -748,6 +825,11 @@ impl Drop for Testnet {
         if thread::panicking() {
             self.print_logs(40);
         }
+        if std::env::var_os("PAYCHAIN_IT_KEEP").is_some() {
+            // Debugging aid: keep the homes and logs of this network.
+            self.dir.disable_cleanup(true);
+            eprintln!("kept {}", self.dir.path().display());
+        }
     }
 }
 
@@ -779,6 +861,30 @@ impl From<anyhow::Error> for StartError {
     fn from(e: anyhow::Error) -> Self {
         StartError::Other(e)
     }
+}
+
+/// Puts a proxy link in front of every peer address of every node's config (consensus p2p at
+/// `+1`, gossip at `+2`): node i dials node j only through link (i → j).
+fn route_through_proxy(nodes: &[Node], base: u16) -> Result<proxy::Proxy> {
+    let mut proxy = proxy::Proxy::new()?;
+    for (i, node) in nodes.iter().enumerate() {
+        let path = node.home.join("config.toml");
+        let mut config = fs::read_to_string(&path)?;
+        for j in (0..nodes.len()).filter(|j| *j != i) {
+            for (kind, offset) in [(proxy::Kind::P2p, 1), (proxy::Kind::Gossip, 2)] {
+                let real = base + 10 * j as u16 + offset;
+                let via = proxy.add_link(i, j, kind, real)?;
+                let from = format!("\"/ip4/127.0.0.1/tcp/{real}\"");
+                ensure!(
+                    config.matches(&from).count() == 1,
+                    "node {i}'s config does not list {from} exactly once"
+                );
+                config = config.replace(&from, &format!("\"/ip4/127.0.0.1/tcp/{via}\""));
+            }
+        }
+        fs::write(&path, config)?;
+    }
+    Ok(proxy)
 }
 
 fn wait_answers(node: &mut Node, i: usize, timeout: Duration) -> Result<()> {

@@ -10,6 +10,7 @@ use paychain_client::contracts::api::{ProposalView, StatementView, WalletView};
 use paychain_client::contracts::crypto::{Hash, PublicKey};
 use paychain_client::contracts::enclave::Measurement;
 use paychain_client::contracts::governance::{self, Action, Member, ProposalStatus, Role};
+use paychain_client::contracts::guardian;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::contracts::tx::Call;
@@ -284,6 +285,12 @@ pub(crate) struct PayArgs {
     /// Order reference for a static code (default: a random one; dynamic codes carry theirs).
     #[arg(long, value_name = "REF")]
     order: Option<String>,
+    /// Pay as a dependant from your guardian's wallet through this guardian binding.
+    #[arg(long, value_name = "ID")]
+    binding: Option<Hash>,
+    /// Your biometric template (a file), when the guardian bound one to the binding.
+    #[arg(long, value_name = "FILE", requires = "binding")]
+    biometric_template: Option<PathBuf>,
     /// Where to write the certificate (default: cert-<tx hash prefix>.json).
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     out: Option<PathBuf>,
@@ -324,10 +331,10 @@ pub(crate) struct RefundArgs {
 pub(crate) struct WhoArgs {
     /// Public key (a payer, or a merchant's key).
     #[arg(long, value_name = "PUBKEY")]
-    public_key: Option<PublicKey>,
+    pub(crate) public_key: Option<PublicKey>,
     /// Key file (only its public key is used).
     #[arg(long, value_name = "KEYFILE")]
-    key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
 }
 
 // ---- helpers ----
@@ -337,11 +344,7 @@ fn client(url: &str) -> Result<rpc::Client, Failure> {
 }
 
 fn chain_said_no(message: impl ToString) -> Failure {
-    Failure {
-        code: 1,
-        message: message.to_string(),
-        output: None,
-    }
+    Failure::chain(message)
 }
 
 impl From<pay::Error> for Failure {
@@ -873,10 +876,35 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
     code.check_expiry(now_secs())?;
     let key = keystore::load(&args.key)?;
     let client = client(url)?;
+    let delegated = match args.binding {
+        None => None,
+        Some(binding) => {
+            let biometric = match &args.biometric_template {
+                None => None,
+                Some(path) => {
+                    let b = client.guardian_binding(&binding).await?;
+                    let salt = b
+                        .authorisation
+                        .and_then(|a| a.biometric)
+                        .map(|bio| bio.salt)
+                        .ok_or_else(|| {
+                            Failure::usage(format!(
+                                "binding {binding} has no biometric: leave out --biometric-template"
+                            ))
+                        })?;
+                    let template =
+                        super::read_file_bounded(path, 1024 * 1024, "biometric template")?;
+                    Some(guardian::biometric_hash(&salt, &template))
+                }
+            };
+            Some(pay::Delegated { binding, biometric })
+        }
+    };
     let opts = pay::PayOptions {
         amount: args.amount,
         currency: args.currency,
         order_ref: args.order.clone(),
+        delegated,
     };
     let wait = Duration::from_secs(args.wait_timeout);
     let quote = pay::quote(&client, &key.public_key(), code, &opts).await?;
@@ -897,11 +925,19 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
         "merchant     {} ({}), {} {}",
         m.name, m.id, m.city, m.country
     );
-    let _ = writeln!(
-        human,
-        "acquirer     {} (your wallet's platform)",
-        quote.acquirer
-    );
+    let whose = if quote.delegated.is_some() {
+        "your guardian's wallet's platform"
+    } else {
+        "your wallet's platform"
+    };
+    let _ = writeln!(human, "acquirer     {} ({whose})", quote.acquirer);
+    if let Some(d) = &quote.delegated {
+        let _ = writeln!(
+            human,
+            "paid for     you by guardian {} (binding {})",
+            quote.wallet.wallet.owner, d.binding
+        );
+    }
     let _ = writeln!(
         human,
         "wallet       {} ({})",
@@ -935,6 +971,7 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
         "amount": quote.amount,
         "order_ref": quote.order_ref,
         "dynamic_code": quote.code.dynamic,
+        "binding": quote.delegated.as_ref().map(|d| d.binding),
         "receipt": receipt,
         "certificate": path,
     });

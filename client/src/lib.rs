@@ -37,6 +37,7 @@
 pub mod collect;
 pub mod emvco;
 pub mod enclave;
+pub mod guardian;
 pub mod keystore;
 pub mod pay;
 pub mod qr;

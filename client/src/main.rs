@@ -27,6 +27,7 @@ use serde_json::json;
 
 mod cmd_collect;
 mod cmd_enclave;
+mod cmd_guardian;
 mod cmd_store;
 mod cmd_wallet;
 
@@ -116,6 +117,10 @@ enum Command {
     /// Your online identity: the code a store scans.
     #[command(subcommand)]
     Identity(cmd_store::IdentityCmd),
+    /// Guardian-delegated payment: a dependant asks, the guardian approves with limits, the
+    /// dependant pays with `paychain pay --binding`; notifications and monthly statements.
+    #[command(subcommand)]
+    Guardian(cmd_guardian::GuardianCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +373,15 @@ impl Failure {
     fn usage(message: impl ToString) -> Failure {
         Failure {
             code: 2,
+            message: message.to_string(),
+            output: None,
+        }
+    }
+
+    /// A refusal or failure on the chain's side (exit code 1).
+    fn chain(message: impl ToString) -> Failure {
+        Failure {
+            code: 1,
             message: message.to_string(),
             output: None,
         }
@@ -631,6 +645,7 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
         Command::Collect(cmd) => cmd_collect::collect(&cli.rpc, cmd).await,
         Command::Store(cmd) => cmd_store::store_cmd(&cli.rpc, cmd).await,
         Command::Identity(cmd) => cmd_store::identity(cmd),
+        Command::Guardian(cmd) => cmd_guardian::guardian_cmd(&cli.rpc, cmd).await,
         Command::Account { public_key } => {
             let view = client()?.account(&public_key).await?;
             Ok(Output::new(human_account(&view), &view))
@@ -863,6 +878,13 @@ fn read_bounded(reader: impl std::io::Read, max: usize, what: &str) -> Result<Ve
         return Err(Failure::usage(format!("{what} is larger than {max} bytes")));
     }
     Ok(bytes)
+}
+
+/// The contents of the file at `path`, at most `max` bytes.
+fn read_file_bounded(path: &Path, max: usize, what: &str) -> Result<Vec<u8>, Failure> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::usage(format!("cannot read {what} {}: {e}", path.display())))?;
+    read_bounded(file, max, what)
 }
 
 /// The payload in `input`: text given as is, or read from a file or standard input, which may hold
@@ -1245,31 +1267,7 @@ fn human_account(a: &AccountView) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS.mmm UTC` from milliseconds since the Unix epoch.
 fn format_time_ms(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    paychain_client::contracts::calendar::format_utc(ms)
 }
 
 #[cfg(test)]

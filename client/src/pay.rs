@@ -31,6 +31,7 @@ use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::executor::Receipt;
 use paychain_contracts::genesis::GenesisValidator;
+use paychain_contracts::guardian;
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{self, Amount, Currency};
 use paychain_contracts::tx::Call;
@@ -168,6 +169,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A guardian binding that cannot pay.
+    #[error("{0}")]
+    Binding(String),
     /// Talking to the node failed (network down, timeout, ...).
     #[error(transparent)]
     Rpc(#[from] rpc::Error),
@@ -383,6 +387,17 @@ pub struct PayOptions {
     pub currency: Option<Currency>,
     /// `--order` for a static code.
     pub order_ref: Option<String>,
+    /// `--binding`: a dependant pays from their guardian's wallet.
+    pub delegated: Option<Delegated>,
+}
+
+/// A payment by a dependant through a guardian binding ([`guardian`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Delegated {
+    /// The binding.
+    pub binding: Hash,
+    /// [`guardian::biometric_hash`] of the presented template, if the binding needs one.
+    pub biometric: Option<Hash>,
 }
 
 /// Everything checked before signing: who is paid, through whom, from which wallet, how much.
@@ -400,11 +415,23 @@ pub struct Quote {
     pub amount: Amount,
     /// Order reference.
     pub order_ref: String,
+    /// Paid by a dependant from the guardian's wallet.
+    pub delegated: Option<Delegated>,
 }
 
 impl Quote {
     /// The pay call.
     pub fn call(&self) -> Call {
+        if let Some(d) = &self.delegated {
+            return Call::Guardian(guardian::Call::Pay {
+                binding: d.binding,
+                merchant_id: self.code.merchant_id.clone(),
+                acquirer: self.acquirer.clone(),
+                amount: self.amount,
+                order_ref: self.order_ref.clone(),
+                biometric: d.biometric,
+            });
+        }
         Call::Wallet(wallet::Call::Pay {
             from_wallet: self.wallet.wallet.id,
             merchant_id: self.code.merchant_id.clone(),
@@ -491,8 +518,13 @@ pub async fn quote(
         }) => return Err(Error::UnknownMerchant(code.merchant_id.clone())),
         Err(e) => return Err(e.into()),
     };
-    let wallets = client.wallets(payer).await?;
-    let wallet = choose_wallet(payer, &wallets.wallets, opts.currency.or(code.currency))?;
+    let wallet = match &opts.delegated {
+        None => {
+            let wallets = client.wallets(payer).await?;
+            choose_wallet(payer, &wallets.wallets, opts.currency.or(code.currency))?
+        }
+        Some(d) => delegated_wallet(client, payer, d, opts.currency.or(code.currency)).await?,
+    };
     let acquirer = choose_acquirer(&merchant, &wallet.wallet.host)?;
     let amount = code.amount(opts.amount, wallet.wallet.currency)?;
     let order_ref = code.order_ref(opts.order_ref.as_deref())?;
@@ -524,7 +556,44 @@ pub async fn quote(
         acquirer,
         amount,
         order_ref,
+        delegated: opts.delegated.clone(),
     })
+}
+
+/// The guardian's wallet that an active binding of `dependant` pays from.
+async fn delegated_wallet(
+    client: &rpc::Client,
+    dependant: &PublicKey,
+    d: &Delegated,
+    currency: Option<Currency>,
+) -> Result<WalletView, Error> {
+    let b = client.guardian_binding(&d.binding).await?;
+    if b.dependant != *dependant {
+        return Err(Error::Binding(format!(
+            "binding {} belongs to dependant {}, not to you ({dependant})",
+            b.id, b.dependant
+        )));
+    }
+    let (guardian::Status::Active, Some(a)) = (b.status, &b.authorisation) else {
+        return Err(Error::Binding(format!(
+            "binding {} is {}: your guardian has not approved it, or ended it",
+            b.id, b.status
+        )));
+    };
+    if a.biometric.is_some() && d.biometric.is_none() {
+        return Err(Error::Binding(format!(
+            "binding {} requires your biometric: give --biometric-template",
+            b.id
+        )));
+    }
+    let w = client.wallet(&a.wallet).await?;
+    if let Some(c) = currency.filter(|c| *c != w.wallet.currency) {
+        return Err(Error::CurrencyMismatch {
+            code: c,
+            chosen: w.wallet.currency,
+        });
+    }
+    Ok(w)
 }
 
 /// Signs and submits the payment, then waits until it is committed (final: BFT does not fork).

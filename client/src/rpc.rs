@@ -12,8 +12,8 @@ use jsonrpsee::http_client::{transport, HttpClient};
 use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use paychain_contracts::api::{
-    AccountView, BlockView, EnclaveStatusView, LookupView, MerchantView, RecordView, StatusView,
-    SubmitView, TxView,
+    AccountView, BlockView, EnclaveStatusView, EventFilter, EventNotification, LookupView,
+    MerchantView, RecordView, StatusView, SubmitView, TxView,
 };
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey};
@@ -224,6 +224,23 @@ impl Client {
         Ok(BlockSubscription { _ws: ws, sub })
     }
 
+    /// `paychain_subscribeEvents` with `filter`, over a WebSocket to the same host and port.
+    pub async fn subscribe_events(&self, filter: &EventFilter) -> Result<EventSubscription, Error> {
+        const METHOD: &str = "paychain_subscribeEvents";
+        let ws_url = ws_url(&self.url);
+        let ws = WsClientBuilder::default()
+            .request_timeout(self.timeout)
+            .connection_timeout(self.timeout)
+            .build(&ws_url)
+            .await
+            .map_err(|e| self.map_error(METHOD, e))?;
+        let sub = ws
+            .subscribe(METHOD, rpc_params![filter], "paychain_unsubscribeEvents")
+            .await
+            .map_err(|e| self.map_error(METHOD, e))?;
+        Ok(EventSubscription { _ws: ws, sub })
+    }
+
     pub(crate) async fn call<R: DeserializeOwned>(
         &self,
         method: &'static str,
@@ -291,6 +308,25 @@ impl BlockSubscription {
         self.sub.next().await.map(|r| {
             r.map_err(|e| Error::BadResponse {
                 method: "paychain_block",
+                reason: one_line(&e.to_string()),
+            })
+        })
+    }
+}
+
+/// Events of committed transactions that match a filter. Dropping it closes the WebSocket.
+#[derive(Debug)]
+pub struct EventSubscription {
+    _ws: WsClient,
+    sub: Subscription<EventNotification>,
+}
+
+impl EventSubscription {
+    /// The next event; `None` when the node closed the subscription.
+    pub async fn next(&mut self) -> Option<Result<EventNotification, Error>> {
+        self.sub.next().await.map(|r| {
+            r.map_err(|e| Error::BadResponse {
+                method: "paychain_event",
                 reason: one_line(&e.to_string()),
             })
         })

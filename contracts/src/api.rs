@@ -311,3 +311,51 @@ pub struct StoreOrderView {
     /// Pending and no longer payable.
     pub expired: bool,
 }
+
+/// One event of a committed transaction, as `paychain_subscribeEvents` sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventNotification {
+    /// Height of the block.
+    pub height: u64,
+    /// Block time.
+    pub time_ms: u64,
+    /// The transaction.
+    pub tx_hash: Hash,
+    /// The event.
+    pub event: crate::executor::Event,
+}
+
+/// Which events a `paychain_subscribeEvents` subscriber wants: all of them match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFilter {
+    /// The event kind starts with this (e.g. `guardian_`).
+    #[serde(default)]
+    pub kind_prefix: Option<String>,
+    /// The event has this attribute with this value (e.g. `["guardian", "<key hex>"]`).
+    #[serde(default)]
+    pub attribute: Option<(String, String)>,
+}
+
+impl EventFilter {
+    /// Longest prefix, attribute name or value accepted.
+    pub const MAX_LEN: usize = 128;
+
+    /// Whether `e` matches.
+    pub fn matches(&self, e: &crate::executor::Event) -> bool {
+        self.kind_prefix
+            .as_ref()
+            .is_none_or(|p| e.kind.starts_with(p.as_str()))
+            && self
+                .attribute
+                .as_ref()
+                .is_none_or(|(k, v)| e.attributes.iter().any(|(ek, ev)| ek == k && ev == v))
+    }
+}
+
+/// The guardian bindings of a key, as `paychain_guardianBindings` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardianBindingsView {
+    /// The bindings in which the key is guardian or dependant, oldest first.
+    pub bindings: Vec<crate::guardian::Binding>,
+}

@@ -59,8 +59,7 @@ use crate::money::{self, decimal_str, Amount, Currency};
 use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::wallet;
 
-/// Milliseconds in a day of block time.
-pub const DAY_MS: u64 = 86_400_000;
+pub use crate::calendar::DAY_MS;
 /// Prefix of a registration terminal's code.
 pub const TERMINAL_CODE_PREFIX: &str = "PCREG1";
 /// Longest device number.
@@ -575,25 +574,10 @@ pub fn bindings_of(reader: &impl StateReader, who: &PublicKey) -> Result<Vec<Bin
     Ok(out)
 }
 
-/// The UTC calendar `(year, month)` of a block time (proleptic Gregorian; days-from-civil
-/// inverted with integer arithmetic only).
-pub fn year_month(time_ms: u64) -> (i64, u32) {
-    let days = (time_ms / DAY_MS) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32)
-}
-
 /// `yyyymm` as a number (202611), the statement index of a block time.
 pub fn month_index(time_ms: u64) -> u32 {
-    let (y, m) = year_month(time_ms);
-    (y.clamp(0, 400_000) as u32) * 100 + m
+    let (y, m) = crate::calendar::year_month(time_ms);
+    (y.min(400_000) as u32) * 100 + m
 }
 
 /// A guardian's statement of a binding's payments in one UTC calendar month.

@@ -47,6 +47,7 @@
 
 pub mod api;
 pub mod block;
+pub mod calendar;
 pub mod certificate;
 pub mod codec;
 pub mod collection;

@@ -17,11 +17,13 @@
 //! - [`rpc_store`]: the read-only store order query of the RPC server.
 //! - [`rpc_wallet`]: the read-only wallet, payment and governance queries of the RPC server.
 //! - [`enclave`]: the node's enclave files, registration/provisioning through the chain, lookups.
+//! - [`faults`]: test-only fault injection, refused unless explicitly enabled in a debug build.
 //! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
 
 pub mod config;
 pub mod consensus;
 pub mod enclave;
+pub mod faults;
 pub mod gossip;
 pub mod host;
 pub mod keys;
@@ -30,6 +32,7 @@ pub mod metrics;
 pub mod node;
 pub mod rpc;
 pub mod rpc_collection;
+pub mod rpc_guardian;
 pub mod rpc_store;
 pub mod rpc_wallet;
 pub mod storage;

@@ -5,7 +5,9 @@
 //! `paychain_tx [hash]`, `paychain_certificate [hash]`, `paychain_block [height]`,
 //! `paychain_commit [height]`, `paychain_enclave`, `paychain_lookup [hex]`, `paychain_account [pubkey]`,
 //! `paychain_merchant [id]`, `paychain_record [merchant, platform]`, and the subscription
-//! `paychain_subscribeBlocks` (notifications `paychain_block`).
+//! `paychain_subscribeBlocks` (notifications `paychain_block`) and `paychain_subscribeEvents
+//! [filter]` (notifications `paychain_event`: each matching event of a committed tx, with an
+//! optional filter `{"kind_prefix": "...", "attribute": ["name", "value"]}`).
 //!
 //! The RPC layer checks only the shape of requests; permissions are the contracts' business.
 
@@ -25,7 +27,9 @@ use paychain_contracts::api::{
     AccountView, BlockView, MerchantView, RecordView, StatusView, SubmitView, TxStatus, TxView,
     ValidatorView,
 };
-use paychain_contracts::api::{EnclaveStatusView, LookupView, NodeEnclaveView};
+use paychain_contracts::api::{
+    EnclaveStatusView, EventFilter, EventNotification, LookupView, NodeEnclaveView,
+};
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::commit::{Commit, CommitSignature};
@@ -384,6 +388,68 @@ async fn subscribe_blocks(pending: PendingSubscriptionSink, shared: Arc<Shared>)
     }
 }
 
+/// Parses the optional filter of `paychain_subscribeEvents` (bounded strings).
+fn event_filter(params: &Params<'_>) -> Result<EventFilter, ErrorObjectOwned> {
+    let filter: EventFilter = params
+        .sequence()
+        .optional_next::<EventFilter>()
+        .map_err(|e| err(-32602, format!("invalid event filter: {}", e.message())))?
+        .unwrap_or_default();
+    let too_long = filter
+        .kind_prefix
+        .iter()
+        .chain(filter.attribute.iter().flat_map(|(k, v)| [k, v]))
+        .any(|s| s.len() > EventFilter::MAX_LEN);
+    if too_long {
+        return Err(err(
+            -32602,
+            format!(
+                "invalid event filter: strings longer than {} bytes",
+                EventFilter::MAX_LEN
+            ),
+        ));
+    }
+    Ok(filter)
+}
+
+/// Streams the events of each committed block that match `filter`, in block and tx order.
+async fn subscribe_events(
+    pending: PendingSubscriptionSink,
+    shared: Arc<Shared>,
+    filter: EventFilter,
+) {
+    let Ok(sink) = pending.accept().await else {
+        return;
+    };
+    let mut rx = shared.subscribe_blocks();
+    loop {
+        tokio::select! {
+            _ = sink.closed() => return,
+            next = rx.recv() => match next {
+                Ok(height) => {
+                    let Ok(Some(view)) = block_view(&shared, height) else { continue };
+                    for r in &view.receipts {
+                        for e in r.events.iter().filter(|e| filter.matches(e)) {
+                            let n = EventNotification {
+                                height,
+                                time_ms: view.header.time_ms,
+                                tx_hash: r.tx_hash,
+                                event: e.clone(),
+                            };
+                            let Ok(msg) = serde_json::value::to_raw_value(&n) else { continue };
+                            if sink.send(msg).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
 fn module(
     shared: Arc<Shared>,
 ) -> Result<RpcModule<Arc<Shared>>, jsonrpsee::core::RegisterMethodError> {
@@ -425,6 +491,18 @@ fn module(
             subscribe_blocks(pending, (*s).clone()).await;
         },
     )?;
+    m.register_subscription(
+        "paychain_subscribeEvents",
+        "paychain_event",
+        "paychain_unsubscribeEvents",
+        |p, pending, s, _| async move {
+            match event_filter(&p) {
+                Ok(filter) => subscribe_events(pending, (*s).clone(), filter).await,
+                Err(e) => pending.reject(e).await,
+            }
+        },
+    )?;
+    crate::rpc_guardian::register(&mut m)?;
     crate::rpc_wallet::register(&mut m)?;
     crate::rpc_collection::register(&mut m)?;
     crate::rpc_store::register(&mut m)?;

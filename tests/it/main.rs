@@ -6,11 +6,14 @@
 //! (see `paychain_tests::serial`). Run them with `scripts/test.sh`, which builds the binaries first.
 
 mod admission;
+mod byzantine;
 mod cli;
 mod collection;
 mod consensus;
+mod disk;
 mod enclave;
 mod faults;
+mod guardian;
 mod partition;
 mod rpc;
 mod store;

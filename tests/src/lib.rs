@@ -815,6 +815,14 @@ impl Testnet {
     pub fn cli(&self, i: usize, args: &[&str]) -> Result<Output> {
         cli(&self.rpc(i).url(), args)
     }
+
+    /// A `paychain --rpc <node i> --json ARGS` command to spawn (for long-running commands such
+    /// as `guardian watch`).
+    pub fn cli_command(&self, i: usize, args: &[&str]) -> Result<Command> {
+        let mut c = Command::new(existing_bin("paychain")?);
+        c.args(["--rpc", &self.rpc(i).url(), "--json"]).args(args);
+        Ok(c)
+    }
 }
 
 impl Drop for Testnet {

@@ -1,0 +1,155 @@
+//! JSON-RPC queries of guardian-delegated payment (read-only).
+//!
+//! | method | params | answer |
+//! |---|---|---|
+//! | `paychain_guardianBinding` | `[binding_id]` | [`Binding`] (3301 unknown binding) |
+//! | `paychain_guardianBindings` | `[public_key]` | [`GuardianBindingsView`]: bindings where the key is guardian or dependant |
+//! | `paychain_guardianStatement` | `[binding_id, "YYYY-MM"]` | [`Statement`]: that UTC month's payments by the dependant, with refunds |
+//!
+//! Guardians learn of new requests through `paychain_subscribeEvents` with the filter
+//! `{"kind_prefix": "guardian_", "attribute": ["guardian", "<key>"]}` (see [`crate::rpc`]).
+
+use std::sync::Arc;
+
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::RpcModule;
+use paychain_contracts::api::GuardianBindingsView;
+use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::guardian::{self, Binding, Statement};
+
+use crate::node::Shared;
+
+/// Error codes of these methods.
+pub mod code {
+    /// Malformed params (JSON-RPC standard).
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// Storage trouble on the node.
+    pub const INTERNAL: i32 = -32603;
+    /// No such binding.
+    pub const UNKNOWN_BINDING: i32 = 3301;
+}
+
+fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, msg.into(), None::<()>)
+}
+
+fn storage(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    err(code::INTERNAL, format!("node storage error: {e}"))
+}
+
+fn params(p: &Params<'_>, names: &[&str]) -> Result<Vec<String>, ErrorObjectOwned> {
+    let mut seq = p.sequence();
+    names
+        .iter()
+        .map(|name| {
+            seq.next::<String>().map_err(|e| {
+                err(
+                    code::INVALID_PARAMS,
+                    format!("invalid {name}: {}", e.message()),
+                )
+            })
+        })
+        .collect()
+}
+
+fn binding_id(raw: &str) -> Result<Hash, ErrorObjectOwned> {
+    raw.parse().map_err(|_| {
+        err(
+            code::INVALID_PARAMS,
+            format!(
+                "invalid binding id {:?}: expected 64 hex characters",
+                raw.chars().take(70).collect::<String>()
+            ),
+        )
+    })
+}
+
+/// Parses `YYYY-MM` into `yyyymm`.
+fn month(raw: &str) -> Result<u32, ErrorObjectOwned> {
+    let bad = || {
+        err(
+            code::INVALID_PARAMS,
+            format!(
+                "invalid month {:?}: expected YYYY-MM",
+                raw.chars().take(16).collect::<String>()
+            ),
+        )
+    };
+    let (y, m) = raw.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let y: u32 = y.parse().map_err(|_| bad())?;
+    let m: u32 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    Ok(y * 100 + m)
+}
+
+fn binding(s: &Shared, p: &Params<'_>) -> Result<Binding, ErrorObjectOwned> {
+    let raw = params(p, &["binding id"])?;
+    let id = binding_id(&raw[0])?;
+    guardian::binding(&s.storage, &id)
+        .map_err(storage)?
+        .ok_or_else(|| {
+            err(
+                code::UNKNOWN_BINDING,
+                format!("unknown guardian binding {id}"),
+            )
+        })
+}
+
+fn bindings(s: &Shared, p: &Params<'_>) -> Result<GuardianBindingsView, ErrorObjectOwned> {
+    let raw = params(p, &["public key"])?;
+    let key: PublicKey = raw[0].parse().map_err(|_| {
+        err(
+            code::INVALID_PARAMS,
+            "invalid public key: expected 64 hex characters",
+        )
+    })?;
+    Ok(GuardianBindingsView {
+        bindings: guardian::bindings_of(&s.storage, &key).map_err(storage)?,
+    })
+}
+
+fn statement(s: &Shared, p: &Params<'_>) -> Result<Statement, ErrorObjectOwned> {
+    let raw = params(p, &["binding id", "month"])?;
+    let id = binding_id(&raw[0])?;
+    let month = month(&raw[1])?;
+    if guardian::binding(&s.storage, &id)
+        .map_err(storage)?
+        .is_none()
+    {
+        return Err(err(
+            code::UNKNOWN_BINDING,
+            format!("unknown guardian binding {id}"),
+        ));
+    }
+    guardian::statement(&s.storage, &id, month).map_err(storage)
+}
+
+/// Registers this module's methods.
+pub(crate) fn register(
+    m: &mut RpcModule<Arc<Shared>>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    m.register_method("paychain_guardianBinding", |p, s, _| binding(s, &p))?;
+    m.register_method("paychain_guardianBindings", |p, s, _| bindings(s, &p))?;
+    m.register_method("paychain_guardianStatement", |p, s, _| statement(s, &p))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::month;
+
+    #[test]
+    fn months_parse_strictly() {
+        assert_eq!(month("2026-11").ok(), Some(202611));
+        for bad in [
+            "2026-13", "2026-00", "26-11", "2026/11", "2026-1", "", "abcd-ef",
+        ] {
+            assert!(month(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -7,6 +7,13 @@
 //! - `Decided`/`Finalized`: execute the block and commit everything in one RocksDB batch,
 //!   then start the next height.
 //! - `GetDecidedValues`/`ProcessSyncedValue`: serve and accept blocks for catching up.
+//!
+//! A proposal stream that does not authenticate (not the round's proposer, bad signature, bytes
+//! that do not hash to the signed value) is dropped without a verdict: anyone can publish such a
+//! stream, so it must not make us vote against the real proposer's value. Only a block the
+//! round's proposer did sign is judged, and reported invalid when it is.
+//!
+//! Test-only misbehaviour ([`crate::faults`]): invalid proposals and garbage floods.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -36,6 +43,7 @@ use crate::consensus::{
     Address, BlockHash, BlockValue, BorshCodec, ConsensusKeys, Height, PaychainContext,
     ProposalFin, ProposalInit, ProposalPart, ValidatorSet,
 };
+use crate::faults::Faults;
 use crate::node::Shared;
 use crate::storage::{Commit, Tip};
 
@@ -47,6 +55,8 @@ const MAX_STREAMS: usize = 64;
 const MAX_SYNC_BATCH: u64 = 50;
 /// How far ahead of our clock a proposed block time may be.
 const MAX_CLOCK_DRIFT_MS: u64 = 30_000;
+/// Test-only: how often a garbage-flooding node sends a burst.
+const GARBAGE_EVERY: Duration = Duration::from_millis(200);
 
 /// Consensus pacing, from the node config.
 #[derive(Clone, Debug)]
@@ -100,6 +110,22 @@ pub struct Host {
     stream_counter: u64,
     /// Complete proposals for future heights, replayed when we get there.
     future: Vec<Vec<ProposalPart>>,
+    /// Test-only faults (all off in production).
+    faults: Faults,
+    /// Test-only: blocks we proposed (to alternate the invalid kinds).
+    own_proposals: u64,
+    /// Test-only: garbage streams sent.
+    garbage_seq: u64,
+    /// Test-only: a genuine proposal's init and signature, to replay with tampered bytes.
+    replay: Option<(ProposalInit, ProposalFin)>,
+}
+
+/// Why a proposal stream is refused.
+enum Refusal {
+    /// Not shown to come from the round's proposer: anyone could have sent it.
+    Unauthenticated(String),
+    /// Signed by the round's proposer, and invalid.
+    Invalid(String),
 }
 
 fn now_ms() -> u64 {
@@ -136,7 +162,17 @@ impl Host {
             streams: HashMap::new(),
             stream_counter: 0,
             future: Vec::new(),
+            faults: Faults::default(),
+            own_proposals: 0,
+            garbage_seq: 0,
+            replay: None,
         }
+    }
+
+    /// Test-only fault injection (see [`crate::faults`]).
+    pub fn with_test_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
     }
 
     fn params(&self) -> HeightParams<PaychainContext> {
@@ -154,8 +190,12 @@ impl Host {
     /// Runs until the engine stops or a fatal local fault occurs.
     pub async fn run(mut self, channels: &mut Channels<PaychainContext>) -> anyhow::Result<()> {
         let (deferred_tx, mut deferred_rx) = mpsc::channel::<DeferredProposal>(4);
+        let mut garbage_tick = tokio::time::interval(GARBAGE_EVERY);
         loop {
             tokio::select! {
+                _ = garbage_tick.tick(), if self.faults.garbage => {
+                    self.send_garbage(channels).await?;
+                }
                 msg = channels.consensus.recv() => match msg {
                     Some(msg) => self.handle(msg, channels, &deferred_tx).await?,
                     None => anyhow::bail!("consensus engine stopped"),
@@ -381,18 +421,31 @@ impl Host {
             .ok_or_else(|| anyhow::anyhow!("asked to propose without a signing key"))?;
         let tip = self.tip();
         let storage = &self.shared.storage;
-        let txs = self.shared.mempool.reap(
+        let mut txs = self.shared.mempool.reap(
             MAX_BLOCK_BYTES - 64 * 1024,
             self.pacing.max_block_txs,
             |pk| executor::nonce(storage, pk).unwrap_or(u64::MAX),
         );
+        let mut prev_app_hash = tip.app_hash;
+        if self.faults.invalid_proposals {
+            // Test-only byzantine proposer: a bad signature, or a wrong app hash.
+            self.own_proposals += 1;
+            if self.own_proposals % 2 == 1 {
+                let bad = byzantine_tx(&self.shared.chain_id);
+                warn!(target: "byzantine", %height, %round, tx = %bad.hash(), "proposing a block with a badly signed tx");
+                txs.push(bad);
+            } else {
+                prev_app_hash = paychain_contracts::crypto::Hash::digest(b"byzantine");
+                warn!(target: "byzantine", %height, %round, "proposing a block with a wrong prev_app_hash");
+            }
+        }
         let header = Header {
             chain_id: self.shared.chain_id.clone(),
             height: height.0,
             time_ms: now_ms().max(tip.time_ms + 1),
             proposer: PublicKey(self.address.0),
             prev_block_hash: tip.block_hash,
-            prev_app_hash: tip.app_hash,
+            prev_app_hash,
             prev_result_root: tip.result_root,
             tx_root: block::tx_root(&txs),
         };
@@ -551,6 +604,9 @@ impl Host {
         let (init, data, fin) = split_parts(parts)?;
         let validity = match self.validate_proposal(&init, &data, &fin) {
             Ok(()) => {
+                if self.faults.garbage {
+                    self.replay = Some((init.clone(), fin.clone()));
+                }
                 let pending = PendingProposal {
                     round: init.round.as_i64(),
                     pol_round: init.pol_round.as_i64(),
@@ -565,7 +621,11 @@ impl Host {
                 }
                 Validity::Valid
             }
-            Err(reason) => {
+            Err(Refusal::Unauthenticated(reason)) => {
+                debug!(target: "consensus", height = %init.height, round = %init.round, claimed_proposer = %init.proposer, %reason, "unauthenticated proposal stream dropped");
+                return None;
+            }
+            Err(Refusal::Invalid(reason)) => {
                 warn!(target: "consensus", height = %init.height, round = %init.round, proposer = %init.proposer, %reason, "invalid proposal");
                 self.shared.metrics.invalid_proposal();
                 Validity::Invalid
@@ -586,35 +646,46 @@ impl Host {
         init: &ProposalInit,
         data: &[u8],
         fin: &ProposalFin,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
+        use Refusal::{Invalid, Unauthenticated};
         let ctx = PaychainContext;
         let expected = ctx.select_proposer(&self.validators, init.height, init.round);
         if expected.address != init.proposer {
-            return Err(format!(
+            return Err(Unauthenticated(format!(
                 "proposer {} is not the proposer of this round ({})",
                 init.proposer, expected.address
-            ));
+            )));
         }
         let signature = ConsSignature::try_from(fin.signature.as_slice())
-            .map_err(|_| "malformed proposal signature".to_string())?;
+            .map_err(|_| Unauthenticated("malformed proposal signature".into()))?;
         let pk: &ConsPublicKey = &expected.public_key;
         pk.verify(&init.to_sign_bytes(), &signature)
-            .map_err(|_| "bad proposal signature".to_string())?;
+            .map_err(|_| Unauthenticated("bad proposal signature".into()))?;
+        // The signature covers the init only: bytes that are not the signed block may come from
+        // whoever relayed the stream, so they are no verdict on the proposer's value.
         if data.len() != init.block_len as usize || data.len() > MAX_BLOCK_BYTES {
-            return Err(format!(
+            return Err(Unauthenticated(format!(
                 "block of {} bytes (announced {}, limit {MAX_BLOCK_BYTES})",
                 data.len(),
                 init.block_len
+            )));
+        }
+        let Ok(block) = Block::from_bytes(data) else {
+            // Not shown to be the signed block either: no verdict (if the proposer did send
+            // these, the propose timeout makes us vote nil all the same).
+            return Err(Unauthenticated("undecodable block bytes".into()));
+        };
+        if block.hash().0 != init.block_hash.0 {
+            return Err(Unauthenticated(
+                "block does not hash to the proposed value".into(),
             ));
         }
-        let block = Block::from_bytes(data).map_err(|e| format!("undecodable block: {e}"))?;
-        if block.hash().0 != init.block_hash.0 {
-            return Err("block does not hash to the proposed value".into());
-        }
         if block.header.proposer.0 != init.proposer.0 {
-            return Err("block proposer differs from the stream's proposer".into());
+            return Err(Invalid(
+                "block proposer differs from the stream's proposer".into(),
+            ));
         }
-        self.validate_block(&block, true)
+        self.validate_block(&block, true).map_err(Invalid)
     }
 
     /// Checks a block against our tip: linkage, time, tx root, signatures, nonces.
@@ -710,6 +781,100 @@ impl Host {
         }))
     }
 
+    /// Test-only garbage flood (see [`crate::faults`]): undecodable tx gossip, proposal streams
+    /// impersonating the round's proposer, and a replay of a genuine proposal with other bytes.
+    async fn send_garbage(
+        &mut self,
+        channels: &mut Channels<PaychainContext>,
+    ) -> anyhow::Result<()> {
+        let (txs, streams) = self.garbage();
+        for bytes in txs {
+            self.shared.gossip(bytes);
+        }
+        for msg in streams {
+            channels
+                .network
+                .send(NetworkMsg::PublishProposalPart(msg))
+                .await?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn garbage(&mut self) -> (Vec<Vec<u8>>, Vec<StreamMessage<ProposalPart>>) {
+        use rand::RngCore;
+        let mut rng = rand::thread_rng();
+        let mut noise = |len: usize| {
+            let mut b = vec![0u8; len];
+            rng.fill_bytes(&mut b);
+            b
+        };
+        let txs = (0..4)
+            .map(|i| noise(1 + (i * 997) % 3000))
+            .collect::<Vec<_>>();
+        let round = if self.round.as_i64() < 0 {
+            Round::new(0)
+        } else {
+            self.round
+        };
+        let proposer = PaychainContext
+            .select_proposer(&self.validators, self.height, round)
+            .address;
+        let data = noise(300);
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&noise(32));
+        let impersonation = vec![
+            ProposalPart::Init(ProposalInit {
+                height: self.height,
+                round,
+                pol_round: Round::Nil,
+                proposer,
+                block_hash: BlockHash(hash),
+                block_len: data.len() as u32,
+            }),
+            ProposalPart::Data(data),
+            ProposalPart::Fin(ProposalFin {
+                signature: noise(64),
+            }),
+        ];
+        let headless = vec![
+            ProposalPart::Data(noise(512)),
+            ProposalPart::Fin(ProposalFin {
+                signature: noise(64),
+            }),
+        ];
+        let mut batches = vec![impersonation, headless];
+        if let Some((init, fin)) = self.replay.take() {
+            if init.height == self.height {
+                let len = (init.block_len as usize).clamp(1, 4096);
+                let mut init = init;
+                init.block_len = len as u32;
+                batches.push(vec![
+                    ProposalPart::Init(init),
+                    ProposalPart::Data(noise(len)),
+                    ProposalPart::Fin(fin),
+                ]);
+            }
+        }
+        let mut streams = Vec::new();
+        for parts in batches {
+            self.garbage_seq += 1;
+            let mut id = b"garbage/".to_vec();
+            id.extend_from_slice(&self.garbage_seq.to_be_bytes());
+            let stream_id = StreamId::new(Bytes::from(id));
+            let n = parts.len() as u64;
+            for (i, p) in parts.into_iter().enumerate() {
+                streams.push(StreamMessage::new(
+                    stream_id.clone(),
+                    i as u64,
+                    StreamContent::Data(p),
+                ));
+            }
+            streams.push(StreamMessage::new(stream_id, n, StreamContent::Fin));
+        }
+        (txs, streams)
+    }
+
     /// Executes and commits the decided block, once.
     fn commit(&mut self, cert: &CommitCertificate<PaychainContext>) -> anyhow::Result<()> {
         let tip = self.tip();
@@ -736,14 +901,23 @@ impl Host {
             .map_err(|e| anyhow::anyhow!("executing block {height}: {e}"))?;
         let cert_bytes = Codec::<CommitCertificate<PaychainContext>>::encode(&BorshCodec, cert)?;
         let block_bytes = block.to_bytes();
-        let new_tip = self.shared.storage.commit(Commit {
-            block: &block,
-            block_bytes: &block_bytes,
-            writes: &outcome.writes,
-            receipts: &outcome.receipts,
-            result_root: outcome.result_root,
-            certificate: &cert_bytes,
-        })?;
+        // A failed write (full or broken disk) is fatal: the node stops with the reason and,
+        // once restarted, replays this height from its WAL or syncs it from peers.
+        let new_tip = self
+            .shared
+            .storage
+            .commit(Commit {
+                block: &block,
+                block_bytes: &block_bytes,
+                writes: &outcome.writes,
+                receipts: &outcome.receipts,
+                result_root: outcome.result_root,
+                certificate: &cert_bytes,
+            })
+            .map_err(|e| {
+                error!(target: "consensus", height, error = %e, "storage write failed, stopping");
+                anyhow::anyhow!("storage write of block {height} failed: {e}")
+            })?;
         let storage = &self.shared.storage;
         self.shared
             .mempool
@@ -774,6 +948,33 @@ impl Host {
             .committed(new_tip, block.txs.len() as u64, started.elapsed());
         Ok(())
     }
+}
+
+/// Test-only: a transaction with a bad signature, from a fixed key, registering a fixed merchant
+/// (`tests/it/byzantine.rs` checks that it never reaches any honest node's state).
+fn byzantine_tx(chain_id: &paychain_contracts::ids::ChainId) -> paychain_contracts::tx::SignedTx {
+    use paychain_contracts::crypto::{Hash, SecretKey};
+    use paychain_contracts::tx::{Call, SignedTx, Transaction};
+    let key = SecretKey::from_seed(Hash::digest(b"paychain/test/byzantine/sender").0);
+    let merchant =
+        SecretKey::from_seed(Hash::digest(b"paychain/test/byzantine/merchant").0).public_key();
+    let mut tx = SignedTx::sign(
+        Transaction {
+            chain_id: chain_id.clone(),
+            sender: key.public_key(),
+            nonce: 0,
+            call: Call::Registry(paychain_contracts::registry::Call::RegisterMerchant {
+                name: "Byzantine".into(),
+                city: "Shanghai".into(),
+                mcc: "5812".into(),
+                country: "CN".into(),
+                merchant_key: merchant,
+            }),
+        },
+        &key,
+    );
+    tx.signature.0[0] ^= 0xff;
+    tx
 }
 
 fn split_parts(parts: Vec<ProposalPart>) -> Option<(ProposalInit, Vec<u8>, ProposalFin)> {

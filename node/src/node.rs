@@ -177,8 +177,16 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     let key = crate::keys::load(&home.validator_key())?;
     let chain_id = genesis.chain_id.clone();
 
-    let storage = Storage::open(&home.data())
+    // Test-only switches; refused unless explicitly enabled in a debug build.
+    let faults = crate::faults::Faults::from_env()?;
+    if faults.any() {
+        tracing::warn!(%faults, "TEST-ONLY FAULT INJECTION IS ON: this node misbehaves on purpose");
+    }
+    let mut storage = Storage::open(&home.data())
         .with_context(|| format!("cannot open database {}", home.data().display()))?;
+    if let Some(h) = faults.fail_commit_at {
+        storage.fail_commit_at(h);
+    }
     let tip = match storage.tip()? {
         Some(tip) => tip,
         None => {
@@ -259,6 +267,10 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     consensus.p2p.listen_addr = config.p2p.listen.clone();
     consensus.p2p.persistent_peers = config.p2p.persistent_peers.clone();
     consensus.p2p.discovery.enabled = false;
+    // Persistent peers are redialed on a 1 s tick once a dial's retries are used up; the default
+    // Fibonacci retries (1, 2, 3, 5, 8 s) would leave up to 8 s between attempts after a network
+    // outage. Two retries keep a lost peer redialed about every 2 s.
+    consensus.p2p.discovery.dial_max_retries = 2;
     let value_sync = ValueSyncConfig {
         status_update_interval: Duration::from_millis(c.sync_status_interval_ms),
         request_timeout: Duration::from_secs(5),
@@ -333,7 +345,8 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         address,
         validators,
         pacing,
-    );
+    )
+    .with_test_faults(faults);
     crate::enclave::spawn_service(shared.clone(), Home(home.0.clone()), key.clone());
     let host = tokio::spawn(async move {
         let _engine = _engine;

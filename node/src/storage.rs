@@ -47,6 +47,8 @@ pub enum Error {
     Db(#[from] rocksdb::Error),
     #[error("corrupt {what} in storage: {reason}")]
     Corrupt { what: &'static str, reason: String },
+    #[error("write refused by test fault injection (PAYCHAIN_TEST_FAIL_COMMIT_AT={0})")]
+    InjectedFault(u64),
 }
 
 impl From<Error> for StateError {
@@ -94,6 +96,8 @@ pub struct Commit<'a> {
 #[derive(Clone)]
 pub struct Storage {
     db: Arc<DB>,
+    /// Test-only: the commit of this height fails (see [`crate::faults`]).
+    fail_commit_at: Option<u64>,
 }
 
 fn height_key(height: u64) -> [u8; 8] {
@@ -120,7 +124,16 @@ impl Storage {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            fail_commit_at: None,
+        })
+    }
+
+    /// Test-only fault injection (see [`crate::faults`]): the commit of block `height` fails
+    /// without writing anything, as it would on a full or failing disk.
+    pub fn fail_commit_at(&mut self, height: u64) {
+        self.fail_commit_at = Some(height);
     }
 
     fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily, Error> {
@@ -220,6 +233,9 @@ impl Storage {
             time_ms: c.block.header.time_ms,
         };
         batch.put_cf(self.cf(CF_META)?, META_TIP, codec::encode(&tip));
+        if self.fail_commit_at == Some(height) {
+            return Err(Error::InjectedFault(height));
+        }
         self.write(batch)?;
         Ok(tip)
     }

@@ -1,0 +1,178 @@
+//! **Test-only** fault injection, for the multi-process fault tests (`tests/it/byzantine.rs`,
+//! `tests/it/disk.rs`). Never for production.
+//!
+//! Switches (environment variables, read once when the node starts):
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal` | as proposer, propose only invalid blocks: alternately one holding a transaction with a bad signature, and one with a wrong `prev_app_hash` |
+//! | `PAYCHAIN_TEST_BYZANTINE=garbage` | flood peers with garbage: undecodable transaction gossip, proposal streams impersonating the round's proposer, and replays of genuine proposals with tampered block bytes |
+//! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal,garbage` | both |
+//! | `PAYCHAIN_TEST_FAIL_COMMIT_AT=<height>` | the storage write committing block `<height>` fails (as a full or broken disk would), so the node stops with its error |
+//!
+//! Guard: a switch is honoured only when `PAYCHAIN_TEST_FAULTS=enable` is set as well **and** the
+//! binary was built with debug assertions (the dev profile the tests run). In any other case a
+//! node that sees a switch refuses to start with a one-line reason, so a stray variable can neither
+//! turn a production validator faulty nor be silently ignored.
+
+use std::fmt;
+
+/// Name of the variable that must be `enable` for any switch to apply.
+pub const ENABLE_VAR: &str = "PAYCHAIN_TEST_FAULTS";
+/// Byzantine behaviour switch.
+pub const BYZANTINE_VAR: &str = "PAYCHAIN_TEST_BYZANTINE";
+/// Failing storage commit switch.
+pub const FAIL_COMMIT_VAR: &str = "PAYCHAIN_TEST_FAIL_COMMIT_AT";
+
+/// The faults this node injects (all off in production).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Propose invalid blocks.
+    pub invalid_proposals: bool,
+    /// Flood peers with garbage.
+    pub garbage: bool,
+    /// Fail the storage commit of this height.
+    pub fail_commit_at: Option<u64>,
+}
+
+impl Faults {
+    /// Reads the switches from the environment.
+    pub fn from_env() -> anyhow::Result<Faults> {
+        Self::from_vars(|k| std::env::var(k).ok(), cfg!(debug_assertions))
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// Parses the switches; `get` reads a variable, `debug_build` says whether this binary may
+    /// honour them at all.
+    pub fn from_vars(
+        get: impl Fn(&str) -> Option<String>,
+        debug_build: bool,
+    ) -> Result<Faults, String> {
+        let byzantine = get(BYZANTINE_VAR);
+        let fail_commit = get(FAIL_COMMIT_VAR);
+        if byzantine.is_none() && fail_commit.is_none() {
+            return Ok(Faults::default());
+        }
+        let set: Vec<&str> = [
+            byzantine.as_ref().map(|_| BYZANTINE_VAR),
+            fail_commit.as_ref().map(|_| FAIL_COMMIT_VAR),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !debug_build {
+            return Err(format!(
+                "test-only fault switch {} is set, and this is a release build that never honours it; unset it",
+                set.join(", ")
+            ));
+        }
+        if get(ENABLE_VAR).as_deref() != Some("enable") {
+            return Err(format!(
+                "test-only fault switch {} is set without {ENABLE_VAR}=enable; unset it (it makes this node faulty on purpose)",
+                set.join(", ")
+            ));
+        }
+        let mut faults = Faults::default();
+        if let Some(modes) = byzantine {
+            for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+                match mode {
+                    "invalid-proposal" => faults.invalid_proposals = true,
+                    "garbage" => faults.garbage = true,
+                    other => {
+                        return Err(format!(
+                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage)"
+                        ))
+                    }
+                }
+            }
+        }
+        if let Some(h) = fail_commit {
+            let h: u64 = h
+                .trim()
+                .parse()
+                .map_err(|_| format!("{FAIL_COMMIT_VAR}: {h:?} is not a height"))?;
+            faults.fail_commit_at = Some(h);
+        }
+        Ok(faults)
+    }
+
+    /// Whether any fault is on.
+    pub fn any(&self) -> bool {
+        *self != Faults::default()
+    }
+}
+
+impl fmt::Display for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid_proposals={} garbage={} fail_commit_at={:?}",
+            self.invalid_proposals, self.garbage, self.fail_commit_at
+        )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn off_unless_set() {
+        assert_eq!(
+            Faults::from_vars(vars(&[]), true).unwrap(),
+            Faults::default()
+        );
+        assert!(!Faults::from_vars(vars(&[(ENABLE_VAR, "enable")]), true)
+            .unwrap()
+            .any());
+    }
+
+    #[test]
+    fn refused_without_the_enable_flag_or_in_release_builds() {
+        let err = Faults::from_vars(vars(&[(BYZANTINE_VAR, "garbage")]), true).unwrap_err();
+        assert!(err.contains(ENABLE_VAR), "{err}");
+        let err = Faults::from_vars(vars(&[(ENABLE_VAR, "yes"), (FAIL_COMMIT_VAR, "3")]), true)
+            .unwrap_err();
+        assert!(err.contains(FAIL_COMMIT_VAR), "{err}");
+        let err = Faults::from_vars(
+            vars(&[(ENABLE_VAR, "enable"), (BYZANTINE_VAR, "garbage")]),
+            false,
+        )
+        .unwrap_err();
+        assert!(err.contains("release build"), "{err}");
+    }
+
+    #[test]
+    fn parses_modes_and_height() {
+        let f = Faults::from_vars(
+            vars(&[
+                (ENABLE_VAR, "enable"),
+                (BYZANTINE_VAR, "invalid-proposal, garbage"),
+                (FAIL_COMMIT_VAR, "12"),
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(f.invalid_proposals && f.garbage);
+        assert_eq!(f.fail_commit_at, Some(12));
+        assert!(Faults::from_vars(
+            vars(&[(ENABLE_VAR, "enable"), (BYZANTINE_VAR, "evil")]),
+            true
+        )
+        .is_err());
+        assert!(Faults::from_vars(
+            vars(&[(ENABLE_VAR, "enable"), (FAIL_COMMIT_VAR, "x")]),
+            true
+        )
+        .is_err());
+    }
+}

@@ -15,6 +15,7 @@ use paychain_client::{collect, keystore, qr, rpc, tx};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use super::cmd_wallet::WhoArgs;
 use super::{follow, format_time_ms, parse_amount, Failure, Output, SendArgs, WaitArgs};
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +29,11 @@ pub(crate) enum CollectCmd {
     Show {
         /// Collection id (64 hex characters).
         id: Hash,
+    },
+    /// Collections a key created, is the payee of, or paid a share of, newest first.
+    List {
+        #[command(flatten)]
+        who: WhoArgs,
     },
     /// After its expiry (block time), close an incomplete collection: every paid share goes
     /// back to the wallet it came from. Anyone may send it.
@@ -128,6 +134,34 @@ pub(crate) async fn collect(url: &str, cmd: CollectCmd) -> Result<Output, Failur
         CollectCmd::Show { id } => {
             let v = client.collection(&id).await?;
             Ok(Output::new(human_view(&v), &v))
+        }
+        CollectCmd::List { who } => {
+            let key = who.public_key()?;
+            let v = client.collections(&key).await?;
+            let mut h = String::new();
+            for cv in &v.collections {
+                let c = &cv.collection;
+                let role = if c.creator == key {
+                    "payee".to_owned()
+                } else {
+                    match c.sub_orders.iter().find(|s| s.payer == Some(key)) {
+                        Some(s) => format!("paid share {} ({})", s.share, s.amount),
+                        None => "payee's merchant".to_owned(),
+                    }
+                };
+                let _ = writeln!(
+                    h,
+                    "{}  {:<9} {}  {} payers  {role}",
+                    c.id,
+                    format!("{:?}", c.status).to_lowercase(),
+                    c.total,
+                    c.sub_orders.len()
+                );
+            }
+            if v.collections.is_empty() {
+                h.push_str("no collections\n");
+            }
+            Ok(Output::new(h, &v))
         }
     }
 }

@@ -389,7 +389,7 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
             ))
         }
         GuardianCmd::List { who } => {
-            let key = key_of(&who.key, who.public_key)?;
+            let key = who.public_key()?;
             let v = client.guardian_bindings(&key).await?;
             let mut h = String::new();
             for b in &v.bindings {
@@ -433,7 +433,8 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
             let mut h = String::new();
             let _ = writeln!(h, "statement    {month} (UTC) of dependant {}", b.dependant);
             let _ = writeln!(h, "binding      {binding}, guardian {}", b.guardian);
-            for (p, refunded) in &s.payments {
+            for line in &s.payments {
+                let (p, refunded) = (&line.payment, line.refunded);
                 let _ = write!(
                     h,
                     "  {}  {:>14}  {}  order {}",
@@ -442,8 +443,8 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
                     p.merchant_id,
                     p.order_ref
                 );
-                if !refunded.0.is_zero() {
-                    let _ = write!(h, "  (refunded {})", fmt(refunded.0));
+                if !refunded.is_zero() {
+                    let _ = write!(h, "  (refunded {})", fmt(refunded));
                 }
                 h.push('\n');
             }

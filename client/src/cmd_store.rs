@@ -16,6 +16,7 @@ use paychain_client::{keystore, qr, rpc, tx};
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use super::cmd_wallet::WhoArgs;
 use super::{
     follow, format_time_ms, parse_amount, read_bounded, Failure, Output, SendArgs, WaitArgs,
 };
@@ -43,6 +44,11 @@ pub(crate) enum StoreCmd {
     Show {
         /// Order id (64 hex characters).
         id: Hash,
+    },
+    /// Orders where a key is the user or the store's merchant key, newest first.
+    List {
+        #[command(flatten)]
+        who: WhoArgs,
     },
 }
 
@@ -214,6 +220,28 @@ pub(crate) async fn store_cmd(url: &str, cmd: StoreCmd) -> Result<Output, Failur
         StoreCmd::Show { id } => {
             let v = client.store_order(&id).await?;
             Ok(Output::new(human_view(&v), &v))
+        }
+        StoreCmd::List { who } => {
+            let key = who.public_key()?;
+            let v = client.store_orders(&key).await?;
+            let mut h = String::new();
+            for ov in &v.orders {
+                let o = &ov.order;
+                let status = match (o.status, ov.expired) {
+                    (Status::Paid, _) => "paid",
+                    (Status::Pending, true) => "expired",
+                    (Status::Pending, false) => "pending",
+                };
+                let _ = writeln!(
+                    h,
+                    "{}  {:<8} {:<12} {}  store {}  user {}",
+                    o.id, status, o.order_no, o.amount, o.merchant_id, o.user
+                );
+            }
+            if v.orders.is_empty() {
+                h.push_str("no store orders\n");
+            }
+            Ok(Output::new(h, &v))
         }
     }
 }

@@ -337,6 +337,17 @@ pub(crate) struct WhoArgs {
     pub(crate) key: Option<PathBuf>,
 }
 
+impl WhoArgs {
+    /// The public key given, or the one of the key file.
+    pub(crate) fn public_key(&self) -> Result<PublicKey, Failure> {
+        match (self.public_key, &self.key) {
+            (Some(k), _) => Ok(k),
+            (None, Some(file)) => Ok(keystore::load(file)?.public_key()),
+            (None, None) => Err(Failure::usage("--public-key or --key is required")),
+        }
+    }
+}
+
 // ---- helpers ----
 
 fn client(url: &str) -> Result<rpc::Client, Failure> {
@@ -985,11 +996,7 @@ pub(crate) async fn cert_list(
     who: WhoArgs,
     limit: Option<usize>,
 ) -> Result<Output, Failure> {
-    let key = match (who.public_key, &who.key) {
-        (Some(k), _) => k,
-        (None, Some(file)) => keystore::load(file)?.public_key(),
-        (None, None) => return Err(Failure::usage("--public-key or --key is required")),
-    };
+    let key = who.public_key()?;
     let v: CertificatesView = client(url)?.certificates(&key, limit).await?;
     let mut human = String::new();
     if let Some(m) = &v.merchant_id {

@@ -9,9 +9,9 @@
 //! ```
 
 use jsonrpsee::rpc_params;
-use paychain_contracts::api::{CollectionView, MerchantView};
+use paychain_contracts::api::{CollectionView, CollectionsView, MerchantView};
 use paychain_contracts::collection::Status;
-use paychain_contracts::crypto::Hash;
+use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::money::Amount;
 
 use crate::{emvco, rpc};
@@ -60,6 +60,12 @@ impl rpc::Client {
     /// `paychain_collection`.
     pub async fn collection(&self, id: &Hash) -> Result<CollectionView, rpc::Error> {
         self.call("paychain_collection", rpc_params![id.to_hex()])
+            .await
+    }
+
+    /// `paychain_collections`: what `key` created, is the payee of, or paid a share of.
+    pub async fn collections(&self, key: &PublicKey) -> Result<CollectionsView, rpc::Error> {
+        self.call("paychain_collections", rpc_params![key.to_hex()])
             .await
     }
 }

@@ -29,7 +29,8 @@ impl rpc::Client {
             .await
     }
 
-    /// `paychain_guardianBindings`: the bindings where `key` is guardian or dependant.
+    /// `paychain_guardianBindings`: the bindings where `key` is guardian or dependant, newest
+    /// first.
     pub async fn guardian_bindings(
         &self,
         key: &PublicKey,

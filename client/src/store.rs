@@ -9,7 +9,7 @@
 //! ```
 
 use jsonrpsee::rpc_params;
-use paychain_contracts::api::StoreOrderView;
+use paychain_contracts::api::{StoreOrderView, StoreOrdersView};
 use paychain_contracts::crypto::{Hash, PublicKey};
 
 use crate::rpc;
@@ -29,6 +29,12 @@ impl rpc::Client {
     /// `paychain_storeOrder`.
     pub async fn store_order(&self, id: &Hash) -> Result<StoreOrderView, rpc::Error> {
         self.call("paychain_storeOrder", rpc_params![id.to_hex()])
+            .await
+    }
+
+    /// `paychain_storeOrders`: orders where `key` is the user or the store's merchant key.
+    pub async fn store_orders(&self, key: &PublicKey) -> Result<StoreOrdersView, rpc::Error> {
+        self.call("paychain_storeOrders", rpc_params![key.to_hex()])
             .await
     }
 }

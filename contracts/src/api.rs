@@ -356,6 +356,27 @@ impl EventFilter {
 /// The guardian bindings of a key, as `paychain_guardianBindings` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuardianBindingsView {
-    /// The bindings in which the key is guardian or dependant, oldest first.
+    /// The bindings in which the key is guardian or dependant, newest first.
     pub bindings: Vec<crate::guardian::Binding>,
+    /// Older ones were left out (raise `limit`).
+    pub truncated: bool,
+}
+
+/// The split-bill collections of a key, as `paychain_collections` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionsView {
+    /// Collections the key created, is the payee's merchant key of, or paid a share of, newest
+    /// first.
+    pub collections: Vec<CollectionView>,
+    /// Older ones were left out (raise `limit`).
+    pub truncated: bool,
+}
+
+/// The store orders of a key, as `paychain_storeOrders` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreOrdersView {
+    /// Orders where the key is the user or the store's merchant key, newest first.
+    pub orders: Vec<StoreOrderView>,
+    /// Older ones were left out (raise `limit`).
+    pub truncated: bool,
 }

@@ -441,6 +441,23 @@ fn is_payee(
         .is_some_and(|mem| mem.id == *a && mem.has_role(Role::Platform)))
 }
 
+/// The collections `key` created, is the payee's merchant key of, or paid a share of, newest first (at most `limit`), and whether
+/// older ones were left out.
+pub fn collections_of(
+    reader: &impl StateReader,
+    key: &PublicKey,
+    limit: usize,
+) -> Result<(Vec<CollectionView>, bool), StateError> {
+    let (ids, more) = crate::index::newest(reader, COLLECTION_PREFIX, key, limit)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(c) = collection_view(reader, &id)? {
+            out.push(c);
+        }
+    }
+    Ok((out, more))
+}
+
 /// Runs a collection call.
 pub(crate) fn execute<R: StateReader>(
     ov: &mut Overlay<'_, R>,
@@ -499,6 +516,12 @@ pub(crate) fn execute<R: StateReader>(
                 closed_at_ms: None,
             };
             put_encoded(ov, collection_key(&c.id), &c);
+            crate::index::push(ov, COLLECTION_PREFIX, &ctx.sender, &c.id)?;
+            if let Some(m) = crate::registry::merchant(ov, merchant_id)? {
+                if m.merchant_key != ctx.sender {
+                    crate::index::push(ov, COLLECTION_PREFIX, &m.merchant_key, &c.id)?;
+                }
+            }
             Ok(vec![Event::new("collection_created")
                 .with("collection_id", c.id.to_string())
                 .with("merchant_id", merchant_id.as_str())
@@ -665,6 +688,7 @@ fn pay<R: StateReader>(
         amount,
         &format!("{} {share}", c.id),
     )?;
+    crate::index::push(ov, COLLECTION_PREFIX, &ctx.sender, &c.id)?;
     if let Some(s) = c.sub_orders.get_mut(share as usize) {
         s.payer = Some(ctx.sender);
         s.wallet = Some(w.id);

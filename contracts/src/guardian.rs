@@ -45,8 +45,8 @@
 //! # State keys
 //!
 //! `grd/b/{binding id}` → [`Binding`]; `grd/pair/{dependant}/{guardian}` → the open binding id;
-//! `grd/of/{key}/{u64be seq}` → binding id, with `grd/ofn/{key}` → count (guardian and
-//! dependant); `grd/pay/{binding}/{u32be yyyymm}/{u64be seq}` → [`DependantPayment`], with
+//! per-key lists ([`crate::index`]) of the guardian's and the dependant's bindings under `grd/b/`;
+//! `grd/pay/{binding}/{u32be yyyymm}/{u64be seq}` → [`DependantPayment`], with
 //! `grd/mon/{binding}/{u32be yyyymm}` → count.
 
 use rust_decimal::Decimal;
@@ -71,8 +71,6 @@ pub const MAX_PAYMENTS_PER_DAY: u32 = 1000;
 
 const BINDING_PREFIX: &[u8] = b"grd/b/";
 const PAIR_PREFIX: &[u8] = b"grd/pair/";
-const OF_PREFIX: &[u8] = b"grd/of/";
-const OF_COUNT_PREFIX: &[u8] = b"grd/ofn/";
 const PAY_PREFIX: &[u8] = b"grd/pay/";
 const MONTH_COUNT_PREFIX: &[u8] = b"grd/mon/";
 
@@ -525,14 +523,6 @@ fn pair_key(dependant: &PublicKey, guardian: &PublicKey) -> Vec<u8> {
     [PAIR_PREFIX, &dependant.0[..], b"/", &guardian.0[..]].concat()
 }
 
-fn of_count_key(who: &PublicKey) -> Vec<u8> {
-    [OF_COUNT_PREFIX, &who.0[..]].concat()
-}
-
-fn of_key(who: &PublicKey, seq: u64) -> Vec<u8> {
-    [OF_PREFIX, &who.0[..], b"/", &seq.to_be_bytes()].concat()
-}
-
 fn month_count_key(binding: &Hash, month: u32) -> Vec<u8> {
     [
         MONTH_COUNT_PREFIX,
@@ -560,18 +550,21 @@ pub fn binding(reader: &impl StateReader, id: &Hash) -> Result<Option<Binding>, 
     get_decoded(reader, &binding_key(id))
 }
 
-/// The bindings in which `who` is guardian or dependant, oldest first.
-pub fn bindings_of(reader: &impl StateReader, who: &PublicKey) -> Result<Vec<Binding>, StateError> {
-    let n: u64 = get_decoded(reader, &of_count_key(who))?.unwrap_or(0);
-    let mut out = Vec::new();
-    for seq in 0..n {
-        if let Some(id) = get_decoded::<Hash>(reader, &of_key(who, seq))? {
-            if let Some(b) = binding(reader, &id)? {
-                out.push(b);
-            }
+/// The bindings in which `who` is guardian or dependant, newest first (at most `limit`), and
+/// whether older ones were left out.
+pub fn bindings_of(
+    reader: &impl StateReader,
+    who: &PublicKey,
+    limit: usize,
+) -> Result<(Vec<Binding>, bool), StateError> {
+    let (ids, more) = crate::index::newest(reader, BINDING_PREFIX, who, limit)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(b) = binding(reader, &id)? {
+            out.push(b);
         }
     }
-    Ok(out)
+    Ok((out, more))
 }
 
 /// `yyyymm` as a number (202611), the statement index of a block time.
@@ -587,9 +580,9 @@ pub struct Statement {
     pub binding: Hash,
     /// `yyyymm`.
     pub month: u32,
-    /// Payments, oldest first, with what was refunded of each so far.
-    pub payments: Vec<(DependantPayment, Refunded)>,
-    /// Sum of the amounts paid (the binding's currency).
+    /// Payments, oldest first.
+    pub payments: Vec<StatementLine>,
+    /// Sum of the amounts paid, at the currency's scale.
     #[serde(with = "decimal_str")]
     pub total: Decimal,
     /// Sum refunded so far.
@@ -597,9 +590,15 @@ pub struct Statement {
     pub refunded: Decimal,
 }
 
-/// What was refunded of a payment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refunded(#[serde(with = "decimal_str")] pub Decimal);
+/// One payment of a statement and what the acquirer refunded of it so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementLine {
+    /// The payment.
+    pub payment: DependantPayment,
+    /// Refunded so far.
+    #[serde(with = "decimal_str")]
+    pub refunded: Decimal,
+}
 
 /// The payments of binding `id` in month `yyyymm` (see [`month_index`]).
 pub fn statement(
@@ -608,35 +607,34 @@ pub fn statement(
     month: u32,
 ) -> Result<Statement, StateError> {
     let n: u64 = get_decoded(reader, &month_count_key(id, month))?.unwrap_or(0);
+    let digits = binding(reader, id)?
+        .and_then(|b| b.authorisation)
+        .and_then(|a| a.limits.per_day.currency.minor_units().ok())
+        .unwrap_or(0);
     let mut out = Statement {
         binding: *id,
         month,
         payments: Vec::new(),
-        total: Decimal::ZERO,
-        refunded: Decimal::ZERO,
+        total: Decimal::new(0, digits),
+        refunded: Decimal::new(0, digits),
     };
     for seq in 0..n {
         if let Some(p) = get_decoded::<DependantPayment>(reader, &pay_key(id, month, seq))? {
-            let refunded = wallet::payment(reader, &p.payment_id)?
+            let mut refunded = wallet::payment(reader, &p.payment_id)?
                 .map(|w| w.refunded)
                 .unwrap_or(Decimal::ZERO);
+            refunded.rescale(digits);
             out.total += p.amount.value;
             out.refunded += refunded;
-            out.payments.push((p, Refunded(refunded)));
+            out.payments.push(StatementLine {
+                payment: p,
+                refunded,
+            });
         }
     }
+    out.total.rescale(digits);
+    out.refunded.rescale(digits);
     Ok(out)
-}
-
-fn index_binding<R: StateReader>(
-    ov: &mut Overlay<'_, R>,
-    who: &PublicKey,
-    id: &Hash,
-) -> Result<(), StateError> {
-    let n: u64 = get_decoded(ov, &of_count_key(who))?.unwrap_or(0);
-    put_encoded(ov, of_key(who, n), id);
-    put_encoded(ov, of_count_key(who), &n.saturating_add(1));
-    Ok(())
 }
 
 fn load(reader: &impl StateReader, id: &Hash) -> Result<Binding, CallError> {
@@ -760,8 +758,8 @@ pub(crate) fn execute<R: StateReader>(
                 updated_at_ms: ctx.time_ms,
             };
             put_encoded(ov, pair, &b.id);
-            index_binding(ov, &b.guardian, &b.id)?;
-            index_binding(ov, &b.dependant, &b.id)?;
+            crate::index::push(ov, BINDING_PREFIX, &b.guardian, &b.id)?;
+            crate::index::push(ov, BINDING_PREFIX, &b.dependant, &b.id)?;
             put_encoded(ov, binding_key(&b.id), &b);
             Ok(vec![binding_event("guardian_binding_requested", &b)
                 .with("device_no", terminal.device_no.clone())

@@ -146,10 +146,13 @@ fn request_approve_pay_debits_the_guardians_wallet() {
         (Status::Pending, pk(CHILD), pk(GUARDIAN))
     );
     assert_eq!(
-        bindings_of(&c.store, &pk(GUARDIAN)).unwrap(),
-        vec![b.clone()]
+        bindings_of(&c.store, &pk(GUARDIAN), 10).unwrap(),
+        (vec![b.clone()], false)
     );
-    assert_eq!(bindings_of(&c.store, &pk(CHILD)).unwrap(), vec![b]);
+    assert_eq!(
+        bindings_of(&c.store, &pk(CHILD), 10).unwrap(),
+        (vec![b], false)
+    );
 
     // unapproved: pays nothing
     assert_eq!(
@@ -473,7 +476,9 @@ fn monthly_statement_lists_a_months_payments_with_refunds() {
     assert_eq!(s.payments.len(), 2);
     assert_eq!(s.total, Decimal::new(750, 2));
     assert_eq!(s.refunded, Decimal::new(100, 2));
-    assert_eq!(s.payments[0].0.payment_id, r1.tx_hash);
+    assert_eq!(s.payments[0].payment.payment_id, r1.tx_hash);
+    assert_eq!(s.payments[0].refunded.to_string(), "1.00");
+    assert_eq!(s.total.to_string(), "7.50");
     assert!(statement(&c.store, &id, 202310)
         .unwrap()
         .payments

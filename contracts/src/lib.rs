@@ -60,6 +60,7 @@ pub mod genesis;
 pub mod governance;
 pub mod guardian;
 pub mod ids;
+pub mod index;
 pub mod merkle;
 pub mod money;
 pub mod registry;

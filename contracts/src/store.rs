@@ -27,7 +27,8 @@
 //! # State keys
 //!
 //! `sto/order/{order id}` → [`Order`]; `sto/order_no/{merchant id}/{order no}` → order id;
-//! `sto/auth/{user key}/{merchant id}` → [`Authorisation`].
+//! `sto/auth/{user key}/{merchant id}` → [`Authorisation`]; per-key lists ([`crate::index`]) of
+//! each user's and each store key's orders under `sto/order/`.
 
 use serde::{Deserialize, Serialize};
 
@@ -292,6 +293,24 @@ pub fn order_view(
     }))
 }
 
+/// The orders of `key` as user or as the store's merchant key, newest first (at most `limit`),
+/// each with whether it is expired at block time `now_ms`, and whether older ones were left out.
+pub fn orders_of(
+    reader: &impl StateReader,
+    key: &PublicKey,
+    now_ms: u64,
+    limit: usize,
+) -> Result<(Vec<StoreOrderView>, bool), StateError> {
+    let (ids, more) = crate::index::newest(reader, ORDER_PREFIX, key, limit)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(v) = order_view(reader, &id, now_ms)? {
+            out.push(v);
+        }
+    }
+    Ok((out, more))
+}
+
 /// Checks an order number: 1..=[`MAX_ORDER_NO_LEN`] printable ASCII bytes, no spaces.
 pub fn check_order_no(order_no: &str) -> Result<(), Error> {
     let ok = !order_no.is_empty()
@@ -393,6 +412,8 @@ pub(crate) fn execute<R: StateReader>(
                 }
             }
             put_encoded(ov, order_key(&o.id), &o);
+            crate::index::push(ov, ORDER_PREFIX, user, &o.id)?;
+            crate::index::push(ov, ORDER_PREFIX, &ctx.sender, &o.id)?;
             Ok(events)
         }
         Call::Confirm {

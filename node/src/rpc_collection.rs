@@ -3,12 +3,13 @@
 //! | method | params | answer |
 //! |---|---|---|
 //! | `paychain_collection` | `[collection_id]` | [`CollectionView`]: the total order, its sub-orders, paid and outstanding (3101 unknown collection) |
+//! | `paychain_collections` | `[public_key, limit?]` | [`CollectionsView`]: collections the key created, is the payee of, or paid a share of, newest first |
 
 use std::sync::Arc;
 
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
-use paychain_contracts::api::CollectionView;
+use paychain_contracts::api::{CollectionView, CollectionsView};
 use paychain_contracts::collection;
 use paychain_contracts::crypto::Hash;
 
@@ -51,5 +52,14 @@ pub(crate) fn register(
     m: &mut RpcModule<Arc<Shared>>,
 ) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     m.register_method("paychain_collection", |p, s, _| collection_view(s, &p))?;
+    m.register_method("paychain_collections", |p, s, _| {
+        let (key, limit) = crate::rpc_guardian::key_and_limit(&p)?;
+        let (collections, truncated) = collection::collections_of(&s.storage, &key, limit)
+            .map_err(|e| err(code::INTERNAL, format!("node storage error: {e}")))?;
+        Ok::<_, ErrorObjectOwned>(CollectionsView {
+            collections,
+            truncated,
+        })
+    })?;
     Ok(())
 }

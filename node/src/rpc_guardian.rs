@@ -3,7 +3,7 @@
 //! | method | params | answer |
 //! |---|---|---|
 //! | `paychain_guardianBinding` | `[binding_id]` | [`Binding`] (3301 unknown binding) |
-//! | `paychain_guardianBindings` | `[public_key]` | [`GuardianBindingsView`]: bindings where the key is guardian or dependant |
+//! | `paychain_guardianBindings` | `[public_key, limit?]` | [`GuardianBindingsView`]: bindings where the key is guardian or dependant, newest first |
 //! | `paychain_guardianStatement` | `[binding_id, "YYYY-MM"]` | [`Statement`]: that UTC month's payments by the dependant, with refunds |
 //!
 //! Guardians learn of new requests through `paychain_subscribeEvents` with the filter
@@ -18,6 +18,7 @@ use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::guardian::{self, Binding, Statement};
 
 use crate::node::Shared;
+use crate::rpc_wallet::{Args, HEX64};
 
 /// Error codes of these methods.
 pub mod code {
@@ -35,33 +36,6 @@ fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
 
 fn storage(e: impl std::fmt::Display) -> ErrorObjectOwned {
     err(code::INTERNAL, format!("node storage error: {e}"))
-}
-
-fn params(p: &Params<'_>, names: &[&str]) -> Result<Vec<String>, ErrorObjectOwned> {
-    let mut seq = p.sequence();
-    names
-        .iter()
-        .map(|name| {
-            seq.next::<String>().map_err(|e| {
-                err(
-                    code::INVALID_PARAMS,
-                    format!("invalid {name}: {}", e.message()),
-                )
-            })
-        })
-        .collect()
-}
-
-fn binding_id(raw: &str) -> Result<Hash, ErrorObjectOwned> {
-    raw.parse().map_err(|_| {
-        err(
-            code::INVALID_PARAMS,
-            format!(
-                "invalid binding id {:?}: expected 64 hex characters",
-                raw.chars().take(70).collect::<String>()
-            ),
-        )
-    })
 }
 
 /// Parses `YYYY-MM` into `yyyymm`.
@@ -88,8 +62,7 @@ fn month(raw: &str) -> Result<u32, ErrorObjectOwned> {
 }
 
 fn binding(s: &Shared, p: &Params<'_>) -> Result<Binding, ErrorObjectOwned> {
-    let raw = params(p, &["binding id"])?;
-    let id = binding_id(&raw[0])?;
+    let id: Hash = Args::new(p).parsed("binding id", HEX64)?;
     guardian::binding(&s.storage, &id)
         .map_err(storage)?
         .ok_or_else(|| {
@@ -101,22 +74,32 @@ fn binding(s: &Shared, p: &Params<'_>) -> Result<Binding, ErrorObjectOwned> {
 }
 
 fn bindings(s: &Shared, p: &Params<'_>) -> Result<GuardianBindingsView, ErrorObjectOwned> {
-    let raw = params(p, &["public key"])?;
-    let key: PublicKey = raw[0].parse().map_err(|_| {
-        err(
-            code::INVALID_PARAMS,
-            "invalid public key: expected 64 hex characters",
-        )
-    })?;
+    let (key, limit) = key_and_limit(p)?;
+    let (bindings, truncated) = guardian::bindings_of(&s.storage, &key, limit).map_err(storage)?;
     Ok(GuardianBindingsView {
-        bindings: guardian::bindings_of(&s.storage, &key).map_err(storage)?,
+        bindings,
+        truncated,
     })
 }
 
+/// `[public_key, limit?]` of the per-key listings (limit: default and at most [`MAX_LIST`]).
+pub(crate) fn key_and_limit(p: &Params<'_>) -> Result<(PublicKey, usize), ErrorObjectOwned> {
+    let mut args = Args::new(p);
+    let key: PublicKey = args.parsed("public key", HEX64)?;
+    let limit = args
+        .optional::<usize>("limit")?
+        .unwrap_or(MAX_LIST)
+        .min(MAX_LIST);
+    Ok((key, limit))
+}
+
+/// Default and largest `limit` of the per-key listings.
+pub const MAX_LIST: usize = 100;
+
 fn statement(s: &Shared, p: &Params<'_>) -> Result<Statement, ErrorObjectOwned> {
-    let raw = params(p, &["binding id", "month"])?;
-    let id = binding_id(&raw[0])?;
-    let month = month(&raw[1])?;
+    let mut args = Args::new(p);
+    let id: Hash = args.parsed("binding id", HEX64)?;
+    let month = month(&args.next::<String>("month")?)?;
     if guardian::binding(&s.storage, &id)
         .map_err(storage)?
         .is_none()

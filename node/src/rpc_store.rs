@@ -3,12 +3,13 @@
 //! | method | params | answer |
 //! |---|---|---|
 //! | `paychain_storeOrder` | `[order_id]` | [`StoreOrderView`]: the order, its status and whether it is expired at the latest block time (3201 unknown order) |
+//! | `paychain_storeOrders` | `[public_key, limit?]` | [`StoreOrdersView`]: orders where the key is the user or the store's merchant key, newest first |
 
 use std::sync::Arc;
 
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
-use paychain_contracts::api::StoreOrderView;
+use paychain_contracts::api::{StoreOrderView, StoreOrdersView};
 use paychain_contracts::crypto::Hash;
 use paychain_contracts::store;
 
@@ -52,5 +53,11 @@ pub(crate) fn register(
     m: &mut RpcModule<Arc<Shared>>,
 ) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     m.register_method("paychain_storeOrder", |p, s, _| order_view(s, &p))?;
+    m.register_method("paychain_storeOrders", |p, s, _| {
+        let (key, limit) = crate::rpc_guardian::key_and_limit(&p)?;
+        let (orders, truncated) = store::orders_of(&s.storage, &key, s.tip().time_ms, limit)
+            .map_err(|e| err(code::INTERNAL, format!("node storage error: {e}")))?;
+        Ok::<_, ErrorObjectOwned>(StoreOrdersView { orders, truncated })
+    })?;
     Ok(())
 }

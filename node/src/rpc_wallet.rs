@@ -14,7 +14,7 @@
 //! | `paychain_cardBinding` | `[binding_id]` | [`CardBinding`] (3005 unknown binding) |
 //! | `paychain_proposal` | `[id]` | [`ProposalView`] (3006 unknown proposal) |
 //! | `paychain_proposals` | `[]` | every [`ProposalView`], by id |
-//! | `paychain_certificates` | `[pubkey, limit?]` | [`CertificatesView`]: payment and refund txs of the key as payer (its wallets) and as payee (the merchant it is the key of), newest first |
+//! | `paychain_certificates` | `[pubkey, limit?]` | [`CertificatesView`]: payment, refund and split-bill (share, completion, refund) txs of the key as payer (its wallets) and as payee (the merchant it is the key of), newest first |
 //!
 //! An `account` is the JSON of [`Account`]: `{"wallet":{"id":HEX}}`,
 //! `{"to_be_settled":{"merchant_id":"M…","acquirer":"platform-0","currency":"CNY"}}` or
@@ -71,15 +71,19 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     err(code::INTERNAL, format!("node storage error: {e}"))
 }
 
-/// Positional params, read in order with a readable error per parameter.
-struct Args<'a>(jsonrpsee::types::params::ParamsSequence<'a>);
+/// Positional params, read in order with a readable error per parameter (shared by the other
+/// `rpc_*` modules).
+pub(crate) struct Args<'a>(jsonrpsee::types::params::ParamsSequence<'a>);
 
 impl<'a> Args<'a> {
-    fn new(params: &'a Params<'a>) -> Self {
+    pub(crate) fn new(params: &'a Params<'a>) -> Self {
         Args(params.sequence())
     }
 
-    fn next<T: serde::de::DeserializeOwned>(&mut self, what: &str) -> Result<T, ErrorObjectOwned> {
+    pub(crate) fn next<T: serde::de::DeserializeOwned>(
+        &mut self,
+        what: &str,
+    ) -> Result<T, ErrorObjectOwned> {
         self.0.next::<T>().map_err(|e| {
             err(
                 code::INVALID_PARAMS,
@@ -88,7 +92,7 @@ impl<'a> Args<'a> {
         })
     }
 
-    fn optional<T: serde::de::DeserializeOwned>(
+    pub(crate) fn optional<T: serde::de::DeserializeOwned>(
         &mut self,
         what: &str,
     ) -> Result<Option<T>, ErrorObjectOwned> {
@@ -100,7 +104,7 @@ impl<'a> Args<'a> {
         })
     }
 
-    fn parsed<T: std::str::FromStr>(
+    pub(crate) fn parsed<T: std::str::FromStr>(
         &mut self,
         what: &str,
         expected: &str,
@@ -115,7 +119,7 @@ impl<'a> Args<'a> {
     }
 }
 
-const HEX64: &str = "64 hex characters";
+pub(crate) const HEX64: &str = "64 hex characters";
 
 fn wallet_view(s: &Shared, p: &Params<'_>) -> Result<WalletView, ErrorObjectOwned> {
     let id: Hash = Args::new(p).parsed("wallet id", HEX64)?;
@@ -253,7 +257,14 @@ fn movements(
     for _ in 0..MAX_PAGES {
         let page = wallet::statement(&s.storage, account, from, u64::MAX).map_err(internal)?;
         for e in &page.entries {
-            if matches!(e.kind, MovementKind::Payment | MovementKind::Refund) {
+            if matches!(
+                e.kind,
+                MovementKind::Payment
+                    | MovementKind::Refund
+                    | MovementKind::CollectionShare
+                    | MovementKind::CollectionCompleted
+                    | MovementKind::CollectionRefund
+            ) {
                 out.push(CertificateRef {
                     tx_hash: e.tx_hash,
                     role: role.to_string(),

@@ -309,6 +309,33 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
     })?;
     ensure!(w["balance"] == "66.66", "{w}");
 
+    // Payee and payer each list the collection and its certificates.
+    let listed = net.cli_json(3, &["collect", "list", "--key", &mkey_file])?;
+    ensure!(
+        listed["collections"][0]["collection"]["id"] == cid.as_str(),
+        "{listed}"
+    );
+    let listed = net.cli_json(1, &["collect", "list", "--key", &a])?;
+    ensure!(
+        listed["collections"].as_array().map(Vec::len) == Some(1)
+            && listed["collections"][0]["collection"]["id"] == cid.as_str(),
+        "{listed}"
+    );
+    let certs = net.cli_json(1, &["cert", "list", "--key", &a])?;
+    ensure!(
+        certs["certificates"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["kind"] == "collection_share")),
+        "{certs}"
+    );
+    let certs = net.cli_json(1, &["cert", "list", "--key", &mkey_file])?;
+    let completed = certs["certificates"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["kind"] == "collection_completed"))
+        .context("payee has no completion certificate")?;
+    let tx = completed["tx_hash"].as_str().context("tx_hash")?;
+    net.cli_json_until(1, &["cert", "get", tx], PROGRESS, |v| v["tx"].is_object())?;
+
     // A fourth payer is refused.
     let e = refused(&net, 3, &pay(code, &d, "lunch"))?;
     ensure!(e.contains("completed"), "{e}");

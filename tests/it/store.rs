@@ -240,5 +240,30 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
     ensure!(credited == ["12.50", "20.00"], "{entries:?}");
     let w = net.cli_json(1, &["wallet", "show", &a_wallet])?;
     ensure!(w["balance"] == "67.50", "{w}");
+
+    // User and store list their orders, newest first.
+    let mine = net.cli_json(1, &["store", "list", "--key", &a])?;
+    let nos: Vec<&str> = mine["orders"]
+        .as_array()
+        .context("orders")?
+        .iter()
+        .filter_map(|o| o["order"]["order_no"].as_str())
+        .collect();
+    ensure!(
+        nos.first() == Some(&"S-0005") && nos.contains(&"S-0001"),
+        "{mine}"
+    );
+    let store_orders = net.cli_json(1, &["store", "list", "--key", &mkey_file])?;
+    ensure!(
+        store_orders["orders"].as_array().map(Vec::len) >= mine["orders"].as_array().map(Vec::len),
+        "{store_orders}"
+    );
+    let bobs = net.cli_json(2, &["store", "list", "--key", &b])?;
+    ensure!(
+        bobs["orders"].as_array().is_some_and(|o| o
+            .iter()
+            .all(|o| o["order"]["user"] == bobs["orders"][0]["order"]["user"])),
+        "{bobs}"
+    );
     Ok(())
 }

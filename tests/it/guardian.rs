@@ -19,15 +19,17 @@ use serde_json::Value;
 use crate::collection::{funded_user, new_key, p, refused, s};
 use crate::PROGRESS;
 
-/// `paychain pay` of `amount` by the dependant through the binding, with an optional template.
+/// `paychain pay` of `amount` by the dependant through the binding, with an optional template;
+/// the certificate goes to `cert-<amount>.json` beside the key.
 fn pay_args<'a>(
     code: &'a str,
     key: &'a str,
     binding: &'a str,
     amount: &'a str,
     template: Option<&'a str>,
-) -> Vec<&'a str> {
-    let mut a = vec![
+) -> Vec<String> {
+    let cert = std::path::Path::new(key).with_file_name(format!("cert-{amount}.json"));
+    let mut a: Vec<String> = [
         "pay",
         "--code",
         code,
@@ -37,11 +39,19 @@ fn pay_args<'a>(
         binding,
         "--amount",
         amount,
-    ];
+        "-o",
+        &cert.to_string_lossy(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
     if let Some(t) = template {
-        a.extend(["--biometric-template", t]);
+        a.extend(["--biometric-template".to_owned(), t.to_owned()]);
     }
     a
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
 
 #[test]
@@ -212,7 +222,11 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     );
 
     // Not approved yet: pays nothing.
-    let e = refused(&net, 1, &pay_args(code, &child, &binding, "5.00", None))?;
+    let e = refused(
+        &net,
+        1,
+        &strs(&pay_args(code, &child, &binding, "5.00", None)),
+    )?;
     ensure!(e.contains("not approved it"), "{e}");
 
     // The guardian approves with limits and binds the child's biometric template.
@@ -246,12 +260,22 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     })?;
 
     // Biometric missing, then wrong.
-    let e = refused(&net, 1, &pay_args(code, &child, &binding, "5.00", None))?;
+    let e = refused(
+        &net,
+        1,
+        &strs(&pay_args(code, &child, &binding, "5.00", None)),
+    )?;
     ensure!(e.contains("requires your biometric"), "{e}");
     let e = refused(
         &net,
         1,
-        &pay_args(code, &child, &binding, "5.00", Some(p(&other_tmpl)?)),
+        &strs(&pay_args(
+            code,
+            &child,
+            &binding,
+            "5.00",
+            Some(p(&other_tmpl)?),
+        )),
     )?;
     ensure!(e.contains("biometric does not match"), "{e}");
 
@@ -259,15 +283,16 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     let e = refused(
         &net,
         1,
-        &pay_args(code, &child, &binding, "25.00", Some(tmpl)),
+        &strs(&pay_args(code, &child, &binding, "25.00", Some(tmpl))),
     )?;
     ensure!(e.contains("limit per payment exceeded"), "{e}");
 
     // Within every limit: paid from the guardian's wallet, with a certificate.
-    let cert = dir.join("cert.json");
-    let mut args = pay_args(code, &child, &binding, "18.00", Some(tmpl));
-    args.extend(["-o", p(&cert)?]);
-    let paid = net.cli_json(1, &args)?;
+    let cert = dir.join("cert-18.00.json");
+    let paid = net.cli_json(
+        1,
+        &strs(&pay_args(code, &child, &binding, "18.00", Some(tmpl))),
+    )?;
     ensure!(
         paid["status"] == "paid"
             && paid["binding"] == binding.as_str()
@@ -286,17 +311,20 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     let e = refused(
         &net,
         1,
-        &pay_args(code, &child, &binding, "15.00", Some(tmpl)),
+        &strs(&pay_args(code, &child, &binding, "15.00", Some(tmpl))),
     )?;
     ensure!(
         e.contains("daily limit exceeded: 18.00 CNY spent today"),
         "{e}"
     );
-    net.cli_json(1, &pay_args(code, &child, &binding, "12.00", Some(tmpl)))?;
+    net.cli_json(
+        1,
+        &strs(&pay_args(code, &child, &binding, "12.00", Some(tmpl))),
+    )?;
     let e = refused(
         &net,
         1,
-        &pay_args(code, &child, &binding, "0.01", Some(tmpl)),
+        &strs(&pay_args(code, &child, &binding, "0.01", Some(tmpl))),
     )?;
     ensure!(e.contains("payments per day exceeded: 2 of 2"), "{e}");
 
@@ -322,7 +350,10 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     net.cli_json_until(1, &["guardian", "show", &binding], PROGRESS, |v| {
         v["authorisation"]["limits"]["payments_per_day"] == 5
     })?;
-    net.cli_json(1, &pay_args(code, &child, &binding, "1.00", Some(tmpl)))?;
+    net.cli_json(
+        1,
+        &strs(&pay_args(code, &child, &binding, "1.00", Some(tmpl))),
+    )?;
 
     // The monthly statement and the listings.
     let st = net.cli_json_until(
@@ -364,7 +395,7 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     let e = refused(
         &net,
         1,
-        &pay_args(code, &child, &binding, "1.00", Some(tmpl)),
+        &strs(&pay_args(code, &child, &binding, "1.00", Some(tmpl))),
     )?;
     ensure!(e.contains("is revoked"), "{e}");
     let w = net.cli_json(0, &["wallet", "show", &g_wallet])?;

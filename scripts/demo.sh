@@ -213,3 +213,74 @@ ${_B}Scan and pay${_N}
     the acquirer is the payer's own platform, which the chain lists among those serving the merchant.
   * $DEMO/cert.json proves the payment offline: \`paychain cert verify cert.json --genesis genesis.json\`.
 MSG
+
+# ---------------------------------------------------------------------------------------------------------
+# More payment flows, a few lines each: a split-bill code paid by two payers, a child paying from a
+# guardian's wallet within limits, and a store order paid by the user's online identity. Every tx goes
+# through node 0.
+trap on_exit EXIT
+
+# fund NAME KEYFILE AMOUNT: a verified platform-0 user with a CNY wallet, a bound card and AMOUNT; prints
+# the wallet id.
+fund() {
+  local name=$1 key=$2 amount=$3 user wallet bind
+  "$CLI_BIN" --rpc "$(rpc 0)" keys new -o "$key" >/dev/null
+  user="$(json_get .public_key <"$key")"
+  "$CLI_BIN" --rpc "$(rpc 0)" --json wallet verify-user --key "$P0_KEY" --user "$user" --name "$name" \
+    --id-number 110101199003074512 --phone +8613800138000 >/dev/null
+  wallet="$("$CLI_BIN" --rpc "$(rpc 0)" --json wallet open --key "$P0_KEY" --user "$user" --currency CNY |
+    json_get .wallet_id)"
+  bind="$("$CLI_BIN" --rpc "$(rpc 0)" --json wallet bind-card --key "$P0_KEY" --user "$user" --card "$CARD")"
+  "$CLI_BIN" --rpc "$(rpc 0)" --json wallet confirm-card --key "$key" --binding "$(json_get .binding_id <<<"$bind")" \
+    --otp "$(json_get .otp <<<"$bind")" >/dev/null
+  "$CLI_BIN" --rpc "$(rpc 0)" --json wallet top-up --key "$P0_KEY" --wallet "$wallet" --amount "$amount" \
+    --currency CNY --card "$CARD" >/dev/null
+  echo "$wallet"
+}
+WALLET2="$(fund 'Han Meimei' "$DEMO/payer-2.json" 100.00)"
+ok "a second payer, Han Meimei, has wallet $WALLET2 with 100.00 CNY"
+
+say "split bill: Noodle House asks 90.00 CNY from 2 payers with one code (password 'lunch')"
+pc 0 collect create --key "$DEMO/merchant-1.json" --merchant "$M1" --acquirer platform-0 --total 90.00 \
+  --currency CNY --payers 2 --expires-in 3600 --password lunch -o "$DEMO/split.png" |
+  grep -E '^(collection|total|code) '
+pc 0 collect pay --code "$DEMO/split.png" --key "$DEMO/payer.json" --password lunch | grep -E '^(share|status) '
+if pc 0 collect pay --code "$DEMO/split.png" --key "$DEMO/payer.json" --password lunch >/dev/null 2>"$DEMO/split.err"; then
+  die "the same payer paid two shares"
+fi
+printf '  refused: %s\n' "$(tail -n 1 "$DEMO/split.err")"
+pc 0 collect pay --code "$DEMO/split.png" --key "$DEMO/payer-2.json" --password lunch | grep -E '^(share|completed|status) '
+ok "two shares of 45.00 paid; the second completed the order and credited Noodle House once"
+
+say "guardian: a child scans a school terminal's code and asks Li Lei (the first payer) to pay for them"
+pc 0 guardian terminal-code --device SCH-0042 --business school -o "$DEMO/terminal.png" | grep '^terminal '
+pc 0 keys new -o "$DEMO/child.json" >/dev/null
+GUARDIAN="$(json_get .public_key <"$DEMO/payer.json")"
+GB="$(pc 0 --json guardian request --key "$DEMO/child.json" --guardian "$GUARDIAN" --terminal "$DEMO/terminal.png" |
+  json_get .binding_id)"
+pc 0 guardian approve --key "$DEMO/payer.json" --binding "$GB" --per-payment 30.00 --per-day 50.00 \
+  --payments-per-day 3 | grep -E '^(binding|limits) '
+pc 0 qr encode --merchant "$M2" --name 'Tea Corner' --city Hangzhou --mcc 5814 --currency CNY -o "$DEMO/tea.png" \
+  >/dev/null
+pc 0 pay --code "$DEMO/tea.png" --key "$DEMO/child.json" --binding "$GB" --amount 18.00 -o "$DEMO/cert-child.json" |
+  grep -E '^(amount|paid for|paid) '
+if pc 0 pay --code "$DEMO/tea.png" --key "$DEMO/child.json" --binding "$GB" --amount 35.00 >/dev/null 2>"$DEMO/limit.err"; then
+  die "a payment above the per-payment limit was accepted"
+fi
+printf '  refused: %s\n' "$(tail -n 1 "$DEMO/limit.err")"
+pc 0 guardian statement --binding "$GB"
+ok "the child paid from the guardian's wallet within the limits; the guardian sees the month's statement"
+
+say "offline store, online identity: Tea Corner scans Han Meimei's identity code and she confirms"
+pc 0 identity code --key "$DEMO/payer-2.json" -o "$DEMO/identity.png" | grep '^identity '
+ORDER="$(pc 0 --json store order --key "$DEMO/merchant-2.json" --merchant "$M2" --acquirer platform-0 \
+  --user-code "$DEMO/identity.png" --order-no T-0001 --amount 26.00 --currency CNY --expires-in 600 |
+  json_get .order_id)"
+pc 0 store confirm --key "$DEMO/payer-2.json" --order "$ORDER" | grep -E '^(order|paid) '
+if pc 0 store confirm --key "$DEMO/payer-2.json" --order "$ORDER" >/dev/null 2>"$DEMO/twice.err"; then
+  die "a store order was paid twice"
+fi
+printf '  refused: %s\n' "$(tail -n 1 "$DEMO/twice.err")"
+pc 0 store list --key "$DEMO/payer-2.json"
+ok "store order T-0001 paid from her wallet once; a second confirmation is refused"
+trap - EXIT

@@ -448,11 +448,12 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
                 }
                 h.push('\n');
             }
+            let n = s.payments.len();
             let _ = writeln!(
                 h,
-                "total        {} in {} payments, {} refunded",
+                "total        {} in {n} payment{}, {} refunded",
                 fmt(s.total),
-                s.payments.len(),
+                if n == 1 { "" } else { "s" },
                 fmt(s.refunded)
             );
             Ok(Output::new(h, &s))

@@ -11,6 +11,8 @@
 //! - [`codec`]: one borsh codec for every message the engine puts on the wire or in its WAL.
 
 pub mod codec;
+#[cfg(test)]
+mod codec_garbage_tests;
 pub mod scheme;
 pub mod signing;
 pub mod types;

@@ -93,13 +93,59 @@ pub struct SignedTx {
     pub tx: Transaction,
     /// Signature of [`signing_bytes`] by `tx.sender`.
     pub signature: Signature,
+    /// [`SignedTx::hash`], computed at most once per value (not part of the encoding).
+    #[serde(skip)]
+    hash_cache: HashCache,
+}
+
+/// The memo of [`SignedTx::hash`]: the hash with the signature, sender and nonce it was computed
+/// under, used only while those are unchanged. A clone starts empty, so a copy whose fields are
+/// then edited (as tests do to forge transactions) never inherits the original's hash. Equality,
+/// `Debug` and the encoding ignore it.
+#[derive(Default)]
+struct HashCache(std::sync::OnceLock<HashMemo>);
+
+struct HashMemo {
+    signature: Signature,
+    sender: PublicKey,
+    nonce: u64,
+    hash: Hash,
+}
+
+impl Clone for HashCache {
+    fn clone(&self) -> Self {
+        HashCache::default()
+    }
+}
+
+impl PartialEq for HashCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for HashCache {}
+
+impl std::fmt::Debug for HashCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("_")
+    }
 }
 
 impl SignedTx {
+    /// A signed transaction from its parts (no check: see [`check_stateless`]).
+    pub fn new(tx: Transaction, signature: Signature) -> SignedTx {
+        SignedTx {
+            tx,
+            signature,
+            hash_cache: HashCache::default(),
+        }
+    }
+
     /// Signs `tx` with `key`. The caller makes sure `tx.sender == key.public_key()`.
     pub fn sign(tx: Transaction, key: &SecretKey) -> SignedTx {
         let signature = key.sign(&signing_bytes(&tx));
-        SignedTx { tx, signature }
+        SignedTx::new(tx, signature)
     }
 
     /// Same as the free function [`signing_bytes`].
@@ -116,7 +162,33 @@ impl SignedTx {
     }
 
     /// The transaction hash (its id): `sha256(codec::encode(self))`, signature included.
+    ///
+    /// Computed once per value and remembered (mempool, proposal, execution and storage all ask
+    /// for it). Values are decoded or signed and then only read; should a value's signature,
+    /// sender or nonce be changed in place after it was hashed, it is hashed afresh. (Editing
+    /// only its call or chain id in place, without re-signing, after hashing it would keep the
+    /// old hash: nothing does that outside deliberate forgeries in tests, which edit clones.)
     pub fn hash(&self) -> Hash {
+        if let Some(m) = self.hash_cache.0.get() {
+            if m.signature == self.signature
+                && m.sender == self.tx.sender
+                && m.nonce == self.tx.nonce
+            {
+                return m.hash;
+            }
+            return self.compute_hash();
+        }
+        let hash = self.compute_hash();
+        let _ = self.hash_cache.0.set(HashMemo {
+            signature: self.signature,
+            sender: self.tx.sender,
+            nonce: self.tx.nonce,
+            hash,
+        });
+        hash
+    }
+
+    fn compute_hash(&self) -> Hash {
         Hash::digest(&self.to_bytes())
     }
 
@@ -178,6 +250,25 @@ mod tests {
         let back = SignedTx::from_bytes(&bytes).unwrap();
         assert_eq!(back, stx);
         assert_eq!(back.hash(), stx.hash());
+        assert_eq!(stx.hash(), Hash::digest(&codec::encode(&stx)));
+        // The memo is not part of the encoding, equality or JSON.
+        assert_eq!(stx.to_bytes(), bytes);
+        assert_eq!(back, stx);
+        // A clone edited after the original was hashed gets its own hash.
+        let mut edited = stx.clone();
+        edited.tx.call = Call::Registry(registry::Call::RevokeRecord {
+            merchant_id: MerchantId::derive(&PublicKey([2; 32])),
+        });
+        assert_eq!(edited.hash(), Hash::digest(&codec::encode(&edited)));
+        assert_ne!(edited.hash(), stx.hash());
+        // In place: a re-signed value, or a changed nonce, is hashed afresh.
+        let mut t = stx.clone();
+        let h0 = t.hash();
+        t.tx.nonce += 1;
+        assert_ne!(t.hash(), h0);
+        assert_eq!(t.hash(), Hash::digest(&codec::encode(&t)));
+        let t2 = SignedTx::sign(t.tx.clone(), &key);
+        assert_eq!(t2.hash(), Hash::digest(&codec::encode(&t2)));
         let json = serde_json::to_string(&stx).unwrap();
         assert_eq!(serde_json::from_str::<SignedTx>(&json).unwrap(), stx);
     }

@@ -951,12 +951,17 @@ pub mod txs {
 
     /// Signs `call` from `key` with `nonce` on `chain_id`.
     pub fn signed(key: &SecretKey, chain_id: &str, nonce: u64, call: registry::Call) -> SignedTx {
+        signed_call(key, chain_id, nonce, Call::Registry(call))
+    }
+
+    /// Signs any `call` from `key` with `nonce` on `chain_id`.
+    pub fn signed_call(key: &SecretKey, chain_id: &str, nonce: u64, call: Call) -> SignedTx {
         SignedTx::sign(
             Transaction {
                 chain_id: ChainId::new(chain_id),
                 sender: key.public_key(),
                 nonce,
-                call: Call::Registry(call),
+                call,
             },
             key,
         )

@@ -3,7 +3,8 @@
 //! limit is refused before it is parsed; what a decoder accepts re-encodes to exactly the input (one
 //! value, one encoding) and decodes to the same value; valid values round-trip.
 //!
-//! `write_fuzz_seeds` (ignored) writes the valid encodings below as seeds of the fuzz targets:
+//! `write_fuzz_seeds` (ignored) writes the valid encodings below, and JSON-RPC request bodies made
+//! of them, as seeds of the fuzz targets:
 //! `cargo test -p paychain-contracts --test it decoders::write_fuzz_seeds -- --ignored`.
 
 use proptest::prelude::*;
@@ -27,7 +28,9 @@ use paychain_contracts::enclave::{
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{Amount, Currency};
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
-use paychain_contracts::{enclave_registry, governance, registry, wallet};
+use paychain_contracts::{
+    collection, enclave_registry, governance, guardian, registry, store, wallet,
+};
 
 const CHAIN: &str = "paychain-fuzz";
 
@@ -597,4 +600,220 @@ fn write_fuzz_seeds() {
         seed.extend_from_slice(bytes);
         write("enclave_decode", name, &seed);
     }
+    for (name, body) in rpc_bodies() {
+        write("rpc_params", name, body.as_bytes());
+    }
+}
+
+/// A JSON-RPC request as a client sends it.
+fn rpc_body(method: &str, params: serde_json::Value) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string()
+}
+
+/// One call of the guardian, collection and store contracts each (JSON seeds of `rpc_params`).
+fn newer_calls() -> Vec<Call> {
+    let terminal = guardian::Terminal::new("SCH-0042", "school").unwrap();
+    let limits = guardian::Limits {
+        per_payment: cny(5_000),
+        per_day: cny(20_000),
+        payments_per_day: 5,
+    };
+    vec![
+        Call::Guardian(guardian::Call::RequestBinding {
+            guardian: key(30).public_key(),
+            terminal,
+        }),
+        Call::Guardian(guardian::Call::Approve {
+            binding: h(31),
+            wallet: h(21),
+            limits,
+            biometric: Some(guardian::Biometric {
+                salt: h(32),
+                template_hash: h(33),
+            }),
+        }),
+        Call::Guardian(guardian::Call::Pay {
+            binding: h(31),
+            merchant_id: mid(10),
+            acquirer: pid("plat-a"),
+            amount: cny(1_250),
+            order_ref: "lunch".into(),
+            biometric: Some(h(34)),
+        }),
+        Call::Collection(collection::Call::Create {
+            merchant_id: mid(10),
+            acquirer: pid("plat-a"),
+            total: cny(9_000),
+            shares: collection::Shares::Proportions(vec![1, 2]),
+            expires_at_ms: 1_700_000_000_000,
+            password_hash: Some(h(35)),
+        }),
+        Call::Collection(collection::Call::Pay {
+            collection: h(36),
+            share: 1,
+            from_wallet: h(21),
+            amount: cny(3_000),
+            password: Some("1234".into()),
+        }),
+        Call::Store(store::Call::CreateOrder {
+            merchant_id: mid(10),
+            acquirer: pid("plat-a"),
+            user: key(20).public_key(),
+            order_no: "S-1".into(),
+            amount: cny(4_200),
+            items_digest: h(37),
+            expires_at_ms: 1_700_000_000_000,
+        }),
+        Call::Store(store::Call::Authorise {
+            merchant_id: mid(10),
+            per_order_limit: cny(10_000),
+            from_wallet: h(21),
+        }),
+    ]
+}
+
+/// Seeds of the `rpc_params` fuzz target: request bodies of the node's methods with valid params,
+/// params of every type a handler parses, and the scanned codes.
+fn rpc_bodies() -> Vec<(&'static str, String)> {
+    use serde_json::{json, to_value};
+    let tx = &txs()[2];
+    let accounts = [
+        wallet::Account::Wallet { id: h(21) },
+        wallet::Account::ToBeSettled {
+            merchant_id: mid(10),
+            acquirer: pid("plat-a"),
+            currency: Currency::CNY,
+        },
+        wallet::Account::Clearing {
+            platform: pid("plat-a"),
+            currency: Currency::JPY,
+        },
+        wallet::Account::Escrow {
+            collection: h(36),
+            currency: Currency::BHD,
+        },
+    ];
+    let mut calls = calls();
+    calls.extend(newer_calls());
+    let signed: Vec<SignedTx> = newer_calls()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| signed_tx(30, i as u64, c))
+        .collect();
+    let mut out = vec![
+        (
+            "submit_tx",
+            rpc_body("paychain_submitTx", json!([hex::encode(tx.to_bytes())])),
+        ),
+        (
+            "submit_tx_0x",
+            rpc_body(
+                "paychain_submitTx",
+                json!([format!("0x{}", hex::encode(signed[0].to_bytes()))]),
+            ),
+        ),
+        (
+            "tx_hash",
+            rpc_body("paychain_tx", json!([tx.hash().to_string().to_uppercase()])),
+        ),
+        (
+            "lookup",
+            rpc_body(
+                "paychain_lookup",
+                json!([hex::encode(signed_lookup().to_bytes())]),
+            ),
+        ),
+        (
+            "account",
+            rpc_body("paychain_account", json!([key(1).public_key()])),
+        ),
+        (
+            "record",
+            rpc_body("paychain_record", json!([mid(10), pid("plat-a")])),
+        ),
+        (
+            "subscribe_events",
+            rpc_body(
+                "paychain_subscribeEvents",
+                json!([{"kind_prefix": "guardian_", "attribute": ["guardian", key(30).public_key()]}]),
+            ),
+        ),
+        (
+            "guardian_statement",
+            rpc_body("paychain_guardianStatement", json!([h(31), "2025-03"])),
+        ),
+        (
+            "wallet_statement",
+            rpc_body("paychain_statement", json!([accounts[0], 1, 99])),
+        ),
+        (
+            "amounts",
+            rpc_body(
+                "amounts",
+                json!([cny(1_250), "12.50", "0.001", "CNY", "KWD", {"value": "100", "currency": "JPY"}]),
+            ),
+        ),
+        (
+            "named_params",
+            rpc_body(
+                "paychain_balance",
+                json!({"account": accounts[1], "limit": 20}),
+            ),
+        ),
+        (
+            "batch",
+            format!(
+                "[{},{}]",
+                rpc_body("paychain_wallets", json!([key(20).public_key()])),
+                rpc_body("paychain_walletHost", json!([pid("plat-a")]))
+            ),
+        ),
+        (
+            "terminal_code",
+            guardian::Terminal::new("SCH-0042", "school")
+                .unwrap()
+                .code_text(),
+        ),
+        (
+            "identity_code",
+            format!("paychain-id:{}", key(20).public_key()),
+        ),
+        (
+            "signed_tx_json",
+            rpc_body("json", json!([signed[1], signed[5].tx, tx.signature])),
+        ),
+    ];
+    let names = [
+        "balance_wallet",
+        "balance_to_be_settled",
+        "balance_clearing",
+        "balance_escrow",
+    ];
+    for (name, account) in names.into_iter().zip(&accounts) {
+        out.push((name, rpc_body("paychain_balance", json!([account]))));
+    }
+    let call_names = [
+        "call_registry_register",
+        "call_registry_put",
+        "call_registry_revoke",
+        "call_governance",
+        "call_wallet_open",
+        "call_wallet_top_up",
+        "call_wallet_pay",
+        "call_wallet_settle",
+        "call_enclave_register",
+        "call_enclave_provision",
+        "call_guardian_request",
+        "call_guardian_approve",
+        "call_guardian_pay",
+        "call_collection_create",
+        "call_collection_pay",
+        "call_store_create",
+        "call_store_authorise",
+    ];
+    assert_eq!(call_names.len(), calls.len());
+    for (name, call) in call_names.into_iter().zip(calls) {
+        out.push((name, rpc_body("call", json!([to_value(call).unwrap()]))));
+    }
+    out
 }

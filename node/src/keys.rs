@@ -1,75 +1,55 @@
-//! Key files: JSON `{"public_key": hex, "secret_key": hex seed}`, mode 0600 — the same format
-//! the `paychain` client uses. Secrets are zeroized when dropped and never logged.
+//! Key files of validators, platforms and the attestation root: the one format of the `paychain`
+//! client's keystore (`paychain_client::keystore`: JSON `{"public_key": hex, "secret_key": hex
+//! seed}`, mode 0600, size-bounded reads, the public key checked against the seed). The node only
+//! adds its own error type. Secrets are zeroized when dropped and never logged.
 
-use std::io::Write;
 use std::path::Path;
 
-use paychain_contracts::crypto::{PublicKey, SecretKey};
-use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+use paychain_client::keystore::{self, KeyFile, Overwrite};
+use paychain_contracts::crypto::SecretKey;
 
-/// Key file errors.
+/// Key file errors (the keystore's message, which names the file and never the secret).
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("key file {path}: {reason}")]
-    Bad { path: String, reason: String },
-}
-
-#[derive(Serialize, Deserialize)]
-struct KeyFile {
-    public_key: PublicKey,
-    secret_key: String,
-}
+#[error(transparent)]
+pub struct Error(#[from] keystore::Error);
 
 /// Reads a key file and checks that the public key matches the secret.
 pub fn load(path: &Path) -> Result<SecretKey, Error> {
-    let bad = |reason: String| Error::Bad {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?);
-    let file: KeyFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let secret = Zeroizing::new(file.secret_key);
-    let mut seed = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(secret.as_str(), seed.as_mut_slice())
-        .map_err(|_| bad("secret_key is not 64 hex characters".into()))?;
-    let key = SecretKey::from_seed(*seed);
-    if key.public_key() != file.public_key {
-        return Err(bad("public_key does not match secret_key".into()));
-    }
-    Ok(key)
+    Ok(keystore::load(path)?.secret_key().clone())
 }
 
-/// Writes a new key file (never overwrites), readable by the owner only.
+/// Writes a new key file (never overwrites), readable by the owner only; creates its directory.
 pub fn save(path: &Path, key: &SecretKey) -> Result<(), Error> {
-    let bad = |reason: String| Error::Bad {
-        path: path.display().to_string(),
-        reason,
-    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|source| keystore::Error::Io {
+            action: "create the directory of",
+            path: path.to_owned(),
+            source,
+        })?;
     }
-    let file = KeyFile {
-        public_key: key.public_key(),
-        secret_key: hex::encode(*key.to_seed()),
-    };
-    let text = Zeroizing::new(serde_json::to_string_pretty(&file).map_err(|e| bad(e.to_string()))?);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| bad(e.to_string()))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(())
+    Ok(KeyFile::from_secret(key.clone()).write(path, Overwrite::Refuse)?)
 }
 
 /// A fresh key from OS randomness.
 pub fn generate() -> SecretKey {
-    let mut seed = Zeroizing::new([0u8; 32]);
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut_slice());
-    SecretKey::from_seed(*seed)
+    keystore::generate().secret_key().clone()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_keys_load_back_and_are_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("k.json");
+        let key = generate();
+        save(&path, &key).unwrap();
+        assert_eq!(load(&path).unwrap().public_key(), key.public_key());
+        let again = save(&path, &generate()).unwrap_err().to_string();
+        assert!(again.contains("exists"), "{again}");
+        // the client reads what the node wrote
+        assert_eq!(keystore::load(&path).unwrap().public_key(), key.public_key());
+    }
 }

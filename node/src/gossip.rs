@@ -4,6 +4,14 @@
 //! travel on a second swarm (same libp2p version and the same node identity, another port).
 //! A transaction admitted to any node's mempool is published; every receiver runs the same
 //! admission checks before keeping it. libp2p types do not leave this module.
+//!
+//! Transactions travel in batches: whatever is queued for publication when the swarm gets to it
+//! (up to [`MAX_BATCH_TXS`] transactions and [`MAX_BATCH_BYTES`]) goes out as one gossipsub
+//! message, so a busy node sends a few large messages instead of one per transaction, and the
+//! receivers check a batch's signatures together. Received batches are decoded with bounds
+//! ([`decode_batch`]) and admitted on a thread of their own, off the swarm's and the consensus
+//! engine's tasks; when that thread falls behind, further batches are dropped (the transactions
+//! still reach the chain through the node that admitted them).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,8 +28,67 @@ use paychain_contracts::crypto::Hash;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-const TOPIC: &str = "paychain/tx/v1";
+/// v2: a message is a batch of transactions ([`encode_batch`]).
+const TOPIC: &str = "paychain/txs/v2";
 const REDIAL_EVERY: Duration = Duration::from_secs(2);
+/// Most transactions in one gossip message.
+pub const MAX_BATCH_TXS: usize = 1024;
+/// Most transaction bytes in one gossip message (a single larger transaction goes alone).
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Largest gossip message: a batch's framing included; one transaction of the largest size fits.
+const MAX_MESSAGE_BYTES: usize = MAX_BATCH_BYTES + MAX_TX_BYTES + 8 * MAX_BATCH_TXS + 16;
+/// Format byte of a batch message.
+const BATCH_V1: u8 = 1;
+/// Received batches waiting for admission before further ones are dropped.
+const ADMISSION_QUEUE: usize = 256;
+
+/// Encodes transactions as one gossip message: a format byte, a u32 count, then each
+/// transaction as a u32 length and its bytes (little endian).
+pub fn encode_batch(txs: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + txs.iter().map(|t| 4 + t.len()).sum::<usize>());
+    out.push(BATCH_V1);
+    out.extend_from_slice(&(txs.len() as u32).to_le_bytes());
+    for tx in txs {
+        out.extend_from_slice(&(tx.len() as u32).to_le_bytes());
+        out.extend_from_slice(tx);
+    }
+    out
+}
+
+/// Decodes a gossip message from a peer: `None` unless it is exactly one well-formed batch of at
+/// most [`MAX_BATCH_TXS`] transactions of at most [`MAX_TX_BYTES`] each, within
+/// [`MAX_MESSAGE_BYTES`] (so nothing is allocated beyond the message's own size).
+pub fn decode_batch(data: &[u8]) -> Option<Vec<Vec<u8>>> {
+    if data.len() > MAX_MESSAGE_BYTES {
+        return None;
+    }
+    let (&format, rest) = data.split_first()?;
+    if format != BATCH_V1 {
+        return None;
+    }
+    let (count, mut rest) = read_u32(rest)?;
+    let count = count as usize;
+    if count > MAX_BATCH_TXS {
+        return None;
+    }
+    let mut txs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (len, after) = read_u32(rest)?;
+        let len = len as usize;
+        if len > MAX_TX_BYTES || len > after.len() {
+            return None;
+        }
+        let (tx, after) = after.split_at(len);
+        txs.push(tx.to_vec());
+        rest = after;
+    }
+    rest.is_empty().then_some(txs)
+}
+
+fn read_u32(b: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = b.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*head), rest))
+}
 
 /// Errors starting the gossip swarm.
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +121,16 @@ impl Handle {
     }
 }
 
-/// Starts the swarm. Every received tx is passed to `on_tx` (which runs mempool admission).
+/// Starts the swarm. Every received batch of raw transactions is passed to `on_txs` (which runs
+/// mempool admission), on a thread of its own.
 pub fn spawn(
     keypair: Keypair,
     listen: Multiaddr,
     peers: Vec<Multiaddr>,
-    on_tx: impl Fn(&[u8]) + Send + 'static,
+    on_txs: impl Fn(Vec<Vec<u8>>) + Send + 'static,
 ) -> Result<Handle, Error> {
     let config = gossipsub::ConfigBuilder::default()
-        .max_transmit_size(MAX_TX_BYTES + 4096)
+        .max_transmit_size(MAX_MESSAGE_BYTES + 4096)
         // Transactions carry their own signatures (checked at admission), so signing every
         // gossip message with the node key again would only cost CPU (~14 % under load).
         .validation_mode(ValidationMode::Anonymous)
@@ -100,7 +168,17 @@ pub fn spawn(
         reason: e.to_string(),
     })?;
 
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4096);
+    let (admit_tx, admit_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(ADMISSION_QUEUE);
+    std::thread::Builder::new()
+        .name("tx-admission".into())
+        .spawn(move || {
+            while let Ok(batch) = admit_rx.recv() {
+                on_txs(batch);
+            }
+        })
+        .map_err(|e| Error::Transport(format!("cannot start the admission thread: {e}")))?;
+
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16 * 1024);
     let peer_count = Arc::new(AtomicU64::new(0));
     let handle = Handle {
         publish: tx,
@@ -112,11 +190,20 @@ pub fn spawn(
         // Configured addresses we hold an outbound connection to, by peer.
         let mut dialed: HashMap<PeerId, Multiaddr> = HashMap::new();
         let mut redial = tokio::time::interval(REDIAL_EVERY);
+        // A transaction taken from the queue that did not fit in the last batch.
+        let mut carry: Option<Vec<u8>> = None;
         loop {
             tokio::select! {
                 event = swarm.select_next_some() => match event {
                     SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) => {
-                        on_tx(&message.data);
+                        match decode_batch(&message.data) {
+                            Some(batch) => {
+                                if admit_tx.try_send(batch).is_err() {
+                                    debug!(target: "gossip", "admission queue full, dropping a batch");
+                                }
+                            }
+                            None => debug!(target: "gossip", "malformed tx batch dropped"),
+                        }
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                         if let ConnectedPoint::Dialer { address, .. } = endpoint {
@@ -136,9 +223,21 @@ pub fn spawn(
                     }
                     _ => {}
                 },
-                Some(bytes) = rx.recv() => {
-                    if let Err(e) = swarm.behaviour_mut().publish(topic.clone(), bytes) {
-                        debug!(target: "gossip", error = %e, "publish failed");
+                Some(first) = async { match carry.take() { Some(c) => Some(c), None => rx.recv().await } } => {
+                    // Everything queued meanwhile goes in the same message, within bounds.
+                    let mut bytes = first.len();
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH_TXS {
+                        let Ok(next) = rx.try_recv() else { break };
+                        if bytes + next.len() > MAX_BATCH_BYTES {
+                            carry = Some(next);
+                            break;
+                        }
+                        bytes += next.len();
+                        batch.push(next);
+                    }
+                    if let Err(e) = swarm.behaviour_mut().publish(topic.clone(), encode_batch(&batch)) {
+                        debug!(target: "gossip", error = %e, txs = batch.len(), "publish failed");
                     }
                 }
                 _ = redial.tick() => {
@@ -155,4 +254,45 @@ pub fn spawn(
         }
     });
     Ok(handle)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_and_hostile_bytes_are_refused() {
+        let txs = vec![vec![1u8, 2, 3], vec![], vec![7u8; 1000]];
+        let enc = encode_batch(&txs);
+        assert_eq!(decode_batch(&enc).unwrap(), txs);
+        assert_eq!(
+            decode_batch(&encode_batch(&[])).unwrap(),
+            Vec::<Vec<u8>>::new()
+        );
+        // Truncated anywhere, extended, other format byte.
+        for cut in 0..enc.len() {
+            assert!(decode_batch(&enc[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = enc.clone();
+        longer.push(0);
+        assert!(decode_batch(&longer).is_none());
+        let mut other = enc.clone();
+        other[0] = 2;
+        assert!(decode_batch(&other).is_none());
+        // Counts and lengths beyond the bounds, whatever follows.
+        let mut many = vec![BATCH_V1];
+        many.extend_from_slice(&(MAX_BATCH_TXS as u32 + 1).to_le_bytes());
+        assert!(decode_batch(&many).is_none());
+        let mut huge = vec![BATCH_V1];
+        huge.extend_from_slice(&1u32.to_le_bytes());
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_batch(&huge).is_none());
+        let mut big = vec![BATCH_V1];
+        big.extend_from_slice(&1u32.to_le_bytes());
+        big.extend_from_slice(&(MAX_TX_BYTES as u32 + 1).to_le_bytes());
+        big.extend(std::iter::repeat_n(0u8, MAX_TX_BYTES + 1));
+        assert!(decode_batch(&big).is_none());
+        assert!(decode_batch(&vec![BATCH_V1; MAX_MESSAGE_BYTES + 1]).is_none());
+    }
 }

@@ -722,15 +722,12 @@ impl Host {
         if h.tx_root != block::tx_root(&block.txs) {
             return Err("tx root mismatch".into());
         }
-        for tx in &block.txs {
-            // Verified at mempool admission already when we hold it: verify once per node.
-            if !self.shared.mempool.contains(&tx.hash()) {
-                self.shared
-                    .mempool
-                    .check(tx)
-                    .map_err(|e| format!("tx {}: {e}", tx.hash()))?;
-            }
-        }
+        // Verified at mempool admission already when we hold it (same hash, same bytes): verify
+        // once per node; the others' signatures are checked as one batch.
+        self.shared
+            .mempool
+            .check_unknown(&block.txs)
+            .map_err(|(i, e)| format!("tx {}: {e}", block.txs[i].hash()))?;
         executor::validate_block_txs(&self.shared.storage, h, &block.txs)
             .map_err(|e| e.to_string())?;
         Ok(())

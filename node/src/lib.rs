@@ -15,6 +15,7 @@
 //! - [`mempool`], [`gossip`], [`storage`], [`rpc`], [`metrics`], [`config`], [`keys`].
 //! - [`rpc_collection`]: the read-only split-bill collection query of the RPC server.
 //! - [`rpc_store`]: the read-only store order query of the RPC server.
+//! - [`rpc_submit`]: batch submission (`paychain_submitTxs`) with backpressure.
 //! - [`rpc_wallet`]: the read-only wallet, payment and governance queries of the RPC server.
 //! - [`enclave`]: the node's enclave files, registration/provisioning through the chain, lookups.
 //! - [`faults`]: test-only fault injection, refused unless explicitly enabled in a debug build.
@@ -34,6 +35,7 @@ pub mod rpc;
 pub mod rpc_collection;
 pub mod rpc_guardian;
 pub mod rpc_store;
+pub mod rpc_submit;
 pub mod rpc_wallet;
 pub mod storage;
 pub mod testnet;

@@ -2,9 +2,14 @@
 //!
 //! Admission runs every stateless check once per node (size, decoding, chain id, signature)
 //! plus a nonce check against committed state, so proposals can skip re-verifying signatures
-//! of transactions that came through here. Each sender's transactions are kept ordered by
-//! nonce; a block takes, for each sender, only the run of nonces that continues from the
-//! sender's committed nonce.
+//! of transactions that came through here (same hash = same bytes). Each sender's transactions
+//! are kept ordered by nonce; a block takes, for each sender, only the run of nonces that
+//! continues from the sender's committed nonce.
+//!
+//! Many transactions at once (a gossip batch, `paychain_submitTxs`, the unknown transactions of a
+//! proposal) have their signatures checked in one ZIP-215 batch ([`ed25519_consensus::batch`],
+//! which accepts exactly what single verification accepts); only a failing batch is re-checked
+//! one by one to name the culprits. A full pool refuses at once, before any signature work.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,7 +19,10 @@ use tokio::sync::Notify;
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::ids::ChainId;
-use paychain_contracts::tx::{check_stateless, SignedTx};
+use paychain_contracts::tx::{check_stateless, SignedTx, TxError};
+
+/// Below this many signatures a batch is not worth its setup; they are checked one by one.
+const MIN_BATCH: usize = 4;
 
 /// Mempool limits.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -58,7 +66,7 @@ pub enum Error {
     Duplicate(Hash),
     #[error("sender has {0} pending transactions, the per-sender limit")]
     SenderFull(usize),
-    #[error("mempool is full ({0} transactions)")]
+    #[error("mempool is full ({0} transactions): retry later")]
     Full(usize),
 }
 
@@ -139,6 +147,11 @@ impl Mempool {
         self.len() == 0
     }
 
+    /// True when no further transaction is admitted until some are committed.
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.config.max_txs
+    }
+
     /// True if `hash` is pending here (so its signature was verified at admission).
     pub fn contains(&self, hash: &Hash) -> bool {
         self.lock().by_hash.contains_key(hash)
@@ -169,11 +182,32 @@ impl Mempool {
         account_nonce: impl FnOnce(&PublicKey) -> u64,
     ) -> Result<Hash, Error> {
         let hash = tx.hash();
-        if self.contains(&hash) {
-            return Err(Error::Duplicate(hash));
-        }
+        self.precheck(&hash)?;
         // The expensive check runs outside the lock.
         self.check(&tx).map_err(Error::Invalid)?;
+        self.insert(hash, tx, size, account_nonce)
+    }
+
+    /// What is refused before any signature work: a transaction already pending, a full pool.
+    fn precheck(&self, hash: &Hash) -> Result<(), Error> {
+        let inner = self.lock();
+        if inner.by_hash.contains_key(hash) {
+            return Err(Error::Duplicate(*hash));
+        }
+        if inner.by_hash.len() >= self.config.max_txs {
+            return Err(Error::Full(inner.by_hash.len()));
+        }
+        Ok(())
+    }
+
+    /// Nonce checks and insertion of a transaction that passed the stateless checks.
+    fn insert(
+        &self,
+        hash: Hash,
+        tx: SignedTx,
+        size: usize,
+        account_nonce: impl FnOnce(&PublicKey) -> u64,
+    ) -> Result<Hash, Error> {
         let sender = tx.tx.sender;
         let nonce = tx.tx.nonce;
         let expected = account_nonce(&sender);
@@ -210,6 +244,114 @@ impl Mempool {
         drop(inner);
         self.admitted.notify_waiters();
         Ok(hash)
+    }
+
+    /// Decodes and admits many raw transactions, with one batch signature check for all of them;
+    /// one result per input, in order, each what [`Mempool::admit_bytes`] would have answered.
+    pub fn admit_many(
+        &self,
+        items: &[Vec<u8>],
+        account_nonce: impl Fn(&PublicKey) -> u64,
+    ) -> Vec<Result<Hash, Error>> {
+        let mut out: Vec<Result<Hash, Error>> = Vec::with_capacity(items.len());
+        // (index in `items`, hash, tx) of those that passed the cheap checks.
+        let mut todo: Vec<(usize, Hash, SignedTx)> = Vec::with_capacity(items.len());
+        for (i, bytes) in items.iter().enumerate() {
+            if bytes.len() > MAX_TX_BYTES {
+                out.push(Err(Error::TooLarge {
+                    len: bytes.len(),
+                    max: MAX_TX_BYTES,
+                }));
+                continue;
+            }
+            let tx = match SignedTx::from_bytes(bytes) {
+                Ok(tx) => tx,
+                Err(e) => {
+                    out.push(Err(Error::Decode(e.to_string())));
+                    continue;
+                }
+            };
+            let hash = tx.hash();
+            if let Err(e) = self.precheck(&hash) {
+                out.push(Err(e));
+                continue;
+            }
+            // The same transaction twice in one batch: the second is a duplicate.
+            if todo.iter().any(|(_, h, _)| *h == hash) {
+                out.push(Err(Error::Duplicate(hash)));
+                continue;
+            }
+            out.push(Ok(hash));
+            todo.push((i, hash, tx));
+        }
+        let txs: Vec<&SignedTx> = todo.iter().map(|(_, _, tx)| tx).collect();
+        let checks = self.check_all(&txs);
+        for ((i, hash, tx), check) in todo.into_iter().zip(checks) {
+            out[i] = match check {
+                Err(e) => Err(Error::Invalid(e)),
+                Ok(()) => {
+                    let size = items[i].len();
+                    self.insert(hash, tx, size, &account_nonce)
+                }
+            };
+        }
+        out
+    }
+
+    /// The stateless checks of [`Mempool::check`] for many transactions, signatures in one batch;
+    /// one result per transaction, in order.
+    pub fn check_all(&self, txs: &[&SignedTx]) -> Vec<Result<(), String>> {
+        // Chain id and size first (as check_stateless orders them), then signatures, then policy.
+        let mut out: Vec<Result<(), String>> = txs
+            .iter()
+            .map(|tx| {
+                if tx.tx.chain_id != self.chain_id {
+                    return Err(TxError::WrongChainId {
+                        expected: self.chain_id.clone(),
+                        got: tx.tx.chain_id.clone(),
+                    }
+                    .to_string());
+                }
+                let len = tx.to_bytes().len();
+                if len > MAX_TX_BYTES {
+                    return Err(TxError::TooLarge {
+                        len,
+                        max: MAX_TX_BYTES,
+                    }
+                    .to_string());
+                }
+                Ok(())
+            })
+            .collect();
+        let pending: Vec<usize> = (0..txs.len()).filter(|i| out[*i].is_ok()).collect();
+        let batch_ok = pending.len() >= MIN_BATCH && verify_batch(pending.iter().map(|i| txs[*i]));
+        for i in pending {
+            if !batch_ok {
+                if let Err(e) = txs[i].verify_signature() {
+                    out[i] = Err(e.to_string());
+                    continue;
+                }
+            }
+            out[i] = (self.policy)(txs[i]);
+        }
+        out
+    }
+
+    /// Checks the transactions of a proposal that this node has not admitted itself (those it
+    /// holds were checked at admission, and the same hash means the same bytes): the first
+    /// refused one, as (index, reason).
+    pub fn check_unknown(&self, txs: &[SignedTx]) -> Result<(), (usize, String)> {
+        let unknown: Vec<usize> = {
+            let inner = self.lock();
+            (0..txs.len())
+                .filter(|i| !inner.by_hash.contains_key(&txs[*i].hash()))
+                .collect()
+        };
+        let refs: Vec<&SignedTx> = unknown.iter().map(|i| &txs[*i]).collect();
+        for (i, r) in unknown.iter().zip(self.check_all(&refs)) {
+            r.map_err(|e| (*i, e))?;
+        }
+        Ok(())
     }
 
     /// The stateless checks of admission (chain id, signature, chain policy); proposals run the
@@ -289,6 +431,19 @@ impl Mempool {
             }
         }
     }
+}
+
+/// True if every signature verifies, checked as one ZIP-215 batch (the same acceptance rule as
+/// one by one, so nodes that batch and nodes that don't agree on every signature).
+pub fn verify_batch<'a>(txs: impl Iterator<Item = &'a SignedTx>) -> bool {
+    let mut batch = ed25519_consensus::batch::Verifier::new();
+    for tx in txs {
+        let msg = tx.tx.signing_bytes();
+        let vk = ed25519_consensus::VerificationKeyBytes::from(tx.tx.sender.0);
+        let sig = ed25519_consensus::Signature::from(tx.signature.0);
+        batch.queue((vk, sig, &msg[..]));
+    }
+    batch.verify(rand::thread_rng()).is_ok()
 }
 
 #[cfg(test)]
@@ -418,5 +573,69 @@ mod tests {
         assert_eq!(pool.len(), 1); // a's nonce 3 stays
         assert!(pool.reap(usize::MAX, 100, |_| 2).is_empty());
         assert_eq!(pool.reap(usize::MAX, 100, |_| 3).len(), 1);
+    }
+
+    #[test]
+    fn batch_admission_answers_like_one_by_one() {
+        let pool = Mempool::new(
+            Config {
+                max_txs: 9,
+                max_per_sender: 4,
+            },
+            chain(),
+        );
+        let keys: Vec<SecretKey> = (1..=6).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let mut items: Vec<Vec<u8>> = keys.iter().map(|k| tx(k, 0, chain()).to_bytes()).collect();
+        let mut forged = tx(&keys[0], 1, chain());
+        forged.signature.0[0] ^= 1;
+        items.push(forged.to_bytes()); // 6: bad signature, caught by the batch fallback
+        items.push(items[1].clone()); // 7: duplicate within the batch
+        items.push(tx(&keys[2], 0, ChainId::new("other")).to_bytes()); // 8: wrong chain
+        items.push(vec![1, 2, 3]); // 9: garbage
+        let out = pool.admit_many(&items, |_| 0);
+        assert_eq!(out.len(), items.len());
+        for (i, r) in out.iter().enumerate().take(6) {
+            assert_eq!(
+                r.as_ref().unwrap(),
+                &SignedTx::from_bytes(&items[i]).unwrap().hash()
+            );
+        }
+        assert!(matches!(&out[6], Err(Error::Invalid(e)) if e.contains("signature")));
+        assert!(matches!(&out[7], Err(Error::Duplicate(_))));
+        assert!(matches!(&out[8], Err(Error::Invalid(e)) if e.contains("chain")));
+        assert!(matches!(&out[9], Err(Error::Decode(_))));
+        assert_eq!(pool.len(), 6);
+        // Already pending, then full: refused before any signature work.
+        let again = pool.admit_many(&items[..1], |_| 0);
+        assert!(matches!(&again[0], Err(Error::Duplicate(_))));
+        let mut more: Vec<Vec<u8>> = (1..=3)
+            .map(|n| tx(&keys[0], n, chain()).to_bytes())
+            .collect();
+        more.push(tx(&keys[1], 1, chain()).to_bytes());
+        let out = pool.admit_many(&more, |_| 0);
+        assert!(out[..3].iter().all(|r| r.is_ok()));
+        assert_eq!(out[3], Err(Error::Full(9)));
+        assert!(pool.is_full());
+        assert!(Error::Full(9).to_string().contains("retry later"));
+    }
+
+    #[test]
+    fn proposals_check_only_what_the_pool_did_not_admit() {
+        let pool = Mempool::new(Config::default(), chain());
+        let keys: Vec<SecretKey> = (1..=8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let txs: Vec<SignedTx> = keys.iter().map(|k| tx(k, 0, chain())).collect();
+        admit(&pool, &txs[0], 0).unwrap();
+        assert_eq!(pool.check_unknown(&txs), Ok(()));
+        let mut bad = txs.clone();
+        bad[5].signature.0[3] ^= 1;
+        let (i, e) = pool.check_unknown(&bad).unwrap_err();
+        assert_eq!(i, 5);
+        assert!(e.contains("signature"), "{e}");
+        // A forged copy of an admitted tx has another hash: checked, refused.
+        let mut forged = txs.clone();
+        forged[0].tx.nonce = 9;
+        assert!(pool.check_unknown(&forged).is_err());
+        assert!(verify_batch(txs.iter()));
+        assert!(!verify_batch(bad.iter()));
     }
 }

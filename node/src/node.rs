@@ -228,10 +228,10 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     let keypair = network_keypair(&key)?;
     let on_tx = {
         let shared = shared.clone();
-        move |bytes: &[u8]| {
+        move |batch: Vec<Vec<u8>>| {
             let _ = shared
                 .mempool
-                .admit_bytes(bytes, |pk| shared.account_nonce(pk));
+                .admit_many(&batch, |pk| shared.account_nonce(pk));
         }
     };
     let handle = gossip::spawn(

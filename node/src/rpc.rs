@@ -506,6 +506,7 @@ fn module(
     crate::rpc_wallet::register(&mut m)?;
     crate::rpc_collection::register(&mut m)?;
     crate::rpc_store::register(&mut m)?;
+    crate::rpc_submit::register(&mut m)?;
     Ok(m)
 }
 

@@ -1,0 +1,176 @@
+//! Batch submission: `paychain_submitTxs [[hex, ...]]`, many transactions in one request.
+//!
+//! | method | params | answer |
+//! |---|---|---|
+//! | `paychain_submitTxs` | `[[hex_tx, ...]]` (at most [`MAX_SUBMIT_TXS`]) | one [`SubmitItem`] per transaction, in order: `{"tx_hash"}` when admitted, else `{"error": {"code", "message"}}` with the code and message `paychain_submitTx` would have answered |
+//!
+//! The transactions' signatures are checked as one batch, off the async workers (so consensus keeps
+//! its threads), with at most as many batches at once as the machine has cores. Backpressure: a
+//! full mempool answers every transaction at once with 1009 "mempool is full (N transactions):
+//! retry later", before any signature work; and when [`MAX_WAITING`] batches already wait for a
+//! core, the request is refused whole with 1010 "node busy: retry later" instead of queueing more.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::RpcModule;
+use paychain_contracts::codec::MAX_TX_BYTES;
+use paychain_contracts::crypto::Hash;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use crate::mempool;
+use crate::node::Shared;
+
+/// Most transactions in one `paychain_submitTxs` call.
+pub const MAX_SUBMIT_TXS: usize = 1024;
+/// Most batches waiting for a core before further requests are refused.
+pub const MAX_WAITING: usize = 64;
+
+/// Error codes of this method (besides the mempool's 1001-1009 per transaction).
+pub mod code {
+    /// Malformed params (JSON-RPC standard).
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// Too many submissions waiting: retry later.
+    pub const BUSY: i32 = 1010;
+}
+
+/// The answer for one transaction of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitItem {
+    /// The transaction's hash, when admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_hash: Option<Hash>,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<SubmitError>,
+}
+
+/// A refusal: the code and message of `paychain_submitTx`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitError {
+    pub code: i32,
+    pub message: String,
+}
+
+fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(code, msg.into(), None::<()>)
+}
+
+fn refused(e: &mempool::Error) -> SubmitItem {
+    SubmitItem {
+        tx_hash: None,
+        error: Some(SubmitError {
+            code: e.code(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+static CORES: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    )
+});
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Decodes the params: a list of hex transactions, each within [`MAX_TX_BYTES`]. A transaction
+/// that is not hex or too large gets its own refusal; the rest go on.
+fn parse(params: &Params<'_>) -> Result<Vec<Result<Vec<u8>, mempool::Error>>, ErrorObjectOwned> {
+    let list: Vec<String> = params.sequence().next().map_err(|e| {
+        err(
+            code::INVALID_PARAMS,
+            format!("invalid transactions: {}", e.message()),
+        )
+    })?;
+    if list.len() > MAX_SUBMIT_TXS {
+        return Err(err(
+            code::INVALID_PARAMS,
+            format!(
+                "{} transactions in one call, the limit is {MAX_SUBMIT_TXS}",
+                list.len()
+            ),
+        ));
+    }
+    Ok(list
+        .into_iter()
+        .map(|h| {
+            if h.len() > 2 * MAX_TX_BYTES {
+                return Err(mempool::Error::TooLarge {
+                    len: h.len() / 2,
+                    max: MAX_TX_BYTES,
+                });
+            }
+            hex::decode(h.trim_start_matches("0x"))
+                .map_err(|e| mempool::Error::Decode(format!("transaction is not hex: {e}")))
+        })
+        .collect())
+}
+
+async fn submit_txs(
+    shared: Arc<Shared>,
+    params: Params<'static>,
+) -> Result<Vec<SubmitItem>, ErrorObjectOwned> {
+    let items = parse(&params)?;
+    // A full pool refuses everything at once: no queueing, no signature work.
+    let pending = shared.mempool.len();
+    if shared.mempool.is_full() {
+        let e = mempool::Error::Full(pending);
+        return Ok(items.iter().map(|_| refused(&e)).collect());
+    }
+    if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+        return Err(err(
+            code::BUSY,
+            format!("node busy: {MAX_WAITING} submissions are waiting, retry later"),
+        ));
+    }
+    let permit = CORES.acquire().await;
+    WAITING.fetch_sub(1, Ordering::AcqRel);
+    let _permit = permit.map_err(|_| err(code::BUSY, "node shutting down"))?;
+    let worker = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        // Where each input's answer comes from: its own refusal, or the k-th admitted bytes.
+        let mut good: Vec<Vec<u8>> = Vec::with_capacity(items.len());
+        let slots: Vec<Result<usize, mempool::Error>> = items
+            .into_iter()
+            .map(|r| {
+                r.map(|bytes| {
+                    good.push(bytes);
+                    good.len() - 1
+                })
+            })
+            .collect();
+        let results = worker
+            .mempool
+            .admit_many(&good, |pk| worker.account_nonce(pk));
+        slots
+            .into_iter()
+            .map(|slot| match slot {
+                Err(e) => refused(&e),
+                Ok(k) => match &results[k] {
+                    Ok(tx_hash) => {
+                        worker.gossip(std::mem::take(&mut good[k]));
+                        SubmitItem {
+                            tx_hash: Some(*tx_hash),
+                            error: None,
+                        }
+                    }
+                    Err(e) => refused(e),
+                },
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| err(-32603, format!("submission task failed: {e}")))
+}
+
+pub(crate) fn register(
+    m: &mut RpcModule<Arc<Shared>>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+    m.register_async_method("paychain_submitTxs", |p, s, _| submit_txs((*s).clone(), p))?;
+    Ok(())
+}

@@ -27,6 +27,10 @@ use paychain_client::contracts::tx::{Call, SignedTx, Transaction};
 use paychain_client::keystore;
 use paychain_client::rpc::Client;
 
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::rpc_params;
+
 #[derive(Parser)]
 #[command(name = "paychain-load", about = "open-loop load generator")]
 struct Args {
@@ -66,6 +70,24 @@ struct Args {
     /// No per-second progress on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Open loop: send the transactions due at the same moment in one `paychain_submitTxs` call
+    /// of at most this many (1: one `paychain_submitTx` call per transaction, as a wallet would).
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Instead of transactions: merchant record lookups through the node's enclave for this many
+    /// seconds (closed loop, --concurrency at a time), signed with the first --platform-keys key
+    /// as --platform, over the merchants of --merchants; every answer is verified and opened.
+    #[arg(long)]
+    lookups: Option<u64>,
+    /// Comma-separated merchant ids (with --lookups).
+    #[arg(long, default_value = "")]
+    merchants: String,
+    /// Platform id the lookups are made as (with --lookups).
+    #[arg(long, default_value = "platform-0")]
+    platform: String,
+    /// Lookups in flight (with --lookups).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -225,6 +247,41 @@ async fn submit(client: &Client, ledger: &Ledger, hash: Hash, bytes: &[u8]) {
     }
 }
 
+/// One answer of `paychain_submitTxs` (node/src/rpc_submit.rs).
+#[derive(serde::Deserialize)]
+struct SubmitItem {
+    #[serde(default)]
+    tx_hash: Option<Hash>,
+}
+
+/// Submits many transactions in one `paychain_submitTxs` call, all stamped with the call's start.
+async fn submit_many(client: &HttpClient, ledger: &Ledger, txs: Vec<(Hash, Vec<u8>)>) {
+    let at = Instant::now();
+    let hexes: Vec<String> = txs.iter().map(|(_, b)| hex::encode(b)).collect();
+    let answer: Result<Vec<SubmitItem>, _> = client
+        .request("paychain_submitTxs", rpc_params![hexes])
+        .await;
+    match answer {
+        Ok(items) if items.len() == txs.len() => {
+            let mut refused = 0u64;
+            let mut submitted = ledger.submitted.lock().expect("lock");
+            for ((hash, _), item) in txs.iter().zip(items) {
+                if item.tx_hash.is_some() {
+                    submitted.entry(*hash).or_insert(at);
+                } else {
+                    refused += 1;
+                }
+            }
+            ledger.refused.fetch_add(refused, Ordering::Relaxed);
+        }
+        _ => {
+            ledger
+                .refused
+                .fetch_add(txs.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow_like::Result {
     let args = Args::parse();
@@ -242,11 +299,15 @@ async fn main() -> anyhow_like::Result {
         .filter_map(|p| p.trim().parse().ok())
         .collect();
 
+    if let Some(secs) = args.lookups {
+        return lookups(&args, &clients, &pids, secs).await;
+    }
+
     // Sign everything up front so signing never competes with the measurement.
     let t_sign = Instant::now();
     let mut group_of = HashMap::new();
     let mut groups = 0;
-    let (open_loop, register_plan) = if let Some(n) = args.register {
+    let (mut open_loop, register_plan) = if let Some(n) = args.register {
         let mut platforms = Vec::new();
         for path in args.platform_keys.split(',').filter(|s| !s.is_empty()) {
             let key = keystore::load(path)?.secret_key().clone();
@@ -440,6 +501,66 @@ async fn main() -> anyhow_like::Result {
         // schedule (both cores busy), stop at the end of the period and report what was not sent.
         let cutoff = t0 + Duration::from_secs(args.duration) + Duration::from_millis(500);
         let mut handles = Vec::new();
+        let due_at = |k: usize| {
+            if args.ramp {
+                // k transactions are due by t when rate * t^2 / (2 * duration) = k.
+                t0 + Duration::from_secs_f64(
+                    (2.0 * args.duration as f64 * k as f64 / args.rate.max(1) as f64).sqrt(),
+                )
+            } else {
+                t0 + interval.mul_f64(k as f64)
+            }
+        };
+        if args.batch > 1 {
+            // Whatever is due when the generator wakes goes out in one call per node (at most
+            // --batch each), to the nodes in turn.
+            let batchers: Vec<HttpClient> = urls
+                .iter()
+                .map(|u| {
+                    HttpClientBuilder::default()
+                        .request_timeout(Duration::from_secs(10))
+                        .max_request_size(16 * 1024 * 1024)
+                        .build(u)
+                })
+                .collect::<Result<_, _>>()?;
+            let mut txs = std::mem::take(&mut open_loop)
+                .into_iter()
+                .enumerate()
+                .peekable();
+            let mut turn = 0usize;
+            while let Some((k, _)) = txs.peek() {
+                let due = due_at(*k);
+                if Instant::now() > cutoff {
+                    not_sent = planned - *k as u64;
+                    break;
+                }
+                tokio::time::sleep_until(due.into()).await;
+                // Everything due by now (and at least this one), in calls of at most --batch.
+                let now = Instant::now();
+                let mut ready = Vec::new();
+                while let Some((k, _)) = txs.peek() {
+                    if due_at(*k) > now && !ready.is_empty() {
+                        break;
+                    }
+                    if let Some((_, tx)) = txs.next() {
+                        ready.push(tx);
+                    }
+                }
+                let per_node = ready.len().div_ceil(urls.len()).clamp(1, args.batch);
+                while !ready.is_empty() {
+                    let rest = ready.split_off(per_node.min(ready.len()));
+                    let chunk = std::mem::replace(&mut ready, rest);
+                    let client = batchers[turn % batchers.len()].clone();
+                    turn += 1;
+                    let ledger = ledger.clone();
+                    handles.push(tokio::spawn(async move {
+                        submit_many(&client, &ledger, chunk).await;
+                    }));
+                }
+                // Let the calls go out before gathering the next batch.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
         for (k, (hash, bytes)) in open_loop.into_iter().enumerate() {
             let due = if args.ramp {
                 // k transactions are due by t when rate * t^2 / (2 * duration) = k.
@@ -649,6 +770,148 @@ async fn main() -> anyhow_like::Result {
             "p99": num(percentile(&latencies, 0.99)),
         },
         "series_per_s": { "accepted": offered_series, "committed": committed_series },
+        "node_processes": nodes,
+        "generator": generator,
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// `--lookups`: closed-loop enclave lookups, each verified and opened like the CLI's.
+async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> anyhow_like::Result {
+    use paychain_client::contracts::ids::PlatformId;
+    use paychain_client::enclave::{trusted_enclave, PendingLookup};
+    let key_path = args
+        .platform_keys
+        .split(',')
+        .find(|s| !s.is_empty())
+        .ok_or("--lookups needs --platform-keys")?;
+    let key = keystore::load(key_path)?.secret_key().clone();
+    let platform = PlatformId::new(args.platform.clone()).map_err(|e| e.to_string())?;
+    let merchants: Vec<MerchantId> = args
+        .merchants
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| MerchantId::parse(s.trim()).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    if merchants.is_empty() {
+        return Err("--lookups needs --merchants".into());
+    }
+    let client = clients[0].clone();
+    let status = client.status().await?;
+    let chain_id = ChainId::new(status.chain_id.clone());
+    let enclave = trusted_enclave(&client.enclave().await?, &chain_id, None)?;
+    let height = Arc::new(AtomicU64::new(status.height));
+    let stop = Arc::new(AtomicBool::new(false));
+    let before: Vec<Option<ProcSample>> = pids.iter().map(|p| sample(*p)).collect();
+    let self_before = sample(std::process::id());
+    let t0 = Instant::now();
+    // The requests name a recent height (the enclave refuses stale ones): refreshed every 500 ms.
+    let ticker = {
+        let (client, height, stop) = (client.clone(), height.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Ok(s) = client.status().await {
+                    height.store(s.height, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let end = t0 + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for w in 0..args.concurrency.max(1) {
+        let (client, key, platform, merchants, chain_id, height) = (
+            client.clone(),
+            key.clone(),
+            platform.clone(),
+            merchants.clone(),
+            chain_id.clone(),
+            height.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut failed, mut errors) =
+                (Vec::new(), 0u64, HashMap::<String, u64>::new());
+            let mut i = w;
+            while Instant::now() < end {
+                let merchant = merchants[i % merchants.len()].clone();
+                i += 1;
+                let at = Instant::now();
+                let pending = PendingLookup::new(
+                    &key,
+                    chain_id.clone(),
+                    merchant,
+                    platform.clone(),
+                    height.load(Ordering::Relaxed),
+                );
+                let done = match client.lookup(&pending.signed).await {
+                    Ok(view) => pending
+                        .finish(&view.answer, &enclave)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match done {
+                    Ok(()) => lat.push(at.elapsed().as_secs_f64() * 1000.0),
+                    Err(e) => {
+                        failed += 1;
+                        *errors.entry(e.chars().take(80).collect()).or_default() += 1;
+                    }
+                }
+            }
+            (lat, failed, errors)
+        }));
+    }
+    let (mut lat, mut failed, mut errors) = (Vec::new(), 0u64, HashMap::<String, u64>::new());
+    for t in tasks {
+        let (l, f, e) = t.await?;
+        lat.extend(l);
+        failed += f;
+        for (k, v) in e {
+            *errors.entry(k).or_default() += v;
+        }
+    }
+    let took = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let _ = ticker.await;
+    let after: Vec<Option<ProcSample>> = pids.iter().map(|p| sample(*p)).collect();
+    let self_after = sample(std::process::id());
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let nodes: Vec<serde_json::Value> = pids
+        .iter()
+        .zip(before.iter().zip(after.iter()))
+        .map(|(pid, (b, a))| match (b, a) {
+            (Some(b), Some(a)) => serde_json::json!({
+                "pid": pid,
+                "cpu_percent": num((a.cpu_s - b.cpu_s) / took * 100.0),
+                "peak_rss_mib": num(a.hwm_kib as f64 / 1024.0),
+                "rss_mib": num(a.rss_kib as f64 / 1024.0),
+            }),
+            _ => serde_json::json!({ "pid": pid, "error": "process not found" }),
+        })
+        .collect();
+    let generator = match (self_before, self_after) {
+        (Some(b), Some(a)) => serde_json::json!({
+            "cpu_percent": num((a.cpu_s - b.cpu_s) / took * 100.0),
+            "peak_rss_mib": num(a.hwm_kib as f64 / 1024.0),
+        }),
+        _ => serde_json::Value::Null,
+    };
+    let report = serde_json::json!({
+        "mode": "lookups",
+        "nodes": 1,
+        "duration_s": num(took),
+        "concurrency": args.concurrency.max(1),
+        "merchants": merchants.len(),
+        "lookups": lat.len(),
+        "failed": failed,
+        "errors": errors,
+        "lookups_per_s": num(lat.len() as f64 / took),
+        "latency_ms": {
+            "p50": num(percentile(&lat, 0.50)),
+            "p95": num(percentile(&lat, 0.95)),
+            "p99": num(percentile(&lat, 0.99)),
+        },
         "node_processes": nodes,
         "generator": generator,
     });

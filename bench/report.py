@@ -18,6 +18,9 @@ import sys
 THROUGHPUT_TARGET = {1: 0.5, 4: 0.25}
 P99_TARGET_MS = 1000.0
 P50_SLACK_MS = 10.0
+# Lookups on one node: >= 0.5 x verify per second with p99 < 2 ms (issue 6).
+LOOKUP_TARGET = 0.5
+LOOKUP_P99_MS = 2.0
 
 
 def ratio(x, verify):
@@ -35,6 +38,22 @@ def enrich(scenarios):
                 k: ratio(v, verify)
                 for k, v in s.items()
                 if k.endswith("_per_s") and "_mb_" not in k and isinstance(v, (int, float))
+            }
+            continue
+        if s.get("kind") == "lookups" and "lookups_per_s" in s:
+            s["verify_per_s_same_run"] = verify
+            s["headline_tx_per_s"] = s["lookups_per_s"]
+            s["throughput_ratio_to_verify"] = ratio(s["lookups_per_s"], verify)
+            got = s["throughput_ratio_to_verify"]
+            p99 = (s.get("latency_ms") or {}).get("p99")
+            s["targets"] = {
+                "lookups": {
+                    "target_ratio": LOOKUP_TARGET,
+                    "ratio": got,
+                    "met": got is not None and got >= LOOKUP_TARGET,
+                    "fraction_of_target": None if got is None else round(got / LOOKUP_TARGET, 3),
+                },
+                "lookup_p99_lt_2ms": {"p99_ms": p99, "limit_ms": LOOKUP_P99_MS, "met": p99 is not None and p99 < LOOKUP_P99_MS},
             }
             continue
         if "committed_tx_per_s" not in s:

@@ -3,7 +3,7 @@
 # localnets under open-loop load, throughput over growing state. Every headline figure is also given as a
 # ratio to the single-core signature verification rate measured in the same run.
 #
-#   scripts/bench.sh [--quick] [--dev] [--out bench/results.json] [--state-max N]
+#   scripts/bench.sh [--quick] [--dev] [--out bench/results.json] [--state-max N] [--soak MINUTES]
 #
 #   --quick       ~2-3 minutes: 1 and 4 validators, 10^4 merchants, short runs
 #   --dev         reuse the dev-profile binaries in target/debug (dependencies at opt-level 2, our crates at
@@ -11,6 +11,9 @@
 #   --out FILE    results (one object per scenario); the plot goes beside it as FILE with .svg
 #   --state-max N largest merchant count for the growing-state scenario (default 10^4 quick, 10^5 full;
 #                 10^6 works but takes a long time on 2 cores)
+#   --soak M      instead of scenarios 2-4: M minutes of constant load on 4 validators (SOAK_RATE tx/s,
+#                 default 0.05 x verify, about half of the dev capacity), RSS of every node sampled
+#                 every 5 s; reports the mean RSS of the last quarter over the first (flat: within 10 %)
 #
 # Networks live in a temporary directory on free ports and are always torn down (also on ^C). Node logs of a
 # run are kept in $BENCH_KEEP_DIR when it is set.
@@ -24,12 +27,15 @@ QUICK=0
 DEV=0
 OUT="$ROOT/bench/results.json"
 STATE_MAX=""
+LOOKUP_CONC=4
+SOAK_MIN=""
 while (($#)); do
   case "$1" in
     --quick) QUICK=1 ;;
     --dev) DEV=1 ;;
     --out) OUT="$2"; shift ;;
     --state-max) STATE_MAX="$2"; shift ;;
+    --soak) SOAK_MIN="$2"; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -42,10 +48,10 @@ command -v python3 >/dev/null || die "python3 is needed for the report (bench/re
 command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 
 if ((QUICK)); then
-  SAT_SECS=10 HALF_SECS=8 DRAIN=4 SIZES=(1 4) STATE_SECS=10 BASE_SECS=0.5
+  SAT_SECS=10 HALF_SECS=8 DRAIN=4 SIZES=(1 4) STATE_SECS=10 BASE_SECS=0.5 LOOKUP_SECS=8
   STATE_STEPS=(10000)
 else
-  SAT_SECS=30 HALF_SECS=30 DRAIN=10 SIZES=(1 4 7) STATE_SECS=30 BASE_SECS=1.5
+  SAT_SECS=30 HALF_SECS=30 DRAIN=10 SIZES=(1 4 7) STATE_SECS=30 BASE_SECS=1.5 LOOKUP_SECS=20
   STATE_STEPS=(10000 100000)
 fi
 if [[ -n "$STATE_MAX" ]]; then
@@ -97,7 +103,7 @@ CLI="$WORK/bin/paychain"
 LOAD="$WORK/bin/paychain-load"
 PRIM_EXE="$WORK/bin/$(basename "$PRIM_EXE")"
 DB_EXE="$WORK/bin/$(basename "$DB_EXE")"
-"$LOAD" --help | grep -q -- --platform-keys || die "$BIN/paychain-load is out of date: cargo build --bin paychain-load"
+"$LOAD" --help | grep -q -- --lookups || die "$BIN/paychain-load is out of date: cargo build --bin paychain-load"
 
 # ---- networks ----------------------------------------------------------------------------------------
 NET_PIDS=()
@@ -240,6 +246,43 @@ record "$WORK/baseline.json" baseline baseline 0 --argjson extra '{}'
 VERIFY="$(jq -r .ed25519_verify_per_s "$WORK/baseline.json")"
 jq -r '"   verify \(.ed25519_verify_per_s)/s, batch64 \(.ed25519_batch64_sig_per_s)/s, sha256 \(.sha256_200b_per_s)/s, aes-gcm \(.aes256gcm_1kib_mb_per_s) MB/s, rocksdb \(.rocksdb_batched_puts_per_s) puts/s"' "$WORK/baseline.json"
 
+# ---- soak (instead of 2-4) ---------------------------------------------------------------------------
+if [[ -n "$SOAK_MIN" ]]; then
+  rate="${SOAK_RATE:-$(python3 -c "print(max(20, int($VERIFY * 0.05)))")}"
+  say "soak: ${SOAK_MIN} min of $rate tx/s on 4 validators, node RSS every 5 s"
+  start_net 4
+  (
+    while :; do
+      line="$(date +%s)"
+      for pid in "${NET_PIDS[@]}"; do line+=" $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"; done
+      echo "$line"
+      sleep 5
+    done
+  ) >"$WORK/rss.txt" &
+  SAMPLER=$!
+  run_load soak soak "$rate" "$((SOAK_MIN * 60))" >/dev/null
+  kill "$SAMPLER" 2>/dev/null || true
+  stop_net
+  python3 - "$WORK/rss.txt" >"$WORK/soak_rss.json" <<'PY'
+import json, sys
+rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+q = max(1, len(rows) // 4)
+nodes = []
+for i in range(1, len(rows[0])):
+    first = sum(r[i] for r in rows[:q]) / q
+    last = sum(r[i] for r in rows[-q:]) / q
+    nodes.append({"first_quarter_rss_mib": round(first / 1024, 1), "last_quarter_rss_mib": round(last / 1024, 1),
+                  "last_over_first": round(last / first, 3) if first else None})
+ratios = [n["last_over_first"] for n in nodes if n["last_over_first"]]
+print(json.dumps({"rss_samples": len(rows), "rss_every_s": 5, "nodes_rss": nodes,
+                  "memory_flat_within_10pct": bool(ratios) and all(0.9 <= r <= 1.1 for r in ratios)}))
+PY
+  jq -c --slurpfile rss "$WORK/soak_rss.json" 'if .scenario == "soak" then .memory = $rss[0] else . end' "$SCEN" >"$WORK/s2"
+  mv "$WORK/s2" "$SCEN"
+  jq -r '"   memory last/first quarter per node: \([.nodes_rss[].last_over_first] | map(tostring) | join("/")) (flat within 10 %: \(.memory_flat_within_10pct))"' "$WORK/soak_rss.json"
+  SIZES=()
+fi
+
 # ---- 2. committed throughput -------------------------------------------------------------------------
 # A ramp from 0 to the issue's target (0.5 x verify for 1 validator, 0.25 x for more). Once a backlog builds, the
 # committed rate is the chain's capacity; a ramp that never saturates met the target. (A long constant overload
@@ -259,6 +302,7 @@ for n in "${SIZES[@]}"; do
   stop_net
 done
 
+if [[ -z "$SOAK_MIN" ]]; then
 # ---- 3. growing state --------------------------------------------------------------------------------
 say "3/4 growing state: ${STATE_STEPS[*]} merchants on 1 validator (registrations in bulk from 16 platforms)"
 if ((!QUICK)) && [[ -z "$STATE_MAX" ]]; then
@@ -277,12 +321,28 @@ for target in "${STATE_STEPS[@]}"; do
   rate="$(python3 -c "print(max(50, int($VERIFY * 0.5)))")"
   run_load "state_${target}" ramp_state "$rate" "$STATE_SECS" --ramp >/dev/null
 done
-stop_net
 
 # ---- 4. lookups --------------------------------------------------------------------------------------
-say "4/4 lookups: not yet: lookups work end to end (tests/it/enclave.rs) but have no load generator yet"
-echo '{"skipped": "not yet: lookups work end to end (tests/it/enclave.rs) but have no load generator yet"}' >"$WORK/lookups.json"
+# On the growing-state network (1 validator): a few merchants with records sealed by platform-0, then
+# closed-loop lookups through the node's enclave as platform-0; each answer is verified (enclave
+# signature, registered measurement) and opened by the generator, as the CLI does.
+say "4/4 lookups: ${LOOKUP_SECS}s of enclave lookups on 1 validator (${LOOKUP_CONC} in flight)"
+P0="$NET_DIR/platforms/platform-0.json"
+MERCHANTS=""
+for i in 1 2 3 4; do
+  "$CLI" --rpc "${NET_URLS%%,*}" --json keys new -o "$WORK/lookup-merchant-$i.json" >"$WORK/mk.json"
+  mid="$("$CLI" --rpc "${NET_URLS%%,*}" --json merchant register --key "$P0" --name "Lookup $i" --city Shanghai \
+    --mcc 5812 --country CN --merchant-key "$(jq -r .public_key "$WORK/mk.json")" | jq -r .merchant_id)"
+  printf '{"mid":"P0-%06d","terminal":"T%02d"}' "$i" "$i" >"$WORK/record-$i.json"
+  "$CLI" --rpc "${NET_URLS%%,*}" --json record put --key "$P0" --merchant "$mid" --info "$WORK/record-$i.json" >/dev/null
+  MERCHANTS="${MERCHANTS:+$MERCHANTS,}$mid"
+done
+"$LOAD" --rpc "${NET_URLS%%,*}" --lookups "$LOOKUP_SECS" --concurrency "$LOOKUP_CONC" --platform-keys "$P0" \
+  --platform platform-0 --merchants "$MERCHANTS" --pids "$(pids_csv)" >"$WORK/lookups.json"
+stop_net
 record "$WORK/lookups.json" lookups lookups 1 --argjson extra '{}'
+jq -r '"   \(.lookups) lookups (\(.failed) failed): \(.lookups_per_s)/s; p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms"' "$WORK/lookups.json"
+fi
 
 # ---- report ------------------------------------------------------------------------------------------
 META="$(jq -n -c --arg started "$STARTED" --arg profile "$PROFILE" --arg note "$PROFILE_NOTE" --argjson quick "$QUICK" \

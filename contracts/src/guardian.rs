@@ -121,6 +121,14 @@ pub enum Error {
         /// Sender.
         sender: PublicKey,
     },
+    /// Neither the guardian nor the dependant of the binding.
+    #[error("only the guardian or the dependant of binding {binding} can end it, not {sender}")]
+    NotParty {
+        /// Binding.
+        binding: Hash,
+        /// Sender.
+        sender: PublicKey,
+    },
     /// The binding is not in the status the call needs.
     #[error("binding {binding} is {status}, it must be {needed}")]
     WrongStatus {
@@ -181,6 +189,7 @@ impl Error {
             Error::NotDependant { .. } => 705,
             Error::WrongStatus { .. } => 706,
             Error::InvalidLimits(_) => 707,
+            Error::NotParty { .. } => 708,
             Error::PerPaymentLimit { .. } => 710,
             Error::DailyAmountLimit { .. } => 711,
             Error::DailyCountLimit { .. } => 712,
@@ -841,9 +850,8 @@ pub(crate) fn execute<R: StateReader>(
         Call::Revoke { binding: id } => {
             let mut b = load(ov, id)?;
             if ctx.sender != b.guardian && ctx.sender != b.dependant {
-                return Err(Error::NotGuardian {
+                return Err(Error::NotParty {
                     binding: b.id,
-                    guardian: b.guardian,
                     sender: ctx.sender,
                 }
                 .into());

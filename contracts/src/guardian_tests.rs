@@ -292,7 +292,7 @@ fn limits_change_at_once_and_revocation_stops_payment() {
     // a stranger cannot revoke; the guardian can
     assert_eq!(
         code(&mut c, STRANGER, g(Call::Revoke { binding: id })).0,
-        704
+        708
     );
     c.ok(GUARDIAN, g(Call::Revoke { binding: id }));
     let before = gbal(&c);

@@ -384,7 +384,7 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
             &binding,
         ],
     )?;
-    ensure!(e.contains("only the guardian"), "{e}");
+    ensure!(e.contains("only the guardian or the dependant"), "{e}");
     net.cli_json(
         0,
         &["guardian", "revoke", "--key", &g, "--binding", &binding],

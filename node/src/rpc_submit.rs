@@ -7,8 +7,9 @@
 //! The transactions' signatures are checked as one batch, off the async workers (so consensus keeps
 //! its threads), with at most as many batches at once as the machine has cores. Backpressure: a
 //! full mempool answers every transaction at once with 1009 "mempool is full (N transactions):
-//! retry later", before any signature work; and when [`MAX_WAITING`] batches already wait for a
-//! core, the request is refused whole with 1010 "node busy: retry later" instead of queueing more.
+//! retry later", before any signature work; and when [`MAX_QUEUED_TXS`] transactions already wait
+//! for a core, the request is refused whole with 1010 "node busy: retry later" instead of queueing
+//! more.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -25,8 +26,9 @@ use crate::node::Shared;
 
 /// Most transactions in one `paychain_submitTxs` call.
 pub const MAX_SUBMIT_TXS: usize = 1024;
-/// Most batches waiting for a core before further requests are refused.
-pub const MAX_WAITING: usize = 64;
+/// Most transactions waiting for a core (over all calls) before further calls are refused: about
+/// a second of signature checks on one core of a release build.
+pub const MAX_QUEUED_TXS: usize = 32 * 1024;
 
 /// Error codes of this method (besides the mempool's 1001-1009 per transaction).
 pub mod code {
@@ -77,6 +79,15 @@ static CORES: LazyLock<Semaphore> = LazyLock::new(|| {
 });
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
+/// Transactions of one call counted in [`WAITING`] until dropped.
+struct Waiting(usize);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        WAITING.fetch_sub(self.0, Ordering::AcqRel);
+    }
+}
+
 /// Decodes the params: a list of hex transactions, each within [`MAX_TX_BYTES`]. A transaction
 /// that is not hex or too large gets its own refusal; the rest go on.
 fn parse(params: &Params<'_>) -> Result<Vec<Result<Vec<u8>, mempool::Error>>, ErrorObjectOwned> {
@@ -121,15 +132,20 @@ async fn submit_txs(
         let e = mempool::Error::Full(pending);
         return Ok(items.iter().map(|_| refused(&e)).collect());
     }
-    if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
-        WAITING.fetch_sub(1, Ordering::AcqRel);
+    let n = items.len();
+    let queued = WAITING.fetch_add(n, Ordering::AcqRel);
+    // Counted as waiting until a core is ours, also when the caller goes away meanwhile.
+    let waiting = Waiting(n);
+    if queued > 0 && queued + n > MAX_QUEUED_TXS {
         return Err(err(
             code::BUSY,
-            format!("node busy: {MAX_WAITING} submissions are waiting, retry later"),
+            format!(
+                "node busy: {queued} submitted transactions are waiting to be checked, retry later"
+            ),
         ));
     }
     let permit = CORES.acquire().await;
-    WAITING.fetch_sub(1, Ordering::AcqRel);
+    drop(waiting);
     let _permit = permit.map_err(|_| err(code::BUSY, "node shutting down"))?;
     let worker = shared.clone();
     tokio::task::spawn_blocking(move || {

@@ -152,6 +152,8 @@ struct Ledger {
     committed: Mutex<HashMap<Hash, Instant>>,
     blocks: Mutex<Vec<Seen>>,
     refused: AtomicU64,
+    /// Refusal reasons at submit (first words of the message) and how often.
+    refusals: Mutex<HashMap<String, u64>>,
     failed_receipts: AtomicU64,
     /// Per-sender-group committed counts (registrations: one group per platform).
     group_of: HashMap<Hash, usize>,
@@ -241,7 +243,8 @@ async fn submit(client: &Client, ledger: &Ledger, hash: Hash, bytes: &[u8]) {
                 .entry(hash)
                 .or_insert(at);
         }
-        Err(_) => {
+        Err(e) => {
+            note_refusal(ledger, &e.to_string(), 1);
             ledger.refused.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -252,6 +255,24 @@ async fn submit(client: &Client, ledger: &Ledger, hash: Hash, bytes: &[u8]) {
 struct SubmitItem {
     #[serde(default)]
     tx_hash: Option<Hash>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+fn note_refusal(ledger: &Ledger, reason: &str, n: u64) {
+    // Numbers vary (counts, nonces): keep the words only, so reasons group.
+    let key: String = reason
+        .split_whitespace()
+        .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+        .take(8)
+        .collect::<Vec<_>>()
+        .join(" ");
+    *ledger
+        .refusals
+        .lock()
+        .expect("lock")
+        .entry(key)
+        .or_default() += n;
 }
 
 /// Submits many transactions in one `paychain_submitTxs` call, all stamped with the call's start.
@@ -270,11 +291,24 @@ async fn submit_many(client: &HttpClient, ledger: &Ledger, txs: Vec<(Hash, Vec<u
                     submitted.entry(*hash).or_insert(at);
                 } else {
                     refused += 1;
+                    let msg = item
+                        .error
+                        .as_ref()
+                        .and_then(|e| e.get("message"))
+                        .and_then(|m| m.as_str())
+                        .unwrap_or("?");
+                    note_refusal(ledger, msg, 1);
                 }
             }
+            drop(submitted);
             ledger.refused.fetch_add(refused, Ordering::Relaxed);
         }
-        _ => {
+        other => {
+            let reason = match other {
+                Err(e) => e.to_string(),
+                Ok(_) => "answer of the wrong length".into(),
+            };
+            note_refusal(ledger, &reason, txs.len() as u64);
             ledger
                 .refused
                 .fetch_add(txs.len() as u64, Ordering::Relaxed);
@@ -557,8 +591,8 @@ async fn main() -> anyhow_like::Result {
                         submit_many(&client, &ledger, chunk).await;
                     }));
                 }
-                // Let the calls go out before gathering the next batch.
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                // Gather for a few ms: fewer, larger calls (each stamped when it is sent).
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
         for (k, (hash, bytes)) in open_loop.into_iter().enumerate() {
@@ -751,6 +785,7 @@ async fn main() -> anyhow_like::Result {
         "not_sent_generator_behind": not_sent,
         "submitted": want,
         "refused_at_submit": ledger.refused.load(Ordering::Relaxed),
+        "refusals": *ledger.refusals.lock().expect("lock"),
         "committed": committed,
         "failed_receipts": ledger.failed_receipts.load(Ordering::Relaxed),
         "committed_tx_per_s": num(committed as f64 / span),

@@ -2,10 +2,11 @@
 //! then every positional param (and the whole document, and named params) through each param type
 //! of `paychain_contracts` that a handler deserializes, and every string param through each text
 //! parser a handler applies (hashes and keys, ids, currencies, canonical decimals and amounts, hex
-//! transactions as `paychain_submitTx` decodes them, hex lookups as `paychain_lookup` does,
-//! terminal and identity codes). None may panic, and what one accepts must survive a round trip:
-//! JSON → value → JSON → the same value; text → value → text → the same value (hex in lowercase);
-//! a call or transaction taken from JSON encodes with the wire codec and decodes to the same value.
+//! transactions as `paychain_submitTx` and `paychain_submitTxs` decode them, hex lookups as
+//! `paychain_lookup` does, terminal codes, and identity codes with the `client` feature). None may
+//! panic, and what one accepts must survive a round trip: JSON → value → JSON → the same value;
+//! text → value → text → the same value (hex in lowercase); a call or transaction taken from JSON
+//! encodes with the wire codec and decodes to the same value.
 //!
 //! The jsonrpsee plumbing and the handlers' storage lookups live in `paychain-node` (RocksDB, too
 //! heavy for a fuzz build) and are not driven here; its `YYYY-MM` month parser is covered by a unit
@@ -174,6 +175,7 @@ fn strings(s: &str) {
         );
         assert_eq!(Terminal::parse(&t.code_text()).as_ref(), Ok(&t));
     }
+    #[cfg(feature = "client")]
     if let Ok(pk) = paychain_client::store::parse_identity_code(s) {
         let code = paychain_client::store::identity_code(&pk);
         assert_eq!(code.to_ascii_lowercase(), s.trim().to_ascii_lowercase());
@@ -184,11 +186,14 @@ fn strings(s: &str) {
     }
 }
 
-/// A param: its types, and its text when it is a string.
+/// A param: its types, and its text when it is a string, or each string of a list
+/// (`paychain_submitTxs [[hex, ...]]`).
 fn param(value: &Value) {
     typed(value);
-    if let Value::String(s) = value {
-        strings(s);
+    match value {
+        Value::String(s) => strings(s),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).for_each(strings),
+        _ => {}
     }
 }
 

@@ -713,6 +713,16 @@ fn rpc_bodies() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "submit_txs",
+            rpc_body(
+                "paychain_submitTxs",
+                json!([[
+                    hex::encode(tx.to_bytes()),
+                    hex::encode(signed[3].to_bytes())
+                ]]),
+            ),
+        ),
+        (
             "tx_hash",
             rpc_body("paychain_tx", json!([tx.hash().to_string().to_uppercase()])),
         ),

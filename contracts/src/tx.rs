@@ -105,6 +105,7 @@ pub struct SignedTx {
 #[derive(Default)]
 struct HashCache(std::sync::OnceLock<HashMemo>);
 
+#[derive(Clone, Copy)]
 struct HashMemo {
     signature: Signature,
     sender: PublicKey,
@@ -188,6 +189,16 @@ impl SignedTx {
         hash
     }
 
+    /// A copy that keeps the memo of [`SignedTx::hash`] (a plain `clone` starts without it, in
+    /// case the copy is then edited): for copies that are only read, as a block's.
+    pub fn clone_hashed(&self) -> SignedTx {
+        let copy = self.clone();
+        if let Some(m) = self.hash_cache.0.get() {
+            let _ = copy.hash_cache.0.set(*m);
+        }
+        copy
+    }
+
     fn compute_hash(&self) -> Hash {
         Hash::digest(&self.to_bytes())
     }
@@ -267,6 +278,9 @@ mod tests {
         t.tx.nonce += 1;
         assert_ne!(t.hash(), h0);
         assert_eq!(t.hash(), Hash::digest(&codec::encode(&t)));
+        let kept = stx.clone_hashed();
+        assert_eq!(kept.hash(), stx.hash());
+        assert_eq!(kept, stx);
         let t2 = SignedTx::sign(t.tx.clone(), &key);
         assert_eq!(t2.hash(), Hash::digest(&codec::encode(&t2)));
         let json = serde_json::to_string(&stx).unwrap();

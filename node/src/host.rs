@@ -886,7 +886,7 @@ impl Host {
             );
         }
         let started = Instant::now();
-        let (_, block) = self
+        let (pending, block) = self
             .find_pending(cert.height, &cert.value_id)?
             .ok_or_else(|| {
                 anyhow::anyhow!(
@@ -897,7 +897,8 @@ impl Host {
         let outcome = executor::execute_block(&self.shared.storage, &block)
             .map_err(|e| anyhow::anyhow!("executing block {height}: {e}"))?;
         let cert_bytes = Codec::<CommitCertificate<PaychainContext>>::encode(&BorshCodec, cert)?;
-        let block_bytes = block.to_bytes();
+        // The bytes the block was decoded from: the codec gives one value exactly one encoding.
+        let block_bytes = pending.block;
         // A failed write (full or broken disk) is fatal: the node stops with the reason and,
         // once restarted, replays this height from its WAL or syncs it from peers.
         let new_tip = self

@@ -397,7 +397,7 @@ impl Mempool {
                 break;
             }
             bytes += entry.size;
-            out.push(entry.tx.clone());
+            out.push(entry.tx.clone_hashed());
             queues.push_back((next + 1, range));
         }
         out

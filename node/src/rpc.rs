@@ -2,6 +2,7 @@
 //! served on the same port. Bodies, connections and subscriptions are bounded.
 //!
 //! Methods (positional params): `paychain_status`, `paychain_submitTx [hex]`,
+//! `paychain_submitTxs [[hex, ...]]` (batch, [`crate::rpc_submit`]),
 //! `paychain_tx [hash]`, `paychain_certificate [hash]`, `paychain_block [height]`,
 //! `paychain_commit [height]`, `paychain_enclave`, `paychain_lookup [hex]`, `paychain_account [pubkey]`,
 //! `paychain_merchant [id]`, `paychain_record [merchant, platform]`, and the subscription

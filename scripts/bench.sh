@@ -288,7 +288,7 @@ fi
 # committed rate is the chain's capacity; a ramp that never saturates met the target. (A long constant overload
 # would rather measure the collapse of a chain without admission control.) Then a constant half of that
 # capacity on a fresh network, for latency at half load.
-say "2/4 committed throughput and latency for ${SIZES[*]} validator(s)"
+((${#SIZES[@]})) && say "2/4 committed throughput and latency for ${SIZES[*]} validator(s)"
 for n in "${SIZES[@]}"; do
   # A fresh network per run: an overloaded run leaves a full mempool that would skew the next one.
   start_net "$n"

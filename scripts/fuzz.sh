@@ -92,13 +92,14 @@ fi
 
 say "building ${#targets[@]} targets ($(cargo "${toolchain[@]}" --version | awk '{print $2}')${RUSTC_BOOTSTRAP:+ with RUSTC_BOOTSTRAP=1}, release + debug assertions, sanitizer $SANITIZER${features[*]:+, ${features[*]}}) in $CARGO_TARGET_DIR"
 build_start=$SECONDS
-# One cargo invocation builds every target (all share the dependency build).
-if [[ $# -gt 0 || $contracts_only -eq 1 ]]; then
+# Without named targets, one cargo invocation builds them all (in parallel; with --no-default-features
+# cargo leaves out the targets that need the client).
+if [[ $# -gt 0 ]]; then
   for t in "${targets[@]}"; do
     fuzz build "${features[@]}" --sanitizer "$SANITIZER" "$t"
   done
 else
-  fuzz build --sanitizer "$SANITIZER"
+  fuzz build "${features[@]}" --sanitizer "$SANITIZER"
 fi
 ok "built in $((SECONDS - build_start)) s"
 

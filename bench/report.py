@@ -114,7 +114,8 @@ def summary(scenarios, out=sys.stdout):
         file=out,
     )
     print("tx/s: ramps = committed rate once saturated (or the rate kept up with, if never); others = committed tx/s", file=out)
-    head = f"{'scenario':<22} {'offered/s':>9} {'tx/s':>8} {'x verify':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'blk ms':>7} {'cpu% per node':<22} {'peak MiB':<18} targets"
+    print("load: payments = wallet payments (failed should be 0); open_loop = pipeline load of registry calls the contract refuses (failed = committed)", file=out)
+    head = f"{'scenario':<22} {'load':<9} {'offered/s':>9} {'tx/s':>8} {'failed':>7} {'x verify':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'blk ms':>7} {'cpu% per node':<22} {'peak MiB':<18} targets"
     print(head, file=out)
     for s in scenarios:
         if s.get("scenario") == "baseline":
@@ -129,7 +130,8 @@ def summary(scenarios, out=sys.stdout):
         t = s.get("targets") or {}
         tt = " ".join(f"{k}:{'ok' if v.get('met') else 'MISS'}" for k, v in t.items())
         print(
-            f"{s['scenario']:<22} {fmt(s.get('target_rate')):>9} {fmt(s.get('headline_tx_per_s')):>8} "
+            f"{s['scenario']:<22} {s.get('mode', '-'):<9} {fmt(s.get('target_rate')):>9} {fmt(s.get('headline_tx_per_s')):>8} "
+            f"{fmt(s.get('failed_receipts')):>7} "
             f"{fmt(s.get('throughput_ratio_to_verify'), 3):>8} {fmt(lat.get('p50'), 1):>8} {fmt(lat.get('p95'), 1):>8} "
             f"{fmt(lat.get('p99'), 1):>8} {fmt((s.get('block_interval_ms') or {}).get('mean')):>7} {cpu:<22} {mem:<18} {tt}",
             file=out,

@@ -3,11 +3,15 @@
 # localnets under open-loop load, throughput over growing state. Every headline figure is also given as a
 # ratio to the single-core signature verification rate measured in the same run.
 #
-#   scripts/bench.sh [--quick] [--dev] [--out bench/results.json] [--state-max N] [--soak MINUTES]
+#   scripts/bench.sh [--quick] [--dev] [--pipeline] [--out bench/results.json] [--state-max N] [--soak MINUTES]
 #
 #   --quick       ~2-3 minutes: 1 and 4 validators, 10^4 merchants, short runs
 #   --dev         reuse the dev-profile binaries in target/debug (dependencies at opt-level 2, our crates at
 #                 opt-level 0: figures are far below release and say so); default: cargo build --release
+#   --pipeline    throughput scenarios (ramp, half load) with the old pipeline load: registry calls the contract
+#                 refuses (failed_receipts = committed), instead of wallet payments (the default: per network,
+#                 platform-0 is qualified as wallet host by governance and registers a merchant with a record;
+#                 paychain-load sets up funded wallets before the timed window and sends only payments)
 #   --out FILE    results (one object per scenario); the plot goes beside it as FILE with .svg
 #   --state-max N largest merchant count for the growing-state scenario (default 10^4 quick, 10^5 full;
 #                 10^6 works but takes a long time on 2 cores)
@@ -29,10 +33,12 @@ OUT="$ROOT/bench/results.json"
 STATE_MAX=""
 LOOKUP_CONC=4
 SOAK_MIN=""
+PIPELINE=0
 while (($#)); do
   case "$1" in
     --quick) QUICK=1 ;;
     --dev) DEV=1 ;;
+    --pipeline) PIPELINE=1 ;;
     --out) OUT="$2"; shift ;;
     --state-max) STATE_MAX="$2"; shift ;;
     --soak) SOAK_MIN="$2"; shift ;;
@@ -103,7 +109,7 @@ CLI="$WORK/bin/paychain"
 LOAD="$WORK/bin/paychain-load"
 PRIM_EXE="$WORK/bin/$(basename "$PRIM_EXE")"
 DB_EXE="$WORK/bin/$(basename "$DB_EXE")"
-"$LOAD" --help | grep -q -- --lookups || die "$BIN/paychain-load is out of date: cargo build --bin paychain-load"
+"$LOAD" --help | grep -q -- --payments || die "$BIN/paychain-load is out of date: cargo build --bin paychain-load"
 
 # ---- networks ----------------------------------------------------------------------------------------
 NET_PIDS=()
@@ -217,21 +223,53 @@ record() {
     "$file" >>"$SCEN"
 }
 
-# run_load NAME KIND RATE SECS [--ramp]: open-loop load over all nodes of the current network; prints the
-# headline tx/s on stdout (a ramp's service rate once saturated, or the rate it kept up with when it never
+# run_load NAME KIND RATE SECS [--ramp] [paychain-load args...]: open-loop load over all nodes of the current
+# network; prints the headline tx/s on stdout (a ramp's service rate once saturated, or the rate it kept up with when it never
 # saturated; else committed tx/s); everything else goes to stderr.
 run_load() {
   local name=$1 kind=$2 rate=$3 secs=$4 out="$WORK/$1.json" d0 d1 how="constant"
   shift 4
-  (($#)) && how="ramp 0 ->"
+  [[ " $* " == *" --ramp "* ]] && how="ramp 0 ->"
   say >&2 "$name: $how $rate tx/s offered for ${secs}s over $(tr ',' '\n' <<<"$NET_URLS" | wc -l) node(s) (load avg $(loadavg))"
   d0="$(data_bytes)"
   "$LOAD" --rpc "$NET_URLS" --rate "$rate" --duration "$secs" --drain "$DRAIN" --pids "$(pids_csv)" "$@" >"$out"
   d1="$(data_bytes)"
   record "$out" "$name" "$kind" "$(tr ',' '\n' <<<"$NET_URLS" | wc -l)" \
     --argjson extra "{\"node0_disk_bytes_per_committed_tx\": $(jq --argjson d "$((d1 - d0))" 'if .committed > 0 then ($d / .committed | floor) else null end' "$out")}"
-  jq -r '"   committed \(.committed)/\(.submitted) (\(.refused_at_submit) refused at submit): \(.committed_tx_per_s) tx/s overall" + (if .ramp then ", saturated at \(.saturated_tx_per_s // "never") tx/s, kept up (3 s) with \(.kept_up_tx_per_s) tx/s" else "" end) + "; p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, block \(.block_interval_ms.mean) ms"' "$out" >&2
+  jq -r '"   \(.mode): committed \(.committed)/\(.submitted) (\(.refused_at_submit) refused at submit, \(.failed_receipts) failed receipts): \(.committed_tx_per_s) tx/s overall" + (if .ramp then ", saturated at \(.saturated_tx_per_s // "never") tx/s, kept up (3 s) with \(.kept_up_tx_per_s) tx/s" else "" end) + "; p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, block \(.block_interval_ms.mean) ms"' "$out" >&2
   jq -r 'if .ramp then (.saturated_tx_per_s // .kept_up_tx_per_s) else .committed_tx_per_s end // 0' "$out"
+}
+
+# payments_setup [VALIDATORS]: on the current network, qualifies platform-0 as a wallet host (platform-0
+# proposes, platform-1.. approve until > 2/3 of the governors did) and registers a merchant with a record
+# of platform-0 (sealed to the enclave by the CLI); sets PAY_ARGS for paychain-load --payments.
+PAY_ARGS=()
+payments_setup() {
+  local n=$1 rpc="${NET_URLS%%,*}" p0="$NET_DIR/platforms/platform-0.json" id i mid deadline
+  id="$("$CLI" --rpc "$rpc" --json gov propose --key "$p0" --qualify-wallet-host platform-0 | jq -r .proposal_id)"
+  deadline=$((SECONDS + 40))
+  i=1
+  until "$CLI" --rpc "$rpc" --json gov show "$id" | jq -e '.status.executed' >/dev/null 2>&1; do
+    if ((i < n)); then
+      "$CLI" --rpc "$rpc" --json gov vote --key "$NET_DIR/platforms/platform-$i.json" --proposal "$id" --approve >/dev/null
+      i=$((i + 1))
+    else
+      ((SECONDS < deadline)) || die "proposal $id qualifying platform-0 as wallet host was not executed"
+      sleep 0.3
+    fi
+  done
+  "$CLI" --rpc "$rpc" --json keys new -o "$NET_DIR/pay-merchant.json" >"$NET_DIR/pay-mk.json"
+  mid="$("$CLI" --rpc "$rpc" --json merchant register --key "$p0" --name "Bench shop" --city Shanghai \
+    --mcc 5812 --country CN --merchant-key "$(jq -r .public_key "$NET_DIR/pay-mk.json")" | jq -r .merchant_id)"
+  printf '{"mid":"P0-PAY","terminal":"T01"}' >"$NET_DIR/pay-record.json"
+  "$CLI" --rpc "$rpc" --json record put --key "$p0" --merchant "$mid" --info "$NET_DIR/pay-record.json" >/dev/null
+  PAY_ARGS=(--payments --platform-key "$p0" --merchant "$mid" --acquirer platform-0)
+  say >&2 "   payments setup: platform-0 qualified wallet host (proposal $id), merchant $mid with a record of platform-0"
+}
+# The load of the throughput scenarios: payments (default) or the pipeline load (--pipeline).
+throughput_setup() {
+  PAY_ARGS=()
+  ((PIPELINE)) || payments_setup "$1"
 }
 
 STARTED="$(date -u +%FT%TZ)"
@@ -292,13 +330,15 @@ fi
 for n in "${SIZES[@]}"; do
   # A fresh network per run: an overloaded run leaves a full mempool that would skew the next one.
   start_net "$n"
+  throughput_setup "$n"
   if ((n == 1)); then frac=0.5; else frac=0.25; fi
   rate="$(python3 -c "print(max(50, int($VERIFY * $frac)))")"
-  got="$(run_load "n${n}_ramp" ramp "$rate" "$SAT_SECS" --ramp)"
+  got="$(run_load "n${n}_ramp" ramp "$rate" "$SAT_SECS" --ramp "${PAY_ARGS[@]+"${PAY_ARGS[@]}"}")"
   stop_net
   start_net "$n"
+  throughput_setup "$n"
   half="$(python3 -c "print(max(20, int(float('$got') / 2)))")"
-  run_load "n${n}_half_load" half_load "$half" "$HALF_SECS" >/dev/null
+  run_load "n${n}_half_load" half_load "$half" "$HALF_SECS" "${PAY_ARGS[@]+"${PAY_ARGS[@]}"}" >/dev/null
   stop_net
 done
 
@@ -345,12 +385,18 @@ jq -r '"   \(.lookups) lookups (\(.failed) failed): \(.lookups_per_s)/s; p50 \(.
 fi
 
 # ---- report ------------------------------------------------------------------------------------------
-META="$(jq -n -c --arg started "$STARTED" --arg profile "$PROFILE" --arg note "$PROFILE_NOTE" --argjson quick "$QUICK" \
+if ((PIPELINE)); then
+  LOAD_NOTE="throughput scenarios (ramp, half load): open-loop load of signed registry calls (refused by the contract, nonce bumped; failed_receipts = committed) from many fresh keys"
+else
+  LOAD_NOTE="throughput scenarios (ramp, half load): open-loop wallet payments (1.00 CNY each, unique order refs) signed by many users, wallets verified/opened/card-bound/topped up by a qualified host before the timed window (failed_receipts should be 0)"
+fi
+LOAD_NOTE+="; soak and growing-state ramps: the pipeline load (refused registry calls); the generator shares the 2 cores with the nodes"
+META="$(jq -n -c --arg load_note "$LOAD_NOTE" --arg started "$STARTED" --arg profile "$PROFILE" --arg note "$PROFILE_NOTE" --argjson quick "$QUICK" \
   --arg host "$(uname -srm)" --arg cpus "$(nproc)" --arg load_end "$(loadavg)" \
   --arg commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')" \
   '{started: $started, profile: $profile, profile_note: $note, quick: ($quick == 1), host: $host, cpus: $cpus,
     loadavg_at_end: $load_end, commit: $commit,
-    load_note: "open-loop load of signed registry calls (refused by the contract, nonce bumped) from many fresh keys; the generator shares the 2 cores with the nodes",
+    load_note: $load_note,
     latency_note: "submit -> block pushed by node 0 over its WebSocket subscription (gaps fetched by height)"}')"
 python3 "$ROOT/bench/report.py" --in "$SCEN" --out "$OUT" --svg "$SVG" --meta "$META"
 ok "wrote $OUT and $SVG"

@@ -6,9 +6,17 @@
 //! JSON object (plus CPU and peak memory of the node processes named by `--pids`). A line of
 //! progress per second goes to stderr.
 //!
-//! The transactions are registry calls from keys that are not platforms: each is signed,
-//! gossiped, ordered, executed (refused by the contract, nonce bumped) and committed like any
-//! other, so this measures the chain's pipeline, not one contract's logic.
+//! `--payments --platform-key host.json --merchant ID --acquirer platform-0`: the transactions are
+//! wallet payments (`wallet::Call::Pay`, 1.00 CNY each, one order ref per payment) signed by many
+//! users' keys. Before the timed window the generator sets the wallets up, closed loop, with the
+//! host's key (a platform qualified by governance to host wallets): for each wallet it verifies the
+//! user, opens a CNY wallet, requests a card binding, has the user confirm it (the user's nonce 0),
+//! and tops the wallet up. The merchant must already have an active record of the acquirer.
+//!
+//! Without `--payments` (the pipeline load) the transactions are registry calls from keys that are
+//! not platforms: each is signed, gossiped, ordered, executed (refused by the contract, nonce
+//! bumped) and committed like any other, so that measures the chain's pipeline, not one
+//! contract's logic (`failed_receipts` then equals `committed`).
 //!
 //! `--register N --platform-keys a.json,b.json,...` instead registers N merchants as fast as the
 //! chain takes them (closed loop: each platform keeps at most `--window` registrations in flight,
@@ -21,9 +29,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use paychain_client::contracts::crypto::{Hash, PublicKey, SecretKey};
-use paychain_client::contracts::ids::{ChainId, MerchantId};
+use paychain_client::contracts::ids::{ChainId, MerchantId, PlatformId};
+use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::contracts::registry;
 use paychain_client::contracts::tx::{Call, SignedTx, Transaction};
+use paychain_client::contracts::wallet;
 use paychain_client::keystore;
 use paychain_client::rpc::Client;
 
@@ -88,6 +98,19 @@ struct Args {
     /// Lookups in flight (with --lookups).
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Open loop of wallet payments (set up before the timed window, see the module docs) instead
+    /// of refused registry calls; --per-sender payments per wallet.
+    #[arg(long, requires_all = ["platform_key", "merchant", "acquirer"])]
+    payments: bool,
+    /// Key file of a qualified wallet host that sets the wallets up (with --payments).
+    #[arg(long)]
+    platform_key: Option<String>,
+    /// Merchant paid (with --payments).
+    #[arg(long)]
+    merchant: Option<String>,
+    /// Acquiring platform with an active record for --merchant (with --payments).
+    #[arg(long)]
+    acquirer: Option<String>,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -217,8 +240,12 @@ fn pipeline_txs(chain_id: &ChainId, total: u64, per_sender: u64) -> Vec<(Hash, V
             txs.push((tx.hash(), tx.to_bytes()));
         }
     }
-    // Interleave senders so consecutive submissions come from different keys, keeping each
-    // sender's nonces in order.
+    interleave(txs, per_sender)
+}
+
+/// Interleaves senders (`per_sender` consecutive transactions each) so consecutive submissions
+/// come from different keys, keeping each sender's nonces in order.
+fn interleave(txs: Vec<(Hash, Vec<u8>)>, per_sender: u64) -> Vec<(Hash, Vec<u8>)> {
     let per = per_sender as usize;
     let mut order: Vec<usize> = Vec::with_capacity(txs.len());
     for n in 0..per {
@@ -230,6 +257,304 @@ fn pipeline_txs(chain_id: &ChainId, total: u64, per_sender: u64) -> Vec<(Hash, V
     }
     let mut slots: Vec<Option<(Hash, Vec<u8>)>> = txs.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// Sends `txs` in one `paychain_submitTxs` call; returns the indexes refused and one reason.
+async fn submit_batch(http: &HttpClient, txs: &[SignedTx]) -> (Vec<usize>, Option<String>) {
+    let hexes: Vec<String> = txs.iter().map(|t| hex::encode(t.to_bytes())).collect();
+    let answer: Result<Vec<SubmitItem>, _> =
+        http.request("paychain_submitTxs", rpc_params![hexes]).await;
+    match answer {
+        Ok(items) if items.len() == txs.len() => {
+            let mut refused = Vec::new();
+            let mut reason = None;
+            for (i, item) in items.into_iter().enumerate() {
+                if item.tx_hash.is_none() {
+                    refused.push(i);
+                    reason.get_or_insert_with(|| {
+                        item.error.map(|e| e.to_string()).unwrap_or_default()
+                    });
+                }
+            }
+            (refused, reason)
+        }
+        Ok(_) => (
+            (0..txs.len()).collect(),
+            Some("answer of the wrong length".into()),
+        ),
+        Err(e) => ((0..txs.len()).collect(), Some(e.to_string())),
+    }
+}
+
+/// Follows blocks from `*next` until every hash of `want` is committed; returns how many of them
+/// have a failed receipt, and the first failure.
+async fn await_hashes(
+    client: &Client,
+    next: &mut u64,
+    mut want: std::collections::HashSet<Hash>,
+    timeout: Duration,
+) -> Result<(u64, Option<String>), String> {
+    let deadline = Instant::now() + timeout;
+    let (mut failed, mut first) = (0u64, None);
+    while !want.is_empty() {
+        match client.block(*next).await.map_err(|e| e.to_string())? {
+            Some(block) => {
+                for (h, r) in block.tx_hashes.iter().zip(&block.receipts) {
+                    if want.remove(h) && r.code != 0 {
+                        failed += 1;
+                        first.get_or_insert_with(|| format!("code {}: {:?}", r.code, r.error));
+                    }
+                }
+                *next += 1;
+            }
+            None => {
+                if Instant::now() > deadline {
+                    return Err(format!("{} setup transactions not committed", want.len()));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    Ok((failed, first))
+}
+
+/// Sends one sender's consecutive-nonce transactions closed loop: at most `WINDOW` beyond the
+/// sender's committed nonce (under the mempool's per-sender window), resending from the committed
+/// nonce when it stalls.
+async fn closed_loop(
+    client: &Client,
+    http: &HttpClient,
+    sender: &PublicKey,
+    first_nonce: u64,
+    txs: &[SignedTx],
+) -> Result<(), String> {
+    const WINDOW: u64 = 56;
+    let end = first_nonce + txs.len() as u64;
+    let (mut sent, mut last_done, mut moved) = (0usize, first_nonce, Instant::now());
+    loop {
+        let done = client
+            .account(sender)
+            .await
+            .map_err(|e| e.to_string())?
+            .nonce;
+        if done >= end {
+            return Ok(());
+        }
+        if done != last_done {
+            (last_done, moved) = (done, Instant::now());
+        } else if moved.elapsed() > Duration::from_secs(5) {
+            if moved.elapsed() > Duration::from_secs(60) {
+                return Err(format!("setup stalled at nonce {done} of {end}"));
+            }
+            // Something was refused (or dropped): send again from the committed nonce.
+            sent = sent.min((done - first_nonce) as usize);
+        }
+        let upto = ((done + WINDOW).min(end) - first_nonce) as usize;
+        if upto > sent {
+            let (refused, reason) = submit_batch(http, &txs[sent..upto]).await;
+            if let Some(r) = reason {
+                eprintln!("  setup: {} refused at submit ({r})", refused.len());
+            }
+            sent = upto;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+/// Sets up `n` funded wallets hosted by `host` (closed loop, before the measurement) and signs
+/// `total` payments from them (`per_sender` per wallet, the users' nonces 1..), interleaved.
+async fn payments_setup(
+    args: &Args,
+    client: &Client,
+    http: &HttpClient,
+    chain_id: &ChainId,
+    total: u64,
+) -> Result<Vec<(Hash, Vec<u8>)>, Box<dyn std::error::Error>> {
+    let per = args.per_sender.max(1);
+    let n = total.div_ceil(per);
+    let host = keystore::load(args.platform_key.as_deref().unwrap_or_default())?
+        .secret_key()
+        .clone();
+    let host_pk = host.public_key();
+    let merchant = MerchantId::parse(args.merchant.as_deref().unwrap_or_default().trim())
+        .map_err(|e| e.to_string())?;
+    let acquirer =
+        PlatformId::new(args.acquirer.clone().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let run = std::process::id();
+    let currency = Currency::CNY;
+    let pay_amount = Amount::parse("1.00", currency).map_err(|e| e.to_string())?;
+    let top_up = Amount::parse(&format!("{}.00", per + 10), currency).map_err(|e| e.to_string())?;
+    let sign = |key: &SecretKey, nonce: u64, call: wallet::Call| {
+        SignedTx::sign(
+            Transaction {
+                chain_id: chain_id.clone(),
+                sender: key.public_key(),
+                nonce,
+                call: Call::Wallet(call),
+            },
+            key,
+        )
+    };
+    let users: Vec<SecretKey> = (0..n)
+        .map(|i| SecretKey::from_seed(Hash::digest(format!("paychain-pay/{run}/{i}").as_bytes()).0))
+        .collect();
+    let card = |i: u64| Hash::digest(format!("paychain-pay/{run}/card/{i}").as_bytes());
+    let mut next_height = client.status().await?.height + 1;
+    let t = Instant::now();
+
+    // 1. The host verifies each user, opens the wallet and requests the card binding.
+    let first = client.account(&host_pk).await?.nonce;
+    let mut host_txs = Vec::with_capacity(3 * n as usize);
+    let mut bindings = Vec::with_capacity(n as usize);
+    for (i, user) in users.iter().enumerate() {
+        let (i, pk) = (i as u64, user.public_key());
+        let h = |what: &str| Hash::digest(format!("paychain-pay/{run}/{what}/{i}").as_bytes());
+        let nonce = first + 3 * i;
+        host_txs.push(sign(
+            &host,
+            nonce,
+            wallet::Call::VerifyUser {
+                user: pk,
+                name_hash: h("name"),
+                id_hash: h("id"),
+                phone_hash: h("phone"),
+            },
+        ));
+        host_txs.push(sign(
+            &host,
+            nonce + 1,
+            wallet::Call::OpenWallet { user: pk, currency },
+        ));
+        let binding_id = wallet::card_binding_id(&host_pk, nonce + 2);
+        let otp = format!("{:06}", i % 1_000_000);
+        host_txs.push(sign(
+            &host,
+            nonce + 2,
+            wallet::Call::RequestCardBinding {
+                user: pk,
+                card_hash: card(i),
+                otp_commitment: wallet::otp_commitment(&binding_id, &otp),
+            },
+        ));
+        bindings.push((binding_id, otp));
+    }
+    eprintln!(
+        "setting up {n} wallets: verify, open, request card binding ({} host txs) ...",
+        host_txs.len()
+    );
+    closed_loop(client, http, &host_pk, first, &host_txs).await?;
+    let check = |failed: (u64, Option<String>), what: &str| -> Result<(), String> {
+        match failed {
+            (0, _) => Ok(()),
+            (k, first) => Err(format!("{k} {what} failed: {}", first.unwrap_or_default())),
+        }
+    };
+    let hashes = host_txs.iter().map(SignedTx::hash).collect();
+    check(
+        await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,
+        "host setup txs",
+    )?;
+
+    // 2. Each user confirms its binding (the user's nonce 0).
+    let confirms: Vec<SignedTx> = users
+        .iter()
+        .zip(&bindings)
+        .map(|(user, (binding_id, otp))| {
+            sign(
+                user,
+                0,
+                wallet::Call::ConfirmCardBinding {
+                    binding_id: *binding_id,
+                    otp: otp.clone(),
+                },
+            )
+        })
+        .collect();
+    eprintln!("  {n} users confirm their card bindings ...");
+    let mut pending: Vec<usize> = (0..confirms.len()).collect();
+    for attempt in 0.. {
+        if pending.is_empty() {
+            break;
+        }
+        if attempt == 50 {
+            return Err(format!("{} card confirmations refused at submit", pending.len()).into());
+        }
+        let mut refused_all = Vec::new();
+        for chunk in pending.chunks(256) {
+            let batch: Vec<SignedTx> = chunk.iter().map(|i| confirms[*i].clone()).collect();
+            let (refused, _) = submit_batch(http, &batch).await;
+            refused_all.extend(refused.into_iter().map(|k| chunk[k]));
+        }
+        pending = refused_all;
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let hashes = confirms.iter().map(SignedTx::hash).collect();
+    check(
+        await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,
+        "card confirmations",
+    )?;
+
+    // 3. The host tops each wallet up from the bound card.
+    let first = client.account(&host_pk).await?.nonce;
+    let wallets: Vec<Hash> = users
+        .iter()
+        .map(|u| wallet::wallet_id(&u.public_key(), currency))
+        .collect();
+    let top_ups: Vec<SignedTx> = wallets
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            sign(
+                &host,
+                first + i as u64,
+                wallet::Call::TopUp {
+                    wallet: *w,
+                    amount: top_up,
+                    card_hash: card(i as u64),
+                },
+            )
+        })
+        .collect();
+    eprintln!(
+        "  top-ups of {} {} ...",
+        top_up.value,
+        top_up.currency.code()
+    );
+    closed_loop(client, http, &host_pk, first, &top_ups).await?;
+    let hashes = top_ups.iter().map(SignedTx::hash).collect();
+    check(
+        await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,
+        "top-ups",
+    )?;
+    eprintln!(
+        "  {n} wallets ready in {:.1}s; signing {total} payments ...",
+        t.elapsed().as_secs_f64()
+    );
+
+    // The payments: per wallet, nonces 1..=per, one order ref each.
+    let mut txs = Vec::with_capacity(total as usize);
+    'outer: for (i, (user, w)) in users.iter().zip(&wallets).enumerate() {
+        for nonce in 1..=per {
+            if txs.len() as u64 >= total {
+                break 'outer;
+            }
+            let tx = sign(
+                user,
+                nonce,
+                wallet::Call::Pay {
+                    from_wallet: *w,
+                    merchant_id: merchant.clone(),
+                    acquirer: acquirer.clone(),
+                    amount: pay_amount,
+                    order_ref: format!("bench-{run}-{i}-{nonce}"),
+                },
+            );
+            txs.push((tx.hash(), tx.to_bytes()));
+        }
+    }
+    Ok(interleave(txs, per))
 }
 
 async fn submit(client: &Client, ledger: &Ledger, hash: Hash, bytes: &[u8]) {
@@ -341,6 +666,7 @@ async fn main() -> anyhow_like::Result {
     let t_sign = Instant::now();
     let mut group_of = HashMap::new();
     let mut groups = 0;
+    let mut setup_secs = None;
     let (mut open_loop, register_plan) = if let Some(n) = args.register {
         let mut platforms = Vec::new();
         for path in args.platform_keys.split(',').filter(|s| !s.is_empty()) {
@@ -370,11 +696,22 @@ async fn main() -> anyhow_like::Result {
         } else {
             args.rate * args.duration
         };
-        eprintln!(
-            "signing {total} transactions from {} senders ...",
-            total.div_ceil(args.per_sender.max(1))
-        );
-        (pipeline_txs(&chain_id, total, args.per_sender), Vec::new())
+        if args.payments {
+            let http = HttpClientBuilder::default()
+                .request_timeout(Duration::from_secs(30))
+                .max_request_size(16 * 1024 * 1024)
+                .build(&urls[0])?;
+            let t_setup = Instant::now();
+            let txs = payments_setup(&args, &clients[0], &http, &chain_id, total).await?;
+            setup_secs = Some(t_setup.elapsed().as_secs_f64());
+            (txs, Vec::new())
+        } else {
+            eprintln!(
+                "signing {total} transactions from {} senders ...",
+                total.div_ceil(args.per_sender.max(1))
+            );
+            (pipeline_txs(&chain_id, total, args.per_sender), Vec::new())
+        }
     };
     let sign_secs = t_sign.elapsed().as_secs_f64();
     let planned = (open_loop.len() + register_plan.iter().map(Vec::len).sum::<usize>()) as u64;
@@ -777,7 +1114,14 @@ async fn main() -> anyhow_like::Result {
     let end = clients[0].status().await?;
     let height_delta = end.height - start_height;
     let report = serde_json::json!({
-        "mode": if args.register.is_some() { "register" } else { "open_loop" },
+        "mode": if args.register.is_some() {
+            "register"
+        } else if args.payments {
+            "payments"
+        } else {
+            "open_loop"
+        },
+        "setup_s": setup_secs.map_or(serde_json::Value::Null, num),
         "nodes": urls.len(),
         "target_rate": if args.register.is_some() { serde_json::Value::Null } else { args.rate.into() },
         "duration_s": num(load_secs),
@@ -814,7 +1158,6 @@ async fn main() -> anyhow_like::Result {
 
 /// `--lookups`: closed-loop enclave lookups, each verified and opened like the CLI's.
 async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> anyhow_like::Result {
-    use paychain_client::contracts::ids::PlatformId;
     use paychain_client::enclave::{trusted_enclave, PendingLookup};
     let key_path = args
         .platform_keys

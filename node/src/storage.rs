@@ -112,17 +112,40 @@ fn state_key(key: &[u8]) -> Vec<u8> {
     k
 }
 
+/// The LRU block cache shared by every column family.
+pub const BLOCK_CACHE_BYTES: usize = 32 << 20;
+/// Size at which one column family's memtable is flushed.
+pub const MEMTABLE_BYTES: usize = 16 << 20;
+/// The memtables of all column families together.
+pub const MEMTABLE_BUDGET_BYTES: usize = 64 << 20;
+
 impl Storage {
     /// Opens (or creates) the database under `path`.
+    ///
+    /// Memory is bounded whatever the load: all column families share one LRU block cache of
+    /// [`BLOCK_CACHE_BYTES`] and one memtable budget of [`MEMTABLE_BUDGET_BYTES`] (RocksDB
+    /// flushes the largest memtable when the sum reaches it); without these, each of the column
+    /// families would keep up to two 64 MiB memtables and the node's memory would grow with the
+    /// data written until every one of them flushed.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let mut opts = Options::default();
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cf_options = || {
+            let mut table = rocksdb::BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            let mut o = Options::default();
+            o.set_block_based_table_factory(&table);
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            o.set_write_buffer_size(MEMTABLE_BYTES);
+            o
+        };
+        let mut opts = cf_options();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         opts.set_keep_log_file_num(4);
+        opts.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
         let cfs = ALL_CFS
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Self {
             db: Arc::new(db),

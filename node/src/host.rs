@@ -886,14 +886,14 @@ impl Host {
             );
         }
         let started = Instant::now();
-        let (pending, block) = self
-            .find_pending(cert.height, &cert.value_id)?
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "decided block {} at {height} is not in storage",
-                    cert.value_id
-                )
-            })?;
+        let (pending, block) =
+            self.find_pending(cert.height, &cert.value_id)?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "decided block {} at {height} is not in storage",
+                        cert.value_id
+                    )
+                })?;
         let outcome = executor::execute_block(&self.shared.storage, &block)
             .map_err(|e| anyhow::anyhow!("executing block {height}: {e}"))?;
         let cert_bytes = Codec::<CommitCertificate<PaychainContext>>::encode(&BorshCodec, cert)?;

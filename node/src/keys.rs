@@ -50,6 +50,9 @@ mod tests {
         let again = save(&path, &generate()).unwrap_err().to_string();
         assert!(again.contains("exists"), "{again}");
         // the client reads what the node wrote
-        assert_eq!(keystore::load(&path).unwrap().public_key(), key.public_key());
+        assert_eq!(
+            keystore::load(&path).unwrap().public_key(),
+            key.public_key()
+        );
     }
 }

@@ -312,7 +312,9 @@ for i in range(1, len(rows[0])):
     nodes.append({"first_quarter_rss_mib": round(first / 1024, 1), "last_quarter_rss_mib": round(last / 1024, 1),
                   "last_over_first": round(last / first, 3) if first else None})
 ratios = [n["last_over_first"] for n in nodes if n["last_over_first"]]
-print(json.dumps({"rss_samples": len(rows), "rss_every_s": 5, "nodes_rss": nodes,
+# the whole series too, so growth can be told from warm-up (MiB per node, one row per sample)
+series = [[round(r[i] / 1024, 1) for i in range(1, len(r))] for r in rows]
+print(json.dumps({"rss_samples": len(rows), "rss_every_s": 5, "nodes_rss": nodes, "series_mib": series,
                   "memory_flat_within_10pct": bool(ratios) and all(0.9 <= r <= 1.1 for r in ratios)}))
 PY
   jq -c --slurpfile rss "$WORK/soak_rss.json" 'if .scenario == "soak" then .memory = $rss[0] else . end' "$SCEN" >"$WORK/s2"

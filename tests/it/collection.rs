@@ -32,6 +32,51 @@ pub(crate) fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, 
     Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))
 }
 
+/// A merchant registered and acquired by platform-0 (key file `p0`), with platform-0's record;
+/// returns (merchant key file, merchant id).
+pub(crate) fn acquired_merchant(
+    net: &Testnet,
+    dir: &Path,
+    p0: &str,
+    (name, city, mcc): (&str, &str, &str),
+) -> Result<(String, String)> {
+    let (key_file, key) = new_key(net, dir, &name.replace(' ', "-").to_lowercase())?;
+    let reg = net.cli_json(
+        0,
+        &[
+            "merchant",
+            "register",
+            "--key",
+            p0,
+            "--name",
+            name,
+            "--city",
+            city,
+            "--mcc",
+            mcc,
+            "--country",
+            "CN",
+            "--merchant-key",
+            &key,
+        ],
+    )?;
+    let mid = s(&reg, "/merchant_id")?;
+    net.cli_json(
+        0,
+        &[
+            "record",
+            "put",
+            "--key",
+            p0,
+            "--merchant",
+            &mid,
+            "--payload-hex",
+            "7b7d",
+        ],
+    )?;
+    Ok((key_file, mid))
+}
+
 /// Runs the CLI on node `i`, expects exit 1 and one `error:` line, and returns it.
 pub(crate) fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<String> {
     let out = net.cli(i, args)?;
@@ -171,40 +216,7 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
     net.qualify_wallet_host(0)?;
 
     // A merchant acquired by platform-0; its own key opens the collection.
-    let (mkey_file, mkey) = new_key(&net, dir, "merchant")?;
-    let reg = net.cli_json(
-        0,
-        &[
-            "merchant",
-            "register",
-            "--key",
-            p0,
-            "--name",
-            "Noodle House",
-            "--city",
-            "Shanghai",
-            "--mcc",
-            "5812",
-            "--country",
-            "CN",
-            "--merchant-key",
-            &mkey,
-        ],
-    )?;
-    let mid = s(&reg, "/merchant_id")?;
-    net.cli_json(
-        0,
-        &[
-            "record",
-            "put",
-            "--key",
-            p0,
-            "--merchant",
-            &mid,
-            "--payload-hex",
-            "7b7d",
-        ],
-    )?;
+    let (mkey_file, mid) = acquired_merchant(&net, dir, p0, ("Noodle House", "Shanghai", "5812"))?;
 
     // Payers: each submits through its own node.
     let (a, a_wallet) = funded_user(&net, dir, p0, "Alice", 1)?;

@@ -16,7 +16,7 @@ use anyhow::{ensure, Context, Result};
 use paychain_tests::Testnet;
 use serde_json::Value;
 
-use crate::collection::{funded_user, new_key, p, refused, s};
+use crate::collection::{acquired_merchant, funded_user, new_key, p, refused, s};
 use crate::PROGRESS;
 
 /// `paychain pay` of `amount` by the dependant through the binding, with an optional template;
@@ -64,40 +64,7 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     net.qualify_wallet_host(0)?;
 
     // A school canteen acquired by platform-0, with a static merchant code.
-    let (_, canteen_key) = new_key(&net, dir, "canteen")?;
-    let reg = net.cli_json(
-        0,
-        &[
-            "merchant",
-            "register",
-            "--key",
-            p0,
-            "--name",
-            "School Canteen",
-            "--city",
-            "Hangzhou",
-            "--mcc",
-            "5814",
-            "--country",
-            "CN",
-            "--merchant-key",
-            &canteen_key,
-        ],
-    )?;
-    let mid = s(&reg, "/merchant_id")?;
-    net.cli_json(
-        0,
-        &[
-            "record",
-            "put",
-            "--key",
-            p0,
-            "--merchant",
-            &mid,
-            "--payload-hex",
-            "7b7d",
-        ],
-    )?;
+    let (_, mid) = acquired_merchant(&net, dir, p0, ("School Canteen", "Hangzhou", "5814"))?;
     let code = dir.join("canteen.png");
     net.cli_json(
         0,

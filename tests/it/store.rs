@@ -12,7 +12,7 @@ use anyhow::{ensure, Context, Result};
 use paychain_tests::Testnet;
 use serde_json::{json, Value};
 
-use crate::collection::{funded_user, new_key, p, refused, s};
+use crate::collection::{acquired_merchant, funded_user, p, refused, s};
 use crate::PROGRESS;
 
 #[allow(clippy::too_many_arguments)]
@@ -63,40 +63,7 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
     net.qualify_wallet_host(0)?;
 
     // The store, acquired by platform-0.
-    let (mkey_file, mkey) = new_key(&net, dir, "store")?;
-    let reg = net.cli_json(
-        0,
-        &[
-            "merchant",
-            "register",
-            "--key",
-            p0,
-            "--name",
-            "Corner Shop",
-            "--city",
-            "Shanghai",
-            "--mcc",
-            "5411",
-            "--country",
-            "CN",
-            "--merchant-key",
-            &mkey,
-        ],
-    )?;
-    let mid = s(&reg, "/merchant_id")?;
-    net.cli_json(
-        0,
-        &[
-            "record",
-            "put",
-            "--key",
-            p0,
-            "--merchant",
-            &mid,
-            "--payload-hex",
-            "7b7d",
-        ],
-    )?;
+    let (mkey_file, mid) = acquired_merchant(&net, dir, p0, ("Corner Shop", "Shanghai", "5411"))?;
     let (a, a_wallet) = funded_user(&net, dir, p0, "Alice", 1)?;
     let (b, _) = funded_user(&net, dir, p0, "Bob", 2)?;
     net.cli_json_until(1, &["merchant", "show", &mid], PROGRESS, |v| {

@@ -17,7 +17,9 @@
 #                 10^6 works but takes a long time on 2 cores)
 #   --soak M      instead of scenarios 2-4: M minutes of constant load on 4 validators (SOAK_RATE tx/s,
 #                 default 0.05 x verify, about half of the dev capacity), RSS of every node sampled
-#                 every 5 s; reports the mean RSS of the last quarter over the first (flat: within 10 %)
+#                 every 5 s with what RocksDB holds of it (memtables, block cache, table readers, from
+#                 /metrics); reports the mean RSS of the last quarter over the first, and the same for RSS
+#                 less RocksDB (the node's own memory, apart from caches bounded by configuration)
 #
 # Networks live in a temporary directory on free ports and are always torn down (also on ^C). Node logs of a
 # run are kept in $BENCH_KEEP_DIR when it is set.
@@ -287,12 +289,19 @@ jq -r '"   verify \(.ed25519_verify_per_s)/s, batch64 \(.ed25519_batch64_sig_per
 # ---- soak (instead of 2-4) ---------------------------------------------------------------------------
 if [[ -n "$SOAK_MIN" ]]; then
   rate="${SOAK_RATE:-$(python3 -c "print(max(20, int($VERIFY * 0.05)))")}"
-  say "soak: ${SOAK_MIN} min of $rate tx/s on 4 validators, node RSS every 5 s"
+  say "soak: ${SOAK_MIN} min of $rate tx/s on 4 validators, node RSS and RocksDB memory every 5 s"
   start_net 4
+  IFS=, read -r -a SOAK_URLS <<<"$NET_URLS"
   (
+    # per sample: time, then per node its RSS and what RocksDB holds of it (memtables, block cache, table
+    # readers, from the node's /metrics), both in KiB
     while :; do
       line="$(date +%s)"
-      for pid in "${NET_PIDS[@]}"; do line+=" $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"; done
+      for i in "${!NET_PIDS[@]}"; do
+        line+=" $(awk '/^VmRSS:/ {print $2}' "/proc/${NET_PIDS[$i]}/status" 2>/dev/null || echo 0)"
+        line+=" $(curl -sf --max-time 2 "${SOAK_URLS[$i]}/metrics" |
+          awk '/^paychain_storage_memory_bytes\{/ {s += $NF} END {printf "%d", s / 1024}')"
+      done
       echo "$line"
       sleep 5
     done
@@ -303,23 +312,33 @@ if [[ -n "$SOAK_MIN" ]]; then
   stop_net
   python3 - "$WORK/rss.txt" >"$WORK/soak_rss.json" <<'PY'
 import json, sys
-rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if len(l.split()) > 1]
 q = max(1, len(rows) // 4)
+mean = lambda rs, col: sum(r[col] for r in rs) / len(rs)
+ratio = lambda a, b: round(a / b, 3) if b else None
 nodes = []
-for i in range(1, len(rows[0])):
-    first = sum(r[i] for r in rows[:q]) / q
-    last = sum(r[i] for r in rows[-q:]) / q
+for n in range((len(rows[0]) - 1) // 2):
+    rss, db = 1 + 2 * n, 2 + 2 * n
+    first, last = mean(rows[:q], rss), mean(rows[-q:], rss)
+    # the node's own memory: RSS less what RocksDB holds in its configured, bounded caches
+    own = [[r[rss] - r[db]] for r in rows]
+    own_first, own_last = mean(own[:q], 0), mean(own[-q:], 0)
     nodes.append({"first_quarter_rss_mib": round(first / 1024, 1), "last_quarter_rss_mib": round(last / 1024, 1),
-                  "last_over_first": round(last / first, 3) if first else None})
-ratios = [n["last_over_first"] for n in nodes if n["last_over_first"]]
-# the whole series too, so growth can be told from warm-up (MiB per node, one row per sample)
-series = [[round(r[i] / 1024, 1) for i in range(1, len(r))] for r in rows]
+                  "last_over_first": ratio(last, first),
+                  "last_quarter_rocksdb_mib": round(mean(rows[-q:], db) / 1024, 1),
+                  "first_quarter_rss_less_rocksdb_mib": round(own_first / 1024, 1),
+                  "last_quarter_rss_less_rocksdb_mib": round(own_last / 1024, 1),
+                  "rss_less_rocksdb_last_over_first": ratio(own_last, own_first)})
+within = lambda key: all(n[key] is not None and 0.9 <= n[key] <= 1.1 for n in nodes)
+# the whole series too, so growth can be told from warm-up: per sample and node, [RSS, RocksDB] in MiB
+series = [[[round(r[1 + 2 * n] / 1024, 1), round(r[2 + 2 * n] / 1024, 1)] for n in range(len(nodes))] for r in rows]
 print(json.dumps({"rss_samples": len(rows), "rss_every_s": 5, "nodes_rss": nodes, "series_mib": series,
-                  "memory_flat_within_10pct": bool(ratios) and all(0.9 <= r <= 1.1 for r in ratios)}))
+                  "memory_flat_within_10pct": bool(nodes) and within("last_over_first"),
+                  "rss_less_rocksdb_flat_within_10pct": bool(nodes) and within("rss_less_rocksdb_last_over_first")}))
 PY
   jq -c --slurpfile rss "$WORK/soak_rss.json" 'if .scenario == "soak" then .memory = $rss[0] else . end' "$SCEN" >"$WORK/s2"
   mv "$WORK/s2" "$SCEN"
-  jq -r '"   memory last/first quarter per node: \([.nodes_rss[].last_over_first] | map(tostring) | join("/")) (flat within 10 %: \(.memory_flat_within_10pct))"' "$WORK/soak_rss.json"
+  jq -r '"   RSS last/first quarter per node: \([.nodes_rss[].last_over_first] | map(tostring) | join("/")) (flat within 10 %: \(.memory_flat_within_10pct)); RocksDB caches in the last quarter: \([.nodes_rss[].last_quarter_rocksdb_mib] | map(tostring) | join("/")) MiB; RSS less RocksDB last/first: \([.nodes_rss[].rss_less_rocksdb_last_over_first] | map(tostring) | join("/")) (flat within 10 %: \(.rss_less_rocksdb_flat_within_10pct))"' "$WORK/soak_rss.json"
   SIZES=()
 fi
 

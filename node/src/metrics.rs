@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use malachitebft_app::metrics::SharedRegistry;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
@@ -19,6 +21,12 @@ pub struct Metrics {
     mempool_size: Gauge,
     peers: Gauge,
     commit_seconds: Histogram,
+    storage_memory: Family<MemoryLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MemoryLabels {
+    part: &'static str,
 }
 
 impl Metrics {
@@ -33,6 +41,7 @@ impl Metrics {
             mempool_size: Gauge::default(),
             peers: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            storage_memory: Family::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -71,6 +80,11 @@ impl Metrics {
                 "Time to execute and commit a decided block",
                 m.commit_seconds.clone(),
             );
+            r.register(
+                "storage_memory_bytes",
+                "RocksDB memory by part: memtables and block_cache are bounded by configuration, table_readers grow with the data on disk",
+                m.storage_memory.clone(),
+            );
         });
         m
     }
@@ -96,9 +110,25 @@ impl Metrics {
     }
 
     /// Refreshes the gauges sampled at scrape time and renders everything.
-    pub fn render(&self, mempool_size: usize, peers: u64) -> String {
+    pub fn render(
+        &self,
+        mempool_size: usize,
+        peers: u64,
+        storage: Option<crate::storage::StorageMemory>,
+    ) -> String {
         self.mempool_size.set(mempool_size as i64);
         self.peers.set(peers as i64);
+        if let Some(m) = storage {
+            for (part, bytes) in [
+                ("memtables", m.memtables),
+                ("block_cache", m.block_cache),
+                ("table_readers", m.table_readers),
+            ] {
+                self.storage_memory
+                    .get_or_create(&MemoryLabels { part })
+                    .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+        }
         let mut out = String::new();
         malachitebft_app::metrics::export(&mut out);
         out

@@ -45,7 +45,8 @@ pub struct Shared {
     gossip: std::sync::OnceLock<gossip::Handle>,
     pub syncing: AtomicBool,
     /// This node's enclave, on chains that have one.
-    pub enclave: Option<Arc<std::sync::Mutex<paychain_contracts::enclave::Enclave>>>,
+    /// Lookups share it (read); only provisioning takes it exclusively.
+    pub enclave: Option<Arc<std::sync::RwLock<paychain_contracts::enclave::Enclave>>>,
 }
 
 impl Shared {
@@ -195,7 +196,8 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
             storage.write_genesis(&writes, genesis.genesis_time_ms)?
         }
     };
-    info!(height = tip.height, app_hash = %tip.app_hash, chain_id = %chain_id.0, "storage opened");
+    let stale = storage.prune_pending(tip.height)?;
+    info!(height = tip.height, app_hash = %tip.app_hash, chain_id = %chain_id.0, stale_proposals = stale, "storage opened");
 
     let registry = SharedRegistry::global().with_moniker(config.moniker.clone());
     let metrics = Metrics::register(&registry);
@@ -217,7 +219,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         gossip: std::sync::OnceLock::new(),
         syncing: AtomicBool::new(false),
         enclave: match &genesis.enclave {
-            Some(_) => Some(Arc::new(std::sync::Mutex::new(crate::enclave::open(
+            Some(_) => Some(Arc::new(std::sync::RwLock::new(crate::enclave::open(
                 home, &chain_id,
             )?))),
             None => None,

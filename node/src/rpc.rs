@@ -224,7 +224,7 @@ fn enclave_status(shared: &Shared) -> Result<EnclaveStatusView, ErrorObjectOwned
         revoked_measurements: enclave_registry::revoked(storage).map_err(internal)?,
         enclaves: enclave_registry::enclaves(storage).map_err(internal)?,
         node_enclave: shared.enclave.as_ref().map(|e| {
-            let e = e.lock().unwrap_or_else(|p| p.into_inner());
+            let e = e.read().unwrap_or_else(|p| p.into_inner());
             NodeEnclaveView {
                 signer: e.signer(),
                 measurement: e.measurement(),
@@ -597,10 +597,12 @@ where
                     return Box::pin(async move { Ok(resp) });
                 }
                 "/metrics" => {
-                    let text = self
-                        .shared
-                        .metrics
-                        .render(self.shared.mempool.len(), self.shared.peers());
+                    let storage = self.shared.storage.memory().ok();
+                    let text = self.shared.metrics.render(
+                        self.shared.mempool.len(),
+                        self.shared.peers(),
+                        storage,
+                    );
                     let resp = plain(200, "text/plain; version=0.0.4", text);
                     return Box::pin(async move { Ok(resp) });
                 }

@@ -82,6 +82,16 @@ pub struct TxLocation {
     pub index: u32,
 }
 
+/// RocksDB's memory, in bytes. Memtables are bounded by [`MEMTABLE_BUDGET_BYTES`] and the block
+/// cache by [`BLOCK_CACHE_BYTES`]; table readers (index and filter blocks of open SST files) grow
+/// with the data on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageMemory {
+    pub memtables: u64,
+    pub block_cache: u64,
+    pub table_readers: u64,
+}
+
 /// Everything committed for one decided block.
 pub struct Commit<'a> {
     pub block: &'a Block,
@@ -96,6 +106,8 @@ pub struct Commit<'a> {
 #[derive(Clone)]
 pub struct Storage {
     db: Arc<DB>,
+    /// The block cache every column family shares (kept for its usage figure).
+    cache: rocksdb::Cache,
     /// Test-only: the commit of this height fails (see [`crate::faults`]).
     fail_commit_at: Option<u64>,
 }
@@ -115,9 +127,9 @@ fn state_key(key: &[u8]) -> Vec<u8> {
 /// The LRU block cache shared by every column family.
 pub const BLOCK_CACHE_BYTES: usize = 32 << 20;
 /// Size at which one column family's memtable is flushed.
-pub const MEMTABLE_BYTES: usize = 16 << 20;
+pub const MEMTABLE_BYTES: usize = 8 << 20;
 /// The memtables of all column families together.
-pub const MEMTABLE_BUDGET_BYTES: usize = 64 << 20;
+pub const MEMTABLE_BUDGET_BYTES: usize = 32 << 20;
 
 impl Storage {
     /// Opens (or creates) the database under `path`.
@@ -149,7 +161,18 @@ impl Storage {
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Self {
             db: Arc::new(db),
+            cache,
             fail_commit_at: None,
+        })
+    }
+
+    /// What RocksDB holds in memory now: the bounded part of the node's footprint.
+    pub fn memory(&self) -> Result<StorageMemory, Error> {
+        let stats = rocksdb::perf::get_memory_usage_stats(Some(&[&self.db]), Some(&[&self.cache]))?;
+        Ok(StorageMemory {
+            memtables: stats.mem_table_total,
+            block_cache: stats.cache_total,
+            table_readers: stats.mem_table_readers_total,
         })
     }
 
@@ -245,9 +268,14 @@ impl Storage {
             };
             batch.put_cf(txindex, tx.hash().0, codec::encode(&loc));
         }
-        // Undecided proposals at or below this height are no longer needed.
+        // The undecided proposals of this height are no longer needed. Point deletes of the few
+        // keys there are, not a range delete: every range tombstone stays in the (rarely flushed)
+        // memtable and is re-fragmented by every later read of the column family, so one per
+        // block made memory and read time grow with the height.
         let pending = self.cf(CF_PENDING)?;
-        batch.delete_range_cf(pending, height_key(0), height_key(height.saturating_add(1)));
+        for (key, _) in self.pending_entries(height, height)? {
+            batch.delete_cf(pending, key);
+        }
         let tip = Tip {
             height,
             block_hash: c.block.hash(),
@@ -327,22 +355,56 @@ impl Storage {
         Ok(())
     }
 
-    /// All undecided proposal records at `height`.
+    /// All undecided proposal records at `height`, keyed as given to [`Self::put_pending`].
     pub fn pending_at(&self, height: u64) -> Result<Vec<Entry>, Error> {
-        let prefix = height_key(height);
+        Ok(self
+            .pending_entries(height, height)?
+            .into_iter()
+            .map(|(k, v)| (k[8..].to_vec(), v))
+            .collect())
+    }
+
+    /// Raw (full key, value) pending records at heights `from..=to`. The iterator is bounded on
+    /// both sides, so the tombstones of other heights are never scanned.
+    fn pending_entries(&self, from: u64, to: u64) -> Result<Vec<Entry>, Error> {
+        let lower = height_key(from);
+        let mut read = rocksdb::ReadOptions::default();
+        if let Some(end) = to.checked_add(1) {
+            read.set_iterate_upper_bound(height_key(end).to_vec());
+        }
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
+        let iter = self.db.iterator_cf_opt(
             self.cf(CF_PENDING)?,
-            IteratorMode::From(&prefix, Direction::Forward),
+            read,
+            IteratorMode::From(&lower, Direction::Forward),
         );
         for item in iter {
             let (k, v) = item?;
-            if !k.starts_with(&prefix) {
-                break;
+            if k.len() < 8 {
+                return Err(Error::Corrupt {
+                    what: "pending proposal key",
+                    reason: format!("{} bytes", k.len()),
+                });
             }
-            out.push((k[prefix.len()..].to_vec(), v.to_vec()));
+            out.push((k.to_vec(), v.to_vec()));
         }
         Ok(out)
+    }
+
+    /// Deletes the undecided proposal records of heights up to `height` (at start-up: a crash
+    /// between a commit and the deletes of an older version could have left some behind).
+    pub fn prune_pending(&self, height: u64) -> Result<usize, Error> {
+        let stale = self.pending_entries(0, height)?;
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = WriteBatch::default();
+        let pending = self.cf(CF_PENDING)?;
+        for (key, _) in &stale {
+            batch.delete_cf(pending, key);
+        }
+        self.write(batch)?;
+        Ok(stale.len())
     }
 }
 
@@ -479,6 +541,13 @@ mod tests {
         let outcome = execute_block(&db, &block).unwrap();
         assert!(outcome.receipts[0].is_ok(), "{:?}", outcome.receipts[0]);
         let bytes = block.to_bytes();
+        db.put_pending(1, b"round-0", b"proposal of height 1")
+            .unwrap();
+        db.put_pending(1, b"round-1", b"another of height 1")
+            .unwrap();
+        db.put_pending(2, b"round-0", b"proposal of height 2")
+            .unwrap();
+        assert_eq!(db.pending_at(1).unwrap().len(), 2);
         let tip1 = db
             .commit(Commit {
                 block: &block,
@@ -489,6 +558,15 @@ mod tests {
                 certificate: b"cert",
             })
             .unwrap();
+        // The commit of height 1 dropped its undecided proposals and kept the next height's.
+        assert!(db.pending_at(1).unwrap().is_empty());
+        assert_eq!(
+            db.pending_at(2).unwrap(),
+            vec![(b"round-0".to_vec(), b"proposal of height 2".to_vec())]
+        );
+        assert_eq!(db.prune_pending(1).unwrap(), 0);
+        assert_eq!(db.prune_pending(2).unwrap(), 1);
+        assert!(db.pending_at(2).unwrap().is_empty());
         drop(db);
 
         let db = Storage::open(dir.path()).unwrap();

@@ -260,6 +260,17 @@ fn rpc_rejects_bad_input() -> Result<()> {
         status == 200 && metrics.contains("# TYPE"),
         "/metrics: HTTP {status}: {metrics:.200}"
     );
+    // RocksDB's bounded memory is visible to the operator; the memtables hold the blocks written.
+    let memtables = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("paychain_storage_memory_bytes{") && l.contains("part=\"memtables\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+    ensure!(
+        matches!(memtables, Some(b) if b > 0),
+        "/metrics has no positive storage_memory_bytes for memtables: {metrics:.2000}"
+    );
     Ok(())
 }
 

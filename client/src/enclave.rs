@@ -516,7 +516,7 @@ mod tests {
 
     #[test]
     fn sealed_record_round_trips_through_a_lookup() {
-        let mut f = fixture();
+        let f = fixture();
         let consortium = f.status.config.as_ref().unwrap().consortium_public;
         let merchant = MerchantId::derive(&SecretKey::from_seed([6; 32]).public_key());
         let platform = PlatformId::new("platform-0").unwrap();

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
 use paychain_contracts::crypto::{Hash, SecretKey};
@@ -279,7 +279,7 @@ pub fn lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupError
     }
     let height = shared.tip().height;
     let outcome = {
-        let mut enclave = enclave.lock().unwrap_or_else(|p| p.into_inner());
+        let enclave = enclave.read().unwrap_or_else(|p| p.into_inner());
         enclave.answer(
             &lookup,
             grant.as_ref(),
@@ -353,7 +353,7 @@ fn submit(shared: &Shared, key: &SecretKey, call: Call) -> anyhow::Result<Hash> 
 fn step(
     shared: &Shared,
     home: &Home,
-    enclave: &Mutex<Enclave>,
+    enclave: &RwLock<Enclave>,
     node_key: &SecretKey,
     height: u64,
     sent: &mut HashMap<Hash, u64>,
@@ -367,14 +367,15 @@ fn step(
     if sent.keys().any(|h| shared.mempool.contains(h)) {
         return Ok(());
     }
-    let mut enclave = enclave.lock().unwrap_or_else(|p| p.into_inner());
-    let me = enclave.signer();
+    // Exclusive only while provisioning; lookups go on meanwhile otherwise.
+    let read = || enclave.read().unwrap_or_else(|p| p.into_inner());
+    let me = read().signer();
     match enclave_registry::enclave(storage, &me)? {
         None => {
             let root = keys::load(&root_key_path(home)).map_err(|e| {
                 anyhow::anyhow!("cannot register the enclave without the attestation root: {e}")
             })?;
-            let quote: SignedQuote = enclave.quote().attest(&root);
+            let quote: SignedQuote = read().quote().attest(&root);
             let hash = submit(
                 shared,
                 node_key,
@@ -383,8 +384,9 @@ fn step(
             info!(target: "enclave", signer = %me, "enclave registration submitted");
             sent.insert(hash, height);
         }
-        Some(_) if !enclave.is_provisioned() => {
+        Some(_) if !read().is_provisioned() => {
             if let Some(wrapped) = enclave_registry::wrapped_for(storage, &me)? {
+                let mut enclave = enclave.write().unwrap_or_else(|p| p.into_inner());
                 enclave
                     .provision(&wrapped, &cfg.consortium_public)
                     .map_err(|e| anyhow::anyhow!("provisioning: {e}"))?;
@@ -409,7 +411,7 @@ fn step(
                 if entry.provisioned || entry.quote.quote.signer == me {
                     continue;
                 }
-                let wrapped = enclave
+                let wrapped = read()
                     .wrap_for(&entry.quote, &policy, &fresh_randomness())
                     .map_err(|e| {
                         anyhow::anyhow!("wrapping for {}: {e}", entry.quote.quote.signer)

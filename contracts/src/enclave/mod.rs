@@ -30,6 +30,7 @@
 //! leaves only boxed to a requester's reply key.
 
 use std::fmt;
+use std::sync::Mutex;
 
 use zeroize::ZeroizeOnDrop;
 
@@ -55,7 +56,7 @@ pub use quote::{report_data, verify_quote, Quote, QuoteError, QuotePolicy, Signe
 pub use records::{seal_record, RecordError, SealedRecord};
 pub use seal::{SealError, SealedBlob};
 
-use crate::crypto::{PublicKey, SecretKey};
+use crate::crypto::{Hash, PublicKey, SecretKey};
 use crate::ids::{ChainId, PlatformId};
 
 /// Default replay window of lookups, in blocks.
@@ -190,7 +191,9 @@ pub struct Enclave {
     kx: KxSecret,
     seal_key: seal::SealKey,
     consortium: Option<ConsortiumSecret>,
-    replay: ReplayGuard,
+    /// The only state a lookup changes: held just long enough to reserve the request, so answers
+    /// (signature check, decryption, re-encryption, signing) run in parallel.
+    replay: Mutex<ReplayGuard>,
 }
 
 // Every secret field zeroizes itself on drop (`SecretKey`, `KxSecret`, `SealKey`'s `Zeroizing` key,
@@ -247,7 +250,10 @@ impl Enclave {
             Some(blob) => Some(seal::unseal(blob, &seal_key)?),
             None => None,
         };
-        let replay = ReplayGuard::new(config.lookup_window, config.replay_capacity);
+        let replay = Mutex::new(ReplayGuard::new(
+            config.lookup_window,
+            config.replay_capacity,
+        ));
         Ok(Enclave {
             config,
             signer,
@@ -357,7 +363,7 @@ impl Enclave {
     /// records on chain at `height`), boxes it to the reply key and signs the answer. Other platforms are
     /// listed by id only. `rand` must be fresh for every call.
     pub fn answer(
-        &mut self,
+        &self,
         lookup: &SignedLookup,
         grant: Option<&RoleGrant>,
         records: &[StoredRecord],
@@ -387,12 +393,38 @@ impl Enclave {
                 platform: request.platform_id.clone(),
             });
         }
-        let request_hash = request.hash();
-        self.replay.check(request, &request_hash, height)?;
         let consortium = self
             .consortium
             .as_ref()
             .ok_or(EnclaveError::NotProvisioned)?;
+        let request_hash = request.hash();
+        // Reserve the request before the work, so a concurrent copy of it is refused as a replay;
+        // give the reservation back if no answer comes out, so the payer can simply retry.
+        self.replay_guard()
+            .reserve(request, &request_hash, height)?;
+        let answer = self.build_answer(request, &request_hash, consortium, records, height, rand);
+        if answer.is_err() {
+            self.replay_guard().release(request, &request_hash);
+        }
+        answer
+    }
+
+    fn replay_guard(&self) -> std::sync::MutexGuard<'_, ReplayGuard> {
+        // Every guard update is a single set operation, so a panic elsewhere cannot leave it
+        // half-updated: poisoning is ignored.
+        self.replay.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn build_answer(
+        &self,
+        request: &LookupRequest,
+        request_hash: &Hash,
+        consortium: &ConsortiumSecret,
+        records: &[StoredRecord],
+        height: u64,
+        rand: &BoxRandomness,
+    ) -> Result<SignedAnswer, EnclaveError> {
+        let request_hash = *request_hash;
         if records.len() > query::MAX_RECORDS_PER_MERCHANT {
             return Err(EnclaveError::TooManyRecords(records.len()));
         }
@@ -439,7 +471,6 @@ impl Enclave {
             other_platforms: others.into_iter().collect(),
         };
         let signature = self.signer.sign(&answer.sign_bytes());
-        self.replay.insert(request, &request_hash);
         Ok(SignedAnswer { answer, signature })
     }
 }

@@ -405,6 +405,24 @@ impl ReplayGuard {
         self.seen.insert((request.issued_at_height, *hash));
     }
 
+    /// [`ReplayGuard::check`] then [`ReplayGuard::insert`] in one step: a second copy of the
+    /// request is a replay from now on, even while the first is still being answered.
+    pub fn reserve(
+        &mut self,
+        request: &LookupRequest,
+        hash: &Hash,
+        height: u64,
+    ) -> Result<(), QueryError> {
+        self.check(request, hash, height)?;
+        self.insert(request, hash);
+        Ok(())
+    }
+
+    /// Forgets a reservation whose lookup was not answered.
+    pub fn release(&mut self, request: &LookupRequest, hash: &Hash) {
+        self.seen.remove(&(request.issued_at_height, *hash));
+    }
+
     /// How many lookups are remembered.
     pub fn len(&self) -> usize {
         self.seen.len()

@@ -240,7 +240,7 @@ fn restart_unseals_other_build_cannot_corrupt_file_is_clear() {
 
 #[test]
 fn lookup_for_p_opens_only_p_record_reencrypted_and_verifiable() {
-    let (mut e, public) = provisioned(1);
+    let (e, public) = provisioned(1);
     let m = merchant(1);
     let records = [
         record(&public, &m, "p", 2, "P-secret acct 111"),
@@ -280,7 +280,7 @@ fn lookup_for_p_opens_only_p_record_reencrypted_and_verifiable() {
 
 #[test]
 fn other_platforms_user_gets_no_plaintext() {
-    let (mut e, public) = provisioned(1);
+    let (e, public) = provisioned(1);
     let m = merchant(1);
     let records = [record(&public, &m, "p", 2, "P-secret acct 111")];
     let bob = client(2);
@@ -307,7 +307,7 @@ fn other_platforms_user_gets_no_plaintext() {
 
 #[test]
 fn lookup_refusals() {
-    let (mut e, public) = provisioned(1);
+    let (e, public) = provisioned(1);
     let m = merchant(1);
     let records = [record(&public, &m, "p", 2, "P-secret")];
     let alice = client(1);
@@ -365,6 +365,8 @@ fn lookup_refusals() {
         e.answer(&req, Some(&g), &tampered, 50, &rand(4)),
         Err(EnclaveError::Record(RecordError::Authentication { .. }))
     ));
+    // A lookup that got no answer is not spent: the same request is answered once the record is good.
+    e.answer(&req, Some(&g), &records, 50, &rand(4)).unwrap();
     // Duplicates and oversized inputs.
     let dup = [records[0].clone(), records[0].clone()];
     let req = lookup(&alice, &m, "p", 50, 6);
@@ -379,7 +381,7 @@ fn lookup_refusals() {
         Err(EnclaveError::TooManyRecords(_))
     ));
     // Unprovisioned enclave.
-    let mut fresh = Enclave::new(&[7; 32], EnclaveConfig::new(chain()), None).unwrap();
+    let fresh = Enclave::new(&[7; 32], EnclaveConfig::new(chain()), None).unwrap();
     let req = lookup(&alice, &m, "p", 50, 8);
     assert_eq!(
         fresh
@@ -390,8 +392,34 @@ fn lookup_refusals() {
 }
 
 #[test]
+fn concurrent_copies_of_one_lookup_get_one_answer() {
+    let (e, public) = provisioned(1);
+    let m = merchant(1);
+    let records = [record(&public, &m, "p", 2, "P-secret")];
+    let alice = client(1);
+    let g = grant(&alice, "p");
+    let req = lookup(&alice, &m, "p", 50, 0);
+    // Answers run in parallel (the enclave is shared, not locked, by the node's RPC workers); the
+    // replay guard still lets exactly one copy of a request through.
+    let outcomes: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (e, req, g, records) = (&e, &req, &g, &records);
+                s.spawn(move || e.answer(req, Some(g), records, 50, &rand(i)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    assert!(outcomes
+        .iter()
+        .filter(|o| o.is_err())
+        .all(|o| matches!(o, Err(EnclaveError::Query(QueryError::Replayed(_))))));
+}
+
+#[test]
 fn tampered_answer_refused() {
-    let (mut e, public) = provisioned(1);
+    let (e, public) = provisioned(1);
     let m = merchant(1);
     let records = [
         record(&public, &m, "p", 2, "P-secret"),

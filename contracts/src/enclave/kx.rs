@@ -70,23 +70,29 @@ impl fmt::Display for KxPublicKey {
 /// An X25519 static secret (a client's reply key, an enclave's key-exchange key). Zeroized on drop;
 /// `Debug` never prints it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct KxSecret(StaticSecret);
+pub struct KxSecret {
+    secret: StaticSecret,
+    /// Computed once: every box opened to this key needs it for the key derivation.
+    #[zeroize(skip)]
+    public: KxPublicKey,
+}
 
 impl KxSecret {
     /// The secret for 32 random bytes drawn by the caller (clamped as X25519 requires).
     pub fn from_seed(mut seed: [u8; 32]) -> KxSecret {
-        let secret = KxSecret(StaticSecret::from(seed));
+        let secret = StaticSecret::from(seed);
         seed.zeroize();
-        secret
+        let public = KxPublicKey(DalekPublic::from(&secret).to_bytes());
+        KxSecret { secret, public }
     }
 
     /// The matching public key.
     pub fn public_key(&self) -> KxPublicKey {
-        KxPublicKey(DalekPublic::from(&self.0).to_bytes())
+        self.public
     }
 
     pub(crate) fn inner(&self) -> &StaticSecret {
-        &self.0
+        &self.secret
     }
 }
 
@@ -255,9 +261,8 @@ pub(crate) fn box_seal(
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<SealedBox, BoxError> {
-    if recipient.is_weak() {
-        return Err(BoxError::WeakKey);
-    }
+    // A low-order recipient key gives a non-contributory shared secret, refused by `box_key`
+    // (without a second scalar multiplication to test the key first).
     let ephemeral = KxSecret::from_seed(rand.ephemeral_secret);
     let ephemeral_public = ephemeral.public_key();
     let shared = ephemeral
@@ -279,17 +284,28 @@ pub(crate) fn box_open(
     sealed: &SealedBox,
     aad: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, BoxError> {
+    let key = box_open_key(domain, recipient, &sealed.ephemeral_public, aad)?;
+    aead_open(&key, &sealed.nonce, aad, &sealed.ciphertext)
+}
+
+/// The AES-256-GCM key of a box sealed to `recipient` with `ephemeral_public` and `aad`: the X25519
+/// agreement and key derivation of [`box_open`], without the decryption.
+pub(crate) fn box_open_key(
+    domain: &[u8],
+    recipient: &KxSecret,
+    ephemeral_public: &KxPublicKey,
+    aad: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, BoxError> {
     let shared = recipient
         .inner()
-        .diffie_hellman(&DalekPublic::from(sealed.ephemeral_public.0));
-    let key = box_key(
+        .diffie_hellman(&DalekPublic::from(ephemeral_public.0));
+    box_key(
         domain,
         &shared,
-        &sealed.ephemeral_public,
+        ephemeral_public,
         &recipient.public_key(),
         aad,
-    )?;
-    aead_open(&key, &sealed.nonce, aad, &sealed.ciphertext)
+    )
 }
 
 /// Appends `bytes` with a 4-byte little-endian length prefix (unambiguous concatenation).

@@ -59,6 +59,9 @@ pub use seal::{SealError, SealedBlob};
 use crate::crypto::{Hash, PublicKey, SecretKey};
 use crate::ids::{ChainId, PlatformId};
 
+/// Record keys an enclave keeps (about 100 bytes each).
+pub const RECORD_KEY_CACHE: usize = 16_384;
+
 /// Default replay window of lookups, in blocks.
 pub const DEFAULT_LOOKUP_WINDOW: u64 = 100;
 /// Default number of answered lookups remembered within the window.
@@ -194,6 +197,8 @@ pub struct Enclave {
     /// The only state a lookup changes: held just long enough to reserve the request, so answers
     /// (signature check, decryption, re-encryption, signing) run in parallel.
     replay: Mutex<ReplayGuard>,
+    /// Keys of records opened before (see [`records::RecordKeys`]).
+    record_keys: records::RecordKeys,
 }
 
 // Every secret field zeroizes itself on drop (`SecretKey`, `KxSecret`, `SealKey`'s `Zeroizing` key,
@@ -261,6 +266,7 @@ impl Enclave {
             seal_key,
             consortium,
             replay,
+            record_keys: records::RecordKeys::new(RECORD_KEY_CACHE),
         })
     }
 
@@ -443,7 +449,7 @@ impl Enclave {
         let record = match own {
             None => None,
             Some(r) => {
-                let plaintext = records::open_record(
+                let plaintext = self.record_keys.open(
                     consortium,
                     &r.sealed,
                     &request.merchant_id,

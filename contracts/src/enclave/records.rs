@@ -5,12 +5,15 @@
 //! ciphertext copied under another merchant, platform or version fails authentication. The chain stores only
 //! the [`SealedRecord`]; the randomness is drawn by the client, never during block execution.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::kx::{
-    box_open, box_seal, put_lp, BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, SealedBox,
-    TAG_LEN,
+    aead_open, box_open_key, box_seal, put_lp, BoxError, BoxRandomness, ConsortiumSecret,
+    KxPublicKey, SealedBox, TAG_LEN,
 };
 use crate::codec;
 use crate::crypto::{sha256, Hash};
@@ -132,7 +135,8 @@ pub fn seal_record(
         })
 }
 
-/// Decrypts a record inside the enclave.
+/// Decrypts a record, with no key cache (tests: every open does the full X25519 agreement).
+#[cfg(test)]
 pub(crate) fn open_record(
     secret: &ConsortiumSecret,
     record: &SealedRecord,
@@ -140,9 +144,16 @@ pub(crate) fn open_record(
     platform: &PlatformId,
     version: u64,
 ) -> Result<Zeroizing<Vec<u8>>, RecordError> {
-    record.check_bounds()?;
-    let aad = record_aad(merchant, platform, version);
-    box_open(RECORD_DOMAIN, secret.kx(), &record.0, &aad).map_err(|e| match e {
+    RecordKeys::new(0).open(secret, record, merchant, platform, version)
+}
+
+fn record_error(
+    e: BoxError,
+    merchant: &MerchantId,
+    platform: &PlatformId,
+    version: u64,
+) -> RecordError {
+    match e {
         BoxError::WeakKey => RecordError::WeakKey,
         BoxError::Kdf => RecordError::Kdf,
         BoxError::Authentication => RecordError::Authentication {
@@ -150,7 +161,85 @@ pub(crate) fn open_record(
             platform: platform.clone(),
             version,
         },
-    })
+    }
+}
+
+const RECORD_KEY_SLOT_DOMAIN: &[u8] = b"paychain/enclave/record-key-slot/v1";
+
+/// The box keys of records the enclave has opened, so looking a record up again costs one AES-GCM
+/// decryption instead of an X25519 agreement (the agreement was most of a lookup's cost).
+///
+/// A key depends only on the record's ephemeral public key and associated data (the consortium secret is
+/// fixed), so that pair names its slot. A key is kept only after it authenticated a record. The cache
+/// lives inside the enclave like the consortium secret, holds at most `capacity` keys (the oldest goes
+/// first), and every key is zeroized when evicted or dropped.
+pub(crate) struct RecordKeys {
+    capacity: usize,
+    inner: Mutex<KeySlots>,
+}
+
+#[derive(Default)]
+struct KeySlots {
+    keys: HashMap<Hash, Zeroizing<[u8; 32]>>,
+    order: VecDeque<Hash>,
+}
+
+impl RecordKeys {
+    pub(crate) fn new(capacity: usize) -> RecordKeys {
+        RecordKeys {
+            capacity,
+            inner: Mutex::new(KeySlots::default()),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, KeySlots> {
+        // Each update is a couple of map operations: a panic elsewhere cannot leave them inconsistent
+        // in a way that matters, so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many keys are cached.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots().keys.len()
+    }
+
+    /// [`open_record`], with the key from the cache when this record was opened before.
+    pub(crate) fn open(
+        &self,
+        secret: &ConsortiumSecret,
+        record: &SealedRecord,
+        merchant: &MerchantId,
+        platform: &PlatformId,
+        version: u64,
+    ) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+        record.check_bounds()?;
+        let aad = record_aad(merchant, platform, version);
+        let err = |e| record_error(e, merchant, platform, version);
+        let slot = sha256(&[RECORD_KEY_SLOT_DOMAIN, &record.0.ephemeral_public.0, &aad]);
+        let cached = self.slots().keys.get(&slot).cloned();
+        let key = match cached {
+            Some(key) => key,
+            None => box_open_key(RECORD_DOMAIN, secret.kx(), &record.0.ephemeral_public, &aad)
+                .map_err(err)?,
+        };
+        let plaintext =
+            aead_open(&key, &record.0.nonce, &aad, &record.0.ciphertext).map_err(err)?;
+        if self.capacity > 0 {
+            let mut slots = self.slots();
+            if !slots.keys.contains_key(&slot) {
+                while slots.keys.len() >= self.capacity {
+                    match slots.order.pop_front() {
+                        Some(oldest) => drop(slots.keys.remove(&oldest)),
+                        None => break,
+                    }
+                }
+                slots.keys.insert(slot, key);
+                slots.order.push_back(slot);
+            }
+        }
+        Ok(plaintext)
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +313,61 @@ pub(crate) mod tests {
                 }
             );
         }
+    }
+
+    #[test]
+    fn cached_keys_open_only_what_the_full_agreement_opens() {
+        let (secret, rec) = setup();
+        let keys = RecordKeys::new(2);
+        let open =
+            |r: &SealedRecord, m: &MerchantId, v: u64| keys.open(&secret, r, m, &platform("p"), v);
+        assert_eq!(
+            &open(&rec, &merchant(1), 3).unwrap()[..],
+            b"acct=12345 MARKER"
+        );
+        assert_eq!(keys.len(), 1);
+        // Opened again from the cache, same plaintext.
+        assert_eq!(
+            &open(&rec, &merchant(1), 3).unwrap()[..],
+            b"acct=12345 MARKER"
+        );
+        assert_eq!(keys.len(), 1);
+        // With the key cached, a tampered ciphertext or another merchant or version still fails, and
+        // nothing that failed is cached.
+        let mut tampered = rec.clone();
+        tampered.0.ciphertext[1] ^= 1;
+        assert!(matches!(
+            open(&tampered, &merchant(1), 3),
+            Err(RecordError::Authentication { .. })
+        ));
+        assert!(matches!(
+            open(&rec, &merchant(2), 3),
+            Err(RecordError::Authentication { .. })
+        ));
+        assert!(matches!(
+            open(&rec, &merchant(1), 4),
+            Err(RecordError::Authentication { .. })
+        ));
+        assert_eq!(keys.len(), 1);
+        // Bounded: the oldest key goes first.
+        for n in 20..24u8 {
+            let r = seal_record(
+                b"x",
+                &secret.public_key(),
+                &merchant(n),
+                &platform("p"),
+                1,
+                &BoxRandomness::new([n; 32], [n; 12]),
+            )
+            .unwrap();
+            open(&r, &merchant(n), 1).unwrap();
+            assert!(keys.len() <= 2);
+        }
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            &open(&rec, &merchant(1), 3).unwrap()[..],
+            b"acct=12345 MARKER"
+        );
     }
 
     #[test]

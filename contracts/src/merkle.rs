@@ -45,6 +45,77 @@ pub fn root(leaves: &[Hash]) -> Hash {
     level[0]
 }
 
+/// Every level of the tree over a fixed number of leaves, so that changing a few leaves recomputes
+/// only the nodes above them: [`Tree::root`] always equals [`root`] of the current leaf data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tree {
+    /// `levels[0]` holds the tree leaves (`leaf(data)`), the last level the root alone.
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    /// The tree over `leaves` (leaf data hashes, as for [`root`]).
+    pub fn new(leaves: &[Hash]) -> Tree {
+        let mut levels = vec![leaves.iter().map(leaf).collect::<Vec<_>>()];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let next = levels.last().map(|l| next_level(l)).unwrap_or_default();
+            levels.push(next);
+        }
+        Tree { levels }
+    }
+
+    /// Number of leaves.
+    pub fn len(&self) -> usize {
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    /// Whether the tree has no leaves.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The root ([`Hash::ZERO`] when empty).
+    pub fn root(&self) -> Hash {
+        match self.levels.last() {
+            Some(top) if top.len() == 1 => top[0],
+            _ => Hash::ZERO,
+        }
+    }
+
+    /// Sets the leaf data of the given positions and recomputes the nodes above them, each once.
+    /// Positions past the end are ignored (the leaf count is fixed).
+    pub fn update(&mut self, changes: impl IntoIterator<Item = (usize, Hash)>) {
+        let mut dirty: Vec<usize> = Vec::new();
+        if let Some(leaves) = self.levels.first_mut() {
+            for (i, data) in changes {
+                if let Some(slot) = leaves.get_mut(i) {
+                    *slot = leaf(&data);
+                    dirty.push(i);
+                }
+            }
+        }
+        for depth in 1..self.levels.len() {
+            for d in dirty.iter_mut() {
+                *d /= 2;
+            }
+            dirty.sort_unstable();
+            dirty.dedup();
+            let (below, above) = self.levels.split_at_mut(depth);
+            let (children, parents) = (&below[depth - 1], &mut above[0]);
+            for &p in &dirty {
+                let value = match (children.get(2 * p), children.get(2 * p + 1)) {
+                    (Some(l), Some(r)) => node(l, r),
+                    (Some(single), None) => *single,
+                    _ => continue,
+                };
+                if let Some(slot) = parents.get_mut(p) {
+                    *slot = value;
+                }
+            }
+        }
+    }
+}
+
 /// An inclusion proof: the sibling hashes from the leaf level up (promoted levels contribute none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proof {
@@ -135,6 +206,32 @@ mod tests {
         );
         assert!(proof(&l, 3).is_none());
         assert!(proof(&[], 0).is_none());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn cached_tree_root_equals_a_full_recomputation(
+            n in 0usize..80,
+            rounds in proptest::collection::vec(proptest::collection::vec((0usize..90, any::<u8>()), 0..12), 1..5),
+        ) {
+            let mut data = leaves(n);
+            let mut tree = Tree::new(&data);
+            prop_assert_eq!(tree.root(), root(&data));
+            prop_assert_eq!(tree.len(), n);
+            for changes in rounds {
+                let changes: Vec<(usize, Hash)> =
+                    changes.into_iter().map(|(i, b)| (i, Hash::digest(&[b, i as u8]))).collect();
+                for (i, h) in &changes {
+                    if let Some(slot) = data.get_mut(*i) {
+                        *slot = *h;
+                    }
+                }
+                tree.update(changes);
+                prop_assert_eq!(tree.root(), root(&data));
+                prop_assert_eq!(&tree, &Tree::new(&data));
+            }
+        }
     }
 
     proptest! {

@@ -77,6 +77,21 @@ pub trait StateReader {
     fn all_bucket_hashes(&self) -> Result<Vec<Hash>, StateError> {
         (0..BUCKETS as u16).map(|b| self.bucket_hash(b)).collect()
     }
+    /// The app hash once the `changed` bucket hashes replace the stored ones. Override to keep the
+    /// bucket tree between blocks (see [`merkle::Tree`]); the result must equal this default's.
+    fn app_hash_after(&self, changed: &BTreeMap<u16, Hash>) -> Result<Hash, StateError> {
+        let mut all = self.all_bucket_hashes()?;
+        if all.len() != BUCKETS {
+            return Err(StateError(format!(
+                "expected {BUCKETS} bucket hashes, storage returned {}",
+                all.len()
+            )));
+        }
+        for (bucket, h) in changed {
+            all[usize::from(*bucket)] = *h;
+        }
+        Ok(app_hash_of(&all))
+    }
 }
 
 impl<T: StateReader + ?Sized> StateReader for &T {
@@ -91,6 +106,9 @@ impl<T: StateReader + ?Sized> StateReader for &T {
     }
     fn all_bucket_hashes(&self) -> Result<Vec<Hash>, StateError> {
         (**self).all_bucket_hashes()
+    }
+    fn app_hash_after(&self, changed: &BTreeMap<u16, Hash>) -> Result<Hash, StateError> {
+        (**self).app_hash_after(changed)
     }
 }
 
@@ -192,20 +210,11 @@ impl<'a, R: StateReader> Overlay<'a, R> {
             let h = bucket_hash_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice())));
             bucket_hashes.insert(*bucket, h);
         }
-        let mut all = self.reader.all_bucket_hashes()?;
-        if all.len() != BUCKETS {
-            return Err(StateError(format!(
-                "expected {BUCKETS} bucket hashes, storage returned {}",
-                all.len()
-            )));
-        }
-        for (bucket, h) in &bucket_hashes {
-            all[usize::from(*bucket)] = *h;
-        }
+        let app_hash = self.reader.app_hash_after(&bucket_hashes)?;
         Ok(WriteSet {
             puts: self.pending,
             bucket_hashes,
-            app_hash: app_hash_of(&all),
+            app_hash,
         })
     }
 }

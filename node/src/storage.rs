@@ -6,6 +6,7 @@
 //! Either all of it is on disk or none of it, so a crash can never apply a block twice or
 //! half-apply one. RocksDB types stay inside this module.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use paychain_contracts::block::Block;
 use paychain_contracts::codec;
 use paychain_contracts::crypto::Hash;
 use paychain_contracts::executor::Receipt;
+use paychain_contracts::merkle;
 use paychain_contracts::state::{StateError, StateReader, WriteSet, BUCKETS};
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, DB};
 use serde::{Deserialize, Serialize};
@@ -102,12 +104,25 @@ pub struct Commit<'a> {
     pub certificate: &'a [u8],
 }
 
+/// The Merkle tree over the 4096 bucket hashes, so a block's app hash costs the hashes above the
+/// buckets it changed rather than a scan of every bucket hash and 8191 hashes.
+#[derive(Default)]
+struct TreeCache {
+    /// The tree of the committed state (built on first use).
+    committed: Option<merkle::Tree>,
+    /// The tree of the last [`StateReader::app_hash_after`], by its root: the commit that writes
+    /// that app hash installs it.
+    prepared: Option<(Hash, merkle::Tree)>,
+}
+
 /// The node's database. Cheap to clone.
 #[derive(Clone)]
 pub struct Storage {
     db: Arc<DB>,
     /// The block cache every column family shares (kept for its usage figure).
     cache: rocksdb::Cache,
+    /// The bucket tree of the committed state, kept between blocks.
+    tree: Arc<std::sync::Mutex<TreeCache>>,
     /// Test-only: the commit of this height fails (see [`crate::faults`]).
     fail_commit_at: Option<u64>,
 }
@@ -162,6 +177,7 @@ impl Storage {
         Ok(Self {
             db: Arc::new(db),
             cache,
+            tree: Arc::default(),
             fail_commit_at: None,
         })
     }
@@ -219,6 +235,7 @@ impl Storage {
         };
         batch.put_cf(self.cf(CF_META)?, META_TIP, codec::encode(&tip));
         self.write(batch)?;
+        *self.tree_cache() = TreeCache::default();
         Ok(tip)
     }
 
@@ -288,7 +305,35 @@ impl Storage {
             return Err(Error::InjectedFault(height));
         }
         self.write(batch)?;
+        self.tree_committed(c.writes);
         Ok(tip)
+    }
+
+    fn tree_cache(&self) -> std::sync::MutexGuard<'_, TreeCache> {
+        // Every update replaces whole values, so a panic elsewhere cannot leave it half-written.
+        self.tree.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the cached bucket tree to the state just committed.
+    fn tree_committed(&self, writes: &WriteSet) {
+        let mut cache = self.tree_cache();
+        match cache.prepared.take() {
+            Some((root, tree)) if root == writes.app_hash => cache.committed = Some(tree),
+            _ => {
+                if let Some(tree) = cache.committed.as_mut() {
+                    tree.update(
+                        writes
+                            .bucket_hashes
+                            .iter()
+                            .map(|(b, h)| (usize::from(*b), *h)),
+                    );
+                    if tree.root() != writes.app_hash {
+                        // Not the state it was built for: rebuilt from disk on next use.
+                        cache.committed = None;
+                    }
+                }
+            }
+        }
     }
 
     /// Encoded block at `height`.
@@ -435,6 +480,22 @@ impl StateReader for Storage {
             None => Ok(Hash::ZERO),
             Some(b) => to_hash(bucket, &b),
         }
+    }
+
+    fn app_hash_after(&self, changed: &BTreeMap<u16, Hash>) -> Result<Hash, StateError> {
+        let mut cache = self.tree_cache();
+        let mut tree = match &cache.committed {
+            Some(tree) => tree.clone(),
+            None => {
+                let tree = merkle::Tree::new(&self.all_bucket_hashes()?);
+                cache.committed = Some(tree.clone());
+                tree
+            }
+        };
+        tree.update(changed.iter().map(|(b, h)| (usize::from(*b), *h)));
+        let root = tree.root();
+        cache.prepared = Some((root, tree));
+        Ok(root)
     }
 
     /// One scan of the (small, non-empty-only) bucket column instead of 4096 point reads.
@@ -586,5 +647,53 @@ mod tests {
         // Overlays over storage read committed state.
         let ov = Overlay::new(&db);
         assert_eq!(ov.get(b"missing").unwrap(), None);
+
+        // Next blocks' app hashes come from the cached bucket tree: each equals a full
+        // recomputation from disk, and so does the cold tree of a reopened database.
+        let mut tip = tip1;
+        for n in 2..5u64 {
+            let tx = SignedTx::sign(
+                Transaction {
+                    chain_id: g.chain_id.clone(),
+                    sender: platform.public_key(),
+                    nonce: n - 1,
+                    call: Call::Governance(governance::Call::UpdateMemberName {
+                        name: format!("Renamed {n}"),
+                    }),
+                },
+                &platform,
+            );
+            let txs = vec![tx];
+            let block = Block {
+                header: Header {
+                    chain_id: g.chain_id.clone(),
+                    height: n,
+                    time_ms: n + 1,
+                    proposer: SecretKey::from_seed([1; 32]).public_key(),
+                    prev_block_hash: tip.block_hash,
+                    prev_app_hash: tip.app_hash,
+                    prev_result_root: tip.result_root,
+                    tx_root: tx_root(&txs),
+                },
+                txs,
+            };
+            let outcome = execute_block(&db, &block).unwrap();
+            assert!(outcome.receipts[0].is_ok(), "{:?}", outcome.receipts[0]);
+            tip = db
+                .commit(Commit {
+                    block: &block,
+                    block_bytes: &block.to_bytes(),
+                    writes: &outcome.writes,
+                    receipts: &outcome.receipts,
+                    result_root: outcome.result_root,
+                    certificate: b"cert",
+                })
+                .unwrap();
+            assert_ne!(tip.app_hash, block.header.prev_app_hash);
+            assert_eq!(compute_app_hash_full(&db).unwrap(), tip.app_hash);
+        }
+        drop(db);
+        let db = Storage::open(dir.path()).unwrap();
+        assert_eq!(db.app_hash_after(&BTreeMap::new()).unwrap(), tip.app_hash);
     }
 }

@@ -323,8 +323,11 @@ for n in range((len(rows[0]) - 1) // 2):
     # the node's own memory: RSS less what RocksDB holds in its configured, bounded caches
     own = [[r[rss] - r[db]] for r in rows]
     own_first, own_last = mean(own[:q], 0), mean(own[-q:], 0)
+    third = mean(rows[2 * q:3 * q] or rows[:q], rss)
     nodes.append({"first_quarter_rss_mib": round(first / 1024, 1), "last_quarter_rss_mib": round(last / 1024, 1),
                   "last_over_first": ratio(last, first),
+                  # steady state: the last quarter over the third, once the caches and allocator warmed up
+                  "third_quarter_rss_mib": round(third / 1024, 1), "last_over_third": ratio(last, third),
                   "last_quarter_rocksdb_mib": round(mean(rows[-q:], db) / 1024, 1),
                   "first_quarter_rss_less_rocksdb_mib": round(own_first / 1024, 1),
                   "last_quarter_rss_less_rocksdb_mib": round(own_last / 1024, 1),
@@ -334,11 +337,12 @@ within = lambda key: all(n[key] is not None and 0.9 <= n[key] <= 1.1 for n in no
 series = [[[round(r[1 + 2 * n] / 1024, 1), round(r[2 + 2 * n] / 1024, 1)] for n in range(len(nodes))] for r in rows]
 print(json.dumps({"rss_samples": len(rows), "rss_every_s": 5, "nodes_rss": nodes, "series_mib": series,
                   "memory_flat_within_10pct": bool(nodes) and within("last_over_first"),
+                  "memory_flat_after_warmup_within_10pct": bool(nodes) and within("last_over_third"),
                   "rss_less_rocksdb_flat_within_10pct": bool(nodes) and within("rss_less_rocksdb_last_over_first")}))
 PY
   jq -c --slurpfile rss "$WORK/soak_rss.json" 'if .scenario == "soak" then .memory = $rss[0] else . end' "$SCEN" >"$WORK/s2"
   mv "$WORK/s2" "$SCEN"
-  jq -r '"   RSS last/first quarter per node: \([.nodes_rss[].last_over_first] | map(tostring) | join("/")) (flat within 10 %: \(.memory_flat_within_10pct)); RocksDB caches in the last quarter: \([.nodes_rss[].last_quarter_rocksdb_mib] | map(tostring) | join("/")) MiB; RSS less RocksDB last/first: \([.nodes_rss[].rss_less_rocksdb_last_over_first] | map(tostring) | join("/")) (flat within 10 %: \(.rss_less_rocksdb_flat_within_10pct))"' "$WORK/soak_rss.json"
+  jq -r '"   RSS last/first quarter per node: \([.nodes_rss[].last_over_first] | map(tostring) | join("/")) (flat within 10 %: \(.memory_flat_within_10pct)); last/third quarter (after warm-up): \([.nodes_rss[].last_over_third] | map(tostring) | join("/")) (flat within 10 %: \(.memory_flat_after_warmup_within_10pct)); RocksDB caches in the last quarter: \([.nodes_rss[].last_quarter_rocksdb_mib] | map(tostring) | join("/")) MiB; RSS less RocksDB last/first: \([.nodes_rss[].rss_less_rocksdb_last_over_first] | map(tostring) | join("/")) (flat within 10 %: \(.rss_less_rocksdb_flat_within_10pct))"' "$WORK/soak_rss.json"
   SIZES=()
 fi
 

@@ -1037,26 +1037,7 @@ async fn main() -> anyhow_like::Result {
             offered_series[s..=e].iter().sum::<u64>() as f64 / (e - s + 1) as f64
         })
     };
-    // Service rate once saturated: from the first second the backlog exceeds 2 s of the offered
-    // rate to the last commit, committed per second (None when the chain always kept up).
-    let saturated = {
-        let (mut acc, mut com) = (0u64, 0u64);
-        let mut start = None;
-        for (t, (a, c)) in offered_series.iter().zip(&committed_series).enumerate() {
-            acc += a;
-            com += c;
-            if start.is_none() && acc.saturating_sub(com) > 2 * (*a).max(1) && *a > 0 {
-                start = Some((t, com));
-            }
-        }
-        let last = committed_series.iter().rposition(|c| *c > 0);
-        match (start, last) {
-            (Some((t, at_start)), Some(end)) if end > t => {
-                Some((com - at_start) as f64 / (end - t) as f64)
-            }
-            _ => None,
-        }
-    };
+    let saturated = saturated_rate(&offered_series, &committed_series);
     let peak_5s = committed_series
         .windows(5.min(committed_series.len().max(1)))
         .map(|w| w.iter().sum::<u64>() as f64 / w.len() as f64)
@@ -1295,6 +1276,62 @@ async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> an
     });
     println!("{report}");
     Ok(())
+}
+
+/// Service rate once saturated: from the first second the backlog exceeds 2 s of the offered rate
+/// to the last commit (the drain after the load runs at the service rate), committed per second;
+/// `None` when the chain kept up. The backlog must still exceed that size when the load ends: a
+/// stall (a slow round) followed by a burst that drains the backlog is not saturation, and the
+/// burst's rate would flatter the chain.
+fn saturated_rate(offered_series: &[u64], committed_series: &[u64]) -> Option<f64> {
+    let (mut acc, mut com) = (0u64, 0u64);
+    let mut start = None;
+    let mut backlog_at_load_end = 0;
+    let load_end = offered_series.iter().rposition(|a| *a > 0)?;
+    for (t, (a, c)) in offered_series.iter().zip(committed_series).enumerate() {
+        acc += a;
+        com += c;
+        if start.is_none() && *a > 0 && acc.saturating_sub(com) > 2 * a {
+            start = Some((t, com, *a));
+        }
+        if t == load_end {
+            backlog_at_load_end = acc.saturating_sub(com);
+        }
+    }
+    let (t, at_start, rate_at_start) = start?;
+    let last = committed_series.iter().rposition(|c| *c > 0)?;
+    (last > t && backlog_at_load_end > 2 * rate_at_start)
+        .then(|| (com - at_start) as f64 / (last - t) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::saturated_rate;
+
+    #[test]
+    fn saturation_is_a_backlog_that_lasts_to_the_end_of_the_load() {
+        // Kept up all along.
+        assert_eq!(saturated_rate(&[100; 10], &[100; 10]), None);
+        // Capacity 100/s under a ramp to 300/s, then the drain: the service rate comes out.
+        let mut offered: Vec<u64> = (1..=10).map(|t| t * 30).collect();
+        let mut committed: Vec<u64> = offered.iter().map(|a| (*a).min(100)).collect();
+        offered.extend([0; 8]);
+        committed.extend([100, 100, 100, 100, 100, 100, 100, 70]);
+        let rate = saturated_rate(&offered, &committed).unwrap();
+        assert!((90.0..=100.0).contains(&rate), "{rate}");
+        // Constant overload at 3x capacity.
+        let mut offered = vec![300u64; 10];
+        let mut committed = vec![100u64; 10];
+        offered.extend([0; 20]);
+        committed.extend([100; 20]);
+        let rate = saturated_rate(&offered, &committed).unwrap();
+        assert!((95.0..=105.0).contains(&rate), "{rate}");
+        // A 3 s stall, then a burst that drains the backlog before the load ends: not saturated,
+        // whatever the burst's rate.
+        let offered = [100u64; 10];
+        let committed = [100, 100, 0, 0, 0, 400, 100, 100, 100, 100];
+        assert_eq!(saturated_rate(&offered, &committed), None);
+    }
 }
 
 /// Minimal error plumbing for a tool binary.

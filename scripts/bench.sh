@@ -225,6 +225,12 @@ record() {
     "$file" >>"$SCEN"
 }
 
+# The single-core verify rate measured again right after a scenario, on the same (idle) network: the shared
+# machine's speed drifts within a run, so each scenario's ratio divides by the rate of its own moment.
+adjacent_verify() {
+  TMPDIR="$WORK" "$PRIM_EXE" --secs 0.3 | jq -r '.ed25519_verify_per_s // null'
+}
+
 # run_load NAME KIND RATE SECS [--ramp] [paychain-load args...]: open-loop load over all nodes of the current
 # network; prints the headline tx/s on stdout (a ramp's service rate once saturated, or the rate it kept up with when it never
 # saturated; else committed tx/s); everything else goes to stderr.
@@ -237,7 +243,7 @@ run_load() {
   "$LOAD" --rpc "$NET_URLS" --rate "$rate" --duration "$secs" --drain "$DRAIN" --pids "$(pids_csv)" "$@" >"$out"
   d1="$(data_bytes)"
   record "$out" "$name" "$kind" "$(tr ',' '\n' <<<"$NET_URLS" | wc -l)" \
-    --argjson extra "{\"node0_disk_bytes_per_committed_tx\": $(jq --argjson d "$((d1 - d0))" 'if .committed > 0 then ($d / .committed | floor) else null end' "$out")}"
+    --argjson extra "{\"node0_disk_bytes_per_committed_tx\": $(jq --argjson d "$((d1 - d0))" 'if .committed > 0 then ($d / .committed | floor) else null end' "$out"), \"verify_per_s_adjacent\": $(adjacent_verify)}"
   jq -r '"   \(.mode): committed \(.committed)/\(.submitted) (\(.refused_at_submit) refused at submit, \(.failed_receipts) failed receipts): \(.committed_tx_per_s) tx/s overall" + (if .ramp then ", saturated at \(.saturated_tx_per_s // "never") tx/s, kept up (3 s) with \(.kept_up_tx_per_s) tx/s" else "" end) + "; p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, block \(.block_interval_ms.mean) ms"' "$out" >&2
   jq -r 'if .ramp then (.saturated_tx_per_s // .kept_up_tx_per_s) else .committed_tx_per_s end // 0' "$out"
 }
@@ -405,7 +411,7 @@ done
 "$LOAD" --rpc "${NET_URLS%%,*}" --lookups "$LOOKUP_SECS" --concurrency "$LOOKUP_CONC" --platform-keys "$P0" \
   --platform platform-0 --merchants "$MERCHANTS" --pids "$(pids_csv)" >"$WORK/lookups.json"
 stop_net
-record "$WORK/lookups.json" lookups lookups 1 --argjson extra '{}'
+record "$WORK/lookups.json" lookups lookups 1 --argjson extra "{\"verify_per_s_adjacent\": $(adjacent_verify)}"
 jq -r '"   \(.lookups) lookups (\(.failed) failed): \(.lookups_per_s)/s; p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms"' "$WORK/lookups.json"
 fi
 

@@ -166,7 +166,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(run(cli)).context("paychain-node") {
+    let result = runtime.block_on(run(cli));
+    // Stop every task first, so that the reason the node stops is the last line an operator sees,
+    // not followed by the engine's logging of messages still arriving.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    if let Err(e) = result.context("paychain-node") {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

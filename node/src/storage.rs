@@ -290,7 +290,7 @@ impl Storage {
         // memtable and is re-fragmented by every later read of the column family, so one per
         // block made memory and read time grow with the height.
         let pending = self.cf(CF_PENDING)?;
-        for (key, _) in self.pending_entries(height, height)? {
+        for (key, _) in self.pending_entries(height, height, false)? {
             batch.delete_cf(pending, key);
         }
         let tip = Tip {
@@ -403,15 +403,16 @@ impl Storage {
     /// All undecided proposal records at `height`, keyed as given to [`Self::put_pending`].
     pub fn pending_at(&self, height: u64) -> Result<Vec<Entry>, Error> {
         Ok(self
-            .pending_entries(height, height)?
+            .pending_entries(height, height, true)?
             .into_iter()
             .map(|(k, v)| (k[8..].to_vec(), v))
             .collect())
     }
 
-    /// Raw (full key, value) pending records at heights `from..=to`. The iterator is bounded on
-    /// both sides, so the tombstones of other heights are never scanned.
-    fn pending_entries(&self, from: u64, to: u64) -> Result<Vec<Entry>, Error> {
+    /// Raw (full key, value) pending records at heights `from..=to`; with `values` false the values
+    /// (whole blocks) are left empty, for callers that only delete. The iterator is bounded on both
+    /// sides, so the tombstones of other heights are never scanned.
+    fn pending_entries(&self, from: u64, to: u64, values: bool) -> Result<Vec<Entry>, Error> {
         let lower = height_key(from);
         let mut read = rocksdb::ReadOptions::default();
         if let Some(end) = to.checked_add(1) {
@@ -431,7 +432,7 @@ impl Storage {
                     reason: format!("{} bytes", k.len()),
                 });
             }
-            out.push((k.to_vec(), v.to_vec()));
+            out.push((k.to_vec(), if values { v.to_vec() } else { Vec::new() }));
         }
         Ok(out)
     }
@@ -439,7 +440,7 @@ impl Storage {
     /// Deletes the undecided proposal records of heights up to `height` (at start-up: a crash
     /// between a commit and the deletes of an older version could have left some behind).
     pub fn prune_pending(&self, height: u64) -> Result<usize, Error> {
-        let stale = self.pending_entries(0, height)?;
+        let stale = self.pending_entries(0, height, false)?;
         if stale.is_empty() {
             return Ok(0);
         }

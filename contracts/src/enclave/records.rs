@@ -204,7 +204,8 @@ impl RecordKeys {
         self.slots().keys.len()
     }
 
-    /// [`open_record`], with the key from the cache when this record was opened before.
+    /// Decrypts a record inside the enclave, with the key from the cache when this record was
+    /// opened before.
     pub(crate) fn open(
         &self,
         secret: &ConsortiumSecret,

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use paychain_node::config::Config;
 use paychain_node::node::{self, Home};
+use paychain_node::storage::Storage;
 use paychain_node::testnet;
 use tracing_subscriber::EnvFilter;
 
@@ -42,6 +43,12 @@ enum Command {
         moniker: String,
         #[arg(long, default_value_t = 26657)]
         base_port: u16,
+    },
+    /// Compact a stopped node's database and print what it keeps on disk (JSON): per column
+    /// family, in total and per transaction in the chain.
+    Compact {
+        #[arg(long)]
+        home: PathBuf,
     },
     /// Write keys, genesis and configs for N validators on 127.0.0.1.
     Testnet {
@@ -86,6 +93,30 @@ async fn start(home: Home) -> anyhow::Result<()> {
     let config = Config::load(&home.config())?;
     let running = node::start(&home, config).await?;
     running.wait(shutdown_signal()).await
+}
+
+fn compact(home: &Home) -> anyhow::Result<()> {
+    let path = home.data();
+    anyhow::ensure!(path.is_dir(), "no database at {}", path.display());
+    let storage = Storage::open(&path).with_context(|| {
+        format!(
+            "opening {} (is the node still running? compact a stopped node)",
+            path.display()
+        )
+    })?;
+    let families = storage.compact().context("compacting the database")?;
+    let txs = storage.indexed_txs()?;
+    let height = storage.tip()?.map_or(0, |t| t.height);
+    let total: u64 = families.iter().map(|f| f.sst_bytes).sum();
+    let report = serde_json::json!({
+        "height": height,
+        "txs": txs,
+        "sst_bytes": total,
+        "bytes_per_tx": (txs > 0).then(|| total / txs),
+        "column_families": families,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -135,6 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Compact { home }) => compact(&Home(home)),
         None if cli.dev => dev::run(cli.home, cli.rpc_port, shutdown_signal()).await,
         None => anyhow::bail!("nothing to do: pass --dev or a subcommand (see --help)"),
     }

@@ -10,6 +10,7 @@
 //! Storage is behind [`StateReader`] (RocksDB in the node, [`MemStore`] here). Execution writes into an
 //! [`Overlay`], whose [`Overlay::finish`] yields the [`WriteSet`] to commit atomically.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,9 @@ pub const BUCKETS: usize = 1 << 15;
 
 /// A state entry: (key, value).
 pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A bucket's entries as (key, sha256(value)), sorted by key: what its hash needs.
+pub type ValueHashes = Vec<(Vec<u8>, Hash)>;
 
 /// Pending writes by key; `None` deletes.
 pub type Puts = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -62,6 +66,34 @@ pub fn bucket_hash_of<'a>(entries: impl IntoIterator<Item = (&'a [u8], &'a [u8])
     merkle::root(&leaves)
 }
 
+/// The hash of a bucket whose stored entries `stored` (key, value hash; sorted by key) receive
+/// `writes` (sorted by key; `None` deletes).
+fn merged_bucket_hash(stored: &[(Vec<u8>, Hash)], writes: &[(&[u8], Option<Hash>)]) -> Hash {
+    let mut leaves = Vec::with_capacity(stored.len() + writes.len());
+    let (mut s, mut w) = (stored.iter().peekable(), writes.iter().peekable());
+    loop {
+        let order = match (s.peek(), w.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((stored_key, _)), Some((written_key, _))) => {
+                stored_key.as_slice().cmp(written_key)
+            }
+        };
+        if order == Ordering::Equal {
+            s.next(); // overwritten or deleted
+        }
+        if order == Ordering::Less {
+            if let Some((k, h)) = s.next() {
+                leaves.push(leaf_hash_with_value_hash(k, h));
+            }
+        } else if let Some((k, Some(h))) = w.next() {
+            leaves.push(leaf_hash_with_value_hash(k, h));
+        }
+    }
+    merkle::root(&leaves)
+}
+
 /// The app hash for the [`BUCKETS`] bucket hashes, in bucket order.
 pub fn app_hash_of(bucket_hashes: &[Hash]) -> Hash {
     merkle::root(bucket_hashes)
@@ -81,6 +113,23 @@ pub trait StateReader {
     fn bucket_entries(&self, bucket: u16) -> Result<Vec<Entry>, StateError>;
     /// The stored hash of `bucket` ([`Hash::ZERO`] if empty).
     fn bucket_hash(&self, bucket: u16) -> Result<Hash, StateError>;
+    /// For each of `buckets` (ascending), its entries as `(key, sha256(value))` sorted by key: what
+    /// a bucket hash needs, without the values. Override to read all of them in one pass.
+    fn bucket_value_hashes(&self, buckets: &[u16]) -> Result<Vec<ValueHashes>, StateError> {
+        buckets
+            .iter()
+            .map(|b| {
+                Ok(self
+                    .bucket_entries(*b)?
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let h = Hash::digest(&v);
+                        (k, h)
+                    })
+                    .collect())
+            })
+            .collect()
+    }
     /// All [`BUCKETS`] bucket hashes in bucket order. Override when a scan is cheaper than a get per bucket.
     fn all_bucket_hashes(&self) -> Result<Vec<Hash>, StateError> {
         (0..BUCKETS as u16).map(|b| self.bucket_hash(b)).collect()
@@ -198,25 +247,27 @@ impl<'a, R: StateReader> Overlay<'a, R> {
 
     /// Recomputes the touched buckets and the app hash and returns everything to commit.
     pub fn finish(self) -> Result<WriteSet, StateError> {
-        let mut touched: BTreeMap<u16, Puts> = BTreeMap::new();
+        // The writes of each touched bucket, in key order (`pending` is sorted by key).
+        type Writes<'k> = Vec<(&'k [u8], Option<Hash>)>;
+        let mut touched: BTreeMap<u16, Writes<'_>> = BTreeMap::new();
         for (k, v) in &self.pending {
             touched
                 .entry(bucket_of(k))
                 .or_default()
-                .insert(k.clone(), v.clone());
+                .push((k.as_slice(), v.as_deref().map(Hash::digest)));
+        }
+        let buckets: Vec<u16> = touched.keys().copied().collect();
+        let stored = self.reader.bucket_value_hashes(&buckets)?;
+        if stored.len() != buckets.len() {
+            return Err(StateError(format!(
+                "asked for {} buckets, storage returned {}",
+                buckets.len(),
+                stored.len()
+            )));
         }
         let mut bucket_hashes = BTreeMap::new();
-        for (bucket, writes) in &touched {
-            let mut entries: BTreeMap<Vec<u8>, Vec<u8>> =
-                self.reader.bucket_entries(*bucket)?.into_iter().collect();
-            for (k, v) in writes {
-                match v {
-                    Some(v) => entries.insert(k.clone(), v.clone()),
-                    None => entries.remove(k),
-                };
-            }
-            let h = bucket_hash_of(entries.iter().map(|(k, v)| (k.as_slice(), v.as_slice())));
-            bucket_hashes.insert(*bucket, h);
+        for ((bucket, writes), stored) in touched.iter().zip(stored) {
+            bucket_hashes.insert(*bucket, merged_bucket_hash(&stored, writes));
         }
         let app_hash = self.reader.app_hash_after(&bucket_hashes)?;
         Ok(WriteSet {

@@ -442,19 +442,12 @@ async fn payments_setup(
         "setting up {n} wallets: verify, open, request card binding ({} host txs) ...",
         host_txs.len()
     );
-    closed_loop(client, http, &host_pk, first, &host_txs).await?;
     let check = |failed: (u64, Option<String>), what: &str| -> Result<(), String> {
         match failed {
             (0, _) => Ok(()),
             (k, first) => Err(format!("{k} {what} failed: {}", first.unwrap_or_default())),
         }
     };
-    let hashes = host_txs.iter().map(SignedTx::hash).collect();
-    check(
-        await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,
-        "host setup txs",
-    )?;
-
     // 2. Each user confirms its binding (the user's nonce 0).
     let confirms: Vec<SignedTx> = users
         .iter()
@@ -470,31 +463,48 @@ async fn payments_setup(
             )
         })
         .collect();
-    eprintln!("  {n} users confirm their card bindings ...");
-    let mut pending: Vec<usize> = (0..confirms.len()).collect();
-    for attempt in 0.. {
-        if pending.is_empty() {
-            break;
+    // Steps 1 and 2 go in rounds: a binding expires CARD_BINDING_TTL_BLOCKS after its request,
+    // which a fast chain reaches before the host has requested thousands of them.
+    const SETUP_ROUND: usize = 1500;
+    for start in (0..users.len()).step_by(SETUP_ROUND) {
+        let end = (start + SETUP_ROUND).min(users.len());
+        let round_txs = &host_txs[3 * start..3 * end];
+        closed_loop(client, http, &host_pk, first + 3 * start as u64, round_txs).await?;
+        let hashes = round_txs.iter().map(SignedTx::hash).collect();
+        check(
+            await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,
+            "host setup txs",
+        )?;
+        if start == 0 {
+            eprintln!("  users confirm their card bindings (rounds of {SETUP_ROUND}) ...");
         }
-        if attempt == 50 {
-            return Err(format!("{} card confirmations refused at submit", pending.len()).into());
+        let mut pending: Vec<usize> = (start..end).collect();
+        for attempt in 0.. {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt == 50 {
+                return Err(
+                    format!("{} card confirmations refused at submit", pending.len()).into(),
+                );
+            }
+            let mut refused_all = Vec::new();
+            for chunk in pending.chunks(256) {
+                let batch: Vec<SignedTx> = chunk.iter().map(|i| confirms[*i].clone()).collect();
+                let (refused, _) = submit_batch(http, &batch).await;
+                refused_all.extend(refused.into_iter().map(|k| chunk[k]));
+            }
+            pending = refused_all;
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
-        let mut refused_all = Vec::new();
-        for chunk in pending.chunks(256) {
-            let batch: Vec<SignedTx> = chunk.iter().map(|i| confirms[*i].clone()).collect();
-            let (refused, _) = submit_batch(http, &batch).await;
-            refused_all.extend(refused.into_iter().map(|k| chunk[k]));
-        }
-        pending = refused_all;
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let hashes = confirms[start..end].iter().map(SignedTx::hash).collect();
+        check(
+            await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,
+            "card confirmations",
+        )?;
     }
-    let hashes = confirms.iter().map(SignedTx::hash).collect();
-    check(
-        await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,
-        "card confirmations",
-    )?;
 
     // 3. The host tops each wallet up from the bound card.
     let first = client.account(&host_pk).await?.nonce;

@@ -129,7 +129,8 @@ def fmt(x, digits=0):
 def summary(scenarios, out=sys.stdout):
     base = next((s for s in scenarios if s.get("scenario") == "baseline"), {})
     print(
-        f"baseline ({base.get('profile', '?')}): verify {fmt(base.get('ed25519_verify_per_s'))}/s, "
+        f"baseline ({base.get('profile', '?')}): verify_strict {fmt(base.get('ed25519_verify_per_s'))}/s, "
+        f"ZIP-215 verify {fmt(base.get('zip215_verify_per_s'))}/s (ed25519-consensus {fmt(base.get('zip215_consensus_verify_per_s'))}/s), "
         f"batch64 {fmt(base.get('ed25519_batch64_sig_per_s'))}/s, batch1024 {fmt(base.get('ed25519_batch1024_sig_per_s'))}/s, "
         f"sha256(200B) {fmt(base.get('sha256_200b_per_s'))}/s, aes-gcm {fmt(base.get('aes256gcm_1kib_mb_per_s'), 1)} MB/s, "
         f"rocksdb {fmt(base.get('rocksdb_batched_puts_per_s'))} puts/s (batches of {base.get('batch_size', '?')})",

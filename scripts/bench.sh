@@ -229,7 +229,7 @@ record() {
 # network: the shared machine's speed drifts within a run, so each scenario's ratio divides by the rate of its
 # own moment (the higher of the two, which is the stricter).
 adjacent_verify() {
-  TMPDIR="$WORK" "$PRIM_EXE" --secs 0.3 | jq -r '.ed25519_verify_per_s // null'
+  TMPDIR="$WORK" "$PRIM_EXE" --secs 0.3 --only-verify | jq -r '.ed25519_verify_per_s // null'
 }
 
 # run_load NAME KIND RATE SECS [--ramp] [paychain-load args...]: open-loop load over all nodes of the current
@@ -307,7 +307,7 @@ TMPDIR="$WORK" "$DB_EXE" --secs "$BASE_SECS" >"$WORK/db.json"
 jq -s -c '.[0] + (.[1] | del(.profile, .dir))' "$WORK/prim.json" "$WORK/db.json" >"$WORK/baseline.json"
 record "$WORK/baseline.json" baseline baseline 0 --argjson extra '{}'
 VERIFY="$(jq -r .ed25519_verify_per_s "$WORK/baseline.json")"
-jq -r '"   verify \(.ed25519_verify_per_s)/s, batch64 \(.ed25519_batch64_sig_per_s)/s, sha256 \(.sha256_200b_per_s)/s, aes-gcm \(.aes256gcm_1kib_mb_per_s) MB/s, rocksdb \(.rocksdb_batched_puts_per_s) puts/s"' "$WORK/baseline.json"
+jq -r '"   verify_strict \(.ed25519_verify_per_s)/s (the divisor), chain ZIP-215 verify \(.zip215_verify_per_s)/s (ed25519-consensus \(.zip215_consensus_verify_per_s)/s), batch64 \(.ed25519_batch64_sig_per_s)/s, sha256 \(.sha256_200b_per_s)/s, aes-gcm \(.aes256gcm_1kib_mb_per_s) MB/s, rocksdb \(.rocksdb_batched_puts_per_s) puts/s"' "$WORK/baseline.json"
 
 # ---- soak (instead of 2-4) ---------------------------------------------------------------------------
 if [[ -n "$SOAK_MIN" ]]; then

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ed25519_consensus::{batch, SigningKey, VerificationKeyBytes};
+use ed25519_zebra::{batch, SigningKey, VerificationKeyBytes};
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::ids::{ChainId, MerchantId};
 use paychain_contracts::registry;

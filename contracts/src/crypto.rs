@@ -1,7 +1,10 @@
 //! Hashes, keys and signatures.
 //!
-//! SHA-256 for every hash and ed25519 under the ZIP-215 rules of `ed25519-consensus` for every signature:
-//! single and batch verification agree bit for bit, so no crafted signature can split the validators.
+//! SHA-256 for every hash and ed25519 under the ZIP-215 rules for every signature, implemented by
+//! `ed25519-zebra` (whose fork `ed25519-consensus` Malachite uses, with the same rules): single and batch
+//! verification agree bit for bit, so no crafted signature can split the validators. This module is
+//! with the node's batch check (`paychain_node::mempool::verify_batch`), the chain's implementation of
+//! the rule.
 //!
 //! [`Hash`](struct@Hash), [`PublicKey`] and [`Signature`] serialize as lowercase hex strings in human-readable formats
 //! (JSON) and as fixed-size byte tuples (no length prefix) in binary formats (bincode).
@@ -198,16 +201,16 @@ fixed_bytes!(PublicKey, 32, "an ed25519 public key");
 impl PublicKey {
     /// Checks that the bytes decode to an ed25519 verification key.
     pub fn validate(&self) -> Result<(), Error> {
-        ed25519_consensus::VerificationKey::try_from(self.0)
+        ed25519_zebra::VerificationKey::try_from(self.0)
             .map(|_| ())
             .map_err(|_| Error::MalformedPublicKey)
     }
 
     /// Verifies `sig` over `msg` under the ZIP-215 rules (the one signature rule of the chain).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), Error> {
-        let vk = ed25519_consensus::VerificationKey::try_from(self.0)
+        let vk = ed25519_zebra::VerificationKey::try_from(self.0)
             .map_err(|_| Error::MalformedPublicKey)?;
-        vk.verify(&ed25519_consensus::Signature::from(sig.0), msg)
+        vk.verify(&ed25519_zebra::Signature::from(sig.0), msg)
             .map_err(|_| Error::BadSignature)
     }
 }
@@ -222,12 +225,12 @@ fixed_bytes!(Signature, 64, "an ed25519 signature");
 /// This crate has no randomness: callers draw the 32-byte seed from the OS and pass it to
 /// [`SecretKey::from_seed`].
 #[derive(Clone)]
-pub struct SecretKey(ed25519_consensus::SigningKey);
+pub struct SecretKey(ed25519_zebra::SigningKey);
 
 impl SecretKey {
     /// The signing key for a 32-byte seed (the standard ed25519 secret key encoding).
     pub fn from_seed(mut seed: [u8; 32]) -> SecretKey {
-        let key = SecretKey(ed25519_consensus::SigningKey::from(seed));
+        let key = SecretKey(ed25519_zebra::SigningKey::from(seed));
         seed.zeroize();
         key
     }
@@ -239,7 +242,7 @@ impl SecretKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.verification_key().to_bytes())
+        PublicKey(self.0.verification_key().into())
     }
 
     /// Signs `msg`.
@@ -306,5 +309,97 @@ mod tests {
         assert_eq!(crate::codec::decode::<Signature>(&bin, 64).unwrap(), sig);
         let h = Hash::digest(b"x");
         assert_eq!(crate::codec::encode(&h), h.0.to_vec());
+    }
+
+    /// Encodings of the eight points of small order, canonical and not (y >= p, or a sign bit on
+    /// x = 0): the inputs on which ed25519 implementations disagree (ZIP-215 and "Taming the many
+    /// EdDSAs", Chalkias et al. 2020).
+    const SMALL_ORDER: [&str; 14] = [
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    ];
+
+    fn reference_verify(key: &[u8; 32], sig: &[u8; 64], msg: &[u8]) -> bool {
+        ed25519_consensus::VerificationKey::try_from(*key)
+            .and_then(|vk| vk.verify(&ed25519_consensus::Signature::from(*sig), msg))
+            .is_ok()
+    }
+
+    fn bytes32(hex_str: &str) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(hex_str, &mut b).expect("32 bytes of hex");
+        b
+    }
+
+    /// The chain's verifier (ed25519-zebra) against ed25519-consensus, the ZIP-215 implementation
+    /// Malachite uses, on all 196 (key, R) pairs of small-order encodings: with s = 0 the cofactored
+    /// equation holds for every message, so ZIP-215 accepts them all, and both must say so. With a
+    /// non-canonical s (>= the group order) both must refuse.
+    #[test]
+    fn zip215_agrees_with_the_reference_on_small_order_points() {
+        let mut accepted = 0;
+        for a in SMALL_ORDER {
+            for r in SMALL_ORDER {
+                let key = bytes32(a);
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&bytes32(r));
+                let ours = PublicKey(key).verify(b"zip215", &Signature(sig)).is_ok();
+                assert_eq!(ours, reference_verify(&key, &sig, b"zip215"), "A={a} R={r}");
+                accepted += usize::from(ours);
+                // s = l (the group order), not reduced: refused by both.
+                sig[32..].copy_from_slice(&bytes32(
+                    "edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010",
+                ));
+                let ours = PublicKey(key).verify(b"zip215", &Signature(sig)).is_ok();
+                assert!(!ours, "A={a} R={r} with s = l");
+                assert!(!reference_verify(&key, &sig, b"zip215"));
+            }
+        }
+        assert_eq!(accepted, 196);
+    }
+
+    proptest::proptest! {
+        /// Valid signatures, signatures with one byte changed and random bytes: the chain's
+        /// verifier and the reference give the same answer, and signing agrees byte for byte.
+        #[test]
+        fn zip215_agrees_with_the_reference(
+            seed: [u8; 32],
+            msg in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            flip in 0usize..96,
+            bit in 0u8..8,
+            noise: [u8; 32],
+        ) {
+            let sk = SecretKey::from_seed(seed);
+            let pk = sk.public_key();
+            let sig = sk.sign(&msg);
+            let reference = ed25519_consensus::SigningKey::from(seed);
+            proptest::prop_assert_eq!(sig.0, reference.sign(&msg).to_bytes());
+            proptest::prop_assert_eq!(pk.0, reference.verification_key().to_bytes());
+            proptest::prop_assert!(pk.verify(&msg, &sig).is_ok());
+            // One bit changed in the key (flip < 32) or the signature.
+            let (mut key, mut s) = (pk.0, sig.0);
+            if flip < 32 { key[flip] ^= 1 << bit } else { s[flip - 32] ^= 1 << bit }
+            proptest::prop_assert_eq!(
+                PublicKey(key).verify(&msg, &Signature(s)).is_ok(),
+                reference_verify(&key, &s, &msg)
+            );
+            // Garbage key.
+            proptest::prop_assert_eq!(
+                PublicKey(noise).verify(&msg, &sig).is_ok(),
+                reference_verify(&noise, &sig.0, &msg)
+            );
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! continues from the sender's committed nonce.
 //!
 //! Many transactions at once (a gossip batch, `paychain_submitTxs`, the unknown transactions of a
-//! proposal) have their signatures checked in one ZIP-215 batch ([`ed25519_consensus::batch`],
+//! proposal) have their signatures checked in one ZIP-215 batch ([`ed25519_zebra::batch`],
 //! which accepts exactly what single verification accepts); only a failing batch is re-checked
 //! one by one to name the culprits. A full pool refuses at once, before any signature work.
 
@@ -436,11 +436,11 @@ impl Mempool {
 /// True if every signature verifies, checked as one ZIP-215 batch (the same acceptance rule as
 /// one by one, so nodes that batch and nodes that don't agree on every signature).
 pub fn verify_batch<'a>(txs: impl Iterator<Item = &'a SignedTx>) -> bool {
-    let mut batch = ed25519_consensus::batch::Verifier::new();
+    let mut batch = ed25519_zebra::batch::Verifier::new();
     for tx in txs {
         let msg = tx.tx.signing_bytes();
-        let vk = ed25519_consensus::VerificationKeyBytes::from(tx.tx.sender.0);
-        let sig = ed25519_consensus::Signature::from(tx.signature.0);
+        let vk = ed25519_zebra::VerificationKeyBytes::from(tx.tx.sender.0);
+        let sig = ed25519_zebra::Signature::from(tx.signature.0);
         batch.queue((vk, sig, &msg[..]));
     }
     batch.verify(rand::thread_rng()).is_ok()
@@ -637,5 +637,28 @@ mod tests {
         assert!(pool.check_unknown(&forged).is_err());
         assert!(verify_batch(txs.iter()));
         assert!(!verify_batch(bad.iter()));
+    }
+
+    /// Batch and single checks agree on the edge of ZIP-215 too: a sender key and R of small order
+    /// (non-canonical encodings) with s = 0 verify for any message, one by one and in a batch.
+    #[test]
+    fn batch_and_single_agree_on_small_order_signatures() {
+        let keys: Vec<SecretKey> = (1..=8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let mut txs: Vec<SignedTx> = keys.iter().map(|k| tx(k, 0, chain())).collect();
+        let mut odd = txs[0].clone();
+        odd.tx.sender.0 = [0xff; 32];
+        odd.tx.sender.0[0] = 0xee;
+        odd.tx.sender.0[31] = 0x7f; // y = p + 1: the identity, not canonically encoded
+        odd.signature.0 = [0; 64];
+        odd.signature.0[0] = 0xec;
+        odd.signature.0[1..32].fill(0xff);
+        odd.signature.0[31] = 0x7f; // R of order 2
+        assert_eq!(odd.verify_signature(), Ok(()));
+        txs.push(odd.clone());
+        assert!(verify_batch(txs.iter()));
+        odd.signature.0[40] = 1; // s != 0: the equation fails
+        assert!(odd.verify_signature().is_err());
+        txs.push(odd);
+        assert!(!verify_batch(txs.iter()));
     }
 }

@@ -1,10 +1,10 @@
-//! The consensus signing scheme: ed25519 with ZIP-215 verification (`ed25519-consensus`), the
+//! The consensus signing scheme: ed25519 with ZIP-215 verification (`ed25519-zebra`), the
 //! same rule as for transactions, with borsh-encodable signatures for the engine's codecs.
 
 use std::fmt;
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use ed25519_consensus::{SigningKey, VerificationKey};
+use ed25519_zebra::{SigningKey, VerificationKey};
 use malachitebft_core_types::SigningScheme;
 
 /// An ed25519 signature.
@@ -50,7 +50,7 @@ impl PublicKey {
     /// ZIP-215 verification.
     pub fn verify(&self, msg: &[u8], signature: &Signature) -> Result<(), SchemeError> {
         self.key
-            .verify(&ed25519_consensus::Signature::from(signature.0), msg)
+            .verify(&ed25519_zebra::Signature::from(signature.0), msg)
             .map_err(|_| SchemeError("bad signature".into()))
     }
 }
@@ -69,9 +69,15 @@ impl fmt::Debug for PublicKey {
     }
 }
 
-/// A signing key (zeroized on drop by `ed25519-consensus`).
+/// A signing key, zeroized on drop.
 #[derive(Clone)]
 pub struct PrivateKey(SigningKey);
+
+impl Drop for PrivateKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl PrivateKey {
     pub fn from_seed(seed: [u8; 32]) -> Self {
@@ -81,7 +87,7 @@ impl PrivateKey {
     pub fn public_key(&self) -> PublicKey {
         let key = self.0.verification_key();
         PublicKey {
-            bytes: key.to_bytes(),
+            bytes: key.into(),
             key,
         }
     }

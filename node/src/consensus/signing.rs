@@ -1,4 +1,4 @@
-//! ed25519 signing for consensus messages (ZIP-215 verification through `ed25519-consensus`,
+//! ed25519 signing for consensus messages (ZIP-215 verification through `ed25519-zebra`,
 //! the same rule the chain uses for transactions).
 
 use super::scheme::{PrivateKey, PublicKey, Signature};

@@ -6,9 +6,9 @@
 #   scripts/fuzz.sh --smoke [targets...]   CI: ${FUZZ_SMOKE_RUNS:-20000} runs (at most
 #                                          ${FUZZ_SMOKE_SECONDS:-20} s) of each target from its seeds only,
 #                                          in a throw-away corpus
-#   scripts/fuzz.sh [--smoke] --contracts-only [targets...]
-#                                          only the targets that need no paychain-client (built with
-#                                          --no-default-features: no HTTP, TLS or image crates to compile)
+#
+# No target depends on paychain-client (the EMVCo target compiles the client's decoder module in), so the
+# fuzz build needs no HTTP, TLS or image crates. `--contracts-only` is still accepted and means the same.
 #
 # Toolchain: nightly when it is installed (or FUZZ_TOOLCHAIN=<name>), otherwise the default (stable)
 # toolchain with RUSTC_BOOTSTRAP=1, which lets it take the -Z flags cargo-fuzz passes (sanitizer,
@@ -29,20 +29,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FUZZ_DIR="$ROOT/fuzz"
 
 smoke=0
-contracts_only=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) smoke=1 ;;
-    --contracts-only) contracts_only=1 ;;
-    -*) die "unknown option $1 (usage: scripts/fuzz.sh [--smoke] [--contracts-only] [targets...])" ;;
+    --contracts-only) ;; # every target is contracts-only now (see the header)
+    -*) die "unknown option $1 (usage: scripts/fuzz.sh [--smoke] [targets...])" ;;
     *) break ;;
   esac
   shift
 done
-# Targets that need the `client` feature of fuzz/Cargo.toml (required-features there).
-CLIENT_TARGETS=(emvco_decode)
-features=()
-[[ $contracts_only -eq 0 ]] || features=(--no-default-features)
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
 SMOKE_RUNS="${FUZZ_SMOKE_RUNS:-20000}"
 SMOKE_SECONDS="${FUZZ_SMOKE_SECONDS:-20}"
@@ -81,25 +76,17 @@ if [[ $# -gt 0 ]]; then
 else
   mapfile -t targets < <(fuzz list)
 fi
-if [[ $contracts_only -eq 1 ]]; then
-  kept=()
-  for t in "${targets[@]}"; do
-    [[ " ${CLIENT_TARGETS[*]} " == *" $t "* ]] || kept+=("$t")
-  done
-  targets=("${kept[@]}")
-fi
 [[ ${#targets[@]} -gt 0 ]] || die "no fuzz targets found in $FUZZ_DIR"
 
-say "building ${#targets[@]} targets ($(cargo "${toolchain[@]}" --version | awk '{print $2}')${RUSTC_BOOTSTRAP:+ with RUSTC_BOOTSTRAP=1}, release + debug assertions, sanitizer $SANITIZER${features[*]:+, ${features[*]}}) in $CARGO_TARGET_DIR"
+say "building ${#targets[@]} targets ($(cargo "${toolchain[@]}" --version | awk '{print $2}')${RUSTC_BOOTSTRAP:+ with RUSTC_BOOTSTRAP=1}, release + debug assertions, sanitizer $SANITIZER) in $CARGO_TARGET_DIR"
 build_start=$SECONDS
-# Without named targets, one cargo invocation builds them all (in parallel; with --no-default-features
-# cargo leaves out the targets that need the client).
+# Without named targets, one cargo invocation builds them all (in parallel).
 if [[ $# -gt 0 ]]; then
   for t in "${targets[@]}"; do
-    fuzz build "${features[@]}" --sanitizer "$SANITIZER" "$t"
+    fuzz build --sanitizer "$SANITIZER" "$t"
   done
 else
-  fuzz build "${features[@]}" --sanitizer "$SANITIZER"
+  fuzz build --sanitizer "$SANITIZER"
 fi
 ok "built in $((SECONDS - build_start)) s"
 
@@ -125,7 +112,7 @@ for t in "${targets[@]}"; do
   before="$(find "artifacts/$t" -type f | sort)"
   log="$LOG_DIR/$t.log"
   rc=0
-  fuzz run "${features[@]}" --sanitizer "$SANITIZER" "$t" "$corpus" "${seeds[@]}" -- \
+  fuzz run --sanitizer "$SANITIZER" "$t" "$corpus" "${seeds[@]}" -- \
     "${limits[@]}" -print_final_stats=1 >"$log" 2>&1 || rc=$?
   # Executions: libFuzzer's "Done N runs in S second(s)", or the last status line after a crash.
   if line="$(grep -E '^Done [0-9]+ runs in [0-9]+ second' "$log" | tail -1)" && [[ -n $line ]]; then

@@ -38,6 +38,7 @@ pub mod collect;
 pub mod emvco;
 pub mod enclave;
 pub mod guardian;
+pub mod identity_code;
 pub mod keystore;
 pub mod pay;
 pub mod qr;

@@ -3,7 +3,7 @@
 //! of `paychain_contracts` that a handler deserializes, and every string param through each text
 //! parser a handler applies (hashes and keys, ids, currencies, canonical decimals and amounts, hex
 //! transactions as `paychain_submitTx` and `paychain_submitTxs` decode them, hex lookups as
-//! `paychain_lookup` does, terminal codes, and identity codes with the `client` feature). None may
+//! `paychain_lookup` does, terminal codes, and the client's identity codes). None may
 //! panic, and what one accepts must survive a round trip: JSON → value → JSON → the same value;
 //! text → value → text → the same value (hex in lowercase); a call or transaction taken from JSON
 //! encodes with the wire codec and decodes to the same value.
@@ -19,6 +19,11 @@
 use std::fmt::Debug;
 
 use libfuzzer_sys::fuzz_target;
+
+/// The client's identity-code parser (client/src/identity_code.rs), compiled in without the rest of
+/// the client.
+#[path = "../../client/src/identity_code.rs"]
+mod identity_code;
 use paychain_contracts::api::EventFilter;
 use paychain_contracts::codec::{self, MAX_TX_BYTES};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
@@ -175,12 +180,11 @@ fn strings(s: &str) {
         );
         assert_eq!(Terminal::parse(&t.code_text()).as_ref(), Ok(&t));
     }
-    #[cfg(feature = "client")]
-    if let Ok(pk) = paychain_client::store::parse_identity_code(s) {
-        let code = paychain_client::store::identity_code(&pk);
+    if let Ok(pk) = identity_code::parse_identity_code(s) {
+        let code = identity_code::identity_code(&pk);
         assert_eq!(code.to_ascii_lowercase(), s.trim().to_ascii_lowercase());
         assert_eq!(
-            paychain_client::store::parse_identity_code(&code).ok(),
+            identity_code::parse_identity_code(&code).ok(),
             Some(pk)
         );
     }

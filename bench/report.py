@@ -51,6 +51,15 @@ def enrich(scenarios):
         if s.get("kind") == "lookups" and "lookups_per_s" in s:
             s["headline_tx_per_s"] = s["lookups_per_s"]
             s["throughput_ratio_to_verify"] = ratio(s["lookups_per_s"], scenario_verify)
+            # The node's own cost, apart from the generator that shares the two cores: lookups per
+            # second of the node's CPU time, and that as a ratio to one core's verify rate (a
+            # figure of cost, not a measured rate: the target is checked on the measured rate).
+            cpu = next((p.get("cpu_percent") for p in s.get("node_processes") or [] if p.get("cpu_percent")), None)
+            if cpu:
+                per_core = s["lookups_per_s"] / (cpu / 100.0)
+                s["node_cpu_us_per_lookup"] = round(1e6 / per_core, 1)
+                s["lookups_per_node_cpu_s"] = round(per_core, 1)
+                s["lookups_per_node_cpu_s_ratio_to_verify"] = ratio(per_core, scenario_verify)
             got = s["throughput_ratio_to_verify"]
             p99 = (s.get("latency_ms") or {}).get("p99")
             s["targets"] = {

@@ -85,8 +85,9 @@ pub struct TxLocation {
 }
 
 /// RocksDB's memory, in bytes. Memtables are bounded by [`MEMTABLE_BUDGET_BYTES`] and the block
-/// cache by [`BLOCK_CACHE_BYTES`]; table readers (index and filter blocks of open SST files) grow
-/// with the data on disk.
+/// cache by [`BLOCK_CACHE_BYTES`] (data blocks and the index and filter partitions); table readers
+/// hold the pinned top-level index and filter of each open SST file, which grow with the number of
+/// files, slowly.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StorageMemory {
     pub memtables: u64,

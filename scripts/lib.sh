@@ -30,39 +30,55 @@ as_root() {
   fi
 }
 
-# Installs the Debian packages among "$@" that are not installed yet.
-apt_install_missing() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-  done
-  ((${#missing[@]} == 0)) && return 0
-  command -v apt-get >/dev/null 2>&1 ||
-    die "missing packages ${missing[*]} and no apt-get here: install them with your package manager"
-  say "installing ${missing[*]} (apt-get)"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
-
-# True when libclang (needed by the rocksdb build: bindgen) can be found.
+# True when the build can load libclang (bindgen, in the RocksDB build, dlopens it through clang-sys): a regular
+# file named libclang.so, libclang-<N>.so or a versioned libclang.so.<N> / libclang-<N>.so.<N> in LIBCLANG_PATH
+# or the usual library folders. libclang-cpp.so (the C++ interface, a different library that clang-sys never
+# loads) does not count, nor does a name that exists but is not a regular file.
 have_libclang() {
-  [[ -n "${LIBCLANG_PATH:-}" ]] && return 0
-  compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null && return 0
-  compgen -G '/usr/lib/*/libclang*.so*' >/dev/null && return 0
-  ldconfig -p 2>/dev/null | grep -q 'libclang'
+  local d f name
+  local dirs=(${LIBCLANG_PATH:+"$LIBCLANG_PATH"} /usr/lib/llvm-*/lib /usr/lib /usr/lib64 /usr/local/lib
+    /usr/lib/*-linux-gnu /usr/local/opt/llvm/lib /opt/homebrew/opt/llvm/lib)
+  for d in "${dirs[@]}"; do
+    [[ -d "$d" ]] || continue
+    for f in "$d"/libclang.so "$d"/libclang.so.* "$d"/libclang-*.so "$d"/libclang-*.so.* "$d"/libclang.dylib; do
+      name="${f##*/}"
+      [[ "$name" =~ ^libclang(-[0-9][0-9.]*)?\.(so(\.[0-9][0-9.]*)?|dylib)$ ]] || continue
+      [[ -f "$f" && -s "$f" ]] && return 0
+    done
+  done
+  return 1
 }
 
-# Checks what a build needs: a Rust toolchain, a C/C++ compiler and libclang (installs the last two on Debian).
+# True when jq runs (not merely when a file of that name exists).
+have_jq() {
+  jq --version >/dev/null 2>&1
+}
+
+# Checks what a build and the scripts need, by what they actually run or load: a Rust toolchain, a C++
+# compiler and libclang for the RocksDB build (bindgen), and jq for reading the node's JSON. On Debian and
+# Ubuntu it installs the missing ones with apt-get (through sudo when not root); elsewhere it stops and names
+# the packages to install.
 ensure_build_prereqs() {
   command -v cargo >/dev/null 2>&1 ||
     die "cargo not found: install the Rust toolchain from https://rustup.rs, then re-run"
-  if ! have_libclang || ! command -v c++ >/dev/null 2>&1; then
-    if command -v apt-get >/dev/null 2>&1; then
-      apt_install_missing libclang-dev clang build-essential
-    else
-      die "the RocksDB build needs libclang and a C++ compiler: install them (e.g. libclang-dev, clang), then re-run"
-    fi
+  local missing=() pkgs=()
+  have_libclang || { missing+=("libclang (libclang.so)"); pkgs+=(libclang-dev); }
+  command -v c++ >/dev/null 2>&1 || { missing+=("a C++ compiler (c++)"); pkgs+=(build-essential); }
+  have_jq || { missing+=("jq"); pkgs+=(jq); }
+  ((${#pkgs[@]} == 0)) && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    die "missing: ${missing[*]}. Install them, then re-run: on Fedora 'dnf install clang-devel gcc-c++ jq'," \
+      "on Arch 'pacman -S clang jq', on macOS 'brew install llvm jq' (and export LIBCLANG_PATH=\$(brew --prefix llvm)/lib)"
   fi
+  say "missing: ${missing[*]}; installing ${pkgs[*]} with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+    die "apt-get update failed: install ${pkgs[*]} by hand, then re-run"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null ||
+    die "apt-get install ${pkgs[*]} failed: install them by hand, then re-run"
+  have_libclang || die "libclang.so still not found after installing libclang-dev: set LIBCLANG_PATH to the folder that holds it"
+  command -v c++ >/dev/null 2>&1 || die "no C++ compiler (c++) after installing build-essential"
+  have_jq || die "jq still does not run after installing it"
+  ok "installed ${pkgs[*]}"
 }
 
 # Builds the binaries (dev profile; cargo only rebuilds what changed).

@@ -14,6 +14,7 @@ mod disk;
 mod enclave;
 mod faults;
 mod guardian;
+mod msrv;
 mod partition;
 mod rpc;
 mod store;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The paychain demo: builds, brings up a 4-validator localnet, registers merchants, writes, reads and revokes
-# acquiring records through different nodes, and checks that all four nodes agree on the chain.
+# The paychain demo: installs what is missing, builds, brings up a 4-validator localnet, registers merchants,
+# writes, reads and revokes acquiring records through different nodes, checks that all four nodes agree, then
+# runs the payment flows (wallet, scan and pay, offline certificate, settlement, refund, split bill, guardian,
+# offline store).
 #
 #   scripts/demo.sh              (stop it afterwards with: scripts/localnet.sh down)
 #
@@ -284,3 +286,4 @@ printf '  refused: %s\n' "$(tail -n 1 "$DEMO/twice.err")"
 pc 0 store list --key "$DEMO/payer-2.json"
 ok "store order T-0001 paid from her wallet once; a second confirmation is refused"
 trap - EXIT
+ok "demo finished in $((SECONDS / 60)) min $((SECONDS % 60)) s; the 4 validators keep running (scripts/localnet.sh status, scripts/localnet.sh down)"

@@ -4,7 +4,7 @@
 #   scripts/test.sh [cargo test args...]     e.g. scripts/test.sh -p paychain-tests -- --nocapture
 #
 # The multi-node tests in tests/ run the real binaries from ${CARGO_TARGET_DIR:-target}/debug/, hence the build
-# first. Installs libclang (for the RocksDB build) on Debian when it is missing.
+# first. Installs what the build needs when it is missing (libclang, a C++ compiler, jq; see lib.sh).
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh

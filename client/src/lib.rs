@@ -8,7 +8,8 @@
 //!   encode paychain's (template 26, GUID `COM.PAYCHAIN`), and say when a code has no paychain merchant.
 //! - [`enclave`]: records sealed to the consortium enclave key before a put; lookups answered by a
 //!   node's enclave, trusted only once its registered quote verifies, then verified and opened.
-//! - [`keystore`]: ed25519 key files (JSON, mode 0600, seeds zeroized); the node uses the same format.
+//! - [`keystore`]: ed25519 key files (JSON, mode 0600, seeds zeroized), re-exported from `paychain-keystore`,
+//!   which the node uses too.
 //! - [`rpc`]: a typed JSON-RPC client for one node ([`rpc::Client`]), one error enum with one-line
 //!   messages, and the WebSocket block feed.
 //! - [`qr`]: QR images of those codes: PNG and terminal rendering, and reading codes from images.
@@ -39,7 +40,7 @@ pub mod emvco;
 pub mod enclave;
 pub mod guardian;
 pub mod identity_code;
-pub mod keystore;
+pub use paychain_keystore as keystore;
 pub mod pay;
 pub mod qr;
 pub mod rpc;

@@ -1,11 +1,12 @@
-//! Key files of validators, platforms and the attestation root: the one format of the `paychain`
-//! client's keystore (`paychain_client::keystore`: JSON `{"public_key": hex, "secret_key": hex
-//! seed}`, mode 0600, size-bounded reads, the public key checked against the seed). The node only
+//! Key files of validators, platforms and the attestation root: the one key-file format of the node and
+//! the `paychain` client (`paychain_keystore`: JSON `{"public_key": hex, "secret_key": hex seed}`, mode
+//! 0600, size-bounded reads, the public key checked against the seed), a small crate of its own so that
+//! the validator does not link the client's HTTP, QR and image crates. The node only
 //! adds its own error type. Secrets are zeroized when dropped and never logged.
 
 use std::path::Path;
 
-use paychain_client::keystore::{self, KeyFile, Overwrite};
+use paychain_keystore::{self as keystore, KeyFile, Overwrite};
 use paychain_contracts::crypto::SecretKey;
 
 /// Key file errors (the keystore's message, which names the file and never the secret).

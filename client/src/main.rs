@@ -133,13 +133,19 @@ enum CertCmd {
         #[arg(short = 'o', long = "out")]
         out: Option<PathBuf>,
     },
-    /// Verify a certificate offline against the genesis validator set.
+    /// Verify a certificate offline against the genesis validator set: that the transaction was
+    /// committed and what the chain decided. Exits 0 only for a successful transaction, 1 for a
+    /// committed one the contract refused (unless --inclusion-only), 1 for a certificate that does
+    /// not verify.
     Verify {
         /// Certificate file (JSON).
         file: PathBuf,
         /// The chain's genesis.json.
         #[arg(long)]
         genesis: PathBuf,
+        /// Only check inclusion: exit 0 for a refused transaction too (the verdict is still printed).
+        #[arg(long)]
+        inclusion_only: bool,
     },
     /// List the payments and refunds of a payer (its wallets) or a payee (a merchant's key).
     List {
@@ -633,7 +639,11 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
             };
             Ok(Output::new(human, &cert))
         }
-        Command::Cert(CertCmd::Verify { file, genesis }) => cert_verify(&file, &genesis),
+        Command::Cert(CertCmd::Verify {
+            file,
+            genesis,
+            inclusion_only,
+        }) => cert_verify(&file, &genesis, inclusion_only),
         Command::Cert(CertCmd::List { who, limit }) => {
             cmd_wallet::cert_list(&cli.rpc, who, limit).await
         }
@@ -667,8 +677,9 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
     })
 }
 
-/// Offline verification: no node is contacted.
-fn cert_verify(file: &Path, genesis: &Path) -> Result<Output, Failure> {
+/// Offline verification: no node is contacted. A certificate proves inclusion and the receipt the
+/// chain committed; a refused transaction is reported as refused, and fails unless `inclusion_only`.
+fn cert_verify(file: &Path, genesis: &Path, inclusion_only: bool) -> Result<Output, Failure> {
     let cert: TxCertificate = read_json(file, "certificate")?;
     let genesis: Genesis = read_json(genesis, "genesis")?;
     cert.verify(&genesis.chain_id, &genesis.validators)
@@ -677,25 +688,49 @@ fn cert_verify(file: &Path, genesis: &Path) -> Result<Output, Failure> {
             message: format!("certificate does not verify: {e}"),
             output: None,
         })?;
+    let succeeded = cert.receipt.code == 0;
+    let verdict = if succeeded {
+        "succeeded".to_string()
+    } else {
+        format!(
+            "was REFUSED by the chain (code {}: {})",
+            cert.receipt.code,
+            cert.receipt
+                .error
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        )
+    };
     let human = format!(
-        "certificate valid: tx {} committed in block {} of {} (receipt code {}), signed by {} and {} of {} validators\n",
+        "certificate valid: tx {} committed in block {} of {} and {verdict}; signed by {} and {} of {} validators\n",
         cert.tx.hash(),
         cert.header.height,
         genesis.chain_id,
-        cert.receipt.code,
         cert.commit.signatures.len(),
         cert.next_commit.signatures.len(),
         genesis.validators.len()
     );
-    Ok(Output::new(
+    let output = Output::new(
         human,
         json!({
             "valid": true,
+            "succeeded": succeeded,
             "tx_hash": cert.tx.hash(),
             "height": cert.header.height,
             "receipt": cert.receipt,
         }),
-    ))
+    );
+    if succeeded || inclusion_only {
+        return Ok(output);
+    }
+    Err(Failure {
+        code: 1,
+        message: format!(
+            "the certificate is valid, but it proves that tx {} {verdict} (pass --inclusion-only to check inclusion alone)",
+            cert.tx.hash()
+        ),
+        output: Some(output),
+    })
 }
 
 fn key_output(key: &KeyFile, path: &Path, action: &str) -> Output {

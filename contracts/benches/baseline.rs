@@ -18,6 +18,12 @@
 //! `--only-verify` prints `ed25519_verify_per_s` alone (the bench's check of the machine's speed beside
 //! each scenario).
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "a benchmark program measures this machine: clocks and OS randomness are its tools"
+)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -4,6 +4,12 @@
 //! `cargo bench -p paychain-contracts --bench primitives` (bench profile = release; a cold build of the
 //! contracts' dependencies takes a few minutes). `scripts/bench.sh` uses the quicker `baseline` program.
 
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    reason = "a benchmark program measures this machine: clocks and OS randomness are its tools"
+)]
+
 use std::hint::black_box;
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};

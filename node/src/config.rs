@@ -149,7 +149,11 @@ impl Config {
         if c.max_block_txs == 0 {
             return Err("consensus.max_block_txs must be at least 1".into());
         }
-        if self.mempool.max_txs == 0 || self.mempool.max_per_sender == 0 {
+        if self.mempool.max_txs == 0
+            || self.mempool.max_per_sender == 0
+            || self.mempool.ttl_secs == 0
+            || self.mempool.ttl_blocks == 0
+        {
             return Err("mempool limits must be positive".into());
         }
         Ok(())

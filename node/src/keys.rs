@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use paychain_keystore::{self as keystore, KeyFile, Overwrite};
 use paychain_contracts::crypto::SecretKey;
+use paychain_keystore::{self as keystore, KeyFile, Overwrite};
 
 /// Key file errors (the keystore's message, which names the file and never the secret).
 #[derive(Debug, thiserror::Error)]

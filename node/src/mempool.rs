@@ -10,9 +10,17 @@
 //! proposal) have their signatures checked in one ZIP-215 batch ([`ed25519_zebra::batch`],
 //! which accepts exactly what single verification accepts); only a failing batch is re-checked
 //! one by one to name the culprits. A full pool refuses at once, before any signature work.
+//!
+//! Nothing stays for ever and no one can lock the pool: entries expire after
+//! [`Config::ttl_secs`] or [`Config::ttl_blocks`], whichever comes first, and when the pool is full a
+//! transaction that could go into the next block (its nonce continues its sender's run from the
+//! committed nonce) evicts the highest nonce of a sender whose queue has a gap, which no block can
+//! take until the gap is filled. So a flood of gapped nonces from fresh keys, however large, cannot keep
+//! an executable payment out.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -32,6 +40,20 @@ pub struct Config {
     pub max_txs: usize,
     /// Most pending transactions per sender.
     pub max_per_sender: usize,
+    /// A transaction not committed this many seconds after its admission is dropped.
+    #[serde(default = "default_ttl_secs")]
+    pub ttl_secs: u64,
+    /// A transaction not committed this many blocks after its admission is dropped.
+    #[serde(default = "default_ttl_blocks")]
+    pub ttl_blocks: u64,
+}
+
+fn default_ttl_secs() -> u64 {
+    120
+}
+
+fn default_ttl_blocks() -> u64 {
+    1200
 }
 
 impl Default for Config {
@@ -44,6 +66,8 @@ impl Default for Config {
         Self {
             max_txs: 20_000,
             max_per_sender: 64,
+            ttl_secs: default_ttl_secs(),
+            ttl_blocks: default_ttl_blocks(),
         }
     }
 }
@@ -95,12 +119,95 @@ impl Error {
 struct Entry {
     tx: SignedTx,
     size: usize,
+    /// Admission sequence number, to tell this admission from an earlier one of the same hash.
+    seq: u64,
+}
+
+/// One sender's pending transactions by nonce, and its committed next nonce when last seen.
+#[derive(Default)]
+struct Queue {
+    base: u64,
+    txs: BTreeMap<u64, Hash>,
+}
+
+impl Queue {
+    /// True when a block could take every pending transaction of this sender in turn.
+    fn contiguous(&self) -> bool {
+        match (self.txs.first_key_value(), self.txs.last_key_value()) {
+            (Some((&first, _)), Some((&last, _))) => {
+                first == self.base && last - first + 1 == self.txs.len() as u64
+            }
+            _ => true,
+        }
+    }
+
+    /// True when `nonce` would extend the run that starts at the committed nonce.
+    fn continues(&self, nonce: u64) -> bool {
+        if nonce == self.base {
+            return true;
+        }
+        self.contiguous()
+            && self
+                .txs
+                .last_key_value()
+                .is_some_and(|(&last, _)| nonce == last + 1)
+    }
 }
 
 #[derive(Default)]
 struct Inner {
     by_hash: HashMap<Hash, Entry>,
-    by_sender: BTreeMap<PublicKey, BTreeMap<u64, Hash>>,
+    by_sender: BTreeMap<PublicKey, Queue>,
+    /// Senders whose queue has a gap: their transactions are the first evicted when full.
+    gapped: BTreeSet<PublicKey>,
+    /// (admitted at, height then, seq, hash) in admission order, for expiry.
+    admitted: VecDeque<(Instant, u64, u64, Hash)>,
+    next_seq: u64,
+    /// Last committed height seen.
+    height: u64,
+}
+
+impl Inner {
+    fn refresh_gap(&mut self, sender: &PublicKey) {
+        let gapped = self.by_sender.get(sender).is_some_and(|q| !q.contiguous());
+        if gapped {
+            self.gapped.insert(*sender);
+        } else {
+            self.gapped.remove(sender);
+        }
+        if self.by_sender.get(sender).is_some_and(|q| q.txs.is_empty()) {
+            self.by_sender.remove(sender);
+        }
+    }
+
+    /// Removes one pending transaction.
+    fn remove(&mut self, hash: &Hash) -> Option<Entry> {
+        let entry = self.by_hash.remove(hash)?;
+        let sender = entry.tx.tx.sender;
+        if let Some(q) = self.by_sender.get_mut(&sender) {
+            q.txs.remove(&entry.tx.tx.nonce);
+        }
+        self.refresh_gap(&sender);
+        Some(entry)
+    }
+
+    /// Evicts the highest nonce of a gapped sender; false when no sender has a gap.
+    fn evict_gapped(&mut self) -> bool {
+        let Some(sender) = self.gapped.first().copied() else {
+            return false;
+        };
+        let victim = self
+            .by_sender
+            .get(&sender)
+            .and_then(|q| q.txs.last_key_value().map(|(_, h)| *h));
+        match victim {
+            Some(h) => self.remove(&h).is_some(),
+            None => {
+                self.gapped.remove(&sender);
+                false
+            }
+        }
+    }
 }
 
 /// The pool. Shared between RPC, gossip and the consensus host.
@@ -152,9 +259,11 @@ impl Mempool {
         self.len() == 0
     }
 
-    /// True when no further transaction is admitted until some are committed.
+    /// True when no further transaction is admitted until some are committed or expire: the pool is
+    /// at its bound and no sender has a gap to evict.
     pub fn is_full(&self) -> bool {
-        self.len() >= self.config.max_txs
+        let inner = self.lock();
+        inner.by_hash.len() >= self.config.max_txs && inner.gapped.is_empty()
     }
 
     /// True if `hash` is pending here (so its signature was verified at admission).
@@ -199,7 +308,7 @@ impl Mempool {
         if inner.by_hash.contains_key(hash) {
             return Err(Error::Duplicate(*hash));
         }
-        if inner.by_hash.len() >= self.config.max_txs {
+        if inner.by_hash.len() >= self.config.max_txs && inner.gapped.is_empty() {
             return Err(Error::Full(inner.by_hash.len()));
         }
         Ok(())
@@ -234,18 +343,36 @@ impl Mempool {
         if inner.by_hash.contains_key(&hash) {
             return Err(Error::Duplicate(hash));
         }
-        if inner.by_hash.len() >= self.config.max_txs {
-            return Err(Error::Full(inner.by_hash.len()));
-        }
-        let queue = inner.by_sender.entry(sender).or_default();
-        if queue.contains_key(&nonce) {
+        let (taken, queued, continues) = match inner.by_sender.get_mut(&sender) {
+            Some(q) => {
+                q.base = q.base.max(expected);
+                (q.txs.contains_key(&nonce), q.txs.len(), q.continues(nonce))
+            }
+            None => (false, 0, nonce == expected),
+        };
+        if taken {
             return Err(Error::NonceTaken { nonce });
         }
-        if queue.len() >= self.config.max_per_sender {
-            return Err(Error::SenderFull(queue.len()));
+        if queued >= self.config.max_per_sender {
+            return Err(Error::SenderFull(queued));
         }
-        queue.insert(nonce, hash);
-        inner.by_hash.insert(hash, Entry { tx, size });
+        if inner.by_hash.len() >= self.config.max_txs {
+            // Only a transaction a block could take now makes room, at a gapped sender's expense.
+            if !continues || !inner.evict_gapped() {
+                return Err(Error::Full(inner.by_hash.len()));
+            }
+        }
+        let queue = inner.by_sender.entry(sender).or_default();
+        queue.base = queue.base.max(expected);
+        queue.txs.insert(nonce, hash);
+        inner.refresh_gap(&sender);
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let height = inner.height;
+        inner
+            .admitted
+            .push_back((Instant::now(), height, seq, hash));
+        inner.by_hash.insert(hash, Entry { tx, size, seq });
         drop(inner);
         self.admitted.notify_waiters();
         Ok(hash)
@@ -380,7 +507,7 @@ impl Mempool {
             .iter()
             .map(|(sender, q)| {
                 let next = account_nonce(sender);
-                (next, q.range(next..))
+                (next, q.txs.range(next..))
             })
             .collect();
         let mut out = Vec::new();
@@ -413,7 +540,7 @@ impl Mempool {
         let mut inner = self.lock();
         let mut senders: Vec<PublicKey> = Vec::new();
         for tx in txs {
-            inner.by_hash.remove(&tx.hash());
+            inner.remove(&tx.hash());
             senders.push(tx.tx.sender);
         }
         senders.sort();
@@ -422,8 +549,9 @@ impl Mempool {
             let next = account_nonce(&sender);
             let stale: Vec<Hash> = match inner.by_sender.get_mut(&sender) {
                 Some(queue) => {
-                    let keep = queue.split_off(&next);
-                    let stale = std::mem::replace(queue, keep);
+                    queue.base = queue.base.max(next);
+                    let keep = queue.txs.split_off(&next);
+                    let stale = std::mem::replace(&mut queue.txs, keep);
                     stale.into_values().collect()
                 }
                 None => Vec::new(),
@@ -431,10 +559,38 @@ impl Mempool {
             for h in stale {
                 inner.by_hash.remove(&h);
             }
-            if inner.by_sender.get(&sender).is_some_and(|q| q.is_empty()) {
-                inner.by_sender.remove(&sender);
+            inner.refresh_gap(&sender);
+        }
+    }
+
+    /// Drops what waited longer than the time or block bound, with `height` the block just
+    /// committed; returns how many were dropped.
+    pub fn expire(&self, now: Instant, height: u64) -> usize {
+        let ttl = Duration::from_secs(self.config.ttl_secs);
+        let mut inner = self.lock();
+        inner.height = height;
+        let mut dropped = 0;
+        while let Some(&(at, h, seq, hash)) = inner.admitted.front() {
+            let old = now.saturating_duration_since(at) >= ttl
+                || height.saturating_sub(h) >= self.config.ttl_blocks;
+            if !old {
+                break;
+            }
+            inner.admitted.pop_front();
+            if inner.by_hash.get(&hash).is_some_and(|e| e.seq == seq) {
+                inner.remove(&hash);
+                dropped += 1;
             }
         }
+        // Committed and evicted entries leave their admission records behind: keep the list
+        // within a few times the pool's bound.
+        if inner.admitted.len() > 4 * self.config.max_txs.max(1) {
+            let Inner {
+                admitted, by_hash, ..
+            } = &mut *inner;
+            admitted.retain(|(_, _, seq, h)| by_hash.get(h).is_some_and(|e| e.seq == *seq));
+        }
+        dropped
     }
 }
 
@@ -534,6 +690,7 @@ mod tests {
             Config {
                 max_txs: 3,
                 max_per_sender: 2,
+                ..Config::default()
             },
             chain(),
         );
@@ -586,6 +743,7 @@ mod tests {
             Config {
                 max_txs: 9,
                 max_per_sender: 4,
+                ..Config::default()
             },
             chain(),
         );
@@ -665,5 +823,87 @@ mod tests {
         assert!(odd.verify_signature().is_err());
         txs.push(odd);
         assert!(!verify_batch(txs.iter()));
+    }
+
+    #[test]
+    fn a_flood_of_gapped_nonces_cannot_keep_an_executable_transaction_out() {
+        let pool = Mempool::new(
+            Config {
+                max_txs: 40,
+                max_per_sender: 10,
+                ..Config::default()
+            },
+            chain(),
+        );
+        // five fresh keys fill the pool with nonces 1..=8: all gapped (their next nonce is 0)
+        let flooders: Vec<SecretKey> = (10..15).map(|i| SecretKey::from_seed([i; 32])).collect();
+        for k in &flooders {
+            for n in 1..=8 {
+                admit(&pool, &tx(k, n, chain()), 0).unwrap();
+            }
+        }
+        assert_eq!(pool.len(), 40);
+        assert!(!pool.is_full(), "gapped entries can be evicted");
+        // another gapped transaction gets no room ...
+        let late = SecretKey::from_seed([20; 32]);
+        assert_eq!(
+            admit(&pool, &tx(&late, 3, chain()), 0),
+            Err(Error::Full(40))
+        );
+        // ... an executable one does, at a gapped sender's highest nonce
+        let honest = SecretKey::from_seed([21; 32]);
+        admit(&pool, &tx(&honest, 0, chain()), 0).unwrap();
+        admit(&pool, &tx(&honest, 1, chain()), 0).unwrap();
+        assert_eq!(pool.len(), 40);
+        let reaped = pool.reap(usize::MAX, 100, |_| 0);
+        assert_eq!(reaped.len(), 2, "only the honest run can go into a block");
+        assert!(reaped.iter().all(|t| t.tx.sender == honest.public_key()));
+        // every executable admission evicts one gapped entry; once none is left, the pool is full
+        let mut fresh = 0u8;
+        while !pool.is_full() {
+            admit(
+                &pool,
+                &tx(&SecretKey::from_seed([100 + fresh; 32]), 0, chain()),
+                0,
+            )
+            .unwrap();
+            fresh += 1;
+            assert!(fresh < 100);
+        }
+        assert_eq!(fresh, 38);
+        assert_eq!(pool.len(), 40);
+        let e = admit(&pool, &tx(&SecretKey::from_seed([50; 32]), 0, chain()), 0);
+        assert_eq!(e, Err(Error::Full(40)));
+    }
+
+    #[test]
+    fn entries_expire_by_time_and_by_blocks() {
+        let pool = Mempool::new(
+            Config {
+                ttl_secs: 60,
+                ttl_blocks: 10,
+                ..Config::default()
+            },
+            chain(),
+        );
+        let a = SecretKey::from_seed([1; 32]);
+        let b = SecretKey::from_seed([2; 32]);
+        let start = Instant::now();
+        assert_eq!(pool.expire(start, 100), 0);
+        admit(&pool, &tx(&a, 0, chain()), 0).unwrap();
+        admit(&pool, &tx(&a, 1, chain()), 0).unwrap();
+        assert_eq!(pool.expire(start, 109), 0, "9 blocks, no time: kept");
+        admit(&pool, &tx(&b, 5, chain()), 5).unwrap();
+        assert_eq!(pool.expire(start, 110), 2, "a's two waited 10 blocks");
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.expire(start + Duration::from_secs(59), 111), 0);
+        assert_eq!(
+            pool.expire(start + Duration::from_secs(61), 111),
+            1,
+            "b waited 60 s"
+        );
+        assert!(pool.is_empty());
+        // a's nonces may be used again after expiry
+        admit(&pool, &tx(&a, 0, chain()), 0).unwrap();
     }
 }

@@ -5,6 +5,7 @@
 //! (a height, a receipt) with a deadline; nothing sleeps and then asserts. Networks run one at a time
 //! (see `paychain_tests::serial`). Run them with `scripts/test.sh`, which builds the binaries first.
 
+mod abuse;
 mod admission;
 mod byzantine;
 mod cli;

@@ -468,6 +468,70 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         );
     }
 
+    // A certificate of a transaction the contract refused proves the refusal: `cert verify` reports
+    // it and fails, and passes only when asked about inclusion alone.
+    let stranger = dir.join("stranger.json");
+    let stranger_pk = s(
+        &net.cli_json(0, &["keys", "new", "-o", p(&stranger)?])?,
+        "/public_key",
+    )?;
+    let register = [
+        "merchant",
+        "register",
+        "--key",
+        p(&stranger)?,
+        "--name",
+        "Nobody's Shop",
+        "--city",
+        "Shanghai",
+        "--mcc",
+        "5812",
+        "--country",
+        "CN",
+        "--merchant-key",
+        &stranger_pk,
+    ];
+    let out = run(&net, 0, &register)?;
+    refusal(&out, 1, &register)?;
+    let failed: Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(failed["status"] == "failed", "{failed}");
+    let refused_tx = s(&failed, "/tx_hash")?;
+    let refused_cert = dir.join("cert-refused.json");
+    net.cli_json_until(
+        1,
+        &["cert", "get", &refused_tx, "-o", p(&refused_cert)?],
+        PROGRESS,
+        |v| v["tx"].is_object(),
+    )?;
+    let e = refused(
+        &net,
+        0,
+        1,
+        &["cert", "verify", p(&refused_cert)?, "--genesis", genesis],
+    )?;
+    ensure!(
+        e.contains("certificate is valid") && e.contains("REFUSED") && e.contains(&refused_tx),
+        "{e}"
+    );
+    let inclusion = net.cli_json(
+        0,
+        &[
+            "cert",
+            "verify",
+            p(&refused_cert)?,
+            "--genesis",
+            genesis,
+            "--inclusion-only",
+        ],
+    )?;
+    ensure!(
+        inclusion["valid"] == true
+            && inclusion["succeeded"] == false
+            && inclusion["receipt"]["code"] != 0,
+        "{inclusion}"
+    );
+    ensure!(valid["succeeded"] == true, "{valid}");
+
     // 8. Refusals: the same order twice, a merchant the payer's platform does not serve, too much.
     let e = refused(&net, 3, 1, &["pay", "--code", p(&png)?, "--key", &user_key])?;
     ensure!(e.contains("ORDER-1") && e.contains("already paid"), "{e}");

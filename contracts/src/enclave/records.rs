@@ -5,7 +5,7 @@
 //! ciphertext copied under another merchant, platform or version fails authentication. The chain stores only
 //! the [`SealedRecord`]; the randomness is drawn by the client, never during block execution.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -180,7 +180,7 @@ pub(crate) struct RecordKeys {
 
 #[derive(Default)]
 struct KeySlots {
-    keys: HashMap<Hash, Zeroizing<[u8; 32]>>,
+    keys: BTreeMap<Hash, Zeroizing<[u8; 32]>>,
     order: VecDeque<Hash>,
 }
 

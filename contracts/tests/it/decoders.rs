@@ -569,6 +569,10 @@ proptest! {
 /// Writes the valid encodings above as fuzz seeds (`fuzz/seeds/<target>/`). Ignored: run on demand.
 #[test]
 #[ignore]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a tool run on demand that writes the fuzz seeds, not contract code"
+)]
 fn write_fuzz_seeds() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
     let write = |target: &str, name: &str, bytes: &[u8]| {

@@ -13,24 +13,28 @@
 //! stream, so it must not make us vote against the real proposer's value. Only a block the
 //! round's proposer did sign is judged, and reported invalid when it is.
 //!
-//! Test-only misbehaviour ([`crate::faults`]): invalid proposals and garbage floods.
+//! Inside: [`streams`] reassembles proposal streams within bounds, [`validate`] holds the checks a
+//! proposal passes before we vote (pure functions, unit-tested), and [`byzantine`] the test-only
+//! misbehaviour ([`crate::faults`]): invalid proposals and garbage floods.
 
-use std::collections::{BTreeMap, HashMap};
+mod byzantine;
+mod streams;
+mod validate;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::consensus::scheme::{PublicKey as ConsPublicKey, Signature as ConsSignature};
 use borsh::{BorshDeserialize, BorshSerialize};
 use bytes::Bytes;
 use malachitebft_app::engine::host::{HeightParams, Next, SyncedValueOutcome};
-use malachitebft_app::streaming::{StreamContent, StreamId, StreamMessage};
+use malachitebft_app::streaming::StreamMessage;
 use malachitebft_app::types::codec::Codec;
 use malachitebft_app::types::sync::RawDecidedValue;
 use malachitebft_app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use malachitebft_core_types::{
-    CommitCertificate, Context as _, ExtendedCommitCertificate, LinearTimeouts, Round, Validity,
+    CommitCertificate, ExtendedCommitCertificate, LinearTimeouts, Round, Validity,
 };
 use paychain_contracts::block::{self, Block, Header};
 use paychain_contracts::codec::MAX_BLOCK_BYTES;
@@ -41,20 +45,17 @@ use tracing::{debug, error, info, warn};
 
 use crate::consensus::{
     Address, BlockHash, BlockValue, BorshCodec, ConsensusKeys, Height, PaychainContext,
-    ProposalFin, ProposalInit, ProposalPart, ValidatorSet,
+    ProposalInit, ProposalPart, ValidatorSet,
 };
 use crate::faults::Faults;
 use crate::node::Shared;
 use crate::storage::{Commit, Tip};
+use byzantine::Byzantine;
+use streams::{parts_of, split_parts, stream_messages, Streams};
+use validate::Refusal;
 
-/// Size of one streamed block chunk.
-const CHUNK_BYTES: usize = 128 * 1024;
-/// Most proposal streams buffered at once (beyond that the oldest is dropped).
-const MAX_STREAMS: usize = 64;
 /// Most decided values served per sync request.
 const MAX_SYNC_BATCH: u64 = 50;
-/// How far ahead of our clock a proposed block time may be.
-const MAX_CLOCK_DRIFT_MS: u64 = 30_000;
 /// Test-only: how often a garbage-flooding node sends a burst.
 const GARBAGE_EVERY: Duration = Duration::from_millis(200);
 
@@ -89,12 +90,19 @@ struct PendingProposal {
     signature: Vec<u8>,
 }
 
-#[derive(Default)]
-struct Stream {
-    parts: BTreeMap<u64, ProposalPart>,
-    fin: Option<u64>,
-    bytes: usize,
-    born: u64,
+impl PendingProposal {
+    /// The proposal's stream parts at `height`.
+    fn parts(&self, height: Height) -> Vec<ProposalPart> {
+        parts_of(
+            height,
+            round_from(self.round),
+            round_from(self.pol_round),
+            Address(self.proposer),
+            BlockHash(self.block_hash),
+            &self.block,
+            &self.signature,
+        )
+    }
 }
 
 /// The host's state.
@@ -106,26 +114,11 @@ pub struct Host {
     pacing: Pacing,
     height: Height,
     round: Round,
-    streams: HashMap<(PeerId, StreamId), Stream>,
-    stream_counter: u64,
+    streams: Streams<PeerId>,
     /// Complete proposals for future heights, replayed when we get there.
     future: Vec<Vec<ProposalPart>>,
     /// Test-only faults (all off in production).
-    faults: Faults,
-    /// Test-only: blocks we proposed (to alternate the invalid kinds).
-    own_proposals: u64,
-    /// Test-only: garbage streams sent.
-    garbage_seq: u64,
-    /// Test-only: a genuine proposal's init and signature, to replay with tampered bytes.
-    replay: Option<(ProposalInit, ProposalFin)>,
-}
-
-/// Why a proposal stream is refused.
-enum Refusal {
-    /// Not shown to come from the round's proposer: anyone could have sent it.
-    Unauthenticated(String),
-    /// Signed by the round's proposer, and invalid.
-    Invalid(String),
+    byzantine: Byzantine,
 }
 
 fn now_ms() -> u64 {
@@ -159,19 +152,15 @@ impl Host {
             pacing,
             height: Height(1),
             round: Round::Nil,
-            streams: HashMap::new(),
-            stream_counter: 0,
+            streams: Streams::new(),
             future: Vec::new(),
-            faults: Faults::default(),
-            own_proposals: 0,
-            garbage_seq: 0,
-            replay: None,
+            byzantine: Byzantine::default(),
         }
     }
 
     /// Test-only fault injection (see [`crate::faults`]).
     pub fn with_test_faults(mut self, faults: Faults) -> Self {
-        self.faults = faults;
+        self.byzantine = Byzantine::new(faults);
         self
     }
 
@@ -193,7 +182,7 @@ impl Host {
         let mut garbage_tick = tokio::time::interval(GARBAGE_EVERY);
         loop {
             tokio::select! {
-                _ = garbage_tick.tick(), if self.faults.garbage => {
+                _ = garbage_tick.tick(), if self.byzantine.faults.garbage => {
                     self.send_garbage(channels).await?;
                 }
                 msg = channels.consensus.recv() => match msg {
@@ -318,7 +307,7 @@ impl Host {
                 ..
             } => {
                 if let Some((p, _)) = self.find_pending(height, &value_id)? {
-                    let parts = parts_of(&p, height);
+                    let parts = p.parts(height);
                     for msg in stream_messages(height, round, parts) {
                         channels
                             .network
@@ -412,7 +401,7 @@ impl Host {
                 continue;
             };
             if p.round == round.as_i64() && p.proposer == self.address.0 {
-                return Ok((BlockValue(BlockHash(p.block_hash)), parts_of(&p, height)));
+                return Ok((BlockValue(BlockHash(p.block_hash)), p.parts(height)));
             }
         }
         let keys = self
@@ -427,18 +416,13 @@ impl Host {
             |pk| executor::nonce(storage, pk).unwrap_or(u64::MAX),
         );
         let mut prev_app_hash = tip.app_hash;
-        if self.faults.invalid_proposals {
-            // Test-only byzantine proposer: a bad signature, or a wrong app hash.
-            self.own_proposals += 1;
-            if self.own_proposals % 2 == 1 {
-                let bad = byzantine_tx(&self.shared.chain_id);
-                warn!(target: "byzantine", %height, %round, tx = %bad.hash(), "proposing a block with a badly signed tx");
-                txs.push(bad);
-            } else {
-                prev_app_hash = paychain_contracts::crypto::Hash::digest(b"byzantine");
-                warn!(target: "byzantine", %height, %round, "proposing a block with a wrong prev_app_hash");
-            }
-        }
+        self.byzantine.spoil_proposal(
+            &self.shared.chain_id,
+            height,
+            round,
+            &mut txs,
+            &mut prev_app_hash,
+        );
         let header = Header {
             chain_id: self.shared.chain_id.clone(),
             height: height.0,
@@ -471,10 +455,7 @@ impl Host {
         };
         self.store_pending(height, &pending)?;
         info!(target: "consensus", %height, %round, txs = block.txs.len(), hash = %block_hash, "proposing block");
-        Ok((
-            BlockValue(BlockHash(block_hash.0)),
-            parts_of(&pending, height),
-        ))
+        Ok((BlockValue(BlockHash(block_hash.0)), pending.parts(height)))
     }
 
     /// True if we already built a proposal for this round (a restart must re-propose it).
@@ -544,49 +525,17 @@ impl Host {
         publisher: PeerId,
         msg: StreamMessage<ProposalPart>,
     ) -> Option<ProposedValue<PaychainContext>> {
-        let key = (publisher, msg.stream_id.clone());
-        if !self.streams.contains_key(&key) && self.streams.len() >= MAX_STREAMS {
-            // Drop the oldest stream to stay bounded.
-            if let Some(oldest) = self
-                .streams
-                .iter()
-                .min_by_key(|(_, s)| s.born)
-                .map(|(k, _)| k.clone())
-            {
-                self.streams.remove(&oldest);
+        let parts = match self.streams.receive(publisher, msg) {
+            Ok(Some(parts)) => parts,
+            Ok(None) => return None,
+            Err(why) => {
+                warn!(target: "consensus", %publisher, ?why, "proposal stream dropped");
+                return None;
             }
-        }
-        self.stream_counter += 1;
-        let born = self.stream_counter;
-        let stream = self.streams.entry(key.clone()).or_insert_with(|| Stream {
-            born,
-            ..Stream::default()
-        });
-        match msg.content {
-            StreamContent::Data(part) => {
-                let size = match &part {
-                    ProposalPart::Data(d) => d.len(),
-                    _ => 256,
-                };
-                stream.bytes += size;
-                if stream.bytes > MAX_BLOCK_BYTES + 64 * 1024 {
-                    warn!(target: "consensus", %publisher, "oversize proposal stream dropped");
-                    self.streams.remove(&key);
-                    return None;
-                }
-                stream.parts.insert(msg.sequence, part);
-            }
-            StreamContent::Fin => stream.fin = Some(msg.sequence),
-        }
-        let fin = stream.fin?;
-        if stream.parts.len() as u64 != fin {
-            return None;
-        }
-        let stream = self.streams.remove(&key)?;
-        let parts: Vec<ProposalPart> = stream.parts.into_values().collect();
+        };
         match parts.first() {
             Some(ProposalPart::Init(init)) if init.height > self.height => {
-                if self.future.len() < MAX_STREAMS {
+                if self.future.len() < streams::MAX_STREAMS {
                     self.future.push(parts);
                 }
                 None
@@ -604,9 +553,7 @@ impl Host {
         let (init, data, fin) = split_parts(parts)?;
         let validity = match self.validate_proposal(&init, &data, &fin) {
             Ok(()) => {
-                if self.faults.garbage {
-                    self.replay = Some((init.clone(), fin.clone()));
-                }
+                self.byzantine.saw_valid_proposal(&init, &fin);
                 let pending = PendingProposal {
                     round: init.round.as_i64(),
                     pol_round: init.pol_round.as_i64(),
@@ -645,90 +592,24 @@ impl Host {
         &self,
         init: &ProposalInit,
         data: &[u8],
-        fin: &ProposalFin,
+        fin: &crate::consensus::ProposalFin,
     ) -> Result<(), Refusal> {
-        use Refusal::{Invalid, Unauthenticated};
-        let ctx = PaychainContext;
-        let expected = ctx.select_proposer(&self.validators, init.height, init.round);
-        if expected.address != init.proposer {
-            return Err(Unauthenticated(format!(
-                "proposer {} is not the proposer of this round ({})",
-                init.proposer, expected.address
-            )));
-        }
-        let signature = ConsSignature::try_from(fin.signature.as_slice())
-            .map_err(|_| Unauthenticated("malformed proposal signature".into()))?;
-        let pk: &ConsPublicKey = &expected.public_key;
-        pk.verify(&init.to_sign_bytes(), &signature)
-            .map_err(|_| Unauthenticated("bad proposal signature".into()))?;
-        // The signature covers the init only: bytes that are not the signed block may come from
-        // whoever relayed the stream, so they are no verdict on the proposer's value.
-        if data.len() != init.block_len as usize || data.len() > MAX_BLOCK_BYTES {
-            return Err(Unauthenticated(format!(
-                "block of {} bytes (announced {}, limit {MAX_BLOCK_BYTES})",
-                data.len(),
-                init.block_len
-            )));
-        }
-        let Ok(block) = Block::from_bytes(data) else {
-            // Not shown to be the signed block either: no verdict (if the proposer did send
-            // these, the propose timeout makes us vote nil all the same).
-            return Err(Unauthenticated("undecodable block bytes".into()));
-        };
-        if block.hash().0 != init.block_hash.0 {
-            return Err(Unauthenticated(
-                "block does not hash to the proposed value".into(),
-            ));
-        }
-        if block.header.proposer.0 != init.proposer.0 {
-            return Err(Invalid(
-                "block proposer differs from the stream's proposer".into(),
-            ));
-        }
-        self.validate_block(&block, true).map_err(Invalid)
+        let block = validate::authenticate(&self.validators, init, data, fin)?;
+        self.validate_block(&block, true).map_err(Refusal::Invalid)
     }
 
-    /// Checks a block against our tip: linkage, time, tx root, signatures, nonces.
+    /// Checks a block against our tip (header, against our clock when `check_clock`), then its
+    /// transactions: signatures and nonces.
     fn validate_block(&self, block: &Block, check_clock: bool) -> Result<(), String> {
         let tip = self.tip();
-        let h = &block.header;
-        if h.chain_id != self.shared.chain_id {
-            return Err(format!("wrong chain id {}", h.chain_id.0));
-        }
-        if h.height != tip.height + 1 {
-            return Err(format!(
-                "height {} does not follow {}",
-                h.height, tip.height
-            ));
-        }
-        if h.prev_block_hash != tip.block_hash {
-            return Err("previous block hash mismatch".into());
-        }
-        if h.prev_app_hash != tip.app_hash {
-            return Err(format!(
-                "previous app hash {} differs from ours {}",
-                h.prev_app_hash, tip.app_hash
-            ));
-        }
-        if h.prev_result_root != tip.result_root {
-            return Err("previous result root mismatch".into());
-        }
-        if h.time_ms <= tip.time_ms {
-            return Err("block time does not increase".into());
-        }
-        if check_clock && h.time_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
-            return Err("block time is too far in the future".into());
-        }
-        if h.tx_root != block::tx_root(&block.txs) {
-            return Err("tx root mismatch".into());
-        }
+        validate::check_header(&self.shared.chain_id, &tip, block, check_clock.then(now_ms))?;
         // Verified at mempool admission already when we hold it (same hash, same bytes): verify
         // once per node; the others' signatures are checked as one batch.
         self.shared
             .mempool
             .check_unknown(&block.txs)
             .map_err(|(i, e)| format!("tx {}: {e}", block.txs[i].hash()))?;
-        executor::validate_block_txs(&self.shared.storage, h, &block.txs)
+        executor::validate_block_txs(&self.shared.storage, &block.header, &block.txs)
             .map_err(|e| e.to_string())?;
         Ok(())
     }
@@ -784,7 +665,9 @@ impl Host {
         &mut self,
         channels: &mut Channels<PaychainContext>,
     ) -> anyhow::Result<()> {
-        let (txs, streams) = self.garbage();
+        let (txs, streams) = self
+            .byzantine
+            .garbage(&self.validators, self.height, self.round);
         for bytes in txs {
             self.shared.gossip(bytes);
         }
@@ -795,81 +678,6 @@ impl Host {
                 .await?;
         }
         Ok(())
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn garbage(&mut self) -> (Vec<Vec<u8>>, Vec<StreamMessage<ProposalPart>>) {
-        use rand::RngCore;
-        let mut rng = rand::thread_rng();
-        let mut noise = |len: usize| {
-            let mut b = vec![0u8; len];
-            rng.fill_bytes(&mut b);
-            b
-        };
-        let txs = (0..4)
-            .map(|i| noise(1 + (i * 997) % 3000))
-            .collect::<Vec<_>>();
-        let round = if self.round.as_i64() < 0 {
-            Round::new(0)
-        } else {
-            self.round
-        };
-        let proposer = PaychainContext
-            .select_proposer(&self.validators, self.height, round)
-            .address;
-        let data = noise(300);
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(&noise(32));
-        let impersonation = vec![
-            ProposalPart::Init(ProposalInit {
-                height: self.height,
-                round,
-                pol_round: Round::Nil,
-                proposer,
-                block_hash: BlockHash(hash),
-                block_len: data.len() as u32,
-            }),
-            ProposalPart::Data(data),
-            ProposalPart::Fin(ProposalFin {
-                signature: noise(64),
-            }),
-        ];
-        let headless = vec![
-            ProposalPart::Data(noise(512)),
-            ProposalPart::Fin(ProposalFin {
-                signature: noise(64),
-            }),
-        ];
-        let mut batches = vec![impersonation, headless];
-        if let Some((init, fin)) = self.replay.take() {
-            if init.height == self.height {
-                let len = (init.block_len as usize).clamp(1, 4096);
-                let mut init = init;
-                init.block_len = len as u32;
-                batches.push(vec![
-                    ProposalPart::Init(init),
-                    ProposalPart::Data(noise(len)),
-                    ProposalPart::Fin(fin),
-                ]);
-            }
-        }
-        let mut streams = Vec::new();
-        for parts in batches {
-            self.garbage_seq += 1;
-            let mut id = b"garbage/".to_vec();
-            id.extend_from_slice(&self.garbage_seq.to_be_bytes());
-            let stream_id = StreamId::new(Bytes::from(id));
-            let n = parts.len() as u64;
-            for (i, p) in parts.into_iter().enumerate() {
-                streams.push(StreamMessage::new(
-                    stream_id.clone(),
-                    i as u64,
-                    StreamContent::Data(p),
-                ));
-            }
-            streams.push(StreamMessage::new(stream_id, n, StreamContent::Fin));
-        }
-        (txs, streams)
     }
 
     /// Executes and commits the decided block, once.
@@ -920,6 +728,10 @@ impl Host {
         self.shared
             .mempool
             .remove_committed(&block.txs, |pk| executor::nonce(storage, pk).unwrap_or(0));
+        let expired = self.shared.mempool.expire(Instant::now(), height);
+        if expired > 0 {
+            debug!(target: "mempool", height, expired, "dropped transactions that waited too long");
+        }
         // Idle chains make a few empty blocks a second: those are debug, the rest info.
         let level_info = !block.txs.is_empty();
         if level_info {
@@ -946,91 +758,4 @@ impl Host {
             .committed(new_tip, block.txs.len() as u64, started.elapsed());
         Ok(())
     }
-}
-
-/// Test-only: a transaction with a bad signature, from a fixed key, registering a fixed merchant
-/// (`tests/it/byzantine.rs` checks that it never reaches any honest node's state).
-fn byzantine_tx(chain_id: &paychain_contracts::ids::ChainId) -> paychain_contracts::tx::SignedTx {
-    use paychain_contracts::crypto::{Hash, SecretKey};
-    use paychain_contracts::tx::{Call, SignedTx, Transaction};
-    let key = SecretKey::from_seed(Hash::digest(b"paychain/test/byzantine/sender").0);
-    let merchant =
-        SecretKey::from_seed(Hash::digest(b"paychain/test/byzantine/merchant").0).public_key();
-    let mut tx = SignedTx::sign(
-        Transaction {
-            chain_id: chain_id.clone(),
-            sender: key.public_key(),
-            nonce: 0,
-            call: Call::Registry(paychain_contracts::registry::Call::RegisterMerchant {
-                name: "Byzantine".into(),
-                city: "Shanghai".into(),
-                mcc: "5812".into(),
-                country: "CN".into(),
-                merchant_key: merchant,
-            }),
-        },
-        &key,
-    );
-    tx.signature.0[0] ^= 0xff;
-    tx
-}
-
-fn split_parts(parts: Vec<ProposalPart>) -> Option<(ProposalInit, Vec<u8>, ProposalFin)> {
-    let mut iter = parts.into_iter();
-    let Some(ProposalPart::Init(init)) = iter.next() else {
-        return None;
-    };
-    let mut data = Vec::new();
-    let mut fin = None;
-    for part in iter {
-        match part {
-            ProposalPart::Data(d) if fin.is_none() => {
-                if data.len() + d.len() > MAX_BLOCK_BYTES {
-                    return None;
-                }
-                data.extend_from_slice(&d)
-            }
-            ProposalPart::Fin(f) if fin.is_none() => fin = Some(f),
-            _ => return None,
-        }
-    }
-    Some((init, data, fin?))
-}
-
-fn parts_of(p: &PendingProposal, height: Height) -> Vec<ProposalPart> {
-    let mut parts = vec![ProposalPart::Init(ProposalInit {
-        height,
-        round: round_from(p.round),
-        pol_round: round_from(p.pol_round),
-        proposer: Address(p.proposer),
-        block_hash: BlockHash(p.block_hash),
-        block_len: p.block.len() as u32,
-    })];
-    parts.extend(
-        p.block
-            .chunks(CHUNK_BYTES)
-            .map(|c| ProposalPart::Data(c.to_vec())),
-    );
-    parts.push(ProposalPart::Fin(ProposalFin {
-        signature: p.signature.clone(),
-    }));
-    parts
-}
-
-fn stream_messages(
-    height: Height,
-    round: Round,
-    parts: Vec<ProposalPart>,
-) -> Vec<StreamMessage<ProposalPart>> {
-    let mut id = height.0.to_be_bytes().to_vec();
-    id.extend_from_slice(&round.as_i64().to_be_bytes());
-    let stream_id = StreamId::new(Bytes::from(id));
-    let n = parts.len() as u64;
-    let mut out: Vec<_> = parts
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| StreamMessage::new(stream_id.clone(), i as u64, StreamContent::Data(p)))
-        .collect();
-    out.push(StreamMessage::new(stream_id, n, StreamContent::Fin));
-    out
 }

@@ -35,6 +35,14 @@
 //! rpc::Client::{status, tx, block, account, merchant, record}  ──► paychain_contracts::api views
 //! ```
 
+// Every dependency of the library is used by it (test builds also link dev-dependencies, so only
+// non-test builds are checked).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+// Used by the `paychain` and `paychain-load` binaries; cargo has no binary-only dependencies.
+use clap as _;
+use serde_json as _;
+
 pub mod collect;
 pub mod emvco;
 pub mod enclave;

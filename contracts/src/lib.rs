@@ -45,6 +45,10 @@
 //! Genesis: [`genesis::genesis_state`] yields the first [`state::WriteSet`]; its app hash is the
 //! `prev_app_hash` of height 1.
 
+// Every dependency of the library is used by it (test builds also link dev-dependencies, so only
+// non-test builds are checked).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod api;
 pub mod block;
 pub mod calendar;

@@ -46,7 +46,7 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    pub fn new(members: Vec<Member>) -> Chain {
+    pub(crate) fn new(members: Vec<Member>) -> Chain {
         let genesis = Genesis {
             chain_id: ChainId::new(CHAIN),
             genesis_time_ms: 1_700_000_000_000,
@@ -70,7 +70,7 @@ impl Chain {
     }
 
     /// Signs `call` by key `signer` with its next nonce (counting txs built but not yet run).
-    pub fn tx(&mut self, signer: u8, call: Call) -> SignedTx {
+    pub(crate) fn tx(&mut self, signer: u8, call: Call) -> SignedTx {
         let sk = key(signer);
         let nonce = *self
             .nonces
@@ -89,14 +89,14 @@ impl Chain {
     }
 
     /// The nonce the next tx of `signer` will carry.
-    pub fn next_nonce(&self, signer: u8) -> u64 {
+    pub(crate) fn next_nonce(&self, signer: u8) -> u64 {
         self.nonces
             .get(&signer)
             .copied()
             .unwrap_or_else(|| executor::nonce(&self.store, &pk(signer)).unwrap())
     }
 
-    pub fn block(&self, txs: Vec<SignedTx>) -> Block {
+    pub(crate) fn block(&self, txs: Vec<SignedTx>) -> Block {
         Block {
             header: Header {
                 chain_id: ChainId::new(CHAIN),
@@ -112,7 +112,7 @@ impl Chain {
         }
     }
 
-    pub fn run_block(&mut self, txs: Vec<SignedTx>) -> Vec<Receipt> {
+    pub(crate) fn run_block(&mut self, txs: Vec<SignedTx>) -> Vec<Receipt> {
         let block = self.block(txs);
         executor::validate_block(&self.store, &block).unwrap();
         let out = executor::execute_block(&self.store, &block).unwrap();
@@ -125,7 +125,7 @@ impl Chain {
 
     /// Moves to height `h` as if empty blocks had run (an empty block writes nothing, so the state
     /// and its app hash are those of running them).
-    pub fn advance_to(&mut self, h: u64) {
+    pub(crate) fn advance_to(&mut self, h: u64) {
         if self.height < h {
             self.run_block(Vec::new());
             self.height = self.height.max(h);
@@ -133,19 +133,19 @@ impl Chain {
     }
 
     /// Runs one call in its own block.
-    pub fn call(&mut self, signer: u8, call: Call) -> Receipt {
+    pub(crate) fn call(&mut self, signer: u8, call: Call) -> Receipt {
         let tx = self.tx(signer, call);
         self.run_block(vec![tx]).remove(0)
     }
 
     /// Runs one call and asserts success.
-    pub fn ok(&mut self, signer: u8, call: Call) -> Receipt {
+    pub(crate) fn ok(&mut self, signer: u8, call: Call) -> Receipt {
         let r = self.call(signer, call);
         assert!(r.is_ok(), "expected success, got {r:?}");
         r
     }
 
-    pub fn check_app_hash(&self) {
+    pub(crate) fn check_app_hash(&self) {
         assert_eq!(
             self.store.app_hash(),
             compute_app_hash_full(&self.store).unwrap()
@@ -182,7 +182,7 @@ impl Chain {
     /// A chain for payment flows: `host-a` (wallet host, qualified by a governance vote),
     /// `acq-b` (acquirer of every merchant in `merchants`, with an active record), `gov-c`; each
     /// user verified by the host, with a wallet in its currency, a bound card and `top_up`.
-    pub fn payments(
+    pub(crate) fn payments(
         merchants: &[(u8, &str)],
         users: &[(u8, crate::money::Currency, &str)],
     ) -> Chain {

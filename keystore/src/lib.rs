@@ -9,6 +9,10 @@
 //! every buffer holding it (hex, JSON) are zeroized when dropped. The public key is stored for humans and
 //! checked against the seed on load.
 
+// Every dependency of the library is used by it (test builds also link dev-dependencies, so only
+// non-test builds are checked).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};

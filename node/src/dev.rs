@@ -145,7 +145,7 @@ fn admit_all(shared: &Shared, txs: Vec<SignedTx>) {
     }
 }
 
-pub async fn run(
+pub(crate) async fn run(
     home: PathBuf,
     rpc_port: u16,
     shutdown: impl std::future::Future<Output = ()>,

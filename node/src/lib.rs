@@ -21,6 +21,16 @@
 //! - [`faults`]: test-only fault injection, refused unless explicitly enabled in a debug build.
 //! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
 
+// Every dependency of the library is used by it (test builds also link dev-dependencies, so only
+// non-test builds are checked).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+// Used by the `paychain-node` binary (src/main.rs); cargo has no binary-only dependencies.
+use clap as _;
+use tracing_subscriber as _;
+// Declared for its `borsh` feature: the engine's own messages go through our borsh codec.
+use malachitebft_engine as _;
+
 pub mod config;
 pub mod consensus;
 pub mod enclave;

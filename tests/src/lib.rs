@@ -19,6 +19,10 @@
 //! first). Multi-node tests hold a process-wide lock ([`Testnet::start`] takes it) so that two networks never
 //! share the machine's two cores at once; a test that needs no network does not take it.
 
+// Every dependency of the library is used by it (test builds also link dev-dependencies, so only
+// non-test builds are checked).
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

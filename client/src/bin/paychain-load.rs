@@ -1358,5 +1358,5 @@ mod tests {
 
 /// Minimal error plumbing for a tool binary.
 mod anyhow_like {
-    pub type Result = std::result::Result<(), Box<dyn std::error::Error>>;
+    pub(crate) type Result = std::result::Result<(), Box<dyn std::error::Error>>;
 }

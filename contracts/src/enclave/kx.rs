@@ -318,7 +318,7 @@ pub(crate) fn put_lp(out: &mut Vec<u8>, bytes: &[u8]) {
 pub(crate) mod hex_array {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer, const N: usize>(
+    pub(crate) fn serialize<S: Serializer, const N: usize>(
         bytes: &[u8; N],
         s: S,
     ) -> Result<S::Ok, S::Error>
@@ -332,7 +332,9 @@ pub(crate) mod hex_array {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error>
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error>
     where
         [u8; N]: Deserialize<'de>,
     {

@@ -12,6 +12,10 @@
 //! ([`decode_batch`]) and admitted on a thread of their own, off the swarm's and the consensus
 //! engine's tasks; when that thread falls behind, further batches are dropped (the transactions
 //! still reach the chain through the node that admitted them).
+//!
+//! Anyone can reach the gossip port, so connections are bounded ([`MAX_INBOUND`] established and
+//! [`MAX_PENDING_INBOUND`] in their handshake, [`MAX_PER_PEER`] per peer): connections beyond them are
+//! closed as they arrive, so a flood of raw connections cannot take the node's file descriptors.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,9 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{identity::Keypair, noise, tcp, yamux, Multiaddr, PeerId};
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::crypto::Hash;
@@ -43,6 +48,21 @@ const BATCH_V1: u8 = 1;
 const MAX_COALESCED_TXS: usize = 4 * MAX_BATCH_TXS;
 /// Received batches waiting for admission before further ones are dropped.
 const ADMISSION_QUEUE: usize = 256;
+/// Most established inbound gossip connections (a consortium has tens of nodes).
+pub const MAX_INBOUND: u32 = 64;
+/// Most inbound connections still in their handshake.
+pub const MAX_PENDING_INBOUND: u32 = 16;
+/// Most connections with one peer.
+pub const MAX_PER_PEER: u32 = 2;
+
+/// The swarm's behaviour: connection bounds first, then gossipsub.
+#[derive(NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+struct Behaviour {
+    limits: connection_limits::Behaviour,
+    gossip:
+        gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::AllowAllSubscriptionFilter>,
+}
 
 /// Encodes transactions as one gossip message: a format byte, a u32 count, then each
 /// transaction as a u32 length and its bytes (little endian).
@@ -149,13 +169,20 @@ pub fn spawn(
         )
         .map_err(|e| Error::Transport(e.to_string()))?
         .with_behaviour(|_key| {
-            gossipsub::Behaviour::<
+            let gossip = gossipsub::Behaviour::<
                 gossipsub::IdentityTransform,
                 gossipsub::AllowAllSubscriptionFilter,
             >::new(MessageAuthenticity::Anonymous, config)
             .map_err(|e| {
                 Box::new(std::io::Error::other(e)) as Box<dyn std::error::Error + Send + Sync>
-            })
+            })?;
+            let limits = connection_limits::Behaviour::new(
+                ConnectionLimits::default()
+                    .with_max_established_incoming(Some(MAX_INBOUND))
+                    .with_max_pending_incoming(Some(MAX_PENDING_INBOUND))
+                    .with_max_established_per_peer(Some(MAX_PER_PEER)),
+            );
+            Ok(Behaviour { limits, gossip })
         })
         .map_err(|e| Error::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
@@ -163,6 +190,7 @@ pub fn spawn(
     let topic = IdentTopic::new(TOPIC);
     swarm
         .behaviour_mut()
+        .gossip
         .subscribe(&topic)
         .map_err(|e| Error::Transport(e.to_string()))?;
     swarm.listen_on(listen.clone()).map_err(|e| Error::Listen {
@@ -206,7 +234,7 @@ pub fn spawn(
         loop {
             tokio::select! {
                 event = swarm.select_next_some() => match event {
-                    SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) => {
+                    SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message { message, .. })) => {
                         match decode_batch(&message.data) {
                             Some(batch) => {
                                 if admit_tx.try_send(batch).is_err() {
@@ -247,7 +275,7 @@ pub fn spawn(
                         bytes += next.len();
                         batch.push(next);
                     }
-                    if let Err(e) = swarm.behaviour_mut().publish(topic.clone(), encode_batch(&batch)) {
+                    if let Err(e) = swarm.behaviour_mut().gossip.publish(topic.clone(), encode_batch(&batch)) {
                         debug!(target: "gossip", error = %e, txs = batch.len(), "publish failed");
                     }
                 }

@@ -17,6 +17,7 @@ mod faults;
 mod guardian;
 mod msrv;
 mod partition;
+mod restarts;
 mod rpc;
 mod store;
 mod wallet;

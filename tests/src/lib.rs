@@ -361,6 +361,18 @@ impl Node {
         }
     }
 
+    /// Sends a signal (`STOP`, `CONT`, ...) to the running process.
+    fn signal(&mut self, name: &str) -> Result<()> {
+        let pid = self.child.as_ref().context("node not started")?.id();
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .context("run kill")?;
+        ensure!(status.success(), "kill -{name} {pid} failed");
+        Ok(())
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -730,6 +742,17 @@ impl Testnet {
     /// Kills node `i` with SIGKILL (no chance to flush or clean up).
     pub fn kill_9(&mut self, i: usize) {
         self.nodes[i].kill();
+    }
+
+    /// Stops node `i` with SIGSTOP: the process holds its sockets and state but does nothing (a long
+    /// GC pause, a VM migration), until [`Testnet::resume`].
+    pub fn pause(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].signal("STOP")
+    }
+
+    /// Continues node `i` after [`Testnet::pause`] (SIGCONT).
+    pub fn resume(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].signal("CONT")
     }
 
     /// Starts node `i` again on its existing home and waits until it answers.

@@ -8,6 +8,7 @@
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal` | as proposer, propose only invalid blocks: alternately one holding a transaction with a bad signature, and one with a wrong `prev_app_hash` |
 //! | `PAYCHAIN_TEST_BYZANTINE=garbage` | flood peers with garbage: undecodable transaction gossip, proposal streams impersonating the round's proposer, and replays of genuine proposals with tampered block bytes |
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal,garbage` | both |
+//! | `PAYCHAIN_TEST_CLOCK_OFFSET_MS=<±ms>` | the node's clock reads this far off (a skewed host clock): its proposals' times and its check of others' are shifted |
 //! | `PAYCHAIN_TEST_FAIL_COMMIT_AT=<height>` | the storage write committing block `<height>` fails (as a full or broken disk would), so the node stops with its error |
 //!
 //! Guard: a switch is honoured only when `PAYCHAIN_TEST_FAULTS=enable` is set as well **and** the
@@ -23,6 +24,8 @@ pub const ENABLE_VAR: &str = "PAYCHAIN_TEST_FAULTS";
 pub const BYZANTINE_VAR: &str = "PAYCHAIN_TEST_BYZANTINE";
 /// Failing storage commit switch.
 pub const FAIL_COMMIT_VAR: &str = "PAYCHAIN_TEST_FAIL_COMMIT_AT";
+/// Clock skew switch.
+pub const CLOCK_OFFSET_VAR: &str = "PAYCHAIN_TEST_CLOCK_OFFSET_MS";
 
 /// The faults this node injects (all off in production).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,6 +36,8 @@ pub struct Faults {
     pub garbage: bool,
     /// Fail the storage commit of this height.
     pub fail_commit_at: Option<u64>,
+    /// Milliseconds added to the node's clock (negative: behind).
+    pub clock_offset_ms: i64,
 }
 
 impl Faults {
@@ -50,12 +55,14 @@ impl Faults {
     ) -> Result<Faults, String> {
         let byzantine = get(BYZANTINE_VAR);
         let fail_commit = get(FAIL_COMMIT_VAR);
-        if byzantine.is_none() && fail_commit.is_none() {
+        let clock_offset = get(CLOCK_OFFSET_VAR);
+        if byzantine.is_none() && fail_commit.is_none() && clock_offset.is_none() {
             return Ok(Faults::default());
         }
         let set: Vec<&str> = [
             byzantine.as_ref().map(|_| BYZANTINE_VAR),
             fail_commit.as_ref().map(|_| FAIL_COMMIT_VAR),
+            clock_offset.as_ref().map(|_| CLOCK_OFFSET_VAR),
         ]
         .into_iter()
         .flatten()
@@ -93,6 +100,11 @@ impl Faults {
                 .map_err(|_| format!("{FAIL_COMMIT_VAR}: {h:?} is not a height"))?;
             faults.fail_commit_at = Some(h);
         }
+        if let Some(ms) = clock_offset {
+            faults.clock_offset_ms = ms.trim().parse().map_err(|_| {
+                format!("{CLOCK_OFFSET_VAR}: {ms:?} is not a number of milliseconds")
+            })?;
+        }
         Ok(faults)
     }
 
@@ -106,8 +118,8 @@ impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid_proposals={} garbage={} fail_commit_at={:?}",
-            self.invalid_proposals, self.garbage, self.fail_commit_at
+            "invalid_proposals={} garbage={} fail_commit_at={:?} clock_offset_ms={}",
+            self.invalid_proposals, self.garbage, self.fail_commit_at, self.clock_offset_ms
         )
     }
 }

@@ -1,12 +1,13 @@
 //! Faults real networks have beyond a single crash (CometBFT's "pause", Jepsen's whole-cluster
-//! restarts): a validator frozen longer than a round, all four killed at once, rolling restarts.
+//! restarts): a validator frozen longer than a round, all four killed at once, rolling restarts, and a
+//! validator whose clock is 40 s off in either direction.
 //! Each waits on progress, never on time, then checks that the nodes agree block by block and on the
 //! app hash and that every transaction whose commit was acknowledged is in the chain exactly once.
 
 use std::collections::BTreeMap;
 
 use anyhow::{ensure, Context, Result};
-use paychain_tests::{txs, Testnet};
+use paychain_tests::{txs, Options, Testnet};
 use serde_json::json;
 
 use crate::{assert_same_chain, PROGRESS};
@@ -130,6 +131,66 @@ fn n4f1_rolling_restart_keeps_committing() -> Result<()> {
         net.wait_height(victim, target, PROGRESS)?;
     }
     let end = net.height(0)? + 1;
+    net.wait_all(&ALL4, end, PROGRESS)?;
+    assert_same_chain(&mut net, &ALL4, 1..=end)?;
+    exactly_once(&net, &ALL4, &acked)?;
+    Ok(())
+}
+
+/// A network whose validator `skewed` has its clock `offset_ms` off.
+fn with_skewed_clock(skewed: usize, offset_ms: i64) -> Result<Testnet> {
+    Testnet::start_with(
+        4,
+        Options {
+            env: vec![
+                (skewed, "PAYCHAIN_TEST_FAULTS".into(), "enable".into()),
+                (
+                    skewed,
+                    "PAYCHAIN_TEST_CLOCK_OFFSET_MS".into(),
+                    offset_ms.to_string(),
+                ),
+            ],
+            ..Options::default()
+        },
+    )
+}
+
+/// What the chain does with one clock 40 s ahead: the skewed validator's proposals carry a time more
+/// than 30 s ahead of everyone else's clock, so the others refuse them and its rounds time out to
+/// the next proposer; every other height is decided as usual, and the skewed node follows the chain.
+#[test]
+fn n4f1_validator_clock_40s_ahead_chain_keeps_deciding() -> Result<()> {
+    let mut net = with_skewed_clock(3, 40_000)?;
+    let mut acked = BTreeMap::new();
+    let h0 = net.height(0)?;
+    // Eight heights span two of node 3's turns as proposer (round-robin over four).
+    net.wait_all(&ALL4, h0 + 8, PROGRESS)?;
+    for seed in 1..=2u8 {
+        let (hash, h) = acknowledged(&net, 3, seed)?;
+        acked.insert(hash, h);
+    }
+    let end = net.height(0)?;
+    net.wait_all(&ALL4, end, PROGRESS)?;
+    assert_same_chain(&mut net, &ALL4, 1..=end)?;
+    exactly_once(&net, &ALL4, &acked)?;
+    Ok(())
+}
+
+/// What the chain does with one clock 40 s behind: the skewed validator sees everyone else's block
+/// times as more than 30 s in the future and votes against their proposals, which three of four
+/// decide anyway; it commits what was decided all the same, and its own proposals (time = its
+/// parent's + 1 ms at least) are accepted by the others.
+#[test]
+fn n4f1_validator_clock_40s_behind_chain_keeps_deciding() -> Result<()> {
+    let mut net = with_skewed_clock(2, -40_000)?;
+    let mut acked = BTreeMap::new();
+    let h0 = net.height(0)?;
+    net.wait_all(&ALL4, h0 + 8, PROGRESS)?;
+    for seed in 1..=2u8 {
+        let (hash, h) = acknowledged(&net, 2, seed)?;
+        acked.insert(hash, h);
+    }
+    let end = net.height(0)?;
     net.wait_all(&ALL4, end, PROGRESS)?;
     assert_same_chain(&mut net, &ALL4, 1..=end)?;
     exactly_once(&net, &ALL4, &acked)?;

@@ -121,13 +121,6 @@ pub struct Host {
     byzantine: Byzantine,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn round_from(r: i64) -> Round {
     if r < 0 {
         Round::Nil
@@ -174,6 +167,15 @@ impl Host {
 
     fn tip(&self) -> Tip {
         self.shared.tip()
+    }
+
+    /// The host clock in Unix milliseconds (shifted by the test-only clock skew, zero otherwise).
+    fn now_ms(&self) -> u64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        now.saturating_add_signed(self.byzantine.faults.clock_offset_ms)
     }
 
     /// Runs until the engine stops or a fatal local fault occurs.
@@ -426,7 +428,7 @@ impl Host {
         let header = Header {
             chain_id: self.shared.chain_id.clone(),
             height: height.0,
-            time_ms: now_ms().max(tip.time_ms + 1),
+            time_ms: self.now_ms().max(tip.time_ms + 1),
             proposer: PublicKey(self.address.0),
             prev_block_hash: tip.block_hash,
             prev_app_hash,
@@ -602,7 +604,12 @@ impl Host {
     /// transactions: signatures and nonces.
     fn validate_block(&self, block: &Block, check_clock: bool) -> Result<(), String> {
         let tip = self.tip();
-        validate::check_header(&self.shared.chain_id, &tip, block, check_clock.then(now_ms))?;
+        validate::check_header(
+            &self.shared.chain_id,
+            &tip,
+            block,
+            check_clock.then(|| self.now_ms()),
+        )?;
         // Verified at mempool admission already when we hold it (same hash, same bytes): verify
         // once per node; the others' signatures are checked as one batch.
         self.shared

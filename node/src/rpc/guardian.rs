@@ -1,53 +1,77 @@
-//! JSON-RPC queries of guardian-delegated payment (read-only).
-//!
-//! | method | params | answer |
-//! |---|---|---|
-//! | `paychain_guardianBinding` | `[binding_id]` | [`Binding`] (3301 unknown binding) |
-//! | `paychain_guardianBindings` | `[public_key, limit?]` | [`GuardianBindingsView`]: bindings where the key is guardian or dependant, newest first |
-//! | `paychain_guardianStatement` | `[binding_id, "YYYY-MM"]` | [`Statement`]: that UTC month's payments by the dependant, with refunds |
-//!
-//! Guardians learn of new requests through `paychain_subscribeEvents` with the filter
-//! `{"kind_prefix": "guardian_", "attribute": ["guardian", "<key>"]}` (see [`crate::rpc`]).
+//! [`GuardianApiServer`]: guardian-delegated payment (read-only), and the `[public_key, limit?]`
+//! params of the per-key listings.
 
-use std::sync::Arc;
-
-use jsonrpsee::types::{ErrorObjectOwned, Params};
-use jsonrpsee::RpcModule;
-use paychain_contracts::api::GuardianBindingsView;
+use jsonrpsee::core::RpcResult;
+use jsonrpsee::types::ErrorObjectOwned;
+pub use paychain_api::guardian::MAX_LIST;
+use paychain_api::{ErrorCode, GuardianApiServer, GuardianBindingsView, Param};
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::guardian::{self, Binding, Statement};
 
-use crate::node::Shared;
-use crate::rpc_wallet::{Args, HEX64};
+use super::chain::HEX64;
+use super::{internal, Rpc};
 
-/// Error codes of these methods.
-pub mod code {
-    /// Malformed params (JSON-RPC standard).
-    pub const INVALID_PARAMS: i32 = -32602;
-    /// Storage trouble on the node.
-    pub const INTERNAL: i32 = -32603;
-    /// No such binding.
-    pub const UNKNOWN_BINDING: i32 = 3301;
+impl GuardianApiServer for Rpc {
+    fn guardian_binding(&self, binding_id: Param<Hash>) -> RpcResult<Binding> {
+        let id = binding_id.parsed("binding id", HEX64)?;
+        guardian::binding(&self.shared.storage, &id)
+            .map_err(internal)?
+            .ok_or_else(|| unknown_binding(&id))
+    }
+
+    fn guardian_bindings(
+        &self,
+        public_key: Param<PublicKey>,
+        limit: Option<Param<usize>>,
+    ) -> RpcResult<GuardianBindingsView> {
+        let (key, limit) = key_and_limit(public_key, limit)?;
+        let (bindings, truncated) =
+            guardian::bindings_of(&self.shared.storage, &key, limit).map_err(internal)?;
+        Ok(GuardianBindingsView {
+            bindings,
+            truncated,
+        })
+    }
+
+    fn guardian_statement(
+        &self,
+        binding_id: Param<Hash>,
+        month: Param<String>,
+    ) -> RpcResult<Statement> {
+        let id = binding_id.parsed("binding id", HEX64)?;
+        let month = parse_month(month.text("month")?)?;
+        let storage = &self.shared.storage;
+        if guardian::binding(storage, &id).map_err(internal)?.is_none() {
+            return Err(unknown_binding(&id));
+        }
+        guardian::statement(storage, &id, month).map_err(internal)
+    }
 }
 
-fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(code, msg.into(), None::<()>)
+fn unknown_binding(id: &Hash) -> ErrorObjectOwned {
+    ErrorCode::UnknownGuardianBinding.err(format!("unknown guardian binding {id}"))
 }
 
-fn storage(e: impl std::fmt::Display) -> ErrorObjectOwned {
-    err(code::INTERNAL, format!("node storage error: {e}"))
+/// `[public_key, limit?]` of the per-key listings (limit: default and at most [`MAX_LIST`]).
+pub(crate) fn key_and_limit(
+    public_key: Param<PublicKey>,
+    limit: Option<Param<usize>>,
+) -> Result<(PublicKey, usize), ErrorObjectOwned> {
+    let key = public_key.parsed("public key", HEX64)?;
+    let limit = match limit {
+        Some(l) => l.value("limit")?,
+        None => MAX_LIST,
+    };
+    Ok((key, limit.min(MAX_LIST)))
 }
 
 /// Parses `YYYY-MM` into `yyyymm`.
-fn month(raw: &str) -> Result<u32, ErrorObjectOwned> {
+fn parse_month(raw: &str) -> Result<u32, ErrorObjectOwned> {
     let bad = || {
-        err(
-            code::INVALID_PARAMS,
-            format!(
-                "invalid month {:?}: expected YYYY-MM",
-                raw.chars().take(16).collect::<String>()
-            ),
-        )
+        ErrorCode::InvalidParams.err(format!(
+            "invalid month {:?}: expected YYYY-MM",
+            raw.chars().take(16).collect::<String>()
+        ))
     };
     let (y, m) = raw.split_once('-').ok_or_else(bad)?;
     if y.len() != 4 || m.len() != 2 {
@@ -61,70 +85,9 @@ fn month(raw: &str) -> Result<u32, ErrorObjectOwned> {
     Ok(y * 100 + m)
 }
 
-fn binding(s: &Shared, p: &Params<'_>) -> Result<Binding, ErrorObjectOwned> {
-    let id: Hash = Args::new(p).parsed("binding id", HEX64)?;
-    guardian::binding(&s.storage, &id)
-        .map_err(storage)?
-        .ok_or_else(|| {
-            err(
-                code::UNKNOWN_BINDING,
-                format!("unknown guardian binding {id}"),
-            )
-        })
-}
-
-fn bindings(s: &Shared, p: &Params<'_>) -> Result<GuardianBindingsView, ErrorObjectOwned> {
-    let (key, limit) = key_and_limit(p)?;
-    let (bindings, truncated) = guardian::bindings_of(&s.storage, &key, limit).map_err(storage)?;
-    Ok(GuardianBindingsView {
-        bindings,
-        truncated,
-    })
-}
-
-/// `[public_key, limit?]` of the per-key listings (limit: default and at most [`MAX_LIST`]).
-pub(crate) fn key_and_limit(p: &Params<'_>) -> Result<(PublicKey, usize), ErrorObjectOwned> {
-    let mut args = Args::new(p);
-    let key: PublicKey = args.parsed("public key", HEX64)?;
-    let limit = args
-        .optional::<usize>("limit")?
-        .unwrap_or(MAX_LIST)
-        .min(MAX_LIST);
-    Ok((key, limit))
-}
-
-/// Default and largest `limit` of the per-key listings.
-pub const MAX_LIST: usize = 100;
-
-fn statement(s: &Shared, p: &Params<'_>) -> Result<Statement, ErrorObjectOwned> {
-    let mut args = Args::new(p);
-    let id: Hash = args.parsed("binding id", HEX64)?;
-    let month = month(&args.next::<String>("month")?)?;
-    if guardian::binding(&s.storage, &id)
-        .map_err(storage)?
-        .is_none()
-    {
-        return Err(err(
-            code::UNKNOWN_BINDING,
-            format!("unknown guardian binding {id}"),
-        ));
-    }
-    guardian::statement(&s.storage, &id, month).map_err(storage)
-}
-
-/// Registers this module's methods.
-pub(crate) fn register(
-    m: &mut RpcModule<Arc<Shared>>,
-) -> Result<(), jsonrpsee::core::RegisterMethodError> {
-    m.register_method("paychain_guardianBinding", |p, s, _| binding(s, &p))?;
-    m.register_method("paychain_guardianBindings", |p, s, _| bindings(s, &p))?;
-    m.register_method("paychain_guardianStatement", |p, s, _| statement(s, &p))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::month;
+    use super::parse_month as month;
 
     #[test]
     fn months_parse_strictly() {

@@ -101,8 +101,9 @@ pub async fn start(
 /// methods before they are parsed, so that the handlers word every error as before:
 /// - fewer positional params than the method requires: padded with `null`, which the handler
 ///   answers `invalid <param>: Invalid params` (-32602), as a missing param always was;
-/// - params that are not an array (named params): replaced by one param no type accepts, so the
-///   handler answers `invalid <first param>: Invalid params`, as before.
+/// - params that are not an array (named params): replaced by a first param no type accepts (and
+///   nulls for the other required ones), so the handler answers `invalid <first param>: Invalid
+///   params`, as before.
 ///
 /// Methods without params ignore params, as before.
 #[derive(Clone)]
@@ -116,15 +117,19 @@ fn positional(method: &str, params: Option<&RawValue>) -> Option<Box<RawValue>> 
     }
     let required = doc.params.iter().filter(|p| !p.optional).count();
     let text = params.map(|p| p.get().trim()).unwrap_or("[]");
-    if !text.starts_with('[') {
-        return RawValue::from_string(r#"[{"": "positional params only"}]"#.to_owned()).ok();
-    }
-    let mut list: Vec<&RawValue> = serde_json::from_str(text).ok()?;
-    if list.len() >= required {
-        return None;
-    }
+    let mut list: Vec<&RawValue> = if text.starts_with('[') {
+        let list: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+        if list.len() >= required {
+            return None;
+        }
+        list
+    } else {
+        vec![serde_json::from_str(r#"{"": "positional params only"}"#).ok()?]
+    };
     let null: &RawValue = serde_json::from_str("null").ok()?;
-    list.resize(required, null);
+    if list.len() < required {
+        list.resize(required, null);
+    }
     serde_json::value::to_raw_value(&list).ok()
 }
 
@@ -291,9 +296,15 @@ mod tests {
             Some("[null]")
         );
         assert_eq!(p("paychain_subscribeEvents", None), None);
-        // Named params: one param no type accepts.
-        assert!(p("paychain_tx", Some(r#"{"tx_hash":"ab"}"#))
-            .unwrap()
-            .starts_with("[{"));
+        // Named params (or no array at all): a first param no type accepts, then nulls.
+        let named = p("paychain_tx", Some(r#"{"tx_hash":"ab"}"#)).unwrap();
+        assert!(named.starts_with("[{"), "{named}");
+        let named = p("paychain_record", Some("{}")).unwrap();
+        assert!(
+            named.starts_with("[{") && named.ends_with(",null]"),
+            "{named}"
+        );
+        let named = p("paychain_subscribeEvents", Some("5")).unwrap();
+        assert!(named.starts_with("[{"), "{named}");
     }
 }

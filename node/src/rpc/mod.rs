@@ -254,6 +254,7 @@ where
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use paychain_api::method;
 
     /// The reference (`paychain_api::doc`, rendered to docs/rpc.md) lists exactly the methods the
     /// node serves: a method cannot be added, renamed or dropped without the reference changing.
@@ -281,30 +282,30 @@ mod tests {
             positional(m, r.as_deref()).map(|b| b.get().to_owned())
         };
         // Enough params, methods without params, unknown methods: untouched.
-        assert_eq!(p("paychain_tx", Some(r#"["ab"]"#)), None);
-        assert_eq!(p("paychain_status", Some(r#"{"a":1}"#)), None);
-        assert_eq!(p("paychain_nope", None), None);
-        assert_eq!(p("paychain_collections", Some(r#"["ab"]"#)), None);
+        assert_eq!(p(method::TX, Some(r#"["ab"]"#)), None);
+        assert_eq!(p(method::STATUS, Some(r#"{"a":1}"#)), None);
+        assert_eq!(p("no_such_method", None), None);
+        assert_eq!(p(method::COLLECTIONS, Some(r#"["ab"]"#)), None);
         // Missing required params: padded with null (optional ones stay missing).
-        assert_eq!(p("paychain_tx", None).as_deref(), Some("[null]"));
+        assert_eq!(p(method::TX, None).as_deref(), Some("[null]"));
         assert_eq!(
-            p("paychain_record", Some(r#"["M1"]"#)).as_deref(),
+            p(method::RECORD, Some(r#"["M1"]"#)).as_deref(),
             Some(r#"["M1",null]"#)
         );
         assert_eq!(
-            p("paychain_collections", Some("[]")).as_deref(),
+            p(method::COLLECTIONS, Some("[]")).as_deref(),
             Some("[null]")
         );
-        assert_eq!(p("paychain_subscribeEvents", None), None);
+        assert_eq!(p(method::SUBSCRIBE_EVENTS, None), None);
         // Named params (or no array at all): a first param no type accepts, then nulls.
-        let named = p("paychain_tx", Some(r#"{"tx_hash":"ab"}"#)).unwrap();
+        let named = p(method::TX, Some(r#"{"tx_hash":"ab"}"#)).unwrap();
         assert!(named.starts_with("[{"), "{named}");
-        let named = p("paychain_record", Some("{}")).unwrap();
+        let named = p(method::RECORD, Some("{}")).unwrap();
         assert!(
             named.starts_with("[{") && named.ends_with(",null]"),
             "{named}"
         );
-        let named = p("paychain_subscribeEvents", Some("5")).unwrap();
+        let named = p(method::SUBSCRIBE_EVENTS, Some("5")).unwrap();
         assert!(named.starts_with("[{"), "{named}");
     }
 }

@@ -8,7 +8,7 @@
 //!        unpaid) and its exact amount ─► Pay tx (the chain checks everything again)
 //! ```
 
-use jsonrpsee::rpc_params;
+use paychain_api::{method, CollectionApiClient};
 use paychain_contracts::api::{CollectionView, CollectionsView, MerchantView};
 use paychain_contracts::collection::Status;
 use paychain_contracts::crypto::{Hash, PublicKey};
@@ -59,14 +59,17 @@ pub enum Error {
 impl rpc::Client {
     /// `paychain_collection`.
     pub async fn collection(&self, id: &Hash) -> Result<CollectionView, rpc::Error> {
-        self.call("paychain_collection", rpc_params![id.to_hex()])
+        self.run(method::COLLECTION, self.api().collection((*id).into()))
             .await
     }
 
     /// `paychain_collections`: what `key` created, is the payee of, or paid a share of.
     pub async fn collections(&self, key: &PublicKey) -> Result<CollectionsView, rpc::Error> {
-        self.call("paychain_collections", rpc_params![key.to_hex()])
-            .await
+        self.run(
+            method::COLLECTIONS,
+            self.api().collections((*key).into(), None),
+        )
+        .await
     }
 }
 

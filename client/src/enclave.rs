@@ -14,6 +14,7 @@
 //! chain, verifies under the chain's attestation root (which can be pinned from genesis with
 //! [`TrustAnchor`]), carries an allowed and non-revoked measurement, and the enclave was provisioned.
 
+use paychain_api::ErrorCode;
 use paychain_contracts::api::{EnclaveStatusView, LookupView};
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
@@ -32,7 +33,7 @@ use zeroize::Zeroizing;
 use crate::rpc;
 
 /// JSON-RPC code of `paychain_record` when the platform has no record for the merchant.
-pub const NO_RECORD_CODE: i32 = 2002;
+pub const NO_RECORD_CODE: i32 = ErrorCode::NoRecord.code();
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +180,7 @@ pub async fn prepare_put(
         .ok_or(Error::NotAMember(*sender))?;
     let version = match client.record(merchant, &platform_id).await {
         Ok(view) => view.record.version.saturating_add(1),
-        Err(rpc::Error::Call { code, .. }) if code == NO_RECORD_CODE => 1,
+        Err(e) if e.code() == Some(ErrorCode::NoRecord) => 1,
         Err(e) => return Err(e.into()),
     };
     let sealed = seal_record(

@@ -12,7 +12,7 @@
 //! The chain checks every rule ([`paychain_contracts::guardian`]); this module only reads codes
 //! and talks to the node.
 
-use jsonrpsee::rpc_params;
+use paychain_api::{method, GuardianApiClient};
 use paychain_contracts::api::{EventFilter, GuardianBindingsView};
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::guardian::{self, Binding, Statement};
@@ -25,8 +25,11 @@ pub use paychain_contracts::guardian::Terminal;
 impl rpc::Client {
     /// `paychain_guardianBinding`.
     pub async fn guardian_binding(&self, id: &Hash) -> Result<Binding, rpc::Error> {
-        self.call("paychain_guardianBinding", rpc_params![id.to_hex()])
-            .await
+        self.run(
+            method::GUARDIAN_BINDING,
+            self.api().guardian_binding((*id).into()),
+        )
+        .await
     }
 
     /// `paychain_guardianBindings`: the bindings where `key` is guardian or dependant, newest
@@ -35,8 +38,11 @@ impl rpc::Client {
         &self,
         key: &PublicKey,
     ) -> Result<GuardianBindingsView, rpc::Error> {
-        self.call("paychain_guardianBindings", rpc_params![key.to_hex()])
-            .await
+        self.run(
+            method::GUARDIAN_BINDINGS,
+            self.api().guardian_bindings((*key).into(), None),
+        )
+        .await
     }
 
     /// `paychain_guardianStatement` for `month` (`YYYY-MM`).
@@ -45,11 +51,10 @@ impl rpc::Client {
         binding: &Hash,
         month: &str,
     ) -> Result<Statement, rpc::Error> {
-        self.call(
-            "paychain_guardianStatement",
-            rpc_params![binding.to_hex(), month],
-        )
-        .await
+        let call = self
+            .api()
+            .guardian_statement((*binding).into(), month.to_owned().into());
+        self.run(method::GUARDIAN_STATEMENT, call).await
     }
 }
 

@@ -26,6 +26,7 @@
 
 use std::time::Duration;
 
+use paychain_api::ErrorCode;
 use paychain_contracts::api::{MerchantView, WalletView};
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
@@ -46,10 +47,8 @@ use crate::{rpc, tx};
 
 /// Sub-field of template 26 that holds a code's expiry (Unix seconds).
 pub const EXPIRY_SUBFIELD: &str = "02";
-/// JSON-RPC code of `paychain_merchant` for an unknown merchant.
-const UNKNOWN_MERCHANT: i32 = 2001;
 /// JSON-RPC codes of `paychain_certificate` before the certificate exists.
-const NOT_CERTIFIABLE_YET: [i32; 2] = [2004, 2005];
+const NOT_CERTIFIABLE_YET: [ErrorCode; 2] = [ErrorCode::NotCommitted, ErrorCode::NotYetCertifiable];
 
 /// Why a payment cannot be made. Each message is one line a payer understands.
 #[derive(Debug, thiserror::Error)]
@@ -512,10 +511,9 @@ pub async fn quote(
     }
     let merchant = match client.merchant(&code.merchant_id).await {
         Ok(m) => m,
-        Err(rpc::Error::Call {
-            code: UNKNOWN_MERCHANT,
-            ..
-        }) => return Err(Error::UnknownMerchant(code.merchant_id.clone())),
+        Err(e) if e.code() == Some(ErrorCode::UnknownMerchant) => {
+            return Err(Error::UnknownMerchant(code.merchant_id.clone()))
+        }
         Err(e) => return Err(e.into()),
     };
     let wallet = match &opts.delegated {
@@ -536,10 +534,7 @@ pub async fn quote(
                 payment: paid.payment.id,
             })
         }
-        Err(rpc::Error::Call {
-            code: crate::wallet::ORDER_NOT_PAID,
-            ..
-        }) => {}
+        Err(e) if e.code() == Some(ErrorCode::OrderNotPaid) => {}
         Err(e) => return Err(e.into()),
     }
     if wallet.balance < amount.value {
@@ -619,7 +614,7 @@ pub async fn wait_certificate(
     let cert = loop {
         match client.certificate(tx_hash).await {
             Ok(cert) => break cert,
-            Err(rpc::Error::Call { code, .. }) if NOT_CERTIFIABLE_YET.contains(&code) => {}
+            Err(e) if e.code().is_some_and(|c| NOT_CERTIFIABLE_YET.contains(&c)) => {}
             Err(e) => return Err(e.into()),
         }
         let now = Instant::now();

@@ -1,26 +1,30 @@
 //! Typed JSON-RPC client for a paychain node.
 //!
+//! The methods call the clients `paychain-api` generates from its traits (`ChainApiClient`, ...), so
+//! names, params and results are the node's by construction.
+//!
 //! [`Client`] wraps a `jsonrpsee` HTTP client (one request at a time is plenty for a CLI, and HTTP needs no
 //! background task); [`Client::subscribe_blocks`] opens a WebSocket to the same port for the block feed.
 //! Every failure becomes one [`Error`] whose message fits on one line and says what to do about it.
 
 use std::time::Duration;
 
-use jsonrpsee::core::client::{ClientT, Error as RpcError, Subscription, SubscriptionClientT};
-use jsonrpsee::core::params::ArrayParams;
+use std::future::Future;
+
+use jsonrpsee::core::client::{Error as RpcError, Subscription};
 use jsonrpsee::http_client::{transport, HttpClient};
-use jsonrpsee::rpc_params;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use paychain_contracts::api::{
-    AccountView, BlockView, EnclaveStatusView, EventFilter, EventNotification, LookupView,
-    MerchantView, RecordView, StatusView, SubmitView, TxView,
+use paychain_api::{
+    method, AccountView, BlockView, ChainApiClient, EnclaveApiClient, EnclaveStatusView, ErrorCode,
+    EventFilter, EventNotification, LookupView, MerchantView, RecordView, StatusView, SubmitItem,
+    SubmitView, SubscriptionApiClient, TxView,
 };
 use paychain_contracts::certificate::TxCertificate;
+use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::enclave::SignedLookup;
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::tx::SignedTx;
-use serde::de::DeserializeOwned;
 
 /// The node's default JSON-RPC address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:26657";
@@ -88,6 +92,16 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The node's error code, when the node answered the call with one of ours.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Call { code, .. } => ErrorCode::from_code(*code),
+            _ => None,
+        }
+    }
+}
+
 /// A client for one node.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -133,7 +147,7 @@ impl Client {
 
     /// `paychain_status`: chain id, height, app hash, validators, ...
     pub async fn status(&self) -> Result<StatusView, Error> {
-        self.call("paychain_status", rpc_params![]).await
+        self.run(method::STATUS, self.inner.status()).await
     }
 
     /// `paychain_submitTx` with the canonical encoding of `tx`.
@@ -143,39 +157,62 @@ impl Client {
 
     /// `paychain_submitTx` with bytes sent as they are (the node decodes and checks them).
     pub async fn submit_raw(&self, bytes: &[u8]) -> Result<SubmitView, Error> {
-        const METHOD: &str = "paychain_submitTx";
-        match self.call(METHOD, rpc_params![hex::encode(bytes)]).await {
+        let call = self.inner.submit_tx(hex::encode(bytes).into());
+        match self.run(method::SUBMIT_TX, call).await {
             Err(Error::Call { message, .. }) => Err(Error::TxRefused { reason: message }),
             other => other,
         }
     }
 
+    /// `paychain_submitTxs` with the canonical encodings of `txs` (at most
+    /// [`paychain_api::chain::MAX_SUBMIT_TXS`]): one answer per transaction, in order, with the
+    /// code and message `paychain_submitTx` would have answered for a refused one.
+    pub async fn submit_txs(&self, txs: &[SignedTx]) -> Result<Vec<SubmitItem>, Error> {
+        let hexes: Vec<String> = txs.iter().map(|t| hex::encode(t.to_bytes())).collect();
+        self.submit_raw_many(hexes).await
+    }
+
+    /// `paychain_submitTxs` with hex-encoded transactions sent as they are.
+    pub async fn submit_raw_many(&self, hex_txs: Vec<String>) -> Result<Vec<SubmitItem>, Error> {
+        self.run(method::SUBMIT_TXS, self.inner.submit_txs(hex_txs.into()))
+            .await
+    }
+
     /// `paychain_tx`: where a transaction stands, with its receipt once committed.
     pub async fn tx(&self, hash: &Hash) -> Result<TxView, Error> {
-        self.call("paychain_tx", rpc_params![hash.to_hex()]).await
+        self.run(method::TX, ChainApiClient::tx(&self.inner, (*hash).into()))
+            .await
     }
 
     /// `paychain_certificate`: the certificate of a committed transaction (needs the next
     /// block committed too).
     pub async fn certificate(&self, hash: &Hash) -> Result<TxCertificate, Error> {
-        self.call("paychain_certificate", rpc_params![hash.to_hex()])
+        self.run(method::CERTIFICATE, self.inner.certificate((*hash).into()))
             .await
     }
 
     /// `paychain_block`: the committed block at `height`, `None` if there is none (yet).
     pub async fn block(&self, height: u64) -> Result<Option<BlockView>, Error> {
-        self.call("paychain_block", rpc_params![height]).await
+        self.run(method::BLOCK, self.inner.block(height.into()))
+            .await
+    }
+
+    /// `paychain_commit`: the commit certificate of the block at `height`, `None` if there is
+    /// none (yet).
+    pub async fn commit(&self, height: u64) -> Result<Option<Commit>, Error> {
+        self.run(method::COMMIT, self.inner.commit(height.into()))
+            .await
     }
 
     /// `paychain_account`: next nonce and membership of a key.
     pub async fn account(&self, key: &PublicKey) -> Result<AccountView, Error> {
-        self.call("paychain_account", rpc_params![key.to_hex()])
+        self.run(method::ACCOUNT, self.inner.account((*key).into()))
             .await
     }
 
     /// `paychain_merchant`: the merchant and the platforms with an active record for it.
     pub async fn merchant(&self, id: &MerchantId) -> Result<MerchantView, Error> {
-        self.call("paychain_merchant", rpc_params![id.as_str()])
+        self.run(method::MERCHANT, self.inner.merchant(id.clone().into()))
             .await
     }
 
@@ -185,71 +222,63 @@ impl Client {
         merchant: &MerchantId,
         platform: &PlatformId,
     ) -> Result<RecordView, Error> {
-        self.call(
-            "paychain_record",
-            rpc_params![merchant.as_str(), platform.as_str()],
-        )
-        .await
+        let call = self
+            .inner
+            .record(merchant.clone().into(), platform.clone().into());
+        self.run(method::RECORD, call).await
     }
 
     /// `paychain_enclave`: the chain's enclave configuration, registered enclaves and the node's own.
     pub async fn enclave(&self) -> Result<EnclaveStatusView, Error> {
-        self.call("paychain_enclave", rpc_params![]).await
+        self.run(method::ENCLAVE, self.inner.enclave()).await
     }
 
     /// `paychain_lookup`: the node's enclave answers a signed lookup (verify it with
     /// [`crate::enclave::PendingLookup::finish`] before trusting it).
     pub async fn lookup(&self, lookup: &SignedLookup) -> Result<LookupView, Error> {
-        self.call(
-            "paychain_lookup",
-            rpc_params![hex::encode(lookup.to_bytes())],
-        )
-        .await
+        let call = self.inner.lookup(hex::encode(lookup.to_bytes()).into());
+        self.run(method::LOOKUP, call).await
     }
 
     /// `paychain_subscribeBlocks` over a WebSocket to the same host and port.
     pub async fn subscribe_blocks(&self) -> Result<BlockSubscription, Error> {
-        const METHOD: &str = "paychain_subscribeBlocks";
-        let ws_url = ws_url(&self.url);
-        let ws = WsClientBuilder::default()
-            .request_timeout(self.timeout)
-            .connection_timeout(self.timeout)
-            .build(&ws_url)
-            .await
-            .map_err(|e| self.map_error(METHOD, e))?;
-        let sub = ws
-            .subscribe(METHOD, rpc_params![], "paychain_unsubscribeBlocks")
-            .await
-            .map_err(|e| self.map_error(METHOD, e))?;
+        let ws = self.ws(method::SUBSCRIBE_BLOCKS).await?;
+        let sub = self
+            .run(method::SUBSCRIBE_BLOCKS, ws.subscribe_blocks())
+            .await?;
         Ok(BlockSubscription { _ws: ws, sub })
     }
 
     /// `paychain_subscribeEvents` with `filter`, over a WebSocket to the same host and port.
     pub async fn subscribe_events(&self, filter: &EventFilter) -> Result<EventSubscription, Error> {
-        const METHOD: &str = "paychain_subscribeEvents";
-        let ws_url = ws_url(&self.url);
-        let ws = WsClientBuilder::default()
-            .request_timeout(self.timeout)
-            .connection_timeout(self.timeout)
-            .build(&ws_url)
-            .await
-            .map_err(|e| self.map_error(METHOD, e))?;
-        let sub = ws
-            .subscribe(METHOD, rpc_params![filter], "paychain_unsubscribeEvents")
-            .await
-            .map_err(|e| self.map_error(METHOD, e))?;
+        let ws = self.ws(method::SUBSCRIBE_EVENTS).await?;
+        let call = ws.subscribe_events(Some(filter.clone().into()));
+        let sub = self.run(method::SUBSCRIBE_EVENTS, call).await?;
         Ok(EventSubscription { _ws: ws, sub })
     }
 
-    pub(crate) async fn call<R: DeserializeOwned>(
-        &self,
-        method: &'static str,
-        params: ArrayParams,
-    ) -> Result<R, Error> {
-        self.inner
-            .request(method, params)
+    /// A WebSocket to the same host and port, for `method`'s subscription.
+    async fn ws(&self, method: &'static str) -> Result<WsClient, Error> {
+        WsClientBuilder::default()
+            .request_timeout(self.timeout)
+            .connection_timeout(self.timeout)
+            .build(&ws_url(&self.url))
             .await
             .map_err(|e| self.map_error(method, e))
+    }
+
+    /// The HTTP client, for the `paychain-api` client traits (`WalletApiClient`, ...).
+    pub(crate) fn api(&self) -> &HttpClient {
+        &self.inner
+    }
+
+    /// Awaits one call of a `paychain-api` client trait to `method`, mapping its error.
+    pub(crate) async fn run<R>(
+        &self,
+        method: &'static str,
+        call: impl Future<Output = Result<R, RpcError>>,
+    ) -> Result<R, Error> {
+        call.await.map_err(|e| self.map_error(method, e))
     }
 
     fn map_error(&self, method: &'static str, e: RpcError) -> Error {
@@ -307,7 +336,7 @@ impl BlockSubscription {
     pub async fn next(&mut self) -> Option<Result<BlockView, Error>> {
         self.sub.next().await.map(|r| {
             r.map_err(|e| Error::BadResponse {
-                method: "paychain_block",
+                method: method::BLOCK_NOTIFICATION,
                 reason: one_line(&e.to_string()),
             })
         })
@@ -326,7 +355,7 @@ impl EventSubscription {
     pub async fn next(&mut self) -> Option<Result<EventNotification, Error>> {
         self.sub.next().await.map(|r| {
             r.map_err(|e| Error::BadResponse {
-                method: "paychain_event",
+                method: method::EVENT_NOTIFICATION,
                 reason: one_line(&e.to_string()),
             })
         })

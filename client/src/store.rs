@@ -8,7 +8,7 @@
 //! user:  paychain_storeOrder(id) ─► Confirm tx (or a standing authorisation already paid it)
 //! ```
 
-use jsonrpsee::rpc_params;
+use paychain_api::{method, StoreApiClient};
 use paychain_contracts::api::{StoreOrderView, StoreOrdersView};
 use paychain_contracts::crypto::{Hash, PublicKey};
 
@@ -19,13 +19,16 @@ pub use crate::identity_code::{identity_code, parse_identity_code, Error, IDENTI
 impl rpc::Client {
     /// `paychain_storeOrder`.
     pub async fn store_order(&self, id: &Hash) -> Result<StoreOrderView, rpc::Error> {
-        self.call("paychain_storeOrder", rpc_params![id.to_hex()])
+        self.run(method::STORE_ORDER, self.api().store_order((*id).into()))
             .await
     }
 
     /// `paychain_storeOrders`: orders where `key` is the user or the store's merchant key.
     pub async fn store_orders(&self, key: &PublicKey) -> Result<StoreOrdersView, rpc::Error> {
-        self.call("paychain_storeOrders", rpc_params![key.to_hex()])
-            .await
+        self.run(
+            method::STORE_ORDERS,
+            self.api().store_orders((*key).into(), None),
+        )
+        .await
     }
 }

@@ -10,11 +10,11 @@
 //! ```
 //!
 //! Queries are methods of [`rpc::Client`] (`paychain_wallet`, `paychain_statement`, ...; see
-//! `node/src/rpc_wallet.rs`); the views the contracts crate has no type for are mirrored here.
+//! `paychain_api::wallet`); the views are `paychain_contracts::api`'s.
 
 use std::path::{Path, PathBuf};
 
-use jsonrpsee::rpc_params;
+use paychain_api::{method, ErrorCode, WalletApiClient};
 pub use paychain_contracts::api::{BalanceView, CertificateRef, CertificatesView, UserWalletsView};
 use paychain_contracts::api::{PaymentView, ProposalView, StatementView, WalletView};
 use paychain_contracts::crypto::{sha256, Hash, PublicKey};
@@ -45,12 +45,13 @@ pub enum Error {
 impl rpc::Client {
     /// `paychain_wallet`.
     pub async fn wallet(&self, id: &Hash) -> Result<WalletView, rpc::Error> {
-        self.call("paychain_wallet", rpc_params![id.to_hex()]).await
+        self.run(method::WALLET, self.api().wallet((*id).into()))
+            .await
     }
 
     /// `paychain_wallets`.
     pub async fn wallets(&self, user: &PublicKey) -> Result<UserWalletsView, rpc::Error> {
-        self.call("paychain_wallets", rpc_params![user.to_hex()])
+        self.run(method::WALLETS, self.api().wallets((*user).into()))
             .await
     }
 
@@ -59,13 +60,17 @@ impl rpc::Client {
         &self,
         platform: &PlatformId,
     ) -> Result<HostQualification, rpc::Error> {
-        self.call("paychain_walletHost", rpc_params![platform.as_str()])
-            .await
+        self.run(
+            method::WALLET_HOST,
+            self.api().wallet_host(platform.clone().into()),
+        )
+        .await
     }
 
     /// `paychain_balance`.
     pub async fn balance(&self, account: &Account) -> Result<BalanceView, rpc::Error> {
-        self.call("paychain_balance", rpc_params![account]).await
+        self.run(method::BALANCE, self.api().balance(account.clone().into()))
+            .await
     }
 
     /// `paychain_statement` (`to` defaults to the node's tip).
@@ -75,13 +80,17 @@ impl rpc::Client {
         from: u64,
         to: Option<u64>,
     ) -> Result<StatementView, rpc::Error> {
-        self.call("paychain_statement", rpc_params![account, from, to])
-            .await
+        let call = self.api().statement(
+            account.clone().into(),
+            Some(from.into()),
+            to.map(Into::into),
+        );
+        self.run(method::STATEMENT, call).await
     }
 
     /// `paychain_payment`.
     pub async fn payment(&self, id: &Hash) -> Result<PaymentView, rpc::Error> {
-        self.call("paychain_payment", rpc_params![id.to_hex()])
+        self.run(method::PAYMENT, self.api().payment((*id).into()))
             .await
     }
 
@@ -91,24 +100,27 @@ impl rpc::Client {
         merchant: &MerchantId,
         order_ref: &str,
     ) -> Result<PaymentView, rpc::Error> {
-        self.call("paychain_order", rpc_params![merchant.as_str(), order_ref])
-            .await
+        let call = self
+            .api()
+            .order(merchant.clone().into(), order_ref.to_owned().into());
+        self.run(method::ORDER, call).await
     }
 
     /// `paychain_cardBinding`.
     pub async fn card_binding(&self, id: &Hash) -> Result<CardBinding, rpc::Error> {
-        self.call("paychain_cardBinding", rpc_params![id.to_hex()])
+        self.run(method::CARD_BINDING, self.api().card_binding((*id).into()))
             .await
     }
 
     /// `paychain_proposal`.
     pub async fn proposal(&self, id: u64) -> Result<ProposalView, rpc::Error> {
-        self.call("paychain_proposal", rpc_params![id]).await
+        self.run(method::PROPOSAL, self.api().proposal(id.into()))
+            .await
     }
 
     /// `paychain_proposals`.
     pub async fn proposals(&self) -> Result<Vec<ProposalView>, rpc::Error> {
-        self.call("paychain_proposals", rpc_params![]).await
+        self.run(method::PROPOSALS, self.api().proposals()).await
     }
 
     /// `paychain_certificates`.
@@ -117,13 +129,15 @@ impl rpc::Client {
         key: &PublicKey,
         limit: Option<usize>,
     ) -> Result<CertificatesView, rpc::Error> {
-        self.call("paychain_certificates", rpc_params![key.to_hex(), limit])
-            .await
+        let call = self
+            .api()
+            .certificates((*key).into(), limit.map(Into::into));
+        self.run(method::CERTIFICATES, call).await
     }
 }
 
 /// The JSON-RPC error code `paychain_order` answers for an unpaid order.
-pub const ORDER_NOT_PAID: i32 = 3004;
+pub const ORDER_NOT_PAID: i32 = ErrorCode::OrderNotPaid.code();
 
 /// The host's salt file next to its key file: `<key file>.salt`.
 pub fn default_salt_path(host_key_file: &Path) -> PathBuf {

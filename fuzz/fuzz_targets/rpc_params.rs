@@ -8,9 +8,9 @@
 //! text → value → text → the same value (hex in lowercase); a call or transaction taken from JSON
 //! encodes with the wire codec and decodes to the same value.
 //!
-//! The jsonrpsee plumbing and the handlers' storage lookups live in `paychain-node` (RocksDB, too
-//! heavy for a fuzz build) and are not driven here; its `YYYY-MM` month parser is covered by a unit
-//! test in `node/src/rpc_guardian.rs`.
+//! The jsonrpsee plumbing (the `paychain-api` traits) and the handlers' storage lookups live in
+//! `paychain-api` and `paychain-node` (RocksDB, too heavy for a fuzz build) and are not driven here;
+//! the node's `YYYY-MM` month parser is covered by a unit test in `node/src/rpc/guardian.rs`.
 //!
 //! Run with `cargo fuzz run rpc_params` from `fuzz/` (see `scripts/fuzz.sh`).
 

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
+use paychain_api::ErrorCode;
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::enclave::{
     bootstrap, wrap_secret, BoxRandomness, Enclave, EnclaveConfig, EnclaveError, Measurement,
@@ -211,13 +212,13 @@ pub enum LookupError {
 
 impl LookupError {
     /// JSON-RPC code.
-    pub fn code(&self) -> i32 {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            LookupError::NoEnclave => 4001,
-            LookupError::NotProvisioned => 4002,
-            LookupError::Refused(_) => 4003,
-            LookupError::Malformed(_) => 4004,
-            LookupError::Storage(_) => -32603,
+            LookupError::NoEnclave => ErrorCode::NoEnclave,
+            LookupError::NotProvisioned => ErrorCode::NotProvisioned,
+            LookupError::Refused(_) => ErrorCode::LookupRefused,
+            LookupError::Malformed(_) => ErrorCode::MalformedLookup,
+            LookupError::Storage(_) => ErrorCode::Internal,
         }
     }
 }

@@ -12,11 +12,8 @@
 //!
 //! - [`consensus`]: our Malachite `Context`, signing and codecs.
 //! - [`host`]: answers the engine's messages.
-//! - [`mempool`], [`gossip`], [`storage`], [`rpc`], [`metrics`], [`config`], [`keys`].
-//! - [`rpc_collection`]: the read-only split-bill collection query of the RPC server.
-//! - [`rpc_store`]: the read-only store order query of the RPC server.
-//! - [`rpc_submit`]: batch submission (`paychain_submitTxs`) with backpressure.
-//! - [`rpc_wallet`]: the read-only wallet, payment and governance queries of the RPC server.
+//! - [`mempool`], [`gossip`], [`storage`], [`metrics`], [`config`], [`keys`].
+//! - [`rpc`]: the JSON-RPC server, implementing the `paychain-api` traits (one file per area).
 //! - [`enclave`]: the node's enclave files, registration/provisioning through the chain, lookups.
 //! - [`faults`]: test-only fault injection, refused unless explicitly enabled in a debug build.
 //! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
@@ -42,10 +39,5 @@ pub mod mempool;
 pub mod metrics;
 pub mod node;
 pub mod rpc;
-pub mod rpc_collection;
-pub mod rpc_guardian;
-pub mod rpc_store;
-pub mod rpc_submit;
-pub mod rpc_wallet;
 pub mod storage;
 pub mod testnet;

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use paychain_api::ErrorCode;
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::ids::ChainId;
@@ -101,17 +102,17 @@ pub enum Error {
 
 impl Error {
     /// Stable JSON-RPC error code.
-    pub fn code(&self) -> i32 {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::TooLarge { .. } => 1001,
-            Error::Decode(_) => 1002,
-            Error::Invalid(_) => 1003,
-            Error::StaleNonce { .. } => 1004,
-            Error::NonceTooHigh { .. } => 1005,
-            Error::NonceTaken { .. } => 1006,
-            Error::Duplicate(_) => 1007,
-            Error::SenderFull(_) => 1008,
-            Error::Full(_) => 1009,
+            Error::TooLarge { .. } => ErrorCode::TxTooLarge,
+            Error::Decode(_) => ErrorCode::TxDecode,
+            Error::Invalid(_) => ErrorCode::TxInvalid,
+            Error::StaleNonce { .. } => ErrorCode::StaleNonce,
+            Error::NonceTooHigh { .. } => ErrorCode::NonceTooHigh,
+            Error::NonceTaken { .. } => ErrorCode::NonceTaken,
+            Error::Duplicate(_) => ErrorCode::Duplicate,
+            Error::SenderFull(_) => ErrorCode::SenderFull,
+            Error::Full(_) => ErrorCode::MempoolFull,
         }
     }
 }

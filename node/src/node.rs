@@ -84,6 +84,34 @@ impl Shared {
     pub fn account_nonce(&self, pk: &paychain_contracts::crypto::PublicKey) -> u64 {
         paychain_contracts::executor::nonce(&self.storage, pk).unwrap_or(u64::MAX)
     }
+
+    /// An empty node (no validators, no peers, no enclave) on a fresh database in `dir`, for unit
+    /// tests of the parts above storage (e.g. the RPC module).
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub(crate) fn for_tests(dir: &Path) -> Shared {
+        let chain_id = ChainId::default();
+        let (blocks, _) = broadcast::channel(16);
+        Shared {
+            chain_id: chain_id.clone(),
+            moniker: "test".into(),
+            genesis: Genesis {
+                chain_id: chain_id.clone(),
+                genesis_time_ms: 0,
+                validators: Vec::new(),
+                members: Vec::new(),
+                enclave: None,
+            },
+            storage: Storage::open(dir).unwrap(),
+            mempool: Mempool::new(Default::default(), chain_id),
+            metrics: Metrics::register(SharedRegistry::global()),
+            tip: RwLock::new(Tip::default()),
+            blocks,
+            gossip: std::sync::OnceLock::new(),
+            syncing: AtomicBool::new(false),
+            enclave: None,
+        }
+    }
 }
 
 /// Paths inside a node home directory.

@@ -1,6 +1,7 @@
 //! Abuse from outside: what a stranger can do with the public RPC, and what it must not achieve.
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::crypto::SecretKey;
 use paychain_contracts::ids::MerchantId;
 use paychain_tests::{txs, Testnet};
@@ -38,7 +39,7 @@ fn n1_gapped_nonce_flood_cannot_lock_out_an_executable_transaction() -> Result<(
     let mut admitted = 0usize;
     let mut full = 0usize;
     for batch in flood.chunks(1000) {
-        let answers = rpc.call("paychain_submitTxs", json!([batch]))?;
+        let answers = rpc.call(method::SUBMIT_TXS, json!([batch]))?;
         for a in answers.as_array().context("one answer per tx")? {
             if a.get("tx_hash").is_some() {
                 admitted += 1;
@@ -78,7 +79,7 @@ fn n1_gapped_nonce_flood_cannot_lock_out_an_executable_transaction() -> Result<(
         "honest registration failed: {committed}"
     );
     let merchant = MerchantId::derive(&merchant_key);
-    let shown = rpc.call("paychain_merchant", json!([merchant.to_string()]))?;
+    let shown = rpc.call(method::MERCHANT, json!([merchant.to_string()]))?;
     ensure!(
         shown["name"] == "Honest Noodles" || shown["merchant"]["name"] == "Honest Noodles",
         "{shown}"

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::ids::MerchantId;
 use paychain_tests::{load_key, txs, Testnet};
 use serde_json::json;
@@ -61,7 +62,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
             ],
         )?;
     }
-    let account = net.rpc(0).call("paychain_account", json!([new_pub]))?;
+    let account = net.rpc(0).call(method::ACCOUNT, json!([new_pub]))?;
     ensure!(
         account["member"]["id"] == "platform-4",
         "not admitted: {account}"
@@ -71,7 +72,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
     let n = net.add_full_node()?;
     let deadline = Instant::now() + PROGRESS;
     loop {
-        let status = net.rpc(n).call("paychain_enclave", json!([]))?;
+        let status = net.rpc(n).call(method::ENCLAVE, json!([]))?;
         if status["node_enclave"]["provisioned"] == true {
             let signer = status["node_enclave"]["signer"].clone();
             let on_chain = status["enclaves"]
@@ -142,7 +143,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
     );
 
     // Governance revokes the enclave build: clients stop trusting its answers.
-    let status = net.rpc(0).call("paychain_enclave", json!([]))?;
+    let status = net.rpc(0).call(method::ENCLAVE, json!([]))?;
     let measurement = status["allowed_measurements"][0]
         .as_str()
         .context("measurement")?
@@ -176,7 +177,7 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
             ],
         )?;
     }
-    let status = net.rpc(0).call("paychain_enclave", json!([]))?;
+    let status = net.rpc(0).call(method::ENCLAVE, json!([]))?;
     ensure!(
         status["revoked_measurements"][0] == measurement.as_str(),
         "not revoked: {status}"

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::fs;
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::ids::MerchantId;
 use paychain_tests::{load_key, txs, Options, Testnet};
@@ -144,7 +145,7 @@ fn n4f1_byzantine_proposer_invalid_blocks_never_reach_state() -> Result<()> {
             let t = t.as_str().unwrap_or_default();
             ensure!(!bad_txs.contains(t), "block {h} holds the bad tx {t}");
         }
-        let commit = net.rpc(0).call("paychain_commit", json!([h]))?;
+        let commit = net.rpc(0).call(method::COMMIT, json!([h]))?;
         if commit["round"].as_i64().unwrap_or(0) >= 1 {
             later_rounds += 1;
         }
@@ -169,7 +170,7 @@ fn n4f1_byzantine_proposer_invalid_blocks_never_reach_state() -> Result<()> {
         }
         let view = net
             .rpc(i)
-            .try_call("paychain_merchant", json!([bad_merchant.as_str()]))?;
+            .try_call(method::MERCHANT, json!([bad_merchant.as_str()]))?;
         ensure!(
             view.is_err(),
             "node {i} knows the byzantine merchant: {view:?}"
@@ -179,7 +180,7 @@ fn n4f1_byzantine_proposer_invalid_blocks_never_reach_state() -> Result<()> {
             "node {i} moved the byzantine sender's nonce"
         );
         for m in &merchants {
-            let view = net.rpc(i).call("paychain_merchant", json!([m.as_str()]))?;
+            let view = net.rpc(i).call(method::MERCHANT, json!([m.as_str()]))?;
             ensure!(view["merchant"]["id"] == m.as_str(), "node {i}: {view}");
         }
     }

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_tests::Testnet;
 use serde_json::{json, Value};
 
@@ -300,7 +301,7 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
     // The payee is credited exactly once, with the total.
     let tbs =
         json!({"to_be_settled": {"merchant_id": mid, "acquirer": "platform-0", "currency": "CNY"}});
-    let st = net.rpc(3).call("paychain_statement", json!([tbs]))?;
+    let st = net.rpc(3).call(method::STATEMENT, json!([tbs]))?;
     let entries = st["entries"].as_array().context("entries")?;
     ensure!(
         entries.len() == 1,
@@ -351,7 +352,7 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
     // A fourth payer is refused.
     let e = refused(&net, 3, &pay(code, &d, "lunch"))?;
     ensure!(e.contains("completed"), "{e}");
-    let st = net.rpc(0).call("paychain_statement", json!([tbs]))?;
+    let st = net.rpc(0).call(method::STATEMENT, json!([tbs]))?;
     ensure!(st["entries"].as_array().map(Vec::len) == Some(1), "{st}");
 
     // A collection that expires before it completes: paid shares go back to their wallets.

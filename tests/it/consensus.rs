@@ -4,6 +4,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::ids::MerchantId;
 use paychain_tests::{bin, txs, Testnet};
 use serde_json::json;
@@ -73,7 +74,7 @@ fn n4_tx_submitted_to_node4_is_committed() -> Result<()> {
         );
         let view = net
             .rpc(i)
-            .call("paychain_merchant", json!([merchant.as_str()]))?;
+            .call(method::MERCHANT, json!([merchant.as_str()]))?;
         ensure!(
             view["merchant"]["id"] == merchant.as_str(),
             "node {i}: {view}"
@@ -106,7 +107,7 @@ fn n4f1_validator_killed_others_keep_committing_then_it_catches_up() -> Result<(
     assert_same_chain(&mut net, &ALL4, (target - 2)..=target)?;
     let view = net
         .rpc(3)
-        .call("paychain_merchant", json!([merchant.as_str()]))?;
+        .call(method::MERCHANT, json!([merchant.as_str()]))?;
     ensure!(
         view["merchant"]["id"] == merchant.as_str(),
         "node 3 after catch-up: {view}"
@@ -150,7 +151,7 @@ fn n4f2_two_killed_chain_halts_without_fork_and_resumes() -> Result<()> {
     assert_same_chain(&mut net, &live, 1..=stuck + 2)?;
     let view = net
         .rpc(2)
-        .call("paychain_merchant", json!([merchant.as_str()]))?;
+        .call(method::MERCHANT, json!([merchant.as_str()]))?;
     ensure!(
         view["merchant"]["id"] == merchant.as_str(),
         "node 2: {view}"
@@ -170,7 +171,7 @@ fn n1_restart_preserves_state_height_and_app_hash() -> Result<()> {
     let block_before = net.block_hash(0, h)?.context("latest block")?;
     let merchant_before = net
         .rpc(0)
-        .call("paychain_merchant", json!([merchant.as_str()]))?;
+        .call(method::MERCHANT, json!([merchant.as_str()]))?;
     let key = net.platform_key(0)?.public_key();
     let nonce_before = net.rpc(0).nonce(&key)?;
 
@@ -218,7 +219,7 @@ fn n1_restart_preserves_state_height_and_app_hash() -> Result<()> {
     );
     ensure!(
         net.rpc(0)
-            .call("paychain_merchant", json!([merchant.as_str()]))?
+            .call(method::MERCHANT, json!([merchant.as_str()]))?
             == merchant_before,
         "merchant changed over a restart"
     );

@@ -4,6 +4,7 @@
 //! reason and a non-zero exit, the others go on, and after a restart it catches up.
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::ids::MerchantId;
 use paychain_tests::{tail, txs, Options, Testnet};
 use serde_json::json;
@@ -78,7 +79,7 @@ fn n4_disk_write_fails_node_stops_cleanly_and_recovers() -> Result<()> {
         .context("the restarted node did not catch up")?;
     assert_same_chain(&mut net, &[0, 1, 2, 3], 1..=target)?;
     let view = net.rpc(FAULTY).call(
-        "paychain_merchant",
+        method::MERCHANT,
         json!([MerchantId::derive(&merchant_key).as_str()]),
     )?;
     ensure!(

@@ -6,6 +6,7 @@ use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::crypto::{sha256, PublicKey};
 use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
 use paychain_contracts::enclave::{
@@ -220,10 +221,10 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
     SealedRecord::from_bytes(&payload).context("the chain's payload is not a sealed record")?;
     seen.push(Seen::output("record get platform-0 (anyone)", &got, &all));
     for (method, params) in [
-        ("paychain_record", json!([id, "platform-0"])),
-        ("paychain_record", json!([id, "platform-1"])),
-        ("paychain_merchant", json!([id])),
-        ("paychain_enclave", json!([])),
+        (method::RECORD, json!([id, "platform-0"])),
+        (method::RECORD, json!([id, "platform-1"])),
+        (method::MERCHANT, json!([id])),
+        (method::ENCLAVE, json!([])),
     ] {
         for i in 0..4 {
             let (_, body) = net.rpc(i).http(
@@ -399,9 +400,8 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
     };
     let request_hash = request.hash();
     let lookup_hex = hex::encode(request.sign(&key0).to_bytes());
-    let body =
-        json!({"jsonrpc": "2.0", "id": 1, "method": "paychain_lookup", "params": [lookup_hex]})
-            .to_string();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method::LOOKUP, "params": [lookup_hex]})
+        .to_string();
     let (_, first) = rpc.http("POST", "/", Some(&body))?;
     seen.push(Seen::text(
         "raw paychain_lookup (owner, on the wire)",
@@ -415,7 +415,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
             .cloned()
             .with_context(|| format!("no answer: {first}"))?,
     )?;
-    let enclave = rpc.call("paychain_enclave", json!([]))?;
+    let enclave = rpc.call(method::ENCLAVE, json!([]))?;
     let signer: PublicKey = serde_json::from_value(enclave["node_enclave"]["signer"].clone())?;
     let measurement: Measurement =
         serde_json::from_value(enclave["node_enclave"]["measurement"].clone())?;
@@ -425,7 +425,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
         opened.as_slice() == record0.as_bytes(),
         "opened another record"
     );
-    let replay = rpc.call_err("paychain_lookup", json!([lookup_hex]))?;
+    let replay = rpc.call_err(method::LOOKUP, json!([lookup_hex]))?;
     ensure!(
         replay.code == 4003 && replay.message.contains("replay"),
         "replay: {replay}"

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::{Amount, Currency};
@@ -385,10 +386,9 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
             // Money: each wallet holds its top-up minus its acknowledged payments.
             let paid: Decimal = p.acked.values().map(|(_, a)| *a).sum();
             total_paid += paid;
-            let b = net.rpc(2).call(
-                "paychain_balance",
-                json!([Account::Wallet { id: p.wallet }]),
-            )?;
+            let b = net
+                .rpc(2)
+                .call(method::BALANCE, json!([Account::Wallet { id: p.wallet }]))?;
             let balance =
                 Decimal::from_str_exact(b["state"]["balance"].as_str().context("balance")?)?;
             ensure!(
@@ -403,7 +403,7 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
             acquirer: acquirer.clone(),
             currency: Currency::CNY,
         };
-        let b = net.rpc(1).call("paychain_balance", json!([tbs]))?;
+        let b = net.rpc(1).call(method::BALANCE, json!([tbs]))?;
         let credited = Decimal::from_str_exact(b["state"]["balance"].as_str().context("balance")?)?;
         ensure!(
             credited == total_paid,

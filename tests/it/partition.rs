@@ -5,6 +5,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::ids::MerchantId;
 use paychain_tests::proxy::Kind;
 use paychain_tests::{txs, Options, Testnet};
@@ -133,7 +134,7 @@ fn n4_partition_2_2_halts_without_fork_then_heals() -> Result<()> {
     for i in ALL4 {
         let view = net
             .rpc(i)
-            .call("paychain_merchant", json!([merchant.as_str()]))?;
+            .call(method::MERCHANT, json!([merchant.as_str()]))?;
         ensure!(
             view["merchant"]["id"] == merchant.as_str(),
             "node {i}: {view}"
@@ -187,7 +188,7 @@ fn n4_partition_1_3_majority_keeps_deciding_minority_catches_up() -> Result<()> 
     assert_same_chain(&mut net, &ALL4, 1..=target)?;
     let view = net
         .rpc(3)
-        .call("paychain_merchant", json!([merchant.as_str()]))?;
+        .call(method::MERCHANT, json!([merchant.as_str()]))?;
     ensure!(
         view["merchant"]["id"] == merchant.as_str(),
         "node 3 after catch-up: {view}"

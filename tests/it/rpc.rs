@@ -2,6 +2,7 @@
 //! changes but what the rules say (a failed call in a block still uses up the sender's nonce).
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::{method, ErrorCode};
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::crypto::SecretKey;
 use paychain_contracts::ids::MerchantId;
@@ -20,8 +21,8 @@ struct Snapshot {
 
 fn snapshot(rpc: &Rpc, merchant: &MerchantId, key: &SecretKey) -> Result<Snapshot> {
     Ok(Snapshot {
-        merchant: rpc.call("paychain_merchant", json!([merchant.as_str()]))?,
-        record: rpc.call("paychain_record", json!([merchant.as_str(), "platform-0"]))?,
+        merchant: rpc.call(method::MERCHANT, json!([merchant.as_str()]))?,
+        record: rpc.call(method::RECORD, json!([merchant.as_str(), "platform-0"]))?,
         nonce: rpc.nonce(&key.public_key())?,
     })
 }
@@ -131,27 +132,79 @@ fn rpc_rejects_bad_input() -> Result<()> {
         &refused(&rpc, "garbage bytes", &[0xde, 0xad, 0xbe, 0xef])?,
         "undecodable transaction",
     )?;
-    let not_hex = rpc.call_err("paychain_submitTx", json!(["not hex at all"]))?;
+    let not_hex = rpc.call_err(method::SUBMIT_TX, json!(["not hex at all"]))?;
     ensure!(!not_hex.message.is_empty(), "non-hex param: empty error");
 
     // Queries about what does not exist.
     let unknown = MerchantId::derive(&txs::merchant_key(99));
-    let e = rpc.call_err("paychain_merchant", json!([unknown.as_str()]))?;
+    let e = rpc.call_err(method::MERCHANT, json!([unknown.as_str()]))?;
     ensure!(
         e.message == format!("unknown merchant {unknown}"),
         "unknown merchant: {e}"
     );
-    let e = rpc.call_err("paychain_record", json!([merchant.as_str(), "platform-1"]))?;
+    let e = rpc.call_err(method::RECORD, json!([merchant.as_str(), "platform-1"]))?;
     ensure!(
         e.message == format!("platform platform-1 has no acquiring record for merchant {merchant}"),
         "record of a platform without one: {e}"
     );
-    let bad_id = rpc.call_err("paychain_merchant", json!(["not-a-merchant-id"]))?;
+    let bad_id = rpc.call_err(method::MERCHANT, json!(["not-a-merchant-id"]))?;
     expect_contains(
         "malformed merchant id",
         &bad_id.message,
         "invalid merchant id",
     )?;
+
+    // The wire the api traits keep: positional params only, each malformed or missing one named in
+    // one line, code -32602, no data (jsonrpsee's generated servers would answer "Invalid params").
+    let invalid = i64::from(ErrorCode::InvalidParams.code());
+    for (m, params, expected) in [
+        (method::TX, json!([]), "invalid tx hash: Invalid params"),
+        (method::TX, json!([5]), "invalid tx hash: Invalid params"),
+        (
+            method::TX,
+            json!({"tx_hash": "00"}),
+            "invalid tx hash: Invalid params",
+        ),
+        (
+            method::TX,
+            json!(["zz"]),
+            "invalid tx hash \"zz\": expected 64 hex characters",
+        ),
+        (
+            method::RECORD,
+            json!([merchant.as_str()]),
+            "invalid platform id: Invalid params",
+        ),
+        (
+            method::BLOCK,
+            json!(["1"]),
+            "invalid height: Invalid params",
+        ),
+        (
+            method::SUBMIT_TXS,
+            json!(["00"]),
+            "invalid transactions: Invalid params",
+        ),
+        (
+            method::COLLECTIONS,
+            json!([]),
+            "invalid public key: Invalid params",
+        ),
+        (
+            method::STATEMENT,
+            json!([{"wallet": 1}]),
+            "invalid account: Invalid params",
+        ),
+    ] {
+        let e = rpc.call_err(m, params.clone())?;
+        ensure!(
+            e.code == invalid && e.message == expected && e.data.is_none(),
+            "{m} {params}: code {}, message {:?}, data {:?}",
+            e.code,
+            e.message,
+            e.data
+        );
+    }
 
     // Accepted at the door, refused by the contract: a receipt error, only the sender's nonce moves.
     // platform-1 cannot reach platform-0's record: a revoke addresses its own record, which it lacks.
@@ -215,7 +268,7 @@ fn rpc_rejects_bad_input() -> Result<()> {
             ),
         ),
     )?;
-    let p1_record = rpc.call("paychain_record", json!([merchant.as_str(), "platform-1"]))?;
+    let p1_record = rpc.call(method::RECORD, json!([merchant.as_str(), "platform-1"]))?;
     ensure!(
         p1_record["record"]["platform_id"] == "platform-1",
         "{p1_record}"
@@ -243,7 +296,8 @@ fn rpc_rejects_bad_input() -> Result<()> {
 
     // Transport limits: an oversized body is refused, /health and /metrics answer.
     let huge = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"paychain_status\",\"params\":[\"{}\"]}}",
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"{}\",\"params\":[\"{}\"]}}",
+        method::STATUS,
         "x".repeat(2 << 20)
     );
     // The server may also close the connection while we write: that is a refusal too.

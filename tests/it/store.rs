@@ -9,6 +9,7 @@
 //! submits through the same node (store and Alice: node 1, Bob: node 2).
 
 use anyhow::{ensure, Context, Result};
+use paychain_api::method;
 use paychain_tests::Testnet;
 use serde_json::{json, Value};
 
@@ -49,7 +50,7 @@ fn order_args<'a>(
 fn tbs_entries(net: &Testnet, node: usize, mid: &str) -> Result<Vec<Value>> {
     let tbs =
         json!({"to_be_settled": {"merchant_id": mid, "acquirer": "platform-0", "currency": "CNY"}});
-    let st = net.rpc(node).call("paychain_statement", json!([tbs]))?;
+    let st = net.rpc(node).call(method::STATEMENT, json!([tbs]))?;
     Ok(st["entries"].as_array().cloned().unwrap_or_default())
 }
 

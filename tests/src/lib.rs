@@ -5,7 +5,7 @@
 //!   ├─ paychain-node testnet --validators 4 --out <tempdir> --base-port <free>
 //!   ├─ spawn `paychain-node start --home <tempdir>/node<i>` ×4 (stderr → node<i>/node.log)
 //!   └─ wait until every node answers `paychain_status`
-//! net.rpc(i).call("paychain_status", json!([]))   JSON-RPC 2.0 over HTTP (std only, no async runtime)
+//! net.rpc(i).call(method::STATUS, json!([]))      JSON-RPC 2.0 over HTTP (std only, no async runtime)
 //! net.wait_height(i, h, timeout)                   polls status until height ≥ h, fails early if node i died
 //! net.kill_9(i) / net.restart(i)                    fault injection
 //! Testnet::start_with(4, Options { proxied: true, .. })   every link through a test-controlled TCP proxy
@@ -33,6 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use paychain_api::method;
 use paychain_contracts::crypto::{PublicKey, SecretKey};
 use serde_json::{json, Value};
 
@@ -177,7 +178,7 @@ impl Rpc {
 
     /// `paychain_status`.
     pub fn status(&self) -> Result<Value> {
-        self.call("paychain_status", json!([]))
+        self.call(method::STATUS, json!([]))
     }
 
     /// Height from `paychain_status`.
@@ -190,20 +191,20 @@ impl Rpc {
 
     /// `paychain_block` at `height` (None if the node does not have it).
     pub fn block(&self, height: u64) -> Result<Option<Value>> {
-        let b = self.call("paychain_block", json!([height]))?;
+        let b = self.call(method::BLOCK, json!([height]))?;
         Ok((!b.is_null()).then_some(b))
     }
 
     /// Submits encoded transaction bytes; returns the tx hash or the node's refusal.
     pub fn submit(&self, tx_bytes: &[u8]) -> Result<Result<String, RpcError>> {
         Ok(self
-            .try_call("paychain_submitTx", json!([hex::encode(tx_bytes)]))?
+            .try_call(method::SUBMIT_TX, json!([hex::encode(tx_bytes)]))?
             .map(|v| v["tx_hash"].as_str().unwrap_or_default().to_owned()))
     }
 
     /// `paychain_tx`.
     pub fn tx(&self, tx_hash: &str) -> Result<Value> {
-        self.call("paychain_tx", json!([tx_hash]))
+        self.call(method::TX, json!([tx_hash]))
     }
 
     /// Polls `paychain_tx` until the transaction is committed; returns its receipt.
@@ -223,7 +224,7 @@ impl Rpc {
 
     /// `paychain_account`: the sender's next nonce (0 for an unknown account).
     pub fn nonce(&self, key: &PublicKey) -> Result<u64> {
-        let a = self.call("paychain_account", json!([hex::encode(key.0)]))?;
+        let a = self.call(method::ACCOUNT, json!([hex::encode(key.0)]))?;
         Ok(a["nonce"].as_u64().unwrap_or(0))
     }
 

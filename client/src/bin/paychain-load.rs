@@ -37,9 +37,8 @@ use paychain_client::contracts::wallet;
 use paychain_client::keystore;
 use paychain_client::rpc::Client;
 
-use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use jsonrpsee::rpc_params;
+use paychain_api::ChainApiClient;
 
 #[derive(Parser)]
 #[command(name = "paychain-load", about = "open-loop load generator")]
@@ -262,8 +261,7 @@ fn interleave(txs: Vec<(Hash, Vec<u8>)>, per_sender: u64) -> Vec<(Hash, Vec<u8>)
 /// Sends `txs` in one `paychain_submitTxs` call; returns the indexes refused and one reason.
 async fn submit_batch(http: &HttpClient, txs: &[SignedTx]) -> (Vec<usize>, Option<String>) {
     let hexes: Vec<String> = txs.iter().map(|t| hex::encode(t.to_bytes())).collect();
-    let answer: Result<Vec<SubmitItem>, _> =
-        http.request("paychain_submitTxs", rpc_params![hexes]).await;
+    let answer = http.submit_txs(hexes.into()).await;
     match answer {
         Ok(items) if items.len() == txs.len() => {
             let mut refused = Vec::new();
@@ -272,7 +270,9 @@ async fn submit_batch(http: &HttpClient, txs: &[SignedTx]) -> (Vec<usize>, Optio
                 if item.tx_hash.is_none() {
                     refused.push(i);
                     reason.get_or_insert_with(|| {
-                        item.error.map(|e| e.to_string()).unwrap_or_default()
+                        item.error
+                            .and_then(|e| serde_json::to_string(&e).ok())
+                            .unwrap_or_default()
                     });
                 }
             }
@@ -585,15 +585,6 @@ async fn submit(client: &Client, ledger: &Ledger, hash: Hash, bytes: &[u8]) {
     }
 }
 
-/// One answer of `paychain_submitTxs` (node/src/rpc_submit.rs).
-#[derive(serde::Deserialize)]
-struct SubmitItem {
-    #[serde(default)]
-    tx_hash: Option<Hash>,
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-}
-
 fn note_refusal(ledger: &Ledger, reason: &str, n: u64) {
     // Numbers vary (counts, nonces): keep the words only, so reasons group.
     let key: String = reason
@@ -614,9 +605,7 @@ fn note_refusal(ledger: &Ledger, reason: &str, n: u64) {
 async fn submit_many(client: &HttpClient, ledger: &Ledger, txs: Vec<(Hash, Vec<u8>)>) {
     let at = Instant::now();
     let hexes: Vec<String> = txs.iter().map(|(_, b)| hex::encode(b)).collect();
-    let answer: Result<Vec<SubmitItem>, _> = client
-        .request("paychain_submitTxs", rpc_params![hexes])
-        .await;
+    let answer = client.submit_txs(hexes.into()).await;
     match answer {
         Ok(items) if items.len() == txs.len() => {
             let mut refused = 0u64;
@@ -626,12 +615,7 @@ async fn submit_many(client: &HttpClient, ledger: &Ledger, txs: Vec<(Hash, Vec<u
                     submitted.entry(*hash).or_insert(at);
                 } else {
                     refused += 1;
-                    let msg = item
-                        .error
-                        .as_ref()
-                        .and_then(|e| e.get("message"))
-                        .and_then(|m| m.as_str())
-                        .unwrap_or("?");
+                    let msg = item.error.as_ref().map_or("?", |e| e.message.as_str());
                     note_refusal(ledger, msg, 1);
                 }
             }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use jsonrpsee::server::{RpcModule, Server, ServerHandle};
 use jsonrpsee::types::ErrorObjectOwned;
+use paychain_api::{method, SubmitError, SubmitItem};
 use paychain_client::contracts::api::{
     AccountView, MerchantView, StatusView, SubmitView, TxStatus, TxView,
 };
@@ -105,7 +106,7 @@ async fn mock_node() -> (String, ServerHandle) {
     let url = format!("http://{}", server.local_addr().unwrap());
     let mut module = RpcModule::new(Mutex::new(Mock::default()));
     module
-        .register_method("paychain_status", |_, m, _| {
+        .register_method(method::STATUS, |_, m, _| {
             let m = m.lock().unwrap();
             Ok::<_, ErrorObjectOwned>(StatusView {
                 chain_id: CHAIN.into(),
@@ -122,7 +123,7 @@ async fn mock_node() -> (String, ServerHandle) {
         })
         .unwrap();
     module
-        .register_method("paychain_account", |p, m, _| {
+        .register_method(method::ACCOUNT, |p, m, _| {
             let key: PublicKey = p.one()?;
             let nonce = m.lock().unwrap().nonces.get(&key).copied().unwrap_or(0);
             Ok::<_, ErrorObjectOwned>(AccountView {
@@ -133,13 +134,37 @@ async fn mock_node() -> (String, ServerHandle) {
         })
         .unwrap();
     module
-        .register_method("paychain_submitTx", |p, m, _| {
+        .register_method(method::SUBMIT_TX, |p, m, _| {
             let hex_tx: String = p.one()?;
             m.lock().unwrap().submit(&hex_tx)
         })
         .unwrap();
     module
-        .register_method("paychain_tx", |p, m, _| {
+        .register_method(method::SUBMIT_TXS, |p, m, _| {
+            let hexes: Vec<String> = p.one()?;
+            let mut m = m.lock().unwrap();
+            Ok::<_, ErrorObjectOwned>(
+                hexes
+                    .iter()
+                    .map(|h| match m.submit(h) {
+                        Ok(v) => SubmitItem {
+                            tx_hash: Some(v.tx_hash),
+                            error: None,
+                        },
+                        Err(e) => SubmitItem {
+                            tx_hash: None,
+                            error: Some(SubmitError {
+                                code: e.code(),
+                                message: e.message().to_owned(),
+                            }),
+                        },
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .unwrap();
+    module
+        .register_method(method::TX, |p, m, _| {
             let tx_hash: Hash = p.one()?;
             let receipt = m.lock().unwrap().receipts.get(&tx_hash).cloned();
             Ok::<_, ErrorObjectOwned>(TxView {
@@ -156,7 +181,7 @@ async fn mock_node() -> (String, ServerHandle) {
         })
         .unwrap();
     module
-        .register_method("paychain_merchant", |p, m, _| {
+        .register_method(method::MERCHANT, |p, m, _| {
             let id: MerchantId = p.one()?;
             let merchant = m.lock().unwrap().merchants.get(&id).cloned();
             merchant
@@ -185,6 +210,32 @@ fn register_call(name: &str, merchant_key: PublicKey) -> Call {
         country: "CN".into(),
         merchant_key,
     })
+}
+
+#[tokio::test]
+async fn sdk_submits_a_batch_with_one_answer_per_tx() {
+    let (url, _node) = mock_node().await;
+    let client = rpc::Client::new(&url).unwrap();
+    let key = KeyFile::generate();
+    let merchant = KeyFile::generate().public_key();
+    let mut txs = Vec::new();
+    for nonce in [0, 1, 1] {
+        txs.push(
+            tx::TxBuilder::new(&client, key.secret_key())
+                .nonce(nonce)
+                .build(register_call("Noodles", merchant))
+                .await
+                .unwrap(),
+        );
+    }
+    let items = client.submit_txs(&txs).await.unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].tx_hash, Some(txs[0].hash()));
+    assert_eq!(items[1].tx_hash, Some(txs[1].hash()));
+    let refused = items[2].error.as_ref().unwrap();
+    assert!(refused.message.contains("stale nonce"), "{refused:?}");
+    assert_eq!(items[2].tx_hash, None);
+    assert_eq!(client.account(&key.public_key()).await.unwrap().nonce, 2);
 }
 
 #[tokio::test]

@@ -1,8 +1,5 @@
-//! Batch submission: `paychain_submitTxs [[hex, ...]]`, many transactions in one request.
-//!
-//! | method | params | answer |
-//! |---|---|---|
-//! | `paychain_submitTxs` | `[[hex_tx, ...]]` (at most [`MAX_SUBMIT_TXS`]) | one [`SubmitItem`] per transaction, in order: `{"tx_hash"}` when admitted, else `{"error": {"code", "message"}}` with the code and message `paychain_submitTx` would have answered |
+//! Batch submission: `paychain_submitTxs [[hex, ...]]`, many transactions in one request (see
+//! `paychain_api::chain`; the answer is one [`SubmitItem`] per transaction, in order).
 //!
 //! The transactions' signatures are checked as one batch, off the async workers (so consensus keeps
 //! its threads), with at most as many batches at once as the machine has cores. Backpressure: a
@@ -14,57 +11,24 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
-use jsonrpsee::types::{ErrorObjectOwned, Params};
-use jsonrpsee::RpcModule;
+use jsonrpsee::types::ErrorObjectOwned;
+pub use paychain_api::chain::MAX_SUBMIT_TXS;
+use paychain_api::{ErrorCode, Param, SubmitError, SubmitItem};
 use paychain_contracts::codec::MAX_TX_BYTES;
-use paychain_contracts::crypto::Hash;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::mempool;
 use crate::node::Shared;
 
-/// Most transactions in one `paychain_submitTxs` call.
-pub const MAX_SUBMIT_TXS: usize = 1024;
 /// Most transactions waiting for a core (over all calls) before further calls are refused: about
 /// a second of signature checks on one core of a release build.
 pub const MAX_QUEUED_TXS: usize = 32 * 1024;
-
-/// Error codes of this method (besides the mempool's 1001-1009 per transaction).
-pub mod code {
-    /// Malformed params (JSON-RPC standard).
-    pub const INVALID_PARAMS: i32 = -32602;
-    /// Too many submissions waiting: retry later.
-    pub const BUSY: i32 = 1010;
-}
-
-/// The answer for one transaction of a batch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubmitItem {
-    /// The transaction's hash, when admitted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tx_hash: Option<Hash>,
-    /// Why it was refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<SubmitError>,
-}
-
-/// A refusal: the code and message of `paychain_submitTx`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubmitError {
-    pub code: i32,
-    pub message: String,
-}
-
-fn err(code: i32, msg: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(code, msg.into(), None::<()>)
-}
 
 fn refused(e: &mempool::Error) -> SubmitItem {
     SubmitItem {
         tx_hash: None,
         error: Some(SubmitError {
-            code: e.code(),
+            code: e.code().code(),
             message: e.to_string(),
         }),
     }
@@ -90,21 +54,15 @@ impl Drop for Waiting {
 
 /// Decodes the params: a list of hex transactions, each within [`MAX_TX_BYTES`]. A transaction
 /// that is not hex or too large gets its own refusal; the rest go on.
-fn parse(params: &Params<'_>) -> Result<Vec<Result<Vec<u8>, mempool::Error>>, ErrorObjectOwned> {
-    let list: Vec<String> = params.sequence().next().map_err(|e| {
-        err(
-            code::INVALID_PARAMS,
-            format!("invalid transactions: {}", e.message()),
-        )
-    })?;
+fn parse(
+    transactions: Param<Vec<String>>,
+) -> Result<Vec<Result<Vec<u8>, mempool::Error>>, ErrorObjectOwned> {
+    let list = transactions.value("transactions")?;
     if list.len() > MAX_SUBMIT_TXS {
-        return Err(err(
-            code::INVALID_PARAMS,
-            format!(
-                "{} transactions in one call, the limit is {MAX_SUBMIT_TXS}",
-                list.len()
-            ),
-        ));
+        return Err(ErrorCode::InvalidParams.err(format!(
+            "{} transactions in one call, the limit is {MAX_SUBMIT_TXS}",
+            list.len()
+        )));
     }
     Ok(list
         .into_iter()
@@ -121,11 +79,11 @@ fn parse(params: &Params<'_>) -> Result<Vec<Result<Vec<u8>, mempool::Error>>, Er
         .collect())
 }
 
-async fn submit_txs(
+pub(crate) async fn submit_txs(
     shared: Arc<Shared>,
-    params: Params<'static>,
+    transactions: Param<Vec<String>>,
 ) -> Result<Vec<SubmitItem>, ErrorObjectOwned> {
-    let items = parse(&params)?;
+    let items = parse(transactions)?;
     // A full pool refuses everything at once: no queueing, no signature work.
     let pending = shared.mempool.len();
     if shared.mempool.is_full() {
@@ -137,16 +95,13 @@ async fn submit_txs(
     // Counted as waiting until a core is ours, also when the caller goes away meanwhile.
     let waiting = Waiting(n);
     if queued > 0 && queued + n > MAX_QUEUED_TXS {
-        return Err(err(
-            code::BUSY,
-            format!(
-                "node busy: {queued} submitted transactions are waiting to be checked, retry later"
-            ),
-        ));
+        return Err(ErrorCode::Busy.err(format!(
+            "node busy: {queued} submitted transactions are waiting to be checked, retry later"
+        )));
     }
     let permit = CORES.acquire().await;
     drop(waiting);
-    let _permit = permit.map_err(|_| err(code::BUSY, "node shutting down"))?;
+    let _permit = permit.map_err(|_| ErrorCode::Busy.err("node shutting down"))?;
     let worker = shared.clone();
     tokio::task::spawn_blocking(move || {
         // Where each input's answer comes from: its own refusal, or the k-th admitted bytes.
@@ -181,12 +136,5 @@ async fn submit_txs(
             .collect::<Vec<_>>()
     })
     .await
-    .map_err(|e| err(-32603, format!("submission task failed: {e}")))
-}
-
-pub(crate) fn register(
-    m: &mut RpcModule<Arc<Shared>>,
-) -> Result<(), jsonrpsee::core::RegisterMethodError> {
-    m.register_async_method("paychain_submitTxs", |p, s, _| submit_txs((*s).clone(), p))?;
-    Ok(())
+    .map_err(|e| ErrorCode::Internal.err(format!("submission task failed: {e}")))
 }

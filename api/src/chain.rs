@@ -1,0 +1,237 @@
+//! Chain: status, transactions (single and batch submission), blocks, commits, certificates,
+//! accounts, merchants and acquiring records; and the block and event subscriptions.
+
+use jsonrpsee::core::{RpcResult, SubscriptionResult};
+use jsonrpsee::proc_macros::rpc;
+use paychain_contracts::api::{
+    AccountView, BlockView, EventFilter, EventNotification, MerchantView, RecordView, StatusView,
+    SubmitView, TxView,
+};
+use paychain_contracts::certificate::TxCertificate;
+use paychain_contracts::commit::Commit;
+use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::ids::{MerchantId, PlatformId};
+
+use crate::doc::{Area, MethodDoc, ParamDoc, SubscriptionDoc};
+use crate::{ErrorCode as E, Param, SubmitItem};
+
+/// Method names of this area.
+pub mod method {
+    pub const STATUS: &str = "paychain_status";
+    pub const SUBMIT_TX: &str = "paychain_submitTx";
+    pub const SUBMIT_TXS: &str = "paychain_submitTxs";
+    pub const TX: &str = "paychain_tx";
+    pub const CERTIFICATE: &str = "paychain_certificate";
+    pub const BLOCK: &str = "paychain_block";
+    pub const COMMIT: &str = "paychain_commit";
+    pub const ACCOUNT: &str = "paychain_account";
+    pub const MERCHANT: &str = "paychain_merchant";
+    pub const RECORD: &str = "paychain_record";
+    pub const SUBSCRIBE_BLOCKS: &str = "paychain_subscribeBlocks";
+    /// Notifications of [`SUBSCRIBE_BLOCKS`] (the same name as the [`BLOCK`] query).
+    pub const BLOCK_NOTIFICATION: &str = "paychain_block";
+    pub const UNSUBSCRIBE_BLOCKS: &str = "paychain_unsubscribeBlocks";
+    pub const SUBSCRIBE_EVENTS: &str = "paychain_subscribeEvents";
+    /// Notifications of [`SUBSCRIBE_EVENTS`].
+    pub const EVENT_NOTIFICATION: &str = "paychain_event";
+    pub const UNSUBSCRIBE_EVENTS: &str = "paychain_unsubscribeEvents";
+}
+
+/// Most transactions in one `paychain_submitTxs` call.
+pub const MAX_SUBMIT_TXS: usize = 1024;
+
+/// Chain queries and transaction submission.
+#[rpc(server, client, namespace = "paychain")]
+pub trait ChainApi {
+    /// Chain id, height, app hash, validators, peers, mempool size.
+    #[method(name = "status")]
+    fn status(&self) -> RpcResult<StatusView>;
+
+    /// Admits one hex-encoded transaction to the mempool (and gossips it).
+    #[method(name = "submitTx")]
+    fn submit_tx(&self, transaction: Param<String>) -> RpcResult<SubmitView>;
+
+    /// Admits many hex-encoded transactions; one answer per transaction, in order.
+    #[method(name = "submitTxs")]
+    async fn submit_txs(&self, transactions: Param<Vec<String>>) -> RpcResult<Vec<SubmitItem>>;
+
+    /// Where a transaction stands, with its receipt once committed.
+    #[method(name = "tx")]
+    fn tx(&self, tx_hash: Param<Hash>) -> RpcResult<TxView>;
+
+    /// The offline-verifiable certificate of a committed transaction.
+    #[method(name = "certificate")]
+    fn certificate(&self, tx_hash: Param<Hash>) -> RpcResult<TxCertificate>;
+
+    /// The committed block at a height, `null` if there is none (yet).
+    #[method(name = "block")]
+    fn block(&self, height: Param<u64>) -> RpcResult<Option<BlockView>>;
+
+    /// The commit certificate of the block at a height, `null` if there is none (yet).
+    #[method(name = "commit")]
+    fn commit(&self, height: Param<u64>) -> RpcResult<Option<Commit>>;
+
+    /// Next nonce and membership of a key.
+    #[method(name = "account")]
+    fn account(&self, public_key: Param<PublicKey>) -> RpcResult<AccountView>;
+
+    /// A merchant and the platforms with an active record for it.
+    #[method(name = "merchant")]
+    fn merchant(&self, merchant_id: Param<MerchantId>) -> RpcResult<MerchantView>;
+
+    /// One platform's acquiring record for a merchant.
+    #[method(name = "record")]
+    fn record(
+        &self,
+        merchant_id: Param<MerchantId>,
+        platform_id: Param<PlatformId>,
+    ) -> RpcResult<RecordView>;
+}
+
+/// Subscriptions (WebSocket). A trait of their own: the block notification has the name of the
+/// `paychain_block` query, which the macro refuses within one trait.
+#[rpc(server, client, namespace = "paychain")]
+pub trait SubscriptionApi {
+    /// Each committed block, as `paychain_block` answers it.
+    #[subscription(name = "subscribeBlocks" => "block", unsubscribe = "unsubscribeBlocks", item = BlockView)]
+    async fn subscribe_blocks(&self) -> SubscriptionResult;
+
+    /// Each event of a committed transaction that matches the optional filter.
+    #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = EventNotification)]
+    async fn subscribe_events(&self, filter: Option<Param<EventFilter>>) -> SubscriptionResult;
+}
+
+const HASH: &str = "tx hash";
+const HEX64: &str = "string: 64 hex characters";
+
+/// The reference of this area (see [`crate::doc`]).
+pub const AREA: Area = Area {
+    name: "Chain",
+    traits: "ChainApi, SubscriptionApi",
+    summary: "Status, transactions, blocks, commits, certificates, accounts, merchants and records; \
+              the block and event subscriptions (WebSocket).",
+    methods: &[
+        MethodDoc {
+            name: method::STATUS,
+            params: &[],
+            result: "StatusView",
+            errors: &[],
+            summary: "Chain id, height, app hash, latest block, validators, peers, syncing, mempool size.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::SUBMIT_TX,
+            params: &[ParamDoc::required("transaction", "string: hex of the encoded SignedTx (optional 0x)")],
+            result: "SubmitView `{tx_hash}`",
+            errors: &[
+                E::InvalidParams,
+                E::TxTooLarge,
+                E::TxDecode,
+                E::TxInvalid,
+                E::StaleNonce,
+                E::NonceTooHigh,
+                E::NonceTaken,
+                E::Duplicate,
+                E::SenderFull,
+                E::MempoolFull,
+            ],
+            summary: "Mempool admission (size, decode, chain id, signature, nonce, bounds), then gossip.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::SUBMIT_TXS,
+            params: &[ParamDoc::required("transactions", "array of hex transactions (at most 1024)")],
+            result: "array of SubmitItem, one per transaction in order: `{tx_hash}` or `{error: {code, message}}` \
+                     with the code and message `paychain_submitTx` would answer (1001-1009)",
+            errors: &[E::InvalidParams, E::Busy, E::Internal],
+            summary: "Batch submission; signatures checked as one batch off the async workers. A full \
+                      mempool refuses every item with 1009; too many queued transactions refuse the call with 1010.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::TX,
+            params: &[ParamDoc::required(HASH, HEX64)],
+            result: "TxView `{tx_hash, status: pending|committed|unknown, height, index, receipt}`",
+            errors: &[E::InvalidParams, E::Internal],
+            summary: "Where a transaction stands, with its receipt once committed.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::CERTIFICATE,
+            params: &[ParamDoc::required(HASH, HEX64)],
+            result: "TxCertificate",
+            errors: &[E::InvalidParams, E::NotCommitted, E::NotYetCertifiable, E::Internal],
+            summary: "Tx, receipt, both headers, Merkle proofs and both commits, verifiable offline; \
+                      available once the next block is committed.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::BLOCK,
+            params: &[ParamDoc::required("height", "integer")],
+            result: "BlockView or null",
+            errors: &[E::InvalidParams, E::Internal],
+            summary: "The committed block at a height with its tx hashes and receipts.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::COMMIT,
+            params: &[ParamDoc::required("height", "integer")],
+            result: "Commit or null",
+            errors: &[E::InvalidParams, E::Internal],
+            summary: "The commit certificate of the block at a height (validators' signatures).",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::ACCOUNT,
+            params: &[ParamDoc::required("public key", HEX64)],
+            result: "AccountView `{public_key, nonce, member}`",
+            errors: &[E::InvalidParams, E::Internal],
+            summary: "Next nonce and consortium membership of a key.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::MERCHANT,
+            params: &[ParamDoc::required("merchant id", "string: merchant id")],
+            result: "MerchantView `{merchant, platforms}`",
+            errors: &[E::InvalidParams, E::UnknownMerchant, E::Internal],
+            summary: "A merchant and the platforms with an active acquiring record for it.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::RECORD,
+            params: &[
+                ParamDoc::required("merchant id", "string: merchant id"),
+                ParamDoc::required("platform id", "string: platform id"),
+            ],
+            result: "RecordView `{record}`",
+            errors: &[E::InvalidParams, E::UnknownMerchant, E::NoRecord, E::Internal],
+            summary: "One platform's acquiring record for a merchant.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::SUBSCRIBE_BLOCKS,
+            params: &[],
+            result: "subscription id; notifications carry BlockView",
+            errors: &[],
+            summary: "Each committed block (a lagging subscriber skips blocks).",
+            subscription: Some(SubscriptionDoc {
+                notification: method::BLOCK_NOTIFICATION,
+                unsubscribe: method::UNSUBSCRIBE_BLOCKS,
+            }),
+        },
+        MethodDoc {
+            name: method::SUBSCRIBE_EVENTS,
+            params: &[ParamDoc::optional(
+                "event filter",
+                "`{\"kind_prefix\": \"...\", \"attribute\": [\"name\", \"value\"]}` (both optional, strings ≤ 128 bytes)",
+            )],
+            result: "subscription id; notifications carry EventNotification `{height, time_ms, tx_hash, event}`",
+            errors: &[E::InvalidParams],
+            summary: "Each event of a committed transaction that matches the filter, in block and tx order.",
+            subscription: Some(SubscriptionDoc {
+                notification: method::EVENT_NOTIFICATION,
+                unsubscribe: method::UNSUBSCRIBE_EVENTS,
+            }),
+        },
+    ],
+};

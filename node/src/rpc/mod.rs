@@ -1,0 +1,311 @@
+//! JSON-RPC 2.0 over HTTP and WebSocket (jsonrpsee), with `GET /health` and `GET /metrics`
+//! served on the same port. Bodies, responses, connections and subscriptions are bounded.
+//!
+//! The interface (method names, params, views, error codes) is declared once, in the
+//! `paychain-api` crate; this folder implements its server traits on [`Rpc`], one file per area:
+//! [`chain`] (status, submission, blocks, certificates, accounts, merchants, records, and the
+//! subscriptions), [`submit`] (batch submission with backpressure), [`enclave`], [`wallet`],
+//! [`collection`], [`store`], [`guardian`]. The reference is `docs/rpc.md`.
+//!
+//! The RPC layer checks only the shape of requests; permissions are the contracts' business.
+
+pub mod chain;
+pub mod collection;
+pub mod enclave;
+pub mod guardian;
+pub mod store;
+pub mod submit;
+pub mod wallet;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use jsonrpsee::core::middleware::{
+    Batch, BatchEntry, Notification, RpcServiceBuilder, RpcServiceT,
+};
+use jsonrpsee::server::{HttpBody, HttpResponse, RpcModule, Server, ServerConfig, ServerHandle};
+use jsonrpsee::types::{ErrorObjectOwned, Request};
+use paychain_api::{
+    doc, ChainApiServer, CollectionApiServer, EnclaveApiServer, GuardianApiServer, StoreApiServer,
+    SubscriptionApiServer, WalletApiServer,
+};
+use serde_json::value::RawValue;
+
+use crate::config;
+use crate::node::Shared;
+
+/// Most subscriptions one WebSocket connection may hold.
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 16;
+/// Largest response body.
+pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
+
+/// The node's implementation of every `paychain-api` server trait.
+#[derive(Clone)]
+pub struct Rpc {
+    shared: Arc<Shared>,
+}
+
+/// The node's storage error, as every method answers it (-32603).
+pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+    paychain_api::ErrorCode::storage(e)
+}
+
+/// Every area's methods, merged into one module.
+pub fn module(shared: Arc<Shared>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+    let rpc = Rpc { shared };
+    let mut m = RpcModule::new(());
+    m.merge(ChainApiServer::into_rpc(rpc.clone()))?;
+    m.merge(SubscriptionApiServer::into_rpc(rpc.clone()))?;
+    m.merge(EnclaveApiServer::into_rpc(rpc.clone()))?;
+    m.merge(WalletApiServer::into_rpc(rpc.clone()))?;
+    m.merge(CollectionApiServer::into_rpc(rpc.clone()))?;
+    m.merge(StoreApiServer::into_rpc(rpc.clone()))?;
+    m.merge(GuardianApiServer::into_rpc(rpc))?;
+    Ok(m)
+}
+
+/// Starts the server; returns its handle and bound address (port 0 picks a free port).
+pub async fn start(
+    shared: Arc<Shared>,
+    cfg: &config::Rpc,
+) -> anyhow::Result<(ServerHandle, SocketAddr)> {
+    let middleware = tower::ServiceBuilder::new().layer(ExtrasLayer {
+        shared: shared.clone(),
+    });
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(cfg.max_body_bytes)
+        .max_response_body_size(MAX_RESPONSE_BYTES)
+        .max_connections(cfg.max_connections)
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
+        .build();
+    let server = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(middleware)
+        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(PositionalParams))
+        .build(cfg.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for RPC on {}: {e}", cfg.listen))?;
+    let addr = server.local_addr()?;
+    let handle = server.start(module(shared)?);
+    Ok((handle, addr))
+}
+
+/// Keeps the wire of the hand-written handlers this server replaced: params are positional only.
+///
+/// jsonrpsee's generated servers also take named params (an object), and answer a missing
+/// param with their own error before any handler runs. This layer rewrites the params of our
+/// methods before they are parsed, so that the handlers word every error as before:
+/// - fewer positional params than the method requires: padded with `null`, which the handler
+///   answers `invalid <param>: Invalid params` (-32602), as a missing param always was;
+/// - params that are not an array (named params): replaced by a first param no type accepts (and
+///   nulls for the other required ones), so the handler answers `invalid <first param>: Invalid
+///   params`, as before.
+///
+/// Methods without params ignore params, as before.
+#[derive(Clone)]
+struct PositionalParams<S>(S);
+
+/// What to send the handler instead of `params`, if anything.
+fn positional(method: &str, params: Option<&RawValue>) -> Option<Box<RawValue>> {
+    let doc = doc::method(method)?;
+    if doc.params.is_empty() {
+        return None;
+    }
+    let required = doc.params.iter().filter(|p| !p.optional).count();
+    let text = params.map(|p| p.get().trim()).unwrap_or("[]");
+    let mut list: Vec<&RawValue> = if text.starts_with('[') {
+        let list: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+        if list.len() >= required {
+            return None;
+        }
+        list
+    } else {
+        vec![serde_json::from_str(r#"{"": "positional params only"}"#).ok()?]
+    };
+    let null: &RawValue = serde_json::from_str("null").ok()?;
+    if list.len() < required {
+        list.resize(required, null);
+    }
+    serde_json::value::to_raw_value(&list).ok()
+}
+
+impl<S> RpcServiceT for PositionalParams<S>
+where
+    S: RpcServiceT + Send + Sync + Clone + 'static,
+{
+    type MethodResponse = S::MethodResponse;
+    type NotificationResponse = S::NotificationResponse;
+    type BatchResponse = S::BatchResponse;
+
+    fn call<'a>(
+        &self,
+        mut req: Request<'a>,
+    ) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        if let Some(p) = positional(&req.method, req.params.as_deref()) {
+            req.params = Some(std::borrow::Cow::Owned(p));
+        }
+        self.0.call(req)
+    }
+
+    fn batch<'a>(
+        &self,
+        mut batch: Batch<'a>,
+    ) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        for entry in batch.iter_mut().flatten() {
+            if let BatchEntry::Call(req) = entry {
+                if let Some(p) = positional(&req.method, req.params.as_deref()) {
+                    req.params = Some(std::borrow::Cow::Owned(p));
+                }
+            }
+        }
+        self.0.batch(batch)
+    }
+
+    fn notification<'a>(
+        &self,
+        n: Notification<'a>,
+    ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.0.notification(n)
+    }
+}
+
+/// Serves `GET /health` and `GET /metrics`; everything else goes to JSON-RPC.
+#[derive(Clone)]
+struct ExtrasLayer {
+    shared: Arc<Shared>,
+}
+
+impl<S> tower::Layer<S> for ExtrasLayer {
+    type Service = Extras<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Extras {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Extras<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+fn plain(status: u16, content_type: &str, body: String) -> HttpResponse {
+    let mut resp = HttpResponse::new(HttpBody::from(body));
+    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Extras<S>
+where
+    S: tower::Service<http::Request<B>, Response = HttpResponse>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.method() == http::Method::GET {
+            match req.uri().path() {
+                "/health" => {
+                    let tip = self.shared.tip();
+                    let body = serde_json::json!({
+                        "status": "ok",
+                        "height": tip.height,
+                        "syncing": self.shared.syncing.load(Ordering::Relaxed),
+                    })
+                    .to_string();
+                    let resp = plain(200, "application/json", body);
+                    return Box::pin(async move { Ok(resp) });
+                }
+                "/metrics" => {
+                    let storage = self.shared.storage.memory().ok();
+                    let text = self.shared.metrics.render(
+                        self.shared.mempool.len(),
+                        self.shared.peers(),
+                        storage,
+                    );
+                    let resp = plain(200, "text/plain; version=0.0.4", text);
+                    return Box::pin(async move { Ok(resp) });
+                }
+                _ => {}
+            }
+        }
+        Box::pin(self.inner.call(req))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use paychain_api::method;
+
+    /// The reference (`paychain_api::doc`, rendered to docs/rpc.md) lists exactly the methods the
+    /// node serves: a method cannot be added, renamed or dropped without the reference changing.
+    #[test]
+    fn reference_lists_every_served_method() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Arc::new(Shared::for_tests(dir.path()));
+        let mut served: Vec<&str> = module(shared).unwrap().method_names().collect();
+        served.sort_unstable();
+        assert_eq!(
+            served,
+            doc::registered_names(),
+            "node/src/rpc serves methods that paychain_api::doc does not list (or the reverse): \
+             add the method's MethodDoc next to its trait in api/src/, then regenerate docs/rpc.md \
+             with `{}`",
+            doc::REGENERATE
+        );
+    }
+
+    #[test]
+    fn params_stay_positional() {
+        let raw = |s: &str| RawValue::from_string(s.to_owned()).unwrap();
+        let p = |m: &str, s: Option<&str>| {
+            let r = s.map(raw);
+            positional(m, r.as_deref()).map(|b| b.get().to_owned())
+        };
+        // Enough params, methods without params, unknown methods: untouched.
+        assert_eq!(p(method::TX, Some(r#"["ab"]"#)), None);
+        assert_eq!(p(method::STATUS, Some(r#"{"a":1}"#)), None);
+        assert_eq!(p("no_such_method", None), None);
+        assert_eq!(p(method::COLLECTIONS, Some(r#"["ab"]"#)), None);
+        // Missing required params: padded with null (optional ones stay missing).
+        assert_eq!(p(method::TX, None).as_deref(), Some("[null]"));
+        assert_eq!(
+            p(method::RECORD, Some(r#"["M1"]"#)).as_deref(),
+            Some(r#"["M1",null]"#)
+        );
+        assert_eq!(
+            p(method::COLLECTIONS, Some("[]")).as_deref(),
+            Some("[null]")
+        );
+        assert_eq!(p(method::SUBSCRIBE_EVENTS, None), None);
+        // Named params (or no array at all): a first param no type accepts, then nulls.
+        let named = p(method::TX, Some(r#"{"tx_hash":"ab"}"#)).unwrap();
+        assert!(named.starts_with("[{"), "{named}");
+        let named = p(method::RECORD, Some("{}")).unwrap();
+        assert!(
+            named.starts_with("[{") && named.ends_with(",null]"),
+            "{named}"
+        );
+        let named = p(method::SUBSCRIBE_EVENTS, Some("5")).unwrap();
+        assert!(named.starts_with("[{"), "{named}");
+    }
+}

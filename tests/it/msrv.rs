@@ -31,7 +31,11 @@ fn read_toml(path: &Path) -> Result<toml::Table> {
 }
 
 /// The `rust-version` a fetched registry package declares, if its sources are on this machine.
-fn declared_by(registry_src: &[PathBuf], name: &str, version: &str) -> Result<Option<Option<String>>> {
+fn declared_by(
+    registry_src: &[PathBuf],
+    name: &str,
+    version: &str,
+) -> Result<Option<Option<String>>> {
     for index in registry_src {
         let manifest = index.join(format!("{name}-{version}")).join("Cargo.toml");
         if manifest.is_file() {
@@ -90,7 +94,8 @@ fn declared_rust_version_covers_every_locked_dependency() -> Result<()> {
         };
         checked += 1;
         let Some(rv) = rv else { continue };
-        let v = parse_version(&rv).with_context(|| format!("{name} {version}: rust-version {rv}"))?;
+        let v =
+            parse_version(&rv).with_context(|| format!("{name} {version}: rust-version {rv}"))?;
         if v > declared {
             too_new.push(format!("{name} {version} needs Rust {rv}"));
         }

@@ -6,7 +6,7 @@
 //! # Modules
 //!
 //! - [`crypto`]: SHA-256 [`crypto::Hash`], ed25519 keys and signatures (ZIP-215, one rule everywhere).
-//! - [`codec`]: the canonical bincode encoding with size limits ([`codec::MAX_TX_BYTES`],
+//! - [`codec`]: the canonical borsh encoding (specified in `docs/encoding.md`) with size limits ([`codec::MAX_TX_BYTES`],
 //!   [`codec::MAX_BLOCK_BYTES`]).
 //! - [`ids`]: chain, platform and merchant identifiers.
 //! - [`merkle`]: the binary Merkle tree behind tx roots, result roots and the app hash.

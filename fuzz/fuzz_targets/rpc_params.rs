@@ -35,6 +35,7 @@ use paychain_contracts::money::{self, Amount, Currency};
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_contracts::wallet::Account;
 use paychain_contracts::{collection, governance, registry, store, wallet};
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -54,7 +55,7 @@ fn json<T: DeserializeOwned + Serialize + PartialEq + Debug>(value: &Value) -> O
 }
 
 /// A value taken from JSON encodes with the wire codec and, within `limit`, decodes to itself.
-fn wire<T: DeserializeOwned + Serialize + PartialEq + Debug>(t: &T, limit: usize) {
+fn wire<T: BorshSerialize + BorshDeserialize + PartialEq + Debug>(t: &T, limit: usize) {
     let bytes = codec::encode(t);
     if bytes.len() <= limit {
         let back: T = codec::decode(&bytes, limit)

@@ -24,6 +24,7 @@ use libfuzzer_sys::fuzz_target;
 /// the client.
 #[path = "../../client/src/identity_code.rs"]
 mod identity_code;
+use borsh::{BorshDeserialize, BorshSerialize};
 use paychain_contracts::api::EventFilter;
 use paychain_contracts::codec::{self, MAX_TX_BYTES};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
@@ -35,7 +36,6 @@ use paychain_contracts::money::{self, Amount, Currency};
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_contracts::wallet::Account;
 use paychain_contracts::{collection, governance, registry, store, wallet};
-use borsh::{BorshDeserialize, BorshSerialize};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;

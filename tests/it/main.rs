@@ -15,6 +15,7 @@ mod enclave;
 mod faults;
 mod guardian;
 mod msrv;
+mod other_lang;
 mod partition;
 mod rpc;
 mod store;

@@ -114,3 +114,33 @@ print(str(v).lower() if isinstance(v, bool) else v)' "$1"
     die "need jq or python3 to read JSON (apt-get install jq)"
   fi
 }
+
+# Creates (or reuses) the Python venv of the other-language client test in ${CARGO_TARGET_DIR:-target}/pyenv with
+# the pinned packages of tests/other-lang/requirements.txt, and exports PAYCHAIN_PYTHON (its interpreter). The
+# install is redone only when the requirements file differs from the one the venv was made from. Needs python3
+# with the venv module (on Debian: python3-venv, installed here with apt-get when missing).
+ensure_pyenv() {
+  local target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  [[ "$target" = /* ]] || target="$ROOT/$target"
+  local env="$target/pyenv" req="$ROOT/tests/other-lang/requirements.txt"
+  if [[ -x "$env/bin/python" ]] && cmp -s "$req" "$env/requirements.installed"; then
+    export PAYCHAIN_PYTHON="$env/bin/python"
+    return 0
+  fi
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 ||
+      die "the other-language client test needs python3 (3.8+) with its venv module: install them (Debian: python3 python3-venv)"
+    say "python3 or its venv module is missing; installing python3 python3-venv with apt-get"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+      die "apt-get update failed: install python3 and python3-venv by hand, then re-run"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null ||
+      die "apt-get install python3 python3-venv failed: install them by hand, then re-run"
+  fi
+  say "python venv for the other-language client test: $env"
+  rm -rf "$env"
+  python3 -m venv "$env" || die "python3 -m venv $env failed"
+  "$env/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" ||
+    die "pip install -r $req failed (PyPI must be reachable)"
+  cp "$req" "$env/requirements.installed"
+  export PAYCHAIN_PYTHON="$env/bin/python"
+}

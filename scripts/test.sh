@@ -4,7 +4,10 @@
 #   scripts/test.sh [cargo test args...]     e.g. scripts/test.sh -p paychain-tests -- --nocapture
 #
 # The multi-node tests in tests/ run the real binaries from ${CARGO_TARGET_DIR:-target}/debug/, hence the build
-# first. Installs what the build needs when it is missing (libclang, a C++ compiler, jq; see lib.sh).
+# first. Installs what the build needs when it is missing (libclang, a C++ compiler, jq; see lib.sh). The
+# other-language client test (tests/it/other_lang.rs) runs a Python script with PyNaCl: this creates a venv in
+# ${CARGO_TARGET_DIR:-target}/pyenv with the pinned packages of tests/other-lang/requirements.txt (once; again
+# when that file changes) and passes its interpreter to the tests as PAYCHAIN_PYTHON.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -12,6 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 ensure_build_prereqs
+ensure_pyenv
 start=$SECONDS
 say "cargo build --workspace --bins"
 cargo build --workspace --bins

@@ -1,6 +1,7 @@
 //! Blocks: a header that chains to the parent and commits to the parent's state and receipts, and the
 //! ordered transactions.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, MAX_BLOCK_BYTES};
@@ -10,7 +11,7 @@ use crate::merkle;
 use crate::tx::SignedTx;
 
 /// A block header. Its hash is the block hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Header {
     /// Chain.
     pub chain_id: ChainId,
@@ -38,7 +39,7 @@ impl Header {
 }
 
 /// A block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Block {
     /// Header.
     pub header: Header,

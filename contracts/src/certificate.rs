@@ -10,6 +10,7 @@
 //! The receipt of block H is committed by block H+1's header (execution happens after the
 //! decision), so a certificate exists once H+1 is committed.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::block::Header;
@@ -20,7 +21,7 @@ use crate::merkle::Proof;
 use crate::tx::SignedTx;
 
 /// A transaction certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct TxCertificate {
     pub chain_id: crate::ids::ChainId,
     pub tx: SignedTx,

@@ -43,6 +43,7 @@
 //!
 //! `col/{collection id}` → [`Collection`].
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -193,7 +194,7 @@ impl Error {
 }
 
 /// How the total is divided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Shares {
     /// `payers` equal shares.
@@ -206,7 +207,11 @@ pub enum Shares {
 }
 
 /// Collection calls. JSON: externally tagged, snake_case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: borsh, a `u8` variant index in declaration order (first variant = 0), then the variant's
+/// fields (`docs/encoding.md`). The order is part of the signed format: new variants are appended
+/// at the end, none is ever removed or reordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     /// The payee opens a collection (id: the tx hash).
@@ -245,7 +250,9 @@ pub enum Call {
 }
 
 /// Where a collection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Taking payments until expiry.
@@ -257,7 +264,7 @@ pub enum Status {
 }
 
 /// One payer's sub-order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SubOrder {
     /// Index (0-based).
     pub share: u32,
@@ -276,7 +283,7 @@ pub struct SubOrder {
 }
 
 /// A collection (total order with its sub-orders).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Collection {
     /// The create tx hash.
     pub id: Hash,

@@ -4,6 +4,7 @@
 //! exactly these bytes, so a block's commit (the precommits of more than 2/3 of the voting
 //! power for its hash) can be checked here without the consensus engine.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{Hash, PublicKey, Signature};
@@ -42,14 +43,14 @@ pub fn vote_sign_bytes(
 }
 
 /// One validator's precommit signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct CommitSignature {
     pub validator: PublicKey,
     pub signature: Signature,
 }
 
 /// The precommits that decided a block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Commit {
     pub height: u64,
     pub round: i64,

@@ -7,11 +7,13 @@
 //! the rule.
 //!
 //! [`Hash`](struct@Hash), [`PublicKey`] and [`Signature`] serialize as lowercase hex strings in human-readable formats
-//! (JSON) and as fixed-size byte tuples (no length prefix) in binary formats (bincode).
+//! (JSON) and as their raw bytes, a fixed-size array without length prefix, in the canonical borsh
+//! encoding ([`crate::codec`]).
 
 use std::fmt;
 use std::str::FromStr;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
@@ -179,7 +181,9 @@ macro_rules! fixed_bytes {
 }
 
 /// A SHA-256 digest. `Default` is [`Hash::ZERO`].
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
+)]
 pub struct Hash(pub [u8; 32]);
 fixed_bytes!(Hash, 32, "a SHA-256 hash");
 
@@ -194,7 +198,9 @@ impl Hash {
 }
 
 /// An ed25519 verification key (32 bytes, not checked for validity until [`PublicKey::verify`]).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
+)]
 pub struct PublicKey(pub [u8; 32]);
 fixed_bytes!(PublicKey, 32, "an ed25519 public key");
 
@@ -216,7 +222,7 @@ impl PublicKey {
 }
 
 /// An ed25519 signature (64 bytes).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
 pub struct Signature(pub [u8; 64]);
 fixed_bytes!(Signature, 64, "an ed25519 signature");
 
@@ -299,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn serde_json_is_hex_and_bincode_is_raw() {
+    fn serde_json_is_hex_and_borsh_is_raw() {
         let sig = SecretKey::from_seed([1u8; 32]).sign(b"m");
         let json = serde_json::to_string(&sig).unwrap();
         assert_eq!(json, format!("\"{}\"", sig));

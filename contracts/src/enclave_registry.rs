@@ -11,6 +11,7 @@
 //!  governance: ApproveMeasurement / RevokeMeasurement (> 2/3 of the governors)
 //! ```
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::PublicKey;
@@ -35,7 +36,7 @@ fn wrapped_key(signer: &PublicKey) -> Vec<u8> {
 }
 
 /// The enclave section of genesis.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct EnclaveGenesis {
     /// Public key of the simulated attestation root (stands for the hardware vendor's).
     pub attestation_root: PublicKey,
@@ -50,7 +51,7 @@ pub struct EnclaveGenesis {
 }
 
 /// The stored configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct EnclaveConfig {
     pub attestation_root: PublicKey,
     pub consortium_public: KxPublicKey,
@@ -58,7 +59,7 @@ pub struct EnclaveConfig {
 }
 
 /// A registered enclave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct EnclaveEntry {
     pub quote: SignedQuote,
     /// Whether a wrapped consortium secret was delivered (or it was provisioned at genesis).
@@ -67,7 +68,11 @@ pub struct EnclaveEntry {
 }
 
 /// Enclave registry calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: borsh, a `u8` variant index in declaration order (first variant = 0), then the variant's
+/// fields (`docs/encoding.md`). The order is part of the signed format: new variants are appended
+/// at the end, none is ever removed or reordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     /// Registers an enclave by its signed quote.

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::block::{Block, Header};
@@ -146,7 +147,7 @@ pub enum BlockError {
 }
 
 /// Something a successful call reports (e.g. `merchant_registered` with `merchant_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Event {
     /// Event name.
     pub kind: String,
@@ -179,7 +180,7 @@ impl Event {
 }
 
 /// The outcome of one transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Receipt {
     /// Transaction hash.
     pub tx_hash: Hash,

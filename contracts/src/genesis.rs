@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -54,7 +55,7 @@ pub enum GenesisError {
 }
 
 /// A genesis validator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct GenesisValidator {
     /// Human name (the node's moniker).
     pub name: String,
@@ -65,7 +66,7 @@ pub struct GenesisValidator {
 }
 
 /// The genesis document (JSON in the node's home; keys in hex).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Genesis {
     /// Chain id.
     pub chain_id: ChainId,

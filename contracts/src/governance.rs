@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::PublicKey;
@@ -148,7 +149,20 @@ impl Error {
 }
 
 /// A member's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    BorshSerialize,
+    BorshDeserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A payment platform: registers merchants and writes acquiring records.
@@ -158,7 +172,7 @@ pub enum Role {
 }
 
 /// A consortium member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Member {
     /// Id.
     pub id: PlatformId,
@@ -178,7 +192,11 @@ impl Member {
 }
 
 /// Governance calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: borsh, a `u8` variant index in declaration order (first variant = 0), then the variant's
+/// fields (`docs/encoding.md`). The order is part of the signed format: new variants are appended
+/// at the end, none is ever removed or reordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     /// The sending member renames itself.
@@ -200,9 +218,9 @@ pub enum Call {
     },
 }
 
-/// What an approved proposal does. New actions are appended at the end (the bincode variant index
-/// is part of the signed encoding).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What an approved proposal does. New actions are appended at the end (the borsh `u8` variant
+/// index, declaration order, is part of the signed encoding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Admits a new member (normally with the Platform role) with its key.
@@ -259,7 +277,9 @@ impl Action {
 }
 
 /// Governance parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 pub struct Params {
     /// Blocks after its creation height during which a proposal can be voted.
     pub proposal_ttl_blocks: u64,
@@ -274,7 +294,7 @@ impl Default for Params {
 }
 
 /// Where a proposal stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProposalStatus {
     /// Open for votes.
@@ -315,7 +335,7 @@ impl ProposalStatus {
 }
 
 /// A governance proposal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Proposal {
     /// Id (1, 2, ...).
     pub id: u64,

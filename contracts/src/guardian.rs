@@ -49,6 +49,7 @@
 //! `grd/pay/{binding}/{u32be yyyymm}/{u64be seq}` → [`DependantPayment`], with
 //! `grd/mon/{binding}/{u32be yyyymm}` → count.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -200,7 +201,7 @@ impl Error {
 }
 
 /// What a registration terminal's code carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Terminal {
     /// The terminal's device number: 1 to 32 of `A-Z 0-9 -`.
     pub device_no: String,
@@ -318,7 +319,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// The guardian's limits, in the currency of the paying wallet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Limits {
     /// Largest single payment.
     pub per_payment: Amount,
@@ -352,7 +353,9 @@ impl Limits {
 }
 
 /// A salted hash of the dependant's biometric template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 pub struct Biometric {
     /// Random salt chosen by the guardian's device.
     pub salt: Hash,
@@ -366,7 +369,9 @@ pub fn biometric_hash(salt: &Hash, template: &[u8]) -> Hash {
 }
 
 /// Where a binding stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Requested, waiting for the guardian.
@@ -391,7 +396,7 @@ impl std::fmt::Display for Status {
 }
 
 /// The guardian's approval: which wallet pays, on which platform, within which limits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Authorisation {
     /// The guardian's wallet that pays.
     pub wallet: Hash,
@@ -406,19 +411,25 @@ pub struct Authorisation {
 }
 
 /// What the dependant used on one day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 pub struct DayUsage {
     /// Day number: block time / [`DAY_MS`].
     pub day: u64,
     /// Paid that day.
     #[serde(with = "decimal_str")]
+    #[borsh(
+        serialize_with = "crate::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+    )]
     pub spent: Decimal,
     /// Payments that day.
     pub count: u32,
 }
 
 /// A dependant–guardian binding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Binding {
     /// The request tx hash.
     pub id: Hash,
@@ -443,7 +454,7 @@ pub struct Binding {
 }
 
 /// One payment by a dependant, as the guardian's statement lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct DependantPayment {
     /// The payment id (the pay tx hash).
     pub payment_id: Hash,
@@ -462,7 +473,11 @@ pub struct DependantPayment {
 }
 
 /// Guardian calls. JSON: externally tagged, snake_case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: borsh, a `u8` variant index in declaration order (first variant = 0), then the variant's
+/// fields (`docs/encoding.md`). The order is part of the signed format: new variants are appended
+/// at the end, none is ever removed or reordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     /// The dependant asks `guardian` to let them pay (id: the tx hash).
@@ -583,7 +598,7 @@ pub fn month_index(time_ms: u64) -> u32 {
 }
 
 /// A guardian's statement of a binding's payments in one UTC calendar month.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Statement {
     /// The binding.
     pub binding: Hash,
@@ -593,19 +608,31 @@ pub struct Statement {
     pub payments: Vec<StatementLine>,
     /// Sum of the amounts paid, at the currency's scale.
     #[serde(with = "decimal_str")]
+    #[borsh(
+        serialize_with = "crate::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+    )]
     pub total: Decimal,
     /// Sum refunded so far.
     #[serde(with = "decimal_str")]
+    #[borsh(
+        serialize_with = "crate::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+    )]
     pub refunded: Decimal,
 }
 
 /// One payment of a statement and what the acquirer refunded of it so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct StatementLine {
     /// The payment.
     pub payment: DependantPayment,
     /// Refunded so far.
     #[serde(with = "decimal_str")]
+    #[borsh(
+        serialize_with = "crate::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+    )]
     pub refunded: Decimal,
 }
 

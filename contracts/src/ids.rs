@@ -1,10 +1,13 @@
 //! Identifiers: chain, platform (consortium member) and merchant.
 //!
-//! All are strings on the wire (JSON and bincode) and are validated when parsed or deserialized.
+//! All are strings on the wire (JSON, and borsh strings in [`crate::codec`]); platform and merchant ids
+//! are validated when parsed or decoded from either form (a chain id is checked by the genesis and by
+//! [`crate::tx::check_stateless`], which compares it with the chain's).
 
 use std::fmt;
 use std::str::FromStr;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{sha256, PublicKey};
@@ -33,7 +36,19 @@ pub enum Error {
 }
 
 /// The chain's name; every transaction and header carries it.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    BorshSerialize,
+    BorshDeserialize,
+)]
 #[serde(transparent)]
 pub struct ChainId(pub String);
 
@@ -218,6 +233,29 @@ impl FromStr for MerchantId {
     }
 }
 
+/// Borsh: the id as a string (u32 length + UTF-8), validated on decode like the serde path.
+macro_rules! borsh_as_validated_string {
+    ($name:ident) => {
+        impl BorshSerialize for $name {
+            fn serialize<W: std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+                BorshSerialize::serialize(&self.0, w)
+            }
+        }
+
+        impl BorshDeserialize for $name {
+            fn deserialize_reader<R: std::io::Read>(r: &mut R) -> std::io::Result<Self> {
+                let s = String::deserialize_reader(r)?;
+                $name::try_from(s).map_err(|e| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+                })
+            }
+        }
+    };
+}
+
+borsh_as_validated_string!(PlatformId);
+borsh_as_validated_string!(MerchantId);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -249,7 +287,19 @@ mod tests {
         assert!(MerchantId::parse("X0123456789ABCDEF0123").is_err());
         assert!(MerchantId::parse("M0123").is_err());
         let bin = crate::codec::encode(&id);
+        assert_eq!(&bin[..4], &21u32.to_le_bytes());
+        assert_eq!(&bin[4..], id.as_str().as_bytes());
         assert_eq!(crate::codec::decode::<MerchantId>(&bin, 100).unwrap(), id);
+        // An invalid id is refused from bytes as from JSON.
+        let bad = crate::codec::encode(&"M0123456789abcdef0123".to_owned());
+        assert!(crate::codec::decode::<MerchantId>(&bad, 100).is_err());
+        let bad = crate::codec::encode(&"BAD".to_owned());
+        assert!(crate::codec::decode::<PlatformId>(&bad, 100).is_err());
+        let good = crate::codec::encode(&"p-1".to_owned());
+        assert_eq!(
+            crate::codec::decode::<PlatformId>(&good, 100).unwrap(),
+            PlatformId::new("p-1").unwrap()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! # Modules
 //!
 //! - [`crypto`]: SHA-256 [`crypto::Hash`], ed25519 keys and signatures (ZIP-215, one rule everywhere).
-//! - [`codec`]: the canonical bincode encoding with size limits ([`codec::MAX_TX_BYTES`],
+//! - [`codec`]: the canonical borsh encoding with size limits ([`codec::MAX_TX_BYTES`],
 //!   [`codec::MAX_BLOCK_BYTES`]).
 //! - [`ids`]: chain, platform and merchant identifiers.
 //! - [`merkle`]: the binary Merkle tree behind tx roots, result roots and the app hash.
@@ -41,6 +41,14 @@
 //!       ─► BlockOutcome { writes: WriteSet { puts, bucket_hashes, app_hash }, receipts, result_root }
 //!       ─► node commits the WriteSet atomically; app_hash / result_root go in the next header
 //! ```
+//!
+//! # Encoding
+//!
+//! What is signed, hashed and stored is [`codec::encode`]: borsh 1.x with strict decoding (ids,
+//! currencies and decimals as validated strings, enum variants indexed in declaration order). A
+//! transaction's signing bytes are `sha256("paychain/tx/v1" ‖ encode(tx))` ([`tx::signing_bytes`]), its
+//! hash `sha256(encode(signed_tx))`. `docs/encoding.md` specifies the bytes for implementations in other
+//! languages; `docs/vectors/` holds test vectors that `tests/it/vectors.rs` keeps current.
 //!
 //! Genesis: [`genesis::genesis_state`] yields the first [`state::WriteSet`]; its app hash is the
 //! `prev_app_hash` of height 1.

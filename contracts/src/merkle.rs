@@ -5,6 +5,7 @@
 //! `sha256(0x01 ‖ left ‖ right)`. Levels are built pairwise from the left; an odd last node is promoted
 //! unchanged to the next level. The root of an empty list is [`Hash::ZERO`].
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{sha256, Hash};
@@ -117,7 +118,7 @@ impl Tree {
 }
 
 /// An inclusion proof: the sibling hashes from the leaf level up (promoted levels contribute none).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Proof {
     /// Position of the leaf.
     pub index: u64,

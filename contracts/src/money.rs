@@ -1,10 +1,14 @@
 //! Money: ISO 4217 currencies and validated decimal amounts.
 //!
 //! Values are [`rust_decimal::Decimal`]s. Their wire form is pinned here (DESIGN §8): the canonical
-//! decimal string (`"12.50"`) in JSON **and** in bincode, written by [`decimal_str`]. The default
-//! `rust_decimal` serde form does not round-trip through bincode, and a non-canonical form
-//! (`"012.5"`, `"1_2.5"`) is refused on decode so that one value has exactly one encoding (a
-//! re-encoded transaction must give the bytes its sender signed).
+//! decimal string (`"12.50"`) in JSON **and** in the canonical borsh encoding ([`crate::codec`]: a
+//! borsh string, u32 length + ASCII), written by [`decimal_str`]. The string was chosen over a
+//! `(mantissa, scale)` pair because it is what JSON already carries and what another language's
+//! decimal type prints, and because it keeps the scale (`"12.50"` ≠ `"12.5"`) visibly. A
+//! non-canonical form (`"012.5"`, `"1_2.5"`, `"+1"`, `"1e3"`) is refused on decode so that one value
+//! has exactly one encoding (a re-encoded transaction must give the bytes its sender signed).
+//!
+//! A [`Currency`] is a borsh string too (three uppercase ASCII letters, `03 00 00 00` + the code).
 //!
 //! An [`Amount`] that moves money is positive, carries no more decimals than its currency's minor
 //! unit, and is at most [`MAX_AMOUNT`] ([`Amount::validate`]). Arithmetic is checked only.
@@ -12,6 +16,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -189,6 +194,27 @@ impl FromStr for Currency {
     }
 }
 
+/// Borsh: a string (`03 00 00 00` + three uppercase ASCII letters), checked like the serde path.
+impl BorshSerialize for Currency {
+    fn serialize<W: std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        BorshSerialize::serialize(self.code(), w)
+    }
+}
+
+impl BorshDeserialize for Currency {
+    fn deserialize_reader<R: std::io::Read>(r: &mut R) -> std::io::Result<Self> {
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+        let len = u32::deserialize_reader(r)?;
+        if len != 3 {
+            return Err(invalid(format!("currency code of {len} bytes")));
+        }
+        let mut code = [0u8; 3];
+        r.read_exact(&mut code)?;
+        let s = std::str::from_utf8(&code).map_err(|e| invalid(e.to_string()))?;
+        Currency::new(s).map_err(|e| invalid(e.to_string()))
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -215,8 +241,10 @@ pub fn parse_decimal(s: &str) -> Result<Decimal, Error> {
     }
 }
 
-/// Serde helper for `Decimal` fields: the canonical decimal string in every format (JSON and
-/// bincode). Use as `#[serde(with = "paychain_contracts::money::decimal_str")]`.
+/// Serde and borsh helpers for `Decimal` fields: the canonical decimal string in every format (JSON
+/// and borsh). Use as `#[serde(with = "paychain_contracts::money::decimal_str")]` and
+/// `#[borsh(serialize_with = "paychain_contracts::money::decimal_str::borsh_serialize",
+/// deserialize_with = "paychain_contracts::money::decimal_str::borsh_deserialize")]`.
 pub mod decimal_str {
     use rust_decimal::Decimal;
     use serde::de::{self, Deserializer, Visitor};
@@ -246,15 +274,49 @@ pub mod decimal_str {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
         d.deserialize_str(DecVisitor)
     }
+
+    /// Borsh: writes `d` as a borsh string (u32 LE length, then the canonical decimal in ASCII).
+    pub fn borsh_serialize<W: std::io::Write>(d: &Decimal, w: &mut W) -> std::io::Result<()> {
+        borsh::BorshSerialize::serialize(&d.to_string(), w)
+    }
+
+    /// Borsh: reads a borsh string of at most [`super::MAX_DECIMAL_CHARS`] bytes holding a canonical
+    /// decimal ([`super::parse_decimal`]); anything else is an `InvalidData` error.
+    pub fn borsh_deserialize<R: std::io::Read>(r: &mut R) -> std::io::Result<Decimal> {
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+        let len = <u32 as borsh::BorshDeserialize>::deserialize_reader(r)? as usize;
+        if len > super::MAX_DECIMAL_CHARS {
+            return Err(invalid(format!("decimal string of {len} bytes")));
+        }
+        let mut buf = vec![0u8; len];
+        r.read_exact(&mut buf)?;
+        let s = String::from_utf8(buf).map_err(|e| invalid(e.to_string()))?;
+        super::parse_decimal(&s).map_err(|e| invalid(e.to_string()))
+    }
 }
 
 /// A sum of money. JSON: `{"value": "12.50", "currency": "CNY"}`.
 ///
 /// The type holds any decimal; [`Amount::validate`] is what makes it a movable amount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    BorshSerialize,
+    BorshDeserialize,
+)]
 pub struct Amount {
     /// The value in major units.
     #[serde(with = "decimal_str")]
+    #[borsh(
+        serialize_with = "crate::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+    )]
     pub value: Decimal,
     /// Currency.
     pub currency: Currency,
@@ -416,6 +478,24 @@ mod tests {
         let json = r#"{"value":"12.50","currency":"CNY"}"#;
         let a: Amount = serde_json::from_str(json).unwrap();
         assert_eq!(serde_json::to_string(&a).unwrap(), json);
+        // Borsh: the same strings, the same refusals.
+        let bytes = codec::encode(&a);
+        assert_eq!(bytes, b"\x05\0\0\x0012.50\x03\0\0\0CNY");
+        for (value, currency) in [
+            ("012.50", "CNY"),
+            ("12.5e0", "CNY"),
+            ("12.50", "cny"),
+            ("12.50", "CNYX"),
+        ] {
+            let bad = [codec::encode(value), codec::encode(currency)].concat();
+            assert!(
+                codec::decode::<Amount>(&bad, 100).is_err(),
+                "{value} {currency}"
+            );
+        }
+        let mut long = codec::encode(&"1".repeat(41));
+        long.extend_from_slice(&codec::encode("CNY"));
+        assert!(codec::decode::<Amount>(&long, 100).is_err());
     }
 
     #[test]
@@ -440,7 +520,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn amount_round_trips_bincode_and_json(m in any::<i64>(), scale in 0u32..=28, c in currency()) {
+        fn amount_round_trips_borsh_and_json(m in any::<i64>(), scale in 0u32..=28, c in currency()) {
             let a = Amount { value: Decimal::new(m, scale), currency: c };
             let bytes = codec::encode(&a);
             let back: Amount = codec::decode(&bytes, bytes.len()).unwrap();

@@ -9,6 +9,7 @@
 //! `reg/record/{merchant id}/{platform id}` → [`AcquiringRecord`],
 //! `reg/platforms/{merchant id}` → sorted ids of the platforms with an active record.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::hex_bytes;
@@ -95,7 +96,7 @@ impl Error {
 }
 
 /// A registered merchant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Merchant {
     /// Id, derived from `merchant_key`.
     pub id: MerchantId,
@@ -116,7 +117,7 @@ pub struct Merchant {
 }
 
 /// One platform's acquiring record for one merchant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct AcquiringRecord {
     /// Merchant.
     pub merchant_id: MerchantId,
@@ -134,7 +135,11 @@ pub struct AcquiringRecord {
 }
 
 /// Registry calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: borsh, a `u8` variant index in declaration order (first variant = 0), then the variant's
+/// fields (`docs/encoding.md`). The order is part of the signed format: new variants are appended
+/// at the end, none is ever removed or reordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     /// Registers a merchant; its id is derived from `merchant_key`.

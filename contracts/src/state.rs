@@ -13,6 +13,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::hex_bytes;
@@ -170,7 +171,9 @@ impl<T: StateReader + ?Sized> StateReader for &T {
 }
 
 /// What a block (or genesis) changes, ready to be committed atomically.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 pub struct WriteSet {
     /// New values; `None` deletes the key.
     pub puts: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -424,7 +427,7 @@ impl StateReader for MemStore {
 }
 
 /// A neighbouring entry in an exclusion proof.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Neighbor {
     /// The neighbour's key.
     #[serde(with = "hex_bytes")]
@@ -436,7 +439,7 @@ pub struct Neighbor {
 }
 
 /// How a key is placed inside its bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BucketProof {
     /// The key is present: the proof of its leaf.
@@ -452,7 +455,7 @@ pub enum BucketProof {
 }
 
 /// A proof that a key has a given value (or none) under an app hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct StateProof {
     /// The key's bucket.
     pub bucket: u16,
@@ -551,7 +554,7 @@ fn absent_root(key: &[u8], left: &Option<Neighbor>, right: &Option<Neighbor>) ->
 }
 
 /// Reads and decodes the value of `key`; an undecodable value is a storage fault.
-pub(crate) fn get_decoded<T: serde::de::DeserializeOwned>(
+pub(crate) fn get_decoded<T: BorshDeserialize>(
     reader: &impl StateReader,
     key: &[u8],
 ) -> Result<Option<T>, StateError> {
@@ -564,7 +567,7 @@ pub(crate) fn get_decoded<T: serde::de::DeserializeOwned>(
 }
 
 /// Encodes `value` and writes it at `key`.
-pub(crate) fn put_encoded<R: StateReader, T: Serialize>(
+pub(crate) fn put_encoded<R: StateReader, T: BorshSerialize>(
     ov: &mut Overlay<'_, R>,
     key: Vec<u8>,
     value: &T,

@@ -30,6 +30,7 @@
 //! `sto/auth/{user key}/{merchant id}` → [`Authorisation`]; per-key lists ([`crate::index`]) of
 //! each user's and each store key's orders under `sto/order/`.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::api::StoreOrderView;
@@ -137,7 +138,11 @@ impl Error {
 }
 
 /// Store calls. JSON: externally tagged, snake_case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: borsh, a `u8` variant index in declaration order (first variant = 0), then the variant's
+/// fields (`docs/encoding.md`). The order is part of the signed format: new variants are appended
+/// at the end, none is ever removed or reordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     /// The store (its merchant key) creates a pending order for a user (id: the tx hash).
@@ -181,7 +186,9 @@ pub enum Call {
 }
 
 /// Where an order stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waiting for the user (until expiry).
@@ -191,7 +198,7 @@ pub enum Status {
 }
 
 /// A store order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Order {
     /// The create tx hash.
     pub id: Hash,
@@ -226,7 +233,7 @@ pub struct Order {
 }
 
 /// A user's standing authorisation for one store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Authorisation {
     /// User.
     pub user: PublicKey,

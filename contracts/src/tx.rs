@@ -4,6 +4,7 @@
 //! ([`check_stateless`]: chain id and signature) at mempool admission or proposal validation, and then
 //! executed by [`crate::executor`], which checks the nonce and runs the [`Call`].
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, MAX_TX_BYTES};
@@ -42,7 +43,12 @@ pub enum TxError {
 }
 
 /// One call to a native contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: borsh, a `u8` variant index in declaration order (`Registry` = 0, `Governance` = 1,
+/// `Wallet` = 2, `Enclave` = 3, `Collection` = 4, `Store` = 5, `Guardian` = 6), then the inner call
+/// (`docs/encoding.md`). The order is part of the signed format: new variants are appended at the
+/// end, none is ever removed or reordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     /// Merchant registry.
@@ -62,7 +68,7 @@ pub enum Call {
 }
 
 /// The signed content of a transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Transaction {
     /// Chain the transaction is valid on.
     pub chain_id: ChainId,
@@ -87,7 +93,7 @@ pub fn signing_bytes(tx: &Transaction) -> Vec<u8> {
 }
 
 /// A transaction with its sender's signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SignedTx {
     /// Content.
     pub tx: Transaction,
@@ -95,6 +101,7 @@ pub struct SignedTx {
     pub signature: Signature,
     /// [`SignedTx::hash`], computed at most once per value (not part of the encoding).
     #[serde(skip)]
+    #[borsh(skip)]
     hash_cache: HashCache,
 }
 

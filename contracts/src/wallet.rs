@@ -53,6 +53,7 @@
 //! [`StatementEntry`]; `wal/movements` → next movement id. Keys are raw 32 bytes for keys and hashes;
 //! the account key is [`Account::key`].
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -337,7 +338,11 @@ impl Error {
 }
 
 /// Wallet calls. JSON: externally tagged, snake_case (`{"pay": {...}}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Encoding: borsh, a `u8` variant index in declaration order (first variant = 0), then the variant's
+/// fields (`docs/encoding.md`). The order is part of the signed format: new variants are appended
+/// at the end, none is ever removed or reordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
     /// The host attests the user's real-name verification (salted hashes only; the salt stays off
@@ -415,7 +420,7 @@ pub enum Call {
 }
 
 /// A platform qualified by governance to host wallets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct HostQualification {
     /// Platform.
     pub platform: PlatformId,
@@ -428,7 +433,7 @@ pub struct HostQualification {
 }
 
 /// A host's real-name attestation of a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct VerifiedUser {
     /// User.
     pub user: PublicKey,
@@ -447,7 +452,7 @@ pub struct VerifiedUser {
 }
 
 /// A wallet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Wallet {
     /// [`wallet_id`]`(owner, currency)`.
     pub id: Hash,
@@ -464,7 +469,9 @@ pub struct Wallet {
 }
 
 /// Where a card binding stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BindingStatus {
     /// Waiting for the code.
@@ -476,7 +483,7 @@ pub enum BindingStatus {
 }
 
 /// A card binding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct CardBinding {
     /// [`card_binding_id`].
     pub id: Hash,
@@ -499,7 +506,7 @@ pub struct CardBinding {
 }
 
 /// A card bound to a user through a host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct BoundCard {
     /// Card hash.
     pub card_hash: Hash,
@@ -512,7 +519,7 @@ pub struct BoundCard {
 }
 
 /// A payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Payment {
     /// The pay tx hash.
     pub id: Hash,
@@ -534,11 +541,26 @@ pub struct Payment {
     pub time_ms: u64,
     /// Refunded so far.
     #[serde(with = "decimal_str")]
+    #[borsh(
+        serialize_with = "crate::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+    )]
     pub refunded: Decimal,
 }
 
 /// A ledger account.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    BorshSerialize,
+    BorshDeserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Account {
     /// A user's wallet.
@@ -598,19 +620,25 @@ impl Account {
 }
 
 /// An account's balance and entry count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct AccountState {
     /// Currency.
     pub currency: Currency,
     /// Balance at the currency's minor-unit scale.
     #[serde(with = "decimal_str")]
+    #[borsh(
+        serialize_with = "crate::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+    )]
     pub balance: Decimal,
     /// Statement entries.
     pub entries: u64,
 }
 
 /// What moved money.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MovementKind {
     /// Clearing → wallet.
@@ -630,7 +658,9 @@ pub enum MovementKind {
 }
 
 /// Debit (balance down) or credit (balance up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// Balance decreases.
@@ -640,7 +670,7 @@ pub enum Side {
 }
 
 /// One line of an account's statement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct StatementEntry {
     /// Position in the account's statement (0, 1, ...).
     pub seq: u64,
@@ -662,6 +692,10 @@ pub struct StatementEntry {
     pub counterparty: Account,
     /// Balance after the entry.
     #[serde(with = "decimal_str")]
+    #[borsh(
+        serialize_with = "crate::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+    )]
     pub balance_after: Decimal,
     /// Payment id, order reference or card hash, as applies.
     pub reference: String,

@@ -24,6 +24,7 @@ use libfuzzer_sys::fuzz_target;
 /// the client.
 #[path = "../../client/src/identity_code.rs"]
 mod identity_code;
+use borsh::{BorshDeserialize, BorshSerialize};
 use paychain_contracts::api::EventFilter;
 use paychain_contracts::codec::{self, MAX_TX_BYTES};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
@@ -54,7 +55,7 @@ fn json<T: DeserializeOwned + Serialize + PartialEq + Debug>(value: &Value) -> O
 }
 
 /// A value taken from JSON encodes with the wire codec and, within `limit`, decodes to itself.
-fn wire<T: DeserializeOwned + Serialize + PartialEq + Debug>(t: &T, limit: usize) {
+fn wire<T: BorshSerialize + BorshDeserialize + PartialEq + Debug>(t: &T, limit: usize) {
     let bytes = codec::encode(t);
     if bytes.len() <= limit {
         let back: T = codec::decode(&bytes, limit)

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use paychain_contracts::block::Block;
 use paychain_contracts::codec;
 use paychain_contracts::crypto::Hash;
@@ -63,7 +64,9 @@ impl From<Error> for StateError {
 pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// What the node has committed last.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 pub struct Tip {
     /// Height of the last committed block (0 = only genesis state).
     pub height: u64,
@@ -78,7 +81,9 @@ pub struct Tip {
 }
 
 /// Where a committed transaction sits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
 pub struct TxLocation {
     pub height: u64,
     pub index: u32,

@@ -16,6 +16,7 @@ mod enclave;
 mod faults;
 mod guardian;
 mod msrv;
+mod other_lang;
 mod partition;
 mod restarts;
 mod rpc;

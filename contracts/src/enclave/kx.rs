@@ -10,6 +10,7 @@ use std::fmt;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use borsh::{BorshDeserialize, BorshSerialize};
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -36,7 +37,19 @@ pub enum BoxError {
 }
 
 /// An X25519 public key (the enclave's key-exchange key, the consortium key, a client's reply key).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    BorshSerialize,
+    BorshDeserialize,
+)]
 pub struct KxPublicKey(#[serde(with = "hex_array")] pub [u8; 32]);
 
 impl KxPublicKey {
@@ -163,7 +176,7 @@ impl fmt::Debug for BoxRandomness {
 }
 
 /// One encrypted box: the sender's ephemeral public key, the nonce and the ciphertext (tag included).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SealedBox {
     /// The sender's ephemeral X25519 public key.
     pub ephemeral_public: KxPublicKey,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{sha256, Hash};
@@ -18,7 +19,19 @@ pub const ENCLAVE_SECURITY_VERSION: u32 = 1;
 const DOMAIN: &[u8] = b"paychain/enclave/measurement/v1";
 
 /// SHA-256 over an enclave's code identity and version (the simulated `MRENCLAVE`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    BorshSerialize,
+    BorshDeserialize,
+)]
 #[serde(transparent)]
 pub struct Measurement(pub Hash);
 

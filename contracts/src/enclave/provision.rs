@@ -5,6 +5,7 @@
 //! quote hash and the consortium public key. The [`WrappedSecret`] goes on chain by transaction; only the
 //! enclave holding the quote's key-exchange secret can open it.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use super::kx::{
@@ -66,7 +67,7 @@ impl From<BoxError> for ProvisionError {
 }
 
 /// The consortium secret encrypted to one attested enclave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct WrappedSecret {
     /// [`Quote::hash`] of the recipient.
     pub recipient_quote_hash: Hash,

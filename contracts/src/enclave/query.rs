@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -128,7 +129,7 @@ impl From<BoxError> for QueryError {
 }
 
 /// A request for a merchant's acquiring record as seen by one platform.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct LookupRequest {
     /// The chain asked.
     pub chain_id: ChainId,
@@ -171,7 +172,7 @@ impl LookupRequest {
 }
 
 /// A lookup with the requester's signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SignedLookup {
     /// The request.
     pub request: LookupRequest,
@@ -200,7 +201,7 @@ impl SignedLookup {
 }
 
 /// The requester's own platform record, re-encrypted to its reply key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct AnsweredRecord {
     /// The record's version.
     pub version: u64,
@@ -211,7 +212,7 @@ pub struct AnsweredRecord {
 }
 
 /// What the enclave answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct LookupAnswer {
     /// The chain.
     pub chain_id: ChainId,
@@ -241,7 +242,7 @@ impl LookupAnswer {
 }
 
 /// An answer with the enclave's signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SignedAnswer {
     /// The answer.
     pub answer: LookupAnswer,

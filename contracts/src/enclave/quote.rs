@@ -4,6 +4,7 @@
 //! revoked measurements from governance, chain id, whether debug enclaves are allowed), so every validator
 //! reaches the same verdict.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use super::kx::{put_lp, KxPublicKey};
@@ -60,7 +61,7 @@ pub enum QuoteError {
 }
 
 /// What an enclave reports about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Quote {
     /// SHA-256 over the enclave's code identity and version.
     pub measurement: Measurement,
@@ -112,7 +113,7 @@ impl Quote {
 }
 
 /// A quote with the attestation root's signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SignedQuote {
     /// The quote.
     pub quote: Quote,

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -21,8 +22,8 @@ use crate::ids::{MerchantId, PlatformId};
 
 /// Largest record plaintext.
 pub const MAX_RECORD_PLAINTEXT_BYTES: usize = 8 * 1024;
-/// Largest encoded [`SealedRecord`]: key, nonce, length prefix, ciphertext and tag.
-pub const MAX_SEALED_RECORD_BYTES: usize = 32 + 12 + 8 + MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN;
+/// Largest encoded [`SealedRecord`]: key, nonce, the u32 length prefix, ciphertext and tag.
+pub const MAX_SEALED_RECORD_BYTES: usize = 32 + 12 + 4 + MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN;
 
 const RECORD_DOMAIN: &[u8] = b"paychain/enclave/record/v1";
 const RECORD_HASH_DOMAIN: &[u8] = b"paychain/enclave/record-ciphertext/v1";
@@ -63,7 +64,7 @@ pub enum RecordError {
 }
 
 /// An acquiring record encrypted to the consortium key: what the chain stores.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(transparent)]
 pub struct SealedRecord(pub SealedBox);
 

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -62,7 +63,7 @@ impl fmt::Debug for SealKey {
 }
 
 /// The consortium secret sealed to a device and a measurement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SealedBlob {
     /// The measurement of the build that sealed it (also the associated data).
     pub measurement: Measurement,

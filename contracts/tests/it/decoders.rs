@@ -463,23 +463,23 @@ fn over_the_limit_is_refused_before_parsing() {
 
 #[test]
 fn huge_length_prefixes_do_not_allocate() {
-    // A length prefix of u64::MAX (or just over the limit) in front of a few bytes: refused by the
-    // decoder's limit, never an allocation of the claimed size.
-    for claimed in [u64::MAX, MAX_BLOCK_BYTES as u64 + 1, u32::MAX as u64] {
+    // A u32 length prefix of u32::MAX (or just over the limit) in front of a few bytes: refused at the
+    // end of the input, never an allocation of the claimed size.
+    for claimed in [u32::MAX, MAX_BLOCK_BYTES as u32 + 1, u32::MAX / 2] {
         let mut bytes = claimed.to_le_bytes().to_vec();
         bytes.extend_from_slice(&[0; 16]);
         assert!(codec::decode::<Vec<u8>>(&bytes, MAX_BLOCK_BYTES).is_err());
         assert!(codec::decode::<Vec<Header>>(&bytes, MAX_BLOCK_BYTES).is_err());
         assert!(codec::decode::<String>(&bytes, MAX_TX_BYTES).is_err());
     }
-    // A block whose tx count claims u64::MAX after a valid header.
+    // A block whose tx count claims u32::MAX after a valid header.
     let mut bytes = codec::encode(&block(vec![]).header);
-    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    bytes.extend_from_slice(&u32::MAX.to_le_bytes());
     assert!(Block::from_bytes(&bytes).is_err());
     // A sealed record whose ciphertext length claims far more than the input holds.
     let mut rec = sealed_record().to_bytes();
     let len_at = 32 + NONCE_LEN;
-    rec[len_at..len_at + 8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    rec[len_at..len_at + 4].copy_from_slice(&(u32::MAX / 2).to_le_bytes());
     assert!(SealedRecord::from_bytes(&rec).is_err());
 }
 
@@ -509,7 +509,10 @@ fn mutate(mut bytes: Vec<u8>, edits: &[(u8, u16, u8)]) -> Vec<u8> {
                 bytes.remove(at);
             }
             4 => bytes.truncate(at),
-            // A little-endian length or integer field blown up.
+            // A little-endian u32 length prefix or u64 integer field blown up.
+            _ if val % 2 == 0 && len >= at + 4 => {
+                bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes())
+            }
             _ if len >= at + 8 => bytes[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes()),
             _ => {}
         }

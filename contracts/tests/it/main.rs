@@ -15,7 +15,9 @@ use paychain_contracts::state::{self, compute_app_hash_full, MemStore, StateRead
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_contracts::{api, codec};
 
+mod codec_props;
 mod decoders;
+mod vectors;
 
 const CHAIN: &str = "paychain-test";
 

@@ -126,7 +126,7 @@ impl TxCertificate {
             ));
         }
         self.commit
-            .verify(&block_hash, validators)
+            .verify(chain_id, &block_hash, validators)
             .map_err(CertificateError::BlockNotCommitted)?;
         let next_hash = self.next_header.hash();
         if self.next_commit.height != self.next_header.height {
@@ -138,7 +138,7 @@ impl TxCertificate {
             ));
         }
         self.next_commit
-            .verify(&next_hash, validators)
+            .verify(chain_id, &next_hash, validators)
             .map_err(CertificateError::NextBlockNotCommitted)?;
         Ok(())
     }
@@ -164,6 +164,7 @@ mod tests {
             signatures: vec![CommitSignature {
                 validator: pk(250),
                 signature: key(250).sign(&vote_sign_bytes(
+                    &crate::ids::ChainId::new(CHAIN),
                     PRECOMMIT,
                     header.height,
                     0,

@@ -2,32 +2,40 @@
 //!
 //! Validators sign their consensus votes over [`vote_sign_bytes`]; the node's consensus types use
 //! exactly these bytes, so a block's commit (the precommits of more than 2/3 of the voting
-//! power for its hash) can be checked here without the consensus engine.
+//! power for its hash) can be checked here without the consensus engine. The chain id is part of
+//! every signed vote (as in CometBFT's canonical votes), so a validator key used on two chains cannot
+//! have a vote of one replayed on the other.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{Hash, PublicKey, Signature};
 use crate::genesis::GenesisValidator;
+use crate::ids::ChainId;
 
 /// Vote kinds as signed.
 pub const PREVOTE: u8 = 1;
 /// Vote kinds as signed.
 pub const PRECOMMIT: u8 = 2;
 
-const VOTE_DOMAIN: &[u8] = b"paychain/vote/v1";
+const VOTE_DOMAIN: &[u8] = b"paychain/vote/v2";
 
-/// The bytes a validator signs for a vote. `round` is -1 for "no round"; `value` is `None` for
-/// a vote for nil.
+/// The bytes a validator signs for a vote on chain `chain_id`: the domain, the chain id (u32 LE
+/// length, then its bytes), the kind, height and round (big endian), the value (0, or 1 and the
+/// hash) and the validator. `round` is -1 for "no round"; `value` is `None` for a vote for nil.
 pub fn vote_sign_bytes(
+    chain_id: &ChainId,
     kind: u8,
     height: u64,
     round: i64,
     value: Option<&Hash>,
     validator: &PublicKey,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(VOTE_DOMAIN.len() + 1 + 8 + 8 + 33 + 32);
+    let chain = chain_id.0.as_bytes();
+    let mut out = Vec::with_capacity(VOTE_DOMAIN.len() + 4 + chain.len() + 1 + 8 + 8 + 33 + 32);
     out.extend_from_slice(VOTE_DOMAIN);
+    out.extend_from_slice(&(chain.len() as u32).to_le_bytes());
+    out.extend_from_slice(chain);
     out.push(kind);
     out.extend_from_slice(&height.to_be_bytes());
     out.extend_from_slice(&round.to_be_bytes());
@@ -75,9 +83,10 @@ pub enum CommitError {
 }
 
 impl Commit {
-    /// Checks that more than 2/3 of `validators`' power precommitted `block_hash`.
+    /// Checks that more than 2/3 of `validators`' power precommitted `block_hash` on `chain_id`.
     pub fn verify(
         &self,
+        chain_id: &ChainId,
         block_hash: &Hash,
         validators: &[GenesisValidator],
     ) -> Result<(), CommitError> {
@@ -100,6 +109,7 @@ impl Commit {
             }
             seen.push(s.validator);
             let msg = vote_sign_bytes(
+                chain_id,
                 PRECOMMIT,
                 self.height,
                 self.round,
@@ -125,6 +135,10 @@ mod tests {
     use super::*;
     use crate::crypto::SecretKey;
 
+    fn chain() -> ChainId {
+        ChainId::new("commit-test")
+    }
+
     fn setup(n: u8) -> (Vec<SecretKey>, Vec<GenesisValidator>) {
         let keys: Vec<SecretKey> = (1..=n).map(|i| SecretKey::from_seed([i; 32])).collect();
         let vals = keys
@@ -149,6 +163,7 @@ mod tests {
                 .map(|k| CommitSignature {
                     validator: k.public_key(),
                     signature: k.sign(&vote_sign_bytes(
+                        &chain(),
                         PRECOMMIT,
                         9,
                         0,
@@ -161,11 +176,27 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_signed_on_another_chain_does_not_verify() {
+        let (keys, vals) = setup(4);
+        let block = Hash::digest(b"block");
+        let c = commit(&keys, block);
+        c.verify(&chain(), &block, &vals).unwrap();
+        assert!(matches!(
+            c.verify(&ChainId::new("another-chain"), &block, &vals),
+            Err(CommitError::BadSignature(_))
+        ));
+    }
+
+    #[test]
     fn needs_more_than_two_thirds() {
         let (keys, vals) = setup(4);
         let block = Hash::digest(b"block");
-        commit(&keys[..3], block).verify(&block, &vals).unwrap();
-        let e = commit(&keys[..2], block).verify(&block, &vals).unwrap_err();
+        commit(&keys[..3], block)
+            .verify(&chain(), &block, &vals)
+            .unwrap();
+        let e = commit(&keys[..2], block)
+            .verify(&chain(), &block, &vals)
+            .unwrap_err();
         assert_eq!(
             e,
             CommitError::InsufficientPower {
@@ -182,32 +213,32 @@ mod tests {
         let mut c = commit(&keys[..3], block);
         c.signatures[1].signature.0[0] ^= 1;
         assert!(matches!(
-            c.verify(&block, &vals),
+            c.verify(&chain(), &block, &vals),
             Err(CommitError::BadSignature(_))
         ));
         let mut c = commit(&keys[..3], block);
         c.signatures.push(c.signatures[0].clone());
         assert!(matches!(
-            c.verify(&block, &vals),
+            c.verify(&chain(), &block, &vals),
             Err(CommitError::Duplicate(_))
         ));
         let c = commit(&keys[..3], block);
         let other = Hash::digest(b"other");
         assert!(matches!(
-            c.verify(&other, &vals),
+            c.verify(&chain(), &other, &vals),
             Err(CommitError::WrongBlock { .. })
         ));
         let (outsiders, _) = setup(6);
         let c = commit(&outsiders[4..], block);
         assert!(matches!(
-            c.verify(&block, &vals),
+            c.verify(&chain(), &block, &vals),
             Err(CommitError::UnknownValidator(_))
         ));
         // A signature over another height does not count.
         let mut c = commit(&keys[..3], block);
         c.height = 10;
         assert!(matches!(
-            c.verify(&block, &vals),
+            c.verify(&chain(), &block, &vals),
             Err(CommitError::BadSignature(_))
         ));
     }

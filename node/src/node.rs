@@ -288,7 +288,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     );
-    let keys = Arc::new(ConsensusKeys::from_seed(*key.to_seed()));
+    let keys = Arc::new(ConsensusKeys::from_seed(*key.to_seed(), chain_id.clone()));
     let address = Address(key.public_key().0);
     let is_validator = validators.validators().iter().any(|v| v.address == address);
 
@@ -354,13 +354,17 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     let consensus_ctx = if is_validator {
         ConsensusContext::new_validator(
             address,
-            Box::new(crate::consensus::signing::ConsensusVerifier),
-            Box::new(ConsensusKeys::from_seed(*key.to_seed())),
+            Box::new(crate::consensus::signing::ConsensusVerifier::new(
+                chain_id.clone(),
+            )),
+            Box::new(ConsensusKeys::from_seed(*key.to_seed(), chain_id.clone())),
         )
     } else {
         ConsensusContext::new_full_node(
             address,
-            Box::new(crate::consensus::signing::ConsensusVerifier),
+            Box::new(crate::consensus::signing::ConsensusVerifier::new(
+                chain_id.clone(),
+            )),
         )
     };
     std::fs::create_dir_all(home.wal().parent().unwrap_or(&home.0))?;

@@ -1,20 +1,31 @@
 //! ed25519 signing for consensus messages (ZIP-215 verification through `ed25519-zebra`,
-//! the same rule the chain uses for transactions).
+//! the same rule the chain uses for transactions). Every signed message includes the chain id.
 
 use super::scheme::{PrivateKey, PublicKey, Signature};
 use async_trait::async_trait;
 use malachitebft_core_types::{SignedMessage, ValidatorProof, VoteExtensionScope};
 use malachitebft_signing::{Error, Signer, VerificationResult, Verifier};
 
+use paychain_contracts::ids::ChainId;
+
 use super::types::{PaychainContext, Proposal, Vote};
 
-/// Verifies consensus signatures. Stateless.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ConsensusVerifier;
+/// Verifies consensus signatures made on one chain.
+#[derive(Clone, Debug)]
+pub struct ConsensusVerifier {
+    chain_id: ChainId,
+}
 
-/// A validator's consensus signing key.
+impl ConsensusVerifier {
+    pub fn new(chain_id: ChainId) -> Self {
+        Self { chain_id }
+    }
+}
+
+/// A validator's consensus signing key, for one chain.
 pub struct ConsensusKeys {
     key: PrivateKey,
+    verifier: ConsensusVerifier,
 }
 
 impl std::fmt::Debug for ConsensusKeys {
@@ -24,9 +35,10 @@ impl std::fmt::Debug for ConsensusKeys {
 }
 
 impl ConsensusKeys {
-    pub fn from_seed(seed: [u8; 32]) -> Self {
+    pub fn from_seed(seed: [u8; 32], chain_id: ChainId) -> Self {
         Self {
             key: PrivateKey::from_seed(seed),
+            verifier: ConsensusVerifier::new(chain_id),
         }
     }
 
@@ -43,8 +55,14 @@ fn verify(msg: &[u8], signature: &Signature, public_key: &PublicKey) -> Verifica
     VerificationResult::from_bool(public_key.verify(msg, signature).is_ok())
 }
 
-fn extension_bytes(scope: &VoteExtensionScope<PaychainContext>, extension: &[u8]) -> Vec<u8> {
-    let mut out = b"paychain/vote-extension/v1".to_vec();
+fn extension_bytes(
+    chain_id: &ChainId,
+    scope: &VoteExtensionScope<PaychainContext>,
+    extension: &[u8],
+) -> Vec<u8> {
+    let mut out = b"paychain/vote-extension/v2".to_vec();
+    out.extend_from_slice(&(chain_id.0.len() as u32).to_le_bytes());
+    out.extend_from_slice(chain_id.0.as_bytes());
     out.extend_from_slice(&scope.height.0.to_be_bytes());
     out.extend_from_slice(&scope.round.as_i64().to_be_bytes());
     out.extend_from_slice(&scope.value_id.0);
@@ -60,7 +78,11 @@ impl Verifier<PaychainContext> for ConsensusVerifier {
         signature: &Signature,
         public_key: &PublicKey,
     ) -> Result<VerificationResult, Error> {
-        Ok(verify(&vote.to_sign_bytes(), signature, public_key))
+        Ok(verify(
+            &vote.to_sign_bytes(&self.chain_id),
+            signature,
+            public_key,
+        ))
     }
 
     async fn verify_signed_proposal(
@@ -69,7 +91,11 @@ impl Verifier<PaychainContext> for ConsensusVerifier {
         signature: &Signature,
         public_key: &PublicKey,
     ) -> Result<VerificationResult, Error> {
-        Ok(verify(&proposal.to_sign_bytes(), signature, public_key))
+        Ok(verify(
+            &proposal.to_sign_bytes(&self.chain_id),
+            signature,
+            public_key,
+        ))
     }
 
     async fn verify_signed_vote_extension(
@@ -80,7 +106,7 @@ impl Verifier<PaychainContext> for ConsensusVerifier {
         public_key: &PublicKey,
     ) -> Result<VerificationResult, Error> {
         Ok(verify(
-            &extension_bytes(scope, extension),
+            &extension_bytes(&self.chain_id, scope, extension),
             signature,
             public_key,
         ))
@@ -105,7 +131,7 @@ impl Verifier<PaychainContext> for ConsensusKeys {
         signature: &Signature,
         public_key: &PublicKey,
     ) -> Result<VerificationResult, Error> {
-        ConsensusVerifier
+        self.verifier
             .verify_signed_vote(vote, signature, public_key)
             .await
     }
@@ -116,7 +142,7 @@ impl Verifier<PaychainContext> for ConsensusKeys {
         signature: &Signature,
         public_key: &PublicKey,
     ) -> Result<VerificationResult, Error> {
-        ConsensusVerifier
+        self.verifier
             .verify_signed_proposal(proposal, signature, public_key)
             .await
     }
@@ -128,7 +154,7 @@ impl Verifier<PaychainContext> for ConsensusKeys {
         signature: &Signature,
         public_key: &PublicKey,
     ) -> Result<VerificationResult, Error> {
-        ConsensusVerifier
+        self.verifier
             .verify_signed_vote_extension(scope, extension, signature, public_key)
             .await
     }
@@ -137,14 +163,14 @@ impl Verifier<PaychainContext> for ConsensusKeys {
         &self,
         proof: &ValidatorProof<PaychainContext>,
     ) -> Result<VerificationResult, Error> {
-        ConsensusVerifier.verify_validator_proof(proof).await
+        self.verifier.verify_validator_proof(proof).await
     }
 }
 
 #[async_trait]
 impl Signer<PaychainContext> for ConsensusKeys {
     async fn sign_vote(&self, vote: Vote) -> Result<SignedMessage<PaychainContext, Vote>, Error> {
-        let signature = self.key.sign(&vote.to_sign_bytes());
+        let signature = self.key.sign(&vote.to_sign_bytes(&self.verifier.chain_id));
         Ok(SignedMessage::new(vote, signature))
     }
 
@@ -152,7 +178,9 @@ impl Signer<PaychainContext> for ConsensusKeys {
         &self,
         proposal: Proposal,
     ) -> Result<SignedMessage<PaychainContext, Proposal>, Error> {
-        let signature = self.key.sign(&proposal.to_sign_bytes());
+        let signature = self
+            .key
+            .sign(&proposal.to_sign_bytes(&self.verifier.chain_id));
         Ok(SignedMessage::new(proposal, signature))
     }
 
@@ -161,7 +189,11 @@ impl Signer<PaychainContext> for ConsensusKeys {
         scope: VoteExtensionScope<PaychainContext>,
         extension: Vec<u8>,
     ) -> Result<SignedMessage<PaychainContext, Vec<u8>>, Error> {
-        let signature = self.key.sign(&extension_bytes(&scope, &extension));
+        let signature = self.key.sign(&extension_bytes(
+            &self.verifier.chain_id,
+            &scope,
+            &extension,
+        ));
         Ok(SignedMessage::new(extension, signature))
     }
 

@@ -4,6 +4,7 @@ use std::fmt;
 
 use paychain_contracts::commit;
 use paychain_contracts::crypto::{Hash, PublicKey as CPublicKey};
+use paychain_contracts::ids::ChainId;
 
 use super::scheme::{Ed25519, PublicKey};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -173,9 +174,9 @@ pub struct Proposal {
 }
 
 impl Proposal {
-    /// The bytes a proposer signs.
-    pub fn to_sign_bytes(&self) -> Vec<u8> {
-        sign_bytes(b"paychain/proposal/v1", self)
+    /// The bytes a proposer signs on chain `chain_id`.
+    pub fn to_sign_bytes(&self, chain_id: &ChainId) -> Vec<u8> {
+        sign_bytes(b"paychain/proposal/v2", chain_id, self)
     }
 }
 
@@ -218,7 +219,7 @@ pub struct Vote {
 impl Vote {
     /// The bytes a validator signs: `paychain_contracts::commit::vote_sign_bytes`, so commits
     /// can be verified offline without the engine.
-    pub fn to_sign_bytes(&self) -> Vec<u8> {
+    pub fn to_sign_bytes(&self, chain_id: &ChainId) -> Vec<u8> {
         let kind = match self.typ {
             VoteType::Prevote => commit::PREVOTE,
             VoteType::Precommit => commit::PRECOMMIT,
@@ -228,6 +229,7 @@ impl Vote {
             NilOrVal::Val(h) => Some(Hash(h.0)),
         };
         commit::vote_sign_bytes(
+            chain_id,
             kind,
             self.height.0,
             self.round.as_i64(),
@@ -302,9 +304,9 @@ pub enum ProposalPart {
 }
 
 impl ProposalInit {
-    /// The bytes the proposer signs in [`ProposalFin`].
-    pub fn to_sign_bytes(&self) -> Vec<u8> {
-        sign_bytes(b"paychain/proposal-parts/v1", self)
+    /// The bytes the proposer signs in [`ProposalFin`], on chain `chain_id`.
+    pub fn to_sign_bytes(&self, chain_id: &ChainId) -> Vec<u8> {
+        sign_bytes(b"paychain/proposal-parts/v2", chain_id, self)
     }
 }
 
@@ -318,8 +320,12 @@ impl mc::ProposalPart<PaychainContext> for ProposalPart {
     }
 }
 
-fn sign_bytes<T: BorshSerialize>(domain: &[u8], value: &T) -> Vec<u8> {
+/// The domain, the chain id (u32 LE length, then its bytes), then the value's borsh encoding: a
+/// signature made for one chain is worthless on another.
+fn sign_bytes<T: BorshSerialize>(domain: &[u8], chain_id: &ChainId, value: &T) -> Vec<u8> {
     let mut out = domain.to_vec();
+    out.extend_from_slice(&(chain_id.0.len() as u32).to_le_bytes());
+    out.extend_from_slice(chain_id.0.as_bytes());
     // Serialising into a Vec cannot fail.
     let _ = value.serialize(&mut out);
     out

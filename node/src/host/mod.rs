@@ -446,7 +446,10 @@ impl Host {
             block_hash: BlockHash(block_hash.0),
             block_len: block_bytes.len() as u32,
         };
-        let signature = keys.sign(&init.to_sign_bytes()).0.to_vec();
+        let signature = keys
+            .sign(&init.to_sign_bytes(&self.shared.chain_id))
+            .0
+            .to_vec();
         let pending = PendingProposal {
             round: round.as_i64(),
             pol_round: -1,
@@ -596,7 +599,8 @@ impl Host {
         data: &[u8],
         fin: &crate::consensus::ProposalFin,
     ) -> Result<(), Refusal> {
-        let block = validate::authenticate(&self.validators, init, data, fin)?;
+        let block =
+            validate::authenticate(&self.shared.chain_id, &self.validators, init, data, fin)?;
         self.validate_block(&block, true).map_err(Refusal::Invalid)
     }
 

@@ -29,6 +29,7 @@ pub(super) enum Refusal {
 /// Authenticates a complete stream: the round's proposer signed `init`, and `data` is the block it
 /// names. Returns the decoded block; its contents are checked by [`check_header`] and the caller.
 pub(super) fn authenticate(
+    chain_id: &ChainId,
     validators: &ValidatorSet,
     init: &ProposalInit,
     data: &[u8],
@@ -45,7 +46,7 @@ pub(super) fn authenticate(
     let signature = ConsSignature::try_from(fin.signature.as_slice())
         .map_err(|_| Unauthenticated("malformed proposal signature".into()))?;
     let pk: &ConsPublicKey = &expected.public_key;
-    pk.verify(&init.to_sign_bytes(), &signature)
+    pk.verify(&init.to_sign_bytes(chain_id), &signature)
         .map_err(|_| Unauthenticated("bad proposal signature".into()))?;
     // The signature covers the init only: bytes that are not the signed block may come from
     // whoever relayed the stream, so they are no verdict on the proposer's value.
@@ -135,7 +136,7 @@ mod tests {
 
     fn net() -> Net {
         let keys: Vec<ConsensusKeys> = (1..=4u8)
-            .map(|i| ConsensusKeys::from_seed([i; 32]))
+            .map(|i| ConsensusKeys::from_seed([i; 32], ChainId::new("paychain-test")))
             .collect();
         let validators = ValidatorSet::new(
             keys.iter()
@@ -198,7 +199,7 @@ mod tests {
                 block_len: data.len() as u32,
             };
             let fin = ProposalFin {
-                signature: signer.sign(&init.to_sign_bytes()).0.to_vec(),
+                signature: signer.sign(&init.to_sign_bytes(&self.chain)).0.to_vec(),
             };
             (init, data, fin)
         }
@@ -237,7 +238,7 @@ mod tests {
         let p = n.proposer_keys(Height(10), round);
         let block = n.block(p, vec![tx(&n.chain)]);
         let (init, data, fin) = n.stream(&block, round, p, p);
-        let got = authenticate(&n.validators, &init, &data, &fin).expect("authentic");
+        let got = authenticate(&n.chain, &n.validators, &init, &data, &fin).expect("authentic");
         assert_eq!(got, block);
         assert_eq!(
             check_header(&n.chain, &n.tip, &got, Some(n.tip.time_ms)),
@@ -260,32 +261,43 @@ mod tests {
         // another validator claims the round
         let (init, data, fin) = n.stream(&block, round, other, other);
         assert!(
-            unauthenticated(authenticate(&n.validators, &init, &data, &fin))
+            unauthenticated(authenticate(&n.chain, &n.validators, &init, &data, &fin))
                 .contains("not the proposer")
         );
         // the right proposer named, someone else's signature
         let (init, data, fin) = n.stream(&block, round, p, other);
         assert_eq!(
-            unauthenticated(authenticate(&n.validators, &init, &data, &fin)),
+            unauthenticated(authenticate(&n.chain, &n.validators, &init, &data, &fin)),
             "bad proposal signature"
         );
         // a malformed signature
         let (init, data, mut fin) = n.stream(&block, round, p, p);
         fin.signature.truncate(10);
         assert_eq!(
-            unauthenticated(authenticate(&n.validators, &init, &data, &fin)),
+            unauthenticated(authenticate(&n.chain, &n.validators, &init, &data, &fin)),
             "malformed proposal signature"
+        );
+        // the right proposer's signature, made for another chain
+        let (init, data, _) = n.stream(&block, round, p, p);
+        let elsewhere = ChainId::new("another-chain");
+        let fin = ProposalFin {
+            signature: p.sign(&init.to_sign_bytes(&elsewhere)).0.to_vec(),
+        };
+        assert_eq!(
+            unauthenticated(authenticate(&n.chain, &n.validators, &init, &data, &fin)),
+            "bad proposal signature"
         );
         // the signed init, but other bytes relayed: of another length, undecodable, or another block
         let (init, mut data, fin) = n.stream(&block, round, p, p);
         data.push(0);
         assert!(
-            unauthenticated(authenticate(&n.validators, &init, &data, &fin)).contains("announced")
+            unauthenticated(authenticate(&n.chain, &n.validators, &init, &data, &fin))
+                .contains("announced")
         );
         let (init, data, fin) = n.stream(&block, round, p, p);
         let garbage = vec![0xff; data.len()];
         assert_eq!(
-            unauthenticated(authenticate(&n.validators, &init, &garbage, &fin)),
+            unauthenticated(authenticate(&n.chain, &n.validators, &init, &garbage, &fin)),
             "undecodable block bytes"
         );
         // another block of the same length under the signed init
@@ -293,10 +305,14 @@ mod tests {
         other_block.header.time_ms += 1;
         let other_bytes = other_block.to_bytes();
         assert_eq!(other_bytes.len(), data.len());
-        assert!(
-            unauthenticated(authenticate(&n.validators, &init, &other_bytes, &fin))
-                .contains("hash")
-        );
+        assert!(unauthenticated(authenticate(
+            &n.chain,
+            &n.validators,
+            &init,
+            &other_bytes,
+            &fin
+        ))
+        .contains("hash"));
     }
 
     #[test]
@@ -312,7 +328,7 @@ mod tests {
         let block = n.block(other, vec![]);
         let (init, data, fin) = n.stream(&block, round, p, p);
         assert_eq!(
-            authenticate(&n.validators, &init, &data, &fin),
+            authenticate(&n.chain, &n.validators, &init, &data, &fin),
             Err(Refusal::Invalid(
                 "block proposer differs from the stream's proposer".into()
             ))

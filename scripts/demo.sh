@@ -167,7 +167,8 @@ BINDING="$(json_get .binding_id <<<"$bind")"
 OTP="$(json_get .otp <<<"$bind")"
 printf '  (bank channel SMS to the payer: your card binding code is %s)\n' "$OTP"
 pc 0 wallet confirm-card --key "$DEMO/payer.json" --binding "$BINDING" --otp "$OTP"
-pc 0 wallet top-up --key "$P0_KEY" --wallet "$WALLET" --amount 200.00 --currency CNY --card "$CARD"
+pc 0 wallet top-up --key "$P0_KEY" --owner-key "$DEMO/payer.json" --wallet "$WALLET" --amount 200.00 --currency CNY \
+  --card "$CARD"   # the payer signs the instruction; the host alone cannot load a wallet
 pc 3 wallet show "$WALLET"
 ok "wallet $WALLET holds 200.00 CNY"
 
@@ -235,7 +236,7 @@ fund() {
   bind="$("$CLI_BIN" --rpc "$(rpc 0)" --json wallet bind-card --key "$P0_KEY" --user "$user" --card "$CARD")"
   "$CLI_BIN" --rpc "$(rpc 0)" --json wallet confirm-card --key "$key" --binding "$(json_get .binding_id <<<"$bind")" \
     --otp "$(json_get .otp <<<"$bind")" >/dev/null
-  "$CLI_BIN" --rpc "$(rpc 0)" --json wallet top-up --key "$P0_KEY" --wallet "$wallet" --amount "$amount" \
+  "$CLI_BIN" --rpc "$(rpc 0)" --json wallet top-up --key "$P0_KEY" --owner-key "$key" --wallet "$wallet" --amount "$amount" \
     --currency CNY --card "$CARD" >/dev/null
   echo "$wallet"
 }

@@ -11,7 +11,7 @@ use paychain_client::contracts::crypto::{Hash, PublicKey};
 use paychain_client::contracts::enclave::Measurement;
 use paychain_client::contracts::governance::{self, Action, Member, ProposalStatus, Role};
 use paychain_client::contracts::guardian;
-use paychain_client::contracts::ids::{MerchantId, PlatformId};
+use paychain_client::contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::contracts::tx::Call;
 use paychain_client::contracts::wallet::{self as wallet_contract, Account, Side};
@@ -169,10 +169,22 @@ pub(crate) enum WalletCmd {
         #[arg(long, value_name = "CODE")]
         otp: String,
     },
-    /// The hosting platform loads a wallet from its owner's bound card.
+    /// The hosting platform loads a wallet from its owner's bound card, on the owner's signed
+    /// instruction (--instruction, from `wallet instruct-top-up`, or --owner-key to sign it here).
     TopUp {
         #[command(flatten)]
         send: SendArgs,
+        /// The owner's instruction for this top-up (JSON written by `wallet instruct-top-up`).
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "owner_key",
+            required_unless_present = "owner_key"
+        )]
+        instruction: Option<PathBuf>,
+        /// The owner's key file: sign the instruction here (when owner and host act on one machine).
+        #[arg(long, value_name = "FILE")]
+        owner_key: Option<PathBuf>,
         /// Wallet id.
         #[arg(long, value_name = "ID")]
         wallet: Hash,
@@ -187,6 +199,25 @@ pub(crate) enum WalletCmd {
         card: String,
         #[command(flatten)]
         salt: SaltArg,
+    },
+    /// The wallet's owner signs an instruction for one top-up from a bound card (by its hash, as
+    /// `wallet show` lists it), to hand to its host.
+    InstructTopUp {
+        /// The owner's key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Wallet id.
+        #[arg(long, value_name = "ID")]
+        wallet: Hash,
+        /// Amount, e.g. 100.00.
+        #[arg(long, value_parser = parse_amount)]
+        amount: Decimal,
+        /// The bound card's hash.
+        #[arg(long, value_name = "HASH")]
+        card_hash: Hash,
+        /// Write the instruction (JSON) here.
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
     },
     /// Show a wallet, its balance and its owner's bound cards.
     Show {
@@ -677,6 +708,8 @@ pub(crate) async fn wallet(url: &str, cmd: WalletCmd) -> Result<Output, Failure>
         }
         WalletCmd::TopUp {
             send,
+            instruction,
+            owner_key,
             wallet,
             amount,
             currency,
@@ -695,16 +728,61 @@ pub(crate) async fn wallet(url: &str, cmd: WalletCmd) -> Result<Output, Failure>
             let amount = Amount::new(amount, currency).map_err(Failure::usage)?;
             let host_salt = sdk::load_or_create_salt(&salt_path(&send, &salt))?;
             let card_hash = sdk::card_hash(&host_salt, &w.wallet.owner, &card);
+            let mandate = match (instruction, owner_key) {
+                (Some(file), _) => read_instruction(&file)?,
+                (None, Some(file)) => {
+                    let owner = keystore::load(&file)?;
+                    let chain = ChainId::new(client.status().await?.chain_id);
+                    sdk::instruct_top_up(owner.secret_key(), &chain, &wallet, &amount, &card_hash)
+                }
+                (None, None) => {
+                    return Err(Failure::usage(
+                        "a top-up needs the owner's instruction: --instruction FILE or --owner-key FILE",
+                    ))
+                }
+            };
             let call = Call::Wallet(wallet_contract::Call::TopUp {
                 wallet,
                 amount,
                 card_hash,
+                mandate,
             });
             let out = send_with(&client, &send, call, None).await?;
             Ok(extend(
                 out,
                 json!({ "wallet_id": wallet, "amount": amount }),
                 &format!("top-up       {amount} into wallet {wallet}\n"),
+            ))
+        }
+        WalletCmd::InstructTopUp {
+            key,
+            wallet,
+            amount,
+            card_hash,
+            out,
+        } => {
+            let owner = keystore::load(&key)?;
+            let w = client.wallet(&wallet).await?;
+            if w.wallet.owner != owner.public_key() {
+                return Err(Failure::usage(format!(
+                    "wallet {wallet} belongs to {}, not to the key in {}",
+                    w.wallet.owner,
+                    key.display()
+                )));
+            }
+            let amount = Amount::new(amount, w.wallet.currency).map_err(Failure::usage)?;
+            let chain = ChainId::new(client.status().await?.chain_id);
+            let mandate =
+                sdk::instruct_top_up(owner.secret_key(), &chain, &wallet, &amount, &card_hash);
+            let text = serde_json::to_string_pretty(&mandate).unwrap_or_default();
+            std::fs::write(&out, text)
+                .map_err(|e| Failure::usage(format!("cannot write {}: {e}", out.display())))?;
+            Ok(Output::new(
+                format!(
+                    "instruction  top-up of {amount} into wallet {wallet} from card {card_hash}\nwrote        {}\n",
+                    out.display()
+                ),
+                json!({ "wallet_id": wallet, "amount": amount, "card_hash": card_hash, "instruction": mandate, "path": out }),
             ))
         }
         WalletCmd::Show { id } => {
@@ -1025,6 +1103,24 @@ pub(crate) async fn cert_list(
     }
     human.push_str("fetch one with: paychain cert get TX -o cert.json\n");
     Ok(Output::new(human, &v))
+}
+
+/// Reads an owner's top-up instruction (JSON), size-bounded.
+fn read_instruction(path: &std::path::Path) -> Result<wallet_contract::TopUpMandate, Failure> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() > 4096 {
+        return Err(Failure::usage(format!(
+            "{} is larger than 4096 bytes: not a top-up instruction",
+            path.display()
+        )));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::usage(format!(
+            "{} is not a top-up instruction: {e}",
+            path.display()
+        ))
+    })
 }
 
 #[cfg(test)]

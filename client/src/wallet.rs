@@ -208,6 +208,20 @@ pub fn card_hash(host_salt: &[u8; 32], user: &PublicKey, card: &str) -> Hash {
     salted_hash(&user_salt(host_salt, user), card)
 }
 
+/// The wallet owner's signed instruction for one top-up of `amount` into `wallet` from the card
+/// `card_hash`, with a fresh random request id (the chain accepts each instruction once).
+pub fn instruct_top_up(
+    owner: &paychain_contracts::crypto::SecretKey,
+    chain_id: &paychain_contracts::ids::ChainId,
+    wallet: &Hash,
+    amount: &paychain_contracts::money::Amount,
+    card_hash: &Hash,
+) -> paychain_contracts::wallet::TopUpMandate {
+    let mut id = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut id);
+    paychain_contracts::wallet::sign_top_up(owner, chain_id, wallet, amount, card_hash, Hash(id))
+}
+
 /// A one-time code of [`OTP_CHARS`] characters from the OS random generator.
 pub fn generate_otp() -> String {
     let mut rng = rand::rngs::OsRng;

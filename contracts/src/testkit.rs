@@ -23,6 +23,34 @@ pub(crate) fn pk(n: u8) -> PublicKey {
     key(n).public_key()
 }
 
+/// The owner `owner`'s signed instruction for one top-up. The request id is derived from the
+/// top-up and `salt` (deterministic, so two chains built alike agree); the same top-up twice on one
+/// chain needs two salts.
+pub(crate) fn mandate(
+    owner: u8,
+    wallet: Hash,
+    amount: &crate::money::Amount,
+    card_hash: Hash,
+    salt: u64,
+) -> crate::wallet::TopUpMandate {
+    let request_id = crate::crypto::sha256(&[
+        b"testkit/mandate",
+        &salt.to_be_bytes(),
+        &[owner],
+        &wallet.0,
+        &crate::codec::encode(amount),
+        &card_hash.0,
+    ]);
+    crate::wallet::sign_top_up(
+        &key(owner),
+        &ChainId::new(CHAIN),
+        &wallet,
+        amount,
+        &card_hash,
+        request_id,
+    )
+}
+
 pub(crate) fn pid(s: &str) -> PlatformId {
     PlatformId::new(s).unwrap()
 }
@@ -269,6 +297,13 @@ impl Chain {
                     wallet: wallet::wallet_id(&pk(u), currency),
                     amount: amt(top, currency),
                     card_hash: card(),
+                    mandate: mandate(
+                        u,
+                        wallet::wallet_id(&pk(u), currency),
+                        &amt(top, currency),
+                        card(),
+                        0,
+                    ),
                 }),
             );
         }

@@ -9,7 +9,7 @@
 //! | [`Call::OpenWallet`] | platform | qualified host that verified the user; one wallet per (user, currency) |
 //! | [`Call::RequestCardBinding`] | platform | qualified host of the user (it runs the simulated bank channel) |
 //! | [`Call::ConfirmCardBinding`] | **user** | the one-time code, before expiry, within [`MAX_OTP_ATTEMPTS`] |
-//! | [`Call::TopUp`] | platform | host of the wallet; the card is bound to the wallet's owner through it |
+//! | [`Call::TopUp`] | platform | host of the wallet; the card is bound to the wallet's owner through it; a [`TopUpMandate`] the **owner** signed for exactly this wallet, amount and card, used once |
 //! | [`Call::Pay`] | **user** | owner of the wallet; the acquirer has an active registry record for the merchant; order not paid |
 //! | [`Call::Settle`] | platform | acquirer of the merchant's to-be-settled balance |
 //! | [`Call::Refund`] | platform | acquirer of the payment; never more than paid minus refunded |
@@ -50,7 +50,8 @@
 //! `wal/binding/{binding id}` → [`CardBinding`]; `wal/cards/{user key}` → [`BoundCard`]s sorted by
 //! card hash; `wal/payment/{payment id}` → [`Payment`]; `wal/order/{merchant id}/{order ref}` →
 //! payment id; `wal/acct/{account key}` → [`AccountState`]; `wal/entry/{account key}/{u64 BE}` →
-//! [`StatementEntry`]; `wal/movements` → next movement id. Keys are raw 32 bytes for keys and hashes;
+//! [`StatementEntry`]; `wal/movements` → next movement id; `wal/mandate/{request id}` → the wallet a used top-up
+//! instruction loaded. Keys are raw 32 bytes for keys and hashes;
 //! the account key is [`Account::key`].
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -58,7 +59,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{PaymentView, StatementView, WalletView};
-use crate::crypto::{sha256, Hash, PublicKey};
+use crate::crypto::{sha256, Hash, PublicKey, Signature};
 use crate::executor::{CallError, Context, Event};
 use crate::governance::{self, Role};
 use crate::ids::{MerchantId, PlatformId};
@@ -90,6 +91,7 @@ const ORDER_PREFIX: &[u8] = b"wal/order/";
 const ACCOUNT_PREFIX: &[u8] = b"wal/acct/";
 const ENTRY_PREFIX: &[u8] = b"wal/entry/";
 const MOVEMENTS_KEY: &[u8] = b"wal/movements";
+const MANDATE_PREFIX: &[u8] = b"wal/mandate/";
 
 /// Refusals of wallet calls (310..=399; money refusals keep their 300..=309 codes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -288,6 +290,12 @@ pub enum Error {
     /// A one-time code is not 4..=64 printable ASCII characters.
     #[error("malformed one-time code: expected 4 to 64 printable ASCII characters")]
     MalformedOtp,
+    /// A top-up without the owner's valid instruction.
+    #[error("the top-up of wallet {0} is not authorised by its owner: the instruction's signature does not verify for this wallet, amount and card")]
+    TopUpNotAuthorised(Hash),
+    /// A top-up instruction used before.
+    #[error("top-up instruction {0} was already used")]
+    MandateUsed(Hash),
     /// A collection's escrow does not cover a movement (never expected: a ledger fault guard).
     #[error("collection escrow holds {holds}, movement needs {needs}")]
     EscrowShort {
@@ -333,6 +341,8 @@ impl Error {
             Error::TooManyCards(_) => 337,
             Error::MalformedOtp => 338,
             Error::EscrowShort { .. } => 339,
+            Error::TopUpNotAuthorised(_) => 340,
+            Error::MandateUsed(_) => 341,
         }
     }
 }
@@ -380,7 +390,8 @@ pub enum Call {
         /// The one-time code the bank channel sent.
         otp: String,
     },
-    /// The host, as bank channel, loads the wallet from the owner's bound card.
+    /// The host, as bank channel, loads the wallet from the owner's bound card, on the owner's signed
+    /// instruction.
     TopUp {
         /// Wallet.
         wallet: Hash,
@@ -388,6 +399,8 @@ pub enum Call {
         amount: Amount,
         /// The bound card charged.
         card_hash: Hash,
+        /// The owner's instruction for exactly this top-up.
+        mandate: TopUpMandate,
     },
     /// The owner pays a merchant through an acquirer. Payment id: the tx hash.
     Pay {
@@ -725,6 +738,56 @@ pub fn card_binding_id(host_key: &PublicKey, nonce: u64) -> Hash {
 /// The commitment to a one-time code: `sha256(binding_id ‖ otp)`.
 pub fn otp_commitment(binding_id: &Hash, otp: &str) -> Hash {
     sha256(&[&binding_id.0, otp.as_bytes()])
+}
+
+/// The wallet owner's instruction to load its wallet from a bound card: the owner signs
+/// [`top_up_signing_bytes`] with its own key and hands it to its host (the bank channel), which
+/// submits it in [`Call::TopUp`]. The host alone cannot load a wallet, and each instruction is used
+/// once (`request_id`, chosen at random by the owner, is remembered on chain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct TopUpMandate {
+    /// The owner's random id of this instruction.
+    pub request_id: Hash,
+    /// The owner's signature over [`top_up_signing_bytes`].
+    pub signature: Signature,
+}
+
+/// What a wallet owner signs to authorise one top-up: `"paychain/top-up/v1"` followed by the borsh
+/// encoding of (chain id, wallet, amount, card hash, request id).
+pub fn top_up_signing_bytes(
+    chain_id: &crate::ids::ChainId,
+    wallet: &Hash,
+    amount: &Amount,
+    card_hash: &Hash,
+    request_id: &Hash,
+) -> Vec<u8> {
+    let mut out = b"paychain/top-up/v1".to_vec();
+    out.extend(crate::codec::encode(&(
+        chain_id, wallet, amount, card_hash, request_id,
+    )));
+    out
+}
+
+/// The owner's signed instruction for one top-up (`request_id` fresh and random for each).
+pub fn sign_top_up(
+    owner: &crate::crypto::SecretKey,
+    chain_id: &crate::ids::ChainId,
+    wallet: &Hash,
+    amount: &Amount,
+    card_hash: &Hash,
+    request_id: Hash,
+) -> TopUpMandate {
+    let signature = owner.sign(&top_up_signing_bytes(
+        chain_id,
+        wallet,
+        amount,
+        card_hash,
+        &request_id,
+    ));
+    TopUpMandate {
+        request_id,
+        signature,
+    }
 }
 
 fn key_of(prefix: &[u8], suffix: &[u8]) -> Vec<u8> {
@@ -1352,6 +1415,7 @@ pub(crate) fn execute<R: StateReader>(
             wallet: wallet_key,
             amount,
             card_hash,
+            mandate,
         } => {
             let platform = sender_host(ov, ctx)?;
             let w = wallet(ov, wallet_key)?.ok_or(Error::UnknownWallet(*wallet_key))?;
@@ -1375,6 +1439,21 @@ pub(crate) fn execute<R: StateReader>(
                 }
                 .into());
             }
+            let signed = top_up_signing_bytes(
+                &ctx.chain_id,
+                wallet_key,
+                amount,
+                card_hash,
+                &mandate.request_id,
+            );
+            if w.owner.verify(&signed, &mandate.signature).is_err() {
+                return Err(Error::TopUpNotAuthorised(w.id).into());
+            }
+            let used = key_of(MANDATE_PREFIX, &mandate.request_id.0);
+            if ov.get(&used)?.is_some() {
+                return Err(Error::MandateUsed(mandate.request_id).into());
+            }
+            ov.put(used, w.id.0.to_vec());
             let debit = Account::Clearing {
                 platform: platform.clone(),
                 currency: w.currency,

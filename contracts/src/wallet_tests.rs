@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::*;
 use crate::governance::{Action, Call as GovCall};
 use crate::registry::Call as RegCall;
-use crate::testkit::{member, pid, pk, Chain};
+use crate::testkit::{mandate, member, pid, pk, Chain};
 use crate::tx::Call as TxCall;
 
 // Keys: 1 host-a (platform, governor), 2 acq-b (platform, governor), 3 gov-c (governor),
@@ -98,11 +98,32 @@ fn confirm(binding_id: Hash, otp: &str) -> TxCall {
     })
 }
 
+/// The owner of the fixture's wallets (Alice for any other id).
+fn owner_of(wallet: Hash) -> u8 {
+    if wallet == bob_wallet() {
+        BOB
+    } else {
+        ALICE
+    }
+}
+
+/// A top-up of `wallet` with card 1, instructed by the wallet's owner.
 fn top_up(wallet: Hash, v: &str) -> TxCall {
+    top_up_by(owner_of(wallet), wallet, &cny(v), card(1))
+}
+
+/// A top-up whose instruction `signer` signed.
+fn top_up_by(signer: u8, wallet: Hash, amount: &Amount, card_hash: Hash) -> TxCall {
+    top_up_salted(signer, wallet, amount, card_hash, 0)
+}
+
+/// [`top_up_by`] with the instruction's request id salted (the same top-up twice on one chain).
+fn top_up_salted(signer: u8, wallet: Hash, amount: &Amount, card_hash: Hash, salt: u64) -> TxCall {
     wal(Call::TopUp {
         wallet,
-        amount: cny(v),
-        card_hash: card(1),
+        amount: *amount,
+        card_hash,
+        mandate: mandate(signer, wallet, amount, card_hash, salt),
     })
 }
 
@@ -452,22 +473,29 @@ fn card_binding_protocol() {
 #[test]
 fn top_up_table() {
     let base = fixture();
-    let with_card = |card_hash: Hash| {
-        wal(Call::TopUp {
-            wallet: alice_wallet(),
-            amount: cny("10.00"),
-            card_hash,
-        })
-    };
+    let with_card = |card_hash: Hash| top_up_by(ALICE, alice_wallet(), &cny("10.00"), card_hash);
     let amt = |v: &str, currency: Currency| {
-        wal(Call::TopUp {
-            wallet: alice_wallet(),
-            amount: Amount {
-                value: Decimal::from_str_exact(v).unwrap(),
-                currency,
-            },
-            card_hash: card(1),
-        })
+        let amount = Amount {
+            value: Decimal::from_str_exact(v).unwrap(),
+            currency,
+        };
+        top_up_by(ALICE, alice_wallet(), &amount, card(1))
+    };
+    // The host alone, or an instruction for another top-up, authorises nothing.
+    let signed_by_host = top_up_by(HOST, alice_wallet(), &cny("10.00"), card(1));
+    let other_amount = match top_up(alice_wallet(), "10.00") {
+        TxCall::Wallet(Call::TopUp {
+            wallet,
+            card_hash,
+            mandate,
+            ..
+        }) => wal(Call::TopUp {
+            wallet,
+            amount: cny("99.00"),
+            card_hash,
+            mandate,
+        }),
+        other => other,
     };
     run_table(
         &base,
@@ -489,6 +517,8 @@ fn top_up_table() {
             ("user tops up", ALICE, top_up(alice_wallet(), "1"), 310),
             ("unknown wallet", HOST, top_up(Hash::ZERO, "1"), 316),
             ("card not bound", HOST, with_card(card(2)), 319),
+            ("instruction signed by the host", HOST, signed_by_host, 340),
+            ("instruction for another amount", HOST, other_amount, 340),
             ("zero", HOST, amt("0", Currency::CNY), 301),
             ("negative", HOST, amt("-5.00", Currency::CNY), 301),
             ("too many decimals", HOST, amt("1.001", Currency::CNY), 302),
@@ -863,13 +893,15 @@ proptest! {
         prop_assert_eq!(total(&c), Decimal::ZERO);
         let mut payments: Vec<Hash> = Vec::new();
         let mut refunded: BTreeMap<Hash, Decimal> = BTreeMap::new();
+        let mut salt = 0u64;
         for ops in blocks {
             let mut txs = Vec::new();
             for op in &ops {
                 let call = match op {
-                    Op::TopUp { user, cents: v } => wal(Call::TopUp {
-                        wallet: wallets[*user], amount: cents(*v), card_hash: card(1),
-                    }),
+                    Op::TopUp { user, cents: v } => {
+                        salt += 1;
+                        top_up_salted(users[*user], wallets[*user], &cents(*v), card(1), salt)
+                    }
                     Op::Pay { user, cents: v, order } => wal(Call::Pay {
                         from_wallet: wallets[*user], merchant_id: merchant(),
                         acquirer: pid("acq-b"), amount: cents(*v), order_ref: format!("O{order}"),
@@ -925,4 +957,14 @@ proptest! {
         }
         c.check_app_hash();
     }
+}
+
+#[test]
+fn a_top_up_instruction_loads_the_wallet_once() {
+    let mut c = fixture();
+    let call = top_up(alice_wallet(), "10.00");
+    c.ok(HOST, call.clone());
+    let again = c.call(HOST, call);
+    assert_eq!(again.code, 341, "{:?}", again.error);
+    c.check_app_hash();
 }

@@ -155,7 +155,7 @@ pub(crate) fn funded_user(
     net.cli_json_until(node, &["wallet", "binding", &binding], PROGRESS, |v| {
         v["status"] == "pending"
     })?;
-    net.cli_json(
+    let confirmed = net.cli_json(
         node,
         &[
             "wallet",
@@ -168,9 +168,29 @@ pub(crate) fn funded_user(
             &otp,
         ],
     )?;
+    let card_hash = s(&confirmed, "/card_hash")?;
     net.cli_json_until(0, &["wallet", "binding", &binding], PROGRESS, |v| {
         v["status"] == "bound"
     })?;
+    // The user instructs the top-up with its own key; the host carries the instruction out.
+    let instruction = dir.join(format!("{name}-top-up.json"));
+    net.cli_json(
+        node,
+        &[
+            "wallet",
+            "instruct-top-up",
+            "--key",
+            &key,
+            "--wallet",
+            &wallet,
+            "--amount",
+            "100.00",
+            "--card-hash",
+            &card_hash,
+            "-o",
+            p(&instruction)?,
+        ],
+    )?;
     net.cli_json(
         0,
         &[
@@ -178,6 +198,8 @@ pub(crate) fn funded_user(
             "top-up",
             "--key",
             p0,
+            "--instruction",
+            p(&instruction)?,
             "--wallet",
             &wallet,
             "--amount",

@@ -274,6 +274,17 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
                     currency: Currency::CNY,
                 },
                 card_hash: card,
+                mandate: wallet::sign_top_up(
+                    &key,
+                    &paychain_contracts::ids::ChainId::new(chain.as_str()),
+                    &wallet_id,
+                    &Amount {
+                        value: top_up,
+                        currency: Currency::CNY,
+                    },
+                    &card,
+                    Hash::digest(wallet_id.as_bytes()),
+                ),
             }),
         )?;
         payers.push(Payer {

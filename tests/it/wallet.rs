@@ -278,23 +278,36 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
     )?;
     let b = net.cli_json(0, &["wallet", "binding", &binding])?;
     ensure!(b["status"] == "bound" && b["attempts"] == 1, "{b}");
-    net.cli_json(
-        0,
-        &[
-            "wallet",
-            "top-up",
-            "--key",
-            p0,
-            "--wallet",
-            &wallet,
-            "--amount",
-            "100.00",
-            "--currency",
-            "CNY",
-            "--card",
-            card,
-        ],
-    )?;
+    // The host alone cannot load the wallet: an instruction signed by the host's key is refused by
+    // the contract; the owner's is carried out.
+    let top_up = |owner_key: &str| {
+        vec![
+            "wallet".to_owned(),
+            "top-up".into(),
+            "--key".into(),
+            p0.to_owned(),
+            "--owner-key".into(),
+            owner_key.to_owned(),
+            "--wallet".into(),
+            wallet.clone(),
+            "--amount".into(),
+            "100.00".into(),
+            "--currency".into(),
+            "CNY".into(),
+            "--card".into(),
+            card.to_owned(),
+        ]
+    };
+    let by_host = top_up(p0);
+    let by_host: Vec<&str> = by_host.iter().map(String::as_str).collect();
+    let e = refused(&net, 0, 1, &by_host)?;
+    ensure!(
+        e.contains("not authorised by its owner") && e.contains("code 340"),
+        "{e}"
+    );
+    let by_owner = top_up(&user_key);
+    let by_owner: Vec<&str> = by_owner.iter().map(String::as_str).collect();
+    net.cli_json(0, &by_owner)?;
     let w = net.cli_json_until(3, &["wallet", "show", &wallet], PROGRESS, |v| {
         v["balance"] == "100.00"
     })?;

@@ -523,6 +523,14 @@ async fn payments_setup(
                     wallet: *w,
                     amount: top_up,
                     card_hash: card(i as u64),
+                    // Each user instructs its own top-up.
+                    mandate: paychain_client::wallet::instruct_top_up(
+                        &users[i],
+                        chain_id,
+                        w,
+                        &top_up,
+                        &card(i as u64),
+                    ),
                 },
             )
         })

@@ -70,11 +70,19 @@ fn wallet_call() -> impl Strategy<Value = wallet::Call> {
         }),
         (hash(), text())
             .prop_map(|(binding_id, otp)| wallet::Call::ConfirmCardBinding { binding_id, otp }),
-        (hash(), amount(), hash()).prop_map(|(wallet, amount, card_hash)| wallet::Call::TopUp {
-            wallet,
-            amount,
-            card_hash
-        }),
+        (hash(), amount(), hash(), hash(), hash()).prop_map(
+            |(wallet, amount, card_hash, request_id, sig)| wallet::Call::TopUp {
+                wallet,
+                amount,
+                card_hash,
+                mandate: wallet::TopUpMandate {
+                    request_id,
+                    signature: paychain_contracts::crypto::Signature(
+                        [sig.0, sig.0].concat().try_into().unwrap_or([0; 64])
+                    ),
+                },
+            }
+        ),
         (hash(), merchant(), platform(), amount(), text()).prop_map(
             |(from_wallet, merchant_id, acquirer, amount, order_ref)| wallet::Call::Pay {
                 from_wallet,

@@ -173,6 +173,10 @@ fn calls() -> Vec<Call> {
             wallet: h(21),
             amount: cny(10_000),
             card_hash: h(22),
+            mandate: wallet::TopUpMandate {
+                request_id: h(23),
+                signature: paychain_contracts::crypto::Signature([7; 64]),
+            },
         }),
         Call::Wallet(wallet::Call::Pay {
             from_wallet: h(21),

@@ -1215,6 +1215,7 @@ mod tests {
             "cny"
         ])
         .is_err());
+        // The owner's instruction is required: a file, or the owner's key to sign it here.
         assert!(parse(&[
             "wallet",
             "top-up",
@@ -1227,7 +1228,24 @@ mod tests {
             "--card",
             "6222020200112233"
         ])
-        .is_ok());
+        .is_err());
+        for instruction in [["--instruction", "i.json"], ["--owner-key", "o.json"]] {
+            assert!(parse(&[
+                "wallet",
+                "top-up",
+                "--key",
+                "k",
+                instruction[0],
+                instruction[1],
+                "--wallet",
+                &h,
+                "--amount",
+                "100.00",
+                "--card",
+                "6222020200112233"
+            ])
+            .is_ok());
+        }
         assert!(parse(&["wallet", "balance", "--wallet", &h]).is_ok());
         assert!(parse(&["wallet", "balance", "--merchant", "M0123456789ABCDEF0123"]).is_err());
         assert!(parse(&[

@@ -29,6 +29,10 @@ pub enum Error {
     /// The 32 bytes are not a valid ed25519 verification key encoding.
     #[error("malformed public key")]
     MalformedPublicKey,
+    /// A key of small order (anyone can sign for it under ZIP-215) or a non-canonical encoding of a
+    /// key (a second name for the same key): never an identity.
+    #[error("weak public key: a small-order or non-canonically encoded ed25519 key cannot be an identity")]
+    WeakPublicKey,
     /// A hex string had the wrong number of characters.
     #[error("expected {expected} hex characters, got {got}")]
     HexLength {
@@ -205,11 +209,19 @@ pub struct PublicKey(pub [u8; 32]);
 fixed_bytes!(PublicKey, 32, "an ed25519 public key");
 
 impl PublicKey {
-    /// Checks that the bytes decode to an ed25519 verification key.
+    /// Checks that the bytes can be an identity: a canonical encoding of a point on the curve that is
+    /// not of small order. Under ZIP-215 anyone can produce a signature that verifies for a
+    /// small-order key (e.g. `R` = identity, `s` = 0), and a non-canonical encoding would give one
+    /// key two names; both are refused wherever a key becomes an account, a member, a validator, a
+    /// merchant or a user.
     pub fn validate(&self) -> Result<(), Error> {
-        ed25519_zebra::VerificationKey::try_from(self.0)
-            .map(|_| ())
-            .map_err(|_| Error::MalformedPublicKey)
+        let point = curve25519_dalek::edwards::CompressedEdwardsY(self.0)
+            .decompress()
+            .ok_or(Error::MalformedPublicKey)?;
+        if point.is_small_order() || point.compress().0 != self.0 {
+            return Err(Error::WeakPublicKey);
+        }
+        Ok(())
     }
 
     /// Verifies `sig` over `msg` under the ZIP-215 rules (the one signature rule of the chain).
@@ -336,6 +348,27 @@ mod tests {
         "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
         "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
     ];
+
+    #[test]
+    fn small_order_and_non_canonical_keys_are_no_identity() {
+        for enc in SMALL_ORDER {
+            let key = PublicKey(bytes32(enc));
+            assert!(key.validate().is_err(), "{enc} accepted as an identity");
+        }
+        // a non-canonical encoding of an ordinary point: y = 2 + p is the point with y = 2 (if any)
+        // under a second name; whatever the curve says of y = 2, this name is never accepted
+        let mut y2_plus_p =
+            bytes32("efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+        assert!(PublicKey(y2_plus_p).validate().is_err());
+        y2_plus_p[31] |= 0x80;
+        assert!(PublicKey(y2_plus_p).validate().is_err());
+        for seed in 0..32u8 {
+            assert_eq!(
+                SecretKey::from_seed([seed; 32]).public_key().validate(),
+                Ok(())
+            );
+        }
+    }
 
     fn reference_verify(key: &[u8; 32], sig: &[u8; 64], msg: &[u8]) -> bool {
         ed25519_consensus::VerificationKey::try_from(*key)

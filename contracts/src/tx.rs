@@ -29,6 +29,9 @@ pub enum TxError {
     /// The signature does not verify under the sender's key.
     #[error("bad signature")]
     BadSignature,
+    /// The sender's key cannot be an identity (small order, or a non-canonical encoding).
+    #[error("sender key refused: {0}")]
+    WeakSender(crypto::Error),
     /// The encoded transaction exceeds [`MAX_TX_BYTES`].
     #[error("transaction is {len} bytes, limit is {max}")]
     TooLarge {
@@ -163,6 +166,7 @@ impl SignedTx {
 
     /// Checks the signature against `tx.sender` (ZIP-215 rules).
     pub fn verify_signature(&self) -> Result<(), TxError> {
+        self.tx.sender.validate().map_err(TxError::WeakSender)?;
         self.tx
             .sender
             .verify(&signing_bytes(&self.tx), &self.signature)

@@ -445,6 +445,9 @@ impl Mempool {
                     }
                     .to_string());
                 }
+                if let Err(e) = tx.tx.sender.validate() {
+                    return Err(TxError::WeakSender(e).to_string());
+                }
                 let len = tx.to_bytes().len();
                 if len > MAX_TX_BYTES {
                     return Err(TxError::TooLarge {
@@ -612,7 +615,7 @@ pub fn verify_batch<'a>(txs: impl Iterator<Item = &'a SignedTx>) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::crypto::{PublicKey, SecretKey};
     use paychain_contracts::governance;
     use paychain_contracts::tx::{Call, Transaction};
 
@@ -817,11 +820,18 @@ mod tests {
         odd.signature.0[0] = 0xec;
         odd.signature.0[1..32].fill(0xff);
         odd.signature.0[31] = 0x7f; // R of order 2
-        assert_eq!(odd.verify_signature(), Ok(()));
+        let msg = odd.tx.signing_bytes();
+        assert_eq!(odd.tx.sender.verify(&msg, &odd.signature), Ok(()));
+        // ... which is why such a key is never an identity: the sender is refused before any
+        // signature is looked at.
+        assert!(matches!(
+            odd.verify_signature(),
+            Err(TxError::WeakSender(_))
+        ));
         txs.push(odd.clone());
         assert!(verify_batch(txs.iter()));
         odd.signature.0[40] = 1; // s != 0: the equation fails
-        assert!(odd.verify_signature().is_err());
+        assert!(odd.tx.sender.verify(&msg, &odd.signature).is_err());
         txs.push(odd);
         assert!(!verify_batch(txs.iter()));
     }
@@ -906,5 +916,40 @@ mod tests {
         assert!(pool.is_empty());
         // a's nonces may be used again after expiry
         admit(&pool, &tx(&a, 0, chain()), 0).unwrap();
+    }
+
+    /// The reported attack: sender `01 00..00` (the identity point, small order) with the signature
+    /// (R = identity, s = 0) verifies under ZIP-215 for any message, and was committed. Now it is
+    /// refused at the door, one by one and in a batch, and so in a proposal.
+    #[test]
+    fn small_order_and_non_canonical_senders_are_refused_at_the_door() {
+        let pool = Mempool::new(Config::default(), chain());
+        let honest = SecretKey::from_seed([1; 32]);
+        let mut forged = tx(&honest, 0, chain());
+        forged.tx.sender.0 = [0; 32];
+        forged.tx.sender.0[0] = 1;
+        forged.signature.0 = [0; 64];
+        forged.signature.0[0] = 1;
+        let msg = forged.tx.signing_bytes();
+        assert_eq!(forged.tx.sender.verify(&msg, &forged.signature), Ok(()));
+        let e = admit(&pool, &forged, 0).unwrap_err();
+        assert!(e.to_string().contains("weak public key"), "{e}");
+        // in a batch of otherwise valid transactions (as gossip and submitTxs bring them)
+        let mut batch: Vec<Vec<u8>> = (2..8u8)
+            .map(|i| tx(&SecretKey::from_seed([i; 32]), 0, chain()).to_bytes())
+            .collect();
+        batch.push(forged.to_bytes());
+        let out = pool.admit_many(&batch, |_| 0);
+        assert!(out[..6].iter().all(Result::is_ok), "{out:?}");
+        assert!(matches!(&out[6], Err(Error::Invalid(m)) if m.contains("weak public key")));
+        // and in a proposal this node did not admit
+        let err = pool.check_unknown(&[forged.clone()]).unwrap_err();
+        assert!(err.1.contains("weak public key"), "{err:?}");
+        // a non-canonical encoding (here of the identity) is refused too; an ordinary key is not
+        let mut y_plus_p = [0xffu8; 32];
+        y_plus_p[0] = 0xee;
+        y_plus_p[31] = 0x7f; // y = p + 1 encodes the identity non-canonically
+        assert!(PublicKey(y_plus_p).validate().is_err());
+        assert!(honest.public_key().validate().is_ok());
     }
 }

@@ -28,8 +28,9 @@ use rand::RngCore;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
+use crate::home::Home;
 use crate::keys;
-use crate::node::{Home, Shared};
+use crate::shared::Shared;
 
 fn random<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];

@@ -1,8 +1,8 @@
 //! Wiring: storage, mempool, gossip, RPC and the Malachite engine, started from a home dir.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::consensus::scheme::PublicKey as ConsPublicKey;
@@ -18,122 +18,19 @@ use malachitebft_core_types::LinearTimeouts;
 use malachitebft_signing::Signer as _;
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::genesis::{genesis_state, Genesis};
-use paychain_contracts::ids::ChainId;
-use tokio::sync::broadcast;
 use tracing::info;
 
 use crate::config::Config;
 use crate::consensus::{
     Address, BorshCodec, ConsensusKeys, PaychainContext, Validator, ValidatorSet,
 };
+pub use crate::home::Home;
 use crate::host::{Host, Pacing};
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
-use crate::storage::{Storage, Tip};
+pub use crate::shared::Shared;
+use crate::storage::Storage;
 use crate::{gossip, rpc};
-
-/// State shared by the consensus host and the RPC server.
-pub struct Shared {
-    pub chain_id: ChainId,
-    pub moniker: String,
-    pub genesis: Genesis,
-    pub storage: Storage,
-    pub mempool: Mempool,
-    pub metrics: Metrics,
-    tip: RwLock<Tip>,
-    blocks: broadcast::Sender<u64>,
-    gossip: std::sync::OnceLock<gossip::Handle>,
-    pub syncing: AtomicBool,
-    /// This node's enclave, on chains that have one.
-    /// Lookups share it (read); only provisioning takes it exclusively.
-    pub enclave: Option<Arc<std::sync::RwLock<paychain_contracts::enclave::Enclave>>>,
-}
-
-impl Shared {
-    /// The committed tip.
-    pub fn tip(&self) -> Tip {
-        self.tip.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// Called by the host after a block is committed.
-    pub fn committed(&self, tip: Tip, txs: u64, took: Duration) {
-        let height = tip.height;
-        *self.tip.write().unwrap_or_else(|p| p.into_inner()) = tip;
-        self.metrics.committed(height, txs, took);
-        let _ = self.blocks.send(height);
-    }
-
-    /// New committed heights, for subscriptions.
-    pub fn subscribe_blocks(&self) -> broadcast::Receiver<u64> {
-        self.blocks.subscribe()
-    }
-
-    /// Publishes admitted tx bytes to peers.
-    pub fn gossip(&self, bytes: Vec<u8>) {
-        if let Some(g) = self.gossip.get() {
-            g.publish(bytes);
-        }
-    }
-
-    /// Connected gossip peers.
-    pub fn peers(&self) -> u64 {
-        self.gossip.get().map(|g| g.peers()).unwrap_or(0)
-    }
-
-    /// The sender's committed next nonce (storage faults read as "no nonce fits").
-    pub fn account_nonce(&self, pk: &paychain_contracts::crypto::PublicKey) -> u64 {
-        paychain_contracts::executor::nonce(&self.storage, pk).unwrap_or(u64::MAX)
-    }
-
-    /// An empty node (no validators, no peers, no enclave) on a fresh database in `dir`, for unit
-    /// tests of the parts above storage (e.g. the RPC module).
-    #[cfg(test)]
-    #[allow(clippy::unwrap_used)]
-    pub(crate) fn for_tests(dir: &Path) -> Shared {
-        let chain_id = ChainId::default();
-        let (blocks, _) = broadcast::channel(16);
-        Shared {
-            chain_id: chain_id.clone(),
-            moniker: "test".into(),
-            genesis: Genesis {
-                chain_id: chain_id.clone(),
-                genesis_time_ms: 0,
-                validators: Vec::new(),
-                members: Vec::new(),
-                enclave: None,
-            },
-            storage: Storage::open(dir).unwrap(),
-            mempool: Mempool::new(Default::default(), chain_id),
-            metrics: Metrics::register(SharedRegistry::global()),
-            tip: RwLock::new(Tip::default()),
-            blocks,
-            gossip: std::sync::OnceLock::new(),
-            syncing: AtomicBool::new(false),
-            enclave: None,
-        }
-    }
-}
-
-/// Paths inside a node home directory.
-pub struct Home(pub PathBuf);
-
-impl Home {
-    pub fn config(&self) -> PathBuf {
-        self.0.join("config.toml")
-    }
-    pub fn genesis(&self) -> PathBuf {
-        self.0.join("genesis.json")
-    }
-    pub fn validator_key(&self) -> PathBuf {
-        self.0.join("keys").join("validator.json")
-    }
-    pub fn data(&self) -> PathBuf {
-        self.0.join("data")
-    }
-    pub fn wal(&self) -> PathBuf {
-        self.0.join("wal").join("consensus.wal")
-    }
-}
 
 /// Reads a genesis file.
 pub fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
@@ -230,29 +127,26 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     let registry = SharedRegistry::global().with_moniker(config.moniker.clone());
     let metrics = Metrics::register(&registry);
     metrics.set_height(tip.height);
-    let (blocks, _) = broadcast::channel(256);
-    let shared = Arc::new(Shared {
-        chain_id: chain_id.clone(),
-        moniker: config.moniker.clone(),
-        genesis: genesis.clone(),
+    let enclave = match &genesis.enclave {
+        Some(_) => Some(Arc::new(std::sync::RwLock::new(crate::enclave::open(
+            home, &chain_id,
+        )?))),
+        None => None,
+    };
+    let shared = Arc::new(Shared::new(
+        chain_id.clone(),
+        config.moniker.clone(),
+        genesis.clone(),
         storage,
-        mempool: Mempool::with_policy(
+        Mempool::with_policy(
             config.mempool.clone(),
             chain_id.clone(),
             crate::enclave::record_policy(genesis.enclave.is_some()),
         ),
         metrics,
-        tip: RwLock::new(tip),
-        blocks,
-        gossip: std::sync::OnceLock::new(),
-        syncing: AtomicBool::new(false),
-        enclave: match &genesis.enclave {
-            Some(_) => Some(Arc::new(std::sync::RwLock::new(crate::enclave::open(
-                home, &chain_id,
-            )?))),
-            None => None,
-        },
-    });
+        tip,
+        enclave,
+    ));
 
     // Transaction gossip.
     let keypair = network_keypair(&key)?;
@@ -270,7 +164,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         config.gossip.peers.clone(),
         on_tx,
     )?;
-    let _ = shared.gossip.set(handle);
+    shared.set_gossip(handle);
 
     // JSON-RPC.
     let (rpc_handle, rpc_addr) = rpc::start(shared.clone(), &config.rpc).await?;

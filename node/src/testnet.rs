@@ -11,8 +11,8 @@ use paychain_contracts::governance::{Member, Role};
 use paychain_contracts::ids::{ChainId, PlatformId};
 
 use crate::config::{self, Config};
+use crate::home::Home;
 use crate::keys;
-use crate::node::Home;
 
 /// Ports of node `i` from a base port: RPC, consensus p2p, tx gossip.
 pub fn ports(base: u16, i: usize) -> anyhow::Result<(u16, u16, u16)> {

@@ -48,7 +48,7 @@ use crate::consensus::{
     ProposalInit, ProposalPart, ValidatorSet,
 };
 use crate::faults::Faults;
-use crate::node::Shared;
+use crate::shared::Shared;
 use crate::storage::{Commit, Tip};
 use byzantine::Byzantine;
 use streams::{parts_of, split_parts, stream_messages, Streams};

@@ -25,7 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{internal, Rpc};
 use crate::consensus::{BorshCodec, PaychainContext};
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// Expected form of hashes and keys, as error messages say it.
 pub(crate) const HEX64: &str = "64 hex characters";

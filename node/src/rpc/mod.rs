@@ -36,7 +36,7 @@ use paychain_api::{
 use serde_json::value::RawValue;
 
 use crate::config;
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// Most subscriptions one WebSocket connection may hold.
 pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 16;

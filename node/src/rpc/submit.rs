@@ -18,7 +18,7 @@ use paychain_contracts::codec::MAX_TX_BYTES;
 use tokio::sync::Semaphore;
 
 use crate::mempool;
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// Most transactions waiting for a core (over all calls) before further calls are refused: about
 /// a second of signature checks on one core of a release build.

@@ -19,7 +19,7 @@ use paychain_contracts::wallet::{
 
 use super::chain::HEX64;
 use super::{internal, Rpc};
-use crate::node::Shared;
+use crate::shared::Shared;
 
 /// Statement pages (of [`wallet::MAX_STATEMENT_ENTRIES`]) read per account by `paychain_certificates`.
 const MAX_PAGES: usize = 16;

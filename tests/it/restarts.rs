@@ -60,6 +60,14 @@ fn exactly_once(net: &Testnet, which: &[usize], acked: &BTreeMap<String, u64>) -
     Ok(())
 }
 
+/// Waits until every node reaches `height`, then checks that they agree on blocks 1..=height and
+/// that every acknowledged transaction is in the chain exactly once.
+fn settled(net: &mut Testnet, height: u64, acked: &BTreeMap<String, u64>) -> Result<()> {
+    net.wait_all(&ALL4, height, PROGRESS)?;
+    assert_same_chain(net, &ALL4, 1..=height)?;
+    exactly_once(net, &ALL4, acked)
+}
+
 #[test]
 fn n4f1_validator_paused_for_rounds_resumes_and_catches_up() -> Result<()> {
     let mut net = Testnet::start(4)?;
@@ -76,9 +84,7 @@ fn n4f1_validator_paused_for_rounds_resumes_and_catches_up() -> Result<()> {
     }
     net.resume(3)?;
     let target = net.height(0)? + 2;
-    net.wait_all(&ALL4, target, PROGRESS)?;
-    assert_same_chain(&mut net, &ALL4, 1..=target)?;
-    exactly_once(&net, &ALL4, &acked)?;
+    settled(&mut net, target, &acked)?;
     // It votes and proposes again: the chain moves on with all four.
     let (hash, h) = acknowledged(&net, 3, 4)?;
     acked.insert(hash, h);
@@ -106,9 +112,7 @@ fn n4_all_killed_at_once_restart_without_fork_or_loss() -> Result<()> {
         net.restart(i)?;
     }
     let resume = before.iter().copied().max().unwrap_or(0) + 2;
-    net.wait_all(&ALL4, resume, PROGRESS)?;
-    assert_same_chain(&mut net, &ALL4, 1..=resume)?;
-    exactly_once(&net, &ALL4, &acked)?;
+    settled(&mut net, resume, &acked)?;
     let (hash, h) = acknowledged(&net, 2, 5)?;
     acked.insert(hash, h);
     exactly_once(&net, &ALL4, &acked)?;
@@ -131,15 +135,14 @@ fn n4f1_rolling_restart_keeps_committing() -> Result<()> {
         net.wait_height(victim, target, PROGRESS)?;
     }
     let end = net.height(0)? + 1;
-    net.wait_all(&ALL4, end, PROGRESS)?;
-    assert_same_chain(&mut net, &ALL4, 1..=end)?;
-    exactly_once(&net, &ALL4, &acked)?;
-    Ok(())
+    settled(&mut net, end, &acked)
 }
 
-/// A network whose validator `skewed` has its clock `offset_ms` off.
-fn with_skewed_clock(skewed: usize, offset_ms: i64) -> Result<Testnet> {
-    Testnet::start_with(
+/// Validator `skewed` runs with its clock `offset_ms` off: the chain must keep deciding for eight
+/// heights (two of each validator's turns as proposer, round-robin over four), commit transactions
+/// sent through the skewed node, and stay one chain.
+fn skewed_clock_keeps_deciding(skewed: usize, offset_ms: i64) -> Result<()> {
+    let mut net = Testnet::start_with(
         4,
         Options {
             env: vec![
@@ -152,7 +155,16 @@ fn with_skewed_clock(skewed: usize, offset_ms: i64) -> Result<Testnet> {
             ],
             ..Options::default()
         },
-    )
+    )?;
+    let h0 = net.height(0)?;
+    net.wait_all(&ALL4, h0 + 8, PROGRESS)?;
+    let mut acked = BTreeMap::new();
+    for seed in 1..=2u8 {
+        let (hash, h) = acknowledged(&net, skewed, seed)?;
+        acked.insert(hash, h);
+    }
+    let end = net.height(0)?;
+    settled(&mut net, end, &acked)
 }
 
 /// What the chain does with one clock 40 s ahead: the skewed validator's proposals carry a time more
@@ -160,20 +172,7 @@ fn with_skewed_clock(skewed: usize, offset_ms: i64) -> Result<Testnet> {
 /// the next proposer; every other height is decided as usual, and the skewed node follows the chain.
 #[test]
 fn n4f1_validator_clock_40s_ahead_chain_keeps_deciding() -> Result<()> {
-    let mut net = with_skewed_clock(3, 40_000)?;
-    let mut acked = BTreeMap::new();
-    let h0 = net.height(0)?;
-    // Eight heights span two of node 3's turns as proposer (round-robin over four).
-    net.wait_all(&ALL4, h0 + 8, PROGRESS)?;
-    for seed in 1..=2u8 {
-        let (hash, h) = acknowledged(&net, 3, seed)?;
-        acked.insert(hash, h);
-    }
-    let end = net.height(0)?;
-    net.wait_all(&ALL4, end, PROGRESS)?;
-    assert_same_chain(&mut net, &ALL4, 1..=end)?;
-    exactly_once(&net, &ALL4, &acked)?;
-    Ok(())
+    skewed_clock_keeps_deciding(3, 40_000)
 }
 
 /// What the chain does with one clock 40 s behind: the skewed validator sees everyone else's block
@@ -182,17 +181,5 @@ fn n4f1_validator_clock_40s_ahead_chain_keeps_deciding() -> Result<()> {
 /// parent's + 1 ms at least) are accepted by the others.
 #[test]
 fn n4f1_validator_clock_40s_behind_chain_keeps_deciding() -> Result<()> {
-    let mut net = with_skewed_clock(2, -40_000)?;
-    let mut acked = BTreeMap::new();
-    let h0 = net.height(0)?;
-    net.wait_all(&ALL4, h0 + 8, PROGRESS)?;
-    for seed in 1..=2u8 {
-        let (hash, h) = acknowledged(&net, 2, seed)?;
-        acked.insert(hash, h);
-    }
-    let end = net.height(0)?;
-    net.wait_all(&ALL4, end, PROGRESS)?;
-    assert_same_chain(&mut net, &ALL4, 1..=end)?;
-    exactly_once(&net, &ALL4, &acked)?;
-    Ok(())
+    skewed_clock_keeps_deciding(2, -40_000)
 }

@@ -159,6 +159,14 @@ mod tests {
     }
 
     impl Net {
+        /// A validator other than `p`.
+        fn other_than(&self, p: &ConsensusKeys) -> &ConsensusKeys {
+            self.keys
+                .iter()
+                .find(|k| k.public_key() != p.public_key())
+                .expect("four validators")
+        }
+
         fn proposer_keys(&self, height: Height, round: Round) -> &ConsensusKeys {
             let p = PaychainContext.select_proposer(&self.validators, height, round);
             self.keys
@@ -251,11 +259,7 @@ mod tests {
         let n = net();
         let round = Round::new(1);
         let p = n.proposer_keys(Height(10), round);
-        let other = n
-            .keys
-            .iter()
-            .find(|k| k.public_key() != p.public_key())
-            .unwrap();
+        let other = n.other_than(p);
         let block = n.block(p, vec![]);
 
         // another validator claims the round
@@ -320,11 +324,7 @@ mod tests {
         let n = net();
         let round = Round::new(0);
         let p = n.proposer_keys(Height(10), round);
-        let other = n
-            .keys
-            .iter()
-            .find(|k| k.public_key() != p.public_key())
-            .unwrap();
+        let other = n.other_than(p);
         let block = n.block(other, vec![]);
         let (init, data, fin) = n.stream(&block, round, p, p);
         assert_eq!(

@@ -97,17 +97,41 @@ impl Running {
     }
 }
 
-/// Starts a node from its home directory.
+/// Starts a node from its home directory: its state, then one service at a time (transaction gossip,
+/// JSON-RPC, consensus, the enclave host), each spawned by its own function.
 pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     let genesis = load_genesis(&home.genesis())?;
     let key = crate::keys::load(&home.validator_key())?;
-    let chain_id = genesis.chain_id.clone();
 
     // Test-only switches; refused unless explicitly enabled in a debug build.
     let faults = crate::faults::Faults::from_env()?;
     if faults.any() {
         tracing::warn!(%faults, "TEST-ONLY FAULT INJECTION IS ON: this node misbehaves on purpose");
     }
+    let shared = open_shared(home, &config, &genesis, &faults)?;
+    spawn_gossip(&shared, &key, &config)?;
+    let (rpc_handle, rpc_addr) = rpc::start(shared.clone(), &config.rpc).await?;
+    info!(%rpc_addr, "JSON-RPC listening");
+    let host = spawn_consensus(home, &config, &genesis, &key, shared.clone(), faults).await?;
+    crate::enclave::spawn_service(shared.clone(), Home(home.0.clone()), key.clone());
+    shared.syncing.store(false, Ordering::Relaxed);
+    Ok(Running {
+        shared,
+        rpc_addr,
+        host,
+        _rpc: rpc_handle,
+    })
+}
+
+/// Opens storage (writing the genesis state on first start), the mempool, metrics and the enclave's
+/// state: what every service shares.
+fn open_shared(
+    home: &Home,
+    config: &Config,
+    genesis: &Genesis,
+    faults: &crate::faults::Faults,
+) -> anyhow::Result<Arc<Shared>> {
+    let chain_id = genesis.chain_id.clone();
     let mut storage = Storage::open(&home.data())
         .with_context(|| format!("cannot open database {}", home.data().display()))?;
     if let Some(h) = faults.fail_commit_at {
@@ -116,7 +140,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     let tip = match storage.tip()? {
         Some(tip) => tip,
         None => {
-            let writes = genesis_state(&genesis)
+            let writes = genesis_state(genesis)
                 .map_err(|e| anyhow::anyhow!("building genesis state: {e}"))?;
             storage.write_genesis(&writes, genesis.genesis_time_ms)?
         }
@@ -133,23 +157,24 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         )?))),
         None => None,
     };
-    let shared = Arc::new(Shared::new(
+    Ok(Arc::new(Shared::new(
         chain_id.clone(),
         config.moniker.clone(),
         genesis.clone(),
         storage,
         Mempool::with_policy(
             config.mempool.clone(),
-            chain_id.clone(),
+            chain_id,
             crate::enclave::record_policy(genesis.enclave.is_some()),
         ),
         metrics,
         tip,
         enclave,
-    ));
+    )))
+}
 
-    // Transaction gossip.
-    let keypair = network_keypair(&key)?;
+/// Spawns transaction gossip: batches from peers go through the same mempool admission as RPC's.
+fn spawn_gossip(shared: &Arc<Shared>, key: &SecretKey, config: &Config) -> anyhow::Result<()> {
     let on_tx = {
         let shared = shared.clone();
         move |batch: Vec<Vec<u8>>| {
@@ -159,19 +184,18 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         }
     };
     let handle = gossip::spawn(
-        keypair.clone(),
+        network_keypair(key)?,
         config.gossip.listen.clone(),
         config.gossip.peers.clone(),
         on_tx,
     )?;
     shared.set_gossip(handle);
+    Ok(())
+}
 
-    // JSON-RPC.
-    let (rpc_handle, rpc_addr) = rpc::start(shared.clone(), &config.rpc).await?;
-    info!(%rpc_addr, "JSON-RPC listening");
-
-    // Consensus.
-    let validators = ValidatorSet::new(
+/// The genesis validators as Malachite's validator set.
+fn validator_set(genesis: &Genesis) -> anyhow::Result<ValidatorSet> {
+    Ok(ValidatorSet::new(
         genesis
             .validators
             .iter()
@@ -181,11 +205,11 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
                     .map_err(|e| anyhow::anyhow!("genesis validator {}: {e}", v.name))
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
-    );
-    let keys = Arc::new(ConsensusKeys::from_seed(*key.to_seed(), chain_id.clone()));
-    let address = Address(key.public_key().0);
-    let is_validator = validators.validators().iter().any(|v| v.address == address);
+    ))
+}
 
+/// Malachite's configuration and our block pacing, from `[p2p]` and `[consensus]`.
+fn engine_config(config: &Config) -> (EngineConfig, Pacing) {
     let c = &config.consensus;
     let mut consensus = ConsensusConfig::default();
     consensus.p2p.listen_addr = config.p2p.listen.clone();
@@ -205,7 +229,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         request_timeout: Duration::from_secs(5),
         ..Default::default()
     };
-    let engine_config = EngineConfig {
+    let engine = EngineConfig {
         moniker: config.moniker.clone(),
         consensus,
         value_sync,
@@ -228,6 +252,26 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         max_block_txs: c.max_block_txs,
         empty_block_wait: Duration::from_millis(c.empty_block_wait_ms),
     };
+    (engine, pacing)
+}
+
+/// Builds the Malachite engine (network, WAL, consensus, value sync) and spawns our host actor over
+/// its channels; the handle ends when the host stops.
+async fn spawn_consensus(
+    home: &Home,
+    config: &Config,
+    genesis: &Genesis,
+    key: &SecretKey,
+    shared: Arc<Shared>,
+    faults: crate::faults::Faults,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let chain_id = genesis.chain_id.clone();
+    let validators = validator_set(genesis)?;
+    let keys = Arc::new(ConsensusKeys::from_seed(*key.to_seed(), chain_id.clone()));
+    let address = Address(key.public_key().0);
+    let is_validator = validators.validators().iter().any(|v| v.address == address);
+    let keypair = network_keypair(key)?;
+    let (engine_config, pacing) = engine_config(config);
 
     let identity = if is_validator {
         let peer_id = keypair.public().to_peer_id().to_bytes();
@@ -245,24 +289,20 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     } else {
         NetworkIdentity::new(config.moniker.clone(), keypair, None)
     };
+    let verifier = Box::new(crate::consensus::signing::ConsensusVerifier::new(
+        chain_id.clone(),
+    ));
     let consensus_ctx = if is_validator {
         ConsensusContext::new_validator(
             address,
-            Box::new(crate::consensus::signing::ConsensusVerifier::new(
-                chain_id.clone(),
-            )),
-            Box::new(ConsensusKeys::from_seed(*key.to_seed(), chain_id.clone())),
+            verifier,
+            Box::new(ConsensusKeys::from_seed(*key.to_seed(), chain_id)),
         )
     } else {
-        ConsensusContext::new_full_node(
-            address,
-            Box::new(crate::consensus::signing::ConsensusVerifier::new(
-                chain_id.clone(),
-            )),
-        )
+        ConsensusContext::new_full_node(address, verifier)
     };
     std::fs::create_dir_all(home.wal().parent().unwrap_or(&home.0))?;
-    let (mut channels, _engine) = EngineBuilder::new(PaychainContext, engine_config)
+    let (mut channels, engine) = EngineBuilder::new(PaychainContext, engine_config)
         .with_default_wal(WalContext::new(home.wal(), BorshCodec))
         .with_default_network(NetworkContext::new(identity, BorshCodec))
         .with_default_consensus(consensus_ctx)
@@ -273,23 +313,16 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("starting consensus engine: {e}"))?;
 
     let host = Host::new(
-        shared.clone(),
+        shared,
         is_validator.then_some(keys),
         address,
         validators,
         pacing,
     )
     .with_test_faults(faults);
-    crate::enclave::spawn_service(shared.clone(), Home(home.0.clone()), key.clone());
-    let host = tokio::spawn(async move {
-        let _engine = _engine;
+    Ok(tokio::spawn(async move {
+        // The engine's actors live as long as the host that drives them.
+        let _engine = engine;
         host.run(&mut channels).await
-    });
-    shared.syncing.store(false, Ordering::Relaxed);
-    Ok(Running {
-        shared,
-        rpc_addr,
-        host,
-        _rpc: rpc_handle,
-    })
+    }))
 }

@@ -192,9 +192,9 @@ pub const AREA: Area = Area {
         MethodDoc {
             name: method::MERCHANT,
             params: &[ParamDoc::required("merchant id", "string: merchant id")],
-            result: "MerchantView `{merchant, platforms}`",
+            result: "MerchantView `{merchant, platforms, routes, pending}`",
             errors: &[E::InvalidParams, E::UnknownMerchant, E::Internal],
-            summary: "A merchant and the platforms with an active acquiring record for it.",
+            summary: "A merchant; the platforms a payment may be routed to (an active record the merchant accepted), each with the route (record version and hash) a payment must name; and the platforms whose record awaits the merchant's consent.",
             subscription: None,
         },
         MethodDoc {

@@ -110,13 +110,27 @@ pub struct AccountView {
     pub member: Option<Member>,
 }
 
-/// A merchant and the platforms with an active record for it.
+/// A merchant, the platforms a payment to it may be routed to, and those pending its consent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantView {
     /// Merchant.
     pub merchant: Merchant,
-    /// Platforms with an active record, sorted.
+    /// Platforms with an active record that the merchant accepted (routable), sorted.
     pub platforms: Vec<PlatformId>,
+    /// Each routable platform's current record: what a payment's route must name.
+    pub routes: Vec<RouteView>,
+    /// Platforms with an active record that the merchant has not accepted (never routed to), sorted.
+    pub pending: Vec<PlatformId>,
+}
+
+/// A routable platform's current record version and payload hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteView {
+    /// The platform.
+    pub platform_id: PlatformId,
+    /// The route a payment through it names now.
+    #[serde(flatten)]
+    pub route: crate::registry::Route,
 }
 
 /// One acquiring record.

@@ -9,7 +9,7 @@
 //!            Reject { binding }                                                   ─► rejected
 //!            SetLimits { binding, limits } / SetBiometric { binding, biometric? } (active only)
 //! guardian or dependant: Revoke { binding }                                       ─► revoked
-//! dependant: Pay { binding, merchant_id, acquirer, amount, order_ref, biometric? }
+//! dependant: Pay { binding, merchant_id, acquirer, amount, order_ref, biometric?, route }
 //!     every limit holds ─► the guardian's wallet pays the merchant (a wallet payment)
 //!     else refused, naming the limit that failed
 //! ```
@@ -536,6 +536,8 @@ pub enum Call {
         order_ref: String,
         /// [`biometric_hash`] of the presented template, when the binding has a biometric.
         biometric: Option<Hash>,
+        /// The acquirer's record the payment was routed by (as for a wallet payment).
+        route: crate::registry::Route,
     },
 }
 
@@ -896,6 +898,7 @@ pub(crate) fn execute<R: StateReader>(
             amount,
             order_ref,
             biometric,
+            route,
         } => {
             let mut b = load(ov, id)?;
             if b.dependant != ctx.sender {
@@ -921,7 +924,14 @@ pub(crate) fn execute<R: StateReader>(
             }
             b.usage = check_limits(&a.limits, &b.usage, amount, ctx.time_ms)?;
             let w = wallet::wallet(ov, &a.wallet)?.ok_or(wallet::Error::UnknownWallet(a.wallet))?;
-            let p = wallet::pay_merchant(ov, ctx, &w, merchant_id, acquirer, amount, order_ref)?;
+            let to = wallet::PayTo {
+                merchant_id,
+                acquirer,
+                amount,
+                order_ref,
+                route,
+            };
+            let p = wallet::pay_merchant(ov, ctx, &w, to)?;
             let month = month_index(ctx.time_ms);
             let n: u64 = get_decoded(ov, &month_count_key(&b.id, month))?.unwrap_or(0);
             put_encoded(

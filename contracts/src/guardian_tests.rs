@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::money::Currency;
-use crate::testkit::{cny, pid, pk, Chain, ACQ};
+use crate::testkit::{cny, pid, pk, route, Chain, ACQ};
 use crate::tx::Call as TxCall;
 use crate::wallet::{balance, wallet_id, Account};
 
@@ -89,6 +89,7 @@ fn pay_call(binding: Hash, v: &str, order: &str, biometric: Option<Hash>) -> TxC
         amount: cny(v),
         order_ref: order.into(),
         biometric,
+        route: route(1, &[1]),
     })
 }
 
@@ -217,6 +218,7 @@ fn each_limit_refuses_with_its_name() {
             amount: crate::testkit::amt("1", Currency::JPY),
             order_ref: "f".into(),
             biometric: None,
+            route: route(1, &[1]),
         }),
     );
     assert!((300..310).contains(&k));

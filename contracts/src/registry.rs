@@ -5,15 +5,31 @@
 //! a record is keyed by (merchant, the *sender's* platform id), so a platform can only ever write or
 //! revoke its own record.
 //!
+//! # The merchant's consent
+//!
+//! A platform's record becomes usable only once the merchant accepts that platform as its acquirer
+//! ([`Call::AcceptAcquirer`], signed by the merchant's own key), and stops being usable when the
+//! merchant ends the association ([`Call::EndAcquirer`]). Acceptance may come before or after the
+//! platform's first put. A record that is active but not accepted is *pending*: listed, never routed
+//! to ([`platforms_of`] is the routable set; [`pending_of`] the rest).
+//!
+//! # Routes
+//!
+//! A payment names the record it was routed by ([`Route`]: the record's version and the hash of its
+//! stored payload, which is what an enclave lookup answers). [`check_route`] refuses a payment whose
+//! record was since updated, revoked or un-consented, so no payment goes to an acquiring setup that no
+//! longer holds.
+//!
 //! State keys: `reg/merchant/{merchant id}` → [`Merchant`],
 //! `reg/record/{merchant id}/{platform id}` → [`AcquiringRecord`],
-//! `reg/platforms/{merchant id}` → sorted ids of the platforms with an active record.
+//! `reg/platforms/{merchant id}` → sorted ids of the platforms with an active record,
+//! `reg/consent/{merchant id}` → sorted ids of the platforms the merchant accepted.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::hex_bytes;
-use crate::crypto::PublicKey;
+use crate::crypto::{Hash, PublicKey};
 use crate::executor::{CallError, Context, Event};
 use crate::governance::{self, Member, Role};
 use crate::ids::{MerchantId, PlatformId};
@@ -29,6 +45,7 @@ pub const MAX_MERCHANT_CITY_CHARS: usize = 15;
 const MERCHANT_PREFIX: &[u8] = b"reg/merchant/";
 const RECORD_PREFIX: &[u8] = b"reg/record/";
 const PLATFORMS_PREFIX: &[u8] = b"reg/platforms/";
+const CONSENT_PREFIX: &[u8] = b"reg/consent/";
 
 /// Refusals of registry calls.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,6 +94,28 @@ pub enum Error {
         /// Limit.
         max: usize,
     },
+    /// A consent call not signed by a registered merchant's key.
+    #[error("sender is not a registered merchant's key")]
+    NotAMerchant,
+    /// The platform named in a consent call is not a platform member.
+    #[error("{0} is not a platform member")]
+    UnknownPlatform(PlatformId),
+    /// The merchant already accepted this platform.
+    #[error("merchant {merchant_id} already accepted platform {platform_id}")]
+    AlreadyAccepted {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Platform.
+        platform_id: PlatformId,
+    },
+    /// The merchant has not accepted this platform.
+    #[error("merchant {merchant_id} has not accepted platform {platform_id} as its acquirer")]
+    NotAccepted {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Platform.
+        platform_id: PlatformId,
+    },
 }
 
 impl Error {
@@ -91,6 +130,10 @@ impl Error {
             Error::AlreadyRevoked { .. } => 205,
             Error::PayloadTooLarge { .. } => 206,
             Error::NotSealed(_) => 207,
+            Error::NotAMerchant => 208,
+            Error::UnknownPlatform(_) => 209,
+            Error::AlreadyAccepted { .. } => 210,
+            Error::NotAccepted { .. } => 211,
         }
     }
 }
@@ -132,6 +175,42 @@ pub struct AcquiringRecord {
     pub revoked: bool,
     /// Height of the last put or revoke.
     pub updated_at: u64,
+    /// [`payload_hash`] of `payload`: what a [`Route`] names.
+    pub payload_hash: Hash,
+}
+
+/// The record a payment was routed by: the version and payload hash that the payer's enclave lookup
+/// returned ([`crate::enclave::AnsweredRecord`]'s `version` and `ciphertext_hash`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize,
+)]
+pub struct Route {
+    /// [`AcquiringRecord::version`].
+    pub record_version: u64,
+    /// [`AcquiringRecord::payload_hash`].
+    pub record_hash: Hash,
+}
+
+/// Why a payment's route does not hold (see [`check_route`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// The platform never put a record for the merchant.
+    NoRecord,
+    /// The platform revoked its record.
+    Revoked,
+    /// The record is active but the merchant has not accepted the platform (or ended it).
+    NotAccepted,
+    /// The record was updated since the payer looked it up.
+    Changed {
+        /// The version now on chain.
+        current: u64,
+    },
+}
+
+/// The hash of a stored record payload: `sha256("paychain/enclave/record-ciphertext/v1" ‖ payload)`,
+/// equal to [`crate::enclave::SealedRecord::hash`] of a sealed record, which lookups answer.
+pub fn payload_hash(payload: &[u8]) -> Hash {
+    crate::enclave::ciphertext_hash(payload)
 }
 
 /// Registry calls.
@@ -167,6 +246,18 @@ pub enum Call {
     RevokeRecord {
         /// Merchant.
         merchant_id: MerchantId,
+    },
+    /// Signed by a registered merchant's key: the merchant accepts `platform_id` as its acquirer, so
+    /// that platform's record (now or once put) is routed to.
+    AcceptAcquirer {
+        /// The accepted platform.
+        platform_id: PlatformId,
+    },
+    /// Signed by a registered merchant's key: the merchant ends its association with `platform_id`;
+    /// that platform's record is no longer routed to (it stays, pending, until accepted again).
+    EndAcquirer {
+        /// The platform.
+        platform_id: PlatformId,
     },
 }
 
@@ -236,6 +327,10 @@ fn platforms_key(id: &MerchantId) -> Vec<u8> {
     [PLATFORMS_PREFIX, id.as_str().as_bytes()].concat()
 }
 
+fn consent_key(id: &MerchantId) -> Vec<u8> {
+    [CONSENT_PREFIX, id.as_str().as_bytes()].concat()
+}
+
 /// The merchant `id`.
 pub fn merchant(
     reader: &impl StateReader,
@@ -244,12 +339,72 @@ pub fn merchant(
     get_decoded(reader, &merchant_key(id))
 }
 
-/// The platforms with an active record for merchant `id`, sorted.
-pub fn platforms_of(
+/// The platforms with an active record for merchant `id`, sorted, whether accepted or not.
+pub fn active_of(
     reader: &impl StateReader,
     id: &MerchantId,
 ) -> Result<Vec<PlatformId>, StateError> {
     Ok(get_decoded(reader, &platforms_key(id))?.unwrap_or_default())
+}
+
+/// The platforms merchant `id` accepted as acquirers, sorted, whether they put a record or not.
+pub fn accepted_of(
+    reader: &impl StateReader,
+    id: &MerchantId,
+) -> Result<Vec<PlatformId>, StateError> {
+    Ok(get_decoded(reader, &consent_key(id))?.unwrap_or_default())
+}
+
+/// The platforms a payment to merchant `id` may be routed to: an active record and the merchant's
+/// acceptance, sorted.
+pub fn platforms_of(
+    reader: &impl StateReader,
+    id: &MerchantId,
+) -> Result<Vec<PlatformId>, StateError> {
+    let accepted = accepted_of(reader, id)?;
+    let mut active = active_of(reader, id)?;
+    active.retain(|p| accepted.binary_search(p).is_ok());
+    Ok(active)
+}
+
+/// The platforms with an active record that merchant `id` has not accepted (never routed to), sorted.
+pub fn pending_of(
+    reader: &impl StateReader,
+    id: &MerchantId,
+) -> Result<Vec<PlatformId>, StateError> {
+    let accepted = accepted_of(reader, id)?;
+    let mut active = active_of(reader, id)?;
+    active.retain(|p| accepted.binary_search(p).is_err());
+    Ok(active)
+}
+
+/// Whether a payment to `merchant` through `platform` routed by `route` may be made now: the
+/// platform's record is active, accepted by the merchant, and still the version (and payload) that
+/// the route names.
+pub fn check_route(
+    reader: &impl StateReader,
+    merchant: &MerchantId,
+    platform: &PlatformId,
+    route: &Route,
+) -> Result<Result<(), RouteError>, StateError> {
+    let Some(rec) = record(reader, merchant, platform)? else {
+        return Ok(Err(RouteError::NoRecord));
+    };
+    if rec.revoked {
+        return Ok(Err(RouteError::Revoked));
+    }
+    if accepted_of(reader, merchant)?
+        .binary_search(platform)
+        .is_err()
+    {
+        return Ok(Err(RouteError::NotAccepted));
+    }
+    if rec.version != route.record_version || rec.payload_hash != route.record_hash {
+        return Ok(Err(RouteError::Changed {
+            current: rec.version,
+        }));
+    }
+    Ok(Ok(()))
 }
 
 /// The record of `platform` for `merchant` (revoked ones included).
@@ -268,26 +423,79 @@ fn sender_platform(reader: &impl StateReader, ctx: &Context) -> Result<Member, C
     }
 }
 
+/// Adds `platform` to (or removes it from) the sorted list under `key`; whether the list changed.
+fn set_member<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    key: Vec<u8>,
+    platform: &PlatformId,
+    member: bool,
+) -> Result<bool, StateError> {
+    let mut list: Vec<PlatformId> = get_decoded(ov, &key)?.unwrap_or_default();
+    match (list.binary_search(platform), member) {
+        (Err(pos), true) => list.insert(pos, platform.clone()),
+        (Ok(pos), false) => {
+            list.remove(pos);
+        }
+        _ => return Ok(false),
+    }
+    if list.is_empty() {
+        ov.delete(key);
+    } else {
+        put_encoded(ov, key, &list);
+    }
+    Ok(true)
+}
+
 fn set_platform_active<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     merchant: &MerchantId,
     platform: &PlatformId,
     active: bool,
 ) -> Result<(), StateError> {
-    let mut list = platforms_of(ov, merchant)?;
-    match (list.binary_search(platform), active) {
-        (Err(pos), true) => list.insert(pos, platform.clone()),
-        (Ok(pos), false) => {
-            list.remove(pos);
+    set_member(ov, platforms_key(merchant), platform, active).map(|_| ())
+}
+
+/// The merchant's own calls: accepting or ending a platform as its acquirer. The sender's key must be
+/// a registered merchant's key (the merchant id is derived from it).
+fn execute_merchant<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    platform_id: &PlatformId,
+    accept: bool,
+) -> Result<Vec<Event>, CallError> {
+    let merchant_id = MerchantId::derive(&ctx.sender);
+    match merchant(ov, &merchant_id)? {
+        Some(m) if m.merchant_key == ctx.sender => {}
+        _ => return Err(Error::NotAMerchant.into()),
+    }
+    if accept
+        && !governance::member(ov, platform_id)?.is_some_and(|m| m.has_role(Role::Platform))
+    {
+        return Err(Error::UnknownPlatform(platform_id.clone()).into());
+    }
+    if !set_member(ov, consent_key(&merchant_id), platform_id, accept)? {
+        let (merchant_id, platform_id) = (merchant_id.clone(), platform_id.clone());
+        return Err(if accept {
+            Error::AlreadyAccepted {
+                merchant_id,
+                platform_id,
+            }
+        } else {
+            Error::NotAccepted {
+                merchant_id,
+                platform_id,
+            }
         }
-        _ => return Ok(()),
+        .into());
     }
-    if list.is_empty() {
-        ov.delete(platforms_key(merchant));
+    let name = if accept {
+        "acquirer_accepted"
     } else {
-        put_encoded(ov, platforms_key(merchant), &list);
-    }
-    Ok(())
+        "acquirer_ended"
+    };
+    Ok(vec![Event::new(name)
+        .with("merchant_id", merchant_id.as_str())
+        .with("platform_id", platform_id.as_str())])
 }
 
 /// Runs a registry call.
@@ -296,7 +504,23 @@ pub(crate) fn execute<R: StateReader>(
     ctx: &Context,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
-    let platform = sender_platform(ov, ctx)?;
+    match call {
+        Call::AcceptAcquirer { platform_id } => execute_merchant(ov, ctx, platform_id, true),
+        Call::EndAcquirer { platform_id } => execute_merchant(ov, ctx, platform_id, false),
+        Call::RegisterMerchant { .. } | Call::PutRecord { .. } | Call::RevokeRecord { .. } => {
+            let platform = sender_platform(ov, ctx)?;
+            execute_platform(ov, ctx, &platform, call)
+        }
+    }
+}
+
+/// The platform's calls (the sender is a platform member).
+fn execute_platform<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    platform: &Member,
+    call: &Call,
+) -> Result<Vec<Event>, CallError> {
     match call {
         Call::RegisterMerchant {
             name,
@@ -355,6 +579,7 @@ pub(crate) fn execute<R: StateReader>(
                 payload: payload.clone(),
                 revoked: false,
                 updated_at: ctx.height,
+                payload_hash: payload_hash(payload),
             };
             put_encoded(ov, record_key(merchant_id, &platform.id), &rec);
             set_platform_active(ov, merchant_id, &platform.id, true)?;
@@ -387,5 +612,7 @@ pub(crate) fn execute<R: StateReader>(
                 .with("merchant_id", merchant_id.as_str())
                 .with("platform_id", platform.id.as_str())])
         }
+        Call::AcceptAcquirer { platform_id } => execute_merchant(ov, ctx, platform_id, true),
+        Call::EndAcquirer { platform_id } => execute_merchant(ov, ctx, platform_id, false),
     }
 }

@@ -573,6 +573,7 @@ fn pay<R: StateReader>(
             acquirer: o.acquirer.clone(),
             amount: o.amount,
             order_ref: o.order_no.clone(),
+            route: None,
             height: ctx.height,
             time_ms: ctx.time_ms,
             refunded: rust_decimal::Decimal::ZERO,

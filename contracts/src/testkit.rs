@@ -51,6 +51,14 @@ pub(crate) fn mandate(
     )
 }
 
+/// The route of a record put with `payload`, now at `version`.
+pub(crate) fn route(version: u64, payload: &[u8]) -> crate::registry::Route {
+    crate::registry::Route {
+        record_version: version,
+        record_hash: crate::registry::payload_hash(payload),
+    }
+}
+
 pub(crate) fn pid(s: &str) -> PlatformId {
     PlatformId::new(s).unwrap()
 }
@@ -208,7 +216,8 @@ pub(crate) fn card() -> Hash {
 
 impl Chain {
     /// A chain for payment flows: `host-a` (wallet host, qualified by a governance vote),
-    /// `acq-b` (acquirer of every merchant in `merchants`, with an active record), `gov-c`; each
+    /// `acq-b` (acquirer of every merchant in `merchants`, with an active record, payload `[1]`, that
+    /// the merchant accepted), `gov-c`; each
     /// user verified by the host, with a wallet in its currency, a bound card and `top_up`.
     pub(crate) fn payments(
         merchants: &[(u8, &str)],
@@ -255,6 +264,12 @@ impl Chain {
                 Call::Registry(RegCall::PutRecord {
                     merchant_id: crate::ids::MerchantId::derive(&pk(k)),
                     payload: vec![1],
+                }),
+            );
+            c.ok(
+                k,
+                Call::Registry(RegCall::AcceptAcquirer {
+                    platform_id: pid("acq-b"),
                 }),
             );
         }

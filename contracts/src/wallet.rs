@@ -64,7 +64,7 @@ use crate::executor::{CallError, Context, Event};
 use crate::governance::{self, Role};
 use crate::ids::{MerchantId, PlatformId};
 use crate::money::{self, decimal_str, Amount, Currency};
-use crate::registry;
+use crate::registry::{self, Route, RouteError};
 use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 
 /// Blocks during which a card binding can be confirmed.
@@ -237,6 +237,26 @@ pub enum Error {
         /// Named acquirer.
         acquirer: PlatformId,
     },
+    /// The acquirer's record is active but the merchant has not accepted the acquirer (or ended it).
+    #[error("merchant {merchant_id} has not accepted platform {acquirer} as its acquirer: its record is pending the merchant's consent")]
+    AcquirerNotAccepted {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Named acquirer.
+        acquirer: PlatformId,
+    },
+    /// The record the payment was routed by was updated or revoked since it was looked up.
+    #[error("the merchant's acquiring record changed (platform {acquirer} routed by version {routed}, now {now}): look it up again")]
+    RecordChanged {
+        /// Merchant.
+        merchant_id: MerchantId,
+        /// Named acquirer.
+        acquirer: PlatformId,
+        /// The version the payment names.
+        routed: u64,
+        /// `version N`, `version N with another payload`, or `revoked`.
+        now: String,
+    },
     /// No such payment.
     #[error("unknown payment {0}")]
     UnknownPayment(Hash),
@@ -343,6 +363,8 @@ impl Error {
             Error::EscrowShort { .. } => 339,
             Error::TopUpNotAuthorised(_) => 340,
             Error::MandateUsed(_) => 341,
+            Error::AcquirerNotAccepted { .. } => 342,
+            Error::RecordChanged { .. } => 343,
         }
     }
 }
@@ -414,6 +436,8 @@ pub enum Call {
         amount: Amount,
         /// The merchant's order reference: one payment per (merchant, order).
         order_ref: String,
+        /// The acquirer's record the payment was routed by (from the payer's enclave lookup).
+        route: Route,
     },
     /// The acquirer settles to the merchant's bank: to-be-settled → its clearing account. With no
     /// amount, every currency's whole balance.
@@ -548,6 +572,9 @@ pub struct Payment {
     pub amount: Amount,
     /// Order reference.
     pub order_ref: String,
+    /// The acquirer's record the payment was routed by (`None` for payments that name no record:
+    /// collections and store orders, whose acquirer set the terms itself).
+    pub route: Option<Route>,
     /// Height.
     pub height: u64,
     /// Block time.
@@ -1068,8 +1095,54 @@ fn hosted_user(
     Ok(u)
 }
 
+/// [`check_acquirer`], and the payment's route still holds: the acquirer's record is the version the
+/// payer looked up, and the merchant accepts the acquirer ([`registry::check_route`]).
+pub(crate) fn check_routed(
+    reader: &impl StateReader,
+    merchant_id: &MerchantId,
+    acquirer: &PlatformId,
+    route: &Route,
+) -> Result<(), CallError> {
+    if registry::merchant(reader, merchant_id)?.is_none() {
+        return Err(Error::UnknownMerchant(merchant_id.clone()).into());
+    }
+    if !governance::member(reader, acquirer)?.is_some_and(|m| m.has_role(Role::Platform)) {
+        return Err(Error::NotAnAcquirer {
+            merchant_id: merchant_id.clone(),
+            acquirer: acquirer.clone(),
+        }
+        .into());
+    }
+    let (merchant_id, acquirer) = (merchant_id.clone(), acquirer.clone());
+    let changed = |now: String| Error::RecordChanged {
+        merchant_id: merchant_id.clone(),
+        acquirer: acquirer.clone(),
+        routed: route.record_version,
+        now,
+    };
+    match registry::check_route(reader, &merchant_id, &acquirer, route)? {
+        Ok(()) => Ok(()),
+        Err(RouteError::NoRecord) => Err(Error::NotAnAcquirer {
+            merchant_id,
+            acquirer,
+        }
+        .into()),
+        Err(RouteError::Revoked) => Err(changed("revoked".to_owned()).into()),
+        Err(RouteError::NotAccepted) => Err(Error::AcquirerNotAccepted {
+            merchant_id,
+            acquirer,
+        }
+        .into()),
+        Err(RouteError::Changed { current }) if current == route.record_version => Err(changed(
+            format!("version {current} with another payload"),
+        )
+        .into()),
+        Err(RouteError::Changed { current }) => Err(changed(format!("version {current}")).into()),
+    }
+}
+
 /// The merchant is registered and `acquirer` is a platform member with an active acquiring record
-/// for it.
+/// for it that the merchant accepted.
 pub(crate) fn check_acquirer(
     reader: &impl StateReader,
     merchant_id: &MerchantId,
@@ -1166,23 +1239,37 @@ pub(crate) fn transfer<R: StateReader>(
     Ok(())
 }
 
-/// Pays `merchant_id` through `acquirer` from wallet `w` (the caller has checked who may debit
+/// What a merchant payment names: the merchant, the acquirer and the record it was routed by, the
+/// amount and the merchant's order.
+pub(crate) struct PayTo<'a> {
+    pub(crate) merchant_id: &'a MerchantId,
+    pub(crate) acquirer: &'a PlatformId,
+    pub(crate) amount: &'a Amount,
+    pub(crate) order_ref: &'a str,
+    pub(crate) route: &'a Route,
+}
+
+/// Pays `to.merchant_id` through `to.acquirer` from wallet `w` (the caller has checked who may debit
 /// it): checks the amount, the order reference (one payment per merchant and order), the acquirer
-/// and the balance, moves the money to the merchant's to-be-settled account and records the
-/// [`Payment`] under the tx hash. Used by [`Call::Pay`] and by [`crate::guardian`]'s delegated
-/// payments, so both follow the same rules and refunds and certificates treat them alike.
+/// and its route, and the balance, moves the money to the merchant's to-be-settled account and
+/// records the [`Payment`] under the tx hash. Used by [`Call::Pay`] and by [`crate::guardian`]'s
+/// delegated payments, so both follow the same rules and refunds and certificates treat them alike.
 pub(crate) fn pay_merchant<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     ctx: &Context,
     w: &Wallet,
-    merchant_id: &MerchantId,
-    acquirer: &PlatformId,
-    amount: &Amount,
-    order_ref: &str,
+    to: PayTo<'_>,
 ) -> Result<Payment, CallError> {
+    let PayTo {
+        merchant_id,
+        acquirer,
+        amount,
+        order_ref,
+        route,
+    } = to;
     check_amount(amount, w.currency)?;
     check_order_ref(order_ref)?;
-    check_acquirer(ov, merchant_id, acquirer)?;
+    check_routed(ov, merchant_id, acquirer, route)?;
     if let Some(id) = get_decoded::<Hash>(ov, &order_key(merchant_id, order_ref))? {
         return Err(Error::OrderAlreadyPaid {
             order_ref: order_ref.to_owned(),
@@ -1219,6 +1306,7 @@ pub(crate) fn pay_merchant<R: StateReader>(
         acquirer: acquirer.clone(),
         amount: *amount,
         order_ref: order_ref.to_owned(),
+        route: Some(*route),
         height: ctx.height,
         time_ms: ctx.time_ms,
         refunded: Decimal::ZERO,
@@ -1230,14 +1318,18 @@ pub(crate) fn pay_merchant<R: StateReader>(
 
 /// The `payment` event of a merchant payment.
 pub(crate) fn payment_event(p: &Payment) -> Event {
-    Event::new("payment")
+    let e = Event::new("payment")
         .with("payment_id", p.id.to_string())
         .with("wallet_id", p.from_wallet.to_string())
         .with("merchant_id", p.merchant_id.as_str())
         .with("acquirer", p.acquirer.as_str())
         .with("amount", p.amount.value.to_string())
         .with("currency", p.amount.currency.code())
-        .with("order_ref", p.order_ref.clone())
+        .with("order_ref", p.order_ref.clone());
+    match p.route {
+        Some(r) => e.with("record_version", r.record_version.to_string()),
+        None => e,
+    }
 }
 
 fn insufficient(account: &Account, holds: Decimal, amount: &Amount) -> Error {
@@ -1480,12 +1572,20 @@ pub(crate) fn execute<R: StateReader>(
             acquirer,
             amount,
             order_ref,
+            route,
         } => {
             let w = wallet(ov, from_wallet)?.ok_or(Error::UnknownWallet(*from_wallet))?;
             if w.owner != ctx.sender {
                 return Err(Error::NotWalletOwner(w.id).into());
             }
-            let p = pay_merchant(ov, ctx, &w, merchant_id, acquirer, amount, order_ref)?;
+            let to = PayTo {
+                merchant_id,
+                acquirer,
+                amount,
+                order_ref,
+                route,
+            };
+            let p = pay_merchant(ov, ctx, &w, to)?;
             Ok(vec![payment_event(&p)])
         }
         Call::Settle {

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::*;
 use crate::governance::{Action, Call as GovCall};
 use crate::registry::Call as RegCall;
-use crate::testkit::{mandate, member, pid, pk, Chain};
+use crate::testkit::{mandate, member, pid, pk, route, Chain};
 use crate::tx::Call as TxCall;
 
 // Keys: 1 host-a (platform, governor), 2 acq-b (platform, governor), 3 gov-c (governor),
@@ -134,6 +134,7 @@ fn pay(from_wallet: Hash, v: &str, order: &str) -> TxCall {
         acquirer: pid("acq-b"),
         amount: cny(v),
         order_ref: order.into(),
+        route: route(1, &[1, 2, 3]),
     })
 }
 
@@ -215,6 +216,12 @@ fn build_fixture() -> Chain {
         TxCall::Registry(RegCall::PutRecord {
             merchant_id: merchant(),
             payload: vec![1, 2, 3],
+        }),
+    );
+    c.ok(
+        50,
+        TxCall::Registry(RegCall::AcceptAcquirer {
+            platform_id: pid("acq-b"),
         }),
     );
     for u in [ALICE, BOB, CAROL] {
@@ -551,6 +558,7 @@ fn pay_table() {
             acquirer: pid(acquirer),
             amount: cny("1.00"),
             order_ref: "X".into(),
+            route: route(1, &[1, 2, 3]),
         })
     };
     run_table(
@@ -905,6 +913,7 @@ proptest! {
                     Op::Pay { user, cents: v, order } => wal(Call::Pay {
                         from_wallet: wallets[*user], merchant_id: merchant(),
                         acquirer: pid("acq-b"), amount: cents(*v), order_ref: format!("O{order}"),
+                        route: route(1, &[1, 2, 3]),
                     }),
                     Op::Refund { payment, cents: v } => wal(Call::Refund {
                         payment: payments.get(*payment).copied().unwrap_or(Hash::ZERO),
@@ -967,4 +976,157 @@ fn a_top_up_instruction_loads_the_wallet_once() {
     let again = c.call(HOST, call);
     assert_eq!(again.code, 341, "{:?}", again.error);
     c.check_app_hash();
+}
+
+fn pay_routed(order: &str, r: crate::registry::Route) -> TxCall {
+    wal(Call::Pay {
+        from_wallet: alice_wallet(),
+        merchant_id: merchant(),
+        acquirer: pid("acq-b"),
+        amount: cny("1.00"),
+        order_ref: order.into(),
+        route: r,
+    })
+}
+
+fn refused(c: &mut Chain, signer: u8, call: TxCall, code: u32) -> String {
+    let r = c.call(signer, call);
+    assert_eq!(r.code, code, "{:?}", r.error);
+    r.error.unwrap_or_default()
+}
+
+fn reg(call: RegCall) -> TxCall {
+    TxCall::Registry(call)
+}
+
+/// A payment names the record it was routed by; an update, a revoke or the merchant ending the
+/// association makes that route stale, and the payment is refused until the payer looks it up again.
+#[test]
+fn payment_routed_by_a_stale_record_is_refused() {
+    let mut c = fixture();
+    c.ok(ALICE, pay_routed("R-1", route(1, &[1, 2, 3])));
+    let paid = payment_for_order(&c.store, &merchant(), "R-1").unwrap().unwrap();
+    assert_eq!(paid.route, Some(route(1, &[1, 2, 3])));
+
+    // The acquirer updates its record: the old route is refused, the new one is paid.
+    c.ok(
+        ACQ,
+        reg(RegCall::PutRecord {
+            merchant_id: merchant(),
+            payload: vec![4, 5],
+        }),
+    );
+    let e = refused(&mut c, ALICE, pay_routed("R-2", route(1, &[1, 2, 3])), 343);
+    assert!(e.contains("the merchant's acquiring record changed"), "{e}");
+    assert!(e.contains("routed by version 1, now version 2"), "{e}");
+    assert!(e.contains("look it up again"), "{e}");
+    // The right version with a payload hash that is not the chain's.
+    let e = refused(&mut c, ALICE, pay_routed("R-2", route(2, &[1, 2, 3])), 343);
+    assert!(e.contains("now version 2 with another payload"), "{e}");
+    c.ok(ALICE, pay_routed("R-2", route(2, &[4, 5])));
+
+    // Revoked: refused.
+    c.ok(
+        ACQ,
+        reg(RegCall::RevokeRecord {
+            merchant_id: merchant(),
+        }),
+    );
+    let e = refused(&mut c, ALICE, pay_routed("R-3", route(2, &[4, 5])), 343);
+    assert!(e.contains("now revoked"), "{e}");
+
+    // Never put by that platform: not an acquirer.
+    let mut other = wal(Call::Pay {
+        from_wallet: alice_wallet(),
+        merchant_id: merchant(),
+        acquirer: pid("host-a"),
+        amount: cny("1.00"),
+        order_ref: "R-3".into(),
+        route: route(1, &[1]),
+    });
+    refused(&mut c, ALICE, other.clone(), 331);
+    if let TxCall::Wallet(Call::Pay { merchant_id, .. }) = &mut other {
+        *merchant_id = MerchantId::derive(&pk(99));
+    }
+    refused(&mut c, ALICE, other, 330);
+}
+
+/// A record is routed to only while the merchant accepts its platform: pending before, refused again
+/// after the merchant ends the association; only the merchant's own key decides.
+#[test]
+fn merchant_consent_gates_routing() {
+    let mut c = fixture();
+    let m = merchant();
+    // The merchant ends its association with acq-b: the record stays, pending, never routed to.
+    c.ok(
+        50,
+        reg(RegCall::EndAcquirer {
+            platform_id: pid("acq-b"),
+        }),
+    );
+    assert_eq!(
+        crate::registry::pending_of(&c.store, &m).unwrap(),
+        vec![pid("acq-b")]
+    );
+    assert!(crate::registry::platforms_of(&c.store, &m)
+        .unwrap()
+        .is_empty());
+    let e = refused(&mut c, ALICE, pay_routed("C-1", route(1, &[1, 2, 3])), 342);
+    assert!(e.contains("pending the merchant's consent"), "{e}");
+    // Nobody but the merchant can consent for it: not the acquirer, not another registered merchant
+    // (51 accepts for itself only), not a stranger.
+    for signer in [ACQ, HOST, ALICE] {
+        refused(
+            &mut c,
+            signer,
+            reg(RegCall::AcceptAcquirer {
+                platform_id: pid("acq-b"),
+            }),
+            208,
+        );
+    }
+    c.ok(
+        51,
+        reg(RegCall::AcceptAcquirer {
+            platform_id: pid("acq-b"),
+        }),
+    );
+    refused(&mut c, ALICE, pay_routed("C-1", route(1, &[1, 2, 3])), 342);
+    // Bad consent calls.
+    refused(
+        &mut c,
+        50,
+        reg(RegCall::AcceptAcquirer {
+            platform_id: pid("gov-c"),
+        }),
+        209,
+    );
+    refused(
+        &mut c,
+        50,
+        reg(RegCall::EndAcquirer {
+            platform_id: pid("acq-b"),
+        }),
+        211,
+    );
+    // Accepted again: routed to.
+    c.ok(
+        50,
+        reg(RegCall::AcceptAcquirer {
+            platform_id: pid("acq-b"),
+        }),
+    );
+    refused(
+        &mut c,
+        50,
+        reg(RegCall::AcceptAcquirer {
+            platform_id: pid("acq-b"),
+        }),
+        210,
+    );
+    assert_eq!(
+        crate::registry::platforms_of(&c.store, &m).unwrap(),
+        vec![pid("acq-b")]
+    );
+    c.ok(ALICE, pay_routed("C-1", route(1, &[1, 2, 3])));
 }

@@ -53,7 +53,7 @@ pub use query::{
     ReplayGuard, SignedAnswer, SignedLookup,
 };
 pub use quote::{report_data, verify_quote, Quote, QuoteError, QuotePolicy, SignedQuote};
-pub use records::{seal_record, RecordError, SealedRecord};
+pub use records::{ciphertext_hash, seal_record, RecordError, SealedRecord};
 pub use seal::{SealError, SealedBlob};
 
 use crate::crypto::{Hash, PublicKey, SecretKey};

@@ -93,8 +93,14 @@ impl SealedRecord {
 
     /// The hash a lookup answer cites, so a client can match it against the chain's copy.
     pub fn hash(&self) -> Hash {
-        sha256(&[RECORD_HASH_DOMAIN, &self.to_bytes()])
+        ciphertext_hash(&self.to_bytes())
     }
+}
+
+/// The hash of a stored record's bytes (a sealed record's canonical encoding): what lookups cite and
+/// payments are routed by.
+pub fn ciphertext_hash(stored: &[u8]) -> Hash {
+    sha256(&[RECORD_HASH_DOMAIN, stored])
 }
 
 /// The associated data binding a record to its merchant, platform and version.

@@ -83,15 +83,25 @@ fn wallet_call() -> impl Strategy<Value = wallet::Call> {
                 },
             }
         ),
-        (hash(), merchant(), platform(), amount(), text()).prop_map(
-            |(from_wallet, merchant_id, acquirer, amount, order_ref)| wallet::Call::Pay {
-                from_wallet,
-                merchant_id,
-                acquirer,
-                amount,
-                order_ref,
-            }
-        ),
+        (
+            (hash(), merchant(), platform(), amount(), text()),
+            (any::<u64>(), hash())
+        )
+            .prop_map(
+                |((from_wallet, merchant_id, acquirer, amount, order_ref), (v, h))| {
+                    wallet::Call::Pay {
+                        from_wallet,
+                        merchant_id,
+                        acquirer,
+                        amount,
+                        order_ref,
+                        route: registry::Route {
+                            record_version: v,
+                            record_hash: h,
+                        },
+                    }
+                }
+            ),
         (merchant(), proptest::option::of(amount())).prop_map(|(merchant_id, amount)| {
             wallet::Call::Settle {
                 merchant_id,

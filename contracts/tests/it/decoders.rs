@@ -184,6 +184,10 @@ fn calls() -> Vec<Call> {
             acquirer: pid("plat-a"),
             amount: cny(1_250),
             order_ref: "order-1".into(),
+            route: registry::Route {
+                record_version: 3,
+                record_hash: h(24),
+            },
         }),
         Call::Wallet(wallet::Call::Settle {
             merchant_id: mid(10),
@@ -650,6 +654,10 @@ fn newer_calls() -> Vec<Call> {
             amount: cny(1_250),
             order_ref: "lunch".into(),
             biometric: Some(h(34)),
+            route: registry::Route {
+                record_version: 1,
+                record_hash: h(36),
+            },
         }),
         Call::Collection(collection::Call::Create {
             merchant_id: mid(10),

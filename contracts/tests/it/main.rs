@@ -269,7 +269,7 @@ fn records_table() {
         (1, false, &b"b1"[..])
     );
     assert_eq!(
-        registry::platforms_of(&chain.store, &m).unwrap(),
+        registry::active_of(&chain.store, &m).unwrap(),
         vec![pid("plat-a"), pid("plat-b")]
     );
 }
@@ -290,12 +290,12 @@ fn platform_cannot_touch_another_platforms_record() {
         before
     );
     assert_eq!(
-        registry::platforms_of(&chain.store, &m).unwrap(),
+        registry::active_of(&chain.store, &m).unwrap(),
         vec![pid("plat-a")]
     );
     // Revoking the last active record empties the index.
     assert!(chain.call(1, revoke(&m)).is_ok());
-    assert!(registry::platforms_of(&chain.store, &m).unwrap().is_empty());
+    assert!(registry::active_of(&chain.store, &m).unwrap().is_empty());
     let a = registry::record(&chain.store, &m, &pid("plat-a"))
         .unwrap()
         .unwrap();

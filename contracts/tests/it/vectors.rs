@@ -75,6 +75,10 @@ fn vectors() -> Vec<Vector> {
                     acquirer: PlatformId::new("platform-0").expect("id"),
                     amount: amount("12.50", Currency::CNY),
                     order_ref: "ORDER-0001".into(),
+                    route: registry::Route {
+                        record_version: 1,
+                        record_hash: registry::payload_hash(b"{}"),
+                    },
                 }),
             ),
         },
@@ -95,6 +99,10 @@ fn vectors() -> Vec<Vector> {
                     acquirer: PlatformId::new("bank-b").expect("id"),
                     amount: amount("1500", Currency::JPY),
                     order_ref: "Table 12 / lunch".into(),
+                    route: registry::Route {
+                        record_version: 258,
+                        record_hash: registry::payload_hash(b"sealed record bytes"),
+                    },
                 }),
             ),
         },
@@ -158,6 +166,7 @@ fn pay_fields(tx: &Transaction, signature: &[u8]) -> Value {
         acquirer,
         amount,
         order_ref,
+        route,
     }) = &tx.call
     else {
         panic!("not a payment");
@@ -175,6 +184,8 @@ fn pay_fields(tx: &Transaction, signature: &[u8]) -> Value {
         ["pay.amount.value", string(&value)],
         ["pay.amount.currency", string(amount.currency.code())],
         ["pay.order_ref", string(order_ref)],
+        ["pay.route.record_version", hex::encode(route.record_version.to_le_bytes())],
+        ["pay.route.record_hash", hex::encode(route.record_hash.0)],
         ["signature", hex::encode(signature)],
     ])
 }

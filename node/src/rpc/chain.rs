@@ -12,7 +12,7 @@ use malachitebft_app::types::codec::Codec;
 use malachitebft_core_types::CommitCertificate;
 use paychain_api::{
     AccountView, BlockView, ChainApiServer, ErrorCode, EventFilter, EventNotification,
-    MerchantView, Param, RecordView, StatusView, SubmitItem, SubmitView, SubscriptionApiServer,
+    MerchantView, Param, RecordView, RouteView, StatusView, SubmitItem, SubmitView, SubscriptionApiServer,
     TxStatus, TxView, ValidatorView,
 };
 use paychain_contracts::certificate::TxCertificate;
@@ -122,9 +122,24 @@ impl ChainApiServer for Rpc {
             .map_err(internal)?
             .ok_or_else(|| ErrorCode::UnknownMerchant.err(format!("unknown merchant {id}")))?;
         let platforms = registry::platforms_of(storage, &id).map_err(internal)?;
+        let mut routes = Vec::with_capacity(platforms.len());
+        for p in &platforms {
+            if let Some(r) = registry::record(storage, &id, p).map_err(internal)? {
+                routes.push(RouteView {
+                    platform_id: r.platform_id,
+                    route: registry::Route {
+                        record_version: r.version,
+                        record_hash: r.payload_hash,
+                    },
+                });
+            }
+        }
+        let pending = registry::pending_of(storage, &id).map_err(internal)?;
         Ok(MerchantView {
             merchant,
             platforms,
+            routes,
+            pending,
         })
     }
 

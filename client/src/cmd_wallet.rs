@@ -994,9 +994,11 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
         currency: args.currency,
         order_ref: args.order.clone(),
         delegated,
+        now: now_secs(),
+        anchor: None,
     };
     let wait = Duration::from_secs(args.wait_timeout);
-    let quote = pay::quote(&client, &key.public_key(), code, &opts).await?;
+    let quote = pay::quote(&client, key.secret_key(), code, &opts).await?;
     let (tx_hash, receipt) = pay::pay(&client, key.secret_key(), &quote, wait).await?;
     let cert = pay::wait_certificate(&client, &tx_hash, wait).await?;
     let path = args
@@ -1020,6 +1022,16 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
         "your wallet's platform"
     };
     let _ = writeln!(human, "acquirer     {} ({whose})", quote.acquirer);
+    let a = &quote.acquiring;
+    let _ = writeln!(
+        human,
+        "routed by    record v{} {} (institution {}, merchant id {}, terminal {})",
+        quote.route.record_version,
+        quote.route.record_hash,
+        a.acquirer_institution_id,
+        a.acquirer_merchant_id,
+        a.terminal_id
+    );
     if let Some(d) = &quote.delegated {
         let _ = writeln!(
             human,
@@ -1056,6 +1068,8 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
             "platforms": quote.merchant.platforms,
         },
         "acquirer": quote.acquirer,
+        "route": quote.route,
+        "acquiring": quote.acquiring,
         "wallet_id": quote.wallet.wallet.id,
         "amount": quote.amount,
         "order_ref": quote.order_ref,

@@ -52,6 +52,9 @@ pub enum Error {
     /// The sender of a sealed put is not a consortium member.
     #[error("key {0} is not a platform member: only a platform can put a record")]
     NotAMember(PublicKey),
+    /// The plaintext is not a valid acquiring record ([`crate::acquiring`]): nothing is sealed.
+    #[error("invalid acquiring record: {0}")]
+    Record(#[from] crate::acquiring::Error),
     /// Sealing failed (the record is too large).
     #[error("cannot seal record: {0}")]
     Seal(#[from] RecordError),
@@ -141,8 +144,10 @@ pub struct PreparedPut {
     pub sealed: Option<SealedPut>,
 }
 
-/// Prepares `sender`'s record for `merchant`: sealed to the consortium key on a chain with an enclave
-/// (bound to the sender's platform and the record's next version), the bytes as they are otherwise.
+/// Prepares `sender`'s record for `merchant`: checks that `plaintext` is a valid acquiring record
+/// ([`crate::acquiring::AcquiringInfo::parse`]), then seals it to the consortium key on a chain with an
+/// enclave (bound to the sender's platform and the record's next version), the bytes as they are
+/// otherwise.
 ///
 /// The version is read from committed state: a put of the same platform's record still in flight makes
 /// this one fail to open later (the AAD names the wrong version), so send one put at a time.
@@ -153,6 +158,7 @@ pub async fn prepare_put(
     plaintext: &[u8],
     anchor: Option<&TrustAnchor>,
 ) -> Result<PreparedPut, Error> {
+    crate::acquiring::AcquiringInfo::parse(plaintext)?;
     let status = client
         .enclave()
         .await

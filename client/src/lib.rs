@@ -43,6 +43,7 @@
 use clap as _;
 use serde_json as _;
 
+pub mod acquiring;
 pub mod collect;
 pub mod emvco;
 pub mod enclave;

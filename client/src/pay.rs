@@ -3,10 +3,16 @@
 //! ```text
 //! scan(payload) ──► ScannedCode { merchant, amount?, currency?, order_ref?, expires_at? }   (offline)
 //!   check_expiry(now)                                         expired dynamic code ─► Error::Expired
-//! quote(client, payer, code, PayOptions)
+//! quote(client, payer key, code, PayOptions)
 //!   paychain_merchant ─► merchant + platforms serving it      unknown ─► Error::UnknownMerchant
 //!   paychain_wallets  ─► payer's wallet (by currency)          none    ─► Error::NoWallet
-//!   acquirer = the wallet's host, if it serves the merchant    else    ─► Error::NotServed
+//!   acquirer = the wallet's host, if the merchant accepted it  pending ─► Error::PendingConsent
+//!                                                              else    ─► Error::NotServed
+//!   signed enclave lookup as the payer ─► the host's record, verified against the enclave's
+//!     registered quote (and genesis, when pinned), opened  refused ─► Error::Lookup
+//!                                                              none    ─► Error::NoRecord
+//!   the record parsed and usable now, in the currency         else    ─► Error::Record
+//!   route = (record version, ciphertext hash) from the answer
 //!   amount: the code's (dynamic) or --amount (static)          differ  ─► Error::AmountMismatch
 //!   paychain_order    ─► not paid yet                          paid    ─► Error::OrderAlreadyPaid
 //!   balance ≥ amount                                           else    ─► Error::InsufficientBalance
@@ -15,7 +21,10 @@
 //!   against the node's validator set
 //! ```
 //!
-//! The chain checks all of this again (the quote only gives clear errors early).
+//! The chain checks all of this again (the quote only gives clear errors early), and refuses a route
+//! whose record changed since the lookup (`the merchant's acquiring record changed: look it up again`).
+//! On a chain without an enclave, records are public: the record and its route are read from the
+//! registry instead of a lookup.
 //!
 //! # Expiry of dynamic codes
 //!
@@ -35,6 +44,7 @@ use paychain_contracts::genesis::GenesisValidator;
 use paychain_contracts::guardian;
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{self, Amount, Currency};
+use paychain_contracts::registry::Route;
 use paychain_contracts::tx::Call;
 use paychain_contracts::wallet;
 use rand::RngCore;
@@ -42,7 +52,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::acquiring::{self, AcquiringInfo};
 use crate::emvco::{self, NotPaychain};
+use crate::enclave::TrustAnchor;
 use crate::{rpc, tx};
 
 /// Sub-field of template 26 that holds a code's expiry (Unix seconds).
@@ -131,6 +143,40 @@ pub enum Error {
         platform: PlatformId,
         /// Platforms that do.
         served_by: String,
+    },
+    /// The payer's platform put a record that the merchant has not accepted (or no longer accepts).
+    #[error("your platform {platform}'s record for merchant {merchant} awaits the merchant's consent: it cannot be paid through {platform} yet")]
+    PendingConsent {
+        /// Merchant.
+        merchant: MerchantId,
+        /// The payer's hosting platform.
+        platform: PlatformId,
+    },
+    /// The signed lookup of the acquiring record failed (enclave not attested, answer refused, ...).
+    #[error("looking up your platform's acquiring record for merchant {merchant}: {source}")]
+    Lookup {
+        /// Merchant.
+        merchant: MerchantId,
+        /// Why.
+        source: Box<crate::enclave::Error>,
+    },
+    /// The enclave answered that the payer's platform has no record for the merchant.
+    #[error("your platform {platform} has no acquiring record for merchant {merchant}")]
+    NoRecord {
+        /// Merchant.
+        merchant: MerchantId,
+        /// The payer's hosting platform.
+        platform: PlatformId,
+    },
+    /// The record is not a valid acquiring record, or not usable for this payment.
+    #[error("your platform {platform}'s acquiring record for merchant {merchant}: {source}")]
+    Record {
+        /// Merchant.
+        merchant: MerchantId,
+        /// The payer's hosting platform.
+        platform: PlatformId,
+        /// Why.
+        source: acquiring::Error,
     },
     /// The order was paid before.
     #[error("order {order_ref:?} of merchant {merchant} is already paid (payment {payment})")]
@@ -388,6 +434,10 @@ pub struct PayOptions {
     pub order_ref: Option<String>,
     /// `--binding`: a dependant pays from their guardian's wallet.
     pub delegated: Option<Delegated>,
+    /// The payer's clock (Unix seconds): the record must be valid then.
+    pub now: u64,
+    /// The chain's genesis, when pinned: the enclave must be the one genesis trusts.
+    pub anchor: Option<TrustAnchor>,
 }
 
 /// A payment by a dependant through a guardian binding ([`guardian`]).
@@ -410,6 +460,10 @@ pub struct Quote {
     pub wallet: WalletView,
     /// The acquirer: the payer's hosting platform.
     pub acquirer: PlatformId,
+    /// The acquirer's record for the merchant, as the payer's lookup opened it.
+    pub acquiring: AcquiringInfo,
+    /// The record the payment is routed by (its version and ciphertext hash).
+    pub route: Route,
     /// Amount.
     pub amount: Amount,
     /// Order reference.
@@ -429,6 +483,7 @@ impl Quote {
                 amount: self.amount,
                 order_ref: self.order_ref.clone(),
                 biometric: d.biometric,
+                route: self.route,
             });
         }
         Call::Wallet(wallet::Call::Pay {
@@ -437,6 +492,7 @@ impl Quote {
             acquirer: self.acquirer.clone(),
             amount: self.amount,
             order_ref: self.order_ref.clone(),
+            route: self.route,
         })
     }
 }
@@ -472,10 +528,17 @@ pub fn choose_wallet(
     }
 }
 
-/// The acquirer for a payer hosted by `host`: `host` itself, if it serves the merchant.
+/// The acquirer for a payer hosted by `host`: `host` itself, if the merchant accepted it and its
+/// record is active.
 pub fn choose_acquirer(merchant: &MerchantView, host: &PlatformId) -> Result<PlatformId, Error> {
     if merchant.platforms.contains(host) {
         return Ok(host.clone());
+    }
+    if merchant.pending.contains(host) {
+        return Err(Error::PendingConsent {
+            merchant: merchant.merchant.id.clone(),
+            platform: host.clone(),
+        });
     }
     let served_by = if merchant.platforms.is_empty() {
         "none".to_owned()
@@ -497,10 +560,11 @@ pub fn choose_acquirer(merchant: &MerchantView, host: &PlatformId) -> Result<Pla
 /// Queries the chain and checks everything a payment needs (see the module docs).
 pub async fn quote(
     client: &rpc::Client,
-    payer: &PublicKey,
+    key: &SecretKey,
     code: ScannedCode,
     opts: &PayOptions,
 ) -> Result<Quote, Error> {
+    let payer = &key.public_key();
     if let (Some(code_cur), Some(chosen)) = (code.currency, opts.currency) {
         if code_cur != chosen {
             return Err(Error::CurrencyMismatch {
@@ -524,6 +588,14 @@ pub async fn quote(
         Some(d) => delegated_wallet(client, payer, d, opts.currency.or(code.currency)).await?,
     };
     let acquirer = choose_acquirer(&merchant, &wallet.wallet.host)?;
+    let (acquiring, route) = routed_record(client, key, &code.merchant_id, &acquirer, opts).await?;
+    acquiring
+        .check_usable(opts.now, wallet.wallet.currency)
+        .map_err(|source| Error::Record {
+            merchant: code.merchant_id.clone(),
+            platform: acquirer.clone(),
+            source,
+        })?;
     let amount = code.amount(opts.amount, wallet.wallet.currency)?;
     let order_ref = code.order_ref(opts.order_ref.as_deref())?;
     match client.order(&code.merchant_id, &order_ref).await {
@@ -549,10 +621,57 @@ pub async fn quote(
         merchant,
         wallet,
         acquirer,
+        acquiring,
+        route,
         amount,
         order_ref,
         delegated: opts.delegated.clone(),
     })
+}
+
+/// The acquirer's record for `merchant` and the route a payment names: through a signed enclave
+/// lookup as `key` (verified, opened only by the payer), or, on a chain without an enclave, from the
+/// public registry.
+async fn routed_record(
+    client: &rpc::Client,
+    key: &SecretKey,
+    merchant: &MerchantId,
+    platform: &PlatformId,
+    opts: &PayOptions,
+) -> Result<(AcquiringInfo, Route), Error> {
+    let record_error = |source| Error::Record {
+        merchant: merchant.clone(),
+        platform: platform.clone(),
+        source,
+    };
+    let sealed = client.enclave().await?.config.is_some() || opts.anchor.is_some();
+    if !sealed {
+        let view = client.record(merchant, platform).await?;
+        let info = AcquiringInfo::parse(&view.record.payload).map_err(record_error)?;
+        let route = Route {
+            record_version: view.record.version,
+            record_hash: view.record.payload_hash,
+        };
+        return Ok((info, route));
+    }
+    let lookup = crate::enclave::lookup(client, key, merchant, platform, opts.anchor.as_ref())
+        .await
+        .map_err(|e| Error::Lookup {
+            merchant: merchant.clone(),
+            source: Box::new(e),
+        })?;
+    let (Some(plaintext), Some(record)) = (&lookup.plaintext, &lookup.answer.record) else {
+        return Err(Error::NoRecord {
+            merchant: merchant.clone(),
+            platform: platform.clone(),
+        });
+    };
+    let info = AcquiringInfo::parse(plaintext).map_err(record_error)?;
+    let route = Route {
+        record_version: record.version,
+        record_hash: record.ciphertext_hash,
+    };
+    Ok((info, route))
 }
 
 /// The guardian's wallet that an active binding of `dependant` pays from.
@@ -754,6 +873,8 @@ mod tests {
                 .iter()
                 .map(|p| PlatformId::new(*p).unwrap())
                 .collect(),
+            routes: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -775,6 +896,11 @@ mod tests {
             .unwrap_err()
             .to_string()
             .ends_with("(served by: none)"));
+        // A record the merchant has not accepted is pending, never chosen.
+        let mut m = merchant_view(&["platform-1"]);
+        m.pending = vec![p0.clone()];
+        let e = choose_acquirer(&m, &p0).unwrap_err().to_string();
+        assert!(e.contains("awaits the merchant's consent"), "{e}");
     }
 
     #[test]

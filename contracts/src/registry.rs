@@ -468,9 +468,7 @@ fn execute_merchant<R: StateReader>(
         Some(m) if m.merchant_key == ctx.sender => {}
         _ => return Err(Error::NotAMerchant.into()),
     }
-    if accept
-        && !governance::member(ov, platform_id)?.is_some_and(|m| m.has_role(Role::Platform))
-    {
+    if accept && !governance::member(ov, platform_id)?.is_some_and(|m| m.has_role(Role::Platform)) {
         return Err(Error::UnknownPlatform(platform_id.clone()).into());
     }
     if !set_member(ov, consent_key(&merchant_id), platform_id, accept)? {

@@ -1133,10 +1133,9 @@ pub(crate) fn check_routed(
             acquirer,
         }
         .into()),
-        Err(RouteError::Changed { current }) if current == route.record_version => Err(changed(
-            format!("version {current} with another payload"),
-        )
-        .into()),
+        Err(RouteError::Changed { current }) if current == route.record_version => {
+            Err(changed(format!("version {current} with another payload")).into())
+        }
         Err(RouteError::Changed { current }) => Err(changed(format!("version {current}")).into()),
     }
 }

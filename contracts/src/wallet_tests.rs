@@ -1005,7 +1005,9 @@ fn reg(call: RegCall) -> TxCall {
 fn payment_routed_by_a_stale_record_is_refused() {
     let mut c = fixture();
     c.ok(ALICE, pay_routed("R-1", route(1, &[1, 2, 3])));
-    let paid = payment_for_order(&c.store, &merchant(), "R-1").unwrap().unwrap();
+    let paid = payment_for_order(&c.store, &merchant(), "R-1")
+        .unwrap()
+        .unwrap();
     assert_eq!(paid.route, Some(route(1, &[1, 2, 3])));
 
     // The acquirer updates its record: the old route is refused, the new one is paid.

@@ -11,7 +11,8 @@
 //! users' keys. Before the timed window the generator sets the wallets up, closed loop, with the
 //! host's key (a platform qualified by governance to host wallets): for each wallet it verifies the
 //! user, opens a CNY wallet, requests a card binding, has the user confirm it (the user's nonce 0),
-//! and tops the wallet up. The merchant must already have an active record of the acquirer.
+//! and tops the wallet up. The merchant must already have an active record of the acquirer, accepted
+//! by the merchant.
 //!
 //! Without `--payments` (the pipeline load) the transactions are registry calls from keys that are
 //! not platforms: each is signed, gossiped, ordered, executed (refused by the contract, nonce
@@ -380,6 +381,19 @@ async fn payments_setup(
         .map_err(|e| e.to_string())?;
     let acquirer =
         PlatformId::new(args.acquirer.clone().unwrap_or_default()).map_err(|e| e.to_string())?;
+    // The route every payment names: the acquirer's current record, as the public registry lists it
+    // (the payments are signed ahead, so one lookup's answer stands for all of them).
+    let route = client
+        .merchant(&merchant)
+        .await
+        .map_err(|e| e.to_string())?
+        .routes
+        .into_iter()
+        .find(|r| r.platform_id == acquirer)
+        .map(|r| r.route)
+        .ok_or_else(|| {
+            format!("merchant {merchant} has no record of {acquirer} that it accepted")
+        })?;
     let run = std::process::id();
     let currency = Currency::CNY;
     let pay_amount = Amount::parse("1.00", currency).map_err(|e| e.to_string())?;
@@ -567,6 +581,7 @@ async fn payments_setup(
                     acquirer: acquirer.clone(),
                     amount: pay_amount,
                     order_ref: format!("bench-{run}-{i}-{nonce}"),
+                    route,
                 },
             );
             txs.push((tx.hash(), tx.to_bytes()));

@@ -184,7 +184,10 @@ fn pay_fields(tx: &Transaction, signature: &[u8]) -> Value {
         ["pay.amount.value", string(&value)],
         ["pay.amount.currency", string(amount.currency.code())],
         ["pay.order_ref", string(order_ref)],
-        ["pay.route.record_version", hex::encode(route.record_version.to_le_bytes())],
+        [
+            "pay.route.record_version",
+            hex::encode(route.record_version.to_le_bytes())
+        ],
         ["pay.route.record_hash", hex::encode(route.record_hash.0)],
         ["signature", hex::encode(signature)],
     ])

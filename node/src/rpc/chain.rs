@@ -12,8 +12,8 @@ use malachitebft_app::types::codec::Codec;
 use malachitebft_core_types::CommitCertificate;
 use paychain_api::{
     AccountView, BlockView, ChainApiServer, ErrorCode, EventFilter, EventNotification,
-    MerchantView, Param, RecordView, RouteView, StatusView, SubmitItem, SubmitView, SubscriptionApiServer,
-    TxStatus, TxView, ValidatorView,
+    MerchantView, Param, RecordView, RouteView, StatusView, SubmitItem, SubmitView,
+    SubscriptionApiServer, TxStatus, TxView, ValidatorView,
 };
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::codec::MAX_TX_BYTES;

@@ -308,7 +308,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut AcquiringInfo)>)> = vec![
+        type Edit = Box<dyn Fn(&mut AcquiringInfo)>;
+        let cases: Vec<(&str, Edit)> = vec![
             ("schema", Box::new(|i| i.schema = "v0".into())),
             (
                 "acquirer_institution_id",

@@ -66,13 +66,24 @@ ok "merchant 'Noodle House' registered: $M1"
 M2="$(register 'Tea Corner' Hangzhou 5814 "$DEMO/merchant-2.json")"
 ok "merchant 'Tea Corner' registered: $M2"
 
-say "step 4/6: acquiring records: platform-0 through node 1, platform-1 through node 2"
-printf '{"acquirer":"platform-0","mid":"P0-000123","terminal":"T01","settlement":"CNY"}' >"$DEMO/p0-info.json"
-printf '{"acquirer":"platform-1","mid":"P1-998877","terminal":"A7","settlement":"CNY"}' >"$DEMO/p1-info.json"
+say "step 4/6: acquiring records: platform-0 through node 1, platform-1 through node 2; the merchants consent"
+# record INSTITUTION MID: an acquiring record (schema paychain/acquiring-record/v1; the client checks
+# every field before sealing it to the enclave).
+record() {
+  printf '{"schema":"paychain/acquiring-record/v1","acquirer_institution_id":"%s","acquirer_merchant_id":"%s",' "$1" "$2"
+  printf '"terminal_id":"T0000001","settlement_account":"SETTLE-%s","currencies":["CNY"],"mcc":"5812",' "$2"
+  printf '"fees":{"rate_bps":60},"valid_from":1735689600}\n'
+}
+record 48020000 P0-000123 >"$DEMO/p0-info.json"
+record 48020001 P1-998877 >"$DEMO/p1-info.json"
 pc 1 record put --key "$P0_KEY" --merchant "$M1" --info "$DEMO/p0-info.json"
 pc 2 record put --key "$P1_KEY" --merchant "$M1" --info "$DEMO/p1-info.json"
 pc 1 record put --key "$P0_KEY" --merchant "$M2" --info "$DEMO/p0-info.json"
-ok "three records written"
+pc 3 merchant show "$M1"   # both records pending: the merchant has not accepted either platform yet
+pc 0 merchant accept --key "$DEMO/merchant-1.json" --platform platform-0
+pc 0 merchant accept --key "$DEMO/merchant-1.json" --platform platform-1
+pc 0 merchant accept --key "$DEMO/merchant-2.json" --platform platform-0
+ok "three records written; each merchant accepted its acquirers with its own key (until then a record is pending, never routed to)"
 
 say "step 5/6: reads through node 3; platform-1 revokes its record of $M1 through node 0"
 pc 3 merchant show "$M1"
@@ -177,12 +188,16 @@ pc 0 qr encode --merchant "$M1" --name 'Noodle House' --city Shanghai --mcc 5812
   --amount 38.00 --order DEMO-0001 -o "$DEMO/code.png"
 pc 0 qr decode "$DEMO/code.png"
 
-say "scan and pay 4/6: the payer scans the PNG and pays (acquirer: the payer's own platform)"
+say "scan and pay 4/6: the payer scans the PNG, looks up its own platform's record through the enclave, pays by it"
 paid="$(pc 0 --json pay --code "$DEMO/code.png" --key "$DEMO/payer.json" -o "$DEMO/cert.json")"
 PAYMENT="$(json_get .payment_id <<<"$paid")"
 printf '  paid %s CNY to %s through acquirer %s: payment %s, final at height %s, certificate %s\n' \
   "$(json_get .amount.value <<<"$paid")" "$(json_get .merchant.name <<<"$paid")" "$(json_get .acquirer <<<"$paid")" \
   "$PAYMENT" "$(json_get .height <<<"$paid")" "$DEMO/cert.json"
+printf '  routed by record v%s of %s: institution %s, merchant id %s, terminal %s (decrypted for the payer only)\n' \
+  "$(json_get .route.record_version <<<"$paid")" "$(json_get .acquirer <<<"$paid")" \
+  "$(json_get .acquiring.acquirer_institution_id <<<"$paid")" "$(json_get .acquiring.acquirer_merchant_id <<<"$paid")" \
+  "$(json_get .acquiring.terminal_id <<<"$paid")"
 if pc 0 pay --code "$DEMO/code.png" --key "$DEMO/payer.json" -o "$DEMO/cert2.json" 2>"$DEMO/again.err"; then
   die "paying the same order twice was accepted"
 fi

@@ -239,6 +239,23 @@ enum MerchantCmd {
         /// Merchant id.
         id: MerchantId,
     },
+    /// As the merchant (--key is the merchant's own key file): accept a platform as an acquirer, so
+    /// payments may be routed by its record.
+    Accept {
+        #[command(flatten)]
+        send: SendArgs,
+        /// The platform accepted.
+        #[arg(long, value_name = "PID")]
+        platform: PlatformId,
+    },
+    /// As the merchant: end the association with a platform; its record is no longer routed to.
+    End {
+        #[command(flatten)]
+        send: SendArgs,
+        /// The platform.
+        #[arg(long, value_name = "PID")]
+        platform: PlatformId,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -564,6 +581,26 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
                 merchant_key,
             });
             send(&client()?, &args.send, call, Some(&merchant_id)).await
+        }
+        Command::Merchant(MerchantCmd::Accept {
+            send: args,
+            platform,
+        }) => {
+            let merchant = MerchantId::derive(&keystore::load(&args.key)?.public_key());
+            let call = Call::Registry(registry::Call::AcceptAcquirer {
+                platform_id: platform,
+            });
+            send(&client()?, &args, call, Some(&merchant)).await
+        }
+        Command::Merchant(MerchantCmd::End {
+            send: args,
+            platform,
+        }) => {
+            let merchant = MerchantId::derive(&keystore::load(&args.key)?.public_key());
+            let call = Call::Registry(registry::Call::EndAcquirer {
+                platform_id: platform,
+            });
+            send(&client()?, &args, call, Some(&merchant)).await
         }
         Command::Merchant(MerchantCmd::Show { id }) => {
             let view = client()?.merchant(&id).await?;
@@ -1132,6 +1169,20 @@ fn human_merchant(v: &MerchantView) -> String {
         m.registered_by, m.registered_at
     );
     let _ = writeln!(out, "platforms    {}", platform_list(&v.platforms));
+    for r in &v.routes {
+        let _ = writeln!(
+            out,
+            "  route      {} record v{} {}",
+            r.platform_id, r.route.record_version, r.route.record_hash
+        );
+    }
+    if !v.pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "pending      {} (records awaiting the merchant's consent)",
+            platform_list(&v.pending)
+        );
+    }
     out
 }
 

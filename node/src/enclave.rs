@@ -23,7 +23,7 @@ use paychain_contracts::enclave_registry::{self, EnclaveGenesis};
 use paychain_contracts::governance::{self, Role};
 use paychain_contracts::ids::ChainId;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
-use paychain_contracts::{registry, wallet};
+use paychain_contracts::{guardian, registry, wallet};
 use rand::RngCore;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
@@ -225,6 +225,9 @@ impl LookupError {
 }
 
 /// The role a requester holds at a platform, from committed state.
+/// How many of a requester's newest guardian bindings a lookup checks for a delegated payment.
+const GUARDIAN_BINDINGS_CHECKED: usize = 16;
+
 fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, LookupError> {
     let req = &lookup.request;
     let storage = &shared.storage;
@@ -245,6 +248,27 @@ fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, 
                 platform: user.host,
                 role: RequesterRole::HostedUser,
             }));
+        }
+    }
+    // A dependant paying from a guardian's wallet hosted by the platform (an active binding): it is
+    // routed by that platform's records, so it may read them as the platform's user.
+    let (bindings, _) =
+        guardian::bindings_of(storage, &req.requester, GUARDIAN_BINDINGS_CHECKED).map_err(st)?;
+    for b in bindings {
+        let Some(a) = b
+            .authorisation
+            .filter(|_| b.dependant == req.requester && b.status == guardian::Status::Active)
+        else {
+            continue;
+        };
+        if let Some(w) = wallet::wallet(storage, &a.wallet).map_err(st)? {
+            if w.host == req.platform_id {
+                return Ok(Some(RoleGrant {
+                    requester: req.requester,
+                    platform: w.host,
+                    role: RequesterRole::HostedUser,
+                }));
+            }
         }
     }
     Ok(None)

@@ -126,6 +126,20 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let receipt = net.rpc(n).wait_committed(&hash, PROGRESS)?;
     ensure!(receipt["code"] == 0, "put refused: {receipt}");
+    // The merchant accepts the new platform as its acquirer (its own key).
+    let shop = txs::merchant_secret(44);
+    let accept = txs::signed(
+        &shop,
+        &chain,
+        net.rpc(n).nonce(&shop.public_key())?,
+        txs::accept("platform-4"),
+    );
+    let hash = net
+        .rpc(n)
+        .submit(&accept.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let receipt = net.rpc(n).wait_committed(&hash, PROGRESS)?;
+    ensure!(receipt["code"] == 0, "acceptance refused: {receipt}");
     let looked = net.cli_json(
         n,
         &[

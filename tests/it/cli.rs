@@ -90,9 +90,32 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
 
     // Both platforms put their record through node 3; node 0 serves them.
     let info0 = work.path().join("p0.json");
-    std::fs::write(&info0, r#"{"mid":"P0-000123","terminal":"T01"}"#)?;
+    std::fs::write(
+        &info0,
+        paychain_tests::acquiring_record("48020000", "P0-000123"),
+    )?;
     let info1 = work.path().join("p1.json");
-    std::fs::write(&info1, r#"{"mid":"P1-998877","terminal":"A7"}"#)?;
+    std::fs::write(
+        &info1,
+        paychain_tests::acquiring_record("48020001", "P1-998877"),
+    )?;
+    // Not an acquiring record: refused by the client before anything is sealed or sent.
+    let bad = work.path().join("bad.json");
+    std::fs::write(&bad, r#"{"mid":"P0-000123","terminal":"T01"}"#)?;
+    let err = one_line_error(&net.cli(
+        3,
+        &[
+            "record",
+            "put",
+            "--key",
+            p0,
+            "--merchant",
+            &id,
+            "--info",
+            bad.to_str().context("path")?,
+        ],
+    )?)?;
+    ensure!(err.contains("invalid acquiring record"), "{err}");
     net.cli_json(
         3,
         &[
@@ -128,6 +151,16 @@ fn cli_register_put_get_revoke_lookup_across_nodes() -> Result<()> {
         "platform-1",
     ];
     let r1 = net.cli_json_until(0, &get1, PROGRESS, |v| record(v)["version"] == 1)?;
+    // Both records wait for the merchant's consent; the merchant accepts both (its own key).
+    net.cli_json_until(0, &["merchant", "show", &id], PROGRESS, |v| {
+        v["pending"] == serde_json::json!(["platform-0", "platform-1"])
+    })?;
+    for platform in ["platform-0", "platform-1"] {
+        net.cli_json(
+            3,
+            &["merchant", "accept", "--key", mkey, "--platform", platform],
+        )?;
+    }
     ensure!(record(&r1)["revoked"] == false, "{r1}");
     ensure!(record(&r1)["platform_id"] == "platform-1", "{r1}");
     let looked = net.cli_json_until(0, &["lookup", &id], PROGRESS, |v| {

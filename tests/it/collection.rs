@@ -62,6 +62,11 @@ pub(crate) fn acquired_merchant(
         ],
     )?;
     let mid = s(&reg, "/merchant_id")?;
+    let info = dir.join(format!("{mid}.json"));
+    std::fs::write(
+        &info,
+        paychain_tests::acquiring_record("48020000", &mid[mid.len() - 12..]),
+    )?;
     net.cli_json(
         0,
         &[
@@ -71,8 +76,19 @@ pub(crate) fn acquired_merchant(
             p0,
             "--merchant",
             &mid,
-            "--payload-hex",
-            "7b7d",
+            "--info",
+            p(&info)?,
+        ],
+    )?;
+    net.cli_json(
+        0,
+        &[
+            "merchant",
+            "accept",
+            "--key",
+            &key_file,
+            "--platform",
+            "platform-0",
         ],
     )?;
     Ok((key_file, mid))
@@ -103,9 +119,21 @@ pub(crate) fn funded_user(
     name: &str,
     node: usize,
 ) -> Result<(String, String)> {
+    funded_user_of(net, dir, (p0, 0), name, node)
+}
+
+/// A verified user of the platform whose key file is `p0` (submitting through node `via`), with a
+/// CNY wallet holding 100.00; the user submits through node `node`. Returns (key file, wallet id).
+pub(crate) fn funded_user_of(
+    net: &Testnet,
+    dir: &Path,
+    (p0, via): (&str, usize),
+    name: &str,
+    node: usize,
+) -> Result<(String, String)> {
     let (key, user) = new_key(net, dir, name)?;
     net.cli_json(
-        0,
+        via,
         &[
             "wallet",
             "verify-user",
@@ -122,7 +150,7 @@ pub(crate) fn funded_user(
         ],
     )?;
     let opened = net.cli_json(
-        0,
+        via,
         &[
             "wallet",
             "open",
@@ -137,7 +165,7 @@ pub(crate) fn funded_user(
     let wallet = s(&opened, "/wallet_id")?;
     let card = "6222020200112233";
     let bind = net.cli_json(
-        0,
+        via,
         &[
             "wallet",
             "bind-card",
@@ -169,7 +197,7 @@ pub(crate) fn funded_user(
         ],
     )?;
     let card_hash = s(&confirmed, "/card_hash")?;
-    net.cli_json_until(0, &["wallet", "binding", &binding], PROGRESS, |v| {
+    net.cli_json_until(via, &["wallet", "binding", &binding], PROGRESS, |v| {
         v["status"] == "bound"
     })?;
     // The user instructs the top-up with its own key; the host carries the instruction out.
@@ -192,7 +220,7 @@ pub(crate) fn funded_user(
         ],
     )?;
     net.cli_json(
-        0,
+        via,
         &[
             "wallet",
             "top-up",

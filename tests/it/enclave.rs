@@ -106,7 +106,8 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
 
     // Markers: one per platform's record, and a control string that must be found (proves the search
     // reads the nodes' databases, WAL and logs).
-    let marker = format!("PLAINTEXT-{}", unique_hex("marker"));
+    // At most 34 characters with its suffix: it is a record's settlement account reference.
+    let marker = format!("PLAINTEXT-{}", &unique_hex("marker")[..20]);
     let marker0 = format!("{marker}-P0");
     let marker1 = format!("{marker}-P1");
     let control = format!("Ctl {}", &unique_hex("control")[..16]);
@@ -155,8 +156,15 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
         ],
     )?;
     let id = s(&reg, "/merchant_id")?;
-    let record0 = format!(r#"{{"mid":"P0-000123","terminal":"T01","note":"{marker0}"}}"#);
-    let record1 = format!(r#"{{"mid":"P1-998877","terminal":"A7","note":"{marker1}"}}"#);
+    // Each record carries its marker as the settlement account reference.
+    let with_marker = |institution: &str, mid: &str, marker: &str| -> Result<String> {
+        let mut v: Value =
+            serde_json::from_str(&paychain_tests::acquiring_record(institution, mid))?;
+        v["settlement_account"] = marker.into();
+        Ok(v.to_string())
+    };
+    let record0 = with_marker("48020000", "P0-000123", &marker0)?;
+    let record1 = with_marker("48020001", "P1-998877", &marker1)?;
     let info0 = work.path().join("p0.json");
     std::fs::write(&info0, &record0)?;
     let info1 = work.path().join("p1.json");
@@ -192,7 +200,22 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
         ],
     )?;
     ensure!(put1["sealed"]["platform_id"] == "platform-1", "{put1}");
-    let h = [&put0, &put1]
+    // The merchant accepts both platforms (its own key), so their records are answered.
+    let mut accepted = Vec::new();
+    for platform in ["platform-0", "platform-1"] {
+        accepted.push(net.cli_json(
+            0,
+            &[
+                "merchant",
+                "accept",
+                "--key",
+                path(&mkey_path)?,
+                "--platform",
+                platform,
+            ],
+        )?);
+    }
+    let h = [&put0, &put1, &accepted[0], &accepted[1]]
         .iter()
         .filter_map(|v| v["height"].as_u64())
         .max()
@@ -569,8 +592,9 @@ fn unsealed_record_payload_is_refused() -> Result<()> {
     )?;
     ensure!(e.contains("has no acquiring record"), "{e}");
 
-    // The same bytes without --raw are sealed and accepted; the chain stores the ciphertext.
-    let put = net.cli_json(
+    // Without --raw, the client refuses bytes that are not an acquiring record before sealing.
+    let (e, _) = refused(
+        &net,
         0,
         &[
             "record",
@@ -581,6 +605,22 @@ fn unsealed_record_payload_is_refused() -> Result<()> {
             &id,
             "--payload-hex",
             "7b7d",
+        ],
+    )?;
+    ensure!(e.contains("invalid acquiring record"), "{e}");
+    // A valid record without --raw is sealed and accepted; the chain stores the ciphertext.
+    let record = paychain_tests::acquiring_record("48020000", "P0-000123");
+    let put = net.cli_json(
+        0,
+        &[
+            "record",
+            "put",
+            "--key",
+            p0,
+            "--merchant",
+            &id,
+            "--payload-hex",
+            &hex::encode(&record),
         ],
     )?;
     ensure!(
@@ -600,6 +640,6 @@ fn unsealed_record_payload_is_refused() -> Result<()> {
     )?;
     let payload = hex::decode(s(&got, "/record/payload")?)?;
     SealedRecord::from_bytes(&payload).context("stored payload is not sealed")?;
-    ensure!(payload != [0x7b, 0x7d], "stored in plaintext");
+    ensure!(payload != record.as_bytes(), "stored in plaintext");
     Ok(())
 }

@@ -22,6 +22,7 @@ use paychain_api::method;
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::{Amount, Currency};
+use paychain_contracts::registry::{self, Route};
 use paychain_contracts::tx::{Call, SignedTx};
 use paychain_contracts::wallet::{self, Account};
 use paychain_tests::{txs, Rpc, Testnet};
@@ -86,7 +87,7 @@ impl Payer {
     fn payment(
         &self,
         chain: &str,
-        (merchant, acquirer): (&MerchantId, &PlatformId),
+        (merchant, acquirer, route): (&MerchantId, &PlatformId, &Route),
         cents: i64,
         order: u64,
     ) -> SignedTx {
@@ -103,6 +104,7 @@ impl Payer {
                     currency: Currency::CNY,
                 },
                 order_ref: format!("F-{}-{order}", &self.key.public_key().to_hex()[..8]),
+                route: *route,
             }),
         )
     }
@@ -188,10 +190,21 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
     // verified, has a CNY wallet, a bound card and a top-up.
     net.qualify_wallet_host(0)?;
     let p0 = net.platform_key(0)?;
-    let shop = SecretKey::from_seed([77; 32]).public_key();
+    let shop_key = SecretKey::from_seed([77; 32]);
+    let shop = shop_key.public_key();
     let merchant = MerchantId::derive(&shop);
     let acquirer = PlatformId::new("platform-0")?;
-    let to = (&merchant, &acquirer);
+    let sealed = net.seal(
+        &merchant,
+        "platform-0",
+        1,
+        paychain_tests::acquiring_record("48020000", "FAULT-SHOP").as_bytes(),
+    )?;
+    let route = Route {
+        record_version: 1,
+        record_hash: registry::payload_hash(&sealed),
+    };
+    let to = (&merchant, &acquirer, &route);
     commit(
         &net,
         0,
@@ -204,10 +217,14 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
         0,
         &chain,
         &p0,
-        Call::Registry(txs::put(
-            &merchant,
-            &net.seal(&merchant, "platform-0", 1, b"{}")?,
-        )),
+        Call::Registry(txs::put(&merchant, &sealed)),
+    )?;
+    commit(
+        &net,
+        0,
+        &chain,
+        &shop_key,
+        Call::Registry(txs::accept("platform-0")),
     )?;
     let card = Hash::digest(b"card");
     let top_up = Decimal::from_str_exact(TOP_UP)?;

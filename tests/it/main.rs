@@ -19,6 +19,7 @@ mod msrv;
 mod other_lang;
 mod partition;
 mod restarts;
+mod routing;
 mod rpc;
 mod store;
 mod wallet;

@@ -59,9 +59,10 @@ fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, String)> {
     Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))
 }
 
-/// Registers a merchant through platform `by` and puts the acquiring record of each of `acquirers`.
-/// Each platform key is paired with the node it always submits through (its nonce comes from that
-/// node's committed state, which has its previous transaction).
+/// Registers a merchant through platform `by`, puts the acquiring record of each of `acquirers` and
+/// has the merchant accept each. Each platform key is paired with the node it always submits through
+/// (its nonce comes from that node's committed state, which has its previous transaction); platform-i
+/// submits through node i. The merchant submits through node 3.
 fn merchant(
     net: &Testnet,
     dir: &Path,
@@ -69,7 +70,7 @@ fn merchant(
     by: (&str, usize),
     acquirers: &[(&str, usize)],
 ) -> Result<(String, String)> {
-    let (_, mkey) = new_key(net, dir, name)?;
+    let (mkey_path, mkey) = new_key(net, dir, name)?;
     let (by, node) = by;
     let reg = net.cli_json(
         node,
@@ -92,6 +93,14 @@ fn merchant(
     )?;
     let id = s(&reg, "/merchant_id")?;
     for (a, node) in acquirers {
+        let info = dir.join(format!("{id}-{node}.json"));
+        std::fs::write(
+            &info,
+            paychain_tests::acquiring_record(
+                &format!("4802000{node}"),
+                &format!("P{node}-{}", &id[id.len() - 8..]),
+            ),
+        )?;
         net.cli_json(
             *node,
             &[
@@ -101,8 +110,20 @@ fn merchant(
                 a,
                 "--merchant",
                 &id,
-                "--payload-hex",
-                "7b7d",
+                "--info",
+                p(&info)?,
+            ],
+        )?;
+        let platform = format!("platform-{node}");
+        net.cli_json(
+            3,
+            &[
+                "merchant",
+                "accept",
+                "--key",
+                &mkey_path,
+                "--platform",
+                &platform,
             ],
         )?;
     }
@@ -381,7 +402,10 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         ],
     )?;
     ensure!(
-        paid["status"] == "paid" && paid["acquirer"] == "platform-0",
+        paid["status"] == "paid"
+            && paid["acquirer"] == "platform-0"
+            && paid["acquiring"]["acquirer_institution_id"] == "48020000"
+            && paid["route"]["record_version"] == 1,
         "{paid}"
     );
     ensure!(

@@ -64,8 +64,9 @@ def fixed(b, n):
 
 # ---- the transaction (docs/encoding.md, "Transaction" and "Wallet payment") ----
 
-def encode_pay_call(from_wallet, merchant_id, acquirer, value, currency, order_ref):
-    """Call::Wallet(wallet::Call::Pay { .. }). `value` is the canonical decimal string ("12.50")."""
+def encode_pay_call(from_wallet, merchant_id, acquirer, value, currency, order_ref, record_version, record_hash):
+    """Call::Wallet(wallet::Call::Pay { .. }). `value` is the canonical decimal string ("12.50");
+    (record_version, record_hash) is the route: the acquirer's record the payment is routed by."""
     return (
         u8(CALL_WALLET)
         + u8(WALLET_PAY)
@@ -75,6 +76,8 @@ def encode_pay_call(from_wallet, merchant_id, acquirer, value, currency, order_r
         + string(value)
         + string(currency)
         + string(order_ref)
+        + u64(record_version)
+        + fixed(record_hash, 32)
     )
 
 
@@ -103,6 +106,8 @@ def pay_call_from_json(call):
         pay["amount"]["value"],
         pay["amount"]["currency"],
         pay["order_ref"],
+        pay["route"]["record_version"],
+        bytes.fromhex(pay["route"]["record_hash"]),
     )
 
 
@@ -173,8 +178,15 @@ def pay(args):
     sender = nacl.signing.SigningKey(seed).verify_key.encode()
     chain_id = rpc(args.rpc, "paychain_status", [])["chain_id"]
     nonce = rpc(args.rpc, "paychain_account", [sender.hex()])["nonce"]
+    # The route: the acquirer's current record, as the merchant's public view lists it.
+    routes = rpc(args.rpc, "paychain_merchant", [args.merchant])["routes"]
+    route = next((r for r in routes if r["platform_id"] == args.acquirer), None)
+    if route is None:
+        print(f"merchant {args.merchant} has no record of {args.acquirer} that it accepted", file=sys.stderr)
+        return 1
     call = encode_pay_call(
-        bytes.fromhex(args.wallet), args.merchant, args.acquirer, args.amount, args.currency, args.order
+        bytes.fromhex(args.wallet), args.merchant, args.acquirer, args.amount, args.currency, args.order,
+        route["record_version"], bytes.fromhex(route["record_hash"]),
     )
     unsigned = encode_transaction(chain_id, sender, nonce, call)
     _, signed, tx_hash = sign(seed, unsigned)

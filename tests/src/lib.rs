@@ -1025,6 +1025,35 @@ pub mod txs {
             merchant_id: merchant.clone(),
         }
     }
+
+    /// The merchant's acceptance of `platform` as its acquirer (signed by the merchant's key).
+    pub fn accept(platform: &str) -> registry::Call {
+        registry::Call::AcceptAcquirer {
+            platform_id: paychain_contracts::ids::PlatformId::new(platform).expect("platform id"),
+        }
+    }
+
+    /// The merchant key of test seed `seed`, as a secret key (to sign the merchant's own calls).
+    pub fn merchant_secret(seed: u8) -> SecretKey {
+        SecretKey::from_seed([seed; 32])
+    }
+}
+
+/// A valid acquiring record (`paychain_client::acquiring`'s schema) with acquiring institution
+/// `institution` (4 to 11 digits) and the acquirer's merchant id `mid`, for CNY, JPY, USD and EUR,
+/// valid from 2020 with no end.
+pub fn acquiring_record(institution: &str, mid: &str) -> String {
+    serde_json::json!({
+        "schema": "paychain/acquiring-record/v1",
+        "acquirer_institution_id": institution,
+        "acquirer_merchant_id": mid,
+        "terminal_id": "T0000001",
+        "settlement_account": format!("SETTLE-{mid}"),
+        "currencies": ["CNY", "JPY", "USD", "EUR"],
+        "mcc": "5812",
+        "valid_from": 1_577_836_800u64,
+    })
+    .to_string()
 }
 
 /// Searching files and answers for bytes that must not be there (plaintext markers).

@@ -188,6 +188,8 @@ async fn mock_node() -> (String, ServerHandle) {
                 .map(|merchant| MerchantView {
                     merchant,
                     platforms: vec![],
+                    routes: vec![],
+                    pending: vec![],
                 })
                 .ok_or_else(|| refuse(format!("unknown merchant {id}")))
         })

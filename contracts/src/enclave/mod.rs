@@ -172,7 +172,7 @@ pub struct RoleGrant {
 pub enum RequesterRole {
     /// The platform's own key.
     Platform,
-    /// A user hosted by the platform.
+    /// A user hosted by the platform, or a dependant paying from a guardian's wallet it hosts.
     HostedUser,
 }
 

@@ -57,28 +57,22 @@
 // non-test builds are checked).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod chain;
+mod primitives;
+
+// The layers are folders (`primitives/`, `chain/`); their modules keep the crate-root paths the node,
+// the client, the API crate and the fuzz targets use (`paychain_contracts::tx`, `::ids`, ...).
+pub use chain::{block, certificate, commit, executor, genesis, index, state, tx};
+pub use primitives::{calendar, codec, crypto, ids, merkle, money};
+
 pub mod api;
-pub mod block;
-pub mod calendar;
-pub mod certificate;
-pub mod codec;
 pub mod collection;
-pub mod commit;
-pub mod crypto;
 pub mod enclave;
 pub mod enclave_registry;
-pub mod executor;
-pub mod genesis;
 pub mod governance;
 pub mod guardian;
-pub mod ids;
-pub mod index;
-pub mod merkle;
-pub mod money;
 pub mod registry;
-pub mod state;
 pub mod store;
 #[cfg(test)]
 mod testkit;
-pub mod tx;
 pub mod wallet;

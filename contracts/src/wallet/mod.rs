@@ -1688,5 +1688,4 @@ fn confirm_card_binding<R: StateReader>(
 }
 
 #[cfg(test)]
-#[path = "wallet_tests.rs"]
 mod tests;

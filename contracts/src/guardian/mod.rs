@@ -964,5 +964,4 @@ fn close<R: StateReader>(ov: &mut Overlay<'_, R>, ctx: &Context, b: &mut Binding
 }
 
 #[cfg(test)]
-#[path = "guardian_tests.rs"]
 mod tests;

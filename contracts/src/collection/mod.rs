@@ -739,5 +739,4 @@ fn pay<R: StateReader>(
 }
 
 #[cfg(test)]
-#[path = "collection_tests.rs"]
 mod tests;

@@ -595,5 +595,4 @@ fn pay<R: StateReader>(
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;

@@ -12,7 +12,7 @@
 //! through [`Context`]; never a clock.
 //!
 //! Signatures are **not** checked here: the node verifies each transaction once
-//! ([`crate::tx::check_stateless`], cached by tx hash) before it enters the mempool or a validated
+//! ([`crate::chain::tx::check_stateless`], cached by tx hash) before it enters the mempool or a validated
 //! proposal, so execution never pays for it twice.
 
 use std::collections::BTreeMap;
@@ -20,13 +20,13 @@ use std::collections::BTreeMap;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::block::{Block, Header};
-use crate::codec::{self, MAX_BLOCK_BYTES};
-use crate::crypto::{Hash, PublicKey};
-use crate::ids::ChainId;
-use crate::merkle;
-use crate::state::{Overlay, StateError, StateReader, WriteSet};
-use crate::tx::{Call, SignedTx};
+use crate::chain::block::{Block, Header};
+use crate::chain::state::{Overlay, StateError, StateReader, WriteSet};
+use crate::chain::tx::{Call, SignedTx};
+use crate::primitives::codec::{self, MAX_BLOCK_BYTES};
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::ChainId;
+use crate::primitives::merkle;
 use crate::{collection, enclave_registry, governance, guardian, registry, store, wallet};
 
 const NONCE_PREFIX: &[u8] = b"acct/nonce/";
@@ -318,7 +318,7 @@ pub fn validate_block(reader: &impl StateReader, block: &Block) -> Result<(), Bl
             max: MAX_BLOCK_BYTES,
         });
     }
-    let computed = crate::block::tx_root(&block.txs);
+    let computed = crate::chain::block::tx_root(&block.txs);
     if computed != block.header.tx_root {
         return Err(BlockError::TxRootMismatch {
             header: block.header.tx_root,

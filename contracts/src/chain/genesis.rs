@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
-use crate::crypto::{Hash, PublicKey};
+use crate::chain::state::{MemStore, Overlay, StateError, WriteSet};
 use crate::governance::{self, Member};
-use crate::ids::{self, ChainId};
-use crate::state::{MemStore, Overlay, StateError, WriteSet};
+use crate::primitives::codec;
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::{self, ChainId};
 
 /// Why a genesis document is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

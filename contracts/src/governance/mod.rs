@@ -28,11 +28,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::PublicKey;
-use crate::executor::{CallError, Context, Event};
-use crate::genesis::GenesisValidator;
-use crate::ids::PlatformId;
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::genesis::GenesisValidator;
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::primitives::crypto::PublicKey;
+use crate::primitives::ids::PlatformId;
 use crate::wallet;
 
 /// Longest member name, in characters.

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::chain::tx::Call as TxCall;
 use crate::testkit::{member, pid, pk, Chain};
-use crate::tx::Call as TxCall;
 
 fn propose(action: Action) -> TxCall {
     TxCall::Governance(Call::Propose { action })

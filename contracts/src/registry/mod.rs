@@ -12,12 +12,12 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::hex_bytes;
-use crate::crypto::PublicKey;
-use crate::executor::{CallError, Context, Event};
+use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Member, Role};
-use crate::ids::{MerchantId, PlatformId};
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::primitives::codec::hex_bytes;
+use crate::primitives::crypto::PublicKey;
+use crate::primitives::ids::{MerchantId, PlatformId};
 
 /// Largest acquiring record payload.
 pub const MAX_RECORD_PAYLOAD: usize = 16 * 1024;

@@ -27,19 +27,19 @@
 //! # State keys
 //!
 //! `sto/order/{order id}` → [`Order`]; `sto/order_no/{merchant id}/{order no}` → order id;
-//! `sto/auth/{user key}/{merchant id}` → [`Authorisation`]; per-key lists ([`crate::index`]) of
+//! `sto/auth/{user key}/{merchant id}` → [`Authorisation`]; per-key lists ([`crate::chain::index`]) of
 //! each user's and each store key's orders under `sto/order/`.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::api::StoreOrderView;
-use crate::crypto::{Hash, PublicKey};
-use crate::executor::{CallError, Context, Event};
-use crate::ids::{MerchantId, PlatformId};
-use crate::money::{self, Amount};
+use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::{MerchantId, PlatformId};
+use crate::primitives::money::{self, Amount};
 use crate::registry;
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::wallet::{self, Account, MovementKind};
 
 /// Longest order number, in bytes (printable ASCII, no spaces).
@@ -308,7 +308,7 @@ pub fn orders_of(
     now_ms: u64,
     limit: usize,
 ) -> Result<(Vec<StoreOrderView>, bool), StateError> {
-    let (ids, more) = crate::index::newest(reader, ORDER_PREFIX, key, limit)?;
+    let (ids, more) = crate::chain::index::newest(reader, ORDER_PREFIX, key, limit)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(v) = order_view(reader, &id, now_ms)? {
@@ -419,8 +419,8 @@ pub(crate) fn execute<R: StateReader>(
                 }
             }
             put_encoded(ov, order_key(&o.id), &o);
-            crate::index::push(ov, ORDER_PREFIX, user, &o.id)?;
-            crate::index::push(ov, ORDER_PREFIX, &ctx.sender, &o.id)?;
+            crate::chain::index::push(ov, ORDER_PREFIX, user, &o.id)?;
+            crate::chain::index::push(ov, ORDER_PREFIX, &ctx.sender, &o.id)?;
             Ok(events)
         }
         Call::Confirm {

@@ -59,13 +59,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{PaymentView, StatementView, WalletView};
-use crate::crypto::{sha256, Hash, PublicKey, Signature};
-use crate::executor::{CallError, Context, Event};
+use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Role};
-use crate::ids::{MerchantId, PlatformId};
-use crate::money::{self, decimal_str, Amount, Currency};
+use crate::primitives::crypto::{sha256, Hash, PublicKey, Signature};
+use crate::primitives::ids::{MerchantId, PlatformId};
+use crate::primitives::money::{self, decimal_str, Amount, Currency};
 use crate::registry;
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 
 /// Blocks during which a card binding can be confirmed.
 pub const CARD_BINDING_TTL_BLOCKS: u64 = 300;
@@ -555,8 +555,8 @@ pub struct Payment {
     /// Refunded so far.
     #[serde(with = "decimal_str")]
     #[borsh(
-        serialize_with = "crate::money::decimal_str::borsh_serialize",
-        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+        serialize_with = "crate::primitives::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::primitives::money::decimal_str::borsh_deserialize"
     )]
     pub refunded: Decimal,
 }
@@ -640,8 +640,8 @@ pub struct AccountState {
     /// Balance at the currency's minor-unit scale.
     #[serde(with = "decimal_str")]
     #[borsh(
-        serialize_with = "crate::money::decimal_str::borsh_serialize",
-        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+        serialize_with = "crate::primitives::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::primitives::money::decimal_str::borsh_deserialize"
     )]
     pub balance: Decimal,
     /// Statement entries.
@@ -706,8 +706,8 @@ pub struct StatementEntry {
     /// Balance after the entry.
     #[serde(with = "decimal_str")]
     #[borsh(
-        serialize_with = "crate::money::decimal_str::borsh_serialize",
-        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+        serialize_with = "crate::primitives::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::primitives::money::decimal_str::borsh_deserialize"
     )]
     pub balance_after: Decimal,
     /// Payment id, order reference or card hash, as applies.
@@ -755,14 +755,14 @@ pub struct TopUpMandate {
 /// What a wallet owner signs to authorise one top-up: `"paychain/top-up/v1"` followed by the borsh
 /// encoding of (chain id, wallet, amount, card hash, request id).
 pub fn top_up_signing_bytes(
-    chain_id: &crate::ids::ChainId,
+    chain_id: &crate::primitives::ids::ChainId,
     wallet: &Hash,
     amount: &Amount,
     card_hash: &Hash,
     request_id: &Hash,
 ) -> Vec<u8> {
     let mut out = b"paychain/top-up/v1".to_vec();
-    out.extend(crate::codec::encode(&(
+    out.extend(crate::primitives::codec::encode(&(
         chain_id, wallet, amount, card_hash, request_id,
     )));
     out
@@ -770,8 +770,8 @@ pub fn top_up_signing_bytes(
 
 /// The owner's signed instruction for one top-up (`request_id` fresh and random for each).
 pub fn sign_top_up(
-    owner: &crate::crypto::SecretKey,
-    chain_id: &crate::ids::ChainId,
+    owner: &crate::primitives::crypto::SecretKey,
+    chain_id: &crate::primitives::ids::ChainId,
     wallet: &Hash,
     amount: &Amount,
     card_hash: &Hash,

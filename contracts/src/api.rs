@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::block::Header;
-use crate::chain::executor::Receipt;
+use crate::chain::kernel::Receipt;
 use crate::governance::{Member, Proposal, ProposalStatus};
 use crate::primitives::crypto::{Hash, PublicKey};
 use crate::primitives::ids::{MerchantId, PlatformId};
@@ -322,7 +322,7 @@ pub struct EventNotification {
     /// The transaction.
     pub tx_hash: Hash,
     /// The event.
-    pub event: crate::chain::executor::Event,
+    pub event: crate::chain::kernel::Event,
 }
 
 /// Which events a `paychain_subscribeEvents` subscriber wants: all of them match.
@@ -342,7 +342,7 @@ impl EventFilter {
     pub const MAX_LEN: usize = 128;
 
     /// Whether `e` matches.
-    pub fn matches(&self, e: &crate::chain::executor::Event) -> bool {
+    pub fn matches(&self, e: &crate::chain::kernel::Event) -> bool {
         self.kind_prefix
             .as_ref()
             .is_none_or(|p| e.kind.starts_with(p.as_str()))

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::block::Header;
 use crate::chain::commit::{Commit, CommitError};
-use crate::chain::executor::Receipt;
 use crate::chain::genesis::GenesisValidator;
+use crate::chain::kernel::Receipt;
 use crate::chain::tx::SignedTx;
 use crate::primitives::merkle::Proof;
 

@@ -6,5 +6,6 @@ pub mod commit;
 pub mod executor;
 pub mod genesis;
 pub mod index;
+pub(crate) mod kernel;
 pub mod state;
 pub mod tx;

@@ -48,7 +48,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::api::CollectionView;
-use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Role};
 use crate::primitives::crypto::{sha256, Hash, PublicKey};
@@ -190,6 +190,12 @@ impl Error {
             Error::NotExpired { .. } => 511,
             Error::AlreadyExpired(_) => 512,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 

@@ -14,7 +14,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::enclave::{KxPublicKey, Measurement, QuotePolicy, SignedQuote, WrappedSecret};
 use crate::primitives::crypto::PublicKey;
@@ -118,6 +118,12 @@ impl Error {
             Error::AlreadyAllowed(_) => 407,
             Error::NotAllowed(_) => 408,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 

@@ -28,8 +28,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::executor::{CallError, Context, Event};
 use crate::chain::genesis::GenesisValidator;
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::primitives::crypto::PublicKey;
 use crate::primitives::ids::PlatformId;
@@ -145,6 +145,12 @@ impl Error {
             Error::NotWalletHost(_) => 114,
             Error::NotPlatformRole(_) => 115,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 

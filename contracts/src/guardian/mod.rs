@@ -53,7 +53,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::primitives::crypto::{sha256, Hash, PublicKey};
 use crate::primitives::ids::{MerchantId, PlatformId};
@@ -197,6 +197,12 @@ impl Error {
             Error::BiometricRequired(_) => 713,
             Error::BiometricMismatch(_) => 714,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 

@@ -12,7 +12,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Member, Role};
 use crate::primitives::codec::hex_bytes;
@@ -92,6 +92,12 @@ impl Error {
             Error::PayloadTooLarge { .. } => 206,
             Error::NotSealed(_) => 207,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 

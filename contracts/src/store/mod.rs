@@ -34,7 +34,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::api::StoreOrderView;
-use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::primitives::crypto::{Hash, PublicKey};
 use crate::primitives::ids::{MerchantId, PlatformId};
@@ -134,6 +134,12 @@ impl Error {
             Error::NotOrderUser { .. } => 607,
             Error::NoAuthorisation(_) => 608,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 

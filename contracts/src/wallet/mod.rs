@@ -59,7 +59,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::api::{PaymentView, StatementView, WalletView};
-use crate::chain::executor::{CallError, Context, Event};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Role};
 use crate::primitives::crypto::{sha256, Hash, PublicKey, Signature};
@@ -344,6 +344,12 @@ impl Error {
             Error::TopUpNotAuthorised(_) => 340,
             Error::MandateUsed(_) => 341,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 
@@ -1657,13 +1663,10 @@ fn confirm_card_binding<R: StateReader>(
             b.status = BindingStatus::Locked;
         }
         put_encoded(ov, key_of(BINDING_PREFIX, &b.id.0), &b);
-        return Err(CallError::RefusedKeep(
-            Error::WrongOtp {
-                binding: b.id,
-                attempts_left: MAX_OTP_ATTEMPTS.saturating_sub(b.attempts),
-            }
-            .into(),
-        ));
+        return Err(CallError::refused_keep(Error::WrongOtp {
+            binding: b.id,
+            attempts_left: MAX_OTP_ATTEMPTS.saturating_sub(b.attempts),
+        }));
     }
     if cards.len() >= MAX_CARDS_PER_USER {
         return Err(Error::TooManyCards(b.user).into());

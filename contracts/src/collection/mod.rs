@@ -47,13 +47,12 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::api::CollectionView;
 use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Role};
 use crate::primitives::crypto::{sha256, Hash, PublicKey};
 use crate::primitives::ids::{MerchantId, PlatformId};
-use crate::primitives::money::{self, Amount};
+use crate::primitives::money::{self, decimal_str, Amount};
 use crate::registry;
 use crate::wallet::{self, Account, MovementKind};
 
@@ -407,6 +406,20 @@ fn collection_key(id: &Hash) -> Vec<u8> {
 /// The collection `id`.
 pub fn collection(reader: &impl StateReader, id: &Hash) -> Result<Option<Collection>, StateError> {
     get_decoded(reader, &collection_key(id))
+}
+
+/// A split-bill collection with its sub-orders, what is paid (held in escrow) and what is
+/// outstanding (zero once completed or expired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionView {
+    /// The collection and its sub-orders.
+    pub collection: Collection,
+    /// Paid and not refunded.
+    #[serde(with = "decimal_str")]
+    pub paid: Decimal,
+    /// Still to pay while open.
+    #[serde(with = "decimal_str")]
+    pub outstanding: Decimal,
 }
 
 /// The collection `id` with what is paid and outstanding.

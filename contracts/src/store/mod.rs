@@ -33,7 +33,6 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::api::StoreOrderView;
 use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::primitives::crypto::{Hash, PublicKey};
@@ -292,6 +291,15 @@ pub fn authorisation(
     merchant_id: &MerchantId,
 ) -> Result<Option<Authorisation>, StateError> {
     get_decoded(reader, &auth_key(user, merchant_id))
+}
+
+/// A store order and whether it is expired (pending and past its expiry at the latest block time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreOrderView {
+    /// The order.
+    pub order: Order,
+    /// Pending and no longer payable.
+    pub expired: bool,
 }
 
 /// The order `id` and whether it is expired at block time `now_ms` (unpaid and past its expiry).

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::block::Header;
 use crate::chain::commit::{Commit, CommitError};
-use crate::chain::genesis::GenesisValidator;
 use crate::chain::kernel::Receipt;
 use crate::chain::tx::SignedTx;
+use crate::chain::validators::GenesisValidator;
 use crate::primitives::merkle::Proof;
 
 /// A transaction certificate.

@@ -9,7 +9,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::genesis::GenesisValidator;
+use crate::chain::validators::GenesisValidator;
 use crate::primitives::crypto::{Hash, PublicKey, Signature};
 use crate::primitives::ids::ChainId;
 

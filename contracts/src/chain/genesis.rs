@@ -6,6 +6,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::state::{MemStore, Overlay, StateError, WriteSet};
+// Defined in its own module, which governance (the validator set in state) imports too.
+pub use crate::chain::validators::GenesisValidator;
 use crate::governance::{self, Member};
 use crate::primitives::codec;
 use crate::primitives::crypto::{Hash, PublicKey};
@@ -52,17 +54,6 @@ pub enum GenesisError {
     /// Building the state failed.
     #[error(transparent)]
     Storage(#[from] StateError),
-}
-
-/// A genesis validator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
-pub struct GenesisValidator {
-    /// Human name (the node's moniker).
-    pub name: String,
-    /// Consensus key.
-    pub public_key: PublicKey,
-    /// Voting power (> 0).
-    pub power: u64,
 }
 
 /// The genesis document (JSON in the node's home; keys in hex).

@@ -9,3 +9,4 @@ pub mod index;
 pub(crate) mod kernel;
 pub mod state;
 pub mod tx;
+pub(crate) mod validators;

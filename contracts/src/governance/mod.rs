@@ -28,9 +28,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::genesis::GenesisValidator;
 use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::chain::validators::GenesisValidator;
 use crate::primitives::crypto::PublicKey;
 use crate::primitives::ids::PlatformId;
 use crate::wallet;

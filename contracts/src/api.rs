@@ -1,18 +1,24 @@
 //! Plain serde views shared by the node's JSON-RPC server and the client SDK (no I/O).
+//!
+//! A layer above the contracts: it names them, none of them imports it. The views a contract
+//! builds itself (a wallet with its balance, a statement, a collection, a store order) are defined
+//! in that contract and re-exported here.
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::block::Header;
-use crate::crypto::{Hash, PublicKey};
-use crate::executor::Receipt;
+use crate::chain::block::Header;
+use crate::chain::kernel::Receipt;
 use crate::governance::{Member, Proposal, ProposalStatus};
-use crate::ids::{MerchantId, PlatformId};
-use crate::money::{decimal_str, Amount, Currency};
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::{MerchantId, PlatformId};
+use crate::primitives::money::{Amount, Currency};
 use crate::registry::{AcquiringRecord, Merchant};
-use crate::wallet::{
-    Account, AccountState, BoundCard, MovementKind, Payment, StatementEntry, VerifiedUser, Wallet,
-};
+use crate::wallet::{Account, AccountState, MovementKind, VerifiedUser};
+
+// Views a contract builds itself are defined beside it (no contract imports this module).
+pub use crate::collection::CollectionView;
+pub use crate::store::StoreOrderView;
+pub use crate::wallet::{PaymentView, StatementView, WalletView};
 
 /// A validator as shown by `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,51 +146,6 @@ pub struct RecordView {
     pub record: AcquiringRecord,
 }
 
-/// A wallet with its balance and its owner's bound cards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WalletView {
-    /// The wallet.
-    pub wallet: Wallet,
-    /// Balance at the currency's minor-unit scale (a decimal string in JSON).
-    #[serde(with = "decimal_str")]
-    pub balance: Decimal,
-    /// The owner's bound cards (any currency; each names its host).
-    pub cards: Vec<BoundCard>,
-}
-
-/// An account's entries over a height range, with the period's opening and closing balances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatementView {
-    /// The account.
-    pub account: Account,
-    /// Its currency (`None` for an unknown wallet).
-    pub currency: Option<Currency>,
-    /// First height included.
-    pub from_height: u64,
-    /// Last height included.
-    pub to_height: u64,
-    /// Balance before the first entry of the period.
-    #[serde(with = "decimal_str")]
-    pub opening_balance: Decimal,
-    /// Balance after the last entry returned.
-    #[serde(with = "decimal_str")]
-    pub closing_balance: Decimal,
-    /// Entries, oldest first, at most [`crate::wallet::MAX_STATEMENT_ENTRIES`].
-    pub entries: Vec<StatementEntry>,
-    /// Whether more entries of the period were left out.
-    pub truncated: bool,
-}
-
-/// A payment and what can still be refunded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentView {
-    /// The payment.
-    pub payment: Payment,
-    /// Paid minus refunded.
-    #[serde(with = "decimal_str")]
-    pub refundable: Decimal,
-}
-
 /// A governance proposal as seen at some height.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProposalView {
@@ -303,29 +264,6 @@ pub struct LookupView {
     pub answer: crate::enclave::SignedAnswer,
 }
 
-/// A split-bill collection with its sub-orders, what is paid (held in escrow) and what is
-/// outstanding (zero once completed or expired).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CollectionView {
-    /// The collection and its sub-orders.
-    pub collection: crate::collection::Collection,
-    /// Paid and not refunded.
-    #[serde(with = "decimal_str")]
-    pub paid: Decimal,
-    /// Still to pay while open.
-    #[serde(with = "decimal_str")]
-    pub outstanding: Decimal,
-}
-
-/// A store order and whether it is expired (pending and past its expiry at the latest block time).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoreOrderView {
-    /// The order.
-    pub order: crate::store::Order,
-    /// Pending and no longer payable.
-    pub expired: bool,
-}
-
 /// One event of a committed transaction, as `paychain_subscribeEvents` sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventNotification {
@@ -336,7 +274,7 @@ pub struct EventNotification {
     /// The transaction.
     pub tx_hash: Hash,
     /// The event.
-    pub event: crate::executor::Event,
+    pub event: crate::chain::kernel::Event,
 }
 
 /// Which events a `paychain_subscribeEvents` subscriber wants: all of them match.
@@ -356,7 +294,7 @@ impl EventFilter {
     pub const MAX_LEN: usize = 128;
 
     /// Whether `e` matches.
-    pub fn matches(&self, e: &crate::executor::Event) -> bool {
+    pub fn matches(&self, e: &crate::chain::kernel::Event) -> bool {
         self.kind_prefix
             .as_ref()
             .is_none_or(|p| e.kind.starts_with(p.as_str()))

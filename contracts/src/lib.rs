@@ -5,30 +5,51 @@
 //!
 //! # Modules
 //!
+//! Folders show the layers. Bottom up, each imports only from the ones before it: `primitives/`;
+//! the lower half of `chain/` (state, index, the call kernel, validators, commit); `enclave/`; the
+//! contracts; the upper half of `chain/` (tx, block, executor, genesis, certificate), which names every
+//! contract; `api`. The one import circle is between contracts that call each other (governance,
+//! registry, wallet); `tests/it/layout.rs` fails on any other.
+//!
+//! `primitives/`: values with no knowledge of state, transactions or contracts.
 //! - [`crypto`]: SHA-256 [`crypto::Hash`], ed25519 keys and signatures (ZIP-215, one rule everywhere).
 //! - [`codec`]: the canonical borsh encoding with size limits ([`codec::MAX_TX_BYTES`],
 //!   [`codec::MAX_BLOCK_BYTES`]).
 //! - [`ids`]: chain, platform and merchant identifiers.
+//! - [`money`]: ISO 4217 currencies and validated `rust_decimal` amounts (canonical string encoding).
 //! - [`merkle`]: the binary Merkle tree behind tx roots, result roots and the app hash.
+//! - [`calendar`]: the UTC calendar of block times.
+//!
+//! `chain/`: state, transactions, blocks and their execution.
+//! - [`state`]: the bucketed authenticated key-value state, overlays, write sets, proofs.
+//! - [`index`]: per-key lists of ids in state (newest first).
+//! - `kernel` (crate-private): what a contract call sees and returns ([`executor::Event`],
+//!   [`executor::Receipt`], the call's context and error); contracts import it, not the executor.
 //! - [`tx`]: transactions, signing, stateless checks.
 //! - [`block`]: headers (the block hash) and blocks.
-//! - [`state`]: the bucketed authenticated key-value state, overlays, write sets, proofs.
+//! - [`executor`]: `(state, block) → (writes, receipts)`, dispatching each call to its contract.
 //! - [`genesis`]: the genesis document and the state it defines.
-//! - [`money`]: ISO 4217 currencies and validated `rust_decimal` amounts (canonical string encoding).
+//! - [`commit`]: vote sign bytes and offline-verifiable commit certificates.
+//! - [`certificate`]: offline-verifiable transaction certificates.
+//!
+//! The contracts, one folder each (`mod.rs`, and its unit tests in `tests.rs`):
 //! - [`governance`]: members, roles, validators; proposals voted by > 2/3 of the governors.
 //! - [`registry`]: merchants and per-platform acquiring records.
 //! - [`wallet`]: wallet hosting, real-name attestation, wallets, card binding, top-up, pay, settle,
-//!   refund, double-entry statements.
+//!   refund, double-entry statements (`execute.rs` runs the calls, `views.rs` builds the RPC views).
 //! - [`collection`]: split-bill collections: one code, shares exact to the minor unit, escrow until
 //!   the last share completes the order, refunds on expiry.
 //! - [`store`]: offline store orders against a user's online identity, confirmed by the user or
 //!   paid by a standing authorisation up to a limit.
+//! - [`guardian`]: guardian-delegated payment: a dependant pays merchants from a guardian's wallet,
+//!   within limits the guardian sets.
 //! - [`enclave_registry`]: allowed measurements, registered enclaves, provisioning (on chain).
+//!
+//! And:
 //! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
-//! - [`certificate`]: offline-verifiable transaction certificates.
-//! - [`commit`]: vote sign bytes and offline-verifiable commit certificates.
-//! - [`executor`]: `(state, block) → (writes, receipts)`.
-//! - [`api`]: serde views for the JSON-RPC API.
+//! - [`api`]: serde views for the JSON-RPC API (those a contract builds are defined in it and
+//!   re-exported here).
+//! - `testkit` (tests only): a chain in memory for the contracts' unit tests.
 //!
 //! # Flow
 //!
@@ -57,28 +78,22 @@
 // non-test builds are checked).
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
+mod chain;
+mod primitives;
+
+// The layers are folders (`primitives/`, `chain/`); their modules keep the crate-root paths the node,
+// the client, the API crate and the fuzz targets use (`paychain_contracts::tx`, `::ids`, ...).
+pub use chain::{block, certificate, commit, executor, genesis, index, state, tx};
+pub use primitives::{calendar, codec, crypto, ids, merkle, money};
+
 pub mod api;
-pub mod block;
-pub mod calendar;
-pub mod certificate;
-pub mod codec;
 pub mod collection;
-pub mod commit;
-pub mod crypto;
 pub mod enclave;
 pub mod enclave_registry;
-pub mod executor;
-pub mod genesis;
 pub mod governance;
 pub mod guardian;
-pub mod ids;
-pub mod index;
-pub mod merkle;
-pub mod money;
 pub mod registry;
-pub mod state;
 pub mod store;
 #[cfg(test)]
 mod testkit;
-pub mod tx;
 pub mod wallet;

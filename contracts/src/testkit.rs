@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::block::{tx_root, Block, Header};
-use crate::crypto::{Hash, PublicKey, SecretKey};
-use crate::executor::{self, Receipt};
-use crate::genesis::{genesis_state, Genesis, GenesisValidator};
+use crate::chain::block::{tx_root, Block, Header};
+use crate::chain::executor::{self, Receipt};
+use crate::chain::genesis::{genesis_state, Genesis, GenesisValidator};
+use crate::chain::state::{compute_app_hash_full, MemStore};
+use crate::chain::tx::{Call, SignedTx, Transaction};
 use crate::governance::{Member, Role};
-use crate::ids::{ChainId, PlatformId};
-use crate::state::{compute_app_hash_full, MemStore};
-use crate::tx::{Call, SignedTx, Transaction};
+use crate::primitives::crypto::{Hash, PublicKey, SecretKey};
+use crate::primitives::ids::{ChainId, PlatformId};
 
 pub(crate) const CHAIN: &str = "paychain-unit";
 
@@ -29,16 +29,16 @@ pub(crate) fn pk(n: u8) -> PublicKey {
 pub(crate) fn mandate(
     owner: u8,
     wallet: Hash,
-    amount: &crate::money::Amount,
+    amount: &crate::primitives::money::Amount,
     card_hash: Hash,
     salt: u64,
 ) -> crate::wallet::TopUpMandate {
-    let request_id = crate::crypto::sha256(&[
+    let request_id = crate::primitives::crypto::sha256(&[
         b"testkit/mandate",
         &salt.to_be_bytes(),
         &[owner],
         &wallet.0,
-        &crate::codec::encode(amount),
+        &crate::primitives::codec::encode(amount),
         &card_hash.0,
     ]);
     crate::wallet::sign_top_up(
@@ -197,16 +197,19 @@ pub(crate) const ACQ: u8 = 2;
 pub(crate) const GOV: u8 = 3;
 
 /// An amount from a decimal string.
-pub(crate) fn amt(v: &str, c: crate::money::Currency) -> crate::money::Amount {
-    crate::money::Amount {
+pub(crate) fn amt(
+    v: &str,
+    c: crate::primitives::money::Currency,
+) -> crate::primitives::money::Amount {
+    crate::primitives::money::Amount {
         value: rust_decimal::Decimal::from_str_exact(v).unwrap(),
         currency: c,
     }
 }
 
 /// An amount in CNY.
-pub(crate) fn cny(v: &str) -> crate::money::Amount {
-    amt(v, crate::money::Currency::CNY)
+pub(crate) fn cny(v: &str) -> crate::primitives::money::Amount {
+    amt(v, crate::primitives::money::Currency::CNY)
 }
 
 /// The bound card of every fixture user.
@@ -221,7 +224,7 @@ impl Chain {
     /// user verified by the host, with a wallet in its currency, a bound card and `top_up`.
     pub(crate) fn payments(
         merchants: &[(u8, &str)],
-        users: &[(u8, crate::money::Currency, &str)],
+        users: &[(u8, crate::primitives::money::Currency, &str)],
     ) -> Chain {
         use crate::governance::{Action, Call as GovCall};
         use crate::registry::Call as RegCall;
@@ -262,7 +265,7 @@ impl Chain {
             c.ok(
                 ACQ,
                 Call::Registry(RegCall::PutRecord {
-                    merchant_id: crate::ids::MerchantId::derive(&pk(k)),
+                    merchant_id: crate::primitives::ids::MerchantId::derive(&pk(k)),
                     payload: vec![1],
                 }),
             );

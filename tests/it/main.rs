@@ -15,6 +15,7 @@ mod disk;
 mod enclave;
 mod faults;
 mod guardian;
+mod layout;
 mod msrv;
 mod other_lang;
 mod partition;

@@ -184,7 +184,7 @@ pub struct SealedBox {
     #[serde(with = "hex_array")]
     pub nonce: [u8; NONCE_LEN],
     /// AES-256-GCM ciphertext with its 16-byte tag.
-    #[serde(with = "crate::codec::hex_bytes")]
+    #[serde(with = "crate::primitives::codec::hex_bytes")]
     pub ciphertext: Vec<u8>,
 }
 
@@ -434,6 +434,6 @@ mod tests {
         let json = serde_json::to_string(&pk).unwrap();
         assert_eq!(json, format!("\"{pk}\""));
         assert_eq!(serde_json::from_str::<KxPublicKey>(&json).unwrap(), pk);
-        assert_eq!(crate::codec::encode(&pk), pk.0.to_vec());
+        assert_eq!(crate::primitives::codec::encode(&pk), pk.0.to_vec());
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{sha256, Hash};
+use crate::primitives::crypto::{sha256, Hash};
 
 /// Code identity of this enclave build.
 pub const ENCLAVE_CODE_ID: &str = "paychain/enclave";

@@ -56,8 +56,8 @@ pub use quote::{report_data, verify_quote, Quote, QuoteError, QuotePolicy, Signe
 pub use records::{ciphertext_hash, seal_record, RecordError, SealedRecord};
 pub use seal::{SealError, SealedBlob};
 
-use crate::crypto::{Hash, PublicKey, SecretKey};
-use crate::ids::{ChainId, PlatformId};
+use crate::primitives::crypto::{Hash, PublicKey, SecretKey};
+use crate::primitives::ids::{ChainId, PlatformId};
 
 /// Record keys an enclave keeps (about 100 bytes each).
 pub const RECORD_KEY_CACHE: usize = 16_384;

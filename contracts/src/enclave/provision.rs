@@ -12,8 +12,8 @@ use super::kx::{
     box_open, box_seal, BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox,
 };
 use super::quote::Quote;
-use crate::codec;
-use crate::crypto::{sha256, Hash};
+use crate::primitives::codec;
+use crate::primitives::crypto::{sha256, Hash};
 
 /// Largest encoded [`WrappedSecret`] accepted.
 pub const MAX_WRAPPED_SECRET_BYTES: usize = 256;

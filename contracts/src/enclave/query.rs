@@ -20,9 +20,9 @@ use super::kx::{
 };
 use super::measurement::Measurement;
 use super::records::{MAX_RECORD_PLAINTEXT_BYTES, MAX_SEALED_RECORD_BYTES};
-use crate::codec;
-use crate::crypto::{sha256, Hash, PublicKey, SecretKey, Signature};
-use crate::ids::{ChainId, MerchantId, PlatformId};
+use crate::primitives::codec;
+use crate::primitives::crypto::{sha256, Hash, PublicKey, SecretKey, Signature};
+use crate::primitives::ids::{ChainId, MerchantId, PlatformId};
 
 /// Length of a lookup's fresh nonce.
 pub const LOOKUP_NONCE_LEN: usize = 16;
@@ -32,7 +32,7 @@ pub const MAX_SIGNED_LOOKUP_BYTES: usize = 512;
 pub const MAX_RECORDS_PER_MERCHANT: usize = 64;
 /// Largest encoded [`SignedAnswer`] accepted.
 pub const MAX_SIGNED_ANSWER_BYTES: usize = MAX_SEALED_RECORD_BYTES
-    + MAX_RECORDS_PER_MERCHANT * (8 + crate::ids::MAX_PLATFORM_ID_LEN)
+    + MAX_RECORDS_PER_MERCHANT * (8 + crate::primitives::ids::MAX_PLATFORM_ID_LEN)
     + 1024;
 /// How many blocks a lookup may claim to be ahead of the answering node (clients read the height from
 /// a node that may be slightly ahead).

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::kx::{put_lp, KxPublicKey};
 use super::measurement::Measurement;
-use crate::codec;
-use crate::crypto::{sha256, Hash, PublicKey, SecretKey, Signature};
-use crate::ids::ChainId;
+use crate::primitives::codec;
+use crate::primitives::crypto::{sha256, Hash, PublicKey, SecretKey, Signature};
+use crate::primitives::ids::ChainId;
 
 /// Largest encoded [`SignedQuote`] accepted.
 pub const MAX_SIGNED_QUOTE_BYTES: usize = 512;

@@ -16,9 +16,9 @@ use super::kx::{
     aead_open, box_open_key, box_seal, put_lp, BoxError, BoxRandomness, ConsortiumSecret,
     KxPublicKey, SealedBox, TAG_LEN,
 };
-use crate::codec;
-use crate::crypto::{sha256, Hash};
-use crate::ids::{MerchantId, PlatformId};
+use crate::primitives::codec;
+use crate::primitives::crypto::{sha256, Hash};
+use crate::primitives::ids::{MerchantId, PlatformId};
 
 /// Largest record plaintext.
 pub const MAX_RECORD_PLAINTEXT_BYTES: usize = 8 * 1024;
@@ -254,7 +254,7 @@ impl RecordKeys {
 #[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
-    use crate::crypto::PublicKey;
+    use crate::primitives::crypto::PublicKey;
 
     pub(crate) fn merchant(n: u8) -> MerchantId {
         MerchantId::derive(&PublicKey([n; 32]))

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::kx::{aead_open, aead_seal, hex_array, hkdf32, BoxError, ConsortiumSecret, NONCE_LEN};
 use super::measurement::Measurement;
-use crate::codec;
+use crate::primitives::codec;
 
 /// First bytes of an encoded [`SealedBlob`].
 pub const SEALED_BLOB_MAGIC: &[u8; 8] = b"PCSEAL1\0";
@@ -71,7 +71,7 @@ pub struct SealedBlob {
     #[serde(with = "hex_array")]
     pub nonce: [u8; NONCE_LEN],
     /// AES-256-GCM ciphertext with its tag.
-    #[serde(with = "crate::codec::hex_bytes")]
+    #[serde(with = "crate::primitives::codec::hex_bytes")]
     pub ciphertext: Vec<u8>,
 }
 

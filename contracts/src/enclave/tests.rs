@@ -2,8 +2,8 @@
 
 use super::records::tests::{merchant, platform};
 use super::*;
-use crate::crypto::Hash;
-use crate::ids::MerchantId;
+use crate::primitives::crypto::Hash;
+use crate::primitives::ids::MerchantId;
 
 const MARKER: &str = "MARKER-7f3a9c-acquirer-account";
 

@@ -13,17 +13,17 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::block::Header;
-use crate::commit::{Commit, CommitError};
-use crate::executor::Receipt;
-use crate::genesis::GenesisValidator;
-use crate::merkle::Proof;
-use crate::tx::SignedTx;
+use crate::chain::block::Header;
+use crate::chain::commit::{Commit, CommitError};
+use crate::chain::kernel::Receipt;
+use crate::chain::tx::SignedTx;
+use crate::chain::validators::GenesisValidator;
+use crate::primitives::merkle::Proof;
 
 /// A transaction certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct TxCertificate {
-    pub chain_id: crate::ids::ChainId,
+    pub chain_id: crate::primitives::ids::ChainId,
     pub tx: SignedTx,
     pub receipt: Receipt,
     /// Header of the block that contains the transaction.
@@ -49,8 +49,8 @@ pub enum CertificateError {
     BadTxSignature,
     #[error("the receipt is for tx {got}, not for the certified tx {expected}")]
     ReceiptForOtherTx {
-        expected: crate::crypto::Hash,
-        got: crate::crypto::Hash,
+        expected: crate::primitives::crypto::Hash,
+        got: crate::primitives::crypto::Hash,
     },
     #[error("the receipt says height {receipt}, the block header says {header}")]
     HeightMismatch { receipt: u64, header: u64 },
@@ -70,7 +70,7 @@ impl TxCertificate {
     /// Verifies every link against the validator set of the chain.
     pub fn verify(
         &self,
-        chain_id: &crate::ids::ChainId,
+        chain_id: &crate::primitives::ids::ChainId,
         validators: &[GenesisValidator],
     ) -> Result<(), CertificateError> {
         if &self.chain_id != chain_id || &self.header.chain_id != chain_id {
@@ -148,12 +148,12 @@ impl TxCertificate {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::commit::{vote_sign_bytes, CommitSignature, PRECOMMIT};
-    use crate::crypto::Hash;
+    use crate::chain::commit::{vote_sign_bytes, CommitSignature, PRECOMMIT};
+    use crate::chain::tx::Call;
     use crate::governance::{self, Role};
-    use crate::merkle;
+    use crate::primitives::crypto::Hash;
+    use crate::primitives::merkle;
     use crate::testkit::{key, member, pk, Chain, CHAIN};
-    use crate::tx::Call;
 
     fn commit_for(header: &Header) -> Commit {
         let hash = header.hash();
@@ -164,7 +164,7 @@ mod tests {
             signatures: vec![CommitSignature {
                 validator: pk(250),
                 signature: key(250).sign(&vote_sign_bytes(
-                    &crate::ids::ChainId::new(CHAIN),
+                    &crate::primitives::ids::ChainId::new(CHAIN),
                     PRECOMMIT,
                     header.height,
                     0,
@@ -200,7 +200,7 @@ mod tests {
         let tx_hashes: Vec<Hash> = txs.iter().map(|t| t.hash()).collect();
         let receipt_hashes: Vec<Hash> = receipts.iter().map(|r| r.hash()).collect();
         TxCertificate {
-            chain_id: crate::ids::ChainId::new(CHAIN),
+            chain_id: crate::primitives::ids::ChainId::new(CHAIN),
             tx: txs[index].clone(),
             receipt: receipts[index].clone(),
             tx_proof: merkle::proof(&tx_hashes, index).unwrap(),
@@ -213,7 +213,7 @@ mod tests {
     }
 
     fn verify(c: &TxCertificate) -> Result<(), CertificateError> {
-        c.verify(&crate::ids::ChainId::new(CHAIN), &validators())
+        c.verify(&crate::primitives::ids::ChainId::new(CHAIN), &validators())
     }
 
     #[test]
@@ -294,7 +294,7 @@ mod tests {
             ),
             (
                 "chain id",
-                |c| c.chain_id = crate::ids::ChainId::new("other-chain"),
+                |c| c.chain_id = crate::primitives::ids::ChainId::new("other-chain"),
                 |e| matches!(e, CertificateError::WrongChain { .. }),
             ),
         ];
@@ -319,7 +319,7 @@ mod tests {
             });
         }
         let err = c
-            .verify(&crate::ids::ChainId::new(CHAIN), &four)
+            .verify(&crate::primitives::ids::ChainId::new(CHAIN), &four)
             .unwrap_err();
         assert_eq!(
             err,

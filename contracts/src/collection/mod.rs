@@ -47,14 +47,13 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::api::CollectionView;
-use crate::crypto::{sha256, Hash, PublicKey};
-use crate::executor::{CallError, Context, Event};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Role};
-use crate::ids::{MerchantId, PlatformId};
-use crate::money::{self, Amount};
+use crate::primitives::crypto::{sha256, Hash, PublicKey};
+use crate::primitives::ids::{MerchantId, PlatformId};
+use crate::primitives::money::{self, decimal_str, Amount};
 use crate::registry;
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::wallet::{self, Account, MovementKind};
 
 /// Most payers of one collection.
@@ -190,6 +189,12 @@ impl Error {
             Error::NotExpired { .. } => 511,
             Error::AlreadyExpired(_) => 512,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 
@@ -403,6 +408,20 @@ pub fn collection(reader: &impl StateReader, id: &Hash) -> Result<Option<Collect
     get_decoded(reader, &collection_key(id))
 }
 
+/// A split-bill collection with its sub-orders, what is paid (held in escrow) and what is
+/// outstanding (zero once completed or expired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionView {
+    /// The collection and its sub-orders.
+    pub collection: Collection,
+    /// Paid and not refunded.
+    #[serde(with = "decimal_str")]
+    pub paid: Decimal,
+    /// Still to pay while open.
+    #[serde(with = "decimal_str")]
+    pub outstanding: Decimal,
+}
+
 /// The collection `id` with what is paid and outstanding.
 pub fn collection_view(
     reader: &impl StateReader,
@@ -455,7 +474,7 @@ pub fn collections_of(
     key: &PublicKey,
     limit: usize,
 ) -> Result<(Vec<CollectionView>, bool), StateError> {
-    let (ids, more) = crate::index::newest(reader, COLLECTION_PREFIX, key, limit)?;
+    let (ids, more) = crate::chain::index::newest(reader, COLLECTION_PREFIX, key, limit)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(c) = collection_view(reader, &id)? {
@@ -523,10 +542,10 @@ pub(crate) fn execute<R: StateReader>(
                 closed_at_ms: None,
             };
             put_encoded(ov, collection_key(&c.id), &c);
-            crate::index::push(ov, COLLECTION_PREFIX, &ctx.sender, &c.id)?;
+            crate::chain::index::push(ov, COLLECTION_PREFIX, &ctx.sender, &c.id)?;
             if let Some(m) = crate::registry::merchant(ov, merchant_id)? {
                 if m.merchant_key != ctx.sender {
-                    crate::index::push(ov, COLLECTION_PREFIX, &m.merchant_key, &c.id)?;
+                    crate::chain::index::push(ov, COLLECTION_PREFIX, &m.merchant_key, &c.id)?;
                 }
             }
             Ok(vec![Event::new("collection_created")
@@ -695,7 +714,7 @@ fn pay<R: StateReader>(
         amount,
         &format!("{} {share}", c.id),
     )?;
-    crate::index::push(ov, COLLECTION_PREFIX, &ctx.sender, &c.id)?;
+    crate::chain::index::push(ov, COLLECTION_PREFIX, &ctx.sender, &c.id)?;
     if let Some(s) = c.sub_orders.get_mut(share as usize) {
         s.payer = Some(ctx.sender);
         s.wallet = Some(w.id);
@@ -739,5 +758,4 @@ fn pay<R: StateReader>(
 }
 
 #[cfg(test)]
-#[path = "collection_tests.rs"]
 mod tests;

@@ -14,10 +14,10 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::PublicKey;
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::enclave::{KxPublicKey, Measurement, QuotePolicy, SignedQuote, WrappedSecret};
-use crate::executor::{CallError, Context, Event};
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::primitives::crypto::PublicKey;
 
 const CONFIG_KEY: &[u8] = b"enc/config";
 const ALLOWED_KEY: &[u8] = b"enc/allowed";
@@ -121,6 +121,12 @@ impl Error {
     }
 }
 
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
+    }
+}
+
 /// The configuration, if the chain has an enclave.
 pub fn config(reader: &impl StateReader) -> Result<Option<EnclaveConfig>, StateError> {
     get_decoded(reader, CONFIG_KEY)
@@ -167,7 +173,7 @@ pub fn wrapped_for(
 fn verify<R: StateReader>(
     ov: &Overlay<'_, R>,
     cfg: &EnclaveConfig,
-    chain_id: &crate::ids::ChainId,
+    chain_id: &crate::primitives::ids::ChainId,
     quote: &SignedQuote,
 ) -> Result<(), CallError> {
     let allowed = allowed(ov)?;
@@ -203,7 +209,7 @@ fn insert<R: StateReader>(ov: &mut Overlay<'_, R>, entry: EnclaveEntry) -> Resul
 /// Writes the genesis enclave section (quotes verified like any registration).
 pub(crate) fn write_genesis<R: StateReader>(
     ov: &mut Overlay<'_, R>,
-    chain_id: &crate::ids::ChainId,
+    chain_id: &crate::primitives::ids::ChainId,
     g: &EnclaveGenesis,
 ) -> Result<(), String> {
     let cfg = EnclaveConfig {
@@ -291,7 +297,7 @@ pub(crate) fn check_measurement_action(
 pub(crate) fn execute<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     ctx: &Context,
-    chain_id: &crate::ids::ChainId,
+    chain_id: &crate::primitives::ids::ChainId,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     let cfg = config(ov)?.ok_or(Error::NotConfigured)?;

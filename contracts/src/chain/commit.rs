@@ -9,9 +9,9 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{Hash, PublicKey, Signature};
-use crate::genesis::GenesisValidator;
-use crate::ids::ChainId;
+use crate::chain::validators::GenesisValidator;
+use crate::primitives::crypto::{Hash, PublicKey, Signature};
+use crate::primitives::ids::ChainId;
 
 /// Vote kinds as signed.
 pub const PREVOTE: u8 = 1;
@@ -133,7 +133,7 @@ impl Commit {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::crypto::SecretKey;
+    use crate::primitives::crypto::SecretKey;
 
     fn chain() -> ChainId {
         ChainId::new("commit-test")

@@ -8,7 +8,7 @@
 //!
 //! [`Hash`](struct@Hash), [`PublicKey`] and [`Signature`] serialize as lowercase hex strings in human-readable formats
 //! (JSON) and as their raw bytes, a fixed-size array without length prefix, in the canonical borsh
-//! encoding ([`crate::codec`]).
+//! encoding ([`crate::primitives::codec`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -322,11 +322,14 @@ mod tests {
         let json = serde_json::to_string(&sig).unwrap();
         assert_eq!(json, format!("\"{}\"", sig));
         assert_eq!(serde_json::from_str::<Signature>(&json).unwrap(), sig);
-        let bin = crate::codec::encode(&sig);
+        let bin = crate::primitives::codec::encode(&sig);
         assert_eq!(bin.len(), 64);
-        assert_eq!(crate::codec::decode::<Signature>(&bin, 64).unwrap(), sig);
+        assert_eq!(
+            crate::primitives::codec::decode::<Signature>(&bin, 64).unwrap(),
+            sig
+        );
         let h = Hash::digest(b"x");
-        assert_eq!(crate::codec::encode(&h), h.0.to_vec());
+        assert_eq!(crate::primitives::codec::encode(&h), h.0.to_vec());
     }
 
     /// Encodings of the eight points of small order, canonical and not (y >= p, or a sign bit on

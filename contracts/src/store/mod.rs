@@ -27,19 +27,18 @@
 //! # State keys
 //!
 //! `sto/order/{order id}` → [`Order`]; `sto/order_no/{merchant id}/{order no}` → order id;
-//! `sto/auth/{user key}/{merchant id}` → [`Authorisation`]; per-key lists ([`crate::index`]) of
+//! `sto/auth/{user key}/{merchant id}` → [`Authorisation`]; per-key lists ([`crate::chain::index`]) of
 //! each user's and each store key's orders under `sto/order/`.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::api::StoreOrderView;
-use crate::crypto::{Hash, PublicKey};
-use crate::executor::{CallError, Context, Event};
-use crate::ids::{MerchantId, PlatformId};
-use crate::money::{self, Amount};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::{MerchantId, PlatformId};
+use crate::primitives::money::{self, Amount};
 use crate::registry;
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::wallet::{self, Account, MovementKind};
 
 /// Longest order number, in bytes (printable ASCII, no spaces).
@@ -134,6 +133,12 @@ impl Error {
             Error::NotOrderUser { .. } => 607,
             Error::NoAuthorisation(_) => 608,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 
@@ -288,6 +293,15 @@ pub fn authorisation(
     get_decoded(reader, &auth_key(user, merchant_id))
 }
 
+/// A store order and whether it is expired (pending and past its expiry at the latest block time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreOrderView {
+    /// The order.
+    pub order: Order,
+    /// Pending and no longer payable.
+    pub expired: bool,
+}
+
 /// The order `id` and whether it is expired at block time `now_ms` (unpaid and past its expiry).
 pub fn order_view(
     reader: &impl StateReader,
@@ -308,7 +322,7 @@ pub fn orders_of(
     now_ms: u64,
     limit: usize,
 ) -> Result<(Vec<StoreOrderView>, bool), StateError> {
-    let (ids, more) = crate::index::newest(reader, ORDER_PREFIX, key, limit)?;
+    let (ids, more) = crate::chain::index::newest(reader, ORDER_PREFIX, key, limit)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(v) = order_view(reader, &id, now_ms)? {
@@ -419,8 +433,8 @@ pub(crate) fn execute<R: StateReader>(
                 }
             }
             put_encoded(ov, order_key(&o.id), &o);
-            crate::index::push(ov, ORDER_PREFIX, user, &o.id)?;
-            crate::index::push(ov, ORDER_PREFIX, &ctx.sender, &o.id)?;
+            crate::chain::index::push(ov, ORDER_PREFIX, user, &o.id)?;
+            crate::chain::index::push(ov, ORDER_PREFIX, &ctx.sender, &o.id)?;
             Ok(events)
         }
         Call::Confirm {
@@ -596,5 +610,4 @@ fn pay<R: StateReader>(
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;

@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::hex_bytes;
-use crate::crypto::{sha256, Hash};
-use crate::merkle;
+use crate::primitives::codec::hex_bytes;
+use crate::primitives::crypto::{sha256, Hash};
+use crate::primitives::merkle;
 
 /// Number of state buckets.
 ///
@@ -560,9 +560,11 @@ pub(crate) fn get_decoded<T: BorshDeserialize>(
 ) -> Result<Option<T>, StateError> {
     match reader.get(key)? {
         None => Ok(None),
-        Some(bytes) => crate::codec::decode(&bytes, crate::codec::MAX_BLOCK_BYTES)
-            .map(Some)
-            .map_err(|e| StateError(format!("corrupt value at {}: {e}", hex::encode(key)))),
+        Some(bytes) => {
+            crate::primitives::codec::decode(&bytes, crate::primitives::codec::MAX_BLOCK_BYTES)
+                .map(Some)
+                .map_err(|e| StateError(format!("corrupt value at {}: {e}", hex::encode(key))))
+        }
     }
 }
 
@@ -572,7 +574,7 @@ pub(crate) fn put_encoded<R: StateReader, T: BorshSerialize>(
     key: Vec<u8>,
     value: &T,
 ) {
-    ov.put(key, crate::codec::encode(value));
+    ov.put(key, crate::primitives::codec::encode(value));
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
-use crate::crypto::{Hash, PublicKey};
+use crate::chain::state::{MemStore, Overlay, StateError, WriteSet};
+// Defined in its own module, which governance (the validator set in state) imports too.
+pub use crate::chain::validators::GenesisValidator;
 use crate::governance::{self, Member};
-use crate::ids::{self, ChainId};
-use crate::state::{MemStore, Overlay, StateError, WriteSet};
+use crate::primitives::codec;
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::{self, ChainId};
 
 /// Why a genesis document is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,17 +54,6 @@ pub enum GenesisError {
     /// Building the state failed.
     #[error(transparent)]
     Storage(#[from] StateError),
-}
-
-/// A genesis validator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
-pub struct GenesisValidator {
-    /// Human name (the node's moniker).
-    pub name: String,
-    /// Consensus key.
-    pub public_key: PublicKey,
-    /// Voting power (> 0).
-    pub power: u64,
 }
 
 /// The genesis document (JSON in the node's home; keys in hex).

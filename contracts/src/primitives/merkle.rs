@@ -8,7 +8,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{sha256, Hash};
+use crate::primitives::crypto::{sha256, Hash};
 
 const LEAF_PREFIX: &[u8] = &[0x00];
 const NODE_PREFIX: &[u8] = &[0x01];

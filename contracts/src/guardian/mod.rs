@@ -45,7 +45,7 @@
 //! # State keys
 //!
 //! `grd/b/{binding id}` → [`Binding`]; `grd/pair/{dependant}/{guardian}` → the open binding id;
-//! per-key lists ([`crate::index`]) of the guardian's and the dependant's bindings under `grd/b/`;
+//! per-key lists ([`crate::chain::index`]) of the guardian's and the dependant's bindings under `grd/b/`;
 //! `grd/pay/{binding}/{u32be yyyymm}/{u64be seq}` → [`DependantPayment`], with
 //! `grd/mon/{binding}/{u32be yyyymm}` → count.
 
@@ -53,14 +53,14 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{sha256, Hash, PublicKey};
-use crate::executor::{CallError, Context, Event};
-use crate::ids::{MerchantId, PlatformId};
-use crate::money::{self, decimal_str, Amount, Currency};
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::primitives::crypto::{sha256, Hash, PublicKey};
+use crate::primitives::ids::{MerchantId, PlatformId};
+use crate::primitives::money::{self, decimal_str, Amount, Currency};
 use crate::wallet;
 
-pub use crate::calendar::DAY_MS;
+pub use crate::primitives::calendar::DAY_MS;
 /// Prefix of a registration terminal's code.
 pub const TERMINAL_CODE_PREFIX: &str = "PCREG1";
 /// Longest device number.
@@ -197,6 +197,12 @@ impl Error {
             Error::BiometricRequired(_) => 713,
             Error::BiometricMismatch(_) => 714,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 
@@ -420,8 +426,8 @@ pub struct DayUsage {
     /// Paid that day.
     #[serde(with = "decimal_str")]
     #[borsh(
-        serialize_with = "crate::money::decimal_str::borsh_serialize",
-        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+        serialize_with = "crate::primitives::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::primitives::money::decimal_str::borsh_deserialize"
     )]
     pub spent: Decimal,
     /// Payments that day.
@@ -583,7 +589,7 @@ pub fn bindings_of(
     who: &PublicKey,
     limit: usize,
 ) -> Result<(Vec<Binding>, bool), StateError> {
-    let (ids, more) = crate::index::newest(reader, BINDING_PREFIX, who, limit)?;
+    let (ids, more) = crate::chain::index::newest(reader, BINDING_PREFIX, who, limit)?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(b) = binding(reader, &id)? {
@@ -595,7 +601,7 @@ pub fn bindings_of(
 
 /// `yyyymm` as a number (202611), the statement index of a block time.
 pub fn month_index(time_ms: u64) -> u32 {
-    let (y, m) = crate::calendar::year_month(time_ms);
+    let (y, m) = crate::primitives::calendar::year_month(time_ms);
     (y.min(400_000) as u32) * 100 + m
 }
 
@@ -611,15 +617,15 @@ pub struct Statement {
     /// Sum of the amounts paid, at the currency's scale.
     #[serde(with = "decimal_str")]
     #[borsh(
-        serialize_with = "crate::money::decimal_str::borsh_serialize",
-        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+        serialize_with = "crate::primitives::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::primitives::money::decimal_str::borsh_deserialize"
     )]
     pub total: Decimal,
     /// Sum refunded so far.
     #[serde(with = "decimal_str")]
     #[borsh(
-        serialize_with = "crate::money::decimal_str::borsh_serialize",
-        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+        serialize_with = "crate::primitives::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::primitives::money::decimal_str::borsh_deserialize"
     )]
     pub refunded: Decimal,
 }
@@ -632,8 +638,8 @@ pub struct StatementLine {
     /// Refunded so far.
     #[serde(with = "decimal_str")]
     #[borsh(
-        serialize_with = "crate::money::decimal_str::borsh_serialize",
-        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+        serialize_with = "crate::primitives::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::primitives::money::decimal_str::borsh_deserialize"
     )]
     pub refunded: Decimal,
 }
@@ -796,8 +802,8 @@ pub(crate) fn execute<R: StateReader>(
                 updated_at_ms: ctx.time_ms,
             };
             put_encoded(ov, pair, &b.id);
-            crate::index::push(ov, BINDING_PREFIX, &b.guardian, &b.id)?;
-            crate::index::push(ov, BINDING_PREFIX, &b.dependant, &b.id)?;
+            crate::chain::index::push(ov, BINDING_PREFIX, &b.guardian, &b.id)?;
+            crate::chain::index::push(ov, BINDING_PREFIX, &b.dependant, &b.id)?;
             put_encoded(ov, binding_key(&b.id), &b);
             Ok(vec![binding_event("guardian_binding_requested", &b)
                 .with("device_no", terminal.device_no.clone())
@@ -974,5 +980,4 @@ fn close<R: StateReader>(ov: &mut Overlay<'_, R>, ctx: &Context, b: &mut Binding
 }
 
 #[cfg(test)]
-#[path = "guardian_tests.rs"]
 mod tests;

@@ -1,7 +1,7 @@
 //! Money: ISO 4217 currencies and validated decimal amounts.
 //!
 //! Values are [`rust_decimal::Decimal`]s. Their wire form is pinned here (DESIGN §8): the canonical
-//! decimal string (`"12.50"`) in JSON **and** in the canonical borsh encoding ([`crate::codec`]: a
+//! decimal string (`"12.50"`) in JSON **and** in the canonical borsh encoding ([`crate::primitives::codec`]: a
 //! borsh string, u32 length + ASCII), written by [`decimal_str`]. The string was chosen over a
 //! `(mantissa, scale)` pair because it is what JSON already carries and what another language's
 //! decimal type prints, and because it keeps the scale (`"12.50"` ≠ `"12.5"`) visibly. A
@@ -314,8 +314,8 @@ pub struct Amount {
     /// The value in major units.
     #[serde(with = "decimal_str")]
     #[borsh(
-        serialize_with = "crate::money::decimal_str::borsh_serialize",
-        deserialize_with = "crate::money::decimal_str::borsh_deserialize"
+        serialize_with = "crate::primitives::money::decimal_str::borsh_serialize",
+        deserialize_with = "crate::primitives::money::decimal_str::borsh_deserialize"
     )]
     pub value: Decimal,
     /// Currency.
@@ -394,7 +394,7 @@ pub fn checked_sub(a: Decimal, b: Decimal, currency: Currency) -> Result<Decimal
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::codec;
+    use crate::primitives::codec;
     use proptest::prelude::*;
 
     fn dec(s: &str) -> Decimal {

@@ -4,11 +4,11 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, MAX_BLOCK_BYTES};
-use crate::crypto::{Hash, PublicKey};
-use crate::ids::ChainId;
-use crate::merkle;
-use crate::tx::SignedTx;
+use crate::chain::tx::SignedTx;
+use crate::primitives::codec::{self, MAX_BLOCK_BYTES};
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::ChainId;
+use crate::primitives::merkle;
 
 /// A block header. Its hash is the block hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]

@@ -7,9 +7,9 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::money::Currency;
+use crate::chain::tx::Call as TxCall;
+use crate::primitives::money::Currency;
 use crate::testkit::{cny, pid, pk, route, Chain, ACQ};
-use crate::tx::Call as TxCall;
 use crate::wallet::{balance, wallet_id, Account};
 
 // 1 host-a, 2 acq-b, 3 gov-c; 50 a shop; 20 the guardian (100.00 CNY), 30 the dependant (no

@@ -12,22 +12,23 @@
 //! through [`Context`]; never a clock.
 //!
 //! Signatures are **not** checked here: the node verifies each transaction once
-//! ([`crate::tx::check_stateless`], cached by tx hash) before it enters the mempool or a validated
+//! ([`crate::chain::tx::check_stateless`], cached by tx hash) before it enters the mempool or a validated
 //! proposal, so execution never pays for it twice.
 
 use std::collections::BTreeMap;
 
-use borsh::{BorshDeserialize, BorshSerialize};
-use serde::{Deserialize, Serialize};
-
-use crate::block::{Block, Header};
-use crate::codec::{self, MAX_BLOCK_BYTES};
-use crate::crypto::{Hash, PublicKey};
-use crate::ids::ChainId;
-use crate::merkle;
-use crate::state::{Overlay, StateError, StateReader, WriteSet};
-use crate::tx::{Call, SignedTx};
+use crate::chain::block::{Block, Header};
+use crate::chain::kernel::{CallError, Context, Refusal};
+use crate::chain::state::{Overlay, StateError, StateReader, WriteSet};
+use crate::chain::tx::{Call, SignedTx};
+use crate::primitives::codec::{self, MAX_BLOCK_BYTES};
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::ChainId;
+use crate::primitives::merkle;
 use crate::{collection, enclave_registry, governance, guardian, registry, store, wallet};
+
+// Defined with the call kernel, which the contracts import instead of this module.
+pub use crate::chain::kernel::{Event, Receipt};
 
 const NONCE_PREFIX: &[u8] = b"acct/nonce/";
 
@@ -92,6 +93,12 @@ impl ContractError {
     }
 }
 
+impl Refusal for ContractError {
+    fn code(&self) -> u32 {
+        ContractError::code(self)
+    }
+}
+
 /// A fault that stops execution of the whole block (the node must stop).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExecError {
@@ -146,68 +153,6 @@ pub enum BlockError {
     Storage(#[from] StateError),
 }
 
-/// Something a successful call reports (e.g. `merchant_registered` with `merchant_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
-pub struct Event {
-    /// Event name.
-    pub kind: String,
-    /// Attributes, in emission order.
-    pub attributes: Vec<(String, String)>,
-}
-
-impl Event {
-    /// An event with no attributes.
-    pub fn new(kind: impl Into<String>) -> Event {
-        Event {
-            kind: kind.into(),
-            attributes: Vec::new(),
-        }
-    }
-
-    /// Adds an attribute.
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Event {
-        self.attributes.push((key.into(), value.into()));
-        self
-    }
-
-    /// The first value of attribute `key`.
-    pub fn attribute(&self, key: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// The outcome of one transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
-pub struct Receipt {
-    /// Transaction hash.
-    pub tx_hash: Hash,
-    /// Block height.
-    pub height: u64,
-    /// Position in the block.
-    pub index: u32,
-    /// 0 on success, else [`ContractError::code`].
-    pub code: u32,
-    /// The refusal's message, if any.
-    pub error: Option<String>,
-    /// Events of a successful call.
-    pub events: Vec<Event>,
-}
-
-impl Receipt {
-    /// Whether the call succeeded.
-    pub fn is_ok(&self) -> bool {
-        self.code == 0
-    }
-
-    /// `sha256(codec::encode(self))`: the leaf data of the result root.
-    pub fn hash(&self) -> Hash {
-        Hash::digest(&codec::encode(self))
-    }
-}
-
 /// What executing a block yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockOutcome {
@@ -217,45 +162,6 @@ pub struct BlockOutcome {
     pub receipts: Vec<Receipt>,
     /// [`merkle::root`] over the receipt hashes (the next header's `prev_result_root`).
     pub result_root: Hash,
-}
-
-/// What a contract call sees of its transaction and block.
-#[derive(Debug, Clone)]
-pub(crate) struct Context {
-    /// Block height.
-    pub height: u64,
-    /// Block BFT time (`Header.time_ms`), milliseconds since the Unix epoch.
-    pub time_ms: u64,
-    /// Signing account.
-    pub sender: PublicKey,
-    /// The transaction's nonce.
-    pub nonce: u64,
-    /// The transaction's hash (payment ids are tx hashes).
-    pub tx_hash: Hash,
-    /// The chain (quotes are bound to it).
-    pub chain_id: ChainId,
-}
-
-/// A call's failure: a refusal (receipt), a refusal that keeps its writes (receipt), or a storage
-/// fault (abort).
-#[derive(Debug)]
-pub(crate) enum CallError {
-    Refused(ContractError),
-    /// Refused, but the call's writes are committed (e.g. a counted failed attempt).
-    RefusedKeep(ContractError),
-    Storage(StateError),
-}
-
-impl From<StateError> for CallError {
-    fn from(e: StateError) -> Self {
-        CallError::Storage(e)
-    }
-}
-
-impl<E: Into<ContractError>> From<E> for CallError {
-    fn from(e: E) -> Self {
-        CallError::Refused(e.into())
-    }
 }
 
 fn nonce_key(pk: &PublicKey) -> Vec<u8> {
@@ -318,7 +224,7 @@ pub fn validate_block(reader: &impl StateReader, block: &Block) -> Result<(), Bl
             max: MAX_BLOCK_BYTES,
         });
     }
-    let computed = crate::block::tx_root(&block.txs);
+    let computed = crate::chain::block::tx_root(&block.txs);
     if computed != block.header.tx_root {
         return Err(BlockError::TxRootMismatch {
             header: block.header.tx_root,
@@ -380,20 +286,20 @@ fn execute_tx<R: StateReader>(
     header: &Header,
     stx: &SignedTx,
     tx_hash: Hash,
-) -> Result<Result<Vec<Event>, ContractError>, ExecError> {
+) -> Result<Result<Vec<Event>, Box<dyn Refusal>>, ExecError> {
     let tx = &stx.tx;
     if tx.chain_id != header.chain_id {
-        return Ok(Err(ContractError::WrongChainId {
+        return Ok(Err(Box::new(ContractError::WrongChainId {
             expected: header.chain_id.clone(),
             got: tx.chain_id.clone(),
-        }));
+        })));
     }
     let expected = nonce(ov, &tx.sender)?;
     if tx.nonce != expected {
-        return Ok(Err(ContractError::BadNonce {
+        return Ok(Err(Box::new(ContractError::BadNonce {
             expected,
             got: tx.nonce,
-        }));
+        })));
     }
     ov.put(
         nonce_key(&tx.sender),

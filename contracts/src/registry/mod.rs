@@ -28,12 +28,12 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::hex_bytes;
-use crate::crypto::{Hash, PublicKey};
-use crate::executor::{CallError, Context, Event};
+use crate::chain::kernel::{CallError, Context, Event, Refusal};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Member, Role};
-use crate::ids::{MerchantId, PlatformId};
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::primitives::codec::hex_bytes;
+use crate::primitives::crypto::{Hash, PublicKey};
+use crate::primitives::ids::{MerchantId, PlatformId};
 
 /// Largest acquiring record payload.
 pub const MAX_RECORD_PAYLOAD: usize = 16 * 1024;
@@ -135,6 +135,12 @@ impl Error {
             Error::AlreadyAccepted { .. } => 210,
             Error::NotAccepted { .. } => 211,
         }
+    }
+}
+
+impl Refusal for Error {
+    fn code(&self) -> u32 {
+        Error::code(self)
     }
 }
 

@@ -2,14 +2,14 @@
 //!
 //! A [`SignedTx`] is decoded from at most [`MAX_TX_BYTES`], checked statelessly
 //! ([`check_stateless`]: chain id and signature) at mempool admission or proposal validation, and then
-//! executed by [`crate::executor`], which checks the nonce and runs the [`Call`].
+//! executed by [`crate::chain::executor`], which checks the nonce and runs the [`Call`].
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, MAX_TX_BYTES};
-use crate::crypto::{self, sha256, Hash, PublicKey, SecretKey, Signature};
-use crate::ids::ChainId;
+use crate::primitives::codec::{self, MAX_TX_BYTES};
+use crate::primitives::crypto::{self, sha256, Hash, PublicKey, SecretKey, Signature};
+use crate::primitives::ids::ChainId;
 use crate::{governance, registry, wallet};
 
 /// Domain separator of the signed message.
@@ -247,7 +247,7 @@ pub fn check_stateless(tx: &SignedTx, chain_id: &ChainId) -> Result<(), TxError>
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::ids::MerchantId;
+    use crate::primitives::ids::MerchantId;
 
     fn sample(key: &SecretKey) -> SignedTx {
         SignedTx::sign(

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::money::Currency;
+use crate::chain::tx::Call as TxCall;
+use crate::primitives::money::Currency;
 use crate::testkit::{cny, pid, pk, Chain, ACQ};
-use crate::tx::Call as TxCall;
 use crate::wallet::{balance, wallet_id};
 
 // 1 host-a (platform, governor, wallet host), 2 acq-b (platform, governor, acquirer), 3 gov-c,
@@ -107,8 +107,8 @@ fn run_table(base: &Chain, cases: Vec<(&str, u8, TxCall, u32)>) {
         let r = c.call(signer, call);
         assert_eq!(r.code, code, "{name}: {:?}", r.error);
         if code != 0 {
-            use crate::state::StateReader;
-            let diff = (0..crate::state::BUCKETS as u16)
+            use crate::chain::state::StateReader;
+            let diff = (0..crate::chain::state::BUCKETS as u16)
                 .filter(|b| {
                     before.bucket_entries(*b).unwrap() != c.store.bucket_entries(*b).unwrap()
                 })

@@ -9,8 +9,8 @@
 //! then the elements, `Option<T>` a `0`/`1` byte then the value, enums a `u8` variant index (the
 //! declaration order, so **variants are only ever appended**) then the variant's fields, structs their
 //! fields in declaration order, maps (`BTreeMap`, always: deterministic order) a `u32` count then the
-//! `(key, value)` pairs in strictly increasing key order. Decimals ([`crate::money`]) and ids
-//! ([`crate::ids`]) are strings, checked on decode as the serde path checks them.
+//! `(key, value)` pairs in strictly increasing key order. Decimals ([`crate::primitives::money`]) and ids
+//! ([`crate::primitives::ids`]) are strings, checked on decode as the serde path checks them.
 //!
 //! Decoding is strict so that one value has exactly one encoding: a `bool` or `Option` tag other than
 //! `0`/`1`, an unknown enum index, invalid UTF-8, map keys out of order or repeated (borsh's
@@ -24,9 +24,9 @@ use std::io;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-/// Largest encoded [`crate::tx::SignedTx`] accepted anywhere.
+/// Largest encoded [`crate::chain::tx::SignedTx`] accepted anywhere.
 pub const MAX_TX_BYTES: usize = 64 * 1024;
-/// Largest encoded [`crate::block::Block`] accepted anywhere.
+/// Largest encoded [`crate::chain::block::Block`] accepted anywhere.
 pub const MAX_BLOCK_BYTES: usize = 4 * 1024 * 1024;
 /// Largest `max_len` [`decode`] honours; larger limits are clamped to it.
 pub const MAX_DECODE_BYTES: usize = 64 * 1024 * 1024;
@@ -195,8 +195,8 @@ mod tests {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode::<Sample>(&bytes, MAX_TX_BYTES);
-            let _ = decode::<crate::tx::SignedTx>(&bytes, MAX_TX_BYTES);
-            let _ = decode::<crate::block::Block>(&bytes, MAX_BLOCK_BYTES);
+            let _ = decode::<crate::chain::tx::SignedTx>(&bytes, MAX_TX_BYTES);
+            let _ = decode::<crate::chain::block::Block>(&bytes, MAX_BLOCK_BYTES);
         }
     }
 
@@ -240,7 +240,7 @@ mod tests {
         ));
         // An unknown enum variant.
         assert!(matches!(
-            decode::<crate::tx::Call>(&[200], 100),
+            decode::<crate::chain::tx::Call>(&[200], 100),
             Err(Error::Decode(_))
         ));
     }
@@ -325,7 +325,7 @@ mod tests {
             Err(Error::Decode(_))
         ));
         assert!(matches!(
-            decode::<Vec<crate::tx::SignedTx>>(&bytes, MAX_BLOCK_BYTES),
+            decode::<Vec<crate::chain::tx::SignedTx>>(&bytes, MAX_BLOCK_BYTES),
             Err(Error::Decode(_))
         ));
         assert!(start.elapsed() < std::time::Duration::from_secs(1));

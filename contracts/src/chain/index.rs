@@ -5,8 +5,8 @@
 //! and `{ns}idx/i/{key}/{u64be position}` each id, in the order they were added. Adding is O(1)
 //! writes; reading the newest `limit` ids is O(limit) reads.
 
-use crate::crypto::{Hash, PublicKey};
-use crate::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
+use crate::primitives::crypto::{Hash, PublicKey};
 
 fn len_key(ns: &[u8], owner: &PublicKey) -> Vec<u8> {
     [ns, b"idx/n/", &owner.0[..]].concat()
@@ -52,7 +52,7 @@ pub fn newest(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::state::MemStore;
+    use crate::chain::state::MemStore;
 
     #[test]
     fn lists_are_per_key_and_newest_first() {

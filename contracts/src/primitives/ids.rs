@@ -1,8 +1,8 @@
 //! Identifiers: chain, platform (consortium member) and merchant.
 //!
-//! All are strings on the wire (JSON, and borsh strings in [`crate::codec`]); platform and merchant ids
+//! All are strings on the wire (JSON, and borsh strings in [`crate::primitives::codec`]); platform and merchant ids
 //! are validated when parsed or decoded from either form (a chain id is checked by the genesis and by
-//! [`crate::tx::check_stateless`], which compares it with the chain's).
+//! [`crate::chain::tx::check_stateless`], which compares it with the chain's).
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +10,7 @@ use std::str::FromStr;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{sha256, PublicKey};
+use crate::primitives::crypto::{sha256, PublicKey};
 
 /// Longest [`PlatformId`].
 pub const MAX_PLATFORM_ID_LEN: usize = 32;
@@ -63,7 +63,7 @@ impl ChainId {
         &self.0
     }
 
-    /// Checks 1..=64 characters of `[A-Za-z0-9._-]` (done by [`crate::genesis::Genesis::validate`]).
+    /// Checks 1..=64 characters of `[A-Za-z0-9._-]` (done by [`crate::chain::genesis::Genesis::validate`]).
     pub fn validate(&self) -> Result<(), Error> {
         let ok = !self.0.is_empty()
             && self.0.len() <= MAX_CHAIN_ID_LEN
@@ -286,18 +286,21 @@ mod tests {
         assert!(MerchantId::parse("M0123456789abcdef0123").is_err());
         assert!(MerchantId::parse("X0123456789ABCDEF0123").is_err());
         assert!(MerchantId::parse("M0123").is_err());
-        let bin = crate::codec::encode(&id);
+        let bin = crate::primitives::codec::encode(&id);
         assert_eq!(&bin[..4], &21u32.to_le_bytes());
         assert_eq!(&bin[4..], id.as_str().as_bytes());
-        assert_eq!(crate::codec::decode::<MerchantId>(&bin, 100).unwrap(), id);
-        // An invalid id is refused from bytes as from JSON.
-        let bad = crate::codec::encode(&"M0123456789abcdef0123".to_owned());
-        assert!(crate::codec::decode::<MerchantId>(&bad, 100).is_err());
-        let bad = crate::codec::encode(&"BAD".to_owned());
-        assert!(crate::codec::decode::<PlatformId>(&bad, 100).is_err());
-        let good = crate::codec::encode(&"p-1".to_owned());
         assert_eq!(
-            crate::codec::decode::<PlatformId>(&good, 100).unwrap(),
+            crate::primitives::codec::decode::<MerchantId>(&bin, 100).unwrap(),
+            id
+        );
+        // An invalid id is refused from bytes as from JSON.
+        let bad = crate::primitives::codec::encode(&"M0123456789abcdef0123".to_owned());
+        assert!(crate::primitives::codec::decode::<MerchantId>(&bad, 100).is_err());
+        let bad = crate::primitives::codec::encode(&"BAD".to_owned());
+        assert!(crate::primitives::codec::decode::<PlatformId>(&bad, 100).is_err());
+        let good = crate::primitives::codec::encode(&"p-1".to_owned());
+        assert_eq!(
+            crate::primitives::codec::decode::<PlatformId>(&good, 100).unwrap(),
             PlatformId::new("p-1").unwrap()
         );
     }

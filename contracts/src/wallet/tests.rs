@@ -9,10 +9,10 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use super::*;
+use crate::chain::tx::Call as TxCall;
 use crate::governance::{Action, Call as GovCall};
 use crate::registry::Call as RegCall;
 use crate::testkit::{mandate, member, pid, pk, route, Chain};
-use crate::tx::Call as TxCall;
 
 // Keys: 1 host-a (platform, governor), 2 acq-b (platform, governor), 3 gov-c (governor),
 // 4 plat-d (platform, not a host), 20.. users, 50/51 merchant keys.
@@ -249,8 +249,8 @@ fn run_table(base: &Chain, cases: Vec<(&str, u8, TxCall, u32)>) {
             // Only the sender's nonce changed.
             let after = c.store.clone();
             let mut diff = 0;
-            for b in 0..crate::state::BUCKETS as u16 {
-                use crate::state::StateReader;
+            for b in 0..crate::chain::state::BUCKETS as u16 {
+                use crate::chain::state::StateReader;
                 let x = before.bucket_entries(b).unwrap();
                 let y = after.bucket_entries(b).unwrap();
                 if x != y {
@@ -659,8 +659,8 @@ fn pay_table() {
     let tx = c.tx(ALICE, pay(alice_wallet(), "1", "R"));
     assert!(c.run_block(vec![tx.clone()])[0].is_ok());
     let block = c.block(vec![tx]);
-    assert!(crate::executor::validate_block(&c.store, &block).is_err());
-    let out = crate::executor::execute_block(&c.store, &block).unwrap();
+    assert!(crate::chain::executor::validate_block(&c.store, &block).is_err());
+    let out = crate::chain::executor::execute_block(&c.store, &block).unwrap();
     assert_eq!(out.receipts[0].code, 1);
 }
 
@@ -803,9 +803,9 @@ fn call_json_shapes() {
     assert_eq!(v["wallet"]["pay"]["merchant_id"], merchant().to_string());
     let back: TxCall = serde_json::from_value(v).unwrap();
     assert_eq!(back, call);
-    let bytes = crate::codec::encode(&back);
+    let bytes = crate::primitives::codec::encode(&back);
     assert_eq!(
-        crate::codec::decode::<TxCall>(&bytes, bytes.len()).unwrap(),
+        crate::primitives::codec::decode::<TxCall>(&bytes, bytes.len()).unwrap(),
         call
     );
     let settle = wal(Call::Settle {
@@ -836,8 +836,8 @@ fn two_executors_agree() {
     ];
     assert_eq!(txs_a, txs_b);
     let block = a.block(txs_a);
-    let out_a = crate::executor::execute_block(&a.store, &block).unwrap();
-    let out_b = crate::executor::execute_block(&b.store, &block).unwrap();
+    let out_a = crate::chain::executor::execute_block(&a.store, &block).unwrap();
+    let out_b = crate::chain::executor::execute_block(&b.store, &block).unwrap();
     assert_eq!(out_a, out_b);
     let ra = a.run_block(block.txs.clone());
     let rb = b.run_block(txs_b);

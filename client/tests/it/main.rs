@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod emvco;
+mod emvco_tip;
 mod qr;
 
 use std::collections::BTreeMap;

@@ -9,6 +9,7 @@
 mod emvco;
 mod emvco_tip;
 mod qr;
+mod qr_photos;
 
 use std::collections::BTreeMap;
 use std::process::Output;

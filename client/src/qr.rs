@@ -217,7 +217,7 @@ pub fn decode_gray(img: &GrayImage) -> Result<String, Error> {
 }
 
 /// The text of the first QR code found in `img` by `engines`, in order. Photos are first scaled
-/// down to [`DETECT_SIDE`] on their longest side. Each engine gets the image as it is, then
+/// down to 1200 pixels on their longest side. Each engine gets the image as it is, then
 /// variants that help with photos, each made only when the ones before it failed:
 ///
 /// - rxing: smoothed (noise); twice the size and sharpened (blur, few pixels per module); on a

@@ -11,9 +11,20 @@
 //! or, for a split-bill collection, the total (54) and the collection id in 62-50
 //! ([`COLLECTION_SUBFIELD`]).
 //!
+//! Every field is kept as read in [`MerchantCode::tags`] (id, raw value, and the sub-fields of
+//! templates), beside the interpreted fields: point of initiation `"12"` and `dynamic`, currency
+//! `"156"` and `CNY`.
+//!
+//! Tip and convenience fee (fields 55-57): `55` = `01` asks the payer for a tip, `02` adds the
+//! fixed fee in `56`, `03` the percentage in `57` (0.01 to 99.99). [`MerchantCode::amount_due`]
+//! says what the payer pays: the base amount, the fee (a percentage fee rounded half up to the
+//! currency's minor unit), the tip (required when asked for, refused otherwise) and the total.
+//!
 //! ```text
 //! decode(&str) ──► MerchantCode ──► paychain_merchant() ──► Ok("M…") | Err(NotPaychain: "this is a Pix code …")
-//! MerchantCodeSpec::new(..)?.with_payment(..)? ──► encode(&spec) ──► "00020101021226…6304ABCD"
+//!                      │       └──► amount_due(base, tip) ──► Due { base, fee, tip, total }
+//!                      └── tags: [{ id: "00", value: "01" }, { id: "01", value: "12" }, { id: "26", value: "…", tags: [...] }, ...]
+//! MerchantCodeSpec::new(..)?.with_payment(..)?.with_tip(..)? ──► encode(&spec) ──► "00020101021226…6304ABCD"
 //! ```
 //!
 //! The decoder is pure and bounded: inputs over [`MAX_PAYLOAD_CHARS`] are refused before parsing, and
@@ -27,7 +38,8 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 use paychain_contracts::ids::MerchantId;
-use rust_decimal::Decimal;
+use paychain_contracts::money::{self, Amount, Currency as PaychainCurrency};
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
 /// Longest payload accepted, in characters. EMVCo codes are at most 512 characters.
@@ -53,8 +65,11 @@ pub const MAX_ORDER_REF_CHARS: usize = 25;
 /// (64 hex characters) in 01. 62-05 is limited to 25 characters, too short for the id.
 pub const COLLECTION_SUBFIELD: &str = "50";
 
-/// Longest transaction amount (field 54), in characters.
+/// Longest transaction amount (field 54) or fixed convenience fee (56), in characters.
 pub const MAX_AMOUNT_CHARS: usize = 13;
+
+/// Longest convenience fee percentage (field 57), in characters (`"99.99"`).
+pub const MAX_PERCENT_CHARS: usize = 5;
 
 /// Why a payload is not a valid EMVCo MPM code. Field ids of sub-fields are written `62-05`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +136,30 @@ pub struct Field {
     pub value: String,
 }
 
+/// A field exactly as read, in code order: its id, its EMVCo name when it has one, its raw value
+/// and, for a template, its sub-fields (the same shape, one level down; the payment-system
+/// templates 50-99 inside field 62 one level further, when their value is well-formed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tag {
+    /// Two-digit id.
+    pub id: String,
+    /// What EMVCo calls the field (`"point of initiation method"`), if this decoder knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'static str>,
+    /// The value as it appears in the code.
+    pub value: String,
+    /// Sub-fields of a template, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+}
+
+impl Tag {
+    /// The sub-field `id`.
+    pub fn tag(&self, id: &str) -> Option<&Tag> {
+        self.tags.iter().find(|t| t.id == id)
+    }
+}
+
 /// Static codes serve many payments; dynamic codes one (and carry the amount).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -174,10 +213,21 @@ pub struct Currency {
 pub enum Tip {
     /// `55` = `01`: the payer is asked for a tip.
     Prompt,
-    /// `55` = `02`: a fixed convenience fee (field 56).
+    /// `55` = `02`: a fixed convenience fee (field 56), in the code's currency.
     FixedFee { amount: Decimal },
-    /// `55` = `03`: a percentage convenience fee (field 57).
+    /// `55` = `03`: a convenience fee of `percent` % of the amount (field 57, 0.01 to 99.99).
     PercentageFee { percent: Decimal },
+}
+
+impl Tip {
+    /// The value of field 55 for this tip or fee.
+    pub fn indicator(&self) -> &'static str {
+        match self {
+            Tip::Prompt => "01",
+            Tip::FixedFee { .. } => "02",
+            Tip::PercentageFee { .. } => "03",
+        }
+    }
 }
 
 /// Additional data field template (62). `"***"` in a field means "ask the payer".
@@ -269,6 +319,8 @@ pub struct MerchantCode {
     pub other_fields: Vec<Field>,
     /// Field 63 as 4 uppercase hex digits (verified).
     pub crc: String,
+    /// Every field as read, in order, with its raw value (and the sub-fields of templates).
+    pub tags: Vec<Tag>,
 }
 
 /// Why a valid EMVCo code cannot be paid through paychain.
@@ -362,6 +414,97 @@ impl MerchantCode {
             .and_then(|d| d.reference_label.as_deref())
     }
 
+    /// The top-level field `id` as read.
+    pub fn tag(&self, id: &str) -> Option<&Tag> {
+        self.tags.iter().find(|t| t.id == id)
+    }
+
+    /// What the payer pays for this code: `base` (the code's amount for a dynamic code, the
+    /// amount the payer entered for a static one), plus the convenience fee the code states, plus
+    /// `tip` (in `base`'s currency).
+    ///
+    /// - A code asking for a tip (55 = `01`) needs `tip` (zero for none); any other code refuses one.
+    /// - A fixed fee (56) is added as stated; it may not have more decimals than the currency.
+    /// - A percentage fee (57) is `base × percent / 100`, computed exactly in decimal and rounded
+    ///   half up (half away from zero) to the currency's minor unit: 3 % of 10.25 CNY is 0.3075,
+    ///   so 0.31.
+    /// - `base` must be the code's amount (54) when it has one, and in the code's currency (53).
+    ///
+    /// Fee and tip are zero amounts (in the currency, with its minor-unit decimals) when there is
+    /// none; base and total are valid payment amounts ([`Amount::validate`]).
+    pub fn amount_due(&self, base: Amount, tip: Option<Decimal>) -> Result<Due, DueError> {
+        base.validate()?;
+        let currency = base.currency;
+        let minor = currency.minor_units()?;
+        if let Some(c) = &self.currency {
+            if currency_alpha(&c.numeric) != Some(currency.code()) {
+                return Err(DueError::CurrencyMismatch {
+                    code: match currency_alpha(&c.numeric) {
+                        Some(alpha) => format!("{alpha} ({})", c.numeric),
+                        None => c.numeric.clone(),
+                    },
+                    given: currency,
+                });
+            }
+        }
+        if let Some(stated) = self.amount {
+            if stated != base.value {
+                return Err(DueError::AmountMismatch {
+                    code: currency.format(stated),
+                    given: currency.format(base.value),
+                });
+            }
+        }
+        let exact = |mut value: Decimal| {
+            value.rescale(minor);
+            Amount { value, currency }
+        };
+        let fee = match &self.tip {
+            Some(Tip::FixedFee { amount }) => {
+                if amount.normalize().scale() > minor {
+                    return Err(DueError::FeeDecimals {
+                        fee: amount.to_string(),
+                        currency,
+                        allowed: minor,
+                    });
+                }
+                *amount
+            }
+            Some(Tip::PercentageFee { percent }) => base
+                .value
+                .checked_mul(*percent)
+                .and_then(|v| v.checked_div(Decimal::ONE_HUNDRED))
+                .ok_or(money::Error::Overflow(currency))?
+                .round_dp_with_strategy(minor, RoundingStrategy::MidpointAwayFromZero),
+            Some(Tip::Prompt) | None => Decimal::ZERO,
+        };
+        let tip = match (&self.tip, tip) {
+            (Some(Tip::Prompt), None) => return Err(DueError::TipRequired),
+            (Some(Tip::Prompt), Some(t)) => {
+                if t.is_sign_negative() || t.normalize().scale() > minor {
+                    return Err(DueError::BadTip {
+                        tip: t.to_string(),
+                        currency,
+                        allowed: minor,
+                    });
+                }
+                t
+            }
+            (_, Some(_)) => return Err(DueError::TipNotAsked),
+            (_, None) => Decimal::ZERO,
+        };
+        let total = money::checked_add(base.value, fee, currency)
+            .and_then(|v| money::checked_add(v, tip, currency))?;
+        let total = exact(total);
+        total.validate()?;
+        Ok(Due {
+            base,
+            fee: exact(fee),
+            tip: exact(tip),
+            total,
+        })
+    }
+
     fn paychain_account(&self) -> Option<&MerchantAccount> {
         self.merchant_accounts.iter().find(|a| {
             a.guid
@@ -369,6 +512,77 @@ impl MerchantCode {
                 .is_some_and(|g| g.eq_ignore_ascii_case(PAYCHAIN_GUID))
         })
     }
+}
+
+/// What a payer pays for a code ([`MerchantCode::amount_due`]), all in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Due {
+    /// The amount before fee and tip, as given.
+    pub base: Amount,
+    /// The convenience fee the code states (zero if none), with the currency's minor-unit decimals.
+    pub fee: Amount,
+    /// The payer's tip (zero if none), with the currency's minor-unit decimals.
+    pub tip: Amount,
+    /// `base + fee + tip`, with the currency's minor-unit decimals: what the payer pays.
+    pub total: Amount,
+}
+
+impl std::fmt::Display for Due {
+    /// `103.00 CNY (100.00 CNY + convenience fee 3.00 CNY)`, or just the total when there is
+    /// neither fee nor tip.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.total)?;
+        let mut parts = Vec::new();
+        if !self.fee.value.is_zero() {
+            parts.push(format!("convenience fee {}", self.fee));
+        }
+        if !self.tip.value.is_zero() {
+            parts.push(format!("tip {}", self.tip));
+        }
+        if !parts.is_empty() {
+            write!(f, " ({} + {})", self.base, parts.join(" + "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why [`MerchantCode::amount_due`] cannot say what to pay. One line a payer understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DueError {
+    /// Field 55 is `01` and no tip was given.
+    #[error("this code asks for a tip: pass --tip AMOUNT (0 for none)")]
+    TipRequired,
+    /// A tip was given for a code that does not ask for one.
+    #[error("this code does not ask for a tip (field 55 is not 01): leave out --tip")]
+    TipNotAsked,
+    /// A negative tip, or one with more decimals than the currency has.
+    #[error("invalid tip {tip}: zero or more {currency}, at most {allowed} decimals")]
+    BadTip {
+        tip: String,
+        currency: PaychainCurrency,
+        allowed: u32,
+    },
+    /// The code's fixed fee (56) has more decimals than the currency has.
+    #[error(
+        "the code's convenience fee {fee} has more decimals than {currency} allows ({allowed})"
+    )]
+    FeeDecimals {
+        fee: String,
+        currency: PaychainCurrency,
+        allowed: u32,
+    },
+    /// The base amount is not the code's amount (54).
+    #[error("amount mismatch: the code asks for {code}, the payment says {given}")]
+    AmountMismatch { code: String, given: String },
+    /// The base amount is not in the code's currency (53).
+    #[error("currency mismatch: the code is in {code}, the payment in {given}")]
+    CurrencyMismatch {
+        code: String,
+        given: PaychainCurrency,
+    },
+    /// An amount the money rules refuse (unsupported currency, too large, overflow, ...).
+    #[error("invalid amount: {0}")]
+    Money(#[from] money::Error),
 }
 
 /// Known merchant account GUIDs (compared without case) and the scheme they belong to.
@@ -415,6 +629,7 @@ fn card_network(tag: &str) -> &'static str {
 /// (numeric, alpha, minor units) of common ISO 4217 currencies.
 const CURRENCIES: &[(&str, &str, u32)] = &[
     ("036", "AUD", 2),
+    ("048", "BHD", 3),
     ("050", "BDT", 2),
     ("096", "BND", 2),
     ("116", "KHR", 2),
@@ -426,6 +641,7 @@ const CURRENCIES: &[(&str, &str, u32)] = &[
     ("360", "IDR", 2),
     ("392", "JPY", 0),
     ("410", "KRW", 0),
+    ("414", "KWD", 3),
     ("418", "LAK", 2),
     ("446", "MOP", 2),
     ("458", "MYR", 2),
@@ -685,6 +901,7 @@ pub fn decode(payload: &str) -> Result<MerchantCode, Error> {
         unreserved_templates: Vec::new(),
         other_fields: Vec::new(),
         crc: stated,
+        tags: raws.iter().map(tag_of).collect(),
     };
     let mut fee_fixed = None;
     let mut fee_percent = None;
@@ -743,7 +960,7 @@ pub fn decode(payload: &str) -> Result<MerchantCode, Error> {
             54 => code.amount = Some(amount(id, "transaction amount", &value)?),
             55 => tip_indicator = Some(value),
             56 => fee_fixed = Some(amount(id, "convenience fee fixed", &value)?),
-            57 => fee_percent = Some(amount(id, "convenience fee percentage", &value)?),
+            57 => fee_percent = Some(percentage(id, &value)?),
             58 => {
                 if value.chars().count() != 2 || !value.chars().all(|c| c.is_ascii_alphabetic()) {
                     return Err(invalid(
@@ -800,8 +1017,154 @@ pub fn decode(payload: &str) -> Result<MerchantCode, Error> {
             ))
         }
     };
+    // 56 and 57 belong to their indicator only: a fee the payer would not be charged (or charged
+    // twice over) must not pass unnoticed.
+    let indicator = tip_indicator.as_deref();
+    if fee_fixed.is_some() && indicator != Some("02") {
+        return Err(invalid(
+            "56",
+            "convenience fee fixed",
+            format!("is present but field 55 is {}, not 02", shown(indicator)),
+        ));
+    }
+    if fee_percent.is_some() && indicator != Some("03") {
+        return Err(invalid(
+            "57",
+            "convenience fee percentage",
+            format!("is present but field 55 is {}, not 03", shown(indicator)),
+        ));
+    }
     check_paychain(&code)?;
     Ok(code)
+}
+
+fn shown(value: Option<&str>) -> String {
+    value.map_or_else(|| "missing".to_owned(), |v| format!("{v:?}"))
+}
+
+/// A convenience fee percentage (57): an amount-format number from 0.01 to 99.99 with at most two
+/// decimals, in at most [`MAX_PERCENT_CHARS`] characters (`"3"`, `"3.5"`, `"03.00"`).
+fn percentage(id: &str, value: &str) -> Result<Decimal, Error> {
+    const NAME: &str = "convenience fee percentage";
+    if value.chars().count() > MAX_PERCENT_CHARS {
+        return Err(invalid(
+            id,
+            NAME,
+            format!("must be at most {MAX_PERCENT_CHARS} characters, is {value:?}"),
+        ));
+    }
+    let percent = amount(id, NAME, value)?;
+    if percent.normalize().scale() > 2 {
+        return Err(invalid(
+            id,
+            NAME,
+            format!("must have at most 2 decimals, is {value:?}"),
+        ));
+    }
+    if percent < Decimal::new(1, 2) || percent > Decimal::new(9999, 2) {
+        return Err(invalid(
+            id,
+            NAME,
+            format!("must be from 0.01 to 99.99, is {value:?}"),
+        ));
+    }
+    Ok(percent)
+}
+
+/// Whether field `id` (top level) is a template whose value holds sub-fields.
+fn is_template(id: usize) -> bool {
+    matches!(id, 26..=51 | 62 | 64 | 80..=99)
+}
+
+/// EMVCo's name of top-level field `id`.
+fn field_name(id: usize) -> Option<&'static str> {
+    Some(match id {
+        0 => "payload format indicator",
+        1 => "point of initiation method",
+        2..=51 => "merchant account information",
+        52 => "merchant category code",
+        53 => "transaction currency",
+        54 => "transaction amount",
+        55 => "tip or convenience indicator",
+        56 => "value of convenience fee fixed",
+        57 => "value of convenience fee percentage",
+        58 => "country code",
+        59 => "merchant name",
+        60 => "merchant city",
+        61 => "postal code",
+        62 => "additional data field template",
+        63 => "CRC",
+        64 => "merchant information language template",
+        65..=79 => "RFU for EMVCo",
+        80..=99 => "unreserved template",
+        _ => return None,
+    })
+}
+
+/// EMVCo's name of sub-field `sub` of template `parent`.
+fn sub_field_name(parent: usize, sub: usize) -> Option<&'static str> {
+    Some(match (parent, sub) {
+        (26..=51 | 80..=99, 0) => "globally unique identifier",
+        (62, 1) => "bill number",
+        (62, 2) => "mobile number",
+        (62, 3) => "store label",
+        (62, 4) => "loyalty number",
+        (62, 5) => "reference label",
+        (62, 6) => "customer label",
+        (62, 7) => "terminal label",
+        (62, 8) => "purpose of transaction",
+        (62, 9) => "additional consumer data request",
+        (62, 10..=49) => "RFU for EMVCo",
+        (62, 50..=99) => "payment system specific template",
+        (64, 0) => "language preference",
+        (64, 1) => "merchant name, alternate language",
+        (64, 2) => "merchant city, alternate language",
+        _ => return None,
+    })
+}
+
+/// The [`Tag`] of a top-level field. Templates were parsed successfully by [`decode`] before this
+/// is called; a sub-field template of 62 (50-99) that does not parse is kept without sub-fields.
+fn tag_of(raw: &Raw) -> Tag {
+    let n = parse_two_digits(&raw.tag).unwrap_or(100);
+    let subs =
+        |parent: &str, value: &str| -> Vec<Field> { sub_fields(parent, value).unwrap_or_default() };
+    let tags = if is_template(n) {
+        subs(&raw.tag, &raw.value)
+            .into_iter()
+            .map(|f| {
+                let s = parse_two_digits(&f.tag).unwrap_or(100);
+                let nested = if n == 62 && (50..=99).contains(&s) {
+                    let id = format!("62-{}", f.tag);
+                    subs(&id, &f.value)
+                        .into_iter()
+                        .map(|g| Tag {
+                            name: (g.tag == "00").then_some("globally unique identifier"),
+                            id: g.tag,
+                            value: g.value,
+                            tags: Vec::new(),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Tag {
+                    name: sub_field_name(n, s),
+                    id: f.tag,
+                    value: f.value,
+                    tags: nested,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Tag {
+        id: raw.tag.clone(),
+        name: field_name(n),
+        value: raw.value.clone(),
+        tags,
+    }
 }
 
 fn additional_data(value: &str) -> Result<AdditionalData, Error> {
@@ -881,6 +1244,7 @@ pub struct MerchantCodeSpec {
     country: String,
     payment: Option<(Decimal, String)>,
     collection: Option<String>,
+    tip: Option<Tip>,
 }
 
 fn check_text(id: &str, name: &'static str, value: &str, max: usize) -> Result<(), Error> {
@@ -935,6 +1299,7 @@ impl MerchantCodeSpec {
             country: country.to_owned(),
             payment: None,
             collection: None,
+            tip: None,
         })
     }
 
@@ -986,8 +1351,62 @@ impl MerchantCodeSpec {
         Ok(spec)
     }
 
+    /// Adds a tip prompt or a convenience fee (fields 55-57). A fixed fee must be positive, have no
+    /// more decimals than the currency allows and fit in 13 characters; a percentage must be from
+    /// 0.01 to 99.99 with at most 2 decimals.
+    pub fn with_tip(mut self, tip: Tip) -> Result<Self, Error> {
+        let tip = match tip {
+            Tip::Prompt => Tip::Prompt,
+            Tip::FixedFee { amount } => {
+                const NAME: &str = "convenience fee fixed";
+                let minor = minor_units(&self.currency);
+                if amount <= Decimal::ZERO {
+                    return Err(invalid("56", NAME, "must be positive"));
+                }
+                if amount.normalize().scale() > minor {
+                    return Err(invalid(
+                        "56",
+                        NAME,
+                        format!(
+                            "{amount} has more than {minor} decimals for currency {}",
+                            self.currency
+                        ),
+                    ));
+                }
+                let amount = amount.round_dp(minor);
+                if format_amount(amount, minor).len() > MAX_AMOUNT_CHARS {
+                    return Err(invalid(
+                        "56",
+                        NAME,
+                        format!("{amount} is longer than {MAX_AMOUNT_CHARS} characters"),
+                    ));
+                }
+                Tip::FixedFee { amount }
+            }
+            Tip::PercentageFee { percent } => {
+                if percent.normalize().scale() > 2 {
+                    return Err(invalid(
+                        "57",
+                        "convenience fee percentage",
+                        format!("{percent} has more than 2 decimals"),
+                    ));
+                }
+                let percent = percent.round_dp(2);
+                percentage("57", &format_amount(percent, 2))?;
+                Tip::PercentageFee { percent }
+            }
+        };
+        self.tip = Some(tip);
+        Ok(self)
+    }
+
     pub fn merchant_id(&self) -> &MerchantId {
         &self.merchant_id
+    }
+
+    /// The tip prompt or convenience fee, if any.
+    pub fn tip(&self) -> Option<&Tip> {
+        self.tip.as_ref()
     }
 
     pub fn amount(&self) -> Option<Decimal> {
@@ -1029,6 +1448,20 @@ pub fn encode(spec: &MerchantCodeSpec) -> String {
             "54",
             &format_amount(*amount, minor_units(&spec.currency)),
         );
+    }
+    if let Some(tip) = &spec.tip {
+        push_field(&mut out, "55", tip.indicator());
+        match tip {
+            Tip::Prompt => {}
+            Tip::FixedFee { amount } => push_field(
+                &mut out,
+                "56",
+                &format_amount(*amount, minor_units(&spec.currency)),
+            ),
+            Tip::PercentageFee { percent } => {
+                push_field(&mut out, "57", &format_amount(*percent, 2))
+            }
+        }
     }
     push_field(&mut out, "58", &spec.country);
     push_field(&mut out, "59", &spec.name);

@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod emvco;
+mod emvco_tip;
 mod qr;
+mod qr_photos;
 
 use std::collections::BTreeMap;
 use std::process::Output;

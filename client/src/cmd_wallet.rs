@@ -310,6 +310,10 @@ pub(crate) struct PayArgs {
     /// Amount (required for a static code; must equal a dynamic code's).
     #[arg(long, value_parser = parse_amount)]
     amount: Option<Decimal>,
+    /// Your tip, when the code asks for one (0 for none); a convenience fee the code states is
+    /// added without asking.
+    #[arg(long, value_parser = parse_amount)]
+    tip: Option<Decimal>,
     /// Which wallet pays (default: the code's currency, or your only wallet).
     #[arg(long)]
     currency: Option<Currency>,
@@ -994,6 +998,7 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
         currency: args.currency,
         order_ref: args.order.clone(),
         delegated,
+        tip: args.tip,
         now: now_secs(),
         anchor: None,
     };
@@ -1044,7 +1049,7 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
         "wallet       {} ({})",
         quote.wallet.wallet.id, quote.wallet.wallet.currency
     );
-    let _ = writeln!(human, "amount       {}", quote.amount);
+    let _ = writeln!(human, "amount       {}", quote.due);
     let _ = writeln!(human, "order        {}", quote.order_ref);
     let _ = writeln!(
         human,
@@ -1072,6 +1077,7 @@ pub(crate) async fn pay_cmd(url: &str, args: PayArgs) -> Result<Output, Failure>
         "acquiring": quote.acquiring,
         "wallet_id": quote.wallet.wallet.id,
         "amount": quote.amount,
+        "due": quote.due,
         "order_ref": quote.order_ref,
         "dynamic_code": quote.code.dynamic,
         "binding": quote.delegated.as_ref().map(|d| d.binding),

@@ -14,6 +14,7 @@
 //!   the record parsed and usable now, in the currency         else    ─► Error::Record
 //!   route = (record version, ciphertext hash) from the answer
 //!   amount: the code's (dynamic) or --amount (static)          differ  ─► Error::AmountMismatch
+//!     + the convenience fee of fields 55-57, + --tip when 55 = 01       ─► Error::Due
 //!   paychain_order    ─► not paid yet                          paid    ─► Error::OrderAlreadyPaid
 //!   balance ≥ amount                                           else    ─► Error::InsufficientBalance
 //! pay(client, key, &quote, wait) ─► Pay tx, committed (BFT: committed is final) ─► Receipt
@@ -102,6 +103,9 @@ pub enum Error {
         /// Given.
         given: String,
     },
+    /// The tip or convenience fee of the code (fields 55 to 57) cannot be applied.
+    #[error("{0}")]
+    Due(#[from] emvco::DueError),
     /// Amount refused by the money rules.
     #[error("invalid amount: {0}")]
     Amount(#[from] money::Error),
@@ -242,6 +246,7 @@ impl Error {
                 | Error::Amount(_)
                 | Error::CurrencyMismatch { .. }
                 | Error::BadOrderRef(_)
+                | Error::Due(_)
         )
     }
 }
@@ -434,6 +439,8 @@ pub struct PayOptions {
     pub order_ref: Option<String>,
     /// `--binding`: a dependant pays from their guardian's wallet.
     pub delegated: Option<Delegated>,
+    /// `--tip`: the payer's tip, when the code asks for one (field 55 = 01; 0 for none).
+    pub tip: Option<Decimal>,
     /// The payer's clock (Unix seconds): the record must be valid then.
     pub now: u64,
     /// The chain's genesis, when pinned: the enclave must be the one genesis trusts.
@@ -464,8 +471,11 @@ pub struct Quote {
     pub acquiring: AcquiringInfo,
     /// The record the payment is routed by (its version and ciphertext hash).
     pub route: Route,
-    /// Amount.
+    /// What the payer pays (`due.total`): the code's or the entered amount, plus the convenience fee
+    /// the code states, plus the payer's tip.
     pub amount: Amount,
+    /// How `amount` is made up.
+    pub due: emvco::Due,
     /// Order reference.
     pub order_ref: String,
     /// Paid by a dependant from the guardian's wallet.
@@ -596,7 +606,9 @@ pub async fn quote(
             platform: acquirer.clone(),
             source,
         })?;
-    let amount = code.amount(opts.amount, wallet.wallet.currency)?;
+    let base = code.amount(opts.amount, wallet.wallet.currency)?;
+    let due = emvco::decode(&code.payload)?.amount_due(base, opts.tip)?;
+    let amount = due.total;
     let order_ref = code.order_ref(opts.order_ref.as_deref())?;
     match client.order(&code.merchant_id, &order_ref).await {
         Ok(paid) => {
@@ -624,6 +636,7 @@ pub async fn quote(
         acquiring,
         route,
         amount,
+        due,
         order_ref,
         delegated: opts.delegated.clone(),
     })

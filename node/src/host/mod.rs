@@ -40,6 +40,7 @@ use paychain_contracts::block::{self, Block, Header};
 use paychain_contracts::codec::MAX_BLOCK_BYTES;
 use paychain_contracts::crypto::PublicKey;
 use paychain_contracts::executor;
+use paychain_contracts::merkle;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -270,7 +271,11 @@ impl Host {
             } => {
                 let rebuilding = self.has_own_proposal(height, round)?;
                 let wait = self.pacing.empty_block_wait.min(timeout.mul_f32(0.6));
-                if !rebuilding && self.shared.mempool.is_empty() && !wait.is_zero() {
+                // The block after one with transactions is proposed at once, even empty: it
+                // commits their receipts (its header carries their result root), which is what a
+                // payer at the till waits for to get its certificate.
+                let certifies = self.shared.tip().result_root != merkle::root(&[]);
+                if !rebuilding && !certifies && self.shared.mempool.is_empty() && !wait.is_zero() {
                     // Idle chain: wait for a transaction (or the empty-block interval) before
                     // proposing, so an idle network makes about one block per interval.
                     let notify = self.shared.mempool.notifier();

@@ -16,7 +16,7 @@ use paychain_client::{keystore, qr, rpc, tx};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::cmd_wallet::WhoArgs;
+use super::wallet::WhoArgs;
 use super::{
     follow, format_time_ms, parse_amount, read_bounded, Failure, Output, SendArgs, WaitArgs,
 };

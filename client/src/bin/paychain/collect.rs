@@ -15,7 +15,7 @@ use paychain_client::{collect, keystore, qr, rpc, tx};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::cmd_wallet::WhoArgs;
+use super::wallet::WhoArgs;
 use super::{follow, format_time_ms, parse_amount, Failure, Output, SendArgs, WaitArgs};
 
 #[derive(Debug, Subcommand)]

@@ -25,11 +25,11 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
 
-mod cmd_collect;
-mod cmd_enclave;
-mod cmd_guardian;
-mod cmd_store;
-mod cmd_wallet;
+mod collect;
+mod enclave;
+mod guardian;
+mod store;
+mod wallet;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -72,10 +72,10 @@ enum Command {
     Record(RecordCmd),
     /// Show a merchant and the platforms serving it; with --key and --platform, the platform's record
     /// in plaintext, answered by the node's enclave and verified against its registered quote.
-    Lookup(cmd_enclave::LookupArgs),
+    Lookup(enclave::LookupArgs),
     /// The chain's simulated enclave: configuration, registered enclaves, this node's enclave.
     #[command(subcommand)]
-    Enclave(cmd_enclave::EnclaveCmd),
+    Enclave(enclave::EnclaveCmd),
     /// Show or submit transactions.
     #[command(subcommand)]
     Tx(TxCmd),
@@ -97,30 +97,30 @@ enum Command {
     Cert(CertCmd),
     /// Consortium governance: propose, vote, show proposals.
     #[command(subcommand)]
-    Gov(cmd_wallet::GovCmd),
+    Gov(wallet::GovCmd),
     /// Wallet accounts: verify users, open wallets, bind cards, top up, balances, statements.
     #[command(subcommand)]
-    Wallet(cmd_wallet::WalletCmd),
+    Wallet(wallet::WalletCmd),
     /// Scan a merchant code and pay it from your wallet; writes the payment's certificate.
-    Pay(cmd_wallet::PayArgs),
+    Pay(wallet::PayArgs),
     /// The acquirer settles a merchant's to-be-settled balance to its bank.
-    Settle(cmd_wallet::SettleArgs),
+    Settle(wallet::SettleArgs),
     /// The acquirer refunds (part of) a payment to the payer's wallet.
-    Refund(cmd_wallet::RefundArgs),
+    Refund(wallet::RefundArgs),
     /// Split-bill collections: create (payee), pay a share (payer), show.
     #[command(subcommand)]
-    Collect(cmd_collect::CollectCmd),
+    Collect(collect::CollectCmd),
     /// Offline store, online identity: the store creates an order for a user, the user confirms it
     /// (or authorises a store up to a limit); show orders.
     #[command(subcommand)]
-    Store(cmd_store::StoreCmd),
+    Store(store::StoreCmd),
     /// Your online identity: the code a store scans.
     #[command(subcommand)]
-    Identity(cmd_store::IdentityCmd),
+    Identity(store::IdentityCmd),
     /// Guardian-delegated payment: a dependant asks, the guardian approves with limits, the
     /// dependant pays with `paychain pay --binding`; notifications and monthly statements.
     #[command(subcommand)]
-    Guardian(cmd_guardian::GuardianCmd),
+    Guardian(guardian::GuardianCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,7 +150,7 @@ enum CertCmd {
     /// List the payments and refunds of a payer (its wallets) or a payee (a merchant's key).
     List {
         #[command(flatten)]
-        who: cmd_wallet::WhoArgs,
+        who: wallet::WhoArgs,
         /// At most this many, newest first (node default 100).
         #[arg(long)]
         limit: Option<usize>,
@@ -569,8 +569,8 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
             let view = client()?.merchant(&id).await?;
             Ok(Output::new(human_merchant(&view), &view))
         }
-        Command::Lookup(args) => cmd_enclave::lookup(&cli.rpc, args).await,
-        Command::Enclave(cmd) => cmd_enclave::enclave_cmd(&cli.rpc, cmd).await,
+        Command::Lookup(args) => enclave::lookup(&cli.rpc, args).await,
+        Command::Enclave(cmd) => enclave::enclave_cmd(&cli.rpc, cmd).await,
         Command::Record(RecordCmd::Put {
             send: send_args,
             merchant,
@@ -582,7 +582,7 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
                 (None, Some(bytes)) => bytes.0,
                 (None, None) => return Err(Failure::usage("--info or --payload-hex is required")),
             };
-            cmd_enclave::record_put(&cli.rpc, &send_args, merchant, payload, raw).await
+            enclave::record_put(&cli.rpc, &send_args, merchant, payload, raw).await
         }
         Command::Record(RecordCmd::Get { merchant, platform }) => {
             let view = client()?.record(&merchant, &platform).await?;
@@ -645,17 +645,17 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
             inclusion_only,
         }) => cert_verify(&file, &genesis, inclusion_only),
         Command::Cert(CertCmd::List { who, limit }) => {
-            cmd_wallet::cert_list(&cli.rpc, who, limit).await
+            wallet::cert_list(&cli.rpc, who, limit).await
         }
-        Command::Gov(cmd) => cmd_wallet::gov(&cli.rpc, cmd).await,
-        Command::Wallet(cmd) => cmd_wallet::wallet(&cli.rpc, cmd).await,
-        Command::Pay(args) => cmd_wallet::pay_cmd(&cli.rpc, args).await,
-        Command::Settle(args) => cmd_wallet::settle(&cli.rpc, args).await,
-        Command::Refund(args) => cmd_wallet::refund(&cli.rpc, args).await,
-        Command::Collect(cmd) => cmd_collect::collect(&cli.rpc, cmd).await,
-        Command::Store(cmd) => cmd_store::store_cmd(&cli.rpc, cmd).await,
-        Command::Identity(cmd) => cmd_store::identity(cmd),
-        Command::Guardian(cmd) => cmd_guardian::guardian_cmd(&cli.rpc, cmd).await,
+        Command::Gov(cmd) => wallet::gov(&cli.rpc, cmd).await,
+        Command::Wallet(cmd) => wallet::wallet(&cli.rpc, cmd).await,
+        Command::Pay(args) => wallet::pay_cmd(&cli.rpc, args).await,
+        Command::Settle(args) => wallet::settle(&cli.rpc, args).await,
+        Command::Refund(args) => wallet::refund(&cli.rpc, args).await,
+        Command::Collect(cmd) => collect::collect(&cli.rpc, cmd).await,
+        Command::Store(cmd) => store::store_cmd(&cli.rpc, cmd).await,
+        Command::Identity(cmd) => store::identity(cmd),
+        Command::Guardian(cmd) => guardian::guardian_cmd(&cli.rpc, cmd).await,
         Command::Account { public_key } => {
             let view = client()?.account(&public_key).await?;
             Ok(Output::new(human_account(&view), &view))

@@ -13,6 +13,8 @@
 //! pay(client, key, &quote, wait) ─► Pay tx, committed (BFT: committed is final) ─► Receipt
 //! wait_certificate(client, tx, wait) ─► TxCertificate (once the next block is committed), checked
 //!   against the node's validator set
+//! scan_and_pay(client, key, payload, now, PayRequest, wait) ─► all of the above ─► Paid
+//!   (with a guardian binding: delegation(binding, template) ─► the biometric hashed with its salt)
 //! ```
 //!
 //! The chain checks all of this again (the quote only gives clear errors early).
@@ -171,6 +173,9 @@ pub enum Error {
     /// A guardian binding that cannot pay.
     #[error("{0}")]
     Binding(String),
+    /// A biometric template given for a binding that has no biometric.
+    #[error("binding {0} has no biometric: leave out --biometric-template")]
+    NoBiometric(Hash),
     /// Talking to the node failed (network down, timeout, ...).
     #[error(transparent)]
     Rpc(#[from] rpc::Error),
@@ -196,6 +201,7 @@ impl Error {
                 | Error::Amount(_)
                 | Error::CurrencyMismatch { .. }
                 | Error::BadOrderRef(_)
+                | Error::NoBiometric(_)
         )
     }
 }
@@ -598,9 +604,92 @@ pub async fn pay(
     quote: &Quote,
     wait: Duration,
 ) -> Result<(Hash, Receipt), Error> {
-    let submitted = tx::TxBuilder::new(client, key).submit(quote.call()).await?;
-    let receipt = tx::wait_committed(client, &submitted.tx_hash, wait).await?;
-    Ok((submitted.tx_hash, receipt))
+    let sent = tx::send(client, key, quote.call(), tx::Wait::Committed(wait)).await?;
+    let tx_hash = sent.tx_hash;
+    Ok((tx_hash, sent.into_receipt()?))
+}
+
+/// A dependant's payment through guardian binding `binding`, with the presented biometric
+/// `template` hashed with the binding's salt (the binding is asked only when a template is given).
+pub async fn delegation(
+    client: &rpc::Client,
+    binding: Hash,
+    template: Option<&[u8]>,
+) -> Result<Delegated, Error> {
+    let biometric = match template {
+        None => None,
+        Some(template) => {
+            let b = client.guardian_binding(&binding).await?;
+            let salt = b
+                .authorisation
+                .and_then(|a| a.biometric)
+                .map(|bio| bio.salt)
+                .ok_or(Error::NoBiometric(binding))?;
+            Some(guardian::biometric_hash(&salt, template))
+        }
+    };
+    Ok(Delegated { binding, biometric })
+}
+
+/// What a payer asks of [`scan_and_pay`] besides the code.
+#[derive(Debug, Clone, Default)]
+pub struct PayRequest<'a> {
+    /// Amount (required for a static code; must equal a dynamic code's).
+    pub amount: Option<Decimal>,
+    /// Which wallet pays.
+    pub currency: Option<Currency>,
+    /// Order reference for a static code.
+    pub order_ref: Option<String>,
+    /// Pay as a dependant from the guardian's wallet through this binding.
+    pub binding: Option<Hash>,
+    /// The dependant's biometric template, when the binding needs one.
+    pub biometric_template: Option<&'a [u8]>,
+}
+
+/// A payment made: what was checked, its receipt and its certificate.
+#[derive(Debug, Clone)]
+pub struct Paid {
+    /// What was paid, to whom, from which wallet.
+    pub quote: Quote,
+    /// The payment transaction (the payment's id).
+    pub tx_hash: Hash,
+    /// Its receipt.
+    pub receipt: Receipt,
+    /// Its certificate, checked against the node's validator set.
+    pub certificate: TxCertificate,
+}
+
+/// Scan and pay, the whole flow: [`scan`] the code, refuse it when expired at `now` (Unix seconds),
+/// [`quote`], [`pay`] and [`wait_certificate`] (each wait at most `wait`).
+pub async fn scan_and_pay(
+    client: &rpc::Client,
+    key: &SecretKey,
+    payload: &str,
+    now: u64,
+    request: PayRequest<'_>,
+    wait: Duration,
+) -> Result<Paid, Error> {
+    let code = scan(payload)?;
+    code.check_expiry(now)?;
+    let delegated = match request.binding {
+        None => None,
+        Some(binding) => Some(delegation(client, binding, request.biometric_template).await?),
+    };
+    let opts = PayOptions {
+        amount: request.amount,
+        currency: request.currency,
+        order_ref: request.order_ref,
+        delegated,
+    };
+    let quote = quote(client, &key.public_key(), code, &opts).await?;
+    let (tx_hash, receipt) = pay(client, key, &quote, wait).await?;
+    let certificate = wait_certificate(client, &tx_hash, wait).await?;
+    Ok(Paid {
+        quote,
+        tx_hash,
+        receipt,
+        certificate,
+    })
 }
 
 /// Polls `paychain_certificate` until the certificate exists (the next block is committed), then

@@ -180,7 +180,7 @@ fn read_identity(input: &str) -> Result<PublicKey, Failure> {
     } else {
         input.to_owned()
     };
-    Ok(paychain_client::store::parse_identity_code(&text)?)
+    paychain_client::store::parse_identity_code(&text).map_err(Failure::usage)
 }
 
 pub(crate) async fn store_cmd(url: &str, cmd: StoreCmd) -> Result<Output, Failure> {

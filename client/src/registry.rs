@@ -1,0 +1,133 @@
+//! Merchants and their acquiring records from a platform's side: registration (checked first with
+//! the contract's own rules), the put of a record (sealed to the consortium enclave key on a chain
+//! that has one) and its revocation.
+//!
+//! ```text
+//! register(fields)         validate_merchant_fields ─► merchant id = derive(merchant key) ─► RegisterMerchant tx
+//! put_record(plaintext)    enclave::prepare_put (sealed, or as it is without an enclave) ─► PutRecord tx
+//! revoke_record(merchant)  RevokeRecord tx
+//! ```
+//!
+//! Queries are methods of [`rpc::Client`] (`merchant`, `record`).
+
+use paychain_contracts::crypto::{PublicKey, SecretKey};
+use paychain_contracts::ids::MerchantId;
+use paychain_contracts::registry;
+use paychain_contracts::tx::Call;
+
+use crate::enclave::{self, SealedPut};
+use crate::rpc;
+use crate::tx::{self, Sent, Wait};
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A field the contract would refuse (checked before anything is sent).
+    #[error(transparent)]
+    Invalid(#[from] registry::Error),
+    /// Preparing a sealed record failed (nothing was sent).
+    #[error(transparent)]
+    Enclave(#[from] enclave::Error),
+    /// The transaction was not admitted.
+    #[error(transparent)]
+    Tx(#[from] tx::Error),
+}
+
+/// A merchant to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMerchant {
+    /// Name (1 to 25 characters).
+    pub name: String,
+    /// City (1 to 15 characters).
+    pub city: String,
+    /// Merchant category code (4 digits).
+    pub mcc: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+    /// The merchant's key (its id derives from it).
+    pub merchant_key: PublicKey,
+}
+
+/// A registration sent.
+#[derive(Debug)]
+pub struct Registered {
+    /// The merchant's id.
+    pub merchant_id: MerchantId,
+    /// The `RegisterMerchant` transaction.
+    pub sent: Sent,
+}
+
+/// A platform registers `merchant`.
+pub async fn register(
+    client: &rpc::Client,
+    platform: &SecretKey,
+    merchant: NewMerchant,
+    wait: Wait,
+) -> Result<Registered, Error> {
+    let NewMerchant {
+        name,
+        city,
+        mcc,
+        country,
+        merchant_key,
+    } = merchant;
+    registry::validate_merchant_fields(&name, &city, &mcc, &country, &merchant_key)?;
+    let merchant_id = MerchantId::derive(&merchant_key);
+    let call = Call::Registry(registry::Call::RegisterMerchant {
+        name,
+        city,
+        mcc,
+        country,
+        merchant_key,
+    });
+    let sent = tx::send(client, platform, call, wait).await?;
+    Ok(Registered { merchant_id, sent })
+}
+
+/// A record put sent.
+#[derive(Debug)]
+pub struct RecordPut {
+    /// How it was sealed; `None` when sent as it is.
+    pub sealed: Option<SealedPut>,
+    /// The `PutRecord` transaction.
+    pub sent: Sent,
+}
+
+/// A platform creates or replaces its record for `merchant`: sealed on a chain with an enclave
+/// ([`enclave::prepare_put`]), unless `raw` (the payload as it is, which such a chain refuses).
+pub async fn put_record(
+    client: &rpc::Client,
+    platform: &SecretKey,
+    merchant: &MerchantId,
+    plaintext: Vec<u8>,
+    raw: bool,
+    wait: Wait,
+) -> Result<RecordPut, Error> {
+    let (payload, sealed) = if raw {
+        (plaintext, None)
+    } else {
+        let prepared =
+            enclave::prepare_put(client, &platform.public_key(), merchant, &plaintext, None)
+                .await?;
+        (prepared.payload, prepared.sealed)
+    };
+    let call = Call::Registry(registry::Call::PutRecord {
+        merchant_id: merchant.clone(),
+        payload,
+    });
+    let sent = tx::send(client, platform, call, wait).await?;
+    Ok(RecordPut { sealed, sent })
+}
+
+/// A platform revokes its record for `merchant`.
+pub async fn revoke_record(
+    client: &rpc::Client,
+    platform: &SecretKey,
+    merchant: &MerchantId,
+    wait: Wait,
+) -> Result<Sent, Error> {
+    let call = Call::Registry(registry::Call::RevokeRecord {
+        merchant_id: merchant.clone(),
+    });
+    Ok(tx::send(client, platform, call, wait).await?)
+}

@@ -3,9 +3,9 @@
 //! the share a payer pays.
 //!
 //! ```text
-//! payee: create ─► split checked ─► Create tx ─► committed; collection id = its tx hash
-//!        ─► Created::code (merchant, total, id) ─► PNG
-//! payer: pay_share: scan(code) ─► collection id ─► paychain_collection ─► share (--share N, else
+//! payee: NewCollection::new (split checked) ─► create ─► Create tx ─► committed; collection id =
+//!        its tx hash ─► Created::code (merchant, total, id) ─► PNG
+//! payer: scan(code) ─► collection id ─► pay_share: paychain_collection ─► share (--share N, else
 //!        the first unpaid) and its exact amount ─► Pay tx (the chain checks everything again)
 //! anyone, after the expiry: expire ─► Expire tx
 //! ```
@@ -60,7 +60,7 @@ pub enum Error {
     /// The code's text fields do not fit an EMVCo code.
     #[error("cannot build the collection code: {0}")]
     Encode(emvco::Error),
-    /// A total or split the contract would refuse (checked before anything is sent).
+    /// A total or split the contract would refuse ([`NewCollection::new`]).
     #[error(transparent)]
     Invalid(#[from] collection::Error),
     /// Talking to the node failed.
@@ -146,21 +146,46 @@ pub fn choose_share(view: &CollectionView, wanted: Option<u32>) -> Result<(u32, 
     Ok((sub.share, sub.amount))
 }
 
-/// A collection to open.
+/// A collection to open, its split checked with the contract's rule ([`NewCollection::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCollection {
-    /// Merchant paid.
-    pub merchant: MerchantId,
-    /// Acquiring platform credited on completion.
-    pub acquirer: PlatformId,
-    /// Total.
-    pub total: Amount,
-    /// How it is split.
-    pub shares: Shares,
-    /// Validity in seconds of block time from the latest block.
-    pub expires_in_secs: u64,
-    /// Password payers must give.
-    pub password: Option<String>,
+    merchant: MerchantId,
+    acquirer: PlatformId,
+    total: Amount,
+    shares: Shares,
+    amounts: Vec<Amount>,
+    expires_in_secs: u64,
+    password: Option<String>,
+}
+
+impl NewCollection {
+    /// A collection of `total` for `merchant`, credited to `acquirer` on completion, split as
+    /// `shares`, open for `expires_in_secs` of block time from the latest block, with an optional
+    /// password; if the contract would take the split.
+    pub fn new(
+        merchant: MerchantId,
+        acquirer: PlatformId,
+        total: Amount,
+        shares: Shares,
+        expires_in_secs: u64,
+        password: Option<String>,
+    ) -> Result<NewCollection, Error> {
+        let amounts = collection::split(&total, &shares)?;
+        Ok(NewCollection {
+            merchant,
+            acquirer,
+            total,
+            shares,
+            amounts,
+            expires_in_secs,
+            password,
+        })
+    }
+
+    /// The shares' amounts, in order.
+    pub fn amounts(&self) -> &[Amount] {
+        &self.amounts
+    }
 }
 
 /// A collection opened.
@@ -187,15 +212,14 @@ impl Created {
     }
 }
 
-/// The payee (the merchant's key or its acquirer) opens a collection; the split is checked first
-/// with the contract's rule, the expiry counts from the latest block's time.
+/// The payee (the merchant's key or its acquirer) opens a collection; the expiry counts from the
+/// latest block's time.
 pub async fn create(
     client: &rpc::Client,
     payee: &SecretKey,
     new: NewCollection,
     wait: Wait,
 ) -> Result<Created, Error> {
-    let shares = collection::split(&new.total, &new.shares)?;
     let merchant = client.merchant(&new.merchant).await?;
     let now_ms = client.status().await?.latest_block_time_ms;
     let expires_at_ms = now_ms.saturating_add(new.expires_in_secs.saturating_mul(1000));
@@ -210,7 +234,7 @@ pub async fn create(
     let sent = tx::send(client, payee, call, wait).await?;
     Ok(Created {
         id: sent.tx_hash,
-        shares,
+        shares: new.amounts,
         expires_at_ms,
         total: new.total,
         merchant,
@@ -242,18 +266,17 @@ impl SharePaid {
     }
 }
 
-/// A payer pays one share of the collection whose code is `payload`: `share`, else the first unpaid
-/// one, from `wallet`, else the payer's wallet in the collection's currency.
+/// A payer pays one share of collection `id` (from its code: [`scan`]): `share`, else the first
+/// unpaid one, from `wallet`, else the payer's wallet in the collection's currency.
 pub async fn pay_share(
     client: &rpc::Client,
     payer: &SecretKey,
-    payload: &str,
+    id: Hash,
     share: Option<u32>,
     wallet: Option<Hash>,
     password: Option<String>,
     wait: Wait,
 ) -> Result<SharePaid, Error> {
-    let id = scan(payload)?;
     let view = client.collection(&id).await?;
     let (share, amount) = choose_share(&view, share)?;
     let from_wallet =
@@ -285,4 +308,31 @@ pub async fn expire(
 ) -> Result<Sent, Error> {
     let call = Call::Collection(collection::Call::Expire { collection: id });
     Ok(tx::send(client, sender, call, wait).await?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use paychain_contracts::money::Currency;
+
+    #[test]
+    fn new_collections_are_split_when_made() {
+        let m = MerchantId::derive(&PublicKey([3; 32]));
+        let p = PlatformId::new("platform-0").unwrap();
+        let total = Amount::parse("100.00", Currency::CNY).unwrap();
+        let c = NewCollection::new(
+            m.clone(),
+            p.clone(),
+            total,
+            Shares::Equal { payers: 3 },
+            60,
+            None,
+        )
+        .unwrap();
+        let shares: Vec<String> = c.amounts().iter().map(|a| a.value.to_string()).collect();
+        assert_eq!(shares, ["33.34", "33.33", "33.33"]);
+        let e = NewCollection::new(m, p, total, Shares::Proportions(vec![]), 60, None);
+        assert!(matches!(e, Err(Error::Invalid(_))));
+    }
 }

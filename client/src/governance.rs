@@ -7,8 +7,8 @@
 //! governor: vote(proposal, approve) ─► Vote tx ─► paychain_proposal: status, approvals, threshold
 //! ```
 //!
-//! The chain checks every rule ([`paychain_contracts::governance`]); [`propose`] checks a new
-//! member's name first, with the contract's rule and message.
+//! The chain checks every rule ([`paychain_contracts::governance`]); a [`Proposal`] is checked
+//! first (a new member's name), with the contract's rule and message.
 
 use paychain_api::{method, WalletApiClient};
 use paychain_contracts::api::ProposalView;
@@ -22,7 +22,7 @@ use crate::tx::{self, Sent, Wait};
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A proposal the contract would refuse (checked before anything is sent).
+    /// A proposal the contract would refuse ([`Proposal::new`]).
     #[error(transparent)]
     Invalid(#[from] governance::Error),
     /// The transaction was not admitted.
@@ -54,17 +54,33 @@ pub struct Proposed {
     pub sent: Sent,
 }
 
-/// A governor proposes `action` (its proposal counts as its approval).
+/// An action to propose, checked with the contract's rules first (a new member's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal(Action);
+
+impl Proposal {
+    /// `action`, if the contract would take it.
+    pub fn new(action: Action) -> Result<Proposal, Error> {
+        if let Action::AdmitPlatform { member } = &action {
+            governance::validate_member_name(&member.name)?;
+        }
+        Ok(Proposal(action))
+    }
+
+    /// The action.
+    pub fn action(&self) -> &Action {
+        &self.0
+    }
+}
+
+/// A governor proposes an action (its proposal counts as its approval).
 pub async fn propose(
     client: &rpc::Client,
     governor: &SecretKey,
-    action: Action,
+    proposal: Proposal,
     wait: Wait,
 ) -> Result<Proposed, Error> {
-    if let Action::AdmitPlatform { member } = &action {
-        governance::validate_member_name(&member.name)?;
-    }
-    let call = Call::Governance(governance::Call::Propose { action });
+    let call = Call::Governance(governance::Call::Propose { action: proposal.0 });
     let sent = tx::send(client, governor, call, wait).await?;
     Ok(Proposed {
         proposal_id: sent
@@ -87,4 +103,31 @@ pub async fn vote(
 ) -> Result<Sent, Error> {
     let call = Call::Governance(governance::Call::Vote { proposal, approve });
     Ok(tx::send(client, governor, call, wait).await?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use paychain_contracts::crypto::PublicKey;
+    use paychain_contracts::governance::{Member, Role};
+    use paychain_contracts::ids::PlatformId;
+
+    #[test]
+    fn a_new_members_name_is_checked_first() {
+        let admit = |name: &str| Action::AdmitPlatform {
+            member: Member {
+                id: PlatformId::new("platform-9").unwrap(),
+                name: name.into(),
+                public_key: PublicKey([9; 32]),
+                roles: [Role::Platform].into(),
+            },
+        };
+        assert!(Proposal::new(admit("Platform Nine")).is_ok());
+        assert!(matches!(Proposal::new(admit("")), Err(Error::Invalid(_))));
+        let qualify = Action::QualifyWalletHost {
+            platform: PlatformId::new("platform-0").unwrap(),
+        };
+        assert_eq!(Proposal::new(qualify.clone()).unwrap().action(), &qualify);
+    }
 }

@@ -2,8 +2,10 @@
 //! over it, and the load generator (`bench/load`) uses it too.
 //!
 //! Every flow lives here, one function per step a payer, a platform or a guardian takes (e.g.
-//! [`wallet::bind_card`], [`pay::scan_and_pay`], [`collect::pay_share`]): checks the chain would
-//! make anyway are made first (with the contract's rules and messages), then the transaction goes
+//! [`wallet::bind_card`], [`pay::pay_scanned`], [`collect::pay_share`]). What can be checked
+//! offline is checked when the inputs are made (e.g. [`registry::NewMerchant::new`],
+//! [`pay::scan_at`], [`collect::NewCollection::new`]), with the contract's rules and messages, before
+//! any key or node is needed; then the flow asks the node what it needs and sends the transaction
 //! through the one send helper, [`tx::send`], which returns a [`tx::Sent`] (hash, and what came of
 //! it). A caller only gathers inputs and shows results.
 //!

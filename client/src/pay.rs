@@ -13,7 +13,8 @@
 //! pay(client, key, &quote, wait) ─► Pay tx, committed (BFT: committed is final) ─► Receipt
 //! wait_certificate(client, tx, wait) ─► TxCertificate (once the next block is committed), checked
 //!   against the node's validator set
-//! scan_and_pay(client, key, payload, now, PayRequest, wait) ─► all of the above ─► Paid
+//! scan_at(payload, now) = scan + check_expiry, offline
+//! pay_scanned(client, key, code, PayRequest, wait) ─► quote, pay, wait_certificate ─► Paid
 //!   (with a guardian binding: delegation(binding, template) ─► the biometric hashed with its salt)
 //! ```
 //!
@@ -631,7 +632,7 @@ pub async fn delegation(
     Ok(Delegated { binding, biometric })
 }
 
-/// What a payer asks of [`scan_and_pay`] besides the code.
+/// What a payer asks of [`pay_scanned`] besides the code.
 #[derive(Debug, Clone, Default)]
 pub struct PayRequest<'a> {
     /// Amount (required for a static code; must equal a dynamic code's).
@@ -659,18 +660,23 @@ pub struct Paid {
     pub certificate: TxCertificate,
 }
 
-/// Scan and pay, the whole flow: [`scan`] the code, refuse it when expired at `now` (Unix seconds),
+/// A code scanned ([`scan`]) and not expired at `now` (Unix seconds): all that is checked offline,
+/// before any key or node is needed.
+pub fn scan_at(payload: &str, now: u64) -> Result<ScannedCode, Error> {
+    let code = scan(payload)?;
+    code.check_expiry(now)?;
+    Ok(code)
+}
+
+/// Pays a scanned code ([`scan_at`]), the rest of the flow: the guardian [`delegation`] if asked,
 /// [`quote`], [`pay`] and [`wait_certificate`] (each wait at most `wait`).
-pub async fn scan_and_pay(
+pub async fn pay_scanned(
     client: &rpc::Client,
     key: &SecretKey,
-    payload: &str,
-    now: u64,
+    code: ScannedCode,
     request: PayRequest<'_>,
     wait: Duration,
 ) -> Result<Paid, Error> {
-    let code = scan(payload)?;
-    code.check_expiry(now)?;
     let delegated = match request.binding {
         None => None,
         Some(binding) => Some(delegation(client, binding, request.biometric_template).await?),
@@ -816,6 +822,9 @@ mod tests {
         assert_eq!(again.matches("0210").count(), 1);
         // No expiry: never expired.
         assert!(scan(&payload).unwrap().check_expiry(u64::MAX).is_ok());
+        // scan_at = scan + the expiry check.
+        assert!(scan_at(&with, 1_700_000_000).is_err());
+        assert_eq!(scan_at(&with, 1).unwrap(), scan(&with).unwrap());
     }
 
     #[test]

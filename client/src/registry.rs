@@ -3,7 +3,8 @@
 //! that has one) and its revocation.
 //!
 //! ```text
-//! register(fields)         validate_merchant_fields ─► merchant id = derive(merchant key) ─► RegisterMerchant tx
+//! NewMerchant::new(fields) validate_merchant_fields (offline)
+//! register(new merchant)   merchant id = derive(merchant key) ─► RegisterMerchant tx
 //! put_record(plaintext)    enclave::prepare_put (sealed, or as it is without an enclave) ─► PutRecord tx
 //! revoke_record(merchant)  RevokeRecord tx
 //! ```
@@ -22,7 +23,7 @@ use crate::tx::{self, Sent, Wait};
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A field the contract would refuse (checked before anything is sent).
+    /// A field the contract would refuse ([`NewMerchant::new`]).
     #[error(transparent)]
     Invalid(#[from] registry::Error),
     /// Preparing a sealed record failed (nothing was sent).
@@ -33,19 +34,40 @@ pub enum Error {
     Tx(#[from] tx::Error),
 }
 
-/// A merchant to register.
+/// A merchant to register, its fields checked with the contract's rules ([`NewMerchant::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMerchant {
-    /// Name (1 to 25 characters).
-    pub name: String,
-    /// City (1 to 15 characters).
-    pub city: String,
-    /// Merchant category code (4 digits).
-    pub mcc: String,
-    /// ISO 3166-1 alpha-2 country code.
-    pub country: String,
-    /// The merchant's key (its id derives from it).
-    pub merchant_key: PublicKey,
+    name: String,
+    city: String,
+    mcc: String,
+    country: String,
+    merchant_key: PublicKey,
+}
+
+impl NewMerchant {
+    /// The merchant `name` (1 to 25 characters) in `city` (1 to 15), category `mcc` (4 digits),
+    /// `country` (ISO 3166-1 alpha-2) with key `merchant_key`, if the contract would take them.
+    pub fn new(
+        name: String,
+        city: String,
+        mcc: String,
+        country: String,
+        merchant_key: PublicKey,
+    ) -> Result<NewMerchant, Error> {
+        registry::validate_merchant_fields(&name, &city, &mcc, &country, &merchant_key)?;
+        Ok(NewMerchant {
+            name,
+            city,
+            mcc,
+            country,
+            merchant_key,
+        })
+    }
+
+    /// The merchant's id (derived from its key).
+    pub fn merchant_id(&self) -> MerchantId {
+        MerchantId::derive(&self.merchant_key)
+    }
 }
 
 /// A registration sent.
@@ -64,6 +86,7 @@ pub async fn register(
     merchant: NewMerchant,
     wait: Wait,
 ) -> Result<Registered, Error> {
+    let merchant_id = merchant.merchant_id();
     let NewMerchant {
         name,
         city,
@@ -71,8 +94,6 @@ pub async fn register(
         country,
         merchant_key,
     } = merchant;
-    registry::validate_merchant_fields(&name, &city, &mcc, &country, &merchant_key)?;
-    let merchant_id = MerchantId::derive(&merchant_key);
     let call = Call::Registry(registry::Call::RegisterMerchant {
         name,
         city,
@@ -130,4 +151,26 @@ pub async fn revoke_record(
         merchant_id: merchant.clone(),
     });
     Ok(tx::send(client, platform, call, wait).await?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_merchants_are_checked_with_the_contracts_rules() {
+        let key = PublicKey([3; 32]);
+        let m = |name: &str, mcc: &str| {
+            NewMerchant::new(name.into(), "Shanghai".into(), mcc.into(), "CN".into(), key)
+        };
+        assert_eq!(
+            m("Noodle House", "5812").unwrap().merchant_id(),
+            MerchantId::derive(&key)
+        );
+        let e = m("Noodle House", "58a2").unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
+        assert!(e.to_string().contains("mcc"), "{e}");
+        assert!(m("", "5812").is_err());
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! user:  identity_code(public key) ─► QR on the phone
-//! store: scan ─► parse_identity_code ─► user key ─► create_order ─► CreateOrder tx (id = its hash;
+//! store: scan ─► parse_identity_code ─► user key; OrderNo::parse (offline)
+//!        ─► create_order ─► CreateOrder tx (id = its hash;
 //!        a standing authorisation of the user may pay it in the same tx)
 //! user:  paychain_storeOrder(id) ─► confirm ─► Confirm tx
 //! user:  authorise (a store, up to a limit, from a wallet) / revoke
@@ -30,7 +31,7 @@ pub enum Error {
     /// Not an identity code.
     #[error(transparent)]
     IdentityCode(#[from] crate::identity_code::Error),
-    /// An order the contract would refuse (checked before anything is sent).
+    /// An order number the contract would refuse ([`OrderNo::parse`]).
     #[error(transparent)]
     Invalid(#[from] store::Error),
     /// Talking to the node failed.
@@ -58,6 +59,30 @@ impl rpc::Client {
     }
 }
 
+/// A store's order number, checked with the contract's rule (1 to
+/// [`store::MAX_ORDER_NO_LEN`] printable ASCII characters, no spaces; unique per store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderNo(String);
+
+impl OrderNo {
+    /// `order_no`, if the contract would take it.
+    pub fn parse(order_no: &str) -> Result<OrderNo, Error> {
+        store::check_order_no(order_no)?;
+        Ok(OrderNo(order_no.to_owned()))
+    }
+
+    /// The number.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for OrderNo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An order a store creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
@@ -68,7 +93,7 @@ pub struct NewOrder {
     /// The user (from their identity code).
     pub user: PublicKey,
     /// The store's order number (unique per store).
-    pub order_no: String,
+    pub order_no: OrderNo,
     /// Amount.
     pub amount: Amount,
     /// SHA-256 of the item list.
@@ -103,14 +128,13 @@ pub async fn create_order(
     order: NewOrder,
     wait: Wait,
 ) -> Result<OrderCreated, Error> {
-    store::check_order_no(&order.order_no)?;
     let now_ms = client.status().await?.latest_block_time_ms;
     let expires_at_ms = now_ms.saturating_add(order.expires_in_secs.saturating_mul(1000));
     let call = Call::Store(store::Call::CreateOrder {
         merchant_id: order.merchant,
         acquirer: order.acquirer,
         user: order.user,
-        order_no: order.order_no,
+        order_no: order.order_no.0,
         amount: order.amount,
         items_digest: order.items_digest,
         expires_at_ms,
@@ -196,4 +220,22 @@ pub async fn revoke(
         merchant_id: merchant,
     });
     Ok(tx::send(client, user, call, wait).await?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_numbers_are_checked_with_the_contracts_rule() {
+        assert_eq!(OrderNo::parse("A-17").unwrap().as_str(), "A-17");
+        assert_eq!(OrderNo::parse("A-17").unwrap().to_string(), "A-17");
+        for bad in ["", "with space", &"9".repeat(store::MAX_ORDER_NO_LEN + 1)] {
+            assert!(
+                matches!(OrderNo::parse(bad), Err(Error::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -395,7 +395,13 @@ pub struct Opened {
     pub sent: Sent,
 }
 
-/// The host opens `user`'s wallet in `currency` (one the money rules support).
+/// `currency`, if paychain supports it (the chain opens wallets in no other).
+pub fn supported_currency(currency: Currency) -> Result<Currency, Error> {
+    currency.minor_units()?;
+    Ok(currency)
+}
+
+/// The host opens `user`'s wallet in `currency` ([`supported_currency`]).
 pub async fn open_wallet(
     client: &rpc::Client,
     host: &SecretKey,
@@ -403,7 +409,7 @@ pub async fn open_wallet(
     currency: Currency,
     wait: Wait,
 ) -> Result<Opened, Error> {
-    currency.minor_units()?;
+    supported_currency(currency)?;
     let wallet_id = contract::wallet_id(&user, currency);
     let call = Call::Wallet(contract::Call::OpenWallet { user, currency });
     let sent = tx::send(client, host, call, wait).await?;

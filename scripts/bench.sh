@@ -111,7 +111,7 @@ CLI="$WORK/bin/paychain"
 LOAD="$WORK/bin/paychain-load"
 PRIM_EXE="$WORK/bin/$(basename "$PRIM_EXE")"
 DB_EXE="$WORK/bin/$(basename "$DB_EXE")"
-"$LOAD" --help | grep -q -- --payments || die "$BIN/paychain-load is out of date: cargo build --bin paychain-load"
+"$LOAD" --help | grep -q -- --payments || die "$BIN/paychain-load is out of date: cargo build -p paychain-load"
 
 # ---- networks ----------------------------------------------------------------------------------------
 NET_PIDS=()

@@ -381,15 +381,33 @@ pub async fn lookup(
     let chain_id = ChainId::new(status.chain_id);
     let enclave_status = client.enclave().await?;
     let enclave = trusted_enclave(&enclave_status, &chain_id, anchor)?;
-    let pending = PendingLookup::new(
+    lookup_through(
+        client,
         key,
+        &enclave,
         chain_id,
         merchant.clone(),
         platform.clone(),
         status.height,
-    );
+    )
+    .await
+}
+
+/// One lookup through `enclave`, already trusted ([`trusted_enclave`]): signs a fresh request issued
+/// at `height` (the enclave refuses stale ones), sends it, verifies and opens the answer.
+/// [`lookup`] is this after the checks; a client making many lookups checks once and calls this.
+pub async fn lookup_through(
+    client: &rpc::Client,
+    key: &SecretKey,
+    enclave: &TrustedEnclave,
+    chain_id: ChainId,
+    merchant: MerchantId,
+    platform: PlatformId,
+    height: u64,
+) -> Result<VerifiedLookup, Error> {
+    let pending = PendingLookup::new(key, chain_id, merchant, platform, height);
     let LookupView { answer } = client.lookup(&pending.signed).await?;
-    pending.finish(&answer, &enclave)
+    pending.finish(&answer, enclave)
 }
 
 /// The record as text when it is UTF-8, else as hex.

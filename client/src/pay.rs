@@ -20,6 +20,9 @@
 //! pay(client, key, &quote, wait) ─► Pay tx, committed (BFT: committed is final) ─► Receipt
 //! wait_certificate(client, tx, wait) ─► TxCertificate (once the next block is committed), checked
 //!   against the node's validator set
+//! scan_at(payload, now) = scan + check_expiry, offline
+//! pay_scanned(client, key, code, PayRequest, wait) ─► quote, pay, wait_certificate ─► Paid
+//!   (with a guardian binding: delegation(binding, template) ─► the biometric hashed with its salt)
 //! ```
 //!
 //! The chain checks all of this again (the quote only gives clear errors early), and refuses a route
@@ -221,6 +224,9 @@ pub enum Error {
     /// A guardian binding that cannot pay.
     #[error("{0}")]
     Binding(String),
+    /// A biometric template given for a binding that has no biometric.
+    #[error("binding {0} has no biometric: leave out --biometric-template")]
+    NoBiometric(Hash),
     /// Talking to the node failed (network down, timeout, ...).
     #[error(transparent)]
     Rpc(#[from] rpc::Error),
@@ -247,6 +253,7 @@ impl Error {
                 | Error::CurrencyMismatch { .. }
                 | Error::BadOrderRef(_)
                 | Error::Due(_)
+                | Error::NoBiometric(_)
         )
     }
 }
@@ -476,6 +483,9 @@ pub struct Quote {
     pub amount: Amount,
     /// How `amount` is made up.
     pub due: emvco::Due,
+    /// How long the lookup of the record took.
+    #[serde(skip)]
+    pub lookup_time: Duration,
     /// Order reference.
     pub order_ref: String,
     /// Paid by a dependant from the guardian's wallet.
@@ -598,7 +608,9 @@ pub async fn quote(
         Some(d) => delegated_wallet(client, payer, d, opts.currency.or(code.currency)).await?,
     };
     let acquirer = choose_acquirer(&merchant, &wallet.wallet.host)?;
+    let looked_up = Instant::now();
     let (acquiring, route) = routed_record(client, key, &code.merchant_id, &acquirer, opts).await?;
+    let lookup_time = looked_up.elapsed();
     acquiring
         .check_usable(opts.now, wallet.wallet.currency)
         .map_err(|source| Error::Record {
@@ -637,6 +649,7 @@ pub async fn quote(
         route,
         amount,
         due,
+        lookup_time,
         order_ref,
         delegated: opts.delegated.clone(),
     })
@@ -730,9 +743,131 @@ pub async fn pay(
     quote: &Quote,
     wait: Duration,
 ) -> Result<(Hash, Receipt), Error> {
-    let submitted = tx::TxBuilder::new(client, key).submit(quote.call()).await?;
-    let receipt = tx::wait_committed(client, &submitted.tx_hash, wait).await?;
-    Ok((submitted.tx_hash, receipt))
+    let sent = tx::send(client, key, quote.call(), tx::Wait::Committed(wait)).await?;
+    let tx_hash = sent.tx_hash;
+    Ok((tx_hash, sent.into_receipt()?))
+}
+
+/// A dependant's payment through guardian binding `binding`, with the presented biometric
+/// `template` hashed with the binding's salt (the binding is asked only when a template is given).
+pub async fn delegation(
+    client: &rpc::Client,
+    binding: Hash,
+    template: Option<&[u8]>,
+) -> Result<Delegated, Error> {
+    let biometric = match template {
+        None => None,
+        Some(template) => {
+            let b = client.guardian_binding(&binding).await?;
+            let salt = b
+                .authorisation
+                .and_then(|a| a.biometric)
+                .map(|bio| bio.salt)
+                .ok_or(Error::NoBiometric(binding))?;
+            Some(guardian::biometric_hash(&salt, template))
+        }
+    };
+    Ok(Delegated { binding, biometric })
+}
+
+/// What a payer asks of [`pay_scanned`] besides the code.
+#[derive(Debug, Clone, Default)]
+pub struct PayRequest<'a> {
+    /// Amount (required for a static code; must equal a dynamic code's).
+    pub amount: Option<Decimal>,
+    /// Which wallet pays.
+    pub currency: Option<Currency>,
+    /// Order reference for a static code.
+    pub order_ref: Option<String>,
+    /// Pay as a dependant from the guardian's wallet through this binding.
+    pub binding: Option<Hash>,
+    /// The dependant's biometric template, when the binding needs one.
+    pub biometric_template: Option<&'a [u8]>,
+    /// The payer's tip, when the code asks for one (0 for none).
+    pub tip: Option<Decimal>,
+    /// The payer's clock (Unix seconds): the acquiring record must be valid then.
+    pub now: u64,
+    /// The chain's genesis, when pinned.
+    pub anchor: Option<TrustAnchor>,
+}
+
+/// How long each step of a payment took, as the payer saw it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Steps {
+    /// The checks before signing, without the lookup: merchant, wallet, order, balance.
+    pub checks: Duration,
+    /// The signed enclave lookup of the acquiring record, verified and opened.
+    pub lookup: Duration,
+    /// Sign, submit, and wait until the payment is committed.
+    pub commit: Duration,
+    /// Wait for the certificate (the next block) and check it against the validator set.
+    pub certificate: Duration,
+}
+
+/// A payment made: what was checked, its receipt and its certificate.
+#[derive(Debug, Clone)]
+pub struct Paid {
+    /// What was paid, to whom, from which wallet.
+    pub quote: Quote,
+    /// The payment transaction (the payment's id).
+    pub tx_hash: Hash,
+    /// Its receipt.
+    pub receipt: Receipt,
+    /// How long each step took.
+    pub steps: Steps,
+    /// Its certificate, checked against the node's validator set.
+    pub certificate: TxCertificate,
+}
+
+/// A code scanned ([`scan`]) and not expired at `now` (Unix seconds): all that is checked offline,
+/// before any key or node is needed.
+pub fn scan_at(payload: &str, now: u64) -> Result<ScannedCode, Error> {
+    let code = scan(payload)?;
+    code.check_expiry(now)?;
+    Ok(code)
+}
+
+/// Pays a scanned code ([`scan_at`]), the rest of the flow: the guardian [`delegation`] if asked,
+/// [`quote`], [`pay`] and [`wait_certificate`] (each wait at most `wait`).
+pub async fn pay_scanned(
+    client: &rpc::Client,
+    key: &SecretKey,
+    code: ScannedCode,
+    request: PayRequest<'_>,
+    wait: Duration,
+) -> Result<Paid, Error> {
+    let delegated = match request.binding {
+        None => None,
+        Some(binding) => Some(delegation(client, binding, request.biometric_template).await?),
+    };
+    let opts = PayOptions {
+        amount: request.amount,
+        currency: request.currency,
+        order_ref: request.order_ref,
+        delegated,
+        tip: request.tip,
+        now: request.now,
+        anchor: request.anchor,
+    };
+    let started = Instant::now();
+    let quote = quote(client, key, code, &opts).await?;
+    let quoted = Instant::now();
+    let (tx_hash, receipt) = pay(client, key, &quote, wait).await?;
+    let committed = Instant::now();
+    let certificate = wait_certificate(client, &tx_hash, wait).await?;
+    let steps = Steps {
+        checks: (quoted - started).saturating_sub(quote.lookup_time),
+        lookup: quote.lookup_time,
+        commit: committed - quoted,
+        certificate: committed.elapsed(),
+    };
+    Ok(Paid {
+        quote,
+        tx_hash,
+        receipt,
+        steps,
+        certificate,
+    })
 }
 
 /// Polls `paychain_certificate` until the certificate exists (the next block is committed), then
@@ -859,6 +994,9 @@ mod tests {
         assert_eq!(again.matches("0210").count(), 1);
         // No expiry: never expired.
         assert!(scan(&payload).unwrap().check_expiry(u64::MAX).is_ok());
+        // scan_at = scan + the expiry check.
+        assert!(scan_at(&with, 1_700_000_000).is_err());
+        assert_eq!(scan_at(&with, 1).unwrap(), scan(&with).unwrap());
     }
 
     #[test]

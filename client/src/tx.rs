@@ -1,10 +1,12 @@
 //! Building, signing, submitting and following transactions.
 //!
 //! ```text
-//! TxBuilder::new(&client, &key)            chain id ◄─ paychain_status   (unless .chain_id(..))
-//!     .submit(call) ──► sign ──► paychain_submitTx     nonce ◄─ paychain_account (unless .nonce(..))
-//!     ──► Submitted { tx_hash }
+//! send(&client, &key, call, wait)           the one way the SDK's flows send a transaction:
+//!   = TxBuilder::new(&client, &key)          chain id ◄─ paychain_status   (unless .chain_id(..))
+//!       .send(call, wait) ──► sign ──► paychain_submitTx    nonce ◄─ paychain_account (unless .nonce(..))
+//!       ──► follow(&client, tx_hash, wait) ──► Sent { tx_hash, committed }
 //! wait_committed(&client, &tx_hash, timeout) ──► poll paychain_tx ──► Receipt (code 0) | Error::Failed
+//! sign(&chain_id, &key, nonce, call)         offline, for callers that pre-sign (the load generator)
 //! ```
 
 use std::time::Duration;
@@ -55,6 +57,9 @@ pub enum Error {
     /// The node reported something inconsistent.
     #[error("inconsistent answer from node: {0}")]
     Inconsistent(String),
+    /// The transaction was sent with [`Wait::Admitted`], and a receipt was asked for.
+    #[error("transaction {0} was sent without waiting for its commit")]
+    NotWaited(Hash),
 }
 
 impl Error {
@@ -83,6 +88,110 @@ pub struct Submitted {
     pub tx_hash: Hash,
     /// What was sent.
     pub tx: SignedTx,
+}
+
+/// What [`send`] waits for once the node admitted the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Nothing: return as soon as the node admitted it to its mempool.
+    Admitted,
+    /// Its commit, for at most this long ([`wait_committed`]).
+    Committed(Duration),
+}
+
+impl Wait {
+    /// [`Wait::Admitted`] when `no_wait`, else [`Wait::Committed`] for `timeout_secs` seconds (the
+    /// CLI's `--no-wait` and `--wait-timeout`).
+    pub fn new(no_wait: bool, timeout_secs: u64) -> Wait {
+        if no_wait {
+            Wait::Admitted
+        } else {
+            Wait::Committed(Duration::from_secs(timeout_secs))
+        }
+    }
+}
+
+/// A transaction the node admitted, and what came of it.
+#[derive(Debug)]
+pub struct Sent {
+    /// Its hash (its id).
+    pub tx_hash: Hash,
+    /// `None` with [`Wait::Admitted`]; otherwise what [`wait_committed`] said: the receipt of a
+    /// successful call, or [`Error::Failed`] (committed, refused by the contract), [`Error::Timeout`]
+    /// or the node's failure to answer after it admitted the transaction.
+    pub committed: Option<Result<Receipt, Error>>,
+}
+
+impl Sent {
+    /// The receipt, of a successful call or of a failed one.
+    pub fn receipt(&self) -> Option<&Receipt> {
+        match &self.committed {
+            Some(Ok(receipt)) => Some(receipt),
+            Some(Err(e)) => e.receipt(),
+            None => None,
+        }
+    }
+
+    /// The receipt of a successful call; the error otherwise ([`Error::NotWaited`] when it was not
+    /// waited for).
+    pub fn into_receipt(self) -> Result<Receipt, Error> {
+        self.committed
+            .unwrap_or(Err(Error::NotWaited(self.tx_hash)))
+    }
+
+    /// The first value of attribute `key` among the events `kind` of a successful call.
+    pub fn event_attr(&self, kind: &str, key: &str) -> Option<&str> {
+        match &self.committed {
+            Some(Ok(receipt)) => event_attr(receipt, kind, key),
+            _ => None,
+        }
+    }
+
+    /// Whether a successful call emitted an event `kind`.
+    pub fn has_event(&self, kind: &str) -> bool {
+        matches!(&self.committed, Some(Ok(r)) if r.events.iter().any(|e| e.kind == kind))
+    }
+}
+
+/// The first value of attribute `key` among the events `kind` of `receipt`.
+pub fn event_attr<'r>(receipt: &'r Receipt, kind: &str, key: &str) -> Option<&'r str> {
+    receipt
+        .events
+        .iter()
+        .filter(|e| e.kind == kind)
+        .find_map(|e| e.attribute(key))
+}
+
+/// Signs `call` as `key` on `chain_id` with `nonce`, without asking the node anything.
+pub fn sign(chain_id: &ChainId, key: &SecretKey, nonce: u64, call: Call) -> SignedTx {
+    let tx = Transaction {
+        chain_id: chain_id.clone(),
+        sender: key.public_key(),
+        nonce,
+        call,
+    };
+    SignedTx::sign(tx, key)
+}
+
+/// Signs `call` as `key`, submits it through `client` and waits as `wait` says: the one send of
+/// the SDK's flows (see [`TxBuilder::send`] to give the nonce or chain id).
+pub async fn send(
+    client: &rpc::Client,
+    key: &SecretKey,
+    call: Call,
+    wait: Wait,
+) -> Result<Sent, Error> {
+    TxBuilder::new(client, key).send(call, wait).await
+}
+
+/// What came of a transaction the node admitted: waits as `wait` says. Never fails: a failure
+/// while waiting is the [`Sent::committed`] outcome, next to the hash.
+pub async fn follow(client: &rpc::Client, tx_hash: Hash, wait: Wait) -> Sent {
+    let committed = match wait {
+        Wait::Admitted => None,
+        Wait::Committed(timeout) => Some(wait_committed(client, &tx_hash, timeout).await),
+    };
+    Sent { tx_hash, committed }
 }
 
 /// Signs and submits calls for one key. Chain id and nonce are asked from the node unless given.
@@ -131,19 +240,20 @@ impl<'a> TxBuilder<'a> {
             Some(n) => n,
             None => self.client.account(&sender).await?.nonce,
         };
-        let tx = Transaction {
-            chain_id,
-            sender,
-            nonce,
-            call,
-        };
-        Ok(SignedTx::sign(tx, self.key))
+        Ok(sign(&chain_id, self.key, nonce, call))
     }
 
     /// Builds, signs and submits `call`; returns once the node admitted it to its mempool.
     pub async fn submit(&self, call: Call) -> Result<Submitted, Error> {
         let tx = self.build(call).await?;
         submit(self.client, tx).await
+    }
+
+    /// Builds, signs and submits `call`, then waits as `wait` says ([`follow`]). An error means the
+    /// transaction was not admitted; what happened after is in [`Sent::committed`].
+    pub async fn send(&self, call: Call, wait: Wait) -> Result<Sent, Error> {
+        let submitted = self.submit(call).await?;
+        Ok(follow(self.client, submitted.tx_hash, wait).await)
     }
 }
 
@@ -205,6 +315,7 @@ pub fn check_receipt(receipt: Receipt) -> Result<Receipt, Error> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use paychain_contracts::executor::Event;
 
     fn receipt(code: u32, error: Option<&str>) -> Receipt {
         Receipt {
@@ -229,6 +340,54 @@ mod tests {
                 Hash::digest(b"t")
             )
         );
+    }
+
+    #[test]
+    fn sent_reads_its_receipt() {
+        let mut ok = receipt(0, None);
+        ok.events = vec![
+            Event::new("other").with("k", "x"),
+            Event::new("settled").with("currency", "CNY"),
+            Event::new("settled").with("amount", "1.00"),
+        ];
+        let sent = Sent {
+            tx_hash: ok.tx_hash,
+            committed: Some(Ok(ok.clone())),
+        };
+        assert_eq!(sent.event_attr("settled", "amount"), Some("1.00"));
+        assert_eq!(sent.event_attr("settled", "k"), None);
+        assert!(sent.has_event("other") && !sent.has_event("none"));
+        assert_eq!(sent.receipt(), Some(&ok));
+        assert_eq!(sent.into_receipt().unwrap(), ok);
+
+        let failed = Sent {
+            tx_hash: Hash::ZERO,
+            committed: Some(check_receipt(receipt(3, Some("no")))),
+        };
+        assert_eq!(failed.receipt().map(|r| r.code), Some(3));
+        assert!(!failed.has_event("other"));
+        assert!(matches!(failed.into_receipt(), Err(Error::Failed { .. })));
+
+        let admitted = Sent {
+            tx_hash: Hash::ZERO,
+            committed: None,
+        };
+        assert!(admitted.receipt().is_none());
+        assert!(matches!(admitted.into_receipt(), Err(Error::NotWaited(_))));
+        assert_eq!(Wait::new(true, 5), Wait::Admitted);
+        assert_eq!(Wait::new(false, 5), Wait::Committed(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn offline_signature_is_the_builders() {
+        let key = SecretKey::from_seed([4; 32]);
+        let chain = ChainId::new("c");
+        let call = Call::Registry(paychain_contracts::registry::Call::RevokeRecord {
+            merchant_id: paychain_contracts::ids::MerchantId::derive(&key.public_key()),
+        });
+        let tx = sign(&chain, &key, 7, call);
+        assert_eq!((tx.tx.nonce, tx.tx.sender), (7, key.public_key()));
+        assert!(paychain_contracts::tx::check_stateless(&tx, &chain).is_ok());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use paychain_client::contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_client::contracts::registry::{self, Merchant};
 use paychain_client::contracts::tx::{self as ctx, Call, SignedTx};
 use paychain_client::keystore::{KeyFile, Overwrite};
-use paychain_client::{rpc, tx};
+use paychain_client::{registry as sdk_registry, rpc, tx};
 
 const CHAIN: &str = "mock-chain";
 
@@ -240,6 +240,70 @@ async fn sdk_submits_a_batch_with_one_answer_per_tx() {
     assert!(refused.message.contains("stale nonce"), "{refused:?}");
     assert_eq!(items[2].tx_hash, None);
     assert_eq!(client.account(&key.public_key()).await.unwrap().nonce, 2);
+}
+
+#[tokio::test]
+async fn sdk_send_reports_what_came_of_each_transaction() {
+    let (url, _node) = mock_node().await;
+    let client = rpc::Client::new(&url).unwrap();
+    let key = KeyFile::generate();
+    let merchant = KeyFile::generate().public_key();
+    let wait = tx::Wait::Committed(Duration::from_secs(5));
+
+    // A flow: checked inputs, then the one send helper.
+    let new = sdk_registry::NewMerchant::new(
+        "Noodles".into(),
+        "Shanghai".into(),
+        "5812".into(),
+        "CN".into(),
+        merchant,
+    )
+    .unwrap();
+    let r = sdk_registry::register(&client, key.secret_key(), new, wait)
+        .await
+        .unwrap();
+    assert_eq!(r.merchant_id, MerchantId::derive(&merchant));
+    assert_eq!(
+        r.sent.event_attr("merchant_registered", "merchant_id"),
+        Some(r.merchant_id.as_str())
+    );
+    assert_eq!(r.sent.receipt().unwrap().tx_hash, r.sent.tx_hash);
+
+    // Committed but refused by the contract: the hash and the failed receipt, not an error.
+    let sent = tx::send(
+        &client,
+        key.secret_key(),
+        register_call("Fail", merchant),
+        wait,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.receipt().unwrap().code, 3);
+    assert!(matches!(
+        sent.committed,
+        Some(Err(tx::Error::Failed { .. }))
+    ));
+
+    // Not waited for.
+    let sent = tx::send(
+        &client,
+        key.secret_key(),
+        register_call("Noodles", merchant),
+        tx::Wait::Admitted,
+    )
+    .await
+    .unwrap();
+    assert!(sent.committed.is_none());
+    assert!(matches!(sent.into_receipt(), Err(tx::Error::NotWaited(_))));
+    assert_eq!(client.account(&key.public_key()).await.unwrap().nonce, 3);
+
+    // Not admitted: an error, no hash.
+    let err = tx::TxBuilder::new(&client, key.secret_key())
+        .nonce(0)
+        .send(register_call("X", merchant), wait)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("stale nonce"), "{err}");
 }
 
 #[tokio::test]

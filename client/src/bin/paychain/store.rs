@@ -1,25 +1,23 @@
-//! `paychain store order | confirm | authorise | revoke | show` and `paychain identity code`:
+//! `paychain store order | confirm | authorise | revoke | show | list` and `paychain identity code`:
 //! offline store, online identity, over `paychain_client::store`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use paychain_client::contracts::api::StoreOrderView;
 use paychain_client::contracts::crypto::{Hash, PublicKey};
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::contracts::money::{Amount, Currency};
-use paychain_client::contracts::store::{self, Status};
-use paychain_client::contracts::tx::Call;
-use paychain_client::contracts::wallet;
-use paychain_client::{keystore, qr, rpc, tx};
+use paychain_client::contracts::store::Status;
+use paychain_client::store::{self, NewOrder};
+use paychain_client::{keystore, rpc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::cmd_wallet::WhoArgs;
-use super::{
-    follow, format_time_ms, parse_amount, read_bounded, Failure, Output, SendArgs, WaitArgs,
-};
+use crate::args::{parse_amount, SendArgs, WaitArgs, WhoArgs};
+use crate::input::{code_or_file, read_bounded};
+use crate::output::{self, format_time_ms, qr_code, Failure, Output};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum StoreCmd {
@@ -136,26 +134,13 @@ pub(crate) struct AuthoriseArgs {
     wallet: Option<Hash>,
 }
 
-impl From<paychain_client::store::Error> for Failure {
-    fn from(e: paychain_client::store::Error) -> Failure {
-        Failure::usage(e)
-    }
-}
-
 pub(crate) fn identity(cmd: IdentityCmd) -> Result<Output, Failure> {
     match cmd {
         IdentityCmd::Code { key, out } => {
             let key = keystore::load(&key)?;
             let pk = key.public_key();
-            let payload = paychain_client::store::identity_code(&pk);
-            let mut human = String::new();
-            if let Some(path) = &out {
-                std::fs::write(path, qr::png(&payload, 8)?)
-                    .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
-                let _ = writeln!(human, "code         {}", path.display());
-            } else {
-                human.push_str(&qr::terminal(&payload)?);
-            }
+            let payload = store::identity_code(&pk);
+            let mut human = qr_code(&payload, out.as_deref())?;
             let _ = writeln!(human, "identity     {payload}");
             Ok(Output::new(
                 human,
@@ -165,57 +150,36 @@ pub(crate) fn identity(cmd: IdentityCmd) -> Result<Output, Failure> {
     }
 }
 
-/// The identity code from a PNG file, a text file or the text itself.
-fn read_identity(input: &str) -> Result<PublicKey, Failure> {
-    let text = if Path::new(input).is_file() {
-        let file = std::fs::File::open(input)
-            .map_err(|e| Failure::usage(format!("cannot read {input}: {e}")))?;
-        let bytes = read_bounded(file, qr::MAX_IMAGE_BYTES, input)?;
-        if qr::is_image(&bytes) {
-            qr::decode_image(&bytes)?
-        } else {
-            String::from_utf8(bytes)
-                .map_err(|_| Failure::usage("input is neither a PNG image nor UTF-8 text"))?
-        }
-    } else {
-        input.to_owned()
-    };
-    Ok(paychain_client::store::parse_identity_code(&text)?)
-}
-
-pub(crate) async fn store_cmd(url: &str, cmd: StoreCmd) -> Result<Output, Failure> {
+pub(crate) async fn run(url: &str, cmd: StoreCmd) -> Result<Output, Failure> {
     let client = rpc::Client::new(url)?;
     match cmd {
         StoreCmd::Order(args) => order(&client, *args).await,
         StoreCmd::Confirm(args) => confirm(&client, args).await,
         StoreCmd::Authorise(args) => {
             let limit = Amount::new(args.limit, args.currency).map_err(Failure::usage)?;
-            let key = keystore::load(&args.send.key)?;
-            let from_wallet = args
-                .wallet
-                .unwrap_or_else(|| wallet::wallet_id(&key.public_key(), args.currency));
-            let submitted = tx::TxBuilder::new(&client, key.secret_key())
-                .submit(Call::Store(store::Call::Authorise {
-                    merchant_id: args.merchant.clone(),
-                    per_order_limit: limit,
-                    from_wallet,
-                }))
-                .await?;
-            let mut out = follow(&client, submitted.tx_hash, &args.send.wait, None).await?;
-            out.human = format!(
-                "authorised   orders of {} up to {limit} from wallet {from_wallet}\n{}",
-                args.merchant, out.human
-            );
-            Ok(out)
+            let key = args.send.load_key()?;
+            let a = store::authorise(
+                &client,
+                key.secret_key(),
+                args.merchant.clone(),
+                limit,
+                args.wallet,
+                args.send.wait.wait(),
+            )
+            .await?;
+            let from_wallet = a.from_wallet;
+            Ok(output::sent(a.sent, None)?.prepend(
+                format!(
+                    "authorised   orders of {} up to {limit} from wallet {from_wallet}\n",
+                    args.merchant
+                ),
+                json!({}),
+            ))
         }
         StoreCmd::Revoke { merchant, send } => {
-            let key = keystore::load(&send.key)?;
-            let submitted = tx::TxBuilder::new(&client, key.secret_key())
-                .submit(Call::Store(store::Call::Revoke {
-                    merchant_id: merchant,
-                }))
-                .await?;
-            follow(&client, submitted.tx_hash, &send.wait, None).await
+            let key = send.load_key()?;
+            let sent = store::revoke(&client, key.secret_key(), merchant, send.wait.wait()).await?;
+            output::sent(sent, None)
         }
         StoreCmd::Show { id } => {
             let v = client.store_order(&id).await?;
@@ -248,10 +212,10 @@ pub(crate) async fn store_cmd(url: &str, cmd: StoreCmd) -> Result<Output, Failur
 
 async fn order(client: &rpc::Client, args: OrderArgs) -> Result<Output, Failure> {
     let amount = Amount::new(args.amount, args.currency).map_err(Failure::usage)?;
-    store::check_order_no(&args.order_no).map_err(Failure::usage)?;
+    let order_no = store::OrderNo::parse(&args.order_no)?;
     let user = match (&args.user, &args.user_code) {
         (Some(u), _) => *u,
-        (None, Some(code)) => read_identity(code)?,
+        (None, Some(code)) => store::parse_identity_code(&code_or_file(code)?)?,
         (None, None) => return Err(Failure::usage("give --user PUBKEY or --user-code CODE")),
     };
     let items_digest = match &args.items {
@@ -262,25 +226,19 @@ async fn order(client: &rpc::Client, args: OrderArgs) -> Result<Output, Failure>
         }
         None => Hash::digest(b""),
     };
-    let now_ms = client.status().await?.latest_block_time_ms;
-    let expires_at_ms = now_ms.saturating_add(args.expires_in.saturating_mul(1000));
-    let key = keystore::load(&args.send.key)?;
-    let submitted = tx::TxBuilder::new(client, key.secret_key())
-        .submit(Call::Store(store::Call::CreateOrder {
-            merchant_id: args.merchant.clone(),
-            acquirer: args.acquirer.clone(),
-            user,
-            order_no: args.order_no.clone(),
-            amount,
-            items_digest,
-            expires_at_ms,
-        }))
-        .await?;
-    let id = submitted.tx_hash;
-    let mut out = follow(client, id, &args.send.wait, None).await?;
-    let paid = out.json["receipt"]["events"]
-        .as_array()
-        .is_some_and(|e| e.iter().any(|e| e["kind"] == "store_order_paid"));
+    let key = args.send.load_key()?;
+    let new = NewOrder {
+        merchant: args.merchant,
+        acquirer: args.acquirer,
+        user,
+        order_no,
+        amount,
+        items_digest,
+        expires_in_secs: args.expires_in,
+    };
+    let created = store::create_order(client, key.secret_key(), new, args.send.wait.wait()).await?;
+    let (id, expires_at_ms, paid) = (created.id, created.expires_at_ms, created.auto_paid());
+    let out = output::sent(created.sent, None)?;
     let mut human = String::new();
     let _ = writeln!(human, "order        {id}");
     let _ = writeln!(human, "order no     {} for user {user}", args.order_no);
@@ -289,40 +247,39 @@ async fn order(client: &rpc::Client, args: OrderArgs) -> Result<Output, Failure>
     if paid {
         let _ = writeln!(human, "paid         by the user's standing authorisation");
     }
-    human.push_str(&out.human);
-    out.human = human;
-    if let serde_json::Value::Object(map) = &mut out.json {
-        map.insert("order_id".into(), json!(id));
-        map.insert("user".into(), json!(user));
-        map.insert("expires_at_ms".into(), json!(expires_at_ms));
-        map.insert("auto_paid".into(), json!(paid));
-    }
-    Ok(out)
+    Ok(out.prepend(
+        human,
+        json!({
+            "order_id": id,
+            "user": user,
+            "expires_at_ms": expires_at_ms,
+            "auto_paid": paid,
+        }),
+    ))
 }
 
 async fn confirm(client: &rpc::Client, args: ConfirmArgs) -> Result<Output, Failure> {
-    let view = client.store_order(&args.order).await?;
     let key = keystore::load(&args.key)?;
-    let from_wallet = args
-        .wallet
-        .unwrap_or_else(|| wallet::wallet_id(&key.public_key(), view.order.amount.currency));
-    let submitted = tx::TxBuilder::new(client, key.secret_key())
-        .submit(Call::Store(store::Call::Confirm {
-            order: args.order,
-            from_wallet,
-        }))
-        .await?;
-    let mut out = follow(client, submitted.tx_hash, &args.wait, None).await?;
-    out.human = format!(
-        "order        {}\npaid         {} from wallet {from_wallet}\n{}",
-        args.order, view.order.amount, out.human
-    );
-    if let serde_json::Value::Object(map) = &mut out.json {
-        map.insert("order_id".into(), json!(args.order));
-        map.insert("wallet_id".into(), json!(from_wallet));
-        map.insert("amount".into(), json!(view.order.amount));
-    }
-    Ok(out)
+    let c = store::confirm(
+        client,
+        key.secret_key(),
+        args.order,
+        args.wallet,
+        args.wait.wait(),
+    )
+    .await?;
+    let (amount, from_wallet) = (c.amount, c.from_wallet);
+    Ok(output::sent(c.sent, None)?.prepend(
+        format!(
+            "order        {}\npaid         {amount} from wallet {from_wallet}\n",
+            args.order
+        ),
+        json!({
+            "order_id": args.order,
+            "wallet_id": from_wallet,
+            "amount": amount,
+        }),
+    ))
 }
 
 fn human_view(v: &StoreOrderView) -> String {

@@ -1,22 +1,23 @@
-//! `paychain collect create | pay | show`: split-bill collections over `paychain_client::collect`.
+//! `paychain collect create | pay | show | list | expire`: split-bill collections over
+//! `paychain_client::collect`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use paychain_client::collect::{self, NewCollection};
 use paychain_client::contracts::api::CollectionView;
-use paychain_client::contracts::collection::{self, Shares, Status};
+use paychain_client::contracts::collection::{Shares, Status};
 use paychain_client::contracts::crypto::Hash;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::contracts::money::{Amount, Currency};
-use paychain_client::contracts::tx::Call;
-use paychain_client::contracts::wallet;
-use paychain_client::{collect, keystore, qr, rpc, tx};
+use paychain_client::{keystore, rpc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::cmd_wallet::WhoArgs;
-use super::{follow, format_time_ms, parse_amount, Failure, Output, SendArgs, WaitArgs};
+use crate::args::{parse_amount, SendArgs, WaitArgs, WhoArgs};
+use crate::input::emvco_payload;
+use crate::output::{self, format_time_ms, qr_code, Failure, Output};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CollectCmd {
@@ -104,32 +105,15 @@ pub(crate) struct PayArgs {
     wait: WaitArgs,
 }
 
-impl From<collect::Error> for Failure {
-    fn from(e: collect::Error) -> Failure {
-        match e {
-            collect::Error::Closed { .. } | collect::Error::NoUnpaidShare(_) => Failure {
-                code: 1,
-                message: e.to_string(),
-                output: None,
-            },
-            e => Failure::usage(e),
-        }
-    }
-}
-
-pub(crate) async fn collect(url: &str, cmd: CollectCmd) -> Result<Output, Failure> {
+pub(crate) async fn run(url: &str, cmd: CollectCmd) -> Result<Output, Failure> {
     let client = rpc::Client::new(url)?;
     match cmd {
         CollectCmd::Create(args) => create(&client, *args).await,
         CollectCmd::Pay(args) => pay(&client, args).await,
         CollectCmd::Expire { id, send } => {
-            let key = keystore::load(&send.key)?;
-            let submitted = tx::TxBuilder::new(&client, key.secret_key())
-                .submit(Call::Collection(collection::Call::Expire {
-                    collection: id,
-                }))
-                .await?;
-            follow(&client, submitted.tx_hash, &send.wait, None).await
+            let key = send.load_key()?;
+            let sent = collect::expire(&client, key.secret_key(), id, send.wait.wait()).await?;
+            output::sent(sent, None)
         }
         CollectCmd::Show { id } => {
             let v = client.collection(&id).await?;
@@ -173,25 +157,24 @@ async fn create(client: &rpc::Client, args: CreateArgs) -> Result<Output, Failur
         (None, Some(n)) => Shares::Equal { payers: n },
         (None, None) => return Err(Failure::usage("give --payers N or --proportions W,W,...")),
     };
-    // Refuse locally what the chain would refuse, with the same message.
-    let amounts = collection::split(&total, &shares).map_err(Failure::usage)?;
-    let merchant = client.merchant(&args.merchant).await?;
-    let now_ms = client.status().await?.latest_block_time_ms;
-    let expires_at_ms = now_ms.saturating_add(args.expires_in.saturating_mul(1000));
-    let call = Call::Collection(collection::Call::Create {
-        merchant_id: args.merchant.clone(),
-        acquirer: args.acquirer.clone(),
+    let new = NewCollection::new(
+        args.merchant,
+        args.acquirer,
         total,
         shares,
+        args.expires_in,
+        args.password,
+    )?;
+    let key = args.send.load_key()?;
+    let collect::Created {
+        id,
+        shares: amounts,
         expires_at_ms,
-        password_hash: args.password.as_deref().map(collection::password_hash),
-    });
-    let key = keystore::load(&args.send.key)?;
-    let submitted = tx::TxBuilder::new(client, key.secret_key())
-        .submit(call)
-        .await?;
-    let id = submitted.tx_hash;
-    let mut out = follow(client, id, &args.send.wait, None).await?;
+        total,
+        merchant,
+        sent,
+    } = collect::create(client, key.secret_key(), new, args.send.wait.wait()).await?;
+    let out = output::sent(sent, None)?;
     let payload = collect::code(&merchant, &total, &id)?;
     let mut human = String::new();
     let _ = writeln!(human, "collection   {id}");
@@ -206,56 +189,43 @@ async fn create(client: &rpc::Client, args: CreateArgs) -> Result<Output, Failur
             .join(", ")
     );
     let _ = writeln!(human, "expires      {}", format_time_ms(expires_at_ms));
-    if let Some(path) = &args.out {
-        std::fs::write(path, qr::png(&payload, 8)?)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
-        let _ = writeln!(human, "code         {}", path.display());
-    } else {
-        human.push_str(&qr::terminal(&payload)?);
-    }
+    human.push_str(&qr_code(&payload, args.out.as_deref())?);
     let _ = writeln!(human, "payload      {payload}");
-    human.push_str(&out.human);
-    out.human = human;
-    if let serde_json::Value::Object(map) = &mut out.json {
-        map.extend(
-            json!({
-                "collection_id": id,
-                "payload": payload,
-                "path": args.out,
-                "shares": amounts,
-                "expires_at_ms": expires_at_ms,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        );
-    }
-    Ok(out)
+    Ok(out.prepend(
+        human,
+        json!({
+            "collection_id": id,
+            "payload": payload,
+            "path": args.out,
+            "shares": amounts,
+            "expires_at_ms": expires_at_ms,
+        }),
+    ))
 }
 
 async fn pay(client: &rpc::Client, args: PayArgs) -> Result<Output, Failure> {
-    let payload = super::qr_payload(&args.code)?;
-    let id = collect::scan(&payload)?;
-    let view = client.collection(&id).await?;
-    let (share, amount) = collect::choose_share(&view, args.share)?;
+    let id = collect::scan(&emvco_payload(&args.code)?)?;
     let key = keystore::load(&args.key)?;
-    let from_wallet = args
-        .wallet
-        .unwrap_or_else(|| wallet::wallet_id(&key.public_key(), amount.currency));
-    let call = Call::Collection(collection::Call::Pay {
-        collection: id,
+    let paid = collect::pay_share(
+        client,
+        key.secret_key(),
+        id,
+        args.share,
+        args.wallet,
+        args.password,
+        args.wait.wait(),
+    )
+    .await?;
+    let completed = paid.completed();
+    let collect::SharePaid {
+        id,
         share,
-        from_wallet,
         amount,
-        password: args.password.clone(),
-    });
-    let submitted = tx::TxBuilder::new(client, key.secret_key())
-        .submit(call)
-        .await?;
-    let mut out = follow(client, submitted.tx_hash, &args.wait, None).await?;
-    let completed = out.json["receipt"]["events"]
-        .as_array()
-        .is_some_and(|e| e.iter().any(|e| e["kind"] == "collection_completed"));
+        from_wallet,
+        total,
+        sent,
+    } = paid;
+    let out = output::sent(sent, None)?;
     let mut human = String::new();
     let _ = writeln!(human, "collection   {id}");
     let _ = writeln!(
@@ -263,22 +233,18 @@ async fn pay(client: &rpc::Client, args: PayArgs) -> Result<Output, Failure> {
         "share        {share}: {amount} from wallet {from_wallet}"
     );
     if completed {
-        let _ = writeln!(
-            human,
-            "completed    the payee is credited {}",
-            view.collection.total
-        );
+        let _ = writeln!(human, "completed    the payee is credited {total}");
     }
-    human.push_str(&out.human);
-    out.human = human;
-    if let serde_json::Value::Object(map) = &mut out.json {
-        map.insert("collection_id".into(), json!(id));
-        map.insert("share".into(), json!(share));
-        map.insert("amount".into(), json!(amount));
-        map.insert("wallet_id".into(), json!(from_wallet));
-        map.insert("completed".into(), json!(completed));
-    }
-    Ok(out)
+    Ok(out.prepend(
+        human,
+        json!({
+            "collection_id": id,
+            "share": share,
+            "amount": amount,
+            "wallet_id": from_wallet,
+            "completed": completed,
+        }),
+    ))
 }
 
 fn human_view(v: &CollectionView) -> String {

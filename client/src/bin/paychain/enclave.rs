@@ -1,20 +1,19 @@
-//! `paychain enclave status`, `paychain lookup` (plain and through the node's enclave) and the sealing
-//! step of `paychain record put`, over `paychain_client::enclave`.
+//! `paychain enclave status` and `paychain lookup` (plain, and through the node's enclave: verified
+//! against its registered quote, then opened), over `paychain_client::enclave`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use paychain_client::contracts::api::EnclaveStatusView;
+use paychain_client::contracts::api::{EnclaveStatusView, MerchantView};
 use paychain_client::contracts::genesis::Genesis;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
-use paychain_client::contracts::registry;
-use paychain_client::contracts::tx::Call;
 use paychain_client::enclave::{self, TrustAnchor};
 use paychain_client::{keystore, rpc};
 use serde_json::json;
 
-use super::{human_lookup, platform_list, read_json, send, Failure, Output, SendArgs};
+use crate::input::read_json;
+use crate::output::{platform_list, Failure, Output};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum EnclaveCmd {
@@ -39,28 +38,10 @@ pub(crate) struct LookupArgs {
     genesis: Option<PathBuf>,
 }
 
-impl From<enclave::Error> for Failure {
-    fn from(e: enclave::Error) -> Failure {
-        match e {
-            enclave::Error::Rpc(e) => e.into(),
-            enclave::Error::Seal(_) => Failure::usage(e),
-            other => Failure {
-                code: 1,
-                message: other.to_string(),
-                output: None,
-            },
-        }
-    }
-}
-
-fn client(url: &str) -> Result<rpc::Client, Failure> {
-    Ok(rpc::Client::new(url)?)
-}
-
-pub(crate) async fn enclave_cmd(url: &str, cmd: EnclaveCmd) -> Result<Output, Failure> {
+pub(crate) async fn run(url: &str, cmd: EnclaveCmd) -> Result<Output, Failure> {
     match cmd {
         EnclaveCmd::Status => {
-            let view = client(url)?.enclave().await?;
+            let view = rpc::Client::new(url)?.enclave().await?;
             Ok(Output::new(human_enclave(&view), &view))
         }
     }
@@ -128,26 +109,27 @@ fn human_enclave(v: &EnclaveStatusView) -> String {
     out
 }
 
+/// What `--genesis FILE` pins for lookups: the chain id, attestation root and consortium key.
+pub(crate) fn anchor(genesis: Option<&std::path::Path>) -> Result<Option<TrustAnchor>, Failure> {
+    let Some(path) = genesis else {
+        return Ok(None);
+    };
+    let genesis: Genesis = read_json(path, "genesis")?;
+    TrustAnchor::from_genesis(&genesis).map(Some).ok_or_else(|| {
+        Failure::chain(format!(
+            "genesis {} has no enclave section: records of this chain cannot be looked up through an enclave",
+            path.display()
+        ))
+    })
+}
+
 pub(crate) async fn lookup(url: &str, args: LookupArgs) -> Result<Output, Failure> {
-    let client = client(url)?;
+    let client = rpc::Client::new(url)?;
     let (Some(key_path), Some(platform)) = (&args.key, &args.platform) else {
         let view = client.merchant(&args.id).await?;
         return Ok(Output::new(human_lookup(&view), &view));
     };
-    let anchor = match &args.genesis {
-        Some(path) => {
-            let genesis: Genesis = read_json(path, "genesis")?;
-            Some(TrustAnchor::from_genesis(&genesis).ok_or_else(|| Failure {
-                code: 1,
-                message: format!(
-                    "genesis {} has no enclave section: records of this chain cannot be looked up through an enclave",
-                    path.display()
-                ),
-                output: None,
-            })?)
-        }
-        None => None,
-    };
+    let anchor = anchor(args.genesis.as_deref())?;
     let key = keystore::load(key_path)?;
     let done = enclave::lookup(
         &client,
@@ -197,62 +179,33 @@ pub(crate) async fn lookup(url: &str, args: LookupArgs) -> Result<Output, Failur
     Ok(Output::new(human, doc))
 }
 
-/// `record put`: seals `plaintext` on a chain with an enclave (unless `raw`), then sends the put.
-pub(crate) async fn record_put(
-    url: &str,
-    send_args: &SendArgs,
-    merchant: MerchantId,
-    plaintext: Vec<u8>,
-    raw: bool,
-) -> Result<Output, Failure> {
-    let client = client(url)?;
-    let (payload, sealed) = if raw {
-        (plaintext, None)
-    } else {
-        let sender = keystore::load(&send_args.key)?.public_key();
-        let prepared = enclave::prepare_put(&client, &sender, &merchant, &plaintext, None).await?;
-        (prepared.payload, prepared.sealed)
-    };
-    let call = Call::Registry(registry::Call::PutRecord {
-        merchant_id: merchant.clone(),
-        payload,
-    });
-    let add = |mut out: Output| {
-        if let Some(s) = &sealed {
-            out.human.push_str(&format!(
-                "sealed       to the consortium enclave key as {} version {}\n",
-                s.platform_id, s.version
-            ));
-        }
-        if let Some(obj) = out.json.as_object_mut() {
-            obj.insert(
-                "sealed".into(),
-                serde_json::to_value(&sealed).unwrap_or_default(),
+fn human_lookup(v: &MerchantView) -> String {
+    let m = &v.merchant;
+    let mut out = format!(
+        "{}  {}, {} ({}), mcc {}\n",
+        m.id, m.name, m.city, m.country, m.mcc
+    );
+    match v.platforms.len() {
+        0 => out.push_str("served by no platform\n"),
+        n => {
+            let _ = writeln!(
+                out,
+                "served by {n} platform{}:",
+                if n == 1 { "" } else { "s" }
             );
-        }
-        out
-    };
-    match send(&client, send_args, call, Some(&merchant)).await {
-        Ok(out) => Ok(add(out)),
-        Err(mut f) => {
-            f.output = f.output.map(add);
-            Err(f)
+            for p in &v.platforms {
+                let _ = writeln!(out, "  {p}");
+            }
         }
     }
+    out
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use clap::Parser;
-
-    use crate::{Cli, Command, RecordCmd};
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("paychain").chain(args.iter().copied()))
-    }
-
-    const MID: &str = "M0123456789ABCDEF0123";
+    use crate::tests::{parse, MID};
+    use crate::Command;
 
     #[test]
     fn lookup_arguments() {
@@ -272,27 +225,5 @@ mod tests {
         assert!(parse(&["lookup", MID, "--key", "k", "--platform", "Bad_Id"]).is_err());
         assert!(parse(&["enclave", "status"]).is_ok());
         assert!(parse(&["enclave"]).is_err());
-    }
-
-    #[test]
-    fn record_put_raw_flag() {
-        let args = [
-            "record",
-            "put",
-            "--key",
-            "k",
-            "--merchant",
-            MID,
-            "--payload-hex",
-            "00",
-        ];
-        match parse(&args).unwrap().command {
-            Command::Record(RecordCmd::Put { raw, .. }) => assert!(!raw),
-            other => panic!("{other:?}"),
-        }
-        match parse(&[&args[..], &["--raw"]].concat()).unwrap().command {
-            Command::Record(RecordCmd::Put { raw, .. }) => assert!(raw),
-            other => panic!("{other:?}"),
-        }
     }
 }

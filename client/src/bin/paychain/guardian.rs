@@ -6,27 +6,19 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use paychain_client::contracts::crypto::{Hash, PublicKey};
-use paychain_client::contracts::guardian::{self, Binding, Limits, Status, Terminal};
-use paychain_client::contracts::money::{Amount, Currency};
-use paychain_client::contracts::tx::Call;
-use paychain_client::contracts::wallet;
-use paychain_client::guardian::{guardian_filter, new_biometric};
-use paychain_client::{keystore, qr, rpc, tx};
+use paychain_client::contracts::guardian::{Binding, Limits, Status, Terminal};
+use paychain_client::contracts::money::Currency;
+use paychain_client::guardian::{self, LimitValues};
+use paychain_client::{keystore, rpc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::cmd_wallet::WhoArgs;
-use super::{
-    follow, format_time_ms, parse_amount, read_bounded, read_file_bounded, Failure, Output,
-    SendArgs,
-};
-
-/// Largest biometric template file read.
-const MAX_TEMPLATE_BYTES: usize = 1024 * 1024;
+use crate::args::{parse_amount, SendArgs, WhoArgs};
+use crate::input::{code_or_file, read_template};
+use crate::output::{self, format_time_ms, qr_code, Failure, Output};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum GuardianCmd {
@@ -168,39 +160,13 @@ pub(crate) struct ApproveArgs {
 }
 
 impl LimitArgs {
-    fn limits(&self, currency: Currency) -> Result<Limits, Failure> {
-        let l = Limits {
-            per_payment: Amount::new(self.per_payment, currency).map_err(Failure::usage)?,
-            per_day: Amount::new(self.per_day, currency).map_err(Failure::usage)?,
+    fn values(&self) -> LimitValues {
+        LimitValues {
+            per_payment: self.per_payment,
+            per_day: self.per_day,
             payments_per_day: self.payments_per_day,
-        };
-        l.check(currency).map_err(Failure::usage)?;
-        Ok(l)
-    }
-}
-
-impl From<guardian::Error> for Failure {
-    fn from(e: guardian::Error) -> Failure {
-        Failure::usage(e)
-    }
-}
-
-/// The terminal code from a PNG file, a text file or the text itself.
-fn read_terminal(input: &str) -> Result<Terminal, Failure> {
-    let text = if Path::new(input).is_file() {
-        let file = std::fs::File::open(input)
-            .map_err(|e| Failure::usage(format!("cannot read {input}: {e}")))?;
-        let bytes = read_bounded(file, qr::MAX_IMAGE_BYTES, input)?;
-        if qr::is_image(&bytes) {
-            qr::decode_image(&bytes)?
-        } else {
-            String::from_utf8(bytes)
-                .map_err(|_| Failure::usage("input is neither a PNG image nor UTF-8 text"))?
         }
-    } else {
-        input.to_owned()
-    };
-    Ok(Terminal::parse(&text)?)
+    }
 }
 
 fn key_of(key: &Option<PathBuf>, public_key: Option<PublicKey>) -> Result<PublicKey, Failure> {
@@ -211,30 +177,7 @@ fn key_of(key: &Option<PathBuf>, public_key: Option<PublicKey>) -> Result<Public
     }
 }
 
-async fn submit(
-    client: &rpc::Client,
-    send: &SendArgs,
-    call: guardian::Call,
-) -> Result<(Hash, Output), Failure> {
-    let key = keystore::load(&send.key)?;
-    let submitted = tx::TxBuilder::new(client, key.secret_key())
-        .submit(Call::Guardian(call))
-        .await?;
-    let out = follow(client, submitted.tx_hash, &send.wait, None).await?;
-    Ok((submitted.tx_hash, out))
-}
-
-fn prepend(mut out: Output, head: String, extra: serde_json::Value) -> Output {
-    out.human = head + &out.human;
-    if let (serde_json::Value::Object(map), serde_json::Value::Object(more)) =
-        (&mut out.json, extra)
-    {
-        map.extend(more);
-    }
-    out
-}
-
-pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, Failure> {
+pub(crate) async fn run(url: &str, cmd: GuardianCmd) -> Result<Output, Failure> {
     if let GuardianCmd::TerminalCode {
         device,
         business,
@@ -251,18 +194,12 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
             guardian: g,
             terminal,
         } => {
-            let t = read_terminal(&terminal)?;
-            let (id, out) = submit(
-                &client,
-                &send,
-                guardian::Call::RequestBinding {
-                    guardian: g,
-                    terminal: t.clone(),
-                },
-            )
-            .await?;
-            Ok(prepend(
-                out,
+            let t = Terminal::parse(&code_or_file(&terminal)?)?;
+            let key = send.load_key()?;
+            let sent = guardian::request(&client, key.secret_key(), g, t.clone(), send.wait.wait())
+                .await?;
+            let id = sent.tx_hash;
+            Ok(output::sent(sent, None)?.prepend(
                 format!(
                     "binding      {id}\nguardian     {g}\nterminal     {} ({})\nstatus       pending: your guardian is notified and must approve\n",
                     t.device_no, t.business_type
@@ -277,45 +214,40 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
             timeout,
         } => watch(&client, key_of(&key, public_key)?, count, timeout).await,
         GuardianCmd::Approve(args) => {
-            let key = keystore::load(&args.send.key)?;
-            let wallet_id = args
-                .wallet
-                .unwrap_or_else(|| wallet::wallet_id(&key.public_key(), args.currency));
-            let limits = args.limits.limits(args.currency)?;
-            let biometric = match &args.biometric_template {
-                Some(p) => Some(new_biometric(&read_file_bounded(
-                    p,
-                    MAX_TEMPLATE_BYTES,
-                    "biometric template",
-                )?)),
-                None => None,
-            };
-            let (_, out) = submit(
+            let key = args.send.load_key()?;
+            let limits = args.limits.values().limits(args.currency)?;
+            let template = args
+                .biometric_template
+                .as_deref()
+                .map(read_template)
+                .transpose()?;
+            let a = guardian::approve(
                 &client,
-                &args.send,
-                guardian::Call::Approve {
-                    binding: args.binding,
-                    wallet: wallet_id,
-                    limits: limits.clone(),
-                    biometric,
-                },
+                key.secret_key(),
+                args.binding,
+                args.wallet,
+                args.currency,
+                limits.clone(),
+                template.as_deref(),
+                args.send.wait.wait(),
             )
             .await?;
-            Ok(prepend(
-                out,
+            let (wallet_id, biometric) = (a.wallet_id, a.biometric);
+            Ok(output::sent(a.sent, None)?.prepend(
                 format!(
                     "binding      {} approved: pays from wallet {wallet_id}\n{}",
                     args.binding,
                     human_limits(&limits)
                 ),
                 json!({"binding_id": args.binding, "wallet_id": wallet_id, "limits": limits,
-                       "biometric": biometric.is_some()}),
+                       "biometric": biometric}),
             ))
         }
         GuardianCmd::Reject { send, binding } => {
-            let (_, out) = submit(&client, &send, guardian::Call::Reject { binding }).await?;
-            Ok(prepend(
-                out,
+            let key = send.load_key()?;
+            let sent =
+                guardian::reject(&client, key.secret_key(), binding, send.wait.wait()).await?;
+            Ok(output::sent(sent, None)?.prepend(
                 format!("binding      {binding} rejected\n"),
                 json!({"binding_id": binding}),
             ))
@@ -325,26 +257,16 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
             binding,
             limits,
         } => {
-            let b = client.guardian_binding(&binding).await?;
-            let currency = b
-                .authorisation
-                .as_ref()
-                .map(|a| a.limits.per_day.currency)
-                .ok_or_else(|| {
-                    Failure::usage(format!("binding {binding} is {}, not approved", b.status))
-                })?;
-            let limits = limits.limits(currency)?;
-            let (_, out) = submit(
+            let key = send.load_key()?;
+            let (limits, sent) = guardian::set_limits(
                 &client,
-                &send,
-                guardian::Call::SetLimits {
-                    binding,
-                    limits: limits.clone(),
-                },
+                key.secret_key(),
+                binding,
+                &limits.values(),
+                send.wait.wait(),
             )
             .await?;
-            Ok(prepend(
-                out,
+            Ok(output::sent(sent, None)?.prepend(
                 format!("binding      {binding}\n{}", human_limits(&limits)),
                 json!({"binding_id": binding, "limits": limits}),
             ))
@@ -355,35 +277,31 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
             template,
             remove: _,
         } => {
-            let biometric = match &template {
-                Some(p) => Some(new_biometric(&read_file_bounded(
-                    p,
-                    MAX_TEMPLATE_BYTES,
-                    "biometric template",
-                )?)),
-                None => None,
-            };
-            let (_, out) = submit(
+            let template = template.as_deref().map(read_template).transpose()?;
+            let key = send.load_key()?;
+            let sent = guardian::set_biometric(
                 &client,
-                &send,
-                guardian::Call::SetBiometric { binding, biometric },
+                key.secret_key(),
+                binding,
+                template.as_deref(),
+                send.wait.wait(),
             )
             .await?;
-            let what = if biometric.is_some() {
+            let what = if template.is_some() {
                 "bound"
             } else {
                 "removed"
             };
-            Ok(prepend(
-                out,
+            Ok(output::sent(sent, None)?.prepend(
                 format!("binding      {binding}: biometric {what}\n"),
-                json!({"binding_id": binding, "biometric": biometric.is_some()}),
+                json!({"binding_id": binding, "biometric": template.is_some()}),
             ))
         }
         GuardianCmd::Revoke { send, binding } => {
-            let (_, out) = submit(&client, &send, guardian::Call::Revoke { binding }).await?;
-            Ok(prepend(
-                out,
+            let key = send.load_key()?;
+            let sent =
+                guardian::revoke(&client, key.secret_key(), binding, send.wait.wait()).await?;
+            Ok(output::sent(sent, None)?.prepend(
                 format!("binding      {binding} revoked: it pays nothing from now on\n"),
                 json!({"binding_id": binding}),
             ))
@@ -415,16 +333,11 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
             Ok(Output::new(human_binding(&b), &b))
         }
         GuardianCmd::Statement { binding, month } => {
-            let month = match month {
-                Some(m) => m,
-                None => {
-                    let t = client.status().await?.latest_block_time_ms;
-                    let (y, m) = paychain_client::contracts::calendar::year_month(t);
-                    format!("{y:04}-{m:02}")
-                }
-            };
-            let b = client.guardian_binding(&binding).await?;
-            let s = client.guardian_statement(&binding, &month).await?;
+            let guardian::MonthlyStatement {
+                month,
+                binding: b,
+                statement: s,
+            } = guardian::statement(&client, binding, month).await?;
             let currency = b.authorisation.as_ref().map(|a| a.limits.per_day.currency);
             let fmt = |d: Decimal| match currency {
                 Some(c) => c.format(d),
@@ -464,14 +377,7 @@ pub(crate) async fn guardian_cmd(url: &str, cmd: GuardianCmd) -> Result<Output, 
 fn terminal_code(device: &str, business: &str, out: Option<&Path>) -> Result<Output, Failure> {
     let t = Terminal::new(device, business)?;
     let payload = t.code_text();
-    let mut human = String::new();
-    if let Some(path) = out {
-        std::fs::write(path, qr::png(&payload, 8)?)
-            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
-        let _ = writeln!(human, "code         {}", path.display());
-    } else {
-        human.push_str(&qr::terminal(&payload)?);
-    }
+    let mut human = qr_code(&payload, out)?;
     let _ = writeln!(human, "terminal     {payload}");
     Ok(Output::new(
         human,
@@ -485,28 +391,14 @@ async fn watch(
     count: usize,
     timeout: u64,
 ) -> Result<Output, Failure> {
-    let mut sub = client.subscribe_events(&guardian_filter(&who)).await?;
-    // On stderr, so that a script (or a test) knows from when on nothing is missed.
-    eprintln!("watching guardian notifications for {who}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let notifications = guardian::watch(client, &who, count, timeout, || {
+        // On stderr, so that a script (or a test) knows from when on nothing is missed.
+        eprintln!("watching guardian notifications for {who}");
+    })
+    .await?;
     let mut seen = Vec::new();
     let mut human = String::new();
-    while seen.len() < count {
-        let next = tokio::time::timeout_at(deadline, sub.next()).await;
-        let n = match next {
-            Err(_) => {
-                return Err(Failure::chain(format!(
-                    "no more guardian notifications for {who} within {timeout} s ({} received)",
-                    seen.len()
-                )))
-            }
-            Ok(None) => {
-                return Err(Failure::chain(
-                    "the node closed the subscription (this client fell behind)",
-                ))
-            }
-            Ok(Some(n)) => n?,
-        };
+    for n in notifications {
         let attrs: serde_json::Map<String, serde_json::Value> = n
             .event
             .attributes

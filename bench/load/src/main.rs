@@ -11,8 +11,16 @@
 //! users' keys. Before the timed window the generator sets the wallets up, closed loop, with the
 //! host's key (a platform qualified by governance to host wallets): for each wallet it verifies the
 //! user, opens a CNY wallet, requests a card binding, has the user confirm it (the user's nonce 0),
-//! and tops the wallet up. The merchant must already have an active record of the acquirer, accepted
+//! and tops the wallet up on the user's instruction. The merchant must already have an active
+//! record of the acquirer, accepted
 //! by the merchant.
+//!
+//! Everything is pre-signed (`paychain_client::tx::sign`) with the nonces planned here, so that
+//! signing and nonce look-ups never compete with the measurement; the calls with derived values
+//! come from the SDK the `paychain` CLI uses: the card binding request and confirmation
+//! (`paychain_client::wallet::card_binding_request`, `confirm_card_call`), the owner's top-up
+//! instruction (`wallet::instruct_top_up`), and the verified enclave lookups
+//! (`enclave::lookup_through`).
 //!
 //! Without `--payments` (the pipeline load) the transactions are registry calls from keys that are
 //! not platforms: each is signed, gossiped, ordered, executed (refused by the contract, nonce
@@ -33,10 +41,12 @@ use paychain_client::contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_client::contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::contracts::registry;
-use paychain_client::contracts::tx::{Call, SignedTx, Transaction};
+use paychain_client::contracts::tx::{Call, SignedTx};
 use paychain_client::contracts::wallet;
 use paychain_client::keystore;
 use paychain_client::rpc::Client;
+use paychain_client::tx::sign;
+use paychain_client::wallet::{card_binding_request, confirm_card_call, instruct_top_up};
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use paychain_api::ChainApiClient;
@@ -196,20 +206,17 @@ fn registrations(
         let merchant =
             SecretKey::from_seed(Hash::digest(format!("paychain-bench/{run}/{i}").as_bytes()).0);
         let nonce = first_nonce + per[p].len() as u64;
-        let tx = SignedTx::sign(
-            Transaction {
-                chain_id: chain_id.clone(),
-                sender: key.public_key(),
-                nonce,
-                call: Call::Registry(registry::Call::RegisterMerchant {
-                    name: format!("Bench {i}"),
-                    city: "Shanghai".into(),
-                    mcc: "5812".into(),
-                    country: "CN".into(),
-                    merchant_key: merchant.public_key(),
-                }),
-            },
+        let tx = sign(
+            chain_id,
             key,
+            nonce,
+            Call::Registry(registry::Call::RegisterMerchant {
+                name: format!("Bench {i}"),
+                city: "Shanghai".into(),
+                mcc: "5812".into(),
+                country: "CN".into(),
+                merchant_key: merchant.public_key(),
+            }),
         );
         per[p].push((tx.hash(), tx.to_bytes()));
     }
@@ -226,16 +233,13 @@ fn pipeline_txs(chain_id: &ChainId, total: u64, per_sender: u64) -> Vec<(Hash, V
             if txs.len() as u64 >= total {
                 break 'outer;
             }
-            let tx = SignedTx::sign(
-                Transaction {
-                    chain_id: chain_id.clone(),
-                    sender: key.public_key(),
-                    nonce,
-                    call: Call::Registry(registry::Call::RevokeRecord {
-                        merchant_id: MerchantId::derive(&key.public_key()),
-                    }),
-                },
+            let tx = sign(
+                chain_id,
                 &key,
+                nonce,
+                Call::Registry(registry::Call::RevokeRecord {
+                    merchant_id: MerchantId::derive(&key.public_key()),
+                }),
             );
             txs.push((tx.hash(), tx.to_bytes()));
         }
@@ -398,17 +402,7 @@ async fn payments_setup(
     let currency = Currency::CNY;
     let pay_amount = Amount::parse("1.00", currency).map_err(|e| e.to_string())?;
     let top_up = Amount::parse(&format!("{}.00", per + 10), currency).map_err(|e| e.to_string())?;
-    let sign = |key: &SecretKey, nonce: u64, call: wallet::Call| {
-        SignedTx::sign(
-            Transaction {
-                chain_id: chain_id.clone(),
-                sender: key.public_key(),
-                nonce,
-                call: Call::Wallet(call),
-            },
-            key,
-        )
-    };
+    let sign = |key: &SecretKey, nonce: u64, call: Call| sign(chain_id, key, nonce, call);
     let users: Vec<SecretKey> = (0..n)
         .map(|i| SecretKey::from_seed(Hash::digest(format!("paychain-pay/{run}/{i}").as_bytes()).0))
         .collect();
@@ -427,30 +421,23 @@ async fn payments_setup(
         host_txs.push(sign(
             &host,
             nonce,
-            wallet::Call::VerifyUser {
+            Call::Wallet(wallet::Call::VerifyUser {
                 user: pk,
                 name_hash: h("name"),
                 id_hash: h("id"),
                 phone_hash: h("phone"),
-            },
+            }),
         ));
         host_txs.push(sign(
             &host,
             nonce + 1,
-            wallet::Call::OpenWallet { user: pk, currency },
+            Call::Wallet(wallet::Call::OpenWallet { user: pk, currency }),
         ));
-        let binding_id = wallet::card_binding_id(&host_pk, nonce + 2);
+        // The request the CLI's `wallet bind-card` sends, with the nonce planned here.
         let otp = format!("{:06}", i % 1_000_000);
-        host_txs.push(sign(
-            &host,
-            nonce + 2,
-            wallet::Call::RequestCardBinding {
-                user: pk,
-                card_hash: card(i),
-                otp_commitment: wallet::otp_commitment(&binding_id, &otp),
-            },
-        ));
-        bindings.push((binding_id, otp));
+        let request = card_binding_request(&host_pk, nonce + 2, pk, card(i), &otp);
+        host_txs.push(sign(&host, nonce + 2, request.call));
+        bindings.push((request.binding_id, otp));
     }
     eprintln!(
         "setting up {n} wallets: verify, open, request card binding ({} host txs) ...",
@@ -466,16 +453,7 @@ async fn payments_setup(
     let confirms: Vec<SignedTx> = users
         .iter()
         .zip(&bindings)
-        .map(|(user, (binding_id, otp))| {
-            sign(
-                user,
-                0,
-                wallet::Call::ConfirmCardBinding {
-                    binding_id: *binding_id,
-                    otp: otp.clone(),
-                },
-            )
-        })
+        .map(|(user, (binding_id, otp))| sign(user, 0, confirm_card_call(*binding_id, otp.clone())))
         .collect();
     // Steps 1 and 2 go in rounds: a binding expires CARD_BINDING_TTL_BLOCKS after its request,
     // which a fast chain reaches before the host has requested thousands of them.
@@ -533,19 +511,13 @@ async fn payments_setup(
             sign(
                 &host,
                 first + i as u64,
-                wallet::Call::TopUp {
+                Call::Wallet(wallet::Call::TopUp {
                     wallet: *w,
                     amount: top_up,
                     card_hash: card(i as u64),
                     // Each user instructs its own top-up.
-                    mandate: paychain_client::wallet::instruct_top_up(
-                        &users[i],
-                        chain_id,
-                        w,
-                        &top_up,
-                        &card(i as u64),
-                    ),
-                },
+                    mandate: instruct_top_up(&users[i], chain_id, w, &top_up, &card(i as u64)),
+                }),
             )
         })
         .collect();
@@ -575,14 +547,14 @@ async fn payments_setup(
             let tx = sign(
                 user,
                 nonce,
-                wallet::Call::Pay {
+                Call::Wallet(wallet::Call::Pay {
                     from_wallet: *w,
                     merchant_id: merchant.clone(),
                     acquirer: acquirer.clone(),
                     amount: pay_amount,
                     order_ref: format!("bench-{run}-{i}-{nonce}"),
                     route,
-                },
+                }),
             );
             txs.push((tx.hash(), tx.to_bytes()));
         }
@@ -1156,7 +1128,7 @@ async fn main() -> anyhow_like::Result {
 
 /// `--lookups`: closed-loop enclave lookups, each verified and opened like the CLI's.
 async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> anyhow_like::Result {
-    use paychain_client::enclave::{trusted_enclave, PendingLookup};
+    use paychain_client::enclave::{lookup_through, trusted_enclave};
     let key_path = args
         .platform_keys
         .split(',')
@@ -1213,20 +1185,19 @@ async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> an
                 let merchant = merchants[i % merchants.len()].clone();
                 i += 1;
                 let at = Instant::now();
-                let pending = PendingLookup::new(
+                // The CLI's verified lookup, through the enclave trusted once above.
+                let done = lookup_through(
+                    &client,
                     &key,
+                    &enclave,
                     chain_id.clone(),
                     merchant,
                     platform.clone(),
                     height.load(Ordering::Relaxed),
-                );
-                let done = match client.lookup(&pending.signed).await {
-                    Ok(view) => pending
-                        .finish(&view.answer, &enclave)
-                        .map(|_| ())
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
                 match done {
                     Ok(()) => lat.push(at.elapsed().as_secs_f64() * 1000.0),
                     Err(e) => {

@@ -1,0 +1,181 @@
+//! `paychain cert get | verify | list`: transaction certificates, fetched from a node or verified
+//! offline against the genesis validator set.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use paychain_client::contracts::certificate::TxCertificate;
+use paychain_client::contracts::crypto::Hash;
+use paychain_client::contracts::genesis::Genesis;
+use paychain_client::rpc;
+use paychain_client::wallet::CertificatesView;
+use serde_json::json;
+
+use crate::args::WhoArgs;
+use crate::input::read_json;
+use crate::output::{Failure, Output};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertCmd {
+    /// Fetch the certificate of a committed transaction (needs the next block committed).
+    Get {
+        /// Transaction hash.
+        tx: Hash,
+        /// Write the certificate (JSON) to this file.
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+    },
+    /// Verify a certificate offline against the genesis validator set: that the transaction was
+    /// committed and what the chain decided. Exits 0 only for a successful transaction, 1 for a
+    /// committed one the contract refused (unless --inclusion-only), 1 for a certificate that does
+    /// not verify.
+    Verify {
+        /// Certificate file (JSON).
+        file: PathBuf,
+        /// The chain's genesis.json.
+        #[arg(long)]
+        genesis: PathBuf,
+        /// Only check inclusion: exit 0 for a refused transaction too (the verdict is still printed).
+        #[arg(long)]
+        inclusion_only: bool,
+    },
+    /// List the payments and refunds of a payer (its wallets) or a payee (a merchant's key).
+    List {
+        #[command(flatten)]
+        who: WhoArgs,
+        /// At most this many, newest first (node default 100).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+pub(crate) async fn run(url: &str, cmd: CertCmd) -> Result<Output, Failure> {
+    match cmd {
+        CertCmd::Get { tx, out } => get(url, tx, out).await,
+        CertCmd::Verify {
+            file,
+            genesis,
+            inclusion_only,
+        } => verify(&file, &genesis, inclusion_only),
+        CertCmd::List { who, limit } => list(url, who, limit).await,
+    }
+}
+
+async fn get(url: &str, tx: Hash, out: Option<PathBuf>) -> Result<Output, Failure> {
+    let cert = rpc::Client::new(url)?.certificate(&tx).await?;
+    let text = serde_json::to_string_pretty(&cert)
+        .map_err(|e| Failure::chain(format!("cannot encode certificate: {e}")))?;
+    let human = match &out {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+            format!(
+                "certificate of tx {} (block {}) written to {}\n",
+                tx,
+                cert.header.height,
+                path.display()
+            )
+        }
+        None => format!("{text}\n"),
+    };
+    Ok(Output::new(human, &cert))
+}
+
+/// Offline verification: no node is contacted. A certificate proves inclusion and the receipt the
+/// chain committed; a refused transaction is reported as refused, and fails unless `inclusion_only`.
+fn verify(file: &Path, genesis: &Path, inclusion_only: bool) -> Result<Output, Failure> {
+    let cert: TxCertificate = read_json(file, "certificate")?;
+    let genesis: Genesis = read_json(genesis, "genesis")?;
+    cert.verify(&genesis.chain_id, &genesis.validators)
+        .map_err(|e| Failure::chain(format!("certificate does not verify: {e}")))?;
+    let succeeded = cert.receipt.code == 0;
+    let verdict = if succeeded {
+        "succeeded".to_string()
+    } else {
+        format!(
+            "was REFUSED by the chain (code {}: {})",
+            cert.receipt.code,
+            cert.receipt
+                .error
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        )
+    };
+    let human = format!(
+        "certificate valid: tx {} committed in block {} of {} and {verdict}; signed by {} and {} of {} validators\n",
+        cert.tx.hash(),
+        cert.header.height,
+        genesis.chain_id,
+        cert.commit.signatures.len(),
+        cert.next_commit.signatures.len(),
+        genesis.validators.len()
+    );
+    let output = Output::new(
+        human,
+        json!({
+            "valid": true,
+            "succeeded": succeeded,
+            "tx_hash": cert.tx.hash(),
+            "height": cert.header.height,
+            "receipt": cert.receipt,
+        }),
+    );
+    if succeeded || inclusion_only {
+        return Ok(output);
+    }
+    Err(Failure {
+        code: 1,
+        message: format!(
+            "the certificate is valid, but it proves that tx {} {verdict} (pass --inclusion-only to check inclusion alone)",
+            cert.tx.hash()
+        ),
+        output: Some(output),
+    })
+}
+
+async fn list(url: &str, who: WhoArgs, limit: Option<usize>) -> Result<Output, Failure> {
+    let key = who.public_key()?;
+    let v: CertificatesView = rpc::Client::new(url)?.certificates(&key, limit).await?;
+    let mut human = String::new();
+    if let Some(m) = &v.merchant_id {
+        let _ = writeln!(human, "merchant     {m}");
+    }
+    if v.certificates.is_empty() {
+        human.push_str("no payments\n");
+    }
+    for c in &v.certificates {
+        let kind = serde_json::to_value(c.kind)
+            .ok()
+            .and_then(|k| k.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = writeln!(
+            human,
+            "{:>6}  {:<5} {:<7} {:<16} {}",
+            c.height,
+            c.role,
+            kind,
+            c.amount.to_string(),
+            c.tx_hash
+        );
+    }
+    if v.truncated {
+        human.push_str("(older entries left out)\n");
+    }
+    human.push_str("fetch one with: paychain cert get TX -o cert.json\n");
+    Ok(Output::new(human, &v))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::tests::parse;
+    use paychain_client::contracts::crypto::PublicKey;
+
+    #[test]
+    fn list_needs_a_key() {
+        let pk = PublicKey([1; 32]).to_hex();
+        assert!(parse(&["cert", "list", "--public-key", &pk]).is_ok());
+        assert!(parse(&["cert", "list"]).is_err());
+    }
+}

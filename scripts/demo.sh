@@ -198,6 +198,9 @@ printf '  routed by record v%s of %s: institution %s, merchant id %s, terminal %
   "$(json_get .route.record_version <<<"$paid")" "$(json_get .acquirer <<<"$paid")" \
   "$(json_get .acquiring.acquirer_institution_id <<<"$paid")" "$(json_get .acquiring.acquirer_merchant_id <<<"$paid")" \
   "$(json_get .acquiring.terminal_id <<<"$paid")"
+printf '  took %s ms from scan to checked certificate: scan %s, checks %s, enclave lookup %s, commit %s, certificate %s\n' \
+  "$(json_get .steps_ms.total <<<"$paid")" "$(json_get .steps_ms.scan <<<"$paid")" "$(json_get .steps_ms.checks <<<"$paid")" \
+  "$(json_get .steps_ms.lookup <<<"$paid")" "$(json_get .steps_ms.commit <<<"$paid")" "$(json_get .steps_ms.certificate <<<"$paid")"
 if pc 0 pay --code "$DEMO/code.png" --key "$DEMO/payer.json" -o "$DEMO/cert2.json" 2>"$DEMO/again.err"; then
   die "paying the same order twice was accepted"
 fi
@@ -228,7 +231,8 @@ ${_B}Scan and pay${_N}
   * governance (3 of 4 governors) qualified platform-0 to host wallets; it verified the payer (only
     salted hashes on chain), opened wallet $WALLET, bound a card with a one-time code and topped it up.
   * the payer paid the dynamic code $DEMO/code.png with one command: \`paychain pay --code code.png\`;
-    the acquirer is the payer's own platform, which the chain lists among those serving the merchant.
+    the acquirer is the payer's own platform: the client looked up that platform's record through the
+    enclave (decrypted for the payer only) and the payment names the record version it was routed by.
   * $DEMO/cert.json proves the payment offline: \`paychain cert verify cert.json --genesis genesis.json\`.
 MSG
 

@@ -251,5 +251,58 @@ fn n4_each_payer_is_routed_by_its_own_platforms_record() -> Result<()> {
             && paid["acquiring"]["acquirer_merchant_id"] == "P0-A2",
         "{paid}"
     );
+
+    // The fee a code states is shown and paid; a code that asks for a tip needs one.
+    let code = |name: &str, order: &str, extra: &[&str]| -> Result<String> {
+        let path = p(&dir.join(name))?.to_owned();
+        let mut args = vec![
+            "qr",
+            "encode",
+            "--merchant",
+            &mid,
+            "--name",
+            "Noodle House",
+            "--city",
+            "Shanghai",
+            "--mcc",
+            "5812",
+            "--currency",
+            "CNY",
+            "--amount",
+            "10.00",
+            "--order",
+            order,
+            "-o",
+            &path,
+        ];
+        args.extend_from_slice(extra);
+        net.cli_json(0, &args)?;
+        Ok(path)
+    };
+    let cert_f = dir.join("cert-f.json");
+    let cert_f = p(&cert_f)?;
+    let fee = code("fee.png", "F-1", &["--fee-percent", "3.00"])?;
+    let paid = net.cli_json(1, &["pay", "--code", &fee, "--key", &payer_a, "-o", cert_f])?;
+    ensure!(
+        paid["amount"]["value"] == "10.30" && paid["due"]["fee"]["value"] == "0.30",
+        "{paid}"
+    );
+    let tip = code("tip.png", "T-1", &["--tip-prompt"])?;
+    let out = net.cli(1, &["pay", "--code", &tip, "--key", &payer_a, "-o", cert_f])?;
+    let e = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(2) && e.contains("this code asks for a tip"),
+        "{e}"
+    );
+    let paid = net.cli_json(
+        1,
+        &[
+            "pay", "--code", &tip, "--key", &payer_a, "--tip", "1.50", "-o", cert_f,
+        ],
+    )?;
+    ensure!(
+        paid["amount"]["value"] == "11.50" && paid["due"]["tip"]["value"] == "1.50",
+        "{paid}"
+    );
     Ok(())
 }

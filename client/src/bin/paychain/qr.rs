@@ -58,6 +58,15 @@ pub(crate) struct QrEncodeArgs {
     /// wallets refuse it afterwards).
     #[arg(long, requires = "amount", value_name = "SECS")]
     expires_in: Option<u64>,
+    /// Ask the payer for a tip (field 55 = 01).
+    #[arg(long, conflicts_with_all = ["fee", "fee_percent"])]
+    tip_prompt: bool,
+    /// A fixed convenience fee the payer pays on top (fields 55 = 02 and 56), e.g. 0.50.
+    #[arg(long, value_parser = parse_amount, conflicts_with = "fee_percent")]
+    fee: Option<Decimal>,
+    /// A convenience fee of this percentage of the amount (fields 55 = 03 and 57), e.g. 3.00.
+    #[arg(long, value_parser = parse_amount)]
+    fee_percent: Option<Decimal>,
     /// PNG file to write.
     #[arg(short = 'o', long = "out", value_name = "FILE.png")]
     out: Option<PathBuf>,
@@ -85,6 +94,15 @@ fn encode(args: QrEncodeArgs) -> Result<Output, Failure> {
     .map_err(Failure::usage)?;
     if let (Some(amount), Some(order)) = (args.amount, &args.order) {
         spec = spec.with_payment(amount, order).map_err(Failure::usage)?;
+    }
+    let tip = match (args.tip_prompt, args.fee, args.fee_percent) {
+        (true, _, _) => Some(emvco::Tip::Prompt),
+        (_, Some(amount), _) => Some(emvco::Tip::FixedFee { amount }),
+        (_, _, Some(percent)) => Some(emvco::Tip::PercentageFee { percent }),
+        _ => None,
+    };
+    if let Some(tip) = tip {
+        spec = spec.with_tip(tip).map_err(Failure::usage)?;
     }
     let mut payload = emvco::encode(&spec);
     let mut expires_at = None;
@@ -116,6 +134,7 @@ fn encode(args: QrEncodeArgs) -> Result<Output, Failure> {
         "amount": spec.amount(),
         "order_ref": spec.order_ref(),
         "expires_at": expires_at,
+        "tip": spec.tip(),
     });
     Ok(Output::new(human, json))
 }

@@ -144,8 +144,10 @@ pub const AREA: Area = Area {
             result: "array of SubmitItem, one per transaction in order: `{tx_hash}` or `{error: {code, message}}` \
                      with the code and message `paychain_submitTx` would answer (1001-1009)",
             errors: &[E::InvalidParams, E::Busy, E::Internal],
-            summary: "Batch submission; signatures checked as one batch off the async workers. A full \
-                      mempool refuses every item with 1009; too many queued transactions refuse the call with 1010.",
+            summary: "Batch submission; signatures checked as one batch off the async workers. If they do \
+                      not verify as a batch, every item that reached the signature check is refused (none admitted, \
+                      no one-by-one re-check). A full mempool refuses every item with 1009; too many queued \
+                      transactions refuse the call with 1010.",
             subscription: None,
         },
         MethodDoc {

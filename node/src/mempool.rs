@@ -8,8 +8,11 @@
 //!
 //! Many transactions at once (a gossip batch, `paychain_submitTxs`, the unknown transactions of a
 //! proposal) have their signatures checked in one ZIP-215 batch ([`ed25519_zebra::batch`],
-//! which accepts exactly what single verification accepts); only a failing batch is re-checked
-//! one by one to name the culprits. A full pool refuses at once, before any signature work.
+//! which accepts exactly what single verification accepts). A failing batch from a client
+//! (`paychain_submitTxs`, [`Mempool::admit_batch`]) is refused whole, so a batch of bad signatures
+//! costs the node one batch verification, not one full verification per transaction; a failing
+//! batch from gossip or a proposal is re-checked one by one to name the culprits (peers and
+//! proposers are known nodes). A full pool refuses at once, before any signature work.
 //!
 //! Nothing stays for ever and no one can lock the pool: entries expire after
 //! [`Config::ttl_secs`] or [`Config::ttl_blocks`], whichever comes first, and when the pool is full a
@@ -32,6 +35,10 @@ use paychain_contracts::tx::{check_stateless, SignedTx, TxError};
 
 /// Below this many signatures a batch is not worth its setup; they are checked one by one.
 const MIN_BATCH: usize = 4;
+
+/// Why every transaction of a client's batch is refused when its signatures fail as a batch.
+pub const BATCH_REFUSED: &str =
+    "a signature in this batch is invalid, so none of it was admitted: check each transaction's signature and resubmit";
 
 /// Mempool limits.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -386,6 +393,25 @@ impl Mempool {
         items: &[Vec<u8>],
         account_nonce: impl Fn(&PublicKey) -> u64,
     ) -> Vec<Result<Hash, Error>> {
+        self.admit_raw(items, account_nonce, false)
+    }
+
+    /// [`Mempool::admit_many`] for a client's batch: if its signatures do not verify as one batch,
+    /// none of it is admitted (each is refused, saying so) and no signature is checked one by one.
+    pub fn admit_batch(
+        &self,
+        items: &[Vec<u8>],
+        account_nonce: impl Fn(&PublicKey) -> u64,
+    ) -> Vec<Result<Hash, Error>> {
+        self.admit_raw(items, account_nonce, true)
+    }
+
+    fn admit_raw(
+        &self,
+        items: &[Vec<u8>],
+        account_nonce: impl Fn(&PublicKey) -> u64,
+        whole: bool,
+    ) -> Vec<Result<Hash, Error>> {
         let mut out: Vec<Result<Hash, Error>> = Vec::with_capacity(items.len());
         // (index in `items`, hash, tx) of those that passed the cheap checks.
         let mut todo: Vec<(usize, Hash, SignedTx)> = Vec::with_capacity(items.len());
@@ -418,7 +444,7 @@ impl Mempool {
             todo.push((i, hash, tx));
         }
         let txs: Vec<&SignedTx> = todo.iter().map(|(_, _, tx)| tx).collect();
-        let checks = self.check_all(&txs);
+        let checks = self.check_batch(&txs, whole);
         for ((i, hash, tx), check) in todo.into_iter().zip(checks) {
             out[i] = match check {
                 Err(e) => Err(Error::Invalid(e)),
@@ -434,6 +460,11 @@ impl Mempool {
     /// The stateless checks of [`Mempool::check`] for many transactions, signatures in one batch;
     /// one result per transaction, in order.
     pub fn check_all(&self, txs: &[&SignedTx]) -> Vec<Result<(), String>> {
+        self.check_batch(txs, false)
+    }
+
+    /// [`Mempool::check_all`]; with `whole`, a batch whose signatures fail refuses all of them.
+    fn check_batch(&self, txs: &[&SignedTx], whole: bool) -> Vec<Result<(), String>> {
         // Chain id and size first (as check_stateless orders them), then signatures, then policy.
         let mut out: Vec<Result<(), String>> = txs
             .iter()
@@ -461,6 +492,12 @@ impl Mempool {
             .collect();
         let pending: Vec<usize> = (0..txs.len()).filter(|i| out[*i].is_ok()).collect();
         let batch_ok = pending.len() >= MIN_BATCH && verify_batch(pending.iter().map(|i| txs[*i]));
+        if whole && !batch_ok && pending.len() >= MIN_BATCH {
+            for i in pending {
+                out[i] = Err(BATCH_REFUSED.to_owned());
+            }
+            return out;
+        }
         for i in pending {
             if !batch_ok {
                 if let Err(e) = txs[i].verify_signature() {
@@ -739,6 +776,38 @@ mod tests {
         assert_eq!(pool.len(), 1); // a's nonce 3 stays
         assert!(pool.reap(usize::MAX, 100, |_| 2).is_empty());
         assert_eq!(pool.reap(usize::MAX, 100, |_| 3).len(), 1);
+    }
+
+    /// A client's batch of forged signatures costs one batch verification and admits nothing: every
+    /// transaction that reached the signature check is refused, saying why; cheap refusals keep
+    /// their own reason. The same batch over gossip names the culprit and admits the rest.
+    #[test]
+    fn client_batch_with_a_bad_signature_is_refused_whole() {
+        let pool = Mempool::new(Config::default(), chain());
+        let keys: Vec<SecretKey> = (1..=8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let mut items: Vec<Vec<u8>> = keys.iter().map(|k| tx(k, 0, chain()).to_bytes()).collect();
+        let mut forged = tx(&keys[0], 1, chain());
+        forged.signature.0[0] ^= 1;
+        items.push(forged.to_bytes());
+        items.push(tx(&keys[1], 1, ChainId::new("other")).to_bytes());
+        let out = pool.admit_batch(&items, |_| 0);
+        assert_eq!(out.len(), items.len());
+        for r in &out[..9] {
+            assert!(
+                matches!(r, Err(Error::Invalid(e)) if e == BATCH_REFUSED),
+                "{r:?}"
+            );
+        }
+        assert!(matches!(&out[9], Err(Error::Invalid(e)) if e.contains("chain")));
+        assert!(pool.is_empty());
+        // The same bytes from a peer: one by one, the forged one alone is refused.
+        let out = pool.admit_many(&items, |_| 0);
+        assert!(out[..8].iter().all(Result::is_ok));
+        assert!(matches!(&out[8], Err(Error::Invalid(e)) if e.contains("signature")));
+        assert_eq!(pool.len(), 8);
+        // A valid client batch is admitted as before.
+        let more: Vec<Vec<u8>> = keys.iter().map(|k| tx(k, 1, chain()).to_bytes()).collect();
+        assert!(pool.admit_batch(&more, |_| 0).iter().all(Result::is_ok));
     }
 
     #[test]

@@ -334,6 +334,64 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
     })?;
     ensure!(w["cards"].as_array().map(Vec::len) == Some(1), "{w}");
 
+    // Governance caps what platform-0 may owe for the money it loads into wallets: its clearing
+    // account owes 100.00 CNY; with a cap of 120.00, a top-up of 30.00 is refused.
+    let prop = net.cli_json(
+        0,
+        &[
+            "gov",
+            "propose",
+            "--key",
+            p0,
+            "--set-net-debit-cap",
+            "platform-0",
+            "--cap",
+            "120.00",
+            "--currency",
+            "CNY",
+        ],
+    )?;
+    let cap_id = prop["proposal_id"]
+        .as_u64()
+        .context("proposal id")?
+        .to_string();
+    net.cli_json(
+        1,
+        &[
+            "gov",
+            "vote",
+            "--key",
+            p1,
+            "--proposal",
+            &cap_id,
+            "--approve",
+        ],
+    )?;
+    net.cli_json(
+        2,
+        &[
+            "gov",
+            "vote",
+            "--key",
+            p2,
+            "--proposal",
+            &cap_id,
+            "--approve",
+        ],
+    )?;
+    net.cli_json_until(0, &["gov", "show", &cap_id], PROGRESS, |v| {
+        v["status"].get("executed").is_some()
+    })?;
+    let mut over_cap = top_up(&user_key);
+    over_cap[9] = "30.00".into();
+    let over_cap: Vec<&str> = over_cap.iter().map(String::as_str).collect();
+    let e = refused(&net, 0, 1, &over_cap)?;
+    ensure!(
+        e.contains("would owe 130.00 CNY, above its net debit cap of 120.00 CNY")
+            && e.contains("code 344"),
+        "{e}"
+    );
+
     // 4. Merchants: one served by platform-0 (and 1), one only by platform-1.
     let (mid, mkey) = merchant(&net, dir, "Noodle House", (p0, 0), &[(p0, 0), (p1, 1)])?;
     let (other, _) = merchant(&net, dir, "Tea Corner", (p1, 1), &[(p1, 1)])?;

@@ -265,6 +265,14 @@ pub enum Action {
         /// The measurement.
         measurement: crate::enclave::Measurement,
     },
+    /// Sets how much a wallet host's clearing account may owe in one currency (its net debit cap):
+    /// a top-up that would take the clearing account below `-cap` is refused.
+    SetNetDebitCap {
+        /// The wallet host.
+        platform: PlatformId,
+        /// The cap, a positive amount (its currency is the clearing account's).
+        cap: crate::money::Amount,
+    },
 }
 
 impl Action {
@@ -278,6 +286,7 @@ impl Action {
             Action::SetParams { .. } => "set_params",
             Action::ApproveMeasurement { .. } => "approve_measurement",
             Action::RevokeMeasurement { .. } => "revoke_measurement",
+            Action::SetNetDebitCap { .. } => "set_net_debit_cap",
         }
     }
 }
@@ -589,6 +598,15 @@ fn check_action(reader: &impl StateReader, action: &Action) -> Result<(), CallEr
         Action::RevokeMeasurement { measurement } => {
             crate::enclave_registry::check_measurement_action(reader, measurement, false)?
         }
+        Action::SetNetDebitCap { platform, cap } => {
+            let m =
+                member(reader, platform)?.ok_or_else(|| Error::UnknownMember(platform.clone()))?;
+            if !m.has_role(Role::Platform) {
+                return Err(Error::NotPlatformRole(platform.clone()).into());
+            }
+            cap.validate()
+                .map_err(|e| Error::InvalidAction(format!("net debit cap: {e}")))?;
+        }
     }
     Ok(())
 }
@@ -619,6 +637,7 @@ fn apply_action<R: StateReader>(
         Action::RevokeMeasurement { measurement } => {
             crate::enclave_registry::revoke_measurement(ov, measurement)?
         }
+        Action::SetNetDebitCap { platform, cap } => wallet::set_net_debit_cap(ov, platform, cap),
     }
     Ok(())
 }

@@ -158,6 +158,18 @@ pub(crate) fn transfer<R: StateReader>(
         if next < Decimal::ZERO && !account.may_go_negative() {
             return Err(insufficient(account, st.balance, amount).into());
         }
+        if let (Account::Clearing { platform, currency }, Side::Debit) = (account, side) {
+            let cap = net_debit_cap(ov, platform, *currency)?;
+            if next < -cap {
+                return Err(Error::NetDebitCapExceeded {
+                    platform: platform.clone(),
+                    currency: *currency,
+                    cap: currency.format(cap),
+                    would_owe: currency.format(-next),
+                }
+                .into());
+            }
+        }
         next.rescale(digits);
         let e = StatementEntry {
             seq: st.entries,

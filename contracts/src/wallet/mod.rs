@@ -97,6 +97,11 @@ const ACCOUNT_PREFIX: &[u8] = b"wal/acct/";
 const ENTRY_PREFIX: &[u8] = b"wal/entry/";
 const MOVEMENTS_KEY: &[u8] = b"wal/movements";
 const MANDATE_PREFIX: &[u8] = b"wal/mandate/";
+const CAP_PREFIX: &[u8] = b"wal/cap/";
+
+/// A wallet host's net debit cap until governance sets one ([`governance::Action::SetNetDebitCap`]):
+/// its clearing account may owe at most this much, in major units of each currency.
+pub const DEFAULT_NET_DEBIT_CAP: u64 = 1_000_000;
 
 /// Refusals of wallet calls (310..=399; money refusals keep their 300..=309 codes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -321,6 +326,18 @@ pub enum Error {
     /// A top-up instruction used before.
     #[error("top-up instruction {0} was already used")]
     MandateUsed(Hash),
+    /// The movement would take a wallet host's clearing account past its net debit cap.
+    #[error("platform {platform}'s clearing account would owe {would_owe}, above its net debit cap of {cap}")]
+    NetDebitCapExceeded {
+        /// The wallet host.
+        platform: PlatformId,
+        /// Currency.
+        currency: Currency,
+        /// The cap.
+        cap: String,
+        /// What the account would owe after the movement.
+        would_owe: String,
+    },
     /// A collection's escrow does not cover a movement (never expected: a ledger fault guard).
     #[error("collection escrow holds {holds}, movement needs {needs}")]
     EscrowShort {
@@ -370,6 +387,7 @@ impl Error {
             Error::MandateUsed(_) => 341,
             Error::AcquirerNotAccepted { .. } => 342,
             Error::RecordChanged { .. } => 343,
+            Error::NetDebitCapExceeded { .. } => 344,
         }
     }
 }
@@ -956,7 +974,34 @@ fn entry(
 }
 
 // ---------------------------------------------------------------------------------------------
+/// How much `platform`'s clearing account may owe in `currency`: the cap governance set, or
+/// [`DEFAULT_NET_DEBIT_CAP`].
+pub fn net_debit_cap(
+    reader: &impl StateReader,
+    platform: &PlatformId,
+    currency: Currency,
+) -> Result<Decimal, StateError> {
+    let cap: Option<Amount> = get_decoded(reader, &cap_key(platform, currency))?;
+    Ok(cap.map_or(Decimal::from(DEFAULT_NET_DEBIT_CAP), |a| a.value))
+}
+
+fn cap_key(platform: &PlatformId, currency: Currency) -> Vec<u8> {
+    key_of(
+        CAP_PREFIX,
+        format!("{platform}/{}", currency.code()).as_bytes(),
+    )
+}
+
 // Writes used by governance.
+
+/// Sets `platform`'s net debit cap in `cap`'s currency (governance checked it).
+pub(crate) fn set_net_debit_cap<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    platform: &PlatformId,
+    cap: &Amount,
+) {
+    put_encoded(ov, cap_key(platform, cap.currency), cap);
+}
 
 /// Records `platform` as a qualified host (governance checked the member and its role).
 pub(crate) fn qualify_host<R: StateReader>(

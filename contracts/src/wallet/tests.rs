@@ -1132,3 +1132,72 @@ fn merchant_consent_gates_routing() {
     );
     c.ok(ALICE, pay_routed("C-1", route(1, &[1, 2, 3])));
 }
+
+/// A wallet host's clearing account owes what it tops up until it settles; governance caps that
+/// debt per currency, and a top-up past the cap is refused (nothing moves but the nonce).
+#[test]
+fn net_debit_cap_bounds_what_a_host_can_owe() {
+    let mut c = fixture();
+    let clearing = Account::Clearing {
+        platform: pid("host-a"),
+        currency: Currency::CNY,
+    };
+    // The fixture's top-ups (100.00 + 50.00) are owed; the default cap is far above.
+    assert_eq!(bal(&c, &clearing).to_string(), "-150.00");
+    assert_eq!(
+        net_debit_cap(&c.store, &pid("host-a"), Currency::CNY).unwrap(),
+        Decimal::from(DEFAULT_NET_DEBIT_CAP)
+    );
+    let next = 2; // the fixture's qualification was proposal 1
+    c.ok(
+        HOST,
+        gov(GovCall::Propose {
+            action: Action::SetNetDebitCap {
+                platform: pid("host-a"),
+                cap: cny("160.00"),
+            },
+        }),
+    );
+    for g in [ACQ, GOV] {
+        c.ok(
+            g,
+            gov(GovCall::Vote {
+                proposal: next,
+                approve: true,
+            }),
+        );
+    }
+    c.ok(
+        HOST,
+        top_up_salted(ALICE, alice_wallet(), &cny("10.00"), card(1), 7),
+    );
+    assert_eq!(bal(&c, &clearing).to_string(), "-160.00");
+    let r = c.call(
+        HOST,
+        top_up_salted(ALICE, alice_wallet(), &cny("0.01"), card(1), 8),
+    );
+    assert_eq!(r.code, 344, "{:?}", r.error);
+    let e = r.error.unwrap_or_default();
+    assert!(
+        e.contains("would owe 160.01 CNY, above its net debit cap of 160.00 CNY"),
+        "{e}"
+    );
+    assert_eq!(bal(&c, &clearing).to_string(), "-160.00");
+    assert_eq!(bal(&c, &wallet_acct(alice_wallet())).to_string(), "110.00");
+    // Paying and settling do not touch the cap: a payment moves wallet money to the merchant.
+    c.ok(ALICE, pay(alice_wallet(), "5.00", "CAP-1"));
+    // A cap that is not a positive amount is refused when proposed.
+    let r = c.call(
+        HOST,
+        gov(GovCall::Propose {
+            action: Action::SetNetDebitCap {
+                platform: pid("host-a"),
+                cap: Amount {
+                    value: Decimal::ZERO,
+                    currency: Currency::CNY,
+                },
+            },
+        }),
+    );
+    assert_ne!(r.code, 0);
+}

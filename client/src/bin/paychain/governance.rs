@@ -6,10 +6,11 @@ use paychain_client::contracts::crypto::PublicKey;
 use paychain_client::contracts::enclave::Measurement;
 use paychain_client::contracts::governance::{Action, Member, ProposalStatus, Role};
 use paychain_client::contracts::ids::PlatformId;
+use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::{governance, rpc};
 use serde_json::json;
 
-use crate::args::SendArgs;
+use crate::args::{parse_amount, SendArgs};
 use crate::output::{self, Failure, Output};
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +49,12 @@ pub(crate) struct ProposeArgs {
     /// Give the admitted member the governor role too.
     #[arg(long, requires = "admit_platform")]
     governor: bool,
+    /// The cap set with --set-net-debit-cap, e.g. 500000.00.
+    #[arg(long, value_name = "AMOUNT", value_parser = parse_amount, requires_all = ["set_net_debit_cap", "currency"])]
+    cap: Option<rust_decimal::Decimal>,
+    /// The currency of --cap.
+    #[arg(long, requires = "set_net_debit_cap")]
+    currency: Option<Currency>,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +78,9 @@ pub(crate) struct ActionArgs {
     /// Revoke an enclave measurement.
     #[arg(long, value_name = "HEX", value_parser = parse_measurement)]
     revoke_measurement: Option<Measurement>,
+    /// Cap what a wallet host's clearing account may owe in one currency (with --cap, --currency).
+    #[arg(long, value_name = "PLATFORM", requires_all = ["cap", "currency"])]
+    set_net_debit_cap: Option<PlatformId>,
 }
 
 fn parse_measurement(s: &str) -> Result<Measurement, String> {
@@ -109,6 +119,13 @@ pub(crate) async fn run(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
                 Action::ApproveMeasurement { measurement: m }
             } else if let Some(m) = a.revoke_measurement {
                 Action::RevokeMeasurement { measurement: m }
+            } else if let (Some(p), Some(cap), Some(currency)) =
+                (&a.set_net_debit_cap, args.cap, args.currency)
+            {
+                Action::SetNetDebitCap {
+                    platform: p.clone(),
+                    cap: Amount::new(cap, currency).map_err(Failure::usage)?,
+                }
             } else if let (Some(id), Some(name), Some(key)) =
                 (&a.admit_platform, &args.member_name, &args.member_key)
             {
@@ -209,6 +226,9 @@ fn human_proposal(v: &ProposalView) -> String {
         Action::RemovePlatform { id } => format!("remove platform {id}"),
         Action::QualifyWalletHost { platform } => format!("qualify wallet host {platform}"),
         Action::RevokeWalletHost { platform } => format!("revoke wallet host {platform}"),
+        Action::SetNetDebitCap { platform, cap } => {
+            format!("cap what wallet host {platform} may owe at {cap}")
+        }
         other => other.kind().replace('_', " "),
     };
     let votes: Vec<String> = p

@@ -509,10 +509,16 @@ fn top_up_table() {
         vec![
             ("host tops up", HOST, top_up(alice_wallet(), "10.5"), 0),
             (
-                "max amount",
+                "up to the default net debit cap (150.00 already owed)",
+                HOST,
+                top_up(alice_wallet(), "999850"),
+                0,
+            ),
+            (
+                "max amount, above the default net debit cap",
                 HOST,
                 top_up(alice_wallet(), "1000000000000"),
-                0,
+                344,
             ),
             (
                 "unqualified platform",

@@ -565,8 +565,16 @@ fn no_import_circle_between_modules() -> Result<()> {
             .map(|f| src.join(f))
             .filter(|f| f.is_file())
             .collect();
+        // Binaries: `bin/NAME.rs`, or a folder `bin/NAME/` rooted at its `main.rs`.
         if let Ok(bins) = std::fs::read_dir(src.join("bin")) {
-            roots.extend(bins.filter_map(|e| e.ok().map(|e| e.path())));
+            roots.extend(bins.filter_map(|e| {
+                let path = e.ok()?.path();
+                if path.is_dir() {
+                    Some(path.join("main.rs")).filter(|m| m.is_file())
+                } else {
+                    Some(path)
+                }
+            }));
         }
         let mut unused: BTreeSet<BTreeSet<String>> = krate
             .allowed

@@ -288,8 +288,10 @@ fn rpc_rejects_bad_input() -> Result<()> {
         before.merchant,
         after.merchant
     );
+    // Both records are active; the merchant has accepted neither, so both are pending.
     ensure!(
-        after.merchant["platforms"] == json!(["platform-0", "platform-1"]),
+        after.merchant["pending"] == json!(["platform-0", "platform-1"])
+            && after.merchant["platforms"] == json!([]),
         "{}",
         after.merchant
     );

@@ -1,7 +1,9 @@
 //! [`Guard`], the RPC middleware every call passes (single, or each call of a batch):
 //!
 //! - the per-IP rate limit (a batch takes as many tokens as it holds calls, before any runs);
-//! - the batch limit (`[rpc] max_batch_calls`), before any call runs;
+//! - the batch limit (`[rpc] max_batch_calls`), before any call runs; an oversized batch is
+//!   charged to its IP as the calls it holds (into debt, down to minus the burst), and the IP's
+//!   connections are not read until that is repaid, so the next one is not even parsed;
 //! - calls that read storage or check signatures run on the [`Pool`], off the async workers
 //!   (every method but those in [`runs_inline`]);
 //! - the connection's activity and subscriptions, for its idle watcher;
@@ -229,7 +231,9 @@ where
             if n > shared.max_batch_calls {
                 shared.metrics.batch_refused();
                 if let Some(c) = &conn {
-                    shared.limits.drain(c.key);
+                    shared
+                        .limits
+                        .charge(c.key, u32::try_from(n).unwrap_or(u32::MAX));
                 }
                 return MethodResponse::error(
                     Id::Null,

@@ -192,26 +192,46 @@ impl Limits {
         }
     }
 
-    /// Empties `key`'s bucket (a refused oversized batch costs its sender as much as it could
-    /// have sent).
-    pub(crate) fn drain(&self, key: IpKey) {
+    /// Charges `key` for `n` calls it was refused (an oversized batch: it costs its sender what
+    /// it tried to send), into debt down to minus the burst. While in debt, its connections are
+    /// not read ([`Slot::debt`]): the next oversized batch is not even parsed.
+    pub(crate) fn charge(&self, key: IpKey, n: u32) {
+        self.charge_at(key, n, Instant::now());
+    }
+
+    fn charge_at(&self, key: IpKey, n: u32, now: Instant) {
         if self.rate <= 0.0 {
             return;
         }
-        let now = Instant::now();
+        let (rate, burst) = (self.rate, self.burst);
         let mut st = self.lock();
-        if let Some(b) = st.buckets.get_mut(&key) {
-            b.refill(now, self.rate, self.burst);
-            b.tokens = 0.0;
-        } else if st.buckets.len() < MAX_BUCKETS {
-            st.buckets.insert(
-                key,
-                Bucket {
-                    tokens: 0.0,
-                    at: now,
-                },
-            );
+        if !st.buckets.contains_key(&key) && st.buckets.len() >= MAX_BUCKETS {
+            return;
         }
+        let b = st.buckets.entry(key).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        b.refill(now, rate, burst);
+        b.tokens = (b.tokens - f64::from(n)).max(-burst);
+    }
+
+    /// How long until `key` is out of debt, if it is in debt.
+    fn debt_at(&self, key: IpKey, now: Instant) -> Option<Duration> {
+        if self.rate <= 0.0 {
+            return None;
+        }
+        let mut st = self.lock();
+        let b = st.buckets.get_mut(&key)?;
+        b.refill(now, self.rate, self.burst);
+        (b.tokens < 0.0).then(|| Duration::from_secs_f64(-b.tokens / self.rate))
+    }
+}
+
+impl Slot {
+    /// How long until this connection's IP is out of debt (see [`Limits::charge`]), if it is.
+    pub(crate) fn debt(&self) -> Option<Duration> {
+        self.limits.debt_at(self.key, Instant::now())
     }
 }
 
@@ -387,10 +407,17 @@ mod tests {
     }
 
     #[test]
-    fn drain_empties_the_bucket() {
+    fn a_charge_puts_the_ip_in_debt_down_to_minus_the_burst() {
         let l = limits(1, 1, 100, 200);
         let k = IpKey::of("127.0.0.2".parse().unwrap());
-        l.drain(k);
-        assert!(l.take(k, 50).is_err());
+        let t0 = Instant::now();
+        assert_eq!(l.debt_at(k, t0), None);
+        l.charge_at(k, 14_000, t0);
+        // 200 tokens owed at most: 2 s at 100 a second.
+        let owed = l.debt_at(k, t0).unwrap();
+        assert!((owed.as_secs_f64() - 2.0).abs() < 1e-6, "{owed:?}");
+        assert!(l.take_at(k, 1, t0 + Duration::from_secs(1)).is_err());
+        assert_eq!(l.debt_at(k, t0 + Duration::from_secs(2)), None);
+        assert!(l.take_at(k, 1, t0 + Duration::from_millis(2010)).is_ok());
     }
 }

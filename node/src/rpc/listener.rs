@@ -6,7 +6,7 @@
 //! accept ─► Limits::admit(ip) ─ refused ─► HTTP 429 + Retry-After + JSON-RPC error 5003, close
 //!              │ Slot
 //!              ▼
-//!           Watched(socket) ─► WithConn (Conn into every request; 429 for rate-limited calls)
+//!           Watched(socket: not read while the IP is in debt) ─► WithConn (Conn into every request; 429 for rate-limited calls)
 //!              │                  └► jsonrpsee (HTTP, or upgrade to WebSocket) ─► Guard ─► handlers
 //!              └─ watch_idle: no call and no subscription for idle_timeout ─► close
 //! ```
@@ -87,7 +87,8 @@ pub(crate) async fn accept_loop(
         let io = Watched {
             inner: socket,
             conn: conn.clone(),
-            _slot: slot,
+            slot,
+            paused: None,
         };
         tokio::spawn(watch_idle(conn.clone(), idle_timeout, metrics.clone()));
         serve(io, conn);
@@ -187,13 +188,15 @@ async fn watch_idle(conn: Arc<Conn>, idle: Duration, metrics: RpcMetrics) {
     }
 }
 
-/// The accepted socket: holds the connection's [`Slot`], and ends reads (then writes) when its
-/// [`Conn`] is closed by the idle watcher, so that hyper or the WebSocket task closes it as if
-/// the client had.
+/// The accepted socket: holds the connection's [`Slot`]; is not read while its IP is in debt
+/// (it sent an oversized batch: see `Limits::charge`), so that what it sends next is not parsed
+/// before then; and ends reads (then writes) when its [`Conn`] is closed by the idle watcher, so
+/// that hyper or the WebSocket task closes it as if the client had.
 pub(crate) struct Watched {
     inner: TcpStream,
     conn: Arc<Conn>,
-    _slot: Slot,
+    slot: Slot,
+    paused: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Drop for Watched {
@@ -211,6 +214,18 @@ impl AsyncRead for Watched {
         self.conn.read_waker.register(cx.waker());
         if self.conn.reads_closed() {
             return Poll::Ready(Ok(()));
+        }
+        loop {
+            if let Some(pause) = self.paused.as_mut() {
+                if pause.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.paused = None;
+            }
+            match self.slot.debt() {
+                Some(wait) => self.paused = Some(Box::pin(tokio::time::sleep(wait))),
+                None => break,
+            }
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }

@@ -128,10 +128,15 @@ pub fn render() -> String {
         out,
         "JSON-RPC 2.0 over HTTP and WebSocket on the node's RPC port (`GET /health` and `GET /metrics` \
          on the same port). Params are positional (a JSON array); an optional param may be left out \
-         or `null`. Errors are `{{code, message}}` with a one-line message; the codes are listed at \
-         the end. Requests and responses are bounded in size, connections and subscriptions in number \
-         (`[rpc]` in the node's config). Permissions are the contracts' business: the RPC layer checks \
-         only the shape of requests."
+         or `null`. Errors are `{{code, message}}` with a one-line message (at most 512 bytes, quoting \
+         at most 64 characters of what was sent; an internal fault says only `internal error (logged \
+         as #N)`); the codes are listed at the end. Every bound is in `[rpc]` in the node's config: \
+         request and response size (jsonrpsee's -32007 and -32008), connections in total and per IP \
+         (5003, as an HTTP 429 answer with `Retry-After`), calls per second per IP (5001, over HTTP \
+         also status 429 with `Retry-After`; a batch of n calls counts n), calls per batch (5002), \
+         subscriptions per WebSocket (jsonrpsee's -32006). A connection that makes no call and holds \
+         no subscription for `idle_timeout_ms` is closed; WebSockets are pinged. Permissions are the \
+         contracts' business: the RPC layer checks only the shape of requests."
     );
     let _ = writeln!(out);
     let _ = writeln!(

@@ -9,7 +9,9 @@ macro_rules! codes {
         ///
         /// Ranges: JSON-RPC standard (negative), 10xx mempool admission, 20xx chain queries, 30xx
         /// wallet queries, 31xx collections, 32xx store orders, 33xx guardian bindings, 40xx
-        /// enclave lookups. Messages are one line; the code is what programs match on.
+        /// enclave lookups, 50xx the server's bounds on a client. Messages are one line (at most
+        /// [`MAX_MESSAGE_BYTES`], quoting at most [`QUOTE_CHARS`] characters of what was sent);
+        /// the code is what programs match on.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(i32)]
         pub enum ErrorCode {
@@ -34,7 +36,7 @@ codes! {
     InvalidParams = -32602,
         "Malformed params: missing, of the wrong JSON type, or not parsable (JSON-RPC standard).";
     Internal = -32603,
-        "Storage (or task) trouble on the node (JSON-RPC standard).";
+        "Storage (or task) trouble on the node (JSON-RPC standard); the message says only `internal error (logged as #N)`, the node logs the detail under that number.";
     TxTooLarge = 1001,
         "The transaction is larger than the codec's limit.";
     TxDecode = 1002,
@@ -54,7 +56,7 @@ codes! {
     MempoolFull = 1009,
         "The mempool is full: retry later.";
     Busy = 1010,
-        "Too many submitted transactions wait for a core (`paychain_submitTxs`): retry later.";
+        "Too many submitted transactions (`paychain_submitTxs`) or calls wait for a core: retry later.";
     UnknownMerchant = 2001,
         "No such merchant.";
     NoRecord = 2002,
@@ -91,6 +93,41 @@ codes! {
         "The enclave refused the lookup (role, replay, signature, ...).";
     MalformedLookup = 4004,
         "The lookup is malformed (not hex, too large, does not decode).";
+    RateLimited = 5001,
+        "The caller's IP made more calls than `[rpc] max_calls_per_sec_per_ip` allows (a batch of n calls counts n): retry after `data.retry_after_ms`. Over HTTP the status is also 429 with a `Retry-After` header.";
+    BatchTooLarge = 5002,
+        "The batch holds more calls than `[rpc] max_batch_calls`: none of them ran; send smaller batches.";
+    TooManyConnections = 5003,
+        "The connection was refused as it arrived: its IP holds `[rpc] max_connections_per_ip` connections, or the node `max_connections` (HTTP 429 with a `Retry-After` header and this error as the body; the limit is in `data`).";
+}
+
+/// The longest error message the node sends, in bytes (longer ones are cut, ending in `…`).
+pub const MAX_MESSAGE_BYTES: usize = 512;
+
+/// The most characters of a caller's input an error message quotes.
+pub const QUOTE_CHARS: usize = 64;
+
+/// `s` as an error message quotes caller input: in double quotes and escaped as Rust's `{:?}`
+/// does, its first [`QUOTE_CHARS`] characters only, then `…` when there was more.
+pub fn quote(s: &str) -> String {
+    match s.char_indices().nth(QUOTE_CHARS) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}…", &s[..cut]),
+    }
+}
+
+/// `message` cut to at most [`MAX_MESSAGE_BYTES`] bytes (at a character boundary, ending in `…`).
+pub fn clip(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let ellipsis = '…';
+        let mut cut = MAX_MESSAGE_BYTES - ellipsis.len_utf8();
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push(ellipsis);
+    }
+    message
 }
 
 impl ErrorCode {
@@ -104,14 +141,24 @@ impl ErrorCode {
         ErrorCode::ALL.iter().copied().find(|c| c.code() == code)
     }
 
-    /// An error object with this code and a one-line `message` (no data).
+    /// An error object with this code and a one-line `message` (no data), cut to
+    /// [`MAX_MESSAGE_BYTES`].
     pub fn err(self, message: impl Into<String>) -> ErrorObjectOwned {
-        ErrorObjectOwned::owned(self.code(), message.into(), None::<()>)
+        ErrorObjectOwned::owned(self.code(), clip(message.into()), None::<()>)
     }
 
-    /// [`ErrorCode::Internal`] with the node's storage error `e`.
-    pub fn storage(e: impl std::fmt::Display) -> ErrorObjectOwned {
-        ErrorCode::Internal.err(format!("node storage error: {e}"))
+    /// [`ErrorCode::err`] with `data` (what a program needs beyond the code, e.g. a limit).
+    pub fn err_with(
+        self,
+        message: impl Into<String>,
+        data: impl serde::Serialize,
+    ) -> ErrorObjectOwned {
+        ErrorObjectOwned::owned(self.code(), clip(message.into()), Some(data))
+    }
+
+    /// [`ErrorCode::Internal`] for a fault the node logged as `#id` (its detail stays in the log).
+    pub fn internal(id: u64) -> ErrorObjectOwned {
+        ErrorCode::Internal.err(format!("internal error (logged as #{id})"))
     }
 
     /// Whether `e` carries this code.
@@ -140,7 +187,33 @@ impl PartialEq<ErrorCode> for i32 {
 
 #[cfg(test)]
 mod tests {
-    use super::ErrorCode;
+    use super::{clip, quote, ErrorCode, MAX_MESSAGE_BYTES, QUOTE_CHARS};
+
+    #[test]
+    fn input_is_quoted_short_and_messages_are_bounded() {
+        assert_eq!(quote("zz"), "\"zz\"");
+        assert_eq!(quote("a\"b\n"), "\"a\\\"b\\n\"");
+        let long = "x".repeat(500_000);
+        let q = quote(&long);
+        assert_eq!(q, format!("\"{}\"…", "x".repeat(QUOTE_CHARS)));
+        // Characters, not bytes: a multi-byte character is never split.
+        let wide = "é".repeat(100);
+        assert_eq!(quote(&wide), format!("\"{}\"…", "é".repeat(QUOTE_CHARS)));
+        assert_eq!(
+            quote(&"é".repeat(QUOTE_CHARS)),
+            format!("{:?}", "é".repeat(QUOTE_CHARS))
+        );
+
+        assert_eq!(clip("short".into()), "short");
+        let cut = clip("é".repeat(MAX_MESSAGE_BYTES));
+        assert!(
+            cut.len() <= MAX_MESSAGE_BYTES && cut.ends_with('…'),
+            "{}",
+            cut.len()
+        );
+        let e = ErrorCode::OrderNotPaid.err(format!("order {} is not paid", "y".repeat(1 << 20)));
+        assert!(e.message().len() <= MAX_MESSAGE_BYTES);
+    }
 
     #[test]
     fn codes_are_unique_and_round_trip() {

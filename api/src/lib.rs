@@ -32,7 +32,7 @@ pub mod wallet;
 pub use chain::{ChainApiClient, ChainApiServer, SubscriptionApiClient, SubscriptionApiServer};
 pub use collection::{CollectionApiClient, CollectionApiServer};
 pub use enclave::{EnclaveApiClient, EnclaveApiServer};
-pub use error::ErrorCode;
+pub use error::{clip, quote, ErrorCode, MAX_MESSAGE_BYTES, QUOTE_CHARS};
 pub use guardian::{GuardianApiClient, GuardianApiServer};
 pub use param::{invalid, Param};
 pub use paychain_contracts::api::*;

@@ -6,7 +6,8 @@
 //! characters`, `invalid merchant id "x": ...`). So every parameter of the traits is a `Param<T>`:
 //! a client builds it from a `T` (`hash.into()`), the server receives the raw JSON value (it always
 //! deserializes) and decodes it itself with [`Param::value`], [`Param::parsed`] or
-//! [`Param::text`], whose errors carry the old messages.
+//! [`Param::text`], whose errors carry the old messages, quoting at most the first
+//! [`crate::QUOTE_CHARS`] characters of what was sent.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::error::quote;
 use crate::ErrorCode;
 
 /// A positional parameter of type `T` (serialized as `T` is; see the module docs).
@@ -67,7 +69,8 @@ impl<T> Param<T> {
     {
         let s = self.text(what)?;
         s.parse().map_err(|_| {
-            ErrorCode::InvalidParams.err(format!("invalid {what} {s:?}: expected {expected}"))
+            ErrorCode::InvalidParams
+                .err(format!("invalid {what} {}: expected {expected}", quote(s)))
         })
     }
 
@@ -78,7 +81,14 @@ impl<T> Param<T> {
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Result<T, ErrorObjectOwned> {
         let s = self.text(what)?;
-        parse(s).map_err(|e| ErrorCode::InvalidParams.err(format!("invalid {what} {s:?}: {e}")))
+        parse(s).map_err(|e| {
+            // A parser's error may quote the input in full: it gets the short quote too.
+            let mut reason = e.to_string();
+            if s.chars().nth(crate::QUOTE_CHARS).is_some() {
+                reason = reason.replace(&format!("{s:?}"), &quote(s));
+            }
+            ErrorCode::InvalidParams.err(format!("invalid {what} {}: {reason}", quote(s)))
+        })
     }
 }
 
@@ -150,6 +160,30 @@ mod tests {
         assert_eq!(
             p.value("height").unwrap_err().message(),
             "invalid height: Invalid params"
+        );
+    }
+
+    /// A 500 KB parameter comes back as its first 64 characters, not in full.
+    #[test]
+    fn errors_quote_a_short_prefix() {
+        let long = format!("\"{}\"", "z".repeat(500_000));
+        let p: Param<Hash> = serde_json::from_str(&long).unwrap();
+        let e = p.parsed("tx hash", "64 hex characters").unwrap_err();
+        assert_eq!(
+            e.message(),
+            format!(
+                "invalid tx hash \"{}\"…: expected 64 hex characters",
+                "z".repeat(crate::QUOTE_CHARS)
+            )
+        );
+        let p: Param<String> = serde_json::from_str(&long).unwrap();
+        let e = p
+            .parsed_with("merchant id", |s| Err::<String, _>(format!("bad {s:?}")))
+            .unwrap_err();
+        let short = crate::quote(&"z".repeat(500_000));
+        assert_eq!(
+            e.message(),
+            format!("invalid merchant id {short}: bad {short}")
         );
     }
 }

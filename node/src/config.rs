@@ -53,23 +53,154 @@ pub struct Gossip {
     pub peers: Vec<Multiaddr>,
 }
 
-/// JSON-RPC over HTTP and WebSocket, plus `/health` and `/metrics`.
+/// JSON-RPC over HTTP and WebSocket, plus `/health` and `/metrics`: what one client, one address
+/// and everyone together may take of the node (see `rpc` for how each bound is enforced).
+///
+/// "Per IP" means per IPv4 address, and per /64 prefix for IPv6 (one host usually holds a whole
+/// /64).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rpc {
     pub listen: SocketAddr,
+    /// Largest request body (HTTP) or message (WebSocket).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: u32,
+    /// Largest response (a batch's responses together).
+    #[serde(default = "default_max_response")]
+    pub max_response_bytes: u32,
+    /// Open connections (TCP), over all clients.
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// Open connections from one IP (within `max_connections`).
+    #[serde(default = "default_max_connections_per_ip")]
+    pub max_connections_per_ip: u32,
+    /// Calls per second from one IP (a token bucket: a batch of n calls takes n); 0 for no limit.
+    #[serde(default = "default_max_calls_per_sec_per_ip")]
+    pub max_calls_per_sec_per_ip: u32,
+    /// Calls one IP may make at once above that rate (the bucket's size); at least
+    /// `max_batch_calls`, so that a full batch can pass.
+    #[serde(default = "default_call_burst_per_ip")]
+    pub call_burst_per_ip: u32,
+    /// Calls in one JSON-RPC batch.
+    #[serde(default = "default_max_batch_calls")]
+    pub max_batch_calls: u32,
+    /// Subscriptions one WebSocket connection may hold.
+    #[serde(default = "default_max_subscriptions")]
+    pub max_subscriptions_per_connection: u32,
+    /// How often the node pings each WebSocket client.
+    #[serde(default = "default_ws_ping_interval")]
+    pub ws_ping_interval_ms: u64,
+    /// A connection that makes no call and holds no subscription for this long is closed, and so
+    /// is a WebSocket that neither sends nor answers a ping for this long.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    /// Threads that run calls reading storage or checking signatures, off the async workers that
+    /// drive consensus; 0 for one per core.
+    #[serde(default)]
+    pub blocking_threads: u32,
+}
+
+impl Rpc {
+    /// The defaults, listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Rpc {
+        Rpc {
+            listen,
+            max_body_bytes: default_max_body(),
+            max_response_bytes: default_max_response(),
+            max_connections: default_max_connections(),
+            max_connections_per_ip: default_max_connections_per_ip(),
+            max_calls_per_sec_per_ip: default_max_calls_per_sec_per_ip(),
+            call_burst_per_ip: default_call_burst_per_ip(),
+            max_batch_calls: default_max_batch_calls(),
+            max_subscriptions_per_connection: default_max_subscriptions(),
+            ws_ping_interval_ms: default_ws_ping_interval(),
+            idle_timeout_ms: default_idle_timeout(),
+            blocking_threads: 0,
+        }
+    }
+
+    /// Checks values serde cannot.
+    fn validate(&self) -> Result<(), String> {
+        if self.max_body_bytes < 1024 || self.max_body_bytes > 16 * 1024 * 1024 {
+            return Err("rpc.max_body_bytes must be within 1 KiB..=16 MiB".into());
+        }
+        if self.max_response_bytes < 1024 * 1024 || self.max_response_bytes > 256 * 1024 * 1024 {
+            return Err("rpc.max_response_bytes must be within 1 MiB..=256 MiB".into());
+        }
+        if self.max_connections == 0 {
+            return Err("rpc.max_connections must be at least 1".into());
+        }
+        if self.max_connections_per_ip == 0 {
+            return Err("rpc.max_connections_per_ip must be at least 1".into());
+        }
+        if self.max_batch_calls == 0 {
+            return Err("rpc.max_batch_calls must be at least 1".into());
+        }
+        if self.max_calls_per_sec_per_ip > 0 && self.call_burst_per_ip < self.max_batch_calls {
+            return Err(
+                "rpc.call_burst_per_ip must be at least rpc.max_batch_calls (or a full batch could never pass)"
+                    .into(),
+            );
+        }
+        if self.max_subscriptions_per_connection == 0 {
+            return Err("rpc.max_subscriptions_per_connection must be at least 1".into());
+        }
+        if self.ws_ping_interval_ms < 100 || self.idle_timeout_ms < 100 {
+            return Err(
+                "rpc.ws_ping_interval_ms and rpc.idle_timeout_ms must be at least 100".into(),
+            );
+        }
+        if self.ws_ping_interval_ms >= self.idle_timeout_ms {
+            return Err(
+                "rpc.ws_ping_interval_ms must be below rpc.idle_timeout_ms (a live client answers a ping before it counts as gone)"
+                    .into(),
+            );
+        }
+        if self.blocking_threads > 1024 {
+            return Err("rpc.blocking_threads must be at most 1024".into());
+        }
+        Ok(())
+    }
 }
 
 fn default_max_body() -> u32 {
     1024 * 1024
 }
 
+fn default_max_response() -> u32 {
+    64 * 1024 * 1024
+}
+
 fn default_max_connections() -> u32 {
     256
+}
+
+fn default_max_connections_per_ip() -> u32 {
+    32
+}
+
+fn default_max_calls_per_sec_per_ip() -> u32 {
+    200
+}
+
+fn default_call_burst_per_ip() -> u32 {
+    400
+}
+
+fn default_max_batch_calls() -> u32 {
+    100
+}
+
+fn default_max_subscriptions() -> u32 {
+    16
+}
+
+fn default_ws_ping_interval() -> u64 {
+    20_000
+}
+
+fn default_idle_timeout() -> u64 {
+    60_000
 }
 
 /// Consensus pacing and timeouts.
@@ -136,12 +267,7 @@ impl Config {
         if self.moniker.trim().is_empty() || self.moniker.len() > 64 {
             return Err("moniker must be 1..=64 characters".into());
         }
-        if self.rpc.max_body_bytes < 1024 || self.rpc.max_body_bytes > 16 * 1024 * 1024 {
-            return Err("rpc.max_body_bytes must be within 1 KiB..=16 MiB".into());
-        }
-        if self.rpc.max_connections == 0 {
-            return Err("rpc.max_connections must be at least 1".into());
-        }
+        self.rpc.validate()?;
         let c = &self.consensus;
         if c.propose_timeout_ms == 0 || c.prevote_timeout_ms == 0 || c.precommit_timeout_ms == 0 {
             return Err("consensus timeouts must be positive".into());
@@ -182,9 +308,9 @@ mod tests {
                 peers: vec![],
             },
             rpc: Rpc {
-                listen: "127.0.0.1:3".parse().unwrap(),
-                max_body_bytes: default_max_body(),
                 max_connections: 8,
+                max_connections_per_ip: 8,
+                ..Rpc::new("127.0.0.1:3".parse().unwrap())
             },
             consensus: Consensus::default(),
             mempool: mempool::Config::default(),
@@ -198,6 +324,28 @@ mod tests {
         std::fs::write(&path, sample().to_toml()).unwrap();
         let back = Config::load(&path).unwrap();
         assert_eq!(back.moniker, "node0");
+        // A config written before the per-IP bounds existed gets their defaults.
+        let mut section = String::new();
+        let old = sample()
+            .to_toml()
+            .lines()
+            .filter(|l| {
+                if l.starts_with('[') {
+                    section = l.to_string();
+                }
+                section != "[rpc]"
+                    || l.starts_with('[')
+                    || ["listen", "max_body_bytes", "max_connections ="]
+                        .iter()
+                        .any(|k| l.starts_with(k))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!old.contains("max_batch_calls") && old.contains("max_connections = 8"));
+        std::fs::write(&path, old).unwrap();
+        let back = Config::load(&path).unwrap();
+        assert_eq!(back.rpc.max_calls_per_sec_per_ip, 200);
+        assert_eq!(back.rpc.max_batch_calls, 100);
         std::fs::write(&path, format!("{}\nbogus = 1\n", sample().to_toml())).unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("unknown field"), "{err}");
@@ -208,6 +356,21 @@ mod tests {
         let mut c = sample();
         c.rpc.max_body_bytes = 10;
         assert!(c.validate().unwrap_err().contains("max_body_bytes"));
+        let mut c = sample();
+        c.rpc.max_connections_per_ip = 0;
+        assert!(c.validate().unwrap_err().contains("max_connections_per_ip"));
+        let mut c = sample();
+        c.rpc.max_batch_calls = 500;
+        assert!(c.validate().unwrap_err().contains("call_burst_per_ip"));
+        c.rpc.max_calls_per_sec_per_ip = 0;
+        assert_eq!(
+            c.validate(),
+            Ok(()),
+            "no rate limit, no burst to fit a batch in"
+        );
+        let mut c = sample();
+        c.rpc.ws_ping_interval_ms = c.rpc.idle_timeout_ms;
+        assert!(c.validate().unwrap_err().contains("ws_ping_interval_ms"));
         let mut c = sample();
         c.moniker = String::new();
         assert!(c.validate().unwrap_err().contains("moniker"));

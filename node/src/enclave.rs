@@ -275,13 +275,18 @@ fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, 
 }
 
 /// Answers a lookup and writes its audit entry (no plaintext: request hash, requester, merchant,
-/// platform, height, outcome).
+/// platform, height, outcome); a lookup whose signature does not verify is refused first, without
+/// an entry.
 pub fn lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupError> {
     let Some(enclave) = &shared.enclave else {
         return Err(LookupError::NoEnclave);
     };
     let lookup =
         SignedLookup::from_bytes(bytes).map_err(|e| LookupError::Malformed(e.to_string()))?;
+    // Unauthenticated: no state read, no audit entry (the requester it names did not send it).
+    lookup
+        .verify_signature()
+        .map_err(|e| LookupError::Refused(EnclaveError::from(e).to_string()))?;
     let req = &lookup.request;
     let st = |e: paychain_contracts::state::StateError| LookupError::Storage(e.to_string());
     let grant = role_of(shared, &lookup)?;

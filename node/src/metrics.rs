@@ -22,11 +22,89 @@ pub struct Metrics {
     peers: Gauge,
     commit_seconds: Histogram,
     storage_memory: Family<MemoryLabels, Gauge>,
+    rpc: RpcMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MemoryLabels {
     part: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabels {
+    transport: &'static str,
+}
+
+/// What the RPC server's bounds did (see `rpc`): every refusal and forced close is counted.
+#[derive(Clone, Default)]
+pub struct RpcMetrics {
+    connections: Gauge,
+    connections_refused: Family<ReasonLabels, Counter>,
+    calls_rate_limited: Counter,
+    batches_refused: Counter,
+    calls_refused_busy: Counter,
+    idle_closed: Family<TransportLabels, Counter>,
+}
+
+/// Why a connection was refused as it arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnRefusal {
+    /// Its IP already holds `[rpc] max_connections_per_ip`.
+    PerIp,
+    /// The node already holds `[rpc] max_connections`.
+    Total,
+}
+
+impl ConnRefusal {
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnRefusal::PerIp => "per_ip",
+            ConnRefusal::Total => "total",
+        }
+    }
+}
+
+impl RpcMetrics {
+    /// A connection was accepted (`+1`) or closed (`-1`).
+    pub fn connections_add(&self, n: i64) {
+        self.connections.inc_by(n);
+    }
+
+    pub fn connection_refused(&self, why: ConnRefusal) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels {
+                reason: why.label(),
+            })
+            .inc();
+    }
+
+    /// A call (or a whole batch, as one) was refused by the per-IP rate limit.
+    pub fn rate_limited(&self) {
+        self.calls_rate_limited.inc();
+    }
+
+    pub fn batch_refused(&self) {
+        self.batches_refused.inc();
+    }
+
+    /// A call was refused because too many calls already waited for a blocking thread.
+    pub fn busy(&self) {
+        self.calls_refused_busy.inc();
+    }
+
+    /// An idle connection was closed; `websocket` says which kind.
+    pub fn idle_closed(&self, websocket: bool) {
+        let transport = if websocket { "ws" } else { "http" };
+        self.idle_closed
+            .get_or_create(&TransportLabels { transport })
+            .inc();
+    }
 }
 
 impl Metrics {
@@ -42,6 +120,7 @@ impl Metrics {
             peers: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             storage_memory: Family::default(),
+            rpc: RpcMetrics::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -85,8 +164,43 @@ impl Metrics {
                 "RocksDB memory by part: memtables and block_cache are bounded by configuration, table_readers grow with the data on disk",
                 m.storage_memory.clone(),
             );
+            r.register(
+                "rpc_connections",
+                "Open JSON-RPC connections (HTTP and WebSocket)",
+                m.rpc.connections.clone(),
+            );
+            r.register(
+                "rpc_connections_refused",
+                "JSON-RPC connections refused as they arrived, by reason: per_ip (the address holds rpc.max_connections_per_ip) or total (rpc.max_connections)",
+                m.rpc.connections_refused.clone(),
+            );
+            r.register(
+                "rpc_calls_rate_limited",
+                "JSON-RPC calls (a batch counts once) refused by the per-IP rate limit (rpc.max_calls_per_sec_per_ip)",
+                m.rpc.calls_rate_limited.clone(),
+            );
+            r.register(
+                "rpc_batches_refused",
+                "JSON-RPC batches refused for holding more than rpc.max_batch_calls calls",
+                m.rpc.batches_refused.clone(),
+            );
+            r.register(
+                "rpc_calls_refused_busy",
+                "JSON-RPC calls refused because too many already waited for a blocking thread",
+                m.rpc.calls_refused_busy.clone(),
+            );
+            r.register(
+                "rpc_idle_closed",
+                "JSON-RPC connections closed for idleness (rpc.idle_timeout_ms), by transport (http, ws)",
+                m.rpc.idle_closed.clone(),
+            );
         });
         m
+    }
+
+    /// The RPC server's counters.
+    pub fn rpc(&self) -> &RpcMetrics {
+        &self.rpc
     }
 
     pub fn committed(&self, height: u64, txs: u64, took: Duration) {

@@ -41,11 +41,7 @@ pub fn node_config(moniker: &str, own: (u16, u16, u16), peers: &[(u16, u16, u16)
             listen: tcp(own.2),
             peers: peers.iter().map(|p| tcp(p.2)).collect(),
         },
-        rpc: config::Rpc {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], own.0)),
-            max_body_bytes: 1024 * 1024,
-            max_connections: 256,
-        },
+        rpc: config::Rpc::new(std::net::SocketAddr::from(([127, 0, 0, 1], own.0))),
         consensus: config::Consensus::default(),
         mempool: Default::default(),
     }

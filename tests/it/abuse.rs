@@ -1,10 +1,12 @@
 //! Abuse from outside: what a stranger can do with the public RPC, and what it must not achieve.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{ensure, Context, Result};
 use paychain_api::method;
 use paychain_contracts::crypto::SecretKey;
 use paychain_contracts::ids::MerchantId;
-use paychain_tests::{txs, Testnet};
+use paychain_tests::{txs, Options, Rpc, Testnet};
 use serde_json::{json, Value};
 
 use crate::PROGRESS;
@@ -160,4 +162,832 @@ fn n1_raw_connection_flood_on_the_gossip_port_is_cut_to_the_bound() -> Result<()
     );
     drop(open);
     Ok(())
+}
+
+// ---- bounded RPC ---------------------------------------------------------------------------------
+//
+// Each attack runs against one validator with the default `[rpc]` bounds (unless a test says
+// otherwise) from other loopback addresses (127.0.0.2, ...: Linux routes all of 127/8 to lo), while
+// honest clients on 127.0.0.1 keep submitting. Every figure is printed (run with --nocapture).
+
+/// An honest registration commits within this while the node is under attack.
+const HONEST_BOUND: Duration = Duration::from_secs(5);
+
+/// Submits one registration signed by `key` from 127.0.0.1 and waits for its commit; returns how
+/// long that took (submission to the first `paychain_tx` that says committed, polled every 20 ms).
+fn honest_commit(rpc: &Rpc, key: &SecretKey, chain: &str, seed: u8) -> Result<Duration> {
+    let tx = txs::signed(
+        key,
+        chain,
+        rpc.nonce(&key.public_key())?,
+        txs::register(&txs::merchant_key(seed), &format!("Honest {seed}")),
+    );
+    let t0 = Instant::now();
+    let hash = rpc
+        .submit(&tx.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("honest transaction refused: {e}"))?;
+    loop {
+        let t = rpc.tx(&hash)?;
+        if t["status"] == "committed" {
+            ensure!(t["receipt"]["code"] == 0, "honest registration failed: {t}");
+            return Ok(t0.elapsed());
+        }
+        ensure!(
+            t0.elapsed() < PROGRESS,
+            "honest tx {hash} not committed within {PROGRESS:?}: {t}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `n` honest commits, one after the other; returns their latencies.
+fn honest_commits(
+    rpc: &Rpc,
+    key: &SecretKey,
+    chain: &str,
+    seeds: std::ops::Range<u8>,
+) -> Result<Vec<Duration>> {
+    seeds.map(|s| honest_commit(rpc, key, chain, s)).collect()
+}
+
+/// `n=…: median …, p90 …, max … ms` of latencies.
+fn ms(d: &[Duration]) -> String {
+    let mut v: Vec<u128> = d.iter().map(Duration::as_millis).collect();
+    if v.is_empty() {
+        return "none".into();
+    }
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "n={}: median {} ms, p90 {} ms, max {} ms",
+        v.len(),
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    )
+}
+
+fn chain_id(rpc: &Rpc) -> Result<String> {
+    Ok(rpc.status()?["chain_id"]
+        .as_str()
+        .context("chain id")?
+        .to_owned())
+}
+
+/// The value of `paychain_<name>` (with `labels`, e.g. `reason="per_ip"`) in node `rpc`'s /metrics.
+fn metric(rpc: &Rpc, name: &str, labels: &str) -> Result<f64> {
+    let (_, text) = rpc.http("GET", "/metrics", None)?;
+    let prefix = format!("paychain_{name}");
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with(&prefix) && l[prefix.len()..].starts_with('{'))
+        .filter(|l| l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// One address opens more WebSockets than its bound and holds them, answering every ping as a
+/// WebSocket library does. Beyond 32 per address the node answers 429 (5003) at once; meanwhile
+/// other clients are served, a subscriber gets its blocks and honest transactions commit within
+/// [`HONEST_BOUND`]. Once the held connections stop calling, the node closes them after its idle
+/// timeout (3 s here), pings answered or not; the subscriber stays.
+#[test]
+fn n1_websocket_hold_by_two_addresses_leaves_the_node_to_others() -> Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const IDLE: Duration = Duration::from_secs(3);
+    const PER_IP: usize = 32;
+    const TRIES: usize = 100;
+    let net = Testnet::start_with(
+        1,
+        Options {
+            config: vec![
+                (
+                    0,
+                    "rpc.idle_timeout_ms".into(),
+                    IDLE.as_millis().to_string(),
+                ),
+                (0, "rpc.ws_ping_interval_ms".into(), "500".into()),
+            ],
+            ..Options::default()
+        },
+    )?;
+    let rpc = net.rpc(0);
+    let port = net.nodes[0].rpc_port;
+    let chain = chain_id(&rpc)?;
+    let p0 = net.platform_key(0)?;
+    let idle = honest_commits(&rpc, &p0, &chain, 10..13)?;
+
+    // A subscriber on 127.0.0.1: it must keep its connection through everything below.
+    let mut sub = match wire::Ws::open([127, 0, 0, 1], port)? {
+        Ok(ws) => ws,
+        Err(refused) => anyhow::bail!("subscriber refused: {refused:?}"),
+    };
+    sub.send(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": method::SUBSCRIBE_BLOCKS, "params": []}),
+    )?;
+
+    // The hold: 2 addresses × 100 attempts.
+    let started = Instant::now();
+    let mut held = Vec::new();
+    let mut refused = 0usize;
+    for ip in [[127, 0, 0, 2], [127, 0, 0, 3]] {
+        for _ in 0..TRIES {
+            match wire::Ws::open(ip, port)? {
+                Ok(ws) => held.push(ws),
+                Err((status, body)) => {
+                    ensure!(
+                        status == 429
+                            && body.contains("5003")
+                            && body.contains("max_connections_per_ip"),
+                        "refusal: {status} {body}"
+                    );
+                    refused += 1;
+                }
+            }
+        }
+    }
+    let opened_in = started.elapsed();
+    ensure!(
+        held.len() == 2 * PER_IP && refused == 2 * (TRIES - PER_IP),
+        "held {}, refused {refused}",
+        held.len()
+    );
+    eprintln!(
+        "ws hold: {} of {} WebSockets from 2 addresses accepted, {refused} refused (429, 5003) in {opened_in:?}",
+        held.len(),
+        2 * TRIES
+    );
+
+    // The attacker's pump: answers pings on every held socket, and while `active`, makes a call on
+    // each every second (so they are not idle while the honest side is measured).
+    let active = Arc::new(AtomicBool::new(true));
+    let open = Arc::new(AtomicUsize::new(held.len()));
+    let pump = {
+        let (active, open) = (active.clone(), open.clone());
+        std::thread::spawn(move || -> Result<(Vec<Duration>, usize)> {
+            let mut closed_after = Vec::new();
+            let mut pongs = 0usize;
+            let mut last_call = Instant::now() - Duration::from_secs(2);
+            let deadline = Instant::now() + PROGRESS;
+            while !held.is_empty() {
+                ensure!(
+                    Instant::now() < deadline,
+                    "{} held WebSockets never closed",
+                    held.len()
+                );
+                let calling = active.load(Ordering::SeqCst);
+                let call = calling && last_call.elapsed() >= Duration::from_secs(1);
+                if call {
+                    last_call = Instant::now();
+                }
+                let mut still = Vec::with_capacity(held.len());
+                for mut ws in held.drain(..) {
+                    if call {
+                        let _ = ws.send(&json!({"jsonrpc": "2.0", "id": 2, "method": method::STATUS, "params": []}));
+                    }
+                    let (events, closed) = ws.poll(Duration::from_millis(1))?;
+                    pongs += events
+                        .iter()
+                        .filter(|e| matches!(e, wire::Event::Ping))
+                        .count();
+                    if closed {
+                        ensure!(
+                            !calling,
+                            "a held WebSocket was closed while it was making calls"
+                        );
+                        closed_after.push(last_call.elapsed());
+                    } else {
+                        still.push(ws);
+                    }
+                }
+                held = still;
+                open.store(held.len(), Ordering::SeqCst);
+            }
+            Ok((closed_after, pongs))
+        })
+    };
+
+    // While held: another address is served, the subscriber is fed, honest txs commit.
+    let status = rpc.status()?;
+    ensure!(status["height"].as_u64().is_some(), "{status}");
+    let during = honest_commits(&rpc, &p0, &chain, 13..16)?;
+    ensure!(
+        open.load(Ordering::SeqCst) == 2 * PER_IP,
+        "the held connections were closed while active"
+    );
+    let h = rpc.height()?;
+    // The subscriber gets the blocks committed meanwhile (polled with a deadline).
+    let fed_by = Instant::now() + PROGRESS;
+    let mut notified = 0usize;
+    while notified < 2 {
+        ensure!(
+            Instant::now() < fed_by,
+            "the subscriber got {notified} blocks"
+        );
+        let (events, closed) = sub.poll(Duration::from_millis(100))?;
+        ensure!(!closed, "the subscriber was disconnected");
+        notified += events
+            .iter()
+            .filter(|e| matches!(e, wire::Event::Text(t) if t.contains(method::BLOCK_NOTIFICATION)))
+            .count();
+    }
+
+    // The attacker stops calling (pings still answered): every held socket is closed by the idle
+    // timeout, not before.
+    active.store(false, Ordering::SeqCst);
+    let (closed_after, pongs) = pump
+        .join()
+        .map_err(|_| anyhow::anyhow!("pump panicked"))??;
+    let first = closed_after.iter().min().copied().unwrap_or_default();
+    let last = closed_after.iter().max().copied().unwrap_or_default();
+    ensure!(pongs > 0, "the node never pinged the held WebSockets");
+    ensure!(
+        first >= IDLE - Duration::from_millis(100) && last <= IDLE + Duration::from_secs(3),
+        "held WebSockets closed {first:?}..{last:?} after their last call (idle timeout {IDLE:?})"
+    );
+    eprintln!(
+        "ws hold: the {} held WebSockets were closed {first:?}..{last:?} after their last call (idle timeout {IDLE:?}; {pongs} pings answered meanwhile)",
+        closed_after.len()
+    );
+    ensure!(
+        metric(&rpc, "rpc_idle_closed_total", "transport=\"ws\"")? >= (2 * PER_IP) as f64,
+        "idle closes not counted"
+    );
+    ensure!(
+        metric(&rpc, "rpc_connections_refused_total", "reason=\"per_ip\"")?
+            >= (2 * (TRIES - PER_IP)) as f64,
+        "refusals not counted"
+    );
+    // The subscriber is still there and fed, past the idle timeout; the attacker's address has its
+    // slots back.
+    let h_after = rpc.height()?;
+    let fed_by = Instant::now() + PROGRESS;
+    let mut later = 0usize;
+    while later == 0 {
+        ensure!(
+            Instant::now() < fed_by,
+            "the subscriber got nothing after the attack"
+        );
+        let (events, closed) = sub.poll(Duration::from_millis(100))?;
+        ensure!(!closed, "the subscriber was closed as idle");
+        later += events
+            .iter()
+            .filter(|e| matches!(e, wire::Event::Text(t) if t.contains(method::BLOCK_NOTIFICATION)))
+            .count();
+    }
+    ensure!(
+        wire::Ws::open([127, 0, 0, 2], port)?.is_ok(),
+        "127.0.0.2 did not get its slots back"
+    );
+    eprintln!(
+        "ws hold: honest commit latency idle {}, during the hold {} (bound {HONEST_BOUND:?}); height {h} → {h_after}",
+        ms(&idle),
+        ms(&during)
+    );
+    ensure!(
+        during.iter().all(|d| *d <= HONEST_BOUND),
+        "honest commits during the hold: {}",
+        ms(&during)
+    );
+    Ok(())
+}
+
+/// Oversized input: a 0.9 MB batch of `paychain_enclave` (14,000 calls; before the batch bound it
+/// took 9.8 s and returned 35.4 MB) is refused at once (5002) with nothing run, and its address
+/// is then not read for 2 s (the batch is charged to its rate limit, into debt); sent over and
+/// over from 4 addresses for 8 s, honest transactions commit within [`HONEST_BOUND`]. A batch
+/// within the bound runs; a body over `max_body_bytes` is refused; a 500 KB order reference comes
+/// back as 64 characters.
+#[test]
+fn n1_oversized_batches_are_refused_at_once_and_the_node_keeps_committing() -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let net = Testnet::start(1)?;
+    let rpc = net.rpc(0);
+    let port = net.nodes[0].rpc_port;
+    let chain = chain_id(&rpc)?;
+    let p0 = net.platform_key(0)?;
+    let idle = honest_commits(&rpc, &p0, &chain, 20..23)?;
+
+    let batch = |n: usize| {
+        let calls: Vec<Value> = (0..n)
+            .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": method::ENCLAVE, "params": []}))
+            .collect();
+        Value::Array(calls).to_string()
+    };
+    let big = batch(14_000);
+    ensure!(
+        big.len() > 900_000 && big.len() < 1024 * 1024,
+        "{} bytes",
+        big.len()
+    );
+
+    // One, measured.
+    let t0 = Instant::now();
+    let (status, _, body) = wire::post_from([127, 0, 0, 2], port, &big)?;
+    let took = t0.elapsed();
+    let v: Value = serde_json::from_str(&body)?;
+    ensure!(
+        status == 200
+            && v["error"]["code"] == 5002
+            && v["error"]["data"]["max_batch_calls"] == 100
+            && v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("rpc.max_batch_calls")),
+        "{status} {body}"
+    );
+    ensure!(took < Duration::from_secs(2), "refusal took {took:?}");
+    eprintln!(
+        "oversized batch: {} bytes, 14000 calls: refused in {took:?}, {} bytes back: {}",
+        big.len(),
+        body.len(),
+        v["error"]["message"]
+    );
+
+    // Within the bound: runs, and the answer is bounded by it. (From another address: the refused
+    // batch emptied 127.0.0.2's rate-limit bucket.)
+    let (status, _, body) = wire::post_from([127, 0, 0, 6], port, &batch(100))?;
+    let answers: Value = serde_json::from_str(&body)?;
+    ensure!(
+        status == 200 && answers.as_array().map(Vec::len) == Some(100),
+        "{status} {body:.300}"
+    );
+    ensure!(answers[0]["result"]["config"].is_object(), "{}", answers[0]);
+    // A body over max_body_bytes (1 MiB).
+    let (status, _, body) = wire::post_from([127, 0, 0, 6], port, &batch(17_000))?;
+    ensure!(
+        status == 413 && body.contains("-32007"),
+        "{status} {body:.300}"
+    );
+    // An echo of a 500 KB order reference: 64 characters of it.
+    let long_ref = "R".repeat(500_000);
+    let merchant = MerchantId::derive(&txs::merchant_key(1));
+    let e = rpc.call_err(method::ORDER, json!([merchant.as_str(), long_ref]))?;
+    ensure!(
+        e.message.len() <= paychain_api::MAX_MESSAGE_BYTES
+            && e.message
+                .contains(&format!("\"{}\"…", "R".repeat(paychain_api::QUOTE_CHARS))),
+        "{} bytes: {:.200}",
+        e.message.len(),
+        e.message
+    );
+
+    // The flood: 4 addresses send the big batch back to back while honest txs commit.
+    let stop = Arc::new(AtomicBool::new(false));
+    let big = Arc::new(big);
+    let flooders: Vec<_> = (2..6u8)
+        .map(|last| {
+            let (stop, big) = (stop.clone(), big.clone());
+            std::thread::spawn(move || -> Result<(usize, Duration)> {
+                let (mut sent, mut slowest) = (0usize, Duration::ZERO);
+                while !stop.load(Ordering::SeqCst) {
+                    let t = Instant::now();
+                    let (status, _, body) = wire::post_from([127, 0, 0, last], port, &big)?;
+                    slowest = slowest.max(t.elapsed());
+                    ensure!(
+                        (status == 200 && body.contains("5002")) || status == 429,
+                        "{status} {body:.300}"
+                    );
+                    sent += 1;
+                }
+                Ok((sent, slowest))
+            })
+        })
+        .collect();
+    let h0 = rpc.height()?;
+    let t0 = Instant::now();
+    let during = (|| {
+        let mut during = Vec::new();
+        let mut seed = 23u8;
+        while t0.elapsed() < Duration::from_secs(8) {
+            during.push(honest_commit(&rpc, &p0, &chain, seed)?);
+            seed += 1;
+        }
+        anyhow::Ok(during)
+    })();
+    let h1 = rpc.height()?;
+    let window = t0.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let mut sent = 0;
+    let mut slowest = Duration::ZERO;
+    for f in flooders {
+        let (n, s) = f
+            .join()
+            .map_err(|_| anyhow::anyhow!("flooder panicked"))??;
+        sent += n;
+        slowest = slowest.max(s);
+    }
+    let during = during?;
+    let refused = metric(&rpc, "rpc_batches_refused_total", "")?;
+    eprintln!(
+        "oversized batches: {sent} × {} bytes from 4 addresses in {window:?} ({:.0} MB/s offered), slowest refusal {slowest:?}, {refused} refused in all; heights {h0} → {h1}",
+        big.len(),
+        (sent * big.len()) as f64 / window.as_secs_f64() / 1e6
+    );
+    eprintln!(
+        "oversized batches: honest commit latency idle {}, during {} (bound {HONEST_BOUND:?})",
+        ms(&idle),
+        ms(&during)
+    );
+    ensure!(
+        refused >= (sent + 2) as f64 - 1.0,
+        "{refused} counted, {sent} sent"
+    );
+    ensure!(
+        during.iter().all(|d| *d <= HONEST_BOUND),
+        "honest commits during the flood: {}",
+        ms(&during)
+    );
+    Ok(())
+}
+
+/// 4 addresses send batches of 100 garbage `paychain_lookup` calls back to back: a third random
+/// bytes, a third well formed with a bad signature (refused before any state read), a third
+/// signed by a key with no role (each of these reads state, checks a signature and writes an
+/// audit entry). Before the lookups ran off
+/// the async workers, 4 such connections stopped block production for ~8 s. Now blocks keep
+/// coming and honest transactions commit within [`HONEST_BOUND`]; what is over an address's rate
+/// is refused (5001, HTTP 429).
+#[test]
+fn n1_garbage_lookup_flood_does_not_stall_blocks() -> Result<()> {
+    garbage_lookup_flood(true)
+}
+
+/// [`n1_garbage_lookup_flood_does_not_stall_blocks`] with the per-IP rate limit off (as a
+/// distributed attacker would have it): every garbage lookup runs, and only the blocking pool
+/// stands between them and consensus.
+#[test]
+fn n1_garbage_lookup_flood_without_rate_limit_does_not_stall_blocks() -> Result<()> {
+    garbage_lookup_flood(false)
+}
+
+fn garbage_lookup_flood(rate_limited: bool) -> Result<()> {
+    use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
+    use paychain_contracts::enclave::{KxSecret, LookupRequest};
+    use paychain_contracts::ids::{ChainId, PlatformId};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    const FLOOD: Duration = Duration::from_secs(12);
+    let config = if rate_limited {
+        vec![]
+    } else {
+        vec![(0, "rpc.max_calls_per_sec_per_ip".to_owned(), "0".to_owned())]
+    };
+    let net = Testnet::start_with(
+        1,
+        Options {
+            config,
+            ..Options::default()
+        },
+    )?;
+    let rpc = net.rpc(0);
+    let port = net.nodes[0].rpc_port;
+    let chain = chain_id(&rpc)?;
+    let p0 = net.platform_key(0)?;
+    let idle = honest_commits(&rpc, &p0, &chain, 30..33)?;
+
+    // 300 garbage lookups, hex, built before the clock starts.
+    let height = rpc.height()?;
+    let garbage: Vec<String> = (0..300u32)
+        .map(|i| {
+            let seed = |tag: &[u8]| {
+                let mut s = [0u8; 32];
+                s[..4].copy_from_slice(&i.to_be_bytes());
+                s[4..4 + tag.len()].copy_from_slice(tag);
+                s
+            };
+            let stranger = SecretKey::from_seed(seed(b"stranger"));
+            let request = LookupRequest {
+                chain_id: ChainId::new(&chain),
+                merchant_id: MerchantId::derive(&txs::merchant_key((i % 200) as u8)),
+                platform_id: PlatformId::new("platform-0").expect("platform id"),
+                requester: stranger.public_key(),
+                reply_kx_public: KxSecret::from_seed(seed(b"reply")).public_key(),
+                nonce: [(i % 251) as u8; LOOKUP_NONCE_LEN],
+                issued_at_height: height,
+            };
+            match i % 3 {
+                0 => hex::encode(seed(b"random").repeat(4)),
+                1 => {
+                    let mut l = request.sign(&stranger);
+                    l.signature.0[0] ^= 1;
+                    hex::encode(l.to_bytes())
+                }
+                _ => hex::encode(request.sign(&stranger).to_bytes()),
+            }
+        })
+        .collect();
+    let batches: Arc<Vec<String>> = Arc::new(
+        garbage
+            .chunks(100)
+            .map(|c| {
+                let calls: Vec<Value> = c
+                    .iter()
+                    .enumerate()
+                    .map(|(k, l)| json!({"jsonrpc": "2.0", "id": k, "method": method::LOOKUP, "params": [l]}))
+                    .collect();
+                Value::Array(calls).to_string()
+            })
+            .collect(),
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooders: Vec<_> = (2..6u8)
+        .map(|last| {
+            let (stop, batches) = (stop.clone(), batches.clone());
+            std::thread::spawn(move || -> Result<(usize, usize, usize)> {
+                let (mut answered, mut limited, mut calls) = (0usize, 0usize, 0usize);
+                let mut k = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    let (status, _, body) =
+                        wire::post_from([127, 0, 0, last], port, &batches[k % batches.len()])?;
+                    k += 1;
+                    match status {
+                        200 => {
+                            let v: Value = serde_json::from_str(&body)?;
+                            let n = v.as_array().map_or(0, Vec::len);
+                            ensure!(n == 100, "{body:.300}");
+                            ensure!(
+                                v.as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .all(|a| a["error"]["code"]
+                                        .as_i64()
+                                        .is_some_and(|c| (4001..=4004).contains(&c))),
+                                "a garbage lookup was not refused as such: {body:.400}"
+                            );
+                            answered += 1;
+                            calls += n;
+                        }
+                        429 => {
+                            ensure!(body.contains("5001"), "{body:.300}");
+                            limited += 1;
+                        }
+                        _ => anyhow::bail!("{status} {body:.300}"),
+                    }
+                }
+                Ok((answered, limited, calls))
+            })
+        })
+        .collect();
+
+    // Under the flood: heights advance, honest txs commit.
+    let h0 = rpc.height()?;
+    let t0 = Instant::now();
+    let mut during = Vec::new();
+    let mut seed = 33u8;
+    while t0.elapsed() < FLOOD {
+        during.push(honest_commit(&rpc, &p0, &chain, seed)?);
+        seed += 1;
+    }
+    let h1 = rpc.height()?;
+    let window = t0.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let (mut answered, mut limited, mut calls) = (0, 0, 0);
+    for f in flooders {
+        let (a, l, c) = f
+            .join()
+            .map_err(|_| anyhow::anyhow!("flooder panicked"))??;
+        answered += a;
+        limited += l;
+        calls += c;
+    }
+    let after = honest_commits(&rpc, &p0, &chain, seed..seed + 2)?;
+    let what = if rate_limited {
+        "garbage lookups"
+    } else {
+        "garbage lookups, no rate limit"
+    };
+    eprintln!(
+        "{what}: 4 addresses, {window:?}: {answered} batches answered ({calls} lookups, {:.0}/s), {limited} refused by the rate limit; heights {h0} → {h1} ({:.1} blocks/s)",
+        calls as f64 / window.as_secs_f64(),
+        (h1 - h0) as f64 / window.as_secs_f64()
+    );
+    eprintln!(
+        "{what}: honest commit latency idle {}, during {}, after {} (bound {HONEST_BOUND:?})",
+        ms(&idle),
+        ms(&during),
+        ms(&after)
+    );
+    ensure!(
+        answered > 0 && (limited > 0) == rate_limited,
+        "served {answered}, rate limited {limited}"
+    );
+    ensure!(
+        h1 >= h0 + during.len() as u64,
+        "heights {h0} → {h1} under the flood"
+    );
+    ensure!(
+        during.iter().all(|d| *d <= HONEST_BOUND),
+        "honest commits during the flood: {}",
+        ms(&during)
+    );
+    Ok(())
+}
+
+/// Minimal HTTP/1.1 and WebSocket clients whose sockets are bound to a chosen loopback address.
+mod wire {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::sync::LazyLock;
+    use std::time::Duration;
+
+    use anyhow::{bail, Context, Result};
+    use serde_json::Value;
+
+    static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    });
+
+    /// A connection from `from` (a 127/8 address) to 127.0.0.1:`port`.
+    pub(super) fn connect_from(from: [u8; 4], port: u16) -> Result<TcpStream> {
+        let stream = RUNTIME.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::from((from, 0)))?;
+            let s = tokio::time::timeout(
+                Duration::from_secs(5),
+                socket.connect(SocketAddr::from(([127, 0, 0, 1], port))),
+            )
+            .await
+            .context("connect timed out")??;
+            anyhow::Ok(s.into_std()?)
+        })?;
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        Ok(stream)
+    }
+
+    fn split_response(raw: &[u8]) -> Result<(u16, String, String)> {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .with_context(|| format!("no HTTP head in {:.200}", text))?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("bad status line in {head:.200}"))?;
+        Ok((status, head.to_owned(), body.to_owned()))
+    }
+
+    /// POSTs `body` (JSON) from `from`; returns status, head and body.
+    pub(super) fn post_from(from: [u8; 4], port: u16, body: &str) -> Result<(u16, String, String)> {
+        let mut s = connect_from(from, port)?;
+        let req = format!(
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(req.as_bytes())?;
+        // A refused request may be answered (and the socket closed) before the body is all sent.
+        let _ = s.write_all(body.as_bytes());
+        let mut raw = Vec::new();
+        match s.read_to_end(&mut raw) {
+            Ok(_) => {}
+            Err(e) if !raw.is_empty() && e.kind() == ErrorKind::ConnectionReset => {}
+            Err(e) => return Err(e.into()),
+        }
+        split_response(&raw)
+    }
+
+    /// What a WebSocket poll saw.
+    #[derive(Debug)]
+    pub(super) enum Event {
+        Text(String),
+        /// A ping (already answered).
+        Ping,
+    }
+
+    /// A WebSocket client (text frames, pings answered).
+    pub(super) struct Ws {
+        stream: TcpStream,
+        buf: Vec<u8>,
+    }
+
+    impl Ws {
+        /// Opens a WebSocket from `from`; `Err((status, body))` when the node refuses the upgrade.
+        pub(super) fn open(
+            from: [u8; 4],
+            port: u16,
+        ) -> Result<std::result::Result<Ws, (u16, String)>> {
+            let mut stream = connect_from(from, port)?;
+            stream.write_all(
+                b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            )?;
+            let mut raw = Vec::new();
+            let mut byte = [0u8; 1];
+            while !raw.ends_with(b"\r\n\r\n") {
+                if stream.read(&mut byte)? == 0 {
+                    bail!(
+                        "closed during the handshake: {:?}",
+                        String::from_utf8_lossy(&raw)
+                    );
+                }
+                raw.push(byte[0]);
+            }
+            let (status, head, _) = split_response(&raw)?;
+            if status == 101 {
+                return Ok(Ok(Ws {
+                    stream,
+                    buf: Vec::new(),
+                }));
+            }
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            stream.read_exact(&mut body)?;
+            Ok(Err((status, String::from_utf8_lossy(&body).into_owned())))
+        }
+
+        fn frame(&mut self, opcode: u8, payload: &[u8]) -> Result<()> {
+            let mut f = vec![0x80 | opcode];
+            match payload.len() {
+                n if n < 126 => f.push(0x80 | n as u8),
+                n if n <= 0xffff => {
+                    f.push(0x80 | 126);
+                    f.extend_from_slice(&(n as u16).to_be_bytes());
+                }
+                n => {
+                    f.push(0x80 | 127);
+                    f.extend_from_slice(&(n as u64).to_be_bytes());
+                }
+            }
+            let mask = [0x5a, 0x13, 0xc7, 0x88];
+            f.extend_from_slice(&mask);
+            f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+            self.stream.write_all(&f)?;
+            Ok(())
+        }
+
+        /// Sends a JSON-RPC message.
+        pub(super) fn send(&mut self, msg: &Value) -> Result<()> {
+            self.frame(0x1, msg.to_string().as_bytes())
+        }
+
+        /// Reads what arrives within `wait`; answers pings. Returns the events and whether the
+        /// connection is closed (a close frame, EOF or a reset).
+        pub(super) fn poll(&mut self, wait: Duration) -> Result<(Vec<Event>, bool)> {
+            self.stream.set_read_timeout(Some(wait))?;
+            let mut chunk = [0u8; 16 * 1024];
+            let mut closed = false;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => closed = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => closed = true,
+            }
+            let mut events = Vec::new();
+            // Whole frames only (the node's frames are not masked).
+            loop {
+                if self.buf.len() < 2 {
+                    break;
+                }
+                let opcode = self.buf[0] & 0x0f;
+                let (len, at) = match self.buf[1] & 0x7f {
+                    126 if self.buf.len() >= 4 => {
+                        (u16::from_be_bytes([self.buf[2], self.buf[3]]) as usize, 4)
+                    }
+                    127 if self.buf.len() >= 10 => {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(&self.buf[2..10]);
+                        (u64::from_be_bytes(b) as usize, 10)
+                    }
+                    126 | 127 => break,
+                    n => (n as usize, 2),
+                };
+                if self.buf.len() < at + len {
+                    break;
+                }
+                let payload: Vec<u8> = self.buf[at..at + len].to_vec();
+                self.buf.drain(..at + len);
+                match opcode {
+                    0x1 => events.push(Event::Text(String::from_utf8_lossy(&payload).into_owned())),
+                    0x8 => closed = true,
+                    0x9 => {
+                        if self.frame(0xa, &payload).is_err() {
+                            closed = true;
+                        }
+                        events.push(Event::Ping);
+                    }
+                    _ => {}
+                }
+            }
+            Ok((events, closed))
+        }
+    }
 }

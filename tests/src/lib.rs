@@ -11,6 +11,8 @@
 //! Testnet::start_with(4, Options { proxied: true, .. })   every link through a test-controlled TCP proxy
 //! net.proxy().partition(&[&[0, 1], &[2, 3]]) / .heal()   network partitions (see [`proxy`])
 //! net.set_env(i, "PAYCHAIN_TEST_...", Some(v))      test-only node switches for the next (re)start
+//! Testnet::start_with(1, Options { config: vec![(0, "rpc.idle_timeout_ms".into(), "3000".into())], .. })
+//!                                                   config values set before the nodes start
 //! drop(net)                                         kills every child; prints log tails if the test panicked
 //!                                                   (and keeps the directory when PAYCHAIN_IT_KEEP is set)
 //! ```
@@ -406,6 +408,10 @@ pub struct Options {
     pub proxied: bool,
     /// Extra environment per node: `(node, name, value)`.
     pub env: Vec<(usize, String, String)>,
+    /// Config values per node, set before it first starts: `(node, "section.key", value as
+    /// TOML)`, e.g. `(0, "rpc.idle_timeout_ms", "3000")`. The key must be in the generated
+    /// config (every field is).
+    pub config: Vec<(usize, String, String)>,
 }
 
 /// N validators, each its own `paychain-node` process, on free loopback ports.
@@ -487,6 +493,12 @@ impl Testnet {
                 child: None,
             })
             .collect();
+        for (i, key, value) in &options.config {
+            let node = nodes
+                .get(*i)
+                .ok_or_else(|| anyhow!("config for node {i} of {n}"))?;
+            set_config(&node.home.join("config.toml"), key, value)?;
+        }
         let proxy = if options.proxied {
             Some(route_through_proxy(&nodes, base).map_err(StartError::Other)?)
         } else {
@@ -897,6 +909,32 @@ impl From<anyhow::Error> for StartError {
     fn from(e: anyhow::Error) -> Self {
         StartError::Other(e)
     }
+}
+
+/// Sets `section.key = value` (TOML) in the config file at `path`; the key must be there already.
+fn set_config(path: &Path, key: &str, value: &str) -> Result<()> {
+    let (section, name) = key
+        .split_once('.')
+        .ok_or_else(|| anyhow!("config key {key:?} is not section.key"))?;
+    let text = fs::read_to_string(path)?;
+    let mut current = String::new();
+    let mut found = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                current = trimmed.trim_matches(|c| c == '[' || c == ']').to_owned();
+            } else if current == section && trimmed.split('=').next().map(str::trim) == Some(name) {
+                found = true;
+                return format!("{name} = {value}");
+            }
+            line.to_owned()
+        })
+        .collect();
+    ensure!(found, "{} has no {key}", path.display());
+    fs::write(path, lines.join("\n") + "\n")?;
+    Ok(())
 }
 
 /// Puts a proxy link in front of every peer address of every node's config (consensus p2p at

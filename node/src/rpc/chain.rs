@@ -174,7 +174,7 @@ impl ChainApiServer for Rpc {
 #[async_trait]
 impl SubscriptionApiServer for Rpc {
     async fn subscribe_blocks(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
-        subscribe_blocks(pending, self.shared.clone()).await;
+        subscribe_blocks(pending, self.clone()).await;
         Ok(())
     }
 
@@ -184,7 +184,7 @@ impl SubscriptionApiServer for Rpc {
         filter: Option<Param<EventFilter>>,
     ) -> SubscriptionResult {
         match event_filter(filter) {
-            Ok(filter) => subscribe_events(pending, self.shared.clone(), filter).await,
+            Ok(filter) => subscribe_events(pending, self.clone(), filter).await,
             Err(e) => pending.reject(e).await,
         }
         Ok(())
@@ -314,18 +314,41 @@ fn certificate(shared: &Shared, tx_hash: Hash) -> Result<TxCertificate, ErrorObj
     })
 }
 
-async fn subscribe_blocks(pending: PendingSubscriptionSink, shared: Arc<Shared>) {
+impl Rpc {
+    /// Block `height` as the subscriptions send it: read once, on the pool (off the async
+    /// workers), and shared by every subscriber.
+    async fn subscribed_block(&self, height: u64) -> Option<Arc<BlockView>> {
+        let last = || self.last_block.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((h, view)) = &*last() {
+            if *h == height {
+                return Some(view.clone());
+            }
+        }
+        let shared = self.shared.clone();
+        let view = match self.pool.run(move || block_view(&shared, height)).await {
+            Ok(Ok(Some(view))) => Arc::new(view),
+            _ => return None,
+        };
+        let mut last = last();
+        if last.as_ref().is_none_or(|(h, _)| *h < height) {
+            *last = Some((height, view.clone()));
+        }
+        Some(view)
+    }
+}
+
+async fn subscribe_blocks(pending: PendingSubscriptionSink, rpc: Rpc) {
     let Ok(sink) = pending.accept().await else {
         return;
     };
-    let mut rx = shared.subscribe_blocks();
+    let mut rx = rpc.shared.subscribe_blocks();
     loop {
         tokio::select! {
             _ = sink.closed() => return,
             next = rx.recv() => match next {
                 Ok(height) => {
-                    let Ok(Some(view)) = block_view(&shared, height) else { continue };
-                    let Ok(msg) = serde_json::value::to_raw_value(&view) else { continue };
+                    let Some(view) = rpc.subscribed_block(height).await else { continue };
+                    let Ok(msg) = serde_json::value::to_raw_value(&*view) else { continue };
                     if sink.send(msg).await.is_err() {
                         return;
                     }
@@ -358,21 +381,17 @@ fn event_filter(filter: Option<Param<EventFilter>>) -> Result<EventFilter, Error
 }
 
 /// Streams the events of each committed block that match `filter`, in block and tx order.
-async fn subscribe_events(
-    pending: PendingSubscriptionSink,
-    shared: Arc<Shared>,
-    filter: EventFilter,
-) {
+async fn subscribe_events(pending: PendingSubscriptionSink, rpc: Rpc, filter: EventFilter) {
     let Ok(sink) = pending.accept().await else {
         return;
     };
-    let mut rx = shared.subscribe_blocks();
+    let mut rx = rpc.shared.subscribe_blocks();
     loop {
         tokio::select! {
             _ = sink.closed() => return,
             next = rx.recv() => match next {
                 Ok(height) => {
-                    let Ok(Some(view)) = block_view(&shared, height) else { continue };
+                    let Some(view) = rpc.subscribed_block(height).await else { continue };
                     for r in &view.receipts {
                         for e in r.events.iter().filter(|e| filter.matches(e)) {
                             let n = EventNotification {

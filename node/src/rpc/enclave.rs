@@ -39,6 +39,9 @@ impl EnclaveApiServer for Rpc {
         })?;
         crate::enclave::lookup(&self.shared, &bytes)
             .map(|answer| LookupView { answer })
-            .map_err(|e| e.code().err(e.to_string()))
+            .map_err(|e| match e {
+                crate::enclave::LookupError::Storage(detail) => internal(detail),
+                e => e.code().err(e.to_string()),
+            })
     }
 }

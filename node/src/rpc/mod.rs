@@ -1,5 +1,5 @@
 //! JSON-RPC 2.0 over HTTP and WebSocket (jsonrpsee), with `GET /health` and `GET /metrics`
-//! served on the same port. Bodies, responses, connections and subscriptions are bounded.
+//! served on the same port.
 //!
 //! The interface (method names, params, views, error codes) is declared once, in the
 //! `paychain-api` crate; this folder implements its server traits on [`Rpc`], one file per area:
@@ -8,11 +8,28 @@
 //! [`collection`], [`store`], [`guardian`]. The reference is `docs/rpc.md`.
 //!
 //! The RPC layer checks only the shape of requests; permissions are the contracts' business.
+//!
+//! No client, address or load can take the node (each bound is in `[rpc]`, see
+//! [`config::Rpc`], and what it refused is counted in `/metrics` as `paychain_rpc_*`):
+//! - connections, in total and per IP, counted as they are accepted ([`listener`], [`limits`]);
+//!   one beyond either bound gets HTTP 429 with `Retry-After` and error 5003;
+//! - calls per second per IP, a token bucket (5001, and HTTP 429 with `Retry-After`); calls per
+//!   batch (5002); request and response size; subscriptions per WebSocket ([`guard`]);
+//! - a connection that makes no call and holds no subscription for `idle_timeout_ms` is closed;
+//!   WebSockets are pinged, and one that answers nothing for as long is closed too;
+//! - every call that reads storage or checks a signature runs on a bounded [`pool`] of blocking
+//!   threads, never on the async workers that drive consensus (1010 when too many wait);
+//! - errors quote at most 64 characters of what was sent, and an internal fault is answered
+//!   `internal error (logged as #N)`, its detail only in the node's log ([`internal`]).
 
 pub mod chain;
 pub mod collection;
 pub mod enclave;
+mod guard;
 pub mod guardian;
+mod limits;
+mod listener;
+mod pool;
 pub mod store;
 pub mod submit;
 pub mod wallet;
@@ -20,14 +37,18 @@ pub mod wallet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use jsonrpsee::core::middleware::{
     Batch, BatchEntry, Notification, RpcServiceBuilder, RpcServiceT,
 };
-use jsonrpsee::server::{HttpBody, HttpResponse, RpcModule, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{
+    BatchRequestConfig, HttpBody, HttpResponse, PingConfig, RpcModule, Server, ServerConfig,
+    ServerHandle,
+};
 use jsonrpsee::types::{ErrorObjectOwned, Request};
 use paychain_api::{
     doc, ChainApiServer, CollectionApiServer, EnclaveApiServer, GuardianApiServer, StoreApiServer,
@@ -37,26 +58,41 @@ use serde_json::value::RawValue;
 
 use crate::config;
 use crate::shared::Shared;
-
-/// Most subscriptions one WebSocket connection may hold.
-pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 16;
-/// Largest response body.
-pub const MAX_RESPONSE_BYTES: u32 = 64 * 1024 * 1024;
+pub use pool::{Pool, MAX_WAITING_CALLS};
 
 /// The node's implementation of every `paychain-api` server trait.
 #[derive(Clone)]
 pub struct Rpc {
     shared: Arc<Shared>,
+    pool: Pool,
+    /// The last block a subscription read, shared by every subscriber.
+    last_block: Arc<std::sync::Mutex<Option<SharedBlock>>>,
 }
 
-/// The node's storage error, as every method answers it (-32603).
+/// A block as subscriptions send it, with its height.
+type SharedBlock = (u64, Arc<paychain_api::BlockView>);
+
+/// Numbers of the internal faults logged for callers (`internal error (logged as #N)`).
+static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// An internal fault (storage, a failed task): logged with its detail under a fresh number; the
+/// caller gets only that number (-32603 `internal error (logged as #N)`).
 pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
-    paychain_api::ErrorCode::storage(e)
+    let id = INTERNAL_ERRORS.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::error!(target: "rpc", id, error = %e, "internal error answered to an RPC caller");
+    paychain_api::ErrorCode::internal(id)
 }
 
-/// Every area's methods, merged into one module.
-pub fn module(shared: Arc<Shared>) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
-    let rpc = Rpc { shared };
+/// Every area's methods, merged into one module; `pool` runs the subscriptions' reads.
+pub fn module(
+    shared: Arc<Shared>,
+    pool: Pool,
+) -> Result<RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+    let rpc = Rpc {
+        shared,
+        pool,
+        last_block: Default::default(),
+    };
     let mut m = RpcModule::new(());
     m.merge(ChainApiServer::into_rpc(rpc.clone()))?;
     m.merge(SubscriptionApiServer::into_rpc(rpc.clone()))?;
@@ -68,29 +104,80 @@ pub fn module(shared: Arc<Shared>) -> Result<RpcModule<()>, jsonrpsee::core::Reg
     Ok(m)
 }
 
-/// Starts the server; returns its handle and bound address (port 0 picks a free port).
+/// Starts the server; returns its handle (dropping it stops the server) and bound address (port
+/// 0 picks a free port).
 pub async fn start(
     shared: Arc<Shared>,
     cfg: &config::Rpc,
 ) -> anyhow::Result<(ServerHandle, SocketAddr)> {
-    let middleware = tower::ServiceBuilder::new().layer(ExtrasLayer {
-        shared: shared.clone(),
-    });
-    let server_config = ServerConfig::builder()
-        .max_request_body_size(cfg.max_body_bytes)
-        .max_response_body_size(MAX_RESPONSE_BYTES)
-        .max_connections(cfg.max_connections)
-        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
-        .build();
-    let server = Server::builder()
-        .set_config(server_config)
-        .set_http_middleware(middleware)
-        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(PositionalParams))
-        .build(cfg.listen)
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen for RPC on {}: {e}", cfg.listen))?;
-    let addr = server.local_addr()?;
-    let handle = server.start(module(shared)?);
+    let addr = listener.local_addr()?;
+    let metrics = shared.metrics.rpc().clone();
+    let limits = limits::Limits::new(cfg, metrics.clone());
+    let pool = Pool::new(cfg.blocking_threads as usize);
+    tracing::info!(
+        target: "rpc",
+        blocking_threads = pool.threads(),
+        max_connections = cfg.max_connections,
+        max_connections_per_ip = cfg.max_connections_per_ip,
+        max_calls_per_sec_per_ip = cfg.max_calls_per_sec_per_ip,
+        max_batch_calls = cfg.max_batch_calls,
+        idle_timeout_ms = cfg.idle_timeout_ms,
+        "RPC bounds"
+    );
+    let guard = Arc::new(guard::Shared {
+        limits: limits.clone(),
+        pool: pool.clone(),
+        metrics: metrics.clone(),
+        max_batch_calls: cfg.max_batch_calls as usize,
+        max_response_bytes: cfg.max_response_bytes as usize,
+    });
+    let idle = Duration::from_millis(cfg.idle_timeout_ms);
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(cfg.max_body_bytes)
+        .max_response_body_size(cfg.max_response_bytes)
+        .max_connections(cfg.max_connections)
+        .max_subscriptions_per_connection(cfg.max_subscriptions_per_connection)
+        // Enforced (and counted) by the guard, which also charges the rate limit per call.
+        .set_batch_request_config(BatchRequestConfig::Unlimited)
+        .enable_ws_ping(
+            PingConfig::new()
+                .ping_interval(Duration::from_millis(cfg.ws_ping_interval_ms))
+                .inactive_limit(idle),
+        )
+        .build();
+    let service = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(ExtrasLayer {
+            shared: shared.clone(),
+        }))
+        .set_rpc_middleware(
+            RpcServiceBuilder::new()
+                .layer_fn(move |s| guard::Guard::new(s, guard.clone()))
+                .layer_fn(PositionalParams),
+        )
+        .to_service_builder();
+    let methods = module(shared, pool)?;
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let serve_stop = stop.clone();
+    let serve = move |io: listener::Watched, conn: Arc<limits::Conn>| {
+        let svc = listener::WithConn {
+            inner: service.clone().build(methods.clone(), serve_stop.clone()),
+            conn,
+        };
+        let stopped = serve_stop.clone().shutdown();
+        tokio::spawn(async move {
+            if let Err(e) = jsonrpsee::server::serve_with_graceful_shutdown(io, svc, stopped).await
+            {
+                tracing::debug!(target: "rpc", error = %e, "RPC connection ended");
+            }
+        });
+    };
+    tokio::spawn(listener::accept_loop(
+        listener, stop, limits, idle, metrics, serve,
+    ));
     Ok((handle, addr))
 }
 
@@ -262,7 +349,10 @@ mod tests {
     fn reference_lists_every_served_method() {
         let dir = tempfile::tempdir().unwrap();
         let shared = Arc::new(Shared::for_tests(dir.path()));
-        let mut served: Vec<&str> = module(shared).unwrap().method_names().collect();
+        let mut served: Vec<&str> = module(shared, Pool::new(1))
+            .unwrap()
+            .method_names()
+            .collect();
         served.sort_unstable();
         assert_eq!(
             served,

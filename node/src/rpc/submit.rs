@@ -29,7 +29,7 @@ fn refused(e: &mempool::Error) -> SubmitItem {
         tx_hash: None,
         error: Some(SubmitError {
             code: e.code().code(),
-            message: e.to_string(),
+            message: paychain_api::clip(e.to_string()),
         }),
     }
 }
@@ -136,5 +136,5 @@ pub(crate) async fn submit_txs(
             .collect::<Vec<_>>()
     })
     .await
-    .map_err(|e| ErrorCode::Internal.err(format!("submission task failed: {e}")))
+    .map_err(|e| super::internal(format!("submission task failed: {e}")))
 }

@@ -124,7 +124,8 @@ impl WalletApiServer for Rpc {
         };
         view.ok_or_else(|| {
             ErrorCode::OrderNotPaid.err(format!(
-                "order {order_ref:?} of merchant {merchant} is not paid"
+                "order {} of merchant {merchant} is not paid",
+                paychain_api::quote(order_ref)
             ))
         })
     }

@@ -234,7 +234,8 @@ pub enum Action {
         /// The new member.
         member: Member,
     },
-    /// Removes a member (its key loses every right; its wallet-host qualification goes too).
+    /// Removes a member (its key loses every right; its wallet-host qualification goes too; its
+    /// enclaves are retired).
     RemovePlatform {
         /// The member.
         id: PlatformId,
@@ -265,6 +266,12 @@ pub enum Action {
         /// The measurement.
         measurement: crate::enclave::Measurement,
     },
+    /// Sets the lowest enclave security version the chain accepts: no enclave below it registers or
+    /// is provisioned, and those registered stop serving.
+    SetEnclaveMinSecurityVersion {
+        /// The new minimum (at least 1).
+        version: u32,
+    },
 }
 
 impl Action {
@@ -278,6 +285,7 @@ impl Action {
             Action::SetParams { .. } => "set_params",
             Action::ApproveMeasurement { .. } => "approve_measurement",
             Action::RevokeMeasurement { .. } => "revoke_measurement",
+            Action::SetEnclaveMinSecurityVersion { .. } => "set_enclave_min_security_version",
         }
     }
 }
@@ -589,6 +597,9 @@ fn check_action(reader: &impl StateReader, action: &Action) -> Result<(), CallEr
         Action::RevokeMeasurement { measurement } => {
             crate::enclave_registry::check_measurement_action(reader, measurement, false)?
         }
+        Action::SetEnclaveMinSecurityVersion { version } => {
+            crate::enclave_registry::check_min_security_version(reader, *version)?
+        }
     }
     Ok(())
 }
@@ -607,6 +618,8 @@ fn apply_action<R: StateReader>(
             let m = member(ov, id)?.ok_or_else(|| Error::UnknownMember(id.clone()))?;
             remove_member(ov, &m)?;
             wallet::revoke_host(ov, id);
+            // Its enclaves stop serving for good (a later member of the same id does not revive them).
+            crate::enclave_registry::retire_platform(ov, ctx.height, id)?;
         }
         Action::QualifyWalletHost { platform } => {
             wallet::qualify_host(ov, ctx, platform, proposal_id);
@@ -618,6 +631,9 @@ fn apply_action<R: StateReader>(
         }
         Action::RevokeMeasurement { measurement } => {
             crate::enclave_registry::revoke_measurement(ov, measurement)?
+        }
+        Action::SetEnclaveMinSecurityVersion { version } => {
+            crate::enclave_registry::set_min_security_version(ov, *version)?
         }
     }
     Ok(())

@@ -22,6 +22,16 @@ pub struct Metrics {
     peers: Gauge,
     commit_seconds: Histogram,
     storage_memory: Family<MemoryLabels, Gauge>,
+    enclave_requests: Family<EnclaveLabels, Counter>,
+    enclave_rate_limited: Family<EnclaveLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EnclaveLabels {
+    /// `lookup` or `audit`.
+    method: &'static str,
+    /// `answered`, `refused` or `rate_limited` (requests only).
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -42,6 +52,8 @@ impl Metrics {
             peers: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             storage_memory: Family::default(),
+            enclave_requests: Family::default(),
+            enclave_rate_limited: Family::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -85,6 +97,16 @@ impl Metrics {
                 "RocksDB memory by part: memtables and block_cache are bounded by configuration, table_readers grow with the data on disk",
                 m.storage_memory.clone(),
             );
+            r.register(
+                "enclave_requests",
+                "Enclave lookups and audit reads by method and outcome (answered, refused, rate_limited)",
+                m.enclave_requests.clone(),
+            );
+            r.register(
+                "enclave_rate_limited",
+                "Enclave lookups and audit reads refused because their requester key exceeded its rate",
+                m.enclave_rate_limited.clone(),
+            );
         });
         m
     }
@@ -107,6 +129,18 @@ impl Metrics {
 
     pub fn invalid_proposal(&self) {
         self.invalid_proposals.inc();
+    }
+
+    /// Counts an enclave request (`method`: `lookup` or `audit`) by its outcome.
+    pub fn enclave_request(&self, method: &'static str, outcome: &'static str) {
+        self.enclave_requests
+            .get_or_create(&EnclaveLabels { method, outcome })
+            .inc();
+        if outcome == "rate_limited" {
+            self.enclave_rate_limited
+                .get_or_create(&EnclaveLabels { method, outcome })
+                .inc();
+        }
     }
 
     /// Refreshes the gauges sampled at scrape time and renders everything.

@@ -1219,6 +1219,7 @@ async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> an
                     merchant,
                     platform.clone(),
                     height.load(Ordering::Relaxed),
+                    enclave.signer,
                 );
                 let done = match client.lookup(&pending.signed).await {
                     Ok(view) => pending

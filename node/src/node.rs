@@ -176,7 +176,7 @@ fn open_shared(
         metrics,
         tip,
         enclave,
-        crate::enclave::Host::new(&config.enclave),
+        crate::enclave_host::Host::new(&config.enclave),
     )))
 }
 

@@ -31,7 +31,7 @@ pub struct Shared {
     /// Lookups share it (read); only provisioning takes it exclusively.
     pub enclave: Option<Arc<std::sync::RwLock<paychain_contracts::enclave::Enclave>>>,
     /// The enclave host's rate limiter and audit trails.
-    pub enclave_host: crate::enclave::Host,
+    pub enclave_host: crate::enclave_host::Host,
 }
 
 impl Shared {
@@ -46,7 +46,7 @@ impl Shared {
         metrics: Metrics,
         tip: Tip,
         enclave: Option<Arc<std::sync::RwLock<paychain_contracts::enclave::Enclave>>>,
-        enclave_host: crate::enclave::Host,
+        enclave_host: crate::enclave_host::Host,
     ) -> Shared {
         let (blocks, _) = broadcast::channel(256);
         Shared {
@@ -130,7 +130,7 @@ impl Shared {
             gossip: std::sync::OnceLock::new(),
             syncing: AtomicBool::new(false),
             enclave: None,
-            enclave_host: crate::enclave::Host::new(&Default::default()),
+            enclave_host: crate::enclave_host::Host::new(&Default::default()),
         }
     }
 }

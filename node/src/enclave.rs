@@ -665,7 +665,7 @@ fn step(
     let Some(cfg) = enclave_registry::config(storage)? else {
         return Ok(());
     };
-    if height % 10 == 0 {
+    if height.is_multiple_of(10) {
         let window = read(enclave).lookup_window();
         storage.replay_prune(height.saturating_sub(window))?;
     }
@@ -792,4 +792,195 @@ fn provision_next(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use paychain_contracts::block::{tx_root, Block, Header};
+    use paychain_contracts::executor::execute_block;
+    use paychain_contracts::genesis::{genesis_state, Genesis, GenesisValidator};
+    use paychain_contracts::governance::{Action, Call as GovCall, Member};
+
+    const CHAIN: &str = "enclave-host-test";
+
+    fn member(n: u8, id: &str, roles: &[Role]) -> Member {
+        Member {
+            id: PlatformId::new(id).unwrap(),
+            name: id.into(),
+            public_key: SecretKey::from_seed([n; 32]).public_key(),
+            roles: roles.iter().copied().collect(),
+        }
+    }
+
+    fn enclave(device: u8) -> Enclave {
+        Enclave::new(&[device; 32], EnclaveConfig::new(ChainId::new(CHAIN)), None).unwrap()
+    }
+
+    /// Runs `calls` (signer seed, call) in one block on `storage`; returns the receipts' codes.
+    fn block(storage: &Storage, calls: Vec<(u8, Call)>) -> Vec<u32> {
+        let tip = storage.tip().unwrap().unwrap();
+        let mut nonces = BTreeMap::new();
+        let txs: Vec<SignedTx> = calls
+            .into_iter()
+            .map(|(n, call)| {
+                let key = SecretKey::from_seed([n; 32]);
+                let nonce = nonces.entry(n).or_insert_with(|| {
+                    paychain_contracts::executor::nonce(storage, &key.public_key()).unwrap()
+                });
+                let tx = SignedTx::sign(
+                    Transaction {
+                        chain_id: ChainId::new(CHAIN),
+                        sender: key.public_key(),
+                        nonce: *nonce,
+                        call,
+                    },
+                    &key,
+                );
+                *nonce += 1;
+                tx
+            })
+            .collect();
+        let block = Block {
+            header: Header {
+                chain_id: ChainId::new(CHAIN),
+                height: tip.height + 1,
+                time_ms: tip.time_ms + 1000,
+                proposer: SecretKey::from_seed([250; 32]).public_key(),
+                prev_block_hash: tip.block_hash,
+                prev_app_hash: tip.app_hash,
+                prev_result_root: tip.result_root,
+                tx_root: tx_root(&txs),
+            },
+            txs,
+        };
+        let out = execute_block(storage, &block).unwrap();
+        storage
+            .commit(crate::storage::Commit {
+                block: &block,
+                block_bytes: &block.to_bytes(),
+                writes: &out.writes,
+                receipts: &out.receipts,
+                result_root: out.result_root,
+                certificate: b"cert",
+            })
+            .unwrap();
+        out.receipts.iter().map(|r| r.code).collect()
+    }
+
+    /// An entry the contract would refuse (its platform removed) sorted before one it accepts: the
+    /// provisioning loop logs and skips the first and provisions the second.
+    #[test]
+    fn provisioning_skips_an_unfit_entry_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let (secret, public) = bootstrap([5; 32]);
+        let root = SecretKey::from_seed([77; 32]);
+        let mut e0 = enclave(1);
+        let wrapped = wrap_secret(&secret, &e0.quote(), &fresh_randomness()).unwrap();
+        e0.provision(&wrapped, &public).unwrap();
+        // Two enclaves to register: `gone` (of p1, whose platform is removed) sorts first.
+        let (mut gone, mut fit) = (enclave(2), enclave(3));
+        if gone.signer() > fit.signer() {
+            std::mem::swap(&mut gone, &mut fit);
+        }
+        let genesis = Genesis {
+            chain_id: ChainId::new(CHAIN),
+            genesis_time_ms: 1,
+            validators: vec![GenesisValidator {
+                name: "v".into(),
+                public_key: SecretKey::from_seed([250; 32]).public_key(),
+                power: 1,
+            }],
+            members: vec![
+                member(10, "p0", &[Role::Platform, Role::Governor]),
+                member(11, "p1", &[Role::Platform]),
+                member(12, "p2", &[Role::Platform]),
+            ],
+            enclave: Some(EnclaveGenesis {
+                attestation_root: root.public_key(),
+                consortium_public: public,
+                measurements: vec![Measurement::current()],
+                allow_debug: false,
+                enclaves: vec![GenesisEnclave {
+                    platform_id: PlatformId::new("p0").unwrap(),
+                    quote: e0.quote().attest(&root),
+                }],
+                min_security_version: 1,
+            }),
+        };
+        storage
+            .write_genesis(&genesis_state(&genesis).unwrap(), 1)
+            .unwrap();
+        let register = |e: &Enclave, p: &str| {
+            Call::Enclave(enclave_registry::Call::RegisterBound {
+                quote: e.quote().attest(&root),
+                binding: e.platform_binding(&PlatformId::new(p).unwrap()),
+            })
+        };
+        assert_eq!(
+            block(
+                &storage,
+                vec![(11, register(&gone, "p1")), (12, register(&fit, "p2"))]
+            ),
+            vec![0, 0]
+        );
+        let remove = Call::Governance(GovCall::Propose {
+            action: Action::RemovePlatform {
+                id: PlatformId::new("p1").unwrap(),
+            },
+        });
+        assert_eq!(block(&storage, vec![(10, remove)]), vec![0]);
+
+        let chain_id = ChainId::new(CHAIN);
+        let tip = storage.tip().unwrap().unwrap();
+        let shared = Shared::new(
+            chain_id.clone(),
+            "test".into(),
+            genesis,
+            storage,
+            crate::mempool::Mempool::new(Default::default(), chain_id),
+            crate::metrics::Metrics::register(malachitebft_app::metrics::SharedRegistry::global()),
+            tip,
+            None,
+            Host::new(&Default::default()),
+        );
+        let lock = RwLock::new(e0);
+        let me = read(&lock).signer();
+        let mut state = ServiceState {
+            node_key: SecretKey::from_seed([250; 32]),
+            platform_key: None,
+            sent: HashMap::new(),
+            said: BTreeSet::new(),
+        };
+        let cfg = enclave_registry::config(&shared.storage).unwrap().unwrap();
+        provision_next(&shared, &cfg, &lock, &mut state, me, 3).unwrap();
+        assert!(
+            state
+                .said
+                .iter()
+                .any(|m| m.contains(&gone.signer().to_string())
+                    && m.contains("removed by governance")),
+            "{:?}",
+            state.said
+        );
+        assert_eq!(state.sent.len(), 1, "the fit enclave was not provisioned");
+        let hash = *state.sent.keys().next().unwrap();
+        assert!(shared.mempool.contains(&hash));
+        // What went to the mempool is the fit enclave's signed provisioning.
+        let txs = shared
+            .mempool
+            .reap(1 << 20, 10, |pk| shared.account_nonce(pk));
+        assert_eq!(txs.len(), 1);
+        let tx = &txs[0];
+        let Call::Enclave(enclave_registry::Call::ProvisionSigned { provision }) = &tx.tx.call
+        else {
+            panic!("not a provisioning: {:?}", tx.tx.call);
+        };
+        assert_eq!(provision.provider, me);
+        assert_eq!(provision.wrapped.recipient_quote_hash, fit.quote().hash());
+    }
 }

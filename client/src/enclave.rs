@@ -455,6 +455,21 @@ pub fn audit_request(
     .sign(key)
 }
 
+/// [`fetch_audit`] of the platform whose member key is `key` (read from the chain): what
+/// `paychain enclave audit --key K` prints.
+pub async fn fetch_own_audit(
+    client: &rpc::Client,
+    key: &SecretKey,
+) -> Result<VerifiedAudit, Error> {
+    let platform = client
+        .account(&key.public_key())
+        .await?
+        .member
+        .map(|m| m.id)
+        .ok_or(Error::NotAMember(key.public_key()))?;
+    fetch_audit(client, key, &platform).await
+}
+
 /// Fetches `platform`'s whole audit trail from the node behind `client` with the platform's member
 /// `key` (a fresh signed request per page), and verifies it as one unbroken hash chain from the
 /// anchor the node reports. Another platform's key is refused by the node.

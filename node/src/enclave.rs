@@ -22,7 +22,9 @@
 //! ```
 //!
 //! Nothing is counted or written for a request that fails before the role check: garbage costs a
-//! decode and a signature check, and leaves no audit row. The replay set lives in RocksDB for the
+//! decode and a signature check, and leaves no audit row. A replayed lookup and one refused for its
+//! rate leave no row either (they are counted in `/metrics`): a flood or a replay must not grow a
+//! platform's trail or push its real entries out of the retention. The replay set lives in RocksDB for the
 //! window (a restart reads it back into the enclave's guard); a lookup names the enclave that
 //! answers it, so a captured lookup is refused by every other node (see
 //! `paychain_contracts::enclave::query`).

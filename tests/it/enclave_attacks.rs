@@ -673,7 +673,8 @@ fn audit_err(
     net.net.rpc(i).call_err(method::ENCLAVE_AUDIT, json!([req]))
 }
 
-/// The SDK's read of `platform`'s trail at node `i` with `key`: every page, the chain verified.
+/// The SDK's read of `platform`'s trail at node `i` with `key` (its own platform's, found from
+/// the key): every page, the chain verified.
 fn fetch_audit(
     net: &Net,
     i: usize,
@@ -684,8 +685,10 @@ fn fetch_audit(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let trail = rt.block_on(async {
         let client = paychain_client::rpc::Client::new(&url)?;
-        Ok(paychain_client::enclave::fetch_audit(&client, key, platform).await?)
-    })
+        anyhow::Ok(paychain_client::enclave::fetch_own_audit(&client, key).await?)
+    })?;
+    ensure!(&trail.platform_id == platform, "{trail:?}");
+    Ok(trail)
 }

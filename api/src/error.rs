@@ -92,7 +92,13 @@ codes! {
     LookupRefused = 4003,
         "The enclave refused the lookup (role, replay, signature, ...).";
     MalformedLookup = 4004,
-        "The lookup is malformed (not hex, too large, does not decode).";
+        "The lookup (or audit request) is malformed (not hex, too large, does not decode).";
+    LookupRateLimited = 4005,
+        "The requester key made more enclave requests than its rate allows: the message says `rate limited, retry after N ms`.";
+    EnclaveNotServing = 4006,
+        "The node's enclave does not serve: retired (its platform removed), its measurement revoked, or below the minimum security version.";
+    AuditRefused = 4007,
+        "The audit read was refused: not the platform's own key, bad signature, another enclave, stale or replayed.";
     RateLimited = 5001,
         "The caller's IP made more calls than `[rpc] max_calls_per_sec_per_ip` allows (a batch of n calls counts n): retry after `data.retry_after_ms`. Over HTTP the status is also 429 with a `Retry-After` header.";
     BatchTooLarge = 5002,

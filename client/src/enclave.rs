@@ -6,17 +6,25 @@
 //!              paychain_account ─► sender's platform id     paychain_record ─► next version
 //!              seal_record(plaintext, consortium, merchant, platform, version, OsRng) ─► PutRecord payload
 //! lookup:      paychain_status ─► chain id, height          paychain_enclave ─► trusted_enclave(..)
-//!              LookupRequest { fresh reply key, fresh nonce } ─sign─► paychain_lookup ─► SignedAnswer
+//!              LookupRequest { fresh reply key, fresh nonce, enclave = the trusted one's signer }
+//!              ─sign─► paychain_lookup ─► SignedAnswer
 //!              ─► verify_answer(signer, measurement of the registered quote) ─► open_answer ─► plaintext
+//! audit:       paychain_enclave ─► the node's enclave signer    AuditRequest { platform, from_seq, .. }
+//!              ─sign (platform key)─► paychain_enclaveAudit ─► pages ─► verify_chain ─► VerifiedAudit
 //! ```
 //!
 //! What is trusted: the enclave the answering node names is trusted only if its quote is registered on
 //! chain, verifies under the chain's attestation root (which can be pinned from genesis with
-//! [`TrustAnchor`]), carries an allowed and non-revoked measurement, and the enclave was provisioned.
+//! [`TrustAnchor`]), carries an allowed and non-revoked measurement at or above the chain's minimum
+//! security version, the enclave was provisioned and is not retired (its platform removed by
+//! governance). A lookup names that enclave, so no other node can answer (or replay) it.
 
 use paychain_api::ErrorCode;
 use paychain_contracts::api::{EnclaveStatusView, LookupView};
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::enclave::audit::{
+    verify_chain, AuditAnchor, AuditEntry, AuditError, AuditRequest, MAX_AUDIT_PAGE,
+};
 use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
 use paychain_contracts::enclave::{
     open_answer, seal_record, verify_answer, verify_quote, BoxRandomness, KxPublicKey, KxSecret,
@@ -67,6 +75,9 @@ pub enum Error {
     /// The answer does not verify or does not open.
     #[error("enclave answer refused: {0}")]
     Answer(#[from] QueryError),
+    /// The audit trail the node returned does not verify.
+    #[error("audit trail refused: {0}")]
+    Audit(#[from] AuditError),
 }
 
 /// What the client pins from a genesis file instead of believing the node: the chain id, the attestation
@@ -256,8 +267,15 @@ pub fn trusted_enclave(
         &status.revoked_measurements,
         chain_id,
         config.allow_debug,
+        config.min_security_version,
     )
     .map_err(|e| Error::Untrusted(format!("enclave {}: {e}", node.signer)))?;
+    if let Some(r) = &entry.retired {
+        return Err(Error::Untrusted(format!(
+            "enclave {} of platform {} was retired at height {}: {}",
+            node.signer, entry.platform_id, r.height, r.reason
+        )));
+    }
     if !entry.provisioned || !node.provisioned {
         return Err(Error::Untrusted(format!(
             "enclave {} is not provisioned with the consortium secret",
@@ -287,13 +305,15 @@ impl std::fmt::Debug for PendingLookup {
 
 impl PendingLookup {
     /// A lookup of `merchant`'s record as `platform` by `key`, with a fresh reply key and nonce from
-    /// the OS, issued at `height` on `chain_id`.
+    /// the OS, issued at `height` on `chain_id`, to the enclave whose signer key is `enclave` (only
+    /// it answers).
     pub fn new(
         key: &SecretKey,
         chain_id: ChainId,
         merchant: MerchantId,
         platform: PlatformId,
         height: u64,
+        enclave: PublicKey,
     ) -> PendingLookup {
         let mut seed = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(seed.as_mut());
@@ -308,6 +328,7 @@ impl PendingLookup {
             reply_kx_public: reply.public_key(),
             nonce,
             issued_at_height: height,
+            enclave,
         };
         PendingLookup {
             signed: request.sign(key),
@@ -405,9 +426,129 @@ pub async fn lookup_through(
     platform: PlatformId,
     height: u64,
 ) -> Result<VerifiedLookup, Error> {
-    let pending = PendingLookup::new(key, chain_id, merchant, platform, height);
+    let pending = PendingLookup::new(key, chain_id, merchant, platform, height, enclave.signer);
     let LookupView { answer } = client.lookup(&pending.signed).await?;
     pending.finish(&answer, enclave)
+}
+
+/// A platform's audit trail on one node, every page fetched and the hash chain checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifiedAudit {
+    /// The platform.
+    pub platform_id: PlatformId,
+    /// The node's enclave the requests were addressed to.
+    pub enclave: PublicKey,
+    /// Where the kept trail starts (what was pruned before it is summed up by its hash).
+    pub anchor: AuditAnchor,
+    /// Every kept entry, in order, chained from `anchor`.
+    pub entries: Vec<AuditEntry>,
+    /// The hash of the last entry (the anchor's when there is none): what a later read must
+    /// continue from.
+    pub head_hash: Hash,
+}
+
+/// A signed audit request of `platform`'s trail by its member `key`, to the enclave `enclave`, from
+/// entry `from_seq`, with a fresh nonce from the OS.
+pub fn audit_request(
+    key: &SecretKey,
+    chain_id: ChainId,
+    platform: PlatformId,
+    enclave: PublicKey,
+    from_seq: u64,
+    height: u64,
+) -> paychain_contracts::enclave::audit::SignedAuditRequest {
+    let mut nonce = [0u8; LOOKUP_NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    AuditRequest {
+        chain_id,
+        platform_id: platform,
+        requester: key.public_key(),
+        enclave,
+        from_seq,
+        limit: MAX_AUDIT_PAGE,
+        nonce,
+        issued_at_height: height,
+    }
+    .sign(key)
+}
+
+/// [`fetch_audit`] of the platform whose member key is `key` (read from the chain): what
+/// `paychain enclave audit --key K` prints.
+pub async fn fetch_own_audit(
+    client: &rpc::Client,
+    key: &SecretKey,
+) -> Result<VerifiedAudit, Error> {
+    let platform = client
+        .account(&key.public_key())
+        .await?
+        .member
+        .map(|m| m.id)
+        .ok_or(Error::NotAMember(key.public_key()))?;
+    fetch_audit(client, key, &platform).await
+}
+
+/// Fetches `platform`'s whole audit trail from the node behind `client` with the platform's member
+/// `key` (a fresh signed request per page), and verifies it as one unbroken hash chain from the
+/// anchor the node reports. Another platform's key is refused by the node.
+pub async fn fetch_audit(
+    client: &rpc::Client,
+    key: &SecretKey,
+    platform: &PlatformId,
+) -> Result<VerifiedAudit, Error> {
+    let status = client.status().await?;
+    let chain_id = ChainId::new(status.chain_id);
+    let enclave = client
+        .enclave()
+        .await?
+        .node_enclave
+        .ok_or(Error::NoEnclave)?
+        .signer;
+    let mut entries: Vec<AuditEntry> = Vec::new();
+    let mut anchor: Option<AuditAnchor> = None;
+    let (mut next, mut head) = (0u64, Hash::ZERO);
+    loop {
+        let page = client
+            .enclave_audit(&audit_request(
+                key,
+                chain_id.clone(),
+                platform.clone(),
+                enclave,
+                next,
+                status.height,
+            ))
+            .await?;
+        let a = anchor.get_or_insert_with(|| page.anchor.clone());
+        if entries.is_empty() {
+            // The first page starts at the anchor (entries before it were pruned).
+            next = a.first_seq;
+            head = a.prev_hash;
+        }
+        let (n, h) = verify_chain(platform, next, head, &page.entries)?;
+        let got = page.entries.len();
+        entries.extend(page.entries);
+        (next, head) = (n, h);
+        if next > page.next_seq {
+            return Err(AuditError::BadHead {
+                last: next,
+                next: page.next_seq,
+            }
+            .into());
+        }
+        if got == 0 || next == page.next_seq {
+            break;
+        }
+    }
+    let anchor = anchor.unwrap_or_else(|| AuditAnchor::origin(platform));
+    if entries.is_empty() {
+        head = anchor.prev_hash;
+    }
+    Ok(VerifiedAudit {
+        platform_id: platform.clone(),
+        enclave,
+        anchor,
+        entries,
+        head_hash: head,
+    })
 }
 
 /// The record as text when it is UTF-8, else as hex.
@@ -452,18 +593,23 @@ mod tests {
                 attestation_root: root.public_key(),
                 consortium_public,
                 allow_debug: false,
+                min_security_version: 1,
             }),
             allowed_measurements: vec![enclave.measurement()],
             revoked_measurements: vec![],
             enclaves: vec![EnclaveEntry {
                 quote,
+                platform_id: PlatformId::new("platform-0").unwrap(),
                 provisioned: true,
                 registered_at: 0,
+                provisioned_by: None,
+                retired: None,
             }],
             node_enclave: Some(NodeEnclaveView {
                 signer: enclave.signer(),
                 measurement: enclave.measurement(),
                 provisioned: true,
+                not_serving: None,
             }),
         };
         Fixture {
@@ -499,6 +645,24 @@ mod tests {
         s.enclaves[0].provisioned = false;
         let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
         assert!(e.contains("not provisioned"), "{e}");
+
+        // A platform removed by governance: its enclave is retired, its answers untrusted.
+        let mut s = f.status.clone();
+        s.enclaves[0].retired = Some(paychain_contracts::enclave_registry::Retirement {
+            height: 9,
+            reason: "its platform platform-0 was removed by governance".into(),
+        });
+        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        assert!(
+            e.contains("retired") && e.contains("removed by governance"),
+            "{e}"
+        );
+
+        // Below the minimum security version governance set.
+        let mut s = f.status.clone();
+        s.config.as_mut().unwrap().min_security_version = 2;
+        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        assert!(e.contains("below the chain's minimum 2"), "{e}");
 
         let mut s = f.status.clone();
         s.config.as_mut().unwrap().attestation_root = SecretKey::from_seed([9; 32]).public_key();
@@ -563,6 +727,7 @@ mod tests {
             merchant.clone(),
             platform.clone(),
             10,
+            f.enclave.signer(),
         );
         let grant = paychain_contracts::enclave::RoleGrant {
             requester: key.public_key(),
@@ -604,6 +769,7 @@ mod tests {
             merchant,
             answer.answer.platform_id.clone(),
             10,
+            f.enclave.signer(),
         );
         assert!(matches!(
             other.finish(&answer, &trusted),

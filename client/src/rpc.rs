@@ -240,6 +240,18 @@ impl Client {
         self.run(method::LOOKUP, call).await
     }
 
+    /// `paychain_enclaveAudit`: a page of a platform's audit trail on this node (verify it with
+    /// [`crate::enclave::fetch_audit`], which pages and checks the hash chain).
+    pub async fn enclave_audit(
+        &self,
+        request: &paychain_contracts::enclave::audit::SignedAuditRequest,
+    ) -> Result<paychain_api::enclave::AuditPage, Error> {
+        let call = self
+            .inner
+            .enclave_audit(hex::encode(request.to_bytes()).into());
+        self.run(method::ENCLAVE_AUDIT, call).await
+    }
+
     /// `paychain_subscribeBlocks` over a WebSocket to the same host and port.
     pub async fn subscribe_blocks(&self) -> Result<BlockSubscription, Error> {
         let ws = self.ws(method::SUBSCRIBE_BLOCKS).await?;

@@ -254,6 +254,11 @@ pub struct NodeEnclaveView {
     pub measurement: crate::enclave::Measurement,
     /// Whether it holds the consortium secret.
     pub provisioned: bool,
+    /// Why it does not serve lookups now (unregistered, not provisioned, retired, its platform
+    /// removed, its measurement revoked, below the minimum security version); `None` while it
+    /// serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_serving: Option<String>,
 }
 
 /// The answer to `paychain_lookup`: signed by the node's enclave, the record re-encrypted to

@@ -83,6 +83,14 @@ pub(crate) struct Chain {
 
 impl Chain {
     pub(crate) fn new(members: Vec<Member>) -> Chain {
+        Chain::with_enclave(members, None)
+    }
+
+    /// A chain whose genesis has `enclave`.
+    pub(crate) fn with_enclave(
+        members: Vec<Member>,
+        enclave: Option<crate::enclave_registry::EnclaveGenesis>,
+    ) -> Chain {
         let genesis = Genesis {
             chain_id: ChainId::new(CHAIN),
             genesis_time_ms: 1_700_000_000_000,
@@ -92,7 +100,7 @@ impl Chain {
                 power: 1,
             }],
             members,
-            enclave: None,
+            enclave,
         };
         let mut store = MemStore::new();
         store.apply(&genesis_state(&genesis).unwrap());

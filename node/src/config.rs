@@ -33,6 +33,37 @@ pub struct Config {
     pub consensus: Consensus,
     #[serde(default)]
     pub mempool: mempool::Config,
+    #[serde(default)]
+    pub enclave: Enclave,
+}
+
+/// The node's enclave host: whose enclave it is, how long its audit trail is kept, how fast one
+/// requester may ask.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Enclave {
+    /// Key file of the platform member this node's enclave belongs to (relative to the node home, or
+    /// absolute). The node registers its enclave with it, bound to that platform. Without it, a
+    /// node whose enclave is not registered (one that joined after genesis) stays unregistered.
+    pub platform_key: Option<std::path::PathBuf>,
+    /// Audit entries kept per platform; the oldest are pruned past it (the trail still verifies
+    /// from the kept part).
+    pub audit_retention_entries: u64,
+    /// Lookups (and audit reads) one requester key may make per second, on average.
+    pub lookup_rate_per_sec: u32,
+    /// How many it may make at once after a quiet spell.
+    pub lookup_burst: u32,
+}
+
+impl Default for Enclave {
+    fn default() -> Self {
+        Self {
+            platform_key: None,
+            audit_retention_entries: 100_000,
+            lookup_rate_per_sec: 20,
+            lookup_burst: 40,
+        }
+    }
 }
 
 /// Consensus p2p (Malachite's own libp2p swarm).
@@ -282,6 +313,15 @@ impl Config {
         {
             return Err("mempool limits must be positive".into());
         }
+        let e = &self.enclave;
+        if e.audit_retention_entries == 0 {
+            return Err("enclave.audit_retention_entries must be at least 1".into());
+        }
+        if e.lookup_rate_per_sec == 0 || e.lookup_burst == 0 {
+            return Err(
+                "enclave.lookup_rate_per_sec and enclave.lookup_burst must be at least 1".into(),
+            );
+        }
         Ok(())
     }
 
@@ -314,6 +354,7 @@ mod tests {
             },
             consensus: Consensus::default(),
             mempool: mempool::Config::default(),
+            enclave: Enclave::default(),
         }
     }
 
@@ -374,5 +415,37 @@ mod tests {
         let mut c = sample();
         c.moniker = String::new();
         assert!(c.validate().unwrap_err().contains("moniker"));
+        let mut c = sample();
+        c.enclave.lookup_rate_per_sec = 0;
+        assert!(c.validate().unwrap_err().contains("lookup_rate_per_sec"));
+        let mut c = sample();
+        c.enclave.audit_retention_entries = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .contains("audit_retention_entries"));
+    }
+
+    #[test]
+    fn enclave_section_is_optional_and_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = sample().to_toml();
+        let without: String = text.split("[enclave]").next().unwrap().to_owned();
+        std::fs::write(&path, &without).unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.enclave.lookup_burst, 40);
+        assert!(c.enclave.platform_key.is_none());
+        std::fs::write(
+            &path,
+            format!("{without}\n[enclave]\nplatform_key = \"keys/platform.json\"\nlookup_rate_per_sec = 2\n"),
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.enclave.lookup_rate_per_sec, 2);
+        assert_eq!(
+            c.enclave.platform_key.as_deref(),
+            Some(std::path::Path::new("keys/platform.json"))
+        );
     }
 }

@@ -1,27 +1,53 @@
 //! The node's side of the simulated enclave: its files (device secret, sealed consortium
-//! secret), registration and provisioning through the chain, and requester-scoped lookups.
+//! secret), registration and provisioning through the chain, requester-scoped lookups with their
+//! replay guard, rate limit and audit trail.
 //!
 //! The host process never sees a record's plaintext or the consortium secret: the `Enclave`
-//! object (paychain-contracts) only hands out quotes, wrapped secrets, sealed blobs and answers
-//! re-encrypted to a requester. What stands in for hardware here is the device secret file and
-//! the simulated attestation root key, both kept 0600 in the node home.
+//! object (paychain-contracts) only hands out quotes, signed provisionings, sealed blobs and
+//! answers re-encrypted to a requester. What stands in for hardware here is the device secret file
+//! and the simulated attestation root key, both kept 0600 in the node home.
+//!
+//! ```text
+//! registration  the node signs RegisterBound with its platform's member key ([enclave] platform_key),
+//!               carrying the enclave's binding to that platform
+//! provisioning  each block: for every registered, unprovisioned enclave the contract would accept
+//!               (platform a member, quote within policy, not retired) the node's serving enclave
+//!               signs a provisioning; an entry that fails is logged and skipped, never stops the rest
+//! lookup        decode ─► signature ─► own enclave serves (chain) ─► chain, addressed enclave,
+//!               window, replay ─► role (chain) ─► rate limit (requester key) ─► enclave answers
+//!               ─► answered hash kept on disk ─► audit entry (every authenticated lookup with a
+//!               role: answered or refused by the enclave) ─► answer
+//! audit read    decode ─► signature ─► chain, addressed enclave, window ─► the platform's own
+//!               member key ─► replay (on disk) ─► rate limit ─► page of the platform's trail
+//! ```
+//!
+//! Nothing is counted or written for a request that fails before the role check: garbage costs a
+//! decode and a signature check, and leaves no audit row. A replayed lookup and one refused for its
+//! rate leave no row either (they are counted in `/metrics`): a flood or a replay must not grow a
+//! platform's trail or push its real entries out of the retention. The replay set lives in RocksDB for the
+//! window (a restart reads it back into the enclave's guard); a lookup names the enclave that
+//! answers it, so a captured lookup is refused by every other node (see
+//! `paychain_contracts::enclave::query`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use paychain_api::ErrorCode;
-use paychain_contracts::crypto::{Hash, SecretKey};
+use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::enclave::audit::{AuditPage, SignedAuditRequest};
+use paychain_contracts::enclave::query::MAX_LOOKUP_FUTURE_SKEW;
 use paychain_contracts::enclave::{
     bootstrap, wrap_secret, BoxRandomness, Enclave, EnclaveConfig, EnclaveError, Measurement,
-    QuotePolicy, RequesterRole, RoleGrant, SealedBlob, SealedRecord, SignedAnswer, SignedLookup,
-    SignedQuote, StoredRecord,
+    QueryError, RequesterRole, RoleGrant, SealedBlob, SealedRecord, SignedAnswer, SignedLookup,
+    SignedQuote, StoredRecord, DEFAULT_REPLAY_CAPACITY,
 };
-use paychain_contracts::enclave_registry::{self, EnclaveGenesis};
+use paychain_contracts::enclave_registry::{self, EnclaveGenesis, GenesisEnclave, Unfit};
 use paychain_contracts::governance::{self, Role};
-use paychain_contracts::ids::ChainId;
+use paychain_contracts::ids::{ChainId, PlatformId};
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_contracts::{guardian, registry, wallet};
 use rand::RngCore;
@@ -31,6 +57,9 @@ use zeroize::Zeroizing;
 use crate::home::Home;
 use crate::keys;
 use crate::shared::Shared;
+use crate::storage::Storage;
+
+pub use crate::enclave_host::{AuditLog, Host, RateLimiter};
 
 fn random<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
@@ -114,13 +143,22 @@ pub struct NetworkEnclaves {
 }
 
 /// The testnet generator acting as bootstrap enclave: creates the consortium secret, an enclave
-/// per genesis node (quoted by the simulated root), provisions each, and forgets the secret.
-pub fn bootstrap_network(chain_id: &ChainId, n: usize) -> anyhow::Result<NetworkEnclaves> {
+/// per genesis node (quoted by the simulated root, bound to `platforms[i % platforms.len()]`),
+/// provisions each, and forgets the secret.
+pub fn bootstrap_network(
+    chain_id: &ChainId,
+    n: usize,
+    platforms: &[PlatformId],
+) -> anyhow::Result<NetworkEnclaves> {
+    anyhow::ensure!(
+        !platforms.is_empty(),
+        "a chain with an enclave needs at least one platform (each enclave belongs to one)"
+    );
     let root = keys::generate();
     let (secret, consortium_public) = bootstrap(random());
     let mut quotes = Vec::with_capacity(n);
     let mut nodes = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
         let device_secret = Zeroizing::new(random::<32>());
         let mut enclave = Enclave::new(&device_secret, EnclaveConfig::new(chain_id.clone()), None)
             .map_err(|e| anyhow::anyhow!("creating an enclave: {e}"))?;
@@ -133,7 +171,10 @@ pub fn bootstrap_network(chain_id: &ChainId, n: usize) -> anyhow::Result<Network
         let sealed = enclave
             .sealed_blob(random())
             .map_err(|e| anyhow::anyhow!("sealing: {e}"))?;
-        quotes.push(quote.attest(&root));
+        quotes.push(GenesisEnclave {
+            platform_id: platforms[i % platforms.len()].clone(),
+            quote: quote.attest(&root),
+        });
         nodes.push(NodeEnclaveFiles {
             device_secret,
             sealed,
@@ -147,6 +188,7 @@ pub fn bootstrap_network(chain_id: &ChainId, n: usize) -> anyhow::Result<Network
             measurements: vec![Measurement::current()],
             allow_debug: false,
             enclaves: quotes,
+            min_security_version: enclave_registry::DEFAULT_MIN_SECURITY_VERSION,
         },
         root,
         nodes,
@@ -164,8 +206,25 @@ pub fn install(home: &Home, root: &SecretKey, files: &NodeEnclaveFiles) -> anyho
 
 /// Opens this node's enclave: this build, its device secret, and its sealed blob if any. A blob
 /// that cannot be unsealed (corrupted, or sealed by another build) stops the node with a clear
-/// error rather than silently re-provisioning.
-pub fn open(home: &Home, chain_id: &ChainId) -> anyhow::Result<Enclave> {
+/// error rather than silently re-provisioning. The lookups answered within the window before the
+/// node stopped (kept in `storage`) are handed back to the enclave's replay guard.
+pub fn open(
+    home: &Home,
+    chain_id: &ChainId,
+    storage: &Storage,
+    height: u64,
+) -> anyhow::Result<Enclave> {
+    let enclave = open_enclave(home, chain_id)?;
+    let from = height.saturating_sub(enclave.lookup_window());
+    let answered = storage.replay_entries(from, DEFAULT_REPLAY_CAPACITY)?;
+    for (issued_at, hash) in &answered {
+        enclave.remember_answered(*issued_at, hash);
+    }
+    info!(target: "enclave", remembered = answered.len(), "answered lookups of the window restored");
+    Ok(enclave)
+}
+
+fn open_enclave(home: &Home, chain_id: &ChainId) -> anyhow::Result<Enclave> {
     let device = read_device_secret(home)?;
     let path = sealed_path(home);
     let blob = match std::fs::read(&path) {
@@ -196,15 +255,40 @@ pub fn record_policy(sealed_records: bool) -> crate::mempool::Policy {
     })
 }
 
-/// Why a lookup was not answered.
+/// Loads the platform key the node registers its enclave with (`[enclave] platform_key`, relative
+/// to the home).
+pub fn load_platform_key(
+    home: &Home,
+    config: &crate::config::Enclave,
+) -> anyhow::Result<Option<SecretKey>> {
+    let Some(path) = &config.platform_key else {
+        return Ok(None);
+    };
+    let path = if path.is_absolute() {
+        path.clone()
+    } else {
+        home.0.join(path)
+    };
+    keys::load(&path)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("[enclave] platform_key {}: {e}", path.display()))
+}
+
+/// Why a lookup or an audit read was not answered.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
     #[error("this chain has no enclave")]
     NoEnclave,
     #[error("this node's enclave is not provisioned yet")]
     NotProvisioned,
+    #[error("this node's enclave does not serve: {0}")]
+    NotServing(String),
     #[error("{0}")]
     Refused(String),
+    #[error("rate limited, retry after {0} ms")]
+    RateLimited(u64),
+    #[error("audit read refused: {0}")]
+    AuditRefused(String),
     #[error("malformed lookup: {0}")]
     Malformed(String),
     #[error("node storage error: {0}")]
@@ -217,10 +301,32 @@ impl LookupError {
         match self {
             LookupError::NoEnclave => ErrorCode::NoEnclave,
             LookupError::NotProvisioned => ErrorCode::NotProvisioned,
+            LookupError::NotServing(_) => ErrorCode::EnclaveNotServing,
             LookupError::Refused(_) => ErrorCode::LookupRefused,
+            LookupError::RateLimited(_) => ErrorCode::LookupRateLimited,
+            LookupError::AuditRefused(_) => ErrorCode::AuditRefused,
             LookupError::Malformed(_) => ErrorCode::MalformedLookup,
             LookupError::Storage(_) => ErrorCode::Internal,
         }
+    }
+
+    fn metric(&self) -> &'static str {
+        match self {
+            LookupError::RateLimited(_) => "rate_limited",
+            _ => "refused",
+        }
+    }
+}
+
+impl From<crate::storage::Error> for LookupError {
+    fn from(e: crate::storage::Error) -> Self {
+        LookupError::Storage(e.to_string())
+    }
+}
+
+impl From<paychain_contracts::state::StateError> for LookupError {
+    fn from(e: paychain_contracts::state::StateError) -> Self {
+        LookupError::Storage(e.to_string())
     }
 }
 
@@ -231,8 +337,7 @@ const GUARDIAN_BINDINGS_CHECKED: usize = 16;
 fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, LookupError> {
     let req = &lookup.request;
     let storage = &shared.storage;
-    let st = |e: paychain_contracts::state::StateError| LookupError::Storage(e.to_string());
-    if let Some(m) = governance::member_by_key(storage, &req.requester).map_err(st)? {
+    if let Some(m) = governance::member_by_key(storage, &req.requester)? {
         if m.id == req.platform_id && m.has_role(Role::Platform) {
             return Ok(Some(RoleGrant {
                 requester: req.requester,
@@ -241,7 +346,7 @@ fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, 
             }));
         }
     }
-    if let Some(user) = wallet::user(storage, &req.requester).map_err(st)? {
+    if let Some(user) = wallet::user(storage, &req.requester)? {
         if user.host == req.platform_id {
             return Ok(Some(RoleGrant {
                 requester: req.requester,
@@ -252,8 +357,7 @@ fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, 
     }
     // A dependant paying from a guardian's wallet hosted by the platform (an active binding): it is
     // routed by that platform's records, so it may read them as the platform's user.
-    let (bindings, _) =
-        guardian::bindings_of(storage, &req.requester, GUARDIAN_BINDINGS_CHECKED).map_err(st)?;
+    let (bindings, _) = guardian::bindings_of(storage, &req.requester, GUARDIAN_BINDINGS_CHECKED)?;
     for b in bindings {
         let Some(a) = b
             .authorisation
@@ -261,7 +365,7 @@ fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, 
         else {
             continue;
         };
-        if let Some(w) = wallet::wallet(storage, &a.wallet).map_err(st)? {
+        if let Some(w) = wallet::wallet(storage, &a.wallet)? {
             if w.host == req.platform_id {
                 return Ok(Some(RoleGrant {
                     requester: req.requester,
@@ -274,27 +378,72 @@ fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, 
     Ok(None)
 }
 
-/// Answers a lookup and writes its audit entry (no plaintext: request hash, requester, merchant,
-/// platform, height, outcome); a lookup whose signature does not verify is refused first, without
-/// an entry.
+/// Why this node's enclave `me` does not serve now, from committed state (`None` while it does).
+pub fn not_serving(shared: &Shared, me: &PublicKey) -> Result<Option<Unfit>, LookupError> {
+    Ok(enclave_registry::serving(&shared.storage, &shared.chain_id, me)?.err())
+}
+
+fn check_serving(shared: &Shared, enclave: &Enclave) -> Result<(), LookupError> {
+    match not_serving(shared, &enclave.signer())? {
+        None if enclave.is_provisioned() => Ok(()),
+        None | Some(Unfit::NotProvisioned(_)) => Err(LookupError::NotProvisioned),
+        Some(unfit) => Err(LookupError::NotServing(unfit.to_string())),
+    }
+}
+
+fn read(lock: &RwLock<Enclave>) -> std::sync::RwLockReadGuard<'_, Enclave> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Answers a lookup (see the module doc for the order of the checks) and writes its audit entry.
 pub fn lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupError> {
+    let result = answer_lookup(shared, bytes);
+    shared.metrics.enclave_request(
+        "lookup",
+        match &result {
+            Ok(_) => "answered",
+            Err(e) => e.metric(),
+        },
+    );
+    result
+}
+
+fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupError> {
     let Some(enclave) = &shared.enclave else {
         return Err(LookupError::NoEnclave);
     };
     let lookup =
         SignedLookup::from_bytes(bytes).map_err(|e| LookupError::Malformed(e.to_string()))?;
-    // Unauthenticated: no state read, no audit entry (the requester it names did not send it).
     lookup
         .verify_signature()
-        .map_err(|e| LookupError::Refused(EnclaveError::from(e).to_string()))?;
+        .map_err(|e| LookupError::Refused(e.to_string()))?;
     let req = &lookup.request;
-    let st = |e: paychain_contracts::state::StateError| LookupError::Storage(e.to_string());
-    let grant = role_of(shared, &lookup)?;
+    let request_hash = req.hash();
+    let height = shared.tip().height;
+    {
+        let e = read(enclave);
+        check_serving(shared, &e)?;
+        e.precheck(req, &request_hash, height)
+            .map_err(|e| LookupError::Refused(e.to_string()))?;
+    }
+    let Some(grant) = role_of(shared, &lookup)? else {
+        return Err(LookupError::Refused(
+            EnclaveError::NoRole {
+                requester: req.requester,
+                platform: req.platform_id.clone(),
+            }
+            .to_string(),
+        ));
+    };
+    shared
+        .enclave_host
+        .limiter
+        .take(&req.requester, Instant::now())
+        .map_err(LookupError::RateLimited)?;
+
     let mut records = Vec::new();
-    for platform in registry::platforms_of(&shared.storage, &req.merchant_id).map_err(st)? {
-        let Some(rec) =
-            registry::record(&shared.storage, &req.merchant_id, &platform).map_err(st)?
-        else {
+    for platform in registry::platforms_of(&shared.storage, &req.merchant_id)? {
+        let Some(rec) = registry::record(&shared.storage, &req.merchant_id, &platform)? else {
             continue;
         };
         match SealedRecord::from_bytes(&rec.payload) {
@@ -308,50 +457,159 @@ pub fn lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupError
             }
         }
     }
-    let height = shared.tip().height;
-    let outcome = {
-        let enclave = enclave.read().unwrap_or_else(|p| p.into_inner());
-        enclave.answer(
-            &lookup,
-            grant.as_ref(),
-            &records,
-            height,
-            &fresh_randomness(),
-        )
+    let outcome =
+        read(enclave).answer(&lookup, Some(&grant), &records, height, &fresh_randomness());
+    let (result, text) = match outcome {
+        // A concurrent copy won the reservation: a replay, like one the precheck refuses.
+        Err(e @ EnclaveError::Query(QueryError::Replayed(_))) => {
+            return Err(LookupError::Refused(e.to_string()))
+        }
+        Ok(answer) => {
+            // Kept before the answer leaves, so a restart cannot answer it again.
+            shared
+                .storage
+                .replay_insert(req.issued_at_height, &request_hash)?;
+            let text = if answer.answer.record.is_some() {
+                "answered".to_owned()
+            } else {
+                "answered: no record".to_owned()
+            };
+            (Ok(answer), text)
+        }
+        Err(EnclaveError::NotProvisioned) => (
+            Err(LookupError::NotProvisioned),
+            "refused: enclave not provisioned".to_owned(),
+        ),
+        Err(e) => {
+            let text = format!("refused: {e}");
+            (Err(LookupError::Refused(e.to_string())), text)
+        }
     };
-    let result = match outcome {
-        Ok(answer) => Ok(answer),
-        Err(EnclaveError::NotProvisioned) => Err(LookupError::NotProvisioned),
-        Err(e) => Err(LookupError::Refused(e.to_string())),
-    };
-    let entry = serde_json::json!({
-        "request_hash": req.hash(),
-        "requester": req.requester,
-        "merchant_id": req.merchant_id,
-        "platform_id": req.platform_id,
-        "height": height,
-        "outcome": match &result { Ok(_) => "answered".to_string(), Err(e) => e.to_string() },
-    });
-    if let Err(e) = shared.storage.audit(height, entry.to_string().as_bytes()) {
-        warn!(target: "enclave", error = %e, "audit entry not written");
-    }
+    // No answer leaves without its audit entry.
+    shared
+        .enclave_host
+        .audit
+        .append(&shared.storage, req, request_hash, height, &text)?;
     result
 }
 
+/// Reads a page of a platform's audit trail for a signed request by that platform's own key.
+pub fn audit(shared: &Shared, bytes: &[u8]) -> Result<AuditPage, LookupError> {
+    let result = read_audit(shared, bytes);
+    shared.metrics.enclave_request(
+        "audit",
+        match &result {
+            Ok(_) => "answered",
+            Err(e) => e.metric(),
+        },
+    );
+    result
+}
+
+fn read_audit(shared: &Shared, bytes: &[u8]) -> Result<AuditPage, LookupError> {
+    let Some(enclave) = &shared.enclave else {
+        return Err(LookupError::NoEnclave);
+    };
+    let signed =
+        SignedAuditRequest::from_bytes(bytes).map_err(|e| LookupError::Malformed(e.to_string()))?;
+    let refused = |m: String| LookupError::AuditRefused(m);
+    signed
+        .verify_signature()
+        .map_err(|e| refused(e.to_string()))?;
+    let req = &signed.request;
+    if req.chain_id != shared.chain_id {
+        return Err(refused(format!(
+            "request is for chain {}, this is {}",
+            req.chain_id, shared.chain_id
+        )));
+    }
+    let (me, window) = {
+        let e = read(enclave);
+        (e.signer(), e.lookup_window())
+    };
+    if req.enclave != me {
+        return Err(refused(format!(
+            "request is addressed to enclave {}, this is enclave {me} (a captured request is not valid at another node)",
+            req.enclave
+        )));
+    }
+    let height = shared.tip().height;
+    let issued_at = req.issued_at_height;
+    if issued_at > height.saturating_add(MAX_LOOKUP_FUTURE_SKEW) {
+        return Err(refused(
+            QueryError::FromFuture { issued_at, height }.to_string(),
+        ));
+    }
+    if height.saturating_sub(issued_at) > window {
+        return Err(refused(
+            QueryError::Stale {
+                issued_at,
+                height,
+                window,
+            }
+            .to_string(),
+        ));
+    }
+    match governance::member_by_key(&shared.storage, &req.requester)? {
+        Some(m) if m.id == req.platform_id && m.has_role(Role::Platform) => {}
+        _ => {
+            return Err(refused(format!(
+                "key {} is not platform {}'s member key: a platform's audit trail is read only with its own key",
+                req.requester, req.platform_id
+            )))
+        }
+    }
+    let hash = signed.request.hash();
+    {
+        let _one_at_a_time = shared
+            .enclave_host
+            .audit_reads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if shared.storage.replay_contains(issued_at, &hash)? {
+            return Err(refused(format!(
+                "request {hash} was already answered (replay)"
+            )));
+        }
+        shared
+            .enclave_host
+            .limiter
+            .take(&req.requester, Instant::now())
+            .map_err(LookupError::RateLimited)?;
+        shared.storage.replay_insert(issued_at, &hash)?;
+    }
+    Ok(shared.enclave_host.audit.page(
+        &shared.storage,
+        &req.platform_id,
+        req.from_seq,
+        req.limit,
+    )?)
+}
+
 /// Keeps the enclave in step with the chain after each block: registers it if needed, unwraps
-/// a delivered consortium secret (and seals it to disk), and, once provisioned, wraps the
-/// secret to newly registered enclaves.
-pub fn spawn_service(shared: Arc<Shared>, home: Home, node_key: SecretKey) {
+/// a delivered consortium secret (and seals it to disk), and, while it serves, provisions the
+/// registered enclaves the contract would accept; forgets answered lookups out of the window.
+pub fn spawn_service(
+    shared: Arc<Shared>,
+    home: Home,
+    node_key: SecretKey,
+    platform_key: Option<SecretKey>,
+) {
     let Some(enclave) = shared.enclave.clone() else {
         return;
     };
     tokio::spawn(async move {
         let mut blocks = shared.subscribe_blocks();
-        let mut sent: HashMap<Hash, u64> = HashMap::new(); // tx hash → height sent
+        let mut state = ServiceState {
+            node_key,
+            platform_key,
+            sent: HashMap::new(),
+            said: BTreeSet::new(),
+        };
         loop {
             match blocks.recv().await {
                 Ok(height) => {
-                    if let Err(e) = step(&shared, &home, &enclave, &node_key, height, &mut sent) {
+                    if let Err(e) = step(&shared, &home, &enclave, &mut state, height) {
                         warn!(target: "enclave", error = %e, "enclave maintenance failed");
                     }
                 }
@@ -360,6 +618,23 @@ pub fn spawn_service(shared: Arc<Shared>, home: Home, node_key: SecretKey) {
             }
         }
     });
+}
+
+struct ServiceState {
+    node_key: SecretKey,
+    platform_key: Option<SecretKey>,
+    /// Our maintenance txs in flight: tx hash → height sent.
+    sent: HashMap<Hash, u64>,
+    /// Warnings already logged (each once).
+    said: BTreeSet<String>,
+}
+
+impl ServiceState {
+    fn warn_once(&mut self, message: String) {
+        if self.said.insert(message.clone()) {
+            warn!(target: "enclave", "{message}");
+        }
+    }
 }
 
 fn submit(shared: &Shared, key: &SecretKey, call: Call) -> anyhow::Result<Hash> {
@@ -385,37 +660,26 @@ fn step(
     shared: &Shared,
     home: &Home,
     enclave: &RwLock<Enclave>,
-    node_key: &SecretKey,
+    state: &mut ServiceState,
     height: u64,
-    sent: &mut HashMap<Hash, u64>,
 ) -> anyhow::Result<()> {
     let storage = &shared.storage;
     let Some(cfg) = enclave_registry::config(storage)? else {
         return Ok(());
     };
+    if height.is_multiple_of(10) {
+        let window = read(enclave).lookup_window();
+        storage.replay_prune(height.saturating_sub(window))?;
+    }
     // One maintenance tx of ours in flight at a time; retry after 20 blocks.
-    sent.retain(|_, at| height < *at + 20);
-    if sent.keys().any(|h| shared.mempool.contains(h)) {
+    state.sent.retain(|_, at| height < *at + 20);
+    if state.sent.keys().any(|h| shared.mempool.contains(h)) {
         return Ok(());
     }
-    // Exclusive only while provisioning; lookups go on meanwhile otherwise.
-    let read = || enclave.read().unwrap_or_else(|p| p.into_inner());
-    let me = read().signer();
+    let me = read(enclave).signer();
     match enclave_registry::enclave(storage, &me)? {
-        None => {
-            let root = keys::load(&root_key_path(home)).map_err(|e| {
-                anyhow::anyhow!("cannot register the enclave without the attestation root: {e}")
-            })?;
-            let quote: SignedQuote = read().quote().attest(&root);
-            let hash = submit(
-                shared,
-                node_key,
-                Call::Enclave(enclave_registry::Call::Register { quote }),
-            )?;
-            info!(target: "enclave", signer = %me, "enclave registration submitted");
-            sent.insert(hash, height);
-        }
-        Some(_) if !read().is_provisioned() => {
+        None => register(shared, home, enclave, state, height),
+        Some(_) if !read(enclave).is_provisioned() => {
             if let Some(wrapped) = enclave_registry::wrapped_for(storage, &me)? {
                 let mut enclave = enclave.write().unwrap_or_else(|p| p.into_inner());
                 enclave
@@ -427,36 +691,298 @@ fn step(
                 write_private(&sealed_path(home), &blob.to_bytes())?;
                 info!(target: "enclave", signer = %me, "enclave provisioned through the chain and sealed");
             }
+            Ok(())
         }
         Some(_) => {
-            let allowed = enclave_registry::allowed(storage)?;
-            let revoked = enclave_registry::revoked(storage)?;
-            let policy = QuotePolicy {
-                root: &cfg.attestation_root,
-                allowed: &allowed,
-                revoked: &revoked,
-                chain_id: &shared.chain_id,
-                allow_debug: cfg.allow_debug,
-            };
-            for entry in enclave_registry::enclaves(storage)? {
-                if entry.provisioned || entry.quote.quote.signer == me {
+            if let Some(unfit) = not_serving(shared, &me).map_err(|e| anyhow::anyhow!("{e}"))? {
+                state.warn_once(format!(
+                    "this node's enclave does not serve, so it answers no lookup and provisions no enclave: {unfit}"
+                ));
+                return Ok(());
+            }
+            provision_next(shared, &cfg, enclave, state, me, height)
+        }
+    }
+}
+
+/// Registers this node's enclave for the platform whose member key the node holds.
+fn register(
+    shared: &Shared,
+    home: &Home,
+    enclave: &RwLock<Enclave>,
+    state: &mut ServiceState,
+    height: u64,
+) -> anyhow::Result<()> {
+    let me = read(enclave).signer();
+    let Some(platform_key) = state.platform_key.clone() else {
+        state.warn_once(format!(
+            "enclave {me} is not registered and cannot be: set [enclave] platform_key to the key file of the platform member it belongs to"
+        ));
+        return Ok(());
+    };
+    let platform = match governance::member_by_key(&shared.storage, &platform_key.public_key())? {
+        Some(m) if m.has_role(Role::Platform) => m.id,
+        _ => {
+            state.warn_once(format!(
+                "enclave {me} is not registered: [enclave] platform_key {} is not a platform member's key (yet)",
+                platform_key.public_key()
+            ));
+            return Ok(());
+        }
+    };
+    let root = keys::load(&root_key_path(home)).map_err(|e| {
+        anyhow::anyhow!("cannot register the enclave without the attestation root: {e}")
+    })?;
+    let (quote, binding): (SignedQuote, _) = {
+        let e = read(enclave);
+        (e.quote().attest(&root), e.platform_binding(&platform))
+    };
+    let hash = submit(
+        shared,
+        &platform_key,
+        Call::Enclave(enclave_registry::Call::RegisterBound { quote, binding }),
+    )?;
+    info!(target: "enclave", signer = %me, %platform, "enclave registration submitted");
+    state.sent.insert(hash, height);
+    Ok(())
+}
+
+/// Provisions the first registered, unprovisioned enclave the contract would accept; entries it
+/// would refuse are logged (once each) and skipped, and so is one whose provisioning fails.
+fn provision_next(
+    shared: &Shared,
+    cfg: &enclave_registry::EnclaveConfig,
+    enclave: &RwLock<Enclave>,
+    state: &mut ServiceState,
+    me: PublicKey,
+    height: u64,
+) -> anyhow::Result<()> {
+    let storage = &shared.storage;
+    let (allowed, revoked) = enclave_registry::policy_lists(storage)?;
+    let policy = enclave_registry::policy(cfg, &shared.chain_id, &allowed, &revoked);
+    for entry in enclave_registry::enclaves(storage)? {
+        let signer = entry.quote.quote.signer;
+        if entry.provisioned || signer == me {
+            continue;
+        }
+        let member = enclave_registry::is_platform_member(storage, &entry.platform_id)?;
+        if let Err(unfit) = enclave_registry::check_fit(&entry, &policy, member) {
+            state.warn_once(format!("not provisioning enclave {signer}: {unfit}"));
+            continue;
+        }
+        let provision =
+            match read(enclave).provision_for(&entry.quote, &policy, &fresh_randomness()) {
+                Ok(p) => p,
+                Err(e) => {
+                    state.warn_once(format!("not provisioning enclave {signer}: {e}"));
                     continue;
                 }
-                let wrapped = read()
-                    .wrap_for(&entry.quote, &policy, &fresh_randomness())
-                    .map_err(|e| {
-                        anyhow::anyhow!("wrapping for {}: {e}", entry.quote.quote.signer)
-                    })?;
-                let hash = submit(
-                    shared,
-                    node_key,
-                    Call::Enclave(enclave_registry::Call::Provision { wrapped }),
-                )?;
-                info!(target: "enclave", recipient = %entry.quote.quote.signer, "consortium secret wrapped to a new enclave");
-                sent.insert(hash, height);
-                break;
+            };
+        match submit(
+            shared,
+            &state.node_key,
+            Call::Enclave(enclave_registry::Call::ProvisionSigned { provision }),
+        ) {
+            Ok(hash) => {
+                info!(target: "enclave", recipient = %signer, platform = %entry.platform_id, "consortium secret wrapped to a new enclave");
+                state.sent.insert(hash, height);
+                return Ok(());
             }
+            Err(e) => state.warn_once(format!(
+                "provisioning of enclave {signer} not submitted: {e}"
+            )),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    use paychain_contracts::block::{tx_root, Block, Header};
+    use paychain_contracts::executor::execute_block;
+    use paychain_contracts::genesis::{genesis_state, Genesis, GenesisValidator};
+    use paychain_contracts::governance::{Action, Call as GovCall, Member};
+
+    const CHAIN: &str = "enclave-host-test";
+
+    fn member(n: u8, id: &str, roles: &[Role]) -> Member {
+        Member {
+            id: PlatformId::new(id).unwrap(),
+            name: id.into(),
+            public_key: SecretKey::from_seed([n; 32]).public_key(),
+            roles: roles.iter().copied().collect(),
+        }
+    }
+
+    fn enclave(device: u8) -> Enclave {
+        Enclave::new(&[device; 32], EnclaveConfig::new(ChainId::new(CHAIN)), None).unwrap()
+    }
+
+    /// Runs `calls` (signer seed, call) in one block on `storage`; returns the receipts' codes.
+    fn block(storage: &Storage, calls: Vec<(u8, Call)>) -> Vec<u32> {
+        let tip = storage.tip().unwrap().unwrap();
+        let mut nonces = BTreeMap::new();
+        let txs: Vec<SignedTx> = calls
+            .into_iter()
+            .map(|(n, call)| {
+                let key = SecretKey::from_seed([n; 32]);
+                let nonce = nonces.entry(n).or_insert_with(|| {
+                    paychain_contracts::executor::nonce(storage, &key.public_key()).unwrap()
+                });
+                let tx = SignedTx::sign(
+                    Transaction {
+                        chain_id: ChainId::new(CHAIN),
+                        sender: key.public_key(),
+                        nonce: *nonce,
+                        call,
+                    },
+                    &key,
+                );
+                *nonce += 1;
+                tx
+            })
+            .collect();
+        let block = Block {
+            header: Header {
+                chain_id: ChainId::new(CHAIN),
+                height: tip.height + 1,
+                time_ms: tip.time_ms + 1000,
+                proposer: SecretKey::from_seed([250; 32]).public_key(),
+                prev_block_hash: tip.block_hash,
+                prev_app_hash: tip.app_hash,
+                prev_result_root: tip.result_root,
+                tx_root: tx_root(&txs),
+            },
+            txs,
+        };
+        let out = execute_block(storage, &block).unwrap();
+        storage
+            .commit(crate::storage::Commit {
+                block: &block,
+                block_bytes: &block.to_bytes(),
+                writes: &out.writes,
+                receipts: &out.receipts,
+                result_root: out.result_root,
+                certificate: b"cert",
+            })
+            .unwrap();
+        out.receipts.iter().map(|r| r.code).collect()
+    }
+
+    /// An entry the contract would refuse (its platform removed) sorted before one it accepts: the
+    /// provisioning loop logs and skips the first and provisions the second.
+    #[test]
+    fn provisioning_skips_an_unfit_entry_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path()).unwrap();
+        let (secret, public) = bootstrap([5; 32]);
+        let root = SecretKey::from_seed([77; 32]);
+        let mut e0 = enclave(1);
+        let wrapped = wrap_secret(&secret, &e0.quote(), &fresh_randomness()).unwrap();
+        e0.provision(&wrapped, &public).unwrap();
+        // Two enclaves to register: `gone` (of p1, whose platform is removed) sorts first.
+        let (mut gone, mut fit) = (enclave(2), enclave(3));
+        if gone.signer() > fit.signer() {
+            std::mem::swap(&mut gone, &mut fit);
+        }
+        let genesis = Genesis {
+            chain_id: ChainId::new(CHAIN),
+            genesis_time_ms: 1,
+            validators: vec![GenesisValidator {
+                name: "v".into(),
+                public_key: SecretKey::from_seed([250; 32]).public_key(),
+                power: 1,
+            }],
+            members: vec![
+                member(10, "p0", &[Role::Platform, Role::Governor]),
+                member(11, "p1", &[Role::Platform]),
+                member(12, "p2", &[Role::Platform]),
+            ],
+            enclave: Some(EnclaveGenesis {
+                attestation_root: root.public_key(),
+                consortium_public: public,
+                measurements: vec![Measurement::current()],
+                allow_debug: false,
+                enclaves: vec![GenesisEnclave {
+                    platform_id: PlatformId::new("p0").unwrap(),
+                    quote: e0.quote().attest(&root),
+                }],
+                min_security_version: 1,
+            }),
+        };
+        storage
+            .write_genesis(&genesis_state(&genesis).unwrap(), 1)
+            .unwrap();
+        let register = |e: &Enclave, p: &str| {
+            Call::Enclave(enclave_registry::Call::RegisterBound {
+                quote: e.quote().attest(&root),
+                binding: e.platform_binding(&PlatformId::new(p).unwrap()),
+            })
+        };
+        assert_eq!(
+            block(
+                &storage,
+                vec![(11, register(&gone, "p1")), (12, register(&fit, "p2"))]
+            ),
+            vec![0, 0]
+        );
+        let remove = Call::Governance(GovCall::Propose {
+            action: Action::RemovePlatform {
+                id: PlatformId::new("p1").unwrap(),
+            },
+        });
+        assert_eq!(block(&storage, vec![(10, remove)]), vec![0]);
+
+        let chain_id = ChainId::new(CHAIN);
+        let tip = storage.tip().unwrap().unwrap();
+        let shared = Shared::new(
+            chain_id.clone(),
+            "test".into(),
+            genesis,
+            storage,
+            crate::mempool::Mempool::new(Default::default(), chain_id),
+            crate::metrics::Metrics::register(malachitebft_app::metrics::SharedRegistry::global()),
+            tip,
+            None,
+            Host::new(&Default::default()),
+        );
+        let lock = RwLock::new(e0);
+        let me = read(&lock).signer();
+        let mut state = ServiceState {
+            node_key: SecretKey::from_seed([250; 32]),
+            platform_key: None,
+            sent: HashMap::new(),
+            said: BTreeSet::new(),
+        };
+        let cfg = enclave_registry::config(&shared.storage).unwrap().unwrap();
+        provision_next(&shared, &cfg, &lock, &mut state, me, 3).unwrap();
+        assert!(
+            state
+                .said
+                .iter()
+                .any(|m| m.contains(&gone.signer().to_string())
+                    && m.contains("removed by governance")),
+            "{:?}",
+            state.said
+        );
+        assert_eq!(state.sent.len(), 1, "the fit enclave was not provisioned");
+        let hash = *state.sent.keys().next().unwrap();
+        assert!(shared.mempool.contains(&hash));
+        // What went to the mempool is the fit enclave's signed provisioning.
+        let txs = shared
+            .mempool
+            .reap(1 << 20, 10, |pk| shared.account_nonce(pk));
+        assert_eq!(txs.len(), 1);
+        let tx = &txs[0];
+        let Call::Enclave(enclave_registry::Call::ProvisionSigned { provision }) = &tx.tx.call
+        else {
+            panic!("not a provisioning: {:?}", tx.tx.call);
+        };
+        assert_eq!(provision.provider, me);
+        assert_eq!(provision.wrapped.recipient_quote_hash, fit.quote().hash());
+    }
 }

@@ -23,6 +23,16 @@ pub struct Metrics {
     commit_seconds: Histogram,
     storage_memory: Family<MemoryLabels, Gauge>,
     rpc: RpcMetrics,
+    enclave_requests: Family<EnclaveLabels, Counter>,
+    enclave_rate_limited: Family<EnclaveLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EnclaveLabels {
+    /// `lookup` or `audit`.
+    method: &'static str,
+    /// `answered`, `refused` or `rate_limited` (requests only).
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -121,6 +131,8 @@ impl Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             storage_memory: Family::default(),
             rpc: RpcMetrics::default(),
+            enclave_requests: Family::default(),
+            enclave_rate_limited: Family::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -194,6 +206,16 @@ impl Metrics {
                 "JSON-RPC connections closed for idleness (rpc.idle_timeout_ms), by transport (http, ws)",
                 m.rpc.idle_closed.clone(),
             );
+            r.register(
+                "enclave_requests",
+                "Enclave lookups and audit reads by method and outcome (answered, refused, rate_limited)",
+                m.enclave_requests.clone(),
+            );
+            r.register(
+                "enclave_rate_limited",
+                "Enclave lookups and audit reads refused because their requester key exceeded its rate",
+                m.enclave_rate_limited.clone(),
+            );
         });
         m
     }
@@ -221,6 +243,18 @@ impl Metrics {
 
     pub fn invalid_proposal(&self) {
         self.invalid_proposals.inc();
+    }
+
+    /// Counts an enclave request (`method`: `lookup` or `audit`) by its outcome.
+    pub fn enclave_request(&self, method: &'static str, outcome: &'static str) {
+        self.enclave_requests
+            .get_or_create(&EnclaveLabels { method, outcome })
+            .inc();
+        if outcome == "rate_limited" {
+            self.enclave_rate_limited
+                .get_or_create(&EnclaveLabels { method, outcome })
+                .inc();
+        }
     }
 
     /// Refreshes the gauges sampled at scrape time and renders everything.

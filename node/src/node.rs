@@ -113,7 +113,13 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     let (rpc_handle, rpc_addr) = rpc::start(shared.clone(), &config.rpc).await?;
     info!(%rpc_addr, "JSON-RPC listening");
     let host = spawn_consensus(home, &config, &genesis, &key, shared.clone(), faults).await?;
-    crate::enclave::spawn_service(shared.clone(), Home(home.0.clone()), key.clone());
+    let platform_key = crate::enclave::load_platform_key(home, &config.enclave)?;
+    crate::enclave::spawn_service(
+        shared.clone(),
+        Home(home.0.clone()),
+        key.clone(),
+        platform_key,
+    );
     shared.syncing.store(false, Ordering::Relaxed);
     Ok(Running {
         shared,
@@ -153,7 +159,7 @@ fn open_shared(
     metrics.set_height(tip.height);
     let enclave = match &genesis.enclave {
         Some(_) => Some(Arc::new(std::sync::RwLock::new(crate::enclave::open(
-            home, &chain_id,
+            home, &chain_id, &storage, tip.height,
         )?))),
         None => None,
     };
@@ -170,6 +176,7 @@ fn open_shared(
         metrics,
         tip,
         enclave,
+        crate::enclave_host::Host::new(&config.enclave),
     )))
 }
 

@@ -30,6 +30,8 @@ pub struct Shared {
     /// This node's enclave, on chains that have one.
     /// Lookups share it (read); only provisioning takes it exclusively.
     pub enclave: Option<Arc<std::sync::RwLock<paychain_contracts::enclave::Enclave>>>,
+    /// The enclave host's rate limiter and audit trails.
+    pub enclave_host: crate::enclave_host::Host,
 }
 
 impl Shared {
@@ -44,6 +46,7 @@ impl Shared {
         metrics: Metrics,
         tip: Tip,
         enclave: Option<Arc<std::sync::RwLock<paychain_contracts::enclave::Enclave>>>,
+        enclave_host: crate::enclave_host::Host,
     ) -> Shared {
         let (blocks, _) = broadcast::channel(256);
         Shared {
@@ -58,6 +61,7 @@ impl Shared {
             gossip: std::sync::OnceLock::new(),
             syncing: AtomicBool::new(false),
             enclave,
+            enclave_host,
         }
     }
 
@@ -126,6 +130,7 @@ impl Shared {
             gossip: std::sync::OnceLock::new(),
             syncing: AtomicBool::new(false),
             enclave: None,
+            enclave_host: crate::enclave_host::Host::new(&Default::default()),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! RocksDB storage: committed state, blocks, receipts, commit certificates, the tx index and
-//! undecided proposals.
+//! RocksDB storage: committed state, blocks, receipts, commit certificates, the tx index,
+//! undecided proposals, and the enclave host's node-local records (the audit trail of lookups per
+//! platform, the hashes of answered lookups within the replay window).
 //!
 //! A decided block is committed with **one** write batch (one fsync): state writes, bucket
 //! hashes, the block, its receipts, its commit certificate, the tx index and the new tip.
@@ -14,7 +15,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use paychain_contracts::block::Block;
 use paychain_contracts::codec;
 use paychain_contracts::crypto::Hash;
+use paychain_contracts::enclave::audit::{AuditAnchor, AuditEntry};
 use paychain_contracts::executor::Receipt;
+use paychain_contracts::ids::PlatformId;
 use paychain_contracts::merkle;
 use paychain_contracts::state::{StateError, StateReader, ValueHashes, WriteSet, BUCKETS};
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, DB};
@@ -28,8 +31,15 @@ const CF_CERTS: &str = "certs";
 const CF_TXINDEX: &str = "txindex";
 const CF_PENDING: &str = "pending";
 const CF_META: &str = "meta";
+/// The first audit log (JSON rows keyed by height and a counter that restarted at 0): no longer
+/// written, still opened so that an older database opens.
 const CF_AUDIT: &str = "audit";
-const ALL_CFS: [&str; 9] = [
+/// The audit trail: `len(platform) ‖ platform ‖ seq (u64 BE)` → borsh [`AuditEntry`].
+const CF_ENCLAVE_AUDIT: &str = "enclave_audit";
+/// Answered lookups (and audit reads) within the replay window: `issued_at (u64 BE) ‖ request
+/// hash` → empty.
+const CF_ENCLAVE_REPLAY: &str = "enclave_replay";
+const ALL_CFS: [&str; 11] = [
     CF_STATE,
     CF_BUCKETS,
     CF_BLOCKS,
@@ -39,9 +49,38 @@ const ALL_CFS: [&str; 9] = [
     CF_PENDING,
     CF_META,
     CF_AUDIT,
+    CF_ENCLAVE_AUDIT,
+    CF_ENCLAVE_REPLAY,
 ];
 
 const META_TIP: &[u8] = b"tip";
+const META_AUDIT_ANCHOR: &[u8] = b"audit_anchor/";
+
+fn audit_prefix(platform: &PlatformId) -> Vec<u8> {
+    let id = platform.as_str().as_bytes();
+    let mut k = Vec::with_capacity(1 + id.len() + 8);
+    // Platform ids are at most 32 bytes: the length fits a byte, and no id's key prefix is another's.
+    k.push(id.len() as u8);
+    k.extend_from_slice(id);
+    k
+}
+
+fn audit_key(platform: &PlatformId, seq: u64) -> Vec<u8> {
+    let mut k = audit_prefix(platform);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn anchor_key(platform: &PlatformId) -> Vec<u8> {
+    [META_AUDIT_ANCHOR, platform.as_str().as_bytes()].concat()
+}
+
+fn replay_key(issued_at: u64, hash: &Hash) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&issued_at.to_be_bytes());
+    k[8..].copy_from_slice(&hash.0);
+    k
+}
 
 /// Storage errors. Any of them is fatal for the node: it stops rather than diverge.
 #[derive(Debug, thiserror::Error)]
@@ -480,14 +519,166 @@ impl Storage {
             .transpose()
     }
 
-    /// Appends a node-local audit entry (enclave lookups), keyed by height and arrival order.
-    pub fn audit(&self, height: u64, entry: &[u8]) -> Result<(), Error> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let mut key = height_key(height).to_vec();
-        key.extend_from_slice(&SEQ.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-        self.db.put_cf(self.cf(CF_AUDIT)?, key, entry)?;
+    /// The last audit entry of `platform`'s trail, if it has one.
+    pub fn audit_last(&self, platform: &PlatformId) -> Result<Option<AuditEntry>, Error> {
+        let prefix = audit_prefix(platform);
+        let mut upper = prefix.clone();
+        upper.extend_from_slice(&u64::MAX.to_be_bytes());
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_ENCLAVE_AUDIT)?);
+        iter.seek_for_prev(&upper);
+        if let (Some(k), Some(v)) = (iter.key(), iter.value()) {
+            if k.starts_with(&prefix) && k.len() == prefix.len() + 8 {
+                return decode_audit(v).map(Some);
+            }
+        }
+        iter.status()?;
+        Ok(None)
+    }
+
+    /// Where `platform`'s kept trail starts, once something was pruned from it.
+    pub fn audit_anchor(&self, platform: &PlatformId) -> Result<Option<AuditAnchor>, Error> {
+        self.get_cf(CF_META, &anchor_key(platform))?
+            .map(|b| {
+                codec::decode(&b, 256).map_err(|e| Error::Corrupt {
+                    what: "audit anchor",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Appends `entry` to its platform's trail and, when `prune` is given, deletes that platform's
+    /// entries below `prune.first_seq` and records `prune` as the trail's anchor, in one batch.
+    ///
+    /// Written through the write-ahead log without an fsync: an entry survives the process being
+    /// killed (what a restart is), not the machine losing power.
+    pub fn audit_append(
+        &self,
+        entry: &AuditEntry,
+        prune: Option<(u64, &AuditAnchor)>,
+    ) -> Result<(), Error> {
+        let cf = self.cf(CF_ENCLAVE_AUDIT)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            cf,
+            audit_key(&entry.platform_id, entry.seq),
+            codec::encode(entry),
+        );
+        if let Some((from, anchor)) = prune {
+            for seq in from..anchor.first_seq {
+                batch.delete_cf(cf, audit_key(&entry.platform_id, seq));
+            }
+            batch.put_cf(
+                self.cf(CF_META)?,
+                anchor_key(&entry.platform_id),
+                codec::encode(anchor),
+            );
+        }
+        self.db.write(batch)?;
         Ok(())
+    }
+
+    /// One audit entry.
+    pub fn audit_entry(
+        &self,
+        platform: &PlatformId,
+        seq: u64,
+    ) -> Result<Option<AuditEntry>, Error> {
+        self.get_cf(CF_ENCLAVE_AUDIT, &audit_key(platform, seq))?
+            .map(|v| decode_audit(&v))
+            .transpose()
+    }
+
+    /// Up to `limit` entries of `platform`'s trail from `from_seq` on, in order.
+    pub fn audit_entries(
+        &self,
+        platform: &PlatformId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let prefix = audit_prefix(platform);
+        let start = audit_key(platform, from_seq);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_ENCLAVE_AUDIT)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || k.len() != prefix.len() + 8 {
+                break;
+            }
+            out.push(decode_audit(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Remembers an answered request (issued at `issued_at`) for the replay window.
+    pub fn replay_insert(&self, issued_at: u64, hash: &Hash) -> Result<(), Error> {
+        self.db
+            .put_cf(self.cf(CF_ENCLAVE_REPLAY)?, replay_key(issued_at, hash), [])?;
+        Ok(())
+    }
+
+    /// Whether the request was answered.
+    pub fn replay_contains(&self, issued_at: u64, hash: &Hash) -> Result<bool, Error> {
+        Ok(self
+            .get_cf(CF_ENCLAVE_REPLAY, &replay_key(issued_at, hash))?
+            .is_some())
+    }
+
+    /// The answered requests issued at `from_height` or later, at most `limit`.
+    pub fn replay_entries(
+        &self,
+        from_height: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Hash)>, Error> {
+        let start = from_height.to_be_bytes();
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_ENCLAVE_REPLAY)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for item in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = item?;
+            let Ok(k) = <[u8; 40]>::try_from(k.as_ref()) else {
+                return Err(Error::Corrupt {
+                    what: "replay key",
+                    reason: format!("{} bytes", k.len()),
+                });
+            };
+            let mut h = [0u8; 8];
+            h.copy_from_slice(&k[..8]);
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&k[8..]);
+            out.push((u64::from_be_bytes(h), Hash(hash)));
+        }
+        Ok(out)
+    }
+
+    /// Forgets the answered requests issued before `height` (out of the window): point deletes of
+    /// the few there are, not a range tombstone (see [`Storage::commit`]).
+    pub fn replay_prune(&self, height: u64) -> Result<usize, Error> {
+        let cf = self.cf(CF_ENCLAVE_REPLAY)?;
+        let mut read = rocksdb::ReadOptions::default();
+        read.set_iterate_upper_bound(height.to_be_bytes().to_vec());
+        let mut batch = WriteBatch::default();
+        let mut n = 0;
+        for item in self.db.iterator_cf_opt(cf, read, IteratorMode::Start) {
+            let (k, _) = item?;
+            batch.delete_cf(cf, k);
+            n += 1;
+        }
+        if n > 0 {
+            self.db.write(batch)?;
+        }
+        Ok(n)
     }
 
     /// Stores an undecided proposal record under (height, key).
@@ -639,6 +830,13 @@ impl StateReader for Storage {
     }
 }
 
+fn decode_audit(bytes: &[u8]) -> Result<AuditEntry, Error> {
+    codec::decode(bytes, 4096).map_err(|e| Error::Corrupt {
+        what: "audit entry",
+        reason: e.to_string(),
+    })
+}
+
 fn to_hash(bucket: u16, bytes: &[u8]) -> Result<Hash, StateError> {
     let arr: [u8; 32] = bytes
         .try_into()
@@ -676,6 +874,76 @@ mod tests {
             }],
             enclave: None,
         }
+    }
+
+    fn entry(p: &PlatformId, seq: u64, prev: Hash) -> AuditEntry {
+        AuditEntry {
+            seq,
+            height: seq + 1,
+            platform_id: p.clone(),
+            requester: SecretKey::from_seed([1; 32]).public_key(),
+            merchant_id: paychain_contracts::ids::MerchantId::derive(
+                &SecretKey::from_seed([2; 32]).public_key(),
+            ),
+            request_hash: Hash::digest(&seq.to_be_bytes()),
+            outcome: "answered".into(),
+            prev_hash: prev,
+        }
+    }
+
+    #[test]
+    fn audit_trail_and_replay_set_survive_reopen_and_prune() {
+        use paychain_contracts::enclave::audit::audit_origin;
+        let dir = tempfile::tempdir().unwrap();
+        let p = PlatformId::new("p").unwrap();
+        // A platform whose id is a prefix of another's does not see its entries.
+        let pp = PlatformId::new("pp").unwrap();
+        {
+            let db = Storage::open(dir.path()).unwrap();
+            assert_eq!(db.audit_last(&p).unwrap(), None);
+            let mut prev = audit_origin(&p);
+            for seq in 0..3 {
+                let e = entry(&p, seq, prev);
+                prev = e.hash();
+                db.audit_append(&e, None).unwrap();
+            }
+            db.audit_append(&entry(&pp, 0, audit_origin(&pp)), None)
+                .unwrap();
+            db.replay_insert(10, &Hash::digest(b"a")).unwrap();
+            db.replay_insert(12, &Hash::digest(b"b")).unwrap();
+        }
+        let db = Storage::open(dir.path()).unwrap();
+        let last = db.audit_last(&p).unwrap().unwrap();
+        assert_eq!(last.seq, 2);
+        assert_eq!(db.audit_entries(&p, 0, 10).unwrap().len(), 3);
+        assert_eq!(db.audit_entries(&p, 1, 1).unwrap()[0].seq, 1);
+        assert_eq!(db.audit_entries(&pp, 0, 10).unwrap().len(), 1);
+        // Pruning below seq 2 keeps the chain verifiable from the anchor.
+        let anchor = AuditAnchor {
+            first_seq: 2,
+            prev_hash: db.audit_entry(&p, 1).unwrap().unwrap().hash(),
+        };
+        let next = entry(&p, 3, last.hash());
+        db.audit_append(&next, Some((0, &anchor))).unwrap();
+        let kept = db.audit_entries(&p, 0, 10).unwrap();
+        assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(db.audit_anchor(&p).unwrap(), Some(anchor.clone()));
+        paychain_contracts::enclave::audit::verify_chain(
+            &p,
+            anchor.first_seq,
+            anchor.prev_hash,
+            &kept,
+        )
+        .unwrap();
+        // Replays: kept across the reopen, pruned below the window.
+        assert!(db.replay_contains(10, &Hash::digest(b"a")).unwrap());
+        assert_eq!(
+            db.replay_entries(11, 10).unwrap(),
+            vec![(12, Hash::digest(b"b"))]
+        );
+        assert_eq!(db.replay_prune(11).unwrap(), 1);
+        assert!(!db.replay_contains(10, &Hash::digest(b"a")).unwrap());
+        assert_eq!(db.replay_entries(0, 10).unwrap().len(), 1);
     }
 
     /// The one-pass bucket read of RocksDB gives the same bucket and app hashes as the in-memory

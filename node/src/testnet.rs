@@ -44,6 +44,7 @@ pub fn node_config(moniker: &str, own: (u16, u16, u16), peers: &[(u16, u16, u16)
         rpc: config::Rpc::new(std::net::SocketAddr::from(([127, 0, 0, 1], own.0))),
         consensus: config::Consensus::default(),
         mempool: Default::default(),
+        enclave: Default::default(),
     }
 }
 
@@ -91,7 +92,14 @@ pub fn generate(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let node_keys: Vec<SecretKey> = (0..validators).map(|_| keys::generate()).collect();
     let platform_keys: Vec<SecretKey> = (0..platforms).map(|_| keys::generate()).collect();
-    let enclaves = crate::enclave::bootstrap_network(&ChainId(chain_id.to_string()), validators)?;
+    let platform_ids = (0..platforms)
+        .map(|i| PlatformId::new(format!("platform-{i}")).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let enclaves = crate::enclave::bootstrap_network(
+        &ChainId(chain_id.to_string()),
+        validators,
+        &platform_ids,
+    )?;
     let genesis = Genesis {
         chain_id: ChainId(chain_id.to_string()),
         genesis_time_ms: now_ms(),

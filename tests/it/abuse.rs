@@ -650,8 +650,11 @@ fn garbage_lookup_flood(rate_limited: bool) -> Result<()> {
     let p0 = net.platform_key(0)?;
     let idle = honest_commits(&rpc, &p0, &chain, 30..33)?;
 
-    // 300 garbage lookups, hex, built before the clock starts.
+    // 300 garbage lookups, hex, built before the clock starts, addressed to this node's enclave.
     let height = rpc.height()?;
+    let enclave: paychain_contracts::crypto::PublicKey = serde_json::from_value(
+        rpc.call(method::ENCLAVE, json!([]))?["node_enclave"]["signer"].clone(),
+    )?;
     let garbage: Vec<String> = (0..300u32)
         .map(|i| {
             let seed = |tag: &[u8]| {
@@ -669,6 +672,7 @@ fn garbage_lookup_flood(rate_limited: bool) -> Result<()> {
                 reply_kx_public: KxSecret::from_seed(seed(b"reply")).public_key(),
                 nonce: [(i % 251) as u8; LOOKUP_NONCE_LEN],
                 issued_at_height: height,
+                enclave,
             };
             match i % 3 {
                 0 => hex::encode(seed(b"random").repeat(4)),

@@ -68,8 +68,9 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         "not admitted: {account}"
     );
 
-    // Its operator brings up a node; the enclave goes registered → provisioned through the chain.
-    let n = net.add_full_node()?;
+    // Its operator brings up a node holding the platform's key; the enclave goes registered (bound
+    // to platform-4) → provisioned through the chain.
+    let n = net.add_platform_node(&key_path)?;
     let deadline = Instant::now() + PROGRESS;
     loop {
         let status = net.rpc(n).call(method::ENCLAVE, json!([]))?;
@@ -79,7 +80,11 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
                 .as_array()
                 .context("enclaves")?
                 .iter()
-                .any(|e| e["quote"]["quote"]["signer"] == signer && e["provisioned"] == true);
+                .any(|e| {
+                    e["quote"]["quote"]["signer"] == signer
+                        && e["provisioned"] == true
+                        && e["platform_id"] == "platform-4"
+                });
             ensure!(on_chain, "provisioned but not on chain: {status}");
             break;
         }
@@ -111,10 +116,11 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
     net.rpc(0).wait_committed(&hash, PROGRESS)?;
     let p4 = load_key(&key_path)?;
     let marker = "platform-4-acquirer-7f3a";
+    // (The node registered its enclave with the platform's key: that used nonce 0.)
     let put = txs::signed(
         &p4,
         &chain,
-        0,
+        net.rpc(n).nonce(&p4.public_key())?,
         txs::put(
             &merchant,
             &net.seal(&merchant, "platform-4", 1, marker.as_bytes())?,

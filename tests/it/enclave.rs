@@ -412,6 +412,8 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
     let reply = KxSecret::from_seed(sha256(&[b"reply", marker.as_bytes()]).0);
     let mut nonce = [0u8; LOOKUP_NONCE_LEN];
     nonce.copy_from_slice(&sha256(&[b"nonce", marker.as_bytes()]).0[..LOOKUP_NONCE_LEN]);
+    let enclave = rpc.call(method::ENCLAVE, json!([]))?;
+    let signer: PublicKey = serde_json::from_value(enclave["node_enclave"]["signer"].clone())?;
     let request = LookupRequest {
         chain_id: chain,
         merchant_id: MerchantId::parse(&id)?,
@@ -420,6 +422,7 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
         reply_kx_public: reply.public_key(),
         nonce,
         issued_at_height: rpc.height()?,
+        enclave: signer,
     };
     let request_hash = request.hash();
     let lookup_hex = hex::encode(request.sign(&key0).to_bytes());
@@ -438,8 +441,6 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
             .cloned()
             .with_context(|| format!("no answer: {first}"))?,
     )?;
-    let enclave = rpc.call(method::ENCLAVE, json!([]))?;
-    let signer: PublicKey = serde_json::from_value(enclave["node_enclave"]["signer"].clone())?;
     let measurement: Measurement =
         serde_json::from_value(enclave["node_enclave"]["measurement"].clone())?;
     verify_answer(&answer, &request_hash, &signer, &measurement)?;

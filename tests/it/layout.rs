@@ -34,11 +34,14 @@ const CRATES: &[Crate] = &[
         src: "contracts/src",
         layers: &["chain", "primitives"],
         // Real cross-contract calls, nothing else: governance's actions qualify and revoke wallet
-        // hosts (governance → wallet); the wallet checks a caller's membership (wallet → governance)
-        // and a payee's merchant record (wallet → registry); the registry checks a caller's
-        // membership (registry → governance). Breaking it would take the consortium's membership
-        // (members, roles) out of governance into a module of its own.
-        allowed: &[&["governance", "registry", "wallet"]],
+        // hosts (governance → wallet) and allow, revoke and retire enclaves (governance →
+        // enclave_registry); the wallet checks a caller's membership (wallet → governance) and a
+        // payee's merchant record (wallet → registry); the registry checks a caller's membership
+        // (registry → governance) and whether records are sealed (registry → enclave_registry); the
+        // enclave registry binds an enclave to a member platform (enclave_registry → governance).
+        // Breaking it would take the consortium's membership (members, roles) out of governance
+        // into a module of its own.
+        allowed: &[&["enclave_registry", "governance", "registry", "wallet"]],
     },
     Crate {
         src: "node/src",

@@ -13,6 +13,7 @@ mod collection;
 mod consensus;
 mod disk;
 mod enclave;
+mod enclave_attacks;
 mod faults;
 mod guardian;
 mod layout;

@@ -635,10 +635,53 @@ impl Testnet {
         Ok(())
     }
 
+    /// Sets `key = value` (a TOML value) in the `[enclave]` section of node `i`'s config, for its
+    /// next (re)start.
+    pub fn set_enclave_config(&self, i: usize, key: &str, value: &str) -> Result<()> {
+        let path = self.nodes[i].home.join("config.toml");
+        let config = fs::read_to_string(&path)?;
+        let mut out = String::new();
+        let (mut in_enclave, mut done) = (false, false);
+        for line in config.lines() {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                if in_enclave && !done {
+                    out.push_str(&format!("{key} = {value}\n"));
+                    done = true;
+                }
+                in_enclave = trimmed == "[enclave]";
+            } else if in_enclave && trimmed.split('=').next().map(str::trim) == Some(key) {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        if !done {
+            if !in_enclave {
+                out.push_str("\n[enclave]\n");
+            }
+            out.push_str(&format!("{key} = {value}\n"));
+        }
+        fs::write(&path, out)?;
+        Ok(())
+    }
+
     /// Starts one more node (a full node: its key is not in the validator set), set up the way
     /// an operator joining the consortium would: `paychain-node init`, the consortium's genesis,
-    /// the peers in its config, and the simulated attestation root key. Returns its index.
+    /// the peers in its config, and the simulated attestation root key. Without a platform key its
+    /// enclave stays unregistered ([`Testnet::add_platform_node`] gives it one). Returns its index.
     pub fn add_full_node(&mut self) -> Result<usize> {
+        self.add_node(None)
+    }
+
+    /// [`Testnet::add_full_node`] run by a platform: the platform's member key file `platform_key`
+    /// goes into the node's home (`[enclave] platform_key`), so that the node registers its enclave
+    /// for that platform.
+    pub fn add_platform_node(&mut self, platform_key: &Path) -> Result<usize> {
+        self.add_node(Some(platform_key))
+    }
+
+    fn add_node(&mut self, platform_key: Option<&Path>) -> Result<usize> {
         let i = self.nodes.len();
         let home = self.dir.path().join(format!("node{i}"));
         let base = self.base_port + 10 * i as u16;
@@ -685,15 +728,22 @@ impl Testnet {
             )
             .replacen("peers = []", &format!("peers = [{}]", peers(2)), 1);
         fs::write(home.join("config.toml"), config)?;
-        let mut node = Node {
+        if let Some(key) = platform_key {
+            fs::copy(key, home.join("keys").join("platform.json"))?;
+        }
+        let node = Node {
             home,
             rpc_port: base,
             env: Vec::new(),
             child: None,
         };
-        node.spawn()?;
-        wait_answers(&mut node, i, START_TIMEOUT)?;
         self.nodes.push(node);
+        if platform_key.is_some() {
+            self.set_enclave_config(i, "platform_key", "\"keys/platform.json\"")?;
+        }
+        let node = &mut self.nodes[i];
+        node.spawn()?;
+        wait_answers(node, i, START_TIMEOUT)?;
         Ok(i)
     }
 

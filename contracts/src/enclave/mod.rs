@@ -11,7 +11,9 @@
 //! - [`records`]: acquiring records sealed to the consortium key ([`seal_record`], client side).
 //! - [`provision`]: the consortium secret wrapped to an attested enclave ([`wrap_secret`]).
 //! - [`seal`]: the consortium secret sealed to disk under (device secret, measurement).
-//! - [`query`]: signed lookups, enclave-signed answers, [`verify_answer`] / [`open_answer`] (client side).
+//! - [`query`]: signed lookups, enclave-signed answers, [`verify_answer`] / [`open_answer`] (client side),
+//!   and why a lookup is valid once, at one enclave, for a while.
+//! - [`audit`]: the hash-chained audit trail of lookups a platform reads with its key.
 //! - `kx`: X25519 keys and the one box construction (X25519 → HKDF-SHA256 → AES-256-GCM) used by all.
 //!
 //! # Flow
@@ -19,7 +21,8 @@
 //! ```text
 //! genesis:   bootstrap(seed) ─► consortium public key in genesis; wrap_secret to each genesis enclave's quote
 //! node boot: Enclave::new(device secret, config, sealed blob from disk?) ─► quote() ─► attest ─► register tx
-//! provision: a provisioned enclave: wrap_for(new quote, policy) ─► tx ─► new enclave: provision(wrapped)
+//! provision: a provisioned enclave: provision_for(new quote, policy) ─► SignedProvision (its signer's
+//!            signature) ─► tx ─► new enclave: provision(wrapped)
 //!            ─► sealed_blob(nonce) ─► node writes it to disk (a restart of the same build unseals it)
 //! records:   client seal_record(plaintext, consortium public, merchant, platform, version) ─► chain
 //! lookups:   client SignedLookup ─► node: role check ─► Enclave::answer(lookup, grant, records, height)
@@ -34,6 +37,7 @@ use std::sync::Mutex;
 
 use zeroize::ZeroizeOnDrop;
 
+pub mod audit;
 pub mod measurement;
 pub mod provision;
 pub mod query;
@@ -47,7 +51,7 @@ pub use kx::{
     BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox, NONCE_LEN, TAG_LEN,
 };
 pub use measurement::{Measurement, ENCLAVE_CODE_ID, ENCLAVE_SECURITY_VERSION, ENCLAVE_VERSION};
-pub use provision::{wrap_secret, ProvisionError, WrappedSecret};
+pub use provision::{wrap_secret, ProvisionError, SignedProvision, WrappedSecret};
 pub use query::{
     open_answer, verify_answer, AnsweredRecord, LookupAnswer, LookupRequest, QueryError,
     ReplayGuard, SignedAnswer, SignedLookup,
@@ -68,6 +72,17 @@ pub const DEFAULT_LOOKUP_WINDOW: u64 = 100;
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
 const IDENTITY_DOMAIN: &[u8] = b"paychain/enclave/identity/v1";
+const PLATFORM_BINDING_DOMAIN: &[u8] = b"paychain/enclave/platform-binding/v1";
+
+/// The bytes an enclave signs to say it serves `platform` on `chain_id`:
+/// `domain ‖ len ‖ chain id ‖ len ‖ platform id`. A registration carries this signature, so a
+/// platform cannot register (and so own) another platform's enclave by copying its quote.
+pub fn platform_binding_bytes(chain_id: &ChainId, platform: &PlatformId) -> Vec<u8> {
+    let mut out = PLATFORM_BINDING_DOMAIN.to_vec();
+    kx::put_lp(&mut out, chain_id.as_str().as_bytes());
+    kx::put_lp(&mut out, platform.as_str().as_bytes());
+    out
+}
 
 /// Why the enclave refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -311,6 +326,13 @@ impl Enclave {
         }
     }
 
+    /// This enclave's signature saying it serves `platform` (see [`platform_binding_bytes`]); the
+    /// platform's registration carries it.
+    pub fn platform_binding(&self, platform: &PlatformId) -> crate::primitives::crypto::Signature {
+        self.signer
+            .sign(&platform_binding_bytes(&self.config.chain_id, platform))
+    }
+
     /// Takes the consortium secret from a [`WrappedSecret`] addressed to this enclave's quote. The secret
     /// must match `expected_consortium_public` (from genesis). Provisioning again with the same secret is a
     /// no-op.
@@ -349,6 +371,22 @@ impl Enclave {
         Ok(seal::seal(secret, &self.seal_key, nonce)?)
     }
 
+    /// [`Enclave::wrap_for`], signed by this enclave's signer key: what the chain accepts as a
+    /// provisioning (see [`SignedProvision`]).
+    pub fn provision_for(
+        &self,
+        peer: &SignedQuote,
+        policy: &QuotePolicy<'_>,
+        rand: &BoxRandomness,
+    ) -> Result<SignedProvision, EnclaveError> {
+        let wrapped = self.wrap_for(peer, policy, rand)?;
+        Ok(SignedProvision::sign(
+            &self.config.chain_id,
+            &self.signer,
+            wrapped,
+        ))
+    }
+
     /// Wraps the consortium secret to another enclave, after verifying its quote under `policy`.
     pub fn wrap_for(
         &self,
@@ -378,13 +416,7 @@ impl Enclave {
     ) -> Result<SignedAnswer, EnclaveError> {
         let request = &lookup.request;
         lookup.verify_signature()?;
-        if request.chain_id != self.config.chain_id {
-            return Err(QueryError::WrongChain {
-                expected: self.config.chain_id.clone(),
-                got: request.chain_id.clone(),
-            }
-            .into());
-        }
+        self.check_addressed(request)?;
         let Some(grant) = grant else {
             return Err(EnclaveError::NoRole {
                 requester: request.requester,
@@ -413,6 +445,48 @@ impl Enclave {
             self.replay_guard().release(request, &request_hash);
         }
         answer
+    }
+
+    /// The chain and the enclave the request names must be this enclave's.
+    fn check_addressed(&self, request: &LookupRequest) -> Result<(), QueryError> {
+        if request.chain_id != self.config.chain_id {
+            return Err(QueryError::WrongChain {
+                expected: self.config.chain_id.clone(),
+                got: request.chain_id.clone(),
+            });
+        }
+        let this = self.signer();
+        if request.enclave != this {
+            return Err(QueryError::WrongEnclave {
+                addressed: request.enclave,
+                this,
+            });
+        }
+        Ok(())
+    }
+
+    /// What [`Enclave::answer`] would say of `request` (hashed `hash`) at `height` before opening
+    /// anything: chain, addressed enclave, window, replay. Reserves nothing, so the node can refuse
+    /// a stale, misaddressed or replayed lookup before it counts it against the requester's rate
+    /// or writes an audit entry. The signature is the caller's to check.
+    pub fn precheck(
+        &self,
+        request: &LookupRequest,
+        hash: &Hash,
+        height: u64,
+    ) -> Result<(), QueryError> {
+        self.check_addressed(request)?;
+        self.replay_guard().check(request, hash, height)
+    }
+
+    /// Remembers a lookup answered before a restart (the node keeps their hashes on disk).
+    pub fn remember_answered(&self, issued_at: u64, hash: &Hash) {
+        self.replay_guard().remember(issued_at, hash);
+    }
+
+    /// How many blocks old a lookup may be.
+    pub fn lookup_window(&self) -> u64 {
+        self.config.lookup_window
     }
 
     fn replay_guard(&self) -> std::sync::MutexGuard<'_, ReplayGuard> {

@@ -4,6 +4,10 @@
 //! recipient's quote first, then boxes the secret to the quote's `kx_public` with associated data binding the
 //! quote hash and the consortium public key. The [`WrappedSecret`] goes on chain by transaction; only the
 //! enclave holding the quote's key-exchange secret can open it.
+//!
+//! On chain, a wrapped secret is accepted only as a [`SignedProvision`]: signed by the signer key of the
+//! provisioned enclave that wrapped it (a key that never leaves that enclave), so that no transaction
+//! sender can mark an enclave provisioned with bytes of its own.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -13,12 +17,14 @@ use super::kx::{
 };
 use super::quote::Quote;
 use crate::primitives::codec;
-use crate::primitives::crypto::{sha256, Hash};
+use crate::primitives::crypto::{sha256, Hash, PublicKey, SecretKey, Signature};
+use crate::primitives::ids::ChainId;
 
 /// Largest encoded [`WrappedSecret`] accepted.
 pub const MAX_WRAPPED_SECRET_BYTES: usize = 256;
 
 const PROVISION_DOMAIN: &[u8] = b"paychain/enclave/provision/v1";
+const PROVISION_SIGN_DOMAIN: &[u8] = b"paychain/enclave/provision-sign/v1";
 
 /// Why a secret could not be wrapped or unwrapped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +97,53 @@ impl WrappedSecret {
     /// Identity of this provisioning (for receipts and logs).
     pub fn hash(&self) -> Hash {
         sha256(&[PROVISION_DOMAIN, &self.to_bytes()])
+    }
+}
+
+/// A wrapped secret signed by the enclave that wrapped it (its quote's `signer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct SignedProvision {
+    /// The secret, wrapped to the recipient's quote.
+    pub wrapped: WrappedSecret,
+    /// The signer key of the provisioned enclave that wrapped it.
+    pub provider: PublicKey,
+    /// `provider`'s signature over [`SignedProvision::sign_bytes`].
+    pub signature: Signature,
+}
+
+impl SignedProvision {
+    /// The bytes the provider signs: `domain ‖ len ‖ chain id ‖ provider ‖ wrapped secret`.
+    pub fn sign_bytes(
+        chain_id: &ChainId,
+        provider: &PublicKey,
+        wrapped: &WrappedSecret,
+    ) -> Vec<u8> {
+        let mut out = PROVISION_SIGN_DOMAIN.to_vec();
+        super::kx::put_lp(&mut out, chain_id.as_str().as_bytes());
+        out.extend_from_slice(&provider.0);
+        out.extend_from_slice(&wrapped.to_bytes());
+        out
+    }
+
+    /// Signs `wrapped` as the enclave whose signer key is `signer` (inside the enclave).
+    pub(crate) fn sign(chain_id: &ChainId, signer: &SecretKey, wrapped: WrappedSecret) -> Self {
+        let provider = signer.public_key();
+        let signature = signer.sign(&Self::sign_bytes(chain_id, &provider, &wrapped));
+        SignedProvision {
+            wrapped,
+            provider,
+            signature,
+        }
+    }
+
+    /// Whether `provider` signed this on `chain_id`.
+    pub fn verify(&self, chain_id: &ChainId) -> bool {
+        self.provider
+            .verify(
+                &Self::sign_bytes(chain_id, &self.provider, &self.wrapped),
+                &self.signature,
+            )
+            .is_ok()
     }
 }
 

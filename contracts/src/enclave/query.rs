@@ -2,12 +2,32 @@
 //! requester's ephemeral key.
 //!
 //! ```text
-//! client: LookupRequest { chain, merchant, platform, requester, reply_kx_public, nonce, issued_at_height }
+//! client: LookupRequest { chain, merchant, platform, requester, reply_kx_public, nonce, issued_at_height,
+//!                         enclave }
 //!         ─sign─► SignedLookup ─► node: signature + role check (chain state) ─► Enclave::answer
 //! enclave: opens only `platform`'s record ─► re-encrypts to reply_kx_public ─► signs LookupAnswer
 //! client: verify_answer (enclave signer from the registered quote, measurement, request hash)
 //!         ─► open_answer (reply secret) ─► plaintext
 //! ```
+//!
+//! # Replays
+//!
+//! A lookup is valid once, at one enclave, for a while:
+//!
+//! - **once**: the enclave refuses a request hash it answered ([`ReplayGuard`]); the node keeps the
+//!   answered hashes of the window on disk and hands them back to the guard when it restarts, so a
+//!   restart does not forget them;
+//! - **at one enclave**: the request names the answering enclave's signer key (`enclave`, part of the
+//!   signed bytes), and any other enclave refuses it ([`QueryError::WrongEnclave`]). A per-node store
+//!   cannot see what other nodes answered, and sharing one through the chain would cost a transaction
+//!   per lookup; binding the request to one enclave makes that enclave's own guard sufficient;
+//! - **for a while**: `issued_at_height` must be within the window (default 100 blocks) behind the
+//!   answering node's tip, and at most [`MAX_LOOKUP_FUTURE_SKEW`] ahead, so the remembered set stays
+//!   bounded.
+//!
+//! What a replay would gain is small anyway: the answer is boxed to the requester's reply key, which
+//! only the requester holds. What the rules take away is the load, the audit noise and any count an
+//! observer could derive from repeated answers.
 
 use std::collections::BTreeSet;
 
@@ -79,6 +99,14 @@ pub enum QueryError {
     /// This exact lookup was answered already.
     #[error("lookup {0} was already answered (replay)")]
     Replayed(Hash),
+    /// The lookup names another enclave (a lookup is valid at the one enclave it names).
+    #[error("lookup is addressed to enclave {addressed}, this is enclave {this} (a captured lookup is not valid at another node)")]
+    WrongEnclave {
+        /// The enclave the request names.
+        addressed: PublicKey,
+        /// The enclave asked.
+        this: PublicKey,
+    },
     /// Too many lookups in flight within the window.
     #[error("too many recent lookups; retry later")]
     Busy,
@@ -146,6 +174,8 @@ pub struct LookupRequest {
     pub nonce: [u8; LOOKUP_NONCE_LEN],
     /// The chain height the client saw when asking (bounds the replay window).
     pub issued_at_height: u64,
+    /// The signer key of the enclave asked: no other enclave answers this request.
+    pub enclave: PublicKey,
 }
 
 impl LookupRequest {
@@ -401,6 +431,19 @@ impl ReplayGuard {
         Ok(())
     }
 
+    /// Remembers a lookup answered before (issued at `issued_at`, hashed `hash`), e.g. one the node
+    /// kept on disk across a restart. Nothing is remembered past the capacity.
+    pub fn remember(&mut self, issued_at: u64, hash: &Hash) {
+        if self.seen.len() < self.capacity {
+            self.seen.insert((issued_at, *hash));
+        }
+    }
+
+    /// The window, in blocks.
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
     /// Records `request` as answered (after a successful [`ReplayGuard::check`]).
     pub fn insert(&mut self, request: &LookupRequest, hash: &Hash) {
         self.seen.insert((request.issued_at_height, *hash));
@@ -450,6 +493,7 @@ mod tests {
             reply_kx_public: KxSecret::from_seed([2; 32]).public_key(),
             nonce: [nonce; LOOKUP_NONCE_LEN],
             issued_at_height: height,
+            enclave: SecretKey::from_seed([3; 32]).public_key(),
         }
     }
 

@@ -1,8 +1,8 @@
 //! Quotes: what an enclave says about itself, signed by the (simulated) attestation root.
 //!
 //! Verification is a pure function of the quote and the chain's policy (root key from genesis, allowed and
-//! revoked measurements from governance, chain id, whether debug enclaves are allowed), so every validator
-//! reaches the same verdict.
+//! revoked measurements and the minimum security version from governance, chain id, whether debug enclaves
+//! are allowed), so every validator reaches the same verdict.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,14 @@ pub enum QuoteError {
     /// A debug enclave on a chain that does not allow them.
     #[error("debug enclave quotes are not allowed on this chain")]
     DebugNotAllowed,
+    /// The enclave's security version is below the governance minimum.
+    #[error("enclave security version {got} is below the chain's minimum {min}")]
+    SecurityVersionTooLow {
+        /// The quote's security version.
+        got: u32,
+        /// The minimum governance set.
+        min: u32,
+    },
     /// The bytes are not a signed quote.
     #[error("malformed signed quote: {0}")]
     Malformed(#[from] codec::Error),
@@ -134,7 +142,9 @@ impl SignedQuote {
 }
 
 /// Verifies `signed` against the chain's policy. Checks, in this order: simulated flag, root signature,
-/// chain id, report data, key validity, revocation, allow list, debug flag; the first failure is returned.
+/// chain id, report data, key validity, revocation, allow list, debug flag, security version against
+/// `min_security_version`; the first failure is returned.
+#[allow(clippy::too_many_arguments)]
 pub fn verify_quote(
     signed: &SignedQuote,
     root: &PublicKey,
@@ -142,6 +152,7 @@ pub fn verify_quote(
     revoked: &[Measurement],
     chain_id: &ChainId,
     allow_debug: bool,
+    min_security_version: u32,
 ) -> Result<(), QuoteError> {
     let q = &signed.quote;
     if !q.simulated {
@@ -173,6 +184,12 @@ pub fn verify_quote(
     if q.debug && !allow_debug {
         return Err(QuoteError::DebugNotAllowed);
     }
+    if q.security_version < min_security_version {
+        return Err(QuoteError::SecurityVersionTooLow {
+            got: q.security_version,
+            min: min_security_version,
+        });
+    }
     Ok(())
 }
 
@@ -189,6 +206,8 @@ pub struct QuotePolicy<'a> {
     pub chain_id: &'a ChainId,
     /// Whether debug enclaves are accepted (dev chains only).
     pub allow_debug: bool,
+    /// The lowest security version accepted (governance; 1 by default).
+    pub min_security_version: u32,
 }
 
 impl QuotePolicy<'_> {
@@ -201,6 +220,7 @@ impl QuotePolicy<'_> {
             self.revoked,
             self.chain_id,
             self.allow_debug,
+            self.min_security_version,
         )
     }
 }
@@ -244,6 +264,7 @@ mod tests {
             &revoked,
             &chain(),
             allow_debug,
+            1,
         )
     }
 
@@ -292,6 +313,21 @@ mod tests {
         let sq = quote(Measurement::current(), true, chain()).attest(&root());
         assert_eq!(check(&sq, false), Err(QuoteError::DebugNotAllowed));
         assert_eq!(check(&sq, true), Ok(()));
+    }
+
+    #[test]
+    fn security_version_below_the_minimum_refused() {
+        let mut q = quote(Measurement::current(), false, chain());
+        q.security_version = 2;
+        let sq = q.attest(&root());
+        let m = Measurement::current();
+        let check_min =
+            |min| verify_quote(&sq, &root().public_key(), &[m], &[], &chain(), false, min);
+        assert_eq!(check_min(1), Ok(()));
+        assert_eq!(check_min(2), Ok(()));
+        let e = check_min(3).unwrap_err();
+        assert_eq!(e, QuoteError::SecurityVersionTooLow { got: 2, min: 3 });
+        assert!(e.to_string().contains("below the chain's minimum 3"), "{e}");
     }
 
     #[test]

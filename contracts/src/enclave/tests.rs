@@ -34,6 +34,7 @@ fn policy<'a>(
         revoked: &[],
         chain_id,
         allow_debug: false,
+        min_security_version: 1,
     }
 }
 
@@ -83,6 +84,10 @@ fn lookup(c: &Client, m: &MerchantId, p: &str, height: u64, nonce: u8) -> Signed
         reply_kx_public: c.reply.public_key(),
         nonce: [nonce; query::LOOKUP_NONCE_LEN],
         issued_at_height: height,
+        // Every lookup test asks the enclave of device 1 ([`provisioned`]`(1)`).
+        enclave: Enclave::new(&[1; 32], EnclaveConfig::new(chain()), None)
+            .unwrap()
+            .signer(),
     }
     .sign(&c.key)
 }
@@ -118,7 +123,15 @@ fn identity_is_stable_per_device_and_build() {
     let sq = a.quote().attest(&root());
     assert!(sq.quote.simulated);
     assert_eq!(
-        verify_quote(&sq, &root().public_key(), &allowed(), &[], &chain(), false),
+        verify_quote(
+            &sq,
+            &root().public_key(),
+            &allowed(),
+            &[],
+            &chain(),
+            false,
+            1
+        ),
         Ok(())
     );
 }
@@ -382,13 +395,109 @@ fn lookup_refusals() {
     ));
     // Unprovisioned enclave.
     let fresh = Enclave::new(&[7; 32], EnclaveConfig::new(chain()), None).unwrap();
-    let req = lookup(&alice, &m, "p", 50, 8);
+    let mut req = lookup(&alice, &m, "p", 50, 8).request;
+    req.enclave = fresh.signer();
+    let req = req.sign(&alice.key);
     assert_eq!(
         fresh
             .answer(&req, Some(&g), &records, 50, &rand(4))
             .unwrap_err(),
         EnclaveError::NotProvisioned
     );
+}
+
+#[test]
+fn a_lookup_is_answered_only_by_the_enclave_it_names() {
+    let (e, public) = provisioned(1);
+    let (other, _) = provisioned(2);
+    let m = merchant(1);
+    let records = [record(&public, &m, "p", 1, "P-secret")];
+    let alice = client(1);
+    let g = grant(&alice, "p");
+    let req = lookup(&alice, &m, "p", 50, 0);
+    // Captured and replayed at another node: refused there, before anything is opened.
+    let err = other
+        .answer(&req, Some(&g), &records, 50, &rand(3))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EnclaveError::Query(QueryError::WrongEnclave {
+            addressed: e.signer(),
+            this: other.signer(),
+        })
+    );
+    assert!(
+        err.to_string().contains("not valid at another node"),
+        "{err}"
+    );
+    assert!(matches!(
+        other.precheck(&req.request, &req.request.hash(), 50),
+        Err(QueryError::WrongEnclave { .. })
+    ));
+    // The enclave it names answers it once.
+    assert_eq!(e.precheck(&req.request, &req.request.hash(), 50), Ok(()));
+    e.answer(&req, Some(&g), &records, 50, &rand(3)).unwrap();
+    assert_eq!(
+        e.precheck(&req.request, &req.request.hash(), 51),
+        Err(QueryError::Replayed(req.request.hash()))
+    );
+}
+
+#[test]
+fn answered_lookups_remembered_across_a_restart_stay_replays() {
+    let (e, public) = provisioned(1);
+    let m = merchant(1);
+    let records = [record(&public, &m, "p", 1, "P-secret")];
+    let alice = client(1);
+    let g = grant(&alice, "p");
+    let req = lookup(&alice, &m, "p", 50, 0);
+    e.answer(&req, Some(&g), &records, 50, &rand(3)).unwrap();
+    // A restart: a new enclave object, told by the node what was answered.
+    let blob = e.sealed_blob([9; 12]).unwrap();
+    drop(e);
+    let restarted = Enclave::new(&[1; 32], EnclaveConfig::new(chain()), Some(&blob)).unwrap();
+    restarted.remember_answered(req.request.issued_at_height, &req.request.hash());
+    assert!(matches!(
+        restarted.answer(&req, Some(&g), &records, 52, &rand(4)),
+        Err(EnclaveError::Query(QueryError::Replayed(_)))
+    ));
+    assert_eq!(restarted.lookup_window(), DEFAULT_LOOKUP_WINDOW);
+}
+
+#[test]
+fn provisioning_is_signed_by_the_providing_enclave() {
+    let (a, public) = provisioned(1);
+    let mut b = Enclave::new(&[2; 32], EnclaveConfig::new(chain()), None).unwrap();
+    let root_pk = root().public_key();
+    let allowed = allowed();
+    let chain_id = chain();
+    let pol = policy(&root_pk, &allowed, &chain_id);
+    let signed = a
+        .provision_for(&b.quote().attest(&root()), &pol, &rand(2))
+        .unwrap();
+    assert_eq!(signed.provider, a.signer());
+    assert!(signed.verify(&chain_id));
+    assert!(!signed.verify(&ChainId::new("other")));
+    // Another key's signature, or a swapped secret, does not verify.
+    let mut forged = signed.clone();
+    forged.provider = b.signer();
+    assert!(!forged.verify(&chain_id));
+    let mut swapped = signed.clone();
+    swapped.wrapped.sealed.ciphertext[0] ^= 1;
+    assert!(!swapped.verify(&chain_id));
+    b.provision(&signed.wrapped, &public).unwrap();
+    // A quote under the minimum security version is not provisioned.
+    let strict = QuotePolicy {
+        min_security_version: ENCLAVE_SECURITY_VERSION + 1,
+        ..pol
+    };
+    let c = Enclave::new(&[3; 32], EnclaveConfig::new(chain()), None).unwrap();
+    assert!(matches!(
+        a.provision_for(&c.quote().attest(&root()), &strict, &rand(2)),
+        Err(EnclaveError::Quote(
+            QuoteError::SecurityVersionTooLow { .. }
+        ))
+    ));
 }
 
 #[test]

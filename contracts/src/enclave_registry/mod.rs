@@ -1,31 +1,65 @@
 //! The on-chain side of the simulated enclave: which measurements are allowed, which enclaves
-//! are registered (their quotes verified by every validator, deterministically), and the
-//! consortium secret wrapped to each newly registered enclave.
+//! are registered (their quotes verified by every validator, deterministically), to which platform
+//! each belongs, and the consortium secret wrapped to each newly registered enclave.
 //!
 //! ```text
-//!  genesis: attestation root, consortium public key, allowed measurements, genesis enclaves
-//!  Register { quote }      any sender; the attestation (root signature, allowed and not revoked
-//!                          measurement, chain id, debug policy, report data) is the credential
-//!  Provision { wrapped }   a provisioned node wraps the consortium secret to a registered quote;
-//!                          the recipient enclave unwraps it (only it can) and seals it to disk
-//!  governance: ApproveMeasurement / RevokeMeasurement (> 2/3 of the governors)
+//!  genesis: attestation root, consortium public key, allowed measurements, minimum security version,
+//!           genesis enclaves (each bound to a genesis platform, provisioned)
+//!  RegisterBound { quote, binding }   sender: a platform member's key. The quote must verify (root
+//!                          signature, allowed and not revoked measurement, chain id, debug policy,
+//!                          report data, security version ≥ the minimum) and `binding` is the
+//!                          enclave's own signature saying it serves the sender's platform; the entry
+//!                          is bound to that platform. At most MAX_ENCLAVES_PER_PLATFORM per platform.
+//!  ProvisionSigned { provision }     any sender; accepted only when signed by a provisioned enclave
+//!                          (its signer key) that still serves (platform a member, quote within policy,
+//!                          not retired), wrapped to a registered, unprovisioned enclave of a current
+//!                          platform member whose quote is within policy. The recipient enclave
+//!                          unwraps it (only it can) and seals it to disk.
+//!  Deregister { signer }   the owning platform's key removes one of its enclaves.
+//!  governance: ApproveMeasurement / RevokeMeasurement / SetEnclaveMinSecurityVersion (> 2/3 of the
+//!              governors); RemovePlatform retires the platform's enclaves.
+//!  Register, Provision     (the first formats) refused: a registration without the enclave's
+//!                          platform binding, a provisioning without an enclave's signature.
 //! ```
+//!
+//! An enclave **serves** ([`serving`]) while it is registered, provisioned, not retired, its platform is
+//! a current member with the platform role, and its quote passes the current policy (a revoked
+//! measurement or a raised minimum security version ends it). Nodes answer lookups only while their
+//! own enclave serves; clients trust an answer only from an enclave that does.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
-use crate::enclave::{KxPublicKey, Measurement, QuotePolicy, SignedQuote, WrappedSecret};
-use crate::primitives::crypto::PublicKey;
+use crate::enclave::{
+    platform_binding_bytes, KxPublicKey, Measurement, QuoteError, QuotePolicy, SignedProvision,
+    SignedQuote, WrappedSecret,
+};
+use crate::governance::{self, Role};
+use crate::primitives::crypto::{PublicKey, Signature};
+use crate::primitives::ids::{ChainId, PlatformId};
 
 const CONFIG_KEY: &[u8] = b"enc/config";
 const ALLOWED_KEY: &[u8] = b"enc/allowed";
 const REVOKED_KEY: &[u8] = b"enc/revoked";
 const ENCLAVES_KEY: &[u8] = b"enc/enclaves";
 
-/// Most registered enclaves (bounds state and per-block work).
+/// Most registered enclaves that are not retired (bounds state and per-block work).
 pub const MAX_ENCLAVES: usize = 256;
+/// Most enclaves one platform may have registered (not retired). A platform runs a few nodes (say a
+/// validator, a full node and a standby); every enclave build upgrade registers each of them again
+/// under a new measurement before the old ones are deregistered: 3 nodes × 2 builds = 6, and 8 leaves
+/// room for a replaced machine. Bounding it per platform keeps one member from filling
+/// [`MAX_ENCLAVES`] (256 = 32 platforms at the limit) and from making every provisioned enclave wrap
+/// the secret again and again.
+pub const MAX_ENCLAVES_PER_PLATFORM: usize = 8;
+/// The minimum security version of a chain that sets none.
+pub const DEFAULT_MIN_SECURITY_VERSION: u32 = 1;
+
+fn default_min_security_version() -> u32 {
+    DEFAULT_MIN_SECURITY_VERSION
+}
 
 fn enclave_key(signer: &PublicKey) -> Vec<u8> {
     [b"enc/enclave/".as_slice(), &signer.0].concat()
@@ -33,6 +67,15 @@ fn enclave_key(signer: &PublicKey) -> Vec<u8> {
 
 fn wrapped_key(signer: &PublicKey) -> Vec<u8> {
     [b"enc/wrapped/".as_slice(), &signer.0].concat()
+}
+
+/// A genesis node's enclave and the genesis platform it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct GenesisEnclave {
+    /// The platform (a genesis member with the platform role).
+    pub platform_id: PlatformId,
+    /// Its attested quote.
+    pub quote: SignedQuote,
 }
 
 /// The enclave section of genesis.
@@ -47,7 +90,10 @@ pub struct EnclaveGenesis {
     /// Whether debug enclaves are accepted (dev chains only).
     pub allow_debug: bool,
     /// The genesis nodes' enclaves, provisioned at genesis.
-    pub enclaves: Vec<SignedQuote>,
+    pub enclaves: Vec<GenesisEnclave>,
+    /// The lowest quote security version accepted (1 when absent).
+    #[serde(default = "default_min_security_version")]
+    pub min_security_version: u32,
 }
 
 /// The stored configuration.
@@ -56,15 +102,33 @@ pub struct EnclaveConfig {
     pub attestation_root: PublicKey,
     pub consortium_public: KxPublicKey,
     pub allow_debug: bool,
+    /// The lowest quote security version accepted (governance: `SetEnclaveMinSecurityVersion`).
+    #[serde(default = "default_min_security_version")]
+    pub min_security_version: u32,
+}
+
+/// Why an enclave stopped serving for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct Retirement {
+    /// Height at which it was retired.
+    pub height: u64,
+    /// Why.
+    pub reason: String,
 }
 
 /// A registered enclave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct EnclaveEntry {
     pub quote: SignedQuote,
+    /// The platform the enclave belongs to (the member that registered it).
+    pub platform_id: PlatformId,
     /// Whether a wrapped consortium secret was delivered (or it was provisioned at genesis).
     pub provisioned: bool,
     pub registered_at: u64,
+    /// The enclave whose signed provisioning delivered the secret (`None`: genesis, or not yet).
+    pub provisioned_by: Option<PublicKey>,
+    /// Set when the enclave's platform was removed by governance: it never serves again.
+    pub retired: Option<Retirement>,
 }
 
 /// Enclave registry calls.
@@ -75,10 +139,24 @@ pub struct EnclaveEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Call {
-    /// Registers an enclave by its signed quote.
+    /// The first registration format, without the enclave's platform binding: refused
+    /// ([`Error::UnboundRegistration`]); use [`Call::RegisterBound`].
     Register { quote: SignedQuote },
-    /// Delivers the consortium secret, wrapped to a registered enclave's quote.
+    /// The first provisioning format, without an enclave's signature: refused
+    /// ([`Error::UnsignedProvision`]); use [`Call::ProvisionSigned`].
     Provision { wrapped: WrappedSecret },
+    /// A platform member registers an enclave of its own, by its signed quote and the enclave's
+    /// signature over ([`platform_binding_bytes`]) the sender's platform.
+    RegisterBound {
+        quote: SignedQuote,
+        binding: Signature,
+    },
+    /// Delivers the consortium secret to a registered enclave, signed by the provisioned enclave
+    /// that wrapped it.
+    ProvisionSigned { provision: SignedProvision },
+    /// The owning platform removes one of its enclaves (frees its place; its wrapped secret is
+    /// deleted from state).
+    Deregister { signer: PublicKey },
 }
 
 /// Refusals.
@@ -102,6 +180,36 @@ pub enum Error {
     AlreadyAllowed(Measurement),
     #[error("measurement {0} is not allowed")]
     NotAllowed(Measurement),
+    #[error("sender {0} is not a platform member: only a platform member's key registers an enclave, which then belongs to that platform")]
+    NotAPlatform(PublicKey),
+    #[error("platform {platform} already has {limit} enclaves registered (the most one platform may have; deregister one first)")]
+    PlatformFull { platform: PlatformId, limit: usize },
+    #[error("registration without the enclave's platform binding is refused (use register_bound)")]
+    UnboundRegistration,
+    #[error("the enclave's platform binding does not verify under enclave {signer} for platform {platform}: an enclave registers only for the platform it says it serves")]
+    BadBinding {
+        signer: PublicKey,
+        platform: PlatformId,
+    },
+    #[error("provisioning without a provisioned enclave's signature is refused: only a provisioned enclave can mark another one provisioned (use provision_signed)")]
+    UnsignedProvision,
+    #[error("provisioning signature does not verify under enclave {0}: only the enclave that wrapped the secret can sign it")]
+    BadProvisionSignature(PublicKey),
+    #[error("the providing enclave may not provision: {0}")]
+    ProviderUnfit(Unfit),
+    #[error("the recipient enclave may not be provisioned: {0}")]
+    RecipientUnfit(Unfit),
+    #[error("enclave {0} is not registered")]
+    UnknownEnclave(PublicKey),
+    #[error(
+        "enclave {signer} belongs to platform {platform}: only that platform's key deregisters it"
+    )]
+    NotOwner {
+        signer: PublicKey,
+        platform: PlatformId,
+    },
+    #[error("the minimum enclave security version must be at least 1 and differ from the current {current}, got {got}")]
+    InvalidMinSecurityVersion { got: u32, current: u32 },
 }
 
 impl Error {
@@ -117,6 +225,17 @@ impl Error {
             Error::TooMany => 406,
             Error::AlreadyAllowed(_) => 407,
             Error::NotAllowed(_) => 408,
+            Error::NotAPlatform(_) => 409,
+            Error::PlatformFull { .. } => 410,
+            Error::UnboundRegistration => 411,
+            Error::BadBinding { .. } => 412,
+            Error::UnsignedProvision => 413,
+            Error::BadProvisionSignature(_) => 414,
+            Error::ProviderUnfit(_) => 415,
+            Error::RecipientUnfit(_) => 416,
+            Error::UnknownEnclave(_) => 417,
+            Error::NotOwner { .. } => 418,
+            Error::InvalidMinSecurityVersion { .. } => 419,
         }
     }
 }
@@ -125,6 +244,33 @@ impl Refusal for Error {
     fn code(&self) -> u32 {
         Error::code(self)
     }
+}
+
+/// Why an enclave does not serve (is not trusted to answer, provision or be provisioned).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unfit {
+    #[error("enclave {0} is not registered")]
+    Unregistered(PublicKey),
+    #[error("enclave {0} is not provisioned with the consortium secret")]
+    NotProvisioned(PublicKey),
+    #[error("enclave {signer} was retired at height {height}: {reason}")]
+    Retired {
+        signer: PublicKey,
+        height: u64,
+        reason: String,
+    },
+    #[error(
+        "enclave {signer} belongs to platform {platform}, which is not a current platform member"
+    )]
+    PlatformNotMember {
+        signer: PublicKey,
+        platform: PlatformId,
+    },
+    #[error("enclave {signer}: {error}")]
+    Quote {
+        signer: PublicKey,
+        error: QuoteError,
+    },
 }
 
 /// The configuration, if the chain has an enclave.
@@ -170,66 +316,166 @@ pub fn wrapped_for(
     get_decoded(reader, &wrapped_key(signer))
 }
 
+/// Whether `id` is a current member with the platform role.
+pub fn is_platform_member(reader: &impl StateReader, id: &PlatformId) -> Result<bool, StateError> {
+    Ok(governance::member(reader, id)?.is_some_and(|m| m.has_role(Role::Platform)))
+}
+
+/// The chain's quote policy, over lists the caller holds (see [`policy_lists`]).
+pub fn policy<'a>(
+    cfg: &'a EnclaveConfig,
+    chain_id: &'a ChainId,
+    allowed: &'a [Measurement],
+    revoked: &'a [Measurement],
+) -> QuotePolicy<'a> {
+    QuotePolicy {
+        root: &cfg.attestation_root,
+        allowed,
+        revoked,
+        chain_id,
+        allow_debug: cfg.allow_debug,
+        min_security_version: cfg.min_security_version,
+    }
+}
+
+/// The allowed and revoked measurements, for [`policy`].
+pub fn policy_lists(
+    reader: &impl StateReader,
+) -> Result<(Vec<Measurement>, Vec<Measurement>), StateError> {
+    Ok((allowed(reader)?, revoked(reader)?))
+}
+
+/// Checks what makes an enclave fit to serve apart from being provisioned: not retired, its platform
+/// a current member (`platform_is_member`), its quote within `policy`. Pure.
+pub fn check_fit(
+    entry: &EnclaveEntry,
+    policy: &QuotePolicy<'_>,
+    platform_is_member: bool,
+) -> Result<(), Unfit> {
+    let signer = entry.quote.quote.signer;
+    if let Some(r) = &entry.retired {
+        return Err(Unfit::Retired {
+            signer,
+            height: r.height,
+            reason: r.reason.clone(),
+        });
+    }
+    if !platform_is_member {
+        return Err(Unfit::PlatformNotMember {
+            signer,
+            platform: entry.platform_id.clone(),
+        });
+    }
+    policy
+        .verify(&entry.quote)
+        .map_err(|error| Unfit::Quote { signer, error })
+}
+
+/// Whether the enclave `signer` serves now: registered, provisioned, and fit ([`check_fit`]).
+/// The outer error is a storage fault; the inner one says why it does not serve.
+pub fn serving(
+    reader: &impl StateReader,
+    chain_id: &ChainId,
+    signer: &PublicKey,
+) -> Result<Result<EnclaveEntry, Unfit>, StateError> {
+    let Some(cfg) = config(reader)? else {
+        return Ok(Err(Unfit::Unregistered(*signer)));
+    };
+    let Some(entry) = enclave(reader, signer)? else {
+        return Ok(Err(Unfit::Unregistered(*signer)));
+    };
+    let (allowed, revoked) = policy_lists(reader)?;
+    let member = is_platform_member(reader, &entry.platform_id)?;
+    if let Err(e) = check_fit(&entry, &policy(&cfg, chain_id, &allowed, &revoked), member) {
+        return Ok(Err(e));
+    }
+    if !entry.provisioned {
+        return Ok(Err(Unfit::NotProvisioned(*signer)));
+    }
+    Ok(Ok(entry))
+}
+
 fn verify<R: StateReader>(
     ov: &Overlay<'_, R>,
     cfg: &EnclaveConfig,
-    chain_id: &crate::primitives::ids::ChainId,
+    chain_id: &ChainId,
     quote: &SignedQuote,
 ) -> Result<(), CallError> {
-    let allowed = allowed(ov)?;
-    let revoked = revoked(ov)?;
-    QuotePolicy {
-        root: &cfg.attestation_root,
-        allowed: &allowed,
-        revoked: &revoked,
-        chain_id,
-        allow_debug: cfg.allow_debug,
-    }
-    .verify(quote)
-    .map_err(|e| CallError::from(Error::Quote(e.to_string())))
+    let (allowed, revoked) = policy_lists(ov)?;
+    policy(cfg, chain_id, &allowed, &revoked)
+        .verify(quote)
+        .map_err(|e| CallError::from(Error::Quote(e.to_string())))
 }
 
 fn insert<R: StateReader>(ov: &mut Overlay<'_, R>, entry: EnclaveEntry) -> Result<(), CallError> {
     let signer = entry.quote.quote.signer;
     let mut signers: Vec<PublicKey> = get_decoded(ov, ENCLAVES_KEY)?.unwrap_or_default();
-    match signers.binary_search(&signer) {
+    let pos = match signers.binary_search(&signer) {
         Ok(_) => return Err(Error::AlreadyRegistered(signer).into()),
-        Err(pos) => {
-            if signers.len() >= MAX_ENCLAVES {
-                return Err(Error::TooMany.into());
-            }
-            signers.insert(pos, signer);
-        }
+        Err(pos) => pos,
+    };
+    let live: Vec<EnclaveEntry> = enclaves(ov)?
+        .into_iter()
+        .filter(|e| e.retired.is_none())
+        .collect();
+    if live.len() >= MAX_ENCLAVES {
+        return Err(Error::TooMany.into());
     }
+    let of_platform = live
+        .iter()
+        .filter(|e| e.platform_id == entry.platform_id)
+        .count();
+    if of_platform >= MAX_ENCLAVES_PER_PLATFORM {
+        return Err(Error::PlatformFull {
+            platform: entry.platform_id.clone(),
+            limit: MAX_ENCLAVES_PER_PLATFORM,
+        }
+        .into());
+    }
+    signers.insert(pos, signer);
     put_encoded(ov, ENCLAVES_KEY.to_vec(), &signers);
     put_encoded(ov, enclave_key(&signer), &entry);
     Ok(())
 }
 
-/// Writes the genesis enclave section (quotes verified like any registration).
+/// Writes the genesis enclave section (quotes verified like any registration; each genesis enclave's
+/// platform must be a genesis member with the platform role, written before this).
 pub(crate) fn write_genesis<R: StateReader>(
     ov: &mut Overlay<'_, R>,
-    chain_id: &crate::primitives::ids::ChainId,
+    chain_id: &ChainId,
     g: &EnclaveGenesis,
 ) -> Result<(), String> {
+    if g.min_security_version == 0 {
+        return Err("min_security_version must be at least 1".into());
+    }
     let cfg = EnclaveConfig {
         attestation_root: g.attestation_root,
         consortium_public: g.consortium_public,
         allow_debug: g.allow_debug,
+        min_security_version: g.min_security_version,
     };
     put_encoded(ov, CONFIG_KEY.to_vec(), &cfg);
     let mut measurements = g.measurements.clone();
     measurements.sort();
     measurements.dedup();
     put_encoded(ov, ALLOWED_KEY.to_vec(), &measurements);
-    for quote in &g.enclaves {
-        verify(ov, &cfg, chain_id, quote).map_err(|e| format!("genesis enclave: {e:?}"))?;
+    for e in &g.enclaves {
+        if !is_platform_member(ov, &e.platform_id).map_err(|e| e.to_string())? {
+            return Err(format!(
+                "genesis enclave {} belongs to {}, which is not a genesis platform member",
+                e.quote.quote.signer, e.platform_id
+            ));
+        }
+        verify(ov, &cfg, chain_id, &e.quote).map_err(|e| format!("genesis enclave: {e:?}"))?;
         insert(
             ov,
             EnclaveEntry {
-                quote: quote.clone(),
+                quote: e.quote.clone(),
+                platform_id: e.platform_id.clone(),
                 provisioned: true,
                 registered_at: 0,
+                provisioned_by: None,
+                retired: None,
             },
         )
         .map_err(|e| format!("genesis enclave: {e:?}"))?;
@@ -258,8 +504,8 @@ pub(crate) fn approve_measurement<R: StateReader>(
     }
 }
 
-/// Governance: revoke a measurement (registered enclaves of it stop being trusted by clients,
-/// and no new one registers).
+/// Governance: revoke a measurement (registered enclaves of it stop serving: their nodes stop
+/// answering and clients stop trusting them; no new one registers).
 pub(crate) fn revoke_measurement<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     m: &Measurement,
@@ -293,51 +539,165 @@ pub(crate) fn check_measurement_action(
     }
 }
 
+/// Checks a new minimum security version before it is voted on.
+pub(crate) fn check_min_security_version(
+    reader: &impl StateReader,
+    version: u32,
+) -> Result<(), CallError> {
+    let cfg = config(reader)?.ok_or(Error::NotConfigured)?;
+    if version == 0 || version == cfg.min_security_version {
+        return Err(Error::InvalidMinSecurityVersion {
+            got: version,
+            current: cfg.min_security_version,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Governance: sets the minimum security version (enclaves below it stop serving, none below it
+/// registers or is provisioned).
+pub(crate) fn set_min_security_version<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    version: u32,
+) -> Result<(), CallError> {
+    check_min_security_version(ov, version)?;
+    let mut cfg = config(ov)?.ok_or(Error::NotConfigured)?;
+    cfg.min_security_version = version;
+    put_encoded(ov, CONFIG_KEY.to_vec(), &cfg);
+    Ok(())
+}
+
+/// Governance removed platform `platform`: its enclaves are retired (never serve again, even if a
+/// member of the same id is admitted later). Returns how many.
+pub(crate) fn retire_platform<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    height: u64,
+    platform: &PlatformId,
+) -> Result<usize, StateError> {
+    let mut n = 0;
+    for mut e in enclaves(ov)? {
+        if &e.platform_id == platform && e.retired.is_none() {
+            e.retired = Some(Retirement {
+                height,
+                reason: format!("its platform {platform} was removed by governance"),
+            });
+            put_encoded(ov, enclave_key(&e.quote.quote.signer), &e);
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The sender's platform, if it is a member with the platform role.
+fn sender_platform(reader: &impl StateReader, ctx: &Context) -> Result<PlatformId, CallError> {
+    match governance::member_by_key(reader, &ctx.sender)? {
+        Some(m) if m.has_role(Role::Platform) => Ok(m.id),
+        _ => Err(Error::NotAPlatform(ctx.sender).into()),
+    }
+}
+
+fn provision<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    cfg: &EnclaveConfig,
+    chain_id: &ChainId,
+    p: &SignedProvision,
+) -> Result<Vec<Event>, CallError> {
+    let wrapped = &p.wrapped;
+    if wrapped.consortium_public != cfg.consortium_public {
+        return Err(Error::WrongConsortiumKey {
+            expected: hex::encode(cfg.consortium_public.0),
+            got: hex::encode(wrapped.consortium_public.0),
+        }
+        .into());
+    }
+    if !p.verify(chain_id) {
+        return Err(Error::BadProvisionSignature(p.provider).into());
+    }
+    if let Err(unfit) = serving(ov, chain_id, &p.provider)? {
+        return Err(Error::ProviderUnfit(unfit).into());
+    }
+    let mut entry = enclaves(ov)?
+        .into_iter()
+        .find(|e| e.quote.quote.hash() == wrapped.recipient_quote_hash)
+        .ok_or(Error::UnknownRecipient)?;
+    let signer = entry.quote.quote.signer;
+    if entry.provisioned {
+        return Err(Error::AlreadyProvisioned(signer).into());
+    }
+    let (allowed, revoked) = policy_lists(ov)?;
+    let member = is_platform_member(ov, &entry.platform_id)?;
+    check_fit(&entry, &policy(cfg, chain_id, &allowed, &revoked), member)
+        .map_err(Error::RecipientUnfit)?;
+    entry.provisioned = true;
+    entry.provisioned_by = Some(p.provider);
+    put_encoded(ov, enclave_key(&signer), &entry);
+    put_encoded(ov, wrapped_key(&signer), wrapped);
+    Ok(vec![Event::new("enclave_provisioned")
+        .with("signer", signer.to_hex())
+        .with("platform_id", entry.platform_id.as_str())
+        .with("provider", p.provider.to_hex())])
+}
+
 /// Runs an enclave registry call.
 pub(crate) fn execute<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     ctx: &Context,
-    chain_id: &crate::primitives::ids::ChainId,
+    chain_id: &ChainId,
     call: &Call,
 ) -> Result<Vec<Event>, CallError> {
     let cfg = config(ov)?.ok_or(Error::NotConfigured)?;
     match call {
-        Call::Register { quote } => {
+        Call::Register { .. } => Err(Error::UnboundRegistration.into()),
+        Call::Provision { .. } => Err(Error::UnsignedProvision.into()),
+        Call::RegisterBound { quote, binding } => {
+            let platform = sender_platform(ov, ctx)?;
             verify(ov, &cfg, chain_id, quote)?;
+            let signer = quote.quote.signer;
+            if signer
+                .verify(&platform_binding_bytes(chain_id, &platform), binding)
+                .is_err()
+            {
+                return Err(Error::BadBinding { signer, platform }.into());
+            }
             insert(
                 ov,
                 EnclaveEntry {
                     quote: quote.clone(),
+                    platform_id: platform.clone(),
                     provisioned: false,
                     registered_at: ctx.height,
+                    provisioned_by: None,
+                    retired: None,
                 },
             )?;
             Ok(vec![Event::new("enclave_registered")
-                .with("signer", quote.quote.signer.to_hex())
+                .with("signer", signer.to_hex())
+                .with("platform_id", platform.as_str())
                 .with("measurement", quote.quote.measurement.to_string())])
         }
-        Call::Provision { wrapped } => {
-            if wrapped.consortium_public != cfg.consortium_public {
-                return Err(Error::WrongConsortiumKey {
-                    expected: hex::encode(cfg.consortium_public.0),
-                    got: hex::encode(wrapped.consortium_public.0),
+        Call::ProvisionSigned { provision: p } => provision(ov, &cfg, chain_id, p),
+        Call::Deregister { signer } => {
+            let platform = sender_platform(ov, ctx)?;
+            let entry = enclave(ov, signer)?.ok_or(Error::UnknownEnclave(*signer))?;
+            if entry.platform_id != platform {
+                return Err(Error::NotOwner {
+                    signer: *signer,
+                    platform: entry.platform_id,
                 }
                 .into());
             }
-            let mut entry = enclaves(ov)?
-                .into_iter()
-                .find(|e| e.quote.quote.hash() == wrapped.recipient_quote_hash)
-                .ok_or(Error::UnknownRecipient)?;
-            let signer = entry.quote.quote.signer;
-            if entry.provisioned {
-                return Err(Error::AlreadyProvisioned(signer).into());
-            }
-            entry.provisioned = true;
-            put_encoded(ov, enclave_key(&signer), &entry);
-            put_encoded(ov, wrapped_key(&signer), wrapped);
-            Ok(vec![
-                Event::new("enclave_provisioned").with("signer", signer.to_hex())
-            ])
+            let mut signers: Vec<PublicKey> = get_decoded(ov, ENCLAVES_KEY)?.unwrap_or_default();
+            signers.retain(|s| s != signer);
+            put_encoded(ov, ENCLAVES_KEY.to_vec(), &signers);
+            ov.delete(enclave_key(signer));
+            ov.delete(wrapped_key(signer));
+            Ok(vec![Event::new("enclave_deregistered")
+                .with("signer", signer.to_hex())
+                .with("platform_id", platform.as_str())])
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

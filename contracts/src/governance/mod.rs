@@ -234,7 +234,8 @@ pub enum Action {
         /// The new member.
         member: Member,
     },
-    /// Removes a member (its key loses every right; its wallet-host qualification goes too).
+    /// Removes a member (its key loses every right; its wallet-host qualification goes too; its
+    /// enclaves are retired).
     RemovePlatform {
         /// The member.
         id: PlatformId,
@@ -273,6 +274,12 @@ pub enum Action {
         /// The cap, a positive amount (its currency is the clearing account's).
         cap: crate::money::Amount,
     },
+    /// Sets the lowest enclave security version the chain accepts: no enclave below it registers or
+    /// is provisioned, and those registered stop serving.
+    SetEnclaveMinSecurityVersion {
+        /// The new minimum (at least 1).
+        version: u32,
+    },
 }
 
 impl Action {
@@ -287,6 +294,7 @@ impl Action {
             Action::ApproveMeasurement { .. } => "approve_measurement",
             Action::RevokeMeasurement { .. } => "revoke_measurement",
             Action::SetNetDebitCap { .. } => "set_net_debit_cap",
+            Action::SetEnclaveMinSecurityVersion { .. } => "set_enclave_min_security_version",
         }
     }
 }
@@ -607,6 +615,9 @@ fn check_action(reader: &impl StateReader, action: &Action) -> Result<(), CallEr
             cap.validate()
                 .map_err(|e| Error::InvalidAction(format!("net debit cap: {e}")))?;
         }
+        Action::SetEnclaveMinSecurityVersion { version } => {
+            crate::enclave_registry::check_min_security_version(reader, *version)?
+        }
     }
     Ok(())
 }
@@ -625,6 +636,8 @@ fn apply_action<R: StateReader>(
             let m = member(ov, id)?.ok_or_else(|| Error::UnknownMember(id.clone()))?;
             remove_member(ov, &m)?;
             wallet::revoke_host(ov, id);
+            // Its enclaves stop serving for good (a later member of the same id does not revive them).
+            crate::enclave_registry::retire_platform(ov, ctx.height, id)?;
         }
         Action::QualifyWalletHost { platform } => {
             wallet::qualify_host(ov, ctx, platform, proposal_id);
@@ -638,6 +651,9 @@ fn apply_action<R: StateReader>(
             crate::enclave_registry::revoke_measurement(ov, measurement)?
         }
         Action::SetNetDebitCap { platform, cap } => wallet::set_net_debit_cap(ov, platform, cap),
+        Action::SetEnclaveMinSecurityVersion { version } => {
+            crate::enclave_registry::set_min_security_version(ov, *version)?
+        }
     }
     Ok(())
 }

@@ -106,6 +106,7 @@ fn signed_lookup() -> SignedLookup {
         reply_kx_public: KxSecret::from_seed([48; 32]).public_key(),
         nonce: [49; LOOKUP_NONCE_LEN],
         issued_at_height: 7,
+        enclave: key(2).public_key(),
     }
     .sign(&key(1))
 }
@@ -198,6 +199,20 @@ fn calls() -> Vec<Call> {
         }),
         Call::Enclave(enclave_registry::Call::Provision {
             wrapped: wrapped_secret(),
+        }),
+        Call::Enclave(enclave_registry::Call::RegisterBound {
+            quote: signed_quote(),
+            binding: key(3).sign(b"binding"),
+        }),
+        Call::Enclave(enclave_registry::Call::ProvisionSigned {
+            provision: paychain_contracts::enclave::SignedProvision {
+                wrapped: wrapped_secret(),
+                provider: key(4).public_key(),
+                signature: key(4).sign(b"provision"),
+            },
+        }),
+        Call::Enclave(enclave_registry::Call::Deregister {
+            signer: key(5).public_key(),
         }),
     ]
 }

@@ -1,6 +1,7 @@
 //! [`EnclaveApiServer`]: the chain's enclave status, and lookups answered by the node's enclave
 //! (`crate::enclave` does the work; the requester's role is checked there, from committed state).
 
+use paychain_api::enclave::AuditPage;
 use paychain_api::enclave::MAX_LOOKUP_BYTES;
 use paychain_api::{
     EnclaveApiServer, EnclaveStatusView, ErrorCode, LookupView, NodeEnclaveView, Param,
@@ -18,15 +19,38 @@ impl EnclaveApiServer for Rpc {
             allowed_measurements: enclave_registry::allowed(storage).map_err(internal)?,
             revoked_measurements: enclave_registry::revoked(storage).map_err(internal)?,
             enclaves: enclave_registry::enclaves(storage).map_err(internal)?,
-            node_enclave: self.shared.enclave.as_ref().map(|e| {
-                let e = e.read().unwrap_or_else(|p| p.into_inner());
-                NodeEnclaveView {
-                    signer: e.signer(),
-                    measurement: e.measurement(),
-                    provisioned: e.is_provisioned(),
+            node_enclave: match self.shared.enclave.as_ref() {
+                None => None,
+                Some(e) => {
+                    let (signer, measurement, provisioned) = {
+                        let e = e.read().unwrap_or_else(|p| p.into_inner());
+                        (e.signer(), e.measurement(), e.is_provisioned())
+                    };
+                    let not_serving = crate::enclave::not_serving(&self.shared, &signer)
+                        .map_err(|e| e.code().err(e.to_string()))?
+                        .map(|u| u.to_string());
+                    Some(NodeEnclaveView {
+                        signer,
+                        measurement,
+                        provisioned,
+                        not_serving,
+                    })
                 }
-            }),
+            },
         })
+    }
+
+    fn enclave_audit(&self, request: Param<String>) -> RpcResult<AuditPage> {
+        let hex_req = request.text("request")?;
+        if hex_req.len() > 2 * MAX_LOOKUP_BYTES {
+            return Err(
+                ErrorCode::MalformedLookup.err("malformed audit request: larger than 4 KiB")
+            );
+        }
+        let bytes = hex::decode(hex_req).map_err(|e| {
+            ErrorCode::MalformedLookup.err(format!("malformed audit request: not hex: {e}"))
+        })?;
+        crate::enclave::audit(&self.shared, &bytes).map_err(|e| e.code().err(e.to_string()))
     }
 
     fn lookup(&self, lookup: Param<String>) -> RpcResult<LookupView> {

@@ -1,0 +1,694 @@
+//! Trust between platforms, with a malicious operator playing each attack against real nodes:
+//! a quote signed for a key pair of its own, a provisioning it marks itself, a quote below the
+//! minimum security version, a removed platform's enclave, a captured lookup replayed after a restart
+//! and at another node, another platform reading an audit trail, garbage written to the trail, and a
+//! flood from one key. Each attempt ends in a refusal the test names.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use paychain_api::method;
+use paychain_contracts::crypto::{sha256, PublicKey, SecretKey};
+use paychain_contracts::enclave::audit::{AuditRequest, MAX_AUDIT_PAGE};
+use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
+use paychain_contracts::enclave::{
+    open_answer, verify_answer, Enclave, EnclaveConfig, KxSecret, LookupRequest, Measurement,
+    SignedAnswer, SignedProvision, WrappedSecret,
+};
+use paychain_contracts::enclave_registry::Call as EnclaveCall;
+use paychain_contracts::governance::{Action, Call as GovCall};
+use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+use paychain_contracts::tx::Call;
+use paychain_tests::{load_key, txs, RpcError, Testnet};
+use serde_json::{json, Value};
+
+use crate::PROGRESS;
+
+/// A key from a label (distinct per label and per run of the test binary).
+fn key(label: &str) -> SecretKey {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    SecretKey::from_seed(sha256(&[label.as_bytes(), &nanos.to_le_bytes()]).0)
+}
+
+struct Net {
+    net: Testnet,
+    chain: String,
+}
+
+impl Net {
+    fn start(n: usize) -> Result<Net> {
+        let net = Testnet::start(n)?;
+        let chain = net.rpc(0).status()?["chain_id"]
+            .as_str()
+            .context("chain id")?
+            .to_owned();
+        Ok(Net { net, chain })
+    }
+
+    fn chain_id(&self) -> ChainId {
+        ChainId::new(self.chain.clone())
+    }
+
+    /// Sends `call` from `key` through node `i`; returns the committed receipt.
+    fn send(&self, i: usize, key: &SecretKey, call: Call) -> Result<Value> {
+        let rpc = self.net.rpc(i);
+        let tx = txs::signed_call(key, &self.chain, rpc.nonce(&key.public_key())?, call);
+        let hash = rpc
+            .submit(&tx.to_bytes())?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        rpc.wait_committed(&hash, PROGRESS)
+    }
+
+    /// Sends `call` and expects it refused with `code` and a message containing `text`.
+    fn refused(
+        &self,
+        attack: &str,
+        key: &SecretKey,
+        call: Call,
+        code: u64,
+        text: &str,
+    ) -> Result<String> {
+        let r = self.send(0, key, call)?;
+        let error = r["error"].as_str().unwrap_or_default().to_owned();
+        ensure!(
+            r["code"] == code && error.contains(text),
+            "{attack}: expected refusal {code} saying {text:?}, got {r}"
+        );
+        eprintln!("{attack}: refused ({code}) {error}");
+        Ok(error)
+    }
+
+    /// platform-0 proposes `action`, platform-1 and platform-2 approve (3 of 4).
+    fn govern(&self, action: Action) -> Result<()> {
+        let r = self.send(
+            0,
+            &self.net.platform_key(0)?,
+            Call::Governance(GovCall::Propose { action }),
+        )?;
+        ensure!(r["code"] == 0, "proposal refused: {r}");
+        let id = r["events"]
+            .as_array()
+            .and_then(|e| e.iter().find(|e| e["kind"] == "proposal_created"))
+            .and_then(|e| e["attributes"].as_array())
+            .and_then(|a| a.iter().find(|kv| kv[0] == "proposal_id"))
+            .and_then(|kv| kv[1].as_str())
+            .and_then(|s| s.parse::<u64>().ok())
+            .with_context(|| format!("no proposal id in {r}"))?;
+        for i in [1, 2] {
+            let r = self.send(
+                i,
+                &self.net.platform_key(i)?,
+                Call::Governance(GovCall::Vote {
+                    proposal: id,
+                    approve: true,
+                }),
+            )?;
+            ensure!(r["code"] == 0, "vote refused: {r}");
+        }
+        Ok(())
+    }
+
+    fn enclave_status(&self, i: usize) -> Result<Value> {
+        self.net.rpc(i).call(method::ENCLAVE, json!([]))
+    }
+
+    fn node_signer(&self, i: usize) -> Result<PublicKey> {
+        Ok(serde_json::from_value(
+            self.enclave_status(i)?["node_enclave"]["signer"].clone(),
+        )?)
+    }
+
+    fn entry(&self, signer: &PublicKey) -> Result<Option<Value>> {
+        Ok(self.enclave_status(0)?["enclaves"]
+            .as_array()
+            .context("enclaves")?
+            .iter()
+            .find(|e| e["quote"]["quote"]["signer"] == signer.to_hex())
+            .cloned())
+    }
+
+    /// A fresh enclave on a device of the test's own (its operator's machine).
+    fn enclave(&self, label: &str) -> Result<Enclave> {
+        Ok(Enclave::new(
+            &sha256(&[label.as_bytes(), self.chain.as_bytes()]).0,
+            EnclaveConfig::new(self.chain_id()),
+            None,
+        )?)
+    }
+
+    fn register(&self, e: &Enclave, platform: &str) -> Result<Call> {
+        let root = load_key(&self.net.dir.path().join("attestation-root.json"))?;
+        Ok(Call::Enclave(EnclaveCall::RegisterBound {
+            quote: e.quote().attest(&root),
+            binding: e.platform_binding(&PlatformId::new(platform)?),
+        }))
+    }
+}
+
+/// A lookup of `merchant`'s record as `platform` by `key`, addressed to the enclave `enclave`.
+fn lookup(
+    net: &Net,
+    key: &SecretKey,
+    platform: &str,
+    merchant: &MerchantId,
+    enclave: PublicKey,
+    height: u64,
+    label: &str,
+) -> Result<(LookupRequest, String, KxSecret)> {
+    let reply = KxSecret::from_seed(key_seed(label, 1));
+    let mut nonce = [0u8; LOOKUP_NONCE_LEN];
+    nonce.copy_from_slice(&key_seed(label, 2)[..LOOKUP_NONCE_LEN]);
+    let request = LookupRequest {
+        chain_id: net.chain_id(),
+        merchant_id: merchant.clone(),
+        platform_id: PlatformId::new(platform)?,
+        requester: key.public_key(),
+        reply_kx_public: reply.public_key(),
+        nonce,
+        issued_at_height: height,
+        enclave,
+    };
+    let hex_lookup = hex::encode(request.clone().sign(key).to_bytes());
+    Ok((request, hex_lookup, reply))
+}
+
+fn key_seed(label: &str, n: u8) -> [u8; 32] {
+    sha256(&[label.as_bytes(), &[n]]).0
+}
+
+fn expect_err(e: &RpcError, attack: &str, code: i64, text: &str) -> Result<()> {
+    ensure!(
+        e.code == code && e.message.contains(text),
+        "{attack}: expected error {code} saying {text:?}, got {e}"
+    );
+    eprintln!("{attack}: refused ({code}) {}", e.message);
+    Ok(())
+}
+
+#[test]
+fn n4_enclave_registration_and_provisioning_attacks_are_refused() -> Result<()> {
+    let net = Net::start(4)?;
+    let stranger = key("stranger");
+    let p1 = net.net.platform_key(1)?;
+    let p2 = net.net.platform_key(2)?;
+
+    // Genesis enclaves belong to genesis platforms: node i's to platform-i.
+    let status = net.enclave_status(0)?;
+    let mut owners: Vec<String> = status["enclaves"]
+        .as_array()
+        .context("enclaves")?
+        .iter()
+        .map(|e| e["platform_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    owners.sort();
+    ensure!(
+        owners == ["platform-0", "platform-1", "platform-2", "platform-3"],
+        "genesis enclaves' platforms: {owners:?}"
+    );
+    let genesis_signers: Vec<Value> = status["enclaves"]
+        .as_array()
+        .context("enclaves")?
+        .iter()
+        .map(|e| e["quote"]["quote"]["signer"].clone())
+        .collect();
+
+    // (a) A fresh non-member key signs a quote with the attestation root for a key pair it holds
+    // and registers it, to be provisioned with the consortium secret.
+    let mine = net.enclave("stranger's enclave")?;
+    net.refused(
+        "attack (a) non-member registers a quote it signed",
+        &stranger,
+        net.register(&mine, "platform-0")?,
+        409,
+        "is not a platform member",
+    )?;
+    let root = load_key(&net.net.dir.path().join("attestation-root.json"))?;
+    net.refused(
+        "attack (a) the first, unbound registration format",
+        &stranger,
+        Call::Enclave(EnclaveCall::Register {
+            quote: mine.quote().attest(&root),
+        }),
+        411,
+        "without the enclave's platform binding",
+    )?;
+    // Another platform copies that quote and binding to own the enclave: the binding names
+    // platform-0.
+    net.refused(
+        "attack: a platform registers an enclave bound to another platform",
+        &p1,
+        net.register(&mine, "platform-0")?,
+        412,
+        "platform binding does not verify",
+    )?;
+    ensure!(net.entry(&mine.signer())?.is_none(), "registered after all");
+
+    // A quote below the chain's minimum security version (1).
+    let low = net.enclave("old build")?;
+    let mut q = low.quote();
+    q.security_version = 0;
+    net.refused(
+        "attack: register a quote below the minimum security version",
+        &p1,
+        Call::Enclave(EnclaveCall::RegisterBound {
+            quote: q.attest(&root),
+            binding: low.platform_binding(&PlatformId::new("platform-1")?),
+        }),
+        401,
+        "enclave security version 0 is below the chain's minimum 1",
+    )?;
+
+    // A member's enclave is registered, bound to it, and provisioned by a running enclave.
+    let e1 = net.enclave("platform-1's new enclave")?;
+    let r = net.send(0, &p1, net.register(&e1, "platform-1")?)?;
+    ensure!(r["code"] == 0, "registration refused: {r}");
+    let deadline = Instant::now() + PROGRESS;
+    let entry = loop {
+        let entry = net.entry(&e1.signer())?.context("not registered")?;
+        if entry["provisioned"] == true {
+            break entry;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "not provisioned in time: {entry}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    ensure!(entry["platform_id"] == "platform-1", "{entry}");
+    ensure!(
+        genesis_signers.contains(&entry["provisioned_by"]),
+        "provisioned by {} (not a genesis enclave)",
+        entry["provisioned_by"]
+    );
+
+    // (e) Marking an enclave provisioned: the first, unsigned format from anyone; a provisioning
+    // signed by a key that is no enclave (the stranger's) or by another platform's member key.
+    let e2 = net.enclave("platform-2's new enclave")?;
+    let r = net.send(0, &p2, net.register(&e2, "platform-2")?)?;
+    ensure!(r["code"] == 0, "registration refused: {r}");
+    let garbage = WrappedSecret {
+        recipient_quote_hash: e2.quote().hash(),
+        consortium_public: serde_json::from_value(status["config"]["consortium_public"].clone())?,
+        sealed: paychain_contracts::enclave::SealedBox {
+            ephemeral_public: KxSecret::from_seed([5; 32]).public_key(),
+            nonce: [0; 12],
+            ciphertext: vec![0; 48],
+        },
+    };
+    for (who, k) in [("a stranger", &stranger), ("platform-1", &p1)] {
+        net.refused(
+            &format!("attack (e) {who} sends an unsigned provisioning"),
+            k,
+            Call::Enclave(EnclaveCall::Provision {
+                wrapped: garbage.clone(),
+            }),
+            413,
+            "only a provisioned enclave can mark another one provisioned",
+        )?;
+        let provider = k.public_key();
+        let signature = k.sign(&SignedProvision::sign_bytes(
+            &net.chain_id(),
+            &provider,
+            &garbage,
+        ));
+        net.refused(
+            &format!("attack (e) {who} signs a provisioning itself"),
+            k,
+            Call::Enclave(EnclaveCall::ProvisionSigned {
+                provision: SignedProvision {
+                    wrapped: garbage.clone(),
+                    provider,
+                    signature,
+                },
+            }),
+            415,
+            "is not registered",
+        )?;
+    }
+    // A genesis enclave's key named as provider, with a signature that is not its own.
+    let victim: PublicKey = serde_json::from_value(genesis_signers[0].clone())?;
+    net.refused(
+        "attack (e) a provisioning in a running enclave's name",
+        &stranger,
+        Call::Enclave(EnclaveCall::ProvisionSigned {
+            provision: SignedProvision {
+                wrapped: garbage.clone(),
+                provider: victim,
+                signature: stranger.sign(b"not the enclave"),
+            },
+        }),
+        414,
+        "only the enclave that wrapped the secret can sign it",
+    )?;
+
+    // Governance removes platform-3: its node's enclave (genesis, platform-3's) stops serving, its
+    // node refuses lookups and clients refuse its answers.
+    net.govern(Action::RemovePlatform {
+        id: PlatformId::new("platform-3")?,
+    })?;
+    let node3 = net.node_signer(3)?;
+    let entry = net.entry(&node3)?.context("node 3's enclave")?;
+    ensure!(
+        entry["retired"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("platform platform-3 was removed by governance")),
+        "{entry}"
+    );
+    let deadline = Instant::now() + PROGRESS;
+    loop {
+        let s = net.enclave_status(3)?;
+        if s["node_enclave"]["not_serving"]
+            .as_str()
+            .is_some_and(|r| r.contains("retired"))
+        {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "node 3 still serves: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let p0 = net.net.platform_key(0)?;
+    let merchant = MerchantId::derive(&key("any merchant").public_key());
+    let height = net.net.height(3)?;
+    let (_, l, _) = lookup(
+        &net,
+        &p0,
+        "platform-0",
+        &merchant,
+        node3,
+        height,
+        "at node 3",
+    )?;
+    let e = net.net.rpc(3).call_err(method::LOOKUP, json!([l]))?;
+    expect_err(
+        &e,
+        "a removed platform's enclave is asked",
+        4006,
+        "does not serve",
+    )?;
+    ensure!(e.message.contains("retired"), "{e}");
+    let key0 = net.net.platform_key_path(0);
+    let out = net.net.cli(
+        3,
+        &[
+            "lookup",
+            merchant.as_str(),
+            "--key",
+            key0.to_str().context("path")?,
+            "--platform",
+            "platform-0",
+        ],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1) && stderr.contains("retired"),
+        "the client trusted a removed platform's enclave: {stderr}"
+    );
+    eprintln!(
+        "client refuses a removed platform's enclave: {}",
+        stderr.trim()
+    );
+    Ok(())
+}
+
+#[test]
+fn n4_lookup_replays_audit_trail_and_rate_limit() -> Result<()> {
+    let mut net = Net::start(4)?;
+    let p0 = net.net.platform_key(0)?;
+    let p1 = net.net.platform_key(1)?;
+    let stranger = key("stranger");
+
+    // A merchant with platform-0's sealed record, accepted by the merchant.
+    let merchant_key = txs::merchant_key(61);
+    let merchant = MerchantId::derive(&merchant_key);
+    let r = net.send(
+        0,
+        &p0,
+        Call::Registry(txs::register(&merchant_key, "Replay Noodles")),
+    )?;
+    ensure!(r["code"] == 0, "{r}");
+    let plaintext = "platform-0-acquirer-record-61";
+    let sealed = net
+        .net
+        .seal(&merchant, "platform-0", 1, plaintext.as_bytes())?;
+    let r = net.send(0, &p0, Call::Registry(txs::put(&merchant, &sealed)))?;
+    ensure!(r["code"] == 0, "{r}");
+    let r = net.send(
+        0,
+        &txs::merchant_secret(61),
+        Call::Registry(txs::accept("platform-0")),
+    )?;
+    ensure!(r["code"] == 0, "{r}");
+    let h = r["height"].as_u64().context("height")?;
+    net.net.wait_all(&[0, 1, 2, 3], h, PROGRESS)?;
+
+    let signer0 = net.node_signer(0)?;
+    let measurement: Measurement =
+        serde_json::from_value(net.enclave_status(0)?["node_enclave"]["measurement"].clone())?;
+    let rpc0 = net.net.rpc(0);
+    let height = rpc0.height()?;
+
+    // Answered once by node 0's enclave.
+    let (req1, l1, reply1) = lookup(&net, &p0, "platform-0", &merchant, signer0, height, "l1")?;
+    let v = rpc0.call(method::LOOKUP, json!([l1]))?;
+    let answer: SignedAnswer = serde_json::from_value(v["answer"].clone())?;
+    verify_answer(&answer, &req1.hash(), &signer0, &measurement)?;
+    let opened = open_answer(&reply1, &answer.answer)?.context("no record")?;
+    ensure!(opened.as_slice() == plaintext.as_bytes());
+
+    // (d) The captured lookup replayed at another node: refused there.
+    let e = net.net.rpc(1).call_err(method::LOOKUP, json!([l1]))?;
+    expect_err(
+        &e,
+        "attack (d) replay at another node",
+        4003,
+        "not valid at another node",
+    )?;
+    // Garbage, a forged signature and a key with no role: refused, and no audit row.
+    let e = rpc0.call_err(method::LOOKUP, json!(["00ff00ff"]))?;
+    expect_err(&e, "garbage lookup", 4004, "malformed lookup")?;
+    let (forged, _, _) = lookup(&net, &p0, "platform-0", &merchant, signer0, height, "f")?;
+    let mut signed = forged.sign(&stranger);
+    signed.request.requester = p0.public_key();
+    let e = rpc0.call_err(method::LOOKUP, json!([hex::encode(signed.to_bytes())]))?;
+    expect_err(
+        &e,
+        "forged lookup signature",
+        4003,
+        "signature does not verify",
+    )?;
+    let (_, l, _) = lookup(
+        &net,
+        &stranger,
+        "platform-0",
+        &merchant,
+        signer0,
+        height,
+        "s",
+    )?;
+    let e = rpc0.call_err(method::LOOKUP, json!([l]))?;
+    expect_err(
+        &e,
+        "lookup by a key with no role",
+        4003,
+        "has no role at platform",
+    )?;
+
+    // P reads its trail: the one authenticated lookup.
+    let p0_id = PlatformId::new("platform-0")?;
+    let trail = fetch_audit(&net, 0, &p0, &p0_id)?;
+    ensure!(trail.entries.len() == 1, "{:?}", trail.entries);
+    let e0 = &trail.entries[0];
+    ensure!(
+        e0.seq == 0
+            && e0.requester == p0.public_key()
+            && e0.merchant_id == merchant
+            && e0.request_hash == req1.hash()
+            && e0.outcome == "answered",
+        "{e0:?}"
+    );
+    ensure!(
+        !serde_json::to_string(&trail)?.contains(plaintext),
+        "plaintext in the audit trail"
+    );
+
+    // (d) Node 0 restarts: the captured lookup is refused (the answered set is on disk); a new one
+    // is answered and continues the trail.
+    net.net.restart(0)?;
+    let e = rpc0.call_err(method::LOOKUP, json!([l1]))?;
+    expect_err(
+        &e,
+        "attack (d) replay after a restart",
+        4003,
+        "already answered (replay)",
+    )?;
+    let height = rpc0.height()?;
+    let (_, l2, _) = lookup(&net, &p0, "platform-0", &merchant, signer0, height, "l2")?;
+    rpc0.call(method::LOOKUP, json!([l2]))?;
+    let trail = fetch_audit(&net, 0, &p0, &p0_id)?;
+    let seqs: Vec<u64> = trail.entries.iter().map(|e| e.seq).collect();
+    ensure!(seqs == vec![0, 1], "entries across the restart: {seqs:?}");
+    ensure!(trail.entries[1].prev_hash == trail.entries[0].hash());
+
+    // Q cannot read P's trail; a captured audit request is not answered twice.
+    let e = audit_err(&net, 0, &p1, &p0_id, "q-reads-p")?;
+    expect_err(
+        &e,
+        "platform-1 reads platform-0's audit trail",
+        4007,
+        "is not platform platform-0's member key",
+    )?;
+    let req = audit_request(&net, 0, &p0, &p0_id, "once")?;
+    net.net.rpc(0).call(method::ENCLAVE_AUDIT, json!([req]))?;
+    let e = net
+        .net
+        .rpc(0)
+        .call_err(method::ENCLAVE_AUDIT, json!([req]))?;
+    expect_err(&e, "replayed audit request", 4007, "replay")?;
+    let e = net
+        .net
+        .rpc(1)
+        .call_err(method::ENCLAVE_AUDIT, json!([req]))?;
+    expect_err(
+        &e,
+        "audit request replayed at another node",
+        4007,
+        "not valid at another node",
+    )?;
+
+    // Rate limit: node 2 allows 1 lookup per second per key, 3 at once. A flood from platform-0's
+    // key is refused past that, while platform-1's key is served.
+    net.net.set_enclave_config(2, "lookup_rate_per_sec", "1")?;
+    net.net.set_enclave_config(2, "lookup_burst", "3")?;
+    net.net.restart(2)?;
+    let signer2 = net.node_signer(2)?;
+    let rpc2 = net.net.rpc(2);
+    let height = rpc2.height()?;
+    let (mut answered, mut limited) = (0, Vec::new());
+    for n in 0..10 {
+        let (_, l, _) = lookup(
+            &net,
+            &p0,
+            "platform-0",
+            &merchant,
+            signer2,
+            height,
+            &format!("flood-{n}"),
+        )?;
+        match rpc2.try_call(method::LOOKUP, json!([l]))? {
+            Ok(_) => answered += 1,
+            Err(e) => limited.push(e),
+        }
+    }
+    ensure!(
+        (3..=5).contains(&answered) && !limited.is_empty(),
+        "answered {answered}, refused {limited:?}"
+    );
+    for e in &limited {
+        ensure!(e.code == 4005, "{e}");
+        let ms: u64 = e
+            .message
+            .strip_prefix("rate limited, retry after ")
+            .and_then(|m| m.strip_suffix(" ms"))
+            .and_then(|m| m.parse().ok())
+            .with_context(|| format!("not `rate limited, retry after N ms`: {e}"))?;
+        ensure!((1..=1000).contains(&ms), "{e}");
+    }
+    eprintln!(
+        "flood from one key: {answered} answered, {} refused: {}",
+        limited.len(),
+        limited[0].message
+    );
+    let (_, l, _) = lookup(
+        &net,
+        &p1,
+        "platform-1",
+        &merchant,
+        signer2,
+        height,
+        "other key",
+    )?;
+    let v = rpc2.call(method::LOOKUP, json!([l]))?;
+    ensure!(v["answer"]["answer"]["platform_id"] == "platform-1", "{v}");
+    let (status, metrics) = rpc2.http("GET", "/metrics", None)?;
+    ensure!(status == 200);
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("paychain_enclave_rate_limited_total{"))
+        .with_context(|| "no rate-limited counter in /metrics".to_string())?;
+    let counted: u64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| line.to_string())?;
+    ensure!(counted == limited.len() as u64, "{line}");
+    ensure!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("paychain_enclave_requests_total{")
+                && l.contains("method=\"lookup\"")
+                && l.contains("outcome=\"answered\"")),
+        "no answered counter in {}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("enclave"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    Ok(())
+}
+
+fn audit_request(
+    net: &Net,
+    i: usize,
+    key: &SecretKey,
+    platform: &PlatformId,
+    label: &str,
+) -> Result<String> {
+    let mut nonce = [0u8; LOOKUP_NONCE_LEN];
+    nonce.copy_from_slice(&key_seed(label, 3)[..LOOKUP_NONCE_LEN]);
+    let req = AuditRequest {
+        chain_id: net.chain_id(),
+        platform_id: platform.clone(),
+        requester: key.public_key(),
+        enclave: net.node_signer(i)?,
+        from_seq: 0,
+        limit: MAX_AUDIT_PAGE,
+        nonce,
+        issued_at_height: net.net.height(i)?,
+    };
+    Ok(hex::encode(req.sign(key).to_bytes()))
+}
+
+fn audit_err(
+    net: &Net,
+    i: usize,
+    key: &SecretKey,
+    platform: &PlatformId,
+    label: &str,
+) -> Result<RpcError> {
+    let req = audit_request(net, i, key, platform, label)?;
+    net.net.rpc(i).call_err(method::ENCLAVE_AUDIT, json!([req]))
+}
+
+/// The SDK's read of `platform`'s trail at node `i` with `key` (its own platform's, found from
+/// the key): every page, the chain verified.
+fn fetch_audit(
+    net: &Net,
+    i: usize,
+    key: &SecretKey,
+    platform: &PlatformId,
+) -> Result<paychain_client::enclave::VerifiedAudit> {
+    let url = net.net.rpc(i).url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let trail = rt.block_on(async {
+        let client = paychain_client::rpc::Client::new(&url)?;
+        anyhow::Ok(paychain_client::enclave::fetch_own_audit(&client, key).await?)
+    })?;
+    ensure!(&trail.platform_id == platform, "{trail:?}");
+    Ok(trail)
+}

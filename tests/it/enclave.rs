@@ -275,6 +275,32 @@ fn plaintext_is_nowhere_it_should_not_be() -> Result<()> {
         !mine.to_string().contains(&marker1),
         "platform-0's answer holds platform-1's record: {mine}"
     );
+    // platform-0 reads its audit trail on node 2 through the CLI: the lookup is there (requester,
+    // merchant, outcome; the chain of entries verified by the client), and no record's plaintext.
+    let out = net.cli(2, &["enclave", "audit", "--key", p0])?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audit: Value = serde_json::from_slice(&out.stdout)?;
+    let entries = audit["entries"].as_array().context("entries")?;
+    ensure!(
+        entries
+            .iter()
+            .any(|e| e["merchant_id"] == id.as_str() && e["platform_id"] == "platform-0"),
+        "{audit}"
+    );
+    seen.push(Seen::output("platform-0's audit trail", &out, &all));
+    // platform-1's key cannot read platform-0's trail: it reads its own (empty on node 2).
+    let theirs = net.cli_json(2, &["enclave", "audit", "--key", p1])?;
+    ensure!(
+        theirs["platform_id"] == "platform-1"
+            && theirs["entries"]
+                .as_array()
+                .is_some_and(|e| e.iter().all(|e| e["platform_id"] == "platform-1")),
+        "{theirs}"
+    );
 
     // platform-1's key: its own record through node 3; platform-0's is refused.
     let out = net.cli(3, &["lookup", &id, "--key", p1, "--platform", "platform-1"])?;

@@ -19,6 +19,13 @@ use crate::output::{platform_list, Failure, Output};
 pub(crate) enum EnclaveCmd {
     /// Show the chain's enclave configuration, registered enclaves and the node's own enclave.
     Status,
+    /// As a platform (--key is its member key): read its audit trail on this node (every lookup of
+    /// its records: requester, merchant, height, outcome; no plaintext) and check the hash chain.
+    Audit {
+        /// The platform's member key file.
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +50,26 @@ pub(crate) async fn run(url: &str, cmd: EnclaveCmd) -> Result<Output, Failure> {
         EnclaveCmd::Status => {
             let view = rpc::Client::new(url)?.enclave().await?;
             Ok(Output::new(human_enclave(&view), &view))
+        }
+        EnclaveCmd::Audit { key } => {
+            let key = keystore::load(&key)?;
+            let client = rpc::Client::new(url)?;
+            let audit = enclave::fetch_own_audit(&client, key.secret_key()).await?;
+            let mut human = format!(
+                "platform {} on enclave {}: {} entries, hash chain verified (head {})\n",
+                audit.platform_id,
+                audit.enclave,
+                audit.entries.len(),
+                audit.head_hash
+            );
+            for e in &audit.entries {
+                let _ = writeln!(
+                    human,
+                    "{:>6}  height {:>6}  {}  merchant {}  requester {}",
+                    e.seq, e.height, e.outcome, e.merchant_id, e.requester
+                );
+            }
+            Ok(Output::new(human, &audit))
         }
     }
 }

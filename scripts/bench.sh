@@ -265,10 +265,21 @@ at_rest() {
   jq -r '"   at rest (node 0 compacted): \(.node0_at_rest.bytes_per_tx) bytes per tx over \(.node0_at_rest.txs) txs"' "$WORK/last.json" >&2
 }
 
+# acq_record INSTITUTION MID: a valid acquiring record (schema paychain/acquiring-record/v1, see
+# client/src/acquiring.rs: the CLI checks every field before sealing it to the enclave).
+acq_record() {
+  printf '{"schema":"paychain/acquiring-record/v1","acquirer_institution_id":"%s","acquirer_merchant_id":"%s",' "$1" "$2"
+  printf '"terminal_id":"T0000001","settlement_account":"SETTLE-%s","currencies":["CNY"],"mcc":"5812",' "$2"
+  printf '"valid_from":1577836800}\n'
+}
+
 # payments_setup [VALIDATORS]: on the current network, qualifies platform-0 as a wallet host (platform-0
-# proposes, platform-1.. approve until > 2/3 of the governors did) and registers a merchant with a record
-# of platform-0 (sealed to the enclave by the CLI); sets PAY_ARGS for paychain-load --payments.
+# proposes, platform-1.. approve until > 2/3 of the governors did), registers a merchant, puts platform-0's
+# acquiring record for it (sealed to the enclave by the CLI) and has the merchant accept platform-0 (a
+# record is routed to only once its merchant accepted the platform); sets PAY_MERCHANT and PAY_ARGS for
+# paychain-load --payments.
 PAY_ARGS=()
+PAY_MERCHANT=""
 payments_setup() {
   local n=$1 rpc="${NET_URLS%%,*}" p0="$NET_DIR/platforms/platform-0.json" id i mid deadline
   id="$("$CLI" --rpc "$rpc" --json gov propose --key "$p0" --qualify-wallet-host platform-0 | jq -r .proposal_id)"
@@ -286,10 +297,12 @@ payments_setup() {
   "$CLI" --rpc "$rpc" --json keys new -o "$NET_DIR/pay-merchant.json" >"$NET_DIR/pay-mk.json"
   mid="$("$CLI" --rpc "$rpc" --json merchant register --key "$p0" --name "Bench shop" --city Shanghai \
     --mcc 5812 --country CN --merchant-key "$(jq -r .public_key "$NET_DIR/pay-mk.json")" | jq -r .merchant_id)"
-  printf '{"mid":"P0-PAY","terminal":"T01"}' >"$NET_DIR/pay-record.json"
+  acq_record 48020000 P0-PAY >"$NET_DIR/pay-record.json"
   "$CLI" --rpc "$rpc" --json record put --key "$p0" --merchant "$mid" --info "$NET_DIR/pay-record.json" >/dev/null
+  "$CLI" --rpc "$rpc" --json merchant accept --key "$NET_DIR/pay-merchant.json" --platform platform-0 >/dev/null
+  PAY_MERCHANT="$mid"
   PAY_ARGS=(--payments --platform-key "$p0" --merchant "$mid" --acquirer platform-0)
-  say >&2 "   payments setup: platform-0 qualified wallet host (proposal $id), merchant $mid with a record of platform-0"
+  say >&2 "   payments setup: platform-0 qualified wallet host (proposal $id), merchant $mid with a record of platform-0 it accepted"
 }
 # The load of the throughput scenarios: payments (default) or the pipeline load (--pipeline).
 throughput_setup() {
@@ -426,7 +439,7 @@ for i in 1 2 3 4; do
   "$CLI" --rpc "${NET_URLS%%,*}" --json keys new -o "$WORK/lookup-merchant-$i.json" >"$WORK/mk.json"
   mid="$("$CLI" --rpc "${NET_URLS%%,*}" --json merchant register --key "$P0" --name "Lookup $i" --city Shanghai \
     --mcc 5812 --country CN --merchant-key "$(jq -r .public_key "$WORK/mk.json")" | jq -r .merchant_id)"
-  printf '{"mid":"P0-%06d","terminal":"T%02d"}' "$i" "$i" >"$WORK/record-$i.json"
+  acq_record 48020000 "$(printf 'P0-%06d' "$i")" >"$WORK/record-$i.json"
   "$CLI" --rpc "${NET_URLS%%,*}" --json record put --key "$P0" --merchant "$mid" --info "$WORK/record-$i.json" >/dev/null
   MERCHANTS="${MERCHANTS:+$MERCHANTS,}$mid"
 done

@@ -30,6 +30,11 @@
 //! `--register N --platform-keys a.json,b.json,...` instead registers N merchants as fast as the
 //! chain takes them (closed loop: each platform keeps at most `--window` registrations in flight,
 //! under the mempool's per-sender limit), to grow the state before a measurement.
+//!
+//! `--till N --merchant ID --genesis genesis.json --platform-key host.json` instead runs N complete
+//! till flows, closed loop: the payer decodes the merchant's code from a PNG, pays it with the SDK
+//! (`pay::pay_scanned`) and verifies the certificate offline against genesis; every step is timed
+//! (`till.rs`). `--ready-file` lets a script start such a run once an open-loop load is under way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

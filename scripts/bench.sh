@@ -496,6 +496,10 @@ if [[ -z "$SOAK_MIN" ]] && want till; then
     TILL_HALF="$TILL_HALF_RATE"
     TILL_HALF_FROM="fixed: TILL_HALF_RATE"
   else
+    if [[ -n "$SAT4" ]] && ! python3 -c "import sys; sys.exit(0 if float('$SAT4') > 0 else 1)"; then
+      warn "the $SAT4_FROM measured no capacity ($SAT4 tx/s): the till measures its own"
+      SAT4=""
+    fi
     if [[ -z "$SAT4" ]]; then
       start_net 4
       payments_setup 4

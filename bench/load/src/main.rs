@@ -156,6 +156,10 @@ struct Args {
     /// same seed and --no-setup pays from the same wallets.
     #[arg(long)]
     payer_seed: Option<String>,
+    /// Before each till flow (off the clock) the payer pauses a random 0 to this many ms, so that
+    /// payers arrive at random moments of the block cycle, not in step with it (closed loop).
+    #[arg(long, default_value_t = 400)]
+    till_pause_ms: u64,
     /// How a till flow waits for its commit and certificate: poll (the SDK's pay_scanned, as the
     /// CLI) or push (block subscription; see `till.rs`).
     #[arg(long, default_value = "poll")]

@@ -17,7 +17,9 @@
 //!
 //! The merchant's terminal renders a dynamic code (amount and order ref) per flow with the SDK's
 //! encoder before the clock starts (`--static-code`: one printed static code, the amount entered).
-//! `--till-payers K` payers pay at the same time, each closed loop (one flow after the other).
+//! `--till-payers K` payers pay at the same time, each closed loop (one flow after the other, after a
+//! random pause of up to `--till-pause-ms`, off the clock: a payer who started the moment the last
+//! certificate arrived would always meet the chain at the same point of its block cycle).
 //! The payers are set up first like `--payments` wallets (verified, wallet, card, top-up), by the
 //! host of `--platform-key`, unless `--no-setup` reuses those of an earlier run with the same
 //! `--payer-seed` (the top-up covers two runs of the same size).
@@ -41,7 +43,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonrpsee::http_client::HttpClientBuilder;
 use paychain_api::ErrorCode;
-use paychain_client::contracts::crypto::SecretKey;
+use paychain_client::contracts::crypto::{Hash, SecretKey};
 use paychain_client::contracts::genesis::Genesis;
 use paychain_client::contracts::ids::{ChainId, MerchantId};
 use paychain_client::contracts::money::{Amount, Currency};
@@ -422,6 +424,7 @@ pub(crate) async fn run(
         );
         let static_code = args.static_code;
         let quiet = args.quiet;
+        let pause_ms = args.till_pause_ms;
         let mut sub = match push {
             true => Some(client.subscribe_blocks().await?),
             false => None,
@@ -434,6 +437,11 @@ pub(crate) async fn run(
                     break;
                 }
                 let order = format!("till-{run_id}-{p}-{k}");
+                if pause_ms > 0 {
+                    let h = Hash::digest(order.as_bytes()).0;
+                    let r = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+                    tokio::time::sleep(Duration::from_millis(r % (pause_ms + 1))).await;
+                }
                 let (png, request) = if static_code {
                     let request = PayRequest {
                         amount: Some(amount.value),
@@ -563,6 +571,7 @@ pub(crate) async fn run(
         "failed": failed,
         "errors": errors,
         "payers": payers_n,
+        "pause_between_flows_ms": format!("uniform 0..{}", args.till_pause_ms),
         "payer_setup_s": if args.no_setup { serde_json::Value::Null } else { num(setup_s) },
         "wait": if push {
             "push: the payment's block and the next awaited on an open block subscription, the certificate fetched once H+1 is pushed"

@@ -202,6 +202,8 @@ start_net() {
 
 try_start_net() {
   local n=$1 platforms=${2:-$1} base i url deadline
+  # The previous network is stopped (and measured at rest) by now: its data goes, unless kept for the logs.
+  [[ -z "${BENCH_KEEP_DIR:-}" && -n "$NET_DIR" ]] && rm -rf "$NET_DIR"
   base="$(free_base "$n")"
   NET_DIR="$WORK/net$n-$RANDOM"
   "$NODE" testnet --validators "$n" --platforms "$platforms" --out "$NET_DIR" --base-port "$base" >/dev/null

@@ -164,7 +164,8 @@ struct Args {
     /// CLI) or push (block subscription; see `till.rs`).
     #[arg(long, default_value = "poll")]
     till_wait: String,
-    /// The payers of --payer-seed were set up by an earlier --till run of the same size.
+    /// The payers of --payer-seed were set up by an earlier --till run of the same size (the
+    /// top-up covers four runs).
     #[arg(long, requires = "payer_seed")]
     no_setup: bool,
 }

@@ -22,7 +22,7 @@
 //! certificate arrived would always meet the chain at the same point of its block cycle).
 //! The payers are set up first like `--payments` wallets (verified, wallet, card, top-up), by the
 //! host of `--platform-key`, unless `--no-setup` reuses those of an earlier run with the same
-//! `--payer-seed` (the top-up covers two runs of the same size).
+//! `--payer-seed` (the top-up covers four runs of the same size).
 //!
 //! To tell the chain's time from the SDK's polling, blocks are followed over a WebSocket on the
 //! same node: per flow, when block H (the payment's) and H+1 (the one its certificate needs)
@@ -350,8 +350,8 @@ pub(crate) async fn run(
             .request_timeout(Duration::from_secs(30))
             .max_request_size(16 * 1024 * 1024)
             .build(url)?;
-        // Enough for this run and one more of the same size (--no-setup).
-        let top_up = Amount::parse(&format!("{}.00", 2 * per_payer + 10), currency)
+        // Enough for this run and three more of the same size (--no-setup).
+        let top_up = Amount::parse(&format!("{}.00", 4 * per_payer + 10), currency)
             .map_err(|e| e.to_string())?;
         setup_wallets(client, &http, chain_id, &host, &seed, payers_n, top_up).await?
     };

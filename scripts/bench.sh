@@ -556,11 +556,13 @@ if [[ -z "$SOAK_MIN" ]] && want till; then
       till_line "$WORK/$name.json"
     done
     wait "$BG" || die "the background load failed: $(tail -n 3 "$WORK/${base}_bg.log")"
-    # Held: the chain kept up with the background load (95 % of it committed, p95 submit -> committed within
-    # 3 s, as a ramp's "kept up"); otherwise the till ran on an overloaded chain.
+    # Held: the chain kept up with the background load: 95 % of it committed and p95 submit -> committed
+    # within 1 s (past that, the background's own payments miss the latency the issue asks at half load, and
+    # the chain is queueing: at 3 s a run with 540 ms blocks and 1 s p50 passed); otherwise the till ran
+    # on an overloaded chain.
     bg="$(jq -c '{target_rate, committed_tx_per_s, submitted, committed, refused_at_submit, failed_receipts,
       not_sent_generator_behind, setup_s, duration_s, latency_ms, block_interval_ms, txs_per_block_mean,
-      series_per_s, held: (.committed >= 0.95 * .submitted and (.latency_ms.p95 // 1e9) <= 3000)}' "$WORK/${base}_bg.json")"
+      series_per_s, held: (.committed >= 0.95 * .submitted and (.latency_ms.p95 // 1e9) <= 1000)}' "$WORK/${base}_bg.json")"
     for w in "${WAITS[@]}"; do
       name="$base$(suffix "$w")"
       record "$WORK/$name.json" "$name" "$kind" 4 --argjson extra "$(jq -n -c --arg from "$from" --argjson rate "$rate" \

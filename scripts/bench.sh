@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks of one run, side by side: primitive rates, committed throughput and latency of 1/4/7-validator
-# localnets under open-loop load, throughput over growing state. Every headline figure is also given as a
-# ratio to the single-core signature verification rate measured in the same run.
+# localnets under open-loop load, throughput over growing state, enclave lookups, and latency at the till
+# (complete payer flows, idle and at half load). Every headline figure is also given as a ratio to the
+# single-core signature verification rate measured in the same run.
 #
 #   scripts/bench.sh [--quick] [--dev] [--pipeline] [--out bench/results.json] [--state-max N] [--soak MINUTES]
+#                    [--only throughput,state,lookups,till]
 #
 #   --quick       ~2-3 minutes: 1 and 4 validators, 10^4 merchants, short runs
 #   --dev         reuse the dev-profile binaries in target/debug (dependencies at opt-level 2, our crates at
@@ -20,6 +22,13 @@
 #                 every 5 s with what RocksDB holds of it (memtables, block cache, table readers, from
 #                 /metrics); reports the mean RSS of the last quarter over the first, and the same for RSS
 #                 less RocksDB (the node's own memory, apart from caches bounded by configuration)
+#   --only LIST   only these scenarios (comma-separated; the baseline always runs): throughput (2), state (3),
+#                 lookups (4), till (5). Without throughput, till measures the 4-validator capacity itself
+#                 (a ramp of its own, recorded as till_ramp) unless TILL_HALF_RATE gives the half-load rate
+#
+# Latency at the till (5): TILL_FLOWS flows per run (default 100 quick, 300 full) by TILL_PAYERS payers at a
+# time (default 1), the background load running TILL_BG_SECS (default 90 quick, 300 full) for the loaded runs;
+# TILL_WAITS (default "poll push"): the SDK's polling flow and the same flow on pushed blocks.
 #
 # Networks live in a temporary directory on free ports and are always torn down (also on ^C). Node logs of a
 # run are kept in $BENCH_KEEP_DIR when it is set.
@@ -36,6 +45,9 @@ STATE_MAX=""
 LOOKUP_CONC=4
 SOAK_MIN=""
 PIPELINE=0
+SAT4=""
+SAT4_FROM=""
+ONLY="throughput,state,lookups,till"
 while (($#)); do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -44,12 +56,17 @@ while (($#)); do
     --out) OUT="$2"; shift ;;
     --state-max) STATE_MAX="$2"; shift ;;
     --soak) SOAK_MIN="$2"; shift ;;
+    --only) ONLY="$2"; shift ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
 done
 [[ "$OUT" = /* ]] || OUT="$ROOT/$OUT"
+for s in ${ONLY//,/ }; do
+  [[ " throughput state lookups till " == *" $s "* ]] || die "unknown scenario '$s' in --only (throughput, state, lookups, till)"
+done
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
 SVG="${OUT%.json}.svg"
 mkdir -p "$(dirname "$OUT")"
 command -v python3 >/dev/null || die "python3 is needed for the report (bench/report.py)"
@@ -58,10 +75,14 @@ command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 if ((QUICK)); then
   SAT_SECS=10 HALF_SECS=8 DRAIN=4 SIZES=(1 4) STATE_SECS=10 BASE_SECS=0.5 LOOKUP_SECS=8
   STATE_STEPS=(10000)
+  TILL_FLOWS="${TILL_FLOWS:-100}" TILL_BG_SECS="${TILL_BG_SECS:-90}"
 else
   SAT_SECS=30 HALF_SECS=30 DRAIN=10 SIZES=(1 4 7) STATE_SECS=30 BASE_SECS=1.5 LOOKUP_SECS=20
   STATE_STEPS=(10000 100000)
+  TILL_FLOWS="${TILL_FLOWS:-300}" TILL_BG_SECS="${TILL_BG_SECS:-300}"
 fi
+TILL_PAYERS="${TILL_PAYERS:-1}"
+want throughput || SIZES=()
 if [[ -n "$STATE_MAX" ]]; then
   STATE_STEPS=()
   for n in 10000 100000 1000000; do ((n <= STATE_MAX)) && STATE_STEPS+=("$n"); done
@@ -112,6 +133,7 @@ LOAD="$WORK/bin/paychain-load"
 PRIM_EXE="$WORK/bin/$(basename "$PRIM_EXE")"
 DB_EXE="$WORK/bin/$(basename "$DB_EXE")"
 "$LOAD" --help | grep -q -- --payments || die "$BIN/paychain-load is out of date: cargo build -p paychain-load"
+"$LOAD" --help | grep -q -- --till || die "$BIN/paychain-load is out of date (no --till): cargo build -p paychain-load"
 
 # ---- networks ----------------------------------------------------------------------------------------
 NET_PIDS=()
@@ -180,6 +202,8 @@ start_net() {
 
 try_start_net() {
   local n=$1 platforms=${2:-$1} base i url deadline
+  # The previous network is stopped (and measured at rest) by now: its data goes, unless kept for the logs.
+  [[ -z "${BENCH_KEEP_DIR:-}" && -n "$NET_DIR" ]] && rm -rf "$NET_DIR"
   base="$(free_base "$n")"
   NET_DIR="$WORK/net$n-$RANDOM"
   "$NODE" testnet --validators "$n" --platforms "$platforms" --out "$NET_DIR" --base-port "$base" >/dev/null
@@ -275,10 +299,21 @@ at_rest() {
   jq -r '"   at rest (node 0 compacted): \(.node0_at_rest.bytes_per_tx) bytes per tx over \(.node0_at_rest.txs) txs"' "$WORK/last.json" >&2
 }
 
+# acq_record INSTITUTION MID: a valid acquiring record (schema paychain/acquiring-record/v1, see
+# client/src/acquiring.rs: the CLI checks every field before sealing it to the enclave).
+acq_record() {
+  printf '{"schema":"paychain/acquiring-record/v1","acquirer_institution_id":"%s","acquirer_merchant_id":"%s",' "$1" "$2"
+  printf '"terminal_id":"T0000001","settlement_account":"SETTLE-%s","currencies":["CNY"],"mcc":"5812",' "$2"
+  printf '"valid_from":1577836800}\n'
+}
+
 # payments_setup [VALIDATORS]: on the current network, qualifies platform-0 as a wallet host (platform-0
-# proposes, platform-1.. approve until > 2/3 of the governors did) and registers a merchant with a record
-# of platform-0 (sealed to the enclave by the CLI); sets PAY_ARGS for paychain-load --payments.
+# proposes, platform-1.. approve until > 2/3 of the governors did), registers a merchant, puts platform-0's
+# acquiring record for it (sealed to the enclave by the CLI) and has the merchant accept platform-0 (a
+# record is routed to only once its merchant accepted the platform); sets PAY_MERCHANT and PAY_ARGS for
+# paychain-load --payments.
 PAY_ARGS=()
+PAY_MERCHANT=""
 payments_setup() {
   local n=$1 rpc="${NET_URLS%%,*}" p0="$NET_DIR/platforms/platform-0.json" id i mid deadline
   id="$("$CLI" --rpc "$rpc" --json gov propose --key "$p0" --qualify-wallet-host platform-0 | jq -r .proposal_id)"
@@ -296,10 +331,12 @@ payments_setup() {
   "$CLI" --rpc "$rpc" --json keys new -o "$NET_DIR/pay-merchant.json" >"$NET_DIR/pay-mk.json"
   mid="$("$CLI" --rpc "$rpc" --json merchant register --key "$p0" --name "Bench shop" --city Shanghai \
     --mcc 5812 --country CN --merchant-key "$(jq -r .public_key "$NET_DIR/pay-mk.json")" | jq -r .merchant_id)"
-  printf '{"mid":"P0-PAY","terminal":"T01"}' >"$NET_DIR/pay-record.json"
+  acq_record 48020000 P0-PAY >"$NET_DIR/pay-record.json"
   "$CLI" --rpc "$rpc" --json record put --key "$p0" --merchant "$mid" --info "$NET_DIR/pay-record.json" >/dev/null
+  "$CLI" --rpc "$rpc" --json merchant accept --key "$NET_DIR/pay-merchant.json" --platform platform-0 >/dev/null
+  PAY_MERCHANT="$mid"
   PAY_ARGS=(--payments --platform-key "$p0" --merchant "$mid" --acquirer platform-0)
-  say >&2 "   payments setup: platform-0 qualified wallet host (proposal $id), merchant $mid with a record of platform-0"
+  say >&2 "   payments setup: platform-0 qualified wallet host (proposal $id), merchant $mid with a record of platform-0 it accepted"
 }
 # The load of the throughput scenarios: payments (default) or the pipeline load (--pipeline).
 throughput_setup() {
@@ -311,7 +348,7 @@ STARTED="$(date -u +%FT%TZ)"
 say "bench run $STARTED ($PROFILE$( ((QUICK)) && echo ', quick')); load avg $(loadavg); busy: $(others_busy)"
 
 # ---- 1. baseline -------------------------------------------------------------------------------------
-say "1/4 baseline primitives (${BASE_SECS}s each, one core)"
+say "1/5 baseline primitives (${BASE_SECS}s each, one core)"
 TMPDIR="$WORK" "$PRIM_EXE" --secs "$BASE_SECS" >"$WORK/prim.json"
 TMPDIR="$WORK" "$DB_EXE" --secs "$BASE_SECS" >"$WORK/db.json"
 jq -s -c '.[0] + (.[1] | del(.profile, .dir))' "$WORK/prim.json" "$WORK/db.json" >"$WORK/baseline.json"
@@ -386,7 +423,7 @@ fi
 # could never show the target met: the rate kept up with trails the ramp's peak. A long constant overload would
 # rather measure the collapse of a chain without admission control.) Then a constant half of that capacity on
 # a fresh network, for latency at half load.
-((${#SIZES[@]})) && say "2/4 committed throughput and latency for ${SIZES[*]} validator(s)"
+((${#SIZES[@]})) && say "2/5 committed throughput and latency for ${SIZES[*]} validator(s)"
 for n in "${SIZES[@]}"; do
   # A fresh network per run: an overloaded run leaves a full mempool that would skew the next one.
   start_net "$n"
@@ -395,6 +432,7 @@ for n in "${SIZES[@]}"; do
   VERIFY_BEFORE="$(adjacent_verify)"
   rate="$(python3 -c "print(max(50, int(${VERIFY_BEFORE:-$VERIFY} * $frac * 2)))")"
   got="$(run_load "n${n}_ramp" ramp "$rate" "$SAT_SECS" --ramp "${PAY_ARGS[@]+"${PAY_ARGS[@]}"}")"
+  ((n == 4 && !PIPELINE)) && SAT4="$got" SAT4_FROM="n4_ramp"
   stop_net
   at_rest
   start_net "$n"
@@ -405,13 +443,14 @@ for n in "${SIZES[@]}"; do
   at_rest
 done
 
-if [[ -z "$SOAK_MIN" ]]; then
+if [[ -z "$SOAK_MIN" ]] && { want state || want lookups; }; then
+start_net 1 16
+if want state; then
 # ---- 3. growing state --------------------------------------------------------------------------------
-say "3/4 growing state: ${STATE_STEPS[*]} merchants on 1 validator (registrations in bulk from 16 platforms)"
+say "3/5 growing state: ${STATE_STEPS[*]} merchants on 1 validator (registrations in bulk from 16 platforms)"
 if ((!QUICK)) && [[ -z "$STATE_MAX" ]]; then
   say "   10^6 merchants skipped by default (hours of registrations on 2 cores in dev, ~1 GB of pre-signed txs): --state-max 1000000"
 fi
-start_net 1 16
 KEYS="$(printf '%s\n' "$NET_DIR"/platforms/platform-*.json | paste -sd,)"
 have=0
 for target in "${STATE_STEPS[@]}"; do
@@ -424,19 +463,21 @@ for target in "${STATE_STEPS[@]}"; do
   rate="$(python3 -c "print(max(50, int($VERIFY * 0.5)))")"
   run_load "state_${target}" ramp_state "$rate" "$STATE_SECS" --ramp >/dev/null
 done
+fi
 
 # ---- 4. lookups --------------------------------------------------------------------------------------
 # On the growing-state network (1 validator): a few merchants with records sealed by platform-0, then
 # closed-loop lookups through the node's enclave as platform-0; each answer is verified (enclave
 # signature, registered measurement) and opened by the generator, as the CLI does.
-say "4/4 lookups: ${LOOKUP_SECS}s of enclave lookups on 1 validator (${LOOKUP_CONC} in flight)"
+if want lookups; then
+say "4/5 lookups: ${LOOKUP_SECS}s of enclave lookups on 1 validator (${LOOKUP_CONC} in flight)"
 P0="$NET_DIR/platforms/platform-0.json"
 MERCHANTS=""
 for i in 1 2 3 4; do
   "$CLI" --rpc "${NET_URLS%%,*}" --json keys new -o "$WORK/lookup-merchant-$i.json" >"$WORK/mk.json"
   mid="$("$CLI" --rpc "${NET_URLS%%,*}" --json merchant register --key "$P0" --name "Lookup $i" --city Shanghai \
     --mcc 5812 --country CN --merchant-key "$(jq -r .public_key "$WORK/mk.json")" | jq -r .merchant_id)"
-  printf '{"mid":"P0-%06d","terminal":"T%02d"}' "$i" "$i" >"$WORK/record-$i.json"
+  acq_record 48020000 "$(printf 'P0-%06d' "$i")" >"$WORK/record-$i.json"
   "$CLI" --rpc "${NET_URLS%%,*}" --json record put --key "$P0" --merchant "$mid" --info "$WORK/record-$i.json" >/dev/null
   MERCHANTS="${MERCHANTS:+$MERCHANTS,}$mid"
 done
@@ -446,6 +487,117 @@ VERIFY_BEFORE="$(adjacent_verify)"
 stop_net
 record "$WORK/lookups.json" lookups lookups 1 --argjson extra "{\"verify_per_s_adjacent\": $(adjacent_verify), \"verify_per_s_before\": ${VERIFY_BEFORE:-null}}"
 jq -r '"   \(.lookups) lookups (\(.failed) failed): \(.lookups_per_s)/s; p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms"' "$WORK/lookups.json"
+fi
+stop_net
+fi
+
+# ---- 5. latency at the till --------------------------------------------------------------------------
+# Complete till flows on 4 validators (paychain-load --till, closed loop, TILL_PAYERS payers at a time): the
+# payer decodes the merchant's dynamic code from a PNG, pays it through the SDK (checks, signed enclave lookup
+# pinned to genesis, pay, wait for the certificate) and verifies the certificate offline against genesis.json;
+# each step timed. First on the idle network, then while paychain-load --payments holds half of the
+# 4-validator payment capacity measured in this run (the n4 ramp, or with --only till a ramp of its own on a
+# fresh network; TILL_HALF_RATE=R: R tx/s instead). Each phase runs the SDK's flow as the CLI does (polling,
+# till_idle / till_half_load) and the same flow waiting on pushed blocks instead (till_*_push; TILL_WAITS=poll
+# leaves it out). The same payers pay in both phases (--payer-seed), so the loaded runs start without a setup,
+# a few seconds into the background load's timed window, and share it (each at most half of it).
+if [[ -z "$SOAK_MIN" ]] && want till; then
+  read -r -a WAITS <<<"${TILL_WAITS:-poll push}"
+  say "5/5 latency at the till: $TILL_FLOWS flows per run on 4 validators ($TILL_PAYERS payer(s) at a time), idle and at half load, waits: ${WAITS[*]}"
+  if [[ -n "${TILL_HALF_RATE:-}" ]]; then
+    TILL_HALF="$TILL_HALF_RATE"
+    TILL_HALF_FROM="fixed: TILL_HALF_RATE"
+  else
+    if [[ -n "$SAT4" ]] && ! python3 -c "import sys; sys.exit(0 if float('$SAT4') > 0 else 1)"; then
+      warn "the $SAT4_FROM measured no capacity ($SAT4 tx/s): the till measures its own"
+      SAT4=""
+    fi
+    if [[ -z "$SAT4" ]]; then
+      start_net 4
+      payments_setup 4
+      VERIFY_BEFORE="$(adjacent_verify)"
+      rate="$(python3 -c "print(max(50, int(${VERIFY_BEFORE:-$VERIFY} * 0.25 * 2)))")"
+      SAT4="$(run_load till_ramp ramp "$rate" "$SAT_SECS" --ramp "${PAY_ARGS[@]}")"
+      SAT4_FROM="till_ramp"
+      stop_net
+    fi
+    TILL_HALF="$(python3 -c "print(max(10, int(float('$SAT4') / 2)))")"
+    TILL_HALF_FROM="half of the 4-validator payment capacity measured by $SAT4_FROM in this run ($SAT4 tx/s)"
+  fi
+  start_net 4
+  payments_setup 4
+  till_args() { # WAIT: the paychain-load arguments of a till run
+    printf '%s\n' --rpc "${NET_URLS%%,*}" --till "$TILL_FLOWS" --till-payers "$TILL_PAYERS" --till-wait "$1" \
+      --platform-key "$NET_DIR/platforms/platform-0.json" --merchant "$PAY_MERCHANT" --genesis "$NET_DIR/genesis.json" \
+      --payer-seed "till-$$-$1" --pids "$(pids_csv)"
+  }
+  till_line() {
+    jq -r '"   \(.flows) flows (\(.failed) failed): scan -> verified certificate p50 \(.total_ms.p50) ms, p95 \(.total_ms.p95) ms, p99 \(.total_ms.p99) ms, max \(.total_ms.max) ms; share of the mean: " + ([.share_of_mean_total | to_entries[] | "\(.key) \(.value * 100 | round)%"] | join(", "))' "$1"
+  }
+  suffix() { [[ "$1" == poll ]] || echo "_$1"; }
+  for w in "${WAITS[@]}"; do
+    name="till_idle$(suffix "$w")"
+    say "$name: $TILL_FLOWS flows on the idle network (wait: $w)"
+    mapfile -t args < <(till_args "$w")
+    "$LOAD" "${args[@]}" >"$WORK/$name.json"
+    record "$WORK/$name.json" "$name" till_idle 4 --argjson extra '{"background": null}'
+    till_line "$WORK/$name.json"
+  done
+  # till_loaded BASE KIND RATE FROM: the till runs (BASE, BASE_push, ...) under background payments at RATE
+  # tx/s over all nodes; sets TILL_HELD (1 when the chain held the background load).
+  till_loaded() {
+    local base=$1 kind=$2 rate=$3 from=$4 bg cap w name
+    say "$base: background payments at $rate tx/s over all nodes ($from) for ${TILL_BG_SECS}s, the till runs within it"
+    rm -f "$WORK/till-bg.ready"
+    "$LOAD" --rpc "$NET_URLS" --rate "$rate" --duration "$TILL_BG_SECS" --drain "$DRAIN" --quiet \
+      --ready-file "$WORK/till-bg.ready" "${PAY_ARGS[@]}" >"$WORK/${base}_bg.json" 2>"$WORK/${base}_bg.log" &
+    BG=$!
+    until [[ -e "$WORK/till-bg.ready" ]]; do
+      kill -0 "$BG" 2>/dev/null || { tail -n 5 "$WORK/${base}_bg.log" >&2; die "the background load ended before its timed window"; }
+      sleep 0.2
+    done
+    sleep 3 # the load settles in
+    cap=$(((TILL_BG_SECS - 6) / ${#WAITS[@]}))
+    for w in "${WAITS[@]}"; do
+      name="$base$(suffix "$w")"
+      say "$name: at most $TILL_FLOWS flows in ${cap}s under the background load (wait: $w)"
+      mapfile -t args < <(till_args "$w")
+      "$LOAD" "${args[@]}" --no-setup --till-secs "$cap" >"$WORK/$name.json"
+      till_line "$WORK/$name.json"
+    done
+    wait "$BG" || die "the background load failed: $(tail -n 3 "$WORK/${base}_bg.log")"
+    # Held: the chain kept up with the background load: 95 % of it committed and p95 submit -> committed
+    # within 1 s (past that, the background's own payments miss the latency the issue asks at half load, and
+    # the chain is queueing: at 3 s a run with 540 ms blocks and 1 s p50 passed); otherwise the till ran
+    # on an overloaded chain.
+    bg="$(jq -c '{target_rate, committed_tx_per_s, submitted, committed, refused_at_submit, failed_receipts,
+      not_sent_generator_behind, setup_s, duration_s, latency_ms, block_interval_ms, txs_per_block_mean,
+      series_per_s, held: (.committed >= 0.95 * .submitted and (.latency_ms.p95 // 1e9) <= 1000)}' "$WORK/${base}_bg.json")"
+    for w in "${WAITS[@]}"; do
+      name="$base$(suffix "$w")"
+      record "$WORK/$name.json" "$name" "$kind" 4 --argjson extra "$(jq -n -c --arg from "$from" --argjson rate "$rate" \
+        --argjson bg "$bg" '{background_tx_per_s: $rate, background_from: $from, background: $bg}')"
+    done
+    jq -r '"   background \(if .held then "held" else "NOT held (the chain fell behind)" end): \(.committed)/\(.submitted) committed (\(.failed_receipts) failed receipts, \(.refused_at_submit) refused at submit, \(.not_sent_generator_behind) not sent), submit -> committed p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, block \(.block_interval_ms.mean) ms"' <<<"$bg"
+    TILL_HELD="$(jq -r 'if .held then 1 else 0 end' <<<"$bg")"
+  }
+  till_loaded till_half_load till_half_load "$TILL_HALF" "$TILL_HALF_FROM"
+  # Half of a short ramp's capacity can be more than the chain sustains (a ramp's capacity on a busy machine
+  # can be one large block's burst): then once more at half that rate (and half again), on the same network
+  # once its backlog is gone, so that one run also shows the till on a chain that keeps up.
+  rate="$TILL_HALF"
+  for _ in 1 2; do
+    ((TILL_HELD)) && break
+    rate=$((rate / 2))
+    ((rate >= 10)) || break
+    deadline=$((SECONDS + 180))
+    until (($(for u in ${NET_URLS//,/ }; do "$CLI" --rpc "$u" --json status | jq .mempool_size; done | jq -s add) == 0)); do
+      ((SECONDS < deadline)) || die "the mempools did not drain within 180 s after the overload"
+      sleep 1
+    done
+    till_loaded till_held_load till_held_load "$rate" "the half-load background ($TILL_HALF tx/s: $TILL_HALF_FROM) was not held; $rate tx/s instead"
+  done
+  stop_net
 fi
 
 # ---- report ------------------------------------------------------------------------------------------
@@ -461,6 +613,7 @@ META="$(jq -n -c --arg load_note "$LOAD_NOTE" --arg started "$STARTED" --arg pro
   '{started: $started, profile: $profile, profile_note: $note, quick: ($quick == 1), host: $host, cpus: $cpus,
     loadavg_at_end: $load_end, commit: $commit,
     load_note: $load_note,
-    latency_note: "submit -> block pushed by node 0 over its WebSocket subscription (gaps fetched by height)"}')"
+    latency_note: "submit -> block pushed by node 0 over its WebSocket subscription (gaps fetched by height)",
+    till_note: "till_*: complete payer flows through node 0 of 4 validators, closed loop: PNG decoded and scanned -> checks -> signed enclave lookup -> pay, committed -> certificate (next block) -> verified offline against genesis.json; latency_ms = total, share_of_mean_total per step"}')"
 python3 "$ROOT/bench/report.py" --in "$SCEN" --out "$OUT" --svg "$SVG" --meta "$META"
 ok "wrote $OUT and $SVG"

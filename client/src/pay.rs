@@ -44,7 +44,7 @@ use paychain_contracts::api::{MerchantView, WalletView};
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::executor::Receipt;
-use paychain_contracts::genesis::GenesisValidator;
+use paychain_contracts::genesis::{Genesis, GenesisValidator};
 use paychain_contracts::guardian;
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{self, Amount, Currency};
@@ -909,6 +909,38 @@ pub async fn wait_certificate(
             reason: e.to_string(),
         })?;
     Ok(cert)
+}
+
+/// Checks the certificate of payment `tx_hash` offline, against the chain's genesis (its chain id and
+/// validator set) rather than a node's word, as `paychain cert verify` does: that it certifies this
+/// transaction, that every link verifies, and that the chain executed it successfully (a valid
+/// certificate of a refused payment proves no payment). No node is asked.
+pub fn verify_offline(
+    cert: &TxCertificate,
+    tx_hash: &Hash,
+    genesis: &Genesis,
+) -> Result<(), Error> {
+    let bad = |reason: String| Error::BadCertificate {
+        tx_hash: *tx_hash,
+        reason,
+    };
+    let certified = cert.tx.hash();
+    if certified != *tx_hash {
+        return Err(bad(format!("it certifies transaction {certified}")));
+    }
+    cert.verify(&genesis.chain_id, &genesis.validators)
+        .map_err(|e| bad(format!("{e} (against genesis)")))?;
+    if cert.receipt.code != 0 {
+        return Err(bad(format!(
+            "it proves the payment was refused (code {}: {})",
+            cert.receipt.code,
+            cert.receipt
+                .error
+                .as_deref()
+                .unwrap_or("no reason recorded")
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,6 +30,11 @@
 //! `--register N --platform-keys a.json,b.json,...` instead registers N merchants as fast as the
 //! chain takes them (closed loop: each platform keeps at most `--window` registrations in flight,
 //! under the mempool's per-sender limit), to grow the state before a measurement.
+//!
+//! `--till N --merchant ID --genesis genesis.json --platform-key host.json` instead runs N complete
+//! till flows, closed loop: the payer decodes the merchant's code from a PNG, pays it with the SDK
+//! (`pay::pay_scanned`) and verifies the certificate offline against genesis; every step is timed
+//! (`till.rs`). `--ready-file` lets a script start such a run once an open-loop load is under way.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +55,8 @@ use paychain_client::wallet::{card_binding_request, confirm_card_call, instruct_
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use paychain_api::ChainApiClient;
+
+mod till;
 
 #[derive(Parser)]
 #[command(name = "paychain-load", about = "open-loop load generator")]
@@ -121,6 +128,46 @@ struct Args {
     /// Acquiring platform with an active record for --merchant (with --payments).
     #[arg(long)]
     acquirer: Option<String>,
+    /// Open loop: create this file when the timed window starts (after the setup and the
+    /// signing), so that a script can measure something else under the load.
+    #[arg(long)]
+    ready_file: Option<String>,
+    /// Instead of a load: this many complete till flows (see `till.rs`): the payer decodes the
+    /// merchant's code from a PNG, pays it with the SDK (checks, signed enclave lookup, pay, wait
+    /// for the certificate) and verifies the certificate offline against --genesis; each step
+    /// timed. The payers are set up by the wallet host of --platform-key; --merchant must have
+    /// accepted that host's record.
+    #[arg(long, requires_all = ["merchant", "genesis"])]
+    till: Option<u64>,
+    /// The chain's genesis.json (with --till): pins the enclave, verifies the certificates.
+    #[arg(long)]
+    genesis: Option<String>,
+    /// Payers at the till at the same time, each closed loop (with --till).
+    #[arg(long, default_value_t = 1)]
+    till_payers: u64,
+    /// Stop starting till flows after this many seconds, even if fewer than --till were done.
+    #[arg(long)]
+    till_secs: Option<u64>,
+    /// Pay one static code with the amount entered (a printed code at a counter) instead of a
+    /// dynamic code per order (with --till).
+    #[arg(long)]
+    static_code: bool,
+    /// Seed of the payers' keys (with --till); default: one per process. A later run with the
+    /// same seed and --no-setup pays from the same wallets.
+    #[arg(long)]
+    payer_seed: Option<String>,
+    /// Before each till flow (off the clock) the payer pauses a random 0 to this many ms, so that
+    /// payers arrive at random moments of the block cycle, not in step with it (closed loop).
+    #[arg(long, default_value_t = 400)]
+    till_pause_ms: u64,
+    /// How a till flow waits for its commit and certificate: poll (the SDK's pay_scanned, as the
+    /// CLI) or push (block subscription; see `till.rs`).
+    #[arg(long, default_value = "poll")]
+    till_wait: String,
+    /// The payers of --payer-seed were set up by an earlier --till run of the same size (the
+    /// top-up covers four runs).
+    #[arg(long, requires = "payer_seed")]
+    no_setup: bool,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -380,7 +427,6 @@ async fn payments_setup(
     let host = keystore::load(args.platform_key.as_deref().unwrap_or_default())?
         .secret_key()
         .clone();
-    let host_pk = host.public_key();
     let merchant = MerchantId::parse(args.merchant.as_deref().unwrap_or_default().trim())
         .map_err(|e| e.to_string())?;
     let acquirer =
@@ -402,11 +448,62 @@ async fn payments_setup(
     let currency = Currency::CNY;
     let pay_amount = Amount::parse("1.00", currency).map_err(|e| e.to_string())?;
     let top_up = Amount::parse(&format!("{}.00", per + 10), currency).map_err(|e| e.to_string())?;
+    let users = setup_wallets(
+        client,
+        http,
+        chain_id,
+        &host,
+        &format!("paychain-pay/{run}"),
+        n,
+        top_up,
+    )
+    .await?;
+    eprintln!("  signing {total} payments ...");
+
+    // The payments: per wallet, nonces 1..=per, one order ref each.
+    let mut txs = Vec::with_capacity(total as usize);
+    'outer: for (i, user) in users.iter().enumerate() {
+        let w = wallet::wallet_id(&user.public_key(), currency);
+        for nonce in 1..=per {
+            if txs.len() as u64 >= total {
+                break 'outer;
+            }
+            let tx = sign(
+                chain_id,
+                user,
+                nonce,
+                Call::Wallet(wallet::Call::Pay {
+                    from_wallet: w,
+                    merchant_id: merchant.clone(),
+                    acquirer: acquirer.clone(),
+                    amount: pay_amount,
+                    order_ref: format!("bench-{run}-{i}-{nonce}"),
+                    route,
+                }),
+            );
+            txs.push((tx.hash(), tx.to_bytes()));
+        }
+    }
+    Ok(interleave(txs, per))
+}
+
+/// Sets up `n` users with a verified identity and a CNY wallet hosted by `host`, a bound card, and
+/// `top_up` in the wallet (closed loop; see the module docs). The users' keys derive from `seed`
+/// (`{seed}/{i}`), so a later run can use the same wallets again; each has used its nonce 0.
+async fn setup_wallets(
+    client: &Client,
+    http: &HttpClient,
+    chain_id: &ChainId,
+    host: &SecretKey,
+    seed: &str,
+    n: u64,
+    top_up: Amount,
+) -> Result<Vec<SecretKey>, Box<dyn std::error::Error>> {
+    let host_pk = host.public_key();
+    let currency = top_up.currency;
     let sign = |key: &SecretKey, nonce: u64, call: Call| sign(chain_id, key, nonce, call);
-    let users: Vec<SecretKey> = (0..n)
-        .map(|i| SecretKey::from_seed(Hash::digest(format!("paychain-pay/{run}/{i}").as_bytes()).0))
-        .collect();
-    let card = |i: u64| Hash::digest(format!("paychain-pay/{run}/card/{i}").as_bytes());
+    let users = payer_keys(seed, n);
+    let card = |i: u64| Hash::digest(format!("{seed}/card/{i}").as_bytes());
     let mut next_height = client.status().await?.height + 1;
     let t = Instant::now();
 
@@ -416,10 +513,10 @@ async fn payments_setup(
     let mut bindings = Vec::with_capacity(n as usize);
     for (i, user) in users.iter().enumerate() {
         let (i, pk) = (i as u64, user.public_key());
-        let h = |what: &str| Hash::digest(format!("paychain-pay/{run}/{what}/{i}").as_bytes());
+        let h = |what: &str| Hash::digest(format!("{seed}/{what}/{i}").as_bytes());
         let nonce = first + 3 * i;
         host_txs.push(sign(
-            &host,
+            host,
             nonce,
             Call::Wallet(wallet::Call::VerifyUser {
                 user: pk,
@@ -429,14 +526,14 @@ async fn payments_setup(
             }),
         ));
         host_txs.push(sign(
-            &host,
+            host,
             nonce + 1,
             Call::Wallet(wallet::Call::OpenWallet { user: pk, currency }),
         ));
         // The request the CLI's `wallet bind-card` sends, with the nonce planned here.
         let otp = format!("{:06}", i % 1_000_000);
         let request = card_binding_request(&host_pk, nonce + 2, pk, card(i), &otp);
-        host_txs.push(sign(&host, nonce + 2, request.call));
+        host_txs.push(sign(host, nonce + 2, request.call));
         bindings.push((request.binding_id, otp));
     }
     eprintln!(
@@ -509,7 +606,7 @@ async fn payments_setup(
         .enumerate()
         .map(|(i, w)| {
             sign(
-                &host,
+                host,
                 first + i as u64,
                 Call::Wallet(wallet::Call::TopUp {
                     wallet: *w,
@@ -532,34 +629,15 @@ async fn payments_setup(
         await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,
         "top-ups",
     )?;
-    eprintln!(
-        "  {n} wallets ready in {:.1}s; signing {total} payments ...",
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("  {n} wallets ready in {:.1}s", t.elapsed().as_secs_f64());
+    Ok(users)
+}
 
-    // The payments: per wallet, nonces 1..=per, one order ref each.
-    let mut txs = Vec::with_capacity(total as usize);
-    'outer: for (i, (user, w)) in users.iter().zip(&wallets).enumerate() {
-        for nonce in 1..=per {
-            if txs.len() as u64 >= total {
-                break 'outer;
-            }
-            let tx = sign(
-                user,
-                nonce,
-                Call::Wallet(wallet::Call::Pay {
-                    from_wallet: *w,
-                    merchant_id: merchant.clone(),
-                    acquirer: acquirer.clone(),
-                    amount: pay_amount,
-                    order_ref: format!("bench-{run}-{i}-{nonce}"),
-                    route,
-                }),
-            );
-            txs.push((tx.hash(), tx.to_bytes()));
-        }
-    }
-    Ok(interleave(txs, per))
+/// The keys of the `n` users [`setup_wallets`] sets up from `seed`.
+fn payer_keys(seed: &str, n: u64) -> Vec<SecretKey> {
+    (0..n)
+        .map(|i| SecretKey::from_seed(Hash::digest(format!("{seed}/{i}").as_bytes()).0))
+        .collect()
 }
 
 async fn submit(client: &Client, ledger: &Ledger, hash: Hash, bytes: &[u8]) {
@@ -650,6 +728,9 @@ async fn main() -> anyhow_like::Result {
     if let Some(secs) = args.lookups {
         return lookups(&args, &clients, &pids, secs).await;
     }
+    if let Some(n) = args.till {
+        return till::run(&args, &urls[0], &clients[0], &chain_id, &pids, n).await;
+    }
 
     // Sign everything up front so signing never competes with the measurement.
     let t_sign = Instant::now();
@@ -704,6 +785,13 @@ async fn main() -> anyhow_like::Result {
     };
     let sign_secs = t_sign.elapsed().as_secs_f64();
     let planned = (open_loop.len() + register_plan.iter().map(Vec::len).sum::<usize>()) as u64;
+    // Followed from here: the wallet setup's blocks (committed before) are no part of the load,
+    // and fetching them one by one made the follower miss the whole window after a long setup.
+    let start_height = if setup_secs.is_some() {
+        clients[0].status().await?.height
+    } else {
+        start_height
+    };
 
     let ledger = Arc::new(Ledger {
         group_of,
@@ -791,6 +879,9 @@ async fn main() -> anyhow_like::Result {
     let before: Vec<Option<ProcSample>> = pids.iter().map(|p| sample(*p)).collect();
     let self_before = sample(std::process::id());
     let t0 = Instant::now();
+    if let Some(path) = &args.ready_file {
+        std::fs::write(path, b"").map_err(|e| format!("writing {path}: {e}"))?;
+    }
 
     let progress = {
         let ledger = ledger.clone();

@@ -195,6 +195,27 @@ struct ProcSample {
     rss_kib: u64,
 }
 
+/// Each node's CPU share over `secs` and its memory, from samples before and after (in `pids` order).
+fn node_usage(
+    pids: &[u32],
+    before: &[Option<ProcSample>],
+    after: &[Option<ProcSample>],
+    secs: f64,
+) -> Vec<serde_json::Value> {
+    pids.iter()
+        .zip(before.iter().zip(after.iter()))
+        .map(|(pid, (b, a))| match (b, a) {
+            (Some(b), Some(a)) => serde_json::json!({
+                "pid": pid,
+                "cpu_percent": num((a.cpu_s - b.cpu_s) / secs * 100.0),
+                "peak_rss_mib": num(a.hwm_kib as f64 / 1024.0),
+                "rss_mib": num(a.rss_kib as f64 / 1024.0),
+            }),
+            _ => serde_json::json!({ "pid": pid, "error": "process not found" }),
+        })
+        .collect()
+}
+
 fn sample(pid: u32) -> Option<ProcSample> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
@@ -1150,19 +1171,7 @@ async fn main() -> anyhow_like::Result {
         window.iter().map(|b| b.1).sum::<usize>() as f64 / window.len() as f64
     };
 
-    let nodes: Vec<serde_json::Value> = pids
-        .iter()
-        .zip(before.iter().zip(after.iter()))
-        .map(|(pid, (b, a))| match (b, a) {
-            (Some(b), Some(a)) => serde_json::json!({
-                "pid": pid,
-                "cpu_percent": num((a.cpu_s - b.cpu_s) / load_secs * 100.0),
-                "peak_rss_mib": num(a.hwm_kib as f64 / 1024.0),
-                "rss_mib": num(a.rss_kib as f64 / 1024.0),
-            }),
-            _ => serde_json::json!({ "pid": pid, "error": "process not found" }),
-        })
-        .collect();
+    let nodes = node_usage(&pids, &before, &after, load_secs);
     let generator = match (self_before, self_after) {
         (Some(b), Some(a)) => serde_json::json!({
             "cpu_percent": num((a.cpu_s - b.cpu_s) / load_secs * 100.0),
@@ -1315,19 +1324,7 @@ async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> an
     let after: Vec<Option<ProcSample>> = pids.iter().map(|p| sample(*p)).collect();
     let self_after = sample(std::process::id());
     lat.sort_by(|a, b| a.total_cmp(b));
-    let nodes: Vec<serde_json::Value> = pids
-        .iter()
-        .zip(before.iter().zip(after.iter()))
-        .map(|(pid, (b, a))| match (b, a) {
-            (Some(b), Some(a)) => serde_json::json!({
-                "pid": pid,
-                "cpu_percent": num((a.cpu_s - b.cpu_s) / took * 100.0),
-                "peak_rss_mib": num(a.hwm_kib as f64 / 1024.0),
-                "rss_mib": num(a.rss_kib as f64 / 1024.0),
-            }),
-            _ => serde_json::json!({ "pid": pid, "error": "process not found" }),
-        })
-        .collect();
+    let nodes = node_usage(pids, &before, &after, took);
     let generator = match (self_before, self_after) {
         (Some(b), Some(a)) => serde_json::json!({
             "cpu_percent": num((a.cpu_s - b.cpu_s) / took * 100.0),

@@ -542,19 +542,7 @@ pub(crate) async fn run(
     }
     let with_blocks = to_block.len();
 
-    let nodes: Vec<serde_json::Value> = pids
-        .iter()
-        .zip(before.iter().zip(after.iter()))
-        .map(|(pid, (b, a))| match (b, a) {
-            (Some(b), Some(a)) => serde_json::json!({
-                "pid": pid,
-                "cpu_percent": num((a.cpu_s - b.cpu_s) / took * 100.0),
-                "peak_rss_mib": num(a.hwm_kib as f64 / 1024.0),
-                "rss_mib": num(a.rss_kib as f64 / 1024.0),
-            }),
-            _ => serde_json::json!({ "pid": pid, "error": "process not found" }),
-        })
-        .collect();
+    let nodes = crate::node_usage(pids, &before, &after, took);
     let generator = match (self_before, self_after) {
         (Some(b), Some(a)) => serde_json::json!({
             "cpu_percent": num((a.cpu_s - b.cpu_s) / took * 100.0),

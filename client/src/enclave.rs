@@ -584,7 +584,7 @@ mod tests {
         let root = SecretKey::from_seed([1; 32]);
         let (secret, consortium_public) = bootstrap([2; 32]);
         let mut enclave = Enclave::new(&[3; 32], Build::new(chain.clone()), None).unwrap();
-        let quote = enclave.quote().attest(&root);
+        let quote = enclave.certified_quote(&root);
         let wrapped =
             wrap_secret(&secret, &quote.quote, &BoxRandomness::new([4; 32], [5; 12])).unwrap();
         enclave.provision(&wrapped, &consortium_public).unwrap();
@@ -667,7 +667,7 @@ mod tests {
         let mut s = f.status.clone();
         s.config.as_mut().unwrap().attestation_root = SecretKey::from_seed([9; 32]).public_key();
         let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
-        assert!(e.contains("forged"), "{e}");
+        assert!(e.contains("uncertified device"), "{e}");
 
         let e = trusted_enclave(&f.status, &ChainId::new("other"), None)
             .unwrap_err()

@@ -46,6 +46,10 @@ pub struct Enclave {
     /// absolute). The node registers its enclave with it, bound to that platform. Without it, a
     /// node whose enclave is not registered (one that joined after genesis) stays unregistered.
     pub platform_key: Option<std::path::PathBuf>,
+    /// The machine's device store (the simulated CPU: its fused secret and the vendor's
+    /// certificate), outside the node home so that copies and backups of the home never hold it.
+    /// Absolute, or relative to the home's parent directory; by default `<home>.device`.
+    pub device_dir: Option<std::path::PathBuf>,
     /// Audit entries kept per platform; the oldest are pruned past it (the trail still verifies
     /// from the kept part).
     pub audit_retention_entries: u64,
@@ -59,6 +63,7 @@ impl Default for Enclave {
     fn default() -> Self {
         Self {
             platform_key: None,
+            device_dir: None,
             audit_retention_entries: 100_000,
             lookup_rate_per_sec: 20,
             lookup_burst: 40,

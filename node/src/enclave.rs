@@ -2,10 +2,19 @@
 //! secret), registration and provisioning through the chain, requester-scoped lookups with their
 //! replay guard, rate limit and audit trail.
 //!
-//! The host process never sees a record's plaintext or the consortium secret: the `Enclave`
-//! object (paychain-contracts) only hands out quotes, signed provisionings, sealed blobs and
-//! answers re-encrypted to a requester. What stands in for hardware here is the device secret file
-//! and the simulated attestation root key, both kept 0600 in the node home.
+//! The `Enclave` object (paychain-contracts) only hands out quotes, signed provisionings, sealed
+//! blobs and answers re-encrypted to a requester; the rest of the node never reads a record's
+//! plaintext or the consortium secret through it. It runs inside the node process, so the process's
+//! memory holds those secrets while it runs: the simulation does not isolate memory (see
+//! `docs/trust-model.md`, "What is simulated").
+//!
+//! What stands in for the hardware is the **device store** ([`Device`]): a directory outside the
+//! node home (`[enclave] device_dir`, by default `<home>.device`) holding the machine's fused
+//! secret and the vendor's certificate of its attestation key. Backups and copies of the node home
+//! never include it, and the sealed consortium secret in the home (`enclave/sealed.bin`) cannot be
+//! opened without it. The vendor's attestation root key is never on a node: the vendor
+//! (`paychain-vendor`) certifies each machine's device key once, and the enclave signs its own
+//! quotes with that key.
 //!
 //! ```text
 //! registration  the node signs RegisterBound with its platform's member key ([enclave] platform_key),
@@ -41,9 +50,9 @@ use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{AuditPage, SignedAuditRequest};
 use paychain_contracts::enclave::query::MAX_LOOKUP_FUTURE_SKEW;
 use paychain_contracts::enclave::{
-    bootstrap, wrap_secret, BoxRandomness, Enclave, EnclaveConfig, EnclaveError, Measurement,
-    QueryError, RequesterRole, RoleGrant, SealedBlob, SealedRecord, SignedAnswer, SignedLookup,
-    SignedQuote, StoredRecord, DEFAULT_REPLAY_CAPACITY,
+    bootstrap, device_attestation_key, wrap_secret, BoxRandomness, DeviceCert, Enclave,
+    EnclaveConfig, EnclaveError, Measurement, QueryError, RequesterRole, RoleGrant, SealedBlob,
+    SealedRecord, SignedAnswer, SignedLookup, SignedQuote, StoredRecord, DEFAULT_REPLAY_CAPACITY,
 };
 use paychain_contracts::enclave_registry::{self, EnclaveGenesis, GenesisEnclave, Unfit};
 use paychain_contracts::governance::{self, Role};
@@ -71,16 +80,105 @@ fn fresh_randomness() -> BoxRandomness {
     BoxRandomness::new(random(), random())
 }
 
-fn device_secret_path(home: &Home) -> PathBuf {
-    home.0.join("keys").join("device.secret")
-}
-
 fn sealed_path(home: &Home) -> PathBuf {
     home.0.join("enclave").join("sealed.bin")
 }
 
-fn root_key_path(home: &Home) -> PathBuf {
-    home.0.join("keys").join("attestation-root.json")
+/// The simulated CPU of one machine: its fused secret and the vendor's certificate of the
+/// attestation key derived from it, in a directory outside the node home.
+#[derive(Clone, Debug)]
+pub struct Device {
+    dir: PathBuf,
+}
+
+/// File name of the device secret in the device store.
+pub const DEVICE_SECRET_FILE: &str = "device.secret";
+/// File name of the vendor's device certificate in the device store.
+pub const DEVICE_CERT_FILE: &str = "device.cert.json";
+
+impl Device {
+    /// The device store of the node at `home`: `[enclave] device_dir` (absolute, or relative to
+    /// the home's parent directory), by default the home's path with `.device` appended.
+    pub fn of(home: &Home, config: &crate::config::Enclave) -> Device {
+        let dir = match &config.device_dir {
+            Some(d) if d.is_absolute() => d.clone(),
+            Some(d) => home
+                .0
+                .parent()
+                .map_or_else(|| d.clone(), |parent| parent.join(d)),
+            None => {
+                let mut name = home.0.as_os_str().to_owned();
+                name.push(".device");
+                PathBuf::from(name)
+            }
+        };
+        Device { dir }
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    fn secret_path(&self) -> PathBuf {
+        self.dir.join(DEVICE_SECRET_FILE)
+    }
+
+    /// Where the vendor's certificate of this machine goes.
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.join(DEVICE_CERT_FILE)
+    }
+
+    /// Creates the device secret if the store has none (the machine's fuses, blown once).
+    pub fn init(&self) -> anyhow::Result<()> {
+        let path = self.secret_path();
+        if !path.exists() {
+            let secret = Zeroizing::new(hex::encode(random::<32>()));
+            write_private(&path, secret.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn install(&self, secret: &[u8; 32], cert: &DeviceCert) -> anyhow::Result<()> {
+        let hex_secret = Zeroizing::new(hex::encode(secret));
+        write_private(&self.secret_path(), hex_secret.as_bytes())?;
+        write_private(&self.cert_path(), &serde_json::to_vec_pretty(cert)?)?;
+        Ok(())
+    }
+
+    fn secret(&self) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+        let path = self.secret_path();
+        let text = Zeroizing::new(std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read the device secret {} (run `paychain-node init`, or set [enclave] device_dir)",
+                path.display()
+            )
+        })?);
+        let mut secret = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), secret.as_mut_slice())
+            .map_err(|_| anyhow::anyhow!("{} is not 64 hex characters", path.display()))?;
+        Ok(secret)
+    }
+
+    /// This machine's device attestation key, for the vendor to certify.
+    pub fn attestation_key(&self) -> anyhow::Result<PublicKey> {
+        Ok(device_attestation_key(&*self.secret()?)
+            .map_err(|e| anyhow::anyhow!("deriving the device key: {e}"))?
+            .public_key())
+    }
+
+    /// The vendor's certificate of this machine, if it has one.
+    pub fn cert(&self) -> anyhow::Result<Option<DeviceCert>> {
+        let path = self.cert_path();
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() <= 4096 => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("device certificate {}: {e}", path.display())),
+            Ok(_) => anyhow::bail!("device certificate {} is too large", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+        }
+    }
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -105,46 +203,26 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the device secret if the home has none.
-pub fn write_device_secret(home: &Home) -> anyhow::Result<()> {
-    let path = device_secret_path(home);
-    if !path.exists() {
-        let secret = Zeroizing::new(hex::encode(random::<32>()));
-        write_private(&path, secret.as_bytes())?;
-    }
-    Ok(())
-}
-
-fn read_device_secret(home: &Home) -> anyhow::Result<Zeroizing<[u8; 32]>> {
-    write_device_secret(home)?;
-    let path = device_secret_path(home);
-    let text = Zeroizing::new(
-        std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?,
-    );
-    let mut secret = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(text.trim(), secret.as_mut_slice())
-        .map_err(|_| anyhow::anyhow!("{} is not 64 hex characters", path.display()))?;
-    Ok(secret)
-}
-
-/// One genesis node's enclave files.
+/// One genesis node's enclave files: its machine's device store, and the sealed secret for its home.
 pub struct NodeEnclaveFiles {
     device_secret: Zeroizing<[u8; 32]>,
+    device_cert: DeviceCert,
     sealed: SealedBlob,
 }
 
 /// The enclave part of a generated network.
 pub struct NetworkEnclaves {
-    /// The simulated attestation root (stands for the hardware vendor's key).
+    /// The simulated vendor's attestation root: the generator plays the vendor for the genesis
+    /// machines and hands this to the vendor's store, never to a node home.
     pub root: SecretKey,
     pub genesis: EnclaveGenesis,
     pub nodes: Vec<NodeEnclaveFiles>,
 }
 
-/// The testnet generator acting as bootstrap enclave: creates the consortium secret, an enclave
-/// per genesis node (quoted by the simulated root, bound to `platforms[i % platforms.len()]`),
-/// provisions each, and forgets the secret.
+/// The testnet generator acting as bootstrap enclave and as the vendor of the genesis machines:
+/// creates the vendor root and the consortium secret, a machine per genesis node whose device key
+/// the root certifies, its enclave (bound to `platforms[i % platforms.len()]`), provisions each, and
+/// forgets the consortium secret.
 pub fn bootstrap_network(
     chain_id: &ChainId,
     n: usize,
@@ -171,12 +249,16 @@ pub fn bootstrap_network(
         let sealed = enclave
             .sealed_blob(random())
             .map_err(|e| anyhow::anyhow!("sealing: {e}"))?;
+        let device_cert = DeviceCert::issue(&root, enclave.device_key());
         quotes.push(GenesisEnclave {
             platform_id: platforms[i % platforms.len()].clone(),
-            quote: quote.attest(&root),
+            quote: enclave
+                .signed_quote(&device_cert)
+                .map_err(|e| anyhow::anyhow!("signing a genesis quote: {e}"))?,
         });
         nodes.push(NodeEnclaveFiles {
             device_secret,
+            device_cert,
             sealed,
         });
     }
@@ -195,12 +277,11 @@ pub fn bootstrap_network(
     })
 }
 
-/// Writes a genesis node's enclave files into its home.
-pub fn install(home: &Home, root: &SecretKey, files: &NodeEnclaveFiles) -> anyhow::Result<()> {
-    let secret = Zeroizing::new(hex::encode(*files.device_secret));
-    write_private(&device_secret_path(home), secret.as_bytes())?;
+/// Writes a genesis node's machine (device secret and certificate) into its device store and its
+/// sealed consortium secret into its home.
+pub fn install(home: &Home, device: &Device, files: &NodeEnclaveFiles) -> anyhow::Result<()> {
+    device.install(&files.device_secret, &files.device_cert)?;
     write_private(&sealed_path(home), &files.sealed.to_bytes())?;
-    keys::save(&root_key_path(home), root)?;
     Ok(())
 }
 
@@ -210,11 +291,12 @@ pub fn install(home: &Home, root: &SecretKey, files: &NodeEnclaveFiles) -> anyho
 /// node stopped (kept in `storage`) are handed back to the enclave's replay guard.
 pub fn open(
     home: &Home,
+    device: &Device,
     chain_id: &ChainId,
     storage: &Storage,
     height: u64,
 ) -> anyhow::Result<Enclave> {
-    let enclave = open_enclave(home, chain_id)?;
+    let enclave = open_enclave(home, device, chain_id)?;
     let from = height.saturating_sub(enclave.lookup_window());
     let answered = storage.replay_entries(from, DEFAULT_REPLAY_CAPACITY)?;
     for (issued_at, hash) in &answered {
@@ -224,8 +306,8 @@ pub fn open(
     Ok(enclave)
 }
 
-fn open_enclave(home: &Home, chain_id: &ChainId) -> anyhow::Result<Enclave> {
-    let device = read_device_secret(home)?;
+fn open_enclave(home: &Home, device: &Device, chain_id: &ChainId) -> anyhow::Result<Enclave> {
+    let device = device.secret()?;
     let path = sealed_path(home);
     let blob = match std::fs::read(&path) {
         Ok(bytes) => Some(
@@ -592,6 +674,7 @@ fn read_audit(shared: &Shared, bytes: &[u8]) -> Result<AuditPage, LookupError> {
 pub fn spawn_service(
     shared: Arc<Shared>,
     home: Home,
+    device: Device,
     node_key: SecretKey,
     platform_key: Option<SecretKey>,
 ) {
@@ -601,6 +684,7 @@ pub fn spawn_service(
     tokio::spawn(async move {
         let mut blocks = shared.subscribe_blocks();
         let mut state = ServiceState {
+            device,
             node_key,
             platform_key,
             sent: HashMap::new(),
@@ -621,6 +705,7 @@ pub fn spawn_service(
 }
 
 struct ServiceState {
+    device: Device,
     node_key: SecretKey,
     platform_key: Option<SecretKey>,
     /// Our maintenance txs in flight: tx hash → height sent.
@@ -678,7 +763,7 @@ fn step(
     }
     let me = read(enclave).signer();
     match enclave_registry::enclave(storage, &me)? {
-        None => register(shared, home, enclave, state, height),
+        None => register(shared, enclave, state, height),
         Some(_) if !read(enclave).is_provisioned() => {
             if let Some(wrapped) = enclave_registry::wrapped_for(storage, &me)? {
                 let mut enclave = enclave.write().unwrap_or_else(|p| p.into_inner());
@@ -708,7 +793,6 @@ fn step(
 /// Registers this node's enclave for the platform whose member key the node holds.
 fn register(
     shared: &Shared,
-    home: &Home,
     enclave: &RwLock<Enclave>,
     state: &mut ServiceState,
     height: u64,
@@ -730,12 +814,24 @@ fn register(
             return Ok(());
         }
     };
-    let root = keys::load(&root_key_path(home)).map_err(|e| {
-        anyhow::anyhow!("cannot register the enclave without the attestation root: {e}")
-    })?;
+    let Some(cert) = state.device.cert()? else {
+        let device_key = read(enclave).device_key();
+        let path = state.device.cert_path();
+        state.warn_once(format!(
+            "enclave {me} is not registered: this machine's device key {device_key} has no vendor certificate; have the vendor run `paychain-vendor certify --device-key {device_key}` and put the certificate at {}",
+            path.display()
+        ));
+        return Ok(());
+    };
     let (quote, binding): (SignedQuote, _) = {
         let e = read(enclave);
-        (e.quote().attest(&root), e.platform_binding(&platform))
+        let quote = e.signed_quote(&cert).map_err(|e| {
+            anyhow::anyhow!(
+                "device certificate {}: {e}",
+                state.device.cert_path().display()
+            )
+        })?;
+        (quote, e.platform_binding(&platform))
     };
     let hash = submit(
         shared,
@@ -909,7 +1005,7 @@ mod tests {
                 allow_debug: false,
                 enclaves: vec![GenesisEnclave {
                     platform_id: PlatformId::new("p0").unwrap(),
-                    quote: e0.quote().attest(&root),
+                    quote: e0.certified_quote(&root),
                 }],
                 min_security_version: 1,
             }),
@@ -919,7 +1015,7 @@ mod tests {
             .unwrap();
         let register = |e: &Enclave, p: &str| {
             Call::Enclave(enclave_registry::Call::RegisterBound {
-                quote: e.quote().attest(&root),
+                quote: e.certified_quote(&root),
                 binding: e.platform_binding(&PlatformId::new(p).unwrap()),
             })
         };
@@ -953,6 +1049,9 @@ mod tests {
         let lock = RwLock::new(e0);
         let me = read(&lock).signer();
         let mut state = ServiceState {
+            device: Device {
+                dir: std::path::PathBuf::from("/nonexistent"),
+            },
             node_key: SecretKey::from_seed([250; 32]),
             platform_key: None,
             sent: HashMap::new(),

@@ -44,6 +44,12 @@ enum Command {
         #[arg(long, default_value_t = 26657)]
         base_port: u16,
     },
+    /// Print this machine's device attestation key (for the vendor to certify with
+    /// `paychain-vendor certify`) and whether the device store holds its certificate (JSON).
+    Device {
+        #[arg(long)]
+        home: PathBuf,
+    },
     /// Compact a stopped node's database and print what it keeps on disk (JSON): per column
     /// family, in total and per transaction in the chain.
     Compact {
@@ -129,10 +135,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             let home = Home(home);
             testnet::init(&home, &moniker, base_port)?;
+            let config = Config::load(&home.config())?;
+            let device = paychain_node::enclave::Device::of(&home, &config.enclave);
             println!(
                 "initialised {} (put the consortium's genesis.json there, then `paychain-node start --home {}`)",
                 home.0.display(),
                 home.0.display()
+            );
+            println!(
+                "device store {}: device key {} (have the vendor certify it: `paychain-vendor certify --device-key <key> --out {}`)",
+                device.dir().display(),
+                device.attestation_key()?,
+                device.cert_path().display()
             );
             Ok(())
         }
@@ -167,6 +181,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Compact { home }) => compact(&Home(home)),
+        Some(Command::Device { home }) => {
+            let home = Home(home);
+            let config = Config::load(&home.config())?;
+            let device = paychain_node::enclave::Device::of(&home, &config.enclave);
+            let key = device.attestation_key()?;
+            let cert = device.cert()?;
+            let report = serde_json::json!({
+                "device_key": key.to_string(),
+                "device_dir": device.dir().display().to_string(),
+                "certificate": device.cert_path().display().to_string(),
+                "certified": cert.is_some_and(|c| c.device_key == key),
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         None if cli.dev => dev::run(cli.home, cli.rpc_port, shutdown_signal()).await,
         None => anyhow::bail!("nothing to do: pass --dev or a subcommand (see --help)"),
     }

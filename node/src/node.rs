@@ -117,6 +117,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     crate::enclave::spawn_service(
         shared.clone(),
         Home(home.0.clone()),
+        crate::enclave::Device::of(home, &config.enclave),
         key.clone(),
         platform_key,
     );
@@ -159,7 +160,11 @@ fn open_shared(
     metrics.set_height(tip.height);
     let enclave = match &genesis.enclave {
         Some(_) => Some(Arc::new(std::sync::RwLock::new(crate::enclave::open(
-            home, &chain_id, &storage, tip.height,
+            home,
+            &crate::enclave::Device::of(home, &config.enclave),
+            &chain_id,
+            &storage,
+            tip.height,
         )?))),
         None => None,
     };

@@ -130,8 +130,10 @@ pub fn generate(
             key,
         )?;
     }
-    // The simulated attestation root, for nodes that join later (it stands for the vendor).
-    keys::save(&out.join("attestation-root.json"), &enclaves.root)?;
+    // The generator played the hardware vendor for the genesis machines: the root goes to the
+    // vendor's own store (`paychain-vendor --dir <out>/vendor` certifies machines that join later),
+    // never into a node home or a device store.
+    keys::save(&out.join("vendor").join(VENDOR_ROOT_FILE), &enclaves.root)?;
     for (i, key) in node_keys.iter().enumerate() {
         let home = Home(out.join(format!("node{i}")));
         let peers: Vec<_> = all_ports
@@ -144,13 +146,17 @@ pub fn generate(
         write(&home.config(), &config.to_toml())?;
         write(&home.genesis(), &genesis_json)?;
         keys::save(&home.validator_key(), key)?;
-        crate::enclave::install(&home, &enclaves.root, &enclaves.nodes[i])?;
+        let device = crate::enclave::Device::of(&home, &config.enclave);
+        crate::enclave::install(&home, &device, &enclaves.nodes[i])?;
     }
     Ok(genesis)
 }
 
+/// File name of the vendor's root key in the vendor's store (`paychain-vendor --dir`).
+pub const VENDOR_ROOT_FILE: &str = "root.json";
+
 /// Prepares an operator's home: a validator key and a default config (genesis comes from the
-/// consortium).
+/// consortium), and the machine's device store beside it (`<home>.device`, the simulated CPU).
 pub fn init(home: &Home, moniker: &str, base_port: u16) -> anyhow::Result<()> {
     anyhow::ensure!(
         !home.config().exists(),
@@ -158,8 +164,8 @@ pub fn init(home: &Home, moniker: &str, base_port: u16) -> anyhow::Result<()> {
         home.0.display()
     );
     keys::save(&home.validator_key(), &keys::generate())?;
-    crate::enclave::write_device_secret(home)?;
     let config = node_config(moniker, ports(base_port, 0)?, &[]);
+    crate::enclave::Device::of(home, &config.enclave).init()?;
     write(&home.config(), &config.to_toml())?;
     Ok(())
 }

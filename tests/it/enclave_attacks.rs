@@ -4,6 +4,8 @@
 //! and at another node, another platform reading an audit trail, garbage written to the trail, and a
 //! flood from one key. Each attempt ends in a refusal the test names.
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
@@ -12,8 +14,8 @@ use paychain_contracts::crypto::{sha256, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{AuditRequest, MAX_AUDIT_PAGE};
 use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
 use paychain_contracts::enclave::{
-    open_answer, verify_answer, Enclave, EnclaveConfig, KxSecret, LookupRequest, Measurement,
-    SignedAnswer, SignedProvision, WrappedSecret,
+    device_attestation_key, open_answer, verify_answer, DeviceCert, Enclave, EnclaveConfig,
+    KxSecret, LookupRequest, Measurement, SealedBlob, SignedAnswer, SignedProvision, WrappedSecret,
 };
 use paychain_contracts::enclave_registry::Call as EnclaveCall;
 use paychain_contracts::governance::{Action, Call as GovCall};
@@ -140,9 +142,9 @@ impl Net {
     }
 
     fn register(&self, e: &Enclave, platform: &str) -> Result<Call> {
-        let root = load_key(&self.net.dir.path().join("attestation-root.json"))?;
+        let root = load_key(&self.net.vendor_root_path())?;
         Ok(Call::Enclave(EnclaveCall::RegisterBound {
-            quote: e.quote().attest(&root),
+            quote: e.certified_quote(&root),
             binding: e.platform_binding(&PlatformId::new(platform)?),
         }))
     }
@@ -225,12 +227,46 @@ fn n4_enclave_registration_and_provisioning_attacks_are_refused() -> Result<()> 
         409,
         "is not a platform member",
     )?;
-    let root = load_key(&net.net.dir.path().join("attestation-root.json"))?;
+    // (a) An operator (platform-1's member key, its node home) has no vendor root: it signs the
+    // quote of an enclave it made up with a device key of its own, certified by itself.
+    let made_up = net.enclave("operator's made-up enclave")?;
+    let own_device = key("operator's own device key");
+    net.refused(
+        "attack (a) operator registers a quote its own uncertified device key signed",
+        &p1,
+        Call::Enclave(EnclaveCall::RegisterBound {
+            quote: made_up.quote().attest(
+                &own_device,
+                DeviceCert::issue(&own_device, own_device.public_key()),
+            ),
+            binding: made_up.platform_binding(&PlatformId::new("platform-1")?),
+        }),
+        401,
+        "uncertified device",
+    )?;
+    // ... nor with a genuine machine's certificate (copied from genesis) on a quote its key signs.
+    let genuine: DeviceCert =
+        serde_json::from_value(status["enclaves"][1]["quote"]["device"].clone())?;
+    net.refused(
+        "attack (a) operator reuses node1's device certificate for its own quote",
+        &p1,
+        Call::Enclave(EnclaveCall::RegisterBound {
+            quote: made_up.quote().attest(&own_device, genuine),
+            binding: made_up.platform_binding(&PlatformId::new("platform-1")?),
+        }),
+        401,
+        "forged quote",
+    )?;
+    ensure!(
+        net.entry(&made_up.signer())?.is_none(),
+        "a made-up enclave got registered"
+    );
+    let root = load_key(&net.net.vendor_root_path())?;
     net.refused(
         "attack (a) the first, unbound registration format",
         &stranger,
         Call::Enclave(EnclaveCall::Register {
-            quote: mine.quote().attest(&root),
+            quote: mine.certified_quote(&root),
         }),
         411,
         "without the enclave's platform binding",
@@ -254,7 +290,10 @@ fn n4_enclave_registration_and_provisioning_attacks_are_refused() -> Result<()> 
         "attack: register a quote below the minimum security version",
         &p1,
         Call::Enclave(EnclaveCall::RegisterBound {
-            quote: q.attest(&root),
+            quote: {
+                let device = SecretKey::from_seed([21; 32]);
+                q.attest(&device, DeviceCert::issue(&root, device.public_key()))
+            },
             binding: low.platform_binding(&PlatformId::new("platform-1")?),
         }),
         401,
@@ -691,4 +730,126 @@ fn fetch_audit(
     })?;
     ensure!(&trail.platform_id == platform, "{trail:?}");
     Ok(trail)
+}
+
+/// Every 32-byte secret a file could hold: each run of 64 hex characters (key files, configs,
+/// logs, strings in the database) and, in small binary files (the sealed secret), every 32-byte
+/// window.
+fn candidate_secrets(bytes: &[u8], out: &mut BTreeSet<[u8; 32]>) {
+    let mut run = 0usize;
+    for (i, b) in bytes.iter().enumerate() {
+        if b.is_ascii_hexdigit() {
+            run += 1;
+            if run >= 64 {
+                let mut s = [0u8; 32];
+                if hex::decode_to_slice(&bytes[i + 1 - 64..=i], &mut s).is_ok() {
+                    out.insert(s);
+                }
+            }
+        } else {
+            run = 0;
+        }
+    }
+    if bytes.len() < 4096 && std::str::from_utf8(bytes).is_err() {
+        for w in bytes.windows(32) {
+            out.insert(w.try_into().unwrap_or([0; 32]));
+        }
+    }
+}
+
+fn secrets_under(dir: &Path, out: &mut BTreeSet<[u8; 32]>) -> Result<usize> {
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files += secrets_under(&path, out)?;
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            candidate_secrets(&bytes, out);
+            files += 1;
+        }
+    }
+    Ok(files)
+}
+
+/// The malicious operator's files: everything in its node home (keys, config, database, sealed
+/// secret, logs) after the chain ran. No 32-byte secret in any of them is the vendor root's key
+/// (issue: "derive the public key of every 32-byte secret found in the homes and compare with
+/// genesis"), nor any genesis machine's device secret, and none of them opens the sealed
+/// consortium secret in the home. The device store (`<home>.device`, the simulated CPU) and the
+/// vendor's store are scanned as positive controls: the scan does find the device secret and the
+/// root there.
+#[test]
+fn n4_no_node_home_holds_the_vendor_root_or_a_device_secret() -> Result<()> {
+    let mut net = Net::start(4)?;
+    // Let the homes fill: blocks, the database, logs.
+    net.net.wait_height(0, 3, PROGRESS)?;
+    let dir = net.net.dir.path();
+    let genesis: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("genesis.json"))?)?;
+    let root: PublicKey = serde_json::from_value(genesis["enclave"]["attestation_root"].clone())?;
+    let devices: Vec<PublicKey> = genesis["enclave"]["enclaves"]
+        .as_array()
+        .context("genesis enclaves")?
+        .iter()
+        .map(|e| serde_json::from_value(e["quote"]["device"]["device_key"].clone()))
+        .collect::<Result<_, _>>()?;
+    ensure!(devices.len() == 4, "genesis machines: {devices:?}");
+    let validators: Vec<Value> = genesis["validators"]
+        .as_array()
+        .context("validators")?
+        .iter()
+        .map(|v| v["public_key"].clone())
+        .collect();
+
+    for i in 0..4 {
+        let home = dir.join(format!("node{i}"));
+        let mut found = BTreeSet::new();
+        let files = secrets_under(&home, &mut found)?;
+        let sealed = SealedBlob::from_bytes(&std::fs::read(home.join("enclave/sealed.bin"))?)?;
+        let mut saw_validator_key = false;
+        for s in &found {
+            let public = SecretKey::from_seed(*s).public_key();
+            ensure!(
+                public != root,
+                "node{i}'s home holds the vendor root's private key"
+            );
+            saw_validator_key |= validators.contains(&Value::String(public.to_hex()));
+            let device = device_attestation_key(s)?.public_key();
+            ensure!(
+                !devices.contains(&device),
+                "node{i}'s home holds a machine's device secret"
+            );
+            ensure!(
+                Enclave::new(s, EnclaveConfig::new(net.chain_id()), Some(&sealed)).is_err(),
+                "a secret from node{i}'s home unseals its consortium secret"
+            );
+        }
+        // Positive control: the scan reads key files (it finds the node's own validator key).
+        ensure!(
+            saw_validator_key,
+            "scan of node{i}'s home ({files} files, {} candidates) missed its validator key",
+            found.len()
+        );
+        eprintln!(
+            "node{i}: {files} files, {} candidate secrets: no vendor root, no device secret, none unseals",
+            found.len()
+        );
+        // Positive control: the device store beside the home is the simulated CPU.
+        let mut cpu = BTreeSet::new();
+        secrets_under(&dir.join(format!("node{i}.device")), &mut cpu)?;
+        ensure!(
+            cpu.iter()
+                .any(|s| device_attestation_key(s).is_ok_and(|k| k.public_key() == devices[i])),
+            "node{i}.device holds no device secret: the scan is blind"
+        );
+    }
+    let mut vendor = BTreeSet::new();
+    secrets_under(&dir.join("vendor"), &mut vendor)?;
+    ensure!(
+        vendor
+            .iter()
+            .any(|s| SecretKey::from_seed(*s).public_key() == root),
+        "the vendor's store holds no root: the scan is blind"
+    );
+    Ok(())
 }

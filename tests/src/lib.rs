@@ -668,7 +668,7 @@ impl Testnet {
 
     /// Starts one more node (a full node: its key is not in the validator set), set up the way
     /// an operator joining the consortium would: `paychain-node init`, the consortium's genesis,
-    /// the peers in its config, and the simulated attestation root key. Without a platform key its
+    /// the peers in its config, and its machine certified by the vendor. Without a platform key its
     /// enclave stays unregistered ([`Testnet::add_platform_node`] gives it one). Returns its index.
     pub fn add_full_node(&mut self) -> Result<usize> {
         self.add_node(None)
@@ -706,10 +706,7 @@ impl Testnet {
             self.dir.path().join("genesis.json"),
             home.join("genesis.json"),
         )?;
-        fs::copy(
-            self.dir.path().join("attestation-root.json"),
-            home.join("keys").join("attestation-root.json"),
-        )?;
+        self.certify_device(&home)?;
         let peers = |offset: u16| {
             (0..i)
                 .map(|j| {
@@ -745,6 +742,43 @@ impl Testnet {
         node.spawn()?;
         wait_answers(node, i, START_TIMEOUT)?;
         Ok(i)
+    }
+
+    /// The simulated vendor's root key file (the vendor's store, outside every node home).
+    pub fn vendor_root_path(&self) -> PathBuf {
+        self.dir.path().join("vendor").join("root.json")
+    }
+
+    /// Plays the vendor for a new machine, the way an operator gets its hardware certified: the
+    /// node prints its device key (`paychain-node device`), the vendor certifies it
+    /// (`paychain-vendor certify`), the certificate goes into the machine's device store.
+    pub fn certify_device(&self, home: &Path) -> Result<()> {
+        let out = Command::new(existing_bin("paychain-node")?)
+            .arg("device")
+            .arg("--home")
+            .arg(home)
+            .output()
+            .context("run paychain-node device")?;
+        ensure!(
+            out.status.success(),
+            "paychain-node device failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let device: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let key = device["device_key"].as_str().context("device_key")?;
+        let cert = device["certificate"].as_str().context("certificate")?;
+        let out = Command::new(existing_bin("paychain-vendor")?)
+            .arg("--dir")
+            .arg(self.dir.path().join("vendor"))
+            .args(["certify", "--device-key", key, "--out", cert])
+            .output()
+            .context("run paychain-vendor certify")?;
+        ensure!(
+            out.status.success(),
+            "paychain-vendor certify failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(())
     }
 
     /// Number of validators.

@@ -1,13 +1,16 @@
 //! The simulated trusted enclave: attestation, provisioning, sealing and requester-scoped answers.
 //!
-//! Only the hardware root of trust is simulated (an ed25519 attestation root whose key is in genesis, and a
-//! per-node device secret standing in for the CPU's fused key); every check runs for real. Pure: keys and
+//! Only the hardware is simulated: a per-machine device secret stands for the CPU's fused key, and the
+//! device attestation key derived from it is certified once by the vendor's attestation root
+//! (`paychain-vendor`, whose private key stays with the vendor; genesis holds its public key). Every check
+//! runs for real. See `docs/trust-model.md`. Pure: keys and
 //! nonces come from the caller, files are read and written by the node.
 //!
 //! # Files
 //!
 //! - [`measurement`]: SHA-256 over the enclave's code identity and version.
-//! - [`quote`]: quotes, their attestation, [`verify_quote`] (deterministic, run by every validator).
+//! - [`quote`]: quotes signed by the certified device key, [`DeviceCert`], [`verify_quote`]
+//!   (deterministic, run by every validator).
 //! - [`records`]: acquiring records sealed to the consortium key ([`seal_record`], client side).
 //! - [`provision`]: the consortium secret wrapped to an attested enclave ([`wrap_secret`]).
 //! - [`seal`]: the consortium secret sealed to disk under (device secret, measurement).
@@ -20,7 +23,9 @@
 //!
 //! ```text
 //! genesis:   bootstrap(seed) ─► consortium public key in genesis; wrap_secret to each genesis enclave's quote
-//! node boot: Enclave::new(device secret, config, sealed blob from disk?) ─► quote() ─► attest ─► register tx
+//! vendor:    paychain-vendor certify (device key) ─► DeviceCert, once per machine
+//! node boot: Enclave::new(device secret, config, sealed blob from disk?) ─► signed_quote(device cert)
+//!            ─► register tx
 //! provision: a provisioned enclave: provision_for(new quote, policy) ─► SignedProvision (its signer's
 //!            signature) ─► tx ─► new enclave: provision(wrapped)
 //!            ─► sealed_blob(nonce) ─► node writes it to disk (a restart of the same build unseals it)
@@ -56,7 +61,9 @@ pub use query::{
     open_answer, verify_answer, AnsweredRecord, LookupAnswer, LookupRequest, QueryError,
     ReplayGuard, SignedAnswer, SignedLookup,
 };
-pub use quote::{report_data, verify_quote, Quote, QuoteError, QuotePolicy, SignedQuote};
+pub use quote::{
+    report_data, verify_quote, DeviceCert, Quote, QuoteError, QuotePolicy, SignedQuote,
+};
 pub use records::{ciphertext_hash, seal_record, RecordError, SealedRecord};
 pub use seal::{SealError, SealedBlob};
 
@@ -72,6 +79,15 @@ pub const DEFAULT_LOOKUP_WINDOW: u64 = 100;
 pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
 const IDENTITY_DOMAIN: &[u8] = b"paychain/enclave/identity/v1";
+const DEVICE_KEY_DOMAIN: &[u8] = b"paychain/device/attestation-key/v1";
+
+/// The device attestation key of the machine whose fused secret is `device_secret`: what the simulated CPU
+/// derives, independent of which enclave build runs, so the vendor certifies it once per machine.
+pub fn device_attestation_key(device_secret: &[u8; 32]) -> Result<SecretKey, EnclaveError> {
+    let seed = kx::hkdf32(DEVICE_KEY_DOMAIN, device_secret, &[DEVICE_KEY_DOMAIN])
+        .map_err(|_| EnclaveError::Kdf)?;
+    Ok(SecretKey::from_seed(*seed))
+}
 const PLATFORM_BINDING_DOMAIN: &[u8] = b"paychain/enclave/platform-binding/v1";
 
 /// The bytes an enclave signs to say it serves `platform` on `chain_id`:
@@ -119,6 +135,16 @@ pub enum EnclaveError {
     /// A quote was refused.
     #[error(transparent)]
     Quote(#[from] QuoteError),
+    /// The device certificate offered for signing quotes is for another machine's key.
+    #[error(
+        "the device certificate is for device key {certified}, this machine's key is {actual}"
+    )]
+    WrongDevice {
+        /// The key the certificate names.
+        certified: PublicKey,
+        /// This machine's device key.
+        actual: PublicKey,
+    },
     /// Sealing or unsealing failed.
     #[error(transparent)]
     Seal(#[from] SealError),
@@ -205,6 +231,8 @@ pub struct StoredRecord {
 /// The in-node enclave. Secrets are zeroized on drop; `Debug` prints only public facts.
 pub struct Enclave {
     config: EnclaveConfig,
+    /// The machine's attestation key (the simulated CPU's, see [`device_attestation_key`]).
+    device: SecretKey,
     signer: SecretKey,
     kx: KxSecret,
     seal_key: seal::SealKey,
@@ -263,6 +291,7 @@ impl Enclave {
             )
             .map_err(|_| EnclaveError::Kdf)
         };
+        let device = device_attestation_key(device_secret)?;
         let signer = SecretKey::from_seed(*derive(b"signer")?);
         let kx = KxSecret::from_seed(*derive(b"kx")?);
         let seal_key = seal::seal_key(device_secret, &config.measurement)?;
@@ -276,6 +305,7 @@ impl Enclave {
         ));
         Ok(Enclave {
             config,
+            device,
             signer,
             kx,
             seal_key,
@@ -310,7 +340,33 @@ impl Enclave {
         self.consortium.is_some()
     }
 
-    /// This enclave's quote, for the attestation root to sign ([`Quote::attest`]) and the node to register.
+    /// This machine's device attestation key, for the vendor to certify (`paychain-vendor certify`).
+    pub fn device_key(&self) -> PublicKey {
+        self.device.public_key()
+    }
+
+    /// This enclave's quote signed by the machine's device key, carrying the vendor's certificate of that
+    /// key; refused if `cert` certifies another machine.
+    pub fn signed_quote(&self, cert: &DeviceCert) -> Result<SignedQuote, EnclaveError> {
+        let actual = self.device_key();
+        if cert.device_key != actual {
+            return Err(EnclaveError::WrongDevice {
+                certified: cert.device_key,
+                actual,
+            });
+        }
+        Ok(self.quote().attest(&self.device, cert.clone()))
+    }
+
+    /// What the vendor and this enclave do together: certify this machine's device key with `root` and
+    /// sign the quote. Only the genesis generator (which plays the vendor for a test network's first
+    /// machines, and keeps the root out of every node home) and tests hold a root.
+    pub fn certified_quote(&self, root: &SecretKey) -> SignedQuote {
+        self.quote()
+            .attest(&self.device, DeviceCert::issue(root, self.device_key()))
+    }
+
+    /// This enclave's quote (unsigned); [`Enclave::signed_quote`] is what a node registers.
     pub fn quote(&self) -> Quote {
         let signer = self.signer();
         let kx_public = self.kx_public();

@@ -1,8 +1,17 @@
-//! Quotes: what an enclave says about itself, signed by the (simulated) attestation root.
+//! Quotes: what an enclave says about itself, signed by its machine's device attestation key, which the
+//! (simulated) hardware vendor certified.
 //!
-//! Verification is a pure function of the quote and the chain's policy (root key from genesis, allowed and
-//! revoked measurements and the minimum security version from governance, chain id, whether debug enclaves
-//! are allowed), so every validator reaches the same verdict.
+//! ```text
+//! vendor root (paychain-vendor, off the consortium) ──certifies once──► device key (fused in the CPU)
+//! device key ──signs──► quote { measurement, enclave keys, security version, chain id, report data }
+//! validators: root public key from genesis ─► device certificate ─► quote signature ─► policy
+//! ```
+//!
+//! The root's private key never reaches a node: the vendor certifies a machine's device key when the
+//! machine is made ([`DeviceCert::issue`]), and the enclave signs its own quotes with that device key
+//! ([`super::Enclave::signed_quote`]). Verification is a pure function of the quote and the chain's policy
+//! (root key from genesis, allowed and revoked measurements and the minimum security version from
+//! governance, chain id, whether debug enclaves are allowed), so every validator reaches the same verdict.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -19,6 +28,7 @@ pub const MAX_SIGNED_QUOTE_BYTES: usize = 512;
 const REPORT_DATA_DOMAIN: &[u8] = b"paychain/enclave/report-data/v1";
 const QUOTE_SIGN_DOMAIN: &[u8] = b"paychain/enclave/quote/v1";
 const QUOTE_HASH_DOMAIN: &[u8] = b"paychain/enclave/quote-hash/v1";
+const DEVICE_CERT_DOMAIN: &[u8] = b"paychain/vendor/device-cert/v1";
 
 /// Why a quote was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,8 +36,13 @@ pub enum QuoteError {
     /// The quote does not say `simulated: true` (this chain only knows the simulated root).
     #[error("quote is not from the simulated attestation service")]
     NotSimulated,
-    /// The attestation root's signature does not verify.
-    #[error("quote signature does not verify under the attestation root (forged quote)")]
+    /// The device certificate is not signed by the attestation root in genesis.
+    #[error(
+        "the quote's device certificate is not signed by the attestation root (uncertified device)"
+    )]
+    UncertifiedDevice,
+    /// The device key's signature over the quote does not verify.
+    #[error("quote signature does not verify under its certified device key (forged quote)")]
     ForgedSignature,
     /// The quote is for another chain.
     #[error("quote is for chain {got}, expected {expected}")]
@@ -110,22 +125,61 @@ impl Quote {
         sha256(&[QUOTE_HASH_DOMAIN, &codec::encode(self)])
     }
 
-    /// Signs the quote as the simulated attestation root (the testnet's stand-in for the hardware vendor).
-    pub fn attest(self, root: &SecretKey) -> SignedQuote {
-        let signature = root.sign(&self.sign_bytes());
+    /// Signs the quote with a device attestation key and attaches the device's certificate. Enclaves do
+    /// this with their own device key ([`super::Enclave::signed_quote`]); tests use it to build quotes an
+    /// enclave would never sign.
+    pub fn attest(self, device_key: &SecretKey, device: DeviceCert) -> SignedQuote {
+        let signature = device_key.sign(&self.sign_bytes());
         SignedQuote {
             quote: self,
+            device,
             signature,
         }
     }
 }
 
-/// A quote with the attestation root's signature.
+/// The vendor's certificate of one machine's device attestation key, as a hardware vendor certifies a
+/// CPU's key when it makes the chip. Issued once per machine by `paychain-vendor certify`, checked by
+/// every validator against the attestation root in genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct DeviceCert {
+    /// The device's attestation key (derived inside the simulated CPU from its fused secret).
+    pub device_key: PublicKey,
+    /// The attestation root's signature over [`DeviceCert::sign_bytes`].
+    pub signature: Signature,
+}
+
+impl DeviceCert {
+    /// The bytes the root signs: `domain ‖ device_key`.
+    pub fn sign_bytes(device_key: &PublicKey) -> Vec<u8> {
+        let mut out = DEVICE_CERT_DOMAIN.to_vec();
+        out.extend_from_slice(&device_key.0);
+        out
+    }
+
+    /// The vendor certifies `device_key` with its root (run by the vendor, never by a node).
+    pub fn issue(root: &SecretKey, device_key: PublicKey) -> DeviceCert {
+        DeviceCert {
+            signature: root.sign(&DeviceCert::sign_bytes(&device_key)),
+            device_key,
+        }
+    }
+
+    /// Whether `root` certified this device key.
+    pub fn verify(&self, root: &PublicKey) -> bool {
+        root.verify(&DeviceCert::sign_bytes(&self.device_key), &self.signature)
+            .is_ok()
+    }
+}
+
+/// A quote signed by a certified device key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SignedQuote {
     /// The quote.
     pub quote: Quote,
-    /// The attestation root's signature over [`Quote::sign_bytes`].
+    /// The vendor's certificate of the device key that signed it.
+    pub device: DeviceCert,
+    /// The device key's signature over [`Quote::sign_bytes`].
     pub signature: Signature,
 }
 
@@ -141,8 +195,8 @@ impl SignedQuote {
     }
 }
 
-/// Verifies `signed` against the chain's policy. Checks, in this order: simulated flag, root signature,
-/// chain id, report data, key validity, revocation, allow list, debug flag, security version against
+/// Verifies `signed` against the chain's policy. Checks, in this order: simulated flag, the device
+/// certificate under the root, the quote's signature under the device key, chain id, report data, key validity, revocation, allow list, debug flag, security version against
 /// `min_security_version`; the first failure is returned.
 #[allow(clippy::too_many_arguments)]
 pub fn verify_quote(
@@ -158,7 +212,13 @@ pub fn verify_quote(
     if !q.simulated {
         return Err(QuoteError::NotSimulated);
     }
-    root.verify(&q.sign_bytes(), &signed.signature)
+    if !signed.device.verify(root) {
+        return Err(QuoteError::UncertifiedDevice);
+    }
+    signed
+        .device
+        .device_key
+        .verify(&q.sign_bytes(), &signed.signature)
         .map_err(|_| QuoteError::ForgedSignature)?;
     if &q.chain_id != chain_id {
         return Err(QuoteError::WrongChain {
@@ -254,6 +314,15 @@ mod tests {
         SecretKey::from_seed([42; 32])
     }
 
+    fn device() -> SecretKey {
+        SecretKey::from_seed([44; 32])
+    }
+
+    /// A quote signed by a device the root certified.
+    fn certified(q: Quote) -> SignedQuote {
+        q.attest(&device(), DeviceCert::issue(&root(), device().public_key()))
+    }
+
     fn check(sq: &SignedQuote, allow_debug: bool) -> Result<(), QuoteError> {
         let m = Measurement::current();
         let revoked = [Measurement::of("paychain/enclave", "0.9")];
@@ -270,7 +339,7 @@ mod tests {
 
     #[test]
     fn good_quote_verifies_and_round_trips() {
-        let sq = quote(Measurement::current(), false, chain()).attest(&root());
+        let sq = certified(quote(Measurement::current(), false, chain()));
         assert_eq!(check(&sq, false), Ok(()));
         let bytes = sq.to_bytes();
         assert!(bytes.len() <= MAX_SIGNED_QUOTE_BYTES);
@@ -281,11 +350,22 @@ mod tests {
 
     #[test]
     fn forged_quote_refused() {
-        let sq =
-            quote(Measurement::current(), false, chain()).attest(&SecretKey::from_seed([43; 32]));
+        // A key the root never certified, certifying itself.
+        let other = SecretKey::from_seed([43; 32]);
+        let sq = quote(Measurement::current(), false, chain())
+            .attest(&other, DeviceCert::issue(&other, other.public_key()));
+        assert_eq!(check(&sq, false), Err(QuoteError::UncertifiedDevice));
+        // A certified device's certificate on a quote signed by another key.
+        let sq = quote(Measurement::current(), false, chain())
+            .attest(&other, DeviceCert::issue(&root(), device().public_key()));
         assert_eq!(check(&sq, false), Err(QuoteError::ForgedSignature));
+        // A certificate whose device key was swapped after issue.
+        let mut cert = DeviceCert::issue(&root(), device().public_key());
+        cert.device_key = other.public_key();
+        let sq = quote(Measurement::current(), false, chain()).attest(&other, cert);
+        assert_eq!(check(&sq, false), Err(QuoteError::UncertifiedDevice));
         // A genuine signature over another quote does not transfer.
-        let mut sq = quote(Measurement::current(), false, chain()).attest(&root());
+        let mut sq = certified(quote(Measurement::current(), false, chain()));
         sq.quote.security_version = 2;
         assert_eq!(check(&sq, false), Err(QuoteError::ForgedSignature));
     }
@@ -293,7 +373,7 @@ mod tests {
     #[test]
     fn unknown_measurement_refused() {
         let m = Measurement::of("evil", "1");
-        let sq = quote(m, false, chain()).attest(&root());
+        let sq = certified(quote(m, false, chain()));
         assert_eq!(check(&sq, false), Err(QuoteError::UnknownMeasurement(m)));
         assert!(check(&sq, false)
             .unwrap_err()
@@ -304,13 +384,13 @@ mod tests {
     #[test]
     fn revoked_measurement_refused_even_if_still_allowed() {
         let m = Measurement::of("paychain/enclave", "0.9");
-        let sq = quote(m, false, chain()).attest(&root());
+        let sq = certified(quote(m, false, chain()));
         assert_eq!(check(&sq, false), Err(QuoteError::RevokedMeasurement(m)));
     }
 
     #[test]
     fn debug_quote_refused_unless_dev_chain() {
-        let sq = quote(Measurement::current(), true, chain()).attest(&root());
+        let sq = certified(quote(Measurement::current(), true, chain()));
         assert_eq!(check(&sq, false), Err(QuoteError::DebugNotAllowed));
         assert_eq!(check(&sq, true), Ok(()));
     }
@@ -319,7 +399,7 @@ mod tests {
     fn security_version_below_the_minimum_refused() {
         let mut q = quote(Measurement::current(), false, chain());
         q.security_version = 2;
-        let sq = q.attest(&root());
+        let sq = certified(q);
         let m = Measurement::current();
         let check_min =
             |min| verify_quote(&sq, &root().public_key(), &[m], &[], &chain(), false, min);
@@ -332,7 +412,7 @@ mod tests {
 
     #[test]
     fn quote_for_another_chain_refused() {
-        let sq = quote(Measurement::current(), false, ChainId::new("other")).attest(&root());
+        let sq = certified(quote(Measurement::current(), false, ChainId::new("other")));
         assert_eq!(
             check(&sq, false),
             Err(QuoteError::WrongChain {
@@ -347,7 +427,7 @@ mod tests {
         let mut q = quote(Measurement::current(), false, chain());
         q.kx_public = KxSecret::from_seed([3; 32]).public_key();
         assert_eq!(
-            check(&q.attest(&root()), false),
+            check(&certified(q), false),
             Err(QuoteError::ReportDataMismatch)
         );
     }
@@ -356,10 +436,7 @@ mod tests {
     fn not_simulated_refused() {
         let mut q = quote(Measurement::current(), false, chain());
         q.simulated = false;
-        assert_eq!(
-            check(&q.attest(&root()), false),
-            Err(QuoteError::NotSimulated)
-        );
+        assert_eq!(check(&certified(q), false), Err(QuoteError::NotSimulated));
     }
 
     #[test]
@@ -367,7 +444,7 @@ mod tests {
         let mut q = quote(Measurement::current(), false, chain());
         q.kx_public = KxPublicKey([0; 32]);
         q.report_data = report_data(&q.signer, &q.kx_public, &q.chain_id);
-        assert_eq!(check(&q.attest(&root()), false), Err(QuoteError::WeakKxKey));
+        assert_eq!(check(&certified(q), false), Err(QuoteError::WeakKxKey));
     }
 
     #[test]

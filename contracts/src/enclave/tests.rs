@@ -120,7 +120,7 @@ fn identity_is_stable_per_device_and_build() {
     let c = Enclave::new(&[1; 32], other_build, None).unwrap();
     assert_ne!(a.signer(), c.signer());
     // The quote an enclave produces verifies once the root signs it.
-    let sq = a.quote().attest(&root());
+    let sq = a.certified_quote(&root());
     assert!(sq.quote.simulated);
     assert_eq!(
         verify_quote(
@@ -146,7 +146,7 @@ fn provisioning_round_trip_through_the_chain() {
     let chain_id = chain();
     let pol = policy(&root_pk, &allowed, &chain_id);
     let wrapped = a
-        .wrap_for(&b.quote().attest(&root()), &pol, &rand(2))
+        .wrap_for(&b.certified_quote(&root()), &pol, &rand(2))
         .unwrap();
     // Travels as bytes in a transaction.
     let wrapped = WrappedSecret::from_bytes(&wrapped.to_bytes()).unwrap();
@@ -164,24 +164,42 @@ fn provisioning_refuses_unverified_quotes_and_wrong_recipients() {
     let chain_id = chain();
     let pol = policy(&root_pk, &allowed, &chain_id);
     let b = Enclave::new(&[2; 32], EnclaveConfig::new(chain()), None).unwrap();
-    // A forged quote gets nothing.
-    let forged = b.quote().attest(&SecretKey::from_seed([66; 32]));
+    // A quote from a device no vendor root in genesis certified gets nothing.
+    let forged = b.certified_quote(&SecretKey::from_seed([66; 32]));
     assert_eq!(
         a.wrap_for(&forged, &pol, &rand(2)).unwrap_err(),
+        EnclaveError::Quote(QuoteError::UncertifiedDevice)
+    );
+    // Nor does a certified device's certificate on a quote its key did not sign.
+    let mut stolen = b.certified_quote(&root());
+    stolen.signature = a.certified_quote(&root()).signature;
+    assert_eq!(
+        a.wrap_for(&stolen, &pol, &rand(2)).unwrap_err(),
         EnclaveError::Quote(QuoteError::ForgedSignature)
+    );
+    // An enclave refuses to sign its quote under another machine's certificate.
+    let other_machine = DeviceCert::issue(&root(), a.device_key());
+    assert!(matches!(
+        b.signed_quote(&other_machine),
+        Err(EnclaveError::WrongDevice { .. })
+    ));
+    assert_eq!(
+        b.signed_quote(&DeviceCert::issue(&root(), b.device_key()))
+            .unwrap(),
+        b.certified_quote(&root())
     );
     // A debug enclave on a non-dev chain gets nothing.
     let mut debug_cfg = EnclaveConfig::new(chain());
     debug_cfg.debug = true;
     let d = Enclave::new(&[3; 32], debug_cfg, None).unwrap();
     assert_eq!(
-        a.wrap_for(&d.quote().attest(&root()), &pol, &rand(2))
+        a.wrap_for(&d.certified_quote(&root()), &pol, &rand(2))
             .unwrap_err(),
         EnclaveError::Quote(QuoteError::DebugNotAllowed)
     );
     // A secret wrapped for B does not open in C.
     let wrapped = a
-        .wrap_for(&b.quote().attest(&root()), &pol, &rand(2))
+        .wrap_for(&b.certified_quote(&root()), &pol, &rand(2))
         .unwrap();
     let mut c = Enclave::new(&[4; 32], EnclaveConfig::new(chain()), None).unwrap();
     assert!(matches!(
@@ -204,7 +222,7 @@ fn provisioning_refuses_unverified_quotes_and_wrong_recipients() {
     ));
     // An unprovisioned enclave cannot wrap.
     assert_eq!(
-        c.wrap_for(&b.quote().attest(&root()), &pol, &rand(2))
+        c.wrap_for(&b.certified_quote(&root()), &pol, &rand(2))
             .unwrap_err(),
         EnclaveError::NotProvisioned
     );
@@ -473,7 +491,7 @@ fn provisioning_is_signed_by_the_providing_enclave() {
     let chain_id = chain();
     let pol = policy(&root_pk, &allowed, &chain_id);
     let signed = a
-        .provision_for(&b.quote().attest(&root()), &pol, &rand(2))
+        .provision_for(&b.certified_quote(&root()), &pol, &rand(2))
         .unwrap();
     assert_eq!(signed.provider, a.signer());
     assert!(signed.verify(&chain_id));
@@ -493,7 +511,7 @@ fn provisioning_is_signed_by_the_providing_enclave() {
     };
     let c = Enclave::new(&[3; 32], EnclaveConfig::new(chain()), None).unwrap();
     assert!(matches!(
-        a.provision_for(&c.quote().attest(&root()), &strict, &rand(2)),
+        a.provision_for(&c.certified_quote(&root()), &strict, &rand(2)),
         Err(EnclaveError::Quote(
             QuoteError::SecurityVersionTooLow { .. }
         ))
@@ -586,7 +604,7 @@ fn tampered_answer_refused() {
 fn marker_never_appears_in_any_artefact() {
     let (secret, public) = bootstrap([100; 32]);
     let mut e = Enclave::new(&[1; 32], EnclaveConfig::new(chain()), None).unwrap();
-    let quote = e.quote().attest(&root());
+    let quote = e.certified_quote(&root());
     let wrapped = wrap_secret(&secret, &quote.quote, &rand(1)).unwrap();
     e.provision(&wrapped, &public).unwrap();
     let blob = e.sealed_blob([9; 12]).unwrap();

@@ -7,8 +7,8 @@
 use super::*;
 use crate::chain::tx::Call as TxCall;
 use crate::enclave::{
-    bootstrap, wrap_secret, BoxRandomness, ConsortiumSecret, Enclave, EnclaveConfig as Build,
-    Measurement, Quote,
+    bootstrap, wrap_secret, BoxRandomness, ConsortiumSecret, DeviceCert, Enclave,
+    EnclaveConfig as Build, Measurement, Quote,
 };
 use crate::governance::{Action, Call as GovCall};
 use crate::primitives::crypto::SecretKey;
@@ -54,7 +54,7 @@ fn setup() -> (Chain, Enclave) {
         allow_debug: false,
         enclaves: vec![GenesisEnclave {
             platform_id: pid("p1"),
-            quote: e1.quote().attest(&root()),
+            quote: e1.certified_quote(&root()),
         }],
         min_security_version: 1,
     };
@@ -70,7 +70,7 @@ fn setup() -> (Chain, Enclave) {
 
 fn register(e: &Enclave, platform: &str) -> TxCall {
     TxCall::Enclave(Call::RegisterBound {
-        quote: e.quote().attest(&root()),
+        quote: e.certified_quote(&root()),
         binding: e.platform_binding(&pid(platform)),
     })
 }
@@ -85,7 +85,7 @@ fn provision_call(provider: &Enclave, c: &Chain, recipient: &Enclave) -> TxCall 
     let id = chain_id();
     let p = provider
         .provision_for(
-            &recipient.quote().attest(&root()),
+            &recipient.certified_quote(&root()),
             &policy(&cfg, &id, &a, &r),
             &rand(3),
         )
@@ -138,7 +138,7 @@ fn genesis_enclaves_belong_to_genesis_platforms() {
             allow_debug: false,
             enclaves: vec![GenesisEnclave {
                 platform_id: pid("nobody"),
-                quote: e1.quote().attest(&root()),
+                quote: e1.certified_quote(&root()),
             }],
             min_security_version: 1,
         }),
@@ -180,7 +180,7 @@ fn attack_non_member_registers_a_quote_it_signed_refused() {
         &mut c,
         P1,
         TxCall::Enclave(Call::Register {
-            quote: mine.quote().attest(&root()),
+            quote: mine.certified_quote(&root()),
         }),
         411,
         "without the enclave's platform binding",
@@ -289,7 +289,7 @@ fn attack_mark_another_enclave_provisioned_refused() {
     let e3 = enclave(3);
     c.ok(P1, register(&e3, "p1"));
     let e3_holds_no_secret = e3.provision_for(
-        &e2.quote().attest(&root()),
+        &e2.certified_quote(&root()),
         &policy(
             &config(&c.store).unwrap().unwrap(),
             &chain_id(),
@@ -347,7 +347,7 @@ fn an_unprovisioned_enclave_signature_provisions_nobody() {
         let (cfg, a, r) = policy_of(&c);
         e3_prov
             .provision_for(
-                &e2.quote().attest(&root()),
+                &e2.certified_quote(&root()),
                 &policy(&cfg, &chain_id(), &a, &r),
                 &rand(8),
             )
@@ -435,7 +435,10 @@ fn security_version_below_the_governance_minimum_refused() {
         &mut c,
         P2,
         TxCall::Enclave(Call::RegisterBound {
-            quote: q.attest(&root()),
+            quote: {
+                let device = SecretKey::from_seed([21; 32]);
+                q.attest(&device, DeviceCert::issue(&root(), device.public_key()))
+            },
             binding: low.platform_binding(&pid("p2")),
         }),
         401,

@@ -21,9 +21,10 @@ use paychain_contracts::enclave::quote::MAX_SIGNED_QUOTE_BYTES;
 use paychain_contracts::enclave::records::MAX_SEALED_RECORD_BYTES;
 use paychain_contracts::enclave::seal::{MAX_SEALED_BLOB_BYTES, SEALED_BLOB_MAGIC};
 use paychain_contracts::enclave::{
-    seal_record, AnsweredRecord, BoxRandomness, KxSecret, LookupAnswer, LookupRequest, Measurement,
-    ProvisionError, QueryError, Quote, QuoteError, RecordError, SealError, SealedBlob, SealedBox,
-    SealedRecord, SignedAnswer, SignedLookup, SignedQuote, WrappedSecret, NONCE_LEN, TAG_LEN,
+    seal_record, AnsweredRecord, BoxRandomness, DeviceCert, KxSecret, LookupAnswer, LookupRequest,
+    Measurement, ProvisionError, QueryError, Quote, QuoteError, RecordError, SealError, SealedBlob,
+    SealedBox, SealedRecord, SignedAnswer, SignedLookup, SignedQuote, WrappedSecret, NONCE_LEN,
+    TAG_LEN,
 };
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{Amount, Currency};
@@ -74,7 +75,7 @@ fn signed_quote() -> SignedQuote {
         chain_id,
         simulated: true,
     }
-    .attest(&key(43))
+    .attest(&key(43), DeviceCert::issue(&key(44), key(43).public_key()))
 }
 
 fn wrapped_secret() -> WrappedSecret {

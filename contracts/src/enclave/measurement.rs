@@ -1,4 +1,10 @@
-//! The enclave's measurement: SHA-256 over its code identity and version.
+//! The enclave's measurement: SHA-256 over its code identity, version and code hash.
+//!
+//! The code hash is computed at build time over the enclave's source (`contracts/build.rs`: every
+//! file of `src/enclave/` but its tests, and the crypto and codec primitives), so the measurement
+//! says what the enclave runs, the way `MRENCLAVE` hashes the enclave's pages: change one byte of
+//! that code and the build has a new measurement, which governance must allow, and which cannot
+//! unseal what the old build sealed.
 
 use std::fmt;
 
@@ -17,6 +23,8 @@ pub const ENCLAVE_VERSION: &str = "1.0.0";
 pub const ENCLAVE_SECURITY_VERSION: u32 = 1;
 
 const DOMAIN: &[u8] = b"paychain/enclave/measurement/v1";
+
+include!(concat!(env!("OUT_DIR"), "/enclave_code_hash.rs"));
 
 /// SHA-256 over an enclave's code identity and version (the simulated `MRENCLAVE`).
 #[derive(
@@ -45,9 +53,20 @@ impl Measurement {
         Measurement(sha256(&[DOMAIN, &buf]))
     }
 
-    /// The measurement of this build ([`ENCLAVE_CODE_ID`], [`ENCLAVE_VERSION`]).
+    /// The measurement of a build named `code_id` at `version` whose enclave source hashes to
+    /// `code_hash`.
+    pub fn of_build(code_id: &str, version: &str, code_hash: &[u8; 32]) -> Measurement {
+        let mut buf = Vec::with_capacity(40 + code_id.len() + version.len());
+        super::kx::put_lp(&mut buf, code_id.as_bytes());
+        super::kx::put_lp(&mut buf, version.as_bytes());
+        buf.extend_from_slice(code_hash);
+        Measurement(sha256(&[DOMAIN, &buf]))
+    }
+
+    /// The measurement of this build: [`ENCLAVE_CODE_ID`], [`ENCLAVE_VERSION`] and the hash of the
+    /// enclave's source compiled into it ([`ENCLAVE_CODE_HASH`]).
     pub fn current() -> Measurement {
-        Measurement::of(ENCLAVE_CODE_ID, ENCLAVE_VERSION)
+        Measurement::of_build(ENCLAVE_CODE_ID, ENCLAVE_VERSION, &ENCLAVE_CODE_HASH)
     }
 }
 
@@ -75,5 +94,17 @@ mod tests {
             Measurement::of(ENCLAVE_CODE_ID, "1.0.1")
         );
         assert_ne!(Measurement::of("ab", "c"), Measurement::of("a", "bc"));
+        // The code is part of what is measured: same name and version, other code, other build.
+        assert_ne!(
+            Measurement::current(),
+            Measurement::of(ENCLAVE_CODE_ID, ENCLAVE_VERSION)
+        );
+        let mut other_code = ENCLAVE_CODE_HASH;
+        other_code[0] ^= 1;
+        assert_ne!(
+            Measurement::current(),
+            Measurement::of_build(ENCLAVE_CODE_ID, ENCLAVE_VERSION, &other_code)
+        );
+        assert_ne!(ENCLAVE_CODE_HASH, [0; 32]);
     }
 }

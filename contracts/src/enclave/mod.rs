@@ -55,7 +55,9 @@ mod kx;
 pub use kx::{
     BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox, NONCE_LEN, TAG_LEN,
 };
-pub use measurement::{Measurement, ENCLAVE_CODE_ID, ENCLAVE_SECURITY_VERSION, ENCLAVE_VERSION};
+pub use measurement::{
+    Measurement, ENCLAVE_CODE_HASH, ENCLAVE_CODE_ID, ENCLAVE_SECURITY_VERSION, ENCLAVE_VERSION,
+};
 pub use provision::{wrap_secret, ProvisionError, SignedProvision, WrappedSecret};
 pub use query::{
     open_answer, verify_answer, AnsweredRecord, LookupAnswer, LookupRequest, QueryError,

@@ -1,0 +1,49 @@
+//! Computes the enclave's code hash: SHA-256 over the source of what the enclave runs (every file
+//! of `src/enclave/` but its tests, and the crypto and codec primitives it is built on), in name
+//! order, each with its path and length. The enclave's measurement is derived from it
+//! (`enclave::measurement`), so a build whose enclave code differs by one byte has another
+//! measurement, which governance must allow before it is provisioned.
+
+// The build script runs once on the builder's machine, never in a validator's state transition: the
+// contracts crate's "no I/O, no environment" rule (clippy.toml) is about execution.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+const ENCLAVE_DIR: &str = "src/enclave";
+const PRIMITIVES: [&str; 2] = ["src/primitives/crypto.rs", "src/primitives/codec.rs"];
+
+fn main() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(ENCLAVE_DIR)
+        .expect("src/enclave is readable")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
+        .collect();
+    files.extend(PRIMITIVES.iter().map(PathBuf::from));
+    files.sort();
+    let mut hash = Sha256::new();
+    hash.update(b"paychain/enclave/code/v1");
+    for file in &files {
+        let bytes = std::fs::read(file).expect("enclave source is readable");
+        let name = file.to_string_lossy().replace('\\', "/");
+        hash.update((name.len() as u64).to_le_bytes());
+        hash.update(name.as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(&bytes);
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    println!("cargo:rerun-if-changed={ENCLAVE_DIR}");
+    let digest: [u8; 32] = hash.finalize().into();
+    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("enclave_code_hash.rs");
+    let mut f = std::fs::File::create(out).expect("OUT_DIR is writable");
+    writeln!(
+        f,
+        "/// SHA-256 over the enclave's source (see `build.rs`).\npub const ENCLAVE_CODE_HASH: [u8; 32] = {digest:?};"
+    )
+    .expect("write the code hash");
+}

@@ -207,6 +207,8 @@ try_start_net() {
   base="$(free_base "$n")"
   NET_DIR="$WORK/net$n-$RANDOM"
   "$NODE" testnet --validators "$n" --platforms "$platforms" --out "$NET_DIR" --base-port "$base" >/dev/null
+  # The clients (paychain, paychain-load) pin this network's genesis, as every installation does.
+  export PAYCHAIN_GENESIS="$NET_DIR/genesis.json"
   # The load comes from one address (127.0.0.1), far above one client's share ([rpc] defaults: 32
   # connections and 200 calls/s per IP): a capacity benchmark lifts the per-IP bounds.
   for ((i = 0; i < n; i++)); do

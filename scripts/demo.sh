@@ -34,6 +34,9 @@ say "step 2/6: a fresh 4-validator localnet"
 # shellcheck disable=SC1091
 source "$LOCALNET_DIR/localnet.env"
 rpc() { echo "http://127.0.0.1:$((BASE_PORT + 10 * $1))"; }
+# The client pins the consortium's genesis (PAYCHAIN_GENESIS) and checks every node against it: record
+# puts seal to its consortium key, lookups trust only the enclave it vouches for.
+export PAYCHAIN_GENESIS="$LOCALNET_DIR/genesis.json"
 
 # pc NODE ARGS...: runs the client against node NODE, echoing the command line.
 pc() {

@@ -2,7 +2,8 @@
 //! answers are verified against the registered, attested enclave before they are opened.
 //!
 //! ```text
-//! record put:  paychain_enclave ─► consortium key (or none: chain without enclave, bytes go as they are)
+//! record put:  pinned genesis ─► consortium key (or none: chain without enclave, bytes go as they are);
+//!              paychain_status, paychain_enclave must match it
 //!              paychain_account ─► sender's platform id     paychain_record ─► next version
 //!              seal_record(plaintext, consortium, merchant, platform, version, OsRng) ─► PutRecord payload
 //! lookup:      paychain_status ─► chain id, height          paychain_enclave ─► trusted_enclave(..)
@@ -13,9 +14,10 @@
 //!              ─sign (platform key)─► paychain_enclaveAudit ─► pages ─► verify_chain ─► VerifiedAudit
 //! ```
 //!
-//! What is trusted: the enclave the answering node names is trusted only if its quote is registered on
-//! chain, verifies under the chain's attestation root (which can be pinned from genesis with
-//! [`TrustAnchor`]), carries an allowed and non-revoked measurement at or above the chain's minimum
+//! What is trusted: nothing a node says about keys. Every put and lookup takes a [`Pin`] read from
+//! the consortium's genesis file: records are sealed to the genesis consortium key, and the enclave
+//! the answering node names is trusted only if its quote is registered on chain, verifies under the
+//! genesis attestation root (vendor root ─► device certificate ─► quote), carries an allowed and non-revoked measurement at or above the chain's minimum
 //! security version, the enclave was provisioned and is not retired (its platform removed by
 //! governance). A lookup names that enclave, so no other node can answer (or replay) it.
 
@@ -72,6 +74,9 @@ pub enum Error {
     /// The node's chain or enclave keys differ from the pinned genesis.
     #[error("node does not match the pinned genesis: {0}")]
     AnchorMismatch(String),
+    /// The genesis file to pin cannot be read.
+    #[error("genesis: {0}")]
+    Genesis(String),
     /// The answer does not verify or does not open.
     #[error("enclave answer refused: {0}")]
     Answer(#[from] QueryError),
@@ -126,6 +131,67 @@ impl TrustAnchor {
     }
 }
 
+/// What a client pins from the consortium's genesis file and checks every node against: the chain
+/// id, and on a chain with an enclave its [`TrustAnchor`]. Every record put and lookup takes one:
+/// the SDK has no way to seal to, or trust an enclave named by, whatever a node says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The enclave anchor; `None` when genesis has no enclave (records go as they are).
+    pub anchor: Option<TrustAnchor>,
+}
+
+/// Largest genesis file read (a genesis of hundreds of validators and members is far smaller).
+pub const MAX_GENESIS_BYTES: u64 = 4 * 1024 * 1024;
+
+impl Pin {
+    /// The pin of a genesis document.
+    pub fn from_genesis(genesis: &Genesis) -> Pin {
+        Pin {
+            chain_id: genesis.chain_id.clone(),
+            anchor: TrustAnchor::from_genesis(genesis),
+        }
+    }
+
+    /// Reads a genesis file (at most [`MAX_GENESIS_BYTES`]) and pins it.
+    pub fn load(path: &std::path::Path) -> Result<Pin, Error> {
+        use std::io::Read as _;
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::Genesis(format!("cannot read {}: {e}", path.display())))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_GENESIS_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::Genesis(format!("cannot read {}: {e}", path.display())))?;
+        if bytes.len() as u64 > MAX_GENESIS_BYTES {
+            return Err(Error::Genesis(format!(
+                "{} is larger than {MAX_GENESIS_BYTES} bytes",
+                path.display()
+            )));
+        }
+        let genesis: Genesis = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Genesis(format!("{} is not a genesis file: {e}", path.display()))
+        })?;
+        Ok(Pin::from_genesis(&genesis))
+    }
+
+    /// Checks that the node behind `client` serves the pinned chain.
+    pub fn check_chain(&self, chain_id: &ChainId) -> Result<(), Error> {
+        if chain_id != &self.chain_id {
+            return Err(Error::AnchorMismatch(format!(
+                "chain id is {chain_id}, genesis says {}",
+                self.chain_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The enclave anchor, or [`Error::NoEnclave`].
+    pub fn enclave(&self) -> Result<&TrustAnchor, Error> {
+        self.anchor.as_ref().ok_or(Error::NoEnclave)
+    }
+}
+
 /// Fresh randomness for one box, from the OS.
 pub fn fresh_randomness() -> BoxRandomness {
     let mut ephemeral = [0u8; 32];
@@ -156,9 +222,10 @@ pub struct PreparedPut {
 }
 
 /// Prepares `sender`'s record for `merchant`: checks that `plaintext` is a valid acquiring record
-/// ([`crate::acquiring::AcquiringInfo::parse`]), then seals it to the consortium key on a chain with an
-/// enclave (bound to the sender's platform and the record's next version), the bytes as they are
-/// otherwise.
+/// ([`crate::acquiring::AcquiringInfo::parse`]), then, on a chain whose pinned genesis has an enclave,
+/// seals it to the consortium key **from genesis** (bound to the sender's platform and the record's
+/// next version), after checking the node serves that chain with that key; the bytes as they are on
+/// a chain without one. A node that reports other keys than genesis gets nothing.
 ///
 /// The version is read from committed state: a put of the same platform's record still in flight makes
 /// this one fail to open later (the AAD names the wrong version), so send one put at a time.
@@ -167,28 +234,37 @@ pub async fn prepare_put(
     sender: &PublicKey,
     merchant: &MerchantId,
     plaintext: &[u8],
-    anchor: Option<&TrustAnchor>,
+    pin: &Pin,
 ) -> Result<PreparedPut, Error> {
     crate::acquiring::AcquiringInfo::parse(plaintext)?;
+    let chain_id = ChainId::new(client.status().await?.chain_id);
+    pin.check_chain(&chain_id)?;
     let status = client
         .enclave()
         .await
         .map_err(|e| Error::EnclaveStatusUnknown(e.to_string()))?;
-    let Some(config) = status.config else {
-        if anchor.is_some() {
+    let anchor = match (&pin.anchor, status.config) {
+        (None, None) => {
+            return Ok(PreparedPut {
+                payload: plaintext.to_vec(),
+                sealed: None,
+            })
+        }
+        (None, Some(_)) => {
+            return Err(Error::AnchorMismatch(
+                "the node reports an enclave, genesis has none".into(),
+            ))
+        }
+        (Some(_), None) => {
             return Err(Error::AnchorMismatch(
                 "the node reports no enclave, genesis has one".into(),
-            ));
+            ))
         }
-        return Ok(PreparedPut {
-            payload: plaintext.to_vec(),
-            sealed: None,
-        });
+        (Some(anchor), Some(config)) => {
+            anchor.check(&chain_id, &config)?;
+            anchor
+        }
     };
-    if let Some(anchor) = anchor {
-        let chain_id = ChainId::new(client.status().await?.chain_id);
-        anchor.check(&chain_id, &config)?;
-    }
     let platform_id = client
         .account(sender)
         .await?
@@ -202,7 +278,7 @@ pub async fn prepare_put(
     };
     let sealed = seal_record(
         plaintext,
-        &config.consortium_public,
+        &anchor.consortium_public,
         merchant,
         &platform_id,
         version,
@@ -233,12 +309,10 @@ pub struct TrustedEnclave {
 pub fn trusted_enclave(
     status: &EnclaveStatusView,
     chain_id: &ChainId,
-    anchor: Option<&TrustAnchor>,
+    anchor: &TrustAnchor,
 ) -> Result<TrustedEnclave, Error> {
     let config = status.config.as_ref().ok_or(Error::NoEnclave)?;
-    if let Some(anchor) = anchor {
-        anchor.check(chain_id, config)?;
-    }
+    anchor.check(chain_id, config)?;
     let node = status
         .node_enclave
         .as_ref()
@@ -262,7 +336,7 @@ pub fn trusted_enclave(
     }
     verify_quote(
         &entry.quote,
-        &config.attestation_root,
+        &anchor.attestation_root,
         &status.allowed_measurements,
         &status.revoked_measurements,
         chain_id,
@@ -396,10 +470,12 @@ pub async fn lookup(
     key: &SecretKey,
     merchant: &MerchantId,
     platform: &PlatformId,
-    anchor: Option<&TrustAnchor>,
+    pin: &Pin,
 ) -> Result<VerifiedLookup, Error> {
+    let anchor = pin.enclave()?;
     let status = client.status().await?;
     let chain_id = ChainId::new(status.chain_id);
+    pin.check_chain(&chain_id)?;
     let enclave_status = client.enclave().await?;
     let enclave = trusted_enclave(&enclave_status, &chain_id, anchor)?;
     lookup_through(
@@ -577,6 +653,7 @@ mod tests {
         root: SecretKey,
         enclave: Enclave,
         status: EnclaveStatusView,
+        anchor: TrustAnchor,
     }
 
     fn fixture() -> Fixture {
@@ -612,38 +689,52 @@ mod tests {
                 not_serving: None,
             }),
         };
+        let anchor = TrustAnchor {
+            chain_id: chain.clone(),
+            attestation_root: root.public_key(),
+            consortium_public,
+        };
         Fixture {
             chain,
             root,
             enclave,
             status,
+            anchor,
         }
     }
 
     #[test]
     fn trust_requires_registered_attested_allowed_provisioned() {
         let f = fixture();
-        let t = trusted_enclave(&f.status, &f.chain, None).unwrap();
+        let t = trusted_enclave(&f.status, &f.chain, &f.anchor).unwrap();
         assert_eq!(t.signer, f.enclave.signer());
 
         let mut s = f.status.clone();
         s.revoked_measurements.push(f.enclave.measurement());
-        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        let e = trusted_enclave(&s, &f.chain, &f.anchor)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("revoked"), "{e}");
 
         let mut s = f.status.clone();
         s.allowed_measurements.clear();
-        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        let e = trusted_enclave(&s, &f.chain, &f.anchor)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not allowed"), "{e}");
 
         let mut s = f.status.clone();
         s.enclaves.clear();
-        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        let e = trusted_enclave(&s, &f.chain, &f.anchor)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not registered"), "{e}");
 
         let mut s = f.status.clone();
         s.enclaves[0].provisioned = false;
-        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        let e = trusted_enclave(&s, &f.chain, &f.anchor)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not provisioned"), "{e}");
 
         // A platform removed by governance: its enclave is retired, its answers untrusted.
@@ -652,7 +743,9 @@ mod tests {
             height: 9,
             reason: "its platform platform-0 was removed by governance".into(),
         });
-        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        let e = trusted_enclave(&s, &f.chain, &f.anchor)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("retired") && e.contains("removed by governance"),
             "{e}"
@@ -661,15 +754,30 @@ mod tests {
         // Below the minimum security version governance set.
         let mut s = f.status.clone();
         s.config.as_mut().unwrap().min_security_version = 2;
-        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        let e = trusted_enclave(&s, &f.chain, &f.anchor)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("below the chain's minimum 2"), "{e}");
 
+        // A node that reports another attestation root than genesis is not believed...
         let mut s = f.status.clone();
         s.config.as_mut().unwrap().attestation_root = SecretKey::from_seed([9; 32]).public_key();
-        let e = trusted_enclave(&s, &f.chain, None).unwrap_err().to_string();
+        let e = trusted_enclave(&s, &f.chain, &f.anchor)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("attestation root") && e.contains("genesis"),
+            "{e}"
+        );
+        // ... and a quote from a device only its own root certified is refused under genesis's root.
+        let mut s = f.status.clone();
+        s.enclaves[0].quote = f.enclave.certified_quote(&SecretKey::from_seed([9; 32]));
+        let e = trusted_enclave(&s, &f.chain, &f.anchor)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("uncertified device"), "{e}");
 
-        let e = trusted_enclave(&f.status, &ChainId::new("other"), None)
+        let e = trusted_enclave(&f.status, &ChainId::new("other"), &f.anchor)
             .unwrap_err()
             .to_string();
         assert!(e.contains("chain"), "{e}");
@@ -677,28 +785,23 @@ mod tests {
         let mut s = f.status.clone();
         s.node_enclave = None;
         assert!(matches!(
-            trusted_enclave(&s, &f.chain, None),
+            trusted_enclave(&s, &f.chain, &f.anchor),
             Err(Error::Untrusted(_))
         ));
         let mut s = f.status.clone();
         s.config = None;
         assert!(matches!(
-            trusted_enclave(&s, &f.chain, None),
+            trusted_enclave(&s, &f.chain, &f.anchor),
             Err(Error::NoEnclave)
         ));
 
-        let anchor = TrustAnchor {
-            chain_id: f.chain.clone(),
-            attestation_root: f.root.public_key(),
-            consortium_public: f.status.config.as_ref().unwrap().consortium_public,
-        };
-        assert!(trusted_enclave(&f.status, &f.chain, Some(&anchor)).is_ok());
+        assert_eq!(f.anchor.attestation_root, f.root.public_key());
         let other = TrustAnchor {
             attestation_root: SecretKey::from_seed([8; 32]).public_key(),
-            ..anchor
+            ..f.anchor.clone()
         };
         assert!(matches!(
-            trusted_enclave(&f.status, &f.chain, Some(&other)),
+            trusted_enclave(&f.status, &f.chain, &other),
             Err(Error::AnchorMismatch(_))
         ));
     }
@@ -749,7 +852,7 @@ mod tests {
                 &fresh_randomness(),
             )
             .unwrap();
-        let trusted = trusted_enclave(&f.status, &f.chain, None).unwrap();
+        let trusted = trusted_enclave(&f.status, &f.chain, &f.anchor).unwrap();
         let done = pending.finish(&answer, &trusted).unwrap();
         assert_eq!(&done.plaintext.unwrap()[..], b"MARKER acct");
 

@@ -58,7 +58,7 @@ use tokio::time::Instant;
 
 use crate::acquiring::{self, AcquiringInfo};
 use crate::emvco::{self, NotPaychain};
-use crate::enclave::TrustAnchor;
+use crate::enclave::Pin;
 use crate::{rpc, tx};
 
 /// Sub-field of template 26 that holds a code's expiry (Unix seconds).
@@ -436,7 +436,7 @@ pub fn with_expiry(payload: &str, expires_at: u64) -> Result<String, Error> {
 }
 
 /// Options of a payment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PayOptions {
     /// `--amount`.
     pub amount: Option<Decimal>,
@@ -450,8 +450,8 @@ pub struct PayOptions {
     pub tip: Option<Decimal>,
     /// The payer's clock (Unix seconds): the record must be valid then.
     pub now: u64,
-    /// The chain's genesis, when pinned: the enclave must be the one genesis trusts.
-    pub anchor: Option<TrustAnchor>,
+    /// The chain's genesis, pinned: the chain id, and the enclave genesis trusts.
+    pub pin: Pin,
 }
 
 /// A payment by a dependant through a guardian binding ([`guardian`]).
@@ -670,8 +670,17 @@ async fn routed_record(
         platform: platform.clone(),
         source,
     };
-    let sealed = client.enclave().await?.config.is_some() || opts.anchor.is_some();
-    if !sealed {
+    // Whether records are sealed is genesis's word, not the node's: a node that says "no enclave"
+    // on a chain that has one must not get to hand the payer a plaintext record of its choosing.
+    if opts.pin.anchor.is_none() {
+        if client.enclave().await?.config.is_some() {
+            return Err(Error::Lookup {
+                merchant: merchant.clone(),
+                source: Box::new(crate::enclave::Error::AnchorMismatch(
+                    "the node reports an enclave, genesis has none".into(),
+                )),
+            });
+        }
         let view = client.record(merchant, platform).await?;
         let info = AcquiringInfo::parse(&view.record.payload).map_err(record_error)?;
         let route = Route {
@@ -680,7 +689,7 @@ async fn routed_record(
         };
         return Ok((info, route));
     }
-    let lookup = crate::enclave::lookup(client, key, merchant, platform, opts.anchor.as_ref())
+    let lookup = crate::enclave::lookup(client, key, merchant, platform, &opts.pin)
         .await
         .map_err(|e| Error::Lookup {
             merchant: merchant.clone(),
@@ -771,7 +780,7 @@ pub async fn delegation(
 }
 
 /// What a payer asks of [`pay_scanned`] besides the code.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PayRequest<'a> {
     /// Amount (required for a static code; must equal a dynamic code's).
     pub amount: Option<Decimal>,
@@ -787,8 +796,25 @@ pub struct PayRequest<'a> {
     pub tip: Option<Decimal>,
     /// The payer's clock (Unix seconds): the acquiring record must be valid then.
     pub now: u64,
-    /// The chain's genesis, when pinned.
-    pub anchor: Option<TrustAnchor>,
+    /// The chain's genesis, pinned.
+    pub pin: Pin,
+}
+
+impl PayRequest<'_> {
+    /// A request against the pinned genesis `pin`, with nothing else asked: the code's amount and
+    /// order, the default wallet, no tip, no binding.
+    pub fn new(pin: Pin) -> Self {
+        PayRequest {
+            amount: None,
+            currency: None,
+            order_ref: None,
+            binding: None,
+            biometric_template: None,
+            tip: None,
+            now: 0,
+            pin,
+        }
+    }
 }
 
 /// How long each step of a payment took, as the payer saw it.
@@ -847,7 +873,7 @@ pub async fn pay_scanned(
         delegated,
         tip: request.tip,
         now: request.now,
-        anchor: request.anchor,
+        pin: request.pin,
     };
     let started = Instant::now();
     let quote = quote(client, key, code, &opts).await?;

@@ -114,22 +114,22 @@ pub struct RecordPut {
     pub sent: Sent,
 }
 
-/// A platform creates or replaces its record for `merchant`: sealed on a chain with an enclave
-/// ([`enclave::prepare_put`]), unless `raw` (the payload as it is, which such a chain refuses).
+/// A platform creates or replaces its record for `merchant`: sealed to the consortium key of the
+/// pinned genesis on a chain with an enclave ([`enclave::prepare_put`]), unless `raw` (the payload as it is, which such a chain refuses).
 pub async fn put_record(
     client: &rpc::Client,
     platform: &SecretKey,
     merchant: &MerchantId,
     plaintext: Vec<u8>,
     raw: bool,
+    pin: &enclave::Pin,
     wait: Wait,
 ) -> Result<RecordPut, Error> {
     let (payload, sealed) = if raw {
         (plaintext, None)
     } else {
         let prepared =
-            enclave::prepare_put(client, &platform.public_key(), merchant, &plaintext, None)
-                .await?;
+            enclave::prepare_put(client, &platform.public_key(), merchant, &plaintext, pin).await?;
         (prepared.payload, prepared.sealed)
     };
     let call = Call::Registry(registry::Call::PutRecord {

@@ -16,6 +16,7 @@ mod enclave;
 mod enclave_attacks;
 mod faults;
 mod guardian;
+mod hostile_node;
 mod layout;
 mod msrv;
 mod other_lang;

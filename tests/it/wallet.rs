@@ -835,7 +835,25 @@ fn pay_with_node_down_is_one_clear_line() -> Result<()> {
         "--key",
         p(&key)?,
     ];
-    let e = refusal(&cli(&args)?, 1, &args)?;
+    // Without a pinned genesis nothing is asked of any node (the payer would have to believe the
+    // node's keys): one line saying what to pin.
+    let unpinned = std::process::Command::new(paychain_tests::existing_bin("paychain")?)
+        .args(["--rpc", &url, "--json"])
+        .args(args)
+        .env_remove("PAYCHAIN_GENESIS")
+        .env("HOME", work.path())
+        .output()?;
+    let e = refusal(&unpinned, 2, &args)?;
+    ensure!(e.starts_with("error: no genesis pinned"), "{e}");
+    // With the consortium's genesis pinned, the node being down is the one line.
+    let net_dir = work.path().join("net");
+    let made = std::process::Command::new(paychain_tests::existing_bin("paychain-node")?)
+        .args(["testnet", "--validators", "1", "--out", p(&net_dir)?])
+        .output()?;
+    ensure!(made.status.success(), "{made:?}");
+    let genesis = net_dir.join("genesis.json");
+    let pinned = [&args[..], &["--genesis", p(&genesis)?]].concat();
+    let e = refusal(&cli(&pinned)?, 1, &pinned)?;
     ensure!(
         e == format!("error: cannot reach node at {url}: connection refused"),
         "{e}"

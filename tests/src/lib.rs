@@ -75,7 +75,8 @@ pub fn bin(name: &str) -> PathBuf {
     target.join("debug").join(name)
 }
 
-fn existing_bin(name: &str) -> Result<PathBuf> {
+/// The path of a built workspace binary (`cargo build --workspace --bins`), or an error saying so.
+pub fn existing_bin(name: &str) -> Result<PathBuf> {
     let path = bin(name);
     if !path.is_file() {
         bail!(
@@ -936,15 +937,27 @@ impl Testnet {
     }
 
     /// Runs the `paychain` CLI against node `i` with `--json`; returns the process output.
+    /// The CLI pins this network's genesis (`PAYCHAIN_GENESIS`), as a platform's or payer's
+    /// installation does.
     pub fn cli(&self, i: usize, args: &[&str]) -> Result<Output> {
-        cli(&self.rpc(i).url(), args)
+        self.cli_command(i, args)?
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("run paychain {}", args.join(" ")))
+    }
+
+    /// This network's genesis file.
+    pub fn genesis_path(&self) -> PathBuf {
+        self.dir.path().join("genesis.json")
     }
 
     /// A `paychain --rpc <node i> --json ARGS` command to spawn (for long-running commands such
     /// as `guardian watch`).
     pub fn cli_command(&self, i: usize, args: &[&str]) -> Result<Command> {
         let mut c = Command::new(existing_bin("paychain")?);
-        c.args(["--rpc", &self.rpc(i).url(), "--json"]).args(args);
+        c.args(["--rpc", &self.rpc(i).url(), "--json"])
+            .args(args)
+            .env("PAYCHAIN_GENESIS", self.genesis_path());
         Ok(c)
     }
 }

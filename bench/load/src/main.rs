@@ -139,8 +139,9 @@ struct Args {
     /// accepted that host's record.
     #[arg(long, requires_all = ["merchant", "genesis"])]
     till: Option<u64>,
-    /// The chain's genesis.json (with --till): pins the enclave, verifies the certificates.
-    #[arg(long)]
+    /// The chain's genesis.json (with --till and --lookups): pins the enclave, verifies the
+    /// certificates.
+    #[arg(long, env = "PAYCHAIN_GENESIS")]
     genesis: Option<String>,
     /// Payers at the till at the same time, each closed loop (with --till).
     #[arg(long, default_value_t = 1)]
@@ -1228,7 +1229,7 @@ async fn main() -> anyhow_like::Result {
 
 /// `--lookups`: closed-loop enclave lookups, each verified and opened like the CLI's.
 async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> anyhow_like::Result {
-    use paychain_client::enclave::{lookup_through, trusted_enclave};
+    use paychain_client::enclave::{lookup_through, trusted_enclave, Pin};
     let key_path = args
         .platform_keys
         .split(',')
@@ -1248,7 +1249,11 @@ async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> an
     let client = clients[0].clone();
     let status = client.status().await?;
     let chain_id = ChainId::new(status.chain_id.clone());
-    let enclave = trusted_enclave(&client.enclave().await?, &chain_id, None)?;
+    let pin = Pin::load(std::path::Path::new(args.genesis.as_deref().ok_or(
+        "--lookups needs --genesis (the enclave is trusted only as genesis pins it)",
+    )?))?;
+    pin.check_chain(&chain_id)?;
+    let enclave = trusted_enclave(&client.enclave().await?, &chain_id, pin.enclave()?)?;
     let height = Arc::new(AtomicU64::new(status.height));
     let stop = Arc::new(AtomicBool::new(false));
     let before: Vec<Option<ProcSample>> = pids.iter().map(|p| sample(*p)).collect();

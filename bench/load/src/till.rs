@@ -48,7 +48,7 @@ use paychain_client::contracts::genesis::Genesis;
 use paychain_client::contracts::ids::{ChainId, MerchantId};
 use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::emvco::{self, MerchantCodeSpec};
-use paychain_client::enclave::TrustAnchor;
+use paychain_client::enclave::Pin;
 use paychain_client::pay::{self, PayOptions, PayRequest};
 use paychain_client::rpc::{BlockSubscription, Client};
 use paychain_client::{keystore, qr, tx};
@@ -162,7 +162,7 @@ async fn flow_push(
         delegated: None,
         tip: request.tip,
         now: now_secs(),
-        anchor: request.anchor,
+        pin: request.pin,
     };
     let quote = pay::quote(client, key, code, &opts)
         .await
@@ -321,7 +321,7 @@ pub(crate) async fn run(
         )
         .into());
     }
-    let anchor = TrustAnchor::from_genesis(&genesis);
+    let pin = Pin::from_genesis(&genesis);
     let merchant_id = MerchantId::parse(args.merchant.as_deref().unwrap_or_default().trim())
         .map_err(|e| e.to_string())?;
     let merchant = client.merchant(&merchant_id).await?.merchant;
@@ -414,13 +414,13 @@ pub(crate) async fn run(
     };
     let mut tasks = Vec::new();
     for (p, key) in payers.into_iter().enumerate() {
-        let (client, started, genesis, static_png, render, anchor) = (
+        let (client, started, genesis, static_png, render, pin) = (
             client.clone(),
             started.clone(),
             genesis.clone(),
             static_png.clone(),
             render.clone(),
-            anchor.clone(),
+            pin.clone(),
         );
         let static_code = args.static_code;
         let quiet = args.quiet;
@@ -446,8 +446,7 @@ pub(crate) async fn run(
                     let request = PayRequest {
                         amount: Some(amount.value),
                         order_ref: Some(order),
-                        anchor: anchor.clone(),
-                        ..PayRequest::default()
+                        ..PayRequest::new(pin.clone())
                     };
                     (static_png.as_ref().clone(), request)
                 } else {
@@ -460,10 +459,7 @@ pub(crate) async fn run(
                             continue;
                         }
                     };
-                    let request = PayRequest {
-                        anchor: anchor.clone(),
-                        ..PayRequest::default()
-                    };
+                    let request = PayRequest::new(pin.clone());
                     (png, request)
                 };
                 let done = match sub.as_mut() {

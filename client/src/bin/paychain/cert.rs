@@ -31,11 +31,8 @@ pub(crate) enum CertCmd {
     /// committed one the contract refused (unless --inclusion-only), 1 for a certificate that does
     /// not verify.
     Verify {
-        /// Certificate file (JSON).
+        /// Certificate file (JSON); checked against the pinned genesis (`--genesis`).
         file: PathBuf,
-        /// The chain's genesis.json.
-        #[arg(long)]
-        genesis: PathBuf,
         /// Only check inclusion: exit 0 for a refused transaction too (the verdict is still printed).
         #[arg(long)]
         inclusion_only: bool,
@@ -50,14 +47,24 @@ pub(crate) enum CertCmd {
     },
 }
 
-pub(crate) async fn run(url: &str, cmd: CertCmd) -> Result<Output, Failure> {
+pub(crate) async fn run(
+    url: &str,
+    cmd: CertCmd,
+    genesis: Option<&std::path::Path>,
+) -> Result<Output, Failure> {
     match cmd {
         CertCmd::Get { tx, out } => get(url, tx, out).await,
         CertCmd::Verify {
             file,
-            genesis,
             inclusion_only,
-        } => verify(&file, &genesis, inclusion_only),
+        } => {
+            let genesis = genesis.ok_or_else(|| {
+                Failure::usage(
+                    "cert verify needs the chain's genesis: --genesis FILE (or PAYCHAIN_GENESIS)",
+                )
+            })?;
+            verify(&file, genesis, inclusion_only)
+        }
         CertCmd::List { who, limit } => list(url, who, limit).await,
     }
 }

@@ -6,13 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use paychain_client::contracts::api::{EnclaveStatusView, MerchantView};
-use paychain_client::contracts::genesis::Genesis;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
-use paychain_client::enclave::{self, TrustAnchor};
+use paychain_client::enclave::{self, Pin};
 use paychain_client::{keystore, rpc};
 use serde_json::json;
 
-use crate::input::read_json;
 use crate::output::{platform_list, Failure, Output};
 
 #[derive(Debug, Subcommand)]
@@ -39,10 +37,6 @@ pub(crate) struct LookupArgs {
     /// The requester's platform (only its record is opened).
     #[arg(long, value_name = "PID", requires = "key")]
     platform: Option<PlatformId>,
-    /// The chain's genesis.json: pins chain id, attestation root and consortium key instead of
-    /// believing the node.
-    #[arg(long, value_name = "FILE", requires = "key")]
-    genesis: Option<PathBuf>,
 }
 
 pub(crate) async fn run(url: &str, cmd: EnclaveCmd) -> Result<Output, Failure> {
@@ -136,36 +130,33 @@ fn human_enclave(v: &EnclaveStatusView) -> String {
     out
 }
 
-/// What `--genesis FILE` pins for lookups: the chain id, attestation root and consortium key.
-pub(crate) fn anchor(genesis: Option<&std::path::Path>) -> Result<Option<TrustAnchor>, Failure> {
-    let Some(path) = genesis else {
-        return Ok(None);
+/// The genesis the client pins (`--genesis`, `PAYCHAIN_GENESIS`, or `~/.paychain/genesis.json`):
+/// without one, nothing that trusts a node's keys runs.
+pub(crate) fn pin(genesis: Option<&std::path::Path>) -> Result<Pin, Failure> {
+    let default = std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".paychain").join("genesis.json"))
+        .filter(|p| p.is_file());
+    let Some(path) = genesis.map(PathBuf::from).or(default) else {
+        return Err(Failure::usage(
+            "no genesis pinned: pass --genesis FILE or set PAYCHAIN_GENESIS to the consortium's genesis.json (or put it at ~/.paychain/genesis.json); the client checks every node against it and never takes a node's word for keys",
+        ));
     };
-    let genesis: Genesis = read_json(path, "genesis")?;
-    TrustAnchor::from_genesis(&genesis).map(Some).ok_or_else(|| {
-        Failure::chain(format!(
-            "genesis {} has no enclave section: records of this chain cannot be looked up through an enclave",
-            path.display()
-        ))
-    })
+    Ok(Pin::load(&path)?)
 }
 
-pub(crate) async fn lookup(url: &str, args: LookupArgs) -> Result<Output, Failure> {
+pub(crate) async fn lookup(
+    url: &str,
+    args: LookupArgs,
+    genesis: Option<&std::path::Path>,
+) -> Result<Output, Failure> {
     let client = rpc::Client::new(url)?;
     let (Some(key_path), Some(platform)) = (&args.key, &args.platform) else {
         let view = client.merchant(&args.id).await?;
         return Ok(Output::new(human_lookup(&view), &view));
     };
-    let anchor = anchor(args.genesis.as_deref())?;
+    let pin = pin(genesis)?;
     let key = keystore::load(key_path)?;
-    let done = enclave::lookup(
-        &client,
-        key.secret_key(),
-        &args.id,
-        platform,
-        anchor.as_ref(),
-    )
-    .await?;
+    let done = enclave::lookup(&client, key.secret_key(), &args.id, platform, &pin).await?;
     let a = &done.answer;
     let record = done.plaintext.as_ref().map(|p| enclave::display_record(p));
     let version = a.record.as_ref().map(|r| r.version);
@@ -248,7 +239,6 @@ mod tests {
         assert!(parse(&[&full[..], &["--genesis", "g.json"]].concat()).is_ok());
         assert!(parse(&["lookup", MID, "--key", "k"]).is_err());
         assert!(parse(&["lookup", MID, "--platform", "platform-0"]).is_err());
-        assert!(parse(&["lookup", MID, "--genesis", "g.json"]).is_err());
         assert!(parse(&["lookup", MID, "--key", "k", "--platform", "Bad_Id"]).is_err());
         assert!(parse(&["enclave", "status"]).is_ok());
         assert!(parse(&["enclave"]).is_err());

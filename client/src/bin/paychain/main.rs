@@ -52,6 +52,11 @@ pub(crate) struct Cli {
     /// Print exactly one JSON document on stdout instead of human text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// The consortium's genesis.json, pinned: record puts seal to its consortium key, lookups and
+    /// payments trust only the enclave it vouches for, certificates verify against its validators;
+    /// every node is checked against it. Default: ~/.paychain/genesis.json.
+    #[arg(long, global = true, env = "PAYCHAIN_GENESIS", value_name = "FILE")]
+    pub(crate) genesis: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -177,21 +182,22 @@ fn clap_message(e: &clap::Error) -> String {
 
 async fn run(cli: Cli) -> Result<Output, output::Failure> {
     let url = cli.rpc.as_str();
+    let genesis = cli.genesis.as_deref();
     match cli.command {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Status => chain::status(url).await,
         Command::Merchant(cmd) => merchant::merchant(url, cmd).await,
-        Command::Record(cmd) => merchant::record(url, cmd).await,
-        Command::Lookup(args) => enclave::lookup(url, args).await,
+        Command::Record(cmd) => merchant::record(url, cmd, genesis).await,
+        Command::Lookup(args) => enclave::lookup(url, args, genesis).await,
         Command::Enclave(cmd) => enclave::run(url, cmd).await,
         Command::Tx(cmd) => chain::tx(url, cmd).await,
         Command::Block { height } => chain::block(url, height).await,
         Command::Account { public_key } => chain::account(url, public_key).await,
         Command::Qr(cmd) => qr::run(cmd),
-        Command::Cert(cmd) => cert::run(url, cmd).await,
+        Command::Cert(cmd) => cert::run(url, cmd, genesis).await,
         Command::Gov(cmd) => governance::run(url, cmd).await,
         Command::Wallet(cmd) => wallet::run(url, cmd).await,
-        Command::Pay(args) => pay::pay(url, args).await,
+        Command::Pay(args) => pay::pay(url, args, genesis).await,
         Command::Settle(args) => pay::settle(url, args).await,
         Command::Refund(args) => pay::refund(url, args).await,
         Command::Collect(cmd) => collect::run(url, cmd).await,

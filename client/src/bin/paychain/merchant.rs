@@ -169,7 +169,11 @@ async fn consent(
     output::sent(sent, Some(&merchant_id))
 }
 
-pub(crate) async fn record(url: &str, cmd: RecordCmd) -> Result<Output, Failure> {
+pub(crate) async fn record(
+    url: &str,
+    cmd: RecordCmd,
+    genesis: Option<&std::path::Path>,
+) -> Result<Output, Failure> {
     match cmd {
         RecordCmd::Put {
             send,
@@ -182,6 +186,7 @@ pub(crate) async fn record(url: &str, cmd: RecordCmd) -> Result<Output, Failure>
                 (None, Some(bytes)) => bytes.0,
                 (None, None) => return Err(Failure::usage("--info or --payload-hex is required")),
             };
+            let pin = crate::enclave::pin(genesis)?;
             let client = rpc::Client::new(url)?;
             let key = send.load_key()?;
             let RecordPut { sealed, sent } = registry::put_record(
@@ -190,6 +195,7 @@ pub(crate) async fn record(url: &str, cmd: RecordCmd) -> Result<Output, Failure>
                 &merchant,
                 plaintext,
                 raw,
+                &pin,
                 send.wait.wait(),
             )
             .await?;

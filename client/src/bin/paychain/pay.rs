@@ -39,9 +39,6 @@ pub(crate) struct PayArgs {
     /// added without asking.
     #[arg(long, value_parser = parse_amount)]
     tip: Option<Decimal>,
-    /// The chain's genesis.json: the enclave that answers the lookup must be the one it trusts.
-    #[arg(long, value_name = "FILE")]
-    genesis: Option<PathBuf>,
     /// Pay as a dependant from your guardian's wallet through this guardian binding.
     #[arg(long, value_name = "ID")]
     binding: Option<Hash>,
@@ -141,13 +138,17 @@ pub(crate) async fn refund(url: &str, args: RefundArgs) -> Result<Output, Failur
     ))
 }
 
-pub(crate) async fn pay(url: &str, args: PayArgs) -> Result<Output, Failure> {
+pub(crate) async fn pay(
+    url: &str,
+    args: PayArgs,
+    genesis: Option<&std::path::Path>,
+) -> Result<Output, Failure> {
     let scanning = Instant::now();
     let payload = emvco_payload(&args.code)?;
     // What the code says is checked before the key is read or the node asked.
     let code = pay::scan_at(&payload, now_secs())?;
     let scan = scanning.elapsed();
-    let anchor = crate::enclave::anchor(args.genesis.as_deref())?;
+    let pin = crate::enclave::pin(genesis)?;
     let key = paychain_client::keystore::load(&args.key)?;
     let client = rpc::Client::new(url)?;
     let template = args
@@ -163,7 +164,7 @@ pub(crate) async fn pay(url: &str, args: PayArgs) -> Result<Output, Failure> {
         biometric_template: template.as_deref(),
         tip: args.tip,
         now: now_secs(),
-        anchor,
+        pin,
     };
     let wait = Duration::from_secs(args.wait_timeout);
     let pay::Paid {

@@ -47,7 +47,7 @@ use crate::primitives::ids::{ChainId, PlatformId};
 mod x509;
 pub use x509::{
     build_ca_cert, check_validity, decode_ca_cert, decode_party_cert, from_pem, issue_party_cert,
-    to_pem, verify_issued_by, CaCertInfo, CaParams, PartyCertInfo, PartyParams, ED25519_OID,
+    pem_decode, pem_encode, to_pem, verify_issued_by, CaCertInfo, CaParams, PartyCertInfo, PartyParams, ED25519_OID,
     MAX_CERT_BYTES, PARTY_EXTENSION_OID, PARTY_EXTENSION_VERSION,
 };
 
@@ -683,6 +683,117 @@ pub fn certified(
         }));
     }
     Ok(party_status(reader, &cert, time_ms)?.map(|()| cert))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views (`paychain_partyCert`, `paychain_platformCa`, `paychain_caRevocation`).
+
+/// A registered party certificate, its PEM, and whether it is valid at a block's time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyCertView {
+    /// The registered record.
+    #[serde(flatten)]
+    pub record: PartyCert,
+    /// The certificate as PEM.
+    pub pem: String,
+    /// The block time it was judged at (the node's committed tip), ms.
+    pub at_time_ms: u64,
+    /// Whether it is valid then.
+    pub valid: bool,
+    /// Why not: the refusal code (720..=749) and its message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<InvalidReason>,
+}
+
+/// Why a certificate is not valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidReason {
+    /// The refusal code a registration would get (720..=749).
+    pub code: u32,
+    /// Its message.
+    pub message: String,
+}
+
+impl From<Error> for InvalidReason {
+    fn from(e: Error) -> Self {
+        InvalidReason {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A platform's CA and its PEM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformCaView {
+    /// The record (approved, and revoked when `revoked_height` is set).
+    #[serde(flatten)]
+    pub record: PlatformCa,
+    /// The CA certificate as PEM.
+    pub pem: String,
+}
+
+/// Whether a platform's serial is on its revocation list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationView {
+    /// Platform.
+    pub platform: PlatformId,
+    /// Serial.
+    pub serial: Serial,
+    /// Whether it is revoked.
+    pub revoked: bool,
+    /// When.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
+    /// The key whose registered certificate has this serial, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party: Option<PublicKey>,
+}
+
+/// The view of `party`'s registered certificate at block time `time_ms`.
+pub fn party_cert_view(
+    reader: &impl StateReader,
+    party: &PublicKey,
+    time_ms: u64,
+) -> Result<Option<PartyCertView>, StateError> {
+    let Some(record) = party_cert(reader, party)? else {
+        return Ok(None);
+    };
+    let status = party_status(reader, &record, time_ms)?;
+    Ok(Some(PartyCertView {
+        pem: to_pem(record.cert.as_bytes()),
+        record,
+        at_time_ms: time_ms,
+        valid: status.is_ok(),
+        invalid: status.err().map(InvalidReason::from),
+    }))
+}
+
+/// The view of `platform`'s CA.
+pub fn platform_ca_view(
+    reader: &impl StateReader,
+    platform: &PlatformId,
+) -> Result<Option<PlatformCaView>, StateError> {
+    Ok(platform_ca(reader, platform)?.map(|record| PlatformCaView {
+        pem: to_pem(record.cert.as_bytes()),
+        record,
+    }))
+}
+
+/// The view of `platform`'s `serial`.
+pub fn revocation_view(
+    reader: &impl StateReader,
+    platform: &PlatformId,
+    serial: &Serial,
+) -> Result<RevocationView, StateError> {
+    let revocation = revocation(reader, platform, serial)?;
+    Ok(RevocationView {
+        platform: platform.clone(),
+        serial: serial.clone(),
+        revoked: revocation.is_some(),
+        revocation,
+        party: get_decoded(reader, &serial_key(SERIAL_PREFIX, platform, serial))?,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

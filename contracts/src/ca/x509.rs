@@ -655,7 +655,18 @@ pub fn issue_party_cert(
 
 /// `der` as PEM (`-----BEGIN CERTIFICATE-----`, 64-column base64, LF line endings).
 pub fn to_pem(der_bytes: &[u8]) -> String {
-    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der_bytes).unwrap_or_default()
+    pem_encode("CERTIFICATE", der_bytes).unwrap_or_default()
+}
+
+/// PEM (RFC 7468) of `der_bytes` under `label`, LF line endings.
+pub fn pem_encode(label: &str, der_bytes: &[u8]) -> Result<String, Error> {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, der_bytes).map_err(build_err)
+}
+
+/// The label and bytes of one PEM block (strict RFC 7468; bound the input first).
+pub fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), Error> {
+    let (label, bytes) = der::pem::decode_vec(pem.as_bytes()).map_err(|e| malformed("PEM", e))?;
+    Ok((label.to_owned(), bytes))
 }
 
 /// The DER of a PEM `CERTIFICATE` (at most [`MAX_CERT_BYTES`] of DER; the PEM itself at most
@@ -667,8 +678,7 @@ pub fn from_pem(pem: &str) -> Result<Vec<u8>, Error> {
             max: 2 * MAX_CERT_BYTES,
         });
     }
-    let (label, der_bytes) =
-        der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| malformed("PEM", e))?;
+    let (label, der_bytes) = pem_decode(pem.trim())?;
     if label != "CERTIFICATE" {
         return Err(Error::Malformed(format!(
             "PEM label is {:?}, expected CERTIFICATE",

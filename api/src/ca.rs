@@ -48,8 +48,12 @@ pub const AREA: Area = Area {
     methods: &[
         MethodDoc {
             name: method::PARTY_CERT,
-            params: &[ParamDoc::required("public key", "string: 64 hex characters")],
-            result: "PartyCertView `{party, platform, role, serial, encryption_key, subject, ca_key, \
+            params: &[ParamDoc::required(
+                "public key",
+                "string: 64 hex characters",
+            )],
+            result:
+                "PartyCertView `{party, platform, role, serial, encryption_key, subject, ca_key, \
                      not_before_s, not_after_s, cert, registered_height, pem, at_time_ms, valid, \
                      invalid?: {code, message}}`",
             errors: &[E::InvalidParams, E::UnknownPartyCert, E::Internal],
@@ -59,7 +63,10 @@ pub const AREA: Area = Area {
         },
         MethodDoc {
             name: method::PLATFORM_CA,
-            params: &[ParamDoc::required("platform id", "string: [a-z0-9-], 1 to 32")],
+            params: &[ParamDoc::required(
+                "platform id",
+                "string: [a-z0-9-], 1 to 32",
+            )],
             result: "PlatformCaView `{platform, cert, subject, subject_der, public_key, serial, \
                      not_before_s, not_after_s, approved_height, proposal, revoked_height, pem}`",
             errors: &[E::InvalidParams, E::UnknownPlatformCa, E::Internal],

@@ -92,18 +92,14 @@ impl rpc::Client {
 pub fn key_to_pem(key: &SecretKey) -> Zeroizing<String> {
     let mut der = Zeroizing::new(PKCS8_ED25519_PREFIX.to_vec());
     der.extend_from_slice(&key.to_seed()[..]);
-    Zeroizing::new(
-        paychain_contracts::ca::pem_encode("PRIVATE KEY", &der).unwrap_or_default(),
-    )
+    Zeroizing::new(paychain_contracts::ca::pem_encode("PRIVATE KEY", &der).unwrap_or_default())
 }
 
 /// The Ed25519 key of a PKCS#8 PEM (as [`key_to_pem`] writes it, or `openssl genpkey -algorithm
 /// ed25519`).
 pub fn key_from_pem(pem: &str) -> Result<SecretKey, Error> {
     if pem.len() > MAX_KEY_PEM_BYTES {
-        return Err(Error::Key(format!(
-            "longer than {MAX_KEY_PEM_BYTES} bytes"
-        )));
+        return Err(Error::Key(format!("longer than {MAX_KEY_PEM_BYTES} bytes")));
     }
     let (label, der) = paychain_contracts::ca::pem_decode(pem.trim())
         .map_err(|e| Error::Key(format!("not PEM: {e}")))?;
@@ -131,7 +127,8 @@ pub fn random_serial() -> Serial {
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b[0] = (b[0] & 0x7f) | 0x01;
-    Serial::new(b.to_vec()).unwrap_or_else(|_| Serial::from_u64(1).unwrap_or_else(|_| unreachable!()))
+    Serial::new(b.to_vec())
+        .unwrap_or_else(|_| Serial::from_u64(1).unwrap_or_else(|_| unreachable!()))
 }
 
 /// Validity from `now_s` for `days` days.

@@ -33,7 +33,14 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
     let ca0 = dir.join("ca0");
     let init = net.cli_json(
         0,
-        &["ca", "init", "--platform", "platform-0", "--out-dir", p(&ca0)?],
+        &[
+            "ca",
+            "init",
+            "--platform",
+            "platform-0",
+            "--out-dir",
+            p(&ca0)?,
+        ],
     )?;
     ensure!(
         s(&init, "/subject")? == "CN=platform-0 CA,O=platform-0",
@@ -60,7 +67,10 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
         ],
     )?;
     ensure!(prop["proposal_status"] == "open", "{prop}");
-    let id = prop["proposal_id"].as_u64().context("proposal id")?.to_string();
+    let id = prop["proposal_id"]
+        .as_u64()
+        .context("proposal id")?
+        .to_string();
     net.cli_json(
         1,
         &["gov", "vote", "--key", p1, "--proposal", &id, "--approve"],
@@ -103,7 +113,14 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
     let serial = s(&issued, "/serial")?;
     let consent = net.cli_json(
         0,
-        &["ca", "consent", "--key", &user_file, "--cert", p(&party_pem)?],
+        &[
+            "ca",
+            "consent",
+            "--key",
+            &user_file,
+            "--cert",
+            p(&party_pem)?,
+        ],
     )?;
     let sig = s(&consent, "/party_signature")?;
     let register = |key: &str, pem: &str, sig: &str| {
@@ -135,7 +152,14 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
     let ca1 = dir.join("ca1");
     net.cli_json(
         1,
-        &["ca", "init", "--platform", "platform-1", "--out-dir", p(&ca1)?],
+        &[
+            "ca",
+            "init",
+            "--platform",
+            "platform-1",
+            "--out-dir",
+            p(&ca1)?,
+        ],
     )?;
     let (other_file, other_key) = new_key(&net, dir, "other")?;
     let other_pem = dir.join("other.pem");
@@ -161,7 +185,14 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
     let other_sig = s(
         &net.cli_json(
             1,
-            &["ca", "consent", "--key", &other_file, "--cert", p(&other_pem)?],
+            &[
+                "ca",
+                "consent",
+                "--key",
+                &other_file,
+                "--cert",
+                p(&other_pem)?,
+            ],
         )?,
         "/party_signature",
     )?;
@@ -178,9 +209,14 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
     let view = net.cli_json_until(1, &["ca", "show", "--party", &user_key], PROGRESS, |v| {
         v["valid"] == true
     })?;
-    ensure!(view["pem"] == std::fs::read_to_string(&party_pem)?.as_str(), "{view}");
     ensure!(
-        view["platform"] == "platform-0" && view["role"] == "user" && view["serial"] == serial.as_str(),
+        view["pem"] == std::fs::read_to_string(&party_pem)?.as_str(),
+        "{view}"
+    );
+    ensure!(
+        view["platform"] == "platform-0"
+            && view["role"] == "user"
+            && view["serial"] == serial.as_str(),
         "{view}"
     );
     ensure!(view["encryption_key"] == enc.as_str(), "{view}");
@@ -189,7 +225,14 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
     net.cli_json(0, &["ca", "revoke", "--key", p0, "--serial", &serial])?;
     let rev = net.cli_json_until(
         1,
-        &["ca", "show", "--platform", "platform-0", "--serial", &serial],
+        &[
+            "ca",
+            "show",
+            "--platform",
+            "platform-0",
+            "--serial",
+            &serial,
+        ],
         PROGRESS,
         |v| v["revoked"] == true,
     )?;
@@ -200,7 +243,14 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
     // Another platform's list is its own.
     let other = net.cli_json(
         1,
-        &["ca", "show", "--platform", "platform-1", "--serial", &serial],
+        &[
+            "ca",
+            "show",
+            "--platform",
+            "platform-1",
+            "--serial",
+            &serial,
+        ],
     )?;
     ensure!(other["revoked"] == false, "{other}");
     Ok(())

@@ -47,8 +47,8 @@ use crate::primitives::ids::{ChainId, PlatformId};
 mod x509;
 pub use x509::{
     build_ca_cert, check_validity, decode_ca_cert, decode_party_cert, from_pem, issue_party_cert,
-    pem_decode, pem_encode, to_pem, verify_issued_by, CaCertInfo, CaParams, PartyCertInfo, PartyParams, ED25519_OID,
-    MAX_CERT_BYTES, PARTY_EXTENSION_OID, PARTY_EXTENSION_VERSION,
+    pem_decode, pem_encode, to_pem, verify_issued_by, CaCertInfo, CaParams, PartyCertInfo,
+    PartyParams, ED25519_OID, MAX_CERT_BYTES, PARTY_EXTENSION_OID, PARTY_EXTENSION_VERSION,
 };
 
 /// Longest serial, in octets (RFC 5280).
@@ -313,7 +313,10 @@ impl Serial {
             None => Err(Error::InvalidSerial("empty".into())),
             Some(b) if b & 0x80 != 0 => Err(Error::InvalidSerial("negative".into())),
             Some(_) => {
-                let start = content.iter().position(|b| *b != 0).unwrap_or(content.len());
+                let start = content
+                    .iter()
+                    .position(|b| *b != 0)
+                    .unwrap_or(content.len());
                 Serial::new(content[start..].to_vec())
             }
         }
@@ -359,8 +362,7 @@ impl FromStr for Serial {
         } else {
             s.to_owned()
         };
-        let bytes =
-            hex::decode(padded).map_err(|_| Error::InvalidSerial("not hex".into()))?;
+        let bytes = hex::decode(padded).map_err(|_| Error::InvalidSerial("not hex".into()))?;
         let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
         Serial::new(bytes[start..].to_vec())
     }
@@ -819,7 +821,12 @@ pub(crate) fn check_approve(
         }
         .into());
     }
-    check_validity("CA certificate", info.not_before_s, info.not_after_s, time_ms)?;
+    check_validity(
+        "CA certificate",
+        info.not_before_s,
+        info.not_after_s,
+        time_ms,
+    )?;
     if let Some(ca) = platform_ca(reader, platform)? {
         if ca.revoked_height.is_none() {
             return Err(Error::CaExists(platform.clone()).into());
@@ -855,7 +862,10 @@ pub(crate) fn approve<R: StateReader>(
 }
 
 /// Checks `RevokePlatformCa`.
-pub(crate) fn check_revoke(reader: &impl StateReader, platform: &PlatformId) -> Result<(), CallError> {
+pub(crate) fn check_revoke(
+    reader: &impl StateReader,
+    platform: &PlatformId,
+) -> Result<(), CallError> {
     active_ca(reader, platform).map(|_| ())
 }
 
@@ -957,7 +967,12 @@ fn register<R: StateReader>(
     }
     let ca = active_ca(ov, &sender)?;
     verify_issued_by(&info, &ca.info())?;
-    check_validity("CA certificate", ca.not_before_s, ca.not_after_s, ctx.time_ms)?;
+    check_validity(
+        "CA certificate",
+        ca.not_before_s,
+        ca.not_after_s,
+        ctx.time_ms,
+    )?;
     check_validity(
         "party certificate",
         info.not_before_s,

@@ -58,7 +58,13 @@ fn ca_cert_of(ca: u8, platform: &str, cn: &str, nb: u64, na: u64) -> Vec<u8> {
 }
 
 fn ca_cert(ca: u8, platform: &str) -> Vec<u8> {
-    ca_cert_of(ca, platform, &format!("{platform} root CA"), T0 - YEAR, T0 + YEAR)
+    ca_cert_of(
+        ca,
+        platform,
+        &format!("{platform} root CA"),
+        T0 - YEAR,
+        T0 + YEAR,
+    )
 }
 
 fn enc_key(n: u8) -> KxPublicKey {
@@ -196,22 +202,34 @@ fn register_view_and_revoke() {
     refused(&register(&mut c, A, &cert, USER), 737, "already registered");
 
     // The platform revokes the serial: on the list, the registered certificate is invalid.
-    assert_eq!(revocation(&c.store, &pid("plat-a"), &Serial::from_u64(7).unwrap()).unwrap(), None);
+    assert_eq!(
+        revocation(&c.store, &pid("plat-a"), &Serial::from_u64(7).unwrap()).unwrap(),
+        None
+    );
     let r = revoke_serial(&mut c, A, 7);
     assert!(r.is_ok(), "{r:?}");
-    assert_eq!(r.events[0].attribute("party"), Some(pk(USER).to_hex().as_str()));
+    assert_eq!(
+        r.events[0].attribute("party"),
+        Some(pk(USER).to_hex().as_str())
+    );
     let rev = revocation(&c.store, &pid("plat-a"), &Serial::from_u64(7).unwrap())
         .unwrap()
         .unwrap();
     assert_eq!(rev.height, c.height);
     assert_eq!(
-        party_status(&c.store, &rec, now).unwrap().unwrap_err().code(),
+        party_status(&c.store, &rec, now)
+            .unwrap()
+            .unwrap_err()
+            .code(),
         733
     );
     refused(&revoke_serial(&mut c, A, 7), 739, "already revoked");
     // B's revocation list is its own: revoking serial 7 there leaves A's untouched and vice versa.
     assert!(revoke_serial(&mut c, B, 8).is_ok());
-    assert_eq!(revocation(&c.store, &pid("plat-a"), &Serial::from_u64(8).unwrap()).unwrap(), None);
+    assert_eq!(
+        revocation(&c.store, &pid("plat-a"), &Serial::from_u64(8).unwrap()).unwrap(),
+        None
+    );
     c.check_app_hash();
 }
 
@@ -221,7 +239,11 @@ fn ca_not_approved_refused() {
     // B made a CA but governance never approved it.
     let ca_b = ca_cert(CA_B, "plat-b");
     let cert = user_cert(CA_B, &ca_b, USER, 1);
-    refused(&register(&mut c, B, &cert, USER), 729, "plat-b has no approved CA");
+    refused(
+        &register(&mut c, B, &cert, USER),
+        729,
+        "plat-b has no approved CA",
+    );
     assert_eq!(party_cert(&c.store, &pk(USER)).unwrap(), None);
 }
 
@@ -235,7 +257,11 @@ fn validity_is_judged_at_block_time() {
         &party_params(USER, PartyRole::User, 2, T0 - YEAR, T0 + 1),
     )
     .unwrap();
-    refused(&register(&mut c, A, &expired, USER), 728, "party certificate expired");
+    refused(
+        &register(&mut c, A, &expired, USER),
+        728,
+        "party certificate expired",
+    );
     // Valid only from a day after the block.
     let future = issue_party_cert(
         &key(CA_A),
@@ -279,7 +305,11 @@ fn revoked_serial_cannot_register() {
 fn key_not_matching_the_signer_refused() {
     let (mut c, _, cert) = setup();
     // The platform registers USER's certificate with another key's consent (its own).
-    refused(&register_signed(&mut c, A, &cert, A), 734, "not signed by the certified key");
+    refused(
+        &register_signed(&mut c, A, &cert, A),
+        734,
+        "not signed by the certified key",
+    );
     refused(
         &register_signed(&mut c, A, &cert, USER2),
         734,
@@ -308,7 +338,11 @@ fn forged_ca_refused() {
         decode_ca_cert(&ca).unwrap().subject
     );
     let cert = user_cert(FORGER, &forged, USER, 9);
-    refused(&register(&mut c, A, &cert, USER), 725, "forged or another CA");
+    refused(
+        &register(&mut c, A, &cert, USER),
+        725,
+        "forged or another CA",
+    );
     // A CA with another subject: its issuer name is not the approved CA's.
     let other = ca_cert_of(FORGER, "plat-a", "another CA", T0 - YEAR, T0 + YEAR);
     let cert = user_cert(FORGER, &other, USER, 10);
@@ -319,15 +353,27 @@ fn forged_ca_refused() {
 fn platform_and_sender_must_agree() {
     let (mut c, _, cert) = setup();
     // A stranger (no member) registers a valid certificate of A.
-    refused(&register(&mut c, STRANGER, &cert, USER), 736, "not a platform");
+    refused(
+        &register(&mut c, STRANGER, &cert, USER),
+        736,
+        "not a platform",
+    );
     // Platform B registers A's certificate.
-    refused(&register(&mut c, B, &cert, USER), 735, "for platform plat-a, sender is plat-b");
+    refused(
+        &register(&mut c, B, &cert, USER),
+        735,
+        "for platform plat-a, sender is plat-b",
+    );
     // B with an approved CA of its own still cannot take over a key A certified.
     let ca_b = ca_cert(CA_B, "plat-b");
     approve(&mut c, "plat-b", &ca_b);
     assert!(register(&mut c, A, &cert, USER).is_ok());
     let by_b = user_cert(CA_B, &ca_b, USER, 1);
-    refused(&register(&mut c, B, &by_b, USER), 738, "valid certificate of platform plat-a");
+    refused(
+        &register(&mut c, B, &by_b, USER),
+        738,
+        "valid certificate of platform plat-a",
+    );
     // ... until A revokes it.
     assert!(revoke_serial(&mut c, A, 7).is_ok());
     let r = register(&mut c, B, &by_b, USER);
@@ -339,7 +385,10 @@ fn platform_and_sender_must_agree() {
     // A revokes B's serial 1 in A's own list: B's certificate stays valid.
     assert!(revoke_serial(&mut c, A, 1).is_ok());
     let rec = party_cert(&c.store, &pk(USER)).unwrap().unwrap();
-    assert_eq!(party_status(&c.store, &rec, (T0 + 100) * 1000).unwrap(), Ok(()));
+    assert_eq!(
+        party_status(&c.store, &rec, (T0 + 100) * 1000).unwrap(),
+        Ok(())
+    );
     // A stranger cannot revoke anything.
     refused(&revoke_serial(&mut c, STRANGER, 1), 736, "not a platform");
 }
@@ -408,18 +457,37 @@ fn governance_ca_rules() {
             platform: pid("plat-a"),
         },
     );
-    assert!(r.events.iter().any(|e| e.kind == "proposal_executed"), "{r:?}");
+    assert!(
+        r.events.iter().any(|e| e.kind == "proposal_executed"),
+        "{r:?}"
+    );
     let rec = party_cert(&c.store, &pk(USER)).unwrap().unwrap();
     let now = (T0 + 100) * 1000;
-    assert_eq!(party_status(&c.store, &rec, now).unwrap().unwrap_err().code(), 730);
+    assert_eq!(
+        party_status(&c.store, &rec, now)
+            .unwrap()
+            .unwrap_err()
+            .code(),
+        730
+    );
     let cert2 = user_cert(CA_A, &ca, USER2, 2);
     refused(&register(&mut c, A, &cert2, USER2), 730, "is revoked");
 
     // A new CA for A: the old CA's certificates stay invalid, the new one's register.
     let ca2 = ca_cert(CA_B, "plat-a");
     approve(&mut c, "plat-a", &ca2);
-    assert_eq!(party_status(&c.store, &rec, now).unwrap().unwrap_err().code(), 730);
-    refused(&register(&mut c, A, &cert2, USER2), 725, "forged or another CA");
+    assert_eq!(
+        party_status(&c.store, &rec, now)
+            .unwrap()
+            .unwrap_err()
+            .code(),
+        730
+    );
+    refused(
+        &register(&mut c, A, &cert2, USER2),
+        725,
+        "forged or another CA",
+    );
     let cert3 = user_cert(CA_B, &ca2, USER2, 3);
     assert!(register(&mut c, A, &cert3, USER2).is_ok());
 
@@ -459,7 +527,11 @@ fn malformed_and_oversized_refused() {
     ] {
         let e = decode_party_cert(bad).unwrap_err();
         assert_eq!(e.code(), 720, "{e}");
-        refused(&register(&mut c, A, bad, USER), 720, "malformed certificate");
+        refused(
+            &register(&mut c, A, bad, USER),
+            720,
+            "malformed certificate",
+        );
     }
     // Trailing bytes after a valid certificate.
     let mut trailing = cert.clone();
@@ -474,7 +546,13 @@ fn malformed_and_oversized_refused() {
     // Oversized: refused by the decoder with its size, and by the transaction decoder.
     let big = vec![0x30; MAX_CERT_BYTES + 1];
     let e = decode_party_cert(&big).unwrap_err();
-    assert_eq!(e, Error::CertTooLarge { len: MAX_CERT_BYTES + 1, max: MAX_CERT_BYTES });
+    assert_eq!(
+        e,
+        Error::CertTooLarge {
+            len: MAX_CERT_BYTES + 1,
+            max: MAX_CERT_BYTES
+        }
+    );
     assert!(CertDer::new(big.clone()).is_err());
     let tx = SignedTx::sign(
         Transaction {
@@ -488,8 +566,13 @@ fn malformed_and_oversized_refused() {
         },
         &key(A),
     );
-    let err = SignedTx::from_bytes(&tx.to_bytes()).unwrap_err().to_string();
-    assert!(err.contains("certificate of 4097 bytes, limit is 4096"), "{err}");
+    let err = SignedTx::from_bytes(&tx.to_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("certificate of 4097 bytes, limit is 4096"),
+        "{err}"
+    );
     // The same in a governance action.
     let tx = SignedTx::sign(
         Transaction {
@@ -511,9 +594,19 @@ fn malformed_and_oversized_refused() {
     assert!(serde_json::from_str::<CertDer>(&json).is_err());
 
     // PEM: wrong label, garbage, oversized.
-    assert_eq!(from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap_err().code(), 720);
+    assert_eq!(
+        from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+            .unwrap_err()
+            .code(),
+        720
+    );
     assert_eq!(from_pem("not pem").unwrap_err().code(), 720);
-    assert_eq!(from_pem(&"A".repeat(3 * MAX_CERT_BYTES)).unwrap_err().code(), 721);
+    assert_eq!(
+        from_pem(&"A".repeat(3 * MAX_CERT_BYTES))
+            .unwrap_err()
+            .code(),
+        721
+    );
     let pem = to_pem(&cert);
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
     assert_eq!(from_pem(&pem).unwrap(), cert);
@@ -545,7 +638,10 @@ fn serials() {
     }
     assert!(Serial::new(vec![0, 1]).is_err());
     assert!(Serial::from_der_integer(&[0x80]).is_err());
-    assert_eq!(Serial::from_der_integer(&[0, 0x80]).unwrap().as_bytes(), &[0x80]);
+    assert_eq!(
+        Serial::from_der_integer(&[0, 0x80]).unwrap().as_bytes(),
+        &[0x80]
+    );
     // Borsh: a serial of 21 octets or with a leading zero does not decode.
     assert!(codec::decode::<Serial>(&codec::encode(&vec![1u8; 21]), 100).is_err());
     assert!(codec::decode::<Serial>(&codec::encode(&vec![0u8, 1]), 100).is_err());
@@ -560,14 +656,20 @@ fn serials() {
     assert_eq!(info.serial, p.serial);
     assert_eq!(info.role, PartyRole::Merchant);
     p.serial = Serial::new(vec![0xff; MAX_SERIAL_BYTES]).unwrap();
-    assert_eq!(issue_party_cert(&key(CA_A), &ca, &p).unwrap_err().code(), 720);
+    assert_eq!(
+        issue_party_cert(&key(CA_A), &ca, &p).unwrap_err().code(),
+        720
+    );
 }
 
 #[test]
 fn building_is_deterministic() {
     let ca1 = ca_cert(CA_A, "plat-a");
     assert_eq!(ca1, ca_cert(CA_A, "plat-a"));
-    assert_eq!(user_cert(CA_A, &ca1, USER, 3), user_cert(CA_A, &ca1, USER, 3));
+    assert_eq!(
+        user_cert(CA_A, &ca1, USER, 3),
+        user_cert(CA_A, &ca1, USER, 3)
+    );
     // The CA key must be the CA certificate's.
     assert!(issue_party_cert(
         &key(CA_B),

@@ -155,7 +155,8 @@ fn parse(der_bytes: &[u8]) -> Result<Parsed, Error> {
             max: MAX_CERT_BYTES,
         });
     }
-    let cert = Certificate::from_der(der_bytes).map_err(|e| malformed("not a DER certificate", e))?;
+    let cert =
+        Certificate::from_der(der_bytes).map_err(|e| malformed("not a DER certificate", e))?;
     // Canonical: the bytes signed are the TBS as re-encoded, so the input must be exactly that.
     let again = cert.to_der().map_err(|e| malformed("re-encoding", e))?;
     if again != der_bytes {
@@ -249,7 +250,7 @@ fn parse(der_bytes: &[u8]) -> Result<Parsed, Error> {
     })
 }
 
-fn extension<'a>(cert: &'a Certificate, oid: ObjectIdentifier) -> Option<&'a Extension> {
+fn extension(cert: &Certificate, oid: ObjectIdentifier) -> Option<&Extension> {
     cert.tbs_certificate
         .extensions
         .as_deref()
@@ -299,11 +300,7 @@ pub fn decode_ca_cert(der_bytes: &[u8]) -> Result<CaCertInfo, Error> {
     let tbs = &p.cert.tbs_certificate;
     match basic_constraints(&p.cert)? {
         Some(bc) if bc.ca => {}
-        _ => {
-            return Err(Error::NotCa(
-                "no basicConstraints with cA TRUE".into(),
-            ))
-        }
+        _ => return Err(Error::NotCa("no basicConstraints with cA TRUE".into())),
     }
     if let Some(ku) = key_usage(&p.cert)? {
         if !ku.key_cert_sign() {
@@ -311,21 +308,22 @@ pub fn decode_ca_cert(der_bytes: &[u8]) -> Result<CaCertInfo, Error> {
         }
     }
     if extension(&p.cert, PARTY_EXTENSION_OID).is_some() {
-        return Err(Error::NotCa("a CA certificate has no party extension".into()));
+        return Err(Error::NotCa(
+            "a CA certificate has no party extension".into(),
+        ));
     }
     if tbs.issuer != tbs.subject {
-        return Err(Error::NotCa("not self-issued (issuer differs from subject)".into()));
+        return Err(Error::NotCa(
+            "not self-issued (issuer differs from subject)".into(),
+        ));
     }
     let platform = subject_platform(&tbs.subject).ok_or_else(|| {
         Error::Malformed("the subject has no platform id as its organization (O)".into())
     })?;
-    p.key
-        .verify(&p.tbs_der, &p.signature)
-        .map_err(|_| Error::BadSignature("the CA certificate's self-signature does not verify".into()))?;
-    let subject_der = tbs
-        .subject
-        .to_der()
-        .map_err(|e| malformed("subject", e))?;
+    p.key.verify(&p.tbs_der, &p.signature).map_err(|_| {
+        Error::BadSignature("the CA certificate's self-signature does not verify".into())
+    })?;
+    let subject_der = tbs.subject.to_der().map_err(|e| malformed("subject", e))?;
     Ok(CaCertInfo {
         subject: name_string(&tbs.subject),
         subject_der,
@@ -350,9 +348,7 @@ pub fn decode_party_cert(der_bytes: &[u8]) -> Result<PartyCertInfo, Error> {
     }
     if let Some(ku) = key_usage(&p.cert)? {
         if !ku.digital_signature() {
-            return Err(Error::Malformed(
-                "keyUsage lacks digitalSignature".into(),
-            ));
+            return Err(Error::Malformed("keyUsage lacks digitalSignature".into()));
         }
     }
     let ext = extension(&p.cert, PARTY_EXTENSION_OID).ok_or_else(|| {
@@ -367,9 +363,8 @@ pub fn decode_party_cert(der_bytes: &[u8]) -> Result<PartyCertInfo, Error> {
             party.version
         )));
     }
-    let platform = PlatformId::new(party.platform.clone()).map_err(|_| {
-        Error::Malformed("paychain party extension: invalid platform id".into())
-    })?;
+    let platform = PlatformId::new(party.platform.clone())
+        .map_err(|_| Error::Malformed("paychain party extension: invalid platform id".into()))?;
     let enc: [u8; 32] = party
         .encryption_key
         .as_bytes()

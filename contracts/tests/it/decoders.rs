@@ -634,7 +634,11 @@ fn write_fuzz_seeds() {
     let (ca_der, party_der) = ca_certs();
     write("ca_decode", "ca_cert.der", &ca_der);
     write("ca_decode", "party_cert.der", &party_der);
-    write("ca_decode", "party_cert.pem", ca::to_pem(&party_der).as_bytes());
+    write(
+        "ca_decode",
+        "party_cert.pem",
+        ca::to_pem(&party_der).as_bytes(),
+    );
     for (name, body) in rpc_bodies() {
         write("rpc_params", name, body.as_bytes());
     }

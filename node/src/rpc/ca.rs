@@ -25,8 +25,7 @@ impl CaApiServer for Rpc {
         ca::platform_ca_view(&self.shared.storage, &platform)
             .map_err(internal)?
             .ok_or_else(|| {
-                ErrorCode::UnknownPlatformCa
-                    .err(format!("platform {platform} has no approved CA"))
+                ErrorCode::UnknownPlatformCa.err(format!("platform {platform} has no approved CA"))
             })
     }
 

@@ -52,8 +52,8 @@ use jsonrpsee::server::{
 };
 use jsonrpsee::types::{ErrorObjectOwned, Request};
 use paychain_api::{
-    doc, CaApiServer, ChainApiServer, CollectionApiServer, EnclaveApiServer, GuardianApiServer, StoreApiServer,
-    SubscriptionApiServer, WalletApiServer,
+    doc, CaApiServer, ChainApiServer, CollectionApiServer, EnclaveApiServer, GuardianApiServer,
+    StoreApiServer, SubscriptionApiServer, WalletApiServer,
 };
 use serde_json::value::RawValue;
 

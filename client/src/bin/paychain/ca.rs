@@ -44,7 +44,12 @@ pub(crate) enum CaCmd {
         #[arg(long, value_name = "PLATFORM")]
         platform: PlatformId,
         /// The CA certificate (PEM) to approve.
-        #[arg(long, value_name = "PEMFILE", required_unless_present = "revoke", conflicts_with = "revoke")]
+        #[arg(
+            long,
+            value_name = "PEMFILE",
+            required_unless_present = "revoke",
+            conflicts_with = "revoke"
+        )]
         cert: Option<PathBuf>,
         /// Propose to revoke the platform's CA instead.
         #[arg(long)]
@@ -209,9 +214,8 @@ pub(crate) async fn run(url: &str, cmd: CaCmd) -> Result<Output, Failure> {
             let key = ca::random_key();
             let cn = common_name.unwrap_or_else(|| format!("{platform} CA"));
             let der = ca::new_ca(&key, &platform, &cn, nb, na)?;
-            std::fs::create_dir_all(&out_dir).map_err(|e| {
-                Failure::usage(format!("cannot create {}: {e}", out_dir.display()))
-            })?;
+            std::fs::create_dir_all(&out_dir)
+                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", out_dir.display())))?;
             let key_path = out_dir.join("ca.key");
             let cert_path = out_dir.join("ca.pem");
             if cert_path.exists() {
@@ -256,8 +260,13 @@ pub(crate) async fn run(url: &str, cmd: CaCmd) -> Result<Output, Failure> {
             let key = send.load_key()?;
             let p = match (&cert, revoke) {
                 (_, true) => {
-                    ca::propose_ca_revocation(&client, key.secret_key(), &platform, send.wait.wait())
-                        .await?
+                    ca::propose_ca_revocation(
+                        &client,
+                        key.secret_key(),
+                        &platform,
+                        send.wait.wait(),
+                    )
+                    .await?
                 }
                 (Some(path), false) => {
                     let der = read_cert(path)?;
@@ -286,9 +295,10 @@ pub(crate) async fn run(url: &str, cmd: CaCmd) -> Result<Output, Failure> {
             let ca_key = ca::key_from_pem(key_text)?;
             let ca_der = read_cert(&a.ca_cert)?;
             let (nb, na) = ca::validity(now_s(), a.days)?;
-            let common_name = a.common_name.clone().unwrap_or_else(|| {
-                format!("{} {}", a.role, &a.party_key.to_hex()[..16])
-            });
+            let common_name = a
+                .common_name
+                .clone()
+                .unwrap_or_else(|| format!("{} {}", a.role, &a.party_key.to_hex()[..16]));
             let der = ca::issue(
                 &ca_key,
                 &ca_der,
@@ -420,7 +430,10 @@ async fn show(url: &str, a: ShowArgs) -> Result<Output, Failure> {
     write_pem(&v.pem)?;
     let r = &v.record;
     let status = match r.revoked_height {
-        None => format!("approved at height {} (proposal {})", r.approved_height, r.proposal),
+        None => format!(
+            "approved at height {} (proposal {})",
+            r.approved_height, r.proposal
+        ),
         Some(h) => format!("REVOKED at height {h}"),
     };
     let human = format!(
@@ -450,17 +463,47 @@ mod tests {
         let pk = PublicKey([1; 32]).to_hex();
         assert!(parse(&["ca", "init", "--platform", "plat-a", "--out-dir", "d"]).is_ok());
         assert!(parse(&["ca", "init", "--platform", "Bad!", "--out-dir", "d"]).is_err());
-        assert!(parse(&["ca", "propose", "--key", "k", "--platform", "p", "--cert", "c"]).is_ok());
+        assert!(parse(&[
+            "ca",
+            "propose",
+            "--key",
+            "k",
+            "--platform",
+            "p",
+            "--cert",
+            "c"
+        ])
+        .is_ok());
         assert!(parse(&["ca", "propose", "--key", "k", "--platform", "p", "--revoke"]).is_ok());
         assert!(parse(&["ca", "propose", "--key", "k", "--platform", "p"]).is_err());
         assert!(parse(&[
-            "ca", "propose", "--key", "k", "--platform", "p", "--revoke", "--cert", "c"
+            "ca",
+            "propose",
+            "--key",
+            "k",
+            "--platform",
+            "p",
+            "--revoke",
+            "--cert",
+            "c"
         ])
         .is_err());
         let enc = "11".repeat(32);
         let issue = [
-            "ca", "issue", "--ca-key", "k", "--ca-cert", "c", "--party-key", &pk,
-            "--encryption-key", &enc, "--role", "user", "-o", "p.pem",
+            "ca",
+            "issue",
+            "--ca-key",
+            "k",
+            "--ca-cert",
+            "c",
+            "--party-key",
+            &pk,
+            "--encryption-key",
+            &enc,
+            "--role",
+            "user",
+            "-o",
+            "p.pem",
         ];
         assert!(parse(&issue).is_ok());
         let mut bad_role = issue;
@@ -532,12 +575,21 @@ mod tests {
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         let text = ossl(&["x509", "-text", "-noout", "-in", "ca/ca.pem"]);
-        assert!(text.contains("Subject: O = plat-a, CN = plat-a CA"), "{text}");
+        assert!(
+            text.contains("Subject: O = plat-a, CN = plat-a CA"),
+            "{text}"
+        );
         assert!(text.contains("CA:TRUE"), "{text}");
         assert!(text.contains("ED25519"), "{text}");
         let text = ossl(&["x509", "-text", "-noout", "-in", "party.pem"]);
-        assert!(text.contains("Issuer: O = plat-a, CN = plat-a CA"), "{text}");
-        assert!(text.contains("Subject: O = plat-a, CN = Noodle House"), "{text}");
+        assert!(
+            text.contains("Issuer: O = plat-a, CN = plat-a CA"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Subject: O = plat-a, CN = Noodle House"),
+            "{text}"
+        );
         assert!(text.contains("Serial Number: 7982 (0x1f2e)"), "{text}");
         assert!(text.contains("1.3.6.1.3.7269.1.1"), "{text}");
         let verified = ossl(&["verify", "-CAfile", "ca/ca.pem", "party.pem"]);
@@ -549,7 +601,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(ca_dir.join("ca.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(ca_dir.join("ca.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         // A certificate of another CA does not verify against this one.

@@ -165,3 +165,42 @@ fn n4_flapping_partition_2_2_no_fork_and_recovers() -> Result<()> {
     );
     Ok(())
 }
+
+/// Latency, jitter and loss between every pair of nodes, in the proxy (no root, no netem needed):
+/// each chunk of every link held
+/// 50 ms ± 20 ms one way, and 3 % of them 200 ms more (a lost segment's retransmission). The
+/// chain keeps deciding; figures are printed.
+#[test]
+fn n4_latency_jitter_loss_between_nodes_chain_keeps_deciding() -> Result<()> {
+    let mut net = proxied_net()?;
+    net.wait_all(&ALL4, 2, PROGRESS)?;
+    let load = HonestLoad::start(&net)?;
+    let t = Instant::now();
+    load.wait_more(DURING, PROGRESS)?;
+    let base = load.figures(t, Instant::now());
+
+    net.proxy()
+        .set_delay(Duration::from_millis(50), Duration::from_millis(20), 30);
+    let start = Instant::now();
+    let h = highest(&net, &ALL4)?;
+    load.wait_more(2 * DURING, PROGRESS)
+        .context("no honest commits with latency, jitter and loss")?;
+    net.wait_all(&ALL4, h + 4, PROGRESS)
+        .context("the chain stopped deciding with latency, jitter and loss")?;
+    let during = load.figures(start, Instant::now());
+    let heights = highest(&net, &ALL4)? - h;
+    let secs = start.elapsed().as_secs_f64();
+    net.proxy().heal();
+    let rec = recovery(&mut net, Instant::now())?;
+
+    let (acked, keys) = load.stop()?;
+    let top = highest(&net, &ALL4)?;
+    net.wait_all(&ALL4, top, PROGRESS)?;
+    assert_same_chain(&mut net, &ALL4, 1..=top)?;
+    exactly_once(&net, &ALL4, &acked, &keys)?;
+    eprintln!(
+        "FIGURES latency 50±20 ms, 3 % loss: baseline {base} | during {during}, {:.2} heights/s | recover {rec:?}",
+        heights as f64 / secs
+    );
+    Ok(())
+}

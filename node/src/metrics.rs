@@ -25,6 +25,13 @@ pub struct Metrics {
     rpc: RpcMetrics,
     enclave_requests: Family<EnclaveLabels, Counter>,
     enclave_rate_limited: Family<EnclaveLabels, Counter>,
+    equivocations: Family<KindLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    /// `proposal`, `prevote` or `precommit`.
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -133,6 +140,7 @@ impl Metrics {
             rpc: RpcMetrics::default(),
             enclave_requests: Family::default(),
             enclave_rate_limited: Family::default(),
+            equivocations: Family::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -216,6 +224,11 @@ impl Metrics {
                 "Enclave lookups and audit reads refused because their requester key exceeded its rate",
                 m.enclave_rate_limited.clone(),
             );
+            r.register(
+                "equivocations",
+                "Pairs of conflicting messages signed by one validator (double signing), by kind",
+                m.equivocations.clone(),
+            );
         });
         m
     }
@@ -239,6 +252,11 @@ impl Metrics {
 
     pub fn round_started(&self, round: i64) {
         self.round.set(round);
+    }
+
+    /// Counts one equivocation pair (`kind`: `proposal`, `prevote` or `precommit`).
+    pub fn equivocation(&self, kind: &'static str) {
+        self.equivocations.get_or_create(&KindLabels { kind }).inc();
     }
 
     pub fn invalid_proposal(&self) {

@@ -97,6 +97,16 @@ impl Running {
     }
 }
 
+/// [`network_keypair`], or under the test-only `own-peer-id` fault one derived with another salt.
+fn node_keypair(key: &SecretKey, faults: &crate::faults::Faults) -> anyhow::Result<Keypair> {
+    if !faults.own_peer_id {
+        return network_keypair(key);
+    }
+    let seed = key.to_seed();
+    let derived = Hash::digest(&[b"paychain/p2p/test-twin".as_slice(), seed.as_slice()].concat());
+    Ok(Keypair::ed25519_from_bytes(derived.0)?)
+}
+
 /// Starts a node from its home directory: its state, then one service at a time (transaction gossip,
 /// JSON-RPC, consensus, the enclave host), each spawned by its own function.
 pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
@@ -109,7 +119,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         tracing::warn!(%faults, "TEST-ONLY FAULT INJECTION IS ON: this node misbehaves on purpose");
     }
     let shared = open_shared(home, &config, &genesis, &faults)?;
-    spawn_gossip(&shared, &key, &config)?;
+    spawn_gossip(&shared, node_keypair(&key, &faults)?, &config)?;
     let (rpc_handle, rpc_addr) = rpc::start(shared.clone(), &config.rpc).await?;
     info!(%rpc_addr, "JSON-RPC listening");
     let host = spawn_consensus(home, &config, &genesis, &key, shared.clone(), faults).await?;
@@ -181,7 +191,7 @@ fn open_shared(
 }
 
 /// Spawns transaction gossip: batches from peers go through the same mempool admission as RPC's.
-fn spawn_gossip(shared: &Arc<Shared>, key: &SecretKey, config: &Config) -> anyhow::Result<()> {
+fn spawn_gossip(shared: &Arc<Shared>, keypair: Keypair, config: &Config) -> anyhow::Result<()> {
     let on_tx = {
         let shared = shared.clone();
         move |batch: Vec<Vec<u8>>| {
@@ -191,7 +201,7 @@ fn spawn_gossip(shared: &Arc<Shared>, key: &SecretKey, config: &Config) -> anyho
         }
     };
     let handle = gossip::spawn(
-        network_keypair(key)?,
+        keypair,
         config.gossip.listen.clone(),
         config.gossip.peers.clone(),
         on_tx,
@@ -277,7 +287,7 @@ async fn spawn_consensus(
     let keys = Arc::new(ConsensusKeys::from_seed(*key.to_seed(), chain_id.clone()));
     let address = Address(key.public_key().0);
     let is_validator = validators.validators().iter().any(|v| v.address == address);
-    let keypair = network_keypair(key)?;
+    let keypair = node_keypair(key, &faults)?;
     let (engine_config, pacing) = engine_config(config);
 
     let identity = if is_validator {

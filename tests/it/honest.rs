@@ -67,16 +67,22 @@ impl std::fmt::Display for Figures {
 impl HonestLoad {
     /// One client per genesis platform of `net`: platform `i` submits through node `i` first.
     pub(crate) fn start(net: &Testnet) -> Result<HonestLoad> {
+        Self::start_n(net, net.len())
+    }
+
+    /// [`HonestLoad::start`] for the first `clients` platforms and nodes (a network with more
+    /// nodes than platforms).
+    pub(crate) fn start_n(net: &Testnet, clients: usize) -> Result<HonestLoad> {
         let chain = net.rpc(0).status()?["chain_id"]
             .as_str()
             .context("chain id")?
             .to_owned();
-        let rpcs: Vec<Rpc> = (0..net.len()).map(|i| net.rpc(i)).collect();
+        let rpcs: Vec<Rpc> = (0..clients).map(|i| net.rpc(i)).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         let mut keys = Vec::new();
-        for p in 0..net.len() {
+        for p in 0..clients {
             let key = net.platform_key(p)?;
             let nonce = net.rpc(p).nonce(&key.public_key())?;
             keys.push((key.public_key(), nonce));

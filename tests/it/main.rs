@@ -12,6 +12,7 @@ mod cli;
 mod collection;
 mod consensus;
 mod disk;
+mod double_sign;
 mod enclave;
 mod enclave_attacks;
 mod faults;

@@ -423,6 +423,8 @@ pub struct Testnet {
     /// Base port (node i's RPC port is `base_port + 10 * i`).
     pub base_port: u16,
     proxy: Option<proxy::Proxy>,
+    /// Environment of the next node [`Testnet::add_node`] adds.
+    pending_env: Vec<(String, String)>,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -446,6 +448,7 @@ impl Testnet {
                         nodes,
                         base_port: base,
                         proxy,
+                        pending_env: Vec::new(),
                         _serial: guard,
                     })
                 }
@@ -671,17 +674,35 @@ impl Testnet {
     /// the peers in its config, and the simulated attestation root key. Without a platform key its
     /// enclave stays unregistered ([`Testnet::add_platform_node`] gives it one). Returns its index.
     pub fn add_full_node(&mut self) -> Result<usize> {
-        self.add_node(None)
+        self.add_node(None, None)
+    }
+
+    /// Starts one more node that runs validator `of`'s key (a double-signing operator: the same
+    /// key on two hosts, both voting and proposing for it), set up as [`Testnet::add_full_node`]
+    /// does otherwise. Returns its index.
+    /// `env` is the twin's environment (e.g. the test-only switch that gives it a libp2p identity
+    /// of its own).
+    pub fn add_twin(&mut self, of: usize, env: &[(&str, &str)]) -> Result<usize> {
+        let key = self.nodes[of].home.join("keys").join("validator.json");
+        self.pending_env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.add_node(None, Some(&key))
     }
 
     /// [`Testnet::add_full_node`] run by a platform: the platform's member key file `platform_key`
     /// goes into the node's home (`[enclave] platform_key`), so that the node registers its enclave
     /// for that platform.
     pub fn add_platform_node(&mut self, platform_key: &Path) -> Result<usize> {
-        self.add_node(Some(platform_key))
+        self.add_node(Some(platform_key), None)
     }
 
-    fn add_node(&mut self, platform_key: Option<&Path>) -> Result<usize> {
+    fn add_node(
+        &mut self,
+        platform_key: Option<&Path>,
+        validator_key: Option<&Path>,
+    ) -> Result<usize> {
         let i = self.nodes.len();
         let home = self.dir.path().join(format!("node{i}"));
         let base = self.base_port + 10 * i as u16;
@@ -731,10 +752,13 @@ impl Testnet {
         if let Some(key) = platform_key {
             fs::copy(key, home.join("keys").join("platform.json"))?;
         }
+        if let Some(key) = validator_key {
+            fs::copy(key, home.join("keys").join("validator.json"))?;
+        }
         let node = Node {
             home,
             rpc_port: base,
-            env: Vec::new(),
+            env: std::mem::take(&mut self.pending_env),
             child: None,
         };
         self.nodes.push(node);

@@ -18,6 +18,7 @@
 //! misbehaviour ([`crate::faults`]): invalid proposals and garbage floods.
 
 mod byzantine;
+pub mod evidence;
 mod streams;
 mod validate;
 
@@ -347,8 +348,12 @@ impl Host {
                 let _ = reply.send(());
             }
             AppMsg::Finalized {
-                certificate, reply, ..
+                certificate,
+                evidence,
+                reply,
+                ..
             } => {
+                evidence::record(&self.shared, &evidence);
                 self.commit(&certificate)?;
                 let next = Height(self.tip().height + 1);
                 let _ = reply.send(Next::Start(next, self.params()));

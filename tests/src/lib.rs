@@ -842,6 +842,13 @@ impl Testnet {
         self.nodes[i].signal("CONT")
     }
 
+    /// Starts node `i` again on its existing home without waiting for it (a start expected to
+    /// fail: see [`Node::wait_exit`]).
+    pub fn spawn(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].kill();
+        self.nodes[i].spawn()
+    }
+
     /// Starts node `i` again on its existing home and waits until it answers.
     pub fn restart(&mut self, i: usize) -> Result<()> {
         self.nodes[i].kill();

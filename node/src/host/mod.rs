@@ -489,7 +489,11 @@ impl Host {
         key.extend_from_slice(&p.block_hash);
         self.shared
             .storage
-            .put_pending(height.0, &key, &borsh::to_vec(p)?)?;
+            .put_pending(height.0, &key, &borsh::to_vec(p)?)
+            .map_err(|e| {
+                error!(target: "consensus", height = height.0, error = %e, "storage write failed, stopping");
+                anyhow::anyhow!("storage write of a proposal at height {} failed: {e}", height.0)
+            })?;
         Ok(())
     }
 

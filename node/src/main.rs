@@ -44,6 +44,12 @@ enum Command {
         #[arg(long, default_value_t = 26657)]
         base_port: u16,
     },
+    /// Print the node's libp2p peer id (derived from its validator key), for the other nodes'
+    /// `[gossip] allowed_peers`.
+    PeerId {
+        #[arg(long)]
+        home: PathBuf,
+    },
     /// Compact a stopped node's database and print what it keeps on disk (JSON): per column
     /// family, in total and per transaction in the chain.
     Compact {
@@ -167,6 +173,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Compact { home }) => compact(&Home(home)),
+        Some(Command::PeerId { home }) => {
+            let key = paychain_node::keys::load(&Home(home).validator_key())?;
+            println!(
+                "{}",
+                paychain_node::node::network_keypair(&key)?
+                    .public()
+                    .to_peer_id()
+            );
+            Ok(())
+        }
         None if cli.dev => dev::run(cli.home, cli.rpc_port, shutdown_signal()).await,
         None => anyhow::bail!("nothing to do: pass --dev or a subcommand (see --help)"),
     }

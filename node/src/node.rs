@@ -195,16 +195,59 @@ fn spawn_gossip(shared: &Arc<Shared>, keypair: Keypair, config: &Config) -> anyh
     let on_tx = {
         let shared = shared.clone();
         move |batch: Vec<Vec<u8>>| {
-            let _ = shared
+            let bad_signature = paychain_contracts::tx::TxError::BadSignature.to_string();
+            shared
                 .mempool
-                .admit_many(&batch, |pk| shared.account_nonce(pk));
+                .admit_many(&batch, |pk| shared.account_nonce(pk))
+                .into_iter()
+                .map(|r| match r {
+                    Err(
+                        crate::mempool::Error::Decode(_) | crate::mempool::Error::TooLarge { .. },
+                    ) => gossip::Verdict {
+                        undecodable: 1,
+                        bad_signatures: 0,
+                    },
+                    Err(crate::mempool::Error::Invalid(why)) if why == bad_signature => {
+                        gossip::Verdict {
+                            undecodable: 0,
+                            bad_signatures: 1,
+                        }
+                    }
+                    _ => gossip::Verdict::default(),
+                })
+                .collect()
         }
     };
+    let on_event = {
+        let shared = shared.clone();
+        move |event| shared.metrics.gossip_event(event)
+    };
+    let allowed = config
+        .gossip
+        .allowed_peers
+        .iter()
+        .map(|p| {
+            p.parse::<libp2p::PeerId>()
+                .map_err(|e| anyhow::anyhow!("[gossip] allowed_peers: {p:?} is not a peer id: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if allowed.is_empty() {
+        tracing::warn!(
+            "tx gossip accepts connections from any peer: list the consortium's nodes in [gossip] allowed_peers (paychain-node peer-id prints a node's)"
+        );
+    } else {
+        info!(
+            peers = allowed.len(),
+            "tx gossip only from [gossip] allowed_peers"
+        );
+    }
     let handle = gossip::spawn(
         keypair,
         config.gossip.listen.clone(),
         config.gossip.peers.clone(),
+        allowed,
         on_tx,
+        on_event,
     )?;
     shared.set_gossip(handle);
     Ok(())

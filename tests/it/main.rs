@@ -23,6 +23,7 @@ mod msrv;
 mod netfaults;
 mod other_lang;
 mod partition;
+mod peers;
 mod restarts;
 mod routing;
 mod rpc;

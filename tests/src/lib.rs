@@ -412,6 +412,24 @@ pub struct Options {
     /// TOML)`, e.g. `(0, "rpc.idle_timeout_ms", "3000")`. The key must be in the generated
     /// config (every field is).
     pub config: Vec<(usize, String, String)>,
+    /// List every validator's peer id in every validator's `[gossip] allowed_peers` (so that
+    /// only they may gossip transactions to each other).
+    pub gossip_allow_list: bool,
+}
+
+/// The libp2p peer id of the node at `home` (`paychain-node peer-id`).
+pub fn peer_id(home: &Path) -> Result<String> {
+    let out = Command::new(existing_bin("paychain-node")?)
+        .args(["peer-id", "--home"])
+        .arg(home)
+        .output()
+        .context("run paychain-node peer-id")?;
+    ensure!(
+        out.status.success(),
+        "paychain-node peer-id failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// N validators, each its own `paychain-node` process, on free loopback ports.
@@ -501,6 +519,19 @@ impl Testnet {
                 .get(*i)
                 .ok_or_else(|| anyhow!("config for node {i} of {n}"))?;
             set_config(&node.home.join("config.toml"), key, value)?;
+        }
+        if options.gossip_allow_list {
+            let ids = nodes
+                .iter()
+                .map(|node| peer_id(&node.home).map(|id| format!("\"{id}\"")))
+                .collect::<Result<Vec<_>>>()?;
+            for node in &nodes {
+                set_config(
+                    &node.home.join("config.toml"),
+                    "gossip.allowed_peers",
+                    &format!("[{}]", ids.join(", ")),
+                )?;
+            }
         }
         let proxy = if options.proxied {
             Some(route_through_proxy(&nodes, base).map_err(StartError::Other)?)

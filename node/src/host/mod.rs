@@ -684,7 +684,7 @@ impl Host {
         }))
     }
 
-    /// Test-only garbage flood (see [`crate::faults`]): undecodable tx gossip, proposal streams
+    /// Test-only garbage flood (see [`crate::faults`]): undecodable and badly signed tx gossip, proposal streams
     /// impersonating the round's proposer, and a replay of a genuine proposal with other bytes.
     async fn send_garbage(
         &mut self,
@@ -694,6 +694,10 @@ impl Host {
             .byzantine
             .garbage(&self.validators, self.height, self.round);
         for bytes in txs {
+            self.shared.gossip(bytes);
+        }
+        // And a well-formed transaction whose signature does not verify.
+        if let Some(bytes) = byzantine::badly_signed_tx(&self.shared.chain_id) {
             self.shared.gossip(bytes);
         }
         for msg in streams {

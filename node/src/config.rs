@@ -73,6 +73,11 @@ pub struct P2p {
     pub listen: Multiaddr,
     #[serde(default)]
     pub persistent_peers: Vec<Multiaddr>,
+    /// Peer ids (`paychain-node peer-id`) that may hold a consensus connection with this node,
+    /// inbound or outbound: the validators, sentries and full nodes of the consortium. Empty:
+    /// any peer (the node warns at startup).
+    #[serde(default)]
+    pub allowed_peers: Vec<String>,
 }
 
 /// Transaction gossip (our second libp2p swarm).
@@ -346,6 +351,7 @@ mod tests {
             p2p: P2p {
                 listen: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
                 persistent_peers: vec![],
+                allowed_peers: vec![],
             },
             gossip: Gossip {
                 listen: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),

@@ -29,6 +29,7 @@ pub struct Metrics {
     gossip_refused: Counter,
     gossip_rejected_txs: Family<ReasonLabels, Counter>,
     gossip_peers_dropped: Counter,
+    p2p_refused: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -147,6 +148,7 @@ impl Metrics {
             gossip_refused: Counter::default(),
             gossip_rejected_txs: Family::default(),
             gossip_peers_dropped: Counter::default(),
+            p2p_refused: Counter::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -250,6 +252,11 @@ impl Metrics {
                 "Tx-gossip peers disconnected and refused for sending garbage or bad signatures",
                 m.gossip_peers_dropped.clone(),
             );
+            r.register(
+                "p2p_refused_connections",
+                "Consensus p2p connections refused: the peer id is not in [p2p] allowed_peers",
+                m.p2p_refused.clone(),
+            );
         });
         m
     }
@@ -326,6 +333,12 @@ impl Metrics {
     ) -> String {
         self.mempool_size.set(mempool_size as i64);
         self.peers.set(peers as i64);
+        // The consensus network counts its refusals itself (a process-wide counter).
+        let refused = malachitebft_network::refused_peers();
+        let counted = self.p2p_refused.get();
+        if refused > counted {
+            self.p2p_refused.inc_by(refused - counted);
+        }
         if let Some(m) = storage {
             for (part, bytes) in [
                 ("memtables", m.memtables),

@@ -107,6 +107,16 @@ fn node_keypair(key: &SecretKey, faults: &crate::faults::Faults) -> anyhow::Resu
     Ok(Keypair::ed25519_from_bytes(derived.0)?)
 }
 
+/// Parses the peer ids of a config list named `what`.
+fn parse_peer_ids(what: &str, ids: &[String]) -> anyhow::Result<Vec<libp2p::PeerId>> {
+    ids.iter()
+        .map(|p| {
+            p.parse::<libp2p::PeerId>()
+                .map_err(|e| anyhow::anyhow!("{what}: {p:?} is not a peer id: {e}"))
+        })
+        .collect()
+}
+
 /// Starts a node from its home directory: its state, then one service at a time (transaction gossip,
 /// JSON-RPC, consensus, the enclave host), each spawned by its own function.
 pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
@@ -222,15 +232,7 @@ fn spawn_gossip(shared: &Arc<Shared>, keypair: Keypair, config: &Config) -> anyh
         let shared = shared.clone();
         move |event| shared.metrics.gossip_event(event)
     };
-    let allowed = config
-        .gossip
-        .allowed_peers
-        .iter()
-        .map(|p| {
-            p.parse::<libp2p::PeerId>()
-                .map_err(|e| anyhow::anyhow!("[gossip] allowed_peers: {p:?} is not a peer id: {e}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let allowed = parse_peer_ids("[gossip] allowed_peers", &config.gossip.allowed_peers)?;
     if allowed.is_empty() {
         tracing::warn!(
             "tx gossip accepts connections from any peer: list the consortium's nodes in [gossip] allowed_peers (paychain-node peer-id prints a node's)"
@@ -332,6 +334,18 @@ async fn spawn_consensus(
     let is_validator = validators.validators().iter().any(|v| v.address == address);
     let keypair = node_keypair(key, &faults)?;
     let (engine_config, pacing) = engine_config(config);
+    let allowed = parse_peer_ids("[p2p] allowed_peers", &config.p2p.allowed_peers)?;
+    if allowed.is_empty() {
+        tracing::warn!(
+            "the consensus network accepts connections from any peer: list the consortium's nodes in [p2p] allowed_peers (paychain-node peer-id prints a node's)"
+        );
+    } else {
+        info!(peers = allowed.len(), "consensus connections only with [p2p] allowed_peers");
+        anyhow::ensure!(
+            malachitebft_network::set_allowed_peers(allowed),
+            "the consensus network's allowed peers were set twice in one process"
+        );
+    }
 
     let identity = if is_validator {
         let peer_id = keypair.public().to_peer_id().to_bytes();

@@ -36,6 +36,7 @@ pub fn node_config(moniker: &str, own: (u16, u16, u16), peers: &[(u16, u16, u16)
         p2p: config::P2p {
             listen: tcp(own.1),
             persistent_peers: peers.iter().map(|p| tcp(p.1)).collect(),
+            allowed_peers: Vec::new(),
         },
         gossip: config::Gossip {
             listen: tcp(own.2),

@@ -1,9 +1,10 @@
-//! Bounded peers on the transaction-gossip network: only the consortium's nodes (their peer ids in
-//! `[gossip] allowed_peers`) may connect, and a listed node that sends garbage or badly signed
-//! transactions is disconnected and refused from then on; every refusal is counted in `/metrics`.
+//! Bounded peers: only the consortium's nodes (their peer ids in `[p2p] allowed_peers` and
+//! `[gossip] allowed_peers`) may connect to the consensus network and to transaction gossip, and
+//! a listed node that gossips garbage or badly signed transactions is disconnected and refused
+//! from then on; every refusal is counted in `/metrics`.
 //!
 //! The stranger is a real `paychain-node` (a full node the validators do not list) that dials
-//! every validator's gossip port; the misbehaving peer is validator 3 with the test-only
+//! every validator's consensus and gossip ports; the misbehaving peer is validator 3 with the test-only
 //! `garbage` switch (it gossips undecodable and badly signed transactions every few hundred ms).
 
 use std::time::{Duration, Instant};
@@ -49,7 +50,7 @@ fn n4_gossip_only_from_allowed_peers_stranger_refused_garbage_peer_dropped() -> 
     let mut net = Testnet::start_with(
         4,
         Options {
-            gossip_allow_list: true,
+            allow_list: true,
             env: vec![
                 env("PAYCHAIN_TEST_FAULTS", "enable"),
                 env("PAYCHAIN_TEST_BYZANTINE", "garbage"),
@@ -84,11 +85,15 @@ fn n4_gossip_only_from_allowed_peers_stranger_refused_garbage_peer_dropped() -> 
         "node 0 counted {undecodable} undecodable and {bad_sig} badly signed gossip transactions"
     );
 
-    // A stranger (a node nobody lists) dials every validator's gossip port and is refused.
+    // A stranger (a node nobody lists) dials every validator's consensus and gossip ports and
+    // is refused on both.
     let stranger = net.add_full_node()?;
     for i in HONEST {
-        wait_until(&format!("node {i} refuses the stranger"), || {
+        wait_until(&format!("node {i} refuses the stranger's gossip"), || {
             Ok(metric(&net, i, "gossip_refused_connections_total", "")? >= 1)
+        })?;
+        wait_until(&format!("node {i} refuses the stranger's consensus connection"), || {
+            Ok(metric(&net, i, "p2p_refused_connections_total", "")? >= 1)
         })?;
     }
     for i in HONEST {
@@ -120,6 +125,12 @@ fn n4_gossip_only_from_allowed_peers_stranger_refused_garbage_peer_dropped() -> 
         .map_err(|e| anyhow::anyhow!("the stranger's own RPC refused the tx: {e}"))?;
     let h = net.height(0)?;
     net.wait_all(&HONEST, h + 3, PROGRESS)?;
+    // Nor does it get a block: no validator syncs it.
+    let stranger_height = net.height(stranger)?;
+    ensure!(
+        stranger_height == 0,
+        "the stranger got blocks up to {stranger_height} from the consensus network"
+    );
     for i in HONEST {
         let t = net.rpc(i).tx(&hash)?;
         ensure!(
@@ -137,7 +148,7 @@ fn n4_gossip_only_from_allowed_peers_stranger_refused_garbage_peer_dropped() -> 
     let (acked, keys) = load.stop()?;
     exactly_once(&net, &HONEST, &acked, &keys)?;
     eprintln!(
-        "FIGURES bounded gossip peers: garbage peer dropped, {undecodable} undecodable + {bad_sig} badly signed txs counted at node 0; stranger refused; honest {during}"
+        "FIGURES bounded gossip peers: garbage peer dropped, {undecodable} undecodable + {bad_sig} badly signed txs counted at node 0; stranger refused (consensus and gossip, height 0); honest {during}"
     );
     Ok(())
 }

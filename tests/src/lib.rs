@@ -412,9 +412,9 @@ pub struct Options {
     /// TOML)`, e.g. `(0, "rpc.idle_timeout_ms", "3000")`. The key must be in the generated
     /// config (every field is).
     pub config: Vec<(usize, String, String)>,
-    /// List every validator's peer id in every validator's `[gossip] allowed_peers` (so that
-    /// only they may gossip transactions to each other).
-    pub gossip_allow_list: bool,
+    /// List every validator's peer id in every validator's `[gossip] allowed_peers` and
+    /// `[p2p] allowed_peers` (so that only they may connect to each other).
+    pub allow_list: bool,
 }
 
 /// The libp2p peer id of the node at `home` (`paychain-node peer-id`).
@@ -520,17 +520,19 @@ impl Testnet {
                 .ok_or_else(|| anyhow!("config for node {i} of {n}"))?;
             set_config(&node.home.join("config.toml"), key, value)?;
         }
-        if options.gossip_allow_list {
+        if options.allow_list {
             let ids = nodes
                 .iter()
                 .map(|node| peer_id(&node.home).map(|id| format!("\"{id}\"")))
                 .collect::<Result<Vec<_>>>()?;
             for node in &nodes {
-                set_config(
-                    &node.home.join("config.toml"),
-                    "gossip.allowed_peers",
-                    &format!("[{}]", ids.join(", ")),
-                )?;
+                for key in ["gossip.allowed_peers", "p2p.allowed_peers"] {
+                    set_config(
+                        &node.home.join("config.toml"),
+                        key,
+                        &format!("[{}]", ids.join(", ")),
+                    )?;
+                }
             }
         }
         let proxy = if options.proxied {
@@ -778,7 +780,7 @@ impl Testnet {
                 "persistent_peers = []",
                 &format!("persistent_peers = [{}]", peers(1)),
             )
-            .replacen("peers = []", &format!("peers = [{}]", peers(2)), 1);
+            .replacen("\npeers = []", &format!("\npeers = [{}]", peers(2)), 1);
         fs::write(home.join("config.toml"), config)?;
         if let Some(key) = platform_key {
             fs::copy(key, home.join("keys").join("platform.json"))?;

@@ -340,7 +340,10 @@ async fn spawn_consensus(
             "the consensus network accepts connections from any peer: list the consortium's nodes in [p2p] allowed_peers (paychain-node peer-id prints a node's)"
         );
     } else {
-        info!(peers = allowed.len(), "consensus connections only with [p2p] allowed_peers");
+        info!(
+            peers = allowed.len(),
+            "consensus connections only with [p2p] allowed_peers"
+        );
         anyhow::ensure!(
             malachitebft_network::set_allowed_peers(allowed),
             "the consensus network's allowed peers were set twice in one process"

@@ -204,3 +204,49 @@ fn n4_latency_jitter_loss_between_nodes_chain_keeps_deciding() -> Result<()> {
     );
     Ok(())
 }
+
+/// Latency, jitter and loss from the kernel: each validator in a network namespace of its own,
+/// all on one bridge, netem on both ends of every veth (25 ms ± 10 ms and 1.5 % loss each, so
+/// about 50 ms ± 20 ms and 3 % loss between two nodes). Real TCP retransmissions, no proxy. Root
+/// only, and the kernel must have netem: otherwise the test says why and passes without running
+/// (`PAYCHAIN_IT_NETEM=off` runs the namespaced network without netem, to check the plumbing on
+/// such a machine).
+#[test]
+fn n4_netem_latency_jitter_loss_in_namespaces_chain_keeps_deciding() -> Result<()> {
+    let netem = match std::env::var("PAYCHAIN_IT_NETEM").as_deref() {
+        Ok("off") => None,
+        _ => Some("delay 25ms 10ms loss 1.5%".to_owned()),
+    };
+    if let Err(why) = paychain_tests::netns::probe(&netem) {
+        eprintln!("SKIPPED n4_netem_latency_jitter_loss_in_namespaces: {why}");
+        return Ok(());
+    }
+    let mut net = Testnet::start_with(
+        4,
+        Options {
+            namespaces: Some(netem.clone()),
+            ..Options::default()
+        },
+    )?;
+    net.wait_all(&ALL4, 2, PROGRESS)?;
+    let load = HonestLoad::start(&net)?;
+    let start = Instant::now();
+    let h = highest(&net, &ALL4)?;
+    load.wait_more(2 * DURING, PROGRESS)
+        .context("no honest commits under netem")?;
+    net.wait_all(&ALL4, h + 4, PROGRESS)
+        .context("the chain stopped deciding under netem")?;
+    let during = load.figures(start, Instant::now());
+    let rate = (highest(&net, &ALL4)? - h) as f64 / start.elapsed().as_secs_f64();
+
+    let (acked, keys) = load.stop()?;
+    let top = highest(&net, &ALL4)?;
+    net.wait_all(&ALL4, top, PROGRESS)?;
+    assert_same_chain(&mut net, &ALL4, 1..=top)?;
+    exactly_once(&net, &ALL4, &acked, &keys)?;
+    eprintln!(
+        "FIGURES netem ({}): {during}, {rate:.2} heights/s",
+        netem.as_deref().unwrap_or("off")
+    );
+    Ok(())
+}

@@ -92,9 +92,10 @@ fn n4_gossip_only_from_allowed_peers_stranger_refused_garbage_peer_dropped() -> 
         wait_until(&format!("node {i} refuses the stranger's gossip"), || {
             Ok(metric(&net, i, "gossip_refused_connections_total", "")? >= 1)
         })?;
-        wait_until(&format!("node {i} refuses the stranger's consensus connection"), || {
-            Ok(metric(&net, i, "p2p_refused_connections_total", "")? >= 1)
-        })?;
+        wait_until(
+            &format!("node {i} refuses the stranger's consensus connection"),
+            || Ok(metric(&net, i, "p2p_refused_connections_total", "")? >= 1),
+        )?;
     }
     for i in HONEST {
         wait_until(&format!("node {i} keeps only the two honest peers"), || {

@@ -39,6 +39,7 @@ use paychain_api::method;
 use paychain_contracts::crypto::{PublicKey, SecretKey};
 use serde_json::{json, Value};
 
+pub mod netns;
 pub mod proxy;
 
 /// How long a node may take to answer its first `paychain_status` after being spawned.
@@ -323,6 +324,8 @@ pub struct Node {
     pub rpc_port: u16,
     /// Extra environment of the process (test-only switches), applied at every (re)start.
     pub env: Vec<(String, String)>,
+    /// The network namespace it runs in ([`Options::namespaces`]).
+    pub netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -338,7 +341,12 @@ impl Node {
             .append(true)
             .open(self.log_path())?;
         writeln!(log, "---- spawn ----")?;
-        let child = Command::new(existing_bin("paychain-node")?)
+        let bin = existing_bin("paychain-node")?;
+        let mut command = match &self.netns {
+            Some(ns) => netns::command_in(ns, &bin),
+            None => Command::new(bin),
+        };
+        let child = command
             .arg("start")
             .arg("--home")
             .arg(&self.home)
@@ -412,6 +420,9 @@ pub struct Options {
     /// TOML)`, e.g. `(0, "rpc.idle_timeout_ms", "3000")`. The key must be in the generated
     /// config (every field is).
     pub config: Vec<(usize, String, String)>,
+    /// Run every validator in a network namespace of its own, all on one bridge, with this netem
+    /// on every veth end (see [`netns`]; root only: check [`netns::probe`] first).
+    pub namespaces: Option<netns::Netem>,
     /// List every validator's peer id in every validator's `[gossip] allowed_peers` and
     /// `[p2p] allowed_peers` (so that only they may connect to each other).
     pub allow_list: bool,
@@ -432,6 +443,22 @@ pub fn peer_id(home: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// The namespaces of a testnet and the RPC forwarders into them: the forwarders are killed, then
+/// the namespaces deleted.
+struct NetnsRun {
+    forwarders: Vec<Child>,
+    _namespaces: netns::Namespaces,
+}
+
+impl Drop for NetnsRun {
+    fn drop(&mut self) {
+        for child in &mut self.forwarders {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// N validators, each its own `paychain-node` process, on free loopback ports.
 pub struct Testnet {
     /// The directory `paychain-node testnet` wrote (genesis, platform keys, node homes).
@@ -443,6 +470,8 @@ pub struct Testnet {
     proxy: Option<proxy::Proxy>,
     /// Environment of the next node [`Testnet::add_node`] adds.
     pending_env: Vec<(String, String)>,
+    /// The namespaces and RPC forwarders of [`Options::namespaces`] (dropped after the nodes).
+    _netns: Option<NetnsRun>,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -460,13 +489,14 @@ impl Testnet {
         for attempt in 0..4 {
             let base = free_base_port(n, attempt)?;
             match Self::try_start(n, base, &options) {
-                Ok((dir, nodes, proxy)) => {
+                Ok((dir, nodes, proxy, netns)) => {
                     return Ok(Testnet {
                         dir,
                         nodes,
                         base_port: base,
                         proxy,
                         pending_env: Vec::new(),
+                        _netns: netns,
                         _serial: guard,
                     })
                 }
@@ -484,7 +514,15 @@ impl Testnet {
         n: usize,
         base: u16,
         options: &Options,
-    ) -> Result<(tempfile::TempDir, Vec<Node>, Option<proxy::Proxy>), StartError> {
+    ) -> Result<
+        (
+            tempfile::TempDir,
+            Vec<Node>,
+            Option<proxy::Proxy>,
+            Option<NetnsRun>,
+        ),
+        StartError,
+    > {
         let dir = tempfile::Builder::new()
             .prefix("paychain-it-")
             .tempdir()
@@ -511,6 +549,7 @@ impl Testnet {
                     .filter(|(node, _, _)| *node == i)
                     .map(|(_, k, v)| (k.clone(), v.clone()))
                     .collect(),
+                netns: None,
                 child: None,
             })
             .collect();
@@ -540,9 +579,36 @@ impl Testnet {
         } else {
             None
         };
+        let mut netns_run = match &options.namespaces {
+            Some(netem) => {
+                let (namespaces, placed) = netns::create(n, netem)?;
+                let addrs: Vec<String> = placed.iter().map(|(_, a)| a.clone()).collect();
+                for (node, (ns, _)) in nodes.iter_mut().zip(&placed) {
+                    let path = node.home.join("config.toml");
+                    let text = fs::read_to_string(&path).map_err(anyhow::Error::from)?;
+                    fs::write(&path, netns::rewrite_config(&text, base, &addrs))
+                        .map_err(anyhow::Error::from)?;
+                    node.netns = Some(ns.clone());
+                }
+                Some(NetnsRun {
+                    forwarders: Vec::new(),
+                    _namespaces: namespaces,
+                })
+            }
+            None => None,
+        };
         let result = (|| {
             for node in &mut nodes {
                 node.spawn()?;
+            }
+            if let Some(run) = &mut netns_run {
+                for (i, node) in nodes.iter_mut().enumerate() {
+                    let ns = node.netns.clone().context("node without namespace")?;
+                    let socket = dir.path().join(format!("node{i}.rpc.sock"));
+                    let (local, child) = netns::forward(&ns, node.rpc_port, &socket)?;
+                    run.forwarders.push(child);
+                    node.rpc_port = local;
+                }
             }
             for (i, node) in nodes.iter_mut().enumerate() {
                 wait_answers(node, i, START_TIMEOUT)?;
@@ -567,7 +633,7 @@ impl Testnet {
                 StartError::Other(e)
             });
         }
-        Ok((dir, nodes, proxy))
+        Ok((dir, nodes, proxy, netns_run))
     }
 
     /// The proxy between the nodes (panics unless started with [`Options::proxied`]).
@@ -792,6 +858,7 @@ impl Testnet {
             home,
             rpc_port: base,
             env: std::mem::take(&mut self.pending_env),
+            netns: None,
             child: None,
         };
         self.nodes.push(node);

@@ -347,12 +347,11 @@ pub fn spawn(
                             drop_peer(&mut swarm, &mut dropped, (&message_id, propagation_source), &on_event, "a malformed tx batch");
                         }
                     },
-                    SwarmEvent::IncomingConnectionError { error: ListenError::Denied { cause }, .. } => {
+                    SwarmEvent::IncomingConnectionError { error: ListenError::Denied { cause }, .. }
                         if cause.downcast_ref::<allow_block_list::NotAllowed>().is_some()
-                            || cause.downcast_ref::<allow_block_list::Blocked>().is_some()
-                        {
-                            on_event(Event::Refused);
-                        }
+                            || cause.downcast_ref::<allow_block_list::Blocked>().is_some() =>
+                    {
+                        on_event(Event::Refused);
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                         if let ConnectedPoint::Dialer { address, .. } = endpoint {

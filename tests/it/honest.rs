@@ -34,13 +34,16 @@ pub(crate) struct Acked {
     pub(crate) latency: Duration,
 }
 
+/// Each client's key and its nonce when the load started.
+pub(crate) type ClientKeys = Vec<(PublicKey, u64)>;
+
 /// The honest load: [`HonestLoad::start`], then [`HonestLoad::stop`].
 pub(crate) struct HonestLoad {
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<Acked>>>,
     threads: Vec<JoinHandle<Result<()>>>,
     /// (client key, its nonce when the load started).
-    keys: Vec<(PublicKey, u64)>,
+    keys: ClientKeys,
 }
 
 /// Rate and latency of the commits of transactions submitted in a window.
@@ -153,7 +156,7 @@ impl HonestLoad {
 
     /// Stops the clients (each finishes the transaction it follows) and returns every
     /// acknowledged commit; fails if a client failed.
-    pub(crate) fn stop(self) -> Result<(Vec<Acked>, Vec<(PublicKey, u64)>)> {
+    pub(crate) fn stop(self) -> Result<(Vec<Acked>, ClientKeys)> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             match t.join() {

@@ -20,6 +20,22 @@ use serde_json::json;
 const RESUBMIT_AFTER: Duration = Duration::from_secs(4);
 /// A transaction not committed through any node within this fails the load.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+/// How often a client asks whether its transaction is committed (four clients stay well inside
+/// a node's per-address call rate).
+const POLL: Duration = Duration::from_millis(40);
+
+/// `paychain_tx`, waiting out the node's per-address rate limit (JSON-RPC 5001) when the checks
+/// below ask many questions at once.
+fn tx_view(rpc: &Rpc, hash: &str) -> Result<serde_json::Value> {
+    for _ in 0..100 {
+        match rpc.try_call(paychain_api::method::TX, json!([hash]))? {
+            Ok(v) => return Ok(v),
+            Err(e) if e.code == 5001 => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => bail!("paychain_tx {hash}: {e}"),
+        }
+    }
+    bail!("paychain_tx {hash}: still rate limited after 2 s")
+}
 
 /// One acknowledged commit.
 #[derive(Debug, Clone)]
@@ -228,7 +244,7 @@ impl Client {
             }
             let tried = Instant::now();
             while tried.elapsed() < RESUBMIT_AFTER {
-                if let Ok(t) = rpc.tx(hash) {
+                if let Ok(t) = tx_view(rpc, hash) {
                     if t["status"] == "committed" {
                         ensure!(t["receipt"]["code"] == 0, "receipt of {hash}: {t}");
                         return Ok(Acked {
@@ -239,7 +255,7 @@ impl Client {
                         });
                     }
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(POLL);
             }
         }
     }
@@ -255,7 +271,7 @@ pub(crate) fn exactly_once(
 ) -> Result<()> {
     for &i in which {
         for a in acked {
-            let t = net.rpc(i).tx(&a.hash)?;
+            let t = tx_view(&net.rpc(i), &a.hash)?;
             ensure!(
                 t["status"] == "committed" && t["receipt"]["height"] == json!(a.height),
                 "node {i}: tx {} acknowledged at {}: {t}",

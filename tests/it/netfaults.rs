@@ -139,7 +139,7 @@ fn n4_flapping_partition_2_2_no_fork_and_recovers() -> Result<()> {
 
     // Down = stalled: connections survive, bytes wait for the link (TCP's retransmissions). Each
     // up window carries a little progress.
-    let (stalled, s0, s1, s_rec) = flap(&mut net, &load, Duration::from_secs(4), |n| {
+    let (stalled, s0, s1, s_rec) = flap(&mut net, &load, Duration::from_secs(3), |n| {
         n.proxy().stall(halves)
     })?;
     ensure!(
@@ -150,7 +150,7 @@ fn n4_flapping_partition_2_2_no_fork_and_recovers() -> Result<()> {
 
     // Down = cut: every connection between the halves is reset each time, and the nodes must
     // redial; a redial does not fit in an up window, so nothing is decided until it stops.
-    let (cut, c0, c1, c_rec) = flap(&mut net, &load, Duration::from_secs(4), |n| {
+    let (cut, c0, c1, c_rec) = flap(&mut net, &load, Duration::from_secs(3), |n| {
         n.proxy().partition(halves)
     })?;
     eprintln!("flapping 2/2, resets: heights {c0} -> {c1}, {cut}; recovered {c_rec:?}");
@@ -183,7 +183,7 @@ fn n4_latency_jitter_loss_between_nodes_chain_keeps_deciding() -> Result<()> {
         .set_delay(Duration::from_millis(50), Duration::from_millis(20), 30);
     let start = Instant::now();
     let h = highest(&net, &ALL4)?;
-    load.wait_more(2 * DURING, PROGRESS)
+    load.wait_more(DURING, PROGRESS)
         .context("no honest commits with latency, jitter and loss")?;
     net.wait_all(&ALL4, h + 4, PROGRESS)
         .context("the chain stopped deciding with latency, jitter and loss")?;

@@ -3,7 +3,8 @@
 //! proposes, both build and sign a proposal and each votes for its own: two conflicting signed
 //! messages for one height, round and step. The chain keeps safety (one block per height on all
 //! five nodes, equal app hashes), honest transactions keep committing exactly once, and the honest
-//! nodes record the evidence: a warning naming validator 3 and `paychain_equivocations_total`.
+//! nodes record the evidence: a warning naming validator 3, `paychain_equivocations_total`, and the
+//! two signed messages of each pair in their storage (`paychain-node evidence`).
 
 use std::time::{Duration, Instant};
 
@@ -100,8 +101,37 @@ fn n4f1_same_validator_key_on_two_nodes_no_fork_evidence_recorded() -> Result<()
         .iter()
         .map(|&i| equivocations(&net, i))
         .collect::<Result<_>>()?;
+    // The evidence is kept: a node that saw it, stopped, lists the pairs it stored, each naming
+    // validator 3 with two different values and a signature for each.
+    let witness = seen_by[0];
+    net.kill_9(witness);
+    let out = std::process::Command::new(paychain_tests::bin("paychain-node"))
+        .args(["evidence", "--home"])
+        .arg(&net.nodes[witness].home)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "paychain-node evidence: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    ensure!(!stored.is_empty(), "node {witness} stored no evidence");
+    for e in &stored {
+        ensure!(
+            e["validator"] == validator.as_str()
+                && e["first"]["value"] != e["second"]["value"]
+                && e["first"]["signature"].as_str().map(str::len) == Some(128)
+                && e["second"]["signature"].as_str().map(str::len) == Some(128),
+            "stored evidence: {e}"
+        );
+    }
+
     eprintln!(
-        "FIGURES double signing: evidence after {found:?} at nodes {seen_by:?}, counts {counts:?}; honest {during}; heights to {top}, no fork"
+        "FIGURES double signing: evidence after {found:?} at nodes {seen_by:?}, counts {counts:?}, {} stored at node {witness}; honest {during}; heights to {top}, no fork",
+        stored.len()
     );
     Ok(())
 }

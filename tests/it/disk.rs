@@ -275,8 +275,9 @@ fn n4_corrupted_store_stops_with_reason_and_resyncs_after_repair() -> Result<()>
     };
 
     // A torn RocksDB write-ahead log (the newest `.log` cut in half, as a crash mid-write leaves
-    // it): RocksDB recovers to the last complete write batch, i.e. the last whole block, and
-    // the node catches up from there. No stop, no fork.
+    // it): RocksDB recovers to the last complete write batch before the tear (a block is one
+    // batch, so the last whole block; here often the genesis state alone), the node reopens
+    // there without a word and catches up from its peers. No stop, no fork.
     net.kill_9(FAULTY);
     let log = file_starting(".log")?;
     let len = std::fs::metadata(&log)?.len();

@@ -8,6 +8,7 @@
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal` | as proposer, propose only invalid blocks: alternately one holding a transaction with a bad signature, and one with a wrong `prev_app_hash` |
 //! | `PAYCHAIN_TEST_BYZANTINE=garbage` | flood peers with garbage: undecodable transaction gossip, proposal streams impersonating the round's proposer, and replays of genuine proposals with tampered block bytes |
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal,garbage` | both |
+//! | `PAYCHAIN_TEST_BYZANTINE=own-peer-id` | derive the libp2p identity from the validator key with another salt: a second node run with the same validator key (double signing) then has its own peer id instead of sharing the first one's |
 //! | `PAYCHAIN_TEST_CLOCK_OFFSET_MS=<±ms>` | the node's clock reads this far off (a skewed host clock): its proposals' times and its check of others' are shifted |
 //! | `PAYCHAIN_TEST_FAIL_COMMIT_AT=<height>` | the storage write committing block `<height>` fails (as a full or broken disk would), so the node stops with its error |
 //!
@@ -34,6 +35,8 @@ pub struct Faults {
     pub invalid_proposals: bool,
     /// Flood peers with garbage.
     pub garbage: bool,
+    /// A libp2p identity of its own (for a second node with the same validator key).
+    pub own_peer_id: bool,
     /// Fail the storage commit of this height.
     pub fail_commit_at: Option<u64>,
     /// Milliseconds added to the node's clock (negative: behind).
@@ -85,9 +88,10 @@ impl Faults {
                 match mode {
                     "invalid-proposal" => faults.invalid_proposals = true,
                     "garbage" => faults.garbage = true,
+                    "own-peer-id" => faults.own_peer_id = true,
                     other => {
                         return Err(format!(
-                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage)"
+                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage, own-peer-id)"
                         ))
                     }
                 }
@@ -118,8 +122,12 @@ impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid_proposals={} garbage={} fail_commit_at={:?} clock_offset_ms={}",
-            self.invalid_proposals, self.garbage, self.fail_commit_at, self.clock_offset_ms
+            "invalid_proposals={} garbage={} own_peer_id={} fail_commit_at={:?} clock_offset_ms={}",
+            self.invalid_proposals,
+            self.garbage,
+            self.own_peer_id,
+            self.fail_commit_at,
+            self.clock_offset_ms
         )
     }
 }
@@ -174,7 +182,13 @@ mod tests {
             true,
         )
         .unwrap();
-        assert!(f.invalid_proposals && f.garbage);
+        assert!(f.invalid_proposals && f.garbage && !f.own_peer_id);
+        let twin = Faults::from_vars(
+            vars(&[(ENABLE_VAR, "enable"), (BYZANTINE_VAR, "own-peer-id")]),
+            true,
+        )
+        .unwrap();
+        assert!(twin.own_peer_id && twin.any());
         assert_eq!(f.fail_commit_at, Some(12));
         assert!(Faults::from_vars(
             vars(&[(ENABLE_VAR, "enable"), (BYZANTINE_VAR, "evil")]),

@@ -46,6 +46,8 @@
 //! - [`enclave_registry`]: allowed measurements, registered enclaves, provisioning (on chain).
 //!
 //! And:
+//! - [`reads`]: signed, scoped reads of private state: who may read what (from committed state), and
+//!   answers sealed to the requester.
 //! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
 //! - [`api`]: serde views for the JSON-RPC API (those a contract builds are defined in it and
 //!   re-exported here).
@@ -92,6 +94,7 @@ pub mod enclave;
 pub mod enclave_registry;
 pub mod governance;
 pub mod guardian;
+pub mod reads;
 pub mod registry;
 pub mod store;
 #[cfg(test)]

@@ -81,6 +81,10 @@ pub(crate) struct ActionArgs {
     /// Cap what a wallet host's clearing account may owe in one currency (with --cap, --currency).
     #[arg(long, value_name = "PLATFORM", requires_all = ["cap", "currency"])]
     set_net_debit_cap: Option<PlatformId>,
+    /// Appoint the consortium's regulator (its public key): it may read every payment, balance and
+    /// statement with signed reads, each audited.
+    #[arg(long, value_name = "HEX")]
+    appoint_regulator: Option<PublicKey>,
 }
 
 fn parse_measurement(s: &str) -> Result<Measurement, String> {
@@ -119,6 +123,8 @@ pub(crate) async fn run(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
                 Action::ApproveMeasurement { measurement: m }
             } else if let Some(m) = a.revoke_measurement {
                 Action::RevokeMeasurement { measurement: m }
+            } else if let Some(key) = a.appoint_regulator {
+                Action::AppointRegulator { key }
             } else if let (Some(p), Some(cap), Some(currency)) =
                 (&a.set_net_debit_cap, args.cap, args.currency)
             {
@@ -229,6 +235,7 @@ fn human_proposal(v: &ProposalView) -> String {
         Action::SetNetDebitCap { platform, cap } => {
             format!("cap what wallet host {platform} may owe at {cap}")
         }
+        Action::AppointRegulator { key } => format!("appoint regulator {key}"),
         other => other.kind().replace('_', " "),
     };
     let votes: Vec<String> = p

@@ -105,6 +105,16 @@ codes! {
         "The batch holds more calls than `[rpc] max_batch_calls`: none of them ran; send smaller batches.";
     TooManyConnections = 5003,
         "The connection was refused as it arrived: its IP holds `[rpc] max_connections_per_ip` connections, or the node `max_connections` (HTTP 429 with a `Retry-After` header and this error as the body; the limit is in `data`).";
+    ReadNotSigned = 6100,
+        "A private method was called without a signed read: its one param must be the hex of a SignedRead (≤ 512 bytes) asking that method.";
+    ReadBadSignature = 6101,
+        "The signed read's signature does not verify under the requester key it names (signed by another key, or altered).";
+    ReadExpired = 6102,
+        "The signed read's `valid_until_height` is below the tip (stale), or more than 100 blocks above it: sign a fresh one.";
+    ReadNotEntitled = 6103,
+        "The requester may not read this (not a party, not a party's platform, not the regulator), or it does not exist.";
+    ReadMismatch = 6104,
+        "The signed read is for another chain or another method, or its reply key is a low-order X25519 point.";
 }
 
 /// The longest error message the node sends, in bytes (longer ones are cut, ending in `…`).

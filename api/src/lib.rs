@@ -9,6 +9,7 @@
 //! | split-bill collections | [`CollectionApiServer`]/[`CollectionApiClient`] | `collection.rs` |
 //! | store orders | [`StoreApiServer`]/[`StoreApiClient`] | `store.rs` |
 //! | guardian bindings | [`GuardianApiServer`]/[`GuardianApiClient`] | `guardian.rs` |
+//! | signed reads, the regulator's audit | [`ReadsApiServer`]/[`ReadsApiClient`] | `reads.rs` |
 //!
 //! The node implements the server traits (`node/src/rpc/`), the SDK calls the client traits
 //! (`paychain_client::rpc::Client`). [`method`] names every method for callers that build requests
@@ -26,6 +27,7 @@ pub mod enclave;
 mod error;
 pub mod guardian;
 mod param;
+pub mod reads;
 pub mod store;
 pub mod wallet;
 
@@ -36,6 +38,7 @@ pub use error::{clip, quote, ErrorCode, MAX_MESSAGE_BYTES, QUOTE_CHARS};
 pub use guardian::{GuardianApiClient, GuardianApiServer};
 pub use param::{invalid, Param};
 pub use paychain_contracts::api::*;
+pub use reads::{ReadsApiClient, ReadsApiServer};
 pub use store::{StoreApiClient, StoreApiServer};
 pub use wallet::{WalletApiClient, WalletApiServer};
 
@@ -48,6 +51,7 @@ pub mod method {
     pub use crate::collection::method::*;
     pub use crate::enclave::method::*;
     pub use crate::guardian::method::*;
+    pub use crate::reads::method::*;
     pub use crate::store::method::*;
     pub use crate::wallet::method::*;
 }

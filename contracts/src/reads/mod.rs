@@ -24,7 +24,7 @@
 //! | wallet, its balance and statement | owner | host | yes |
 //! | to-be-settled account | merchant key | acquirer | yes |
 //! | clearing account | — | the platform | yes |
-//! | escrow account, collection | creator, merchant key, share payers | acquirer, payers' hosts | yes |
+//! | escrow account, collection | creator, merchant key, share payers (while open: any verified user, by id) | acquirer, payers' hosts | yes |
 //! | store order | user, merchant key | acquirer, host of the paying wallet | yes |
 //! | guardian binding and statement | guardian, dependant | — | yes |
 //! | card binding | user | host | yes |
@@ -488,6 +488,9 @@ pub enum Grant {
     Platform,
     /// A consortium member (reads of the regulator's audit).
     Member,
+    /// A verified user reading an open collection by its id (the id, in the collection's code, is
+    /// the invitation to pay a share).
+    Invited,
     /// The regulator.
     Regulator,
 }
@@ -602,7 +605,8 @@ pub fn may_read_account(
 }
 
 /// A split-bill collection: its creator, merchant key and share payers; the acquirer and the payers'
-/// wallet hosts; the regulator.
+/// wallet hosts; the regulator; and while it is open, any verified user (a prospective payer who
+/// scanned its code: the id is the invitation).
 pub fn may_read_collection(
     reader: &impl StateReader,
     requester: &PublicKey,
@@ -624,7 +628,13 @@ pub fn may_read_collection(
             return Ok(Some(Grant::Platform));
         }
     }
-    regulator_or_none(reader, requester)
+    if let Some(g) = regulator_or_none(reader, requester)? {
+        return Ok(Some(g));
+    }
+    if c.status == collection::Status::Open && wallet::user(reader, requester)?.is_some() {
+        return Ok(Some(Grant::Invited));
+    }
+    Ok(None)
 }
 
 /// A store order: its user and the store's merchant key; the acquirer and the host of the wallet that

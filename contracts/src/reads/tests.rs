@@ -10,6 +10,7 @@ use crate::wallet::Call as WalCall;
 const MERCHANT: u8 = 10;
 const PAYER: u8 = 20;
 const OTHER_USER: u8 = 21;
+const THIRD_USER: u8 = 22;
 const REGULATOR: u8 = 30;
 const STRANGER: u8 = 99;
 
@@ -28,6 +29,7 @@ fn paid() -> (Chain, SignedTx) {
         &[
             (PAYER, Currency::CNY, "100.00"),
             (OTHER_USER, Currency::CNY, "10.00"),
+            (THIRD_USER, Currency::CNY, "1.00"),
         ],
     );
     let tx = c.tx(
@@ -289,6 +291,14 @@ fn card_bindings_collections_store_orders_and_guardian_rules() {
     assert_eq!(g(GOV), None);
     assert_eq!(g(STRANGER), None);
     assert_eq!(g(REGULATOR), Some(Grant::Regulator));
+    // Open: a verified user with the code may read it to pay a share; closed: no longer.
+    assert_eq!(g(THIRD_USER), Some(Grant::Invited));
+    let mut closed = col.clone();
+    closed.status = collection::Status::Completed;
+    assert_eq!(
+        may_read_collection(&c.store, &pk(THIRD_USER), &closed).unwrap(),
+        None
+    );
 
     // A store order of the payer, unpaid: its user's verifying host stands for the paying one.
     let order = store::Order {

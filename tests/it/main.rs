@@ -20,6 +20,7 @@ mod layout;
 mod msrv;
 mod other_lang;
 mod partition;
+mod private_reads;
 mod restarts;
 mod routing;
 mod rpc;

@@ -13,9 +13,11 @@ use std::path::Path;
 use anyhow::{ensure, Context, Result};
 use paychain_api::{method, ErrorCode};
 use paychain_contracts::crypto::Hash;
+use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::reads::Query;
-use paychain_contracts::wallet::Account;
-use paychain_tests::{load_key, Testnet};
+use paychain_contracts::tx::Call;
+use paychain_contracts::wallet::{self, Account};
+use paychain_tests::{load_key, txs, Testnet};
 use serde_json::{json, Value};
 
 use crate::PROGRESS;
@@ -216,34 +218,32 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
         v["platforms"].as_array().is_some_and(|a| !a.is_empty())
     })?;
 
-    // The payment, marked in its order reference.
-    let png = dir.join("code.png");
-    net.cli_json(
-        1,
-        &[
-            "qr",
-            "encode",
-            "--merchant",
-            &mid,
-            "--name",
-            "Quiet Noodles",
-            "--city",
-            "Shanghai",
-            "--mcc",
-            "5812",
-            "--currency",
-            "CNY",
-            "--amount",
-            "12.50",
-            "--order",
-            "MARK-PRIV-7",
-            "-o",
-            p(&png)?,
-        ],
-    )?;
-    let paid = net.cli_json(3, &["pay", "--code", p(&png)?, "--key", &user_key])?;
-    ensure!(paid["acquirer"] == "platform-1", "{paid}");
-    let payment = s(&paid, "/payment_id")?;
+    // The payment, marked in its order reference, routed to platform-1 (the SDK's `pay` routes to
+    // the payer's own platform; the contract lets a payer of A pay through B's route).
+    let merchant = net.rpc(3).call(method::MERCHANT, json!([mid]))?;
+    let route = merchant["routes"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["platform_id"] == "platform-1"))
+        .context("no route at platform-1")?
+        .clone();
+    let payer = load_key(Path::new(&user_key))?;
+    let rpc3 = net.rpc(3);
+    let chain = s(&rpc3.status()?, "/chain_id")?;
+    let pay = Call::Wallet(wallet::Call::Pay {
+        from_wallet: wallet.parse().context("wallet id")?,
+        merchant_id: MerchantId::parse(&mid)?,
+        acquirer: PlatformId::new("platform-1")?,
+        amount: serde_json::from_value(json!({"value": "12.50", "currency": "CNY"}))?,
+        order_ref: "MARK-PRIV-7".into(),
+        route: serde_json::from_value(route)?,
+    });
+    let tx = txs::signed_call(&payer, &chain, rpc3.nonce(&payer.public_key())?, pay);
+    let hash = rpc3
+        .submit(&tx.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("submit: {e}"))?;
+    let committed = rpc3.wait_committed(&hash, PROGRESS)?;
+    ensure!(committed["code"] == 0, "{committed}");
+    let payment = hash;
     let payment_id: Hash = payment.parse().context("payment id")?;
     let q = || Query::Payment { payment_id };
 
@@ -281,7 +281,6 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
         "{e}"
     );
     // Stale, and too far ahead: refused.
-    let payer = key(&user_key)?;
     let (mut stale, reply) = rpc.read_request(&payer, q())?;
     let tip = rpc.height()?;
     stale.valid_until_height = tip.saturating_sub(1);

@@ -29,7 +29,7 @@
 //! | guardian binding and statement | guardian, dependant | — | yes |
 //! | card binding | user | host | yes |
 //! | a key's lists (wallets, certificates, collections, store orders, guardian bindings) | the key | (wallets: the user's verifying host) | yes |
-//! | a transaction's certificate | its sender, and the parties of the payment it made | as for the payment | yes |
+//! | a transaction's certificate | its sender, and the readers of the payment, collection or store order it is about | as for those | yes |
 //! | the regulator's read audit | — | every member | yes |
 //!
 //! Public stays public (no signed read): block headers, the validator set, merchants' public profiles,
@@ -720,7 +720,8 @@ pub fn may_read_user(
 }
 
 /// A committed transaction's certificate: its sender; when it made a payment (its hash is the payment
-/// id) or refunded one, whoever may read that payment; the regulator.
+/// id) or refunded one, whoever may read that payment; for a collection's or store order's
+/// transaction, whoever may read that collection or order; the regulator.
 pub fn may_read_tx(
     reader: &impl StateReader,
     requester: &PublicKey,
@@ -736,6 +737,28 @@ pub fn may_read_tx(
     };
     if let Some(p) = wallet::payment(reader, &payment_id)? {
         return may_read_payment(reader, requester, &p);
+    }
+    // A split-bill or store-order transaction: whoever may read its collection or order.
+    let collection_id = match &tx.call {
+        Call::Collection(collection::Call::Create { .. }) => Some(*tx_hash),
+        Call::Collection(
+            collection::Call::Pay { collection, .. } | collection::Call::Expire { collection },
+        ) => Some(*collection),
+        _ => None,
+    };
+    if let Some(Some(c)) = collection_id
+        .map(|id| collection::collection(reader, &id))
+        .transpose()?
+    {
+        return may_read_collection(reader, requester, &c);
+    }
+    let order_id = match &tx.call {
+        Call::Store(store::Call::CreateOrder { .. }) => Some(*tx_hash),
+        Call::Store(store::Call::Confirm { order, .. }) => Some(*order),
+        _ => None,
+    };
+    if let Some(Some(o)) = order_id.map(|id| store::order(reader, &id)).transpose()? {
+        return may_read_store_order(reader, requester, &o);
     }
     regulator_or_none(reader, requester)
 }

@@ -22,8 +22,26 @@ fn wallet_of(u: u8) -> Hash {
     wallet::wallet_id(&pk(u), Currency::CNY)
 }
 
-/// A payer hosted by `host-a` pays a merchant acquired by `acq-b`; `gov-c` is a third member.
+/// A payer hosted by `host-a` pays a merchant acquired by `acq-b`; `gov-c` is a third member (built
+/// once, cloned per test).
 fn paid() -> (Chain, SignedTx) {
+    static FIXTURE: std::sync::OnceLock<(Chain, SignedTx)> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(build_paid).clone()
+}
+
+/// [`paid`], with `REGULATOR` appointed.
+fn regulated() -> (Chain, SignedTx) {
+    static FIXTURE: std::sync::OnceLock<(Chain, SignedTx)> = std::sync::OnceLock::new();
+    FIXTURE
+        .get_or_init(|| {
+            let (mut c, tx) = paid();
+            appoint(&mut c, pk(REGULATOR));
+            (c, tx)
+        })
+        .clone()
+}
+
+fn build_paid() -> (Chain, SignedTx) {
     let mut c = Chain::payments(
         &[(MERCHANT, "Noodles")],
         &[
@@ -74,7 +92,7 @@ fn grant(c: &Chain, who: u8, q: &Query) -> Option<Grant> {
 
 #[test]
 fn payment_parties_platforms_and_regulator() {
-    let (mut c, tx) = paid();
+    let (c, tx) = paid();
     let q = Query::Payment {
         payment_id: tx.hash(),
     };
@@ -94,7 +112,7 @@ fn payment_parties_platforms_and_regulator() {
     );
     assert_eq!(grant(&c, STRANGER, &q), None);
     assert_eq!(grant(&c, REGULATOR, &q), None, "no regulator appointed yet");
-    appoint(&mut c, pk(REGULATOR));
+    let (c, _) = regulated();
     assert_eq!(grant(&c, REGULATOR, &q), Some(Grant::Regulator));
     // The order view is the same payment.
     let order = Query::Order {
@@ -119,8 +137,7 @@ fn payment_parties_platforms_and_regulator() {
 
 #[test]
 fn accounts_belong_to_owner_platform_and_regulator() {
-    let (mut c, _) = paid();
-    appoint(&mut c, pk(REGULATOR));
+    let (c, _) = regulated();
     let wallet = Account::Wallet {
         id: wallet_of(PAYER),
     };
@@ -179,8 +196,7 @@ fn accounts_belong_to_owner_platform_and_regulator() {
 
 #[test]
 fn lists_are_their_keys_own() {
-    let (mut c, _) = paid();
-    appoint(&mut c, pk(REGULATOR));
+    let (c, _) = regulated();
     for q in [
         Query::Certificates {
             public_key: pk(PAYER),
@@ -209,7 +225,7 @@ fn lists_are_their_keys_own() {
 
 #[test]
 fn certificates_follow_the_tx_and_its_payment() {
-    let (mut c, tx) = paid();
+    let (c, tx) = paid();
     let h = tx.hash();
     let t = &tx.tx;
     let g = |c: &Chain, who: u8| may_read_tx(&c.store, &pk(who), &h, t).unwrap();
@@ -220,7 +236,7 @@ fn certificates_follow_the_tx_and_its_payment() {
     assert_eq!(g(&c, GOV), None);
     assert_eq!(g(&c, STRANGER), None);
     // Without the tx, `may_read` leaves certificates to the regulator.
-    appoint(&mut c, pk(REGULATOR));
+    let (mut c, _) = regulated();
     assert_eq!(g(&c, REGULATOR), Some(Grant::Regulator));
     let q = Query::Certificate { tx_hash: h };
     assert_eq!(grant(&c, PAYER, &q), None);
@@ -246,8 +262,7 @@ fn certificates_follow_the_tx_and_its_payment() {
 
 #[test]
 fn card_bindings_collections_store_orders_and_guardian_rules() {
-    let (mut c, _) = paid();
-    appoint(&mut c, pk(REGULATOR));
+    let (c, _) = regulated();
     // The payer's card binding (made by the testkit): the user and the host.
     let binding = wallet::cards_of(&c.store, &pk(PAYER)).unwrap()[0].binding_id;
     let q = Query::CardBinding {
@@ -348,7 +363,7 @@ fn card_bindings_collections_store_orders_and_guardian_rules() {
 
 #[test]
 fn regulator_audit_is_for_members_and_the_regulator() {
-    let (mut c, _) = paid();
+    let (c, _) = paid();
     let q = Query::RegulatorAudit {
         from_seq: 0,
         limit: 10,
@@ -358,15 +373,14 @@ fn regulator_audit_is_for_members_and_the_regulator() {
     }
     assert_eq!(grant(&c, PAYER, &q), None);
     assert_eq!(grant(&c, REGULATOR, &q), None);
-    appoint(&mut c, pk(REGULATOR));
+    let (c, _) = regulated();
     assert_eq!(grant(&c, REGULATOR, &q), Some(Grant::Regulator));
     assert_eq!(grant(&c, STRANGER, &q), None);
 }
 
 #[test]
 fn appointing_a_regulator_is_voted_and_checked() {
-    let (mut c, _) = paid();
-    appoint(&mut c, pk(REGULATOR));
+    let (mut c, _) = regulated();
     assert_eq!(
         governance::regulator(&c.store).unwrap(),
         Some(pk(REGULATOR))

@@ -612,8 +612,18 @@ mod tests {
             ])
             .is_ok());
         }
-        assert!(parse(&["wallet", "balance", "--wallet", &h]).is_ok());
-        assert!(parse(&["wallet", "balance", "--merchant", "M0123456789ABCDEF0123"]).is_err());
+        // Private reads are signed: --key is required.
+        assert!(parse(&["wallet", "balance", "--wallet", &h, "--key", "k"]).is_ok());
+        assert!(parse(&["wallet", "balance", "--wallet", &h]).is_err());
+        assert!(parse(&[
+            "wallet",
+            "balance",
+            "--merchant",
+            "M0123456789ABCDEF0123",
+            "--key",
+            "k"
+        ])
+        .is_err());
         assert!(parse(&[
             "wallet",
             "statement",
@@ -622,8 +632,11 @@ mod tests {
             "--acquirer",
             "platform-0",
             "--from",
-            "3"
+            "3",
+            "--key",
+            "k"
         ])
         .is_ok());
+        assert!(parse(&["wallet", "show", &h]).is_err());
     }
 }

@@ -93,7 +93,10 @@ pub const AREA: Area = Area {
               JSON view boxed to the reply key (X25519, HKDF-SHA256, AES-256-GCM, domain \
               `paychain/read/reply/v1`). A replay within the window is answered again, sealed to \
               the same reply key, useless to anyone but the requester. Every read by the regulator \
-              is recorded in the answering node's audit (no plaintext).",
+              is recorded in the answering node's audit (no plaintext). Not private yet: the \
+              events of receipts (`paychain_tx`, `paychain_block`, `paychain_subscribeEvents`) and \
+              the transactions in blocks still carry payment details in the clear, until the \
+              payment records themselves are encrypted (issue 17, item 2).",
     methods: &[MethodDoc {
         name: method::REGULATOR_AUDIT,
         params: &[SIGNED_READ],

@@ -543,6 +543,7 @@ pub async fn top_up_instruction(
     value: Decimal,
     card_hash: Hash,
 ) -> Result<(TopUpMandate, Amount), Error> {
+    let client = &client.clone().with_reader(owner);
     let w = client.wallet(&wallet).await?;
     if w.wallet.owner != owner.public_key() {
         return Err(Error::NotOwner {

@@ -431,9 +431,9 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
         |v| v["tx"].is_object(),
     )?;
 
-    // A fourth payer is refused.
+    // A fourth payer is refused: once completed, the collection is its parties' only (read refused).
     let e = refused(&net, 3, &pay(code, &d, "lunch"))?;
-    ensure!(e.contains("completed"), "{e}");
+    ensure!(e.contains("may not read collection"), "{e}");
     let st = net.rpc(0).read(&p0_key, tbs_statement(&mid)?)?;
     ensure!(st["entries"].as_array().map(Vec::len) == Some(1), "{st}");
 

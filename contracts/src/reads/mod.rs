@@ -21,7 +21,7 @@
 //! | subject | parties | platforms (member key) | regulator |
 //! |---|---|---|---|
 //! | payment (by id or merchant order) | payer, merchant key | payer's wallet host, acquirer | yes |
-//! | wallet, its balance and statement | owner | host | yes |
+//! | wallet, its balance and statement | owner (the wallet view: also the dependant of an active guardian binding paying from it) | host | yes |
 //! | to-be-settled account | merchant key | acquirer | yes |
 //! | clearing account | — | the platform | yes |
 //! | escrow account, collection | creator, merchant key, share payers (while open: any verified user, by id) | acquirer, payers' hosts | yes |
@@ -34,6 +34,11 @@
 //!
 //! Public stays public (no signed read): block headers, the validator set, merchants' public profiles,
 //! the registry's platforms per merchant, status, proposals.
+//!
+//! Not covered here: a block's transactions and its receipts' events (`paychain_tx`, `paychain_block`,
+//! `paychain_subscribeEvents`, and every validator's disk) still hold payment details in the clear;
+//! this module scopes the *reads of state*, and the payment records themselves must be encrypted to
+//! their readers for the rest (issue 17, item 2).
 //!
 //! # Freshness and replays
 //!
@@ -550,6 +555,27 @@ pub fn may_read_payment(
     regulator_or_none(reader, requester)
 }
 
+/// Most guardian bindings of a dependant looked at for [`may_read_delegated_wallet`].
+pub const MAX_DELEGATIONS_CHECKED: usize = 100;
+
+/// A guardian's wallet (the wallet view only, not its statement): also the dependant of an active
+/// binding that pays from it, which needs its currency to pay.
+pub fn may_read_delegated_wallet(
+    reader: &impl StateReader,
+    requester: &PublicKey,
+    wallet_id: &Hash,
+) -> Result<Option<Grant>, StateError> {
+    let (bindings, _) = guardian::bindings_of(reader, requester, MAX_DELEGATIONS_CHECKED)?;
+    let delegated = bindings.iter().any(|b| {
+        &b.dependant == requester
+            && b.status == guardian::Status::Active
+            && b.authorisation
+                .as_ref()
+                .is_some_and(|a| &a.wallet == wallet_id)
+    });
+    Ok(delegated.then_some(Grant::Party))
+}
+
 /// A wallet (and its balance and statement): its owner, its host, the regulator.
 pub fn may_read_wallet(
     reader: &impl StateReader,
@@ -798,7 +824,10 @@ pub fn may_read(
             None => regulator_or_none(reader, requester),
         },
         Query::Wallet { wallet_id } => {
-            may_read_account(reader, requester, &Account::Wallet { id: *wallet_id })
+            match may_read_account(reader, requester, &Account::Wallet { id: *wallet_id })? {
+                Some(g) => Ok(Some(g)),
+                None => may_read_delegated_wallet(reader, requester, wallet_id),
+            }
         }
         Query::Wallets { user } => may_read_user(reader, requester, user),
         Query::Balance { account } | Query::Statement { account, .. } => {

@@ -54,7 +54,7 @@ fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<String> {
 
 #[test]
 fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
-    let net = Testnet::start(4)?;
+    let mut net = Testnet::start(4)?;
     let work = tempfile::tempdir()?;
     let dir = work.path();
     let keys: Vec<String> = (0..3)
@@ -243,6 +243,9 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
         .map_err(|e| anyhow::anyhow!("submit: {e}"))?;
     let committed = rpc3.wait_committed(&hash, PROGRESS)?;
     ensure!(committed["code"] == 0, "{committed}");
+    // Every node has the payment before anyone reads it (reads go to node 2).
+    let h = committed["height"].as_u64().context("height")?;
+    net.wait_all(&[0, 1, 2, 3], h, PROGRESS)?;
     let payment = hash;
     let payment_id: Hash = payment.parse().context("payment id")?;
     let q = || Query::Payment { payment_id };
@@ -380,7 +383,8 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
     ensure!(st["closing_balance"] == "87.50", "{st}");
     // The merchant (payee) fetches the certificate with a signed read and verifies it offline.
     let cert = dir.join("cert.json");
-    net.cli_json(
+    // (Its certificate needs the next block committed: wait for it.)
+    net.cli_json_until(
         2,
         &[
             "cert",
@@ -391,6 +395,8 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
             "-o",
             p(&cert)?,
         ],
+        PROGRESS,
+        |v| v["tx"].is_object(),
     )?;
     let genesis = net.dir.path().join("genesis.json");
     let ok = net.cli_json(2, &["cert", "verify", p(&cert)?, "--genesis", p(&genesis)?])?;

@@ -406,13 +406,7 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
 
     // The regulator's reads are audited on the node that answered them: members list them (by id,
     // no plaintext); a stranger may not.
-    let audit = rpc.read(
-        &key(pc)?,
-        Query::RegulatorAudit {
-            from_seq: 0,
-            limit: 100,
-        },
-    )?;
+    let audit = net.cli_json(2, &["gov", "audit", "--key", pc])?;
     let entries = audit["entries"].as_array().context("entries")?;
     ensure!(
         entries.iter().any(|e| e["requester"] == reg.as_str()

@@ -10,7 +10,7 @@ use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::{governance, rpc};
 use serde_json::json;
 
-use crate::args::{parse_amount, SendArgs};
+use crate::args::{parse_amount, ReadArgs, SendArgs};
 use crate::output::{self, Failure, Output};
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +31,17 @@ pub(crate) enum GovCmd {
     Show {
         /// Proposal id (all proposals when left out).
         id: Option<u64>,
+    },
+    /// The node's audit of the regulator's reads (a member's key or the regulator's signs the read).
+    Audit {
+        #[command(flatten)]
+        read: ReadArgs,
+        /// First sequence number.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        from: u64,
+        /// At most this many entries (at most 1000).
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: u32,
     },
 }
 
@@ -190,6 +201,21 @@ pub(crate) async fn run(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
                 view.threshold
             );
             Ok(out.extend(json!({ "proposal": view }), &lines))
+        }
+        GovCmd::Audit { read, from, limit } => {
+            let page = read.client(&client)?.regulator_audit(from, limit).await?;
+            let mut human = String::new();
+            if page.entries.is_empty() {
+                human.push_str("no regulator reads\n");
+            }
+            for e in &page.entries {
+                human.push_str(&format!(
+                    "{:>6}  height {:<8} {} {}\n",
+                    e.seq, e.height, e.method, e.subject
+                ));
+            }
+            human.push_str(&format!("next         --from {}\n", page.next_seq));
+            Ok(Output::new(human, &page))
         }
         GovCmd::Show { id: Some(id) } => {
             let view = client.proposal(id).await?;

@@ -521,3 +521,70 @@ fn replies_open_only_with_the_reply_key_for_the_request() {
         Err(ReadError::Authentication)
     );
 }
+
+#[test]
+fn guardian_bindings_and_the_delegated_wallet() {
+    const CHILD: u8 = 40;
+    let (mut c, _) = regulated();
+    let binding = c
+        .ok(
+            CHILD,
+            TxCall::Guardian(guardian::Call::RequestBinding {
+                guardian: pk(PAYER),
+                terminal: guardian::Terminal::new("SCH-0042", "school").unwrap(),
+            }),
+        )
+        .tx_hash;
+    let wallet_q = Query::Wallet {
+        wallet_id: wallet_of(PAYER),
+    };
+    // Requested, not approved: the child may read its binding, not the guardian's wallet.
+    assert_eq!(grant(&c, CHILD, &wallet_q), None);
+    c.ok(
+        PAYER,
+        TxCall::Guardian(guardian::Call::Approve {
+            binding,
+            wallet: wallet_of(PAYER),
+            limits: guardian::Limits {
+                per_payment: cny("30.00"),
+                per_day: cny("50.00"),
+                payments_per_day: 3,
+            },
+            biometric: None,
+        }),
+    );
+    for q in [
+        Query::GuardianBinding {
+            binding_id: binding,
+        },
+        Query::GuardianStatement {
+            binding_id: binding,
+            month: "2026-01".into(),
+        },
+    ] {
+        assert_eq!(grant(&c, PAYER, &q), Some(Grant::Party), "guardian");
+        assert_eq!(grant(&c, CHILD, &q), Some(Grant::Party), "dependant");
+        assert_eq!(grant(&c, HOST, &q), None);
+        assert_eq!(grant(&c, STRANGER, &q), None);
+        assert_eq!(grant(&c, REGULATOR, &q), Some(Grant::Regulator));
+    }
+    // Active: the child reads the wallet it pays from (its currency), not its balance or statement.
+    assert_eq!(grant(&c, CHILD, &wallet_q), Some(Grant::Party));
+    let account = Account::Wallet {
+        id: wallet_of(PAYER),
+    };
+    assert_eq!(grant(&c, CHILD, &Query::Balance { account }), None);
+    assert_eq!(
+        grant(
+            &c,
+            CHILD,
+            &Query::Wallet {
+                wallet_id: wallet_of(OTHER_USER)
+            }
+        ),
+        None
+    );
+    // Revoked: no longer.
+    c.ok(PAYER, TxCall::Guardian(guardian::Call::Revoke { binding }));
+    assert_eq!(grant(&c, CHILD, &wallet_q), None);
+}

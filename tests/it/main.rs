@@ -26,6 +26,7 @@ mod netfaults;
 mod other_lang;
 mod partition;
 mod peers;
+mod private_reads;
 mod restarts;
 mod routing;
 mod rpc;

@@ -36,7 +36,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use paychain_api::method;
-use paychain_contracts::crypto::{PublicKey, SecretKey};
+use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::enclave::KxSecret;
+use paychain_contracts::ids::ChainId;
+use paychain_contracts::reads::{Query, ReadRequest, SealedReply, SignedRead, READ_NONCE_LEN};
 use serde_json::{json, Value};
 
 pub mod netns;
@@ -176,6 +179,78 @@ impl Rpc {
     pub fn call_err(&self, method: &str, params: Value) -> Result<RpcError> {
         match self.try_call(method, params)? {
             Ok(v) => bail!("{method}: expected an error, got {v}"),
+            Err(e) => Ok(e),
+        }
+    }
+
+    /// A signed read of `query` by `key`, valid 20 blocks past the tip, with a fresh reply key: the
+    /// request (for tests that alter it) and the reply secret.
+    pub fn read_request(&self, key: &SecretKey, query: Query) -> Result<(ReadRequest, KxSecret)> {
+        let status = self.status()?;
+        let chain = status["chain_id"]
+            .as_str()
+            .context("status has no chain_id")?;
+        let height = status["height"].as_u64().context("status has no height")?;
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let seed = Hash::digest(&[&n.to_le_bytes()[..], &t.to_le_bytes()[..]].concat());
+        let reply = KxSecret::from_seed(seed.0);
+        let mut nonce = [0u8; READ_NONCE_LEN];
+        nonce.copy_from_slice(&seed.0[..READ_NONCE_LEN]);
+        let request = ReadRequest {
+            chain_id: ChainId::new(chain),
+            requester: key.public_key(),
+            query,
+            reply_kx_public: reply.public_key(),
+            nonce,
+            valid_until_height: height + 20,
+        };
+        Ok((request, reply))
+    }
+
+    /// Sends a signed read to the method its query names; opens the sealed answer with `reply`.
+    pub fn send_read(
+        &self,
+        signed: &SignedRead,
+        reply: &KxSecret,
+    ) -> Result<Result<Value, RpcError>> {
+        let method = signed.request.query.method();
+        let answer = self.try_call(method, json!([hex::encode(signed.to_bytes())]))?;
+        Ok(match answer {
+            Err(e) => Err(e),
+            Ok(v) => {
+                let sealed: SealedReply = serde_json::from_value(v)
+                    .with_context(|| format!("{method}: not a sealed reply"))?;
+                let json =
+                    paychain_contracts::reads::open_reply(reply, &signed.request.hash(), &sealed)
+                        .map_err(|e| anyhow!("{method}: answer does not open: {e}"))?;
+                Ok(serde_json::from_slice(&json)?)
+            }
+        })
+    }
+
+    /// A signed read of `query` by `key`: the opened answer, or the node's error.
+    pub fn try_read(&self, key: &SecretKey, query: Query) -> Result<Result<Value, RpcError>> {
+        let (request, reply) = self.read_request(key, query)?;
+        self.send_read(&request.sign(key), &reply)
+    }
+
+    /// A signed read of `query` by `key`, which must succeed.
+    pub fn read(&self, key: &SecretKey, query: Query) -> Result<Value> {
+        let method = query.method();
+        self.try_read(key, query)?
+            .map_err(|e| anyhow!("{method}: {e}"))
+    }
+
+    /// A signed read of `query` by `key`, which must be refused.
+    pub fn read_err(&self, key: &SecretKey, query: Query) -> Result<RpcError> {
+        let method = query.method();
+        match self.try_read(key, query)? {
+            Ok(v) => bail!("{method}: expected a refusal, got {v}"),
             Err(e) => Ok(e),
         }
     }

@@ -414,7 +414,7 @@ fn appointing_a_regulator_is_voted_and_checked() {
     assert_eq!(r.code, governance::Error::NotAMember.code(), "{r:?}");
     // The action's borsh index is the last one (appended, existing indexes unchanged).
     let bytes = codec::encode(&Action::AppointRegulator { key: pk(1) });
-    assert_eq!(bytes[0], 9);
+    assert_eq!(bytes[0], 11);
 }
 
 fn request(valid_until: u64) -> ReadRequest {

@@ -8,6 +8,7 @@
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal` | as proposer, propose only invalid blocks: alternately one holding a transaction with a bad signature, and one with a wrong `prev_app_hash` |
 //! | `PAYCHAIN_TEST_BYZANTINE=garbage` | flood peers with garbage: undecodable transaction gossip, proposal streams impersonating the round's proposer, and replays of genuine proposals with tampered block bytes |
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal,garbage` | both |
+//! | `PAYCHAIN_TEST_BYZANTINE=forge-role` | the enclave host lies to its enclave: a lookup by a key with no role at the platform it names comes with evidence claiming the key is that platform's member key (the genuine proof, a forged value) |
 //! | `PAYCHAIN_TEST_CLOCK_OFFSET_MS=<±ms>` | the node's clock reads this far off (a skewed host clock): its proposals' times and its check of others' are shifted |
 //! | `PAYCHAIN_TEST_FAIL_COMMIT_AT=<height>` | the storage write committing block `<height>` fails (as a full or broken disk would), so the node stops with its error |
 //!
@@ -34,6 +35,8 @@ pub struct Faults {
     pub invalid_proposals: bool,
     /// Flood peers with garbage.
     pub garbage: bool,
+    /// The enclave host forges role evidence.
+    pub forge_roles: bool,
     /// Fail the storage commit of this height.
     pub fail_commit_at: Option<u64>,
     /// Milliseconds added to the node's clock (negative: behind).
@@ -85,9 +88,10 @@ impl Faults {
                 match mode {
                     "invalid-proposal" => faults.invalid_proposals = true,
                     "garbage" => faults.garbage = true,
+                    "forge-role" => faults.forge_roles = true,
                     other => {
                         return Err(format!(
-                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage)"
+                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage, forge-role)"
                         ))
                     }
                 }
@@ -118,8 +122,12 @@ impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid_proposals={} garbage={} fail_commit_at={:?} clock_offset_ms={}",
-            self.invalid_proposals, self.garbage, self.fail_commit_at, self.clock_offset_ms
+            "invalid_proposals={} garbage={} forge_roles={} fail_commit_at={:?} clock_offset_ms={}",
+            self.invalid_proposals,
+            self.garbage,
+            self.forge_roles,
+            self.fail_commit_at,
+            self.clock_offset_ms
         )
     }
 }

@@ -160,6 +160,79 @@ struct TreeCache {
     prepared: Option<(Hash, merkle::Tree)>,
 }
 
+/// The state before the last committed block (see [`Storage::keep_previous_state`]).
+struct Previous {
+    /// The block after which this is the state (the last committed block's parent).
+    height: u64,
+    /// Its app hash: what the last committed block's header carries as `prev_app_hash`.
+    app_hash: Hash,
+    /// Per bucket, the values the keys written by the last block had before it (`None`: absent).
+    undo: BTreeMap<u16, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// The bucket tree of this state.
+    tree: merkle::Tree,
+}
+
+/// The state after block [`PreviousState::height`], read through the committed state and the undo
+/// of the last block; commits wait while it is held.
+pub struct PreviousState<'a> {
+    storage: &'a Storage,
+    previous: Arc<Previous>,
+    _gate: std::sync::RwLockReadGuard<'a, ()>,
+}
+
+impl PreviousState<'_> {
+    /// The block after which this is the state.
+    pub fn height(&self) -> u64 {
+        self.previous.height
+    }
+
+    /// Its app hash.
+    pub fn app_hash(&self) -> Hash {
+        self.previous.app_hash
+    }
+
+    /// The proof of `key` in this state, the bucket's proof taken from the kept tree.
+    pub fn prove(&self, key: &[u8]) -> Result<paychain_contracts::state::StateProof, StateError> {
+        paychain_contracts::state::prove_with(self, key, |bucket| {
+            self.previous
+                .tree
+                .proof(usize::from(bucket))
+                .ok_or_else(|| StateError(format!("no bucket {bucket}")))
+        })
+    }
+}
+
+impl StateReader for PreviousState<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let bucket = paychain_contracts::state::bucket_of(key);
+        if let Some(before) = self.previous.undo.get(&bucket).and_then(|u| u.get(key)) {
+            return Ok(before.clone());
+        }
+        self.storage.get(key)
+    }
+
+    fn bucket_entries(&self, bucket: u16) -> Result<Vec<Entry>, StateError> {
+        let entries = self.storage.bucket_entries(bucket)?;
+        let Some(undo) = self.previous.undo.get(&bucket) else {
+            return Ok(entries);
+        };
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = entries.into_iter().collect();
+        for (k, before) in undo {
+            match before {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    fn bucket_hash(&self, bucket: u16) -> Result<Hash, StateError> {
+        Err(StateError(format!(
+            "the previous state keeps no bucket hash ({bucket}): use its tree"
+        )))
+    }
+}
+
 /// The node's database. Cheap to clone.
 #[derive(Clone)]
 pub struct Storage {
@@ -170,6 +243,11 @@ pub struct Storage {
     tree: Arc<std::sync::Mutex<TreeCache>>,
     /// Test-only: the commit of this height fails (see [`crate::faults`]).
     fail_commit_at: Option<u64>,
+    /// Whether commits keep the state before them ([`Storage::keep_previous_state`]).
+    keep_previous: bool,
+    previous: Arc<std::sync::RwLock<Option<Arc<Previous>>>>,
+    /// Held for writing while a commit is written, for reading while the previous state is read.
+    commit_gate: Arc<std::sync::RwLock<()>>,
 }
 
 fn height_key(height: u64) -> [u8; 8] {
@@ -255,7 +333,78 @@ impl Storage {
             cache,
             tree: Arc::default(),
             fail_commit_at: None,
+            keep_previous: false,
+            previous: Arc::default(),
+            commit_gate: Arc::default(),
         })
+    }
+
+    /// Makes every commit keep the state before it (the undo of its writes and the bucket tree),
+    /// so that [`Storage::previous_state`] can prove keys against the app hash the last block's
+    /// header certifies. Costs a multi-get of the keys a block writes. Set before cloning.
+    pub fn keep_previous_state(&mut self) {
+        self.keep_previous = true;
+    }
+
+    /// The state before the last committed block (`None` before the first commit since the node
+    /// started, or without [`Storage::keep_previous_state`]). Commits wait while it is held.
+    pub fn previous_state(&self) -> Option<PreviousState<'_>> {
+        let gate = self.commit_gate.read().unwrap_or_else(|p| p.into_inner());
+        let previous = self
+            .previous
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        Some(PreviousState {
+            storage: self,
+            previous,
+            _gate: gate,
+        })
+    }
+
+    /// What [`Storage::previous_state`] needs of the state `writes` are about to change.
+    fn previous_of(&self, writes: &WriteSet) -> Result<Option<Previous>, Error> {
+        let Some(tip) = self.tip()? else {
+            return Ok(None);
+        };
+        let kept = self
+            .tree_cache()
+            .committed
+            .clone()
+            .filter(|t| t.root() == tip.app_hash);
+        let tree = match kept {
+            Some(tree) => tree,
+            None => {
+                let hashes = self.all_bucket_hashes().map_err(|e| Error::Corrupt {
+                    what: "bucket hashes",
+                    reason: e.0,
+                })?;
+                let tree = merkle::Tree::new(&hashes);
+                if tree.root() != tip.app_hash {
+                    return Ok(None);
+                }
+                tree
+            }
+        };
+        let cf = self.cf(CF_STATE)?;
+        let keys: Vec<(&Vec<u8>, Vec<u8>)> =
+            writes.puts.keys().map(|k| (k, state_key(k))).collect();
+        let values = self
+            .db
+            .multi_get_cf(keys.iter().map(|(_, sk)| (cf, sk.as_slice())));
+        let mut undo: BTreeMap<u16, BTreeMap<Vec<u8>, Option<Vec<u8>>>> = BTreeMap::new();
+        for ((key, sk), value) in keys.iter().zip(values) {
+            let bucket = u16::from_be_bytes([sk[0], sk[1]]);
+            undo.entry(bucket)
+                .or_default()
+                .insert((*key).clone(), value?);
+        }
+        Ok(Some(Previous {
+            height: tip.height,
+            app_hash: tip.app_hash,
+            undo,
+            tree,
+        }))
     }
 
     /// What RocksDB holds in memory now: the bounded part of the node's footprint.
@@ -441,8 +590,17 @@ impl Storage {
         if self.fail_commit_at == Some(height) {
             return Err(Error::InjectedFault(height));
         }
+        let previous = if self.keep_previous {
+            self.previous_of(c.writes)?
+        } else {
+            None
+        };
+        let _gate = self.commit_gate.write().unwrap_or_else(|p| p.into_inner());
         self.write(batch)?;
         self.tree_committed(c.writes);
+        if self.keep_previous {
+            *self.previous.write().unwrap_or_else(|p| p.into_inner()) = previous.map(Arc::new);
+        }
         Ok(tip)
     }
 
@@ -797,7 +955,11 @@ impl StateReader for Storage {
         let mut tree = match &cache.committed {
             Some(tree) => tree.clone(),
             None => {
-                let tree = merkle::Tree::new(&self.all_bucket_hashes()?);
+                let hashes = self.all_bucket_hashes().map_err(|e| Error::Corrupt {
+                    what: "bucket hashes",
+                    reason: e.0,
+                })?;
+                let tree = merkle::Tree::new(&hashes);
                 cache.committed = Some(tree.clone());
                 tree
             }

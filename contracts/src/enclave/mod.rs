@@ -17,6 +17,8 @@
 //! - [`query`]: signed lookups, enclave-signed answers, [`verify_answer`] / [`open_answer`] (client side),
 //!   and why a lookup is valid once, at one enclave, for a while.
 //! - [`audit`]: the hash-chained audit trail of lookups a platform reads with its key.
+//! - [`grants`]: whom a lookup is answered to, decided from committed state the enclave verifies
+//!   itself (a commit certificate against its trusted validator set, and state proofs).
 //! - `kx`: X25519 keys and the one box construction (X25519 → HKDF-SHA256 → AES-256-GCM) used by all.
 //!
 //! # Flow
@@ -30,8 +32,9 @@
 //!            signature) ─► tx ─► new enclave: provision(wrapped)
 //!            ─► sealed_blob(nonce) ─► node writes it to disk (a restart of the same build unseals it)
 //! records:   client seal_record(plaintext, consortium public, merchant, platform, version) ─► chain
-//! lookups:   client SignedLookup ─► node: role check ─► Enclave::answer(lookup, grant, records, height)
-//!            ─► SignedAnswer ─► client verify_answer + open_answer
+//! lookups:   client SignedLookup ─► node: StateEvidence (commit certificate of block H, state proofs of
+//!            every key the decision reads) ─► Enclave::answer(lookup, evidence): certificate, proofs,
+//!            role and records derived inside ─► SignedAnswer ─► client verify_answer + open_answer
 //! ```
 //!
 //! No method of [`Enclave`] returns the consortium secret, a seal key or a record's plaintext; plaintext
@@ -43,6 +46,7 @@ use std::sync::Mutex;
 use zeroize::ZeroizeOnDrop;
 
 pub mod audit;
+pub mod grants;
 pub mod measurement;
 pub mod provision;
 pub mod query;
@@ -52,6 +56,7 @@ pub mod seal;
 
 mod kx;
 
+pub use grants::{EvidenceError, ProvenEntry, StateEvidence};
 pub use kx::{
     BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox, NONCE_LEN, TAG_LEN,
 };
@@ -69,6 +74,7 @@ pub use quote::{
 pub use records::{ciphertext_hash, seal_record, RecordError, SealedRecord};
 pub use seal::{SealError, SealedBlob};
 
+use crate::chain::validators::GenesisValidator;
 use crate::primitives::crypto::{Hash, PublicKey, SecretKey};
 use crate::primitives::ids::{ChainId, PlatformId};
 
@@ -108,7 +114,7 @@ pub enum EnclaveError {
     /// The enclave holds no consortium secret yet.
     #[error("enclave is not provisioned with the consortium secret")]
     NotProvisioned,
-    /// The node found no role for the requester at the requested platform.
+    /// The certified state gives the requester no role at the requested platform.
     #[error("requester {requester} has no role at platform {platform}")]
     NoRole {
         /// The requester.
@@ -116,18 +122,9 @@ pub enum EnclaveError {
         /// The platform it named.
         platform: PlatformId,
     },
-    /// The role grant passed in is for another key or platform than the lookup's.
-    #[error("role grant is for {granted_key} at {granted_platform}, lookup is from {requester} at {platform}")]
-    RoleMismatch {
-        /// Key in the grant.
-        granted_key: PublicKey,
-        /// Platform in the grant.
-        granted_platform: PlatformId,
-        /// Key in the lookup.
-        requester: PublicKey,
-        /// Platform in the lookup.
-        platform: PlatformId,
-    },
+    /// The host's evidence of committed state was refused (see [`grants`]).
+    #[error("evidence refused: {0}")]
+    Evidence(#[from] EvidenceError),
     /// More records than [`query::MAX_RECORDS_PER_MERCHANT`] were passed for one merchant.
     #[error("{0} records for one merchant exceed the limit")]
     TooManyRecords(usize),
@@ -182,6 +179,9 @@ pub struct EnclaveConfig {
     pub lookup_window: u64,
     /// How many answered lookups are remembered for replay protection.
     pub replay_capacity: usize,
+    /// The validator set whose commit certificates the enclave trusts (the genesis set; empty:
+    /// every lookup is refused). On hardware it is part of what the enclave is started with.
+    pub validators: Vec<GenesisValidator>,
 }
 
 impl EnclaveConfig {
@@ -194,20 +194,15 @@ impl EnclaveConfig {
             debug: false,
             lookup_window: DEFAULT_LOOKUP_WINDOW,
             replay_capacity: DEFAULT_REPLAY_CAPACITY,
+            validators: Vec::new(),
         }
     }
-}
 
-/// What the node established about a lookup's requester from committed state: `requester` holds `role`
-/// at `platform`. The enclave refuses a lookup without one, or with one for another key or platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleGrant {
-    /// The requester's key.
-    pub requester: PublicKey,
-    /// The platform at which it holds the role.
-    pub platform: PlatformId,
-    /// The role.
-    pub role: RequesterRole,
+    /// This config, trusting commits of `validators`.
+    pub fn with_validators(mut self, validators: Vec<GenesisValidator>) -> EnclaveConfig {
+        self.validators = validators;
+        self
+    }
 }
 
 /// Who may look up a platform's records.
@@ -244,6 +239,9 @@ pub struct Enclave {
     replay: Mutex<ReplayGuard>,
     /// Keys of records opened before (see [`records::RecordKeys`]).
     record_keys: records::RecordKeys,
+    /// The newest block height whose evidence verified, and that block's hash (its commit is not
+    /// checked again).
+    certified: Mutex<(u64, Hash)>,
 }
 
 // Every secret field zeroizes itself on drop (`SecretKey`, `KxSecret`, `SealKey`'s `Zeroizing` key,
@@ -314,6 +312,7 @@ impl Enclave {
             consortium,
             replay,
             record_keys: records::RecordKeys::new(RECORD_KEY_CACHE),
+            certified: Mutex::new((0, Hash::ZERO)),
         })
     }
 
@@ -460,31 +459,73 @@ impl Enclave {
         Ok(wrap_secret(secret, &peer.quote, rand)?)
     }
 
-    /// Answers a lookup at `height`: checks the requester's signature, the chain, the node's `grant`, the
-    /// replay window; opens only the record of the lookup's platform among `records` (the merchant's
-    /// records on chain at `height`), boxes it to the reply key and signs the answer. Other platforms are
-    /// listed by id only. `rand` must be fresh for every call.
+    /// Answers a lookup from the host's `evidence` of committed state (see [`grants`]): checks the
+    /// requester's signature and the chain; verifies the commit certificate of the evidence's block
+    /// `H` against the trusted validator set and every state proof against the app hash it
+    /// certifies; derives from the proven state the requester's role and the merchant's records;
+    /// checks the replay window at `H`; opens only the record of the lookup's platform, boxes it to
+    /// the reply key and signs the answer. Other platforms are listed by id only. `rand` must be
+    /// fresh for every call.
     pub fn answer(
         &self,
         lookup: &SignedLookup,
-        grant: Option<&RoleGrant>,
+        evidence: &StateEvidence,
+        rand: &BoxRandomness,
+    ) -> Result<SignedAnswer, EnclaveError> {
+        lookup.verify_signature()?;
+        self.check_addressed(&lookup.request)?;
+        let (newest, last) = *self.certified_lock();
+        let (height, block_hash, decision) = grants::verify(
+            evidence,
+            &lookup.request,
+            &self.config.chain_id,
+            &self.config.validators,
+            newest,
+            |hash| *hash == last,
+        )?;
+        {
+            let mut certified = self.certified_lock();
+            if height > certified.0 {
+                *certified = (height, block_hash);
+            }
+        }
+        self.answer_decided(lookup, decision.role, &decision.records, height, rand)
+    }
+
+    /// [`Enclave::answer`] with the role and records given rather than proven: the lookup tests of
+    /// the record paths.
+    #[cfg(test)]
+    pub(crate) fn answer_unproven(
+        &self,
+        lookup: &SignedLookup,
+        role: Option<RequesterRole>,
+        records: &[StoredRecord],
+        height: u64,
+        rand: &BoxRandomness,
+    ) -> Result<SignedAnswer, EnclaveError> {
+        lookup.verify_signature()?;
+        self.check_addressed(&lookup.request)?;
+        self.answer_decided(lookup, role, records, height, rand)
+    }
+
+    fn certified_lock(&self) -> std::sync::MutexGuard<'_, (u64, Hash)> {
+        // One assignment of a pair: a panic elsewhere cannot leave it half-updated.
+        self.certified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The answer, once the lookup's signature and address are checked and its role and records
+    /// established, at `height`.
+    fn answer_decided(
+        &self,
+        lookup: &SignedLookup,
+        role: Option<RequesterRole>,
         records: &[StoredRecord],
         height: u64,
         rand: &BoxRandomness,
     ) -> Result<SignedAnswer, EnclaveError> {
         let request = &lookup.request;
-        lookup.verify_signature()?;
-        self.check_addressed(request)?;
-        let Some(grant) = grant else {
+        if role.is_none() {
             return Err(EnclaveError::NoRole {
-                requester: request.requester,
-                platform: request.platform_id.clone(),
-            });
-        };
-        if grant.requester != request.requester || grant.platform != request.platform_id {
-            return Err(EnclaveError::RoleMismatch {
-                granted_key: grant.requester,
-                granted_platform: grant.platform.clone(),
                 requester: request.requester,
                 platform: request.platform_id.clone(),
             });
@@ -616,3 +657,7 @@ impl Enclave {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod grants_tests;

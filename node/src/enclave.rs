@@ -542,32 +542,54 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
     result
 }
 
+/// How long a lookup waits for the node's first commit after a start (the state the last block
+/// certifies is known from the first block committed by this process on), and for the next block
+/// when the last one changed what the lookup reads.
+const BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The evidence for `lookup`: the last committed block's header and commit certificate, and the
 /// proofs of what the decision reads in the state its header certifies (the state before it);
 /// with the host's own reading of that decision.
+///
+/// That state is one block behind the newest. When the last block wrote a key the lookup reads
+/// (a record just put, a role just granted), the lookup waits for the next block (at most
+/// [`BLOCK_WAIT`]), so that what was committed before it is asked is what it sees.
 fn evidence(
     shared: &Shared,
     lookup: &SignedLookup,
 ) -> Result<(StateEvidence, grants::Decision), LookupError> {
-    let Some(state) = shared.storage.previous_state() else {
-        return Err(LookupError::Refused(
-            "this node has committed no block since it started, so it has no certified state to answer from yet; retry after its next block".into(),
-        ));
-    };
-    let height = state.height() + 1;
-    let (header, commit) = certified_block(shared, height)?;
-    if header.prev_app_hash != state.app_hash() {
-        return Err(LookupError::Storage(format!(
-            "block {height}'s header does not carry the app hash of the state before it"
-        )));
+    let mut first = None;
+    let mut after = 0;
+    loop {
+        let Some(state) = shared.storage.wait_previous_state(after, BLOCK_WAIT) else {
+            return first.ok_or_else(|| {
+                LookupError::Refused(format!(
+                    "this node has committed no block in the {} s since it started, so it has no certified state to answer from yet; retry after its next block",
+                    BLOCK_WAIT.as_secs()
+                ))
+            });
+        };
+        let height = state.height() + 1;
+        let (header, commit) = certified_block(shared, height)?;
+        if header.prev_app_hash != state.app_hash() {
+            return Err(LookupError::Storage(format!(
+                "block {height}'s header does not carry the app hash of the state before it"
+            )));
+        }
+        let built = grants::build_evidence(&state, &lookup.request, header, commit, |key| {
+            state.prove(key)
+        })?;
+        let stale = built
+            .0
+            .entries
+            .iter()
+            .any(|e| state.written_by_last_block(&e.key));
+        if !stale || first.is_some() {
+            return Ok(built);
+        }
+        first = Some(built);
+        after = height;
     }
-    Ok(grants::build_evidence(
-        &state,
-        &lookup.request,
-        header,
-        commit,
-        |key| state.prove(key),
-    )?)
 }
 
 /// The header and commit of block `height`, read once per height.

@@ -191,6 +191,15 @@ impl PreviousState<'_> {
         self.previous.app_hash
     }
 
+    /// Whether the last committed block wrote `key` (its value there may differ from this one).
+    pub fn written_by_last_block(&self, key: &[u8]) -> bool {
+        let bucket = paychain_contracts::state::bucket_of(key);
+        self.previous
+            .undo
+            .get(&bucket)
+            .is_some_and(|u| u.contains_key(key))
+    }
+
     /// The proof of `key` in this state, the bucket's proof taken from the kept tree.
     pub fn prove(&self, key: &[u8]) -> Result<paychain_contracts::state::StateProof, StateError> {
         paychain_contracts::state::prove_with(self, key, |bucket| {
@@ -246,6 +255,9 @@ pub struct Storage {
     /// Whether commits keep the state before them ([`Storage::keep_previous_state`]).
     keep_previous: bool,
     previous: Arc<std::sync::RwLock<Option<Arc<Previous>>>>,
+    /// Notified when a commit sets the previous state (the mutex guards no data: it orders the
+    /// notification after a waiter's check).
+    previous_set: Arc<(std::sync::Mutex<()>, std::sync::Condvar)>,
     /// Held for writing while a commit is written, for reading while the previous state is read.
     commit_gate: Arc<std::sync::RwLock<()>>,
 }
@@ -335,6 +347,7 @@ impl Storage {
             fail_commit_at: None,
             keep_previous: false,
             previous: Arc::default(),
+            previous_set: Arc::default(),
             commit_gate: Arc::default(),
         })
     }
@@ -360,6 +373,38 @@ impl Storage {
             previous,
             _gate: gate,
         })
+    }
+
+    /// [`Storage::previous_state`] once it is the state after block `height` or a later one,
+    /// waiting up to `timeout` for the commits that make it so (`height` 0: the first commit after
+    /// a start).
+    pub fn wait_previous_state(
+        &self,
+        height: u64,
+        timeout: std::time::Duration,
+    ) -> Option<PreviousState<'_>> {
+        let deadline = std::time::Instant::now() + timeout;
+        {
+            let (lock, set) = &*self.previous_set;
+            let mut order = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while self
+                .previous
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_none_or(|p| p.height < height)
+            {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                order = set
+                    .wait_timeout(order, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        self.previous_state()
     }
 
     /// What [`Storage::previous_state`] needs of the state `writes` are about to change.
@@ -599,7 +644,10 @@ impl Storage {
         self.write(batch)?;
         self.tree_committed(c.writes);
         if self.keep_previous {
+            let (lock, set) = &*self.previous_set;
+            let _order = lock.lock().unwrap_or_else(|p| p.into_inner());
             *self.previous.write().unwrap_or_else(|p| p.into_inner()) = previous.map(Arc::new);
+            set.notify_all();
         }
         Ok(tip)
     }

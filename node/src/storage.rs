@@ -1205,6 +1205,94 @@ mod tests {
         }
     }
 
+    /// With `keep_previous_state`, the state before the last block reads the values it had (the
+    /// undo of the block's writes) and proves them against the app hash the block's header carries.
+    #[test]
+    fn the_previous_state_proves_against_the_last_headers_app_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = SecretKey::from_seed([2; 32]);
+        let g = genesis(&platform);
+        let mut db = Storage::open(dir.path()).unwrap();
+        db.keep_previous_state();
+        let tip0 = db
+            .write_genesis(&genesis_state(&g).unwrap(), g.genesis_time_ms)
+            .unwrap();
+        assert!(db.previous_state().is_none(), "no commit yet");
+        let tx = SignedTx::sign(
+            Transaction {
+                chain_id: g.chain_id.clone(),
+                sender: platform.public_key(),
+                nonce: 0,
+                call: Call::Governance(governance::Call::UpdateMemberName {
+                    name: "Renamed".into(),
+                }),
+            },
+            &platform,
+        );
+        let block = Block {
+            header: Header {
+                chain_id: g.chain_id.clone(),
+                height: 1,
+                time_ms: 2,
+                proposer: SecretKey::from_seed([1; 32]).public_key(),
+                prev_block_hash: Hash::ZERO,
+                prev_app_hash: tip0.app_hash,
+                prev_result_root: Hash::ZERO,
+                tx_root: tx_root(std::slice::from_ref(&tx)),
+            },
+            txs: vec![tx],
+        };
+        let outcome = execute_block(&db, &block).unwrap();
+        db.commit(Commit {
+            block: &block,
+            block_bytes: &block.to_bytes(),
+            writes: &outcome.writes,
+            receipts: &outcome.receipts,
+            result_root: outcome.result_root,
+            certificate: b"cert",
+        })
+        .unwrap();
+        let id = PlatformId::new("platform-0").unwrap();
+        let member_key = [b"gov/member/".as_slice(), id.as_str().as_bytes()].concat();
+        assert_eq!(
+            governance::member(&db, &id).unwrap().unwrap().name,
+            "Renamed"
+        );
+        let before = db.previous_state().unwrap();
+        assert_eq!((before.height(), before.app_hash()), (0, tip0.app_hash));
+        let old = governance::member(&before, &id).unwrap().unwrap();
+        assert_eq!(old.name, "P0");
+        assert!(before.written_by_last_block(&member_key));
+        let value = before.get(&member_key).unwrap();
+        assert!(value.is_some(), "member key is {member_key:?}");
+        for (key, value) in [
+            (member_key.clone(), value),
+            (
+                b"gov/validators".to_vec(),
+                db.get(b"gov/validators").unwrap(),
+            ),
+            (b"no/such/key".to_vec(), None),
+        ] {
+            let proof = before.prove(&key).unwrap();
+            assert!(
+                proof.verify(&key, value.as_deref(), &tip0.app_hash),
+                "{key:?}"
+            );
+            assert!(!proof.verify(&key, value.as_deref(), &outcome.writes.app_hash));
+        }
+        // The new name does not verify under the old app hash.
+        let now = db.get(&member_key).unwrap();
+        assert!(!before.prove(&member_key).unwrap().verify(
+            &member_key,
+            now.as_deref(),
+            &tip0.app_hash
+        ));
+        drop(before);
+        assert!(db
+            .wait_previous_state(1, std::time::Duration::ZERO)
+            .is_none());
+    }
+
     #[test]
     fn commit_is_atomic_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();

@@ -401,10 +401,13 @@ pub fn verify(
     Ok((height, block_hash, decision))
 }
 
+/// A key read and the value it had (`None`: absent).
+type Read = (Vec<u8>, Option<Vec<u8>>);
+
 /// A reader that remembers the keys read, in order, with their values.
 struct Recording<'a, R: StateReader> {
     reader: &'a R,
-    read: RefCell<Vec<(Vec<u8>, Option<Vec<u8>>)>>,
+    read: RefCell<Vec<Read>>,
 }
 
 impl<R: StateReader> StateReader for Recording<'_, R> {

@@ -313,7 +313,8 @@ fn a_stale_certificate_is_refused() {
 fn a_certificate_with_too_little_power_or_bad_signers_is_refused() {
     let fx = fixture();
     let (req, _) = lookup(&fx, 1, "p", 0);
-    let cases: Vec<(&str, StateEvidence, fn(&CommitError) -> bool)> = vec![
+    type Expect = fn(&CommitError) -> bool;
+    let cases: Vec<(&str, StateEvidence, Expect)> = vec![
         ("no signature", evidence_by(&fx, &req, &[]), |e| {
             matches!(
                 e,

@@ -15,6 +15,7 @@ pub const AREAS: &[Area] = &[
     crate::collection::AREA,
     crate::store::AREA,
     crate::guardian::AREA,
+    crate::ca::AREA,
 ];
 
 /// Where `docs/rpc.md` lives, relative to the workspace root.

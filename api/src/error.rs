@@ -9,7 +9,7 @@ macro_rules! codes {
         ///
         /// Ranges: JSON-RPC standard (negative), 10xx mempool admission, 20xx chain queries, 30xx
         /// wallet queries, 31xx collections, 32xx store orders, 33xx guardian bindings, 40xx
-        /// enclave lookups, 50xx the server's bounds on a client. Messages are one line (at most
+        /// enclave lookups, 50xx the server's bounds on a client, 6000-6049 the consortium CA. Messages are one line (at most
         /// [`MAX_MESSAGE_BYTES`], quoting at most [`QUOTE_CHARS`] characters of what was sent);
         /// the code is what programs match on.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,6 +105,10 @@ codes! {
         "The batch holds more calls than `[rpc] max_batch_calls`: none of them ran; send smaller batches.";
     TooManyConnections = 5003,
         "The connection was refused as it arrived: its IP holds `[rpc] max_connections_per_ip` connections, or the node `max_connections` (HTTP 429 with a `Retry-After` header and this error as the body; the limit is in `data`).";
+    UnknownPartyCert = 6000,
+        "No certificate is registered for this key.";
+    UnknownPlatformCa = 6001,
+        "Governance never approved a CA for this platform.";
 }
 
 /// The longest error message the node sends, in bytes (longer ones are cut, ending in `…`).

@@ -9,6 +9,7 @@
 //! | split-bill collections | [`CollectionApiServer`]/[`CollectionApiClient`] | `collection.rs` |
 //! | store orders | [`StoreApiServer`]/[`StoreApiClient`] | `store.rs` |
 //! | guardian bindings | [`GuardianApiServer`]/[`GuardianApiClient`] | `guardian.rs` |
+//! | consortium CA | [`CaApiServer`]/[`CaApiClient`] | `ca.rs` |
 //!
 //! The node implements the server traits (`node/src/rpc/`), the SDK calls the client traits
 //! (`paychain_client::rpc::Client`). [`method`] names every method for callers that build requests
@@ -19,6 +20,7 @@
 //! The views are `paychain_contracts::api`'s (re-exported here): the contracts build them from
 //! state, and must never depend on this crate.
 
+pub mod ca;
 pub mod chain;
 pub mod collection;
 pub mod doc;
@@ -29,6 +31,7 @@ mod param;
 pub mod store;
 pub mod wallet;
 
+pub use ca::{CaApiClient, CaApiServer};
 pub use chain::{ChainApiClient, ChainApiServer, SubscriptionApiClient, SubscriptionApiServer};
 pub use collection::{CollectionApiClient, CollectionApiServer};
 pub use enclave::{EnclaveApiClient, EnclaveApiServer};
@@ -44,6 +47,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every method name, notification name and unsubscribe name.
 pub mod method {
+    pub use crate::ca::method::*;
     pub use crate::chain::method::*;
     pub use crate::collection::method::*;
     pub use crate::enclave::method::*;

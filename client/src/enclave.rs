@@ -640,6 +640,20 @@ pub fn is_sealed(bytes: &[u8]) -> bool {
     SealedRecord::from_bytes(bytes).is_ok()
 }
 
+/// A platform (its member `key`) deregisters one of its enclaves, `signer`: the enclave frees its
+/// place among the platform's enclaves and its wrapped consortium secret is deleted from state.
+pub async fn deregister(
+    client: &rpc::Client,
+    key: &SecretKey,
+    signer: PublicKey,
+    wait: crate::tx::Wait,
+) -> Result<crate::tx::Sent, crate::tx::Error> {
+    let call = paychain_contracts::tx::Call::Enclave(
+        paychain_contracts::enclave_registry::Call::Deregister { signer },
+    );
+    crate::tx::send(client, key, call, wait).await
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

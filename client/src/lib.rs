@@ -11,6 +11,8 @@
 //!
 //! # Modules
 //!
+//! - [`ca`]: the consortium CA: a platform's CA key and certificate, party certificates (PEM),
+//!   the approval proposal, the party's consent, registration, revocation and the CA queries.
 //! - [`collect`]: split-bill collections: the collection query, the collection code (id in 62-50),
 //!   the share a payer pays; create, pay a share, expire.
 //! - [`emvco`]: EMVCo merchant-presented payment codes: decode any scheme's (bounded, never panics),
@@ -58,6 +60,7 @@
 use clap as _;
 
 pub mod acquiring;
+pub mod ca;
 pub mod collect;
 pub mod emvco;
 pub mod enclave;

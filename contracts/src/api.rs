@@ -16,6 +16,7 @@ use crate::registry::{AcquiringRecord, Merchant};
 use crate::wallet::{Account, AccountState, MovementKind, VerifiedUser};
 
 // Views a contract builds itself are defined beside it (no contract imports this module).
+pub use crate::ca::{InvalidReason, PartyCertView, PlatformCaView, RevocationView};
 pub use crate::collection::CollectionView;
 pub use crate::store::StoreOrderView;
 pub use crate::wallet::{PaymentView, StatementView, WalletView};

@@ -44,6 +44,8 @@
 //! - [`guardian`]: guardian-delegated payment: a dependant pays merchants from a guardian's wallet,
 //!   within limits the guardian sets.
 //! - [`enclave_registry`]: allowed measurements, registered enclaves, provisioning (on chain).
+//! - [`ca`]: the consortium CA: platforms' X.509 CA certificates (approved by governance) and the
+//!   party certificates they issue, registered and revocable on chain, checked at block time.
 //!
 //! And:
 //! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
@@ -87,6 +89,7 @@ pub use chain::{block, certificate, commit, executor, genesis, index, state, tx}
 pub use primitives::{calendar, codec, crypto, ids, merkle, money};
 
 pub mod api;
+pub mod ca;
 pub mod collection;
 pub mod enclave;
 pub mod enclave_registry;

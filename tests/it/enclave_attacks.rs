@@ -450,6 +450,94 @@ fn n4_enclave_registration_and_provisioning_attacks_are_refused() -> Result<()> 
         "client refuses a removed platform's enclave: {}",
         stderr.trim()
     );
+
+    // Through the CLI: platform-1 cannot deregister platform-2's enclave; platform-2 can.
+    let node2 = net.node_signer(2)?.to_hex();
+    let key1 = net.net.platform_key_path(1);
+    let key2 = net.net.platform_key_path(2);
+    let out = net.net.cli(
+        0,
+        &[
+            "enclave",
+            "deregister",
+            "--key",
+            key1.to_str().context("path")?,
+            "--signer",
+            &node2,
+        ],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1) && stderr.contains("only that platform's key deregisters it"),
+        "attack: platform-1 deregisters platform-2's enclave: {stderr}"
+    );
+    eprintln!(
+        "attack: another platform deregisters an enclave: refused: {}",
+        stderr.trim()
+    );
+    let done = net.net.cli_json(
+        0,
+        &[
+            "enclave",
+            "deregister",
+            "--key",
+            key2.to_str().context("path")?,
+            "--signer",
+            &node2,
+        ],
+    )?;
+    ensure!(
+        done["receipt"]["code"] == 0 && done["status"] == "committed",
+        "platform-2's own deregistration: {done}"
+    );
+
+    // Through the CLI: governance raises the minimum security version above this build's (1);
+    // the chain's enclaves stop serving.
+    let key0 = key0.to_str().context("path")?;
+    let proposed = net.net.cli_json(
+        0,
+        &[
+            "gov",
+            "propose",
+            "--key",
+            key0,
+            "--set-enclave-min-security-version",
+            "2",
+        ],
+    )?;
+    let id = proposed["proposal_id"]
+        .as_u64()
+        .or_else(|| proposed["id"].as_u64())
+        .with_context(|| format!("no proposal id in {proposed}"))?
+        .to_string();
+    for key in [&key1, &key2] {
+        let voted = net.net.cli_json(
+            0,
+            &[
+                "gov",
+                "vote",
+                "--key",
+                key.to_str().context("path")?,
+                "--proposal",
+                &id,
+                "--approve",
+            ],
+        )?;
+        ensure!(voted["receipt"]["code"] == 0, "vote: {voted}");
+    }
+    let deadline = Instant::now() + PROGRESS;
+    loop {
+        let s = net.enclave_status(0)?;
+        if s["node_enclave"]["not_serving"]
+            .as_str()
+            .is_some_and(|r| r.contains("security version"))
+        {
+            eprintln!("min security version 2: node 0 {}", s["node_enclave"]);
+            break;
+        }
+        ensure!(Instant::now() < deadline, "node 0 still serves: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     Ok(())
 }
 

@@ -39,9 +39,11 @@ const CRATES: &[Crate] = &[
         // payee's merchant record (wallet → registry); the registry checks a caller's membership
         // (registry → governance) and whether records are sealed (registry → enclave_registry); the
         // enclave registry binds an enclave to a member platform (enclave_registry → governance).
+        // Governance approves and revokes platform CAs (governance → ca), the CA checks a
+        // caller's membership (ca → governance).
         // Breaking it would take the consortium's membership (members, roles) out of governance
         // into a module of its own.
-        allowed: &[&["enclave_registry", "governance", "registry", "wallet"]],
+        allowed: &[&["ca", "enclave_registry", "governance", "registry", "wallet"]],
     },
     Crate {
         src: "node/src",

@@ -8,6 +8,7 @@
 mod abuse;
 mod admission;
 mod byzantine;
+mod ca;
 mod cli;
 mod collection;
 mod consensus;

@@ -25,7 +25,7 @@ use crate::primitives::codec::{self, MAX_BLOCK_BYTES};
 use crate::primitives::crypto::{Hash, PublicKey};
 use crate::primitives::ids::ChainId;
 use crate::primitives::merkle;
-use crate::{collection, enclave_registry, governance, guardian, registry, store, wallet};
+use crate::{ca, collection, enclave_registry, governance, guardian, registry, store, wallet};
 
 // Defined with the call kernel, which the contracts import instead of this module.
 pub use crate::chain::kernel::{Event, Receipt};
@@ -72,12 +72,15 @@ pub enum ContractError {
     /// A guardian-delegated payment refusal.
     #[error(transparent)]
     Guardian(#[from] guardian::Error),
+    /// A consortium CA refusal.
+    #[error(transparent)]
+    Ca(#[from] ca::Error),
 }
 
 impl ContractError {
     /// Stable receipt code: 1..=99 execution, 100..=199 governance, 200..=299 registry,
     /// 300..=309 money, 310..=399 wallet, 400..=499 enclave registry, 500..=599 collection, 600..=699
-    /// store, 700..=799 guardian. 0 is success.
+    /// store, 700..=719 guardian, 720..=749 consortium CA. 0 is success.
     pub fn code(&self) -> u32 {
         match self {
             ContractError::BadNonce { .. } => 1,
@@ -89,6 +92,7 @@ impl ContractError {
             ContractError::Collection(e) => e.code(),
             ContractError::Store(e) => e.code(),
             ContractError::Guardian(e) => e.code(),
+            ContractError::Ca(e) => e.code(),
         }
     }
 }
@@ -247,6 +251,7 @@ fn dispatch<R: StateReader>(
         Call::Collection(c) => collection::execute(ov, ctx, c),
         Call::Store(c) => store::execute(ov, ctx, c),
         Call::Guardian(c) => guardian::execute(ov, ctx, c),
+        Call::Ca(c) => ca::execute(ov, ctx, c),
     }
 }
 

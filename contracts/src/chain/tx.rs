@@ -48,7 +48,7 @@ pub enum TxError {
 /// One call to a native contract.
 ///
 /// Encoding: borsh, a `u8` variant index in declaration order (`Registry` = 0, `Governance` = 1,
-/// `Wallet` = 2, `Enclave` = 3, `Collection` = 4, `Store` = 5, `Guardian` = 6), then the inner call
+/// `Wallet` = 2, `Enclave` = 3, `Collection` = 4, `Store` = 5, `Guardian` = 6, `Ca` = 7), then the inner call
 /// (`docs/encoding.md`). The order is part of the signed format: new variants are appended at the
 /// end, none is ever removed or reordered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
@@ -68,6 +68,8 @@ pub enum Call {
     Store(crate::store::Call),
     /// Guardian-delegated payment.
     Guardian(crate::guardian::Call),
+    /// The consortium CA: party certificates and their revocation.
+    Ca(crate::ca::Call),
 }
 
 /// The signed content of a transaction.

@@ -280,6 +280,20 @@ pub enum Action {
         /// The new minimum (at least 1).
         version: u32,
     },
+    /// Approves a platform's CA certificate (self-signed Ed25519, `cA` TRUE, its subject's O the
+    /// platform, within its validity at the block's time; see `docs/ca.md`). The platform must
+    /// have no approved CA that is not revoked.
+    ApprovePlatformCa {
+        /// The platform (a member with the platform role).
+        platform: PlatformId,
+        /// The CA certificate, DER (at most 4 KiB, refused when the transaction is decoded).
+        ca_cert: crate::ca::CertDer,
+    },
+    /// Revokes a platform's CA: it and every party certificate it issued stop being valid.
+    RevokePlatformCa {
+        /// The platform.
+        platform: PlatformId,
+    },
 }
 
 impl Action {
@@ -295,6 +309,8 @@ impl Action {
             Action::RevokeMeasurement { .. } => "revoke_measurement",
             Action::SetNetDebitCap { .. } => "set_net_debit_cap",
             Action::SetEnclaveMinSecurityVersion { .. } => "set_enclave_min_security_version",
+            Action::ApprovePlatformCa { .. } => "approve_platform_ca",
+            Action::RevokePlatformCa { .. } => "revoke_platform_ca",
         }
     }
 }
@@ -547,8 +563,12 @@ pub(crate) fn write_validators<R: StateReader>(ov: &mut Overlay<'_, R>, vals: &[
     put_encoded(ov, VALIDATORS_KEY.to_vec(), &vals);
 }
 
-/// Checks what an action needs from the state, without applying it.
-fn check_action(reader: &impl StateReader, action: &Action) -> Result<(), CallError> {
+/// Checks what an action needs from the state (at the block's time), without applying it.
+fn check_action(
+    reader: &impl StateReader,
+    ctx: &Context,
+    action: &Action,
+) -> Result<(), CallError> {
     match action {
         Action::AdmitPlatform { member: m } => {
             validate_member_name(&m.name)?;
@@ -619,6 +639,10 @@ fn check_action(reader: &impl StateReader, action: &Action) -> Result<(), CallEr
         Action::SetEnclaveMinSecurityVersion { version } => {
             crate::enclave_registry::check_min_security_version(reader, *version)?
         }
+        Action::ApprovePlatformCa { platform, ca_cert } => {
+            crate::ca::check_approve(reader, ctx.time_ms, platform, ca_cert).map(|_| ())?
+        }
+        Action::RevokePlatformCa { platform } => crate::ca::check_revoke(reader, platform)?,
     }
     Ok(())
 }
@@ -630,7 +654,7 @@ fn apply_action<R: StateReader>(
     proposal_id: u64,
     action: &Action,
 ) -> Result<(), CallError> {
-    check_action(ov, action)?;
+    check_action(ov, ctx, action)?;
     match action {
         Action::AdmitPlatform { member: m } => write_member(ov, m)?,
         Action::RemovePlatform { id } => {
@@ -639,6 +663,8 @@ fn apply_action<R: StateReader>(
             wallet::revoke_host(ov, id);
             // Its enclaves stop serving for good (a later member of the same id does not revive them).
             crate::enclave_registry::retire_platform(ov, ctx.height, id)?;
+            // Its CA is revoked: its party certificates stop being valid.
+            crate::ca::retire_platform(ov, ctx.height, id)?;
         }
         Action::QualifyWalletHost { platform } => {
             wallet::qualify_host(ov, ctx, platform, proposal_id);
@@ -655,6 +681,10 @@ fn apply_action<R: StateReader>(
         Action::SetEnclaveMinSecurityVersion { version } => {
             crate::enclave_registry::set_min_security_version(ov, *version)?
         }
+        Action::ApprovePlatformCa { platform, ca_cert } => {
+            crate::ca::approve(ov, ctx, proposal_id, platform, ca_cert)?
+        }
+        Action::RevokePlatformCa { platform } => crate::ca::revoke(ov, ctx.height, platform)?,
     }
     Ok(())
 }
@@ -723,7 +753,7 @@ pub(crate) fn execute<R: StateReader>(
     match call {
         Call::Propose { action } => {
             let proposer = sender_governor(ov, ctx)?;
-            check_action(ov, action)?;
+            check_action(ov, ctx, action)?;
             let id = next_proposal_id(ov)?;
             put_encoded(ov, NEXT_PROPOSAL_KEY.to_vec(), &id.saturating_add(1));
             let ttl = params(ov)?.proposal_ttl_blocks;

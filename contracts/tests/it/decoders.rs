@@ -30,7 +30,7 @@ use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{Amount, Currency};
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_contracts::{
-    collection, enclave_registry, governance, guardian, registry, store, wallet,
+    ca, collection, enclave_registry, governance, guardian, registry, store, wallet,
 };
 
 const CHAIN: &str = "paychain-fuzz";
@@ -631,9 +631,57 @@ fn write_fuzz_seeds() {
         seed.extend_from_slice(bytes);
         write("enclave_decode", name, &seed);
     }
+    // ca_decode: a CA certificate and a party certificate it issued (DER and PEM).
+    let (ca_der, party_der) = ca_certs();
+    write("ca_decode", "ca_cert.der", &ca_der);
+    write("ca_decode", "party_cert.der", &party_der);
+    write(
+        "ca_decode",
+        "party_cert.pem",
+        ca::to_pem(&party_der).as_bytes(),
+    );
     for (name, body) in rpc_bodies() {
         write("rpc_params", name, body.as_bytes());
     }
+}
+
+/// A CA certificate of `plat-a` and a merchant certificate it issued (fixed keys and times).
+fn ca_certs() -> (Vec<u8>, Vec<u8>) {
+    let ca_key = key(40);
+    let ca_der = ca::build_ca_cert(
+        &ca_key,
+        &ca::CaParams {
+            common_name: "plat-a CA".into(),
+            platform: pid("plat-a"),
+            serial: ca::Serial::from_u64(1).unwrap(),
+            not_before_s: 1_700_000_000,
+            not_after_s: 2_000_000_000,
+        },
+    )
+    .unwrap();
+    let party_der = ca::issue_party_cert(
+        &ca_key,
+        &ca_der,
+        &ca::PartyParams {
+            common_name: "Noodle House".into(),
+            party_key: key(41).public_key(),
+            encryption_key: paychain_contracts::enclave::KxSecret::from_seed([42; 32]).public_key(),
+            role: ca::PartyRole::Merchant,
+            serial: ca::Serial::from_u64(0x0102).unwrap(),
+            not_before_s: 1_700_000_000,
+            not_after_s: 1_800_000_000,
+        },
+    )
+    .unwrap();
+    (ca_der, party_der)
+}
+
+#[test]
+fn ca_seed_certificates_decode() {
+    let (ca_der, party_der) = ca_certs();
+    let ca_info = ca::decode_ca_cert(&ca_der).unwrap();
+    let party = ca::decode_party_cert(&party_der).unwrap();
+    ca::verify_issued_by(&party, &ca_info).unwrap();
 }
 
 /// A JSON-RPC request as a client sends it.

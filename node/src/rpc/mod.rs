@@ -5,7 +5,7 @@
 //! `paychain-api` crate; this folder implements its server traits on [`Rpc`], one file per area:
 //! [`chain`] (status, submission, blocks, certificates, accounts, merchants, records, and the
 //! subscriptions), [`submit`] (batch submission with backpressure), [`enclave`], [`wallet`],
-//! [`collection`], [`store`], [`guardian`]. The reference is `docs/rpc.md`.
+//! [`collection`], [`store`], [`guardian`], [`ca`]. The reference is `docs/rpc.md`.
 //!
 //! The RPC layer checks only the shape of requests; permissions are the contracts' business.
 //!
@@ -22,6 +22,7 @@
 //! - errors quote at most 64 characters of what was sent, and an internal fault is answered
 //!   `internal error (logged as #N)`, its detail only in the node's log ([`internal`]).
 
+pub mod ca;
 pub mod chain;
 pub mod collection;
 pub mod enclave;
@@ -51,8 +52,8 @@ use jsonrpsee::server::{
 };
 use jsonrpsee::types::{ErrorObjectOwned, Request};
 use paychain_api::{
-    doc, ChainApiServer, CollectionApiServer, EnclaveApiServer, GuardianApiServer, StoreApiServer,
-    SubscriptionApiServer, WalletApiServer,
+    doc, CaApiServer, ChainApiServer, CollectionApiServer, EnclaveApiServer, GuardianApiServer,
+    StoreApiServer, SubscriptionApiServer, WalletApiServer,
 };
 use serde_json::value::RawValue;
 
@@ -100,7 +101,8 @@ pub fn module(
     m.merge(WalletApiServer::into_rpc(rpc.clone()))?;
     m.merge(CollectionApiServer::into_rpc(rpc.clone()))?;
     m.merge(StoreApiServer::into_rpc(rpc.clone()))?;
-    m.merge(GuardianApiServer::into_rpc(rpc))?;
+    m.merge(GuardianApiServer::into_rpc(rpc.clone()))?;
+    m.merge(CaApiServer::into_rpc(rpc))?;
     Ok(m)
 }
 

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use paychain_client::contracts::api::{EnclaveStatusView, MerchantView};
+use paychain_client::contracts::crypto::PublicKey;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::enclave::{self, Pin};
 use paychain_client::{keystore, rpc};
 use serde_json::json;
 
+use crate::args::SendArgs;
 use crate::output::{platform_list, Failure, Output};
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +25,15 @@ pub(crate) enum EnclaveCmd {
         /// The platform's member key file.
         #[arg(long, value_name = "KEYFILE")]
         key: PathBuf,
+    },
+    /// As a platform (--key is its member key): deregister one of its enclaves (its signer key, from
+    /// `enclave status`), e.g. a decommissioned machine's.
+    Deregister {
+        #[command(flatten)]
+        send: SendArgs,
+        /// The enclave's signer key (64 hex characters).
+        #[arg(long, value_name = "HEX")]
+        signer: PublicKey,
     },
 }
 
@@ -44,6 +55,13 @@ pub(crate) async fn run(url: &str, cmd: EnclaveCmd) -> Result<Output, Failure> {
         EnclaveCmd::Status => {
             let view = rpc::Client::new(url)?.enclave().await?;
             Ok(Output::new(human_enclave(&view), &view))
+        }
+        EnclaveCmd::Deregister { send, signer } => {
+            let key = send.load_key()?;
+            let client = rpc::Client::new(url)?;
+            let sent =
+                enclave::deregister(&client, key.secret_key(), signer, send.wait.wait()).await?;
+            crate::output::sent(sent, None)
         }
         EnclaveCmd::Audit { key } => {
             let key = keystore::load(&key)?;

@@ -81,6 +81,10 @@ pub(crate) struct ActionArgs {
     /// Cap what a wallet host's clearing account may owe in one currency (with --cap, --currency).
     #[arg(long, value_name = "PLATFORM", requires_all = ["cap", "currency"])]
     set_net_debit_cap: Option<PlatformId>,
+    /// Raise (or set) the lowest enclave security version the chain accepts (at least 1): enclaves
+    /// below it are neither provisioned nor trusted, and stop answering.
+    #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(u32).range(1..))]
+    set_enclave_min_security_version: Option<u32>,
 }
 
 fn parse_measurement(s: &str) -> Result<Measurement, String> {
@@ -119,6 +123,8 @@ pub(crate) async fn run(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
                 Action::ApproveMeasurement { measurement: m }
             } else if let Some(m) = a.revoke_measurement {
                 Action::RevokeMeasurement { measurement: m }
+            } else if let Some(version) = a.set_enclave_min_security_version {
+                Action::SetEnclaveMinSecurityVersion { version }
             } else if let (Some(p), Some(cap), Some(currency)) =
                 (&a.set_net_debit_cap, args.cap, args.currency)
             {

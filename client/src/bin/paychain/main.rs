@@ -15,6 +15,7 @@ use paychain_client::rpc;
 use crate::output::{one_line, Output};
 
 mod args;
+mod ca;
 mod cert;
 mod chain;
 mod collect;
@@ -125,6 +126,10 @@ pub(crate) enum Command {
     /// dependant pays with `paychain pay --binding`; notifications and monthly statements.
     #[command(subcommand)]
     Guardian(guardian::GuardianCmd),
+    /// The consortium CA: a platform's CA (init, governance approval), party certificates (issue,
+    /// the party's consent, register, revoke) and their on-chain state (show).
+    #[command(subcommand)]
+    Ca(ca::CaCmd),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -204,6 +209,7 @@ async fn run(cli: Cli) -> Result<Output, output::Failure> {
         Command::Store(cmd) => store::run(url, cmd).await,
         Command::Identity(cmd) => store::identity(cmd),
         Command::Guardian(cmd) => guardian::run(url, cmd).await,
+        Command::Ca(cmd) => ca::run(url, cmd).await,
     }
 }
 

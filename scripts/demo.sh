@@ -183,7 +183,7 @@ printf '  (bank channel SMS to the payer: your card binding code is %s)\n' "$OTP
 pc 0 wallet confirm-card --key "$DEMO/payer.json" --binding "$BINDING" --otp "$OTP"
 pc 0 wallet top-up --key "$P0_KEY" --owner-key "$DEMO/payer.json" --wallet "$WALLET" --amount 200.00 --currency CNY \
   --card "$CARD"   # the payer signs the instruction; the host alone cannot load a wallet
-pc 3 wallet show "$WALLET"
+pc 3 wallet show "$WALLET" --key "$DEMO/payer.json"
 ok "wallet $WALLET holds 200.00 CNY"
 
 say "scan and pay 3/6: Noodle House shows a dynamic code for order DEMO-0001 (38.00 CNY)"
@@ -219,12 +219,16 @@ fi
 ok "a copy with the amount changed to 3.80 is refused: $(cat "$DEMO/tampered.err")"
 
 say "scan and pay 6/6: to-be-settled balance, settlement, a partial refund, statements"
-pc 3 wallet balance --merchant "$M1" --acquirer platform-0 --currency CNY
+pc 3 wallet balance --merchant "$M1" --acquirer platform-0 --currency CNY --key "$DEMO/merchant-1.json"
 pc 0 settle --key "$P0_KEY" --merchant "$M1" --amount 30.00 --currency CNY
 pc 0 refund --key "$P0_KEY" --payment "$PAYMENT" --amount 8.00
-pc 3 wallet statement --wallet "$WALLET"
-pc 3 wallet statement --merchant "$M1" --acquirer platform-0 --currency CNY
+pc 3 wallet statement --wallet "$WALLET" --key "$DEMO/payer.json"
+pc 3 wallet statement --merchant "$M1" --acquirer platform-0 --currency CNY --key "$P0_KEY"
 pc 3 cert list --key "$DEMO/payer.json"
+if pc 3 cert list --key "$DEMO/merchant-1.json" --public-key "$PAYER" >/dev/null 2>"$DEMO/private.err"; then
+  die "another key listed the payer's certificates"
+fi
+ok "private reads are signed by an entitled key: the merchant listing the payer's certificates is refused: $(tail -n 1 "$DEMO/private.err")"
 ok "scan and pay done: money moved wallet → to-be-settled → bank, and back to the wallet by refund"
 
 trap - EXIT
@@ -293,7 +297,7 @@ if pc 0 pay --code "$DEMO/tea.png" --key "$DEMO/child.json" --binding "$GB" --am
   die "a payment above the per-payment limit was accepted"
 fi
 printf '  refused: %s\n' "$(tail -n 1 "$DEMO/limit.err")"
-pc 0 guardian statement --binding "$GB"
+pc 0 guardian statement --binding "$GB" --key "$DEMO/payer.json"
 ok "the child paid from the guardian's wallet within the limits; the guardian sees the month's statement"
 
 say "offline store, online identity: Tea Corner scans Han Meimei's identity code and she confirms"

@@ -7,12 +7,12 @@ use paychain_contracts::api::{
     AccountView, BlockView, EventFilter, EventNotification, MerchantView, RecordView, StatusView,
     SubmitView, TxView,
 };
-use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 
 use crate::doc::{Area, MethodDoc, ParamDoc, SubscriptionDoc};
+use crate::reads::{SealedReply, SIGNED_READ};
 use crate::{ErrorCode as E, Param, SubmitItem};
 
 /// Method names of this area.
@@ -61,7 +61,7 @@ pub trait ChainApi {
 
     /// The offline-verifiable certificate of a committed transaction.
     #[method(name = "certificate")]
-    fn certificate(&self, tx_hash: Param<Hash>) -> RpcResult<TxCertificate>;
+    fn certificate(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
     /// The committed block at a height, `null` if there is none (yet).
     #[method(name = "block")]
@@ -160,10 +160,10 @@ pub const AREA: Area = Area {
         },
         MethodDoc {
             name: method::CERTIFICATE,
-            params: &[ParamDoc::required(HASH, HEX64)],
-            result: "TxCertificate",
-            errors: &[E::InvalidParams, E::NotCommitted, E::NotYetCertifiable, E::Internal],
-            summary: "Tx, receipt, both headers, Merkle proofs and both commits, verifiable offline; \
+            params: &[SIGNED_READ],
+            result: "SealedReply of TxCertificate",
+            errors: &[E::InvalidParams, E::NotCommitted, E::NotYetCertifiable, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `certificate {tx_hash}`. Tx, receipt, both headers, Merkle proofs and both commits, verifiable offline; \
                       available once the next block is committed.",
             subscription: None,
         },

@@ -2,10 +2,9 @@
 
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
-use paychain_contracts::api::{CollectionView, CollectionsView};
-use paychain_contracts::crypto::{Hash, PublicKey};
 
-use crate::doc::{Area, MethodDoc, ParamDoc};
+use crate::doc::{Area, MethodDoc};
+use crate::reads::{SealedReply, SIGNED_READ};
 use crate::{ErrorCode as E, Param};
 
 /// Method names of this area.
@@ -19,15 +18,11 @@ pub mod method {
 pub trait CollectionApi {
     /// The total order, its sub-orders, what is paid and what is outstanding.
     #[method(name = "collection")]
-    fn collection(&self, collection_id: Param<Hash>) -> RpcResult<CollectionView>;
+    fn collection(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
     /// Collections the key created, is the payee of, or paid a share of, newest first.
     #[method(name = "collections")]
-    fn collections(
-        &self,
-        public_key: Param<PublicKey>,
-        limit: Option<Param<usize>>,
-    ) -> RpcResult<CollectionsView>;
+    fn collections(&self, read: Param<String>) -> RpcResult<SealedReply>;
 }
 
 /// The reference of this area (see [`crate::doc`]).
@@ -38,21 +33,18 @@ pub const AREA: Area = Area {
     methods: &[
         MethodDoc {
             name: method::COLLECTION,
-            params: &[ParamDoc::required("collection id", "string: 64 hex characters")],
-            result: "CollectionView `{collection, paid, outstanding}`",
-            errors: &[E::InvalidParams, E::UnknownCollection, E::Internal],
-            summary: "The total order, its sub-orders, paid (in escrow) and outstanding.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of CollectionView `{collection, paid, outstanding}`",
+            errors: &[E::InvalidParams, E::UnknownCollection, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `collection {collection_id}`. The total order, its sub-orders, paid (in escrow) and outstanding.",
             subscription: None,
         },
         MethodDoc {
             name: method::COLLECTIONS,
-            params: &[
-                ParamDoc::required("public key", "string: 64 hex characters"),
-                ParamDoc::optional("limit", "integer (default and at most 100)"),
-            ],
-            result: "CollectionsView `{collections, truncated}`",
-            errors: &[E::InvalidParams, E::Internal],
-            summary: "Collections the key created, is the payee's merchant key of, or paid a share of, newest first.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of CollectionsView `{collections, truncated}`",
+            errors: &[E::InvalidParams, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `collections {public_key, limit?}`. Collections the key created, is the payee's merchant key of, or paid a share of, newest first.",
             subscription: None,
         },
     ],

@@ -16,6 +16,7 @@ pub const AREAS: &[Area] = &[
     crate::store::AREA,
     crate::guardian::AREA,
     crate::ca::AREA,
+    crate::reads::AREA,
 ];
 
 /// Where `docs/rpc.md` lives, relative to the workspace root.

@@ -109,6 +109,16 @@ codes! {
         "No certificate is registered for this key.";
     UnknownPlatformCa = 6001,
         "Governance never approved a CA for this platform.";
+    ReadNotSigned = 6100,
+        "A private method was called without a signed read: its one param must be the hex of a SignedRead (≤ 512 bytes) asking that method.";
+    ReadBadSignature = 6101,
+        "The signed read's signature does not verify under the requester key it names (signed by another key, or altered).";
+    ReadExpired = 6102,
+        "The signed read's `valid_until_height` is below the tip (stale), or more than 100 blocks above it: sign a fresh one.";
+    ReadNotEntitled = 6103,
+        "The requester may not read this (not a party, not a party's platform, not the regulator), or it does not exist.";
+    ReadMismatch = 6104,
+        "The signed read is for another chain or another method, or its reply key is a low-order X25519 point.";
 }
 
 /// The longest error message the node sends, in bytes (longer ones are cut, ending in `…`).

@@ -4,11 +4,9 @@
 
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
-use paychain_contracts::api::GuardianBindingsView;
-use paychain_contracts::crypto::{Hash, PublicKey};
-use paychain_contracts::guardian::{Binding, Statement};
 
-use crate::doc::{Area, MethodDoc, ParamDoc};
+use crate::doc::{Area, MethodDoc};
+use crate::reads::{SealedReply, SIGNED_READ};
 use crate::{ErrorCode as E, Param};
 
 /// Method names of this area.
@@ -27,23 +25,15 @@ pub const MAX_LIST: usize = 100;
 pub trait GuardianApi {
     /// One guardian binding.
     #[method(name = "guardianBinding")]
-    fn guardian_binding(&self, binding_id: Param<Hash>) -> RpcResult<Binding>;
+    fn guardian_binding(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
     /// Bindings where the key is guardian or dependant, newest first.
     #[method(name = "guardianBindings")]
-    fn guardian_bindings(
-        &self,
-        public_key: Param<PublicKey>,
-        limit: Option<Param<usize>>,
-    ) -> RpcResult<GuardianBindingsView>;
+    fn guardian_bindings(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
     /// One UTC month (`YYYY-MM`) of the dependant's payments, with refunds.
     #[method(name = "guardianStatement")]
-    fn guardian_statement(
-        &self,
-        binding_id: Param<Hash>,
-        month: Param<String>,
-    ) -> RpcResult<Statement>;
+    fn guardian_statement(&self, read: Param<String>) -> RpcResult<SealedReply>;
 }
 
 /// The reference of this area (see [`crate::doc`]).
@@ -56,35 +46,26 @@ pub const AREA: Area = Area {
     methods: &[
         MethodDoc {
             name: method::GUARDIAN_BINDING,
-            params: &[ParamDoc::required(
-                "binding id",
-                "string: 64 hex characters",
-            )],
-            result: "Binding",
-            errors: &[E::InvalidParams, E::UnknownGuardianBinding, E::Internal],
-            summary: "One guardian binding.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of Binding",
+            errors: &[E::InvalidParams, E::UnknownGuardianBinding, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `guardian_binding {binding_id}`. One guardian binding.",
             subscription: None,
         },
         MethodDoc {
             name: method::GUARDIAN_BINDINGS,
-            params: &[
-                ParamDoc::required("public key", "string: 64 hex characters"),
-                ParamDoc::optional("limit", "integer (default and at most 100)"),
-            ],
-            result: "GuardianBindingsView `{bindings, truncated}`",
-            errors: &[E::InvalidParams, E::Internal],
-            summary: "Bindings where the key is guardian or dependant, newest first.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of GuardianBindingsView `{bindings, truncated}`",
+            errors: &[E::InvalidParams, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `guardian_bindings {public_key, limit?}`. Bindings where the key is guardian or dependant, newest first.",
             subscription: None,
         },
         MethodDoc {
             name: method::GUARDIAN_STATEMENT,
-            params: &[
-                ParamDoc::required("binding id", "string: 64 hex characters"),
-                ParamDoc::required("month", "string: YYYY-MM (UTC)"),
-            ],
-            result: "Statement",
-            errors: &[E::InvalidParams, E::UnknownGuardianBinding, E::Internal],
-            summary: "That UTC month's payments by the dependant, with refunds.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of Statement",
+            errors: &[E::InvalidParams, E::UnknownGuardianBinding, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `guardian_statement {binding_id, month}`. That UTC month's payments by the dependant, with refunds.",
             subscription: None,
         },
     ],

@@ -10,6 +10,7 @@
 //! | store orders | [`StoreApiServer`]/[`StoreApiClient`] | `store.rs` |
 //! | guardian bindings | [`GuardianApiServer`]/[`GuardianApiClient`] | `guardian.rs` |
 //! | consortium CA | [`CaApiServer`]/[`CaApiClient`] | `ca.rs` |
+//! | signed reads, the regulator's audit | [`ReadsApiServer`]/[`ReadsApiClient`] | `reads.rs` |
 //!
 //! The node implements the server traits (`node/src/rpc/`), the SDK calls the client traits
 //! (`paychain_client::rpc::Client`). [`method`] names every method for callers that build requests
@@ -28,6 +29,7 @@ pub mod enclave;
 mod error;
 pub mod guardian;
 mod param;
+pub mod reads;
 pub mod store;
 pub mod wallet;
 
@@ -39,6 +41,7 @@ pub use error::{clip, quote, ErrorCode, MAX_MESSAGE_BYTES, QUOTE_CHARS};
 pub use guardian::{GuardianApiClient, GuardianApiServer};
 pub use param::{invalid, Param};
 pub use paychain_contracts::api::*;
+pub use reads::{ReadsApiClient, ReadsApiServer};
 pub use store::{StoreApiClient, StoreApiServer};
 pub use wallet::{WalletApiClient, WalletApiServer};
 
@@ -52,6 +55,7 @@ pub mod method {
     pub use crate::collection::method::*;
     pub use crate::enclave::method::*;
     pub use crate::guardian::method::*;
+    pub use crate::reads::method::*;
     pub use crate::store::method::*;
     pub use crate::wallet::method::*;
 }

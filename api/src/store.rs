@@ -2,10 +2,9 @@
 
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
-use paychain_contracts::api::{StoreOrderView, StoreOrdersView};
-use paychain_contracts::crypto::{Hash, PublicKey};
 
-use crate::doc::{Area, MethodDoc, ParamDoc};
+use crate::doc::{Area, MethodDoc};
+use crate::reads::{SealedReply, SIGNED_READ};
 use crate::{ErrorCode as E, Param};
 
 /// Method names of this area.
@@ -19,15 +18,11 @@ pub mod method {
 pub trait StoreApi {
     /// The order, its status and whether it is expired at the latest block time.
     #[method(name = "storeOrder")]
-    fn store_order(&self, order_id: Param<Hash>) -> RpcResult<StoreOrderView>;
+    fn store_order(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
     /// Orders where the key is the user or the store's merchant key, newest first.
     #[method(name = "storeOrders")]
-    fn store_orders(
-        &self,
-        public_key: Param<PublicKey>,
-        limit: Option<Param<usize>>,
-    ) -> RpcResult<StoreOrdersView>;
+    fn store_orders(&self, read: Param<String>) -> RpcResult<SealedReply>;
 }
 
 /// The reference of this area (see [`crate::doc`]).
@@ -38,21 +33,18 @@ pub const AREA: Area = Area {
     methods: &[
         MethodDoc {
             name: method::STORE_ORDER,
-            params: &[ParamDoc::required("order id", "string: 64 hex characters")],
-            result: "StoreOrderView `{order, expired}`",
-            errors: &[E::InvalidParams, E::UnknownOrder, E::Internal],
-            summary: "The order, its status and whether it is expired at the latest block time.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of StoreOrderView `{order, expired}`",
+            errors: &[E::InvalidParams, E::UnknownOrder, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `store_order {order_id}`. The order, its status and whether it is expired at the latest block time.",
             subscription: None,
         },
         MethodDoc {
             name: method::STORE_ORDERS,
-            params: &[
-                ParamDoc::required("public key", "string: 64 hex characters"),
-                ParamDoc::optional("limit", "integer (default and at most 100)"),
-            ],
-            result: "StoreOrdersView `{orders, truncated}`",
-            errors: &[E::InvalidParams, E::Internal],
-            summary: "Orders where the key is the user or the store's merchant key, newest first.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of StoreOrdersView `{orders, truncated}`",
+            errors: &[E::InvalidParams, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `store_orders {public_key, limit?}`. Orders where the key is the user or the store's merchant key, newest first.",
             subscription: None,
         },
     ],

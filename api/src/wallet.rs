@@ -6,15 +6,12 @@
 
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
-use paychain_contracts::api::{
-    BalanceView, CertificatesView, PaymentView, ProposalView, StatementView, UserWalletsView,
-    WalletView,
-};
-use paychain_contracts::crypto::{Hash, PublicKey};
-use paychain_contracts::ids::{MerchantId, PlatformId};
-use paychain_contracts::wallet::{Account, CardBinding, HostQualification};
+use paychain_contracts::api::ProposalView;
+use paychain_contracts::ids::PlatformId;
+use paychain_contracts::wallet::HostQualification;
 
 use crate::doc::{Area, MethodDoc, ParamDoc};
+use crate::reads::{SealedReply, SIGNED_READ};
 use crate::{ErrorCode as E, Param};
 
 /// Method names of this area.
@@ -40,46 +37,37 @@ pub const MAX_CERTIFICATES: usize = 1000;
 /// Wallet, payment and governance queries.
 #[rpc(server, client, namespace = "paychain")]
 pub trait WalletApi {
-    /// A wallet with its balance and its owner's bound cards.
+    /// A wallet with its balance and its owner's bound cards (signed read).
     #[method(name = "wallet")]
-    fn wallet(&self, wallet_id: Param<Hash>) -> RpcResult<WalletView>;
+    fn wallet(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
-    /// A user's attestation and wallets.
+    /// A user's attestation and wallets (signed read).
     #[method(name = "wallets")]
-    fn wallets(&self, user: Param<PublicKey>) -> RpcResult<UserWalletsView>;
+    fn wallets(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
     /// A platform's wallet-host qualification.
     #[method(name = "walletHost")]
     fn wallet_host(&self, platform_id: Param<PlatformId>) -> RpcResult<HostQualification>;
 
-    /// An account's currency and state.
+    /// An account's currency and state (signed read).
     #[method(name = "balance")]
-    fn balance(&self, account: Param<Account>) -> RpcResult<BalanceView>;
+    fn balance(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
-    /// An account's movements between two heights (`to` defaults to the tip).
+    /// An account's movements between two heights (signed read).
     #[method(name = "statement")]
-    fn statement(
-        &self,
-        account: Param<Account>,
-        from_height: Option<Param<u64>>,
-        to_height: Option<Param<u64>>,
-    ) -> RpcResult<StatementView>;
+    fn statement(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
-    /// One payment.
+    /// One payment (signed read).
     #[method(name = "payment")]
-    fn payment(&self, payment_id: Param<Hash>) -> RpcResult<PaymentView>;
+    fn payment(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
-    /// The payment of a merchant's order.
+    /// The payment of a merchant's order (signed read).
     #[method(name = "order")]
-    fn order(
-        &self,
-        merchant_id: Param<MerchantId>,
-        order_ref: Param<String>,
-    ) -> RpcResult<PaymentView>;
+    fn order(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
-    /// One card binding.
+    /// One card binding (signed read).
     #[method(name = "cardBinding")]
-    fn card_binding(&self, binding_id: Param<Hash>) -> RpcResult<CardBinding>;
+    fn card_binding(&self, read: Param<String>) -> RpcResult<SealedReply>;
 
     /// One governance proposal.
     #[method(name = "proposal")]
@@ -89,17 +77,11 @@ pub trait WalletApi {
     #[method(name = "proposals")]
     fn proposals(&self) -> RpcResult<Vec<ProposalView>>;
 
-    /// Payment, refund and split-bill transactions of a key as payer and as payee, newest first.
+    /// Payment, refund and split-bill transactions of a key as payer and as payee, newest first
+    /// (signed read, by the key itself or the regulator).
     #[method(name = "certificates")]
-    fn certificates(
-        &self,
-        public_key: Param<PublicKey>,
-        limit: Option<Param<usize>>,
-    ) -> RpcResult<CertificatesView>;
+    fn certificates(&self, read: Param<String>) -> RpcResult<SealedReply>;
 }
-
-const HEX64: &str = "string: 64 hex characters";
-const ACCOUNT: &str = "Account JSON: `{\"wallet\":{\"id\":HEX}}`, `{\"to_be_settled\":{\"merchant_id\",\"acquirer\",\"currency\"}}` or `{\"clearing\":{\"platform\",\"currency\"}}`";
 
 /// The reference of this area (see [`crate::doc`]).
 pub const AREA: Area = Area {
@@ -109,18 +91,18 @@ pub const AREA: Area = Area {
     methods: &[
         MethodDoc {
             name: method::WALLET,
-            params: &[ParamDoc::required("wallet id", HEX64)],
-            result: "WalletView",
-            errors: &[E::InvalidParams, E::UnknownWallet, E::Internal],
-            summary: "A wallet with its balance and its owner's bound cards.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of WalletView",
+            errors: &[E::InvalidParams, E::UnknownWallet, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `wallet {wallet_id}`. A wallet with its balance and its owner's bound cards.",
             subscription: None,
         },
         MethodDoc {
             name: method::WALLETS,
-            params: &[ParamDoc::required("user public key", HEX64)],
-            result: "UserWalletsView `{user, verification, wallets}`",
-            errors: &[E::InvalidParams, E::Internal],
-            summary: "A user's attestation and wallets.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of UserWalletsView `{user, verification, wallets}`",
+            errors: &[E::InvalidParams, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `wallets {user}`. A user's attestation and wallets.",
             subscription: None,
         },
         MethodDoc {
@@ -133,49 +115,42 @@ pub const AREA: Area = Area {
         },
         MethodDoc {
             name: method::BALANCE,
-            params: &[ParamDoc::required("account", ACCOUNT)],
-            result: "BalanceView `{account, currency, state}`",
-            errors: &[E::InvalidParams, E::Internal],
-            summary: "An account's currency and state (zero balance for a known, empty account).",
+            params: &[SIGNED_READ],
+            result: "SealedReply of BalanceView `{account, currency, state}`",
+            errors: &[E::InvalidParams, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `balance {account}`. An account's currency and state (zero balance for a known, empty account).",
             subscription: None,
         },
         MethodDoc {
             name: method::STATEMENT,
-            params: &[
-                ParamDoc::required("account", ACCOUNT),
-                ParamDoc::optional("from height", "integer (default 0)"),
-                ParamDoc::optional("to height", "integer (default: the tip)"),
-            ],
-            result: "StatementView",
-            errors: &[E::InvalidParams, E::Internal],
-            summary: "An account's movements between two heights (a page; `truncated` when more follow).",
+            params: &[SIGNED_READ],
+            result: "SealedReply of StatementView",
+            errors: &[E::InvalidParams, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `statement {account, from_height, to_height?}`. An account's movements between two heights (a page; `truncated` when more follow).",
             subscription: None,
         },
         MethodDoc {
             name: method::PAYMENT,
-            params: &[ParamDoc::required("payment id", HEX64)],
-            result: "PaymentView",
-            errors: &[E::InvalidParams, E::UnknownPayment, E::Internal],
-            summary: "One payment with its refunds.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of PaymentView",
+            errors: &[E::InvalidParams, E::UnknownPayment, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `payment {payment_id}`. One payment with its refunds.",
             subscription: None,
         },
         MethodDoc {
             name: method::ORDER,
-            params: &[
-                ParamDoc::required("merchant id", "string: merchant id"),
-                ParamDoc::required("order reference", "string"),
-            ],
-            result: "PaymentView",
-            errors: &[E::InvalidParams, E::OrderNotPaid, E::Internal],
-            summary: "The payment of a merchant's order.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of PaymentView",
+            errors: &[E::InvalidParams, E::OrderNotPaid, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `order {merchant_id, order_ref}`. The payment of a merchant's order.",
             subscription: None,
         },
         MethodDoc {
             name: method::CARD_BINDING,
-            params: &[ParamDoc::required("card binding id", HEX64)],
-            result: "CardBinding",
-            errors: &[E::InvalidParams, E::UnknownCardBinding, E::Internal],
-            summary: "One card binding.",
+            params: &[SIGNED_READ],
+            result: "SealedReply of CardBinding",
+            errors: &[E::InvalidParams, E::UnknownCardBinding, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `card_binding {binding_id}`. One card binding.",
             subscription: None,
         },
         MethodDoc {
@@ -196,13 +171,10 @@ pub const AREA: Area = Area {
         },
         MethodDoc {
             name: method::CERTIFICATES,
-            params: &[
-                ParamDoc::required("public key", HEX64),
-                ParamDoc::optional("limit", "integer (default 100, at most 1000)"),
-            ],
-            result: "CertificatesView `{public_key, merchant_id, certificates, truncated}`",
-            errors: &[E::InvalidParams, E::Internal],
-            summary: "Payment, refund and split-bill (share, completion, refund) txs of the key as payer \
+            params: &[SIGNED_READ],
+            result: "SealedReply of CertificatesView `{public_key, merchant_id, certificates, truncated}`",
+            errors: &[E::InvalidParams, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
+            summary: "Signed read, query `certificates {public_key, limit?}`. Payment, refund and split-bill (share, completion, refund) txs of the key as payer \
                       (its wallets) and as payee (the merchant it is the key of), newest first.",
             subscription: None,
         },

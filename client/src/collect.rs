@@ -16,6 +16,7 @@ use paychain_contracts::collection::{self, Shares, Status};
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::Amount;
+use paychain_contracts::reads::Query;
 use paychain_contracts::tx::Call;
 use paychain_contracts::wallet;
 
@@ -74,17 +75,17 @@ pub enum Error {
 impl rpc::Client {
     /// `paychain_collection`.
     pub async fn collection(&self, id: &Hash) -> Result<CollectionView, rpc::Error> {
-        self.run(method::COLLECTION, self.api().collection((*id).into()))
-            .await
+        let q = Query::Collection { collection_id: *id };
+        crate::rpc::signed_read!(self, method::COLLECTION, q, collection)
     }
 
     /// `paychain_collections`: what `key` created, is the payee of, or paid a share of.
     pub async fn collections(&self, key: &PublicKey) -> Result<CollectionsView, rpc::Error> {
-        self.run(
-            method::COLLECTIONS,
-            self.api().collections((*key).into(), None),
-        )
-        .await
+        let q = Query::Collections {
+            public_key: *key,
+            limit: None,
+        };
+        crate::rpc::signed_read!(self, method::COLLECTIONS, q, collections)
     }
 }
 
@@ -277,6 +278,7 @@ pub async fn pay_share(
     password: Option<String>,
     wait: Wait,
 ) -> Result<SharePaid, Error> {
+    let client = &client.clone().with_reader(payer);
     let view = client.collection(&id).await?;
     let (share, amount) = choose_share(&view, share)?;
     let from_wallet =

@@ -21,6 +21,7 @@ use paychain_contracts::api::{EventFilter, EventNotification, GuardianBindingsVi
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::guardian::{self, Binding, Limits, Statement, Status};
 use paychain_contracts::money::{self, Amount, Currency};
+use paychain_contracts::reads::Query;
 use paychain_contracts::tx::Call;
 use paychain_contracts::wallet;
 use rand::RngCore;
@@ -74,11 +75,8 @@ pub enum Error {
 impl rpc::Client {
     /// `paychain_guardianBinding`.
     pub async fn guardian_binding(&self, id: &Hash) -> Result<Binding, rpc::Error> {
-        self.run(
-            method::GUARDIAN_BINDING,
-            self.api().guardian_binding((*id).into()),
-        )
-        .await
+        let q = Query::GuardianBinding { binding_id: *id };
+        crate::rpc::signed_read!(self, method::GUARDIAN_BINDING, q, guardian_binding)
     }
 
     /// `paychain_guardianBindings`: the bindings where `key` is guardian or dependant, newest
@@ -87,11 +85,11 @@ impl rpc::Client {
         &self,
         key: &PublicKey,
     ) -> Result<GuardianBindingsView, rpc::Error> {
-        self.run(
-            method::GUARDIAN_BINDINGS,
-            self.api().guardian_bindings((*key).into(), None),
-        )
-        .await
+        let q = Query::GuardianBindings {
+            public_key: *key,
+            limit: None,
+        };
+        crate::rpc::signed_read!(self, method::GUARDIAN_BINDINGS, q, guardian_bindings)
     }
 
     /// `paychain_guardianStatement` for `month` (`YYYY-MM`).
@@ -100,10 +98,11 @@ impl rpc::Client {
         binding: &Hash,
         month: &str,
     ) -> Result<Statement, rpc::Error> {
-        let call = self
-            .api()
-            .guardian_statement((*binding).into(), month.to_owned().into());
-        self.run(method::GUARDIAN_STATEMENT, call).await
+        let q = Query::GuardianStatement {
+            binding_id: *binding,
+            month: month.to_owned(),
+        };
+        crate::rpc::signed_read!(self, method::GUARDIAN_STATEMENT, q, guardian_statement)
     }
 }
 
@@ -213,6 +212,7 @@ pub async fn set_limits(
     values: &LimitValues,
     wait: Wait,
 ) -> Result<(Limits, Sent), Error> {
+    let client = &client.clone().with_reader(guardian_key);
     let b = client.guardian_binding(&binding).await?;
     let currency = b
         .authorisation

@@ -585,6 +585,8 @@ pub async fn quote(
     opts: &PayOptions,
 ) -> Result<Quote, Error> {
     let payer = &key.public_key();
+    // The payer's own reads (its wallets, its order, its guardian binding) are signed with its key.
+    let client = &client.clone().with_reader(key);
     if let (Some(code_cur), Some(chosen)) = (code.currency, opts.currency) {
         if code_cur != chosen {
             return Err(Error::CurrencyMismatch {
@@ -630,7 +632,13 @@ pub async fn quote(
                 payment: paid.payment.id,
             })
         }
-        Err(e) if e.code() == Some(ErrorCode::OrderNotPaid) => {}
+        // Unpaid, or paid by someone else (whose payment the payer may not read): the chain
+        // refuses a second payment of one order anyway.
+        Err(e)
+            if matches!(
+                e.code(),
+                Some(ErrorCode::OrderNotPaid | ErrorCode::ReadNotEntitled)
+            ) => {}
         Err(e) => return Err(e.into()),
     }
     if wallet.balance < amount.value {
@@ -862,6 +870,8 @@ pub async fn pay_scanned(
     request: PayRequest<'_>,
     wait: Duration,
 ) -> Result<Paid, Error> {
+    // The payer's reads (its binding, its certificate) are signed with its key.
+    let client = &client.clone().with_reader(key);
     let delegated = match request.binding {
         None => None,
         Some(binding) => Some(delegation(client, binding, request.biometric_template).await?),

@@ -7,13 +7,14 @@
 //! background task); [`Client::subscribe_blocks`] opens a WebSocket to the same port for the block feed.
 //! Every failure becomes one [`Error`] whose message fits on one line and says what to do about it.
 
-use std::time::Duration;
-
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use jsonrpsee::core::client::{Error as RpcError, Subscription};
 use jsonrpsee::http_client::{transport, HttpClient};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use paychain_api::Param;
 use paychain_api::{
     method, AccountView, BlockView, ChainApiClient, EnclaveApiClient, EnclaveStatusView, ErrorCode,
     EventFilter, EventNotification, LookupView, MerchantView, RecordView, StatusView, SubmitItem,
@@ -21,10 +22,67 @@ use paychain_api::{
 };
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::commit::Commit;
-use paychain_contracts::crypto::{Hash, PublicKey};
-use paychain_contracts::enclave::SignedLookup;
+use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::enclave::{KxSecret, SignedLookup};
 use paychain_contracts::ids::{MerchantId, PlatformId};
+use paychain_contracts::reads::{self, Query, ReadRequest, SealedReply, READ_NONCE_LEN};
 use paychain_contracts::tx::SignedTx;
+
+/// A read request by `key` for `query` with a fresh nonce and reply key (returned with it).
+pub fn read_request(
+    key: &SecretKey,
+    chain_id: paychain_contracts::ids::ChainId,
+    query: Query,
+    valid_until_height: u64,
+) -> (ReadRequest, KxSecret) {
+    use rand::RngCore;
+    let mut seed = [0u8; 32];
+    let mut nonce = [0u8; READ_NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let reply_secret = KxSecret::from_seed(seed);
+    let request = ReadRequest {
+        chain_id,
+        requester: key.public_key(),
+        query,
+        reply_kx_public: reply_secret.public_key(),
+        nonce,
+        valid_until_height,
+    };
+    (request, reply_secret)
+}
+
+/// A signed read sent, waiting for its answer.
+pub(crate) struct PendingRead {
+    method: &'static str,
+    request: ReadRequest,
+    reply_secret: KxSecret,
+}
+
+impl PendingRead {
+    /// Opens the sealed answer with the reply key and parses its JSON.
+    pub(crate) fn open<T: serde::de::DeserializeOwned>(
+        self,
+        reply: SealedReply,
+    ) -> Result<T, Error> {
+        let method = self.method;
+        let bad = |reason: String| Error::BadResponse { method, reason };
+        let json = reads::open_reply(&self.reply_secret, &self.request.hash(), &reply)
+            .map_err(|e| bad(e.to_string()))?;
+        serde_json::from_slice(&json).map_err(|e| bad(one_line(&e.to_string())))
+    }
+}
+
+/// A signed read with the client's reader key: `signed_read!(client, method, query, api_call)`
+/// prepares the request, calls `client.api().api_call(read)` and opens the sealed answer.
+macro_rules! signed_read {
+    ($client:expr, $method:expr, $query:expr, $call:ident) => {{
+        let (read, pending) = $client.prepare_read($method, $query).await?;
+        let reply = $client.run($method, $client.api().$call(read)).await?;
+        pending.open(reply)
+    }};
+}
+pub(crate) use signed_read;
 
 /// The node's default JSON-RPC address.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:26657";
@@ -82,6 +140,12 @@ pub enum Error {
         /// The node's message.
         message: String,
     },
+    /// A private read was asked of a client without a key to sign it.
+    #[error("{method} is a private read: it must be signed by an entitled key (give the client a key: `Client::with_reader`, or `--key` on the command line)")]
+    ReadKeyNeeded {
+        /// Method called.
+        method: &'static str,
+    },
     /// The answer could not be understood (version mismatch between client and node?).
     #[error("unexpected answer from node to {method}: {reason}")]
     BadResponse {
@@ -103,12 +167,27 @@ impl Error {
 }
 
 /// A client for one node.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     inner: HttpClient,
     url: String,
     timeout: Duration,
+    /// The key that signs private reads.
+    reader: Option<Arc<SecretKey>>,
 }
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("reader", &self.reader.as_ref().map(|k| k.public_key()))
+            .finish()
+    }
+}
+
+/// How many blocks ahead of the node's tip a signed read stays valid.
+pub const READ_VALID_BLOCKS: u64 = 20;
 
 impl Client {
     /// A client for the node at `url` (`http://host:port`) with [`DEFAULT_REQUEST_TIMEOUT`].
@@ -137,7 +216,48 @@ impl Client {
             inner,
             url,
             timeout,
+            reader: None,
         })
+    }
+
+    /// This client, signing its private reads (payments, balances, statements, certificates, ...)
+    /// with `key`: the node answers only what that key is entitled to, sealed to a fresh reply key.
+    pub fn with_reader(mut self, key: &SecretKey) -> Client {
+        self.reader = Some(Arc::new(key.clone()));
+        self
+    }
+
+    /// The key that signs private reads, if any.
+    pub fn reader(&self) -> Option<PublicKey> {
+        self.reader.as_ref().map(|k| k.public_key())
+    }
+
+    /// A signed read of `query` for `method` (the query's method) by the client's reader key, with
+    /// a fresh reply key: the param to send, and what opens the answer. The request is valid for
+    /// [`READ_VALID_BLOCKS`] past the node's tip. See [`signed_read!`].
+    pub(crate) async fn prepare_read(
+        &self,
+        method: &'static str,
+        query: Query,
+    ) -> Result<(Param<String>, PendingRead), Error> {
+        let key = self.reader.clone().ok_or(Error::ReadKeyNeeded { method })?;
+        let status = self.status().await?;
+        let (request, reply_secret) = read_request(
+            &key,
+            paychain_contracts::ids::ChainId::new(status.chain_id),
+            query,
+            status.height.saturating_add(READ_VALID_BLOCKS),
+        );
+        let signed = request.clone().sign(&key);
+        let param = hex::encode(signed.to_bytes()).into();
+        Ok((
+            param,
+            PendingRead {
+                method,
+                request,
+                reply_secret,
+            },
+        ))
     }
 
     /// The node's URL.
@@ -186,9 +306,22 @@ impl Client {
 
     /// `paychain_certificate`: the certificate of a committed transaction (needs the next
     /// block committed too).
+    /// (A signed read: by the tx's sender, the parties of the payment it made, or the regulator.)
     pub async fn certificate(&self, hash: &Hash) -> Result<TxCertificate, Error> {
-        self.run(method::CERTIFICATE, self.inner.certificate((*hash).into()))
-            .await
+        let q = Query::Certificate { tx_hash: *hash };
+        crate::rpc::signed_read!(self, method::CERTIFICATE, q, certificate)
+    }
+
+    /// `paychain_regulatorAudit`: a page of the answering node's audit of the regulator's reads (a
+    /// signed read by a member's key or the regulator's).
+    pub async fn regulator_audit(
+        &self,
+        from_seq: u64,
+        limit: u32,
+    ) -> Result<paychain_api::reads::RegulatorAuditPage, Error> {
+        use paychain_api::ReadsApiClient;
+        let q = Query::RegulatorAudit { from_seq, limit };
+        crate::rpc::signed_read!(self, method::REGULATOR_AUDIT, q, regulator_audit)
     }
 
     /// `paychain_block`: the committed block at `height`, `None` if there is none (yet).

@@ -16,6 +16,7 @@ use paychain_contracts::api::{StoreOrderView, StoreOrdersView};
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::Amount;
+use paychain_contracts::reads::Query;
 use paychain_contracts::store;
 use paychain_contracts::tx::Call;
 use paychain_contracts::wallet;
@@ -45,17 +46,17 @@ pub enum Error {
 impl rpc::Client {
     /// `paychain_storeOrder`.
     pub async fn store_order(&self, id: &Hash) -> Result<StoreOrderView, rpc::Error> {
-        self.run(method::STORE_ORDER, self.api().store_order((*id).into()))
-            .await
+        let q = Query::StoreOrder { order_id: *id };
+        crate::rpc::signed_read!(self, method::STORE_ORDER, q, store_order)
     }
 
     /// `paychain_storeOrders`: orders where `key` is the user or the store's merchant key.
     pub async fn store_orders(&self, key: &PublicKey) -> Result<StoreOrdersView, rpc::Error> {
-        self.run(
-            method::STORE_ORDERS,
-            self.api().store_orders((*key).into(), None),
-        )
-        .await
+        let q = Query::StoreOrders {
+            public_key: *key,
+            limit: None,
+        };
+        crate::rpc::signed_read!(self, method::STORE_ORDERS, q, store_orders)
     }
 }
 
@@ -166,6 +167,7 @@ pub async fn confirm(
     wallet: Option<Hash>,
     wait: Wait,
 ) -> Result<Confirmed, Error> {
+    let client = &client.clone().with_reader(user);
     let view = client.store_order(&order).await?;
     let amount = view.order.amount;
     let from_wallet =

@@ -25,6 +25,7 @@ use paychain_contracts::api::{PaymentView, StatementView, WalletView};
 use paychain_contracts::crypto::{sha256, Hash, PublicKey, SecretKey};
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{self, Amount, Currency};
+use paychain_contracts::reads::Query;
 use paychain_contracts::tx::Call;
 use paychain_contracts::wallet::{
     self as contract, Account, CardBinding, HostQualification, TopUpMandate,
@@ -100,16 +101,17 @@ pub enum Error {
 }
 
 impl rpc::Client {
-    /// `paychain_wallet`.
+    /// `paychain_wallet` (signed read, as every private read of this client: see
+    /// [`rpc::Client::with_reader`]).
     pub async fn wallet(&self, id: &Hash) -> Result<WalletView, rpc::Error> {
-        self.run(method::WALLET, self.api().wallet((*id).into()))
-            .await
+        let q = Query::Wallet { wallet_id: *id };
+        crate::rpc::signed_read!(self, method::WALLET, q, wallet)
     }
 
-    /// `paychain_wallets`.
+    /// `paychain_wallets` (signed read).
     pub async fn wallets(&self, user: &PublicKey) -> Result<UserWalletsView, rpc::Error> {
-        self.run(method::WALLETS, self.api().wallets((*user).into()))
-            .await
+        let q = Query::Wallets { user: *user };
+        crate::rpc::signed_read!(self, method::WALLETS, q, wallets)
     }
 
     /// `paychain_walletHost`.
@@ -124,61 +126,65 @@ impl rpc::Client {
         .await
     }
 
-    /// `paychain_balance`.
+    /// `paychain_balance` (signed read).
     pub async fn balance(&self, account: &Account) -> Result<BalanceView, rpc::Error> {
-        self.run(method::BALANCE, self.api().balance(account.clone().into()))
-            .await
+        let q = Query::Balance {
+            account: account.clone(),
+        };
+        crate::rpc::signed_read!(self, method::BALANCE, q, balance)
     }
 
-    /// `paychain_statement` (`to` defaults to the node's tip).
+    /// `paychain_statement` (signed read; `to` defaults to the node's tip).
     pub async fn statement(
         &self,
         account: &Account,
         from: u64,
         to: Option<u64>,
     ) -> Result<StatementView, rpc::Error> {
-        let call = self.api().statement(
-            account.clone().into(),
-            Some(from.into()),
-            to.map(Into::into),
-        );
-        self.run(method::STATEMENT, call).await
+        let q = Query::Statement {
+            account: account.clone(),
+            from_height: from,
+            to_height: to,
+        };
+        crate::rpc::signed_read!(self, method::STATEMENT, q, statement)
     }
 
-    /// `paychain_payment`.
+    /// `paychain_payment` (signed read).
     pub async fn payment(&self, id: &Hash) -> Result<PaymentView, rpc::Error> {
-        self.run(method::PAYMENT, self.api().payment((*id).into()))
-            .await
+        let q = Query::Payment { payment_id: *id };
+        crate::rpc::signed_read!(self, method::PAYMENT, q, payment)
     }
 
-    /// `paychain_order`: the payment of a merchant's order (error 3004 when unpaid).
+    /// `paychain_order`: the payment of a merchant's order (error 3004 when unpaid; signed read).
     pub async fn order(
         &self,
         merchant: &MerchantId,
         order_ref: &str,
     ) -> Result<PaymentView, rpc::Error> {
-        let call = self
-            .api()
-            .order(merchant.clone().into(), order_ref.to_owned().into());
-        self.run(method::ORDER, call).await
+        let q = Query::Order {
+            merchant_id: merchant.clone(),
+            order_ref: order_ref.to_owned(),
+        };
+        crate::rpc::signed_read!(self, method::ORDER, q, order)
     }
 
-    /// `paychain_cardBinding`.
+    /// `paychain_cardBinding` (signed read).
     pub async fn card_binding(&self, id: &Hash) -> Result<CardBinding, rpc::Error> {
-        self.run(method::CARD_BINDING, self.api().card_binding((*id).into()))
-            .await
+        let q = Query::CardBinding { binding_id: *id };
+        crate::rpc::signed_read!(self, method::CARD_BINDING, q, card_binding)
     }
 
-    /// `paychain_certificates`.
+    /// `paychain_certificates` (signed read, by `key` itself or the regulator).
     pub async fn certificates(
         &self,
         key: &PublicKey,
         limit: Option<usize>,
     ) -> Result<CertificatesView, rpc::Error> {
-        let call = self
-            .api()
-            .certificates((*key).into(), limit.map(Into::into));
-        self.run(method::CERTIFICATES, call).await
+        let q = Query::Certificates {
+            public_key: *key,
+            limit: limit.map(|l| u32::try_from(l).unwrap_or(u32::MAX)),
+        };
+        crate::rpc::signed_read!(self, method::CERTIFICATES, q, certificates)
     }
 }
 
@@ -498,6 +504,8 @@ pub async fn top_up(
     instruction: Instruction<'_>,
     wait: Wait,
 ) -> Result<ToppedUp, Error> {
+    // The host reads its user's wallet with its own key.
+    let client = &client.clone().with_reader(host);
     let w = client.wallet(&wallet).await?;
     let currency = currency.unwrap_or(w.wallet.currency);
     if currency != w.wallet.currency {
@@ -535,6 +543,7 @@ pub async fn top_up_instruction(
     value: Decimal,
     card_hash: Hash,
 ) -> Result<(TopUpMandate, Amount), Error> {
+    let client = &client.clone().with_reader(owner);
     let w = client.wallet(&wallet).await?;
     if w.wallet.owner != owner.public_key() {
         return Err(Error::NotOwner {
@@ -601,6 +610,7 @@ pub async fn refund(
     value: Decimal,
     wait: Wait,
 ) -> Result<Refunded, Error> {
+    let client = &client.clone().with_reader(acquirer);
     let p = client.payment(&payment).await?;
     let amount = Amount::new(value, p.payment.amount.currency)?;
     if amount.value > p.refundable {

@@ -48,6 +48,8 @@
 //!   party certificates they issue, registered and revocable on chain, checked at block time.
 //!
 //! And:
+//! - [`reads`]: signed, scoped reads of private state: who may read what (from committed state), and
+//!   answers sealed to the requester.
 //! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
 //! - [`api`]: serde views for the JSON-RPC API (those a contract builds are defined in it and
 //!   re-exported here).
@@ -95,6 +97,7 @@ pub mod enclave;
 pub mod enclave_registry;
 pub mod governance;
 pub mod guardian;
+pub mod reads;
 pub mod registry;
 pub mod store;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! of `paychain_contracts` that a handler deserializes, and every string param through each text
 //! parser a handler applies (hashes and keys, ids, currencies, canonical decimals and amounts, hex
 //! transactions as `paychain_submitTx` and `paychain_submitTxs` decode them, hex lookups as
-//! `paychain_lookup` does, terminal codes, and the client's identity codes). None may
+//! `paychain_lookup` does, hex signed reads as the private methods do, terminal codes, and the client's identity codes). None may
 //! panic, and what one accepts must survive a round trip: JSON → value → JSON → the same value;
 //! text → value → text → the same value (hex in lowercase); a call or transaction taken from JSON
 //! encodes with the wire codec and decodes to the same value.
@@ -33,6 +33,7 @@ use paychain_contracts::enclave::SignedLookup;
 use paychain_contracts::guardian::{self, Terminal};
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{self, Amount, Currency};
+use paychain_contracts::reads::{SignedRead, MAX_SIGNED_READ_BYTES};
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_contracts::wallet::Account;
 use paychain_contracts::{collection, governance, registry, store, wallet};
@@ -169,6 +170,16 @@ fn strings(s: &str) {
             if let Ok(l) = SignedLookup::from_bytes(&bytes) {
                 assert_eq!(l.to_bytes(), bytes, "accepted a non-canonical lookup");
                 let _ = l.verify_signature();
+            }
+        }
+    }
+    // The private methods: hex, then the signed read decoder and its stateless checks.
+    if s.len() <= 2 * MAX_SIGNED_READ_BYTES + 2 {
+        if let Ok(bytes) = hex::decode(s) {
+            if let Ok(r) = SignedRead::from_bytes(&bytes) {
+                assert_eq!(r.to_bytes(), bytes, "accepted a non-canonical signed read");
+                let _ = r.check(&ChainId::new("fuzz"), r.request.query.method(), 1);
+                let _ = r.request.query.subject();
             }
         }
     }

@@ -87,6 +87,10 @@ pub struct Gossip {
     pub listen: Multiaddr,
     #[serde(default)]
     pub peers: Vec<Multiaddr>,
+    /// Peer ids (`paychain-node peer-id`) that may connect; empty: any peer (the node warns at
+    /// startup). A consortium lists its nodes here.
+    #[serde(default)]
+    pub allowed_peers: Vec<String>,
 }
 
 /// JSON-RPC over HTTP and WebSocket, plus `/health` and `/metrics`: what one client, one address
@@ -351,6 +355,7 @@ mod tests {
             gossip: Gossip {
                 listen: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
                 peers: vec![],
+                allowed_peers: vec![],
             },
             rpc: Rpc {
                 max_connections: 8,

@@ -8,6 +8,7 @@
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal` | as proposer, propose only invalid blocks: alternately one holding a transaction with a bad signature, and one with a wrong `prev_app_hash` |
 //! | `PAYCHAIN_TEST_BYZANTINE=garbage` | flood peers with garbage: undecodable transaction gossip, proposal streams impersonating the round's proposer, and replays of genuine proposals with tampered block bytes |
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal,garbage` | both |
+//! | `PAYCHAIN_TEST_BYZANTINE=own-peer-id` | derive the libp2p identity from the validator key with another salt: a second node run with the same validator key (double signing) then has its own peer id instead of sharing the first one's |
 //! | `PAYCHAIN_TEST_BYZANTINE=forge-role` | the enclave host lies to its enclave: a lookup by a key with no role at the platform it names comes with evidence claiming the key is that platform's member key (the genuine proof, a forged value) |
 //! | `PAYCHAIN_TEST_CLOCK_OFFSET_MS=<±ms>` | the node's clock reads this far off (a skewed host clock): its proposals' times and its check of others' are shifted |
 //! | `PAYCHAIN_TEST_FAIL_COMMIT_AT=<height>` | the storage write committing block `<height>` fails (as a full or broken disk would), so the node stops with its error |
@@ -35,6 +36,8 @@ pub struct Faults {
     pub invalid_proposals: bool,
     /// Flood peers with garbage.
     pub garbage: bool,
+    /// A libp2p identity of its own (for a second node with the same validator key).
+    pub own_peer_id: bool,
     /// The enclave host forges role evidence.
     pub forge_roles: bool,
     /// Fail the storage commit of this height.
@@ -88,10 +91,11 @@ impl Faults {
                 match mode {
                     "invalid-proposal" => faults.invalid_proposals = true,
                     "garbage" => faults.garbage = true,
+                    "own-peer-id" => faults.own_peer_id = true,
                     "forge-role" => faults.forge_roles = true,
                     other => {
                         return Err(format!(
-                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage, forge-role)"
+                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage, own-peer-id, forge-role)"
                         ))
                     }
                 }
@@ -122,9 +126,10 @@ impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid_proposals={} garbage={} forge_roles={} fail_commit_at={:?} clock_offset_ms={}",
+            "invalid_proposals={} garbage={} own_peer_id={} forge_roles={} fail_commit_at={:?} clock_offset_ms={}",
             self.invalid_proposals,
             self.garbage,
+            self.own_peer_id,
             self.forge_roles,
             self.fail_commit_at,
             self.clock_offset_ms
@@ -182,7 +187,13 @@ mod tests {
             true,
         )
         .unwrap();
-        assert!(f.invalid_proposals && f.garbage);
+        assert!(f.invalid_proposals && f.garbage && !f.own_peer_id);
+        let twin = Faults::from_vars(
+            vars(&[(ENABLE_VAR, "enable"), (BYZANTINE_VAR, "own-peer-id")]),
+            true,
+        )
+        .unwrap();
+        assert!(twin.own_peer_id && twin.any());
         assert_eq!(f.fail_commit_at, Some(12));
         assert!(Faults::from_vars(
             vars(&[(ENABLE_VAR, "enable"), (BYZANTINE_VAR, "evil")]),

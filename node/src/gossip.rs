@@ -13,6 +13,13 @@
 //! engine's tasks; when that thread falls behind, further batches are dropped (the transactions
 //! still reach the chain through the node that admitted them).
 //!
+//! Only known nodes gossip: with `[gossip] allowed_peers` set (the consortium's nodes' peer ids,
+//! see `paychain-node peer-id`), a connection from any other peer id is refused once its handshake
+//! has shown who it is ([`Event::Refused`]). A message is forwarded to other peers only after
+//! admission found nothing wrong with it; a peer whose message is not a well-formed batch, or
+//! holds an undecodable transaction or a bad signature, is disconnected and refused from then
+//! on (honest nodes only forward what they admitted, so such a message is the peer's own doing).
+//!
 //! Anyone can reach the gossip port, so connections are bounded ([`MAX_INBOUND`] established and
 //! [`MAX_PENDING_INBOUND`] in their handshake, [`MAX_PER_PEER`] per peer): connections beyond them are
 //! closed as they arrive, so a flood of raw connections cannot take the node's file descriptors.
@@ -23,10 +30,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::allow_block_list::{self, AllowedPeers, BlockedPeers};
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::ConnectedPoint;
-use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode,
+};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{identity::Keypair, noise, tcp, yamux, Multiaddr, PeerId};
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::crypto::Hash;
@@ -55,11 +66,14 @@ pub const MAX_PENDING_INBOUND: u32 = 16;
 /// Most connections with one peer.
 pub const MAX_PER_PEER: u32 = 2;
 
-/// The swarm's behaviour: connection bounds first, then gossipsub.
+/// The swarm's behaviour: connection bounds first, then the allow-list (when configured) and the
+/// peers dropped for misbehaving, then gossipsub.
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
 struct Behaviour {
     limits: connection_limits::Behaviour,
+    allowed: Toggle<allow_block_list::Behaviour<AllowedPeers>>,
+    blocked: allow_block_list::Behaviour<BlockedPeers>,
     gossip:
         gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::AllowAllSubscriptionFilter>,
 }
@@ -121,6 +135,35 @@ pub enum Error {
     Listen { addr: Multiaddr, reason: String },
 }
 
+/// What the swarm reports to the node (counted in `/metrics`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A connection from a peer id not in `allowed_peers` was refused.
+    Refused,
+    /// A message that was not a well-formed batch, or a batch holding `n` undecodable
+    /// transactions.
+    Garbage(usize),
+    /// A batch holding `n` transactions whose signature does not verify.
+    BadSignatures(usize),
+    /// A peer was disconnected and is refused from now on, for sending one of the above.
+    Dropped,
+}
+
+/// What admission found in one received batch: how many transactions were undecodable and how
+/// many had a bad signature (either makes the sending peer faulty).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub undecodable: usize,
+    pub bad_signatures: usize,
+}
+
+/// A received batch on its way to admission: its transactions, and where to send the verdict.
+struct Received {
+    txs: Vec<Vec<u8>>,
+    id: MessageId,
+    source: PeerId,
+}
+
 /// A handle to publish transactions and read the peer count.
 #[derive(Clone)]
 pub struct Handle {
@@ -144,12 +187,16 @@ impl Handle {
 }
 
 /// Starts the swarm. Every received batch of raw transactions is passed to `on_txs` (which runs
-/// mempool admission), on a thread of its own.
+/// mempool admission and says, per transaction, whether it was undecodable or badly signed), on
+/// a thread of its own. `allowed` (empty: anyone) are the peer ids that may connect; `on_event`
+/// hears of refusals and dropped peers.
 pub fn spawn(
     keypair: Keypair,
     listen: Multiaddr,
     peers: Vec<Multiaddr>,
-    on_txs: impl Fn(Vec<Vec<u8>>) + Send + 'static,
+    allowed: Vec<PeerId>,
+    on_txs: impl Fn(Vec<Vec<u8>>) -> Vec<Verdict> + Send + 'static,
+    on_event: impl Fn(Event) + Send + 'static,
 ) -> Result<Handle, Error> {
     let config = gossipsub::ConfigBuilder::default()
         .max_transmit_size(MAX_MESSAGE_BYTES + 4096)
@@ -158,6 +205,8 @@ pub fn spawn(
         .validation_mode(ValidationMode::Anonymous)
         .heartbeat_interval(Duration::from_millis(500))
         .message_id_fn(|m: &gossipsub::Message| MessageId::from(Hash::digest(&m.data).0.to_vec()))
+        // Forward a message only once admission has judged it (report_message_validation_result).
+        .validate_messages()
         .build()
         .map_err(|e| Error::Transport(e.to_string()))?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -182,7 +231,19 @@ pub fn spawn(
                     .with_max_pending_incoming(Some(MAX_PENDING_INBOUND))
                     .with_max_established_per_peer(Some(MAX_PER_PEER)),
             );
-            Ok(Behaviour { limits, gossip })
+            let allowed = (!allowed.is_empty()).then(|| {
+                let mut list = allow_block_list::Behaviour::<AllowedPeers>::default();
+                for peer in &allowed {
+                    list.allow_peer(*peer);
+                }
+                list
+            });
+            Ok(Behaviour {
+                limits,
+                allowed: allowed.into(),
+                blocked: allow_block_list::Behaviour::default(),
+                gossip,
+            })
         })
         .map_err(|e| Error::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
@@ -198,21 +259,45 @@ pub fn spawn(
         reason: e.to_string(),
     })?;
 
-    let (admit_tx, admit_rx) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(ADMISSION_QUEUE);
+    let (admit_tx, admit_rx) = std::sync::mpsc::sync_channel::<Received>(ADMISSION_QUEUE);
+    let (verdict_tx, mut verdict_rx) = mpsc::unbounded_channel::<(Received, Verdict)>();
     std::thread::Builder::new()
         .name("tx-admission".into())
         .spawn(move || {
-            while let Ok(mut batch) = admit_rx.recv() {
+            while let Ok(first) = admit_rx.recv() {
                 // Batches that queued up meanwhile go in the same call, so their signatures are
                 // checked as one batch: no added wait, and a busy node verifies in larger batches
                 // (below 4 signatures each is verified alone, at twice the cost per signature).
-                while batch.len() < MAX_COALESCED_TXS {
+                let mut received = vec![first];
+                let mut count = received[0].txs.len();
+                while count < MAX_COALESCED_TXS {
                     match admit_rx.try_recv() {
-                        Ok(more) => batch.extend(more),
+                        Ok(more) => {
+                            count += more.txs.len();
+                            received.push(more);
+                        }
                         Err(_) => break,
                     }
                 }
-                on_txs(batch);
+                let sizes: Vec<usize> = received.iter().map(|r| r.txs.len()).collect();
+                let mut all = Vec::with_capacity(count);
+                for r in &mut received {
+                    all.append(&mut r.txs);
+                }
+                let verdicts = on_txs(all);
+                // Split the per-transaction verdicts back per message.
+                let mut at = 0;
+                for (r, n) in received.into_iter().zip(sizes) {
+                    let mut v = Verdict::default();
+                    for t in verdicts.get(at..at + n).unwrap_or_default() {
+                        v.undecodable += t.undecodable;
+                        v.bad_signatures += t.bad_signatures;
+                    }
+                    at += n;
+                    if verdict_tx.send((r, v)).is_err() {
+                        return;
+                    }
+                }
             }
         })
         .map_err(|e| Error::Transport(format!("cannot start the admission thread: {e}")))?;
@@ -226,6 +311,8 @@ pub fn spawn(
 
     tokio::spawn(async move {
         let mut connected: HashSet<PeerId> = HashSet::new();
+        // Peers dropped for misbehaving (refused by `blocked` from then on).
+        let mut dropped: HashSet<PeerId> = HashSet::new();
         // Configured addresses we hold an outbound connection to, by peer.
         let mut dialed: HashMap<PeerId, Multiaddr> = HashMap::new();
         let mut redial = tokio::time::interval(REDIAL_EVERY);
@@ -234,15 +321,37 @@ pub fn spawn(
         loop {
             tokio::select! {
                 event = swarm.select_next_some() => match event {
-                    SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message { message, .. })) => {
-                        match decode_batch(&message.data) {
-                            Some(batch) => {
-                                if admit_tx.try_send(batch).is_err() {
-                                    debug!(target: "gossip", "admission queue full, dropping a batch");
-                                }
+                    SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                        propagation_source,
+                        message_id,
+                        message,
+                    })) => match decode_batch(&message.data) {
+                        Some(txs) => {
+                            let received = Received { txs, id: message_id, source: propagation_source };
+                            if let Err(e) = admit_tx.try_send(received) {
+                                debug!(target: "gossip", "admission queue full, dropping a batch");
+                                let r = match e {
+                                    std::sync::mpsc::TrySendError::Full(r)
+                                    | std::sync::mpsc::TrySendError::Disconnected(r) => r,
+                                };
+                                // Not judged: neither forwarded nor held against the peer.
+                                let _ = swarm.behaviour_mut().gossip.report_message_validation_result(
+                                    &r.id,
+                                    &r.source,
+                                    MessageAcceptance::Ignore,
+                                );
                             }
-                            None => debug!(target: "gossip", "malformed tx batch dropped"),
                         }
+                        None => {
+                            on_event(Event::Garbage(1));
+                            drop_peer(&mut swarm, &mut dropped, (&message_id, propagation_source), &on_event, "a malformed tx batch");
+                        }
+                    },
+                    SwarmEvent::IncomingConnectionError { error: ListenError::Denied { cause }, .. }
+                        if cause.downcast_ref::<allow_block_list::NotAllowed>().is_some()
+                            || cause.downcast_ref::<allow_block_list::Blocked>().is_some() =>
+                    {
+                        on_event(Event::Refused);
                     }
                     SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                         if let ConnectedPoint::Dialer { address, .. } = endpoint {
@@ -279,6 +388,23 @@ pub fn spawn(
                         debug!(target: "gossip", error = %e, txs = batch.len(), "publish failed");
                     }
                 }
+                Some((r, v)) = verdict_rx.recv() => {
+                    if v.undecodable > 0 {
+                        on_event(Event::Garbage(v.undecodable));
+                    }
+                    if v.bad_signatures > 0 {
+                        on_event(Event::BadSignatures(v.bad_signatures));
+                    }
+                    if v == Verdict::default() {
+                        let _ = swarm.behaviour_mut().gossip.report_message_validation_result(
+                            &r.id,
+                            &r.source,
+                            MessageAcceptance::Accept,
+                        );
+                    } else {
+                        drop_peer(&mut swarm, &mut dropped, (&r.id, r.source), &on_event, "undecodable or badly signed transactions");
+                    }
+                }
                 _ = redial.tick() => {
                     // Keep dialing configured peers until connected; cheap when connected.
                     for addr in &peers {
@@ -293,6 +419,25 @@ pub fn spawn(
         }
     });
     Ok(handle)
+}
+
+/// Rejects message `id` (not forwarded), disconnects `peer` and refuses it from now on.
+fn drop_peer(
+    swarm: &mut libp2p::Swarm<Behaviour>,
+    dropped: &mut HashSet<PeerId>,
+    (id, peer): (&MessageId, PeerId),
+    on_event: &impl Fn(Event),
+    why: &str,
+) {
+    let _ = swarm
+        .behaviour_mut()
+        .gossip
+        .report_message_validation_result(id, &peer, MessageAcceptance::Reject);
+    if dropped.insert(peer) {
+        swarm.behaviour_mut().blocked.block_peer(peer);
+        warn!(target: "gossip", %peer, "gossip peer sent {why}: dropped and refused from now on");
+        on_event(Event::Dropped);
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,18 @@ enum Command {
         #[arg(long)]
         home: PathBuf,
     },
+    /// Print the node's libp2p peer id (derived from its validator key), for the other nodes'
+    /// `[gossip] allowed_peers`.
+    PeerId {
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Print the equivocation evidence a stopped node has stored (JSON lines: two conflicting
+    /// signed messages of one validator for one height, round and step, oldest first).
+    Evidence {
+        #[arg(long)]
+        home: PathBuf,
+    },
     /// Compact a stopped node's database and print what it keeps on disk (JSON): per column
     /// family, in total and per transaction in the chain.
     Compact {
@@ -125,6 +137,37 @@ fn compact(home: &Home) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn evidence(home: &Home) -> anyhow::Result<()> {
+    use paychain_node::host::evidence::Equivocation;
+    let path = home.data();
+    anyhow::ensure!(path.is_dir(), "no database at {}", path.display());
+    let storage = Storage::open(&path).with_context(|| {
+        format!(
+            "opening {} (is the node still running? read the evidence of a stopped node)",
+            path.display()
+        )
+    })?;
+    for bytes in storage.evidence(100_000)? {
+        let e: Equivocation = borsh::from_slice(&bytes).context("a stored evidence record")?;
+        let signed = |s: &paychain_node::host::evidence::Signed| {
+            serde_json::json!({
+                "value": s.value.map(hex::encode),
+                "signature": hex::encode(s.signature),
+            })
+        };
+        let line = serde_json::json!({
+            "kind": e.kind.label(),
+            "validator": hex::encode(e.validator),
+            "height": e.height,
+            "round": e.round,
+            "first": signed(&e.first),
+            "second": signed(&e.second),
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Start { home }) => start(Home(home)).await,
@@ -194,6 +237,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "certified": cert.is_some_and(|c| c.device_key == key),
             });
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Some(Command::Evidence { home }) => evidence(&Home(home)),
+        Some(Command::PeerId { home }) => {
+            let key = paychain_node::keys::load(&Home(home).validator_key())?;
+            println!(
+                "{}",
+                paychain_node::node::network_keypair(&key)?
+                    .public()
+                    .to_peer_id()
+            );
             Ok(())
         }
         None if cli.dev => dev::run(cli.home, cli.rpc_port, shutdown_signal()).await,

@@ -25,6 +25,16 @@ pub struct Metrics {
     rpc: RpcMetrics,
     enclave_requests: Family<EnclaveLabels, Counter>,
     enclave_rate_limited: Family<EnclaveLabels, Counter>,
+    equivocations: Family<KindLabels, Counter>,
+    gossip_refused: Counter,
+    gossip_rejected_txs: Family<ReasonLabels, Counter>,
+    gossip_peers_dropped: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    /// `proposal`, `prevote` or `precommit`.
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -133,6 +143,10 @@ impl Metrics {
             rpc: RpcMetrics::default(),
             enclave_requests: Family::default(),
             enclave_rate_limited: Family::default(),
+            equivocations: Family::default(),
+            gossip_refused: Counter::default(),
+            gossip_rejected_txs: Family::default(),
+            gossip_peers_dropped: Counter::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -216,6 +230,26 @@ impl Metrics {
                 "Enclave lookups and audit reads refused because their requester key exceeded its rate",
                 m.enclave_rate_limited.clone(),
             );
+            r.register(
+                "equivocations",
+                "Pairs of conflicting messages signed by one validator (double signing), by kind",
+                m.equivocations.clone(),
+            );
+            r.register(
+                "gossip_refused_connections",
+                "Tx-gossip connections refused: the peer id is not in [gossip] allowed_peers, or was dropped",
+                m.gossip_refused.clone(),
+            );
+            r.register(
+                "gossip_rejected_txs",
+                "Transactions in gossip from peers that were undecodable or badly signed, by reason",
+                m.gossip_rejected_txs.clone(),
+            );
+            r.register(
+                "gossip_peers_dropped",
+                "Tx-gossip peers disconnected and refused for sending garbage or bad signatures",
+                m.gossip_peers_dropped.clone(),
+            );
         });
         m
     }
@@ -239,6 +273,32 @@ impl Metrics {
 
     pub fn round_started(&self, round: i64) {
         self.round.set(round);
+    }
+
+    /// Counts what the tx-gossip swarm reports.
+    pub fn gossip_event(&self, event: crate::gossip::Event) {
+        use crate::gossip::Event;
+        match event {
+            Event::Refused => self.gossip_refused.inc(),
+            Event::Garbage(n) => self
+                .gossip_rejected_txs
+                .get_or_create(&ReasonLabels {
+                    reason: "undecodable",
+                })
+                .inc_by(n as u64),
+            Event::BadSignatures(n) => self
+                .gossip_rejected_txs
+                .get_or_create(&ReasonLabels {
+                    reason: "bad_signature",
+                })
+                .inc_by(n as u64),
+            Event::Dropped => self.gossip_peers_dropped.inc(),
+        };
+    }
+
+    /// Counts one equivocation pair (`kind`: `proposal`, `prevote` or `precommit`).
+    pub fn equivocation(&self, kind: &'static str) {
+        self.equivocations.get_or_create(&KindLabels { kind }).inc();
     }
 
     pub fn invalid_proposal(&self) {

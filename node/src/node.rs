@@ -97,6 +97,26 @@ impl Running {
     }
 }
 
+/// [`network_keypair`], or under the test-only `own-peer-id` fault one derived with another salt.
+fn node_keypair(key: &SecretKey, faults: &crate::faults::Faults) -> anyhow::Result<Keypair> {
+    if !faults.own_peer_id {
+        return network_keypair(key);
+    }
+    let seed = key.to_seed();
+    let derived = Hash::digest(&[b"paychain/p2p/test-twin".as_slice(), seed.as_slice()].concat());
+    Ok(Keypair::ed25519_from_bytes(derived.0)?)
+}
+
+/// Parses the peer ids of a config list named `what`.
+fn parse_peer_ids(what: &str, ids: &[String]) -> anyhow::Result<Vec<libp2p::PeerId>> {
+    ids.iter()
+        .map(|p| {
+            p.parse::<libp2p::PeerId>()
+                .map_err(|e| anyhow::anyhow!("{what}: {p:?} is not a peer id: {e}"))
+        })
+        .collect()
+}
+
 /// Starts a node from its home directory: its state, then one service at a time (transaction gossip,
 /// JSON-RPC, consensus, the enclave host), each spawned by its own function.
 pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
@@ -109,7 +129,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
         tracing::warn!(%faults, "TEST-ONLY FAULT INJECTION IS ON: this node misbehaves on purpose");
     }
     let shared = open_shared(home, &config, &genesis, &faults)?;
-    spawn_gossip(&shared, &key, &config)?;
+    spawn_gossip(&shared, node_keypair(&key, &faults)?, &config)?;
     let (rpc_handle, rpc_addr) = rpc::start(shared.clone(), &config.rpc).await?;
     info!(%rpc_addr, "JSON-RPC listening");
     let host = spawn_consensus(home, &config, &genesis, &key, shared.clone(), faults).await?;
@@ -195,20 +215,55 @@ fn open_shared(
 }
 
 /// Spawns transaction gossip: batches from peers go through the same mempool admission as RPC's.
-fn spawn_gossip(shared: &Arc<Shared>, key: &SecretKey, config: &Config) -> anyhow::Result<()> {
+fn spawn_gossip(shared: &Arc<Shared>, keypair: Keypair, config: &Config) -> anyhow::Result<()> {
     let on_tx = {
         let shared = shared.clone();
         move |batch: Vec<Vec<u8>>| {
-            let _ = shared
+            let bad_signature = paychain_contracts::tx::TxError::BadSignature.to_string();
+            shared
                 .mempool
-                .admit_many(&batch, |pk| shared.account_nonce(pk));
+                .admit_many(&batch, |pk| shared.account_nonce(pk))
+                .into_iter()
+                .map(|r| match r {
+                    Err(
+                        crate::mempool::Error::Decode(_) | crate::mempool::Error::TooLarge { .. },
+                    ) => gossip::Verdict {
+                        undecodable: 1,
+                        bad_signatures: 0,
+                    },
+                    Err(crate::mempool::Error::Invalid(why)) if why == bad_signature => {
+                        gossip::Verdict {
+                            undecodable: 0,
+                            bad_signatures: 1,
+                        }
+                    }
+                    _ => gossip::Verdict::default(),
+                })
+                .collect()
         }
     };
+    let on_event = {
+        let shared = shared.clone();
+        move |event| shared.metrics.gossip_event(event)
+    };
+    let allowed = parse_peer_ids("[gossip] allowed_peers", &config.gossip.allowed_peers)?;
+    if allowed.is_empty() {
+        tracing::warn!(
+            "tx gossip accepts connections from any peer: list the consortium's nodes in [gossip] allowed_peers (paychain-node peer-id prints a node's)"
+        );
+    } else {
+        info!(
+            peers = allowed.len(),
+            "tx gossip only from [gossip] allowed_peers"
+        );
+    }
     let handle = gossip::spawn(
-        network_keypair(key)?,
+        keypair,
         config.gossip.listen.clone(),
         config.gossip.peers.clone(),
+        allowed,
         on_tx,
+        on_event,
     )?;
     shared.set_gossip(handle);
     Ok(())
@@ -291,8 +346,12 @@ async fn spawn_consensus(
     let keys = Arc::new(ConsensusKeys::from_seed(*key.to_seed(), chain_id.clone()));
     let address = Address(key.public_key().0);
     let is_validator = validators.validators().iter().any(|v| v.address == address);
-    let keypair = network_keypair(key)?;
+    let keypair = node_keypair(key, &faults)?;
     let (engine_config, pacing) = engine_config(config);
+    // Malachite 0.8's network has no hook to refuse a peer id (its `persistent_peers_only` does not
+    // refuse inbound connections); only the transaction gossip is gated ([gossip] allowed_peers).
+    // A stranger on the consensus port still cannot vote or propose (signatures are checked against
+    // the validator set), but it can hold a connection and receive blocks.
 
     let identity = if is_validator {
         let peer_id = keypair.public().to_peer_id().to_bytes();

@@ -39,7 +39,10 @@ const CF_ENCLAVE_AUDIT: &str = "enclave_audit";
 /// Answered lookups (and audit reads) within the replay window: `issued_at (u64 BE) ‖ request
 /// hash` → empty.
 const CF_ENCLAVE_REPLAY: &str = "enclave_replay";
-const ALL_CFS: [&str; 11] = [
+/// Equivocation evidence seen by this node (see `host::evidence`): `height (u64 BE) ‖ hash of the
+/// record` → borsh record. Not part of the state (each node keeps what it saw).
+const CF_EVIDENCE: &str = "evidence";
+const ALL_CFS: [&str; 12] = [
     CF_STATE,
     CF_BUCKETS,
     CF_BLOCKS,
@@ -51,6 +54,7 @@ const ALL_CFS: [&str; 11] = [
     CF_AUDIT,
     CF_ENCLAVE_AUDIT,
     CF_ENCLAVE_REPLAY,
+    CF_EVIDENCE,
 ];
 
 const META_TIP: &[u8] = b"tip";
@@ -885,6 +889,28 @@ impl Storage {
             self.db.write(batch)?;
         }
         Ok(n)
+    }
+
+    /// Stores an equivocation record seen at `height` under `id` (the same record twice is
+    /// stored once).
+    pub fn put_evidence(&self, height: u64, id: &Hash, record: &[u8]) -> Result<(), Error> {
+        let mut k = height_key(height).to_vec();
+        k.extend_from_slice(&id.0);
+        self.db.put_cf(self.cf(CF_EVIDENCE)?, k, record)?;
+        Ok(())
+    }
+
+    /// Up to `limit` stored equivocation records, oldest height first.
+    pub fn evidence(&self, limit: usize) -> Result<Vec<Vec<u8>>, Error> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_EVIDENCE)?, IteratorMode::Start)
+            .take(limit)
+        {
+            out.push(item?.1.to_vec());
+        }
+        Ok(out)
     }
 
     /// Stores an undecided proposal record under (height, key).

@@ -40,6 +40,7 @@ pub fn node_config(moniker: &str, own: (u16, u16, u16), peers: &[(u16, u16, u16)
         gossip: config::Gossip {
             listen: tcp(own.2),
             peers: peers.iter().map(|p| tcp(p.2)).collect(),
+            allowed_peers: Vec::new(),
         },
         rpc: config::Rpc::new(std::net::SocketAddr::from(([127, 0, 0, 1], own.0))),
         consensus: config::Consensus::default(),

@@ -202,6 +202,10 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         status["revoked_measurements"][0] == measurement.as_str(),
         "not revoked: {status}"
     );
+    // The lookup goes through the new node, which may be a block behind node 0: it must have the
+    // revocation's block first.
+    let revoked_at = net.height(0)?;
+    net.wait_height(n, revoked_at, PROGRESS)?;
     let refused = net.cli(
         n,
         &[

@@ -10,7 +10,10 @@
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
-use paychain_api::method;
+use paychain_contracts::ids::{MerchantId, PlatformId};
+use paychain_contracts::money::Currency;
+use paychain_contracts::reads::Query;
+use paychain_contracts::wallet::Account;
 use paychain_tests::Testnet;
 use serde_json::{json, Value};
 
@@ -180,9 +183,12 @@ pub(crate) fn funded_user_of(
     let binding = s(&bind, "/binding_id")?;
     let otp = s(&bind, "/otp")?;
     // The user's first tx goes through its own node: wait until that node has the binding.
-    net.cli_json_until(node, &["wallet", "binding", &binding], PROGRESS, |v| {
-        v["status"] == "pending"
-    })?;
+    net.cli_json_until(
+        node,
+        &["wallet", "binding", &binding, "--key", &key],
+        PROGRESS,
+        |v| v["status"] == "pending",
+    )?;
     let confirmed = net.cli_json(
         node,
         &[
@@ -197,9 +203,12 @@ pub(crate) fn funded_user_of(
         ],
     )?;
     let card_hash = s(&confirmed, "/card_hash")?;
-    net.cli_json_until(via, &["wallet", "binding", &binding], PROGRESS, |v| {
-        v["status"] == "bound"
-    })?;
+    net.cli_json_until(
+        via,
+        &["wallet", "binding", &binding, "--key", &key],
+        PROGRESS,
+        |v| v["status"] == "bound",
+    )?;
     // The user instructs the top-up with its own key; the host carries the instruction out.
     let instruction = dir.join(format!("{name}-top-up.json"));
     net.cli_json(
@@ -238,9 +247,12 @@ pub(crate) fn funded_user_of(
             card,
         ],
     )?;
-    net.cli_json_until(node, &["wallet", "show", &wallet], PROGRESS, |v| {
-        v["balance"] == "100.00"
-    })?;
+    net.cli_json_until(
+        node,
+        &["wallet", "show", &wallet, "--key", &key],
+        PROGRESS,
+        |v| v["balance"] == "100.00",
+    )?;
     Ok((key, wallet))
 }
 
@@ -257,6 +269,19 @@ fn pay<'a>(code: &'a str, key: &'a str, password: &'a str) -> [&'a str; 8] {
     ]
 }
 
+/// A signed read of the statement of `mid`'s to-be-settled account at platform-0 (by platform-0's key).
+pub(crate) fn tbs_statement(mid: &str) -> Result<Query> {
+    Ok(Query::Statement {
+        account: Account::ToBeSettled {
+            merchant_id: MerchantId::parse(mid)?,
+            acquirer: PlatformId::new("platform-0")?,
+            currency: Currency::CNY,
+        },
+        from_height: 0,
+        to_height: None,
+    })
+}
+
 #[test]
 fn n4_collection_three_payers_end_to_end() -> Result<()> {
     let net = Testnet::start(4)?;
@@ -264,6 +289,7 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
     let dir = work.path();
     let p0_path = net.platform_key_path(0);
     let p0 = p0_path.to_str().context("path")?;
+    let p0_key = paychain_tests::load_key(&p0_path)?;
     net.qualify_wallet_host(0)?;
 
     // A merchant acquired by platform-0; its own key opens the collection.
@@ -330,28 +356,26 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
     // Alice pays share 0; paying again is refused.
     let paid = net.cli_json(1, &pay(code, &a, "lunch"))?;
     ensure!(paid["share"] == 0 && paid["completed"] == false, "{paid}");
-    net.cli_json_until(1, &["collect", "show", &cid], PROGRESS, |v| {
+    net.cli_json_until(1, &["collect", "show", &cid, "--key", p0], PROGRESS, |v| {
         v["paid"] == "33.34"
     })?;
     let e = refused(&net, 1, &pay(code, &a, "lunch"))?;
     ensure!(e.contains("already paid share 0"), "{e}");
 
     // Bob and Carol complete it.
-    net.cli_json_until(2, &["collect", "show", &cid], PROGRESS, |v| {
+    net.cli_json_until(2, &["collect", "show", &cid, "--key", p0], PROGRESS, |v| {
         v["paid"] == "33.34"
     })?;
     let paid = net.cli_json(2, &pay(code, &b, "lunch"))?;
     ensure!(paid["share"] == 1 && paid["completed"] == false, "{paid}");
-    net.cli_json_until(3, &["collect", "show", &cid], PROGRESS, |v| {
+    net.cli_json_until(3, &["collect", "show", &cid, "--key", p0], PROGRESS, |v| {
         v["paid"] == "66.67"
     })?;
     let paid = net.cli_json(3, &pay(code, &c, "lunch"))?;
     ensure!(paid["share"] == 2 && paid["completed"] == true, "{paid}");
 
     // The payee is credited exactly once, with the total.
-    let tbs =
-        json!({"to_be_settled": {"merchant_id": mid, "acquirer": "platform-0", "currency": "CNY"}});
-    let st = net.rpc(3).call(method::STATEMENT, json!([tbs]))?;
+    let st = net.rpc(3).read(&p0_key, tbs_statement(&mid)?)?;
     let entries = st["entries"].as_array().context("entries")?;
     ensure!(
         entries.len() == 1,
@@ -362,14 +386,17 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
         entries[0]["amount"]["value"] == "100.00" && entries[0]["kind"] == "collection_completed",
         "{st}"
     );
-    let shown = net.cli_json(3, &["collect", "show", &cid])?;
+    let shown = net.cli_json(3, &["collect", "show", &cid, "--key", p0])?;
     ensure!(
         shown["collection"]["status"] == "completed" && shown["outstanding"] == "0.00",
         "{shown}"
     );
-    let w = net.cli_json_until(1, &["wallet", "show", &a_wallet], PROGRESS, |v| {
-        v["balance"] == "66.66"
-    })?;
+    let w = net.cli_json_until(
+        1,
+        &["wallet", "show", &a_wallet, "--key", p0],
+        PROGRESS,
+        |v| v["balance"] == "66.66",
+    )?;
     ensure!(w["balance"] == "66.66", "{w}");
 
     // Payee and payer each list the collection and its certificates.
@@ -397,16 +424,21 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
         .and_then(|c| c.iter().find(|c| c["kind"] == "collection_completed"))
         .context("payee has no completion certificate")?;
     let tx = completed["tx_hash"].as_str().context("tx_hash")?;
-    net.cli_json_until(1, &["cert", "get", tx], PROGRESS, |v| v["tx"].is_object())?;
+    net.cli_json_until(
+        1,
+        &["cert", "get", tx, "--key", &mkey_file],
+        PROGRESS,
+        |v| v["tx"].is_object(),
+    )?;
 
-    // A fourth payer is refused.
+    // A fourth payer is refused: once completed, the collection is its parties' only (read refused).
     let e = refused(&net, 3, &pay(code, &d, "lunch"))?;
-    ensure!(e.contains("completed"), "{e}");
-    let st = net.rpc(0).call(method::STATEMENT, json!([tbs]))?;
+    ensure!(e.contains("may not read collection"), "{e}");
+    let st = net.rpc(0).read(&p0_key, tbs_statement(&mid)?)?;
     ensure!(st["entries"].as_array().map(Vec::len) == Some(1), "{st}");
 
     // A collection that expires before it completes: paid shares go back to their wallets.
-    let before = net.cli_json(0, &["wallet", "show", &b_wallet])?["balance"].clone();
+    let before = net.cli_json(0, &["wallet", "show", &b_wallet, "--key", p0])?["balance"].clone();
     let png2 = dir.join("collect-2.png");
     let created = net.cli_json(
         1,
@@ -445,9 +477,12 @@ fn n4_collection_three_payers_end_to_end() -> Result<()> {
     ensure!(e.contains("expired"), "{e}");
     let expired = net.cli_json(3, &["collect", "expire", &cid2, "--key", &c])?;
     ensure!(expired["status"] == "committed", "{expired}");
-    let w = net.cli_json_until(0, &["wallet", "show", &b_wallet], PROGRESS, |v| {
-        v["balance"] == before
-    })?;
+    let w = net.cli_json_until(
+        0,
+        &["wallet", "show", &b_wallet, "--key", p0],
+        PROGRESS,
+        |v| v["balance"] == before,
+    )?;
     ensure!(w["balance"] == before, "share not refunded: {w}");
     Ok(())
 }

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use paychain_api::method;
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::{Amount, Currency};
+use paychain_contracts::reads::Query;
 use paychain_contracts::registry::{self, Route};
 use paychain_contracts::tx::{Call, SignedTx};
 use paychain_contracts::wallet::{self, Account};
@@ -29,7 +29,6 @@ use paychain_tests::{txs, Rpc, Testnet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
-use serde_json::json;
 
 use crate::{assert_same_chain, PROGRESS};
 
@@ -414,9 +413,12 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
             // Money: each wallet holds its top-up minus its acknowledged payments.
             let paid: Decimal = p.acked.values().map(|(_, a)| *a).sum();
             total_paid += paid;
-            let b = net
-                .rpc(2)
-                .call(method::BALANCE, json!([Account::Wallet { id: p.wallet }]))?;
+            let b = net.rpc(2).read(
+                &p.key,
+                Query::Balance {
+                    account: Account::Wallet { id: p.wallet },
+                },
+            )?;
             let balance =
                 Decimal::from_str_exact(b["state"]["balance"].as_str().context("balance")?)?;
             ensure!(
@@ -431,7 +433,7 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
             acquirer: acquirer.clone(),
             currency: Currency::CNY,
         };
-        let b = net.rpc(1).call(method::BALANCE, json!([tbs]))?;
+        let b = net.rpc(1).read(&p0, Query::Balance { account: tbs })?;
         let credited = Decimal::from_str_exact(b["state"]["balance"].as_str().context("balance")?)?;
         ensure!(
             credited == total_paid,

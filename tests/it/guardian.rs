@@ -222,9 +222,12 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
         ],
     )?;
     ensure!(approved["status"] == "committed", "{approved}");
-    net.cli_json_until(1, &["guardian", "show", &binding], PROGRESS, |v| {
-        v["status"] == "active"
-    })?;
+    net.cli_json_until(
+        1,
+        &["guardian", "show", &binding, "--key", &g],
+        PROGRESS,
+        |v| v["status"] == "active",
+    )?;
 
     // Biometric missing, then wrong.
     let e = refused(
@@ -270,9 +273,12 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     let genesis = net.dir.path().join("genesis.json");
     let verified = net.cli_json(1, &["cert", "verify", p(&cert)?, "--genesis", p(&genesis)?])?;
     ensure!(verified["valid"] == true, "{verified}");
-    net.cli_json_until(0, &["wallet", "show", &g_wallet], PROGRESS, |v| {
-        v["balance"] == "82.00"
-    })?;
+    net.cli_json_until(
+        0,
+        &["wallet", "show", &g_wallet, "--key", &g],
+        PROGRESS,
+        |v| v["balance"] == "82.00",
+    )?;
 
     // The daily amount, then the daily count.
     let e = refused(
@@ -314,9 +320,12 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
         ],
     )?;
     ensure!(changed["status"] == "committed", "{changed}");
-    net.cli_json_until(1, &["guardian", "show", &binding], PROGRESS, |v| {
-        v["authorisation"]["limits"]["payments_per_day"] == 5
-    })?;
+    net.cli_json_until(
+        1,
+        &["guardian", "show", &binding, "--key", &g],
+        PROGRESS,
+        |v| v["authorisation"]["limits"]["payments_per_day"] == 5,
+    )?;
     net.cli_json(
         1,
         &strs(&pay_args(code, &child, &binding, "1.00", Some(tmpl))),
@@ -325,7 +334,7 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     // The monthly statement and the listings.
     let st = net.cli_json_until(
         0,
-        &["guardian", "statement", "--binding", &binding],
+        &["guardian", "statement", "--binding", &binding, "--key", &g],
         PROGRESS,
         |v| v["payments"].as_array().is_some_and(|a| a.len() == 3),
     )?;
@@ -356,16 +365,19 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
         0,
         &["guardian", "revoke", "--key", &g, "--binding", &binding],
     )?;
-    net.cli_json_until(1, &["guardian", "show", &binding], PROGRESS, |v| {
-        v["status"] == "revoked"
-    })?;
+    net.cli_json_until(
+        1,
+        &["guardian", "show", &binding, "--key", &g],
+        PROGRESS,
+        |v| v["status"] == "revoked",
+    )?;
     let e = refused(
         &net,
         1,
         &strs(&pay_args(code, &child, &binding, "1.00", Some(tmpl))),
     )?;
     ensure!(e.contains("is revoked"), "{e}");
-    let w = net.cli_json(0, &["wallet", "show", &g_wallet])?;
+    let w = net.cli_json(0, &["wallet", "show", &g_wallet, "--key", &g])?;
     ensure!(w["balance"] == "69.00", "{w}");
     Ok(())
 }

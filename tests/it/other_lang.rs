@@ -110,9 +110,12 @@ fn n4_python_client_pays_from_the_spec() -> Result<()> {
         "the Python payment failed on chain: {receipt}"
     );
     ensure!(receipt["tx_hash"] == tx_hash.as_str(), "{receipt}");
-    net.cli_json_until(2, &["wallet", "show", &wallet], PROGRESS, |v| {
-        v["balance"] == "87.50"
-    })?;
+    net.cli_json_until(
+        2,
+        &["wallet", "show", &wallet, "--key", &payer_key],
+        PROGRESS,
+        |v| v["balance"] == "87.50",
+    )?;
     // Paying the same order again is refused by the contract (a receipt with a non-zero code).
     let again = Command::new(&python)
         .arg(workspace_root().join("tests/other-lang/paychain_pay.py"))

@@ -185,16 +185,6 @@ fn rpc_rejects_bad_input() -> Result<()> {
             json!(["00"]),
             "invalid transactions: Invalid params",
         ),
-        (
-            method::COLLECTIONS,
-            json!([]),
-            "invalid public key: Invalid params",
-        ),
-        (
-            method::STATEMENT,
-            json!([{"wallet": 1}]),
-            "invalid account: Invalid params",
-        ),
     ] {
         let e = rpc.call_err(m, params.clone())?;
         ensure!(
@@ -203,6 +193,18 @@ fn rpc_rejects_bad_input() -> Result<()> {
             e.code,
             e.message,
             e.data
+        );
+    }
+
+    // Private methods take a signed read: anything else is refused as unsigned (6100).
+    for (m, params) in [
+        (method::COLLECTIONS, json!([])),
+        (method::STATEMENT, json!([{"wallet": 1}])),
+    ] {
+        let e = rpc.call_err(m, params.clone())?;
+        ensure!(
+            e.code == i64::from(paychain_api::ErrorCode::ReadNotSigned.code()),
+            "{m} {params}: {e}"
         );
     }
 

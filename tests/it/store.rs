@@ -9,9 +9,8 @@
 //! submits through the same node (store and Alice: node 1, Bob: node 2).
 
 use anyhow::{ensure, Context, Result};
-use paychain_api::method;
 use paychain_tests::Testnet;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::collection::{acquired_merchant, funded_user, p, refused, s};
 use crate::PROGRESS;
@@ -48,9 +47,10 @@ fn order_args<'a>(
 }
 
 fn tbs_entries(net: &Testnet, node: usize, mid: &str) -> Result<Vec<Value>> {
-    let tbs =
-        json!({"to_be_settled": {"merchant_id": mid, "acquirer": "platform-0", "currency": "CNY"}});
-    let st = net.rpc(node).call(method::STATEMENT, json!([tbs]))?;
+    let p0 = paychain_tests::load_key(&net.platform_key_path(0))?;
+    let st = net
+        .rpc(node)
+        .read(&p0, crate::collection::tbs_statement(mid)?)?;
     Ok(st["entries"].as_array().cloned().unwrap_or_default())
 }
 
@@ -90,7 +90,7 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
     );
     ensure!(created["user"] == alice.as_str(), "{created}");
     let oid = s(&created, "/order_id")?;
-    let shown = net.cli_json(1, &["store", "show", &oid])?;
+    let shown = net.cli_json(1, &["store", "show", &oid, "--key", p0])?;
     ensure!(
         shown["order"]["status"] == "pending" && shown["expired"] == false,
         "{shown}"
@@ -99,16 +99,19 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
     // Alice confirms: her wallet is debited, the store's to-be-settled account credited once.
     let paid = net.cli_json(1, &["store", "confirm", "--key", &a, "--order", &oid])?;
     ensure!(paid["status"] == "committed", "{paid}");
-    let w = net.cli_json_until(1, &["wallet", "show", &a_wallet], PROGRESS, |v| {
-        v["balance"] == "87.50"
-    })?;
+    let w = net.cli_json_until(
+        1,
+        &["wallet", "show", &a_wallet, "--key", p0],
+        PROGRESS,
+        |v| v["balance"] == "87.50",
+    )?;
     ensure!(w["balance"] == "87.50", "{w}");
     let entries = tbs_entries(&net, 1, &mid)?;
     ensure!(
         entries.len() == 1 && entries[0]["amount"]["value"] == "12.50",
         "{entries:?}"
     );
-    let shown = net.cli_json(1, &["store", "show", &oid])?;
+    let shown = net.cli_json(1, &["store", "show", &oid, "--key", p0])?;
     ensure!(shown["order"]["status"] == "paid", "{shown}");
     // Its certificate is issued like any payment's.
     let paid_tx = s(&paid, "/tx_hash")?;
@@ -116,7 +119,10 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
     net.cli_json_until(1, &["status"], PROGRESS, |v| {
         v["height"].as_u64().unwrap_or(0) > paid["height"].as_u64().unwrap_or(u64::MAX)
     })?;
-    net.cli_json(1, &["cert", "get", &paid_tx, "-o", p(&cert_path)?])?;
+    net.cli_json(
+        1,
+        &["cert", "get", &paid_tx, "--key", p0, "-o", p(&cert_path)?],
+    )?;
 
     // Paid twice: refused, nothing moves.
     let e = refused(&net, 1, &["store", "confirm", "--key", &a, "--order", &oid])?;
@@ -128,7 +134,7 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
         &order_args(&mkey_file, &mid, p(&png)?, "S-0002", "3.00", "600"),
     )?;
     let oid2 = s(&created, "/order_id")?;
-    net.cli_json_until(2, &["store", "show", &oid2], PROGRESS, |v| {
+    net.cli_json_until(2, &["store", "show", &oid2, "--key", p0], PROGRESS, |v| {
         v["order"]["status"] == "pending"
     })?;
     let e = refused(
@@ -136,7 +142,8 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
         2,
         &["store", "confirm", "--key", &b, "--order", &oid2],
     )?;
-    ensure!(e.contains("belongs to user"), "{e}");
+    // (Refused at the read: Bob may not even read Alice's order.)
+    ensure!(e.contains("may not read store order"), "{e}");
 
     // An order that expired (block time) is refused.
     let created = net.cli_json(
@@ -161,7 +168,7 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
         &["store", "confirm", "--key", &a, "--order", &oid3],
     )?;
     ensure!(e.contains("expired"), "{e}");
-    let shown = net.cli_json(1, &["store", "show", &oid3])?;
+    let shown = net.cli_json(1, &["store", "show", &oid3, "--key", p0])?;
     ensure!(
         shown["expired"] == true && shown["order"]["status"] == "pending",
         "{shown}"
@@ -187,7 +194,10 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
         &order_args(&mkey_file, &mid, p(&png)?, "S-0004", "20.00", "600"),
     )?;
     ensure!(created["auto_paid"] == true, "{created}");
-    let shown = net.cli_json(1, &["store", "show", &s(&created, "/order_id")?])?;
+    let shown = net.cli_json(
+        1,
+        &["store", "show", &s(&created, "/order_id")?, "--key", p0],
+    )?;
     ensure!(
         shown["order"]["status"] == "paid" && shown["order"]["auto_paid"] == true,
         "{shown}"
@@ -197,7 +207,10 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
         &order_args(&mkey_file, &mid, p(&png)?, "S-0005", "20.01", "600"),
     )?;
     ensure!(created["auto_paid"] == false, "{created}");
-    let shown = net.cli_json(1, &["store", "show", &s(&created, "/order_id")?])?;
+    let shown = net.cli_json(
+        1,
+        &["store", "show", &s(&created, "/order_id")?, "--key", p0],
+    )?;
     ensure!(shown["order"]["status"] == "pending", "{shown}");
 
     let entries = tbs_entries(&net, 1, &mid)?;
@@ -206,7 +219,7 @@ fn n4_store_order_identity_code_end_to_end() -> Result<()> {
         .filter_map(|e| e["amount"]["value"].as_str())
         .collect();
     ensure!(credited == ["12.50", "20.00"], "{entries:?}");
-    let w = net.cli_json(1, &["wallet", "show", &a_wallet])?;
+    let w = net.cli_json(1, &["wallet", "show", &a_wallet, "--key", p0])?;
     ensure!(w["balance"] == "67.50", "{w}");
 
     // User and store list their orders, newest first.

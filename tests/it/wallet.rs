@@ -226,7 +226,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             "+8613800138000",
         ],
     )?;
-    let list = net.cli_json(0, &["wallet", "list", "--user", &user])?;
+    let list = net.cli_json(0, &["wallet", "list", "--user", &user, "--key", p0])?;
     let on_chain = list["verification"].to_string();
     ensure!(
         list["verification"]["host"] == "platform-0"
@@ -297,7 +297,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             &otp,
         ],
     )?;
-    let b = net.cli_json(0, &["wallet", "binding", &binding])?;
+    let b = net.cli_json(0, &["wallet", "binding", &binding, "--key", p0])?;
     ensure!(b["status"] == "bound" && b["attempts"] == 1, "{b}");
     // The host alone cannot load the wallet: an instruction signed by the host's key is refused by
     // the contract; the owner's is carried out.
@@ -329,9 +329,12 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
     let by_owner = top_up(&user_key);
     let by_owner: Vec<&str> = by_owner.iter().map(String::as_str).collect();
     net.cli_json(0, &by_owner)?;
-    let w = net.cli_json_until(3, &["wallet", "show", &wallet], PROGRESS, |v| {
-        v["balance"] == "100.00"
-    })?;
+    let w = net.cli_json_until(
+        3,
+        &["wallet", "show", &wallet, "--key", &user_key],
+        PROGRESS,
+        |v| v["balance"] == "100.00",
+    )?;
     ensure!(w["cards"].as_array().map(Vec::len) == Some(1), "{w}");
 
     // Governance caps what platform-0 may owe for the money it loads into wallets: its clearing
@@ -482,13 +485,18 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             "platform-0",
             "--currency",
             "CNY",
+            "--key",
+            p0,
         ],
         PROGRESS,
         |v| v["state"]["balance"] == "12.50",
     )?;
-    net.cli_json_until(2, &["wallet", "show", &wallet], PROGRESS, |v| {
-        v["balance"] == "87.50"
-    })?;
+    net.cli_json_until(
+        2,
+        &["wallet", "show", &wallet, "--key", &user_key],
+        PROGRESS,
+        |v| v["balance"] == "87.50",
+    )?;
 
     // 7. The certificate verifies offline; each tampering is refused with its reason.
     let valid = net.cli_json(0, &["cert", "verify", p(&cert_path)?, "--genesis", genesis])?;
@@ -594,7 +602,15 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
     let refused_cert = dir.join("cert-refused.json");
     net.cli_json_until(
         1,
-        &["cert", "get", &refused_tx, "-o", p(&refused_cert)?],
+        &[
+            "cert",
+            "get",
+            &refused_tx,
+            "--key",
+            p(&stranger)?,
+            "-o",
+            p(&refused_cert)?,
+        ],
         PROGRESS,
         |v| v["tx"].is_object(),
     )?;
@@ -738,9 +754,12 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         ],
     )?;
     ensure!(e.contains("exceeds"), "{e}");
-    net.cli_json_until(1, &["wallet", "show", &wallet], PROGRESS, |v| {
-        v["balance"] == "90.00"
-    })?;
+    net.cli_json_until(
+        1,
+        &["wallet", "show", &wallet, "--key", &user_key],
+        PROGRESS,
+        |v| v["balance"] == "90.00",
+    )?;
     let tbs = net.cli_json(
         1,
         &[
@@ -752,6 +771,8 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             "platform-0",
             "--currency",
             "CNY",
+            "--key",
+            p0,
         ],
     )?;
     ensure!(tbs["state"]["balance"] == "5.00", "{tbs}");
@@ -767,7 +788,17 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             })
             .unwrap_or_default()
     };
-    let st = net.cli_json(1, &["wallet", "statement", "--wallet", &wallet])?;
+    let st = net.cli_json(
+        1,
+        &[
+            "wallet",
+            "statement",
+            "--wallet",
+            &wallet,
+            "--key",
+            &user_key,
+        ],
+    )?;
     ensure!(kinds(&st) == ["top_up", "payment", "refund"], "{st}");
     ensure!(st["closing_balance"] == "90.00", "{st}");
     let st = net.cli_json(
@@ -781,11 +812,14 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             "platform-0",
             "--currency",
             "CNY",
+            "--key",
+            p0,
         ],
     )?;
     ensure!(kinds(&st) == ["payment", "settlement", "refund"], "{st}");
     let payer = net.cli_json(1, &["cert", "list", "--key", &user_key])?;
-    let payee = net.cli_json(1, &["cert", "list", "--public-key", &mkey])?;
+    let mkey_path = dir.join("Noodle House.json");
+    let payee = net.cli_json(1, &["cert", "list", "--key", p(&mkey_path)?])?;
     for (v, role) in [(&payer, "payer"), (&payee, "payee")] {
         let certs = v["certificates"].as_array().context("certificates")?;
         ensure!(
@@ -796,6 +830,7 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         );
     }
     ensure!(payee["merchant_id"] == mid.as_str(), "{payee}");
+    ensure!(payee["public_key"] == mkey.as_str(), "{payee}");
     Ok(())
 }
 

@@ -36,9 +36,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use paychain_api::method;
-use paychain_contracts::crypto::{PublicKey, SecretKey};
+use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::enclave::KxSecret;
+use paychain_contracts::ids::ChainId;
+use paychain_contracts::reads::{Query, ReadRequest, SealedReply, SignedRead, READ_NONCE_LEN};
 use serde_json::{json, Value};
 
+pub mod netns;
 pub mod proxy;
 
 /// How long a node may take to answer its first `paychain_status` after being spawned.
@@ -175,6 +179,78 @@ impl Rpc {
     pub fn call_err(&self, method: &str, params: Value) -> Result<RpcError> {
         match self.try_call(method, params)? {
             Ok(v) => bail!("{method}: expected an error, got {v}"),
+            Err(e) => Ok(e),
+        }
+    }
+
+    /// A signed read of `query` by `key`, valid 20 blocks past the tip, with a fresh reply key: the
+    /// request (for tests that alter it) and the reply secret.
+    pub fn read_request(&self, key: &SecretKey, query: Query) -> Result<(ReadRequest, KxSecret)> {
+        let status = self.status()?;
+        let chain = status["chain_id"]
+            .as_str()
+            .context("status has no chain_id")?;
+        let height = status["height"].as_u64().context("status has no height")?;
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let seed = Hash::digest(&[&n.to_le_bytes()[..], &t.to_le_bytes()[..]].concat());
+        let reply = KxSecret::from_seed(seed.0);
+        let mut nonce = [0u8; READ_NONCE_LEN];
+        nonce.copy_from_slice(&seed.0[..READ_NONCE_LEN]);
+        let request = ReadRequest {
+            chain_id: ChainId::new(chain),
+            requester: key.public_key(),
+            query,
+            reply_kx_public: reply.public_key(),
+            nonce,
+            valid_until_height: height + 20,
+        };
+        Ok((request, reply))
+    }
+
+    /// Sends a signed read to the method its query names; opens the sealed answer with `reply`.
+    pub fn send_read(
+        &self,
+        signed: &SignedRead,
+        reply: &KxSecret,
+    ) -> Result<Result<Value, RpcError>> {
+        let method = signed.request.query.method();
+        let answer = self.try_call(method, json!([hex::encode(signed.to_bytes())]))?;
+        Ok(match answer {
+            Err(e) => Err(e),
+            Ok(v) => {
+                let sealed: SealedReply = serde_json::from_value(v)
+                    .with_context(|| format!("{method}: not a sealed reply"))?;
+                let json =
+                    paychain_contracts::reads::open_reply(reply, &signed.request.hash(), &sealed)
+                        .map_err(|e| anyhow!("{method}: answer does not open: {e}"))?;
+                Ok(serde_json::from_slice(&json)?)
+            }
+        })
+    }
+
+    /// A signed read of `query` by `key`: the opened answer, or the node's error.
+    pub fn try_read(&self, key: &SecretKey, query: Query) -> Result<Result<Value, RpcError>> {
+        let (request, reply) = self.read_request(key, query)?;
+        self.send_read(&request.sign(key), &reply)
+    }
+
+    /// A signed read of `query` by `key`, which must succeed.
+    pub fn read(&self, key: &SecretKey, query: Query) -> Result<Value> {
+        let method = query.method();
+        self.try_read(key, query)?
+            .map_err(|e| anyhow!("{method}: {e}"))
+    }
+
+    /// A signed read of `query` by `key`, which must be refused.
+    pub fn read_err(&self, key: &SecretKey, query: Query) -> Result<RpcError> {
+        let method = query.method();
+        match self.try_read(key, query)? {
+            Ok(v) => bail!("{method}: expected a refusal, got {v}"),
             Err(e) => Ok(e),
         }
     }
@@ -324,6 +400,8 @@ pub struct Node {
     pub rpc_port: u16,
     /// Extra environment of the process (test-only switches), applied at every (re)start.
     pub env: Vec<(String, String)>,
+    /// The network namespace it runs in ([`Options::namespaces`]).
+    pub netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -339,7 +417,12 @@ impl Node {
             .append(true)
             .open(self.log_path())?;
         writeln!(log, "---- spawn ----")?;
-        let child = Command::new(existing_bin("paychain-node")?)
+        let bin = existing_bin("paychain-node")?;
+        let mut command = match &self.netns {
+            Some(ns) => netns::command_in(ns, &bin),
+            None => Command::new(bin),
+        };
+        let child = command
             .arg("start")
             .arg("--home")
             .arg(&self.home)
@@ -413,6 +496,43 @@ pub struct Options {
     /// TOML)`, e.g. `(0, "rpc.idle_timeout_ms", "3000")`. The key must be in the generated
     /// config (every field is).
     pub config: Vec<(usize, String, String)>,
+    /// Run every validator in a network namespace of its own, all on one bridge, with this netem
+    /// on every veth end (see [`netns`]; root only: check [`netns::probe`] first).
+    pub namespaces: Option<netns::Netem>,
+    /// List every validator's peer id in every validator's `[gossip] allowed_peers` (so that
+    /// only they may gossip with each other).
+    pub allow_list: bool,
+}
+
+/// The libp2p peer id of the node at `home` (`paychain-node peer-id`).
+pub fn peer_id(home: &Path) -> Result<String> {
+    let out = Command::new(existing_bin("paychain-node")?)
+        .args(["peer-id", "--home"])
+        .arg(home)
+        .output()
+        .context("run paychain-node peer-id")?;
+    ensure!(
+        out.status.success(),
+        "paychain-node peer-id failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The namespaces of a testnet and the RPC forwarders into them: the forwarders are killed, then
+/// the namespaces deleted.
+struct NetnsRun {
+    forwarders: Vec<Child>,
+    _namespaces: netns::Namespaces,
+}
+
+impl Drop for NetnsRun {
+    fn drop(&mut self) {
+        for child in &mut self.forwarders {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// N validators, each its own `paychain-node` process, on free loopback ports.
@@ -424,6 +544,10 @@ pub struct Testnet {
     /// Base port (node i's RPC port is `base_port + 10 * i`).
     pub base_port: u16,
     proxy: Option<proxy::Proxy>,
+    /// Environment of the next node [`Testnet::add_node`] adds.
+    pending_env: Vec<(String, String)>,
+    /// The namespaces and RPC forwarders of [`Options::namespaces`] (dropped after the nodes).
+    _netns: Option<NetnsRun>,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -441,12 +565,14 @@ impl Testnet {
         for attempt in 0..4 {
             let base = free_base_port(n, attempt)?;
             match Self::try_start(n, base, &options) {
-                Ok((dir, nodes, proxy)) => {
+                Ok((dir, nodes, proxy, netns)) => {
                     return Ok(Testnet {
                         dir,
                         nodes,
                         base_port: base,
                         proxy,
+                        pending_env: Vec::new(),
+                        _netns: netns,
                         _serial: guard,
                     })
                 }
@@ -464,7 +590,15 @@ impl Testnet {
         n: usize,
         base: u16,
         options: &Options,
-    ) -> Result<(tempfile::TempDir, Vec<Node>, Option<proxy::Proxy>), StartError> {
+    ) -> Result<
+        (
+            tempfile::TempDir,
+            Vec<Node>,
+            Option<proxy::Proxy>,
+            Option<NetnsRun>,
+        ),
+        StartError,
+    > {
         let dir = tempfile::Builder::new()
             .prefix("paychain-it-")
             .tempdir()
@@ -491,6 +625,7 @@ impl Testnet {
                     .filter(|(node, _, _)| *node == i)
                     .map(|(_, k, v)| (k.clone(), v.clone()))
                     .collect(),
+                netns: None,
                 child: None,
             })
             .collect();
@@ -500,14 +635,54 @@ impl Testnet {
                 .ok_or_else(|| anyhow!("config for node {i} of {n}"))?;
             set_config(&node.home.join("config.toml"), key, value)?;
         }
+        if options.allow_list {
+            let ids = nodes
+                .iter()
+                .map(|node| peer_id(&node.home).map(|id| format!("\"{id}\"")))
+                .collect::<Result<Vec<_>>>()?;
+            for node in &nodes {
+                set_config(
+                    &node.home.join("config.toml"),
+                    "gossip.allowed_peers",
+                    &format!("[{}]", ids.join(", ")),
+                )?;
+            }
+        }
         let proxy = if options.proxied {
             Some(route_through_proxy(&nodes, base).map_err(StartError::Other)?)
         } else {
             None
         };
+        let mut netns_run = match &options.namespaces {
+            Some(netem) => {
+                let (namespaces, placed) = netns::create(n, netem)?;
+                let addrs: Vec<String> = placed.iter().map(|(_, a)| a.clone()).collect();
+                for (node, (ns, _)) in nodes.iter_mut().zip(&placed) {
+                    let path = node.home.join("config.toml");
+                    let text = fs::read_to_string(&path).map_err(anyhow::Error::from)?;
+                    fs::write(&path, netns::rewrite_config(&text, base, &addrs))
+                        .map_err(anyhow::Error::from)?;
+                    node.netns = Some(ns.clone());
+                }
+                Some(NetnsRun {
+                    forwarders: Vec::new(),
+                    _namespaces: namespaces,
+                })
+            }
+            None => None,
+        };
         let result = (|| {
             for node in &mut nodes {
                 node.spawn()?;
+            }
+            if let Some(run) = &mut netns_run {
+                for (i, node) in nodes.iter_mut().enumerate() {
+                    let ns = node.netns.clone().context("node without namespace")?;
+                    let socket = dir.path().join(format!("node{i}.rpc.sock"));
+                    let (local, child) = netns::forward(&ns, node.rpc_port, &socket)?;
+                    run.forwarders.push(child);
+                    node.rpc_port = local;
+                }
             }
             for (i, node) in nodes.iter_mut().enumerate() {
                 wait_answers(node, i, START_TIMEOUT)?;
@@ -532,7 +707,7 @@ impl Testnet {
                 StartError::Other(e)
             });
         }
-        Ok((dir, nodes, proxy))
+        Ok((dir, nodes, proxy, netns_run))
     }
 
     /// The proxy between the nodes (panics unless started with [`Options::proxied`]).
@@ -672,17 +847,35 @@ impl Testnet {
     /// the peers in its config, and its machine certified by the vendor. Without a platform key its
     /// enclave stays unregistered ([`Testnet::add_platform_node`] gives it one). Returns its index.
     pub fn add_full_node(&mut self) -> Result<usize> {
-        self.add_node(None)
+        self.add_node(None, None)
+    }
+
+    /// Starts one more node that runs validator `of`'s key (a double-signing operator: the same
+    /// key on two hosts, both voting and proposing for it), set up as [`Testnet::add_full_node`]
+    /// does otherwise. Returns its index.
+    /// `env` is the twin's environment (e.g. the test-only switch that gives it a libp2p identity
+    /// of its own).
+    pub fn add_twin(&mut self, of: usize, env: &[(&str, &str)]) -> Result<usize> {
+        let key = self.nodes[of].home.join("keys").join("validator.json");
+        self.pending_env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.add_node(None, Some(&key))
     }
 
     /// [`Testnet::add_full_node`] run by a platform: the platform's member key file `platform_key`
     /// goes into the node's home (`[enclave] platform_key`), so that the node registers its enclave
     /// for that platform.
     pub fn add_platform_node(&mut self, platform_key: &Path) -> Result<usize> {
-        self.add_node(Some(platform_key))
+        self.add_node(Some(platform_key), None)
     }
 
-    fn add_node(&mut self, platform_key: Option<&Path>) -> Result<usize> {
+    fn add_node(
+        &mut self,
+        platform_key: Option<&Path>,
+        validator_key: Option<&Path>,
+    ) -> Result<usize> {
         let i = self.nodes.len();
         let home = self.dir.path().join(format!("node{i}"));
         let base = self.base_port + 10 * i as u16;
@@ -724,15 +917,19 @@ impl Testnet {
                 "persistent_peers = []",
                 &format!("persistent_peers = [{}]", peers(1)),
             )
-            .replacen("peers = []", &format!("peers = [{}]", peers(2)), 1);
+            .replacen("\npeers = []", &format!("\npeers = [{}]", peers(2)), 1);
         fs::write(home.join("config.toml"), config)?;
         if let Some(key) = platform_key {
             fs::copy(key, home.join("keys").join("platform.json"))?;
         }
+        if let Some(key) = validator_key {
+            fs::copy(key, home.join("keys").join("validator.json"))?;
+        }
         let node = Node {
             home,
             rpc_port: base,
-            env: Vec::new(),
+            env: std::mem::take(&mut self.pending_env),
+            netns: None,
             child: None,
         };
         self.nodes.push(node);
@@ -851,6 +1048,13 @@ impl Testnet {
     /// Continues node `i` after [`Testnet::pause`] (SIGCONT).
     pub fn resume(&mut self, i: usize) -> Result<()> {
         self.nodes[i].signal("CONT")
+    }
+
+    /// Starts node `i` again on its existing home without waiting for it (a start expected to
+    /// fail: see [`Node::wait_exit`]).
+    pub fn spawn(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].kill();
+        self.nodes[i].spawn()
     }
 
     /// Starts node `i` again on its existing home and waits until it answers.

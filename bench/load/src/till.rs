@@ -192,8 +192,10 @@ async fn flow_push(
     };
     let committed = Instant::now();
     while next_block(sub, deadline).await?.height <= height {}
+    // The payer fetches its certificate with a signed read.
+    let reader = client.clone().with_reader(key);
     let certificate = loop {
-        match client.certificate(&tx_hash).await {
+        match reader.certificate(&tx_hash).await {
             Ok(cert) => break cert,
             Err(e)
                 if e.code().is_some_and(|c| {

@@ -56,7 +56,9 @@ pub mod seal;
 
 mod kx;
 
+// The box construction, for the signed reads' sealed answers (`crate::reads`).
 pub use grants::{EvidenceError, ProvenEntry, StateEvidence};
+pub(crate) use kx::{box_open, box_seal};
 pub use kx::{
     BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox, NONCE_LEN, TAG_LEN,
 };

@@ -21,7 +21,7 @@
 //! State keys: `gov/member/{id}` → [`Member`], `gov/member_key/{public key}` → member id,
 //! `gov/members` → sorted list of member ids, `gov/validators` → list of [`GenesisValidator`],
 //! `gov/params` → [`Params`] (defaults when absent), `gov/next_proposal` → u64,
-//! `gov/proposal/{u64 big-endian}` → [`Proposal`].
+//! `gov/proposal/{u64 big-endian}` → [`Proposal`], `gov/regulator` → the regulator's key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +45,7 @@ const VALIDATORS_KEY: &[u8] = b"gov/validators";
 const PARAMS_KEY: &[u8] = b"gov/params";
 const NEXT_PROPOSAL_KEY: &[u8] = b"gov/next_proposal";
 const PROPOSAL_PREFIX: &[u8] = b"gov/proposal/";
+const REGULATOR_KEY: &[u8] = b"gov/regulator";
 
 /// Default lifetime of a proposal, in blocks.
 pub const DEFAULT_PROPOSAL_TTL_BLOCKS: u64 = 10_000;
@@ -122,6 +123,9 @@ pub enum Error {
     /// The member does not have the Platform role.
     #[error("member {0} does not have the platform role")]
     NotPlatformRole(PlatformId),
+    /// The key proposed as regulator is the regulator already.
+    #[error("{0} is the regulator already")]
+    RegulatorUnchanged(PublicKey),
 }
 
 impl Error {
@@ -144,6 +148,7 @@ impl Error {
             Error::AlreadyWalletHost(_) => 113,
             Error::NotWalletHost(_) => 114,
             Error::NotPlatformRole(_) => 115,
+            Error::RegulatorUnchanged(_) => 120,
         }
     }
 }
@@ -294,6 +299,13 @@ pub enum Action {
         /// The platform.
         platform: PlatformId,
     },
+    /// Appoints the consortium's regulator (replacing any before): its key may read every payment,
+    /// balance and statement with a signed read (`crate::reads`), and each of its reads is audited
+    /// by the answering node.
+    AppointRegulator {
+        /// The regulator's ed25519 key.
+        key: PublicKey,
+    },
 }
 
 impl Action {
@@ -311,6 +323,7 @@ impl Action {
             Action::SetEnclaveMinSecurityVersion { .. } => "set_enclave_min_security_version",
             Action::ApprovePlatformCa { .. } => "approve_platform_ca",
             Action::RevokePlatformCa { .. } => "revoke_platform_ca",
+            Action::AppointRegulator { .. } => "appoint_regulator",
         }
     }
 }
@@ -474,6 +487,11 @@ pub fn member(reader: &impl StateReader, id: &PlatformId) -> Result<Option<Membe
 
 fn member_ids(reader: &impl StateReader) -> Result<Vec<PlatformId>, StateError> {
     Ok(get_decoded(reader, MEMBER_IDS_KEY)?.unwrap_or_default())
+}
+
+/// The consortium's regulator, once governance appointed one ([`Action::AppointRegulator`]).
+pub fn regulator(reader: &impl StateReader) -> Result<Option<PublicKey>, StateError> {
+    get_decoded(reader, REGULATOR_KEY)
 }
 
 /// All members, sorted by id.
@@ -643,6 +661,17 @@ fn check_action(
             crate::ca::check_approve(reader, ctx.time_ms, platform, ca_cert).map(|_| ())?
         }
         Action::RevokePlatformCa { platform } => crate::ca::check_revoke(reader, platform)?,
+        Action::AppointRegulator { key } => {
+            if key.validate().is_err() {
+                return Err(Error::InvalidAction(format!(
+                    "regulator key {key} is not a valid ed25519 key"
+                ))
+                .into());
+            }
+            if regulator(reader)? == Some(*key) {
+                return Err(Error::RegulatorUnchanged(*key).into());
+            }
+        }
     }
     Ok(())
 }
@@ -685,6 +714,7 @@ fn apply_action<R: StateReader>(
             crate::ca::approve(ov, ctx, proposal_id, platform, ca_cert)?
         }
         Action::RevokePlatformCa { platform } => crate::ca::revoke(ov, ctx.height, platform)?,
+        Action::AppointRegulator { key } => put_encoded(ov, REGULATOR_KEY.to_vec(), key),
     }
     Ok(())
 }

@@ -170,3 +170,26 @@ fn byzantine_tx(chain_id: &ChainId) -> SignedTx {
     tx.signature.0[0] ^= 0xff;
     tx
 }
+
+/// Test-only: a well-formed registration from a fresh key on `chain_id`, its signature altered so
+/// that it does not verify.
+pub(super) fn badly_signed_tx(chain_id: &paychain_contracts::ids::ChainId) -> Option<Vec<u8>> {
+    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::tx::{Call, SignedTx, Transaction};
+    let mut seed = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut seed);
+    let key = SecretKey::from_seed(seed);
+    let mut tx = SignedTx::sign(
+        Transaction {
+            chain_id: chain_id.clone(),
+            sender: key.public_key(),
+            nonce: 0,
+            call: Call::Registry(paychain_contracts::registry::Call::AcceptAcquirer {
+                platform_id: paychain_contracts::ids::PlatformId::new("platform-0").ok()?,
+            }),
+        },
+        &key,
+    );
+    tx.signature.0[0] ^= 1;
+    Some(tx.to_bytes())
+}

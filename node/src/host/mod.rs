@@ -18,6 +18,7 @@
 //! misbehaviour ([`crate::faults`]): invalid proposals and garbage floods.
 
 mod byzantine;
+pub mod evidence;
 mod streams;
 mod validate;
 
@@ -347,8 +348,12 @@ impl Host {
                 let _ = reply.send(());
             }
             AppMsg::Finalized {
-                certificate, reply, ..
+                certificate,
+                evidence,
+                reply,
+                ..
             } => {
+                evidence::record(&self.shared, &evidence);
                 self.commit(&certificate)?;
                 let next = Height(self.tip().height + 1);
                 let _ = reply.send(Next::Start(next, self.params()));
@@ -484,7 +489,11 @@ impl Host {
         key.extend_from_slice(&p.block_hash);
         self.shared
             .storage
-            .put_pending(height.0, &key, &borsh::to_vec(p)?)?;
+            .put_pending(height.0, &key, &borsh::to_vec(p)?)
+            .map_err(|e| {
+                error!(target: "consensus", height = height.0, error = %e, "storage write failed, stopping");
+                anyhow::anyhow!("storage write of a proposal at height {} failed: {e}", height.0)
+            })?;
         Ok(())
     }
 
@@ -675,7 +684,7 @@ impl Host {
         }))
     }
 
-    /// Test-only garbage flood (see [`crate::faults`]): undecodable tx gossip, proposal streams
+    /// Test-only garbage flood (see [`crate::faults`]): undecodable and badly signed tx gossip, proposal streams
     /// impersonating the round's proposer, and a replay of a genuine proposal with other bytes.
     async fn send_garbage(
         &mut self,
@@ -685,6 +694,10 @@ impl Host {
             .byzantine
             .garbage(&self.validators, self.height, self.round);
         for bytes in txs {
+            self.shared.gossip(bytes);
+        }
+        // And a well-formed transaction whose signature does not verify.
+        if let Some(bytes) = byzantine::badly_signed_tx(&self.shared.chain_id) {
             self.shared.gossip(bytes);
         }
         for msg in streams {

@@ -20,6 +20,7 @@ use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::commit::{Commit, CommitSignature};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
 use paychain_contracts::ids::{MerchantId, PlatformId};
+use paychain_contracts::reads::{self, Query, SealedReply};
 use paychain_contracts::{executor, governance, merkle, registry};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -91,8 +92,16 @@ impl ChainApiServer for Rpc {
         })
     }
 
-    fn certificate(&self, tx_hash: Param<Hash>) -> RpcResult<TxCertificate> {
-        certificate(&self.shared, tx_hash.parsed("tx hash", HEX64)?)
+    fn certificate(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(paychain_api::method::CERTIFICATE, read, |rpc, r| {
+            let tx_hash = super::reads::query!(r, Query::Certificate { tx_hash } => *tx_hash);
+            let cert = certificate(&rpc.shared, tx_hash)?;
+            Rpc::entitled(
+                r,
+                reads::may_read_tx(&rpc.shared.storage, &r.requester, &tx_hash, &cert.tx.tx),
+            )?;
+            Ok(cert)
+        })
     }
 
     fn block(&self, height: Param<u64>) -> RpcResult<Option<BlockView>> {

@@ -4,47 +4,46 @@
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::types::ErrorObjectOwned;
 pub use paychain_api::guardian::MAX_LIST;
-use paychain_api::{ErrorCode, GuardianApiServer, GuardianBindingsView, Param};
-use paychain_contracts::crypto::{Hash, PublicKey};
-use paychain_contracts::guardian::{self, Binding, Statement};
+use paychain_api::{method, ErrorCode, GuardianApiServer, GuardianBindingsView, Param};
+use paychain_contracts::crypto::Hash;
+use paychain_contracts::guardian;
+use paychain_contracts::reads::{Query, SealedReply};
 
-use super::chain::HEX64;
+use super::reads::query;
 use super::{internal, Rpc};
 
 impl GuardianApiServer for Rpc {
-    fn guardian_binding(&self, binding_id: Param<Hash>) -> RpcResult<Binding> {
-        let id = binding_id.parsed("binding id", HEX64)?;
-        guardian::binding(&self.shared.storage, &id)
-            .map_err(internal)?
-            .ok_or_else(|| unknown_binding(&id))
-    }
-
-    fn guardian_bindings(
-        &self,
-        public_key: Param<PublicKey>,
-        limit: Option<Param<usize>>,
-    ) -> RpcResult<GuardianBindingsView> {
-        let (key, limit) = key_and_limit(public_key, limit)?;
-        let (bindings, truncated) =
-            guardian::bindings_of(&self.shared.storage, &key, limit).map_err(internal)?;
-        Ok(GuardianBindingsView {
-            bindings,
-            truncated,
+    fn guardian_binding(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::GUARDIAN_BINDING, read, |rpc, r| {
+            let id = query!(r, Query::GuardianBinding { binding_id } => *binding_id);
+            guardian::binding(&rpc.shared.storage, &id)
+                .map_err(internal)?
+                .ok_or_else(|| unknown_binding(&id))
         })
     }
 
-    fn guardian_statement(
-        &self,
-        binding_id: Param<Hash>,
-        month: Param<String>,
-    ) -> RpcResult<Statement> {
-        let id = binding_id.parsed("binding id", HEX64)?;
-        let month = parse_month(month.text("month")?)?;
-        let storage = &self.shared.storage;
-        if guardian::binding(storage, &id).map_err(internal)?.is_none() {
-            return Err(unknown_binding(&id));
-        }
-        guardian::statement(storage, &id, month).map_err(internal)
+    fn guardian_bindings(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::GUARDIAN_BINDINGS, read, |rpc, r| {
+            let (key, limit) = query!(r, Query::GuardianBindings { public_key, limit } => (*public_key, list_limit(*limit)));
+            let (bindings, truncated) =
+                guardian::bindings_of(&rpc.shared.storage, &key, limit).map_err(internal)?;
+            Ok(GuardianBindingsView {
+                bindings,
+                truncated,
+            })
+        })
+    }
+
+    fn guardian_statement(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::GUARDIAN_STATEMENT, read, |rpc, r| {
+            let (id, month) = query!(r, Query::GuardianStatement { binding_id, month } => (*binding_id, month.as_str()));
+            let month = parse_month(month)?;
+            let storage = &rpc.shared.storage;
+            if guardian::binding(storage, &id).map_err(internal)?.is_none() {
+                return Err(unknown_binding(&id));
+            }
+            guardian::statement(storage, &id, month).map_err(internal)
+        })
     }
 }
 
@@ -52,20 +51,11 @@ fn unknown_binding(id: &Hash) -> ErrorObjectOwned {
     ErrorCode::UnknownGuardianBinding.err(format!("unknown guardian binding {id}"))
 }
 
-/// `[public_key, limit?]` of the per-key listings (limit: default and at most [`MAX_LIST`]).
-pub(crate) fn key_and_limit(
-    public_key: Param<PublicKey>,
-    limit: Option<Param<usize>>,
-) -> Result<(PublicKey, usize), ErrorObjectOwned> {
-    let key = public_key.parsed("public key", HEX64)?;
-    let limit = match limit {
-        Some(l) => l.value("limit")?,
-        None => MAX_LIST,
-    };
-    Ok((key, limit.min(MAX_LIST)))
+/// The `limit` of a list query: [`MAX_LIST`] when absent, at most [`MAX_LIST`].
+pub(crate) fn list_limit(limit: Option<u32>) -> usize {
+    limit.map_or(MAX_LIST, |l| l as usize).min(MAX_LIST)
 }
 
-/// Parses `YYYY-MM` into `yyyymm`.
 fn parse_month(raw: &str) -> Result<u32, ErrorObjectOwned> {
     let bad = || {
         ErrorCode::InvalidParams.err(format!(

@@ -7,7 +7,9 @@
 //! subscriptions), [`submit`] (batch submission with backpressure), [`enclave`], [`wallet`],
 //! [`collection`], [`store`], [`guardian`], [`ca`]. The reference is `docs/rpc.md`.
 //!
-//! The RPC layer checks only the shape of requests; permissions are the contracts' business.
+//! The RPC layer checks only the shape of requests; permissions are the contracts' business: the
+//! private methods take a signed read ([`reads`]), answered only to a requester the contracts entitle
+//! (`paychain_contracts::reads::may_read`), sealed to its reply key.
 //!
 //! No client, address or load can take the node (each bound is in `[rpc]`, see
 //! [`config::Rpc`], and what it refused is counted in `/metrics` as `paychain_rpc_*`):
@@ -31,6 +33,7 @@ pub mod guardian;
 mod limits;
 mod listener;
 mod pool;
+pub(crate) mod reads;
 pub mod store;
 pub mod submit;
 pub mod wallet;
@@ -53,7 +56,7 @@ use jsonrpsee::server::{
 use jsonrpsee::types::{ErrorObjectOwned, Request};
 use paychain_api::{
     doc, CaApiServer, ChainApiServer, CollectionApiServer, EnclaveApiServer, GuardianApiServer,
-    StoreApiServer, SubscriptionApiServer, WalletApiServer,
+    ReadsApiServer, StoreApiServer, SubscriptionApiServer, WalletApiServer,
 };
 use serde_json::value::RawValue;
 
@@ -68,6 +71,8 @@ pub struct Rpc {
     pool: Pool,
     /// The last block a subscription read, shared by every subscriber.
     last_block: Arc<std::sync::Mutex<Option<SharedBlock>>>,
+    /// The regulator's reads answered by this node.
+    audit: reads::SharedAudit,
 }
 
 /// A block as subscriptions send it, with its height.
@@ -93,6 +98,7 @@ pub fn module(
         shared,
         pool,
         last_block: Default::default(),
+        audit: Default::default(),
     };
     let mut m = RpcModule::new(());
     m.merge(ChainApiServer::into_rpc(rpc.clone()))?;
@@ -102,7 +108,8 @@ pub fn module(
     m.merge(CollectionApiServer::into_rpc(rpc.clone()))?;
     m.merge(StoreApiServer::into_rpc(rpc.clone()))?;
     m.merge(GuardianApiServer::into_rpc(rpc.clone()))?;
-    m.merge(CaApiServer::into_rpc(rpc))?;
+    m.merge(CaApiServer::into_rpc(rpc.clone()))?;
+    m.merge(ReadsApiServer::into_rpc(rpc))?;
     Ok(m)
 }
 

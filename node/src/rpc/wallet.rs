@@ -5,19 +5,18 @@ use jsonrpsee::core::RpcResult;
 use jsonrpsee::types::ErrorObjectOwned;
 use paychain_api::wallet::{DEFAULT_CERTIFICATES, MAX_CERTIFICATES};
 use paychain_api::{
-    BalanceView, CertificateRef, CertificatesView, ErrorCode, Param, PaymentView, ProposalView,
-    StatementView, UserWalletsView, WalletApiServer, WalletView,
+    method, BalanceView, CertificateRef, CertificatesView, ErrorCode, Param, PaymentView,
+    ProposalView, UserWalletsView, WalletApiServer,
 };
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::governance;
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::Currency;
+use paychain_contracts::reads::{Query, SealedReply};
 use paychain_contracts::registry;
-use paychain_contracts::wallet::{
-    self, Account, AccountState, CardBinding, HostQualification, MovementKind,
-};
+use paychain_contracts::wallet::{self, Account, AccountState, HostQualification, MovementKind};
 
-use super::chain::HEX64;
+use super::reads::query;
 use super::{internal, Rpc};
 use crate::shared::Shared;
 
@@ -25,27 +24,31 @@ use crate::shared::Shared;
 const MAX_PAGES: usize = 16;
 
 impl WalletApiServer for Rpc {
-    fn wallet(&self, wallet_id: Param<Hash>) -> RpcResult<WalletView> {
-        let id = wallet_id.parsed("wallet id", HEX64)?;
-        wallet::wallet_view(&self.shared.storage, &id)
-            .map_err(internal)?
-            .ok_or_else(|| ErrorCode::UnknownWallet.err(format!("unknown wallet {id}")))
+    fn wallet(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::WALLET, read, |rpc, r| {
+            let id = query!(r, Query::Wallet { wallet_id } => *wallet_id);
+            wallet::wallet_view(&rpc.shared.storage, &id)
+                .map_err(internal)?
+                .ok_or_else(|| ErrorCode::UnknownWallet.err(format!("unknown wallet {id}")))
+        })
     }
 
-    fn wallets(&self, user: Param<PublicKey>) -> RpcResult<UserWalletsView> {
-        let user = user.parsed("user public key", HEX64)?;
-        let storage = &self.shared.storage;
-        let verification = wallet::user(storage, &user).map_err(internal)?;
-        let mut views = Vec::new();
-        for w in wallet::wallets_of(storage, &user).map_err(internal)? {
-            if let Some(v) = wallet::wallet_view(storage, &w.id).map_err(internal)? {
-                views.push(v);
+    fn wallets(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::WALLETS, read, |rpc, r| {
+            let user = query!(r, Query::Wallets { user } => *user);
+            let storage = &rpc.shared.storage;
+            let verification = wallet::user(storage, &user).map_err(internal)?;
+            let mut views = Vec::new();
+            for w in wallet::wallets_of(storage, &user).map_err(internal)? {
+                if let Some(v) = wallet::wallet_view(storage, &w.id).map_err(internal)? {
+                    views.push(v);
+                }
             }
-        }
-        Ok(UserWalletsView {
-            user,
-            verification,
-            wallets: views,
+            Ok(UserWalletsView {
+                user,
+                verification,
+                wallets: views,
+            })
         })
     }
 
@@ -60,81 +63,81 @@ impl WalletApiServer for Rpc {
             })
     }
 
-    fn balance(&self, account: Param<Account>) -> RpcResult<BalanceView> {
-        let account = account.value("account")?;
-        let storage = &self.shared.storage;
-        let currency = wallet::account_currency(storage, &account).map_err(internal)?;
-        let state = match wallet::account_state(storage, &account).map_err(internal)? {
-            Some(st) => Some(st),
-            None => currency.map(|currency| AccountState {
+    fn balance(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::BALANCE, read, |rpc, r| {
+            let account = query!(r, Query::Balance { account } => account.clone());
+            let storage = &rpc.shared.storage;
+            let currency = wallet::account_currency(storage, &account).map_err(internal)?;
+            let state = match wallet::account_state(storage, &account).map_err(internal)? {
+                Some(st) => Some(st),
+                None => currency.map(|currency| AccountState {
+                    currency,
+                    balance: Default::default(),
+                    entries: 0,
+                }),
+            };
+            Ok(BalanceView {
+                account,
                 currency,
-                balance: Default::default(),
-                entries: 0,
-            }),
-        };
-        Ok(BalanceView {
-            account,
-            currency,
-            state,
+                state,
+            })
         })
     }
 
-    fn statement(
-        &self,
-        account: Param<Account>,
-        from_height: Option<Param<u64>>,
-        to_height: Option<Param<u64>>,
-    ) -> RpcResult<StatementView> {
-        let account = account.value("account")?;
-        let from = match from_height {
-            Some(h) => h.value("from height")?,
-            None => 0,
-        };
-        let to = match to_height {
-            Some(h) => h.value("to height")?,
-            None => self.shared.tip().height,
-        };
-        if from > to {
-            return Err(ErrorCode::InvalidParams.err(format!(
-                "invalid height range: from {from} is above to {to}"
-            )));
-        }
-        wallet::statement(&self.shared.storage, &account, from, to).map_err(internal)
-    }
-
-    fn payment(&self, payment_id: Param<Hash>) -> RpcResult<PaymentView> {
-        let id = payment_id.parsed("payment id", HEX64)?;
-        wallet::payment_view(&self.shared.storage, &id)
-            .map_err(internal)?
-            .ok_or_else(|| ErrorCode::UnknownPayment.err(format!("unknown payment {id}")))
-    }
-
-    fn order(
-        &self,
-        merchant_id: Param<MerchantId>,
-        order_ref: Param<String>,
-    ) -> RpcResult<PaymentView> {
-        let merchant = merchant_id.parsed_with("merchant id", MerchantId::parse)?;
-        let order_ref = order_ref.text("order reference")?;
-        let storage = &self.shared.storage;
-        let paid = wallet::payment_for_order(storage, &merchant, order_ref).map_err(internal)?;
-        let view = match paid {
-            Some(p) => wallet::payment_view(storage, &p.id).map_err(internal)?,
-            None => None,
-        };
-        view.ok_or_else(|| {
-            ErrorCode::OrderNotPaid.err(format!(
-                "order {} of merchant {merchant} is not paid",
-                paychain_api::quote(order_ref)
-            ))
+    fn statement(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::STATEMENT, read, |rpc, r| {
+            let (account, from, to) = query!(r, Query::Statement {
+                account,
+                from_height,
+                to_height,
+            } => (account, *from_height, *to_height));
+            let to = to.unwrap_or_else(|| rpc.shared.tip().height);
+            if from > to {
+                return Err(ErrorCode::InvalidParams.err(format!(
+                    "invalid height range: from {from} is above to {to}"
+                )));
+            }
+            wallet::statement(&rpc.shared.storage, account, from, to).map_err(internal)
         })
     }
 
-    fn card_binding(&self, binding_id: Param<Hash>) -> RpcResult<CardBinding> {
-        let id = binding_id.parsed("card binding id", HEX64)?;
-        wallet::card_binding(&self.shared.storage, &id)
-            .map_err(internal)?
-            .ok_or_else(|| ErrorCode::UnknownCardBinding.err(format!("unknown card binding {id}")))
+    fn payment(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::PAYMENT, read, |rpc, r| {
+            let id = query!(r, Query::Payment { payment_id } => *payment_id);
+            payment_view(rpc, &id)
+        })
+    }
+
+    fn order(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::ORDER, read, |rpc, r| {
+            let (merchant, order_ref) = query!(r, Query::Order {
+                merchant_id,
+                order_ref,
+            } => (merchant_id, order_ref.as_str()));
+            let storage = &rpc.shared.storage;
+            let paid = wallet::payment_for_order(storage, merchant, order_ref).map_err(internal)?;
+            let view = match paid {
+                Some(p) => wallet::payment_view(storage, &p.id).map_err(internal)?,
+                None => None,
+            };
+            view.ok_or_else(|| {
+                ErrorCode::OrderNotPaid.err(format!(
+                    "order {} of merchant {merchant} is not paid",
+                    paychain_api::quote(order_ref)
+                ))
+            })
+        })
+    }
+
+    fn card_binding(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::CARD_BINDING, read, |rpc, r| {
+            let id = query!(r, Query::CardBinding { binding_id } => *binding_id);
+            wallet::card_binding(&rpc.shared.storage, &id)
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    ErrorCode::UnknownCardBinding.err(format!("unknown card binding {id}"))
+                })
+        })
     }
 
     fn proposal(&self, id: Param<u64>) -> RpcResult<ProposalView> {
@@ -155,57 +158,63 @@ impl WalletApiServer for Rpc {
             .collect())
     }
 
-    fn certificates(
-        &self,
-        public_key: Param<PublicKey>,
-        limit: Option<Param<usize>>,
-    ) -> RpcResult<CertificatesView> {
-        let public_key = public_key.parsed("public key", HEX64)?;
-        let limit = match limit {
-            Some(l) => l.value("limit")?,
-            None => DEFAULT_CERTIFICATES,
-        }
-        .min(MAX_CERTIFICATES);
-        let s: &Shared = &self.shared;
-        let mut refs = Vec::new();
-        let mut truncated = false;
-        for w in wallet::wallets_of(&s.storage, &public_key).map_err(internal)? {
-            truncated |= movements(s, &Account::Wallet { id: w.id }, "payer", &mut refs)?;
-        }
-        let candidate = MerchantId::derive(&public_key);
-        let merchant_id = registry::merchant(&s.storage, &candidate)
-            .map_err(internal)?
-            .map(|m| m.id);
-        if let Some(id) = &merchant_id {
-            // Acquirers that stopped serving the merchant keep its history: every member is tried.
-            for member in governance::members(&s.storage).map_err(internal)? {
-                for currency in Currency::supported() {
-                    let account = Account::ToBeSettled {
-                        merchant_id: id.clone(),
-                        acquirer: member.id.clone(),
-                        currency,
-                    };
-                    if wallet::account_state(&s.storage, &account)
-                        .map_err(internal)?
-                        .is_some()
-                    {
-                        truncated |= movements(s, &account, "payee", &mut refs)?;
-                    }
+    fn certificates(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        self.signed_read(method::CERTIFICATES, read, |rpc, r| {
+            let (public_key, limit) =
+                query!(r, Query::Certificates { public_key, limit } => (*public_key, *limit));
+            let limit = limit
+                .map_or(DEFAULT_CERTIFICATES, |l| l as usize)
+                .min(MAX_CERTIFICATES);
+            certificates(&rpc.shared, public_key, limit)
+        })
+    }
+}
+
+fn payment_view(rpc: &Rpc, id: &Hash) -> RpcResult<PaymentView> {
+    wallet::payment_view(&rpc.shared.storage, id)
+        .map_err(internal)?
+        .ok_or_else(|| ErrorCode::UnknownPayment.err(format!("unknown payment {id}")))
+}
+
+fn certificates(s: &Shared, public_key: PublicKey, limit: usize) -> RpcResult<CertificatesView> {
+    let mut refs = Vec::new();
+    let mut truncated = false;
+    for w in wallet::wallets_of(&s.storage, &public_key).map_err(internal)? {
+        truncated |= movements(s, &Account::Wallet { id: w.id }, "payer", &mut refs)?;
+    }
+    let candidate = MerchantId::derive(&public_key);
+    let merchant_id = registry::merchant(&s.storage, &candidate)
+        .map_err(internal)?
+        .map(|m| m.id);
+    if let Some(id) = &merchant_id {
+        // Acquirers that stopped serving the merchant keep its history: every member is tried.
+        for member in governance::members(&s.storage).map_err(internal)? {
+            for currency in Currency::supported() {
+                let account = Account::ToBeSettled {
+                    merchant_id: id.clone(),
+                    acquirer: member.id.clone(),
+                    currency,
+                };
+                if wallet::account_state(&s.storage, &account)
+                    .map_err(internal)?
+                    .is_some()
+                {
+                    truncated |= movements(s, &account, "payee", &mut refs)?;
                 }
             }
         }
-        refs.sort_by(|a, b| b.height.cmp(&a.height).then(a.tx_hash.cmp(&b.tx_hash)));
-        if refs.len() > limit {
-            refs.truncate(limit);
-            truncated = true;
-        }
-        Ok(CertificatesView {
-            public_key,
-            merchant_id,
-            certificates: refs,
-            truncated,
-        })
     }
+    refs.sort_by(|a, b| b.height.cmp(&a.height).then(a.tx_hash.cmp(&b.tx_hash)));
+    if refs.len() > limit {
+        refs.truncate(limit);
+        truncated = true;
+    }
+    Ok(CertificatesView {
+        public_key,
+        merchant_id,
+        certificates: refs,
+        truncated,
+    })
 }
 
 /// Payment and refund entries of `account` (bounded by [`MAX_PAGES`] statement pages).

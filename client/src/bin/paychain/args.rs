@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use paychain_client::contracts::crypto::PublicKey;
 use paychain_client::keystore::{self, KeyFile};
+use paychain_client::rpc;
 use paychain_client::tx::Wait;
 use rust_decimal::Decimal;
 
@@ -44,25 +45,41 @@ impl WaitArgs {
     }
 }
 
+/// Whose lists to read, and the key that signs the read.
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
 pub(crate) struct WhoArgs {
-    /// Public key (a payer, or a merchant's key).
+    /// Key file that signs the read; whose lists, unless --public-key names another key (which
+    /// only the regulator's key may read).
+    #[arg(long, value_name = "KEYFILE")]
+    pub(crate) key: PathBuf,
+    /// Whose lists (default: the --key's own).
     #[arg(long, value_name = "PUBKEY")]
     pub(crate) public_key: Option<PublicKey>,
-    /// Key file (only its public key is used).
-    #[arg(long, value_name = "KEYFILE")]
-    pub(crate) key: Option<PathBuf>,
 }
 
 impl WhoArgs {
-    /// The public key given, or the one of the key file.
-    pub(crate) fn public_key(&self) -> Result<PublicKey, Failure> {
-        match (self.public_key, &self.key) {
-            (Some(k), _) => Ok(k),
-            (None, Some(file)) => Ok(keystore::load(file)?.public_key()),
-            (None, None) => Err(Failure::usage("--public-key or --key is required")),
-        }
+    /// Whose lists, and a client signing its reads with --key.
+    pub(crate) fn load(&self, client: &rpc::Client) -> Result<(PublicKey, rpc::Client), Failure> {
+        let key = keystore::load(&self.key)?;
+        let who = self.public_key.unwrap_or_else(|| key.public_key());
+        Ok((who, client.clone().with_reader(key.secret_key())))
+    }
+}
+
+/// The key that signs a private read (payments, balances, statements, certificates, ...): the
+/// node answers only what that key is entitled to, sealed to a fresh reply key.
+#[derive(Debug, Args)]
+pub(crate) struct ReadArgs {
+    /// Key file that signs the read (a party, its platform's member key, or the regulator).
+    #[arg(long, value_name = "KEYFILE")]
+    pub(crate) key: PathBuf,
+}
+
+impl ReadArgs {
+    /// `client`, signing its reads with --key.
+    pub(crate) fn client(&self, client: &rpc::Client) -> Result<rpc::Client, Failure> {
+        let key = keystore::load(&self.key)?;
+        Ok(client.clone().with_reader(key.secret_key()))
     }
 }
 

@@ -12,7 +12,7 @@ use paychain_client::rpc;
 use paychain_client::wallet::CertificatesView;
 use serde_json::json;
 
-use crate::args::WhoArgs;
+use crate::args::{ReadArgs, WhoArgs};
 use crate::input::read_json;
 use crate::output::{Failure, Output};
 
@@ -22,6 +22,8 @@ pub(crate) enum CertCmd {
     Get {
         /// Transaction hash.
         tx: Hash,
+        #[command(flatten)]
+        read: ReadArgs,
         /// Write the certificate (JSON) to this file.
         #[arg(short = 'o', long = "out")]
         out: Option<PathBuf>,
@@ -53,7 +55,7 @@ pub(crate) async fn run(
     genesis: Option<&std::path::Path>,
 ) -> Result<Output, Failure> {
     match cmd {
-        CertCmd::Get { tx, out } => get(url, tx, out).await,
+        CertCmd::Get { tx, read, out } => get(url, tx, &read, out).await,
         CertCmd::Verify {
             file,
             inclusion_only,
@@ -69,8 +71,16 @@ pub(crate) async fn run(
     }
 }
 
-async fn get(url: &str, tx: Hash, out: Option<PathBuf>) -> Result<Output, Failure> {
-    let cert = rpc::Client::new(url)?.certificate(&tx).await?;
+async fn get(
+    url: &str,
+    tx: Hash,
+    read: &ReadArgs,
+    out: Option<PathBuf>,
+) -> Result<Output, Failure> {
+    let cert = read
+        .client(&rpc::Client::new(url)?)?
+        .certificate(&tx)
+        .await?;
     let text = serde_json::to_string_pretty(&cert)
         .map_err(|e| Failure::chain(format!("cannot encode certificate: {e}")))?;
     let human = match &out {
@@ -142,8 +152,8 @@ fn verify(file: &Path, genesis: &Path, inclusion_only: bool) -> Result<Output, F
 }
 
 async fn list(url: &str, who: WhoArgs, limit: Option<usize>) -> Result<Output, Failure> {
-    let key = who.public_key()?;
-    let v: CertificatesView = rpc::Client::new(url)?.certificates(&key, limit).await?;
+    let (key, client) = who.load(&rpc::Client::new(url)?)?;
+    let v: CertificatesView = client.certificates(&key, limit).await?;
     let mut human = String::new();
     if let Some(m) = &v.merchant_id {
         let _ = writeln!(human, "merchant     {m}");
@@ -180,9 +190,12 @@ mod tests {
     use paychain_client::contracts::crypto::PublicKey;
 
     #[test]
-    fn list_needs_a_key() {
+    fn list_needs_a_key_to_sign() {
         let pk = PublicKey([1; 32]).to_hex();
-        assert!(parse(&["cert", "list", "--public-key", &pk]).is_ok());
+        assert!(parse(&["cert", "list", "--key", "k.json"]).is_ok());
+        assert!(parse(&["cert", "list", "--key", "k.json", "--public-key", &pk]).is_ok());
+        assert!(parse(&["cert", "list", "--public-key", &pk]).is_err());
         assert!(parse(&["cert", "list"]).is_err());
+        assert!(parse(&["cert", "get", &PublicKey([2; 32]).to_hex()]).is_err());
     }
 }

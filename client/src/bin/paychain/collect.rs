@@ -15,7 +15,7 @@ use paychain_client::{keystore, rpc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::args::{parse_amount, SendArgs, WaitArgs, WhoArgs};
+use crate::args::{parse_amount, ReadArgs, SendArgs, WaitArgs, WhoArgs};
 use crate::input::emvco_payload;
 use crate::output::{self, format_time_ms, qr_code, Failure, Output};
 
@@ -30,6 +30,8 @@ pub(crate) enum CollectCmd {
     Show {
         /// Collection id (64 hex characters).
         id: Hash,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Collections a key created, is the payee of, or paid a share of, newest first.
     List {
@@ -115,12 +117,12 @@ pub(crate) async fn run(url: &str, cmd: CollectCmd) -> Result<Output, Failure> {
             let sent = collect::expire(&client, key.secret_key(), id, send.wait.wait()).await?;
             output::sent(sent, None)
         }
-        CollectCmd::Show { id } => {
-            let v = client.collection(&id).await?;
+        CollectCmd::Show { id, read } => {
+            let v = read.client(&client)?.collection(&id).await?;
             Ok(Output::new(human_view(&v), &v))
         }
         CollectCmd::List { who } => {
-            let key = who.public_key()?;
+            let (key, client) = who.load(&client)?;
             let v = client.collections(&key).await?;
             let mut h = String::new();
             for cv in &v.collections {

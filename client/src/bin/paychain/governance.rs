@@ -10,7 +10,7 @@ use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::{governance, rpc};
 use serde_json::json;
 
-use crate::args::{parse_amount, SendArgs};
+use crate::args::{parse_amount, ReadArgs, SendArgs};
 use crate::output::{self, Failure, Output};
 
 #[derive(Debug, Subcommand)]
@@ -31,6 +31,17 @@ pub(crate) enum GovCmd {
     Show {
         /// Proposal id (all proposals when left out).
         id: Option<u64>,
+    },
+    /// The node's audit of the regulator's reads (a member's key or the regulator's signs the read).
+    Audit {
+        #[command(flatten)]
+        read: ReadArgs,
+        /// First sequence number.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        from: u64,
+        /// At most this many entries (at most 1000).
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: u32,
     },
 }
 
@@ -85,6 +96,10 @@ pub(crate) struct ActionArgs {
     /// below it are neither provisioned nor trusted, and stop answering.
     #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(u32).range(1..))]
     set_enclave_min_security_version: Option<u32>,
+    /// Appoint the consortium's regulator (its public key): it may read every payment, balance and
+    /// statement with signed reads, each audited.
+    #[arg(long, value_name = "HEX")]
+    appoint_regulator: Option<PublicKey>,
 }
 
 fn parse_measurement(s: &str) -> Result<Measurement, String> {
@@ -125,6 +140,8 @@ pub(crate) async fn run(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
                 Action::RevokeMeasurement { measurement: m }
             } else if let Some(version) = a.set_enclave_min_security_version {
                 Action::SetEnclaveMinSecurityVersion { version }
+            } else if let Some(key) = a.appoint_regulator {
+                Action::AppointRegulator { key }
             } else if let (Some(p), Some(cap), Some(currency)) =
                 (&a.set_net_debit_cap, args.cap, args.currency)
             {
@@ -191,6 +208,21 @@ pub(crate) async fn run(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
             );
             Ok(out.extend(json!({ "proposal": view }), &lines))
         }
+        GovCmd::Audit { read, from, limit } => {
+            let page = read.client(&client)?.regulator_audit(from, limit).await?;
+            let mut human = String::new();
+            if page.entries.is_empty() {
+                human.push_str("no regulator reads\n");
+            }
+            for e in &page.entries {
+                human.push_str(&format!(
+                    "{:>6}  height {:<8} {} {}\n",
+                    e.seq, e.height, e.method, e.subject
+                ));
+            }
+            human.push_str(&format!("next         --from {}\n", page.next_seq));
+            Ok(Output::new(human, &page))
+        }
         GovCmd::Show { id: Some(id) } => {
             let view = client.proposal(id).await?;
             Ok(Output::new(human_proposal(&view), &view))
@@ -235,6 +267,7 @@ fn human_proposal(v: &ProposalView) -> String {
         Action::SetNetDebitCap { platform, cap } => {
             format!("cap what wallet host {platform} may owe at {cap}")
         }
+        Action::AppointRegulator { key } => format!("appoint regulator {key}"),
         other => other.kind().replace('_', " "),
     };
     let votes: Vec<String> = p

@@ -16,7 +16,7 @@ use paychain_client::{keystore, rpc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::args::{parse_amount, SendArgs, WhoArgs};
+use crate::args::{parse_amount, ReadArgs, SendArgs, WhoArgs};
 use crate::input::{code_or_file, read_template};
 use crate::output::{self, format_time_ms, qr_code, Failure, Output};
 
@@ -114,12 +114,16 @@ pub(crate) enum GuardianCmd {
     Show {
         /// Binding id.
         id: Hash,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// The guardian's monthly statement of a dependant's payments.
     Statement {
         /// Binding id.
         #[arg(long, value_name = "ID")]
         binding: Hash,
+        #[command(flatten)]
+        read: ReadArgs,
         /// Month (UTC, block time), YYYY-MM; default: the month of the latest block.
         #[arg(long, value_name = "YYYY-MM")]
         month: Option<String>,
@@ -307,7 +311,7 @@ pub(crate) async fn run(url: &str, cmd: GuardianCmd) -> Result<Output, Failure> 
             ))
         }
         GuardianCmd::List { who } => {
-            let key = who.public_key()?;
+            let (key, client) = who.load(&client)?;
             let v = client.guardian_bindings(&key).await?;
             let mut h = String::new();
             for b in &v.bindings {
@@ -328,11 +332,16 @@ pub(crate) async fn run(url: &str, cmd: GuardianCmd) -> Result<Output, Failure> 
             }
             Ok(Output::new(h, &v))
         }
-        GuardianCmd::Show { id } => {
-            let b = client.guardian_binding(&id).await?;
+        GuardianCmd::Show { id, read } => {
+            let b = read.client(&client)?.guardian_binding(&id).await?;
             Ok(Output::new(human_binding(&b), &b))
         }
-        GuardianCmd::Statement { binding, month } => {
+        GuardianCmd::Statement {
+            binding,
+            read,
+            month,
+        } => {
+            let client = read.client(&client)?;
             let guardian::MonthlyStatement {
                 month,
                 binding: b,

@@ -15,7 +15,7 @@ use paychain_client::{keystore, rpc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::args::{parse_amount, SendArgs, WaitArgs, WhoArgs};
+use crate::args::{parse_amount, ReadArgs, SendArgs, WaitArgs, WhoArgs};
 use crate::input::{code_or_file, read_bounded};
 use crate::output::{self, format_time_ms, qr_code, Failure, Output};
 
@@ -42,6 +42,8 @@ pub(crate) enum StoreCmd {
     Show {
         /// Order id (64 hex characters).
         id: Hash,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Orders where a key is the user or the store's merchant key, newest first.
     List {
@@ -181,12 +183,12 @@ pub(crate) async fn run(url: &str, cmd: StoreCmd) -> Result<Output, Failure> {
             let sent = store::revoke(&client, key.secret_key(), merchant, send.wait.wait()).await?;
             output::sent(sent, None)
         }
-        StoreCmd::Show { id } => {
-            let v = client.store_order(&id).await?;
+        StoreCmd::Show { id, read } => {
+            let v = read.client(&client)?.store_order(&id).await?;
             Ok(Output::new(human_view(&v), &v))
         }
         StoreCmd::List { who } => {
-            let key = who.public_key()?;
+            let (key, client) = who.load(&client)?;
             let v = client.store_orders(&key).await?;
             let mut h = String::new();
             for ov in &v.orders {

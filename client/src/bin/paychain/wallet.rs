@@ -17,7 +17,7 @@ use paychain_client::{keystore, rpc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::args::{parse_amount, SendArgs};
+use crate::args::{parse_amount, ReadArgs, SendArgs};
 use crate::output::{self, format_time_ms, Failure, Output};
 
 /// The hosting platform's salt file (defaults to `<key file>.salt`, created on first use).
@@ -140,27 +140,37 @@ pub(crate) enum WalletCmd {
     Show {
         /// Wallet id.
         id: Hash,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Show a user's verification and wallets.
     List {
         /// The user's public key.
         #[arg(long, value_name = "PUBKEY")]
         user: PublicKey,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Show a card binding.
     Binding {
         /// Binding id.
         id: Hash,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// Show an account's balance.
     Balance {
         #[command(flatten)]
         account: AccountArgs,
+        #[command(flatten)]
+        read: ReadArgs,
     },
     /// List an account's movements over a height range.
     Statement {
         #[command(flatten)]
         account: AccountArgs,
+        #[command(flatten)]
+        read: ReadArgs,
         /// First height (default 0).
         #[arg(long, value_name = "H", default_value_t = 0)]
         from: u64,
@@ -412,12 +422,12 @@ pub(crate) async fn run(url: &str, cmd: WalletCmd) -> Result<Output, Failure> {
                 json!({ "wallet_id": wallet, "amount": amount, "card_hash": card_hash, "instruction": mandate, "path": out }),
             ))
         }
-        WalletCmd::Show { id } => {
-            let v = client.wallet(&id).await?;
+        WalletCmd::Show { id, read } => {
+            let v = read.client(&client)?.wallet(&id).await?;
             Ok(Output::new(human_wallet(&v), &v))
         }
-        WalletCmd::List { user } => {
-            let v: UserWalletsView = client.wallets(&user).await?;
+        WalletCmd::List { user, read } => {
+            let v: UserWalletsView = read.client(&client)?.wallets(&user).await?;
             let mut human = String::new();
             let _ = match &v.verification {
                 Some(u) => writeln!(
@@ -441,16 +451,17 @@ pub(crate) async fn run(url: &str, cmd: WalletCmd) -> Result<Output, Failure> {
             }
             Ok(Output::new(human, &v))
         }
-        WalletCmd::Binding { id } => {
-            let b = client.card_binding(&id).await?;
+        WalletCmd::Binding { id, read } => {
+            let b = read.client(&client)?.card_binding(&id).await?;
             let human = format!(
                 "binding      {}\nuser         {}\nhost         {}\ncard hash    {}\nstatus       {:?}\nrequested    height {} (expires after {})\nwrong codes  {}\n",
                 b.id, b.user, b.host, b.card_hash, b.status, b.requested_at, b.expires_at, b.attempts
             );
             Ok(Output::new(human, &b))
         }
-        WalletCmd::Balance { account } => {
-            let v: BalanceView = client.balance(&account.account()?).await?;
+        WalletCmd::Balance { account, read } => {
+            let account = account.account()?;
+            let v: BalanceView = read.client(&client)?.balance(&account).await?;
             let human = match (&v.state, v.currency) {
                 (Some(s), _) => format!(
                     "account      {}\nbalance      {}\nentries      {}\n",
@@ -462,8 +473,14 @@ pub(crate) async fn run(url: &str, cmd: WalletCmd) -> Result<Output, Failure> {
             };
             Ok(Output::new(human, &v))
         }
-        WalletCmd::Statement { account, from, to } => {
-            let v = client.statement(&account.account()?, from, to).await?;
+        WalletCmd::Statement {
+            account,
+            read,
+            from,
+            to,
+        } => {
+            let account = account.account()?;
+            let v = read.client(&client)?.statement(&account, from, to).await?;
             Ok(Output::new(human_statement(&v), &v))
         }
     }
@@ -595,8 +612,18 @@ mod tests {
             ])
             .is_ok());
         }
-        assert!(parse(&["wallet", "balance", "--wallet", &h]).is_ok());
-        assert!(parse(&["wallet", "balance", "--merchant", "M0123456789ABCDEF0123"]).is_err());
+        // Private reads are signed: --key is required.
+        assert!(parse(&["wallet", "balance", "--wallet", &h, "--key", "k"]).is_ok());
+        assert!(parse(&["wallet", "balance", "--wallet", &h]).is_err());
+        assert!(parse(&[
+            "wallet",
+            "balance",
+            "--merchant",
+            "M0123456789ABCDEF0123",
+            "--key",
+            "k"
+        ])
+        .is_err());
         assert!(parse(&[
             "wallet",
             "statement",
@@ -605,8 +632,11 @@ mod tests {
             "--acquirer",
             "platform-0",
             "--from",
-            "3"
+            "3",
+            "--key",
+            "k"
         ])
         .is_ok());
+        assert!(parse(&["wallet", "show", &h]).is_err());
     }
 }

@@ -688,7 +688,7 @@ mod tests {
         merchant_key: &SecretKey,
         sealed: &paychain_contracts::enclave::SealedRecord,
         lookup: &paychain_contracts::enclave::SignedLookup,
-    ) -> paychain_contracts::enclave::StateEvidence {
+    ) -> paychain_contracts::grants::StateEvidence {
         use paychain_contracts::block::{tx_root, Block, Header};
         use paychain_contracts::commit::{vote_sign_bytes, Commit, CommitSignature, PRECOMMIT};
         use paychain_contracts::crypto::Hash;
@@ -796,13 +796,9 @@ mod tests {
                 )),
             }],
         };
-        paychain_contracts::enclave::grants::build_evidence(
-            &store,
-            &lookup.request,
-            header,
-            commit,
-            |k| prove(&store, k),
-        )
+        paychain_contracts::grants::build_evidence(&store, &lookup.request, header, commit, |k| {
+            prove(&store, k)
+        })
         .unwrap()
         .0
     }
@@ -986,10 +982,13 @@ mod tests {
             f.enclave.signer(),
         );
         let evidence = chain_evidence(&f.chain, &key, &merchant_key, &sealed, &pending.signed);
-        let answer = f
-            .enclave
-            .answer(&pending.signed, &evidence, &fresh_randomness())
-            .unwrap();
+        let answer = paychain_contracts::grants::answer(
+            &f.enclave,
+            &pending.signed,
+            &evidence,
+            &fresh_randomness(),
+        )
+        .unwrap();
         let trusted = trusted_enclave(&f.status, &f.chain, &f.anchor).unwrap();
         let done = pending.finish(&answer, &trusted).unwrap();
         assert_eq!(&done.plaintext.unwrap()[..], b"MARKER acct");

@@ -35,7 +35,7 @@
 //!
 //! The host decides nothing the enclave relies on: the role it finds only spares the enclave a
 //! lookup without one, and the enclave refuses any evidence that does not verify
-//! (`paychain_contracts::enclave::grants`). Storage keeps the state before the last block for this
+//! (`paychain_contracts::grants`). Storage keeps the state before the last block for this
 //! (`Storage::keep_previous_state`), since the last block's header certifies that state, not the
 //! newest.
 //!
@@ -60,16 +60,16 @@ use paychain_contracts::commit::{Commit, CommitSignature};
 use paychain_contracts::crypto::Signature;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{AuditPage, SignedAuditRequest};
-use paychain_contracts::enclave::grants;
 use paychain_contracts::enclave::query::MAX_LOOKUP_FUTURE_SKEW;
 use paychain_contracts::enclave::{
     bootstrap, device_attestation_key, wrap_secret, BoxRandomness, DeviceCert, Enclave,
     EnclaveConfig, EnclaveError, Measurement, QueryError, SealedBlob, SealedRecord, SignedAnswer,
-    SignedLookup, SignedQuote, StateEvidence, DEFAULT_REPLAY_CAPACITY,
+    SignedLookup, SignedQuote, DEFAULT_REPLAY_CAPACITY,
 };
 use paychain_contracts::enclave_registry::{self, EnclaveGenesis, GenesisEnclave, Unfit};
 use paychain_contracts::genesis::GenesisValidator;
 use paychain_contracts::governance::{self, Role};
+use paychain_contracts::grants::{self, AnswerError, StateEvidence};
 use paychain_contracts::ids::{ChainId, PlatformId};
 use paychain_contracts::registry;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
@@ -507,10 +507,10 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
         .take(&req.requester, Instant::now())
         .map_err(LookupError::RateLimited)?;
 
-    let outcome = read(enclave).answer(&lookup, &evidence, &fresh_randomness());
+    let outcome = grants::answer(&read(enclave), &lookup, &evidence, &fresh_randomness());
     let (result, text) = match outcome {
         // A concurrent copy won the reservation: a replay, like one the precheck refuses.
-        Err(e @ EnclaveError::Query(QueryError::Replayed(_))) => {
+        Err(e @ AnswerError::Enclave(EnclaveError::Query(QueryError::Replayed(_)))) => {
             return Err(LookupError::Refused(e.to_string()))
         }
         Ok(answer) => {
@@ -525,7 +525,7 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
             };
             (Ok(answer), text)
         }
-        Err(EnclaveError::NotProvisioned) => (
+        Err(AnswerError::Enclave(EnclaveError::NotProvisioned)) => (
             Err(LookupError::NotProvisioned),
             "refused: enclave not provisioned".to_owned(),
         ),

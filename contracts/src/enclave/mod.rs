@@ -17,8 +17,9 @@
 //! - [`query`]: signed lookups, enclave-signed answers, [`verify_answer`] / [`open_answer`] (client side),
 //!   and why a lookup is valid once, at one enclave, for a while.
 //! - [`audit`]: the hash-chained audit trail of lookups a platform reads with its key.
-//! - [`grants`]: whom a lookup is answered to, decided from committed state the enclave verifies
-//!   itself (a commit certificate against its trusted validator set, and state proofs).
+//! - `crate::grants` (above the contracts, measured with this folder): whom a lookup is answered
+//!   to, decided from committed state the enclave verifies itself (a commit certificate against its
+//!   trusted validator set, and state proofs); `grants::answer` is the way into a lookup's answer.
 //! - `kx`: X25519 keys and the one box construction (X25519 → HKDF-SHA256 → AES-256-GCM) used by all.
 //!
 //! # Flow
@@ -33,7 +34,7 @@
 //!            ─► sealed_blob(nonce) ─► node writes it to disk (a restart of the same build unseals it)
 //! records:   client seal_record(plaintext, consortium public, merchant, platform, version) ─► chain
 //! lookups:   client SignedLookup ─► node: StateEvidence (commit certificate of block H, state proofs of
-//!            every key the decision reads) ─► Enclave::answer(lookup, evidence): certificate, proofs,
+//!            every key the decision reads) ─► grants::answer(enclave, lookup, evidence): certificate, proofs,
 //!            role and records derived inside ─► SignedAnswer ─► client verify_answer + open_answer
 //! ```
 //!
@@ -46,7 +47,6 @@ use std::sync::Mutex;
 use zeroize::ZeroizeOnDrop;
 
 pub mod audit;
-pub mod grants;
 pub mod measurement;
 pub mod provision;
 pub mod query;
@@ -57,7 +57,6 @@ pub mod seal;
 mod kx;
 
 // The box construction, for the signed reads' sealed answers (`crate::reads`).
-pub use grants::{EvidenceError, ProvenEntry, StateEvidence};
 pub(crate) use kx::{box_open, box_seal};
 pub use kx::{
     BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox, NONCE_LEN, TAG_LEN,
@@ -124,9 +123,6 @@ pub enum EnclaveError {
         /// The platform it named.
         platform: PlatformId,
     },
-    /// The host's evidence of committed state was refused (see [`grants`]).
-    #[error("evidence refused: {0}")]
-    Evidence(#[from] EvidenceError),
     /// More records than [`query::MAX_RECORDS_PER_MERCHANT`] were passed for one merchant.
     #[error("{0} records for one merchant exceed the limit")]
     TooManyRecords(usize),
@@ -461,40 +457,35 @@ impl Enclave {
         Ok(wrap_secret(secret, &peer.quote, rand)?)
     }
 
-    /// Answers a lookup from the host's `evidence` of committed state (see [`grants`]): checks the
-    /// requester's signature and the chain; verifies the commit certificate of the evidence's block
-    /// `H` against the trusted validator set and every state proof against the app hash it
-    /// certifies; derives from the proven state the requester's role and the merchant's records;
-    /// checks the replay window at `H`; opens only the record of the lookup's platform, boxes it to
-    /// the reply key and signs the answer. Other platforms are listed by id only. `rand` must be
-    /// fresh for every call.
-    pub fn answer(
-        &self,
-        lookup: &SignedLookup,
-        evidence: &StateEvidence,
-        rand: &BoxRandomness,
-    ) -> Result<SignedAnswer, EnclaveError> {
-        lookup.verify_signature()?;
-        self.check_addressed(&lookup.request)?;
-        let (newest, last) = *self.certified_lock();
-        let (height, block_hash, decision) = grants::verify(
-            evidence,
-            &lookup.request,
-            &self.config.chain_id,
-            &self.config.validators,
-            newest,
-            |hash| *hash == last,
-        )?;
-        {
-            let mut certified = self.certified_lock();
-            if height > certified.0 {
-                *certified = (height, block_hash);
-            }
-        }
-        self.answer_decided(lookup, decision.role, &decision.records, height, rand)
+    /// The newest certified height whose evidence verified, and that block's hash.
+    pub(crate) fn certified(&self) -> (u64, Hash) {
+        *self.certified_lock()
     }
 
-    /// [`Enclave::answer`] with the role and records given rather than proven: the lookup tests of
+    /// Remembers that block `height` (hashed `block_hash`) verified, if it is the newest.
+    pub(crate) fn note_certified(&self, height: u64, block_hash: Hash) {
+        let mut certified = self.certified_lock();
+        if height > certified.0 {
+            *certified = (height, block_hash);
+        }
+    }
+
+    /// The chain served.
+    pub(crate) fn chain_id(&self) -> &ChainId {
+        &self.config.chain_id
+    }
+
+    /// The validator set whose commits the enclave trusts.
+    pub(crate) fn trusted_validators(&self) -> &[GenesisValidator] {
+        &self.config.validators
+    }
+
+    fn certified_lock(&self) -> std::sync::MutexGuard<'_, (u64, Hash)> {
+        // One assignment of a pair: a panic elsewhere cannot leave it half-updated.
+        self.certified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `grants::answer` with the role and records given rather than proven: the lookup tests of
     /// the record paths.
     #[cfg(test)]
     pub(crate) fn answer_unproven(
@@ -510,14 +501,9 @@ impl Enclave {
         self.answer_decided(lookup, role, records, height, rand)
     }
 
-    fn certified_lock(&self) -> std::sync::MutexGuard<'_, (u64, Hash)> {
-        // One assignment of a pair: a panic elsewhere cannot leave it half-updated.
-        self.certified.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The answer, once the lookup's signature and address are checked and its role and records
-    /// established, at `height`.
-    fn answer_decided(
+    /// established (by `crate::grants::answer`, from proven state), at `height`.
+    pub(crate) fn answer_decided(
         &self,
         lookup: &SignedLookup,
         role: Option<RequesterRole>,
@@ -549,7 +535,7 @@ impl Enclave {
     }
 
     /// The chain and the enclave the request names must be this enclave's.
-    fn check_addressed(&self, request: &LookupRequest) -> Result<(), QueryError> {
+    pub(crate) fn check_addressed(&self, request: &LookupRequest) -> Result<(), QueryError> {
         if request.chain_id != self.config.chain_id {
             return Err(QueryError::WrongChain {
                 expected: self.config.chain_id.clone(),
@@ -659,7 +645,3 @@ impl Enclave {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod grants_tests;

@@ -5,7 +5,7 @@
 //! client: LookupRequest { chain, merchant, platform, requester, reply_kx_public, nonce, issued_at_height,
 //!                         enclave }
 //!         ─sign─► SignedLookup ─► node: signature, evidence of chain state ─► Enclave::answer
-//! enclave: verifies the evidence (super::grants), derives role and records from it ─► opens only
+//! enclave: verifies the evidence (crate::grants), derives role and records from it ─► opens only
 //!          `platform`'s record ─► re-encrypts to reply_kx_public ─► signs LookupAnswer
 //! client: verify_answer (enclave signer from the registered quote, measurement, request hash)
 //!         ─► open_answer (reply secret) ─► plaintext

@@ -92,7 +92,7 @@ fn lookup(c: &Client, m: &MerchantId, p: &str, height: u64, nonce: u8) -> Signed
     .sign(&c.key)
 }
 
-/// What the role check gave: the tests here are of the record paths ([`grants_tests`] proves roles).
+/// What the role check gave: the tests here are of the record paths (`crate::grants`' tests prove roles).
 fn grant(_c: &Client, _p: &str) -> RequesterRole {
     RequesterRole::HostedUser
 }

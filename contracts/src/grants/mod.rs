@@ -8,8 +8,8 @@
 //! state after `H` is committed to only by header `H + 1`): the proofs are of that state, and `H`
 //! is the height the lookup's window is checked at.
 //!
-//! Inside the enclave ([`verify`]): the commit is checked against the validator set the enclave
-//! was started with (the genesis set, [`super::EnclaveConfig::validators`]); every proof against
+//! Inside the enclave ([`answer`], [`verify`]): the commit is checked against the validator set the
+//! enclave was started with (the genesis set, [`crate::enclave::EnclaveConfig::validators`]); every proof against
 //! the certified app hash; the values are decoded with the contracts' own decoders by running
 //! [`decide`] over the proven entries only ([`ProvenState`]): the validator set in state (which
 //! must be the trusted one: a chain whose set changed is refused, as none can change it today),
@@ -21,6 +21,11 @@
 //!
 //! The host builds the evidence with the same [`decide`] over its storage ([`build_evidence`]),
 //! so both read the same keys in the same order.
+//!
+//! This module is part of what the enclave runs (the build hashes it into the measurement with
+//! `src/enclave/`); it sits above the contracts because it decodes their state, which the enclave's
+//! core does not import. [`answer`] is the only way into an enclave's lookup answer from outside
+//! this crate.
 //!
 //! Bounds: at most [`MAX_EVIDENCE_ENTRIES`] entries, keys of at most [`MAX_EVIDENCE_KEY_BYTES`]
 //! and values of at most [`MAX_EVIDENCE_VALUE_BYTES`]; a proof's siblings are bounded by its
@@ -35,13 +40,15 @@ use std::fmt::Write as _;
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
-use super::query::{LookupRequest, MAX_RECORDS_PER_MERCHANT};
-use super::records::SealedRecord;
-use super::{RequesterRole, StoredRecord};
 use crate::chain::block::Header;
 use crate::chain::commit::{Commit, CommitError};
 use crate::chain::state::{Entry, StateError, StateProof, StateReader};
 use crate::chain::validators::GenesisValidator;
+use crate::enclave::query::{LookupRequest, MAX_RECORDS_PER_MERCHANT};
+use crate::enclave::records::SealedRecord;
+use crate::enclave::{
+    BoxRandomness, Enclave, EnclaveError, RequesterRole, SignedAnswer, SignedLookup, StoredRecord,
+};
 use crate::primitives::crypto::{Hash, PublicKey};
 use crate::primitives::ids::{ChainId, MerchantId, PlatformId};
 use crate::{governance, guardian, registry, wallet};
@@ -164,6 +171,46 @@ pub enum EvidenceError {
         "the validator set in the certified state differs from the one this enclave trusts (a changed validator set is not supported: restart the enclave with the new set)"
     )]
     ValidatorSetChanged,
+}
+
+/// Why a lookup was not answered: the evidence, or the enclave's own checks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// The host's evidence of committed state was refused.
+    #[error("evidence refused: {0}")]
+    Evidence(#[from] EvidenceError),
+    /// The enclave refused (signature, address, no role, replay, not provisioned, ...).
+    #[error(transparent)]
+    Enclave(#[from] EnclaveError),
+}
+
+/// Answers `lookup` in `enclave` from the host's `evidence`: checks the requester's signature and
+/// the chain and enclave it names; [`verify`]s the evidence (commit certificate of block `H`
+/// against the enclave's trusted validator set, every proof against the app hash it certifies);
+/// derives the requester's role and the merchant's records from the proven state; checks the
+/// replay window at `H`; opens only the lookup's platform's record, boxes it to the reply key and
+/// signs the answer. `rand` must be fresh for every call.
+pub fn answer(
+    enclave: &Enclave,
+    lookup: &SignedLookup,
+    evidence: &StateEvidence,
+    rand: &BoxRandomness,
+) -> Result<SignedAnswer, AnswerError> {
+    lookup.verify_signature().map_err(EnclaveError::from)?;
+    enclave
+        .check_addressed(&lookup.request)
+        .map_err(EnclaveError::from)?;
+    let (newest, last) = enclave.certified();
+    let (height, block_hash, decision) = verify(
+        evidence,
+        &lookup.request,
+        enclave.chain_id(),
+        enclave.trusted_validators(),
+        newest,
+        |hash| *hash == last,
+    )?;
+    enclave.note_certified(height, block_hash);
+    Ok(enclave.answer_decided(lookup, decision.role, &decision.records, height, rand)?)
 }
 
 /// What the enclave derives from committed state for one lookup.
@@ -458,3 +505,7 @@ pub fn build_evidence<R: StateReader>(
         decision,
     ))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

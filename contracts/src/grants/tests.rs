@@ -1,18 +1,19 @@
 //! Grants proven from state: a host that lies about a role or a record, shows another state or an
 //! uncertified block, is refused with its reason; the honest evidence answers.
 
-use super::grants::{
-    build_evidence, EvidenceError, ProvenEntry, StateEvidence, MAX_EVIDENCE_ENTRIES,
+use super::{
+    answer, build_evidence, AnswerError, EvidenceError, ProvenEntry, StateEvidence,
+    MAX_EVIDENCE_ENTRIES,
 };
-use super::*;
 use crate::chain::block::Header;
 use crate::chain::commit::{vote_sign_bytes, Commit, CommitError, CommitSignature, PRECOMMIT};
 use crate::chain::genesis::GenesisValidator;
 use crate::chain::state::{prove_with, StateError, StateReader};
 use crate::chain::tx::Call;
+use crate::enclave::*;
 use crate::governance::{self, Role};
 use crate::primitives::codec;
-use crate::primitives::ids::MerchantId;
+use crate::primitives::ids::{ChainId, MerchantId};
 use crate::primitives::merkle;
 use crate::registry;
 use crate::testkit::{key, member, pid, pk, Chain, CHAIN};
@@ -169,7 +170,7 @@ fn lookup(fx: &Fx, n: u8, platform: &str, nonce: u8) -> (SignedLookup, KxSecret)
         platform_id: pid(platform),
         requester: pk(n),
         reply_kx_public: reply.public_key(),
-        nonce: [nonce; query::LOOKUP_NONCE_LEN],
+        nonce: [nonce; crate::enclave::query::LOOKUP_NONCE_LEN],
         issued_at_height: fx.chain.height + 1,
         enclave: fx.enclave.signer(),
     }
@@ -178,8 +179,8 @@ fn lookup(fx: &Fx, n: u8, platform: &str, nonce: u8) -> (SignedLookup, KxSecret)
 }
 
 fn refused(fx: &Fx, lookup: &SignedLookup, ev: &StateEvidence) -> EvidenceError {
-    match fx.enclave.answer(lookup, ev, &rand(7)) {
-        Err(EnclaveError::Evidence(e)) => {
+    match answer(&fx.enclave, lookup, ev, &rand(7)) {
+        Err(AnswerError::Evidence(e)) => {
             assert!(!e.to_string().is_empty());
             e
         }
@@ -195,7 +196,7 @@ fn the_honest_evidence_answers_and_opens_only_the_platforms_record() {
     // validator set, member index and member, platform lists, two records (and the role checks
     // that stop at the member)
     assert!(ev.entries.len() <= MAX_EVIDENCE_ENTRIES);
-    let signed = fx.enclave.answer(&req, &ev, &rand(3)).unwrap();
+    let signed = answer(&fx.enclave, &req, &ev, &rand(3)).unwrap();
     assert_eq!(signed.answer.height, ev.header.height);
     verify_answer(
         &signed,
@@ -211,8 +212,8 @@ fn the_honest_evidence_answers_and_opens_only_the_platforms_record() {
     let (req, _) = lookup(&fx, 2, "p", 1);
     let ev = evidence(&fx, &req);
     assert!(matches!(
-        fx.enclave.answer(&req, &ev, &rand(3)),
-        Err(EnclaveError::NoRole { .. })
+        answer(&fx.enclave, &req, &ev, &rand(3)),
+        Err(AnswerError::Enclave(EnclaveError::NoRole { .. }))
     ));
 }
 
@@ -302,9 +303,7 @@ fn a_stale_certificate_is_refused() {
     let old = evidence(&fx, &old_req);
     fx.chain.advance_to(fx.chain.height + 10);
     let (req, _) = lookup(&fx, 1, "p", 1);
-    fx.enclave
-        .answer(&req, &evidence(&fx, &req), &rand(3))
-        .unwrap();
+    answer(&fx.enclave, &req, &evidence(&fx, &req), &rand(3)).unwrap();
     let e = refused(&fx, &old_req, &old);
     assert!(matches!(e, EvidenceError::Stale { .. }), "{e}");
 }
@@ -419,7 +418,7 @@ fn records_dropped_added_or_substituted_are_refused() {
     assert_eq!(e, EvidenceError::TooManyEntries(MAX_EVIDENCE_ENTRIES + 1));
 
     // After all that, the honest evidence still answers (nothing was reserved by a refusal).
-    fx.enclave.answer(&req, &honest, &rand(3)).unwrap();
+    answer(&fx.enclave, &req, &honest, &rand(3)).unwrap();
 }
 
 #[test]
@@ -432,8 +431,8 @@ fn an_enclave_without_a_trusted_set_or_of_another_chain_refuses() {
     let wrapped = wrap_secret(&secret, &bare.quote(), &rand(1)).unwrap();
     bare.provision(&wrapped, &public).unwrap();
     assert_eq!(
-        bare.answer(&req, &ev, &rand(3)),
-        Err(EnclaveError::Evidence(EvidenceError::NoTrustedValidators))
+        answer(&bare, &req, &ev, &rand(3)),
+        Err(AnswerError::Evidence(EvidenceError::NoTrustedValidators))
     );
     let mut other = ev.clone();
     other.header.chain_id = ChainId::new("another-chain");

@@ -1,8 +1,8 @@
 //! Computes the enclave's code hash: SHA-256 over the source of what the enclave runs (every file
-//! of `src/enclave/` but its tests, and the crypto and codec primitives it is built on), in name
-//! order, each with its path and length. The enclave's measurement is derived from it
-//! (`enclave::measurement`), so a build whose enclave code differs by one byte has another
-//! measurement, which governance must allow before it is provisioned.
+//! of `src/enclave/` but its tests, `tests.rs` and `*_tests.rs`, and the crypto and codec
+//! primitives it is built on), in name order, each with its path and length. The enclave's
+//! measurement is derived from it (`enclave::measurement`), so a build whose enclave code differs
+//! by one byte has another measurement, which governance must allow before it is provisioned.
 
 // The build script runs once on the builder's machine, never in a validator's state transition: the
 // contracts crate's "no I/O, no environment" rule (clippy.toml) is about execution.
@@ -14,14 +14,23 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 const ENCLAVE_DIR: &str = "src/enclave";
-const PRIMITIVES: [&str; 2] = ["src/primitives/crypto.rs", "src/primitives/codec.rs"];
+/// Also measured: the lookup decision from proven state (`grants`, above the contracts because it
+/// decodes their state) and the primitives the enclave is built on.
+const PRIMITIVES: [&str; 3] = [
+    "src/grants/mod.rs",
+    "src/primitives/crypto.rs",
+    "src/primitives/codec.rs",
+];
 
 fn main() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(ENCLAVE_DIR)
         .expect("src/enclave is readable")
         .map(|e| e.expect("a directory entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .filter(|p| p.file_name().is_some_and(|n| n != "tests.rs"))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().ends_with("tests.rs"))
+        })
         .collect();
     files.extend(PRIMITIVES.iter().map(PathBuf::from));
     files.sort();

@@ -670,11 +670,145 @@ mod tests {
         anchor: TrustAnchor,
     }
 
+    /// The validator set of the test chain: key 250 alone.
+    fn validators() -> Vec<paychain_contracts::genesis::GenesisValidator> {
+        vec![paychain_contracts::genesis::GenesisValidator {
+            name: "v0".into(),
+            public_key: SecretKey::from_seed([250; 32]).public_key(),
+            power: 1,
+        }]
+    }
+
+    /// A chain in memory whose block 1 registers `merchant_key`'s merchant, puts platform-0's
+    /// `sealed` record (platform-0's member key: `platform_key`) and accepts it; the evidence of
+    /// that state for `lookup`, certified by block 2's commit.
+    fn chain_evidence(
+        chain: &ChainId,
+        platform_key: &SecretKey,
+        merchant_key: &SecretKey,
+        sealed: &paychain_contracts::enclave::SealedRecord,
+        lookup: &paychain_contracts::enclave::SignedLookup,
+    ) -> paychain_contracts::grants::StateEvidence {
+        use paychain_contracts::block::{tx_root, Block, Header};
+        use paychain_contracts::commit::{vote_sign_bytes, Commit, CommitSignature, PRECOMMIT};
+        use paychain_contracts::crypto::Hash;
+        use paychain_contracts::genesis::{genesis_state, Genesis};
+        use paychain_contracts::governance::{Member, Role};
+        use paychain_contracts::registry;
+        use paychain_contracts::state::{prove, MemStore};
+        use paychain_contracts::tx::{Call, SignedTx, Transaction};
+
+        let platform = PlatformId::new("platform-0").unwrap();
+        let genesis = Genesis {
+            chain_id: chain.clone(),
+            genesis_time_ms: 1_000,
+            validators: validators(),
+            members: vec![Member {
+                id: platform.clone(),
+                name: "Platform 0".into(),
+                public_key: platform_key.public_key(),
+                roles: [Role::Platform].into_iter().collect(),
+            }],
+            enclave: None,
+        };
+        let mut store = MemStore::new();
+        store.apply(&genesis_state(&genesis).unwrap());
+        let tx = |key: &SecretKey, nonce: u64, call: registry::Call| {
+            SignedTx::sign(
+                Transaction {
+                    chain_id: chain.clone(),
+                    sender: key.public_key(),
+                    nonce,
+                    call: Call::Registry(call),
+                },
+                key,
+            )
+        };
+        let merchant = MerchantId::derive(&merchant_key.public_key());
+        let txs = vec![
+            tx(
+                platform_key,
+                0,
+                registry::Call::RegisterMerchant {
+                    name: "Lookup Noodles".into(),
+                    city: "Shanghai".into(),
+                    mcc: "5812".into(),
+                    country: "CN".into(),
+                    merchant_key: merchant_key.public_key(),
+                },
+            ),
+            tx(
+                platform_key,
+                1,
+                registry::Call::PutRecord {
+                    merchant_id: merchant,
+                    payload: sealed.to_bytes(),
+                },
+            ),
+            tx(
+                merchant_key,
+                0,
+                registry::Call::AcceptAcquirer {
+                    platform_id: platform,
+                },
+            ),
+        ];
+        let validator = SecretKey::from_seed([250; 32]);
+        let block = Block {
+            header: Header {
+                chain_id: chain.clone(),
+                height: 1,
+                time_ms: 2_000,
+                proposer: validator.public_key(),
+                prev_block_hash: Hash::ZERO,
+                prev_app_hash: store.app_hash(),
+                prev_result_root: Hash::ZERO,
+                tx_root: tx_root(&txs),
+            },
+            txs,
+        };
+        let out = paychain_contracts::executor::execute_block(&store, &block).unwrap();
+        assert!(out.receipts.iter().all(|r| r.is_ok()), "{:?}", out.receipts);
+        store.apply(&out.writes);
+        let header = Header {
+            height: 2,
+            time_ms: 3_000,
+            prev_block_hash: block.hash(),
+            prev_app_hash: store.app_hash(),
+            prev_result_root: out.result_root,
+            tx_root: tx_root(&[]),
+            ..block.header
+        };
+        let hash = header.hash();
+        let commit = Commit {
+            height: 2,
+            round: 0,
+            block_hash: hash,
+            signatures: vec![CommitSignature {
+                validator: validator.public_key(),
+                signature: validator.sign(&vote_sign_bytes(
+                    chain,
+                    PRECOMMIT,
+                    2,
+                    0,
+                    Some(&hash),
+                    &validator.public_key(),
+                )),
+            }],
+        };
+        paychain_contracts::grants::build_evidence(&store, &lookup.request, header, commit, |k| {
+            prove(&store, k)
+        })
+        .unwrap()
+        .0
+    }
+
     fn fixture() -> Fixture {
         let chain = ChainId::new("test-chain");
         let root = SecretKey::from_seed([1; 32]);
         let (secret, consortium_public) = bootstrap([2; 32]);
-        let mut enclave = Enclave::new(&[3; 32], Build::new(chain.clone()), None).unwrap();
+        let build = Build::new(chain.clone()).with_validators(validators());
+        let mut enclave = Enclave::new(&[3; 32], build, None).unwrap();
         let quote = enclave.certified_quote(&root);
         let wrapped =
             wrap_secret(&secret, &quote.quote, &BoxRandomness::new([4; 32], [5; 12])).unwrap();
@@ -824,7 +958,8 @@ mod tests {
     fn sealed_record_round_trips_through_a_lookup() {
         let f = fixture();
         let consortium = f.status.config.as_ref().unwrap().consortium_public;
-        let merchant = MerchantId::derive(&SecretKey::from_seed([6; 32]).public_key());
+        let merchant_key = SecretKey::from_seed([6; 32]);
+        let merchant = MerchantId::derive(&merchant_key.public_key());
         let platform = PlatformId::new("platform-0").unwrap();
         let sealed = seal_record(
             b"MARKER acct",
@@ -843,29 +978,17 @@ mod tests {
             f.chain.clone(),
             merchant.clone(),
             platform.clone(),
-            10,
+            2,
             f.enclave.signer(),
         );
-        let grant = paychain_contracts::enclave::RoleGrant {
-            requester: key.public_key(),
-            platform: platform.clone(),
-            role: paychain_contracts::enclave::RequesterRole::Platform,
-        };
-        let records = [paychain_contracts::enclave::StoredRecord {
-            platform_id: platform,
-            version: 1,
-            sealed,
-        }];
-        let answer = f
-            .enclave
-            .answer(
-                &pending.signed,
-                Some(&grant),
-                &records,
-                10,
-                &fresh_randomness(),
-            )
-            .unwrap();
+        let evidence = chain_evidence(&f.chain, &key, &merchant_key, &sealed, &pending.signed);
+        let answer = paychain_contracts::grants::answer(
+            &f.enclave,
+            &pending.signed,
+            &evidence,
+            &fresh_randomness(),
+        )
+        .unwrap();
         let trusted = trusted_enclave(&f.status, &f.chain, &f.anchor).unwrap();
         let done = pending.finish(&answer, &trusted).unwrap();
         assert_eq!(&done.plaintext.unwrap()[..], b"MARKER acct");

@@ -51,6 +51,9 @@
 //! - [`reads`]: signed, scoped reads of private state: who may read what (from committed state), and
 //!   answers sealed to the requester.
 //! - [`enclave`]: the simulated trusted enclave (attestation, provisioning, sealing, sealed records, lookups).
+//! - [`grants`]: whom the enclave answers a lookup to, decided from committed state it verifies itself
+//!   (a commit certificate and state proofs); above the contracts, whose state it decodes, and
+//!   measured with `enclave/`.
 //! - [`api`]: serde views for the JSON-RPC API (those a contract builds are defined in it and
 //!   re-exported here).
 //! - `testkit` (tests only): a chain in memory for the contracts' unit tests.
@@ -96,6 +99,7 @@ pub mod collection;
 pub mod enclave;
 pub mod enclave_registry;
 pub mod governance;
+pub mod grants;
 pub mod guardian;
 pub mod reads;
 pub mod registry;

@@ -23,12 +23,21 @@
 //!               (platform a member, quote within policy, not retired) the node's serving enclave
 //!               signs a provisioning; an entry that fails is logged and skipped, never stops the rest
 //! lookup        decode ─► signature ─► own enclave serves (chain) ─► chain, addressed enclave,
-//!               window, replay ─► role (chain) ─► rate limit (requester key) ─► enclave answers
+//!               window, replay ─► evidence: the commit certificate of the last block H (cached
+//!               per height) and a state proof of every key the decision reads, in the state after
+//!               H - 1 that H's header certifies ─► role (from that state) ─► rate limit (requester
+//!               key) ─► enclave verifies the evidence and derives role and records itself, answers
 //!               ─► answered hash kept on disk ─► audit entry (every authenticated lookup with a
 //!               role: answered or refused by the enclave) ─► answer
 //! audit read    decode ─► signature ─► chain, addressed enclave, window ─► the platform's own
 //!               member key ─► replay (on disk) ─► rate limit ─► page of the platform's trail
 //! ```
+//!
+//! The host decides nothing the enclave relies on: the role it finds only spares the enclave a
+//! lookup without one, and the enclave refuses any evidence that does not verify
+//! (`paychain_contracts::grants`). Storage keeps the state before the last block for this
+//! (`Storage::keep_previous_state`), since the last block's header certifies that state, not the
+//! newest.
 //!
 //! Nothing is counted or written for a request that fails before the role check: garbage costs a
 //! decode and a signature check, and leaves no audit row. A replayed lookup and one refused for its
@@ -46,19 +55,25 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use paychain_api::ErrorCode;
+use paychain_contracts::block::Header;
+use paychain_contracts::commit::{Commit, CommitSignature};
+use paychain_contracts::crypto::Signature;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{AuditPage, SignedAuditRequest};
 use paychain_contracts::enclave::query::MAX_LOOKUP_FUTURE_SKEW;
 use paychain_contracts::enclave::{
     bootstrap, device_attestation_key, wrap_secret, BoxRandomness, DeviceCert, Enclave,
-    EnclaveConfig, EnclaveError, Measurement, QueryError, RequesterRole, RoleGrant, SealedBlob,
-    SealedRecord, SignedAnswer, SignedLookup, SignedQuote, StoredRecord, DEFAULT_REPLAY_CAPACITY,
+    EnclaveConfig, EnclaveError, Measurement, QueryError, SealedBlob, SealedRecord, SignedAnswer,
+    SignedLookup, SignedQuote, DEFAULT_REPLAY_CAPACITY,
 };
 use paychain_contracts::enclave_registry::{self, EnclaveGenesis, GenesisEnclave, Unfit};
+use paychain_contracts::genesis::GenesisValidator;
 use paychain_contracts::governance::{self, Role};
+use paychain_contracts::grants::{self, AnswerError, StateEvidence};
 use paychain_contracts::ids::{ChainId, PlatformId};
+use paychain_contracts::registry;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
-use paychain_contracts::{guardian, registry, wallet};
+
 use rand::RngCore;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
@@ -293,10 +308,11 @@ pub fn open(
     home: &Home,
     device: &Device,
     chain_id: &ChainId,
+    validators: &[GenesisValidator],
     storage: &Storage,
     height: u64,
 ) -> anyhow::Result<Enclave> {
-    let enclave = open_enclave(home, device, chain_id)?;
+    let enclave = open_enclave(home, device, chain_id, validators)?;
     let from = height.saturating_sub(enclave.lookup_window());
     let answered = storage.replay_entries(from, DEFAULT_REPLAY_CAPACITY)?;
     for (issued_at, hash) in &answered {
@@ -306,7 +322,12 @@ pub fn open(
     Ok(enclave)
 }
 
-fn open_enclave(home: &Home, device: &Device, chain_id: &ChainId) -> anyhow::Result<Enclave> {
+fn open_enclave(
+    home: &Home,
+    device: &Device,
+    chain_id: &ChainId,
+    validators: &[GenesisValidator],
+) -> anyhow::Result<Enclave> {
     let device = device.secret()?;
     let path = sealed_path(home);
     let blob = match std::fs::read(&path) {
@@ -317,7 +338,8 @@ fn open_enclave(home: &Home, device: &Device, chain_id: &ChainId) -> anyhow::Res
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
     };
-    Enclave::new(&device, EnclaveConfig::new(chain_id.clone()), blob.as_ref())
+    let config = EnclaveConfig::new(chain_id.clone()).with_validators(validators.to_vec());
+    Enclave::new(&device, config, blob.as_ref())
         .map_err(|e| anyhow::anyhow!("sealed enclave file {}: {e}", path.display()))
 }
 
@@ -412,54 +434,6 @@ impl From<paychain_contracts::state::StateError> for LookupError {
     }
 }
 
-/// The role a requester holds at a platform, from committed state.
-/// How many of a requester's newest guardian bindings a lookup checks for a delegated payment.
-const GUARDIAN_BINDINGS_CHECKED: usize = 16;
-
-fn role_of(shared: &Shared, lookup: &SignedLookup) -> Result<Option<RoleGrant>, LookupError> {
-    let req = &lookup.request;
-    let storage = &shared.storage;
-    if let Some(m) = governance::member_by_key(storage, &req.requester)? {
-        if m.id == req.platform_id && m.has_role(Role::Platform) {
-            return Ok(Some(RoleGrant {
-                requester: req.requester,
-                platform: m.id,
-                role: RequesterRole::Platform,
-            }));
-        }
-    }
-    if let Some(user) = wallet::user(storage, &req.requester)? {
-        if user.host == req.platform_id {
-            return Ok(Some(RoleGrant {
-                requester: req.requester,
-                platform: user.host,
-                role: RequesterRole::HostedUser,
-            }));
-        }
-    }
-    // A dependant paying from a guardian's wallet hosted by the platform (an active binding): it is
-    // routed by that platform's records, so it may read them as the platform's user.
-    let (bindings, _) = guardian::bindings_of(storage, &req.requester, GUARDIAN_BINDINGS_CHECKED)?;
-    for b in bindings {
-        let Some(a) = b
-            .authorisation
-            .filter(|_| b.dependant == req.requester && b.status == guardian::Status::Active)
-        else {
-            continue;
-        };
-        if let Some(w) = wallet::wallet(storage, &a.wallet)? {
-            if w.host == req.platform_id {
-                return Ok(Some(RoleGrant {
-                    requester: req.requester,
-                    platform: w.host,
-                    role: RequesterRole::HostedUser,
-                }));
-            }
-        }
-    }
-    Ok(None)
-}
-
 /// Why this node's enclave `me` does not serve now, from committed state (`None` while it does).
 pub fn not_serving(shared: &Shared, me: &PublicKey) -> Result<Option<Unfit>, LookupError> {
     Ok(enclave_registry::serving(&shared.storage, &shared.chain_id, me)?.err())
@@ -508,42 +482,35 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
         e.precheck(req, &request_hash, height)
             .map_err(|e| LookupError::Refused(e.to_string()))?;
     }
-    let Some(grant) = role_of(shared, &lookup)? else {
-        return Err(LookupError::Refused(
-            EnclaveError::NoRole {
-                requester: req.requester,
-                platform: req.platform_id.clone(),
-            }
-            .to_string(),
-        ));
+    let (evidence, decision) = evidence(shared, &lookup)?;
+    let height = evidence.header.height;
+    let evidence = match decision.role {
+        Some(_) => evidence,
+        // Test-only (crate::faults): a lying host grants the requester the platform's role.
+        None if shared.enclave_host.forge_roles => forge_role(evidence, req),
+        None => {
+            return Err(LookupError::Refused(
+                EnclaveError::NoRole {
+                    requester: req.requester,
+                    platform: req.platform_id.clone(),
+                }
+                .to_string(),
+            ))
+        }
     };
+    if decision.unsealed > 0 {
+        warn!(target: "enclave", merchant = %req.merchant_id, unsealed = decision.unsealed, "records whose payload is not sealed skipped");
+    }
     shared
         .enclave_host
         .limiter
         .take(&req.requester, Instant::now())
         .map_err(LookupError::RateLimited)?;
 
-    let mut records = Vec::new();
-    for platform in registry::platforms_of(&shared.storage, &req.merchant_id)? {
-        let Some(rec) = registry::record(&shared.storage, &req.merchant_id, &platform)? else {
-            continue;
-        };
-        match SealedRecord::from_bytes(&rec.payload) {
-            Ok(sealed) => records.push(StoredRecord {
-                platform_id: rec.platform_id,
-                version: rec.version,
-                sealed,
-            }),
-            Err(e) => {
-                warn!(target: "enclave", merchant = %req.merchant_id, %platform, error = %e, "unsealed record skipped")
-            }
-        }
-    }
-    let outcome =
-        read(enclave).answer(&lookup, Some(&grant), &records, height, &fresh_randomness());
+    let outcome = grants::answer(&read(enclave), &lookup, &evidence, &fresh_randomness());
     let (result, text) = match outcome {
         // A concurrent copy won the reservation: a replay, like one the precheck refuses.
-        Err(e @ EnclaveError::Query(QueryError::Replayed(_))) => {
+        Err(e @ AnswerError::Enclave(EnclaveError::Query(QueryError::Replayed(_)))) => {
             return Err(LookupError::Refused(e.to_string()))
         }
         Ok(answer) => {
@@ -558,7 +525,7 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
             };
             (Ok(answer), text)
         }
-        Err(EnclaveError::NotProvisioned) => (
+        Err(AnswerError::Enclave(EnclaveError::NotProvisioned)) => (
             Err(LookupError::NotProvisioned),
             "refused: enclave not provisioned".to_owned(),
         ),
@@ -573,6 +540,113 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
         .audit
         .append(&shared.storage, req, request_hash, height, &text)?;
     result
+}
+
+/// How long a lookup waits for the node's first commit after a start (the state the last block
+/// certifies is known from the first block committed by this process on), and for the next block
+/// when the last one changed what the lookup reads.
+const BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The evidence for `lookup`: the last committed block's header and commit certificate, and the
+/// proofs of what the decision reads in the state its header certifies (the state before it);
+/// with the host's own reading of that decision.
+///
+/// That state is one block behind the newest. When the last block wrote a key the lookup reads
+/// (a record just put, a role just granted), the lookup waits for the next block (at most
+/// [`BLOCK_WAIT`]), so that what was committed before it is asked is what it sees.
+fn evidence(
+    shared: &Shared,
+    lookup: &SignedLookup,
+) -> Result<(StateEvidence, grants::Decision), LookupError> {
+    let mut first = None;
+    let mut after = 0;
+    loop {
+        let Some(state) = shared.storage.wait_previous_state(after, BLOCK_WAIT) else {
+            return first.ok_or_else(|| {
+                LookupError::Refused(format!(
+                    "this node has committed no block in the {} s since it started, so it has no certified state to answer from yet; retry after its next block",
+                    BLOCK_WAIT.as_secs()
+                ))
+            });
+        };
+        let height = state.height() + 1;
+        let (header, commit) = certified_block(shared, height)?;
+        if header.prev_app_hash != state.app_hash() {
+            return Err(LookupError::Storage(format!(
+                "block {height}'s header does not carry the app hash of the state before it"
+            )));
+        }
+        let built = grants::build_evidence(&state, &lookup.request, header, commit, |key| {
+            state.prove(key)
+        })?;
+        let stale = built
+            .0
+            .entries
+            .iter()
+            .any(|e| state.written_by_last_block(&e.key));
+        if !stale || first.is_some() {
+            return Ok(built);
+        }
+        first = Some(built);
+        after = height;
+    }
+}
+
+/// The header and commit of block `height`, read once per height.
+fn certified_block(shared: &Shared, height: u64) -> Result<(Header, Commit), LookupError> {
+    let cache = &shared.enclave_host.certified;
+    if let Some((h, header, commit)) = &*cache.lock().unwrap_or_else(|p| p.into_inner()) {
+        if *h == height {
+            return Ok((header.clone(), commit.clone()));
+        }
+    }
+    let missing = |what: &str| LookupError::Storage(format!("block {height} has no {what}"));
+    let header = shared
+        .storage
+        .block(height)?
+        .ok_or_else(|| missing("block"))?
+        .header;
+    let bytes = shared
+        .storage
+        .certificate(height)?
+        .ok_or_else(|| missing("commit certificate"))?;
+    let cert: malachitebft_core_types::CommitCertificate<crate::consensus::PaychainContext> =
+        malachitebft_app::types::codec::Codec::decode(
+            &crate::consensus::BorshCodec,
+            bytes::Bytes::from(bytes),
+        )
+        .map_err(|e| LookupError::Storage(format!("commit certificate of block {height}: {e}")))?;
+    let commit = Commit {
+        height: cert.height.0,
+        round: cert.round.as_i64(),
+        block_hash: Hash(cert.value_id.0),
+        signatures: cert
+            .commit_signatures
+            .iter()
+            .map(|s| CommitSignature {
+                validator: PublicKey(s.address.0),
+                signature: Signature(s.signature.0),
+            })
+            .collect(),
+    };
+    let mut slot = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.as_ref().is_none_or(|(h, _, _)| *h < height) {
+        *slot = Some((height, header.clone(), commit.clone()));
+    }
+    Ok((header, commit))
+}
+
+/// Test-only lying host ([`crate::faults`]): claims in the evidence that the requester is the
+/// member key of the platform it names, keeping the genuine proof of that index entry.
+fn forge_role(
+    mut evidence: StateEvidence,
+    req: &paychain_contracts::enclave::LookupRequest,
+) -> StateEvidence {
+    let key = governance::member_by_key_key(&req.requester);
+    if let Some(entry) = evidence.entries.iter_mut().find(|e| e.key == key) {
+        entry.value = Some(paychain_contracts::codec::encode(&req.platform_id));
+    }
+    evidence
 }
 
 /// Reads a page of a platform's audit trail for a signed request by that platform's own key.

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use paychain_contracts::block::Header;
+use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::enclave::audit::{
     AuditAnchor, AuditEntry, AuditPage, MAX_AUDIT_OUTCOME_BYTES, MAX_AUDIT_PAGE,
@@ -211,6 +213,11 @@ pub struct Host {
     pub limiter: RateLimiter,
     pub audit: AuditLog,
     pub(crate) audit_reads: Mutex<()>,
+    /// The header and commit of the newest block evidence was built from (read once per height).
+    pub(crate) certified: Mutex<Option<(u64, Header, Commit)>>,
+    /// Test-only ([`crate::faults`], `PAYCHAIN_TEST_BYZANTINE=forge-role`): the host lies to its
+    /// enclave about roles.
+    pub forge_roles: bool,
 }
 
 impl Host {
@@ -220,6 +227,8 @@ impl Host {
             limiter: RateLimiter::new(config.lookup_rate_per_sec, config.lookup_burst),
             audit: AuditLog::new(config.audit_retention_entries),
             audit_reads: Mutex::new(()),
+            certified: Mutex::new(None),
+            forge_roles: false,
         }
     }
 }

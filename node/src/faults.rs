@@ -9,6 +9,7 @@
 //! | `PAYCHAIN_TEST_BYZANTINE=garbage` | flood peers with garbage: undecodable transaction gossip, proposal streams impersonating the round's proposer, and replays of genuine proposals with tampered block bytes |
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal,garbage` | both |
 //! | `PAYCHAIN_TEST_BYZANTINE=own-peer-id` | derive the libp2p identity from the validator key with another salt: a second node run with the same validator key (double signing) then has its own peer id instead of sharing the first one's |
+//! | `PAYCHAIN_TEST_BYZANTINE=forge-role` | the enclave host lies to its enclave: a lookup by a key with no role at the platform it names comes with evidence claiming the key is that platform's member key (the genuine proof, a forged value) |
 //! | `PAYCHAIN_TEST_CLOCK_OFFSET_MS=<±ms>` | the node's clock reads this far off (a skewed host clock): its proposals' times and its check of others' are shifted |
 //! | `PAYCHAIN_TEST_FAIL_COMMIT_AT=<height>` | the storage write committing block `<height>` fails (as a full or broken disk would), so the node stops with its error |
 //!
@@ -37,6 +38,8 @@ pub struct Faults {
     pub garbage: bool,
     /// A libp2p identity of its own (for a second node with the same validator key).
     pub own_peer_id: bool,
+    /// The enclave host forges role evidence.
+    pub forge_roles: bool,
     /// Fail the storage commit of this height.
     pub fail_commit_at: Option<u64>,
     /// Milliseconds added to the node's clock (negative: behind).
@@ -89,9 +92,10 @@ impl Faults {
                     "invalid-proposal" => faults.invalid_proposals = true,
                     "garbage" => faults.garbage = true,
                     "own-peer-id" => faults.own_peer_id = true,
+                    "forge-role" => faults.forge_roles = true,
                     other => {
                         return Err(format!(
-                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage, own-peer-id)"
+                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage, own-peer-id, forge-role)"
                         ))
                     }
                 }
@@ -122,10 +126,11 @@ impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid_proposals={} garbage={} own_peer_id={} fail_commit_at={:?} clock_offset_ms={}",
+            "invalid_proposals={} garbage={} own_peer_id={} forge_roles={} fail_commit_at={:?} clock_offset_ms={}",
             self.invalid_proposals,
             self.garbage,
             self.own_peer_id,
+            self.forge_roles,
             self.fail_commit_at,
             self.clock_offset_ms
         )

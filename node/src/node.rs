@@ -164,6 +164,10 @@ fn open_shared(
     if let Some(h) = faults.fail_commit_at {
         storage.fail_commit_at(h);
     }
+    if genesis.enclave.is_some() {
+        // Lookups are answered from the state the last block's header certifies.
+        storage.keep_previous_state();
+    }
     let tip = match storage.tip()? {
         Some(tip) => tip,
         None => {
@@ -183,6 +187,7 @@ fn open_shared(
             home,
             &crate::enclave::Device::of(home, &config.enclave),
             &chain_id,
+            &genesis.validators,
             &storage,
             tip.height,
         )?))),
@@ -201,7 +206,11 @@ fn open_shared(
         metrics,
         tip,
         enclave,
-        crate::enclave_host::Host::new(&config.enclave),
+        {
+            let mut host = crate::enclave_host::Host::new(&config.enclave);
+            host.forge_roles = faults.forge_roles;
+            host
+        },
     )))
 }
 

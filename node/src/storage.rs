@@ -164,6 +164,88 @@ struct TreeCache {
     prepared: Option<(Hash, merkle::Tree)>,
 }
 
+/// The state before the last committed block (see [`Storage::keep_previous_state`]).
+struct Previous {
+    /// The block after which this is the state (the last committed block's parent).
+    height: u64,
+    /// Its app hash: what the last committed block's header carries as `prev_app_hash`.
+    app_hash: Hash,
+    /// Per bucket, the values the keys written by the last block had before it (`None`: absent).
+    undo: BTreeMap<u16, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// The bucket tree of this state.
+    tree: merkle::Tree,
+}
+
+/// The state after block [`PreviousState::height`], read through the committed state and the undo
+/// of the last block; commits wait while it is held.
+pub struct PreviousState<'a> {
+    storage: &'a Storage,
+    previous: Arc<Previous>,
+    _gate: std::sync::RwLockReadGuard<'a, ()>,
+}
+
+impl PreviousState<'_> {
+    /// The block after which this is the state.
+    pub fn height(&self) -> u64 {
+        self.previous.height
+    }
+
+    /// Its app hash.
+    pub fn app_hash(&self) -> Hash {
+        self.previous.app_hash
+    }
+
+    /// Whether the last committed block wrote `key` (its value there may differ from this one).
+    pub fn written_by_last_block(&self, key: &[u8]) -> bool {
+        let bucket = paychain_contracts::state::bucket_of(key);
+        self.previous
+            .undo
+            .get(&bucket)
+            .is_some_and(|u| u.contains_key(key))
+    }
+
+    /// The proof of `key` in this state, the bucket's proof taken from the kept tree.
+    pub fn prove(&self, key: &[u8]) -> Result<paychain_contracts::state::StateProof, StateError> {
+        paychain_contracts::state::prove_with(self, key, |bucket| {
+            self.previous
+                .tree
+                .proof(usize::from(bucket))
+                .ok_or_else(|| StateError(format!("no bucket {bucket}")))
+        })
+    }
+}
+
+impl StateReader for PreviousState<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        let bucket = paychain_contracts::state::bucket_of(key);
+        if let Some(before) = self.previous.undo.get(&bucket).and_then(|u| u.get(key)) {
+            return Ok(before.clone());
+        }
+        self.storage.get(key)
+    }
+
+    fn bucket_entries(&self, bucket: u16) -> Result<Vec<Entry>, StateError> {
+        let entries = self.storage.bucket_entries(bucket)?;
+        let Some(undo) = self.previous.undo.get(&bucket) else {
+            return Ok(entries);
+        };
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = entries.into_iter().collect();
+        for (k, before) in undo {
+            match before {
+                Some(v) => merged.insert(k.clone(), v.clone()),
+                None => merged.remove(k),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    fn bucket_hash(&self, bucket: u16) -> Result<Hash, StateError> {
+        Err(StateError(format!(
+            "the previous state keeps no bucket hash ({bucket}): use its tree"
+        )))
+    }
+}
+
 /// The node's database. Cheap to clone.
 #[derive(Clone)]
 pub struct Storage {
@@ -174,6 +256,14 @@ pub struct Storage {
     tree: Arc<std::sync::Mutex<TreeCache>>,
     /// Test-only: the commit of this height fails (see [`crate::faults`]).
     fail_commit_at: Option<u64>,
+    /// Whether commits keep the state before them ([`Storage::keep_previous_state`]).
+    keep_previous: bool,
+    previous: Arc<std::sync::RwLock<Option<Arc<Previous>>>>,
+    /// Notified when a commit sets the previous state (the mutex guards no data: it orders the
+    /// notification after a waiter's check).
+    previous_set: Arc<(std::sync::Mutex<()>, std::sync::Condvar)>,
+    /// Held for writing while a commit is written, for reading while the previous state is read.
+    commit_gate: Arc<std::sync::RwLock<()>>,
 }
 
 fn height_key(height: u64) -> [u8; 8] {
@@ -259,7 +349,111 @@ impl Storage {
             cache,
             tree: Arc::default(),
             fail_commit_at: None,
+            keep_previous: false,
+            previous: Arc::default(),
+            previous_set: Arc::default(),
+            commit_gate: Arc::default(),
         })
+    }
+
+    /// Makes every commit keep the state before it (the undo of its writes and the bucket tree),
+    /// so that [`Storage::previous_state`] can prove keys against the app hash the last block's
+    /// header certifies. Costs a multi-get of the keys a block writes. Set before cloning.
+    pub fn keep_previous_state(&mut self) {
+        self.keep_previous = true;
+    }
+
+    /// The state before the last committed block (`None` before the first commit since the node
+    /// started, or without [`Storage::keep_previous_state`]). Commits wait while it is held.
+    pub fn previous_state(&self) -> Option<PreviousState<'_>> {
+        let gate = self.commit_gate.read().unwrap_or_else(|p| p.into_inner());
+        let previous = self
+            .previous
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        Some(PreviousState {
+            storage: self,
+            previous,
+            _gate: gate,
+        })
+    }
+
+    /// [`Storage::previous_state`] once it is the state after block `height` or a later one,
+    /// waiting up to `timeout` for the commits that make it so (`height` 0: the first commit after
+    /// a start).
+    pub fn wait_previous_state(
+        &self,
+        height: u64,
+        timeout: std::time::Duration,
+    ) -> Option<PreviousState<'_>> {
+        let deadline = std::time::Instant::now() + timeout;
+        {
+            let (lock, set) = &*self.previous_set;
+            let mut order = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while self
+                .previous
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_none_or(|p| p.height < height)
+            {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                order = set
+                    .wait_timeout(order, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+        self.previous_state()
+    }
+
+    /// What [`Storage::previous_state`] needs of the state `writes` are about to change.
+    fn previous_of(&self, writes: &WriteSet) -> Result<Option<Previous>, Error> {
+        let Some(tip) = self.tip()? else {
+            return Ok(None);
+        };
+        let kept = self
+            .tree_cache()
+            .committed
+            .clone()
+            .filter(|t| t.root() == tip.app_hash);
+        let tree = match kept {
+            Some(tree) => tree,
+            None => {
+                let hashes = self.all_bucket_hashes().map_err(|e| Error::Corrupt {
+                    what: "bucket hashes",
+                    reason: e.0,
+                })?;
+                let tree = merkle::Tree::new(&hashes);
+                if tree.root() != tip.app_hash {
+                    return Ok(None);
+                }
+                tree
+            }
+        };
+        let cf = self.cf(CF_STATE)?;
+        let keys: Vec<(&Vec<u8>, Vec<u8>)> =
+            writes.puts.keys().map(|k| (k, state_key(k))).collect();
+        let values = self
+            .db
+            .multi_get_cf(keys.iter().map(|(_, sk)| (cf, sk.as_slice())));
+        let mut undo: BTreeMap<u16, BTreeMap<Vec<u8>, Option<Vec<u8>>>> = BTreeMap::new();
+        for ((key, sk), value) in keys.iter().zip(values) {
+            let bucket = u16::from_be_bytes([sk[0], sk[1]]);
+            undo.entry(bucket)
+                .or_default()
+                .insert((*key).clone(), value?);
+        }
+        Ok(Some(Previous {
+            height: tip.height,
+            app_hash: tip.app_hash,
+            undo,
+            tree,
+        }))
     }
 
     /// What RocksDB holds in memory now: the bounded part of the node's footprint.
@@ -445,8 +639,20 @@ impl Storage {
         if self.fail_commit_at == Some(height) {
             return Err(Error::InjectedFault(height));
         }
+        let previous = if self.keep_previous {
+            self.previous_of(c.writes)?
+        } else {
+            None
+        };
+        let _gate = self.commit_gate.write().unwrap_or_else(|p| p.into_inner());
         self.write(batch)?;
         self.tree_committed(c.writes);
+        if self.keep_previous {
+            let (lock, set) = &*self.previous_set;
+            let _order = lock.lock().unwrap_or_else(|p| p.into_inner());
+            *self.previous.write().unwrap_or_else(|p| p.into_inner()) = previous.map(Arc::new);
+            set.notify_all();
+        }
         Ok(tip)
     }
 
@@ -823,7 +1029,11 @@ impl StateReader for Storage {
         let mut tree = match &cache.committed {
             Some(tree) => tree.clone(),
             None => {
-                let tree = merkle::Tree::new(&self.all_bucket_hashes()?);
+                let hashes = self.all_bucket_hashes().map_err(|e| Error::Corrupt {
+                    what: "bucket hashes",
+                    reason: e.0,
+                })?;
+                let tree = merkle::Tree::new(&hashes);
                 cache.committed = Some(tree.clone());
                 tree
             }
@@ -1019,6 +1229,94 @@ mod tests {
             mem.apply(&reference);
             assert_eq!(compute_app_hash_full(&db).unwrap(), disk.app_hash);
         }
+    }
+
+    /// With `keep_previous_state`, the state before the last block reads the values it had (the
+    /// undo of the block's writes) and proves them against the app hash the block's header carries.
+    #[test]
+    fn the_previous_state_proves_against_the_last_headers_app_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = SecretKey::from_seed([2; 32]);
+        let g = genesis(&platform);
+        let mut db = Storage::open(dir.path()).unwrap();
+        db.keep_previous_state();
+        let tip0 = db
+            .write_genesis(&genesis_state(&g).unwrap(), g.genesis_time_ms)
+            .unwrap();
+        assert!(db.previous_state().is_none(), "no commit yet");
+        let tx = SignedTx::sign(
+            Transaction {
+                chain_id: g.chain_id.clone(),
+                sender: platform.public_key(),
+                nonce: 0,
+                call: Call::Governance(governance::Call::UpdateMemberName {
+                    name: "Renamed".into(),
+                }),
+            },
+            &platform,
+        );
+        let block = Block {
+            header: Header {
+                chain_id: g.chain_id.clone(),
+                height: 1,
+                time_ms: 2,
+                proposer: SecretKey::from_seed([1; 32]).public_key(),
+                prev_block_hash: Hash::ZERO,
+                prev_app_hash: tip0.app_hash,
+                prev_result_root: Hash::ZERO,
+                tx_root: tx_root(std::slice::from_ref(&tx)),
+            },
+            txs: vec![tx],
+        };
+        let outcome = execute_block(&db, &block).unwrap();
+        db.commit(Commit {
+            block: &block,
+            block_bytes: &block.to_bytes(),
+            writes: &outcome.writes,
+            receipts: &outcome.receipts,
+            result_root: outcome.result_root,
+            certificate: b"cert",
+        })
+        .unwrap();
+        let id = PlatformId::new("platform-0").unwrap();
+        let member_key = [b"gov/member/".as_slice(), id.as_str().as_bytes()].concat();
+        assert_eq!(
+            governance::member(&db, &id).unwrap().unwrap().name,
+            "Renamed"
+        );
+        let before = db.previous_state().unwrap();
+        assert_eq!((before.height(), before.app_hash()), (0, tip0.app_hash));
+        let old = governance::member(&before, &id).unwrap().unwrap();
+        assert_eq!(old.name, "P0");
+        assert!(before.written_by_last_block(&member_key));
+        let value = before.get(&member_key).unwrap();
+        assert!(value.is_some(), "member key is {member_key:?}");
+        for (key, value) in [
+            (member_key.clone(), value),
+            (
+                b"gov/validators".to_vec(),
+                db.get(b"gov/validators").unwrap(),
+            ),
+            (b"no/such/key".to_vec(), None),
+        ] {
+            let proof = before.prove(&key).unwrap();
+            assert!(
+                proof.verify(&key, value.as_deref(), &tip0.app_hash),
+                "{key:?}"
+            );
+            assert!(!proof.verify(&key, value.as_deref(), &outcome.writes.app_hash));
+        }
+        // The new name does not verify under the old app hash.
+        let now = db.get(&member_key).unwrap();
+        assert!(!before.prove(&member_key).unwrap().verify(
+            &member_key,
+            now.as_deref(),
+            &tip0.app_hash
+        ));
+        drop(before);
+        assert!(db
+            .wait_previous_state(1, std::time::Duration::ZERO)
+            .is_none());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Trust between platforms, with a malicious operator playing each attack against real nodes:
 //! a quote signed for a key pair of its own, a provisioning it marks itself, a quote below the
 //! minimum security version, a removed platform's enclave, a captured lookup replayed after a restart
-//! and at another node, another platform reading an audit trail, garbage written to the trail, and a
-//! flood from one key. Each attempt ends in a refusal the test names.
+//! and at another node, a node host that lies to its enclave about roles, another platform reading an
+//! audit trail, garbage written to the trail, and a flood from one key. Each attempt ends in a refusal
+//! the test names.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -764,6 +765,50 @@ fn n4_lookup_replays_audit_trail_and_rate_limit() -> Result<()> {
             .collect::<Vec<_>>()
             .join("\n")
     );
+
+    // (c) Node 1's operator (platform-1) makes its node host lie to its own enclave: a lookup by
+    // platform-1's key naming platform-0 comes with evidence that platform-1's key is platform-0's
+    // member key (test-only fault switch, see paychain_node::faults). The enclave checks the
+    // evidence against the commit certificate and refuses.
+    net.net.set_env(1, "PAYCHAIN_TEST_FAULTS", Some("enable"));
+    net.net
+        .set_env(1, "PAYCHAIN_TEST_BYZANTINE", Some("forge-role"));
+    net.net.restart(1)?;
+    let rpc1 = net.net.rpc(1);
+    let height = rpc1.height()?;
+    let signer1 = net.node_signer(1)?;
+    let (_, l, _) = lookup(
+        &net,
+        &p1,
+        "platform-0",
+        &merchant,
+        signer1,
+        height,
+        "forged role",
+    )?;
+    let e = rpc1.call_err(method::LOOKUP, json!([l]))?;
+    expect_err(
+        &e,
+        "attack (c) operator's host grants its own platform key another platform's role",
+        4003,
+        "does not hold for the value given",
+    )?;
+    // The same node answers platform-0's own lookup: the host lies only where it gains.
+    let (req, l, reply) = lookup(
+        &net,
+        &p0,
+        "platform-0",
+        &merchant,
+        signer1,
+        height,
+        "honest at node 1",
+    )?;
+    let v = rpc1.call(method::LOOKUP, json!([l]))?;
+    let answer: SignedAnswer = serde_json::from_value(v["answer"].clone())?;
+    verify_answer(&answer, &req.hash(), &signer1, &measurement)?;
+    let opened = open_answer(&reply, &answer.answer)?.context("no record")?;
+    ensure!(opened.as_slice() == plaintext.as_bytes());
+    eprintln!("attack (c): an honest lookup through the same node is answered");
     Ok(())
 }
 

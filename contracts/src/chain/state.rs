@@ -467,6 +467,20 @@ pub struct StateProof {
 
 /// Builds the proof for `key` (inclusion if present, exclusion otherwise) over the committed state.
 pub fn prove(reader: &impl StateReader, key: &[u8]) -> Result<StateProof, StateError> {
+    prove_with(reader, key, |bucket| {
+        let bucket_hashes = reader.all_bucket_hashes()?;
+        merkle::proof(&bucket_hashes, usize::from(bucket))
+            .ok_or_else(|| StateError(format!("no bucket {bucket}")))
+    })
+}
+
+/// [`prove`], with the bucket's proof under the app hash from `bucket_proof` (e.g. from a kept
+/// [`merkle::Tree`] of the bucket hashes, rather than a scan of all of them).
+pub fn prove_with(
+    reader: &impl StateReader,
+    key: &[u8],
+    bucket_proof: impl FnOnce(u16) -> Result<merkle::Proof, StateError>,
+) -> Result<StateProof, StateError> {
     let bucket = bucket_of(key);
     let entries = reader.bucket_entries(bucket)?;
     let leaves: Vec<Hash> = entries.iter().map(|(k, v)| leaf_hash(k, v)).collect();
@@ -494,9 +508,7 @@ pub fn prove(reader: &impl StateReader, key: &[u8]) -> Result<StateProof, StateE
             }
         }
     };
-    let bucket_hashes = reader.all_bucket_hashes()?;
-    let bucket_proof = merkle::proof(&bucket_hashes, usize::from(bucket))
-        .ok_or_else(|| StateError(format!("no bucket {bucket}")))?;
+    let bucket_proof = bucket_proof(bucket)?;
     Ok(StateProof {
         bucket,
         in_bucket,

@@ -17,6 +17,9 @@
 //! - [`query`]: signed lookups, enclave-signed answers, [`verify_answer`] / [`open_answer`] (client side),
 //!   and why a lookup is valid once, at one enclave, for a while.
 //! - [`audit`]: the hash-chained audit trail of lookups a platform reads with its key.
+//! - `crate::grants` (above the contracts, measured with this folder): whom a lookup is answered
+//!   to, decided from committed state the enclave verifies itself (a commit certificate against its
+//!   trusted validator set, and state proofs); `grants::answer` is the way into a lookup's answer.
 //! - `kx`: X25519 keys and the one box construction (X25519 → HKDF-SHA256 → AES-256-GCM) used by all.
 //!
 //! # Flow
@@ -30,8 +33,9 @@
 //!            signature) ─► tx ─► new enclave: provision(wrapped)
 //!            ─► sealed_blob(nonce) ─► node writes it to disk (a restart of the same build unseals it)
 //! records:   client seal_record(plaintext, consortium public, merchant, platform, version) ─► chain
-//! lookups:   client SignedLookup ─► node: role check ─► Enclave::answer(lookup, grant, records, height)
-//!            ─► SignedAnswer ─► client verify_answer + open_answer
+//! lookups:   client SignedLookup ─► node: StateEvidence (commit certificate of block H, state proofs of
+//!            every key the decision reads) ─► grants::answer(enclave, lookup, evidence): certificate, proofs,
+//!            role and records derived inside ─► SignedAnswer ─► client verify_answer + open_answer
 //! ```
 //!
 //! No method of [`Enclave`] returns the consortium secret, a seal key or a record's plaintext; plaintext
@@ -71,6 +75,7 @@ pub use quote::{
 pub use records::{ciphertext_hash, seal_record, RecordError, SealedRecord};
 pub use seal::{SealError, SealedBlob};
 
+use crate::chain::validators::GenesisValidator;
 use crate::primitives::crypto::{Hash, PublicKey, SecretKey};
 use crate::primitives::ids::{ChainId, PlatformId};
 
@@ -110,24 +115,12 @@ pub enum EnclaveError {
     /// The enclave holds no consortium secret yet.
     #[error("enclave is not provisioned with the consortium secret")]
     NotProvisioned,
-    /// The node found no role for the requester at the requested platform.
+    /// The certified state gives the requester no role at the requested platform.
     #[error("requester {requester} has no role at platform {platform}")]
     NoRole {
         /// The requester.
         requester: PublicKey,
         /// The platform it named.
-        platform: PlatformId,
-    },
-    /// The role grant passed in is for another key or platform than the lookup's.
-    #[error("role grant is for {granted_key} at {granted_platform}, lookup is from {requester} at {platform}")]
-    RoleMismatch {
-        /// Key in the grant.
-        granted_key: PublicKey,
-        /// Platform in the grant.
-        granted_platform: PlatformId,
-        /// Key in the lookup.
-        requester: PublicKey,
-        /// Platform in the lookup.
         platform: PlatformId,
     },
     /// More records than [`query::MAX_RECORDS_PER_MERCHANT`] were passed for one merchant.
@@ -184,6 +177,9 @@ pub struct EnclaveConfig {
     pub lookup_window: u64,
     /// How many answered lookups are remembered for replay protection.
     pub replay_capacity: usize,
+    /// The validator set whose commit certificates the enclave trusts (the genesis set; empty:
+    /// every lookup is refused). On hardware it is part of what the enclave is started with.
+    pub validators: Vec<GenesisValidator>,
 }
 
 impl EnclaveConfig {
@@ -196,20 +192,15 @@ impl EnclaveConfig {
             debug: false,
             lookup_window: DEFAULT_LOOKUP_WINDOW,
             replay_capacity: DEFAULT_REPLAY_CAPACITY,
+            validators: Vec::new(),
         }
     }
-}
 
-/// What the node established about a lookup's requester from committed state: `requester` holds `role`
-/// at `platform`. The enclave refuses a lookup without one, or with one for another key or platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleGrant {
-    /// The requester's key.
-    pub requester: PublicKey,
-    /// The platform at which it holds the role.
-    pub platform: PlatformId,
-    /// The role.
-    pub role: RequesterRole,
+    /// This config, trusting commits of `validators`.
+    pub fn with_validators(mut self, validators: Vec<GenesisValidator>) -> EnclaveConfig {
+        self.validators = validators;
+        self
+    }
 }
 
 /// Who may look up a platform's records.
@@ -246,6 +237,9 @@ pub struct Enclave {
     replay: Mutex<ReplayGuard>,
     /// Keys of records opened before (see [`records::RecordKeys`]).
     record_keys: records::RecordKeys,
+    /// The newest block height whose evidence verified, and that block's hash (its commit is not
+    /// checked again).
+    certified: Mutex<(u64, Hash)>,
 }
 
 // Every secret field zeroizes itself on drop (`SecretKey`, `KxSecret`, `SealKey`'s `Zeroizing` key,
@@ -316,6 +310,7 @@ impl Enclave {
             consortium,
             replay,
             record_keys: records::RecordKeys::new(RECORD_KEY_CACHE),
+            certified: Mutex::new((0, Hash::ZERO)),
         })
     }
 
@@ -462,31 +457,63 @@ impl Enclave {
         Ok(wrap_secret(secret, &peer.quote, rand)?)
     }
 
-    /// Answers a lookup at `height`: checks the requester's signature, the chain, the node's `grant`, the
-    /// replay window; opens only the record of the lookup's platform among `records` (the merchant's
-    /// records on chain at `height`), boxes it to the reply key and signs the answer. Other platforms are
-    /// listed by id only. `rand` must be fresh for every call.
-    pub fn answer(
+    /// The newest certified height whose evidence verified, and that block's hash.
+    pub(crate) fn certified(&self) -> (u64, Hash) {
+        *self.certified_lock()
+    }
+
+    /// Remembers that block `height` (hashed `block_hash`) verified, if it is the newest.
+    pub(crate) fn note_certified(&self, height: u64, block_hash: Hash) {
+        let mut certified = self.certified_lock();
+        if height > certified.0 {
+            *certified = (height, block_hash);
+        }
+    }
+
+    /// The chain served.
+    pub(crate) fn chain_id(&self) -> &ChainId {
+        &self.config.chain_id
+    }
+
+    /// The validator set whose commits the enclave trusts.
+    pub(crate) fn trusted_validators(&self) -> &[GenesisValidator] {
+        &self.config.validators
+    }
+
+    fn certified_lock(&self) -> std::sync::MutexGuard<'_, (u64, Hash)> {
+        // One assignment of a pair: a panic elsewhere cannot leave it half-updated.
+        self.certified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `grants::answer` with the role and records given rather than proven: the lookup tests of
+    /// the record paths.
+    #[cfg(test)]
+    pub(crate) fn answer_unproven(
         &self,
         lookup: &SignedLookup,
-        grant: Option<&RoleGrant>,
+        role: Option<RequesterRole>,
+        records: &[StoredRecord],
+        height: u64,
+        rand: &BoxRandomness,
+    ) -> Result<SignedAnswer, EnclaveError> {
+        lookup.verify_signature()?;
+        self.check_addressed(&lookup.request)?;
+        self.answer_decided(lookup, role, records, height, rand)
+    }
+
+    /// The answer, once the lookup's signature and address are checked and its role and records
+    /// established (by `crate::grants::answer`, from proven state), at `height`.
+    pub(crate) fn answer_decided(
+        &self,
+        lookup: &SignedLookup,
+        role: Option<RequesterRole>,
         records: &[StoredRecord],
         height: u64,
         rand: &BoxRandomness,
     ) -> Result<SignedAnswer, EnclaveError> {
         let request = &lookup.request;
-        lookup.verify_signature()?;
-        self.check_addressed(request)?;
-        let Some(grant) = grant else {
+        if role.is_none() {
             return Err(EnclaveError::NoRole {
-                requester: request.requester,
-                platform: request.platform_id.clone(),
-            });
-        };
-        if grant.requester != request.requester || grant.platform != request.platform_id {
-            return Err(EnclaveError::RoleMismatch {
-                granted_key: grant.requester,
-                granted_platform: grant.platform.clone(),
                 requester: request.requester,
                 platform: request.platform_id.clone(),
             });
@@ -508,7 +535,7 @@ impl Enclave {
     }
 
     /// The chain and the enclave the request names must be this enclave's.
-    fn check_addressed(&self, request: &LookupRequest) -> Result<(), QueryError> {
+    pub(crate) fn check_addressed(&self, request: &LookupRequest) -> Result<(), QueryError> {
         if request.chain_id != self.config.chain_id {
             return Err(QueryError::WrongChain {
                 expected: self.config.chain_id.clone(),

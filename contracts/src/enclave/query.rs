@@ -4,8 +4,9 @@
 //! ```text
 //! client: LookupRequest { chain, merchant, platform, requester, reply_kx_public, nonce, issued_at_height,
 //!                         enclave }
-//!         ─sign─► SignedLookup ─► node: signature + role check (chain state) ─► Enclave::answer
-//! enclave: opens only `platform`'s record ─► re-encrypts to reply_kx_public ─► signs LookupAnswer
+//!         ─sign─► SignedLookup ─► node: signature, evidence of chain state ─► Enclave::answer
+//! enclave: verifies the evidence (crate::grants), derives role and records from it ─► opens only
+//!          `platform`'s record ─► re-encrypts to reply_kx_public ─► signs LookupAnswer
 //! client: verify_answer (enclave signer from the registered quote, measurement, request hash)
 //!         ─► open_answer (reply secret) ─► plaintext
 //! ```
@@ -22,7 +23,7 @@
 //!   cannot see what other nodes answered, and sharing one through the chain would cost a transaction
 //!   per lookup; binding the request to one enclave makes that enclave's own guard sufficient;
 //! - **for a while**: `issued_at_height` must be within the window (default 100 blocks) behind the
-//!   answering node's tip, and at most [`MAX_LOOKUP_FUTURE_SKEW`] ahead, so the remembered set stays
+//!   height of the block whose commit certificate the evidence carries, and at most [`MAX_LOOKUP_FUTURE_SKEW`] ahead, so the remembered set stays
 //!   bounded.
 //!
 //! What a replay would gain is small anyway: the answer is boxed to the requester's reply key, which

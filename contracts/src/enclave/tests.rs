@@ -92,12 +92,9 @@ fn lookup(c: &Client, m: &MerchantId, p: &str, height: u64, nonce: u8) -> Signed
     .sign(&c.key)
 }
 
-fn grant(c: &Client, p: &str) -> RoleGrant {
-    RoleGrant {
-        requester: c.key.public_key(),
-        platform: platform(p),
-        role: RequesterRole::HostedUser,
-    }
+/// What the role check gave: the tests here are of the record paths (`crate::grants`' tests prove roles).
+fn grant(_c: &Client, _p: &str) -> RequesterRole {
+    RequesterRole::HostedUser
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
@@ -281,7 +278,7 @@ fn lookup_for_p_opens_only_p_record_reencrypted_and_verifiable() {
     let alice = client(1);
     let req = lookup(&alice, &m, "p", 50, 0);
     let signed = e
-        .answer(&req, Some(&grant(&alice, "p")), &records, 51, &rand(3))
+        .answer_unproven(&req, Some(grant(&alice, "p")), &records, 51, &rand(3))
         .unwrap();
     // Travels as bytes over RPC.
     let signed = SignedAnswer::from_bytes(&signed.to_bytes()).unwrap();
@@ -318,20 +315,16 @@ fn other_platforms_user_gets_no_plaintext() {
     // Bob is hosted by q: his lookup names q, and q has no record for this merchant.
     let req = lookup(&bob, &m, "q", 50, 0);
     let signed = e
-        .answer(&req, Some(&grant(&bob, "q")), &records, 50, &rand(3))
+        .answer_unproven(&req, Some(grant(&bob, "q")), &records, 50, &rand(3))
         .unwrap();
     verify_answer(&signed, &req.request.hash(), &e.signer(), &e.measurement()).unwrap();
     assert_eq!(signed.answer.record, None);
     assert_eq!(signed.answer.other_platforms, vec![platform("p")]);
     assert_eq!(open_answer(&bob.reply, &signed.answer).unwrap(), None);
-    // Bob naming p is refused: the node's grant is for q (or there is none).
+    // Bob naming p, where the state gives him no role, is refused.
     let req = lookup(&bob, &m, "p", 50, 1);
     assert!(matches!(
-        e.answer(&req, Some(&grant(&bob, "q")), &records, 50, &rand(3)),
-        Err(EnclaveError::RoleMismatch { .. })
-    ));
-    assert!(matches!(
-        e.answer(&req, None, &records, 50, &rand(3)),
+        e.answer_unproven(&req, None, &records, 50, &rand(3)),
         Err(EnclaveError::NoRole { .. })
     ));
 }
@@ -346,17 +339,18 @@ fn lookup_refusals() {
 
     // Replay.
     let req = lookup(&alice, &m, "p", 50, 0);
-    e.answer(&req, Some(&g), &records, 50, &rand(3)).unwrap();
+    e.answer_unproven(&req, Some(g), &records, 50, &rand(3))
+        .unwrap();
     assert!(matches!(
-        e.answer(&req, Some(&g), &records, 51, &rand(4)),
+        e.answer_unproven(&req, Some(g), &records, 51, &rand(4)),
         Err(EnclaveError::Query(QueryError::Replayed(_)))
     ));
     // Stale.
     let old = lookup(&alice, &m, "p", 10, 1);
     assert!(matches!(
-        e.answer(
+        e.answer_unproven(
             &old,
-            Some(&g),
+            Some(g),
             &records,
             10 + DEFAULT_LOOKUP_WINDOW + 1,
             &rand(4)
@@ -367,21 +361,21 @@ fn lookup_refusals() {
     let mut forged = lookup(&alice, &m, "p", 50, 2);
     forged.signature = client(9).key.sign(&forged.request.sign_bytes());
     assert!(matches!(
-        e.answer(&forged, Some(&g), &records, 50, &rand(4)),
+        e.answer_unproven(&forged, Some(g), &records, 50, &rand(4)),
         Err(EnclaveError::Query(QueryError::BadRequestSignature(_)))
     ));
     // Another chain.
     let mut req = lookup(&alice, &m, "p", 50, 3).request;
     req.chain_id = ChainId::new("other");
     assert!(matches!(
-        e.answer(&req.sign(&alice.key), Some(&g), &records, 50, &rand(4)),
+        e.answer_unproven(&req.sign(&alice.key), Some(g), &records, 50, &rand(4)),
         Err(EnclaveError::Query(QueryError::WrongChain { .. }))
     ));
     // A record copied under another merchant (AAD mismatch) fails authentication, no panic.
     let other_m = merchant(2);
     let req = lookup(&alice, &other_m, "p", 50, 4);
     let err = e
-        .answer(&req, Some(&g), &records, 50, &rand(4))
+        .answer_unproven(&req, Some(g), &records, 50, &rand(4))
         .unwrap_err();
     assert!(matches!(
         err,
@@ -393,22 +387,23 @@ fn lookup_refusals() {
     tampered[0].sealed.0.ciphertext[2] ^= 4;
     let req = lookup(&alice, &m, "p", 50, 5);
     assert!(matches!(
-        e.answer(&req, Some(&g), &tampered, 50, &rand(4)),
+        e.answer_unproven(&req, Some(g), &tampered, 50, &rand(4)),
         Err(EnclaveError::Record(RecordError::Authentication { .. }))
     ));
     // A lookup that got no answer is not spent: the same request is answered once the record is good.
-    e.answer(&req, Some(&g), &records, 50, &rand(4)).unwrap();
+    e.answer_unproven(&req, Some(g), &records, 50, &rand(4))
+        .unwrap();
     // Duplicates and oversized inputs.
     let dup = [records[0].clone(), records[0].clone()];
     let req = lookup(&alice, &m, "p", 50, 6);
     assert!(matches!(
-        e.answer(&req, Some(&g), &dup, 50, &rand(4)),
+        e.answer_unproven(&req, Some(g), &dup, 50, &rand(4)),
         Err(EnclaveError::DuplicateRecord(_))
     ));
     let many = vec![records[0].clone(); query::MAX_RECORDS_PER_MERCHANT + 1];
     let req = lookup(&alice, &m, "p", 50, 7);
     assert!(matches!(
-        e.answer(&req, Some(&g), &many, 50, &rand(4)),
+        e.answer_unproven(&req, Some(g), &many, 50, &rand(4)),
         Err(EnclaveError::TooManyRecords(_))
     ));
     // Unprovisioned enclave.
@@ -418,7 +413,7 @@ fn lookup_refusals() {
     let req = req.sign(&alice.key);
     assert_eq!(
         fresh
-            .answer(&req, Some(&g), &records, 50, &rand(4))
+            .answer_unproven(&req, Some(g), &records, 50, &rand(4))
             .unwrap_err(),
         EnclaveError::NotProvisioned
     );
@@ -435,7 +430,7 @@ fn a_lookup_is_answered_only_by_the_enclave_it_names() {
     let req = lookup(&alice, &m, "p", 50, 0);
     // Captured and replayed at another node: refused there, before anything is opened.
     let err = other
-        .answer(&req, Some(&g), &records, 50, &rand(3))
+        .answer_unproven(&req, Some(g), &records, 50, &rand(3))
         .unwrap_err();
     assert_eq!(
         err,
@@ -454,7 +449,8 @@ fn a_lookup_is_answered_only_by_the_enclave_it_names() {
     ));
     // The enclave it names answers it once.
     assert_eq!(e.precheck(&req.request, &req.request.hash(), 50), Ok(()));
-    e.answer(&req, Some(&g), &records, 50, &rand(3)).unwrap();
+    e.answer_unproven(&req, Some(g), &records, 50, &rand(3))
+        .unwrap();
     assert_eq!(
         e.precheck(&req.request, &req.request.hash(), 51),
         Err(QueryError::Replayed(req.request.hash()))
@@ -469,14 +465,15 @@ fn answered_lookups_remembered_across_a_restart_stay_replays() {
     let alice = client(1);
     let g = grant(&alice, "p");
     let req = lookup(&alice, &m, "p", 50, 0);
-    e.answer(&req, Some(&g), &records, 50, &rand(3)).unwrap();
+    e.answer_unproven(&req, Some(g), &records, 50, &rand(3))
+        .unwrap();
     // A restart: a new enclave object, told by the node what was answered.
     let blob = e.sealed_blob([9; 12]).unwrap();
     drop(e);
     let restarted = Enclave::new(&[1; 32], EnclaveConfig::new(chain()), Some(&blob)).unwrap();
     restarted.remember_answered(req.request.issued_at_height, &req.request.hash());
     assert!(matches!(
-        restarted.answer(&req, Some(&g), &records, 52, &rand(4)),
+        restarted.answer_unproven(&req, Some(g), &records, 52, &rand(4)),
         Err(EnclaveError::Query(QueryError::Replayed(_)))
     ));
     assert_eq!(restarted.lookup_window(), DEFAULT_LOOKUP_WINDOW);
@@ -532,7 +529,7 @@ fn concurrent_copies_of_one_lookup_get_one_answer() {
         let handles: Vec<_> = (0..8)
             .map(|i| {
                 let (e, req, g, records) = (&e, &req, &g, &records);
-                s.spawn(move || e.answer(req, Some(g), records, 50, &rand(i)))
+                s.spawn(move || e.answer_unproven(req, Some(*g), records, 50, &rand(i)))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -555,7 +552,7 @@ fn tampered_answer_refused() {
     let alice = client(1);
     let req = lookup(&alice, &m, "p", 50, 0);
     let good = e
-        .answer(&req, Some(&grant(&alice, "p")), &records, 50, &rand(3))
+        .answer_unproven(&req, Some(grant(&alice, "p")), &records, 50, &rand(3))
         .unwrap();
     let h = req.request.hash();
     let (signer, meas) = (e.signer(), e.measurement());
@@ -617,7 +614,7 @@ fn marker_never_appears_in_any_artefact() {
     let alice = client(1);
     let req = lookup(&alice, &m, "p", 5, 0);
     let answer = e
-        .answer(&req, Some(&grant(&alice, "p")), &records, 5, &rand(3))
+        .answer_unproven(&req, Some(grant(&alice, "p")), &records, 5, &rand(3))
         .unwrap();
 
     let consortium_hex = hex::encode([100u8; 32]);

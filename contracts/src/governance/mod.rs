@@ -464,7 +464,8 @@ fn member_key(id: &PlatformId) -> Vec<u8> {
     [MEMBER_PREFIX, id.as_str().as_bytes()].concat()
 }
 
-fn member_by_key_key(pk: &PublicKey) -> Vec<u8> {
+/// The state key of the index entry naming the member whose key is `pk`.
+pub fn member_by_key_key(pk: &PublicKey) -> Vec<u8> {
     [MEMBER_BY_KEY_PREFIX, &pk.0[..]].concat()
 }
 

@@ -83,6 +83,31 @@ impl Tree {
         }
     }
 
+    /// The inclusion proof of leaf `index` (equal to [`proof`] over the current leaf data), or
+    /// `None` when `index` is out of range: the siblings are read from the kept levels.
+    pub fn proof(&self, index: usize) -> Option<Proof> {
+        let total = self.len();
+        if index >= total {
+            return None;
+        }
+        let mut siblings = Vec::new();
+        let mut idx = index;
+        for level in &self.levels {
+            if level.len() <= 1 {
+                break;
+            }
+            if let Some(s) = level.get(idx ^ 1) {
+                siblings.push(*s);
+            }
+            idx /= 2;
+        }
+        Some(Proof {
+            index: index as u64,
+            total: total as u64,
+            siblings,
+        })
+    }
+
     /// Sets the leaf data of the given positions and recomputes the nodes above them, each once.
     /// Positions past the end are ignored (the leaf count is fixed).
     pub fn update(&mut self, changes: impl IntoIterator<Item = (usize, Hash)>) {
@@ -193,6 +218,18 @@ mod tests {
         (0..n as u32)
             .map(|i| Hash::digest(&i.to_be_bytes()))
             .collect()
+    }
+
+    #[test]
+    fn tree_proofs_equal_list_proofs() {
+        for n in [1usize, 2, 3, 5, 8, 13] {
+            let l = leaves(n);
+            let tree = Tree::new(&l);
+            for i in 0..n {
+                assert_eq!(tree.proof(i), proof(&l, i), "n={n} i={i}");
+            }
+            assert_eq!(tree.proof(n), None);
+        }
     }
 
     #[test]

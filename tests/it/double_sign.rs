@@ -28,7 +28,12 @@ fn equivocations(net: &Testnet, i: usize) -> Result<u64> {
         .sum::<f64>() as u64)
 }
 
+// The evidence appears only when the twin builds its own proposal before node 3's reaches it, a race
+// it wins every few seconds on a loaded machine and that it lost for 80 s (781 heights) in one full
+// suite run: until the twin has a deterministic trigger, CI skips it. Run it with
+// `scripts/test.sh -p paychain-tests -- --ignored double_sign`.
 #[test]
+#[ignore = "racy: evidence needs the twin to win a proposal race; run with --ignored"]
 fn n4f1_same_validator_key_on_two_nodes_no_fork_evidence_recorded() -> Result<()> {
     let mut net = Testnet::start(4)?;
     net.wait_all(&[0, 1, 2, 3], 2, PROGRESS)?;

@@ -16,6 +16,7 @@ use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_tests::{leaks, txs, Testnet};
 use serde_json::{json, Value};
 
+use crate::wallet::{p as path, s};
 use crate::PROGRESS;
 
 /// Runs the CLI against node `i`, expects exit code 1 and one `error:` line; returns the line and the
@@ -35,17 +36,6 @@ fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<(String, Output)> {
         "not one error line: {stderr:?}"
     );
     Ok((stderr, out))
-}
-
-fn s(v: &Value, pointer: &str) -> Result<String> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .with_context(|| format!("no string at {pointer} in {v}"))
-}
-
-fn path(p: &std::path::Path) -> Result<&str> {
-    p.to_str().context("non-UTF-8 path")
 }
 
 /// A marker nobody else would write: 32 hex characters from the clock and the pid.

@@ -18,6 +18,8 @@ use paychain_contracts::crypto::{sha256, SecretKey};
 use paychain_contracts::enclave::{Enclave, EnclaveConfig, KxSecret};
 use paychain_contracts::ids::ChainId;
 use paychain_tests::{existing_bin, Rpc, Testnet};
+
+use crate::wallet::p as path;
 use serde_json::{json, Value};
 
 /// How the attacker rewrites a successful answer to `method`.
@@ -116,10 +118,6 @@ fn ok_json(what: &str, out: &Output) -> Result<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-fn path(p: &Path) -> Result<&str> {
-    p.to_str().context("non-UTF-8 path")
 }
 
 #[test]

@@ -18,26 +18,10 @@ use paychain_contracts::reads::Query;
 use paychain_contracts::tx::Call;
 use paychain_contracts::wallet::{self, Account};
 use paychain_tests::{load_key, txs, Testnet};
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::wallet::{new_key, p, s};
 use crate::PROGRESS;
-
-fn s(v: &Value, path: &str) -> Result<String> {
-    v.pointer(path)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .with_context(|| format!("no string at {path} in {v}"))
-}
-
-fn p(path: &Path) -> Result<&str> {
-    path.to_str().context("non-UTF-8 path")
-}
-
-fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, String)> {
-    let path = dir.join(format!("{name}.json"));
-    let v = net.cli_json(0, &["keys", "new", "-o", p(&path)?])?;
-    Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))
-}
 
 /// The CLI refuses (non-zero exit, one error line); returns the line.
 fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<String> {

@@ -42,18 +42,21 @@ fn refusal(out: &Output, code: i32, args: &[&str]) -> Result<String> {
     Ok(stderr)
 }
 
-fn s(v: &Value, path: &str) -> Result<String> {
+/// The string at JSON pointer `path` of `v` (shared by the CLI-driven test files).
+pub(crate) fn s(v: &Value, path: &str) -> Result<String> {
     v.pointer(path)
         .and_then(Value::as_str)
         .map(str::to_owned)
         .with_context(|| format!("no string at {path} in {v}"))
 }
 
-fn p(path: &Path) -> Result<&str> {
+/// A path as a CLI argument.
+pub(crate) fn p(path: &Path) -> Result<&str> {
     path.to_str().context("non-UTF-8 path")
 }
 
-fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, String)> {
+/// A new key file `name.json` in `dir` through the CLI: (its path, its public key).
+pub(crate) fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, String)> {
     let path = dir.join(format!("{name}.json"));
     let v = net.cli_json(0, &["keys", "new", "-o", p(&path)?])?;
     Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))

@@ -47,13 +47,24 @@ fn provisioned(device: u8) -> (Enclave, KxPublicKey) {
     (e, public)
 }
 
+/// The record key of platform `p` in epoch 0 of the consortium whose public key is `public` (the
+/// tests' consortium, from seed 100).
+fn epoch0_key(public: &KxPublicKey, p: &str) -> RecordKey {
+    let (secret, genesis_public) = bootstrap([100; 32]);
+    assert_eq!(public, &genesis_public, "the tests' consortium");
+    RecordKey {
+        epoch: 0,
+        public: platform_public(&secret, &chain(), 0, &platform(p)).unwrap(),
+    }
+}
+
 fn record(public: &KxPublicKey, m: &MerchantId, p: &str, version: u64, text: &str) -> StoredRecord {
     StoredRecord {
         platform_id: platform(p),
         version,
         sealed: seal_record(
             text.as_bytes(),
-            public,
+            &epoch0_key(public, p),
             m,
             &platform(p),
             version,
@@ -384,7 +395,7 @@ fn lookup_refusals() {
     assert!(err.to_string().contains("another merchant"));
     // A tampered ciphertext likewise.
     let mut tampered = records.clone();
-    tampered[0].sealed.0.ciphertext[2] ^= 4;
+    tampered[0].sealed.sealed.ciphertext[2] ^= 4;
     let req = lookup(&alice, &m, "p", 50, 5);
     assert!(matches!(
         e.answer_unproven(&req, Some(g), &tampered, 50, &rand(4)),

@@ -57,6 +57,7 @@ fn setup() -> (Chain, Enclave) {
             quote: e1.certified_quote(&root()),
         }],
         min_security_version: 1,
+        platform_keys: Vec::new(),
     };
     let c = Chain::with_enclave(
         vec![
@@ -141,6 +142,7 @@ fn genesis_enclaves_belong_to_genesis_platforms() {
                 quote: e1.certified_quote(&root()),
             }],
             min_security_version: 1,
+            platform_keys: Vec::new(),
         }),
     };
     let e = crate::chain::genesis::genesis_state(&g).unwrap_err();

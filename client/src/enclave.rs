@@ -30,10 +30,10 @@ use paychain_contracts::enclave::audit::{
 use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
 use paychain_contracts::enclave::{
     open_answer, seal_record, verify_answer, verify_quote, BoxRandomness, KxPublicKey, KxSecret,
-    LookupAnswer, LookupRequest, Measurement, QueryError, RecordError, SealedRecord, SignedLookup,
-    NONCE_LEN,
+    LookupAnswer, LookupRequest, Measurement, PlatformKey, QueryError, RecordError, RecordKey,
+    SealedRecord, SignedLookup, NONCE_LEN,
 };
-use paychain_contracts::enclave_registry::EnclaveConfig;
+use paychain_contracts::enclave_registry::{EnclaveConfig, EnclaveEntry};
 use paychain_contracts::genesis::Genesis;
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use rand::RngCore;
@@ -93,8 +93,10 @@ pub struct TrustAnchor {
     pub chain_id: ChainId,
     /// The simulated attestation root.
     pub attestation_root: PublicKey,
-    /// The consortium enclave key records are sealed to.
+    /// The consortium enclave key of epoch 0.
     pub consortium_public: KxPublicKey,
+    /// Epoch 0's record keys of the genesis platforms.
+    pub platform_keys: Vec<PlatformKey>,
 }
 
 impl TrustAnchor {
@@ -104,6 +106,7 @@ impl TrustAnchor {
             chain_id: genesis.chain_id.clone(),
             attestation_root: e.attestation_root,
             consortium_public: e.consortium_public,
+            platform_keys: e.platform_keys.clone(),
         })
     }
 
@@ -243,7 +246,7 @@ pub async fn prepare_put(
         .enclave()
         .await
         .map_err(|e| Error::EnclaveStatusUnknown(e.to_string()))?;
-    let anchor = match (&pin.anchor, status.config) {
+    let anchor = match (&pin.anchor, &status.config) {
         (None, None) => {
             return Ok(PreparedPut {
                 payload: plaintext.to_vec(),
@@ -261,7 +264,7 @@ pub async fn prepare_put(
             ))
         }
         (Some(anchor), Some(config)) => {
-            anchor.check(&chain_id, &config)?;
+            anchor.check(&chain_id, config)?;
             anchor
         }
     };
@@ -276,9 +279,10 @@ pub async fn prepare_put(
         Err(e) if e.code() == Some(ErrorCode::NoRecord) => 1,
         Err(e) => return Err(e.into()),
     };
+    let key = record_key(&status, &chain_id, anchor, &platform_id)?;
     let sealed = seal_record(
         plaintext,
-        &anchor.consortium_public,
+        &key,
         merchant,
         &platform_id,
         version,
@@ -292,6 +296,96 @@ pub async fn prepare_put(
             ciphertext_hash: sealed.hash(),
         }),
     })
+}
+
+/// The record key `platform`'s records are sealed to now: the current epoch's, from genesis (epoch
+/// 0 of a genesis platform: it must be the pinned one) or signed by an enclave the pinned vendor
+/// root and the chain's policy vouch for. A key the node made up, or another platform's, or one
+/// signed by an enclave that is not attested, is refused.
+pub fn record_key(
+    status: &EnclaveStatusView,
+    chain_id: &ChainId,
+    anchor: &TrustAnchor,
+    platform: &PlatformId,
+) -> Result<RecordKey, Error> {
+    let config = status.config.as_ref().ok_or(Error::NoEnclave)?;
+    let epoch = status
+        .epoch
+        .as_ref()
+        .ok_or_else(|| Error::Untrusted("the node reports no enclave epoch".into()))?
+        .current;
+    let entry = status
+        .platform_keys
+        .iter()
+        .find(|k| &k.key.platform_id == platform && k.key.epoch == epoch)
+        .ok_or_else(|| {
+            Error::Untrusted(format!(
+                "no record key of platform {platform} is published for epoch {epoch} yet (an enclave publishes it within a few blocks; retry)"
+            ))
+        })?;
+    match &entry.attested {
+        None => {
+            if !anchor.platform_keys.contains(&entry.key) {
+                return Err(Error::AnchorMismatch(format!(
+                    "record key {} of platform {platform} in epoch {epoch} is not the one genesis gives",
+                    entry.key.public
+                )));
+            }
+        }
+        Some((signer, signature)) => {
+            signer
+                .verify(&entry.key.sign_bytes(chain_id), signature)
+                .map_err(|_| {
+                    Error::Untrusted(format!(
+                        "record key of platform {platform} is not signed by enclave {signer}"
+                    ))
+                })?;
+            vouched_entry(status, config, chain_id, anchor, signer)?;
+        }
+    }
+    Ok(RecordKey {
+        epoch,
+        public: entry.key.public,
+    })
+}
+
+/// The registry entry of enclave `signer` if the chain vouches for it: registered with a quote
+/// that verifies under the pinned root and the chain's policy (allowed and non-revoked measurement,
+/// chain id, debug policy, minimum security version), provisioned and not retired.
+fn vouched_entry<'a>(
+    status: &'a EnclaveStatusView,
+    config: &EnclaveConfig,
+    chain_id: &ChainId,
+    anchor: &TrustAnchor,
+    signer: &PublicKey,
+) -> Result<&'a EnclaveEntry, Error> {
+    let entry = status
+        .enclaves
+        .iter()
+        .find(|e| &e.quote.quote.signer == signer)
+        .ok_or_else(|| Error::Untrusted(format!("enclave {signer} is not registered on chain")))?;
+    verify_quote(
+        &entry.quote,
+        &anchor.attestation_root,
+        &status.allowed_measurements,
+        &status.revoked_measurements,
+        chain_id,
+        config.allow_debug,
+        config.min_security_version,
+    )
+    .map_err(|e| Error::Untrusted(format!("enclave {signer}: {e}")))?;
+    if let Some(r) = &entry.retired {
+        return Err(Error::Untrusted(format!(
+            "enclave {signer} of platform {} was retired at height {}: {}",
+            entry.platform_id, r.height, r.reason
+        )));
+    }
+    if !entry.provisioned {
+        return Err(Error::Untrusted(format!(
+            "enclave {signer} is not provisioned with the consortium secret"
+        )));
+    }
+    Ok(entry)
 }
 
 /// The enclave a node answers lookups with, once the chain vouches for it.
@@ -317,16 +411,7 @@ pub fn trusted_enclave(
         .node_enclave
         .as_ref()
         .ok_or_else(|| Error::Untrusted("the node runs no enclave".into()))?;
-    let entry = status
-        .enclaves
-        .iter()
-        .find(|e| e.quote.quote.signer == node.signer)
-        .ok_or_else(|| {
-            Error::Untrusted(format!(
-                "enclave {} is not registered on chain",
-                node.signer
-            ))
-        })?;
+    let entry = vouched_entry(status, config, chain_id, anchor, &node.signer)?;
     let quote = &entry.quote.quote;
     if quote.measurement != node.measurement {
         return Err(Error::Untrusted(format!(
@@ -334,23 +419,7 @@ pub fn trusted_enclave(
             node.signer, node.measurement, quote.measurement
         )));
     }
-    verify_quote(
-        &entry.quote,
-        &anchor.attestation_root,
-        &status.allowed_measurements,
-        &status.revoked_measurements,
-        chain_id,
-        config.allow_debug,
-        config.min_security_version,
-    )
-    .map_err(|e| Error::Untrusted(format!("enclave {}: {e}", node.signer)))?;
-    if let Some(r) = &entry.retired {
-        return Err(Error::Untrusted(format!(
-            "enclave {} of platform {} was retired at height {}: {}",
-            node.signer, entry.platform_id, r.height, r.reason
-        )));
-    }
-    if !entry.provisioned || !node.provisioned {
+    if !node.provisioned {
         return Err(Error::Untrusted(format!(
             "enclave {} is not provisioned with the consortium secret",
             node.signer

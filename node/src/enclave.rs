@@ -62,9 +62,9 @@ use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{AuditPage, SignedAuditRequest};
 use paychain_contracts::enclave::query::MAX_LOOKUP_FUTURE_SKEW;
 use paychain_contracts::enclave::{
-    bootstrap, device_attestation_key, wrap_secret, BoxRandomness, DeviceCert, Enclave,
-    EnclaveConfig, EnclaveError, Measurement, QueryError, SealedBlob, SealedRecord, SignedAnswer,
-    SignedLookup, SignedQuote, DEFAULT_REPLAY_CAPACITY,
+    bootstrap, device_attestation_key, platform_public, wrap_secret, BoxRandomness, DeviceCert,
+    Enclave, EnclaveConfig, EnclaveError, Measurement, PlatformKey, QueryError, SealedBlob,
+    SealedRecord, SignedAnswer, SignedLookup, SignedQuote, DEFAULT_REPLAY_CAPACITY,
 };
 use paychain_contracts::enclave_registry::{self, EnclaveGenesis, GenesisEnclave, Unfit};
 use paychain_contracts::genesis::GenesisValidator;
@@ -277,6 +277,18 @@ pub fn bootstrap_network(
             sealed,
         });
     }
+    let mut platform_keys = Vec::with_capacity(platforms.len());
+    let mut ids: Vec<&PlatformId> = platforms.iter().collect();
+    ids.sort();
+    ids.dedup();
+    for platform in ids {
+        platform_keys.push(PlatformKey {
+            epoch: 0,
+            platform_id: platform.clone(),
+            public: platform_public(&secret, chain_id, 0, platform)
+                .map_err(|e| anyhow::anyhow!("deriving a platform record key: {e}"))?,
+        });
+    }
     drop(secret);
     Ok(NetworkEnclaves {
         genesis: EnclaveGenesis {
@@ -286,6 +298,7 @@ pub fn bootstrap_network(
             allow_debug: false,
             enclaves: quotes,
             min_security_version: enclave_registry::DEFAULT_MIN_SECURITY_VERSION,
+            platform_keys,
         },
         root,
         nodes,
@@ -853,15 +866,117 @@ fn step(
             Ok(())
         }
         Some(_) => {
+            adopt_epoch(storage, home, enclave, me)?;
             if let Some(unfit) = not_serving(shared, &me).map_err(|e| anyhow::anyhow!("{e}"))? {
                 state.warn_once(format!(
                     "this node's enclave does not serve, so it answers no lookup and provisions no enclave: {unfit}"
                 ));
                 return Ok(());
             }
+            if epoch_duty(shared, &cfg, enclave, state, me, height)? {
+                return Ok(());
+            }
             provision_next(shared, &cfg, enclave, state, me, height)
         }
     }
+}
+
+/// Adopts the newest epoch's secret wrapped to this enclave at a rotation, if it does not hold it
+/// yet, and seals the extended key ring to disk.
+fn adopt_epoch(
+    storage: &Storage,
+    home: &Home,
+    enclave: &RwLock<Enclave>,
+    me: PublicKey,
+) -> anyhow::Result<()> {
+    let Some(wrap) = enclave_registry::epoch_wrap_for(storage, &me)? else {
+        return Ok(());
+    };
+    let held = read(enclave).current_epoch().map(|(e, _)| e);
+    if held.is_some_and(|e| e >= wrap.epoch) {
+        return Ok(());
+    }
+    let expected = match enclave_registry::epoch(storage)? {
+        Some(e) if e.current == wrap.epoch => e.consortium_public,
+        _ => wrap.wrapped.consortium_public,
+    };
+    let mut enclave = enclave.write().unwrap_or_else(|p| p.into_inner());
+    enclave
+        .adopt_epoch(&wrap.wrapped, wrap.epoch, &expected)
+        .map_err(|e| anyhow::anyhow!("adopting epoch {}: {e}", wrap.epoch))?;
+    let blob = enclave
+        .sealed_blob(random())
+        .map_err(|e| anyhow::anyhow!("sealing: {e}"))?;
+    write_private(&sealed_path(home), &blob.to_bytes())?;
+    info!(target: "enclave", signer = %me, epoch = wrap.epoch, "enclave adopted the new epoch's secret and sealed it");
+    Ok(())
+}
+
+/// The epoch work a serving enclave takes its turn at (the serving enclaves, sorted by signer,
+/// take turns of 5 blocks, so one of them does it even if another is down): starting the epoch
+/// governance asked for, or publishing the record key of a platform admitted after the epoch
+/// began. True when a transaction was submitted.
+fn epoch_duty(
+    shared: &Shared,
+    cfg: &enclave_registry::EnclaveConfig,
+    enclave: &RwLock<Enclave>,
+    state: &mut ServiceState,
+    me: PublicKey,
+    height: u64,
+) -> anyhow::Result<bool> {
+    let storage = &shared.storage;
+    let Some(epoch) = enclave_registry::epoch(storage)? else {
+        return Ok(false);
+    };
+    if read(enclave).current_epoch().map(|(e, _)| e) != Some(epoch.current) {
+        return Ok(false);
+    }
+    let serving = enclave_registry::serving_enclaves(storage, &shared.chain_id)?;
+    let mut signers: Vec<PublicKey> = serving.iter().map(|e| e.quote.quote.signer).collect();
+    signers.sort();
+    let Some(index) = signers.iter().position(|s| *s == me) else {
+        return Ok(false);
+    };
+    if (height / 5) % signers.len() as u64 != index as u64 {
+        return Ok(false);
+    }
+    let platforms = enclave_registry::platform_members(storage)?;
+    let call = if epoch.rotation_requested_at.is_some() {
+        let (allowed, revoked) = enclave_registry::policy_lists(storage)?;
+        let policy = enclave_registry::policy(cfg, &shared.chain_id, &allowed, &revoked);
+        let recipients: Vec<SignedQuote> = serving.iter().map(|e| e.quote.clone()).collect();
+        let start = read(enclave)
+            .start_epoch(
+                epoch.current + 1,
+                &platforms,
+                &recipients,
+                &policy,
+                &random(),
+                fresh_randomness,
+            )
+            .map_err(|e| anyhow::anyhow!("starting epoch {}: {e}", epoch.current + 1))?;
+        info!(target: "enclave", epoch = epoch.current + 1, enclaves = recipients.len(), platforms = platforms.len(), "new epoch created; submitting it");
+        enclave_registry::Call::StartEpoch { start }
+    } else {
+        let mut missing = None;
+        for p in &platforms {
+            if enclave_registry::platform_key(storage, epoch.current, p)?.is_none() {
+                missing = Some(p.clone());
+                break;
+            }
+        }
+        let Some(platform) = missing else {
+            return Ok(false);
+        };
+        let key = read(enclave)
+            .platform_key(&platform)
+            .map_err(|e| anyhow::anyhow!("deriving the record key of {platform}: {e}"))?;
+        info!(target: "enclave", %platform, epoch = epoch.current, "publishing a platform's record key");
+        enclave_registry::Call::PublishPlatformKey { key }
+    };
+    let hash = submit(shared, &state.node_key, Call::Enclave(call))?;
+    state.sent.insert(hash, height);
+    Ok(true)
 }
 
 /// Registers this node's enclave for the platform whose member key the node holds.

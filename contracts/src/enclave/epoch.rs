@@ -324,3 +324,82 @@ impl SignedEpochStart {
                 .all(|k| k.signer == self.signer && k.verify(chain_id))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ring(epochs: &[u64]) -> KeyRing {
+        let mut r = KeyRing::default();
+        for e in epochs {
+            r.merge(&KeyRing::single(
+                *e,
+                ConsortiumSecret::from_bytes([*e as u8 + 1; 32]),
+            ))
+            .unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn a_ring_round_trips_and_bad_bytes_are_refused_without_panic() {
+        let r = ring(&[0, 1, 5]);
+        let bytes = r.encode();
+        let back = KeyRing::decode(&bytes).unwrap();
+        assert_eq!(back.epochs(), vec![0, 1, 5]);
+        assert_eq!(
+            back.get(5).unwrap().public_key(),
+            r.get(5).unwrap().public_key()
+        );
+        assert_eq!(back.current().unwrap().0, 5);
+        for bad in [
+            vec![],
+            vec![0],
+            vec![1],
+            vec![(MAX_EPOCHS + 1) as u8],
+            bytes[..bytes.len() - 1].to_vec(),
+            [bytes.as_slice(), &[0]].concat(),
+        ] {
+            assert!(KeyRing::decode(&bad).is_err(), "{bad:?}");
+        }
+        // Epochs out of order.
+        let mut swapped = bytes.to_vec();
+        swapped[1..9].copy_from_slice(&9u64.to_le_bytes());
+        assert_eq!(
+            KeyRing::decode(&swapped).unwrap_err(),
+            EpochError::Malformed("epochs not increasing")
+        );
+    }
+
+    #[test]
+    fn a_ring_refuses_a_second_secret_for_an_epoch_and_keeps_the_newest_epochs() {
+        let mut r = ring(&[0]);
+        let other = KeyRing::single(0, ConsortiumSecret::from_bytes([99; 32]));
+        assert_eq!(r.merge(&other).unwrap_err(), EpochError::Conflict(0));
+        let all: Vec<u64> = (0..(MAX_EPOCHS as u64 + 3)).collect();
+        let big = ring(&all);
+        assert_eq!(big.epochs().len(), MAX_EPOCHS);
+        assert_eq!(big.epochs()[0], 3);
+        assert!(big.encode().len() <= MAX_RING_BYTES);
+    }
+
+    #[test]
+    fn platform_keys_differ_per_platform_epoch_and_chain() {
+        let s = ConsortiumSecret::from_bytes([1; 32]);
+        let chain = ChainId::new("c");
+        let p = PlatformId::new("p").unwrap();
+        let q = PlatformId::new("q").unwrap();
+        let k = |c: &ChainId, e, p: &PlatformId| platform_public(&s, c, e, p).unwrap();
+        let base = k(&chain, 0, &p);
+        assert_ne!(base, k(&chain, 0, &q));
+        assert_ne!(base, k(&chain, 1, &p));
+        assert_ne!(base, k(&ChainId::new("d"), 0, &p));
+        assert_ne!(base, s.public_key());
+        // The next epoch's secret depends on both the current secret and the host's entropy.
+        let n = next_secret(&s, 1, &[0; 32]).unwrap().public_key();
+        assert_ne!(n, next_secret(&s, 1, &[1; 32]).unwrap().public_key());
+        let other = ConsortiumSecret::from_bytes([2; 32]);
+        assert_ne!(n, next_secret(&other, 1, &[0; 32]).unwrap().public_key());
+    }
+}

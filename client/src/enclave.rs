@@ -872,6 +872,83 @@ mod tests {
         .0
     }
 
+    fn platform_key0(
+        secret: &paychain_contracts::enclave::ConsortiumSecret,
+        chain: &ChainId,
+    ) -> PlatformKey {
+        let platform = PlatformId::new("platform-0").unwrap();
+        PlatformKey {
+            epoch: 0,
+            public: paychain_contracts::enclave::platform_public(secret, chain, 0, &platform)
+                .unwrap(),
+            platform_id: platform,
+        }
+    }
+
+    #[test]
+    fn the_record_key_must_be_the_genesis_one_or_signed_by_an_attested_enclave() {
+        let f = fixture();
+        let p0 = PlatformId::new("platform-0").unwrap();
+        let genesis = record_key(&f.status, &f.chain, &f.anchor, &p0).unwrap();
+        assert_eq!(
+            (genesis.epoch, genesis.public),
+            (0, f.anchor.platform_keys[0].public)
+        );
+        // A node that substitutes a key of its own for the genesis one.
+        let mut s = f.status.clone();
+        s.platform_keys[0].key.public = KxSecret::from_seed([9; 32]).public_key();
+        let e = record_key(&s, &f.chain, &f.anchor, &p0).unwrap_err();
+        assert!(e.to_string().contains("not the one genesis gives"), "{e}");
+        // A platform with no key published, or another platform's key under its name.
+        let p1 = PlatformId::new("platform-1").unwrap();
+        let e = record_key(&f.status, &f.chain, &f.anchor, &p1).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no record key of platform platform-1"),
+            "{e}"
+        );
+        // Epoch 1: a key signed by the attested enclave is taken.
+        let mut s = f.status.clone();
+        s.epoch.as_mut().unwrap().current = 1;
+        let key1 = PlatformKey {
+            epoch: 1,
+            platform_id: p0.clone(),
+            public: KxSecret::from_seed([10; 32]).public_key(),
+        };
+        let signer = f.enclave.platform_key(&p0).unwrap().signer;
+        assert_eq!(signer, f.enclave.signer());
+        // (The enclave signs its own epoch's key; a signature over key1 stands for one of epoch 1.)
+        let forged_by = SecretKey::from_seed([11; 32]);
+        s.platform_keys = vec![paychain_contracts::enclave_registry::PlatformKeyEntry {
+            key: key1.clone(),
+            attested: Some((
+                forged_by.public_key(),
+                forged_by.sign(&key1.sign_bytes(&f.chain)),
+            )),
+            published_at: 9,
+        }];
+        // Signed by a key that is no registered enclave: refused.
+        let e = record_key(&s, &f.chain, &f.anchor, &p0).unwrap_err();
+        assert!(e.to_string().contains("is not registered on chain"), "{e}");
+        // An attested enclave's signature over another key: refused.
+        let good = f.enclave.platform_key(&p0).unwrap();
+        s.platform_keys[0].attested = Some((good.signer, good.signature));
+        let e = record_key(&s, &f.chain, &f.anchor, &p0).unwrap_err();
+        assert!(e.to_string().contains("is not signed by enclave"), "{e}");
+        // The enclave's genuine signed key (relabelled as the current epoch's for the test).
+        s.epoch.as_mut().unwrap().current = 0;
+        s.platform_keys[0].key = good.key.clone();
+        let k = record_key(&s, &f.chain, &f.anchor, &p0).unwrap();
+        assert_eq!(k.public, good.key.public);
+        // ... but not once that enclave is retired.
+        s.enclaves[0].retired = Some(paychain_contracts::enclave_registry::Retirement {
+            height: 3,
+            reason: "removed".into(),
+        });
+        let e = record_key(&s, &f.chain, &f.anchor, &p0).unwrap_err();
+        assert!(e.to_string().contains("retired"), "{e}");
+    }
+
     fn fixture() -> Fixture {
         let chain = ChainId::new("test-chain");
         let root = SecretKey::from_seed([1; 32]);
@@ -903,13 +980,25 @@ mod tests {
                 signer: enclave.signer(),
                 measurement: enclave.measurement(),
                 provisioned: true,
+                epoch: Some(0),
                 not_serving: None,
             }),
+            epoch: Some(paychain_contracts::enclave_registry::EpochState {
+                current: 0,
+                consortium_public,
+                rotation_requested_at: None,
+            }),
+            platform_keys: vec![paychain_contracts::enclave_registry::PlatformKeyEntry {
+                key: platform_key0(&secret, &chain),
+                attested: None,
+                published_at: 0,
+            }],
         };
         let anchor = TrustAnchor {
             chain_id: chain.clone(),
             attestation_root: root.public_key(),
             consortium_public,
+            platform_keys: vec![platform_key0(&secret, &chain)],
         };
         Fixture {
             chain,
@@ -1026,13 +1115,13 @@ mod tests {
     #[test]
     fn sealed_record_round_trips_through_a_lookup() {
         let f = fixture();
-        let consortium = f.status.config.as_ref().unwrap().consortium_public;
         let merchant_key = SecretKey::from_seed([6; 32]);
         let merchant = MerchantId::derive(&merchant_key.public_key());
         let platform = PlatformId::new("platform-0").unwrap();
+        let key = record_key(&f.status, &f.chain, &f.anchor, &platform).unwrap();
         let sealed = seal_record(
             b"MARKER acct",
-            &consortium,
+            &key,
             &merchant,
             &platform,
             1,

@@ -1197,6 +1197,7 @@ mod tests {
                     quote: e0.certified_quote(&root),
                 }],
                 min_security_version: 1,
+                platform_keys: Vec::new(),
             }),
         };
         storage

@@ -779,7 +779,13 @@ fn records_of_a_new_epoch_are_out_of_the_old_secrets_and_other_platforms_reach()
     let req = lookup(&alice, &m, "p", 50, 0);
     assert_eq!(
         stale
-            .answer_unproven(&req, Some(grant(&alice, "p")), &[new.clone()], 50, &rand(3))
+            .answer_unproven(
+                &req,
+                Some(grant(&alice, "p")),
+                std::slice::from_ref(&new),
+                50,
+                &rand(3)
+            )
             .unwrap_err(),
         EnclaveError::Epoch(EpochError::UnknownEpoch(1))
     );

@@ -22,19 +22,21 @@
 //! governance). A lookup names that enclave, so no other node can answer (or replay) it.
 
 use paychain_api::ErrorCode;
-use paychain_contracts::api::{EnclaveStatusView, LookupView};
+use paychain_contracts::api::LookupView;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{
     verify_chain, AuditAnchor, AuditEntry, AuditError, AuditRequest, MAX_AUDIT_PAGE,
 };
 use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
 use paychain_contracts::enclave::{
-    open_answer, seal_record, verify_answer, verify_quote, BoxRandomness, KxPublicKey, KxSecret,
+    open_answer, seal_record, verify_answer, BoxRandomness, KxPublicKey, KxSecret,
     LookupAnswer, LookupRequest, Measurement, QueryError, RecordError, SealedRecord, SignedLookup,
     NONCE_LEN,
 };
 use paychain_contracts::enclave_registry::EnclaveConfig;
-use paychain_contracts::genesis::Genesis;
+use paychain_contracts::genesis::{Genesis, GenesisValidator};
+use paychain_contracts::state::{StateError, StateReader};
+use paychain_contracts::{enclave_registry, governance, registry};
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use rand::RngCore;
 use serde::Serialize;
@@ -83,6 +85,9 @@ pub enum Error {
     /// The audit trail the node returned does not verify.
     #[error("audit trail refused: {0}")]
     Audit(#[from] AuditError),
+    /// What the node said of committed state is not supported by proofs under the pinned genesis.
+    #[error(transparent)]
+    Proven(#[from] crate::proven::Error),
 }
 
 /// What the client pins from a genesis file instead of believing the node: the chain id, the attestation
@@ -138,6 +143,9 @@ impl TrustAnchor {
 pub struct Pin {
     /// The chain.
     pub chain_id: ChainId,
+    /// The genesis validator set: what certifies the state the client checks
+    /// ([`crate::proven`]).
+    pub validators: Vec<GenesisValidator>,
     /// The enclave anchor; `None` when genesis has no enclave (records go as they are).
     pub anchor: Option<TrustAnchor>,
 }
@@ -150,6 +158,7 @@ impl Pin {
     pub fn from_genesis(genesis: &Genesis) -> Pin {
         Pin {
             chain_id: genesis.chain_id.clone(),
+            validators: genesis.validators.clone(),
             anchor: TrustAnchor::from_genesis(genesis),
         }
     }
@@ -237,7 +246,9 @@ pub async fn prepare_put(
     pin: &Pin,
 ) -> Result<PreparedPut, Error> {
     crate::acquiring::AcquiringInfo::parse(plaintext)?;
-    let chain_id = ChainId::new(client.status().await?.chain_id);
+    let status = client.status().await?;
+    let status_height = status.height;
+    let chain_id = ChainId::new(status.chain_id);
     pin.check_chain(&chain_id)?;
     let status = client
         .enclave()
@@ -265,17 +276,19 @@ pub async fn prepare_put(
             anchor
         }
     };
-    let platform_id = client
-        .account(sender)
-        .await?
-        .member
-        .map(|m| m.id)
-        .ok_or(Error::NotAMember(*sender))?;
-    let version = match client.record(merchant, &platform_id).await {
-        Ok(view) => view.record.version.saturating_add(1),
-        Err(e) if e.code() == Some(ErrorCode::NoRecord) => 1,
-        Err(e) => return Err(e.into()),
-    };
+    // The sender's platform and its record's current version, from state proven under the
+    // pinned genesis (a node that lies about either would make the record unopenable, or bind it
+    // to another platform).
+    let (member, _) = crate::proven::read(client, pin, status_height, |s| {
+        let Some(m) = governance::member_by_key(s, sender)? else {
+            return Ok(None);
+        };
+        let current = registry::record(s, merchant, &m.id)?.map(|r| r.version);
+        Ok(Some((m.id, current)))
+    })
+    .await?;
+    let (platform_id, current) = member.ok_or(Error::NotAMember(*sender))?;
+    let version = current.map_or(1, |v| v.saturating_add(1));
     let sealed = seal_record(
         plaintext,
         &anchor.consortium_public,
@@ -303,63 +316,93 @@ pub struct TrustedEnclave {
     pub measurement: Measurement,
 }
 
-/// Decides whether to trust the enclave of the node that sent `status`: it must be registered on chain
-/// with a quote that verifies under the chain's policy (attestation root, allowed and non-revoked
-/// measurement, chain id, debug policy), be provisioned, and match what the node says it runs.
-pub fn trusted_enclave(
-    status: &EnclaveStatusView,
+/// Decides, from `state` (proven under the pinned genesis, see [`crate::proven`]), whether to
+/// trust the enclave `signer` a node says it answers with, running `measurement`: the chain's
+/// enclave configuration must be genesis's (`anchor`), and the enclave must serve as the contract
+/// decides it ([`enclave_registry::serving`]: registered, bound to a platform that is a current
+/// member, not retired, its quote within the chain's policy under the genesis attestation root,
+/// provisioned), with the measurement the node claims. The outer error is a state that does not
+/// decode; the inner one why the enclave is not trusted.
+pub fn check_enclave(
+    state: &impl StateReader,
+    signer: &PublicKey,
+    measurement: &Measurement,
     chain_id: &ChainId,
     anchor: &TrustAnchor,
-) -> Result<TrustedEnclave, Error> {
-    let config = status.config.as_ref().ok_or(Error::NoEnclave)?;
-    anchor.check(chain_id, config)?;
-    let node = status
+) -> Result<Result<TrustedEnclave, Error>, StateError> {
+    // The reads that do not depend on each other first, so that one call proves them together.
+    let config = enclave_registry::config(state)?;
+    let entry = enclave_registry::enclave(state, signer)?;
+    enclave_registry::policy_lists(state)?;
+    if let Some(e) = &entry {
+        enclave_registry::is_platform_member(state, &e.platform_id)?;
+    }
+    let Some(config) = config else {
+        return Ok(Err(Error::AnchorMismatch(
+            "the certified state has no enclave configuration, genesis has one".into(),
+        )));
+    };
+    if config.attestation_root != anchor.attestation_root {
+        return Ok(Err(Error::AnchorMismatch(format!(
+            "attestation root in the certified state is {}, genesis says {}",
+            config.attestation_root, anchor.attestation_root
+        ))));
+    }
+    if config.consortium_public != anchor.consortium_public {
+        return Ok(Err(Error::AnchorMismatch(format!(
+            "consortium key in the certified state is {}, genesis says {}",
+            config.consortium_public, anchor.consortium_public
+        ))));
+    }
+    let entry = match enclave_registry::serving(state, chain_id, signer)? {
+        Ok(entry) => entry,
+        Err(unfit) => return Ok(Err(Error::Untrusted(unfit.to_string()))),
+    };
+    let quote = &entry.quote.quote;
+    if quote.measurement != *measurement {
+        return Ok(Err(Error::Untrusted(format!(
+            "node says its enclave {signer} runs measurement {measurement}, its registered quote says {}",
+            quote.measurement
+        ))));
+    }
+    Ok(Ok(TrustedEnclave {
+        signer: quote.signer,
+        measurement: quote.measurement,
+    }))
+}
+
+/// The enclave the node behind `client` answers lookups with, once state proven under `pin`
+/// vouches for it ([`check_enclave`]), and the height the node reported (a lookup is issued at
+/// it). The node's own view of the chain's enclave configuration must match genesis too.
+pub async fn trusted_enclave(
+    client: &rpc::Client,
+    pin: &Pin,
+) -> Result<(TrustedEnclave, u64), Error> {
+    let anchor = pin.enclave()?;
+    let status = client.status().await?;
+    let chain_id = ChainId::new(status.chain_id);
+    pin.check_chain(&chain_id)?;
+    let enclave_status = client.enclave().await?;
+    let config = enclave_status.config.as_ref().ok_or_else(|| {
+        Error::AnchorMismatch("the node reports no enclave, genesis has one".into())
+    })?;
+    anchor.check(&chain_id, config)?;
+    let node = enclave_status
         .node_enclave
         .as_ref()
         .ok_or_else(|| Error::Untrusted("the node runs no enclave".into()))?;
-    let entry = status
-        .enclaves
-        .iter()
-        .find(|e| e.quote.quote.signer == node.signer)
-        .ok_or_else(|| {
-            Error::Untrusted(format!(
-                "enclave {} is not registered on chain",
-                node.signer
-            ))
-        })?;
-    let quote = &entry.quote.quote;
-    if quote.measurement != node.measurement {
-        return Err(Error::Untrusted(format!(
-            "node says its enclave {} runs measurement {}, its registered quote says {}",
-            node.signer, node.measurement, quote.measurement
-        )));
-    }
-    verify_quote(
-        &entry.quote,
-        &anchor.attestation_root,
-        &status.allowed_measurements,
-        &status.revoked_measurements,
-        chain_id,
-        config.allow_debug,
-        config.min_security_version,
-    )
-    .map_err(|e| Error::Untrusted(format!("enclave {}: {e}", node.signer)))?;
-    if let Some(r) = &entry.retired {
-        return Err(Error::Untrusted(format!(
-            "enclave {} of platform {} was retired at height {}: {}",
-            node.signer, entry.platform_id, r.height, r.reason
-        )));
-    }
-    if !entry.provisioned || !node.provisioned {
-        return Err(Error::Untrusted(format!(
-            "enclave {} is not provisioned with the consortium secret",
-            node.signer
-        )));
-    }
-    Ok(TrustedEnclave {
-        signer: quote.signer,
-        measurement: quote.measurement,
+    let (trusted, proven) = crate::proven::read(client, pin, status.height, |s| {
+        check_enclave(s, &node.signer, &node.measurement, &chain_id, anchor)
     })
+    .await?;
+    let trusted = trusted.map_err(|e| match e {
+        Error::Untrusted(why) => Error::Untrusted(format!(
+            "{why} (in the state certified by block {})",
+            proven.height
+        )),
+        e => e,
+    })?;
+    Ok((trusted, status.height))
 }
 
 /// A signed lookup and the reply secret its answer opens with.
@@ -472,20 +515,15 @@ pub async fn lookup(
     platform: &PlatformId,
     pin: &Pin,
 ) -> Result<VerifiedLookup, Error> {
-    let anchor = pin.enclave()?;
-    let status = client.status().await?;
-    let chain_id = ChainId::new(status.chain_id);
-    pin.check_chain(&chain_id)?;
-    let enclave_status = client.enclave().await?;
-    let enclave = trusted_enclave(&enclave_status, &chain_id, anchor)?;
+    let (enclave, height) = trusted_enclave(client, pin).await?;
     lookup_through(
         client,
         key,
         &enclave,
-        chain_id,
+        pin.chain_id.clone(),
         merchant.clone(),
         platform.clone(),
-        status.height,
+        height,
     )
     .await
 }

@@ -40,7 +40,7 @@
 use std::time::Duration;
 
 use paychain_api::ErrorCode;
-use paychain_contracts::api::{MerchantView, WalletView};
+use paychain_contracts::api::{MerchantView, RouteView, WalletView};
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::executor::Receipt;
@@ -48,7 +48,7 @@ use paychain_contracts::genesis::{Genesis, GenesisValidator};
 use paychain_contracts::guardian;
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::money::{self, Amount, Currency};
-use paychain_contracts::registry::Route;
+use paychain_contracts::registry::{self, Route};
 use paychain_contracts::tx::Call;
 use paychain_contracts::wallet;
 use rand::RngCore;
@@ -166,6 +166,14 @@ pub enum Error {
         merchant: MerchantId,
         /// Why.
         source: Box<crate::enclave::Error>,
+    },
+    /// The merchant's entry could not be read from state proven under the pinned genesis.
+    #[error("reading merchant {merchant} from proven state: {source}")]
+    Unproven {
+        /// Merchant.
+        merchant: MerchantId,
+        /// Why.
+        source: Box<crate::proven::Error>,
     },
     /// The enclave answered that the payer's platform has no record for the merchant.
     #[error("your platform {platform} has no acquiring record for merchant {merchant}")]
@@ -595,13 +603,12 @@ pub async fn quote(
             });
         }
     }
-    let merchant = match client.merchant(&code.merchant_id).await {
-        Ok(m) => m,
-        Err(e) if e.code() == Some(ErrorCode::UnknownMerchant) => {
-            return Err(Error::UnknownMerchant(code.merchant_id.clone()))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    // The merchant, the platforms it accepted and their routes: from state proven under the
+    // pinned genesis, not a node's word.
+    let status = client.status().await?;
+    let merchant = proven_merchant(client, &opts.pin, status.height, &code.merchant_id)
+        .await?
+        .ok_or_else(|| Error::UnknownMerchant(code.merchant_id.clone()))?;
     let wallet = match &opts.delegated {
         None => {
             let wallets = client.wallets(payer).await?;
@@ -611,7 +618,15 @@ pub async fn quote(
     };
     let acquirer = choose_acquirer(&merchant, &wallet.wallet.host)?;
     let looked_up = Instant::now();
-    let (acquiring, route) = routed_record(client, key, &code.merchant_id, &acquirer, opts).await?;
+    let (acquiring, route) = routed_record(
+        client,
+        key,
+        &code.merchant_id,
+        &acquirer,
+        opts,
+        status.height,
+    )
+    .await?;
     let lookup_time = looked_up.elapsed();
     acquiring
         .check_usable(opts.now, wallet.wallet.currency)
@@ -672,6 +687,7 @@ async fn routed_record(
     merchant: &MerchantId,
     platform: &PlatformId,
     opts: &PayOptions,
+    height: u64,
 ) -> Result<(AcquiringInfo, Route), Error> {
     let record_error = |source| Error::Record {
         merchant: merchant.clone(),
@@ -689,11 +705,24 @@ async fn routed_record(
                 )),
             });
         }
-        let view = client.record(merchant, platform).await?;
-        let info = AcquiringInfo::parse(&view.record.payload).map_err(record_error)?;
+        // The record from proven state: a node cannot hand the payer acquiring details of its
+        // choosing.
+        let (record, _) = crate::proven::read(client, &opts.pin, height, |s| {
+            registry::record(s, merchant, platform)
+        })
+        .await
+        .map_err(|e| Error::Lookup {
+            merchant: merchant.clone(),
+            source: Box::new(e.into()),
+        })?;
+        let record = record.ok_or_else(|| Error::NoRecord {
+            merchant: merchant.clone(),
+            platform: platform.clone(),
+        })?;
+        let info = AcquiringInfo::parse(&record.payload).map_err(record_error)?;
         let route = Route {
-            record_version: view.record.version,
-            record_hash: view.record.payload_hash,
+            record_version: record.version,
+            record_hash: record.payload_hash,
         };
         return Ok((info, route));
     }
@@ -715,6 +744,51 @@ async fn routed_record(
         record_hash: record.ciphertext_hash,
     };
     Ok((info, route))
+}
+
+/// The merchant `id` as `paychain_merchant` shows it, read from state proven under `pin` (at the
+/// node's reported `height`); `None` when it is not registered.
+pub async fn proven_merchant(
+    client: &rpc::Client,
+    pin: &Pin,
+    height: u64,
+    id: &MerchantId,
+) -> Result<Option<MerchantView>, Error> {
+    let read = crate::proven::read(client, pin, height, |s| {
+        // The independent reads first, so that one call proves them together.
+        let merchant = registry::merchant(s, id)?;
+        let platforms = registry::platforms_of(s, id)?;
+        let pending = registry::pending_of(s, id)?;
+        let Some(merchant) = merchant else {
+            return Ok(None);
+        };
+        let mut routes = Vec::with_capacity(platforms.len());
+        for p in &platforms {
+            if let Some(r) = registry::record(s, id, p)? {
+                routes.push(RouteView {
+                    platform_id: r.platform_id,
+                    route: Route {
+                        record_version: r.version,
+                        record_hash: r.payload_hash,
+                    },
+                });
+            }
+        }
+        Ok(Some(MerchantView {
+            merchant,
+            platforms,
+            routes,
+            pending,
+        }))
+    })
+    .await;
+    match read {
+        Ok((view, _)) => Ok(view),
+        Err(e) => Err(Error::Unproven {
+            merchant: id.clone(),
+            source: Box::new(e),
+        }),
+    }
 }
 
 /// The guardian's wallet that an active binding of `dependant` pays from.

@@ -15,7 +15,9 @@ use paychain_api::{
     MerchantView, Param, RecordView, RouteView, StatusView, SubmitItem, SubmitView,
     SubscriptionApiServer, TxStatus, TxView, ValidatorView,
 };
+use paychain_api::chain::{MAX_PROVEN_KEYS, MAX_PROVEN_KEY_BYTES};
 use paychain_contracts::certificate::TxCertificate;
+use paychain_contracts::grants::StateEvidence;
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::commit::{Commit, CommitSignature};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
@@ -178,6 +180,47 @@ impl ChainApiServer for Rpc {
             })?;
         Ok(RecordView { record })
     }
+
+    fn proven_state(&self, keys: Param<Vec<String>>) -> RpcResult<StateEvidence> {
+        let keys = proven_keys(keys)?;
+        crate::enclave::proven_state(&self.shared, &keys).map_err(|e| match e {
+            crate::enclave::LookupError::Storage(detail) => internal(detail),
+            e => e.code().err(e.to_string()),
+        })
+    }
+}
+
+/// The keys of a `paychain_provenState` call: an array of at most [`MAX_PROVEN_KEYS`] hex
+/// strings of at most [`MAX_PROVEN_KEY_BYTES`] bytes each, checked before any is decoded.
+fn proven_keys(keys: Param<Vec<String>>) -> Result<Vec<Vec<u8>>, ErrorObjectOwned> {
+    let Some(raw) = keys.as_json().as_array() else {
+        return Err(paychain_api::invalid("keys"));
+    };
+    if raw.len() > MAX_PROVEN_KEYS {
+        return Err(ErrorCode::ProofRequestTooLarge.err(format!(
+            "{} keys asked, at most {MAX_PROVEN_KEYS} are proven in one call",
+            raw.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, k) in raw.iter().enumerate() {
+        let Some(text) = k.as_str() else {
+            return Err(ErrorCode::InvalidParams.err(format!("invalid key {i}: not a string")));
+        };
+        if text.len() > 2 * MAX_PROVEN_KEY_BYTES {
+            return Err(ErrorCode::ProofRequestTooLarge.err(format!(
+                "key {i} is longer than {MAX_PROVEN_KEY_BYTES} bytes"
+            )));
+        }
+        let bytes = hex::decode(text).map_err(|e| {
+            ErrorCode::InvalidParams.err(format!(
+                "invalid key {i} {}: not hex: {e}",
+                paychain_api::quote(text)
+            ))
+        })?;
+        out.push(bytes);
+    }
+    Ok(out)
 }
 
 #[async_trait]

@@ -4,9 +4,11 @@
 //! ```text
 //! record put:  pinned genesis ─► consortium key (or none: chain without enclave, bytes go as they are);
 //!              paychain_status, paychain_enclave must match it
-//!              paychain_account ─► sender's platform id     paychain_record ─► next version
+//!              proven (crate::proven): governance::member_by_key(sender) ─► platform id,
+//!                                      registry::record(merchant, platform) ─► next version
 //!              seal_record(plaintext, consortium, merchant, platform, version, OsRng) ─► PutRecord payload
-//! lookup:      paychain_status ─► chain id, height          paychain_enclave ─► trusted_enclave(..)
+//! lookup:      paychain_status ─► chain id, height     paychain_enclave ─► the node's enclave (its claim)
+//!              proven: enclave config = genesis's, enclave_registry::serving(signer) ─► trusted_enclave
 //!              LookupRequest { fresh reply key, fresh nonce, enclave = the trusted one's signer }
 //!              ─sign─► paychain_lookup ─► SignedAnswer
 //!              ─► verify_answer(signer, measurement of the registered quote) ─► open_answer ─► plaintext
@@ -14,12 +16,15 @@
 //!              ─sign (platform key)─► paychain_enclaveAudit ─► pages ─► verify_chain ─► VerifiedAudit
 //! ```
 //!
-//! What is trusted: nothing a node says about keys. Every put and lookup takes a [`Pin`] read from
-//! the consortium's genesis file: records are sealed to the genesis consortium key, and the enclave
-//! the answering node names is trusted only if its quote is registered on chain, verifies under the
-//! genesis attestation root (vendor root ─► device certificate ─► quote), carries an allowed and non-revoked measurement at or above the chain's minimum
-//! security version, the enclave was provisioned and is not retired (its platform removed by
-//! governance). A lookup names that enclave, so no other node can answer (or replay) it.
+//! What is trusted: nothing a node says. Every put and lookup takes a [`Pin`] read from the
+//! consortium's genesis file: records are sealed to the genesis consortium key; the sender's
+//! platform and the record's version are read from state proven under the genesis validator set
+//! ([`crate::proven`]); and the enclave the answering node names is trusted only if that proven
+//! state says it serves ([`check_enclave`]: the chain's enclave configuration is genesis's, the
+//! enclave is registered, bound to a platform that is a current member, not retired, provisioned,
+//! its quote verifies under the genesis attestation root (vendor root ─► device certificate ─►
+//! quote) with an allowed, non-revoked measurement at or above the chain's minimum security
+//! version). A lookup names that enclave, so no other node can answer (or replay) it.
 
 use paychain_api::ErrorCode;
 use paychain_contracts::api::LookupView;
@@ -696,7 +701,6 @@ pub async fn deregister(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use paychain_contracts::api::NodeEnclaveView;
     use paychain_contracts::enclave::{bootstrap, wrap_secret, Enclave, EnclaveConfig as Build};
     use paychain_contracts::enclave_registry::EnclaveEntry;
 
@@ -704,7 +708,9 @@ mod tests {
         chain: ChainId,
         root: SecretKey,
         enclave: Enclave,
-        status: EnclaveStatusView,
+        consortium: KxPublicKey,
+        /// The chain's state after genesis: platform-0 (key 7) and its enclave, provisioned.
+        store: paychain_contracts::state::MemStore,
         anchor: TrustAnchor,
     }
 
@@ -842,160 +848,290 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
+        use paychain_contracts::enclave_registry::{EnclaveGenesis, GenesisEnclave};
+        use paychain_contracts::genesis::{genesis_state, Genesis};
+        use paychain_contracts::governance::{Member, Role};
         let chain = ChainId::new("test-chain");
         let root = SecretKey::from_seed([1; 32]);
-        let (secret, consortium_public) = bootstrap([2; 32]);
+        let (secret, consortium) = bootstrap([2; 32]);
         let build = Build::new(chain.clone()).with_validators(validators());
         let mut enclave = Enclave::new(&[3; 32], build, None).unwrap();
         let quote = enclave.certified_quote(&root);
         let wrapped =
             wrap_secret(&secret, &quote.quote, &BoxRandomness::new([4; 32], [5; 12])).unwrap();
-        enclave.provision(&wrapped, &consortium_public).unwrap();
-        let status = EnclaveStatusView {
-            config: Some(EnclaveConfig {
+        enclave.provision(&wrapped, &consortium).unwrap();
+        let genesis = Genesis {
+            chain_id: chain.clone(),
+            genesis_time_ms: 1_000,
+            validators: validators(),
+            members: vec![Member {
+                id: PlatformId::new("platform-0").unwrap(),
+                name: "Platform 0".into(),
+                public_key: SecretKey::from_seed([7; 32]).public_key(),
+                roles: [Role::Platform].into_iter().collect(),
+            }],
+            enclave: Some(EnclaveGenesis {
                 attestation_root: root.public_key(),
-                consortium_public,
+                consortium_public: consortium,
+                measurements: vec![enclave.measurement()],
                 allow_debug: false,
+                enclaves: vec![GenesisEnclave {
+                    platform_id: PlatformId::new("platform-0").unwrap(),
+                    quote,
+                }],
                 min_security_version: 1,
             }),
-            allowed_measurements: vec![enclave.measurement()],
-            revoked_measurements: vec![],
-            enclaves: vec![EnclaveEntry {
-                quote,
-                platform_id: PlatformId::new("platform-0").unwrap(),
-                provisioned: true,
-                registered_at: 0,
-                provisioned_by: None,
-                retired: None,
-            }],
-            node_enclave: Some(NodeEnclaveView {
-                signer: enclave.signer(),
-                measurement: enclave.measurement(),
-                provisioned: true,
-                not_serving: None,
-            }),
         };
-        let anchor = TrustAnchor {
-            chain_id: chain.clone(),
-            attestation_root: root.public_key(),
-            consortium_public,
-        };
+        let mut store = paychain_contracts::state::MemStore::new();
+        store.apply(&genesis_state(&genesis).unwrap());
+        let anchor = TrustAnchor::from_genesis(&genesis).unwrap();
         Fixture {
             chain,
             root,
             enclave,
-            status,
+            consortium,
+            store,
             anchor,
         }
     }
 
-    #[test]
-    fn trust_requires_registered_attested_allowed_provisioned() {
-        let f = fixture();
-        let t = trusted_enclave(&f.status, &f.chain, &f.anchor).unwrap();
-        assert_eq!(t.signer, f.enclave.signer());
+    /// The one key `read` reads over `store` last, and a copy of `store` where it holds `value`.
+    fn with(
+        store: &paychain_contracts::state::MemStore,
+        read: impl Fn(&crate::proven::Proven) -> Result<(), StateError>,
+        value: Option<Vec<u8>>,
+    ) -> paychain_contracts::state::MemStore {
+        use paychain_contracts::state::Overlay;
+        let keys = crate::proven::tests::keys_of(store, read);
+        let key = keys.last().unwrap().clone();
+        let mut out = store.clone();
+        let mut ov = Overlay::new(&out);
+        match value {
+            Some(v) => ov.put(key, v),
+            None => ov.delete(key),
+        }
+        let writes = ov.finish().unwrap();
+        out.apply(&writes);
+        out
+    }
 
-        let mut s = f.status.clone();
-        s.revoked_measurements.push(f.enclave.measurement());
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+    /// `store` with the enclave entry of `signer` changed by `change`.
+    fn with_entry(
+        store: &paychain_contracts::state::MemStore,
+        signer: PublicKey,
+        change: impl Fn(&mut EnclaveEntry),
+    ) -> paychain_contracts::state::MemStore {
+        let mut entry = enclave_registry::enclave(store, &signer).unwrap().unwrap();
+        change(&mut entry);
+        with(
+            store,
+            move |s| enclave_registry::enclave(s, &signer).map(drop),
+            Some(paychain_contracts::codec::encode(&entry)),
+        )
+    }
+
+    /// Why the fixture's enclave is not trusted over `state`.
+    fn refused(f: &Fixture, state: &impl StateReader) -> String {
+        check_enclave(
+            state,
+            &f.enclave.signer(),
+            &f.enclave.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap_err()
+        .to_string()
+    }
+
+    #[test]
+    fn trust_requires_a_proven_serving_enclave() {
+        let f = fixture();
+        let signer = f.enclave.signer();
+        let t = check_enclave(
+            &f.store,
+            &signer,
+            &f.enclave.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(t.signer, signer);
+        assert_eq!(t.measurement, f.enclave.measurement());
+
+        let m = f.enclave.measurement();
+        let s = with(
+            &f.store,
+            |s| enclave_registry::revoked(s).map(drop),
+            Some(paychain_contracts::codec::encode(&vec![m])),
+        );
+        let e = refused(&f, &s);
         assert!(e.contains("revoked"), "{e}");
 
-        let mut s = f.status.clone();
-        s.allowed_measurements.clear();
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        let s = with(
+            &f.store,
+            |s| enclave_registry::allowed(s).map(drop),
+            Some(paychain_contracts::codec::encode(&Vec::<Measurement>::new())),
+        );
+        let e = refused(&f, &s);
         assert!(e.contains("not allowed"), "{e}");
 
-        let mut s = f.status.clone();
-        s.enclaves.clear();
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not registered"), "{e}");
+        // An enclave the chain never registered, even on a machine the genesis vendor certified.
+        let stranger = Enclave::new(&[9; 32], Build::new(f.chain.clone()), None).unwrap();
+        let e = check_enclave(
+            &f.store,
+            &stranger.signer(),
+            &stranger.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not registered"), "{e}");
 
-        let mut s = f.status.clone();
-        s.enclaves[0].provisioned = false;
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        let s = with_entry(&f.store, signer, |e| e.provisioned = false);
+        let e = refused(&f, &s);
         assert!(e.contains("not provisioned"), "{e}");
 
         // A platform removed by governance: its enclave is retired, its answers untrusted.
-        let mut s = f.status.clone();
-        s.enclaves[0].retired = Some(paychain_contracts::enclave_registry::Retirement {
-            height: 9,
-            reason: "its platform platform-0 was removed by governance".into(),
+        let s = with_entry(&f.store, signer, |e| {
+            e.retired = Some(paychain_contracts::enclave_registry::Retirement {
+                height: 9,
+                reason: "its platform platform-0 was removed by governance".into(),
+            })
         });
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        let e = refused(&f, &s);
         assert!(
             e.contains("retired") && e.contains("removed by governance"),
             "{e}"
         );
-
-        // Below the minimum security version governance set.
-        let mut s = f.status.clone();
-        s.config.as_mut().unwrap().min_security_version = 2;
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("below the chain's minimum 2"), "{e}");
-
-        // A node that reports another attestation root than genesis is not believed...
-        let mut s = f.status.clone();
-        s.config.as_mut().unwrap().attestation_root = SecretKey::from_seed([9; 32]).public_key();
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        // An enclave bound to another platform, not a member.
+        let s = with_entry(&f.store, signer, |e| {
+            e.platform_id = PlatformId::new("platform-1").unwrap()
+        });
+        let e = refused(&f, &s);
         assert!(
-            e.contains("attestation root") && e.contains("genesis"),
+            e.contains("belongs to platform platform-1, which is not a current platform member"),
             "{e}"
         );
-        // ... and a quote from a device only its own root certified is refused under genesis's root.
-        let mut s = f.status.clone();
-        s.enclaves[0].quote = f.enclave.certified_quote(&SecretKey::from_seed([9; 32]));
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        // Its platform no longer a member.
+        let platform = PlatformId::new("platform-0").unwrap();
+        let s = with(
+            &f.store,
+            |s| governance::member(s, &platform).map(drop),
+            None,
+        );
+        let e = refused(&f, &s);
+        assert!(e.contains("not a current platform member"), "{e}");
+
+        // Below the minimum security version governance set.
+        let mut cfg = enclave_registry::config(&f.store).unwrap().unwrap();
+        cfg.min_security_version = 2;
+        let s = with(
+            &f.store,
+            |s| enclave_registry::config(s).map(drop),
+            Some(paychain_contracts::codec::encode(&cfg)),
+        );
+        let e = refused(&f, &s);
+        assert!(e.contains("below the chain's minimum 2"), "{e}");
+
+        // A chain whose certified configuration has another attestation root than genesis...
+        let mut cfg = enclave_registry::config(&f.store).unwrap().unwrap();
+        cfg.attestation_root = SecretKey::from_seed([9; 32]).public_key();
+        let s = with(
+            &f.store,
+            |s| enclave_registry::config(s).map(drop),
+            Some(paychain_contracts::codec::encode(&cfg)),
+        );
+        let e = refused(&f, &s);
+        assert!(
+            e.contains("attestation root in the certified state") && e.contains("genesis"),
+            "{e}"
+        );
+        // ... or no enclave at all.
+        let s = with(
+            &f.store,
+            |s| enclave_registry::config(s).map(drop),
+            None,
+        );
+        let e = refused(&f, &s);
+        assert!(e.contains("no enclave configuration"), "{e}");
+        // A quote from a device only another root certified is refused under genesis's root.
+        let other = f.enclave.certified_quote(&SecretKey::from_seed([9; 32]));
+        let s = with_entry(&f.store, signer, |e| e.quote = other.clone());
+        let e = refused(&f, &s);
         assert!(e.contains("uncertified device"), "{e}");
+        // The node claims another measurement than its registered quote's.
+        let e = check_enclave(
+            &f.store,
+            &signer,
+            &Measurement::of("other", "1"),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("its registered quote says"), "{e}");
+        // The fixture's root is the anchor's.
+        assert_eq!(f.anchor.attestation_root, f.root.public_key());
+    }
 
-        let e = trusted_enclave(&f.status, &ChainId::new("other"), &f.anchor)
+    /// The whole client path over evidence: proofs of a retired entry, under a genuine commit,
+    /// refuse the enclave; the honest state's proofs trust it.
+    #[test]
+    fn proven_evidence_decides_trust() {
+        use crate::proven::tests::{evidence, keys_of, NOW};
+        let f = fixture();
+        let signer = f.enclave.signer();
+        let pin = Pin {
+            chain_id: f.chain.clone(),
+            validators: validators(),
+            anchor: Some(f.anchor.clone()),
+        };
+        let check = |s: &crate::proven::Proven| {
+            check_enclave(s, &signer, &f.enclave.measurement(), &f.chain, &f.anchor).map(drop)
+        };
+        let keys = keys_of(&f.store, |s| {
+            governance::validators(s)?;
+            check(s)
+        });
+        let validator = SecretKey::from_seed([250; 32]);
+        let e = evidence(&f.store, &f.chain, &keys, &[validator.clone()], NOW);
+        let proven = crate::proven::verify(&e, &pin, &keys, 2, NOW).unwrap();
+        check_enclave(&proven, &signer, &f.enclave.measurement(), &f.chain, &f.anchor)
+            .unwrap()
+            .unwrap();
+        assert!(proven.unproven().is_empty());
+
+        let retired = with_entry(&f.store, signer, |e| {
+            e.retired = Some(paychain_contracts::enclave_registry::Retirement {
+                height: 9,
+                reason: "its platform platform-0 was removed by governance".into(),
+            })
+        });
+        let e = evidence(&retired, &f.chain, &keys, &[validator], NOW);
+        let proven = crate::proven::verify(&e, &pin, &keys, 2, NOW).unwrap();
+        let err = refused(&f, &proven);
+        assert!(err.contains("retired"), "{err}");
+        // A node that shows the honest entry with the retired state's proofs is refused.
+        let mut forged = e.clone();
+        let honest = evidence(&f.store, &f.chain, &keys, &[], NOW);
+        for (x, h) in forged.entries.iter_mut().zip(&honest.entries) {
+            x.value = h.value.clone();
+        }
+        let err = crate::proven::verify(&forged, &pin, &keys, 2, NOW)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("chain"), "{e}");
-
-        let mut s = f.status.clone();
-        s.node_enclave = None;
-        assert!(matches!(
-            trusted_enclave(&s, &f.chain, &f.anchor),
-            Err(Error::Untrusted(_))
-        ));
-        let mut s = f.status.clone();
-        s.config = None;
-        assert!(matches!(
-            trusted_enclave(&s, &f.chain, &f.anchor),
-            Err(Error::NoEnclave)
-        ));
-
-        assert_eq!(f.anchor.attestation_root, f.root.public_key());
-        let other = TrustAnchor {
-            attestation_root: SecretKey::from_seed([8; 32]).public_key(),
-            ..f.anchor.clone()
-        };
-        assert!(matches!(
-            trusted_enclave(&f.status, &f.chain, &other),
-            Err(Error::AnchorMismatch(_))
-        ));
+        assert!(err.contains("does not hold"), "{err}");
     }
 
     #[test]
     fn sealed_record_round_trips_through_a_lookup() {
         let f = fixture();
-        let consortium = f.status.config.as_ref().unwrap().consortium_public;
+        let consortium = f.consortium;
         let merchant_key = SecretKey::from_seed([6; 32]);
         let merchant = MerchantId::derive(&merchant_key.public_key());
         let platform = PlatformId::new("platform-0").unwrap();
@@ -1027,7 +1163,15 @@ mod tests {
             &fresh_randomness(),
         )
         .unwrap();
-        let trusted = trusted_enclave(&f.status, &f.chain, &f.anchor).unwrap();
+        let trusted = check_enclave(
+            &f.store,
+            &f.enclave.signer(),
+            &f.enclave.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap();
         let done = pending.finish(&answer, &trusted).unwrap();
         assert_eq!(&done.plaintext.unwrap()[..], b"MARKER acct");
 

@@ -4,12 +4,13 @@
 //! scan(payload) ──► ScannedCode { merchant, amount?, currency?, order_ref?, expires_at? }   (offline)
 //!   check_expiry(now)                                         expired dynamic code ─► Error::Expired
 //! quote(client, payer key, code, PayOptions)
-//!   paychain_merchant ─► merchant + platforms serving it      unknown ─► Error::UnknownMerchant
+//!   proven merchant entry ─► merchant + platforms serving it   unknown ─► Error::UnknownMerchant
+//!     (registry::merchant, platforms_of, record over state proven under the pinned genesis)
 //!   paychain_wallets  ─► payer's wallet (by currency)          none    ─► Error::NoWallet
 //!   acquirer = the wallet's host, if the merchant accepted it  pending ─► Error::PendingConsent
 //!                                                              else    ─► Error::NotServed
 //!   signed enclave lookup as the payer ─► the host's record, verified against the enclave's
-//!     registered quote (and genesis, when pinned), opened  refused ─► Error::Lookup
+//!     registered quote, proven serving under genesis, opened  refused ─► Error::Lookup
 //!                                                              none    ─► Error::NoRecord
 //!   the record parsed and usable now, in the currency         else    ─► Error::Record
 //!   route = (record version, ciphertext hash) from the answer
@@ -18,8 +19,8 @@
 //!   paychain_order    ─► not paid yet                          paid    ─► Error::OrderAlreadyPaid
 //!   balance ≥ amount                                           else    ─► Error::InsufficientBalance
 //! pay(client, key, &quote, wait) ─► Pay tx, committed (BFT: committed is final) ─► Receipt
-//! wait_certificate(client, tx, wait) ─► TxCertificate (once the next block is committed), checked
-//!   against the node's validator set
+//! wait_certificate(client, tx, pin, wait) ─► TxCertificate (once the next block is committed),
+//!   checked against the pinned genesis validator set
 //! scan_at(payload, now) = scan + check_expiry, offline
 //! pay_scanned(client, key, code, PayRequest, wait) ─► quote, pay, wait_certificate ─► Paid
 //!   (with a guardian binding: delegation(binding, template) ─► the biometric hashed with its salt)
@@ -28,7 +29,7 @@
 //! The chain checks all of this again (the quote only gives clear errors early), and refuses a route
 //! whose record changed since the lookup (`the merchant's acquiring record changed: look it up again`).
 //! On a chain without an enclave, records are public: the record and its route are read from the
-//! registry instead of a lookup.
+//! registry, proven under the pinned genesis, instead of a lookup.
 //!
 //! # Expiry of dynamic codes
 //!
@@ -44,9 +45,9 @@ use paychain_contracts::api::{MerchantView, RouteView, WalletView};
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::executor::Receipt;
-use paychain_contracts::genesis::{Genesis, GenesisValidator};
+use paychain_contracts::genesis::Genesis;
 use paychain_contracts::guardian;
-use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::{self, Amount, Currency};
 use paychain_contracts::registry::{self, Route};
 use paychain_contracts::tx::Call;
@@ -964,7 +965,7 @@ pub async fn pay_scanned(
     let quoted = Instant::now();
     let (tx_hash, receipt) = pay(client, key, &quote, wait).await?;
     let committed = Instant::now();
-    let certificate = wait_certificate(client, &tx_hash, wait).await?;
+    let certificate = wait_certificate(client, &tx_hash, &opts.pin, wait).await?;
     let steps = Steps {
         checks: (quoted - started).saturating_sub(quote.lookup_time),
         lookup: quote.lookup_time,
@@ -981,10 +982,11 @@ pub async fn pay_scanned(
 }
 
 /// Polls `paychain_certificate` until the certificate exists (the next block is committed), then
-/// checks it against the node's validator set.
+/// checks it against the pinned genesis (chain id and validator set), not the node's word.
 pub async fn wait_certificate(
     client: &rpc::Client,
     tx_hash: &Hash,
+    pin: &Pin,
     timeout: Duration,
 ) -> Result<TxCertificate, Error> {
     let deadline = Instant::now() + timeout;
@@ -1003,20 +1005,10 @@ pub async fn wait_certificate(
         }
         tokio::time::sleep(tx::POLL_INTERVAL.min(deadline - now)).await;
     };
-    let status = client.status().await?;
-    let validators: Vec<GenesisValidator> = status
-        .validators
-        .iter()
-        .map(|v| GenesisValidator {
-            name: v.name.clone(),
-            public_key: v.public_key,
-            power: v.power,
-        })
-        .collect();
-    cert.verify(&ChainId::new(status.chain_id), &validators)
+    cert.verify(&pin.chain_id, &pin.validators)
         .map_err(|e| Error::BadCertificate {
             tx_hash: *tx_hash,
-            reason: e.to_string(),
+            reason: format!("{e} (against genesis)"),
         })?;
     Ok(cert)
 }

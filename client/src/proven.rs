@@ -256,3 +256,279 @@ pub async fn read<T>(
         calls += 1;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
+    use super::*;
+    use paychain_contracts::block::{tx_root, Header};
+    use paychain_contracts::commit::{vote_sign_bytes, Commit, CommitSignature, PRECOMMIT};
+    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::genesis::{genesis_state, Genesis, GenesisValidator};
+    use paychain_contracts::governance::{Member, Role};
+    use paychain_contracts::grants::ProvenEntry;
+    use paychain_contracts::ids::{ChainId, PlatformId};
+    use paychain_contracts::state::{prove, MemStore, Overlay};
+
+    pub(crate) const NOW: u64 = 1_000_000;
+
+    fn validator() -> SecretKey {
+        SecretKey::from_seed([250; 32])
+    }
+
+    fn platform_key() -> SecretKey {
+        SecretKey::from_seed([7; 32])
+    }
+
+    fn genesis() -> Genesis {
+        Genesis {
+            chain_id: ChainId::new("test-chain"),
+            genesis_time_ms: 1_000,
+            validators: vec![GenesisValidator {
+                name: "v0".into(),
+                public_key: validator().public_key(),
+                power: 1,
+            }],
+            members: vec![Member {
+                id: PlatformId::new("platform-0").unwrap(),
+                name: "Platform 0".into(),
+                public_key: platform_key().public_key(),
+                roles: [Role::Platform].into_iter().collect(),
+            }],
+            enclave: None,
+        }
+    }
+
+    fn store(genesis: &Genesis) -> MemStore {
+        let mut store = MemStore::new();
+        store.apply(&genesis_state(genesis).unwrap());
+        store
+    }
+
+    /// The keys `f` reads over `store`.
+    pub(crate) fn keys_of(
+        store: &MemStore,
+        f: impl Fn(&Proven) -> Result<(), StateError>,
+    ) -> BTreeSet<Vec<u8>> {
+        // Run over a proven copy of every key read, until no new key is read.
+        let mut keys = BTreeSet::new();
+        loop {
+            let p = Proven {
+                entries: keys
+                    .iter()
+                    .map(|k: &Vec<u8>| (k.clone(), store.get(k).unwrap()))
+                    .collect(),
+                ..Proven::empty()
+            };
+            let _ = f(&p);
+            let new = p.unproven();
+            if new.is_empty() {
+                return keys;
+            }
+            keys.extend(new);
+        }
+    }
+
+    /// Evidence of `keys` in `store`, certified by block 2 of `chain` (time `time_ms`) signed by
+    /// `signers`.
+    pub(crate) fn evidence(
+        store: &MemStore,
+        chain: &ChainId,
+        keys: &BTreeSet<Vec<u8>>,
+        signers: &[SecretKey],
+        time_ms: u64,
+    ) -> StateEvidence {
+        let header = Header {
+            chain_id: chain.clone(),
+            height: 2,
+            time_ms,
+            proposer: validator().public_key(),
+            prev_block_hash: Hash::ZERO,
+            prev_app_hash: store.app_hash(),
+            prev_result_root: Hash::ZERO,
+            tx_root: tx_root(&[]),
+        };
+        let hash = header.hash();
+        let commit = Commit {
+            height: 2,
+            round: 0,
+            block_hash: hash,
+            signatures: signers
+                .iter()
+                .map(|v| CommitSignature {
+                    validator: v.public_key(),
+                    signature: v.sign(&vote_sign_bytes(
+                        chain,
+                        PRECOMMIT,
+                        2,
+                        0,
+                        Some(&hash),
+                        &v.public_key(),
+                    )),
+                })
+                .collect(),
+        };
+        let entries = keys
+            .iter()
+            .map(|k| ProvenEntry {
+                key: k.clone(),
+                value: store.get(k).unwrap(),
+                proof: prove(store, k).unwrap(),
+            })
+            .collect();
+        StateEvidence {
+            header,
+            commit,
+            entries,
+        }
+    }
+
+    fn member_keys(store: &MemStore) -> BTreeSet<Vec<u8>> {
+        keys_of(store, |s| {
+            governance::validators(s)?;
+            governance::member_by_key(s, &platform_key().public_key())?;
+            Ok(())
+        })
+    }
+
+    fn pin(genesis: &Genesis) -> Pin {
+        Pin::from_genesis(genesis)
+    }
+
+    #[test]
+    fn honest_evidence_is_read_with_the_contracts_decoders() {
+        let g = genesis();
+        let store = store(&g);
+        let keys = member_keys(&store);
+        assert_eq!(keys.len(), 3, "validators, the key index, the member");
+        let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        let proven = verify(&e, &pin(&g), &keys, 2, NOW).unwrap();
+        assert_eq!(proven.height, 2);
+        let m = governance::member_by_key(&proven, &platform_key().public_key())
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.id.as_str(), "platform-0");
+        assert!(proven.unproven().is_empty());
+        // A key that was not proven reads as absent and is noted, for the next call.
+        let other = SecretKey::from_seed([8; 32]).public_key();
+        assert!(governance::member_by_key(&proven, &other)
+            .unwrap()
+            .is_none());
+        assert_eq!(proven.unproven().len(), 1);
+    }
+
+    #[test]
+    fn a_forged_value_or_a_proof_of_another_state_is_refused() {
+        let g = genesis();
+        let store = store(&g);
+        let keys = member_keys(&store);
+        let index = governance::member_by_key_key(&platform_key().public_key());
+
+        // The hostile node says the sender is another platform's member.
+        let mut e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        let entry = e.entries.iter_mut().find(|x| x.key == index).unwrap();
+        entry.value = Some(paychain_contracts::codec::encode(
+            &PlatformId::new("platform-9").unwrap(),
+        ));
+        let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(
+            err.contains("does not hold for the value given") && err.contains("gov/"),
+            "{err}"
+        );
+
+        // Proofs of another state (where the index names platform-9) under this block's header.
+        let mut other = store.clone();
+        let mut ov = Overlay::new(&other);
+        ov.put(
+            index.clone(),
+            paychain_contracts::codec::encode(&PlatformId::new("platform-9").unwrap()),
+        );
+        let writes = ov.finish().unwrap();
+        other.apply(&writes);
+        let honest = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        let mut e = evidence(&other, &g.chain_id, &keys, &[validator()], NOW);
+        e.header = honest.header.clone();
+        e.commit = honest.commit.clone();
+        let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(err.contains("does not hold"), "{err}");
+        // ... and that state certified by a commit of its own is not signed by the genesis set.
+        let e = evidence(
+            &other,
+            &g.chain_id,
+            &keys,
+            &[SecretKey::from_seed([9; 32])],
+            NOW,
+        );
+        let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(
+            err.contains("block 2 is not certified by the genesis validator set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn forged_or_under_signed_commits_and_other_chains_are_refused() {
+        let g = genesis();
+        let store = store(&g);
+        let keys = member_keys(&store);
+        // No signature at all.
+        let e = evidence(&store, &g.chain_id, &keys, &[], NOW);
+        let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(err.contains("not certified by the genesis validator set"), "{err}");
+        // A forged signature in the genesis validator's name.
+        let mut e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        e.commit.signatures[0].signature = validator().sign(b"something else");
+        let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(err.contains("not certified by the genesis validator set"), "{err}");
+        // Under-signed: two genesis validators of equal power, one signs (1/2 is not > 2/3).
+        let mut g2 = g.clone();
+        g2.validators.push(GenesisValidator {
+            name: "v1".into(),
+            public_key: SecretKey::from_seed([251; 32]).public_key(),
+            power: 1,
+        });
+        let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        let err = verify(&e, &pin(&g2), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(err.contains("not certified by the genesis validator set"), "{err}");
+        // A header (and commit) of another chain.
+        let other = ChainId::new("attacker-chain");
+        let e = evidence(&store, &other, &keys, &[validator()], NOW);
+        let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(
+            err.contains("chain attacker-chain, genesis says test-chain"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn left_out_added_and_stale_entries_are_refused() {
+        let g = genesis();
+        let store = store(&g);
+        let keys = member_keys(&store);
+        let mut e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        e.entries.pop();
+        let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(err.contains("does not prove state key"), "{err}");
+
+        let mut fewer = keys.clone();
+        fewer.pop_first();
+        let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        let err = verify(&e, &pin(&g), &fewer, 2, NOW).unwrap_err().to_string();
+        assert!(err.contains("which was not asked"), "{err}");
+
+        // Old state: certified two minutes before the client's clock.
+        let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW - 120_000);
+        let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
+        assert!(err.contains("stale state") && err.contains("120 s ago"), "{err}");
+        // Certified block far behind the height the node itself reported.
+        let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        let err = verify(&e, &pin(&g), &keys, 40, NOW).unwrap_err().to_string();
+        assert!(
+            err.contains("stale state") && err.contains("behind the node's own height 40"),
+            "{err}"
+        );
+        // Within the bounds it is accepted.
+        let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW - 30_000);
+        verify(&e, &pin(&g), &keys, 2 + MAX_LAG_BLOCKS, NOW).unwrap();
+    }
+}

@@ -2,9 +2,11 @@
 //!
 //! The attacker is a JSON-RPC proxy that forwards every call to an honest node and rewrites what it
 //! likes of the answers. The client pins the network's genesis (`PAYCHAIN_GENESIS`, as every
-//! installation does), so `record put` must not seal to a key the attacker substituted, and
-//! `lookup` must not trust an enclave or an answer the genesis vendor root and the chain do not
-//! vouch for. A pass-through proxy is the positive control: through it, put and lookup work.
+//! installation does), so `record put` must not seal to a key the attacker substituted, nor take
+//! the sender's platform or the record's version from anything but state proven under the genesis
+//! validator set (`paychain_provenState`), and `lookup` must not trust an enclave, or an answer,
+//! that the genesis vendor root and the proven state do not vouch for. A pass-through proxy is the
+//! positive control: through it, put and lookup work.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,10 +16,14 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
 use paychain_api::method;
-use paychain_contracts::crypto::{sha256, SecretKey};
+use paychain_contracts::crypto::{sha256, Hash, SecretKey};
 use paychain_contracts::enclave::{Enclave, EnclaveConfig, KxSecret};
-use paychain_contracts::ids::ChainId;
-use paychain_tests::{existing_bin, Rpc, Testnet};
+use paychain_contracts::enclave_registry::{self, EnclaveEntry};
+use paychain_contracts::governance;
+use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+use paychain_contracts::registry::{self, AcquiringRecord};
+use paychain_contracts::state::{Entry, StateError, StateReader};
+use paychain_tests::{existing_bin, load_key, Rpc, Testnet};
 
 use crate::wallet::p as path;
 use serde_json::{json, Value};
@@ -84,6 +90,43 @@ fn serve(conn: TcpStream, upstream: &Rpc, rewrite: &dyn Fn(&str, Value) -> Value
             text.len()
         )?;
         writer.flush()?;
+    }
+}
+
+/// The state keys a contracts reader reads (so the test names no key layout of its own).
+#[derive(Default)]
+struct KeySpy(std::cell::RefCell<Vec<Vec<u8>>>);
+
+impl StateReader for KeySpy {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.0.borrow_mut().push(key.to_vec());
+        Ok(None)
+    }
+    fn bucket_entries(&self, _: u16) -> Result<Vec<Entry>, StateError> {
+        Ok(Vec::new())
+    }
+    fn bucket_hash(&self, _: u16) -> Result<Hash, StateError> {
+        Ok(Hash::ZERO)
+    }
+}
+
+/// The last key `read` reads.
+fn key_of(read: impl Fn(&KeySpy) -> Result<(), StateError>) -> Result<String> {
+    let spy = KeySpy::default();
+    let _ = read(&spy);
+    let keys = spy.0.into_inner();
+    Ok(hex::encode(keys.last().context("the reader reads no key")?))
+}
+
+/// Rewrites, in a `paychain_provenState` answer, the proven value of state key `key` (hex) with
+/// `forge`, keeping its genuine proof.
+fn forge_proven(v: &mut Value, key: &str, forge: &dyn Fn(Option<Vec<u8>>) -> Option<Vec<u8>>) {
+    let Some(entries) = v["entries"].as_array_mut() else {
+        return;
+    };
+    for e in entries.iter_mut().filter(|e| e["key"] == key) {
+        let value: Option<Vec<u8>> = serde_json::from_value(e["value"].clone()).unwrap_or(None);
+        e["value"] = json!(forge(value));
     }
 }
 
@@ -220,7 +263,7 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
     let evil_root = SecretKey::from_seed(sha256(&[b"attacker vendor root"]).0);
     let evil_enclave = Enclave::new(
         &sha256(&[b"attacker machine"]).0,
-        EnclaveConfig::new(chain_id),
+        EnclaveConfig::new(chain_id.clone()),
         None,
     )?;
     let evil_quote = serde_json::to_value(evil_enclave.certified_quote(&evil_root))?;
@@ -298,7 +341,7 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
     refused(
         "hostile node presents an enclave on a machine the genesis vendor never certified",
         &cli_via(&swap_enclave, &genesis, &lookup)?,
-        &["refusing to trust the node's enclave", "uncertified device"],
+        &["refusing to trust the node's enclave", "is not registered"],
     )?;
     // (5) An honest enclave status, then a forged answer (the acquiring details of its choosing
     // would need the trusted enclave's signature).
@@ -332,5 +375,207 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
         &["does not match the pinned genesis", "chain id"],
     )?;
     ensure!(record_version()? == 1, "a refused put reached the chain");
+
+    // What the client now takes from proven state only. The attacker keeps the genuine proofs
+    // and forges values, or serves proofs the genesis validator set did not certify.
+    let p0_key = load_key(Path::new(p0))?.public_key();
+    let mid_id = MerchantId::parse(&mid)?;
+    let platform0 = PlatformId::new("platform-0")?;
+    // (a) The sender's platform: its member-key index entry says another platform.
+    let index = key_of(|s| governance::member_by_key(s, &p0_key).map(drop))?;
+    let forge_platform = hostile_proxy(
+        upstream.clone(),
+        Arc::new(move |m, mut v| {
+            if m == method::ACCOUNT {
+                v["member"]["id"] = json!("platform-9");
+            }
+            if m == method::PROVEN_STATE {
+                forge_proven(&mut v, &index, &|_| {
+                    Some(paychain_contracts::codec::encode(
+                        &PlatformId::new("platform-9").unwrap_or_else(|_| unreachable!()),
+                    ))
+                });
+            }
+            v
+        }),
+    )?;
+    refused(
+        "(a) hostile node lies about the sender's platform id for record put",
+        &cli_via(&forge_platform, &genesis, &put)?,
+        &["the node's proof of state refused", "gov/member_key/", "does not hold"],
+    )?;
+    // (b) The record's version: the next put would be sealed to a version the chain never gives.
+    let record_key = key_of(|s| registry::record(s, &mid_id, &platform0).map(drop))?;
+    let forge_version = hostile_proxy(
+        upstream.clone(),
+        Arc::new(move |m, mut v| {
+            if m == method::RECORD {
+                v["record"]["version"] = json!(7);
+            }
+            if m == method::PROVEN_STATE {
+                forge_proven(&mut v, &record_key, &|value| {
+                    let mut r: AcquiringRecord =
+                        paychain_contracts::codec::decode(&value?, 1 << 20).ok()?;
+                    r.version = 7;
+                    Some(paychain_contracts::codec::encode(&r))
+                });
+            }
+            v
+        }),
+    )?;
+    refused(
+        "(b) hostile node lies about the record's version for record put",
+        &cli_via(&forge_version, &genesis, &put)?,
+        &["the node's proof of state refused", "reg/record/", "does not hold"],
+    )?;
+    ensure!(record_version()? == 1, "a refused put reached the chain");
+
+    // (c) An enclave on a machine the genesis vendor did certify (the attacker's own hardware),
+    // never registered, presented as the node's, registered and provisioned.
+    let vendor_root = load_key(&net.vendor_root_path())?;
+    let rogue = Enclave::new(
+        &sha256(&[b"attacker's certified machine"]).0,
+        EnclaveConfig::new(chain_id),
+        None,
+    )?;
+    let rogue_quote = rogue.certified_quote(&vendor_root);
+    let rogue_signer = rogue.signer();
+    let rogue_entry = EnclaveEntry {
+        quote: rogue_quote.clone(),
+        platform_id: platform0.clone(),
+        provisioned: true,
+        registered_at: 1,
+        provisioned_by: None,
+        retired: None,
+    };
+    let (entry_json, measurement) = (
+        serde_json::to_value(&rogue_entry)?,
+        serde_json::to_value(rogue.measurement())?,
+    );
+    let present_rogue = move |m: &str, v: &mut Value| {
+        if m == method::ENCLAVE {
+            if let Some(list) = v["enclaves"].as_array_mut() {
+                list.push(entry_json.clone());
+            }
+            v["node_enclave"]["signer"] = json!(rogue_signer.to_string());
+            v["node_enclave"]["measurement"] = measurement.clone();
+        }
+    };
+    let present = present_rogue.clone();
+    let rogue_json = hostile_proxy(
+        upstream.clone(),
+        Arc::new(move |m, mut v| {
+            present(m, &mut v);
+            v
+        }),
+    )?;
+    refused(
+        "(c) hostile node presents an unregistered enclave on a certified machine as serving",
+        &cli_via(&rogue_json, &genesis, &lookup)?,
+        &[
+            "refusing to trust the node's enclave",
+            &format!("enclave {rogue_signer} is not registered"),
+            "in the state certified by block",
+        ],
+    )?;
+    // ... and forges its registry entry into the proven state too.
+    let entry_key = key_of(|s| enclave_registry::enclave(s, &rogue_signer).map(drop))?;
+    let entry_bytes = paychain_contracts::codec::encode(&rogue_entry);
+    let rogue_proof = hostile_proxy(
+        upstream.clone(),
+        Arc::new(move |m, mut v| {
+            present_rogue(m, &mut v);
+            if m == method::PROVEN_STATE {
+                forge_proven(&mut v, &entry_key, &|_| Some(entry_bytes.clone()));
+            }
+            v
+        }),
+    )?;
+    refused(
+        "(c) hostile node forges a serving registry entry for its enclave into the proofs",
+        &cli_via(&rogue_proof, &genesis, &lookup)?,
+        &["the node's proof of state refused", "enc/enclave/", "does not hold"],
+    )?;
+
+    // (d) Proofs under a commit the genesis validator set did not sign: signatures dropped, or
+    // forged in the validators' names.
+    let under_signed = hostile_proxy(
+        upstream.clone(),
+        Arc::new(|m, mut v| {
+            if m == method::PROVEN_STATE {
+                v["commit"]["signatures"] = json!([]);
+            }
+            v
+        }),
+    )?;
+    for (what, args) in [("record put", &put[..]), ("lookup", &lookup[..])] {
+        refused(
+            &format!("(d) hostile node serves proofs under an unsigned commit for {what}"),
+            &cli_via(&under_signed, &genesis, args)?,
+            &["not certified by the genesis validator set"],
+        )?;
+    }
+    let forged_commit = hostile_proxy(
+        upstream.clone(),
+        Arc::new(|m, mut v| {
+            if m == method::PROVEN_STATE {
+                if let Some(sigs) = v["commit"]["signatures"].as_array_mut() {
+                    for s in sigs {
+                        s["signature"] = json!("11".repeat(64));
+                    }
+                }
+            }
+            v
+        }),
+    )?;
+    refused(
+        "(d) hostile node serves proofs under a forged commit",
+        &cli_via(&forged_commit, &genesis, &lookup)?,
+        &["not certified by the genesis validator set"],
+    )?;
+    // Proofs of another state: today's proofs under an older block's genuine header and commit
+    // (block 2, before the merchant and its record existed).
+    let (old_header, old_commit) = (
+        upstream
+            .block(2)?
+            .context("block 2")?
+            .get("header")
+            .cloned()
+            .context("header")?,
+        upstream.call(method::COMMIT, json!([2]))?,
+    );
+    let other_state = hostile_proxy(
+        upstream.clone(),
+        Arc::new(move |m, mut v| {
+            if m == method::PROVEN_STATE {
+                v["header"] = old_header.clone();
+                v["commit"] = old_commit.clone();
+            }
+            v
+        }),
+    )?;
+    refused(
+        "(d) hostile node serves proofs of another state under a genuine older commit",
+        &cli_via(&other_state, &genesis, &put)?,
+        &["the node's proof of state refused", "does not hold"],
+    )?;
+    ensure!(record_version()? == 1, "a refused put reached the chain");
+
+    // The honest path through the same kind of proxy still works: a second put (version 2, from
+    // proven state) and its lookup.
+    std::fs::write(
+        &info,
+        paychain_tests::acquiring_record("48020000", "P0-000456"),
+    )?;
+    let done = ok_json("record put (honest, again)", &cli_via(&honest, &genesis, &put)?)?;
+    ensure!(done["sealed"]["version"] == 2, "{done}");
+    ensure!(record_version()? == 2, "the honest put did not land");
+    let seen = ok_json("lookup (honest, again)", &cli_via(&honest, &genesis, &lookup)?)?;
+    ensure!(
+        seen["record"]
+            .as_str()
+            .is_some_and(|r| r.contains("P0-000456")),
+        "{seen}"
+    );
     Ok(())
 }

@@ -34,15 +34,14 @@ use paychain_contracts::enclave::audit::{
 };
 use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
 use paychain_contracts::enclave::{
-    open_answer, seal_record, verify_answer, BoxRandomness, KxPublicKey, KxSecret,
-    LookupAnswer, LookupRequest, Measurement, QueryError, RecordError, SealedRecord, SignedLookup,
-    NONCE_LEN,
+    open_answer, seal_record, verify_answer, BoxRandomness, KxPublicKey, KxSecret, LookupAnswer,
+    LookupRequest, Measurement, QueryError, RecordError, SealedRecord, SignedLookup, NONCE_LEN,
 };
 use paychain_contracts::enclave_registry::EnclaveConfig;
 use paychain_contracts::genesis::{Genesis, GenesisValidator};
+use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_contracts::state::{StateError, StateReader};
 use paychain_contracts::{enclave_registry, governance, registry};
-use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
 use rand::RngCore;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -1051,11 +1050,7 @@ mod tests {
             "{e}"
         );
         // ... or no enclave at all.
-        let s = with(
-            &f.store,
-            |s| enclave_registry::config(s).map(drop),
-            None,
-        );
+        let s = with(&f.store, |s| enclave_registry::config(s).map(drop), None);
         let e = refused(&f, &s);
         assert!(e.contains("no enclave configuration"), "{e}");
         // A quote from a device only another root certified is refused under genesis's root.
@@ -1099,11 +1094,23 @@ mod tests {
             check(s)
         });
         let validator = SecretKey::from_seed([250; 32]);
-        let e = evidence(&f.store, &f.chain, &keys, &[validator.clone()], NOW);
+        let e = evidence(
+            &f.store,
+            &f.chain,
+            &keys,
+            std::slice::from_ref(&validator),
+            NOW,
+        );
         let proven = crate::proven::verify(&e, &pin, &keys, 2, NOW).unwrap();
-        check_enclave(&proven, &signer, &f.enclave.measurement(), &f.chain, &f.anchor)
-            .unwrap()
-            .unwrap();
+        check_enclave(
+            &proven,
+            &signer,
+            &f.enclave.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap();
         assert!(proven.unproven().is_empty());
 
         let retired = with_entry(&f.store, signer, |e| {

@@ -70,7 +70,9 @@ pub enum Error {
     #[error("certified state: {0}")]
     Undecodable(String),
     /// The readers kept asking for keys not proven yet.
-    #[error("still reading unproven state keys after {MAX_ROUNDS} calls (or more than {MAX_KEYS} keys)")]
+    #[error(
+        "still reading unproven state keys after {MAX_ROUNDS} calls (or more than {MAX_KEYS} keys)"
+    )]
     TooManyKeys,
 }
 
@@ -146,8 +148,8 @@ pub fn verify(
     now_ms: u64,
 ) -> Result<Proven, Error> {
     let (height, block_hash, entries) =
-        verify_certified(evidence, &pin.chain_id, &pin.validators, 0, |_| false).map_err(
-            |e| match e {
+        verify_certified(evidence, &pin.chain_id, &pin.validators, 0, |_| false).map_err(|e| {
+            match e {
                 EvidenceError::NotCertified { height, reason } => Error::Refused(format!(
                     "block {height} is not certified by the genesis validator set: {reason}"
                 )),
@@ -156,8 +158,8 @@ pub fn verify(
                     pin.chain_id
                 )),
                 e => Error::Refused(e.to_string()),
-            },
-        )?;
+            }
+        })?;
     if let Some(k) = keys.iter().find(|k| !entries.contains_key(*k)) {
         return Err(Error::Refused(format!(
             "it does not prove state key {}, which was asked",
@@ -474,12 +476,18 @@ pub(crate) mod tests {
         // No signature at all.
         let e = evidence(&store, &g.chain_id, &keys, &[], NOW);
         let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
-        assert!(err.contains("not certified by the genesis validator set"), "{err}");
+        assert!(
+            err.contains("not certified by the genesis validator set"),
+            "{err}"
+        );
         // A forged signature in the genesis validator's name.
         let mut e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
         e.commit.signatures[0].signature = validator().sign(b"something else");
         let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
-        assert!(err.contains("not certified by the genesis validator set"), "{err}");
+        assert!(
+            err.contains("not certified by the genesis validator set"),
+            "{err}"
+        );
         // Under-signed: two genesis validators of equal power, one signs (1/2 is not > 2/3).
         let mut g2 = g.clone();
         g2.validators.push(GenesisValidator {
@@ -488,8 +496,13 @@ pub(crate) mod tests {
             power: 1,
         });
         let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
-        let err = verify(&e, &pin(&g2), &keys, 2, NOW).unwrap_err().to_string();
-        assert!(err.contains("not certified by the genesis validator set"), "{err}");
+        let err = verify(&e, &pin(&g2), &keys, 2, NOW)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not certified by the genesis validator set"),
+            "{err}"
+        );
         // A header (and commit) of another chain.
         let other = ChainId::new("attacker-chain");
         let e = evidence(&store, &other, &keys, &[validator()], NOW);
@@ -513,16 +526,23 @@ pub(crate) mod tests {
         let mut fewer = keys.clone();
         fewer.pop_first();
         let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
-        let err = verify(&e, &pin(&g), &fewer, 2, NOW).unwrap_err().to_string();
+        let err = verify(&e, &pin(&g), &fewer, 2, NOW)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("which was not asked"), "{err}");
 
         // Old state: certified two minutes before the client's clock.
         let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW - 120_000);
         let err = verify(&e, &pin(&g), &keys, 2, NOW).unwrap_err().to_string();
-        assert!(err.contains("stale state") && err.contains("120 s ago"), "{err}");
+        assert!(
+            err.contains("stale state") && err.contains("120 s ago"),
+            "{err}"
+        );
         // Certified block far behind the height the node itself reported.
         let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
-        let err = verify(&e, &pin(&g), &keys, 40, NOW).unwrap_err().to_string();
+        let err = verify(&e, &pin(&g), &keys, 40, NOW)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("stale state") && err.contains("behind the node's own height 40"),
             "{err}"

@@ -402,7 +402,11 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
     refused(
         "(a) hostile node lies about the sender's platform id for record put",
         &cli_via(&forge_platform, &genesis, &put)?,
-        &["the node's proof of state refused", "gov/member_key/", "does not hold"],
+        &[
+            "the node's proof of state refused",
+            "gov/member_key/",
+            "does not hold",
+        ],
     )?;
     // (b) The record's version: the next put would be sealed to a version the chain never gives.
     let record_key = key_of(|s| registry::record(s, &mid_id, &platform0).map(drop))?;
@@ -426,7 +430,11 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
     refused(
         "(b) hostile node lies about the record's version for record put",
         &cli_via(&forge_version, &genesis, &put)?,
-        &["the node's proof of state refused", "reg/record/", "does not hold"],
+        &[
+            "the node's proof of state refused",
+            "reg/record/",
+            "does not hold",
+        ],
     )?;
     ensure!(record_version()? == 1, "a refused put reached the chain");
 
@@ -494,7 +502,11 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
     refused(
         "(c) hostile node forges a serving registry entry for its enclave into the proofs",
         &cli_via(&rogue_proof, &genesis, &lookup)?,
-        &["the node's proof of state refused", "enc/enclave/", "does not hold"],
+        &[
+            "the node's proof of state refused",
+            "enc/enclave/",
+            "does not hold",
+        ],
     )?;
 
     // (d) Proofs under a commit the genesis validator set did not sign: signatures dropped, or
@@ -561,16 +573,47 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
     )?;
     ensure!(record_version()? == 1, "a refused put reached the chain");
 
+    // The node's bounds on `paychain_provenState`: clear refusals, nothing echoed at length.
+    let too_many: Vec<String> = (0..=paychain_api::chain::MAX_PROVEN_KEYS)
+        .map(|i| hex::encode(format!("k{i}")))
+        .collect();
+    let e = upstream.call_err(method::PROVEN_STATE, json!([too_many]))?;
+    ensure!(
+        e.code == 2006 && e.message.contains("33 keys asked, at most 32"),
+        "{e}"
+    );
+    let e = upstream.call_err(method::PROVEN_STATE, json!([["ab".repeat(513)]]))?;
+    ensure!(
+        e.code == 2006 && e.message.contains("longer than 512 bytes"),
+        "{e}"
+    );
+    let e = upstream.call_err(method::PROVEN_STATE, json!([["zz".repeat(200)]]))?;
+    ensure!(
+        e.code == -32602 && e.message.contains("not hex") && e.message.len() < 200,
+        "{e}"
+    );
+    let e = upstream.call_err(method::PROVEN_STATE, json!(["not an array"]))?;
+    ensure!(
+        e.code == -32602 && e.message.contains("invalid keys"),
+        "{e}"
+    );
+
     // The honest path through the same kind of proxy still works: a second put (version 2, from
     // proven state) and its lookup.
     std::fs::write(
         &info,
         paychain_tests::acquiring_record("48020000", "P0-000456"),
     )?;
-    let done = ok_json("record put (honest, again)", &cli_via(&honest, &genesis, &put)?)?;
+    let done = ok_json(
+        "record put (honest, again)",
+        &cli_via(&honest, &genesis, &put)?,
+    )?;
     ensure!(done["sealed"]["version"] == 2, "{done}");
     ensure!(record_version()? == 2, "the honest put did not land");
-    let seen = ok_json("lookup (honest, again)", &cli_via(&honest, &genesis, &lookup)?)?;
+    let seen = ok_json(
+        "lookup (honest, again)",
+        &cli_via(&honest, &genesis, &lookup)?,
+    )?;
     ensure!(
         seen["record"]
             .as_str()

@@ -10,17 +10,17 @@ use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::PendingSubscriptionSink;
 use malachitebft_app::types::codec::Codec;
 use malachitebft_core_types::CommitCertificate;
+use paychain_api::chain::{MAX_PROVEN_KEYS, MAX_PROVEN_KEY_BYTES};
 use paychain_api::{
     AccountView, BlockView, ChainApiServer, ErrorCode, EventFilter, EventNotification,
     MerchantView, Param, RecordView, RouteView, StatusView, SubmitItem, SubmitView,
     SubscriptionApiServer, TxStatus, TxView, ValidatorView,
 };
-use paychain_api::chain::{MAX_PROVEN_KEYS, MAX_PROVEN_KEY_BYTES};
 use paychain_contracts::certificate::TxCertificate;
-use paychain_contracts::grants::StateEvidence;
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::commit::{Commit, CommitSignature};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
+use paychain_contracts::grants::StateEvidence;
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::reads::{self, Query, SealedReply};
 use paychain_contracts::{executor, governance, merkle, registry};

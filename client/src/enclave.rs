@@ -240,8 +240,10 @@ pub struct PreparedPut {
 /// next version), after checking the node serves that chain with that key; the bytes as they are on
 /// a chain without one. A node that reports other keys than genesis gets nothing.
 ///
-/// The version is read from committed state: a put of the same platform's record still in flight makes
-/// this one fail to open later (the AAD names the wrong version), so send one put at a time.
+/// The sender's platform and the version are read from state proven under the pinned genesis
+/// ([`crate::proven`]), not taken on the node's word. The version is that of committed state: a put of
+/// the same platform's record still in flight makes this one fail to open later (the AAD names the
+/// wrong version), so send one put at a time.
 pub async fn prepare_put(
     client: &rpc::Client,
     sender: &PublicKey,

@@ -573,6 +573,50 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
     )?;
     ensure!(record_version()? == 1, "a refused put reached the chain");
 
+    // The merchant entry a payer sees (and `pay` routes by) comes from proven state too: a lie in
+    // `paychain_merchant` is not used, a forged proof is refused.
+    let merchant_key = key_of(|s| registry::merchant(s, &mid_id).map(drop))?;
+    let rename = |v: Option<Vec<u8>>| -> Option<Vec<u8>> {
+        let mut m: registry::Merchant = paychain_contracts::codec::decode(&v?, 1 << 20).ok()?;
+        m.name = "Attacker Noodles".into();
+        Some(paychain_contracts::codec::encode(&m))
+    };
+    let forge_merchant = hostile_proxy(
+        upstream.clone(),
+        Arc::new(move |m, mut v| {
+            if m == method::MERCHANT {
+                v["merchant"]["name"] = json!("Attacker Noodles");
+            }
+            v
+        }),
+    )?;
+    let shown = ok_json(
+        "public lookup through a node that lies in paychain_merchant",
+        &cli_via(&forge_merchant, &genesis, &["lookup", &mid])?,
+    )?;
+    ensure!(
+        shown["merchant"]["name"] == "Noodle House",
+        "the client showed the node's word: {shown}"
+    );
+    let forge_merchant_proof = hostile_proxy(
+        upstream.clone(),
+        Arc::new(move |m, mut v| {
+            if m == method::PROVEN_STATE {
+                forge_proven(&mut v, &merchant_key, &rename);
+            }
+            v
+        }),
+    )?;
+    refused(
+        "hostile node forges the merchant entry into the proofs",
+        &cli_via(&forge_merchant_proof, &genesis, &["lookup", &mid])?,
+        &[
+            "the node's proof of state refused",
+            "reg/merchant/",
+            "does not hold",
+        ],
+    )?;
+
     // The node's bounds on `paychain_provenState`: clear refusals, nothing echoed at length.
     let too_many: Vec<String> = (0..=paychain_api::chain::MAX_PROVEN_KEYS)
         .map(|i| hex::encode(format!("k{i}")))

@@ -1,5 +1,5 @@
 //! Chain: status, transactions (single and batch submission), blocks, commits, certificates,
-//! accounts, merchants and acquiring records; and the block and event subscriptions.
+//! accounts, merchants and acquiring records, proven state; and the block and event subscriptions.
 
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
@@ -121,8 +121,8 @@ const HEX64: &str = "string: 64 hex characters";
 pub const AREA: Area = Area {
     name: "Chain",
     traits: "ChainApi, SubscriptionApi",
-    summary: "Status, transactions, blocks, commits, certificates, accounts, merchants and records; \
-              the block and event subscriptions (WebSocket).",
+    summary: "Status, transactions, blocks, commits, certificates, accounts, merchants and records, \
+              proven state; the block and event subscriptions (WebSocket).",
     methods: &[
         MethodDoc {
             name: method::STATUS,

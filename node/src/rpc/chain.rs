@@ -1,6 +1,7 @@
 //! [`ChainApiServer`] and [`SubscriptionApiServer`]: status, single submission, transactions,
-//! blocks, commits, certificates, accounts, merchants, records, and the block and event
-//! subscriptions. Batch submission is in [`super::submit`].
+//! blocks, commits, certificates, accounts, merchants, records, proven state (built by
+//! `crate::enclave::proven_state`), and the block and event subscriptions. Batch submission is in
+//! [`super::submit`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

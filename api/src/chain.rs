@@ -98,7 +98,7 @@ pub trait ChainApi {
     /// key asked (hex) in the state that header certifies, for a client to check against the
     /// validator set it pinned from genesis.
     #[method(name = "provenState")]
-    fn proven_state(&self, keys: Param<Vec<String>>) -> RpcResult<StateEvidence>;
+    async fn proven_state(&self, keys: Param<Vec<String>>) -> RpcResult<StateEvidence>;
 }
 
 /// Subscriptions (WebSocket). A trait of their own: the block notification has the name of the

@@ -398,8 +398,6 @@ pub enum LookupError {
     Malformed(String),
     #[error("node storage error: {0}")]
     Storage(String),
-    #[error("{0}")]
-    NoCertifiedState(String),
 }
 
 impl LookupError {
@@ -414,7 +412,6 @@ impl LookupError {
             LookupError::AuditRefused(_) => ErrorCode::AuditRefused,
             LookupError::Malformed(_) => ErrorCode::MalformedLookup,
             LookupError::Storage(_) => ErrorCode::Internal,
-            LookupError::NoCertifiedState(_) => ErrorCode::NoCertifiedState,
         }
     }
 
@@ -549,80 +546,25 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
 /// How long a lookup waits for the node's first commit after a start (the state the last block
 /// certifies is known from the first block committed by this process on), and for the next block
 /// when the last one changed what the lookup reads.
-const BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The evidence for `lookup`: the last committed block's header and commit certificate, and the
 /// proofs of what the decision reads in the state its header certifies (the state before it);
-/// with the host's own reading of that decision (see [`from_certified_state`]).
+/// with the host's own reading of that decision.
+///
+/// That state is one block behind the newest. When the last block wrote a key the lookup reads
+/// (a record just put, a role just granted), the lookup waits for the next block (at most
+/// [`BLOCK_WAIT`]), so that what was committed before it is asked is what it sees.
 fn evidence(
     shared: &Shared,
     lookup: &SignedLookup,
 ) -> Result<(StateEvidence, grants::Decision), LookupError> {
-    from_certified_state(shared, |state, header, commit| {
-        Ok(grants::build_evidence(
-            state,
-            &lookup.request,
-            header,
-            commit,
-            |key| state.prove(key),
-        )?)
-    })
-    .map_err(|e| match e {
-        LookupError::NoCertifiedState(why) => LookupError::Refused(why),
-        e => e,
-    })
-}
-
-/// Most state keys one [`proven_state`] call proves.
-pub const MAX_PROVEN_KEYS: usize = paychain_api::chain::MAX_PROVEN_KEYS;
-
-/// What `paychain_provenState` answers: the last committed block's header and commit certificate,
-/// and a proof of each of `keys` (inclusion or exclusion) in the state that header certifies (see
-/// [`from_certified_state`]). Keys are deduplicated; the caller bounds their number and size.
-pub fn proven_state(shared: &Shared, keys: &[Vec<u8>]) -> Result<StateEvidence, LookupError> {
-    let keys: BTreeSet<&Vec<u8>> = keys.iter().collect();
-    from_certified_state(shared, |state, header, commit| {
-        let mut entries = Vec::with_capacity(keys.len());
-        for key in &keys {
-            entries.push(grants::ProvenEntry {
-                key: key.to_vec(),
-                value: state.get(key)?,
-                proof: state.prove(key)?,
-            });
-        }
-        Ok((
-            StateEvidence {
-                header,
-                commit,
-                entries,
-            },
-            (),
-        ))
-    })
-    .map(|(evidence, ())| evidence)
-}
-
-/// Builds, with `build`, evidence of the state the last committed block `H`'s header certifies
-/// (the state after `H - 1`, kept by `Storage::keep_previous_state`), passing it `H`'s header
-/// and commit certificate.
-///
-/// That state is one block behind the newest. When the last block wrote a key the evidence
-/// proves (a record just put, a role just granted), this waits for the next block (at most
-/// [`BLOCK_WAIT`]) and builds again, so that what was committed before the call is what it shows.
-fn from_certified_state<T>(
-    shared: &Shared,
-    build: impl Fn(
-        &crate::storage::PreviousState<'_>,
-        Header,
-        Commit,
-    ) -> Result<(StateEvidence, T), LookupError>,
-) -> Result<(StateEvidence, T), LookupError> {
     let mut first = None;
     let mut after = 0;
     loop {
         let Some(state) = shared.storage.wait_previous_state(after, BLOCK_WAIT) else {
             return first.ok_or_else(|| {
-                LookupError::NoCertifiedState(format!(
+                LookupError::Refused(format!(
                     "this node has committed no block in the {} s since it started, so it has no certified state to answer from yet; retry after its next block",
                     BLOCK_WAIT.as_secs()
                 ))
@@ -635,7 +577,9 @@ fn from_certified_state<T>(
                 "block {height}'s header does not carry the app hash of the state before it"
             )));
         }
-        let built = build(&state, header, commit)?;
+        let built = grants::build_evidence(&state, &lookup.request, header, commit, |key| {
+            state.prove(key)
+        })?;
         let stale = built
             .0
             .entries
@@ -647,6 +591,53 @@ fn from_certified_state<T>(
         first = Some(built);
         after = height;
     }
+}
+
+/// One attempt at what `paychain_provenState` answers, without waiting: the last committed block
+/// `H`'s header and commit certificate, and a proof of each of `keys` (inclusion or exclusion) in
+/// the state that header certifies (the state after `H - 1`), once that is the state after block
+/// `after` or a later one; with whether the last block wrote one of `keys` (the answer then does
+/// not show that write: the caller may wait for the next block and ask again). `None` when there
+/// is no such state yet (no block committed since the node started). Keys are deduplicated; the
+/// caller bounds their number and size, and does the waiting (the RPC waits on the async side, so
+/// that no pool thread is held while a block is awaited).
+pub fn proven_state_now(
+    shared: &Shared,
+    keys: &[Vec<u8>],
+    after: u64,
+) -> Result<Option<(StateEvidence, bool)>, LookupError> {
+    let keys: BTreeSet<&Vec<u8>> = keys.iter().collect();
+    let Some(state) = shared
+        .storage
+        .wait_previous_state(after, std::time::Duration::ZERO)
+    else {
+        return Ok(None);
+    };
+    let height = state.height() + 1;
+    let (header, commit) = certified_block(shared, height)?;
+    if header.prev_app_hash != state.app_hash() {
+        return Err(LookupError::Storage(format!(
+            "block {height}'s header does not carry the app hash of the state before it"
+        )));
+    }
+    let mut entries = Vec::with_capacity(keys.len());
+    let mut written = false;
+    for key in &keys {
+        written |= state.written_by_last_block(key);
+        entries.push(grants::ProvenEntry {
+            key: key.to_vec(),
+            value: state.get(key)?,
+            proof: state.prove(key)?,
+        });
+    }
+    Ok(Some((
+        StateEvidence {
+            header,
+            commit,
+            entries,
+        },
+        written,
+    )))
 }
 
 /// The header and commit of block `height`, read once per height.

@@ -443,7 +443,7 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
     let vendor_root = load_key(&net.vendor_root_path())?;
     let rogue = Enclave::new(
         &sha256(&[b"attacker's certified machine"]).0,
-        EnclaveConfig::new(chain_id),
+        EnclaveConfig::new(chain_id.clone()),
         None,
     )?;
     let rogue_quote = rogue.certified_quote(&vendor_root);
@@ -653,6 +653,44 @@ fn n1_hostile_node_cannot_redirect_a_put_or_forge_a_lookup() -> Result<()> {
         &cli_via(&honest, &genesis, &put)?,
     )?;
     ensure!(done["sealed"]["version"] == 2, "{done}");
+    // Proven state shows what was committed before the call, even when it is in the last block
+    // (whose header does not certify its writes yet: the node waits for the next one). A
+    // transaction, then at once its effect read through the SDK's verifier.
+    let p0_secret = load_key(Path::new(p0))?;
+    let nonce = upstream.nonce(&p0_key)?;
+    let tx = paychain_tests::txs::signed(
+        &p0_secret,
+        chain_id.as_str(),
+        nonce,
+        paychain_tests::txs::register(&paychain_tests::txs::merchant_key(77), "Other Noodles"),
+    );
+    let hash = upstream
+        .submit(&tx.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    upstream.wait_committed(&hash, crate::PROGRESS)?;
+    let committed_at = upstream.tx(&hash)?["height"]
+        .as_u64()
+        .context("tx height")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (seen, proven) = rt.block_on(async {
+        let client = paychain_client::rpc::Client::new(&upstream.url())?;
+        let pin = paychain_client::enclave::Pin::load(&genesis)?;
+        let height = client.status().await?.height;
+        anyhow::Ok(
+            paychain_client::proven::read(&client, &pin, height, |s| {
+                paychain_contracts::executor::nonce(s, &p0_key)
+            })
+            .await?,
+        )
+    })?;
+    ensure!(
+        seen == nonce + 1 && proven.height > committed_at,
+        "proven state after a tx committed in block {committed_at}: nonce {seen} (expected {}), certified by block {}",
+        nonce + 1,
+        proven.height
+    );
     ensure!(record_version()? == 2, "the honest put did not land");
     let seen = ok_json(
         "lookup (honest, again)",

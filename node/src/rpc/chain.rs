@@ -182,12 +182,61 @@ impl ChainApiServer for Rpc {
         Ok(RecordView { record })
     }
 
-    fn proven_state(&self, keys: Param<Vec<String>>) -> RpcResult<StateEvidence> {
-        let keys = proven_keys(keys)?;
-        crate::enclave::proven_state(&self.shared, &keys).map_err(|e| match e {
-            crate::enclave::LookupError::Storage(detail) => internal(detail),
-            e => e.code().err(e.to_string()),
-        })
+    async fn proven_state(&self, keys: Param<Vec<String>>) -> RpcResult<StateEvidence> {
+        proven_state(self, proven_keys(keys)?).await
+    }
+}
+
+/// `paychain_provenState` (runs on the async worker, see `guard::runs_inline`): each attempt
+/// builds its proofs on the pool ([`crate::enclave::proven_state_now`]); between attempts it waits
+/// for the next commit on the async side, holding no pool thread. It waits when the node has
+/// committed no block since it started, and once when the last block wrote an asked key (so that
+/// the answer shows what was committed before the call), at most
+/// [`crate::enclave::BLOCK_WAIT`] in all.
+async fn proven_state(rpc: &Rpc, keys: Vec<Vec<u8>>) -> Result<StateEvidence, ErrorObjectOwned> {
+    let keys = Arc::new(keys);
+    // Subscribed before the first attempt, so that no commit after it is missed.
+    let mut blocks = rpc.shared.subscribe_blocks();
+    let deadline = tokio::time::Instant::now() + crate::enclave::BLOCK_WAIT;
+    let mut first: Option<StateEvidence> = None;
+    let mut after = 0;
+    loop {
+        let (shared, k) = (rpc.shared.clone(), keys.clone());
+        let attempt = rpc
+            .pool
+            .call(move || crate::enclave::proven_state_now(&shared, &k, after))
+            .await?
+            .map_err(|e| match e {
+                crate::enclave::LookupError::Storage(detail) => internal(detail),
+                e => e.code().err(e.to_string()),
+            })?;
+        match attempt {
+            Some((evidence, false)) => return Ok(evidence),
+            Some((evidence, true)) => {
+                if first.is_some() {
+                    return Ok(evidence);
+                }
+                after = evidence.header.height;
+                first = Some(evidence);
+            }
+            None => {}
+        }
+        // The next commit (tip > after: the state after `after` is then certified).
+        loop {
+            match tokio::time::timeout_at(deadline, blocks.recv()).await {
+                Ok(Ok(tip)) if tip > after => break,
+                Ok(Ok(_)) => continue,
+                Ok(Err(RecvError::Lagged(_))) => break,
+                Ok(Err(RecvError::Closed)) | Err(_) => {
+                    return first.ok_or_else(|| {
+                        ErrorCode::NoCertifiedState.err(format!(
+                            "this node has committed no block in the {} s since it started, so it has no certified state to prove from yet; retry after its next block",
+                            crate::enclave::BLOCK_WAIT.as_secs()
+                        ))
+                    })
+                }
+            }
+        }
     }
 }
 

@@ -35,6 +35,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use paychain_contracts::crypto::Hash;
+use paychain_contracts::genesis::GenesisValidator;
 use paychain_contracts::governance;
 use paychain_contracts::grants::{
     printable_key, same_validator_set, verify_certified, EvidenceError, ProvenEntries,
@@ -240,14 +241,7 @@ pub async fn read<T>(
         let (validators, out) = run(&state);
         let unproven = state.unproven();
         if unproven.is_empty() && calls > 0 {
-            let validators = validators.map_err(|e| Error::Undecodable(e.0))?;
-            if !same_validator_set(&validators, &pin.validators) {
-                return Err(Error::Undecodable(format!(
-                    "the validator set at block {} differs from genesis (a changed validator set is not supported: pin the new genesis)",
-                    state.height
-                )));
-            }
-            let out = out.map_err(|e| Error::Undecodable(e.0))?;
+            let out = conclude(&state, pin, validators, out)?;
             return Ok((out, state));
         }
         keys.extend(unproven);
@@ -257,6 +251,24 @@ pub async fn read<T>(
         state = fetch_proven(client, pin, &keys, node_height).await?;
         calls += 1;
     }
+}
+
+/// The end of a [`read`] whose last run over `state` read proven keys only: its result `out`,
+/// once the validator set in `state` (`validators`) is the pinned one.
+fn conclude<T>(
+    state: &Proven,
+    pin: &Pin,
+    validators: Result<Vec<GenesisValidator>, StateError>,
+    out: Result<T, StateError>,
+) -> Result<T, Error> {
+    let validators = validators.map_err(|e| Error::Undecodable(e.0))?;
+    if !same_validator_set(&validators, &pin.validators) {
+        return Err(Error::Undecodable(format!(
+            "the validator set at block {} differs from genesis (a changed validator set is not supported: pin the new genesis)",
+            state.height
+        )));
+    }
+    out.map_err(|e| Error::Undecodable(e.0))
 }
 
 #[cfg(test)]
@@ -270,7 +282,7 @@ pub(crate) mod tests {
     use paychain_contracts::governance::{Member, Role};
     use paychain_contracts::grants::ProvenEntry;
     use paychain_contracts::ids::{ChainId, PlatformId};
-    use paychain_contracts::state::{prove, MemStore, Overlay};
+    use paychain_contracts::state::{prove_with, MemStore, Overlay};
 
     pub(crate) const NOW: u64 = 1_000_000;
 
@@ -370,12 +382,14 @@ pub(crate) mod tests {
                 })
                 .collect(),
         };
+        // The bucket tree once, not once per key (a debug build hashes every bucket slowly).
+        let tree = paychain_contracts::merkle::Tree::new(&store.all_bucket_hashes().unwrap());
         let entries = keys
             .iter()
             .map(|k| ProvenEntry {
                 key: k.clone(),
                 value: store.get(k).unwrap(),
-                proof: prove(store, k).unwrap(),
+                proof: prove_with(store, k, |b| Ok(tree.proof(usize::from(b)).unwrap())).unwrap(),
             })
             .collect();
         StateEvidence {
@@ -550,5 +564,36 @@ pub(crate) mod tests {
         // Within the bounds it is accepted.
         let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW - 30_000);
         verify(&e, &pin(&g), &keys, 2 + MAX_LAG_BLOCKS, NOW).unwrap();
+    }
+
+    #[test]
+    fn a_certified_state_with_another_validator_set_is_not_followed() {
+        let g = genesis();
+        let mut store = store(&g);
+        let other = vec![GenesisValidator {
+            name: "v1".into(),
+            public_key: SecretKey::from_seed([251; 32]).public_key(),
+            power: 1,
+        }];
+        let key = keys_of(&store, |s| governance::validators(s).map(drop))
+            .pop_first()
+            .unwrap();
+        let mut ov = Overlay::new(&store);
+        ov.put(key, paychain_contracts::codec::encode(&other));
+        let writes = ov.finish().unwrap();
+        store.apply(&writes);
+        let keys = member_keys(&store);
+        // Certified by the genesis validator (the commit verifies), but the set in state differs.
+        let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        let proven = verify(&e, &pin(&g), &keys, 2, NOW).unwrap();
+        let err = conclude(&proven, &pin(&g), governance::validators(&proven), Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("differs from genesis"), "{err}");
+        // The genesis state concludes.
+        let store = super::tests::store(&g);
+        let e = evidence(&store, &g.chain_id, &keys, &[validator()], NOW);
+        let proven = verify(&e, &pin(&g), &keys, 2, NOW).unwrap();
+        conclude(&proven, &pin(&g), governance::validators(&proven), Ok(())).unwrap();
     }
 }

@@ -29,11 +29,11 @@ use crate::wallet::p as path;
 use serde_json::{json, Value};
 
 /// How the attacker rewrites a successful answer to `method`.
-type Rewrite = Arc<dyn Fn(&str, Value) -> Value + Send + Sync>;
+pub(crate) type Rewrite = Arc<dyn Fn(&str, Value) -> Value + Send + Sync>;
 
 /// A JSON-RPC proxy on 127.0.0.1 in front of `upstream`, rewriting answers with `rewrite`. It
 /// lives as long as the test process (its threads block on accept).
-fn hostile_proxy(upstream: Rpc, rewrite: Rewrite) -> Result<String> {
+pub(crate) fn hostile_proxy(upstream: Rpc, rewrite: Rewrite) -> Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}", listener.local_addr()?);
     std::thread::spawn(move || {
@@ -131,7 +131,7 @@ fn forge_proven(v: &mut Value, key: &str, forge: &dyn Fn(Option<Vec<u8>>) -> Opt
 }
 
 /// `paychain --rpc URL --json ARGS` with the network's genesis pinned.
-fn cli_via(url: &str, genesis: &Path, args: &[&str]) -> Result<Output> {
+pub(crate) fn cli_via(url: &str, genesis: &Path, args: &[&str]) -> Result<Output> {
     Command::new(existing_bin("paychain")?)
         .args(["--rpc", url, "--json"])
         .args(args)

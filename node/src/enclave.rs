@@ -72,6 +72,7 @@ use paychain_contracts::governance::{self, Role};
 use paychain_contracts::grants::{self, AnswerError, StateEvidence};
 use paychain_contracts::ids::{ChainId, PlatformId};
 use paychain_contracts::registry;
+use paychain_contracts::state::StateReader as _;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 
 use rand::RngCore;
@@ -558,7 +559,7 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
 /// How long a lookup waits for the node's first commit after a start (the state the last block
 /// certifies is known from the first block committed by this process on), and for the next block
 /// when the last one changed what the lookup reads.
-const BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The evidence for `lookup`: the last committed block's header and commit certificate, and the
 /// proofs of what the decision reads in the state its header certifies (the state before it);
@@ -603,6 +604,53 @@ fn evidence(
         first = Some(built);
         after = height;
     }
+}
+
+/// One attempt at what `paychain_provenState` answers, without waiting: the last committed block
+/// `H`'s header and commit certificate, and a proof of each of `keys` (inclusion or exclusion) in
+/// the state that header certifies (the state after `H - 1`), once that is the state after block
+/// `after` or a later one; with whether the last block wrote one of `keys` (the answer then does
+/// not show that write: the caller may wait for the next block and ask again). `None` when there
+/// is no such state yet (no block committed since the node started). Keys are deduplicated; the
+/// caller bounds their number and size, and does the waiting (the RPC waits on the async side, so
+/// that no pool thread is held while a block is awaited).
+pub fn proven_state_now(
+    shared: &Shared,
+    keys: &[Vec<u8>],
+    after: u64,
+) -> Result<Option<(StateEvidence, bool)>, LookupError> {
+    let keys: BTreeSet<&Vec<u8>> = keys.iter().collect();
+    let Some(state) = shared
+        .storage
+        .wait_previous_state(after, std::time::Duration::ZERO)
+    else {
+        return Ok(None);
+    };
+    let height = state.height() + 1;
+    let (header, commit) = certified_block(shared, height)?;
+    if header.prev_app_hash != state.app_hash() {
+        return Err(LookupError::Storage(format!(
+            "block {height}'s header does not carry the app hash of the state before it"
+        )));
+    }
+    let mut entries = Vec::with_capacity(keys.len());
+    let mut written = false;
+    for key in &keys {
+        written |= state.written_by_last_block(key);
+        entries.push(grants::ProvenEntry {
+            key: key.to_vec(),
+            value: state.get(key)?,
+            proof: state.prove(key)?,
+        });
+    }
+    Ok(Some((
+        StateEvidence {
+            header,
+            commit,
+            entries,
+        },
+        written,
+    )))
 }
 
 /// The header and commit of block `height`, read once per height.

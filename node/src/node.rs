@@ -164,10 +164,9 @@ fn open_shared(
     if let Some(h) = faults.fail_commit_at {
         storage.fail_commit_at(h);
     }
-    if genesis.enclave.is_some() {
-        // Lookups are answered from the state the last block's header certifies.
-        storage.keep_previous_state();
-    }
+    // Lookups are answered, and `paychain_provenState` proves keys, from the state the last
+    // block's header certifies.
+    storage.keep_previous_state();
     let tip = match storage.tip()? {
         Some(tip) => tip,
         None => {

@@ -291,6 +291,10 @@ pub async fn prepare_put(
     // would make the record unopenable, bind it to another platform, or have it sealed to a key of
     // its choosing).
     let (member, _) = crate::proven::read(client, pin, status_height, |s| {
+        // Read ahead what does not depend on the sender's entry, so that one call proves it all.
+        enclave_registry::config(s)?;
+        enclave_registry::epoch(s)?;
+        enclave_registry::policy_lists(s)?;
         let Some(m) = governance::member_by_key(s, sender)? else {
             return Ok(None);
         };

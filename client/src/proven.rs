@@ -50,8 +50,11 @@ use crate::rpc;
 pub const MAX_LAG_BLOCKS: u64 = paychain_contracts::grants::MAX_EVIDENCE_LAG;
 /// Oldest certified state accepted, by the client's clock.
 pub const MAX_STATE_AGE: Duration = Duration::from_secs(60);
-/// Most `paychain_provenState` calls one [`read`] makes.
-pub const MAX_ROUNDS: usize = 4;
+/// Most `paychain_provenState` calls one [`read`] makes. A record put after a rotation reads the
+/// deepest chain of dependent keys: the sender's member index, its member entry, its record and
+/// record key, the key's signing enclave, that enclave's platform entry (5), read ahead where the
+/// reads do not depend on each other.
+pub const MAX_ROUNDS: usize = 6;
 /// Most keys one call asks (the node's bound).
 pub const MAX_KEYS: usize = paychain_api::chain::MAX_PROVEN_KEYS;
 

@@ -134,13 +134,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     info!(%rpc_addr, "JSON-RPC listening");
     let host = spawn_consensus(home, &config, &genesis, &key, shared.clone(), faults).await?;
     let platform_key = crate::enclave::load_platform_key(home, &config.enclave)?;
-    crate::enclave::spawn_service(
-        shared.clone(),
-        Home(home.0.clone()),
-        crate::enclave::Device::of(home, &config.enclave),
-        key.clone(),
-        platform_key,
-    );
+    crate::enclave::spawn_service(shared.clone(), key.clone(), platform_key);
     shared.syncing.store(false, Ordering::Relaxed);
     Ok(Running {
         shared,
@@ -183,14 +177,12 @@ fn open_shared(
     let metrics = Metrics::register(&registry);
     metrics.set_height(tip.height);
     let enclave = match &genesis.enclave {
-        Some(_) => Some(Arc::new(std::sync::RwLock::new(crate::enclave::open(
+        Some(_) => Some(crate::enclave::open(
             home,
             &crate::enclave::Device::of(home, &config.enclave),
-            &chain_id,
-            &genesis.validators,
+            &config.enclave,
             &storage,
-            tip.height,
-        )?))),
+        )?),
         None => None,
     };
     Ok(Arc::new(Shared::new(

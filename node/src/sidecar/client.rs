@@ -11,7 +11,7 @@
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
@@ -74,6 +74,10 @@ type Restore = dyn Fn(&EnclaveClient) -> anyhow::Result<()> + Send + Sync;
 pub struct EnclaveClient {
     socket: PathBuf,
     idle: Mutex<Vec<UnixStream>>,
+    /// Calls hold it shared; a restart holds it exclusively from the old sidecar's exit until the
+    /// new one has the replay window, so that no lookup reaches a sidecar that does not yet know
+    /// what was answered.
+    gate: RwLock<()>,
     /// What does not change while the same device runs the same build.
     fixed: Info,
 }
@@ -91,14 +95,25 @@ impl EnclaveClient {
     /// Connects to the sidecar at `socket`, waiting until it answers (at most `within`).
     pub fn connect(socket: PathBuf, within: Duration) -> anyhow::Result<EnclaveClient> {
         let info = wait_info(&socket, within, || Ok(()))?;
-        Ok(EnclaveClient {
+        Ok(EnclaveClient::new(socket, info))
+    }
+
+    fn new(socket: PathBuf, fixed: Info) -> EnclaveClient {
+        EnclaveClient {
             socket,
             idle: Mutex::new(Vec::new()),
-            fixed: info,
-        })
+            gate: RwLock::new(()),
+            fixed,
+        }
     }
 
     fn call(&self, request: &Request) -> Result<Reply, CallError> {
+        let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        self.call_now(request)
+    }
+
+    /// [`EnclaveClient::call`] without waiting for a restart to finish (the restart's own calls).
+    fn call_now(&self, request: &Request) -> Result<Reply, CallError> {
         // A pooled connection may have been closed by a sidecar that restarted: one retry on a
         // fresh one.
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
@@ -321,7 +336,8 @@ impl EnclaveClient {
             let request = Request::RememberAnswered {
                 answered: chunk.to_vec(),
             };
-            match self.call(&request)? {
+            // The restore after a restart runs while other calls wait: no waiting here.
+            match self.call_now(&request)? {
                 Reply::Remembered => {}
                 other => return Err(Self::unexpected(&request, other)),
             }
@@ -397,11 +413,7 @@ pub fn start(
     };
     let mut child = spawn_child(&bin, &args)?;
     let info = wait_ready(&launch.socket, &mut child)?;
-    let client = Arc::new(EnclaveClient {
-        socket: launch.socket.clone(),
-        idle: Mutex::new(Vec::new()),
-        fixed: info,
-    });
+    let client = Arc::new(EnclaveClient::new(launch.socket.clone(), info));
     restore(&client)?;
     info!(target: "enclave", pid = child.id(), socket = %launch.socket.display(), signer = %client.signer(), "enclave sidecar started");
     let weak = Arc::downgrade(&client);
@@ -445,6 +457,7 @@ fn supervise(
             ));
         }
         restarts += 1;
+        let gate = client.gate.write().unwrap_or_else(|p| p.into_inner());
         warn!(target: "enclave", %status, restart = restarts, of = launch.restarts, "the enclave sidecar exited; starting it again");
         let restarted = spawn_child(&bin, &args).and_then(|mut c| {
             let info = wait_ready(&launch.socket, &mut c)?;
@@ -462,6 +475,7 @@ fn supervise(
                         "the restarted enclave sidecar could not be restored: {e:#}"
                     ));
                 }
+                drop(gate);
                 info!(target: "enclave", pid = c.id(), "enclave sidecar restarted");
                 child = c;
                 _stdin = child.stdin.take();

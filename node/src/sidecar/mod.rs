@@ -13,3 +13,6 @@ pub mod server;
 
 pub use client::{CallError, EnclaveClient, Launch};
 pub use proto::{ErrorKind, Info, Policy};
+
+#[cfg(test)]
+mod tests;

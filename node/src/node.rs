@@ -1,6 +1,5 @@
 //! Wiring: storage, mempool, gossip, RPC and the Malachite engine, started from a home dir.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,17 +31,7 @@ pub use crate::shared::Shared;
 use crate::storage::Storage;
 use crate::{gossip, rpc};
 
-/// Reads a genesis file.
-pub fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read genesis {}", path.display()))?;
-    let genesis: Genesis = serde_json::from_str(&text)
-        .with_context(|| format!("invalid genesis {}", path.display()))?;
-    genesis
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid genesis {}: {e}", path.display()))?;
-    Ok(genesis)
-}
+pub use crate::home::load_genesis;
 
 /// The libp2p identity of a node, derived from its validator key.
 pub fn network_keypair(key: &SecretKey) -> anyhow::Result<Keypair> {

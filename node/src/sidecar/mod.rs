@@ -8,6 +8,7 @@
 //!   by the node.
 
 pub mod client;
+pub mod device;
 pub mod proto;
 pub mod server;
 

@@ -20,11 +20,11 @@ use paychain_contracts::grants::{self, AnswerError};
 use paychain_contracts::ids::ChainId;
 use tracing::{info, warn};
 
+use super::device::{fresh_randomness, random, write_private, Device};
 use super::proto::{
     decode_request, read_frame, write_frame, ErrorKind, FrameError, Info, Policy, Reply, Request,
     Response, WireError, MAX_FRAME_BYTES,
 };
-use crate::enclave::{fresh_randomness, random, write_private, Device};
 
 /// Connections served at once; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -54,7 +54,7 @@ impl Sidecar {
     /// Opens the enclave: this build on the genesis chain, the device secret, the sealed blob if
     /// any (one that does not unseal stops the sidecar with a clear error).
     pub fn open(opts: &Options) -> anyhow::Result<Sidecar> {
-        let genesis = crate::node::load_genesis(&opts.genesis)?;
+        let genesis = crate::home::load_genesis(&opts.genesis)?;
         let device = Device::at(opts.device_dir.clone());
         let secret = device.secret()?;
         let blob = match std::fs::read(&opts.sealed) {

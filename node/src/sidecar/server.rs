@@ -334,7 +334,7 @@ pub fn run(opts: &Options, exit_with_stdin: bool) -> anyhow::Result<()> {
             let mut stdin = std::io::stdin();
             while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
             // The socket stays: a newer sidecar may already listen on its path.
-            info!(target: "sidecar", "the node closed our standard input; exiting");
+            tracing::debug!(target: "sidecar", "the node closed our standard input; exiting");
             std::process::exit(0);
         });
     }

@@ -78,6 +78,9 @@ pub struct EnclaveClient {
     /// new one has the replay window, so that no lookup reaches a sidecar that does not yet know
     /// what was answered.
     gate: RwLock<()>,
+    /// Hands a sidecar the answered lookups of the window (set by [`start`]); run again when a
+    /// sidecar says it lacks them ([`ErrorKind::NotRestored`]: one restarted by someone else).
+    restore: Mutex<Option<Arc<Restore>>>,
     /// What does not change while the same device runs the same build.
     fixed: Info,
 }
@@ -103,6 +106,7 @@ impl EnclaveClient {
             socket,
             idle: Mutex::new(Vec::new()),
             gate: RwLock::new(()),
+            restore: Mutex::new(None),
             fixed,
         }
     }
@@ -302,6 +306,27 @@ impl EnclaveClient {
         }
     }
 
+    /// [`EnclaveClient::call`] of a lookup request: a sidecar that has not been handed the
+    /// answered lookups (restarted by someone else) gets them, then the request again.
+    fn call_lookup(&self, request: &Request) -> Result<Reply, CallError> {
+        match self.call(request) {
+            Err(e) if e.kind() == Some(ErrorKind::NotRestored) => {
+                let restore = self
+                    .restore
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let Some(restore) = restore else {
+                    return Err(e);
+                };
+                warn!(target: "enclave", "the enclave sidecar does not know the answered lookups (it was restarted): handing them over");
+                restore(self).map_err(|e| CallError::Down(format!("{e:#}")))?;
+                self.call(request)
+            }
+            other => other,
+        }
+    }
+
     /// A lookup's answer, decided inside the enclave from `evidence`.
     pub fn answer(
         &self,
@@ -312,7 +337,7 @@ impl EnclaveClient {
             lookup: lookup.clone(),
             evidence: evidence.clone(),
         };
-        match self.call(&request)? {
+        match self.call_lookup(&request)? {
             Reply::Answer(a) => Ok(*a),
             other => Err(Self::unexpected(&request, other)),
         }
@@ -324,17 +349,25 @@ impl EnclaveClient {
             request: request.clone(),
             height,
         };
-        match self.call(&request)? {
+        match self.call_lookup(&request)? {
             Reply::Prechecked => Ok(()),
             other => Err(Self::unexpected(&request, other)),
         }
     }
 
-    /// Hands the enclave the lookups answered within the window (in frames of bounded size).
+    /// Hands the enclave the lookups answered within the window (in frames of bounded size, the
+    /// last one marked complete: only then does the sidecar answer lookups).
     pub fn remember_answered(&self, answered: &[(u64, Hash)]) -> Result<(), CallError> {
-        for chunk in answered.chunks(MAX_REMEMBERED_PER_FRAME) {
+        let chunks: Vec<&[(u64, Hash)]> = if answered.is_empty() {
+            vec![&[]]
+        } else {
+            answered.chunks(MAX_REMEMBERED_PER_FRAME).collect()
+        };
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
             let request = Request::RememberAnswered {
                 answered: chunk.to_vec(),
+                complete: i == last,
             };
             // The restore after a restart runs while other calls wait: no waiting here.
             match self.call_now(&request)? {
@@ -406,18 +439,20 @@ pub fn start(
     launch: Launch,
     restore: impl Fn(&EnclaveClient) -> anyhow::Result<()> + Send + Sync + 'static,
 ) -> anyhow::Result<Arc<EnclaveClient>> {
+    let restore: Arc<Restore> = Arc::new(restore);
     let Some((bin, args)) = launch.spawn.clone() else {
         let client = Arc::new(EnclaveClient::connect(launch.socket.clone(), READY_WITHIN)?);
         restore(&client)?;
+        *client.restore.lock().unwrap_or_else(|p| p.into_inner()) = Some(restore);
         return Ok(client);
     };
     let mut child = spawn_child(&bin, &args)?;
     let info = wait_ready(&launch.socket, &mut child)?;
     let client = Arc::new(EnclaveClient::new(launch.socket.clone(), info));
     restore(&client)?;
+    *client.restore.lock().unwrap_or_else(|p| p.into_inner()) = Some(restore.clone());
     info!(target: "enclave", pid = child.id(), socket = %launch.socket.display(), signer = %client.signer(), "enclave sidecar started");
     let weak = Arc::downgrade(&client);
-    let restore: Arc<Restore> = Arc::new(restore);
     std::thread::Builder::new()
         .name("sidecar-supervisor".into())
         .spawn(move || supervise(child, weak, launch, bin, args, restore))?;

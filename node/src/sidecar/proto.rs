@@ -89,8 +89,13 @@ pub enum Request {
     },
     /// Chain, addressed enclave, window and replay checks of a lookup at `height`.
     Precheck { request: LookupRequest, height: u64 },
-    /// Lookups answered before (issued-at height, request hash), for the replay guard.
-    RememberAnswered { answered: Vec<(u64, Hash)> },
+    /// Lookups answered before (issued-at height, request hash), for the replay guard; `complete`
+    /// on the last frame of the set. Until a complete set arrives the sidecar answers no lookup
+    /// ([`ErrorKind::NotRestored`]), so a restarted sidecar never answers a replay.
+    RememberAnswered {
+        answered: Vec<(u64, Hash)>,
+        complete: bool,
+    },
 }
 
 impl Request {
@@ -132,7 +137,9 @@ impl Request {
                 policy.check_bounds()
             }
             Request::ProvisionFor { policy, .. } => policy.check_bounds(),
-            Request::RememberAnswered { answered } if answered.len() > MAX_REMEMBERED_PER_FRAME => {
+            Request::RememberAnswered { answered, .. }
+                if answered.len() > MAX_REMEMBERED_PER_FRAME =>
+            {
                 Err(too_many(
                     "answered lookups",
                     answered.len(),
@@ -200,6 +207,9 @@ pub enum ErrorKind {
     Refused,
     /// The sidecar could not do its own I/O (e.g. writing the sealed blob).
     Internal,
+    /// The sidecar has not been handed the lookups answered before it started: it answers no
+    /// lookup until it has (the node hands them over and asks again).
+    NotRestored,
 }
 
 /// A refusal: its kind and a short message.

@@ -8,7 +8,7 @@ use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
@@ -48,6 +48,8 @@ pub struct Sidecar {
     chain_id: ChainId,
     sealed: PathBuf,
     device: Device,
+    /// Whether the node has handed over the lookups answered before this process started.
+    restored: AtomicBool,
 }
 
 impl Sidecar {
@@ -83,6 +85,7 @@ impl Sidecar {
             chain_id,
             sealed,
             device,
+            restored: AtomicBool::new(false),
         }
     }
 
@@ -106,6 +109,18 @@ impl Sidecar {
                 ),
             )
         })
+    }
+
+    /// Refuses lookups until the answered ones of the window are known (see
+    /// [`Request::RememberAnswered`]).
+    fn check_restored(&self) -> Result<(), WireError> {
+        if self.restored.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        Err(WireError::new(
+            ErrorKind::NotRestored,
+            "the enclave has not been handed the lookups answered before it started",
+        ))
     }
 
     /// Answers one request.
@@ -213,6 +228,7 @@ impl Sidecar {
                     .map_err(refused)
             }
             Request::Answer { lookup, evidence } => {
+                self.check_restored()?;
                 match grants::answer(&self.read(), &lookup, &evidence, &fresh_randomness()) {
                     Ok(answer) => Ok(Reply::Answer(Box::new(answer))),
                     Err(e @ AnswerError::Enclave(EnclaveError::Query(QueryError::Replayed(_)))) => {
@@ -225,14 +241,20 @@ impl Sidecar {
                 }
             }
             Request::Precheck { request, height } => self
-                .read()
-                .precheck(&request, &request.hash(), height)
-                .map(|()| Reply::Prechecked)
-                .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string())),
-            Request::RememberAnswered { answered } => {
+                .check_restored()
+                .and_then(|()| {
+                    self.read()
+                        .precheck(&request, &request.hash(), height)
+                        .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
+                })
+                .map(|()| Reply::Prechecked),
+            Request::RememberAnswered { answered, complete } => {
                 let e = self.read();
                 for (issued_at, hash) in &answered {
                     e.remember_answered(*issued_at, hash);
+                }
+                if complete {
+                    self.restored.store(true, Ordering::Release);
                 }
                 Ok(Reply::Remembered)
             }

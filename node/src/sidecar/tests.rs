@@ -16,6 +16,7 @@ fn frame(body: &[u8]) -> Vec<u8> {
 fn requests_round_trip_through_frames() {
     let request = Request::RememberAnswered {
         answered: vec![(7, Hash([3; 32]))],
+        complete: true,
     };
     let mut wire = Vec::new();
     write_frame(&mut wire, &request).unwrap();
@@ -65,9 +66,69 @@ fn malformed_requests_are_refused_with_short_errors() {
     }
     let too_many = Request::RememberAnswered {
         answered: vec![(0, Hash::ZERO); MAX_REMEMBERED_PER_FRAME + 1],
+        complete: true,
     };
     let e = decode_request(&borsh::to_vec(&too_many).unwrap()).unwrap_err();
     assert!(e.message.contains("exceed the limit"), "{}", e.message);
     let long = WireError::new(ErrorKind::Refused, "x".repeat(10_000));
     assert!(long.message.chars().count() <= MAX_ERROR_CHARS + 1);
+}
+
+/// A sidecar answers no lookup before the node has handed it the answered ones (a restarted
+/// sidecar would otherwise answer a replay); afterwards it checks them itself.
+#[test]
+fn lookups_wait_for_the_answered_set() {
+    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::enclave::{Enclave, EnclaveConfig, KxSecret, LookupRequest};
+    use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainId::new("sidecar-test");
+    let enclave = Enclave::new(&[1; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
+    let request = LookupRequest {
+        chain_id: chain.clone(),
+        merchant_id: MerchantId::derive(&SecretKey::from_seed([2; 32]).public_key()),
+        platform_id: PlatformId::new("p0").unwrap(),
+        requester: SecretKey::from_seed([3; 32]).public_key(),
+        reply_kx_public: KxSecret::from_seed([4; 32]).public_key(),
+        nonce: [5; 16],
+        issued_at_height: 10,
+        enclave: enclave.signer(),
+    };
+    let sidecar = super::server::Sidecar::new(
+        enclave,
+        chain,
+        dir.path().join("sealed.bin"),
+        super::device::Device::at(dir.path().join("device")),
+    );
+    let precheck = || Request::Precheck {
+        request: request.clone(),
+        height: 10,
+    };
+    assert_eq!(
+        sidecar.handle(precheck()).unwrap_err().kind,
+        ErrorKind::NotRestored
+    );
+    // Part of the set: still refused.
+    let answered = vec![(10, request.hash())];
+    sidecar
+        .handle(Request::RememberAnswered {
+            answered: Vec::new(),
+            complete: false,
+        })
+        .unwrap();
+    assert_eq!(
+        sidecar.handle(precheck()).unwrap_err().kind,
+        ErrorKind::NotRestored
+    );
+    sidecar
+        .handle(Request::RememberAnswered {
+            answered,
+            complete: true,
+        })
+        .unwrap();
+    // Now the enclave's own check runs: this request was answered before.
+    let e = sidecar.handle(precheck()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Refused);
+    assert!(e.message.contains("replay"), "{}", e.message);
 }

@@ -410,8 +410,10 @@ pub fn not_serving(shared: &Shared, me: &PublicKey) -> Result<Option<Unfit>, Loo
 }
 
 fn check_serving(shared: &Shared, enclave: &EnclaveClient) -> Result<(), LookupError> {
+    // An unreachable sidecar is said as such, not as "not provisioned".
+    let provisioned = enclave.info().map_err(sidecar_refusal)?.provisioned;
     match not_serving(shared, &enclave.signer())? {
-        None if enclave.is_provisioned() => Ok(()),
+        None if provisioned => Ok(()),
         None | Some(Unfit::NotProvisioned(_)) => Err(LookupError::NotProvisioned),
         Some(unfit) => Err(LookupError::NotServing(unfit.to_string())),
     }

@@ -417,9 +417,14 @@ fn wait_info(
     }
 }
 
+/// Starts the sidecar in a process group of its own: a signal to the node's group (^C, a service
+/// manager's stop) reaches the node, which ends, and the sidecar follows when its standard input
+/// closes, rather than dying first and being restarted by a node that is shutting down.
 fn spawn_child(bin: &std::path::Path, args: &[std::ffi::OsString]) -> anyhow::Result<Child> {
+    use std::os::unix::process::CommandExt as _;
     Command::new(bin)
         .args(args)
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())

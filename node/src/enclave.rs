@@ -1194,6 +1194,7 @@ mod tests {
             ChainId::new(CHAIN),
             dir.path().join("sealed.bin"),
             Device::at(dir.path().join("device")),
+            crate::sidecar::server::Pins::of(shared.genesis.enclave.as_ref().unwrap()),
         ));
         std::thread::spawn(move || sidecar.serve(listener));
         let client = EnclaveClient::connect(socket, std::time::Duration::from_secs(10)).unwrap();

@@ -42,12 +42,55 @@ pub struct Options {
     pub genesis: PathBuf,
 }
 
+/// What the sidecar takes from genesis rather than from the node when it checks a quote: the
+/// vendor's attestation root and whether debug enclaves may exist (no governance action changes
+/// either), and the lowest security version (governance may only raise it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pins {
+    pub attestation_root: paychain_contracts::crypto::PublicKey,
+    pub allow_debug: bool,
+    pub min_security_version: u32,
+}
+
+impl Pins {
+    /// The pins of a chain whose genesis enclave configuration is `genesis`.
+    pub fn of(genesis: &enclave_registry::EnclaveGenesis) -> Pins {
+        Pins {
+            attestation_root: genesis.attestation_root,
+            allow_debug: genesis.allow_debug,
+            min_security_version: genesis.min_security_version,
+        }
+    }
+
+    /// The node's policy with the pins applied: another root is refused (a node that names its own
+    /// root would have the enclave wrap secrets to a quote it made), debug only if genesis allows
+    /// it, the security version never below genesis's.
+    fn apply(&self, mut policy: Policy) -> Result<Policy, WireError> {
+        if policy.config.attestation_root != self.attestation_root {
+            return Err(WireError::new(
+                ErrorKind::Refused,
+                format!(
+                    "the policy names attestation root {}, genesis names {}",
+                    policy.config.attestation_root, self.attestation_root
+                ),
+            ));
+        }
+        policy.config.allow_debug &= self.allow_debug;
+        policy.config.min_security_version = policy
+            .config
+            .min_security_version
+            .max(self.min_security_version);
+        Ok(policy)
+    }
+}
+
 /// The enclave and its files.
 pub struct Sidecar {
     enclave: RwLock<Enclave>,
     chain_id: ChainId,
     sealed: PathBuf,
     device: Device,
+    pins: Pins,
     /// Whether the node has handed over the lookups answered before this process started.
     restored: AtomicBool,
 }
@@ -66,6 +109,12 @@ impl Sidecar {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => anyhow::bail!("cannot read {}: {e}", opts.sealed.display()),
         };
+        let pins = Pins::of(
+            genesis
+                .enclave
+                .as_ref()
+                .context("the genesis has no enclave configuration")?,
+        );
         let config =
             EnclaveConfig::new(genesis.chain_id.clone()).with_validators(genesis.validators);
         let enclave = Enclave::new(&secret, config, blob.as_ref())
@@ -75,16 +124,24 @@ impl Sidecar {
             genesis.chain_id,
             opts.sealed.clone(),
             device,
+            pins,
         ))
     }
 
     /// A sidecar around an enclave already made (tests).
-    pub fn new(enclave: Enclave, chain_id: ChainId, sealed: PathBuf, device: Device) -> Sidecar {
+    pub fn new(
+        enclave: Enclave,
+        chain_id: ChainId,
+        sealed: PathBuf,
+        device: Device,
+        pins: Pins,
+    ) -> Sidecar {
         Sidecar {
             enclave: RwLock::new(enclave),
             chain_id,
             sealed,
             device,
+            pins,
             restored: AtomicBool::new(false),
         }
     }
@@ -196,7 +253,7 @@ impl Sidecar {
                     config,
                     allowed,
                     revoked,
-                } = policy;
+                } = self.pins.apply(policy)?;
                 let policy = enclave_registry::policy(&config, &self.chain_id, &allowed, &revoked);
                 self.read()
                     .start_epoch(
@@ -220,7 +277,7 @@ impl Sidecar {
                     config,
                     allowed,
                     revoked,
-                } = policy;
+                } = self.pins.apply(policy)?;
                 let policy = enclave_registry::policy(&config, &self.chain_id, &allowed, &revoked);
                 self.read()
                     .provision_for(&peer, &policy, &fresh_randomness())

@@ -100,6 +100,11 @@ fn lookups_wait_for_the_answered_set() {
         chain,
         dir.path().join("sealed.bin"),
         super::device::Device::at(dir.path().join("device")),
+        super::server::Pins {
+            attestation_root: SecretKey::from_seed([9; 32]).public_key(),
+            allow_debug: false,
+            min_security_version: 1,
+        },
     );
     let precheck = || Request::Precheck {
         request: request.clone(),
@@ -131,4 +136,67 @@ fn lookups_wait_for_the_answered_set() {
     let e = sidecar.handle(precheck()).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Refused);
     assert!(e.message.contains("replay"), "{}", e.message);
+}
+
+/// A node that names its own attestation root in the policy (to have the enclave wrap the
+/// consortium secrets, or a new epoch's, to a quote it certified itself) is refused: the root is
+/// genesis's, pinned in the sidecar.
+#[test]
+fn a_policy_with_another_root_is_refused() {
+    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::enclave::{Enclave, EnclaveConfig, KxSecret};
+    use paychain_contracts::enclave_registry::EnclaveConfig as RegistryConfig;
+    use paychain_contracts::ids::ChainId;
+
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainId::new("sidecar-test");
+    let genesis_root = SecretKey::from_seed([9; 32]);
+    let own_root = SecretKey::from_seed([66; 32]);
+    let enclave = Enclave::new(&[1; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
+    let peer = Enclave::new(&[2; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
+    let sidecar = super::server::Sidecar::new(
+        enclave,
+        chain,
+        dir.path().join("sealed.bin"),
+        super::device::Device::at(dir.path().join("device")),
+        super::server::Pins {
+            attestation_root: genesis_root.public_key(),
+            allow_debug: false,
+            min_security_version: 1,
+        },
+    );
+    let policy = |root: &SecretKey| Policy {
+        config: RegistryConfig {
+            attestation_root: root.public_key(),
+            consortium_public: KxSecret::from_seed([3; 32]).public_key(),
+            allow_debug: true,
+            min_security_version: 0,
+        },
+        allowed: vec![paychain_contracts::enclave::Measurement::current()],
+        revoked: Vec::new(),
+    };
+    for request in [
+        Request::ProvisionFor {
+            peer: peer.certified_quote(&own_root),
+            policy: policy(&own_root),
+        },
+        Request::StartEpoch {
+            epoch: 1,
+            platforms: Vec::new(),
+            recipients: vec![peer.certified_quote(&own_root)],
+            policy: policy(&own_root),
+        },
+    ] {
+        let e = sidecar.handle(request).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(e.message.contains("attestation root"), "{}", e.message);
+    }
+    // Genesis's root passes the pin (and this enclave, unprovisioned, wraps nothing).
+    let e = sidecar
+        .handle(Request::ProvisionFor {
+            peer: peer.certified_quote(&genesis_root),
+            policy: policy(&genesis_root),
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotProvisioned);
 }

@@ -200,3 +200,49 @@ fn a_policy_with_another_root_is_refused() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotProvisioned);
 }
+
+/// What `fuzz/fuzz_targets/sidecar_decode.rs` checks, on a fixed sample: valid encodings with
+/// bytes flipped, cut or extended, and random bytes. Nothing panics; whatever decodes re-encodes
+/// to exactly the input.
+#[test]
+fn mutated_and_random_frames_never_panic() {
+    let valid = [
+        borsh::to_vec(&Request::Info).unwrap(),
+        borsh::to_vec(&Request::RememberAnswered {
+            answered: vec![(1, Hash([7; 32])), (2, Hash([8; 32]))],
+            complete: true,
+        })
+        .unwrap(),
+        borsh::to_vec(&Request::PlatformKey {
+            platform: paychain_contracts::ids::PlatformId::new("platform-0").unwrap(),
+        })
+        .unwrap(),
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut decoded = 0;
+    for round in 0..20_000u32 {
+        let mut input = valid[round as usize % valid.len()].clone();
+        match next() % 4 {
+            0 => {
+                let i = next() as usize % input.len();
+                input[i] ^= 1 << (next() % 8);
+            }
+            1 => input.truncate(next() as usize % input.len()),
+            2 => input.extend((0..next() % 8).map(|_| next() as u8)),
+            _ => input = (0..next() % 64).map(|_| next() as u8).collect(),
+        }
+        if let Ok(request) = decode_request(&input) {
+            assert_eq!(borsh::to_vec(&request).unwrap(), input);
+            decoded += 1;
+        }
+        let _ = decode_response(&input);
+        let _ = read_frame(&mut input.as_slice(), MAX_FRAME_BYTES);
+    }
+    assert!(decoded > 0, "no mutation decoded: the sample is too harsh");
+}

@@ -535,3 +535,88 @@ fn stop_node(reason: String) -> ! {
     eprintln!("error: paychain-node: {reason}");
     std::process::exit(1)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::enclave::{Enclave, EnclaveConfig, KxSecret};
+    use paychain_contracts::ids::{ChainId, MerchantId};
+
+    fn serve(dir: &std::path::Path, socket: &std::path::Path) {
+        let chain = ChainId::new("client-test");
+        let enclave = Enclave::new(&[1; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
+        let sidecar = Arc::new(super::super::server::Sidecar::new(
+            enclave,
+            chain,
+            dir.join("sealed.bin"),
+            super::super::device::Device::at(dir.join("device")),
+            super::super::server::Pins {
+                attestation_root: SecretKey::from_seed([9; 32]).public_key(),
+                allow_debug: false,
+                min_security_version: 1,
+            },
+        ));
+        let listener = super::super::server::bind(socket).unwrap();
+        std::thread::spawn(move || sidecar.serve(listener));
+    }
+
+    /// A sidecar someone else runs (`spawn_sidecar = false`) and restarts: the new one answers no
+    /// lookup until the client has handed it the answered set, which the client does by itself, so
+    /// a lookup answered before the restart is still refused as a replay.
+    #[test]
+    fn a_sidecar_restarted_by_someone_else_is_handed_the_answered_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("sidecar").join("enclave.sock");
+        serve(dir.path(), &socket);
+        let restores = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let client = {
+            let restores = restores.clone();
+            start(
+                Launch {
+                    socket: socket.clone(),
+                    spawn: None,
+                    restarts: 0,
+                },
+                move |client| {
+                    restores.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let answered = LookupRequest {
+                        chain_id: ChainId::new("client-test"),
+                        merchant_id: MerchantId::derive(
+                            &SecretKey::from_seed([2; 32]).public_key(),
+                        ),
+                        platform_id: PlatformId::new("p0").unwrap(),
+                        requester: SecretKey::from_seed([3; 32]).public_key(),
+                        reply_kx_public: KxSecret::from_seed([4; 32]).public_key(),
+                        nonce: [5; 16],
+                        issued_at_height: 10,
+                        enclave: client.signer(),
+                    };
+                    client.remember_answered(&[(10, answered.hash())])?;
+                    Ok(())
+                },
+            )
+            .unwrap()
+        };
+        let request = LookupRequest {
+            chain_id: ChainId::new("client-test"),
+            merchant_id: MerchantId::derive(&SecretKey::from_seed([2; 32]).public_key()),
+            platform_id: PlatformId::new("p0").unwrap(),
+            requester: SecretKey::from_seed([3; 32]).public_key(),
+            reply_kx_public: KxSecret::from_seed([4; 32]).public_key(),
+            nonce: [5; 16],
+            issued_at_height: 10,
+            enclave: client.signer(),
+        };
+        let replayed = |e: CallError| e.to_string().contains("replay");
+        assert!(replayed(client.precheck(&request, 10).unwrap_err()));
+        assert_eq!(restores.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Restarted by its operator: a new process (here a new server) on the same socket.
+        serve(dir.path(), &socket);
+        client.idle.lock().unwrap().clear();
+        assert!(replayed(client.precheck(&request, 10).unwrap_err()));
+        assert_eq!(restores.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+}

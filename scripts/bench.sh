@@ -104,7 +104,7 @@ if ((DEV)); then
   PROFILE=dev
   BIN="$BIN_DIR"
   PROFILE_NOTE="dev profile: dependencies at opt-level 2, paychain crates at opt-level 0 with debug assertions; far below release"
-  for b in paychain-node paychain paychain-load; do
+  for b in paychain-node paychain-enclave paychain paychain-load; do
     [[ -x "$BIN/$b" ]] || die "$BIN/$b missing: run 'cargo build --bins' (or drop --dev for a release build)"
   done
   say "using the dev binaries in $BIN ($PROFILE_NOTE)"
@@ -126,7 +126,8 @@ DB_EXE="$(bench_exe "$BASE_CMD" paychain-node rocksdb_batch)"
 
 # Private copies: other builds in the shared target directory cannot swap a binary under a running bench.
 mkdir -p "$WORK/bin"
-cp "$BIN/paychain-node" "$BIN/paychain" "$BIN/paychain-load" "$PRIM_EXE" "$DB_EXE" "$WORK/bin/"
+# The node starts the enclave sidecar found next to its own executable.
+cp "$BIN/paychain-node" "$BIN/paychain-enclave" "$BIN/paychain" "$BIN/paychain-load" "$PRIM_EXE" "$DB_EXE" "$WORK/bin/"
 NODE="$WORK/bin/paychain-node"
 CLI="$WORK/bin/paychain"
 LOAD="$WORK/bin/paychain-load"
@@ -247,6 +248,8 @@ try_start_net() {
 }
 
 pids_csv() { local IFS=,; echo "${NET_PIDS[*]}"; }
+# The nodes' enclave sidecars (children named paychain-enclave), each as ",pid": their CPU is the enclave's.
+sidecar_pids() { local p; for p in "${NET_PIDS[@]}"; do pgrep -P "$p" -f paychain-enclave | sed 's/^/,/'; done | tr -d '\n'; }
 data_bytes() { du -sb "$NET_DIR"/node0/data 2>/dev/null | cut -f1; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # Other work on the machine that skews figures (compilers of concurrent builds).
@@ -485,7 +488,7 @@ for i in 1 2 3 4; do
 done
 VERIFY_BEFORE="$(adjacent_verify)"
 "$LOAD" --rpc "${NET_URLS%%,*}" --lookups "$LOOKUP_SECS" --concurrency "$LOOKUP_CONC" --platform-keys "$P0" \
-  --platform platform-0 --merchants "$MERCHANTS" --pids "$(pids_csv)" >"$WORK/lookups.json"
+  --platform platform-0 --merchants "$MERCHANTS" --pids "$(pids_csv)$(sidecar_pids)" >"$WORK/lookups.json"
 stop_net
 record "$WORK/lookups.json" lookups lookups 1 --argjson extra "{\"verify_per_s_adjacent\": $(adjacent_verify), \"verify_per_s_before\": ${VERIFY_BEFORE:-null}}"
 jq -r '"   \(.lookups) lookups (\(.failed) failed): \(.lookups_per_s)/s; p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms"' "$WORK/lookups.json"

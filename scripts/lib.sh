@@ -1,11 +1,13 @@
 # shellcheck shell=bash
 # Shared helpers of the scripts in this folder: sourced, never executed.
 #
-# Sets ROOT (the workspace), BIN_DIR (where cargo puts the dev binaries), NODE_BIN and CLI_BIN.
+# Sets ROOT (the workspace), BIN_DIR (where cargo puts the dev binaries), NODE_BIN, ENCLAVE_BIN and CLI_BIN.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 NODE_BIN="$BIN_DIR/paychain-node"
+# The enclave sidecar the node starts (found next to the node's executable).
+ENCLAVE_BIN="$BIN_DIR/paychain-enclave"
 CLI_BIN="$BIN_DIR/paychain"
 
 if [[ -t 1 ]]; then
@@ -87,12 +89,13 @@ build_bins() {
   say "building the binaries (cargo build --bins; a cold build takes ~25 min on 2 cores)"
   (cd "$ROOT" && cargo build --bins)
   [[ -x "$NODE_BIN" ]] || die "$NODE_BIN missing after the build"
+  [[ -x "$ENCLAVE_BIN" ]] || die "$ENCLAVE_BIN missing after the build"
   [[ -x "$CLI_BIN" ]] || die "$CLI_BIN missing after the build"
 }
 
-# Builds the binaries unless both are present.
+# Builds the binaries unless all are present.
 ensure_bins() {
-  if [[ ! -x "$NODE_BIN" || ! -x "$CLI_BIN" ]]; then
+  if [[ ! -x "$NODE_BIN" || ! -x "$ENCLAVE_BIN" || ! -x "$CLI_BIN" ]]; then
     build_bins
   fi
 }

@@ -57,6 +57,18 @@ pub struct Enclave {
     pub lookup_rate_per_sec: u32,
     /// How many it may make at once after a quiet spell.
     pub lookup_burst: u32,
+    /// Whether the node starts its enclave sidecar (`paychain-enclave`) itself, as a child process
+    /// that ends with it (true, the default), or connects to one run separately at
+    /// `sidecar_socket` (e.g. as another OS user, so that the node's user cannot read its memory).
+    pub spawn_sidecar: bool,
+    /// The sidecar binary the node starts; by default `paychain-enclave` next to the node's own
+    /// executable.
+    pub sidecar_bin: Option<std::path::PathBuf>,
+    /// The sidecar's Unix socket (absolute, or relative to the home); by default
+    /// `<home>/sidecar/enclave.sock`. Its directory is 0700, the socket 0600.
+    pub sidecar_socket: Option<std::path::PathBuf>,
+    /// How many times a sidecar that died is started again before the node stops.
+    pub sidecar_restarts: u32,
 }
 
 impl Default for Enclave {
@@ -67,6 +79,10 @@ impl Default for Enclave {
             audit_retention_entries: 100_000,
             lookup_rate_per_sec: 20,
             lookup_burst: 40,
+            spawn_sidecar: true,
+            sidecar_bin: None,
+            sidecar_socket: None,
+            sidecar_restarts: 3,
         }
     }
 }

@@ -2,11 +2,13 @@
 //! secret), registration and provisioning through the chain, requester-scoped lookups with their
 //! replay guard, rate limit and audit trail.
 //!
-//! The `Enclave` object (paychain-contracts) only hands out quotes, signed provisionings, sealed
-//! blobs and answers re-encrypted to a requester; the rest of the node never reads a record's
-//! plaintext or the consortium secret through it. It runs inside the node process, so the process's
-//! memory holds those secrets while it runs: the simulation does not isolate memory (see
-//! `docs/trust-model.md`, "What is simulated").
+//! The `Enclave` object (paychain-contracts) runs in its own process, the sidecar
+//! `paychain-enclave` ([`crate::sidecar`]), which alone reads the device store and the sealed blob;
+//! the node holds an [`EnclaveClient`] and gets only quotes, signed provisionings and answers
+//! re-encrypted to a requester over a Unix socket. The node process never holds the device secret,
+//! a seal key, a consortium secret or a record's plaintext (`tests/it/enclave_attacks.rs` reads its
+//! memory to show it). Root on the host can still read the sidecar's memory: real hardware would
+//! stop that (see `docs/trust-model.md`, "What is simulated").
 //!
 //! What stands in for the hardware is the **device store** ([`Device`]): a directory outside the
 //! node home (`[enclave] device_dir`, by default `<home>.device`) holding the machine's fused
@@ -48,9 +50,8 @@
 //! `paychain_contracts::enclave::query`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -62,55 +63,34 @@ use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{AuditPage, SignedAuditRequest};
 use paychain_contracts::enclave::query::MAX_LOOKUP_FUTURE_SKEW;
 use paychain_contracts::enclave::{
-    bootstrap, device_attestation_key, platform_public, wrap_secret, BoxRandomness, DeviceCert,
-    Enclave, EnclaveConfig, EnclaveError, Measurement, PlatformKey, QueryError, SealedBlob,
-    SealedRecord, SignedAnswer, SignedLookup, SignedQuote, DEFAULT_REPLAY_CAPACITY,
+    bootstrap, platform_public, wrap_secret, DeviceCert, Enclave, EnclaveConfig, EnclaveError,
+    Measurement, PlatformKey, QueryError, SealedBlob, SealedRecord, SignedAnswer, SignedLookup,
+    SignedQuote, DEFAULT_REPLAY_CAPACITY,
 };
 use paychain_contracts::enclave_registry::{self, EnclaveGenesis, GenesisEnclave, Unfit};
-use paychain_contracts::genesis::GenesisValidator;
 use paychain_contracts::governance::{self, Role};
-use paychain_contracts::grants::{self, AnswerError, StateEvidence};
+use paychain_contracts::grants::{self, StateEvidence};
 use paychain_contracts::ids::{ChainId, PlatformId};
 use paychain_contracts::registry;
 use paychain_contracts::state::StateReader as _;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 
-use rand::RngCore;
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
 use crate::home::Home;
 use crate::keys;
 use crate::shared::Shared;
+use crate::sidecar::{CallError, EnclaveClient, ErrorKind, Launch, Policy};
 use crate::storage::Storage;
 
 pub use crate::enclave_host::{AuditLog, Host, RateLimiter};
-
-fn random<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b
-}
-
-fn fresh_randomness() -> BoxRandomness {
-    BoxRandomness::new(random(), random())
-}
+use crate::sidecar::device::{fresh_randomness, random, write_private};
+pub use crate::sidecar::device::{Device, DEVICE_CERT_FILE, DEVICE_SECRET_FILE};
 
 fn sealed_path(home: &Home) -> PathBuf {
     home.0.join("enclave").join("sealed.bin")
 }
-
-/// The simulated CPU of one machine: its fused secret and the vendor's certificate of the
-/// attestation key derived from it, in a directory outside the node home.
-#[derive(Clone, Debug)]
-pub struct Device {
-    dir: PathBuf,
-}
-
-/// File name of the device secret in the device store.
-pub const DEVICE_SECRET_FILE: &str = "device.secret";
-/// File name of the vendor's device certificate in the device store.
-pub const DEVICE_CERT_FILE: &str = "device.cert.json";
 
 impl Device {
     /// The device store of the node at `home`: `[enclave] device_dir` (absolute, or relative to
@@ -128,95 +108,8 @@ impl Device {
                 PathBuf::from(name)
             }
         };
-        Device { dir }
+        Device::at(dir)
     }
-
-    /// The store's directory.
-    pub fn dir(&self) -> &std::path::Path {
-        &self.dir
-    }
-
-    fn secret_path(&self) -> PathBuf {
-        self.dir.join(DEVICE_SECRET_FILE)
-    }
-
-    /// Where the vendor's certificate of this machine goes.
-    pub fn cert_path(&self) -> PathBuf {
-        self.dir.join(DEVICE_CERT_FILE)
-    }
-
-    /// Creates the device secret if the store has none (the machine's fuses, blown once).
-    pub fn init(&self) -> anyhow::Result<()> {
-        let path = self.secret_path();
-        if !path.exists() {
-            let secret = Zeroizing::new(hex::encode(random::<32>()));
-            write_private(&path, secret.as_bytes())?;
-        }
-        Ok(())
-    }
-
-    fn install(&self, secret: &[u8; 32], cert: &DeviceCert) -> anyhow::Result<()> {
-        let hex_secret = Zeroizing::new(hex::encode(secret));
-        write_private(&self.secret_path(), hex_secret.as_bytes())?;
-        write_private(&self.cert_path(), &serde_json::to_vec_pretty(cert)?)?;
-        Ok(())
-    }
-
-    fn secret(&self) -> anyhow::Result<Zeroizing<[u8; 32]>> {
-        let path = self.secret_path();
-        let text = Zeroizing::new(std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read the device secret {} (run `paychain-node init`, or set [enclave] device_dir)",
-                path.display()
-            )
-        })?);
-        let mut secret = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(text.trim(), secret.as_mut_slice())
-            .map_err(|_| anyhow::anyhow!("{} is not 64 hex characters", path.display()))?;
-        Ok(secret)
-    }
-
-    /// This machine's device attestation key, for the vendor to certify.
-    pub fn attestation_key(&self) -> anyhow::Result<PublicKey> {
-        Ok(device_attestation_key(&*self.secret()?)
-            .map_err(|e| anyhow::anyhow!("deriving the device key: {e}"))?
-            .public_key())
-    }
-
-    /// The vendor's certificate of this machine, if it has one.
-    pub fn cert(&self) -> anyhow::Result<Option<DeviceCert>> {
-        let path = self.cert_path();
-        match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() <= 4096 => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| anyhow::anyhow!("device certificate {}: {e}", path.display())),
-            Ok(_) => anyhow::bail!("device certificate {} is too large", path.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
-        }
-    }
-}
-
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // Write a temp file then rename, so a crash never leaves half a sealed blob.
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 /// One genesis node's enclave files: its machine's device store, and the sealed secret for its home.
@@ -314,47 +207,100 @@ pub fn install(home: &Home, device: &Device, files: &NodeEnclaveFiles) -> anyhow
     Ok(())
 }
 
-/// Opens this node's enclave: this build, its device secret, and its sealed blob if any. A blob
-/// that cannot be unsealed (corrupted, or sealed by another build) stops the node with a clear
-/// error rather than silently re-provisioning. The lookups answered within the window before the
-/// node stopped (kept in `storage`) are handed back to the enclave's replay guard.
+/// Where the node reaches its sidecar: `[enclave] sidecar_socket` (absolute, or relative to the
+/// home), by default `<home>/sidecar/enclave.sock`.
+pub fn sidecar_socket(home: &Home, config: &crate::config::Enclave) -> PathBuf {
+    match &config.sidecar_socket {
+        Some(p) if p.is_absolute() => p.clone(),
+        Some(p) => home.0.join(p),
+        None => home.0.join("sidecar").join("enclave.sock"),
+    }
+}
+
+/// The sidecar binary: `[enclave] sidecar_bin`, by default `paychain-enclave` next to this
+/// executable.
+pub fn sidecar_bin(config: &crate::config::Enclave) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &config.sidecar_bin {
+        return Ok(p.clone());
+    }
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
+    Ok(exe.with_file_name("paychain-enclave"))
+}
+
+/// This machine's device attestation key, asked of the sidecar binary (`paychain-enclave device`),
+/// which creates the device secret first with `init`: the node process never reads the secret.
+pub fn device_key(
+    config: &crate::config::Enclave,
+    device: &Device,
+    init: bool,
+) -> anyhow::Result<PublicKey> {
+    let bin = sidecar_bin(config)?;
+    let mut command = std::process::Command::new(&bin);
+    command.arg("device").arg("--device-dir").arg(device.dir());
+    if init {
+        command.arg("--init");
+    }
+    let out = command.output().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot run the enclave sidecar {} (build it with `cargo build --workspace --bins`, or set [enclave] sidecar_bin): {e}",
+            bin.display()
+        )
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(out.status.success(), "{}", stderr.trim());
+    stdout
+        .trim()
+        .parse::<PublicKey>()
+        .map_err(|e| anyhow::anyhow!("`{} device` printed no device key: {e}", bin.display()))
+}
+
+/// Starts this node's enclave sidecar (or, with `[enclave] spawn_sidecar = false`, connects to the
+/// one at `[enclave] sidecar_socket`) and waits until it answers. The sidecar opens the enclave
+/// itself: this build, the device secret, the sealed blob if any (a blob that cannot be unsealed
+/// stops it, and so the node, with a clear error rather than silently re-provisioning). The
+/// lookups answered within the window before the node stopped (kept in `storage`) are handed to
+/// the enclave's replay guard, now and after every restart of the sidecar.
 pub fn open(
     home: &Home,
     device: &Device,
-    chain_id: &ChainId,
-    validators: &[GenesisValidator],
+    config: &crate::config::Enclave,
     storage: &Storage,
-    height: u64,
-) -> anyhow::Result<Enclave> {
-    let enclave = open_enclave(home, device, chain_id, validators)?;
-    let from = height.saturating_sub(enclave.lookup_window());
-    let answered = storage.replay_entries(from, DEFAULT_REPLAY_CAPACITY)?;
-    for (issued_at, hash) in &answered {
-        enclave.remember_answered(*issued_at, hash);
-    }
-    info!(target: "enclave", remembered = answered.len(), "answered lookups of the window restored");
-    Ok(enclave)
-}
-
-fn open_enclave(
-    home: &Home,
-    device: &Device,
-    chain_id: &ChainId,
-    validators: &[GenesisValidator],
-) -> anyhow::Result<Enclave> {
-    let device = device.secret()?;
-    let path = sealed_path(home);
-    let blob = match std::fs::read(&path) {
-        Ok(bytes) => Some(
-            SealedBlob::from_bytes(&bytes)
-                .map_err(|e| anyhow::anyhow!("sealed enclave file {}: {e}", path.display()))?,
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+) -> anyhow::Result<Arc<EnclaveClient>> {
+    let socket = sidecar_socket(home, config);
+    let spawn = if config.spawn_sidecar {
+        let args: Vec<std::ffi::OsString> = vec![
+            "serve".into(),
+            "--socket".into(),
+            socket.clone().into(),
+            "--device-dir".into(),
+            device.dir().into(),
+            "--sealed".into(),
+            sealed_path(home).into(),
+            "--genesis".into(),
+            home.genesis().into(),
+            "--exit-with-stdin".into(),
+        ];
+        Some((sidecar_bin(config)?, args))
+    } else {
+        None
     };
-    let config = EnclaveConfig::new(chain_id.clone()).with_validators(validators.to_vec());
-    Enclave::new(&device, config, blob.as_ref())
-        .map_err(|e| anyhow::anyhow!("sealed enclave file {}: {e}", path.display()))
+    let storage = storage.clone();
+    crate::sidecar::client::start(
+        Launch {
+            socket,
+            spawn,
+            restarts: config.sidecar_restarts,
+        },
+        move |client| {
+            let height = storage.tip()?.map_or(0, |t| t.height);
+            let from = height.saturating_sub(client.lookup_window());
+            let answered = storage.replay_entries(from, DEFAULT_REPLAY_CAPACITY)?;
+            client.remember_answered(&answered)?;
+            info!(target: "enclave", remembered = answered.len(), "answered lookups of the window restored");
+            Ok(())
+        },
+    )
 }
 
 /// On chains with an enclave, a record put whose payload is not sealed is refused at the door
@@ -411,6 +357,8 @@ pub enum LookupError {
     Malformed(String),
     #[error("node storage error: {0}")]
     Storage(String),
+    #[error("{0}")]
+    Enclave(String),
 }
 
 impl LookupError {
@@ -424,7 +372,7 @@ impl LookupError {
             LookupError::RateLimited(_) => ErrorCode::LookupRateLimited,
             LookupError::AuditRefused(_) => ErrorCode::AuditRefused,
             LookupError::Malformed(_) => ErrorCode::MalformedLookup,
-            LookupError::Storage(_) => ErrorCode::Internal,
+            LookupError::Storage(_) | LookupError::Enclave(_) => ErrorCode::Internal,
         }
     }
 
@@ -448,21 +396,28 @@ impl From<paychain_contracts::state::StateError> for LookupError {
     }
 }
 
+/// A refusal from the sidecar as a lookup error (an unreachable sidecar is the node's fault).
+fn sidecar_refusal(e: CallError) -> LookupError {
+    match e {
+        CallError::Refused(w) if w.kind == ErrorKind::NotProvisioned => LookupError::NotProvisioned,
+        CallError::Refused(w) => LookupError::Refused(w.message),
+        e @ CallError::Down(_) => LookupError::Enclave(e.to_string()),
+    }
+}
+
 /// Why this node's enclave `me` does not serve now, from committed state (`None` while it does).
 pub fn not_serving(shared: &Shared, me: &PublicKey) -> Result<Option<Unfit>, LookupError> {
     Ok(enclave_registry::serving(&shared.storage, &shared.chain_id, me)?.err())
 }
 
-fn check_serving(shared: &Shared, enclave: &Enclave) -> Result<(), LookupError> {
+fn check_serving(shared: &Shared, enclave: &EnclaveClient) -> Result<(), LookupError> {
+    // An unreachable sidecar is said as such, not as "not provisioned".
+    let provisioned = enclave.info().map_err(sidecar_refusal)?.provisioned;
     match not_serving(shared, &enclave.signer())? {
-        None if enclave.is_provisioned() => Ok(()),
+        None if provisioned => Ok(()),
         None | Some(Unfit::NotProvisioned(_)) => Err(LookupError::NotProvisioned),
         Some(unfit) => Err(LookupError::NotServing(unfit.to_string())),
     }
-}
-
-fn read(lock: &RwLock<Enclave>) -> std::sync::RwLockReadGuard<'_, Enclave> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Answers a lookup (see the module doc for the order of the checks) and writes its audit entry.
@@ -490,12 +445,8 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
     let req = &lookup.request;
     let request_hash = req.hash();
     let height = shared.tip().height;
-    {
-        let e = read(enclave);
-        check_serving(shared, &e)?;
-        e.precheck(req, &request_hash, height)
-            .map_err(|e| LookupError::Refused(e.to_string()))?;
-    }
+    check_serving(shared, enclave)?;
+    enclave.precheck(req, height).map_err(sidecar_refusal)?;
     let (evidence, decision) = evidence(shared, &lookup)?;
     let height = evidence.header.height;
     let evidence = match decision.role {
@@ -521,12 +472,15 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
         .take(&req.requester, Instant::now())
         .map_err(LookupError::RateLimited)?;
 
-    let outcome = grants::answer(&read(enclave), &lookup, &evidence, &fresh_randomness());
+    // The sidecar verifies the evidence and decides (`grants::answer`, inside the enclave).
+    let outcome = enclave.answer(&lookup, &evidence);
     let (result, text) = match outcome {
         // A concurrent copy won the reservation: a replay, like one the precheck refuses.
-        Err(e @ AnswerError::Enclave(EnclaveError::Query(QueryError::Replayed(_)))) => {
+        Err(e) if e.kind() == Some(ErrorKind::Replayed) => {
             return Err(LookupError::Refused(e.to_string()))
         }
+        // An unreachable sidecar answered nothing: no audit entry.
+        Err(e @ CallError::Down(_)) => return Err(LookupError::Enclave(e.to_string())),
         Ok(answer) => {
             // Kept before the answer leaves, so a restart cannot answer it again.
             shared
@@ -539,7 +493,7 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
             };
             (Ok(answer), text)
         }
-        Err(AnswerError::Enclave(EnclaveError::NotProvisioned)) => (
+        Err(e) if e.kind() == Some(ErrorKind::NotProvisioned) => (
             Err(LookupError::NotProvisioned),
             "refused: enclave not provisioned".to_owned(),
         ),
@@ -740,10 +694,7 @@ fn read_audit(shared: &Shared, bytes: &[u8]) -> Result<AuditPage, LookupError> {
             req.chain_id, shared.chain_id
         )));
     }
-    let (me, window) = {
-        let e = read(enclave);
-        (e.signer(), e.lookup_window())
-    };
+    let (me, window) = (enclave.signer(), enclave.lookup_window());
     if req.enclave != me {
         return Err(refused(format!(
             "request is addressed to enclave {}, this is enclave {me} (a captured request is not valid at another node)",
@@ -803,33 +754,43 @@ fn read_audit(shared: &Shared, bytes: &[u8]) -> Result<AuditPage, LookupError> {
     )?)
 }
 
-/// Keeps the enclave in step with the chain after each block: registers it if needed, unwraps
-/// a delivered consortium secret (and seals it to disk), and, while it serves, provisions the
-/// registered enclaves the contract would accept; forgets answered lookups out of the window.
-pub fn spawn_service(
-    shared: Arc<Shared>,
-    home: Home,
-    device: Device,
-    node_key: SecretKey,
-    platform_key: Option<SecretKey>,
-) {
+/// Keeps the enclave in step with the chain after each block: registers it if needed, hands it a
+/// delivered consortium secret (the sidecar seals it to disk), and, while it serves, provisions
+/// the registered enclaves the contract would accept; forgets answered lookups out of the window.
+/// Each step runs on a blocking thread (every enclave call is a round trip to the sidecar).
+pub fn spawn_service(shared: Arc<Shared>, node_key: SecretKey, platform_key: Option<SecretKey>) {
     let Some(enclave) = shared.enclave.clone() else {
         return;
     };
     tokio::spawn(async move {
         let mut blocks = shared.subscribe_blocks();
-        let mut state = ServiceState {
-            device,
+        let mut state = Some(ServiceState {
             node_key,
             platform_key,
             sent: HashMap::new(),
             said: BTreeSet::new(),
-        };
+        });
         loop {
             match blocks.recv().await {
                 Ok(height) => {
-                    if let Err(e) = step(&shared, &home, &enclave, &mut state, height) {
-                        warn!(target: "enclave", error = %e, "enclave maintenance failed");
+                    let (shared, enclave) = (shared.clone(), enclave.clone());
+                    let Some(mut st) = state.take() else { return };
+                    let done = tokio::task::spawn_blocking(move || {
+                        let result = step(&shared, &enclave, &mut st, height);
+                        (st, result)
+                    })
+                    .await;
+                    match done {
+                        Ok((st, result)) => {
+                            state = Some(st);
+                            if let Err(e) = result {
+                                warn!(target: "enclave", error = %e, "enclave maintenance failed");
+                            }
+                        }
+                        Err(e) => {
+                            warn!(target: "enclave", error = %e, "enclave maintenance stopped");
+                            return;
+                        }
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -840,7 +801,6 @@ pub fn spawn_service(
 }
 
 struct ServiceState {
-    device: Device,
     node_key: SecretKey,
     platform_key: Option<SecretKey>,
     /// Our maintenance txs in flight: tx hash → height sent.
@@ -876,10 +836,19 @@ fn submit(shared: &Shared, key: &SecretKey, call: Call) -> anyhow::Result<Hash> 
     Ok(hash)
 }
 
+/// The chain's quote policy now, for the sidecar to build on its own chain id.
+fn policy_now(storage: &Storage, cfg: &enclave_registry::EnclaveConfig) -> anyhow::Result<Policy> {
+    let (allowed, revoked) = enclave_registry::policy_lists(storage)?;
+    Ok(Policy {
+        config: cfg.clone(),
+        allowed,
+        revoked,
+    })
+}
+
 fn step(
     shared: &Shared,
-    home: &Home,
-    enclave: &RwLock<Enclave>,
+    enclave: &EnclaveClient,
     state: &mut ServiceState,
     height: u64,
 ) -> anyhow::Result<()> {
@@ -888,7 +857,7 @@ fn step(
         return Ok(());
     };
     if height.is_multiple_of(10) {
-        let window = read(enclave).lookup_window();
+        let window = enclave.lookup_window();
         storage.replay_prune(height.saturating_sub(window))?;
     }
     // One maintenance tx of ours in flight at a time; retry after 20 blocks.
@@ -896,25 +865,21 @@ fn step(
     if state.sent.keys().any(|h| shared.mempool.contains(h)) {
         return Ok(());
     }
-    let me = read(enclave).signer();
+    let me = enclave.signer();
+    let info = enclave.info()?;
     match enclave_registry::enclave(storage, &me)? {
         None => register(shared, enclave, state, height),
-        Some(_) if !read(enclave).is_provisioned() => {
+        Some(_) if !info.provisioned => {
             if let Some(wrapped) = enclave_registry::wrapped_for(storage, &me)? {
-                let mut enclave = enclave.write().unwrap_or_else(|p| p.into_inner());
                 enclave
                     .provision(&wrapped, &cfg.consortium_public)
                     .map_err(|e| anyhow::anyhow!("provisioning: {e}"))?;
-                let blob = enclave
-                    .sealed_blob(random())
-                    .map_err(|e| anyhow::anyhow!("sealing: {e}"))?;
-                write_private(&sealed_path(home), &blob.to_bytes())?;
                 info!(target: "enclave", signer = %me, "enclave provisioned through the chain and sealed");
             }
             Ok(())
         }
         Some(_) => {
-            adopt_epoch(storage, home, enclave, me)?;
+            adopt_epoch(storage, enclave, info.epoch.map(|(e, _)| e), me)?;
             if let Some(unfit) = not_serving(shared, &me).map_err(|e| anyhow::anyhow!("{e}"))? {
                 state.warn_once(format!(
                     "this node's enclave does not serve, so it answers no lookup and provisions no enclave: {unfit}"
@@ -930,17 +895,16 @@ fn step(
 }
 
 /// Adopts the newest epoch's secret wrapped to this enclave at a rotation, if it does not hold it
-/// yet, and seals the extended key ring to disk.
+/// yet (`held`: the newest epoch it holds); the sidecar seals the extended key ring to disk.
 fn adopt_epoch(
     storage: &Storage,
-    home: &Home,
-    enclave: &RwLock<Enclave>,
+    enclave: &EnclaveClient,
+    held: Option<u64>,
     me: PublicKey,
 ) -> anyhow::Result<()> {
     let Some(wrap) = enclave_registry::epoch_wrap_for(storage, &me)? else {
         return Ok(());
     };
-    let held = read(enclave).current_epoch().map(|(e, _)| e);
     if held.is_some_and(|e| e >= wrap.epoch) {
         return Ok(());
     }
@@ -948,14 +912,9 @@ fn adopt_epoch(
         Some(e) if e.current == wrap.epoch => e.consortium_public,
         _ => wrap.wrapped.consortium_public,
     };
-    let mut enclave = enclave.write().unwrap_or_else(|p| p.into_inner());
     enclave
         .adopt_epoch(&wrap.wrapped, wrap.epoch, &expected)
         .map_err(|e| anyhow::anyhow!("adopting epoch {}: {e}", wrap.epoch))?;
-    let blob = enclave
-        .sealed_blob(random())
-        .map_err(|e| anyhow::anyhow!("sealing: {e}"))?;
-    write_private(&sealed_path(home), &blob.to_bytes())?;
     info!(target: "enclave", signer = %me, epoch = wrap.epoch, "enclave adopted the new epoch's secret and sealed it");
     Ok(())
 }
@@ -967,7 +926,7 @@ fn adopt_epoch(
 fn epoch_duty(
     shared: &Shared,
     cfg: &enclave_registry::EnclaveConfig,
-    enclave: &RwLock<Enclave>,
+    enclave: &EnclaveClient,
     state: &mut ServiceState,
     me: PublicKey,
     height: u64,
@@ -976,7 +935,7 @@ fn epoch_duty(
     let Some(epoch) = enclave_registry::epoch(storage)? else {
         return Ok(false);
     };
-    if read(enclave).current_epoch().map(|(e, _)| e) != Some(epoch.current) {
+    if enclave.current_epoch()?.map(|(e, _)| e) != Some(epoch.current) {
         return Ok(false);
     }
     let serving = enclave_registry::serving_enclaves(storage, &shared.chain_id)?;
@@ -990,17 +949,13 @@ fn epoch_duty(
     }
     let platforms = enclave_registry::platform_members(storage)?;
     let call = if epoch.rotation_requested_at.is_some() {
-        let (allowed, revoked) = enclave_registry::policy_lists(storage)?;
-        let policy = enclave_registry::policy(cfg, &shared.chain_id, &allowed, &revoked);
         let recipients: Vec<SignedQuote> = serving.iter().map(|e| e.quote.clone()).collect();
-        let start = read(enclave)
+        let start = enclave
             .start_epoch(
                 epoch.current + 1,
                 &platforms,
                 &recipients,
-                &policy,
-                &random(),
-                fresh_randomness,
+                policy_now(storage, cfg)?,
             )
             .map_err(|e| anyhow::anyhow!("starting epoch {}: {e}", epoch.current + 1))?;
         info!(target: "enclave", epoch = epoch.current + 1, enclaves = recipients.len(), platforms = platforms.len(), "new epoch created; submitting it");
@@ -1016,7 +971,7 @@ fn epoch_duty(
         let Some(platform) = missing else {
             return Ok(false);
         };
-        let key = read(enclave)
+        let key = enclave
             .platform_key(&platform)
             .map_err(|e| anyhow::anyhow!("deriving the record key of {platform}: {e}"))?;
         info!(target: "enclave", %platform, epoch = epoch.current, "publishing a platform's record key");
@@ -1030,11 +985,11 @@ fn epoch_duty(
 /// Registers this node's enclave for the platform whose member key the node holds.
 fn register(
     shared: &Shared,
-    enclave: &RwLock<Enclave>,
+    enclave: &EnclaveClient,
     state: &mut ServiceState,
     height: u64,
 ) -> anyhow::Result<()> {
-    let me = read(enclave).signer();
+    let me = enclave.signer();
     let Some(platform_key) = state.platform_key.clone() else {
         state.warn_once(format!(
             "enclave {me} is not registered and cannot be: set [enclave] platform_key to the key file of the platform member it belongs to"
@@ -1051,25 +1006,16 @@ fn register(
             return Ok(());
         }
     };
-    let Some(cert) = state.device.cert()? else {
-        let device_key = read(enclave).device_key();
-        let path = state.device.cert_path();
-        state.warn_once(format!(
-            "enclave {me} is not registered: this machine's device key {device_key} has no vendor certificate; have the vendor run `paychain-vendor certify --device-key {device_key}` and put the certificate at {}",
-            path.display()
-        ));
-        return Ok(());
+    // The sidecar reads the vendor's certificate from the device store itself.
+    let quote = match enclave.signed_quote() {
+        Ok(q) => q,
+        Err(e) if e.kind() == Some(ErrorKind::NoCertificate) => {
+            state.warn_once(format!("enclave {me} is not registered: {e}"));
+            return Ok(());
+        }
+        Err(e) => anyhow::bail!("{e}"),
     };
-    let (quote, binding): (SignedQuote, _) = {
-        let e = read(enclave);
-        let quote = e.signed_quote(&cert).map_err(|e| {
-            anyhow::anyhow!(
-                "device certificate {}: {e}",
-                state.device.cert_path().display()
-            )
-        })?;
-        (quote, e.platform_binding(&platform))
-    };
+    let binding = enclave.platform_binding(&platform)?;
     let hash = submit(
         shared,
         &platform_key,
@@ -1085,14 +1031,19 @@ fn register(
 fn provision_next(
     shared: &Shared,
     cfg: &enclave_registry::EnclaveConfig,
-    enclave: &RwLock<Enclave>,
+    enclave: &EnclaveClient,
     state: &mut ServiceState,
     me: PublicKey,
     height: u64,
 ) -> anyhow::Result<()> {
     let storage = &shared.storage;
-    let (allowed, revoked) = enclave_registry::policy_lists(storage)?;
-    let policy = enclave_registry::policy(cfg, &shared.chain_id, &allowed, &revoked);
+    let wire_policy = policy_now(storage, cfg)?;
+    let policy = enclave_registry::policy(
+        cfg,
+        &shared.chain_id,
+        &wire_policy.allowed,
+        &wire_policy.revoked,
+    );
     for entry in enclave_registry::enclaves(storage)? {
         let signer = entry.quote.quote.signer;
         if entry.provisioned || signer == me {
@@ -1103,14 +1054,13 @@ fn provision_next(
             state.warn_once(format!("not provisioning enclave {signer}: {unfit}"));
             continue;
         }
-        let provision =
-            match read(enclave).provision_for(&entry.quote, &policy, &fresh_randomness()) {
-                Ok(p) => p,
-                Err(e) => {
-                    state.warn_once(format!("not provisioning enclave {signer}: {e}"));
-                    continue;
-                }
-            };
+        let provision = match enclave.provision_for(&entry.quote, wire_policy.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                state.warn_once(format!("not provisioning enclave {signer}: {e}"));
+                continue;
+            }
+        };
         match submit(
             shared,
             &state.node_key,
@@ -1284,19 +1234,27 @@ mod tests {
             None,
             Host::new(&Default::default()),
         );
-        let lock = RwLock::new(e0);
-        let me = read(&lock).signer();
+        // e0 runs in a sidecar served from this test's thread, as the node would reach it.
+        let socket = dir.path().join("sidecar").join("enclave.sock");
+        let listener = crate::sidecar::server::bind(&socket).unwrap();
+        let sidecar = Arc::new(crate::sidecar::server::Sidecar::new(
+            e0,
+            ChainId::new(CHAIN),
+            dir.path().join("sealed.bin"),
+            Device::at(dir.path().join("device")),
+            crate::sidecar::server::Pins::of(shared.genesis.enclave.as_ref().unwrap()),
+        ));
+        std::thread::spawn(move || sidecar.serve(listener));
+        let client = EnclaveClient::connect(socket, std::time::Duration::from_secs(10)).unwrap();
+        let me = client.signer();
         let mut state = ServiceState {
-            device: Device {
-                dir: std::path::PathBuf::from("/nonexistent"),
-            },
             node_key: SecretKey::from_seed([250; 32]),
             platform_key: None,
             sent: HashMap::new(),
             said: BTreeSet::new(),
         };
         let cfg = enclave_registry::config(&shared.storage).unwrap().unwrap();
-        provision_next(&shared, &cfg, &lock, &mut state, me, 3).unwrap();
+        provision_next(&shared, &cfg, &client, &mut state, me, 3).unwrap();
         assert!(
             state
                 .said

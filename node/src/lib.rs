@@ -15,6 +15,7 @@
 //! - [`mempool`], [`gossip`], [`storage`], [`metrics`], [`config`], [`keys`].
 //! - [`rpc`]: the JSON-RPC server, implementing the `paychain-api` traits (one file per area).
 //! - [`enclave`]: the node's enclave files, registration/provisioning through the chain, lookups.
+//! - [`sidecar`]: the enclave as its own process (`paychain-enclave`) and the node's client of it.
 //! - [`faults`]: test-only fault injection, refused unless explicitly enabled in a debug build.
 //! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
 
@@ -43,5 +44,6 @@ pub mod node;
 pub mod p2p_gate;
 pub mod rpc;
 pub mod shared;
+pub mod sidecar;
 pub mod storage;
 pub mod testnet;

@@ -188,7 +188,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "device store {}: device key {} (have the vendor certify it: `paychain-vendor certify --device-key <key> --out {}`)",
                 device.dir().display(),
-                device.attestation_key()?,
+                paychain_node::enclave::device_key(&config.enclave, &device, false)?,
                 device.cert_path().display()
             );
             Ok(())
@@ -228,7 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let home = Home(home);
             let config = Config::load(&home.config())?;
             let device = paychain_node::enclave::Device::of(&home, &config.enclave);
-            let key = device.attestation_key()?;
+            let key = paychain_node::enclave::device_key(&config.enclave, &device, false)?;
             let cert = device.cert()?;
             let report = serde_json::json!({
                 "device_key": key.to_string(),

@@ -1,6 +1,5 @@
 //! Wiring: storage, mempool, gossip, RPC and the Malachite engine, started from a home dir.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,17 +31,7 @@ pub use crate::shared::Shared;
 use crate::storage::Storage;
 use crate::{gossip, rpc};
 
-/// Reads a genesis file.
-pub fn load_genesis(path: &Path) -> anyhow::Result<Genesis> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read genesis {}", path.display()))?;
-    let genesis: Genesis = serde_json::from_str(&text)
-        .with_context(|| format!("invalid genesis {}", path.display()))?;
-    genesis
-        .validate()
-        .map_err(|e| anyhow::anyhow!("invalid genesis {}: {e}", path.display()))?;
-    Ok(genesis)
-}
+pub use crate::home::load_genesis;
 
 /// The libp2p identity of a node, derived from its validator key.
 pub fn network_keypair(key: &SecretKey) -> anyhow::Result<Keypair> {
@@ -134,13 +123,7 @@ pub async fn start(home: &Home, config: Config) -> anyhow::Result<Running> {
     info!(%rpc_addr, "JSON-RPC listening");
     let host = spawn_consensus(home, &config, &genesis, &key, shared.clone(), faults).await?;
     let platform_key = crate::enclave::load_platform_key(home, &config.enclave)?;
-    crate::enclave::spawn_service(
-        shared.clone(),
-        Home(home.0.clone()),
-        crate::enclave::Device::of(home, &config.enclave),
-        key.clone(),
-        platform_key,
-    );
+    crate::enclave::spawn_service(shared.clone(), key.clone(), platform_key);
     shared.syncing.store(false, Ordering::Relaxed);
     Ok(Running {
         shared,
@@ -182,14 +165,12 @@ fn open_shared(
     let metrics = Metrics::register(&registry);
     metrics.set_height(tip.height);
     let enclave = match &genesis.enclave {
-        Some(_) => Some(Arc::new(std::sync::RwLock::new(crate::enclave::open(
+        Some(_) => Some(crate::enclave::open(
             home,
             &crate::enclave::Device::of(home, &config.enclave),
-            &chain_id,
-            &genesis.validators,
+            &config.enclave,
             &storage,
-            tip.height,
-        )?))),
+        )?),
         None => None,
     };
     Ok(Arc::new(Shared::new(

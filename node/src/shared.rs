@@ -27,9 +27,9 @@ pub struct Shared {
     blocks: broadcast::Sender<u64>,
     gossip: std::sync::OnceLock<gossip::Handle>,
     pub syncing: AtomicBool,
-    /// This node's enclave, on chains that have one.
-    /// Lookups share it (read); only provisioning takes it exclusively.
-    pub enclave: Option<Arc<std::sync::RwLock<paychain_contracts::enclave::Enclave>>>,
+    /// This node's enclave sidecar, on chains that have one (the enclave itself runs in the
+    /// sidecar's process: see [`crate::sidecar`]).
+    pub enclave: Option<Arc<crate::sidecar::EnclaveClient>>,
     /// The enclave host's rate limiter and audit trails.
     pub enclave_host: crate::enclave_host::Host,
 }
@@ -45,7 +45,7 @@ impl Shared {
         mempool: Mempool,
         metrics: Metrics,
         tip: Tip,
-        enclave: Option<Arc<std::sync::RwLock<paychain_contracts::enclave::Enclave>>>,
+        enclave: Option<Arc<crate::sidecar::EnclaveClient>>,
         enclave_host: crate::enclave_host::Host,
     ) -> Shared {
         let (blocks, _) = broadcast::channel(256);

@@ -170,7 +170,12 @@ pub fn init(home: &Home, moniker: &str, base_port: u16) -> anyhow::Result<()> {
     );
     keys::save(&home.validator_key(), &keys::generate())?;
     let config = node_config(moniker, ports(base_port, 0)?, &[]);
-    crate::enclave::Device::of(home, &config.enclave).init()?;
+    // The sidecar blows the machine's fuses: the device secret never passes through this process.
+    crate::enclave::device_key(
+        &config.enclave,
+        &crate::enclave::Device::of(home, &config.enclave),
+        true,
+    )?;
     write(&home.config(), &config.to_toml())?;
     Ok(())
 }

@@ -1031,3 +1031,259 @@ fn n4_no_node_home_holds_the_vendor_root_or_a_device_secret() -> Result<()> {
     );
     Ok(())
 }
+
+/// The readable memory of process `pid` that can hold what the process computed: writable or
+/// anonymous mappings (a read-only file mapping holds the file's bytes, which the home scan above
+/// covers). Read as root would: `/proc/<pid>/maps`, then `/proc/<pid>/mem`.
+fn process_memory(pid: u32) -> Result<Vec<Vec<u8>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))
+        .with_context(|| format!("open /proc/{pid}/mem (the test reads it as root)"))?;
+    let mut regions = Vec::new();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let path = fields.nth(3).unwrap_or("");
+        let anonymous = path.is_empty() || path.starts_with("[heap]") || path.starts_with("[stack");
+        if !perms.starts_with('r') || !(perms.as_bytes()[1] == b'w' || anonymous) {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (start, end) = (
+            u64::from_str_radix(start, 16)?,
+            u64::from_str_radix(end, 16)?,
+        );
+        let mut buf = vec![0u8; usize::try_from(end - start)?];
+        // A region may go away while it is read (the process runs): skip it.
+        if mem.seek(SeekFrom::Start(start)).is_ok() && mem.read_exact(&mut buf).is_ok() {
+            regions.push(buf);
+        }
+    }
+    Ok(regions)
+}
+
+/// Which of `needles` (name, bytes) occur in `regions`.
+fn found_in(regions: &[Vec<u8>], needles: &[(&str, Vec<u8>)]) -> Vec<String> {
+    needles
+        .iter()
+        .filter(|(_, n)| {
+            let finder = memchr::memmem::Finder::new(n);
+            regions.iter().any(|r| finder.find(r).is_some())
+        })
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
+}
+
+/// The enclave sidecar's pid: the child of `node_pid` named `paychain-enclave`.
+fn sidecar_pid(node_pid: u32) -> Result<Option<u32>> {
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after its closing paren.
+        let Some((head, tail)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = tail
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(node_pid) && head.contains("(paychain-enclav") {
+            return Ok(Some(pid));
+        }
+    }
+    Ok(None)
+}
+
+/// One request frame to the sidecar's socket; the reply's body.
+fn sidecar_exchange(stream: &mut std::os::unix::net::UnixStream, frame: &[u8]) -> Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    stream.write_all(frame)?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    stream.read_exact(&mut body)?;
+    Ok(body)
+}
+
+/// A reply that is an error (borsh `Result::Err` = 0, then the kind, then the message).
+fn sidecar_error(body: &[u8]) -> Result<(u8, String)> {
+    ensure!(
+        body.len() >= 6 && body[0] == 0,
+        "not an error reply: {body:?}"
+    );
+    let len = u32::from_le_bytes(body[2..6].try_into()?) as usize;
+    let text = std::str::from_utf8(body.get(6..6 + len).context("short error reply")?)?;
+    Ok((body[1], text.to_owned()))
+}
+
+/// The enclave runs in its own process (issue 16, item 2). Played as root on the node's host:
+/// the node process's memory (every writable or anonymous region, read through `/proc`) holds
+/// neither the machine's device secret (raw or hex) nor the device attestation key derived from
+/// it, nor a record's plaintext, after the node answered a lookup; the sidecar's memory does hold
+/// the device key (the positive control: the scan finds a secret where it is). The node, as a
+/// hostile client of the sidecar's socket (0600 in a 0700 directory): a malformed frame gets a
+/// "malformed" error and the connection goes on; a frame announced at 4 GiB gets an error and the
+/// connection is closed; the sidecar keeps serving. The sidecar killed: the node starts it again,
+/// hands it the answered lookups (a captured lookup is still refused as a replay) and answers new
+/// lookups.
+#[test]
+fn n1_node_process_never_holds_the_device_secret_and_the_sidecar_holds_out() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut net = Net::start(1)?;
+    let p0 = net.net.platform_key(0)?;
+    let merchant_key = txs::merchant_key(71);
+    let merchant = MerchantId::derive(&merchant_key);
+    let r = net.send(
+        0,
+        &p0,
+        Call::Registry(txs::register(&merchant_key, "Sidecar Tea")),
+    )?;
+    ensure!(r["code"] == 0, "{r}");
+    let plaintext = "platform-0-acquirer-record-71-sidecar";
+    let sealed = net
+        .net
+        .seal(&merchant, "platform-0", 1, plaintext.as_bytes())?;
+    let r = net.send(0, &p0, Call::Registry(txs::put(&merchant, &sealed)))?;
+    ensure!(r["code"] == 0, "{r}");
+    let r = net.send(
+        0,
+        &txs::merchant_secret(71),
+        Call::Registry(txs::accept("platform-0")),
+    )?;
+    ensure!(r["code"] == 0, "{r}");
+    let signer = net.node_signer(0)?;
+    let rpc = net.net.rpc(0);
+    let lookup_ok = |net: &Net, label: &str| -> Result<String> {
+        let height = rpc.height()?;
+        let (_, l, reply) = lookup(net, &p0, "platform-0", &merchant, signer, height, label)?;
+        let v = rpc.call(method::LOOKUP, json!([l]))?;
+        let answer: SignedAnswer = serde_json::from_value(v["answer"].clone())?;
+        let opened = open_answer(&reply, &answer.answer)?.context("no record")?;
+        ensure!(
+            opened.as_slice() == plaintext.as_bytes(),
+            "{label}: wrong record"
+        );
+        Ok(l)
+    };
+    let l1 = lookup_ok(&net, "sidecar-l1")?;
+
+    // The machine's secrets, as the test (root) reads them from the device store.
+    let dir = net.net.dir.path().to_path_buf();
+    let hex_secret = std::fs::read_to_string(dir.join("node0.device").join("device.secret"))?;
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(hex_secret.trim(), &mut secret)?;
+    let device_key = device_attestation_key(&secret)?;
+    let needles = [
+        ("device secret", secret.to_vec()),
+        ("device secret (hex)", hex_secret.trim().as_bytes().to_vec()),
+        ("device attestation key", device_key.to_seed().to_vec()),
+        ("record plaintext", plaintext.as_bytes().to_vec()),
+    ];
+    let node_pid = net.net.nodes[0].pid().context("node 0 runs")?;
+    let side_pid = sidecar_pid(node_pid)?.context("node 0 has no paychain-enclave child")?;
+    let node_mem = process_memory(node_pid)?;
+    let node_bytes: usize = node_mem.iter().map(Vec::len).sum();
+    let in_node = found_in(&node_mem, &needles);
+    ensure!(
+        in_node.is_empty(),
+        "the node process's memory holds: {in_node:?}"
+    );
+    let side_mem = process_memory(side_pid)?;
+    let in_sidecar = found_in(&side_mem, &needles);
+    ensure!(
+        in_sidecar.iter().any(|n| n == "device attestation key"),
+        "the scan is blind: the sidecar's memory does not hold the device key ({in_sidecar:?})"
+    );
+    eprintln!(
+        "node {node_pid}: {} MiB in {} regions, none of {:?}; sidecar {side_pid} holds {in_sidecar:?}",
+        node_bytes >> 20,
+        node_mem.len(),
+        needles.iter().map(|n| n.0).collect::<Vec<_>>()
+    );
+    drop((node_mem, side_mem));
+
+    // The socket, as the node (a hostile client) sees it.
+    let socket = dir.join("node0").join("sidecar").join("enclave.sock");
+    let mode = |p: &Path| -> Result<u32> { Ok(std::fs::metadata(p)?.permissions().mode() & 0o777) };
+    ensure!(mode(&socket)? == 0o600, "socket mode {:o}", mode(&socket)?);
+    ensure!(
+        mode(socket.parent().context("socket dir")?)? == 0o700,
+        "socket directory mode"
+    );
+    let mut s = std::os::unix::net::UnixStream::connect(&socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // A variant that does not exist: "malformed", and the connection goes on.
+    let (kind, text) = sidecar_error(&sidecar_exchange(&mut s, &[1, 0, 0, 0, 0xff])?)?;
+    ensure!(
+        kind == 0 && text.contains("malformed request"),
+        "{kind} {text}"
+    );
+    // Trailing bytes after a valid request: refused too.
+    let (kind, text) = sidecar_error(&sidecar_exchange(&mut s, &[2, 0, 0, 0, 0, 0])?)?;
+    ensure!(
+        kind == 0 && text.contains("malformed request"),
+        "{kind} {text}"
+    );
+    // Info (variant 0) on the same connection: answered (Ok = 1, Reply::Info = 0).
+    let body = sidecar_exchange(&mut s, &[1, 0, 0, 0, 0])?;
+    ensure!(
+        body.starts_with(&[1, 0]),
+        "info after a malformed frame: {body:?}"
+    );
+    // A frame announced at 4 GiB: an error, and the connection is closed without its body read.
+    let (kind, text) = sidecar_error(&sidecar_exchange(&mut s, &[0xff, 0xff, 0xff, 0xff])?)?;
+    ensure!(
+        kind == 0 && text.contains("exceeds the limit"),
+        "{kind} {text}"
+    );
+    let mut rest = Vec::new();
+    ensure!(
+        std::io::Read::read_to_end(&mut s, &mut rest)? == 0,
+        "connection kept open"
+    );
+    // The sidecar keeps serving the node.
+    lookup_ok(&net, "sidecar-l2")?;
+
+    // The sidecar killed: the node starts it again and restores the replay window.
+    let kill = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(side_pid.to_string())
+        .status()?;
+    ensure!(kill.success(), "kill -9 {side_pid}");
+    let deadline = Instant::now() + PROGRESS;
+    let new_pid = loop {
+        match sidecar_pid(node_pid)? {
+            Some(p) if p != side_pid => break p,
+            _ if Instant::now() > deadline => anyhow::bail!("the node did not restart its sidecar"),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    ensure!(net.net.nodes[0].is_running(), "the node stopped");
+    let deadline = Instant::now() + PROGRESS;
+    let answered = loop {
+        match lookup_ok(&net, "sidecar-l3") {
+            Ok(_) => break true,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => return Err(e.context("no answer after the sidecar restarted")),
+        }
+    };
+    ensure!(answered);
+    let e = rpc.call_err(method::LOOKUP, json!([l1]))?;
+    expect_err(&e, "replay after the sidecar restarted", 4003, "replay")?;
+    let log = std::fs::read_to_string(net.net.nodes[0].log_path())?;
+    ensure!(
+        log.contains("the enclave sidecar exited; starting it again"),
+        "the restart is not logged"
+    );
+    eprintln!("sidecar {side_pid} killed, restarted as {new_pid}; replay still refused");
+    Ok(())
+}

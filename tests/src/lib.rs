@@ -440,6 +440,11 @@ impl Node {
         Ok(())
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process runs (false once it has exited or been killed).
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {

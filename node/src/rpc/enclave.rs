@@ -22,15 +22,13 @@ impl EnclaveApiServer for Rpc {
             node_enclave: match self.shared.enclave.as_ref() {
                 None => None,
                 Some(e) => {
-                    let (signer, measurement, provisioned, epoch) = {
-                        let e = e.read().unwrap_or_else(|p| p.into_inner());
-                        (
-                            e.signer(),
-                            e.measurement(),
-                            e.is_provisioned(),
-                            e.current_epoch().map(|(n, _)| n),
-                        )
-                    };
+                    let info = e.info().map_err(|e| internal(e.to_string()))?;
+                    let (signer, measurement, provisioned, epoch) = (
+                        info.signer,
+                        info.measurement,
+                        info.provisioned,
+                        info.epoch.map(|(n, _)| n),
+                    );
                     let not_serving = crate::enclave::not_serving(&self.shared, &signer)
                         .map_err(|e| e.code().err(e.to_string()))?
                         .map(|u| u.to_string());

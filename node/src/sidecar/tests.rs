@@ -1,0 +1,248 @@
+//! The protocol's bounds, without a socket.
+
+#![allow(clippy::unwrap_used)]
+
+use paychain_contracts::crypto::Hash;
+
+use super::proto::*;
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn requests_round_trip_through_frames() {
+    let request = Request::RememberAnswered {
+        answered: vec![(7, Hash([3; 32]))],
+        complete: true,
+    };
+    let mut wire = Vec::new();
+    write_frame(&mut wire, &request).unwrap();
+    let body = read_frame(&mut wire.as_slice(), MAX_FRAME_BYTES).unwrap();
+    assert_eq!(decode_request(&body).unwrap(), request);
+    let reply: Response = Err(WireError::new(ErrorKind::Replayed, "again"));
+    let mut wire = Vec::new();
+    write_frame(&mut wire, &reply).unwrap();
+    let body = read_frame(&mut wire.as_slice(), MAX_FRAME_BYTES).unwrap();
+    assert_eq!(decode_response(&body).unwrap(), reply);
+}
+
+#[test]
+fn an_oversized_frame_is_refused_before_its_body_is_read() {
+    // Only the length header: reading the body would fail with an I/O error instead.
+    let header = ((MAX_FRAME_BYTES + 1) as u32).to_le_bytes();
+    match read_frame(&mut header.as_slice(), MAX_FRAME_BYTES) {
+        Err(FrameError::TooLarge { len, max }) => {
+            assert_eq!((len, max), (MAX_FRAME_BYTES + 1, MAX_FRAME_BYTES))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        read_frame(&mut [].as_slice(), MAX_FRAME_BYTES),
+        Err(FrameError::Closed)
+    ));
+    // A body shorter than announced: an error, not a panic.
+    let short = frame(&[0; 3]);
+    assert!(matches!(
+        read_frame(&mut &short[..5], MAX_FRAME_BYTES),
+        Err(FrameError::Io(_))
+    ));
+}
+
+#[test]
+fn malformed_requests_are_refused_with_short_errors() {
+    for (body, says) in [
+        (&[0xff][..], "malformed request"),
+        (&[0, 0][..], "trailing"),
+        (&[][..], "malformed request"),
+        // RememberAnswered announcing 2^32 - 1 entries with none there.
+        (&[10, 0xff, 0xff, 0xff, 0xff][..], "malformed request"),
+    ] {
+        let e = decode_request(body).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Malformed);
+        assert!(e.message.contains(says), "{body:?}: {}", e.message);
+    }
+    let too_many = Request::RememberAnswered {
+        answered: vec![(0, Hash::ZERO); MAX_REMEMBERED_PER_FRAME + 1],
+        complete: true,
+    };
+    let e = decode_request(&borsh::to_vec(&too_many).unwrap()).unwrap_err();
+    assert!(e.message.contains("exceed the limit"), "{}", e.message);
+    let long = WireError::new(ErrorKind::Refused, "x".repeat(10_000));
+    assert!(long.message.chars().count() <= MAX_ERROR_CHARS + 1);
+}
+
+/// A sidecar answers no lookup before the node has handed it the answered ones (a restarted
+/// sidecar would otherwise answer a replay); afterwards it checks them itself.
+#[test]
+fn lookups_wait_for_the_answered_set() {
+    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::enclave::{Enclave, EnclaveConfig, KxSecret, LookupRequest};
+    use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainId::new("sidecar-test");
+    let enclave = Enclave::new(&[1; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
+    let request = LookupRequest {
+        chain_id: chain.clone(),
+        merchant_id: MerchantId::derive(&SecretKey::from_seed([2; 32]).public_key()),
+        platform_id: PlatformId::new("p0").unwrap(),
+        requester: SecretKey::from_seed([3; 32]).public_key(),
+        reply_kx_public: KxSecret::from_seed([4; 32]).public_key(),
+        nonce: [5; 16],
+        issued_at_height: 10,
+        enclave: enclave.signer(),
+    };
+    let sidecar = super::server::Sidecar::new(
+        enclave,
+        chain,
+        dir.path().join("sealed.bin"),
+        super::device::Device::at(dir.path().join("device")),
+        super::server::Pins {
+            attestation_root: SecretKey::from_seed([9; 32]).public_key(),
+            allow_debug: false,
+            min_security_version: 1,
+        },
+    );
+    let precheck = || Request::Precheck {
+        request: request.clone(),
+        height: 10,
+    };
+    assert_eq!(
+        sidecar.handle(precheck()).unwrap_err().kind,
+        ErrorKind::NotRestored
+    );
+    // Part of the set: still refused.
+    let answered = vec![(10, request.hash())];
+    sidecar
+        .handle(Request::RememberAnswered {
+            answered: Vec::new(),
+            complete: false,
+        })
+        .unwrap();
+    assert_eq!(
+        sidecar.handle(precheck()).unwrap_err().kind,
+        ErrorKind::NotRestored
+    );
+    sidecar
+        .handle(Request::RememberAnswered {
+            answered,
+            complete: true,
+        })
+        .unwrap();
+    // Now the enclave's own check runs: this request was answered before.
+    let e = sidecar.handle(precheck()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Refused);
+    assert!(e.message.contains("replay"), "{}", e.message);
+}
+
+/// A node that names its own attestation root in the policy (to have the enclave wrap the
+/// consortium secrets, or a new epoch's, to a quote it certified itself) is refused: the root is
+/// genesis's, pinned in the sidecar.
+#[test]
+fn a_policy_with_another_root_is_refused() {
+    use paychain_contracts::crypto::SecretKey;
+    use paychain_contracts::enclave::{Enclave, EnclaveConfig, KxSecret};
+    use paychain_contracts::enclave_registry::EnclaveConfig as RegistryConfig;
+    use paychain_contracts::ids::ChainId;
+
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainId::new("sidecar-test");
+    let genesis_root = SecretKey::from_seed([9; 32]);
+    let own_root = SecretKey::from_seed([66; 32]);
+    let enclave = Enclave::new(&[1; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
+    let peer = Enclave::new(&[2; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
+    let sidecar = super::server::Sidecar::new(
+        enclave,
+        chain,
+        dir.path().join("sealed.bin"),
+        super::device::Device::at(dir.path().join("device")),
+        super::server::Pins {
+            attestation_root: genesis_root.public_key(),
+            allow_debug: false,
+            min_security_version: 1,
+        },
+    );
+    let policy = |root: &SecretKey| Policy {
+        config: RegistryConfig {
+            attestation_root: root.public_key(),
+            consortium_public: KxSecret::from_seed([3; 32]).public_key(),
+            allow_debug: true,
+            min_security_version: 0,
+        },
+        allowed: vec![paychain_contracts::enclave::Measurement::current()],
+        revoked: Vec::new(),
+    };
+    for request in [
+        Request::ProvisionFor {
+            peer: peer.certified_quote(&own_root),
+            policy: policy(&own_root),
+        },
+        Request::StartEpoch {
+            epoch: 1,
+            platforms: Vec::new(),
+            recipients: vec![peer.certified_quote(&own_root)],
+            policy: policy(&own_root),
+        },
+    ] {
+        let e = sidecar.handle(request).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(e.message.contains("attestation root"), "{}", e.message);
+    }
+    // Genesis's root passes the pin (and this enclave, unprovisioned, wraps nothing).
+    let e = sidecar
+        .handle(Request::ProvisionFor {
+            peer: peer.certified_quote(&genesis_root),
+            policy: policy(&genesis_root),
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotProvisioned);
+}
+
+/// What `fuzz/fuzz_targets/sidecar_decode.rs` checks, on a fixed sample: valid encodings with
+/// bytes flipped, cut or extended, and random bytes. Nothing panics; whatever decodes re-encodes
+/// to exactly the input.
+#[test]
+fn mutated_and_random_frames_never_panic() {
+    let valid = [
+        borsh::to_vec(&Request::Info).unwrap(),
+        borsh::to_vec(&Request::RememberAnswered {
+            answered: vec![(1, Hash([7; 32])), (2, Hash([8; 32]))],
+            complete: true,
+        })
+        .unwrap(),
+        borsh::to_vec(&Request::PlatformKey {
+            platform: paychain_contracts::ids::PlatformId::new("platform-0").unwrap(),
+        })
+        .unwrap(),
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut decoded = 0;
+    for round in 0..20_000u32 {
+        let mut input = valid[round as usize % valid.len()].clone();
+        match next() % 4 {
+            0 => {
+                let i = next() as usize % input.len();
+                input[i] ^= 1 << (next() % 8);
+            }
+            1 => input.truncate(next() as usize % input.len()),
+            2 => input.extend((0..next() % 8).map(|_| next() as u8)),
+            _ => input = (0..next() % 64).map(|_| next() as u8).collect(),
+        }
+        if let Ok(request) = decode_request(&input) {
+            assert_eq!(borsh::to_vec(&request).unwrap(), input);
+            decoded += 1;
+        }
+        let _ = decode_response(&input);
+        let _ = read_frame(&mut input.as_slice(), MAX_FRAME_BYTES);
+    }
+    assert!(decoded > 0, "no mutation decoded: the sample is too harsh");
+}

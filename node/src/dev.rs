@@ -138,7 +138,7 @@ fn admit_all(shared: &Shared, txs: Vec<SignedTx>) {
         let size = tx.to_bytes().len();
         if let Err(e) = shared
             .mempool
-            .admit(tx, size, |pk| shared.account_nonce(pk))
+            .admit(tx, size, |pk| shared.sender_nonce(pk))
         {
             warn!(error = %e, "demo tx refused");
         }

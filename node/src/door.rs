@@ -73,7 +73,8 @@ impl Penalties {
         let mut b = *self.buckets.get(sender)?;
         self.refill(&mut b, now);
         self.buckets.insert(*sender, b);
-        (b.tokens < 1.0).then(|| Duration::from_secs_f64(((1.0 - b.tokens) / self.per_sec).max(0.001)))
+        (b.tokens < 1.0)
+            .then(|| Duration::from_secs_f64(((1.0 - b.tokens) / self.per_sec).max(0.001)))
     }
 
     /// Counts one failure of `sender` at the door.
@@ -138,7 +139,10 @@ mod tests {
         }
         // Burst used up: refused for half a second (one token at 2 a second).
         let wait = p.blocked(&k, t0).unwrap();
-        assert!((Duration::from_millis(499)..=Duration::from_millis(500)).contains(&wait), "{wait:?}");
+        assert!(
+            (Duration::from_millis(499)..=Duration::from_millis(500)).contains(&wait),
+            "{wait:?}"
+        );
         assert!(p.blocked(&k, t0 + Duration::from_millis(400)).is_some());
         assert_eq!(p.blocked(&k, t0 + Duration::from_millis(500)), None);
         // Another sender is not affected.

@@ -141,7 +141,10 @@ pub enum Error {
     #[error("sender {0} is not known to this chain: {hint}", hint = paychain_contracts::admission::UNKNOWN_SENDER_HINT)]
     UnknownSender(PublicKey),
     #[error("sender {sender} failed at the door too often: slowed down, retry after {retry_after_ms} ms")]
-    SlowedDown { sender: PublicKey, retry_after_ms: u64 },
+    SlowedDown {
+        sender: PublicKey,
+        retry_after_ms: u64,
+    },
 }
 
 impl Error {
@@ -841,7 +844,9 @@ mod tests {
             "{e}"
         );
         // In a batch too; after its burst of 3 failures the sender is slowed down.
-        let items: Vec<Vec<u8>> = (0..5).map(|n| tx(&stranger, n, chain()).to_bytes()).collect();
+        let items: Vec<Vec<u8>> = (0..5)
+            .map(|n| tx(&stranger, n, chain()).to_bytes())
+            .collect();
         let out = pool.admit_batch(&items, unknown);
         assert!(matches!(out[0], Err(Error::UnknownSender(_))), "{out:?}");
         assert!(matches!(out[1], Err(Error::UnknownSender(_))), "{out:?}");
@@ -863,7 +868,9 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(e, Error::StaleNonce { .. }), "{e}");
         }
-        assert!(pool.admit_bytes(&tx(&known, 0, chain()).to_bytes(), unknown).is_ok());
+        assert!(pool
+            .admit_bytes(&tx(&known, 0, chain()).to_bytes(), unknown)
+            .is_ok());
         for n in 0..3 {
             let e = pool
                 .admit_bytes(&tx(&known, 1000 + n, chain()).to_bytes(), unknown)
@@ -963,7 +970,10 @@ mod tests {
         assert_eq!(pool.len(), 8);
         // A valid client batch is admitted as before.
         let more: Vec<Vec<u8>> = keys.iter().map(|k| tx(k, 1, chain()).to_bytes()).collect();
-        assert!(pool.admit_batch(&more, |_| Some(0)).iter().all(Result::is_ok));
+        assert!(pool
+            .admit_batch(&more, |_| Some(0))
+            .iter()
+            .all(Result::is_ok));
     }
 
     #[test]

@@ -117,7 +117,11 @@ fn n1_unknown_senders_are_refused_at_the_door_and_leave_no_trace() -> Result<()>
         1,
         Options {
             config: vec![
-                (0, "mempool.door_failure_burst".into(), DOOR_BURST.to_string()),
+                (
+                    0,
+                    "mempool.door_failure_burst".into(),
+                    DOOR_BURST.to_string(),
+                ),
                 (0, "mempool.door_failures_per_sec".into(), "1".into()),
             ],
             ..Options::default()
@@ -201,7 +205,11 @@ fn n1_unknown_senders_are_refused_at_the_door_and_leave_no_trace() -> Result<()>
         "unknown {unknown}, slowed down {slowed} of {}",
         flood.len()
     );
-    ensure!(rpc.status()?["mempool_size"] == json!(0), "{}", rpc.status()?);
+    ensure!(
+        rpc.status()?["mempool_size"] == json!(0),
+        "{}",
+        rpc.status()?
+    );
     let refused_unknown = metric(&rpc, "door_refused_txs_total", "reason=\"unknown_sender\"")?;
     let refused_slowed = metric(&rpc, "door_refused_txs_total", "reason=\"slowed_down\"")?;
     ensure!(

@@ -48,6 +48,7 @@ pc() {
 
 P0_KEY="$LOCALNET_DIR/platforms/platform-0.json"
 P1_KEY="$LOCALNET_DIR/platforms/platform-1.json"
+P2_KEY="$LOCALNET_DIR/platforms/platform-2.json"
 [[ -f "$P0_KEY" && -f "$P1_KEY" ]] || die "the testnet wrote no platform keys in $LOCALNET_DIR/platforms/"
 DEMO="$LOCALNET_DIR/demo"
 mkdir -p "$DEMO"
@@ -103,6 +104,20 @@ if refusal="$(pc 2 lookup "$M2" --key "$P1_KEY" --platform platform-0 2>&1)"; th
 fi
 printf '%s\n' "$refusal"
 ok "platform-1 asking for platform-0's record was refused (no role at platform-0)"
+say "      governance rotates the enclave epoch: a new secret made inside an enclave, new record keys per platform"
+ROTATION="$(pc 0 --json gov propose --key "$P0_KEY" --rotate-enclave-epoch | json_get .proposal_id)"
+pc 1 gov vote --key "$P1_KEY" --proposal "$ROTATION" --approve
+pc 2 gov vote --key "$P2_KEY" --proposal "$ROTATION" --approve
+epoch=""
+for _ in $(seq 1 120); do
+  epoch="$("$CLI_BIN" --rpc "$(rpc 3)" --json enclave status | json_get .epoch.current)"
+  [ "$epoch" = 1 ] && break
+  sleep 0.5
+done
+[ "$epoch" = 1 ] || die "no enclave started epoch 1 within 60 s"
+pc 1 record reseal --key "$P0_KEY" --merchant "$M1" --merchant "$M2"
+pc 3 lookup "$M2" --key "$P0_KEY" --platform platform-0
+ok "epoch 1 started; platform-0 re-sealed its records with one command and they are answered from the new epoch"
 
 say "step 6/6: all four nodes agree"
 "$LOCALNET" status
@@ -147,7 +162,6 @@ MSG
 # Scan and pay: a wallet host qualified by governance, a verified payer with a wallet and a bound card, a
 # dynamic merchant code as a PNG, one command to pay it, and the payment's certificate checked offline.
 trap on_exit EXIT
-P2_KEY="$LOCALNET_DIR/platforms/platform-2.json"
 GENESIS="$LOCALNET_DIR/genesis.json"
 # Every transaction below goes through node 0, so each key's next nonce is read where its last tx
 # landed; first let node 0 catch up with the others (platform-0 last wrote through node 1).

@@ -1,5 +1,5 @@
 //! Chain: status, transactions (single and batch submission), blocks, commits, certificates,
-//! accounts, merchants and acquiring records; and the block and event subscriptions.
+//! accounts, merchants and acquiring records, proven state; and the block and event subscriptions.
 
 use jsonrpsee::core::{RpcResult, SubscriptionResult};
 use jsonrpsee::proc_macros::rpc;
@@ -9,6 +9,7 @@ use paychain_contracts::api::{
 };
 use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::grants::StateEvidence;
 use paychain_contracts::ids::{MerchantId, PlatformId};
 
 use crate::doc::{Area, MethodDoc, ParamDoc, SubscriptionDoc};
@@ -27,6 +28,7 @@ pub mod method {
     pub const ACCOUNT: &str = "paychain_account";
     pub const MERCHANT: &str = "paychain_merchant";
     pub const RECORD: &str = "paychain_record";
+    pub const PROVEN_STATE: &str = "paychain_provenState";
     pub const SUBSCRIBE_BLOCKS: &str = "paychain_subscribeBlocks";
     /// Notifications of [`SUBSCRIBE_BLOCKS`] (the same name as the [`BLOCK`] query).
     pub const BLOCK_NOTIFICATION: &str = "paychain_block";
@@ -39,6 +41,11 @@ pub mod method {
 
 /// Most transactions in one `paychain_submitTxs` call.
 pub const MAX_SUBMIT_TXS: usize = 1024;
+
+/// Most state keys one `paychain_provenState` call proves (a client's check reads a handful).
+pub const MAX_PROVEN_KEYS: usize = 32;
+/// Longest state key `paychain_provenState` proves, in bytes (before hex).
+pub const MAX_PROVEN_KEY_BYTES: usize = paychain_contracts::grants::MAX_EVIDENCE_KEY_BYTES;
 
 /// Chain queries and transaction submission.
 #[rpc(server, client, namespace = "paychain")]
@@ -86,6 +93,12 @@ pub trait ChainApi {
         merchant_id: Param<MerchantId>,
         platform_id: Param<PlatformId>,
     ) -> RpcResult<RecordView>;
+
+    /// Proven state: the last block's header, its commit certificate, and a proof of each state
+    /// key asked (hex) in the state that header certifies, for a client to check against the
+    /// validator set it pinned from genesis.
+    #[method(name = "provenState")]
+    async fn proven_state(&self, keys: Param<Vec<String>>) -> RpcResult<StateEvidence>;
 }
 
 /// Subscriptions (WebSocket). A trait of their own: the block notification has the name of the
@@ -108,8 +121,8 @@ const HEX64: &str = "string: 64 hex characters";
 pub const AREA: Area = Area {
     name: "Chain",
     traits: "ChainApi, SubscriptionApi",
-    summary: "Status, transactions, blocks, commits, certificates, accounts, merchants and records; \
-              the block and event subscriptions (WebSocket).",
+    summary: "Status, transactions, blocks, commits, certificates, accounts, merchants and records, \
+              proven state; the block and event subscriptions (WebSocket).",
     methods: &[
         MethodDoc {
             name: method::STATUS,
@@ -210,6 +223,23 @@ pub const AREA: Area = Area {
             result: "RecordView `{record}`",
             errors: &[E::InvalidParams, E::UnknownMerchant, E::NoRecord, E::Internal],
             summary: "One platform's acquiring record for a merchant.",
+            subscription: None,
+        },
+        MethodDoc {
+            name: method::PROVEN_STATE,
+            params: &[ParamDoc::required(
+                "keys",
+                "array of state keys, each hex (at most 32 keys of at most 512 bytes)",
+            )],
+            result: "StateEvidence `{header, commit, entries: [{key, value, proof}]}`",
+            errors: &[E::InvalidParams, E::ProofRequestTooLarge, E::NoCertifiedState, E::Internal],
+            summary: "Proofs of the named state keys (inclusion, or exclusion: `value` null) in the state \
+                      after block H - 1, where H is the node's last block: `header` is block H's (its \
+                      `prev_app_hash` is that state's app hash) and `commit` its commit certificate. A \
+                      client checks the commit against the validator set it pinned from genesis, each \
+                      proof against `prev_app_hash`, and decodes the values itself. When the last block \
+                      wrote an asked key, the answer waits for the next block (at most 5 s) so that it \
+                      shows what was committed before the call.",
             subscription: None,
         },
         MethodDoc {

@@ -71,6 +71,10 @@ codes! {
         "The transaction is not committed.";
     NotYetCertifiable = 2005,
         "The transaction's certificate needs the next block to be committed.";
+    ProofRequestTooLarge = 2006,
+        "`paychain_provenState` was asked more than 32 keys, or a key longer than 512 bytes: ask fewer, shorter keys.";
+    NoCertifiedState = 2007,
+        "The node has no certified state to prove from yet (it committed no block since it started): retry after its next block.";
     UnknownWallet = 3001,
         "No such wallet.";
     UnknownPayment = 3003,

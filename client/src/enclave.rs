@@ -4,9 +4,11 @@
 //! ```text
 //! record put:  pinned genesis ─► consortium key (or none: chain without enclave, bytes go as they are);
 //!              paychain_status, paychain_enclave must match it
-//!              paychain_account ─► sender's platform id     paychain_record ─► next version
+//!              proven (crate::proven): governance::member_by_key(sender) ─► platform id,
+//!                                      registry::record(merchant, platform) ─► next version
 //!              seal_record(plaintext, consortium, merchant, platform, version, OsRng) ─► PutRecord payload
-//! lookup:      paychain_status ─► chain id, height          paychain_enclave ─► trusted_enclave(..)
+//! lookup:      paychain_status ─► chain id, height     paychain_enclave ─► the node's enclave (its claim)
+//!              proven: enclave config = genesis's, enclave_registry::serving(signer) ─► trusted_enclave
 //!              LookupRequest { fresh reply key, fresh nonce, enclave = the trusted one's signer }
 //!              ─sign─► paychain_lookup ─► SignedAnswer
 //!              ─► verify_answer(signer, measurement of the registered quote) ─► open_answer ─► plaintext
@@ -14,28 +16,33 @@
 //!              ─sign (platform key)─► paychain_enclaveAudit ─► pages ─► verify_chain ─► VerifiedAudit
 //! ```
 //!
-//! What is trusted: nothing a node says about keys. Every put and lookup takes a [`Pin`] read from
-//! the consortium's genesis file: records are sealed to the genesis consortium key, and the enclave
-//! the answering node names is trusted only if its quote is registered on chain, verifies under the
-//! genesis attestation root (vendor root ─► device certificate ─► quote), carries an allowed and non-revoked measurement at or above the chain's minimum
-//! security version, the enclave was provisioned and is not retired (its platform removed by
-//! governance). A lookup names that enclave, so no other node can answer (or replay) it.
+//! What is trusted: nothing a node says. Every put and lookup takes a [`Pin`] read from the
+//! consortium's genesis file: records are sealed to the genesis consortium key; the sender's
+//! platform and the record's version are read from state proven under the genesis validator set
+//! ([`crate::proven`]); and the enclave the answering node names is trusted only if that proven
+//! state says it serves ([`check_enclave`]: the chain's enclave configuration is genesis's, the
+//! enclave is registered, bound to a platform that is a current member, not retired, provisioned,
+//! its quote verifies under the genesis attestation root (vendor root ─► device certificate ─►
+//! quote) with an allowed, non-revoked measurement at or above the chain's minimum security
+//! version). A lookup names that enclave, so no other node can answer (or replay) it.
 
 use paychain_api::ErrorCode;
-use paychain_contracts::api::{EnclaveStatusView, LookupView};
+use paychain_contracts::api::LookupView;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{
     verify_chain, AuditAnchor, AuditEntry, AuditError, AuditRequest, MAX_AUDIT_PAGE,
 };
 use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
 use paychain_contracts::enclave::{
-    open_answer, seal_record, verify_answer, verify_quote, BoxRandomness, KxPublicKey, KxSecret,
-    LookupAnswer, LookupRequest, Measurement, QueryError, RecordError, SealedRecord, SignedLookup,
-    NONCE_LEN,
+    open_answer, seal_record, verify_answer, BoxRandomness, KxPublicKey, KxSecret, LookupAnswer,
+    LookupRequest, Measurement, PlatformKey, QueryError, RecordError, RecordKey, SealedRecord,
+    SignedLookup, NONCE_LEN,
 };
 use paychain_contracts::enclave_registry::EnclaveConfig;
-use paychain_contracts::genesis::Genesis;
+use paychain_contracts::genesis::{Genesis, GenesisValidator};
 use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+use paychain_contracts::state::{StateError, StateReader};
+use paychain_contracts::{enclave_registry, governance, registry};
 use rand::RngCore;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -83,6 +90,9 @@ pub enum Error {
     /// The audit trail the node returned does not verify.
     #[error("audit trail refused: {0}")]
     Audit(#[from] AuditError),
+    /// What the node said of committed state is not supported by proofs under the pinned genesis.
+    #[error(transparent)]
+    Proven(#[from] crate::proven::Error),
 }
 
 /// What the client pins from a genesis file instead of believing the node: the chain id, the attestation
@@ -93,8 +103,10 @@ pub struct TrustAnchor {
     pub chain_id: ChainId,
     /// The simulated attestation root.
     pub attestation_root: PublicKey,
-    /// The consortium enclave key records are sealed to.
+    /// The consortium enclave key of epoch 0.
     pub consortium_public: KxPublicKey,
+    /// Epoch 0's record keys of the genesis platforms.
+    pub platform_keys: Vec<PlatformKey>,
 }
 
 impl TrustAnchor {
@@ -104,6 +116,7 @@ impl TrustAnchor {
             chain_id: genesis.chain_id.clone(),
             attestation_root: e.attestation_root,
             consortium_public: e.consortium_public,
+            platform_keys: e.platform_keys.clone(),
         })
     }
 
@@ -138,6 +151,9 @@ impl TrustAnchor {
 pub struct Pin {
     /// The chain.
     pub chain_id: ChainId,
+    /// The genesis validator set: what certifies the state the client checks
+    /// ([`crate::proven`]).
+    pub validators: Vec<GenesisValidator>,
     /// The enclave anchor; `None` when genesis has no enclave (records go as they are).
     pub anchor: Option<TrustAnchor>,
 }
@@ -150,6 +166,7 @@ impl Pin {
     pub fn from_genesis(genesis: &Genesis) -> Pin {
         Pin {
             chain_id: genesis.chain_id.clone(),
+            validators: genesis.validators.clone(),
             anchor: TrustAnchor::from_genesis(genesis),
         }
     }
@@ -227,8 +244,10 @@ pub struct PreparedPut {
 /// next version), after checking the node serves that chain with that key; the bytes as they are on
 /// a chain without one. A node that reports other keys than genesis gets nothing.
 ///
-/// The version is read from committed state: a put of the same platform's record still in flight makes
-/// this one fail to open later (the AAD names the wrong version), so send one put at a time.
+/// The sender's platform and the version are read from state proven under the pinned genesis
+/// ([`crate::proven`]), not taken on the node's word. The version is that of committed state: a put of
+/// the same platform's record still in flight makes this one fail to open later (the AAD names the
+/// wrong version), so send one put at a time.
 pub async fn prepare_put(
     client: &rpc::Client,
     sender: &PublicKey,
@@ -237,13 +256,15 @@ pub async fn prepare_put(
     pin: &Pin,
 ) -> Result<PreparedPut, Error> {
     crate::acquiring::AcquiringInfo::parse(plaintext)?;
-    let chain_id = ChainId::new(client.status().await?.chain_id);
+    let status = client.status().await?;
+    let status_height = status.height;
+    let chain_id = ChainId::new(status.chain_id);
     pin.check_chain(&chain_id)?;
     let status = client
         .enclave()
         .await
         .map_err(|e| Error::EnclaveStatusUnknown(e.to_string()))?;
-    let anchor = match (&pin.anchor, status.config) {
+    let anchor = match (&pin.anchor, &status.config) {
         (None, None) => {
             return Ok(PreparedPut {
                 payload: plaintext.to_vec(),
@@ -261,24 +282,33 @@ pub async fn prepare_put(
             ))
         }
         (Some(anchor), Some(config)) => {
-            anchor.check(&chain_id, &config)?;
+            anchor.check(&chain_id, config)?;
             anchor
         }
     };
-    let platform_id = client
-        .account(sender)
-        .await?
-        .member
-        .map(|m| m.id)
-        .ok_or(Error::NotAMember(*sender))?;
-    let version = match client.record(merchant, &platform_id).await {
-        Ok(view) => view.record.version.saturating_add(1),
-        Err(e) if e.code() == Some(ErrorCode::NoRecord) => 1,
-        Err(e) => return Err(e.into()),
-    };
+    // The sender's platform, its record's current version and the platform's record key of the
+    // current epoch, from state proven under the pinned genesis (a node that lies about any of them
+    // would make the record unopenable, bind it to another platform, or have it sealed to a key of
+    // its choosing).
+    let (member, _) = crate::proven::read(client, pin, status_height, |s| {
+        // Read ahead what does not depend on the sender's entry, so that one call proves it all.
+        enclave_registry::config(s)?;
+        enclave_registry::epoch(s)?;
+        enclave_registry::policy_lists(s)?;
+        let Some(m) = governance::member_by_key(s, sender)? else {
+            return Ok(None);
+        };
+        let current = registry::record(s, merchant, &m.id)?.map(|r| r.version);
+        let key = proven_record_key(s, &chain_id, anchor, &m.id)?;
+        Ok(Some((m.id, current, key)))
+    })
+    .await?;
+    let (platform_id, current, key) = member.ok_or(Error::NotAMember(*sender))?;
+    let key = key?;
+    let version = current.map_or(1, |v| v.saturating_add(1));
     let sealed = seal_record(
         plaintext,
-        &anchor.consortium_public,
+        &key,
         merchant,
         &platform_id,
         version,
@@ -294,6 +324,70 @@ pub async fn prepare_put(
     })
 }
 
+/// The record key `platform`'s records are sealed to now, from `state` (proven under the pinned
+/// genesis, see [`crate::proven`]): the current epoch's, from genesis (epoch 0 of a genesis platform:
+/// it must be the pinned one) or signed by an enclave that serves as the contract decides it
+/// ([`enclave_registry::serving`], under the genesis attestation root). A key the node made up,
+/// another platform's, or one signed by an enclave that does not serve, is refused. The outer error is
+/// a state that does not decode.
+pub fn proven_record_key(
+    state: &impl StateReader,
+    chain_id: &ChainId,
+    anchor: &TrustAnchor,
+    platform: &PlatformId,
+) -> Result<Result<RecordKey, Error>, StateError> {
+    let config = enclave_registry::config(state)?;
+    let epoch = enclave_registry::epoch(state)?;
+    let (Some(config), Some(epoch)) = (config, epoch) else {
+        return Ok(Err(Error::AnchorMismatch(
+            "the certified state has no enclave configuration, genesis has one".into(),
+        )));
+    };
+    if config.attestation_root != anchor.attestation_root {
+        return Ok(Err(Error::AnchorMismatch(format!(
+            "attestation root in the certified state is {}, genesis says {}",
+            config.attestation_root, anchor.attestation_root
+        ))));
+    }
+    let epoch = epoch.current;
+    let Some(entry) = enclave_registry::platform_key(state, epoch, platform)? else {
+        return Ok(Err(Error::Untrusted(format!(
+            "no record key of platform {platform} is published for epoch {epoch} yet (an enclave publishes it within a few blocks; retry)"
+        ))));
+    };
+    match &entry.attested {
+        None => {
+            if !anchor.platform_keys.contains(&entry.key) {
+                return Ok(Err(Error::AnchorMismatch(format!(
+                    "record key {} of platform {platform} in epoch {epoch} is not the one genesis gives",
+                    entry.key.public
+                ))));
+            }
+        }
+        Some((signer, signature)) => {
+            if entry.key.platform_id != *platform
+                || entry.key.epoch != epoch
+                || signer
+                    .verify(&entry.key.sign_bytes(chain_id), signature)
+                    .is_err()
+            {
+                return Ok(Err(Error::Untrusted(format!(
+                    "record key of platform {platform} is not signed by enclave {signer}"
+                ))));
+            }
+            if let Err(unfit) = enclave_registry::serving(state, chain_id, signer)? {
+                return Ok(Err(Error::Untrusted(format!(
+                    "record key of platform {platform} is signed by an enclave that does not serve: {unfit}"
+                ))));
+            }
+        }
+    }
+    Ok(Ok(RecordKey {
+        epoch,
+        public: entry.key.public,
+    }))
+}
+
 /// The enclave a node answers lookups with, once the chain vouches for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TrustedEnclave {
@@ -303,63 +397,93 @@ pub struct TrustedEnclave {
     pub measurement: Measurement,
 }
 
-/// Decides whether to trust the enclave of the node that sent `status`: it must be registered on chain
-/// with a quote that verifies under the chain's policy (attestation root, allowed and non-revoked
-/// measurement, chain id, debug policy), be provisioned, and match what the node says it runs.
-pub fn trusted_enclave(
-    status: &EnclaveStatusView,
+/// Decides, from `state` (proven under the pinned genesis, see [`crate::proven`]), whether to
+/// trust the enclave `signer` a node says it answers with, running `measurement`: the chain's
+/// enclave configuration must be genesis's (`anchor`), and the enclave must serve as the contract
+/// decides it ([`enclave_registry::serving`]: registered, bound to a platform that is a current
+/// member, not retired, its quote within the chain's policy under the genesis attestation root,
+/// provisioned), with the measurement the node claims. The outer error is a state that does not
+/// decode; the inner one why the enclave is not trusted.
+pub fn check_enclave(
+    state: &impl StateReader,
+    signer: &PublicKey,
+    measurement: &Measurement,
     chain_id: &ChainId,
     anchor: &TrustAnchor,
-) -> Result<TrustedEnclave, Error> {
-    let config = status.config.as_ref().ok_or(Error::NoEnclave)?;
-    anchor.check(chain_id, config)?;
-    let node = status
+) -> Result<Result<TrustedEnclave, Error>, StateError> {
+    // The reads that do not depend on each other first, so that one call proves them together.
+    let config = enclave_registry::config(state)?;
+    let entry = enclave_registry::enclave(state, signer)?;
+    enclave_registry::policy_lists(state)?;
+    if let Some(e) = &entry {
+        enclave_registry::is_platform_member(state, &e.platform_id)?;
+    }
+    let Some(config) = config else {
+        return Ok(Err(Error::AnchorMismatch(
+            "the certified state has no enclave configuration, genesis has one".into(),
+        )));
+    };
+    if config.attestation_root != anchor.attestation_root {
+        return Ok(Err(Error::AnchorMismatch(format!(
+            "attestation root in the certified state is {}, genesis says {}",
+            config.attestation_root, anchor.attestation_root
+        ))));
+    }
+    if config.consortium_public != anchor.consortium_public {
+        return Ok(Err(Error::AnchorMismatch(format!(
+            "consortium key in the certified state is {}, genesis says {}",
+            config.consortium_public, anchor.consortium_public
+        ))));
+    }
+    let entry = match enclave_registry::serving(state, chain_id, signer)? {
+        Ok(entry) => entry,
+        Err(unfit) => return Ok(Err(Error::Untrusted(unfit.to_string()))),
+    };
+    let quote = &entry.quote.quote;
+    if quote.measurement != *measurement {
+        return Ok(Err(Error::Untrusted(format!(
+            "node says its enclave {signer} runs measurement {measurement}, its registered quote says {}",
+            quote.measurement
+        ))));
+    }
+    Ok(Ok(TrustedEnclave {
+        signer: quote.signer,
+        measurement: quote.measurement,
+    }))
+}
+
+/// The enclave the node behind `client` answers lookups with, once state proven under `pin`
+/// vouches for it ([`check_enclave`]), and the height the node reported (a lookup is issued at
+/// it). The node's own view of the chain's enclave configuration must match genesis too.
+pub async fn trusted_enclave(
+    client: &rpc::Client,
+    pin: &Pin,
+) -> Result<(TrustedEnclave, u64), Error> {
+    let anchor = pin.enclave()?;
+    let status = client.status().await?;
+    let chain_id = ChainId::new(status.chain_id);
+    pin.check_chain(&chain_id)?;
+    let enclave_status = client.enclave().await?;
+    let config = enclave_status.config.as_ref().ok_or_else(|| {
+        Error::AnchorMismatch("the node reports no enclave, genesis has one".into())
+    })?;
+    anchor.check(&chain_id, config)?;
+    let node = enclave_status
         .node_enclave
         .as_ref()
         .ok_or_else(|| Error::Untrusted("the node runs no enclave".into()))?;
-    let entry = status
-        .enclaves
-        .iter()
-        .find(|e| e.quote.quote.signer == node.signer)
-        .ok_or_else(|| {
-            Error::Untrusted(format!(
-                "enclave {} is not registered on chain",
-                node.signer
-            ))
-        })?;
-    let quote = &entry.quote.quote;
-    if quote.measurement != node.measurement {
-        return Err(Error::Untrusted(format!(
-            "node says its enclave {} runs measurement {}, its registered quote says {}",
-            node.signer, node.measurement, quote.measurement
-        )));
-    }
-    verify_quote(
-        &entry.quote,
-        &anchor.attestation_root,
-        &status.allowed_measurements,
-        &status.revoked_measurements,
-        chain_id,
-        config.allow_debug,
-        config.min_security_version,
-    )
-    .map_err(|e| Error::Untrusted(format!("enclave {}: {e}", node.signer)))?;
-    if let Some(r) = &entry.retired {
-        return Err(Error::Untrusted(format!(
-            "enclave {} of platform {} was retired at height {}: {}",
-            node.signer, entry.platform_id, r.height, r.reason
-        )));
-    }
-    if !entry.provisioned || !node.provisioned {
-        return Err(Error::Untrusted(format!(
-            "enclave {} is not provisioned with the consortium secret",
-            node.signer
-        )));
-    }
-    Ok(TrustedEnclave {
-        signer: quote.signer,
-        measurement: quote.measurement,
+    let (trusted, proven) = crate::proven::read(client, pin, status.height, |s| {
+        check_enclave(s, &node.signer, &node.measurement, &chain_id, anchor)
     })
+    .await?;
+    let trusted = trusted.map_err(|e| match e {
+        Error::Untrusted(why) => Error::Untrusted(format!(
+            "{why} (in the state certified by block {})",
+            proven.height
+        )),
+        e => e,
+    })?;
+    Ok((trusted, status.height))
 }
 
 /// A signed lookup and the reply secret its answer opens with.
@@ -472,20 +596,15 @@ pub async fn lookup(
     platform: &PlatformId,
     pin: &Pin,
 ) -> Result<VerifiedLookup, Error> {
-    let anchor = pin.enclave()?;
-    let status = client.status().await?;
-    let chain_id = ChainId::new(status.chain_id);
-    pin.check_chain(&chain_id)?;
-    let enclave_status = client.enclave().await?;
-    let enclave = trusted_enclave(&enclave_status, &chain_id, anchor)?;
+    let (enclave, height) = trusted_enclave(client, pin).await?;
     lookup_through(
         client,
         key,
         &enclave,
-        chain_id,
+        pin.chain_id.clone(),
         merchant.clone(),
         platform.clone(),
-        status.height,
+        height,
     )
     .await
 }
@@ -658,7 +777,6 @@ pub async fn deregister(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use paychain_contracts::api::NodeEnclaveView;
     use paychain_contracts::enclave::{bootstrap, wrap_secret, Enclave, EnclaveConfig as Build};
     use paychain_contracts::enclave_registry::EnclaveEntry;
 
@@ -666,7 +784,8 @@ mod tests {
         chain: ChainId,
         root: SecretKey,
         enclave: Enclave,
-        status: EnclaveStatusView,
+        /// The chain's state after genesis: platform-0 (key 7) and its enclave, provisioned.
+        store: paychain_contracts::state::MemStore,
         anchor: TrustAnchor,
     }
 
@@ -803,167 +922,383 @@ mod tests {
         .0
     }
 
+    fn platform_key0(
+        secret: &paychain_contracts::enclave::ConsortiumSecret,
+        chain: &ChainId,
+    ) -> PlatformKey {
+        let platform = PlatformId::new("platform-0").unwrap();
+        PlatformKey {
+            epoch: 0,
+            public: paychain_contracts::enclave::platform_public(secret, chain, 0, &platform)
+                .unwrap(),
+            platform_id: platform,
+        }
+    }
+
+    #[test]
+    fn the_record_key_must_be_the_genesis_one_or_signed_by_a_serving_enclave() {
+        use paychain_contracts::enclave_registry::{PlatformKeyEntry, Retirement};
+        let f = fixture();
+        let p0 = PlatformId::new("platform-0").unwrap();
+        let key = |s: &paychain_contracts::state::MemStore| {
+            proven_record_key(s, &f.chain, &f.anchor, &p0).unwrap()
+        };
+        let genesis = key(&f.store).unwrap();
+        assert_eq!(
+            (genesis.epoch, genesis.public),
+            (0, f.anchor.platform_keys[0].public)
+        );
+        let read_key =
+            |s: &crate::proven::Proven| enclave_registry::platform_key(s, 0, &p0).map(drop);
+        let entry = |key: PlatformKey, attested| {
+            Some(paychain_contracts::codec::encode(&PlatformKeyEntry {
+                key,
+                attested,
+                published_at: 9,
+            }))
+        };
+        // The node's state holds a key of its own instead of the genesis one.
+        let mut fake = f.anchor.platform_keys[0].clone();
+        fake.public = KxSecret::from_seed([9; 32]).public_key();
+        let s = with(&f.store, read_key, entry(fake.clone(), None));
+        let e = key(&s).unwrap_err().to_string();
+        assert!(e.contains("not the one genesis gives"), "{e}");
+        // A platform with no key published.
+        let p1 = PlatformId::new("platform-1").unwrap();
+        let e = proven_record_key(&f.store, &f.chain, &f.anchor, &p1)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no record key of platform platform-1"), "{e}");
+        // Signed by a key that is no serving enclave.
+        let stranger = SecretKey::from_seed([11; 32]);
+        let signed = (
+            stranger.public_key(),
+            stranger.sign(&fake.sign_bytes(&f.chain)),
+        );
+        let s = with(&f.store, read_key, entry(fake.clone(), Some(signed)));
+        let e = key(&s).unwrap_err().to_string();
+        assert!(e.contains("does not serve"), "{e}");
+        // The serving enclave's own signed key is taken; its signature over another key is not.
+        let good = f.enclave.platform_key(&p0).unwrap();
+        let attested = Some((good.signer, good.signature));
+        let s = with(&f.store, read_key, entry(good.key.clone(), attested));
+        assert_eq!(key(&s).unwrap().public, good.key.public);
+        let forged = with(&f.store, read_key, entry(fake, attested));
+        let e = key(&forged).unwrap_err().to_string();
+        assert!(e.contains("is not signed by enclave"), "{e}");
+        // Once that enclave is retired, its keys are no longer taken.
+        let retired = with_entry(&s, f.enclave.signer(), |e| {
+            e.retired = Some(Retirement {
+                height: 3,
+                reason: "removed".into(),
+            })
+        });
+        let e = key(&retired).unwrap_err().to_string();
+        assert!(e.contains("does not serve") && e.contains("retired"), "{e}");
+    }
+
     fn fixture() -> Fixture {
+        use paychain_contracts::enclave_registry::{EnclaveGenesis, GenesisEnclave};
+        use paychain_contracts::genesis::{genesis_state, Genesis};
+        use paychain_contracts::governance::{Member, Role};
         let chain = ChainId::new("test-chain");
         let root = SecretKey::from_seed([1; 32]);
-        let (secret, consortium_public) = bootstrap([2; 32]);
+        let (secret, consortium) = bootstrap([2; 32]);
         let build = Build::new(chain.clone()).with_validators(validators());
         let mut enclave = Enclave::new(&[3; 32], build, None).unwrap();
         let quote = enclave.certified_quote(&root);
         let wrapped =
             wrap_secret(&secret, &quote.quote, &BoxRandomness::new([4; 32], [5; 12])).unwrap();
-        enclave.provision(&wrapped, &consortium_public).unwrap();
-        let status = EnclaveStatusView {
-            config: Some(EnclaveConfig {
-                attestation_root: root.public_key(),
-                consortium_public,
-                allow_debug: false,
-                min_security_version: 1,
-            }),
-            allowed_measurements: vec![enclave.measurement()],
-            revoked_measurements: vec![],
-            enclaves: vec![EnclaveEntry {
-                quote,
-                platform_id: PlatformId::new("platform-0").unwrap(),
-                provisioned: true,
-                registered_at: 0,
-                provisioned_by: None,
-                retired: None,
-            }],
-            node_enclave: Some(NodeEnclaveView {
-                signer: enclave.signer(),
-                measurement: enclave.measurement(),
-                provisioned: true,
-                not_serving: None,
-            }),
-        };
-        let anchor = TrustAnchor {
+        enclave.provision(&wrapped, &consortium).unwrap();
+        let genesis = Genesis {
             chain_id: chain.clone(),
-            attestation_root: root.public_key(),
-            consortium_public,
+            genesis_time_ms: 1_000,
+            validators: validators(),
+            members: vec![Member {
+                id: PlatformId::new("platform-0").unwrap(),
+                name: "Platform 0".into(),
+                public_key: SecretKey::from_seed([7; 32]).public_key(),
+                roles: [Role::Platform].into_iter().collect(),
+            }],
+            enclave: Some(EnclaveGenesis {
+                attestation_root: root.public_key(),
+                consortium_public: consortium,
+                measurements: vec![enclave.measurement()],
+                allow_debug: false,
+                enclaves: vec![GenesisEnclave {
+                    platform_id: PlatformId::new("platform-0").unwrap(),
+                    quote,
+                }],
+                min_security_version: 1,
+                platform_keys: vec![platform_key0(&secret, &chain)],
+            }),
         };
+        let mut store = paychain_contracts::state::MemStore::new();
+        store.apply(&genesis_state(&genesis).unwrap());
+        let anchor = TrustAnchor::from_genesis(&genesis).unwrap();
         Fixture {
             chain,
             root,
             enclave,
-            status,
+            store,
             anchor,
         }
     }
 
-    #[test]
-    fn trust_requires_registered_attested_allowed_provisioned() {
-        let f = fixture();
-        let t = trusted_enclave(&f.status, &f.chain, &f.anchor).unwrap();
-        assert_eq!(t.signer, f.enclave.signer());
+    /// The one key `read` reads over `store` last, and a copy of `store` where it holds `value`.
+    fn with(
+        store: &paychain_contracts::state::MemStore,
+        read: impl Fn(&crate::proven::Proven) -> Result<(), StateError>,
+        value: Option<Vec<u8>>,
+    ) -> paychain_contracts::state::MemStore {
+        use paychain_contracts::state::Overlay;
+        let keys = crate::proven::tests::keys_of(store, read);
+        let key = keys.last().unwrap().clone();
+        let mut out = store.clone();
+        let mut ov = Overlay::new(&out);
+        match value {
+            Some(v) => ov.put(key, v),
+            None => ov.delete(key),
+        }
+        let writes = ov.finish().unwrap();
+        out.apply(&writes);
+        out
+    }
 
-        let mut s = f.status.clone();
-        s.revoked_measurements.push(f.enclave.measurement());
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+    /// `store` with the enclave entry of `signer` changed by `change`.
+    fn with_entry(
+        store: &paychain_contracts::state::MemStore,
+        signer: PublicKey,
+        change: impl Fn(&mut EnclaveEntry),
+    ) -> paychain_contracts::state::MemStore {
+        let mut entry = enclave_registry::enclave(store, &signer).unwrap().unwrap();
+        change(&mut entry);
+        with(
+            store,
+            move |s| enclave_registry::enclave(s, &signer).map(drop),
+            Some(paychain_contracts::codec::encode(&entry)),
+        )
+    }
+
+    /// Why the fixture's enclave is not trusted over `state`.
+    fn refused(f: &Fixture, state: &impl StateReader) -> String {
+        check_enclave(
+            state,
+            &f.enclave.signer(),
+            &f.enclave.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap_err()
+        .to_string()
+    }
+
+    #[test]
+    fn trust_requires_a_proven_serving_enclave() {
+        let f = fixture();
+        let signer = f.enclave.signer();
+        let t = check_enclave(
+            &f.store,
+            &signer,
+            &f.enclave.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(t.signer, signer);
+        assert_eq!(t.measurement, f.enclave.measurement());
+
+        let m = f.enclave.measurement();
+        let s = with(
+            &f.store,
+            |s| enclave_registry::revoked(s).map(drop),
+            Some(paychain_contracts::codec::encode(&vec![m])),
+        );
+        let e = refused(&f, &s);
         assert!(e.contains("revoked"), "{e}");
 
-        let mut s = f.status.clone();
-        s.allowed_measurements.clear();
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        let s = with(
+            &f.store,
+            |s| enclave_registry::allowed(s).map(drop),
+            Some(paychain_contracts::codec::encode(&Vec::<Measurement>::new())),
+        );
+        let e = refused(&f, &s);
         assert!(e.contains("not allowed"), "{e}");
 
-        let mut s = f.status.clone();
-        s.enclaves.clear();
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not registered"), "{e}");
+        // An enclave the chain never registered, even on a machine the genesis vendor certified.
+        let stranger = Enclave::new(&[9; 32], Build::new(f.chain.clone()), None).unwrap();
+        let e = check_enclave(
+            &f.store,
+            &stranger.signer(),
+            &stranger.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not registered"), "{e}");
 
-        let mut s = f.status.clone();
-        s.enclaves[0].provisioned = false;
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        let s = with_entry(&f.store, signer, |e| e.provisioned = false);
+        let e = refused(&f, &s);
         assert!(e.contains("not provisioned"), "{e}");
 
         // A platform removed by governance: its enclave is retired, its answers untrusted.
-        let mut s = f.status.clone();
-        s.enclaves[0].retired = Some(paychain_contracts::enclave_registry::Retirement {
-            height: 9,
-            reason: "its platform platform-0 was removed by governance".into(),
+        let s = with_entry(&f.store, signer, |e| {
+            e.retired = Some(paychain_contracts::enclave_registry::Retirement {
+                height: 9,
+                reason: "its platform platform-0 was removed by governance".into(),
+            })
         });
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        let e = refused(&f, &s);
         assert!(
             e.contains("retired") && e.contains("removed by governance"),
             "{e}"
         );
-
-        // Below the minimum security version governance set.
-        let mut s = f.status.clone();
-        s.config.as_mut().unwrap().min_security_version = 2;
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("below the chain's minimum 2"), "{e}");
-
-        // A node that reports another attestation root than genesis is not believed...
-        let mut s = f.status.clone();
-        s.config.as_mut().unwrap().attestation_root = SecretKey::from_seed([9; 32]).public_key();
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        // An enclave bound to another platform, not a member.
+        let s = with_entry(&f.store, signer, |e| {
+            e.platform_id = PlatformId::new("platform-1").unwrap()
+        });
+        let e = refused(&f, &s);
         assert!(
-            e.contains("attestation root") && e.contains("genesis"),
+            e.contains("belongs to platform platform-1, which is not a current platform member"),
             "{e}"
         );
-        // ... and a quote from a device only its own root certified is refused under genesis's root.
-        let mut s = f.status.clone();
-        s.enclaves[0].quote = f.enclave.certified_quote(&SecretKey::from_seed([9; 32]));
-        let e = trusted_enclave(&s, &f.chain, &f.anchor)
-            .unwrap_err()
-            .to_string();
+        // Its platform no longer a member.
+        let platform = PlatformId::new("platform-0").unwrap();
+        let s = with(
+            &f.store,
+            |s| governance::member(s, &platform).map(drop),
+            None,
+        );
+        let e = refused(&f, &s);
+        assert!(e.contains("not a current platform member"), "{e}");
+
+        // Below the minimum security version governance set.
+        let mut cfg = enclave_registry::config(&f.store).unwrap().unwrap();
+        cfg.min_security_version = 2;
+        let s = with(
+            &f.store,
+            |s| enclave_registry::config(s).map(drop),
+            Some(paychain_contracts::codec::encode(&cfg)),
+        );
+        let e = refused(&f, &s);
+        assert!(e.contains("below the chain's minimum 2"), "{e}");
+
+        // A chain whose certified configuration has another attestation root than genesis...
+        let mut cfg = enclave_registry::config(&f.store).unwrap().unwrap();
+        cfg.attestation_root = SecretKey::from_seed([9; 32]).public_key();
+        let s = with(
+            &f.store,
+            |s| enclave_registry::config(s).map(drop),
+            Some(paychain_contracts::codec::encode(&cfg)),
+        );
+        let e = refused(&f, &s);
+        assert!(
+            e.contains("attestation root in the certified state") && e.contains("genesis"),
+            "{e}"
+        );
+        // ... or no enclave at all.
+        let s = with(&f.store, |s| enclave_registry::config(s).map(drop), None);
+        let e = refused(&f, &s);
+        assert!(e.contains("no enclave configuration"), "{e}");
+        // A quote from a device only another root certified is refused under genesis's root.
+        let other = f.enclave.certified_quote(&SecretKey::from_seed([9; 32]));
+        let s = with_entry(&f.store, signer, |e| e.quote = other.clone());
+        let e = refused(&f, &s);
         assert!(e.contains("uncertified device"), "{e}");
+        // The node claims another measurement than its registered quote's.
+        let e = check_enclave(
+            &f.store,
+            &signer,
+            &Measurement::of("other", "1"),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("its registered quote says"), "{e}");
+        // The fixture's root is the anchor's.
+        assert_eq!(f.anchor.attestation_root, f.root.public_key());
+    }
 
-        let e = trusted_enclave(&f.status, &ChainId::new("other"), &f.anchor)
+    /// The whole client path over evidence: proofs of a retired entry, under a genuine commit,
+    /// refuse the enclave; the honest state's proofs trust it.
+    #[test]
+    fn proven_evidence_decides_trust() {
+        use crate::proven::tests::{evidence, keys_of, NOW};
+        let f = fixture();
+        let signer = f.enclave.signer();
+        let pin = Pin {
+            chain_id: f.chain.clone(),
+            validators: validators(),
+            anchor: Some(f.anchor.clone()),
+        };
+        let check = |s: &crate::proven::Proven| {
+            check_enclave(s, &signer, &f.enclave.measurement(), &f.chain, &f.anchor).map(drop)
+        };
+        let keys = keys_of(&f.store, |s| {
+            governance::validators(s)?;
+            check(s)
+        });
+        let validator = SecretKey::from_seed([250; 32]);
+        let e = evidence(
+            &f.store,
+            &f.chain,
+            &keys,
+            std::slice::from_ref(&validator),
+            NOW,
+        );
+        let proven = crate::proven::verify(&e, &pin, &keys, 2, NOW).unwrap();
+        check_enclave(
+            &proven,
+            &signer,
+            &f.enclave.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(proven.unproven().is_empty());
+
+        let retired = with_entry(&f.store, signer, |e| {
+            e.retired = Some(paychain_contracts::enclave_registry::Retirement {
+                height: 9,
+                reason: "its platform platform-0 was removed by governance".into(),
+            })
+        });
+        let e = evidence(&retired, &f.chain, &keys, &[validator], NOW);
+        let proven = crate::proven::verify(&e, &pin, &keys, 2, NOW).unwrap();
+        let err = refused(&f, &proven);
+        assert!(err.contains("retired"), "{err}");
+        // A node that shows the honest entry with the retired state's proofs is refused.
+        let mut forged = e.clone();
+        let honest = evidence(&f.store, &f.chain, &keys, &[], NOW);
+        for (x, h) in forged.entries.iter_mut().zip(&honest.entries) {
+            x.value = h.value.clone();
+        }
+        let err = crate::proven::verify(&forged, &pin, &keys, 2, NOW)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("chain"), "{e}");
-
-        let mut s = f.status.clone();
-        s.node_enclave = None;
-        assert!(matches!(
-            trusted_enclave(&s, &f.chain, &f.anchor),
-            Err(Error::Untrusted(_))
-        ));
-        let mut s = f.status.clone();
-        s.config = None;
-        assert!(matches!(
-            trusted_enclave(&s, &f.chain, &f.anchor),
-            Err(Error::NoEnclave)
-        ));
-
-        assert_eq!(f.anchor.attestation_root, f.root.public_key());
-        let other = TrustAnchor {
-            attestation_root: SecretKey::from_seed([8; 32]).public_key(),
-            ..f.anchor.clone()
-        };
-        assert!(matches!(
-            trusted_enclave(&f.status, &f.chain, &other),
-            Err(Error::AnchorMismatch(_))
-        ));
+        assert!(err.contains("does not hold"), "{err}");
     }
 
     #[test]
     fn sealed_record_round_trips_through_a_lookup() {
         let f = fixture();
-        let consortium = f.status.config.as_ref().unwrap().consortium_public;
         let merchant_key = SecretKey::from_seed([6; 32]);
         let merchant = MerchantId::derive(&merchant_key.public_key());
         let platform = PlatformId::new("platform-0").unwrap();
+        let key = proven_record_key(&f.store, &f.chain, &f.anchor, &platform)
+            .unwrap()
+            .unwrap();
         let sealed = seal_record(
             b"MARKER acct",
-            &consortium,
+            &key,
             &merchant,
             &platform,
             1,
@@ -989,7 +1324,15 @@ mod tests {
             &fresh_randomness(),
         )
         .unwrap();
-        let trusted = trusted_enclave(&f.status, &f.chain, &f.anchor).unwrap();
+        let trusted = check_enclave(
+            &f.store,
+            &f.enclave.signer(),
+            &f.enclave.measurement(),
+            &f.chain,
+            &f.anchor,
+        )
+        .unwrap()
+        .unwrap();
         let done = pending.finish(&answer, &trusted).unwrap();
         assert_eq!(&done.plaintext.unwrap()[..], b"MARKER acct");
 

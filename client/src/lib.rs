@@ -26,6 +26,8 @@
 //!   which the node uses too.
 //! - [`rpc`]: a typed JSON-RPC client for one node ([`rpc::Client`]), one error enum with one-line
 //!   messages, and the WebSocket block feed.
+//! - [`proven`]: state proven against the pinned genesis (commit certificate, state proofs),
+//!   decoded by the contracts' own readers: what the client checks instead of a node's word.
 //! - [`qr`]: QR images of those codes: PNG and terminal rendering, and reading codes from images.
 //! - [`registry`]: merchants and their acquiring records: register, put (sealed), revoke.
 //! - [`store`]: offline store, online identity: the user's identity code (`paychain-id:<key>`), the
@@ -69,6 +71,7 @@ pub mod guardian;
 pub mod identity_code;
 pub use paychain_keystore as keystore;
 pub mod pay;
+pub mod proven;
 pub mod qr;
 pub mod registry;
 pub mod rpc;

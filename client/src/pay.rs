@@ -4,12 +4,13 @@
 //! scan(payload) ──► ScannedCode { merchant, amount?, currency?, order_ref?, expires_at? }   (offline)
 //!   check_expiry(now)                                         expired dynamic code ─► Error::Expired
 //! quote(client, payer key, code, PayOptions)
-//!   paychain_merchant ─► merchant + platforms serving it      unknown ─► Error::UnknownMerchant
+//!   proven merchant entry ─► merchant + platforms serving it   unknown ─► Error::UnknownMerchant
+//!     (registry::merchant, platforms_of, record over state proven under the pinned genesis)
 //!   paychain_wallets  ─► payer's wallet (by currency)          none    ─► Error::NoWallet
 //!   acquirer = the wallet's host, if the merchant accepted it  pending ─► Error::PendingConsent
 //!                                                              else    ─► Error::NotServed
 //!   signed enclave lookup as the payer ─► the host's record, verified against the enclave's
-//!     registered quote (and genesis, when pinned), opened  refused ─► Error::Lookup
+//!     registered quote, proven serving under genesis, opened  refused ─► Error::Lookup
 //!                                                              none    ─► Error::NoRecord
 //!   the record parsed and usable now, in the currency         else    ─► Error::Record
 //!   route = (record version, ciphertext hash) from the answer
@@ -18,8 +19,8 @@
 //!   paychain_order    ─► not paid yet                          paid    ─► Error::OrderAlreadyPaid
 //!   balance ≥ amount                                           else    ─► Error::InsufficientBalance
 //! pay(client, key, &quote, wait) ─► Pay tx, committed (BFT: committed is final) ─► Receipt
-//! wait_certificate(client, tx, wait) ─► TxCertificate (once the next block is committed), checked
-//!   against the node's validator set
+//! wait_certificate(client, tx, pin, wait) ─► TxCertificate (once the next block is committed),
+//!   checked against the pinned genesis validator set
 //! scan_at(payload, now) = scan + check_expiry, offline
 //! pay_scanned(client, key, code, PayRequest, wait) ─► quote, pay, wait_certificate ─► Paid
 //!   (with a guardian binding: delegation(binding, template) ─► the biometric hashed with its salt)
@@ -28,7 +29,7 @@
 //! The chain checks all of this again (the quote only gives clear errors early), and refuses a route
 //! whose record changed since the lookup (`the merchant's acquiring record changed: look it up again`).
 //! On a chain without an enclave, records are public: the record and its route are read from the
-//! registry instead of a lookup.
+//! registry, proven under the pinned genesis, instead of a lookup.
 //!
 //! # Expiry of dynamic codes
 //!
@@ -40,15 +41,15 @@
 use std::time::Duration;
 
 use paychain_api::ErrorCode;
-use paychain_contracts::api::{MerchantView, WalletView};
+use paychain_contracts::api::{MerchantView, RouteView, WalletView};
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::executor::Receipt;
-use paychain_contracts::genesis::{Genesis, GenesisValidator};
+use paychain_contracts::genesis::Genesis;
 use paychain_contracts::guardian;
-use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::{self, Amount, Currency};
-use paychain_contracts::registry::Route;
+use paychain_contracts::registry::{self, Route};
 use paychain_contracts::tx::Call;
 use paychain_contracts::wallet;
 use rand::RngCore;
@@ -166,6 +167,14 @@ pub enum Error {
         merchant: MerchantId,
         /// Why.
         source: Box<crate::enclave::Error>,
+    },
+    /// The merchant's entry could not be read from state proven under the pinned genesis.
+    #[error("reading merchant {merchant} from proven state: {source}")]
+    Unproven {
+        /// Merchant.
+        merchant: MerchantId,
+        /// Why.
+        source: Box<crate::proven::Error>,
     },
     /// The enclave answered that the payer's platform has no record for the merchant.
     #[error("your platform {platform} has no acquiring record for merchant {merchant}")]
@@ -595,13 +604,12 @@ pub async fn quote(
             });
         }
     }
-    let merchant = match client.merchant(&code.merchant_id).await {
-        Ok(m) => m,
-        Err(e) if e.code() == Some(ErrorCode::UnknownMerchant) => {
-            return Err(Error::UnknownMerchant(code.merchant_id.clone()))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    // The merchant, the platforms it accepted and their routes: from state proven under the
+    // pinned genesis, not a node's word.
+    let status = client.status().await?;
+    let merchant = proven_merchant(client, &opts.pin, status.height, &code.merchant_id)
+        .await?
+        .ok_or_else(|| Error::UnknownMerchant(code.merchant_id.clone()))?;
     let wallet = match &opts.delegated {
         None => {
             let wallets = client.wallets(payer).await?;
@@ -611,7 +619,15 @@ pub async fn quote(
     };
     let acquirer = choose_acquirer(&merchant, &wallet.wallet.host)?;
     let looked_up = Instant::now();
-    let (acquiring, route) = routed_record(client, key, &code.merchant_id, &acquirer, opts).await?;
+    let (acquiring, route) = routed_record(
+        client,
+        key,
+        &code.merchant_id,
+        &acquirer,
+        opts,
+        status.height,
+    )
+    .await?;
     let lookup_time = looked_up.elapsed();
     acquiring
         .check_usable(opts.now, wallet.wallet.currency)
@@ -672,6 +688,7 @@ async fn routed_record(
     merchant: &MerchantId,
     platform: &PlatformId,
     opts: &PayOptions,
+    height: u64,
 ) -> Result<(AcquiringInfo, Route), Error> {
     let record_error = |source| Error::Record {
         merchant: merchant.clone(),
@@ -689,11 +706,24 @@ async fn routed_record(
                 )),
             });
         }
-        let view = client.record(merchant, platform).await?;
-        let info = AcquiringInfo::parse(&view.record.payload).map_err(record_error)?;
+        // The record from proven state: a node cannot hand the payer acquiring details of its
+        // choosing.
+        let (record, _) = crate::proven::read(client, &opts.pin, height, |s| {
+            registry::record(s, merchant, platform)
+        })
+        .await
+        .map_err(|e| Error::Lookup {
+            merchant: merchant.clone(),
+            source: Box::new(e.into()),
+        })?;
+        let record = record.ok_or_else(|| Error::NoRecord {
+            merchant: merchant.clone(),
+            platform: platform.clone(),
+        })?;
+        let info = AcquiringInfo::parse(&record.payload).map_err(record_error)?;
         let route = Route {
-            record_version: view.record.version,
-            record_hash: view.record.payload_hash,
+            record_version: record.version,
+            record_hash: record.payload_hash,
         };
         return Ok((info, route));
     }
@@ -715,6 +745,51 @@ async fn routed_record(
         record_hash: record.ciphertext_hash,
     };
     Ok((info, route))
+}
+
+/// The merchant `id` as `paychain_merchant` shows it, read from state proven under `pin` (at the
+/// node's reported `height`); `None` when it is not registered.
+pub async fn proven_merchant(
+    client: &rpc::Client,
+    pin: &Pin,
+    height: u64,
+    id: &MerchantId,
+) -> Result<Option<MerchantView>, Error> {
+    let read = crate::proven::read(client, pin, height, |s| {
+        // The independent reads first, so that one call proves them together.
+        let merchant = registry::merchant(s, id)?;
+        let platforms = registry::platforms_of(s, id)?;
+        let pending = registry::pending_of(s, id)?;
+        let Some(merchant) = merchant else {
+            return Ok(None);
+        };
+        let mut routes = Vec::with_capacity(platforms.len());
+        for p in &platforms {
+            if let Some(r) = registry::record(s, id, p)? {
+                routes.push(RouteView {
+                    platform_id: r.platform_id,
+                    route: Route {
+                        record_version: r.version,
+                        record_hash: r.payload_hash,
+                    },
+                });
+            }
+        }
+        Ok(Some(MerchantView {
+            merchant,
+            platforms,
+            routes,
+            pending,
+        }))
+    })
+    .await;
+    match read {
+        Ok((view, _)) => Ok(view),
+        Err(e) => Err(Error::Unproven {
+            merchant: id.clone(),
+            source: Box::new(e),
+        }),
+    }
 }
 
 /// The guardian's wallet that an active binding of `dependant` pays from.
@@ -890,7 +965,7 @@ pub async fn pay_scanned(
     let quoted = Instant::now();
     let (tx_hash, receipt) = pay(client, key, &quote, wait).await?;
     let committed = Instant::now();
-    let certificate = wait_certificate(client, &tx_hash, wait).await?;
+    let certificate = wait_certificate(client, &tx_hash, &opts.pin, wait).await?;
     let steps = Steps {
         checks: (quoted - started).saturating_sub(quote.lookup_time),
         lookup: quote.lookup_time,
@@ -907,10 +982,11 @@ pub async fn pay_scanned(
 }
 
 /// Polls `paychain_certificate` until the certificate exists (the next block is committed), then
-/// checks it against the node's validator set.
+/// checks it against the pinned genesis (chain id and validator set), not the node's word.
 pub async fn wait_certificate(
     client: &rpc::Client,
     tx_hash: &Hash,
+    pin: &Pin,
     timeout: Duration,
 ) -> Result<TxCertificate, Error> {
     let deadline = Instant::now() + timeout;
@@ -929,20 +1005,10 @@ pub async fn wait_certificate(
         }
         tokio::time::sleep(tx::POLL_INTERVAL.min(deadline - now)).await;
     };
-    let status = client.status().await?;
-    let validators: Vec<GenesisValidator> = status
-        .validators
-        .iter()
-        .map(|v| GenesisValidator {
-            name: v.name.clone(),
-            public_key: v.public_key,
-            power: v.power,
-        })
-        .collect();
-    cert.verify(&ChainId::new(status.chain_id), &validators)
+    cert.verify(&pin.chain_id, &pin.validators)
         .map_err(|e| Error::BadCertificate {
             tx_hash: *tx_hash,
-            reason: e.to_string(),
+            reason: format!("{e} (against genesis)"),
         })?;
     Ok(cert)
 }

@@ -16,6 +16,8 @@ use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::registry;
 use paychain_contracts::tx::Call;
 
+use paychain_contracts::enclave::SealedRecord;
+
 use crate::enclave::{self, SealedPut};
 use crate::rpc;
 use crate::tx::{self, Sent, Wait};
@@ -138,6 +140,78 @@ pub async fn put_record(
     });
     let sent = tx::send(client, platform, call, wait).await?;
     Ok(RecordPut { sealed, sent })
+}
+
+/// What [`reseal_record`] did.
+#[derive(Debug)]
+pub enum Reseal {
+    /// The record was already sealed under the current epoch: nothing sent.
+    Current {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// The record was opened by an enclave for the platform and put again under the current epoch.
+    Resealed {
+        /// The epoch it was sealed under.
+        from_epoch: u64,
+        /// The new version's sealing, and the put.
+        put: RecordPut,
+    },
+}
+
+/// After an epoch rotation, a platform re-seals its record for `merchant` under the current epoch:
+/// its own key looks the record up (an attested enclave opens it and re-encrypts it to the
+/// platform, see [`enclave::lookup`]), and the plaintext is put again, sealed to the platform's
+/// record key of the current epoch ([`put_record`]). The plaintext never leaves the client.
+pub async fn reseal_record(
+    client: &rpc::Client,
+    platform: &SecretKey,
+    merchant: &MerchantId,
+    pin: &enclave::Pin,
+    wait: Wait,
+) -> Result<Reseal, Error> {
+    let platform_id = client
+        .account(&platform.public_key())
+        .await
+        .map_err(enclave::Error::from)?
+        .member
+        .map(|m| m.id)
+        .ok_or(enclave::Error::NotAMember(platform.public_key()))?;
+    let view = client
+        .record(merchant, &platform_id)
+        .await
+        .map_err(enclave::Error::from)?;
+    let stored = SealedRecord::from_bytes(&view.record.payload).map_err(enclave::Error::from)?;
+    let current = client
+        .enclave()
+        .await
+        .map_err(|e| enclave::Error::EnclaveStatusUnknown(e.to_string()))?
+        .epoch
+        .ok_or(enclave::Error::NoEnclave)?
+        .current;
+    if stored.epoch == current {
+        return Ok(Reseal::Current { epoch: current });
+    }
+    let opened = enclave::lookup(client, platform, merchant, &platform_id, pin).await?;
+    let plaintext = opened.plaintext.ok_or_else(|| {
+        enclave::Error::Untrusted(format!(
+            "the enclave returned no record of {platform_id} for merchant {merchant} (revoked?)"
+        ))
+    })?;
+    let put = put_record(
+        client,
+        platform,
+        merchant,
+        plaintext.to_vec(),
+        false,
+        pin,
+        wait,
+    )
+    .await?;
+    Ok(Reseal::Resealed {
+        from_epoch: stored.epoch,
+        put,
+    })
 }
 
 /// A platform revokes its record for `merchant`.

@@ -361,6 +361,17 @@ impl Client {
         self.run(method::RECORD, call).await
     }
 
+    /// `paychain_provenState`: the last block's header and commit and a proof of each of `keys`
+    /// in the state it certifies (check it with [`crate::proven::verify`] before using it).
+    pub async fn proven_state(
+        &self,
+        keys: &std::collections::BTreeSet<Vec<u8>>,
+    ) -> Result<paychain_contracts::grants::StateEvidence, Error> {
+        let keys: Vec<String> = keys.iter().map(hex::encode).collect();
+        self.run(method::PROVEN_STATE, self.inner.proven_state(keys.into()))
+            .await
+    }
+
     /// `paychain_enclave`: the chain's enclave configuration, registered enclaves and the node's own.
     pub async fn enclave(&self) -> Result<EnclaveStatusView, Error> {
         self.run(method::ENCLAVE, self.inner.enclave()).await

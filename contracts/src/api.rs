@@ -244,6 +244,12 @@ pub struct EnclaveStatusView {
     pub enclaves: Vec<crate::enclave_registry::EnclaveEntry>,
     /// The answering node's own enclave.
     pub node_enclave: Option<NodeEnclaveView>,
+    /// The current epoch (`None` on chains without an enclave).
+    #[serde(default)]
+    pub epoch: Option<crate::enclave_registry::EpochState>,
+    /// The current epoch's record keys of the current platform members (those published).
+    #[serde(default)]
+    pub platform_keys: Vec<crate::enclave_registry::PlatformKeyEntry>,
 }
 
 /// A node's own enclave.
@@ -255,6 +261,9 @@ pub struct NodeEnclaveView {
     pub measurement: crate::enclave::Measurement,
     /// Whether it holds the consortium secret.
     pub provisioned: bool,
+    /// The newest epoch whose secret it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
     /// Why it does not serve lookups now (unregistered, not provisioned, retired, its platform
     /// removed, its measurement revoked, below the minimum security version); `None` while it
     /// serves.

@@ -78,6 +78,24 @@ pub struct P2p {
     pub listen: Multiaddr,
     #[serde(default)]
     pub persistent_peers: Vec<Multiaddr>,
+    /// Source addresses (IPs or CIDR blocks) that may connect to the consensus port: the other
+    /// validators' and sentries' hosts. Empty: any (the node warns). See `p2p_gate`.
+    #[serde(default)]
+    pub allowed_sources: Vec<String>,
+    /// Consensus connections the gate splices at once (with `allowed_sources`).
+    #[serde(default = "default_p2p_max_connections")]
+    pub max_connections: usize,
+    /// Consensus connections from one source address at once (with `allowed_sources`).
+    #[serde(default = "default_p2p_max_connections_per_source")]
+    pub max_connections_per_source: usize,
+}
+
+fn default_p2p_max_connections() -> usize {
+    64
+}
+
+fn default_p2p_max_connections_per_source() -> usize {
+    8
 }
 
 /// Transaction gossip (our second libp2p swarm).
@@ -351,6 +369,9 @@ mod tests {
             p2p: P2p {
                 listen: "/ip4/127.0.0.1/tcp/1".parse().unwrap(),
                 persistent_peers: vec![],
+                allowed_sources: vec![],
+                max_connections: default_p2p_max_connections(),
+                max_connections_per_source: default_p2p_max_connections_per_source(),
             },
             gossip: Gossip {
                 listen: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),

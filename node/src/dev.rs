@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use paychain_contracts::crypto::{Hash, SecretKey};
-use paychain_contracts::enclave::{seal_record, BoxRandomness};
+use paychain_contracts::enclave::{seal_record, BoxRandomness, RecordKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::registry;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
@@ -107,8 +107,8 @@ async fn load_demo(shared: Arc<Shared>, home: &Home) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A demo acquiring record, sealed to the consortium enclave key as platforms' clients do
-/// (plain bytes on chains without an enclave).
+/// A demo acquiring record, sealed to the platform's epoch-0 record key from genesis as platforms'
+/// clients do (plain bytes on chains without an enclave).
 fn sealed(
     shared: &Shared,
     merchant: &MerchantId,
@@ -122,11 +122,20 @@ fn sealed(
     let mut nonce = [0u8; 12];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut ephemeral);
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+    let platform = PlatformId::new(platform)?;
+    let key = enclave
+        .platform_keys
+        .iter()
+        .find(|k| k.platform_id == platform)
+        .ok_or_else(|| anyhow::anyhow!("genesis has no record key of {platform}"))?;
     let record = seal_record(
         plaintext.as_bytes(),
-        &enclave.consortium_public,
+        &RecordKey {
+            epoch: key.epoch,
+            public: key.public,
+        },
         merchant,
-        &PlatformId::new(platform)?,
+        &platform,
         1,
         &BoxRandomness::new(ephemeral, nonce),
     )?;

@@ -62,9 +62,9 @@ use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::audit::{AuditPage, SignedAuditRequest};
 use paychain_contracts::enclave::query::MAX_LOOKUP_FUTURE_SKEW;
 use paychain_contracts::enclave::{
-    bootstrap, device_attestation_key, wrap_secret, BoxRandomness, DeviceCert, Enclave,
-    EnclaveConfig, EnclaveError, Measurement, QueryError, SealedBlob, SealedRecord, SignedAnswer,
-    SignedLookup, SignedQuote, DEFAULT_REPLAY_CAPACITY,
+    bootstrap, device_attestation_key, platform_public, wrap_secret, BoxRandomness, DeviceCert,
+    Enclave, EnclaveConfig, EnclaveError, Measurement, PlatformKey, QueryError, SealedBlob,
+    SealedRecord, SignedAnswer, SignedLookup, SignedQuote, DEFAULT_REPLAY_CAPACITY,
 };
 use paychain_contracts::enclave_registry::{self, EnclaveGenesis, GenesisEnclave, Unfit};
 use paychain_contracts::genesis::GenesisValidator;
@@ -72,6 +72,7 @@ use paychain_contracts::governance::{self, Role};
 use paychain_contracts::grants::{self, AnswerError, StateEvidence};
 use paychain_contracts::ids::{ChainId, PlatformId};
 use paychain_contracts::registry;
+use paychain_contracts::state::StateReader as _;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 
 use rand::RngCore;
@@ -277,6 +278,18 @@ pub fn bootstrap_network(
             sealed,
         });
     }
+    let mut platform_keys = Vec::with_capacity(platforms.len());
+    let mut ids: Vec<&PlatformId> = platforms.iter().collect();
+    ids.sort();
+    ids.dedup();
+    for platform in ids {
+        platform_keys.push(PlatformKey {
+            epoch: 0,
+            platform_id: platform.clone(),
+            public: platform_public(&secret, chain_id, 0, platform)
+                .map_err(|e| anyhow::anyhow!("deriving a platform record key: {e}"))?,
+        });
+    }
     drop(secret);
     Ok(NetworkEnclaves {
         genesis: EnclaveGenesis {
@@ -286,6 +299,7 @@ pub fn bootstrap_network(
             allow_debug: false,
             enclaves: quotes,
             min_security_version: enclave_registry::DEFAULT_MIN_SECURITY_VERSION,
+            platform_keys,
         },
         root,
         nodes,
@@ -545,7 +559,7 @@ fn answer_lookup(shared: &Shared, bytes: &[u8]) -> Result<SignedAnswer, LookupEr
 /// How long a lookup waits for the node's first commit after a start (the state the last block
 /// certifies is known from the first block committed by this process on), and for the next block
 /// when the last one changed what the lookup reads.
-const BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const BLOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The evidence for `lookup`: the last committed block's header and commit certificate, and the
 /// proofs of what the decision reads in the state its header certifies (the state before it);
@@ -590,6 +604,53 @@ fn evidence(
         first = Some(built);
         after = height;
     }
+}
+
+/// One attempt at what `paychain_provenState` answers, without waiting: the last committed block
+/// `H`'s header and commit certificate, and a proof of each of `keys` (inclusion or exclusion) in
+/// the state that header certifies (the state after `H - 1`), once that is the state after block
+/// `after` or a later one; with whether the last block wrote one of `keys` (the answer then does
+/// not show that write: the caller may wait for the next block and ask again). `None` when there
+/// is no such state yet (no block committed since the node started). Keys are deduplicated; the
+/// caller bounds their number and size, and does the waiting (the RPC waits on the async side, so
+/// that no pool thread is held while a block is awaited).
+pub fn proven_state_now(
+    shared: &Shared,
+    keys: &[Vec<u8>],
+    after: u64,
+) -> Result<Option<(StateEvidence, bool)>, LookupError> {
+    let keys: BTreeSet<&Vec<u8>> = keys.iter().collect();
+    let Some(state) = shared
+        .storage
+        .wait_previous_state(after, std::time::Duration::ZERO)
+    else {
+        return Ok(None);
+    };
+    let height = state.height() + 1;
+    let (header, commit) = certified_block(shared, height)?;
+    if header.prev_app_hash != state.app_hash() {
+        return Err(LookupError::Storage(format!(
+            "block {height}'s header does not carry the app hash of the state before it"
+        )));
+    }
+    let mut entries = Vec::with_capacity(keys.len());
+    let mut written = false;
+    for key in &keys {
+        written |= state.written_by_last_block(key);
+        entries.push(grants::ProvenEntry {
+            key: key.to_vec(),
+            value: state.get(key)?,
+            proof: state.prove(key)?,
+        });
+    }
+    Ok(Some((
+        StateEvidence {
+            header,
+            commit,
+            entries,
+        },
+        written,
+    )))
 }
 
 /// The header and commit of block `height`, read once per height.
@@ -853,15 +914,117 @@ fn step(
             Ok(())
         }
         Some(_) => {
+            adopt_epoch(storage, home, enclave, me)?;
             if let Some(unfit) = not_serving(shared, &me).map_err(|e| anyhow::anyhow!("{e}"))? {
                 state.warn_once(format!(
                     "this node's enclave does not serve, so it answers no lookup and provisions no enclave: {unfit}"
                 ));
                 return Ok(());
             }
+            if epoch_duty(shared, &cfg, enclave, state, me, height)? {
+                return Ok(());
+            }
             provision_next(shared, &cfg, enclave, state, me, height)
         }
     }
+}
+
+/// Adopts the newest epoch's secret wrapped to this enclave at a rotation, if it does not hold it
+/// yet, and seals the extended key ring to disk.
+fn adopt_epoch(
+    storage: &Storage,
+    home: &Home,
+    enclave: &RwLock<Enclave>,
+    me: PublicKey,
+) -> anyhow::Result<()> {
+    let Some(wrap) = enclave_registry::epoch_wrap_for(storage, &me)? else {
+        return Ok(());
+    };
+    let held = read(enclave).current_epoch().map(|(e, _)| e);
+    if held.is_some_and(|e| e >= wrap.epoch) {
+        return Ok(());
+    }
+    let expected = match enclave_registry::epoch(storage)? {
+        Some(e) if e.current == wrap.epoch => e.consortium_public,
+        _ => wrap.wrapped.consortium_public,
+    };
+    let mut enclave = enclave.write().unwrap_or_else(|p| p.into_inner());
+    enclave
+        .adopt_epoch(&wrap.wrapped, wrap.epoch, &expected)
+        .map_err(|e| anyhow::anyhow!("adopting epoch {}: {e}", wrap.epoch))?;
+    let blob = enclave
+        .sealed_blob(random())
+        .map_err(|e| anyhow::anyhow!("sealing: {e}"))?;
+    write_private(&sealed_path(home), &blob.to_bytes())?;
+    info!(target: "enclave", signer = %me, epoch = wrap.epoch, "enclave adopted the new epoch's secret and sealed it");
+    Ok(())
+}
+
+/// The epoch work a serving enclave takes its turn at (the serving enclaves, sorted by signer,
+/// take turns of 5 blocks, so one of them does it even if another is down): starting the epoch
+/// governance asked for, or publishing the record key of a platform admitted after the epoch
+/// began. True when a transaction was submitted.
+fn epoch_duty(
+    shared: &Shared,
+    cfg: &enclave_registry::EnclaveConfig,
+    enclave: &RwLock<Enclave>,
+    state: &mut ServiceState,
+    me: PublicKey,
+    height: u64,
+) -> anyhow::Result<bool> {
+    let storage = &shared.storage;
+    let Some(epoch) = enclave_registry::epoch(storage)? else {
+        return Ok(false);
+    };
+    if read(enclave).current_epoch().map(|(e, _)| e) != Some(epoch.current) {
+        return Ok(false);
+    }
+    let serving = enclave_registry::serving_enclaves(storage, &shared.chain_id)?;
+    let mut signers: Vec<PublicKey> = serving.iter().map(|e| e.quote.quote.signer).collect();
+    signers.sort();
+    let Some(index) = signers.iter().position(|s| *s == me) else {
+        return Ok(false);
+    };
+    if (height / 5) % signers.len() as u64 != index as u64 {
+        return Ok(false);
+    }
+    let platforms = enclave_registry::platform_members(storage)?;
+    let call = if epoch.rotation_requested_at.is_some() {
+        let (allowed, revoked) = enclave_registry::policy_lists(storage)?;
+        let policy = enclave_registry::policy(cfg, &shared.chain_id, &allowed, &revoked);
+        let recipients: Vec<SignedQuote> = serving.iter().map(|e| e.quote.clone()).collect();
+        let start = read(enclave)
+            .start_epoch(
+                epoch.current + 1,
+                &platforms,
+                &recipients,
+                &policy,
+                &random(),
+                fresh_randomness,
+            )
+            .map_err(|e| anyhow::anyhow!("starting epoch {}: {e}", epoch.current + 1))?;
+        info!(target: "enclave", epoch = epoch.current + 1, enclaves = recipients.len(), platforms = platforms.len(), "new epoch created; submitting it");
+        enclave_registry::Call::StartEpoch { start }
+    } else {
+        let mut missing = None;
+        for p in &platforms {
+            if enclave_registry::platform_key(storage, epoch.current, p)?.is_none() {
+                missing = Some(p.clone());
+                break;
+            }
+        }
+        let Some(platform) = missing else {
+            return Ok(false);
+        };
+        let key = read(enclave)
+            .platform_key(&platform)
+            .map_err(|e| anyhow::anyhow!("deriving the record key of {platform}: {e}"))?;
+        info!(target: "enclave", %platform, epoch = epoch.current, "publishing a platform's record key");
+        enclave_registry::Call::PublishPlatformKey { key }
+    };
+    let hash = submit(shared, &state.node_key, Call::Enclave(call))?;
+    state.sent.insert(hash, height);
+    Ok(true)
 }
 
 /// Registers this node's enclave for the platform whose member key the node holds.
@@ -1082,6 +1245,7 @@ mod tests {
                     quote: e0.certified_quote(&root),
                 }],
                 min_security_version: 1,
+                platform_keys: Vec::new(),
             }),
         };
         storage

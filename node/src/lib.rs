@@ -41,6 +41,7 @@ pub mod keys;
 pub mod mempool;
 pub mod metrics;
 pub mod node;
+pub mod p2p_gate;
 pub mod rpc;
 pub mod shared;
 pub mod storage;

@@ -30,6 +30,7 @@ pub struct Metrics {
     gossip_rejected_txs: Family<ReasonLabels, Counter>,
     gossip_peers_dropped: Counter,
     door_refused: Family<ReasonLabels, Counter>,
+    p2p_gate_refused: Family<ReasonLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -146,6 +147,7 @@ impl Metrics {
             enclave_rate_limited: Family::default(),
             equivocations: Family::default(),
             gossip_refused: Counter::default(),
+            p2p_gate_refused: Family::default(),
             gossip_rejected_txs: Family::default(),
             door_refused: Family::default(),
             gossip_peers_dropped: Counter::default(),
@@ -248,6 +250,11 @@ impl Metrics {
                 m.gossip_rejected_txs.clone(),
             );
             r.register(
+                "p2p_gate_refused",
+                "Consensus connections closed by the gate, by reason: source (not in [p2p] allowed_sources) or limit",
+                m.p2p_gate_refused.clone(),
+            );
+            r.register(
                 "gossip_peers_dropped",
                 "Tx-gossip peers disconnected and refused for sending garbage or bad signatures",
                 m.gossip_peers_dropped.clone(),
@@ -280,6 +287,17 @@ impl Metrics {
 
     pub fn round_started(&self, round: i64) {
         self.round.set(round);
+    }
+
+    /// Counts a consensus connection the gate closed.
+    pub fn p2p_gate_refused(&self, why: crate::p2p_gate::Refusal) {
+        let reason = match why {
+            crate::p2p_gate::Refusal::Source => "source",
+            crate::p2p_gate::Refusal::Limit => "limit",
+        };
+        self.p2p_gate_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Counts what the tx-gossip swarm reports.

@@ -164,10 +164,9 @@ fn open_shared(
     if let Some(h) = faults.fail_commit_at {
         storage.fail_commit_at(h);
     }
-    if genesis.enclave.is_some() {
-        // Lookups are answered from the state the last block's header certifies.
-        storage.keep_previous_state();
-    }
+    // Lookups are answered, and `paychain_provenState` proves keys, from the state the last
+    // block's header certifies.
+    storage.keep_previous_state();
     let tip = match storage.tip()? {
         Some(tip) => tip,
         None => {
@@ -338,6 +337,25 @@ fn engine_config(config: &Config) -> (EngineConfig, Pacing) {
     (engine, pacing)
 }
 
+/// The TCP address of a `/ip4|ip6/…/tcp/…` multiaddr.
+fn socket_addr(addr: &libp2p::Multiaddr) -> anyhow::Result<std::net::SocketAddr> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    match (ip, port) {
+        (Some(ip), Some(port)) => Ok((ip, port).into()),
+        _ => anyhow::bail!("[p2p] listen {addr} is not an IP and TCP port"),
+    }
+}
+
 /// Builds the Malachite engine (network, WAL, consensus, value sync) and spawns our host actor over
 /// its channels; the handle ends when the host stops.
 async fn spawn_consensus(
@@ -354,11 +372,38 @@ async fn spawn_consensus(
     let address = Address(key.public_key().0);
     let is_validator = validators.validators().iter().any(|v| v.address == address);
     let keypair = node_keypair(key, &faults)?;
-    let (engine_config, pacing) = engine_config(config);
+    let (mut engine_config, pacing) = engine_config(config);
     // Malachite 0.8's network has no hook to refuse a peer id (its `persistent_peers_only` does not
-    // refuse inbound connections); only the transaction gossip is gated ([gossip] allowed_peers).
-    // A stranger on the consensus port still cannot vote or propose (signatures are checked against
-    // the validator set), but it can hold a connection and receive blocks.
+    // refuse inbound connections), so the consensus port is gated by source address
+    // ([p2p] allowed_sources, `p2p_gate`): the swarm listens on a loopback port behind the gate.
+    // Without a list a stranger still cannot vote or propose (signatures are checked against the
+    // validator set), but it can hold a connection and receive blocks: the node warns.
+    if config.p2p.allowed_sources.is_empty() {
+        tracing::warn!(
+            "the consensus port accepts connections from any address: list the consortium's hosts in [p2p] allowed_sources"
+        );
+    } else {
+        let public = socket_addr(&config.p2p.listen)?;
+        let internal = crate::p2p_gate::internal_address()?;
+        let bounds = crate::p2p_gate::Bounds {
+            allowed: crate::p2p_gate::parse_sources(&config.p2p.allowed_sources)?,
+            max_connections: config.p2p.max_connections,
+            max_per_source: config.p2p.max_connections_per_source,
+        };
+        let metrics = shared.metrics.clone();
+        crate::p2p_gate::spawn(public, internal, bounds, move |why| {
+            metrics.p2p_gate_refused(why)
+        })
+        .await?;
+        let p2p = &mut engine_config.consensus.p2p;
+        p2p.listen_addr = libp2p::Multiaddr::from(internal.ip())
+            .with(libp2p::multiaddr::Protocol::Tcp(internal.port()));
+        // Behind the gate every inbound connection comes from loopback: Malachite's own per-IP
+        // bound and reconnect throttle would count all peers as one address, so the gate enforces
+        // them per real source instead.
+        p2p.discovery.max_connections_per_ip = config.p2p.max_connections;
+        p2p.discovery.ip_throttle_duration = Duration::ZERO;
+    }
 
     let identity = if is_validator {
         let peer_id = keypair.public().to_peer_id().to_bytes();

@@ -36,6 +36,10 @@ pub fn node_config(moniker: &str, own: (u16, u16, u16), peers: &[(u16, u16, u16)
         p2p: config::P2p {
             listen: tcp(own.1),
             persistent_peers: peers.iter().map(|p| tcp(p.1)).collect(),
+            // Every node of a generated network is on this host.
+            allowed_sources: vec!["127.0.0.1".into()],
+            max_connections: 64,
+            max_connections_per_source: 8,
         },
         gossip: config::Gossip {
             listen: tcp(own.2),

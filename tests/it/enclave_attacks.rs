@@ -459,6 +459,51 @@ fn n4_enclave_registration_and_provisioning_attacks_are_refused() -> Result<()> 
         "client refuses a removed platform's enclave: {}",
         stderr.trim()
     );
+    // Node 3's operator (or a man in the middle) presents its retired enclave as serving: the
+    // registry entry in `paychain_enclave` unretired, its own status cleared. The client reads
+    // the entry from proven state, not from that answer.
+    let node3_hex = node3.to_hex();
+    let unretire = crate::hostile_node::hostile_proxy(
+        net.net.rpc(3),
+        std::sync::Arc::new(move |m, mut v| {
+            if m == method::ENCLAVE {
+                if let Some(list) = v["enclaves"].as_array_mut() {
+                    for e in list
+                        .iter_mut()
+                        .filter(|e| e["quote"]["quote"]["signer"] == node3_hex)
+                    {
+                        e["retired"] = Value::Null;
+                    }
+                }
+                v["node_enclave"]["not_serving"] = Value::Null;
+            }
+            v
+        }),
+    )?;
+    let out = crate::hostile_node::cli_via(
+        &unretire,
+        &net.net.genesis_path(),
+        &[
+            "lookup",
+            merchant.as_str(),
+            "--key",
+            key0.to_str().context("path")?,
+            "--platform",
+            "platform-0",
+        ],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1)
+            && stderr.contains("refusing to trust the node's enclave")
+            && stderr.contains("retired")
+            && stderr.contains("in the state certified by block"),
+        "the client trusted a retired enclave presented as serving: {stderr}"
+    );
+    eprintln!(
+        "hostile node presents its retired enclave as serving: refused: {}",
+        stderr.trim()
+    );
 
     // Through the CLI: platform-1 cannot deregister platform-2's enclave; platform-2 can.
     let node2 = net.node_signer(2)?.to_hex();

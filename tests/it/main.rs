@@ -16,6 +16,7 @@ mod disk;
 mod double_sign;
 mod enclave;
 mod enclave_attacks;
+mod epochs;
 mod faults;
 mod guardian;
 mod honest;

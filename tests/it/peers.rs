@@ -142,3 +142,117 @@ fn n4_gossip_only_from_allowed_peers_stranger_refused_garbage_peer_dropped() -> 
     );
     Ok(())
 }
+
+/// A TCP connection to `port` on loopback from source address `source` (any 127/8 address is this
+/// host on Linux), as a blocking stream with a read deadline.
+fn connect_from(source: [u8; 4], port: u16) -> Result<std::net::TcpStream> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stream = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((std::net::Ipv4Addr::from(source), 0).into())?;
+        socket.connect(([127, 0, 0, 1], port).into()).await
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(PROGRESS))?;
+    Ok(stream)
+}
+
+const MULTISTREAM: &[u8] = b"\x13/multistream/1.0.0\n";
+
+/// Whether the node's libp2p swarm answers the multistream-select header on `stream` (it got past the
+/// gate), or the connection was closed (it did not).
+fn swarm_answers(stream: &mut std::net::TcpStream) -> Result<bool> {
+    use std::io::{Read, Write};
+    // A closed connection may refuse the write already; that is a "no" too.
+    if stream.write_all(MULTISTREAM).is_err() {
+        return Ok(false);
+    }
+    let mut got = [0u8; MULTISTREAM.len()];
+    match stream.read_exact(&mut got) {
+        Ok(()) => {
+            ensure!(
+                got == MULTISTREAM,
+                "unexpected bytes from the swarm: {got:?}"
+            );
+            Ok(true)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(anyhow::anyhow!("neither answered nor closed: {e}")),
+    }
+}
+
+#[test]
+fn n4_consensus_port_only_from_allowed_sources_within_bounds() -> Result<()> {
+    // Node 0 admits the other validators' host (127.0.0.1) and one more host, 127.0.0.5, at most 8
+    // connections from one address.
+    let mut net = Testnet::start_with(
+        4,
+        Options {
+            config: vec![(
+                0,
+                "p2p.allowed_sources".to_owned(),
+                "[\"127.0.0.1\", \"127.0.0.5\"]".to_owned(),
+            )],
+            ..Options::default()
+        },
+    )?;
+    let port = net.base_port + 1;
+    let h0 = net.height(0)?;
+
+    // A stranger's host: closed before a byte, counted.
+    let mut stranger = connect_from([127, 0, 0, 9], port)?;
+    ensure!(
+        !swarm_answers(&mut stranger)?,
+        "a connection from 127.0.0.9 reached the consensus swarm"
+    );
+    wait_until("the refusal counted", || {
+        Ok(metric(&net, 0, "p2p_gate_refused_total", "reason=\"source\"")? >= 1)
+    })?;
+
+    // An allowed host reaches the swarm (the positive control) ...
+    let mut held = Vec::new();
+    let mut first = connect_from([127, 0, 0, 5], port)?;
+    ensure!(
+        swarm_answers(&mut first)?,
+        "an allowed host was not let through"
+    );
+    held.push(first);
+    // ... up to 8 connections at once; the 9th is closed.
+    for _ in 1..8 {
+        held.push(connect_from([127, 0, 0, 5], port)?);
+    }
+    for s in held.iter_mut().skip(1) {
+        ensure!(
+            swarm_answers(s)?,
+            "a connection within the bound was closed"
+        );
+    }
+    let mut ninth = connect_from([127, 0, 0, 5], port)?;
+    ensure!(
+        !swarm_answers(&mut ninth)?,
+        "a 9th connection from one host was let through"
+    );
+    ensure!(metric(&net, 0, "p2p_gate_refused_total", "reason=\"limit\"")? >= 1);
+    // Places come back when connections close.
+    drop(held);
+    wait_until("a place freed", || {
+        let mut again = connect_from([127, 0, 0, 5], port)?;
+        swarm_answers(&mut again)
+    })?;
+
+    // Through all of it the validators, connected through the gate, kept deciding.
+    net.wait_all(&[0, 1, 2, 3], h0 + 3, PROGRESS)?;
+    Ok(())
+}

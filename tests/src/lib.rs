@@ -1048,8 +1048,8 @@ impl Testnet {
             .join(format!("platform-{i}.json"))
     }
 
-    /// Seals a record's plaintext to the network's consortium enclave key (from genesis), as a
-    /// platform's client does before `PutRecord`.
+    /// Seals a record's plaintext to the platform's epoch-0 record key (from genesis), as a
+    /// platform's client does before `PutRecord` until the first rotation.
     pub fn seal(
         &self,
         merchant: &paychain_contracts::ids::MerchantId,
@@ -1060,11 +1060,20 @@ impl Testnet {
         let text = std::fs::read_to_string(self.dir.path().join("genesis.json"))?;
         let genesis: paychain_contracts::genesis::Genesis = serde_json::from_str(&text)?;
         let enclave = genesis.enclave.context("genesis has no enclave")?;
+        let platform = paychain_contracts::ids::PlatformId::new(platform)?;
+        let key = enclave
+            .platform_keys
+            .iter()
+            .find(|k| k.platform_id == platform)
+            .context("genesis has no record key of the platform")?;
         let record = paychain_contracts::enclave::seal_record(
             plaintext,
-            &enclave.consortium_public,
+            &paychain_contracts::enclave::RecordKey {
+                epoch: key.epoch,
+                public: key.public,
+            },
             merchant,
-            &paychain_contracts::ids::PlatformId::new(platform)?,
+            &platform,
             version,
             // Test-only: randomness derived from the plaintext (clients use the OS's).
             &paychain_contracts::enclave::BoxRandomness::new(

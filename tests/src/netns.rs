@@ -204,7 +204,12 @@ pub fn rewrite_config(config: &str, base: u16, addrs: &[String]) -> String {
             );
         }
     }
-    out
+    // Consensus connections now come from the namespaces' addresses.
+    let sources: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    out.replace(
+        "allowed_sources = [\"127.0.0.1\"]",
+        &format!("allowed_sources = [{}]", sources.join(", ")),
+    )
 }
 
 /// Builds the command that runs `program` inside namespace `ns`.

@@ -1317,7 +1317,7 @@ async fn lookups(args: &Args, clients: &[Client], pids: &[u32], secs: u64) -> an
         "--lookups needs --genesis (the enclave is trusted only as genesis pins it)",
     )?))?;
     pin.check_chain(&chain_id)?;
-    let enclave = trusted_enclave(&client.enclave().await?, &chain_id, pin.enclave()?)?;
+    let (enclave, _) = trusted_enclave(&client, &pin).await?;
     let height = Arc::new(AtomicU64::new(status.height));
     let stop = Arc::new(AtomicBool::new(false));
     let before: Vec<Option<ProcSample>> = pids.iter().map(|p| sample(*p)).collect();

@@ -133,10 +133,6 @@ impl ConsortiumSecret {
         Zeroizing::new(self.0.inner().to_bytes())
     }
 
-    pub(crate) fn kx(&self) -> &KxSecret {
-        &self.0
-    }
-
     /// The consortium public key records are encrypted to (published in genesis).
     pub fn public_key(&self) -> KxPublicKey {
         self.0.public_key()

@@ -11,9 +11,12 @@
 //! - [`measurement`]: SHA-256 over the enclave's code identity and version.
 //! - [`quote`]: quotes signed by the certified device key, [`DeviceCert`], [`verify_quote`]
 //!   (deterministic, run by every validator).
-//! - [`records`]: acquiring records sealed to the consortium key ([`seal_record`], client side).
-//! - [`provision`]: the consortium secret wrapped to an attested enclave ([`wrap_secret`]).
-//! - [`seal`]: the consortium secret sealed to disk under (device secret, measurement).
+//! - [`epoch`]: one consortium secret per epoch ([`KeyRing`]), each platform's record key derived
+//!   from it, and the rotation to a new epoch ([`Enclave::start_epoch`], [`Enclave::adopt_epoch`]).
+//! - [`records`]: acquiring records sealed to their platform's record key of an epoch
+//!   ([`seal_record`], client side).
+//! - [`provision`]: every epoch's consortium secret wrapped to an attested enclave ([`wrap_secret`]).
+//! - [`seal`]: the consortium secrets sealed to disk under (device secret, measurement).
 //! - [`query`]: signed lookups, enclave-signed answers, [`verify_answer`] / [`open_answer`] (client side),
 //!   and why a lookup is valid once, at one enclave, for a while.
 //! - [`audit`]: the hash-chained audit trail of lookups a platform reads with its key.
@@ -32,7 +35,9 @@
 //! provision: a provisioned enclave: provision_for(new quote, policy) ─► SignedProvision (its signer's
 //!            signature) ─► tx ─► new enclave: provision(wrapped)
 //!            ─► sealed_blob(nonce) ─► node writes it to disk (a restart of the same build unseals it)
-//! records:   client seal_record(plaintext, consortium public, merchant, platform, version) ─► chain
+//! records:   client seal_record(plaintext, platform key of the epoch, merchant, platform, version) ─► chain
+//! rotation:  governance RotateEnclaveEpoch ─► a serving enclave: start_epoch (secret made inside, wrapped
+//!            to every serving enclave, platform keys signed) ─► StartEpoch tx ─► each enclave adopt_epoch
 //! lookups:   client SignedLookup ─► node: StateEvidence (commit certificate of block H, state proofs of
 //!            every key the decision reads) ─► grants::answer(enclave, lookup, evidence): certificate, proofs,
 //!            role and records derived inside ─► SignedAnswer ─► client verify_answer + open_answer
@@ -47,6 +52,7 @@ use std::sync::Mutex;
 use zeroize::ZeroizeOnDrop;
 
 pub mod audit;
+pub mod epoch;
 pub mod measurement;
 pub mod provision;
 pub mod query;
@@ -57,6 +63,10 @@ pub mod seal;
 mod kx;
 
 // The box construction, for the signed reads' sealed answers (`crate::reads`).
+pub use epoch::{
+    platform_public, EpochError, EpochStart, KeyRing, PlatformKey, SignedEpochStart,
+    SignedPlatformKey,
+};
 pub(crate) use kx::{box_open, box_seal};
 pub use kx::{
     BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox, NONCE_LEN, TAG_LEN,
@@ -72,7 +82,7 @@ pub use query::{
 pub use quote::{
     report_data, verify_quote, DeviceCert, Quote, QuoteError, QuotePolicy, SignedQuote,
 };
-pub use records::{ciphertext_hash, seal_record, RecordError, SealedRecord};
+pub use records::{ciphertext_hash, seal_record, RecordError, RecordKey, SealedRecord};
 pub use seal::{SealError, SealedBlob};
 
 use crate::chain::validators::GenesisValidator;
@@ -157,6 +167,9 @@ pub enum EnclaveError {
     /// Key derivation failed.
     #[error("enclave key derivation failed")]
     Kdf,
+    /// An epoch's secret is missing, conflicting or out of order.
+    #[error(transparent)]
+    Epoch(#[from] EpochError),
 }
 
 /// The build and chain an enclave runs as.
@@ -231,7 +244,8 @@ pub struct Enclave {
     signer: SecretKey,
     kx: KxSecret,
     seal_key: seal::SealKey,
-    consortium: Option<ConsortiumSecret>,
+    /// The consortium secrets of the epochs this enclave holds (`None`: not provisioned).
+    ring: Option<KeyRing>,
     /// The only state a lookup changes: held just long enough to reserve the request, so answers
     /// (signature check, decryption, re-encryption, signing) run in parallel.
     replay: Mutex<ReplayGuard>,
@@ -243,7 +257,7 @@ pub struct Enclave {
 }
 
 // Every secret field zeroizes itself on drop (`SecretKey`, `KxSecret`, `SealKey`'s `Zeroizing` key,
-// `ConsortiumSecret`).
+// `KeyRing`'s `ConsortiumSecret`s).
 impl ZeroizeOnDrop for Enclave {}
 
 impl fmt::Debug for Enclave {
@@ -254,6 +268,7 @@ impl fmt::Debug for Enclave {
             .field("signer", &self.signer.public_key())
             .field("kx_public", &self.kx.public_key())
             .field("consortium_public", &self.consortium_public())
+            .field("epoch", &self.current_epoch())
             .finish_non_exhaustive()
     }
 }
@@ -293,7 +308,7 @@ impl Enclave {
         let signer = SecretKey::from_seed(*derive(b"signer")?);
         let kx = KxSecret::from_seed(*derive(b"kx")?);
         let seal_key = seal::seal_key(device_secret, &config.measurement)?;
-        let consortium = match sealed {
+        let ring = match sealed {
             Some(blob) => Some(seal::unseal(blob, &seal_key)?),
             None => None,
         };
@@ -307,7 +322,7 @@ impl Enclave {
             signer,
             kx,
             seal_key,
-            consortium,
+            ring,
             replay,
             record_keys: records::RecordKeys::new(RECORD_KEY_CACHE),
             certified: Mutex::new((0, Hash::ZERO)),
@@ -329,14 +344,25 @@ impl Enclave {
         self.kx.public_key()
     }
 
-    /// The consortium public key, once provisioned.
+    /// The genesis (epoch 0) consortium public key, once provisioned with it.
     pub fn consortium_public(&self) -> Option<KxPublicKey> {
-        self.consortium.as_ref().map(ConsortiumSecret::public_key)
+        self.ring
+            .as_ref()
+            .and_then(|r| r.get(0))
+            .map(ConsortiumSecret::public_key)
+    }
+
+    /// The newest epoch whose secret the enclave holds, and that secret's public key.
+    pub fn current_epoch(&self) -> Option<(u64, KxPublicKey)> {
+        self.ring
+            .as_ref()
+            .and_then(KeyRing::current)
+            .map(|(e, s)| (e, s.public_key()))
     }
 
     /// Whether the enclave holds the consortium secret.
     pub fn is_provisioned(&self) -> bool {
-        self.consortium.is_some()
+        self.ring.is_some()
     }
 
     /// This machine's device attestation key, for the vendor to certify (`paychain-vendor certify`).
@@ -388,42 +414,135 @@ impl Enclave {
             .sign(&platform_binding_bytes(&self.config.chain_id, platform))
     }
 
-    /// Takes the consortium secret from a [`WrappedSecret`] addressed to this enclave's quote. The secret
-    /// must match `expected_consortium_public` (from genesis). Provisioning again with the same secret is a
-    /// no-op.
+    /// Takes the consortium secrets (every epoch's) from a [`WrappedSecret`] addressed to this
+    /// enclave's quote. The genesis epoch's secret must match `genesis_consortium_public`.
+    /// Provisioning again with the same secrets is a no-op.
     pub fn provision(
         &mut self,
         wrapped: &WrappedSecret,
-        expected_consortium_public: &KxPublicKey,
+        genesis_consortium_public: &KxPublicKey,
     ) -> Result<(), EnclaveError> {
-        if &wrapped.consortium_public != expected_consortium_public {
+        let ring = provision::unwrap_secret(&self.kx, &self.quote(), wrapped)?;
+        let genesis = ring.get(0).map(ConsortiumSecret::public_key);
+        if genesis != Some(*genesis_consortium_public) {
             return Err(ProvisionError::SecretMismatch {
-                expected: *expected_consortium_public,
+                expected: *genesis_consortium_public,
+                got: genesis.unwrap_or(wrapped.consortium_public),
+            }
+            .into());
+        }
+        match &mut self.ring {
+            Some(held) => held.merge(&ring)?,
+            None => self.ring = Some(ring),
+        }
+        Ok(())
+    }
+
+    /// Adopts the next epoch's secret from a wrap of an [`EpochStart`] the chain accepted, addressed
+    /// to this enclave: it must hold exactly `epoch`, whose public key is `expected_public` (from the
+    /// committed start). Adopting it again is a no-op.
+    pub fn adopt_epoch(
+        &mut self,
+        wrapped: &WrappedSecret,
+        epoch: u64,
+        expected_public: &KxPublicKey,
+    ) -> Result<(), EnclaveError> {
+        if self.ring.is_none() {
+            return Err(EnclaveError::NotProvisioned);
+        }
+        let ring = provision::unwrap_secret(&self.kx, &self.quote(), wrapped)?;
+        if ring.epochs() != [epoch] || &wrapped.consortium_public != expected_public {
+            return Err(ProvisionError::SecretMismatch {
+                expected: *expected_public,
                 got: wrapped.consortium_public,
             }
             .into());
         }
-        if let Some(current) = self.consortium_public() {
-            if &current != expected_consortium_public {
-                return Err(ProvisionError::SecretMismatch {
-                    expected: current,
-                    got: *expected_consortium_public,
-                }
-                .into());
-            }
+        if let Some(held) = self.ring.as_mut() {
+            held.merge(&ring)?;
         }
-        let secret = provision::unwrap_secret(&self.kx, &self.quote(), wrapped)?;
-        self.consortium = Some(secret);
         Ok(())
     }
 
-    /// The consortium secret sealed to this device and build, for the node to write to disk.
+    /// Creates the next epoch inside the enclave: its secret from the current one and the host's
+    /// `entropy` (the host learns nothing of it), the record key of each of `platforms`, signed, and
+    /// the secret wrapped to each of `recipients` (every serving enclave, this one included) after
+    /// verifying its quote under `policy`. `rand` gives each wrap its randomness.
+    pub fn start_epoch(
+        &self,
+        epoch: u64,
+        platforms: &[PlatformId],
+        recipients: &[SignedQuote],
+        policy: &QuotePolicy<'_>,
+        entropy: &[u8; 32],
+        mut rand: impl FnMut() -> BoxRandomness,
+    ) -> Result<SignedEpochStart, EnclaveError> {
+        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
+        let (current, secret) = ring.current().ok_or(EnclaveError::NotProvisioned)?;
+        if Some(epoch) != current.checked_add(1) {
+            return Err(EpochError::NotNext {
+                current,
+                got: epoch,
+            }
+            .into());
+        }
+        let next = epoch::next_secret(secret, epoch, entropy)?;
+        let mut platform_keys = Vec::with_capacity(platforms.len());
+        let mut sorted: Vec<&PlatformId> = platforms.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        for platform in sorted {
+            let public = platform_public(&next, &self.config.chain_id, epoch, platform)?;
+            platform_keys.push(SignedPlatformKey::sign(
+                &self.config.chain_id,
+                &self.signer,
+                PlatformKey {
+                    epoch,
+                    platform_id: platform.clone(),
+                    public,
+                },
+            ));
+        }
+        let single = KeyRing::single(epoch, next.clone());
+        let mut wraps = Vec::with_capacity(recipients.len());
+        for quote in recipients {
+            policy.verify(quote)?;
+            wraps.push(provision::wrap_ring(&single, &quote.quote, &rand())?);
+        }
+        let start = EpochStart {
+            epoch,
+            consortium_public: next.public_key(),
+            platform_keys,
+            wraps,
+        };
+        Ok(SignedEpochStart::sign(
+            &self.config.chain_id,
+            &self.signer,
+            start,
+        ))
+    }
+
+    /// `platform`'s record key in this enclave's current epoch, signed: what a serving enclave
+    /// publishes for a platform admitted after the epoch began.
+    pub fn platform_key(&self, platform: &PlatformId) -> Result<SignedPlatformKey, EnclaveError> {
+        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
+        let (epoch, secret) = ring.current().ok_or(EnclaveError::NotProvisioned)?;
+        let public = platform_public(secret, &self.config.chain_id, epoch, platform)?;
+        Ok(SignedPlatformKey::sign(
+            &self.config.chain_id,
+            &self.signer,
+            PlatformKey {
+                epoch,
+                platform_id: platform.clone(),
+                public,
+            },
+        ))
+    }
+
+    /// The consortium secrets sealed to this device and build, for the node to write to disk.
     pub fn sealed_blob(&self, nonce: [u8; NONCE_LEN]) -> Result<SealedBlob, EnclaveError> {
-        let secret = self
-            .consortium
-            .as_ref()
-            .ok_or(EnclaveError::NotProvisioned)?;
-        Ok(seal::seal(secret, &self.seal_key, nonce)?)
+        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
+        Ok(seal::seal(ring, &self.seal_key, nonce)?)
     }
 
     /// [`Enclave::wrap_for`], signed by this enclave's signer key: what the chain accepts as a
@@ -442,19 +561,17 @@ impl Enclave {
         ))
     }
 
-    /// Wraps the consortium secret to another enclave, after verifying its quote under `policy`.
+    /// Wraps the consortium secrets of every epoch held to another enclave, after verifying its
+    /// quote under `policy`.
     pub fn wrap_for(
         &self,
         peer: &SignedQuote,
         policy: &QuotePolicy<'_>,
         rand: &BoxRandomness,
     ) -> Result<WrappedSecret, EnclaveError> {
-        let secret = self
-            .consortium
-            .as_ref()
-            .ok_or(EnclaveError::NotProvisioned)?;
+        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
         policy.verify(peer)?;
-        Ok(wrap_secret(secret, &peer.quote, rand)?)
+        Ok(provision::wrap_ring(ring, &peer.quote, rand)?)
     }
 
     /// The newest certified height whose evidence verified, and that block's hash.
@@ -518,16 +635,13 @@ impl Enclave {
                 platform: request.platform_id.clone(),
             });
         }
-        let consortium = self
-            .consortium
-            .as_ref()
-            .ok_or(EnclaveError::NotProvisioned)?;
+        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
         let request_hash = request.hash();
         // Reserve the request before the work, so a concurrent copy of it is refused as a replay;
         // give the reservation back if no answer comes out, so the payer can simply retry.
         self.replay_guard()
             .reserve(request, &request_hash, height)?;
-        let answer = self.build_answer(request, &request_hash, consortium, records, height, rand);
+        let answer = self.build_answer(request, &request_hash, ring, records, height, rand);
         if answer.is_err() {
             self.replay_guard().release(request, &request_hash);
         }
@@ -586,7 +700,7 @@ impl Enclave {
         &self,
         request: &LookupRequest,
         request_hash: &Hash,
-        consortium: &ConsortiumSecret,
+        ring: &KeyRing,
         records: &[StoredRecord],
         height: u64,
         rand: &BoxRandomness,
@@ -610,8 +724,16 @@ impl Enclave {
         let record = match own {
             None => None,
             Some(r) => {
-                let plaintext = self.record_keys.open(
+                let epoch = r.sealed.epoch;
+                let consortium = ring.get(epoch).ok_or(EpochError::UnknownEpoch(epoch))?;
+                let platform_secret = epoch::platform_secret(
                     consortium,
+                    &self.config.chain_id,
+                    epoch,
+                    &request.platform_id,
+                )?;
+                let plaintext = self.record_keys.open(
+                    &platform_secret,
                     &r.sealed,
                     &request.merchant_id,
                     &request.platform_id,

@@ -12,6 +12,7 @@
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
+use super::epoch::{EpochError, KeyRing};
 use super::kx::{
     box_open, box_seal, BoxError, BoxRandomness, ConsortiumSecret, KxPublicKey, KxSecret, SealedBox,
 };
@@ -21,7 +22,7 @@ use crate::primitives::crypto::{sha256, Hash, PublicKey, SecretKey, Signature};
 use crate::primitives::ids::ChainId;
 
 /// Largest encoded [`WrappedSecret`] accepted.
-pub const MAX_WRAPPED_SECRET_BYTES: usize = 256;
+pub const MAX_WRAPPED_SECRET_BYTES: usize = 2048;
 
 const PROVISION_DOMAIN: &[u8] = b"paychain/enclave/provision/v1";
 const PROVISION_SIGN_DOMAIN: &[u8] = b"paychain/enclave/provision-sign/v1";
@@ -43,9 +44,9 @@ pub enum ProvisionError {
     /// AES-GCM refused: tampered, or wrapped to another key.
     #[error("wrapped secret failed authentication: tampered, or wrapped to another enclave")]
     Authentication,
-    /// The decrypted payload is not a 32-byte secret.
-    #[error("wrapped payload is {0} bytes, expected a 32-byte secret")]
-    BadPayload(usize),
+    /// The decrypted payload is not a key ring.
+    #[error("wrapped payload is not a key ring: {0}")]
+    BadPayload(EpochError),
     /// The secret does not match the consortium public key it claims, or the one in genesis.
     #[error("wrapped secret's public key {got} is not the consortium key {expected}")]
     SecretMismatch {
@@ -72,12 +73,13 @@ impl From<BoxError> for ProvisionError {
     }
 }
 
-/// The consortium secret encrypted to one attested enclave.
+/// Consortium secrets (a [`KeyRing`]: every epoch's, or one new epoch's) encrypted to one attested
+/// enclave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct WrappedSecret {
     /// [`Quote::hash`] of the recipient.
     pub recipient_quote_hash: Hash,
-    /// The consortium public key of the secret inside.
+    /// The consortium public key of the newest epoch's secret inside.
     pub consortium_public: KxPublicKey,
     /// The box to the recipient's `kx_public`.
     pub sealed: SealedBox,
@@ -154,16 +156,29 @@ fn aad(quote_hash: &Hash, consortium_public: &KxPublicKey) -> Vec<u8> {
     out
 }
 
-/// Wraps `secret` to the enclave described by `recipient`. Verify the recipient's signed quote first
-/// ([`super::verify_quote`]); [`super::Enclave::wrap_for`] does both.
+/// Wraps the genesis consortium secret (epoch 0) to the enclave described by `recipient`: the
+/// testnet generator as bootstrap enclave.
 pub fn wrap_secret(
     secret: &ConsortiumSecret,
     recipient: &Quote,
     rand: &BoxRandomness,
 ) -> Result<WrappedSecret, ProvisionError> {
+    wrap_ring(&KeyRing::single(0, secret.clone()), recipient, rand)
+}
+
+/// Wraps `ring` to the enclave described by `recipient`. Verify the recipient's signed quote first
+/// ([`super::verify_quote`]); [`super::Enclave::wrap_for`] does both.
+pub(crate) fn wrap_ring(
+    ring: &KeyRing,
+    recipient: &Quote,
+    rand: &BoxRandomness,
+) -> Result<WrappedSecret, ProvisionError> {
     let recipient_quote_hash = recipient.hash();
-    let consortium_public = secret.public_key();
-    let payload = secret.expose();
+    let consortium_public = ring
+        .current()
+        .map(|(_, s)| s.public_key())
+        .ok_or(ProvisionError::BadPayload(EpochError::Malformed("empty")))?;
+    let payload = ring.encode();
     let sealed = box_seal(
         PROVISION_DOMAIN,
         &recipient.kx_public,
@@ -178,12 +193,13 @@ pub fn wrap_secret(
     })
 }
 
-/// Unwraps a secret addressed to the enclave whose quote is `own_quote` and key-exchange secret `own_kx`.
+/// Unwraps the key ring addressed to the enclave whose quote is `own_quote` and key-exchange secret
+/// `own_kx`.
 pub(crate) fn unwrap_secret(
     own_kx: &KxSecret,
     own_quote: &Quote,
     wrapped: &WrappedSecret,
-) -> Result<ConsortiumSecret, ProvisionError> {
+) -> Result<KeyRing, ProvisionError> {
     let expected = own_quote.hash();
     if wrapped.recipient_quote_hash != expected {
         return Err(ProvisionError::WrongRecipient {
@@ -197,16 +213,16 @@ pub(crate) fn unwrap_secret(
         &wrapped.sealed,
         &aad(&expected, &wrapped.consortium_public),
     )?;
-    let bytes: [u8; 32] = payload
-        .as_slice()
-        .try_into()
-        .map_err(|_| ProvisionError::BadPayload(payload.len()))?;
-    let secret = ConsortiumSecret::from_bytes(bytes);
-    if secret.public_key() != wrapped.consortium_public {
+    let ring = KeyRing::decode(&payload).map_err(ProvisionError::BadPayload)?;
+    let newest = ring
+        .current()
+        .map(|(_, s)| s.public_key())
+        .ok_or(ProvisionError::BadPayload(EpochError::Malformed("empty")))?;
+    if newest != wrapped.consortium_public {
         return Err(ProvisionError::SecretMismatch {
             expected: wrapped.consortium_public,
-            got: secret.public_key(),
+            got: newest,
         });
     }
-    Ok(secret)
+    Ok(ring)
 }

@@ -1,8 +1,9 @@
-//! Acquiring records sealed to the consortium enclave key.
+//! Acquiring records sealed to the platform's record key of an epoch ([`super::epoch`]).
 //!
-//! A platform's client encrypts each record with [`seal_record`]: X25519(ephemeral, consortium) →
-//! HKDF-SHA256 → AES-256-GCM with associated data `len ‖ merchant id ‖ len ‖ platform id ‖ version`, so a
-//! ciphertext copied under another merchant, platform or version fails authentication. The chain stores only
+//! A platform's client encrypts each record with [`seal_record`]: X25519(ephemeral, platform key) →
+//! HKDF-SHA256 → AES-256-GCM with associated data `len ‖ merchant id ‖ len ‖ platform id ‖ version ‖
+//! epoch`, so a ciphertext copied under another merchant, platform, version or epoch fails
+//! authentication. The chain stores only
 //! the [`SealedRecord`]; the randomness is drawn by the client, never during block execution.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -13,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::kx::{
-    aead_open, box_open_key, box_seal, put_lp, BoxError, BoxRandomness, ConsortiumSecret,
-    KxPublicKey, SealedBox, TAG_LEN,
+    aead_open, box_open_key, box_seal, put_lp, BoxError, BoxRandomness, KxPublicKey, KxSecret,
+    SealedBox, TAG_LEN,
 };
 use crate::primitives::codec;
 use crate::primitives::crypto::{sha256, Hash};
@@ -22,8 +23,8 @@ use crate::primitives::ids::{MerchantId, PlatformId};
 
 /// Largest record plaintext.
 pub const MAX_RECORD_PLAINTEXT_BYTES: usize = 8 * 1024;
-/// Largest encoded [`SealedRecord`]: key, nonce, the u32 length prefix, ciphertext and tag.
-pub const MAX_SEALED_RECORD_BYTES: usize = 32 + 12 + 4 + MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN;
+/// Largest encoded [`SealedRecord`]: epoch, key, nonce, the u32 length prefix, ciphertext and tag.
+pub const MAX_SEALED_RECORD_BYTES: usize = 8 + 32 + 12 + 4 + MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN;
 
 const RECORD_DOMAIN: &[u8] = b"paychain/enclave/record/v1";
 const RECORD_HASH_DOMAIN: &[u8] = b"paychain/enclave/record-ciphertext/v1";
@@ -63,10 +64,14 @@ pub enum RecordError {
     Kdf,
 }
 
-/// An acquiring record encrypted to the consortium key: what the chain stores.
+/// An acquiring record encrypted to its platform's record key of `epoch`: what the chain stores.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
-#[serde(transparent)]
-pub struct SealedRecord(pub SealedBox);
+pub struct SealedRecord {
+    /// The epoch whose platform key sealed it.
+    pub epoch: u64,
+    /// The box.
+    pub sealed: SealedBox,
+}
 
 impl SealedRecord {
     /// Canonical encoding.
@@ -84,7 +89,7 @@ impl SealedRecord {
 
     /// Checks `TAG_LEN <= ciphertext <= MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN`.
     pub fn check_bounds(&self) -> Result<(), RecordError> {
-        let len = self.0.ciphertext.len();
+        let len = self.sealed.ciphertext.len();
         if !(TAG_LEN..=MAX_RECORD_PLAINTEXT_BYTES + TAG_LEN).contains(&len) {
             return Err(RecordError::CiphertextLength(len));
         }
@@ -103,20 +108,36 @@ pub fn ciphertext_hash(stored: &[u8]) -> Hash {
     sha256(&[RECORD_HASH_DOMAIN, stored])
 }
 
-/// The associated data binding a record to its merchant, platform and version.
-pub(crate) fn record_aad(merchant: &MerchantId, platform: &PlatformId, version: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(RECORD_DOMAIN.len() + 8 + 64 + 8);
+/// The associated data binding a record to its merchant, platform, version and epoch.
+pub(crate) fn record_aad(
+    merchant: &MerchantId,
+    platform: &PlatformId,
+    version: u64,
+    epoch: u64,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RECORD_DOMAIN.len() + 8 + 64 + 16);
     out.extend_from_slice(RECORD_DOMAIN);
     put_lp(&mut out, merchant.as_str().as_bytes());
     put_lp(&mut out, platform.as_str().as_bytes());
     out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&epoch.to_le_bytes());
     out
 }
 
-/// Encrypts an acquiring record to the consortium key (client side).
+/// The key a record of `platform` is sealed to in an epoch, with that epoch
+/// (see [`super::epoch::PlatformKey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordKey {
+    /// The epoch.
+    pub epoch: u64,
+    /// The platform's public record key in it.
+    pub public: KxPublicKey,
+}
+
+/// Encrypts an acquiring record to its platform's record key of an epoch (client side).
 pub fn seal_record(
     plaintext: &[u8],
-    consortium_public: &KxPublicKey,
+    key: &RecordKey,
     merchant: &MerchantId,
     platform: &PlatformId,
     version: u64,
@@ -128,9 +149,12 @@ pub fn seal_record(
             max: MAX_RECORD_PLAINTEXT_BYTES,
         });
     }
-    let aad = record_aad(merchant, platform, version);
-    box_seal(RECORD_DOMAIN, consortium_public, rand, &aad, plaintext)
-        .map(SealedRecord)
+    let aad = record_aad(merchant, platform, version, key.epoch);
+    box_seal(RECORD_DOMAIN, &key.public, rand, &aad, plaintext)
+        .map(|sealed| SealedRecord {
+            epoch: key.epoch,
+            sealed,
+        })
         .map_err(|e| match e {
             BoxError::WeakKey => RecordError::WeakKey,
             BoxError::Kdf => RecordError::Kdf,
@@ -142,10 +166,11 @@ pub fn seal_record(
         })
 }
 
-/// Decrypts a record, with no key cache (tests: every open does the full X25519 agreement).
+/// Decrypts a record with its platform's epoch secret, with no key cache (tests: every open does
+/// the full X25519 agreement).
 #[cfg(test)]
 pub(crate) fn open_record(
-    secret: &ConsortiumSecret,
+    secret: &KxSecret,
     record: &SealedRecord,
     merchant: &MerchantId,
     platform: &PlatformId,
@@ -211,28 +236,35 @@ impl RecordKeys {
         self.slots().keys.len()
     }
 
-    /// Decrypts a record inside the enclave, with the key from the cache when this record was
-    /// opened before.
+    /// Decrypts a record inside the enclave with its platform's secret of the record's epoch,
+    /// with the key from the cache when this record was opened before.
     pub(crate) fn open(
         &self,
-        secret: &ConsortiumSecret,
+        secret: &KxSecret,
         record: &SealedRecord,
         merchant: &MerchantId,
         platform: &PlatformId,
         version: u64,
     ) -> Result<Zeroizing<Vec<u8>>, RecordError> {
         record.check_bounds()?;
-        let aad = record_aad(merchant, platform, version);
+        let aad = record_aad(merchant, platform, version, record.epoch);
         let err = |e| record_error(e, merchant, platform, version);
-        let slot = sha256(&[RECORD_KEY_SLOT_DOMAIN, &record.0.ephemeral_public.0, &aad]);
+        // The slot also names the opening key: the same ephemeral key and associated data under
+        // another platform key is another record key.
+        let slot = sha256(&[
+            RECORD_KEY_SLOT_DOMAIN,
+            &secret.public_key().0,
+            &record.sealed.ephemeral_public.0,
+            &aad,
+        ]);
         let cached = self.slots().keys.get(&slot).cloned();
         let key = match cached {
             Some(key) => key,
-            None => box_open_key(RECORD_DOMAIN, secret.kx(), &record.0.ephemeral_public, &aad)
+            None => box_open_key(RECORD_DOMAIN, secret, &record.sealed.ephemeral_public, &aad)
                 .map_err(err)?,
         };
         let plaintext =
-            aead_open(&key, &record.0.nonce, &aad, &record.0.ciphertext).map_err(err)?;
+            aead_open(&key, &record.sealed.nonce, &aad, &record.sealed.ciphertext).map_err(err)?;
         if self.capacity > 0 {
             let mut slots = self.slots();
             if !slots.keys.contains_key(&slot) {
@@ -264,11 +296,19 @@ pub(crate) mod tests {
         PlatformId::new(s).unwrap()
     }
 
-    fn setup() -> (ConsortiumSecret, SealedRecord) {
-        let secret = ConsortiumSecret::from_bytes([11; 32]);
+    /// The record key (epoch 2) of a platform secret.
+    pub(crate) fn key_of(secret: &KxSecret) -> RecordKey {
+        RecordKey {
+            epoch: 2,
+            public: secret.public_key(),
+        }
+    }
+
+    fn setup() -> (KxSecret, SealedRecord) {
+        let secret = KxSecret::from_seed([11; 32]);
         let rec = seal_record(
             b"acct=12345 MARKER",
-            &secret.public_key(),
+            &key_of(&secret),
             &merchant(1),
             &platform("p"),
             3,
@@ -291,12 +331,12 @@ pub(crate) mod tests {
     #[test]
     fn tampered_ciphertext_fails_authentication() {
         let (secret, mut rec) = setup();
-        rec.0.ciphertext[0] ^= 0x80;
+        rec.sealed.ciphertext[0] ^= 0x80;
         let err = open_record(&secret, &rec, &merchant(1), &platform("p"), 3).unwrap_err();
         assert!(matches!(err, RecordError::Authentication { .. }));
         assert!(err.to_string().contains("tampered"));
         let (secret, mut rec) = setup();
-        rec.0.nonce[0] ^= 1;
+        rec.sealed.nonce[0] ^= 1;
         assert!(matches!(
             open_record(&secret, &rec, &merchant(1), &platform("p"), 3),
             Err(RecordError::Authentication { .. })
@@ -343,7 +383,7 @@ pub(crate) mod tests {
         // With the key cached, a tampered ciphertext or another merchant or version still fails, and
         // nothing that failed is cached.
         let mut tampered = rec.clone();
-        tampered.0.ciphertext[1] ^= 1;
+        tampered.sealed.ciphertext[1] ^= 1;
         assert!(matches!(
             open(&tampered, &merchant(1), 3),
             Err(RecordError::Authentication { .. })
@@ -361,7 +401,7 @@ pub(crate) mod tests {
         for n in 20..24u8 {
             let r = seal_record(
                 b"x",
-                &secret.public_key(),
+                &key_of(&secret),
                 &merchant(n),
                 &platform("p"),
                 1,
@@ -381,7 +421,7 @@ pub(crate) mod tests {
     #[test]
     fn wrong_consortium_key_fails() {
         let (_, rec) = setup();
-        let other = ConsortiumSecret::from_bytes([99; 32]);
+        let other = KxSecret::from_seed([99; 32]);
         assert!(matches!(
             open_record(&other, &rec, &merchant(1), &platform("p"), 3),
             Err(RecordError::Authentication { .. })
@@ -390,12 +430,12 @@ pub(crate) mod tests {
 
     #[test]
     fn sizes_are_bounded() {
-        let secret = ConsortiumSecret::from_bytes([11; 32]);
+        let secret = KxSecret::from_seed([11; 32]);
         let rand = BoxRandomness::new([12; 32], [13; 12]);
         let max = vec![7u8; MAX_RECORD_PLAINTEXT_BYTES];
         let rec = seal_record(
             &max,
-            &secret.public_key(),
+            &key_of(&secret),
             &merchant(1),
             &platform("p"),
             0,
@@ -408,7 +448,7 @@ pub(crate) mod tests {
         assert!(matches!(
             seal_record(
                 &too_big,
-                &secret.public_key(),
+                &key_of(&secret),
                 &merchant(1),
                 &platform("p"),
                 0,
@@ -417,7 +457,7 @@ pub(crate) mod tests {
             Err(RecordError::TooLarge { .. })
         ));
         let mut short = rec.clone();
-        short.0.ciphertext.truncate(3);
+        short.sealed.ciphertext.truncate(3);
         assert_eq!(
             SealedRecord::from_bytes(&short.to_bytes()),
             Err(RecordError::CiphertextLength(3))

@@ -10,6 +10,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::epoch::{KeyRing, MAX_RING_BYTES};
 use super::kx::{aead_open, aead_seal, hex_array, hkdf32, BoxError, ConsortiumSecret, NONCE_LEN};
 use super::measurement::Measurement;
 use crate::primitives::codec;
@@ -17,7 +18,7 @@ use crate::primitives::codec;
 /// First bytes of an encoded [`SealedBlob`].
 pub const SEALED_BLOB_MAGIC: &[u8; 8] = b"PCSEAL1\0";
 /// Largest encoded [`SealedBlob`] accepted.
-pub const MAX_SEALED_BLOB_BYTES: usize = 256;
+pub const MAX_SEALED_BLOB_BYTES: usize = 128 + MAX_RING_BYTES;
 
 const SEAL_KEY_DOMAIN: &[u8] = b"paychain/enclave/seal-key/v1";
 const SEAL_AAD_DOMAIN: &[u8] = b"paychain/enclave/sealed-blob/v1";
@@ -42,9 +43,9 @@ pub enum SealError {
     /// AES-GCM refused: the blob was altered, or it was sealed on another device.
     #[error("sealed blob failed authentication: corrupted, or sealed on another device")]
     Authentication,
-    /// The decrypted payload is not a consortium secret.
-    #[error("sealed blob holds {0} bytes, expected a 32-byte secret")]
-    BadPayload(usize),
+    /// The decrypted payload is not a key ring.
+    #[error("sealed blob holds no key ring: {0}")]
+    BadPayload(super::epoch::EpochError),
     /// Key derivation failed.
     #[error("seal key derivation failed")]
     Kdf,
@@ -115,13 +116,13 @@ pub(crate) fn seal_key(
     })
 }
 
-/// Seals `secret` under `key` with a fresh `nonce` from the caller.
+/// Seals `ring` under `key` with a fresh `nonce` from the caller.
 pub(crate) fn seal(
-    secret: &ConsortiumSecret,
+    ring: &KeyRing,
     key: &SealKey,
     nonce: [u8; NONCE_LEN],
 ) -> Result<SealedBlob, SealError> {
-    let plaintext = secret.expose();
+    let plaintext = ring.encode();
     let ciphertext = aead_seal(&key.key, &nonce, &aad(&key.measurement), plaintext.as_ref())
         .map_err(|_| SealError::Authentication)?;
     Ok(SealedBlob {
@@ -132,7 +133,8 @@ pub(crate) fn seal(
 }
 
 /// Opens a blob sealed under `key`.
-pub(crate) fn unseal(blob: &SealedBlob, key: &SealKey) -> Result<ConsortiumSecret, SealError> {
+/// A blob of a build before epochs holds one 32-byte secret: epoch 0's.
+pub(crate) fn unseal(blob: &SealedBlob, key: &SealKey) -> Result<KeyRing, SealError> {
     if blob.measurement != key.measurement {
         return Err(SealError::WrongMeasurement {
             sealed_by: blob.measurement,
@@ -149,11 +151,10 @@ pub(crate) fn unseal(blob: &SealedBlob, key: &SealKey) -> Result<ConsortiumSecre
         BoxError::Kdf => SealError::Kdf,
         BoxError::WeakKey | BoxError::Authentication => SealError::Authentication,
     })?;
-    let bytes: [u8; 32] = plaintext
-        .as_slice()
-        .try_into()
-        .map_err(|_| SealError::BadPayload(plaintext.len()))?;
-    Ok(ConsortiumSecret::from_bytes(bytes))
+    if let Ok(bytes) = <[u8; 32]>::try_from(plaintext.as_slice()) {
+        return Ok(KeyRing::single(0, ConsortiumSecret::from_bytes(bytes)));
+    }
+    KeyRing::decode(&plaintext).map_err(SealError::BadPayload)
 }
 
 #[cfg(test)]
@@ -161,8 +162,11 @@ pub(crate) fn unseal(blob: &SealedBlob, key: &SealKey) -> Result<ConsortiumSecre
 mod tests {
     use super::*;
 
-    fn secret() -> ConsortiumSecret {
-        ConsortiumSecret::from_bytes([77; 32])
+    fn secret() -> KeyRing {
+        let mut ring = KeyRing::single(0, ConsortiumSecret::from_bytes([77; 32]));
+        ring.merge(&KeyRing::single(3, ConsortiumSecret::from_bytes([78; 32])))
+            .unwrap();
+        ring
     }
 
     #[test]
@@ -175,7 +179,15 @@ mod tests {
         // A restart derives the same key from the same device secret and build.
         let key_after_restart = seal_key(&[1; 32], &m).unwrap();
         let opened = unseal(&parsed, &key_after_restart).unwrap();
-        assert_eq!(opened.public_key(), secret().public_key());
+        assert_eq!(opened.epochs(), vec![0, 3]);
+        assert_eq!(
+            opened.get(0).unwrap().public_key(),
+            secret().get(0).unwrap().public_key()
+        );
+        assert_eq!(
+            opened.get(3).unwrap().public_key(),
+            secret().get(3).unwrap().public_key()
+        );
     }
 
     #[test]
@@ -231,7 +243,7 @@ mod tests {
             SealError::BadMagic
         );
         let mut huge = SEALED_BLOB_MAGIC.to_vec();
-        huge.extend_from_slice(&[0xff; 1000]);
+        huge.extend_from_slice(&[0xff; 2000]);
         assert!(matches!(
             SealedBlob::from_bytes(&huge),
             Err(SealError::Corrupted(codec::Error::TooLarge { .. }))

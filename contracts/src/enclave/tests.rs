@@ -47,13 +47,24 @@ fn provisioned(device: u8) -> (Enclave, KxPublicKey) {
     (e, public)
 }
 
+/// The record key of platform `p` in epoch 0 of the consortium whose public key is `public` (the
+/// tests' consortium, from seed 100).
+fn epoch0_key(public: &KxPublicKey, p: &str) -> RecordKey {
+    let (secret, genesis_public) = bootstrap([100; 32]);
+    assert_eq!(public, &genesis_public, "the tests' consortium");
+    RecordKey {
+        epoch: 0,
+        public: platform_public(&secret, &chain(), 0, &platform(p)).unwrap(),
+    }
+}
+
 fn record(public: &KxPublicKey, m: &MerchantId, p: &str, version: u64, text: &str) -> StoredRecord {
     StoredRecord {
         platform_id: platform(p),
         version,
         sealed: seal_record(
             text.as_bytes(),
-            public,
+            &epoch0_key(public, p),
             m,
             &platform(p),
             version,
@@ -384,7 +395,7 @@ fn lookup_refusals() {
     assert!(err.to_string().contains("another merchant"));
     // A tampered ciphertext likewise.
     let mut tampered = records.clone();
-    tampered[0].sealed.0.ciphertext[2] ^= 4;
+    tampered[0].sealed.sealed.ciphertext[2] ^= 4;
     let req = lookup(&alice, &m, "p", 50, 5);
     assert!(matches!(
         e.answer_unproven(&req, Some(g), &tampered, 50, &rand(4)),
@@ -660,4 +671,150 @@ fn secrets_zeroize_on_drop() {
     assert_zod::<KxSecret>();
     assert_zod::<ConsortiumSecret>();
     assert_zod::<BoxRandomness>();
+}
+
+/// Epoch 1 started by `a` for platforms p and q, wrapped to `a` and `b`; both adopt it.
+fn rotate(a: &mut Enclave, b: &mut Enclave) -> SignedEpochStart {
+    let root_pk = root().public_key();
+    let allowed = allowed();
+    let id = chain();
+    let quotes = [a.certified_quote(&root()), b.certified_quote(&root())];
+    let mut n = 70u8;
+    let start = a
+        .start_epoch(
+            1,
+            &[platform("q"), platform("p")],
+            &quotes,
+            &policy(&root_pk, &allowed, &id),
+            &[5; 32],
+            || {
+                n += 1;
+                rand(n)
+            },
+        )
+        .unwrap();
+    assert!(start.verify(&chain()));
+    let public = start.start.consortium_public;
+    a.adopt_epoch(&start.start.wraps[0], 1, &public).unwrap();
+    b.adopt_epoch(&start.start.wraps[1], 1, &public).unwrap();
+    // Each wrap opens only for its recipient.
+    let mut c = provisioned(3).0;
+    assert!(c.adopt_epoch(&start.start.wraps[0], 1, &public).is_err());
+    start
+}
+
+#[test]
+fn records_of_a_new_epoch_are_out_of_the_old_secrets_and_other_platforms_reach() {
+    // Lookups here address device 1's enclave: b answers, a creates the epoch, and `stale` is
+    // device 1's enclave as it would be had it kept only epoch 0 (its platform removed).
+    let (mut a, public) = provisioned(2);
+    let (mut b, _) = provisioned(1);
+    let (stale, _) = provisioned(1);
+    // The enclave creates epoch 1 only as the next one.
+    let root_pk = root().public_key();
+    let allowed = allowed();
+    let id = chain();
+    assert!(matches!(
+        a.start_epoch(
+            2,
+            &[],
+            &[],
+            &policy(&root_pk, &allowed, &id),
+            &[5; 32],
+            || rand(1)
+        ),
+        Err(EnclaveError::Epoch(EpochError::NotNext {
+            current: 0,
+            got: 2
+        }))
+    ));
+    let start = rotate(&mut a, &mut b);
+    let keys = &start.start.platform_keys;
+    assert_eq!(
+        keys.iter()
+            .map(|k| k.key.platform_id.as_str())
+            .collect::<Vec<_>>(),
+        ["p", "q"]
+    );
+    let m = merchant(1);
+    let p1 = RecordKey {
+        epoch: 1,
+        public: keys[0].key.public,
+    };
+    let sealed = seal_record(b"P-epoch-1 acct 999", &p1, &m, &platform("p"), 3, &rand(90)).unwrap();
+    let new = StoredRecord {
+        platform_id: platform("p"),
+        version: 3,
+        sealed: sealed.clone(),
+    };
+    let old = record(&public, &m, "p", 2, "P-epoch-0 acct 111");
+
+    // The epoch-0 secret (and every key derived from it) opens none of it.
+    let (secret0, _) = bootstrap([100; 32]);
+    for epoch in [0, 1] {
+        let derived = epoch::platform_secret(&secret0, &chain(), epoch, &platform("p")).unwrap();
+        assert!(matches!(
+            records::open_record(&derived, &sealed, &m, &platform("p"), 3),
+            Err(RecordError::Authentication { .. })
+        ));
+    }
+    // Nor does platform q's key of the same epoch.
+    let q1 = epoch::platform_secret(
+        a.ring.as_ref().unwrap().get(1).unwrap(),
+        &chain(),
+        1,
+        &platform("q"),
+    )
+    .unwrap();
+    assert_eq!(q1.public_key(), keys[1].key.public);
+    assert!(records::open_record(&q1, &sealed, &m, &platform("p"), 3).is_err());
+    // The record relabelled as epoch 0 fails too (the epoch is authenticated).
+    let mut relabelled = sealed.clone();
+    relabelled.epoch = 0;
+    let p0 = epoch::platform_secret(&secret0, &chain(), 0, &platform("p")).unwrap();
+    assert!(records::open_record(&p0, &relabelled, &m, &platform("p"), 3).is_err());
+
+    // An enclave without epoch 1 cannot answer the new record; one with it answers both epochs.
+    let alice = client(1);
+    let req = lookup(&alice, &m, "p", 50, 0);
+    assert_eq!(
+        stale
+            .answer_unproven(
+                &req,
+                Some(grant(&alice, "p")),
+                std::slice::from_ref(&new),
+                50,
+                &rand(3)
+            )
+            .unwrap_err(),
+        EnclaveError::Epoch(EpochError::UnknownEpoch(1))
+    );
+    for (records, text, nonce) in [
+        (vec![new], "P-epoch-1 acct 999", 1),
+        (vec![old], "P-epoch-0 acct 111", 2),
+    ] {
+        let req = lookup(&alice, &m, "p", 50, nonce);
+        let signed = b
+            .answer_unproven(&req, Some(grant(&alice, "p")), &records, 50, &rand(4))
+            .unwrap();
+        let plaintext = open_answer(&alice.reply, &signed.answer).unwrap().unwrap();
+        assert_eq!(&plaintext[..], text.as_bytes());
+    }
+
+    // Both epochs survive a restart (sealed ring), and a newly provisioned enclave gets both.
+    let blob = b.sealed_blob([6; 12]).unwrap();
+    let restarted = Enclave::new(&[1; 32], EnclaveConfig::new(chain()), Some(&blob)).unwrap();
+    assert_eq!(restarted.ring.as_ref().unwrap().epochs(), vec![0, 1]);
+    let mut newcomer = Enclave::new(&[4; 32], EnclaveConfig::new(chain()), None).unwrap();
+    let wrapped = restarted
+        .wrap_for(
+            &newcomer.certified_quote(&root()),
+            &policy(&root_pk, &allowed, &id),
+            &rand(8),
+        )
+        .unwrap();
+    assert_eq!(wrapped.consortium_public, start.start.consortium_public);
+    newcomer.provision(&wrapped, &public).unwrap();
+    assert_eq!(newcomer.current_epoch().map(|(e, _)| e), Some(1));
+    assert_eq!(newcomer.consortium_public(), Some(public));
 }

@@ -16,6 +16,13 @@
 //!                          platform member whose quote is within policy. The recipient enclave
 //!                          unwraps it (only it can) and seals it to disk.
 //!  Deregister { signer }   the owning platform's key removes one of its enclaves.
+//!  PublishPlatformKey { key }  any sender; a serving enclave's signed record key of a current platform
+//!                          member in the current epoch, when none is published (a platform admitted
+//!                          after the epoch began; genesis carries epoch 0's of the genesis platforms).
+//!  StartEpoch { start }    any sender; after governance's RotateEnclaveEpoch: signed by a serving
+//!                          enclave, the next epoch, a signed record key for exactly the current
+//!                          platform members, and the new secret wrapped to exactly the serving
+//!                          enclaves (the creator included). Each enclave adopts its wrap.
 //!  governance: ApproveMeasurement / RevokeMeasurement / SetEnclaveMinSecurityVersion (> 2/3 of the
 //!              governors); RemovePlatform retires the platform's enclaves.
 //!  Register, Provision     (the first formats) refused: a registration without the enclave's
@@ -33,8 +40,8 @@ use serde::{Deserialize, Serialize};
 use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::enclave::{
-    platform_binding_bytes, KxPublicKey, Measurement, QuoteError, QuotePolicy, SignedProvision,
-    SignedQuote, WrappedSecret,
+    platform_binding_bytes, KxPublicKey, Measurement, PlatformKey, QuoteError, QuotePolicy,
+    SignedEpochStart, SignedPlatformKey, SignedProvision, SignedQuote, WrappedSecret,
 };
 use crate::governance::{self, Role};
 use crate::primitives::crypto::{PublicKey, Signature};
@@ -44,6 +51,7 @@ const CONFIG_KEY: &[u8] = b"enc/config";
 const ALLOWED_KEY: &[u8] = b"enc/allowed";
 const REVOKED_KEY: &[u8] = b"enc/revoked";
 const ENCLAVES_KEY: &[u8] = b"enc/enclaves";
+const EPOCH_KEY: &[u8] = b"enc/epoch";
 
 /// Most registered enclaves that are not retired (bounds state and per-block work).
 pub const MAX_ENCLAVES: usize = 256;
@@ -67,6 +75,53 @@ fn enclave_key(signer: &PublicKey) -> Vec<u8> {
 
 fn wrapped_key(signer: &PublicKey) -> Vec<u8> {
     [b"enc/wrapped/".as_slice(), &signer.0].concat()
+}
+
+fn epoch_wrap_key(signer: &PublicKey) -> Vec<u8> {
+    [b"enc/epoch-wrap/".as_slice(), &signer.0].concat()
+}
+
+/// The state key of `platform`'s record key in `epoch`.
+pub fn platform_key_key(epoch: u64, platform: &PlatformId) -> Vec<u8> {
+    [
+        b"enc/platform-key/".as_slice(),
+        &epoch.to_be_bytes(),
+        b"/",
+        platform.as_str().as_bytes(),
+    ]
+    .concat()
+}
+
+/// The chain's current enclave epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct EpochState {
+    /// The epoch records are put under (0 from genesis).
+    pub current: u64,
+    /// The public key of its consortium secret.
+    pub consortium_public: KxPublicKey,
+    /// Height at which governance asked for the next epoch, until an enclave starts it.
+    pub rotation_requested_at: Option<u64>,
+}
+
+/// A platform's record key as stored: from genesis (epoch 0 of a genesis platform, no signature)
+/// or signed by the serving enclave that derived it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct PlatformKeyEntry {
+    /// The key.
+    pub key: PlatformKey,
+    /// The enclave signer and its signature over [`PlatformKey::sign_bytes`] (`None`: genesis).
+    pub attested: Option<(PublicKey, Signature)>,
+    /// Height at which it was published.
+    pub published_at: u64,
+}
+
+/// An epoch's secret wrapped to one enclave, as stored until the next rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct EpochWrap {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its secret, wrapped to the enclave.
+    pub wrapped: WrappedSecret,
 }
 
 /// A genesis node's enclave and the genesis platform it belongs to.
@@ -94,6 +149,9 @@ pub struct EnclaveGenesis {
     /// The lowest quote security version accepted (1 when absent).
     #[serde(default = "default_min_security_version")]
     pub min_security_version: u32,
+    /// Epoch 0's record key of each genesis platform (derived by the bootstrap enclave).
+    #[serde(default)]
+    pub platform_keys: Vec<PlatformKey>,
 }
 
 /// The stored configuration.
@@ -157,6 +215,10 @@ pub enum Call {
     /// The owning platform removes one of its enclaves (frees its place; its wrapped secret is
     /// deleted from state).
     Deregister { signer: PublicKey },
+    /// A serving enclave's record key of a platform member in the current epoch.
+    PublishPlatformKey { key: SignedPlatformKey },
+    /// The next epoch, created by a serving enclave after governance asked for it.
+    StartEpoch { start: SignedEpochStart },
 }
 
 /// Refusals.
@@ -210,6 +272,24 @@ pub enum Error {
     },
     #[error("the minimum enclave security version must be at least 1 and differ from the current {current}, got {got}")]
     InvalidMinSecurityVersion { got: u32, current: u32 },
+    #[error("signature of enclave {0} over the epoch keys does not verify")]
+    BadEpochSignature(PublicKey),
+    #[error("the publishing enclave may not publish keys: {0}")]
+    PublisherUnfit(Unfit),
+    #[error("epoch {got} is not {expected}")]
+    WrongEpoch { got: u64, expected: u64 },
+    #[error("no new epoch was asked for (governance: rotate_enclave_epoch)")]
+    NoRotationRequested,
+    #[error("a new epoch is already asked for (at height {0})")]
+    RotationPending(u64),
+    #[error("the new epoch's platform keys must be exactly the current platform members' ({0})")]
+    PlatformKeysMismatch(String),
+    #[error("platform {platform} already has a record key in epoch {epoch}")]
+    PlatformKeyExists { platform: PlatformId, epoch: u64 },
+    #[error("the new epoch's secret must be wrapped to exactly the serving enclaves ({0})")]
+    WrapsMismatch(String),
+    #[error("{0} is not a current platform member")]
+    NotPlatformMember(PlatformId),
 }
 
 impl Error {
@@ -236,6 +316,15 @@ impl Error {
             Error::UnknownEnclave(_) => 417,
             Error::NotOwner { .. } => 418,
             Error::InvalidMinSecurityVersion { .. } => 419,
+            Error::BadEpochSignature(_) => 420,
+            Error::PublisherUnfit(_) => 421,
+            Error::WrongEpoch { .. } => 422,
+            Error::NoRotationRequested => 423,
+            Error::RotationPending(_) => 424,
+            Error::PlatformKeysMismatch(_) => 425,
+            Error::PlatformKeyExists { .. } => 426,
+            Error::WrapsMismatch(_) => 427,
+            Error::NotPlatformMember(_) => 428,
         }
     }
 }
@@ -314,6 +403,240 @@ pub fn wrapped_for(
     signer: &PublicKey,
 ) -> Result<Option<WrappedSecret>, StateError> {
     get_decoded(reader, &wrapped_key(signer))
+}
+
+/// The current epoch (`None` on a chain without an enclave).
+pub fn epoch(reader: &impl StateReader) -> Result<Option<EpochState>, StateError> {
+    let Some(cfg) = config(reader)? else {
+        return Ok(None);
+    };
+    Ok(Some(get_decoded(reader, EPOCH_KEY)?.unwrap_or(
+        EpochState {
+            current: 0,
+            consortium_public: cfg.consortium_public,
+            rotation_requested_at: None,
+        },
+    )))
+}
+
+/// `platform`'s record key in `epoch`, if published.
+pub fn platform_key(
+    reader: &impl StateReader,
+    epoch: u64,
+    platform: &PlatformId,
+) -> Result<Option<PlatformKeyEntry>, StateError> {
+    get_decoded(reader, &platform_key_key(epoch, platform))
+}
+
+/// The current platform members (platform role), by id.
+pub fn platform_members(reader: &impl StateReader) -> Result<Vec<PlatformId>, StateError> {
+    let mut ids: Vec<PlatformId> = governance::members(reader)?
+        .into_iter()
+        .filter(|m| m.has_role(Role::Platform))
+        .map(|m| m.id)
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// The current epoch's record keys of the current platform members (those published).
+pub fn current_platform_keys(
+    reader: &impl StateReader,
+) -> Result<Vec<PlatformKeyEntry>, StateError> {
+    let Some(e) = epoch(reader)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for p in platform_members(reader)? {
+        if let Some(k) = platform_key(reader, e.current, &p)? {
+            out.push(k);
+        }
+    }
+    Ok(out)
+}
+
+/// The newest epoch secret wrapped to `signer`'s enclave at a rotation, if any.
+pub fn epoch_wrap_for(
+    reader: &impl StateReader,
+    signer: &PublicKey,
+) -> Result<Option<EpochWrap>, StateError> {
+    get_decoded(reader, &epoch_wrap_key(signer))
+}
+
+/// The enclaves that serve now ([`serving`]), in registry order.
+pub fn serving_enclaves(
+    reader: &impl StateReader,
+    chain_id: &ChainId,
+) -> Result<Vec<EnclaveEntry>, StateError> {
+    let mut out = Vec::new();
+    for e in enclaves(reader)? {
+        if let Ok(entry) = serving(reader, chain_id, &e.quote.quote.signer)? {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a `RotateEnclaveEpoch` before it is voted on.
+pub(crate) fn check_rotation(reader: &impl StateReader) -> Result<(), CallError> {
+    let e = epoch(reader)?.ok_or(Error::NotConfigured)?;
+    if let Some(at) = e.rotation_requested_at {
+        return Err(Error::RotationPending(at).into());
+    }
+    Ok(())
+}
+
+/// Governance asked for the next epoch.
+pub(crate) fn request_rotation<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    height: u64,
+) -> Result<(), CallError> {
+    check_rotation(ov)?;
+    let mut e = epoch(ov)?.ok_or(Error::NotConfigured)?;
+    e.rotation_requested_at = Some(height);
+    put_encoded(ov, EPOCH_KEY.to_vec(), &e);
+    Ok(())
+}
+
+fn publish_platform_key<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    chain_id: &ChainId,
+    k: &SignedPlatformKey,
+) -> Result<Vec<Event>, CallError> {
+    if !k.verify(chain_id) {
+        return Err(Error::BadEpochSignature(k.signer).into());
+    }
+    if let Err(unfit) = serving(ov, chain_id, &k.signer)? {
+        return Err(Error::PublisherUnfit(unfit).into());
+    }
+    let e = epoch(ov)?.ok_or(Error::NotConfigured)?;
+    if k.key.epoch != e.current {
+        return Err(Error::WrongEpoch {
+            got: k.key.epoch,
+            expected: e.current,
+        }
+        .into());
+    }
+    let platform = &k.key.platform_id;
+    if !is_platform_member(ov, platform)? {
+        return Err(Error::NotPlatformMember(platform.clone()).into());
+    }
+    if platform_key(ov, e.current, platform)?.is_some() {
+        return Err(Error::PlatformKeyExists {
+            platform: platform.clone(),
+            epoch: e.current,
+        }
+        .into());
+    }
+    put_encoded(
+        ov,
+        platform_key_key(e.current, platform),
+        &PlatformKeyEntry {
+            key: k.key.clone(),
+            attested: Some((k.signer, k.signature)),
+            published_at: ctx.height,
+        },
+    );
+    Ok(vec![Event::new("platform_key_published")
+        .with("platform_id", platform.as_str())
+        .with("epoch", e.current.to_string())
+        .with("signer", k.signer.to_hex())])
+}
+
+fn start_epoch<R: StateReader>(
+    ov: &mut Overlay<'_, R>,
+    ctx: &Context,
+    chain_id: &ChainId,
+    s: &SignedEpochStart,
+) -> Result<Vec<Event>, CallError> {
+    if !s.verify(chain_id) {
+        return Err(Error::BadEpochSignature(s.signer).into());
+    }
+    if let Err(unfit) = serving(ov, chain_id, &s.signer)? {
+        return Err(Error::PublisherUnfit(unfit).into());
+    }
+    let mut e = epoch(ov)?.ok_or(Error::NotConfigured)?;
+    if e.rotation_requested_at.is_none() {
+        return Err(Error::NoRotationRequested.into());
+    }
+    let next = e.current.saturating_add(1);
+    let start = &s.start;
+    if start.epoch != next {
+        return Err(Error::WrongEpoch {
+            got: start.epoch,
+            expected: next,
+        }
+        .into());
+    }
+    let members = platform_members(ov)?;
+    let keyed: Vec<PlatformId> = start
+        .platform_keys
+        .iter()
+        .map(|k| k.key.platform_id.clone())
+        .collect();
+    if keyed != members || start.platform_keys.iter().any(|k| k.key.epoch != next) {
+        return Err(Error::PlatformKeysMismatch(format!(
+            "{} members, {} keys",
+            members.len(),
+            keyed.len()
+        ))
+        .into());
+    }
+    let serving = serving_enclaves(ov, chain_id)?;
+    let mut expected: Vec<_> = serving
+        .iter()
+        .map(|e| (e.quote.quote.hash(), e.quote.quote.signer))
+        .collect();
+    expected.sort();
+    let mut given: Vec<_> = start.wraps.iter().map(|w| w.recipient_quote_hash).collect();
+    given.sort();
+    if given != expected.iter().map(|(h, _)| *h).collect::<Vec<_>>()
+        || start
+            .wraps
+            .iter()
+            .any(|w| w.consortium_public != start.consortium_public)
+    {
+        return Err(Error::WrapsMismatch(format!(
+            "{} serving, {} wraps",
+            expected.len(),
+            given.len()
+        ))
+        .into());
+    }
+    for w in &start.wraps {
+        let Some((_, signer)) = expected.iter().find(|(h, _)| *h == w.recipient_quote_hash) else {
+            continue;
+        };
+        put_encoded(
+            ov,
+            epoch_wrap_key(signer),
+            &EpochWrap {
+                epoch: next,
+                wrapped: w.clone(),
+            },
+        );
+    }
+    for k in &start.platform_keys {
+        put_encoded(
+            ov,
+            platform_key_key(next, &k.key.platform_id),
+            &PlatformKeyEntry {
+                key: k.key.clone(),
+                attested: Some((k.signer, k.signature)),
+                published_at: ctx.height,
+            },
+        );
+    }
+    e.current = next;
+    e.consortium_public = start.consortium_public;
+    e.rotation_requested_at = None;
+    put_encoded(ov, EPOCH_KEY.to_vec(), &e);
+    Ok(vec![Event::new("enclave_epoch_started")
+        .with("epoch", next.to_string())
+        .with("signer", s.signer.to_hex())
+        .with("enclaves", expected.len().to_string())
+        .with("platforms", members.len().to_string())])
 }
 
 /// Whether `id` is a current member with the platform role.
@@ -480,6 +803,29 @@ pub(crate) fn write_genesis<R: StateReader>(
         )
         .map_err(|e| format!("genesis enclave: {e:?}"))?;
     }
+    for k in &g.platform_keys {
+        if k.epoch != 0 || !is_platform_member(ov, &k.platform_id).map_err(|e| e.to_string())? {
+            return Err(format!(
+                "genesis platform key of {} must be of epoch 0 and of a genesis platform member",
+                k.platform_id
+            ));
+        }
+        if platform_key(ov, 0, &k.platform_id)
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            return Err(format!("two genesis platform keys of {}", k.platform_id));
+        }
+        put_encoded(
+            ov,
+            platform_key_key(0, &k.platform_id),
+            &PlatformKeyEntry {
+                key: k.clone(),
+                attested: None,
+                published_at: 0,
+            },
+        );
+    }
     Ok(())
 }
 
@@ -604,9 +950,11 @@ fn provision<R: StateReader>(
     p: &SignedProvision,
 ) -> Result<Vec<Event>, CallError> {
     let wrapped = &p.wrapped;
-    if wrapped.consortium_public != cfg.consortium_public {
+    // The ring wrapped must reach the current epoch (its newest secret is the current one's).
+    let current = epoch(ov)?.map_or(cfg.consortium_public, |e| e.consortium_public);
+    if wrapped.consortium_public != current {
         return Err(Error::WrongConsortiumKey {
-            expected: hex::encode(cfg.consortium_public.0),
+            expected: hex::encode(current.0),
             got: hex::encode(wrapped.consortium_public.0),
         }
         .into());
@@ -677,6 +1025,8 @@ pub(crate) fn execute<R: StateReader>(
                 .with("measurement", quote.quote.measurement.to_string())])
         }
         Call::ProvisionSigned { provision: p } => provision(ov, &cfg, chain_id, p),
+        Call::PublishPlatformKey { key } => publish_platform_key(ov, ctx, chain_id, key),
+        Call::StartEpoch { start } => start_epoch(ov, ctx, chain_id, start),
         Call::Deregister { signer } => {
             let platform = sender_platform(ov, ctx)?;
             let entry = enclave(ov, signer)?.ok_or(Error::UnknownEnclave(*signer))?;
@@ -692,6 +1042,7 @@ pub(crate) fn execute<R: StateReader>(
             put_encoded(ov, ENCLAVES_KEY.to_vec(), &signers);
             ov.delete(enclave_key(signer));
             ov.delete(wrapped_key(signer));
+            ov.delete(epoch_wrap_key(signer));
             Ok(vec![Event::new("enclave_deregistered")
                 .with("signer", signer.to_hex())
                 .with("platform_id", platform.as_str())])

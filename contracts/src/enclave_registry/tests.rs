@@ -57,6 +57,7 @@ fn setup() -> (Chain, Enclave) {
             quote: e1.certified_quote(&root()),
         }],
         min_security_version: 1,
+        platform_keys: Vec::new(),
     };
     let mut c = Chain::with_enclave(
         vec![
@@ -143,6 +144,7 @@ fn genesis_enclaves_belong_to_genesis_platforms() {
                 quote: e1.certified_quote(&root()),
             }],
             min_security_version: 1,
+            platform_keys: Vec::new(),
         }),
     };
     let e = crate::chain::genesis::genesis_state(&g).unwrap_err();
@@ -549,4 +551,231 @@ fn revoked_measurement_stops_serving() {
         .unwrap()
         .unwrap_err();
     assert!(unfit.to_string().contains("revoked"), "{unfit}");
+}
+
+/// `creator` starts `epoch` for `platforms`, its secret wrapped to `recipients`.
+fn start_call(
+    c: &Chain,
+    creator: &Enclave,
+    epoch: u64,
+    platforms: &[&str],
+    recipients: &[&Enclave],
+) -> TxCall {
+    TxCall::Enclave(Call::StartEpoch {
+        start: start_of(c, creator, epoch, platforms, recipients),
+    })
+}
+
+fn start_of(
+    c: &Chain,
+    creator: &Enclave,
+    epoch: u64,
+    platforms: &[&str],
+    recipients: &[&Enclave],
+) -> crate::enclave::SignedEpochStart {
+    let (cfg, a, r) = policy_of(c);
+    let id = chain_id();
+    let quotes: Vec<_> = recipients
+        .iter()
+        .map(|e| e.certified_quote(&root()))
+        .collect();
+    let platforms: Vec<PlatformId> = platforms.iter().map(|p| pid(p)).collect();
+    let mut n = 40u8;
+    creator
+        .start_epoch(
+            epoch,
+            &platforms,
+            &quotes,
+            &policy(&cfg, &id, &a, &r),
+            &[9; 32],
+            || {
+                n += 1;
+                rand(n)
+            },
+        )
+        .unwrap()
+}
+
+/// A record payload sealed under `epoch` (the contract checks its form and epoch, not the key).
+fn sealed_under(epoch: u64) -> Vec<u8> {
+    crate::enclave::seal_record(
+        b"{}",
+        &crate::enclave::RecordKey {
+            epoch,
+            public: crate::enclave::KxSecret::from_seed([3; 32]).public_key(),
+        },
+        &crate::primitives::ids::MerchantId::derive(&key(40).public_key()),
+        &pid("p1"),
+        1,
+        &rand(60),
+    )
+    .unwrap()
+    .to_bytes()
+}
+
+#[test]
+fn epochs_start_only_when_asked_by_a_serving_enclave_covering_exactly_members_and_enclaves() {
+    let (mut c, mut e1) = setup();
+    let mut e2 = enclave(2);
+    c.ok(P2, register(&e2, "p2"));
+    c.ok(P1, provision_call(&e1, &c, &e2));
+    let w2 = wrapped_for(&c.store, &e2.signer()).unwrap().unwrap();
+    e2.provision(&w2, &consortium().1).unwrap();
+    assert_eq!(epoch(&c.store).unwrap().unwrap().current, 0);
+
+    // Nobody asked for a new epoch.
+    let call = start_call(&c, &e1, 1, &["p1", "p2"], &[&e1, &e2]);
+    refused(&mut c, P1, call, 423, "no new epoch was asked for");
+    gov(&mut c, Action::RotateEnclaveEpoch);
+    assert!(epoch(&c.store)
+        .unwrap()
+        .unwrap()
+        .rotation_requested_at
+        .is_some());
+    // A platform left out (its records would have no key), or an enclave left out (it could no
+    // longer answer): refused.
+    let call = start_call(&c, &e1, 1, &["p1"], &[&e1, &e2]);
+    refused(
+        &mut c,
+        P1,
+        call,
+        425,
+        "exactly the current platform members",
+    );
+    let call = start_call(&c, &e1, 1, &["p1", "p2"], &[&e1]);
+    refused(&mut c, P1, call, 427, "exactly the serving enclaves");
+    // An enclave that holds the secret (given out of band) but is not registered and serving.
+    let mut e3 = enclave(3);
+    e3.provision(
+        &wrap_secret(&consortium().0, &e3.quote(), &rand(5)).unwrap(),
+        &consortium().1,
+    )
+    .unwrap();
+    let call = start_call(&c, &e3, 1, &["p1", "p2"], &[&e1, &e2]);
+    refused(&mut c, P1, call, 421, "may not publish keys");
+    // A genuine start with one platform key swapped after signing.
+    let mut forged = start_of(&c, &e1, 1, &["p1", "p2"], &[&e1, &e2]);
+    forged.start.platform_keys[1].key.public =
+        crate::enclave::KxSecret::from_seed([8; 32]).public_key();
+    refused(
+        &mut c,
+        P1,
+        TxCall::Enclave(Call::StartEpoch { start: forged }),
+        420,
+        "does not verify",
+    );
+
+    // The genuine start: epoch 1, keys of p1 and p2 signed by e1, a wrap for each enclave.
+    let call = start_call(&c, &e1, 1, &["p1", "p2"], &[&e1, &e2]);
+    let r = c.ok(P1, call);
+    assert_eq!(r.events[0].kind, "enclave_epoch_started");
+    let now = epoch(&c.store).unwrap().unwrap();
+    assert_eq!((now.current, now.rotation_requested_at), (1, None));
+    let keys = current_platform_keys(&c.store).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys
+        .iter()
+        .all(|k| k.key.epoch == 1 && k.attested.map(|(s, _)| s) == Some(e1.signer())));
+    for e in [&mut e1, &mut e2] {
+        let w = epoch_wrap_for(&c.store, &e.signer()).unwrap().unwrap();
+        assert_eq!(w.epoch, 1);
+        // A wrap cannot be adopted as another epoch or under another public key.
+        assert!(e
+            .adopt_epoch(&w.wrapped, 2, &now.consortium_public)
+            .is_err());
+        assert!(e.adopt_epoch(&w.wrapped, 1, &consortium().1).is_err());
+        e.adopt_epoch(&w.wrapped, 1, &now.consortium_public)
+            .unwrap();
+        assert_eq!(e.current_epoch(), Some((1, now.consortium_public)));
+        // Its platform key of epoch 1 is the one published.
+        assert_eq!(e.platform_key(&pid("p2")).unwrap().key, keys[1].key);
+    }
+    // The same start again: no new epoch asked for.
+    let call = start_call(&c, &e1, 2, &["p1", "p2"], &[&e1, &e2]);
+    refused(&mut c, P1, call, 423, "no new epoch was asked for");
+
+    // Records: under the old epoch refused, under the current one accepted.
+    c.ok(
+        P1,
+        TxCall::Registry(crate::registry::Call::RegisterMerchant {
+            name: "Epoch Tea".into(),
+            city: "Hangzhou".into(),
+            mcc: "5812".into(),
+            country: "CN".into(),
+            merchant_key: key(40).public_key(),
+        }),
+    );
+    let merchant = crate::primitives::ids::MerchantId::derive(&key(40).public_key());
+    refused(
+        &mut c,
+        P1,
+        TxCall::Registry(crate::registry::Call::PutRecord {
+            merchant_id: merchant.clone(),
+            payload: sealed_under(0),
+        }),
+        212,
+        "sealed under enclave epoch 0, the current epoch is 1",
+    );
+    c.ok(
+        P1,
+        TxCall::Registry(crate::registry::Call::PutRecord {
+            merchant_id: merchant,
+            payload: sealed_under(1),
+        }),
+    );
+}
+
+#[test]
+fn a_platform_admitted_later_gets_its_key_from_a_serving_enclave_once() {
+    let (mut c, e1) = setup();
+    let publish = |e: &Enclave, p: &str| {
+        TxCall::Enclave(Call::PublishPlatformKey {
+            key: e.platform_key(&pid(p)).unwrap(),
+        })
+    };
+    // Not a member yet.
+    refused(
+        &mut c,
+        P1,
+        publish(&e1, "p4"),
+        428,
+        "not a current platform member",
+    );
+    gov(
+        &mut c,
+        Action::AdmitPlatform {
+            member: member(4, "p4", &[Role::Platform]),
+        },
+    );
+    // Not signed by a serving enclave (an enclave holding the secret out of band).
+    let mut e3 = enclave(3);
+    e3.provision(
+        &wrap_secret(&consortium().0, &e3.quote(), &rand(5)).unwrap(),
+        &consortium().1,
+    )
+    .unwrap();
+    refused(&mut c, P1, publish(&e3, "p4"), 421, "may not publish keys");
+    // Signed, then the key swapped.
+    let TxCall::Enclave(Call::PublishPlatformKey { key: mut swapped }) = publish(&e1, "p4") else {
+        unreachable!()
+    };
+    swapped.key.platform_id = pid("p2");
+    refused(
+        &mut c,
+        P1,
+        TxCall::Enclave(Call::PublishPlatformKey { key: swapped }),
+        420,
+        "does not verify",
+    );
+    let r = c.ok(STRANGER, publish(&e1, "p4"));
+    assert_eq!(r.events[0].kind, "platform_key_published");
+    let entry = platform_key(&c.store, 0, &pid("p4")).unwrap().unwrap();
+    assert_eq!(entry.attested.map(|(s, _)| s), Some(e1.signer()));
+    refused(
+        &mut c,
+        P1,
+        publish(&e1, "p4"),
+        426,
+        "already has a record key in epoch 0",
+    );
 }

@@ -306,6 +306,11 @@ pub enum Action {
         /// The regulator's ed25519 key.
         key: PublicKey,
     },
+    /// Asks the enclaves for a new epoch: a serving enclave creates the next consortium secret,
+    /// provisions it only to serving enclaves of current members, and publishes every current
+    /// platform's new record key (`enclave_registry::Call::StartEpoch`). Records are then put under
+    /// the new epoch; platforms re-seal theirs (`paychain record reseal`).
+    RotateEnclaveEpoch,
 }
 
 impl Action {
@@ -324,6 +329,7 @@ impl Action {
             Action::ApprovePlatformCa { .. } => "approve_platform_ca",
             Action::RevokePlatformCa { .. } => "revoke_platform_ca",
             Action::AppointRegulator { .. } => "appoint_regulator",
+            Action::RotateEnclaveEpoch => "rotate_enclave_epoch",
         }
     }
 }
@@ -672,6 +678,7 @@ fn check_action(
                 return Err(Error::RegulatorUnchanged(*key).into());
             }
         }
+        Action::RotateEnclaveEpoch => crate::enclave_registry::check_rotation(reader)?,
     }
     Ok(())
 }
@@ -715,6 +722,7 @@ fn apply_action<R: StateReader>(
         }
         Action::RevokePlatformCa { platform } => crate::ca::revoke(ov, ctx.height, platform)?,
         Action::AppointRegulator { key } => put_encoded(ov, REGULATOR_KEY.to_vec(), key),
+        Action::RotateEnclaveEpoch => crate::enclave_registry::request_rotation(ov, ctx.height)?,
     }
     Ok(())
 }

@@ -66,6 +66,9 @@ pub const MAX_EVIDENCE_LAG: u64 = 5;
 /// How many of a requester's newest guardian bindings the decision checks for a delegated payment.
 pub const GUARDIAN_BINDINGS_CHECKED: usize = 16;
 
+/// Proven entries by key (`None`: proven absent).
+pub type ProvenEntries = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 /// One state entry and its proof under the certified app hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct ProvenEntry {
@@ -330,7 +333,7 @@ pub fn printable_key(key: &[u8]) -> String {
 /// The proven entries as a read-only state: a key not proven is an error, and every key read is
 /// remembered.
 pub struct ProvenState {
-    entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    entries: ProvenEntries,
     read: RefCell<BTreeSet<Vec<u8>>>,
     missing: RefCell<Option<Vec<u8>>>,
 }
@@ -375,6 +378,48 @@ pub fn verify(
     newest: u64,
     certified: impl FnOnce(&Hash) -> bool,
 ) -> Result<(u64, Hash, Decision), EvidenceError> {
+    let (height, block_hash, entries) =
+        verify_certified(evidence, chain_id, validators, newest, certified)?;
+    let state = ProvenState {
+        entries,
+        read: RefCell::new(BTreeSet::new()),
+        missing: RefCell::new(None),
+    };
+    let decision = decide(&state, request).map_err(|e| match state.missing.borrow().as_ref() {
+        Some(key) => EvidenceError::Missing(printable_key(key)),
+        None => EvidenceError::Undecodable(e.0),
+    })?;
+    let read = state.read.borrow();
+    if let Some(extra) = state.entries.keys().find(|k| !read.contains(*k)) {
+        return Err(EvidenceError::Unused(printable_key(extra)));
+    }
+    if !same_validator_set(&decision.validators, validators) {
+        return Err(EvidenceError::ValidatorSetChanged);
+    }
+    Ok((height, block_hash, decision))
+}
+
+/// Whether two validator sets are the same: names are monikers, a set is its keys and their power.
+pub fn same_validator_set(a: &[GenesisValidator], b: &[GenesisValidator]) -> bool {
+    let set = |vs: &[GenesisValidator]| -> BTreeSet<(PublicKey, u64)> {
+        vs.iter().map(|v| (v.public_key, v.power)).collect()
+    };
+    set(a) == set(b)
+}
+
+/// The part of [`verify`] that does not depend on what is read (clients use it too, through
+/// `paychain_provenState`): the header is of `chain_id`, its commit verifies against the trusted
+/// `validators` (unless `certified(block hash)` says it was verified already), it is not more than
+/// [`MAX_EVIDENCE_LAG`] blocks older than `newest`, the entries are within bounds, and every proof
+/// holds under the certified app hash. Returns the height `H`, the block hash and the proven
+/// entries (the state after block `H - 1`).
+pub fn verify_certified(
+    evidence: &StateEvidence,
+    chain_id: &ChainId,
+    validators: &[GenesisValidator],
+    newest: u64,
+    certified: impl FnOnce(&Hash) -> bool,
+) -> Result<(u64, Hash, ProvenEntries), EvidenceError> {
     if validators.is_empty() {
         return Err(EvidenceError::NoTrustedValidators);
     }
@@ -425,27 +470,7 @@ pub fn verify(
             return Err(EvidenceError::DuplicateEntry(printable_key(&e.key)));
         }
     }
-    let state = ProvenState {
-        entries,
-        read: RefCell::new(BTreeSet::new()),
-        missing: RefCell::new(None),
-    };
-    let decision = decide(&state, request).map_err(|e| match state.missing.borrow().as_ref() {
-        Some(key) => EvidenceError::Missing(printable_key(key)),
-        None => EvidenceError::Undecodable(e.0),
-    })?;
-    let read = state.read.borrow();
-    if let Some(extra) = state.entries.keys().find(|k| !read.contains(*k)) {
-        return Err(EvidenceError::Unused(printable_key(extra)));
-    }
-    // Names are monikers: the set is its keys and their power.
-    let set = |vs: &[GenesisValidator]| -> BTreeSet<(PublicKey, u64)> {
-        vs.iter().map(|v| (v.public_key, v.power)).collect()
-    };
-    if set(&decision.validators) != set(validators) {
-        return Err(EvidenceError::ValidatorSetChanged);
-    }
-    Ok((height, block_hash, decision))
+    Ok((height, block_hash, entries))
 }
 
 /// A key read and the value it had (`None`: absent).

@@ -70,15 +70,12 @@ fn fixture_trusting(trusted: &[u8]) -> Fx {
         }),
     );
     for (n, p, text) in [(1, "p", P_TEXT), (2, "q", Q_TEXT)] {
-        let sealed = seal_record(
-            text.as_bytes(),
-            &public,
-            &merchant,
-            &pid(p),
-            1,
-            &rand(n + 10),
-        )
-        .unwrap();
+        let key = RecordKey {
+            epoch: 0,
+            public: platform_public(&secret, &chain_id(), 0, &pid(p)).unwrap(),
+        };
+        let sealed =
+            seal_record(text.as_bytes(), &key, &merchant, &pid(p), 1, &rand(n + 10)).unwrap();
         chain.ok(
             n,
             Call::Registry(registry::Call::PutRecord {

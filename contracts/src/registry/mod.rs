@@ -86,6 +86,14 @@ pub enum Error {
     /// The chain seals records to its enclave and the payload is not a sealed record.
     #[error("record payload is not sealed to the consortium enclave: {0}")]
     NotSealed(String),
+    /// The record is sealed under another epoch than the chain's current one.
+    #[error("record is sealed under enclave epoch {sealed}, the current epoch is {current}: seal it to the platform's key of epoch {current}")]
+    WrongEpoch {
+        /// The epoch it is sealed under.
+        sealed: u64,
+        /// The chain's current epoch.
+        current: u64,
+    },
     /// The payload exceeds [`MAX_RECORD_PAYLOAD`].
     #[error("record payload is {len} bytes, limit is {max}")]
     PayloadTooLarge {
@@ -134,6 +142,7 @@ impl Error {
             Error::UnknownPlatform(_) => 209,
             Error::AlreadyAccepted { .. } => 210,
             Error::NotAccepted { .. } => 211,
+            Error::WrongEpoch { .. } => 212,
         }
     }
 }
@@ -564,10 +573,18 @@ fn execute_platform<R: StateReader>(
                 }
                 .into());
             }
-            // On a chain with an enclave, the chain stores only ciphertext sealed to it.
-            if crate::enclave_registry::config(ov)?.is_some() {
-                crate::enclave::SealedRecord::from_bytes(payload)
+            // On a chain with an enclave, the chain stores only ciphertext sealed to it, under
+            // the current epoch (records put after a rotation are out of the old secret's reach).
+            if let Some(epoch) = crate::enclave_registry::epoch(ov)? {
+                let sealed = crate::enclave::SealedRecord::from_bytes(payload)
                     .map_err(|e| Error::NotSealed(e.to_string()))?;
+                if sealed.epoch != epoch.current {
+                    return Err(Error::WrongEpoch {
+                        sealed: sealed.epoch,
+                        current: epoch.current,
+                    }
+                    .into());
+                }
             }
             if merchant(ov, merchant_id)?.is_none() {
                 return Err(Error::UnknownMerchant(merchant_id.clone()).into());

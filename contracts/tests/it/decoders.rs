@@ -18,7 +18,7 @@ use paychain_contracts::enclave::query::{
     LOOKUP_NONCE_LEN, MAX_SIGNED_ANSWER_BYTES, MAX_SIGNED_LOOKUP_BYTES,
 };
 use paychain_contracts::enclave::quote::MAX_SIGNED_QUOTE_BYTES;
-use paychain_contracts::enclave::records::MAX_SEALED_RECORD_BYTES;
+use paychain_contracts::enclave::records::{RecordKey, MAX_SEALED_RECORD_BYTES};
 use paychain_contracts::enclave::seal::{MAX_SEALED_BLOB_BYTES, SEALED_BLOB_MAGIC};
 use paychain_contracts::enclave::{
     seal_record, AnsweredRecord, BoxRandomness, DeviceCert, KxSecret, LookupAnswer, LookupRequest,
@@ -89,7 +89,10 @@ fn wrapped_secret() -> WrappedSecret {
 fn sealed_record() -> SealedRecord {
     seal_record(
         b"{\"acquirer\":\"bank-a\",\"mid\":\"104110000000001\"}",
-        &KxSecret::from_seed([44; 32]).public_key(),
+        &RecordKey {
+            epoch: 0,
+            public: KxSecret::from_seed([44; 32]).public_key(),
+        },
         &mid(10),
         &pid("plat-a"),
         1,
@@ -502,19 +505,27 @@ fn huge_length_prefixes_do_not_allocate() {
     assert!(Block::from_bytes(&bytes).is_err());
     // A sealed record whose ciphertext length claims far more than the input holds.
     let mut rec = sealed_record().to_bytes();
-    let len_at = 32 + NONCE_LEN;
+    let len_at = 8 + 32 + NONCE_LEN;
     rec[len_at..len_at + 4].copy_from_slice(&(u32::MAX / 2).to_le_bytes());
     assert!(SealedRecord::from_bytes(&rec).is_err());
 }
 
 #[test]
 fn sealed_record_ciphertext_bounds() {
-    let short = SealedRecord(sealed_box(1, TAG_LEN - 1)).to_bytes();
+    let short = SealedRecord {
+        epoch: 0,
+        sealed: sealed_box(1, TAG_LEN - 1),
+    }
+    .to_bytes();
     assert!(matches!(
         SealedRecord::from_bytes(&short),
         Err(RecordError::CiphertextLength(_))
     ));
-    let min = SealedRecord(sealed_box(1, TAG_LEN)).to_bytes();
+    let min = SealedRecord {
+        epoch: 0,
+        sealed: sealed_box(1, TAG_LEN),
+    }
+    .to_bytes();
     assert!(SealedRecord::from_bytes(&min).is_ok());
 }
 
@@ -896,6 +907,9 @@ fn rpc_bodies() -> Vec<(&'static str, String)> {
         "call_wallet_settle",
         "call_enclave_register",
         "call_enclave_provision",
+        "call_enclave_register_bound",
+        "call_enclave_provision_signed",
+        "call_enclave_deregister",
         "call_guardian_request",
         "call_guardian_approve",
         "call_guardian_pay",

@@ -212,9 +212,13 @@ fn byzantine_tx(chain_id: &ChainId) -> SignedTx {
     tx
 }
 
-/// Test-only: a well-formed registration from a fresh key on `chain_id`, its signature altered so
-/// that it does not verify.
-pub(super) fn badly_signed_tx(chain_id: &paychain_contracts::ids::ChainId) -> Option<Vec<u8>> {
+/// Test-only: a well-formed registration from `sender` (this node's validator key, which the chain
+/// knows, so admission gets as far as the signature) on `chain_id`, signed by a fresh key instead,
+/// so that its signature does not verify.
+pub(super) fn badly_signed_tx(
+    chain_id: &paychain_contracts::ids::ChainId,
+    sender: paychain_contracts::crypto::PublicKey,
+) -> Option<Vec<u8>> {
     use paychain_contracts::crypto::SecretKey;
     use paychain_contracts::tx::{Call, SignedTx, Transaction};
     let mut seed = [0u8; 32];
@@ -223,8 +227,8 @@ pub(super) fn badly_signed_tx(chain_id: &paychain_contracts::ids::ChainId) -> Op
     let mut tx = SignedTx::sign(
         Transaction {
             chain_id: chain_id.clone(),
-            sender: key.public_key(),
-            nonce: 0,
+            sender,
+            nonce: seed[0].into(),
             call: Call::Registry(paychain_contracts::registry::Call::AcceptAcquirer {
                 platform_id: paychain_contracts::ids::PlatformId::new("platform-0").ok()?,
             }),

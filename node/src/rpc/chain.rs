@@ -1,6 +1,7 @@
 //! [`ChainApiServer`] and [`SubscriptionApiServer`]: status, single submission, transactions,
-//! blocks, commits, certificates, accounts, merchants, records, and the block and event
-//! subscriptions. Batch submission is in [`super::submit`].
+//! blocks, commits, certificates, accounts, merchants, records, proven state (built by
+//! `crate::enclave::proven_state`), and the block and event subscriptions. Batch submission is in
+//! [`super::submit`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::PendingSubscriptionSink;
 use malachitebft_app::types::codec::Codec;
 use malachitebft_core_types::CommitCertificate;
+use paychain_api::chain::{MAX_PROVEN_KEYS, MAX_PROVEN_KEY_BYTES};
 use paychain_api::{
     AccountView, BlockView, ChainApiServer, ErrorCode, EventFilter, EventNotification,
     MerchantView, Param, RecordView, RouteView, StatusView, SubmitItem, SubmitView,
@@ -19,6 +21,7 @@ use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::commit::{Commit, CommitSignature};
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
+use paychain_contracts::grants::StateEvidence;
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::reads::{self, Query, SealedReply};
 use paychain_contracts::{executor, governance, merkle, registry};
@@ -178,6 +181,96 @@ impl ChainApiServer for Rpc {
             })?;
         Ok(RecordView { record })
     }
+
+    async fn proven_state(&self, keys: Param<Vec<String>>) -> RpcResult<StateEvidence> {
+        proven_state(self, proven_keys(keys)?).await
+    }
+}
+
+/// `paychain_provenState` (runs on the async worker, see `guard::runs_inline`): each attempt
+/// builds its proofs on the pool ([`crate::enclave::proven_state_now`]); between attempts it waits
+/// for the next commit on the async side, holding no pool thread. It waits when the node has
+/// committed no block since it started, and once when the last block wrote an asked key (so that
+/// the answer shows what was committed before the call), at most
+/// [`crate::enclave::BLOCK_WAIT`] in all.
+async fn proven_state(rpc: &Rpc, keys: Vec<Vec<u8>>) -> Result<StateEvidence, ErrorObjectOwned> {
+    let keys = Arc::new(keys);
+    // Subscribed before the first attempt, so that no commit after it is missed.
+    let mut blocks = rpc.shared.subscribe_blocks();
+    let deadline = tokio::time::Instant::now() + crate::enclave::BLOCK_WAIT;
+    let mut first: Option<StateEvidence> = None;
+    let mut after = 0;
+    loop {
+        let (shared, k) = (rpc.shared.clone(), keys.clone());
+        let attempt = rpc
+            .pool
+            .call(move || crate::enclave::proven_state_now(&shared, &k, after))
+            .await?
+            .map_err(|e| match e {
+                crate::enclave::LookupError::Storage(detail) => internal(detail),
+                e => e.code().err(e.to_string()),
+            })?;
+        match attempt {
+            Some((evidence, false)) => return Ok(evidence),
+            Some((evidence, true)) => {
+                if first.is_some() {
+                    return Ok(evidence);
+                }
+                after = evidence.header.height;
+                first = Some(evidence);
+            }
+            None => {}
+        }
+        // The next commit (tip > after: the state after `after` is then certified).
+        loop {
+            match tokio::time::timeout_at(deadline, blocks.recv()).await {
+                Ok(Ok(tip)) if tip > after => break,
+                Ok(Ok(_)) => continue,
+                Ok(Err(RecvError::Lagged(_))) => break,
+                Ok(Err(RecvError::Closed)) | Err(_) => {
+                    return first.ok_or_else(|| {
+                        ErrorCode::NoCertifiedState.err(format!(
+                            "this node has committed no block in the {} s since it started, so it has no certified state to prove from yet; retry after its next block",
+                            crate::enclave::BLOCK_WAIT.as_secs()
+                        ))
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// The keys of a `paychain_provenState` call: an array of at most [`MAX_PROVEN_KEYS`] hex
+/// strings of at most [`MAX_PROVEN_KEY_BYTES`] bytes each, checked before any is decoded.
+fn proven_keys(keys: Param<Vec<String>>) -> Result<Vec<Vec<u8>>, ErrorObjectOwned> {
+    let Some(raw) = keys.as_json().as_array() else {
+        return Err(paychain_api::invalid("keys"));
+    };
+    if raw.len() > MAX_PROVEN_KEYS {
+        return Err(ErrorCode::ProofRequestTooLarge.err(format!(
+            "{} keys asked, at most {MAX_PROVEN_KEYS} are proven in one call",
+            raw.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, k) in raw.iter().enumerate() {
+        let Some(text) = k.as_str() else {
+            return Err(ErrorCode::InvalidParams.err(format!("invalid key {i}: not a string")));
+        };
+        if text.len() > 2 * MAX_PROVEN_KEY_BYTES {
+            return Err(ErrorCode::ProofRequestTooLarge.err(format!(
+                "key {i} is longer than {MAX_PROVEN_KEY_BYTES} bytes"
+            )));
+        }
+        let bytes = hex::decode(text).map_err(|e| {
+            ErrorCode::InvalidParams.err(format!(
+                "invalid key {i} {}: not hex: {e}",
+                paychain_api::quote(text)
+            ))
+        })?;
+        out.push(bytes);
+    }
+    Ok(out)
 }
 
 #[async_trait]

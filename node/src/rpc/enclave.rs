@@ -22,9 +22,14 @@ impl EnclaveApiServer for Rpc {
             node_enclave: match self.shared.enclave.as_ref() {
                 None => None,
                 Some(e) => {
-                    let (signer, measurement, provisioned) = {
+                    let (signer, measurement, provisioned, epoch) = {
                         let e = e.read().unwrap_or_else(|p| p.into_inner());
-                        (e.signer(), e.measurement(), e.is_provisioned())
+                        (
+                            e.signer(),
+                            e.measurement(),
+                            e.is_provisioned(),
+                            e.current_epoch().map(|(n, _)| n),
+                        )
                     };
                     let not_serving = crate::enclave::not_serving(&self.shared, &signer)
                         .map_err(|e| e.code().err(e.to_string()))?
@@ -33,10 +38,13 @@ impl EnclaveApiServer for Rpc {
                         signer,
                         measurement,
                         provisioned,
+                        epoch,
                         not_serving,
                     })
                 }
             },
+            epoch: enclave_registry::epoch(storage).map_err(internal)?,
+            platform_keys: enclave_registry::current_platform_keys(storage).map_err(internal)?,
         })
     }
 

@@ -55,12 +55,14 @@ impl<S> Guard<S> {
 
 /// Methods that run on the async worker: they touch no storage and check no signature
 /// (`status`), or bound and offload their own work (`submitTxs`: its signature checks go to its
-/// own pool of cores), or are subscriptions (whose per-block reads go to the pool).
+/// own pool of cores; `provenState`: its proofs go to the pool, its wait for a block is async),
+/// or are subscriptions (whose per-block reads go to the pool).
 pub(crate) fn runs_inline(name: &str) -> bool {
     matches!(
         name,
         method::STATUS
             | method::SUBMIT_TXS
+            | method::PROVEN_STATE
             | method::SUBSCRIBE_BLOCKS
             | method::UNSUBSCRIBE_BLOCKS
             | method::SUBSCRIBE_EVENTS
@@ -322,6 +324,8 @@ mod tests {
     fn only_cheap_or_self_bounded_methods_run_inline() {
         assert!(runs_inline(method::STATUS));
         assert!(runs_inline(method::SUBMIT_TXS));
+        // Its proofs go to the pool; only its wait for the next block stays on the async side.
+        assert!(runs_inline(method::PROVEN_STATE));
         for m in [
             method::SUBMIT_TX,
             method::TX,

@@ -169,7 +169,17 @@ pub(crate) async fn lookup(
 ) -> Result<Output, Failure> {
     let client = rpc::Client::new(url)?;
     let (Some(key_path), Some(platform)) = (&args.key, &args.platform) else {
-        let view = client.merchant(&args.id).await?;
+        // The public entry: from state proven under the pinned genesis when there is one (the
+        // node's word otherwise: nothing is sealed or paid on it).
+        let view = match pin(genesis) {
+            Ok(pin) => {
+                let height = client.status().await?.height;
+                paychain_client::pay::proven_merchant(&client, &pin, height, &args.id)
+                    .await?
+                    .ok_or_else(|| Failure::chain(format!("unknown merchant {}", args.id)))?
+            }
+            Err(_) => client.merchant(&args.id).await?,
+        };
         return Ok(Output::new(human_lookup(&view), &view));
     };
     let pin = pin(genesis)?;

@@ -100,6 +100,11 @@ pub(crate) struct ActionArgs {
     /// statement with signed reads, each audited.
     #[arg(long, value_name = "HEX")]
     appoint_regulator: Option<PublicKey>,
+    /// Rotate the enclaves' epoch: a new consortium secret made inside a serving enclave, given
+    /// only to serving enclaves of current members, and a new record key per platform; platforms
+    /// then re-seal their records (`paychain record reseal`).
+    #[arg(long)]
+    rotate_enclave_epoch: bool,
 }
 
 fn parse_measurement(s: &str) -> Result<Measurement, String> {
@@ -142,6 +147,8 @@ pub(crate) async fn run(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
                 Action::SetEnclaveMinSecurityVersion { version }
             } else if let Some(key) = a.appoint_regulator {
                 Action::AppointRegulator { key }
+            } else if a.rotate_enclave_epoch {
+                Action::RotateEnclaveEpoch
             } else if let (Some(p), Some(cap), Some(currency)) =
                 (&a.set_net_debit_cap, args.cap, args.currency)
             {

@@ -10,6 +10,7 @@ use paychain_client::contracts::crypto::PublicKey;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::registry::{self, NewMerchant, RecordPut};
 use paychain_client::{keystore, rpc};
+use serde_json::json;
 
 use crate::args::{parse_hex, Bytes, SendArgs};
 use crate::input::read_payload;
@@ -97,6 +98,16 @@ pub(crate) enum RecordCmd {
         /// Platform id.
         #[arg(long, value_name = "PID")]
         platform: PlatformId,
+    },
+    /// After an enclave epoch rotation, re-seal the signing platform's records under the current
+    /// epoch: each is opened for the platform by an attested enclave and put again (one version
+    /// more), sealed to the platform's new record key. Records already current are left alone.
+    Reseal {
+        #[command(flatten)]
+        send: SendArgs,
+        /// Merchant id (repeat for each merchant).
+        #[arg(long, value_name = "ID", required = true)]
+        merchant: Vec<MerchantId>,
     },
     /// Revoke the signing platform's record for a merchant.
     Revoke {
@@ -222,6 +233,40 @@ pub(crate) async fn record(
                     Err(f)
                 }
             }
+        }
+        RecordCmd::Reseal { send, merchant } => {
+            let pin = crate::enclave::pin(genesis)?;
+            let client = rpc::Client::new(url)?;
+            let key = send.load_key()?;
+            let mut human = String::new();
+            let mut rows = Vec::with_capacity(merchant.len());
+            for m in &merchant {
+                match registry::reseal_record(&client, key.secret_key(), m, &pin, send.wait.wait())
+                    .await?
+                {
+                    registry::Reseal::Current { epoch } => {
+                        let _ = writeln!(human, "{m}  already sealed under epoch {epoch}");
+                        rows.push(json!({"merchant_id": m, "epoch": epoch, "resealed": false}));
+                    }
+                    registry::Reseal::Resealed { from_epoch, put } => {
+                        let version = put.sealed.as_ref().map(|s| s.version);
+                        let tx = output::sent(put.sent, Some(m))?;
+                        let _ = writeln!(
+                            human,
+                            "{m}  resealed from epoch {from_epoch} as version {}",
+                            version.unwrap_or_default()
+                        );
+                        rows.push(json!({
+                            "merchant_id": m,
+                            "from_epoch": from_epoch,
+                            "version": version,
+                            "resealed": true,
+                            "tx": tx.json,
+                        }));
+                    }
+                }
+            }
+            Ok(Output::new(human, json!({ "records": rows })))
         }
         RecordCmd::Get { merchant, platform } => {
             let view = rpc::Client::new(url)?.record(&merchant, &platform).await?;

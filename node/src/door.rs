@@ -13,7 +13,10 @@
 //! Only failures the sender is answerable for count: an unknown sender (the key is not on the
 //! chain, so there is no one to protect), and a signed transaction with a nonce too far ahead. A bad
 //! signature or a replayed (stale) transaction does not count against the key it names: anyone can
-//! forge the first and replay the second, and that would slow down an honest sender.
+//! forge the first and replay the second, and that would slow down an honest sender. (Anyone can
+//! still drain the bucket of a key the chain does not know yet by sending in its name; once the key
+//! is onboarded that stops, and the bucket refills at `per_sec`: a new user at worst waits
+//! `1 / per_sec` seconds per transaction for `burst / per_sec` seconds.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

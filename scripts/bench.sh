@@ -282,6 +282,9 @@ run_load() {
   [[ " $* " == *" --ramp "* ]] && how="ramp 0 ->"
   say >&2 "$name: $how $rate tx/s offered for ${secs}s over $(tr ',' '\n' <<<"$NET_URLS" | wc -l) node(s) (load avg $(loadavg))"
   d0="$(data_bytes)"
+  # The pipeline load registers its senders as merchants' keys first (the chain admits only keys it
+  # knows): it needs a platform's key; --payments brings its own.
+  [[ " $* " == *" --platform-key "* ]] || set -- "$@" --platform-key "$NET_DIR/platforms/platform-0.json"
   "$LOAD" --rpc "$NET_URLS" --rate "$rate" --duration "$secs" --drain "$DRAIN" --pids "$(pids_csv)" "$@" >"$out"
   d1="$(data_bytes)"
   record "$out" "$name" "$kind" "$(tr ',' '\n' <<<"$NET_URLS" | wc -l)" \

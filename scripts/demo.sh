@@ -298,6 +298,9 @@ ok "two shares of 45.00 paid; the second completed the order and credited Noodle
 say "guardian: a child scans a school terminal's code and asks Li Lei (the first payer) to pay for them"
 pc 0 guardian terminal-code --device SCH-0042 --business school -o "$DEMO/terminal.png" | grep '^terminal '
 pc 0 keys new -o "$DEMO/child.json" >/dev/null
+# The child is onboarded by platform-0 like any user: the chain admits no transaction from an unknown key.
+pc 0 wallet verify-user --key "$P0_KEY" --user "$(json_get .public_key <"$DEMO/child.json")" --name "Li Xiaoming" \
+  --id-number 110101201503074518 --phone +8613800138001 >/dev/null
 GUARDIAN="$(json_get .public_key <"$DEMO/payer.json")"
 GB="$(pc 0 --json guardian request --key "$DEMO/child.json" --guardian "$GUARDIAN" --terminal "$DEMO/terminal.png" |
   json_get .binding_id)"

@@ -147,15 +147,17 @@ pub const AREA: Area = Area {
                 E::Duplicate,
                 E::SenderFull,
                 E::MempoolFull,
+                E::UnknownSender,
+                E::SlowedDown,
             ],
-            summary: "Mempool admission (size, decode, chain id, signature, nonce, bounds), then gossip.",
+            summary: "Mempool admission (size, decode, a sender slowed down for failing too often, a sender                       the chain knows, chain id, signature, nonce, bounds), then gossip.",
             subscription: None,
         },
         MethodDoc {
             name: method::SUBMIT_TXS,
             params: &[ParamDoc::required("transactions", "array of hex transactions (at most 1024)")],
             result: "array of SubmitItem, one per transaction in order: `{tx_hash}` or `{error: {code, message}}` \
-                     with the code and message `paychain_submitTx` would answer (1001-1009)",
+                     with the code and message `paychain_submitTx` would answer (1001-1009, 1011, 1012)",
             errors: &[E::InvalidParams, E::Busy, E::Internal],
             summary: "Batch submission; signatures checked as one batch off the async workers. If they do \
                       not verify as a batch, every item that reached the signature check is refused (none admitted, \

@@ -57,6 +57,10 @@ codes! {
         "The mempool is full: retry later.";
     Busy = 1010,
         "Too many submitted transactions (`paychain_submitTxs`) or calls wait for a core: retry later.";
+    UnknownSender = 1011,
+        "The sender's key is not known to this chain (not a member, validator, verified user or merchant in the latest committed state): a platform must onboard it first (`VerifyUser`, `RegisterMerchant`). Refused before any signature work; in a block, the same refusal is receipt code 3 and writes nothing.";
+    SlowedDown = 1012,
+        "The sender failed at the door too often (unknown sender, nonce too far ahead): its transactions are refused until the time the message names (`retry after N ms`); `[mempool] door_failure_burst`, `door_failures_per_sec`.";
     UnknownMerchant = 2001,
         "No such merchant.";
     NoRecord = 2002,

@@ -75,7 +75,8 @@ pub struct SubmitItem {
 /// have answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitError {
-    /// One of the mempool's codes ([`ErrorCode::TxTooLarge`]..=[`ErrorCode::MempoolFull`]).
+    /// One of the mempool's codes ([`ErrorCode::TxTooLarge`]..=[`ErrorCode::MempoolFull`],
+    /// [`ErrorCode::UnknownSender`], [`ErrorCode::SlowedDown`]).
     pub code: i32,
     /// One line.
     pub message: String,

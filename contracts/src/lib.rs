@@ -90,7 +90,7 @@ mod primitives;
 
 // The layers are folders (`primitives/`, `chain/`); their modules keep the crate-root paths the node,
 // the client, the API crate and the fuzz targets use (`paychain_contracts::tx`, `::ids`, ...).
-pub use chain::{block, certificate, commit, executor, genesis, index, state, tx};
+pub use chain::{admission, block, certificate, commit, executor, genesis, index, state, tx};
 pub use primitives::{calendar, codec, crypto, ids, merkle, money};
 
 pub mod api;

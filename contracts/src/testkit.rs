@@ -164,6 +164,15 @@ impl Chain {
         self.height += 1;
         self.prev_block_hash = block.hash();
         self.prev_result_root = out.result_root;
+        // A refused unknown sender used no nonce: its next tx reuses it.
+        for (tx, r) in block.txs.iter().zip(&out.receipts) {
+            if r.code == 3 {
+                if let Some(n) = self.nonces.iter().find(|(n, _)| pk(**n) == tx.tx.sender) {
+                    let n = *n.0;
+                    self.nonces.remove(&n);
+                }
+            }
+        }
         out.receipts
     }
 
@@ -187,6 +196,47 @@ impl Chain {
         let r = self.call(signer, call);
         assert!(r.is_ok(), "expected success, got {r:?}");
         r
+    }
+
+    /// Makes key `n` known to the chain ([`crate::chain::admission`]) as a verified user of a
+    /// platform `test-onboarding` that is no member, by writing its attestation as `VerifyUser`
+    /// would: a known key that is nothing else, for tests of a contract's own refusals of an
+    /// outsider (an unknown key is refused before any contract runs). Fixtures with a wallet host
+    /// onboard through `VerifyUser` instead.
+    pub(crate) fn make_known(&mut self, n: u8) {
+        let u = crate::wallet::VerifiedUser {
+            user: pk(n),
+            host: pid("test-onboarding"),
+            name_hash: Hash::digest(&[b'n', n]),
+            id_hash: Hash::digest(&[b'i', n]),
+            phone_hash: Hash::digest(&[b'p', n]),
+            verified_at: self.height,
+            verified_at_ms: 0,
+        };
+        let mut ov = crate::chain::state::Overlay::new(&self.store);
+        ov.put(
+            [b"wal/user/".as_slice(), &pk(n).0[..]].concat(),
+            crate::primitives::codec::encode(&u),
+        );
+        let writes = ov.finish().unwrap();
+        self.store.apply(&writes);
+        assert!(crate::chain::admission::known_sender(&self.store, &pk(n))
+            .unwrap()
+            .is_some());
+    }
+
+    /// Host `host` (a qualified wallet host) verifies user `n` (`VerifyUser`): the onboarding that
+    /// makes the key known.
+    pub(crate) fn verify_user(&mut self, host: u8, n: u8) {
+        self.ok(
+            host,
+            Call::Wallet(crate::wallet::Call::VerifyUser {
+                user: pk(n),
+                name_hash: Hash::digest(&[b'n', n]),
+                id_hash: Hash::digest(&[b'i', n]),
+                phone_hash: Hash::digest(&[b'p', n]),
+            }),
+        );
     }
 
     pub(crate) fn check_app_hash(&self) {

@@ -145,10 +145,7 @@ fn sealed(
 fn admit_all(shared: &Shared, txs: Vec<SignedTx>) {
     for tx in txs {
         let size = tx.to_bytes().len();
-        if let Err(e) = shared
-            .mempool
-            .admit(tx, size, |pk| shared.account_nonce(pk))
-        {
+        if let Err(e) = shared.mempool.admit(tx, size, |pk| shared.sender_nonce(pk)) {
             warn!(error = %e, "demo tx refused");
         }
     }

@@ -830,7 +830,7 @@ fn submit(shared: &Shared, key: &SecretKey, call: Call) -> anyhow::Result<Hash> 
     let bytes = tx.to_bytes();
     let (hash, _) = shared
         .mempool
-        .admit_bytes(&bytes, |pk| shared.account_nonce(pk))
+        .admit_bytes(&bytes, |pk| shared.sender_nonce(pk))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     shared.gossip(bytes);
     Ok(hash)

@@ -6,6 +6,7 @@
 //! | variable | effect |
 //! |---|---|
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal` | as proposer, propose only invalid blocks: alternately one holding a transaction with a bad signature, and one with a wrong `prev_app_hash` |
+//! | `PAYCHAIN_TEST_BYZANTINE=unknown-sender` | as proposer, add to every block it proposes a validly signed payment from a fresh key the chain does not know (a valid block: every validator must refuse that transaction in execution with receipt code 3 and write nothing) |
 //! | `PAYCHAIN_TEST_BYZANTINE=garbage` | flood peers with garbage: undecodable transaction gossip, proposal streams impersonating the round's proposer, and replays of genuine proposals with tampered block bytes |
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal,garbage` | both |
 //! | `PAYCHAIN_TEST_BYZANTINE=own-peer-id` | derive the libp2p identity from the validator key with another salt: a second node run with the same validator key (double signing) then has its own peer id instead of sharing the first one's |
@@ -36,6 +37,8 @@ pub struct Faults {
     pub invalid_proposals: bool,
     /// Flood peers with garbage.
     pub garbage: bool,
+    /// Propose blocks holding a transaction from a sender the chain does not know.
+    pub unknown_sender: bool,
     /// A libp2p identity of its own (for a second node with the same validator key).
     pub own_peer_id: bool,
     /// The enclave host forges role evidence.
@@ -91,11 +94,12 @@ impl Faults {
                 match mode {
                     "invalid-proposal" => faults.invalid_proposals = true,
                     "garbage" => faults.garbage = true,
+                    "unknown-sender" => faults.unknown_sender = true,
                     "own-peer-id" => faults.own_peer_id = true,
                     "forge-role" => faults.forge_roles = true,
                     other => {
                         return Err(format!(
-                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, garbage, own-peer-id, forge-role)"
+                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, unknown-sender, garbage, own-peer-id, forge-role)"
                         ))
                     }
                 }
@@ -126,8 +130,9 @@ impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid_proposals={} garbage={} own_peer_id={} forge_roles={} fail_commit_at={:?} clock_offset_ms={}",
+            "invalid_proposals={} unknown_sender={} garbage={} own_peer_id={} forge_roles={} fail_commit_at={:?} clock_offset_ms={}",
             self.invalid_proposals,
+            self.unknown_sender,
             self.garbage,
             self.own_peer_id,
             self.forge_roles,

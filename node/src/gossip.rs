@@ -145,17 +145,30 @@ pub enum Event {
     Garbage(usize),
     /// A batch holding `n` transactions whose signature does not verify.
     BadSignatures(usize),
+    /// A batch holding `n` transactions refused at the door for their sender (not known to the
+    /// chain, or slowed down).
+    UnknownSenders(usize),
     /// A peer was disconnected and is refused from now on, for sending one of the above.
     Dropped,
 }
 
 /// What admission found in one received batch: how many transactions were undecodable and how
-/// many had a bad signature (either makes the sending peer faulty).
+/// many had a bad signature (either makes the sending peer faulty), and how many came from a
+/// sender the chain does not know (a peer that keeps relaying those is faulty too, see
+/// [`MAX_UNKNOWN_SENDERS`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
     pub undecodable: usize,
     pub bad_signatures: usize,
+    pub unknown_senders: usize,
 }
+
+/// Transactions from unknown senders one peer may relay within [`UNKNOWN_SENDERS_WINDOW`] before
+/// it is dropped like a peer sending garbage. Not zero: an honest peer a block ahead of this node
+/// may relay the first transaction of a user onboarded in a block this node has not committed yet.
+pub const MAX_UNKNOWN_SENDERS: usize = 256;
+/// The window [`MAX_UNKNOWN_SENDERS`] counts in.
+pub const UNKNOWN_SENDERS_WINDOW: Duration = Duration::from_secs(60);
 
 /// A received batch on its way to admission: its transactions, and where to send the verdict.
 struct Received {
@@ -292,6 +305,7 @@ pub fn spawn(
                     for t in verdicts.get(at..at + n).unwrap_or_default() {
                         v.undecodable += t.undecodable;
                         v.bad_signatures += t.bad_signatures;
+                        v.unknown_senders += t.unknown_senders;
                     }
                     at += n;
                     if verdict_tx.send((r, v)).is_err() {
@@ -313,6 +327,8 @@ pub fn spawn(
         let mut connected: HashSet<PeerId> = HashSet::new();
         // Peers dropped for misbehaving (refused by `blocked` from then on).
         let mut dropped: HashSet<PeerId> = HashSet::new();
+        // Per peer: transactions of unknown senders relayed in the current window, and its start.
+        let mut unknown: HashMap<PeerId, (usize, std::time::Instant)> = HashMap::new();
         // Configured addresses we hold an outbound connection to, by peer.
         let mut dialed: HashMap<PeerId, Multiaddr> = HashMap::new();
         let mut redial = tokio::time::interval(REDIAL_EVERY);
@@ -395,14 +411,39 @@ pub fn spawn(
                     if v.bad_signatures > 0 {
                         on_event(Event::BadSignatures(v.bad_signatures));
                     }
-                    if v == Verdict::default() {
+                    let relayed_unknown = v.unknown_senders > 0 && {
+                        on_event(Event::UnknownSenders(v.unknown_senders));
+                        let now = std::time::Instant::now();
+                        if unknown.len() >= 4096 {
+                            unknown.retain(|_, (_, since)| now.saturating_duration_since(*since) <= UNKNOWN_SENDERS_WINDOW);
+                        }
+                        let (count, since) = unknown.entry(r.source).or_insert((0, now));
+                        if now.saturating_duration_since(*since) > UNKNOWN_SENDERS_WINDOW {
+                            *count = 0;
+                            *since = now;
+                        }
+                        *count += v.unknown_senders;
+                        *count > MAX_UNKNOWN_SENDERS
+                    };
+                    if v.undecodable > 0 || v.bad_signatures > 0 {
+                        drop_peer(&mut swarm, &mut dropped, (&r.id, r.source), &on_event, "undecodable or badly signed transactions");
+                    } else if relayed_unknown {
+                        unknown.remove(&r.source);
+                        drop_peer(&mut swarm, &mut dropped, (&r.id, r.source), &on_event, "transactions of senders unknown to the chain, again and again");
+                    } else if v.unknown_senders > 0 {
+                        // Not forwarded (its other transactions are in this node's pool), not
+                        // held against the peer yet.
+                        let _ = swarm.behaviour_mut().gossip.report_message_validation_result(
+                            &r.id,
+                            &r.source,
+                            MessageAcceptance::Ignore,
+                        );
+                    } else {
                         let _ = swarm.behaviour_mut().gossip.report_message_validation_result(
                             &r.id,
                             &r.source,
                             MessageAcceptance::Accept,
                         );
-                    } else {
-                        drop_peer(&mut swarm, &mut dropped, (&r.id, r.source), &on_event, "undecodable or badly signed transactions");
                     }
                 }
                 _ = redial.tick() => {

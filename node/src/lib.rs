@@ -31,6 +31,7 @@ use malachitebft_engine as _;
 
 pub mod config;
 pub mod consensus;
+pub mod door;
 pub mod enclave;
 pub mod enclave_host;
 pub mod faults;

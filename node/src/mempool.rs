@@ -14,6 +14,11 @@
 //! batch from gossip or a proposal is re-checked one by one to name the culprits (peers and
 //! proposers are known nodes). A full pool refuses at once, before any signature work.
 //!
+//! Only senders the chain knows get in ([`paychain_contracts::admission::known_sender`], read from
+//! the latest committed state by the caller's `sender_nonce`, which answers `None` for an unknown
+//! key): an unknown sender is refused ([`Error::UnknownSender`], code 1011) before any signature
+//! work, and a sender that keeps failing at the door is slowed down ([`crate::door`], code 1012).
+//!
 //! Nothing stays for ever and no one can lock the pool: entries expire after
 //! [`Config::ttl_secs`] or [`Config::ttl_blocks`], whichever comes first, and when the pool is full a
 //! transaction that could go into the next block (its nonce continues its sender's run from the
@@ -32,6 +37,8 @@ use paychain_contracts::codec::MAX_TX_BYTES;
 use paychain_contracts::crypto::{Hash, PublicKey};
 use paychain_contracts::ids::ChainId;
 use paychain_contracts::tx::{check_stateless, SignedTx, TxError};
+
+use crate::door::Penalties;
 
 /// Below this many signatures a batch is not worth its setup; they are checked one by one.
 const MIN_BATCH: usize = 4;
@@ -54,6 +61,29 @@ pub struct Config {
     /// A transaction not committed this many blocks after its admission is dropped.
     #[serde(default = "default_ttl_blocks")]
     pub ttl_blocks: u64,
+    /// Door failures (unknown sender, nonce too far ahead) one sender may have in a row before it
+    /// is slowed down ([`crate::door`]).
+    #[serde(default = "default_door_failure_burst")]
+    pub door_failure_burst: u32,
+    /// Door failures a second a slowed-down sender is allowed (its bucket's refill); 0: no
+    /// slowing down.
+    #[serde(default = "default_door_failures_per_sec")]
+    pub door_failures_per_sec: u32,
+    /// Most senders whose door failures are tracked (the least recently failed are forgotten).
+    #[serde(default = "default_door_max_tracked")]
+    pub door_max_tracked: usize,
+}
+
+fn default_door_failure_burst() -> u32 {
+    16
+}
+
+fn default_door_failures_per_sec() -> u32 {
+    2
+}
+
+fn default_door_max_tracked() -> usize {
+    10_000
 }
 
 fn default_ttl_secs() -> u64 {
@@ -76,6 +106,9 @@ impl Default for Config {
             max_per_sender: 64,
             ttl_secs: default_ttl_secs(),
             ttl_blocks: default_ttl_blocks(),
+            door_failure_burst: default_door_failure_burst(),
+            door_failures_per_sec: default_door_failures_per_sec(),
+            door_max_tracked: default_door_max_tracked(),
         }
     }
 }
@@ -105,6 +138,13 @@ pub enum Error {
     SenderFull(usize),
     #[error("mempool is full ({0} transactions): retry later")]
     Full(usize),
+    #[error("sender {0} is not known to this chain: {hint}", hint = paychain_contracts::admission::UNKNOWN_SENDER_HINT)]
+    UnknownSender(PublicKey),
+    #[error("sender {sender} failed at the door too often: slowed down, retry after {retry_after_ms} ms")]
+    SlowedDown {
+        sender: PublicKey,
+        retry_after_ms: u64,
+    },
 }
 
 impl Error {
@@ -120,6 +160,8 @@ impl Error {
             Error::Duplicate(_) => ErrorCode::Duplicate,
             Error::SenderFull(_) => ErrorCode::SenderFull,
             Error::Full(_) => ErrorCode::MempoolFull,
+            Error::UnknownSender(_) => ErrorCode::UnknownSender,
+            Error::SlowedDown { .. } => ErrorCode::SlowedDown,
         }
     }
 }
@@ -229,6 +271,8 @@ pub struct Mempool {
     policy: Policy,
     inner: Mutex<Inner>,
     admitted: Arc<Notify>,
+    penalties: Mutex<Penalties>,
+    metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 impl Mempool {
@@ -238,12 +282,59 @@ impl Mempool {
 
     /// A pool that also applies `policy` to every transaction.
     pub fn with_policy(config: Config, chain_id: ChainId, policy: Policy) -> Self {
+        let penalties = Penalties::new(
+            config.door_failure_burst,
+            config.door_failures_per_sec,
+            config.door_max_tracked,
+        );
         Self {
             config,
             chain_id,
             policy,
             inner: Mutex::new(Inner::default()),
             admitted: Arc::new(Notify::new()),
+            penalties: Mutex::new(penalties),
+            metrics: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Counts door refusals (unknown sender, slowed down) in `metrics` from now on (set once).
+    pub fn set_metrics(&self, metrics: crate::metrics::Metrics) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    fn penalties(&self) -> std::sync::MutexGuard<'_, Penalties> {
+        self.penalties.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The door's checks that need no signature: a slowed-down sender, then an unknown one
+    /// (`sender_nonce` answers `None`); the sender's committed next nonce otherwise.
+    fn door(
+        &self,
+        sender: &PublicKey,
+        sender_nonce: impl FnOnce(&PublicKey) -> Option<u64>,
+    ) -> Result<u64, Error> {
+        let now = Instant::now();
+        if let Some(wait) = self.penalties().blocked(sender, now) {
+            self.count_refusal("slowed_down");
+            return Err(Error::SlowedDown {
+                sender: *sender,
+                retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+            });
+        }
+        match sender_nonce(sender) {
+            Some(nonce) => Ok(nonce),
+            None => {
+                self.penalties().fail(sender, now);
+                self.count_refusal("unknown_sender");
+                Err(Error::UnknownSender(*sender))
+            }
+        }
+    }
+
+    fn count_refusal(&self, reason: &'static str) {
+        if let Some(m) = self.metrics.get() {
+            m.door_refused(reason);
         }
     }
 
@@ -279,11 +370,12 @@ impl Mempool {
         self.lock().by_hash.contains_key(hash)
     }
 
-    /// Decodes and admits raw bytes. `account_nonce` is the sender's committed next nonce.
+    /// Decodes and admits raw bytes. `sender_nonce` is the sender's committed next nonce, `None`
+    /// when the chain does not know the sender.
     pub fn admit_bytes(
         &self,
         bytes: &[u8],
-        account_nonce: impl FnOnce(&PublicKey) -> u64,
+        sender_nonce: impl FnOnce(&PublicKey) -> Option<u64>,
     ) -> Result<(Hash, SignedTx), Error> {
         if bytes.len() > MAX_TX_BYTES {
             return Err(Error::TooLarge {
@@ -292,7 +384,7 @@ impl Mempool {
             });
         }
         let tx = SignedTx::from_bytes(bytes).map_err(|e| Error::Decode(e.to_string()))?;
-        let hash = self.admit(tx.clone(), bytes.len(), account_nonce)?;
+        let hash = self.admit(tx.clone(), bytes.len(), sender_nonce)?;
         Ok((hash, tx))
     }
 
@@ -301,13 +393,14 @@ impl Mempool {
         &self,
         tx: SignedTx,
         size: usize,
-        account_nonce: impl FnOnce(&PublicKey) -> u64,
+        sender_nonce: impl FnOnce(&PublicKey) -> Option<u64>,
     ) -> Result<Hash, Error> {
         let hash = tx.hash();
         self.precheck(&hash)?;
+        let expected = self.door(&tx.tx.sender, sender_nonce)?;
         // The expensive check runs outside the lock.
         self.check(&tx).map_err(Error::Invalid)?;
-        self.insert(hash, tx, size, account_nonce)
+        self.insert(hash, tx, size, expected)
     }
 
     /// What is refused before any signature work: a transaction already pending, a full pool.
@@ -323,16 +416,9 @@ impl Mempool {
     }
 
     /// Nonce checks and insertion of a transaction that passed the stateless checks.
-    fn insert(
-        &self,
-        hash: Hash,
-        tx: SignedTx,
-        size: usize,
-        account_nonce: impl FnOnce(&PublicKey) -> u64,
-    ) -> Result<Hash, Error> {
+    fn insert(&self, hash: Hash, tx: SignedTx, size: usize, expected: u64) -> Result<Hash, Error> {
         let sender = tx.tx.sender;
         let nonce = tx.tx.nonce;
-        let expected = account_nonce(&sender);
         if nonce < expected {
             return Err(Error::StaleNonce {
                 expected,
@@ -341,6 +427,8 @@ impl Mempool {
         }
         let window = self.config.max_per_sender as u64;
         if nonce >= expected.saturating_add(window) {
+            // Signed by the sender (a stale nonce is not counted: anyone can replay one).
+            self.penalties().fail(&sender, Instant::now());
             return Err(Error::NonceTooHigh {
                 expected,
                 got: nonce,
@@ -391,9 +479,9 @@ impl Mempool {
     pub fn admit_many(
         &self,
         items: &[Vec<u8>],
-        account_nonce: impl Fn(&PublicKey) -> u64,
+        sender_nonce: impl Fn(&PublicKey) -> Option<u64>,
     ) -> Vec<Result<Hash, Error>> {
-        self.admit_raw(items, account_nonce, false)
+        self.admit_raw(items, sender_nonce, false)
     }
 
     /// [`Mempool::admit_many`] for a client's batch: if its signatures do not verify as one batch,
@@ -401,20 +489,21 @@ impl Mempool {
     pub fn admit_batch(
         &self,
         items: &[Vec<u8>],
-        account_nonce: impl Fn(&PublicKey) -> u64,
+        sender_nonce: impl Fn(&PublicKey) -> Option<u64>,
     ) -> Vec<Result<Hash, Error>> {
-        self.admit_raw(items, account_nonce, true)
+        self.admit_raw(items, sender_nonce, true)
     }
 
     fn admit_raw(
         &self,
         items: &[Vec<u8>],
-        account_nonce: impl Fn(&PublicKey) -> u64,
+        sender_nonce: impl Fn(&PublicKey) -> Option<u64>,
         whole: bool,
     ) -> Vec<Result<Hash, Error>> {
         let mut out: Vec<Result<Hash, Error>> = Vec::with_capacity(items.len());
-        // (index in `items`, hash, tx) of those that passed the cheap checks.
-        let mut todo: Vec<(usize, Hash, SignedTx)> = Vec::with_capacity(items.len());
+        // (index in `items`, hash, tx, sender's committed nonce) of those that passed the cheap
+        // checks.
+        let mut todo: Vec<(usize, Hash, SignedTx, u64)> = Vec::with_capacity(items.len());
         for (i, bytes) in items.iter().enumerate() {
             if bytes.len() > MAX_TX_BYTES {
                 out.push(Err(Error::TooLarge {
@@ -436,21 +525,28 @@ impl Mempool {
                 continue;
             }
             // The same transaction twice in one batch: the second is a duplicate.
-            if todo.iter().any(|(_, h, _)| *h == hash) {
+            if todo.iter().any(|(_, h, _, _)| *h == hash) {
                 out.push(Err(Error::Duplicate(hash)));
                 continue;
             }
+            let expected = match self.door(&tx.tx.sender, &sender_nonce) {
+                Ok(n) => n,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
             out.push(Ok(hash));
-            todo.push((i, hash, tx));
+            todo.push((i, hash, tx, expected));
         }
-        let txs: Vec<&SignedTx> = todo.iter().map(|(_, _, tx)| tx).collect();
+        let txs: Vec<&SignedTx> = todo.iter().map(|(_, _, tx, _)| tx).collect();
         let checks = self.check_batch(&txs, whole);
-        for ((i, hash, tx), check) in todo.into_iter().zip(checks) {
+        for ((i, hash, tx, expected), check) in todo.into_iter().zip(checks) {
             out[i] = match check {
                 Err(e) => Err(Error::Invalid(e)),
                 Ok(()) => {
                     let size = items[i].len();
-                    self.insert(hash, tx, size, &account_nonce)
+                    self.insert(hash, tx, size, expected)
                 }
             };
         }
@@ -675,7 +771,7 @@ mod tests {
     }
 
     fn admit(pool: &Mempool, t: &SignedTx, committed: u64) -> Result<Hash, Error> {
-        pool.admit_bytes(&t.to_bytes(), |_| committed)
+        pool.admit_bytes(&t.to_bytes(), |_| Some(committed))
             .map(|(h, _)| h)
     }
 
@@ -721,8 +817,75 @@ mod tests {
         assert_eq!(pool.len(), 1);
     }
 
+    #[test]
+    fn unknown_senders_are_refused_before_signature_work_and_slowed_down() {
+        let pool = Mempool::new(
+            Config {
+                door_failure_burst: 3,
+                door_failures_per_sec: 1,
+                ..Config::default()
+            },
+            chain(),
+        );
+        let stranger = SecretKey::from_seed([9; 32]);
+        let known = SecretKey::from_seed([10; 32]);
+        let unknown = |pk: &PublicKey| (*pk == known.public_key()).then_some(0);
+        // Refused as unknown, even with a bad signature (no signature work for an unknown key).
+        let mut forged = tx(&stranger, 7, chain());
+        forged.signature.0[0] ^= 1;
+        let e = pool.admit_bytes(&forged.to_bytes(), unknown).unwrap_err();
+        assert_eq!(e, Error::UnknownSender(stranger.public_key()));
+        assert_eq!(e.code(), ErrorCode::UnknownSender);
+        assert!(
+            e.to_string().starts_with(&format!(
+                "sender {} is not known to this chain: ",
+                stranger.public_key()
+            )),
+            "{e}"
+        );
+        // In a batch too; after its burst of 3 failures the sender is slowed down.
+        let items: Vec<Vec<u8>> = (0..5)
+            .map(|n| tx(&stranger, n, chain()).to_bytes())
+            .collect();
+        let out = pool.admit_batch(&items, unknown);
+        assert!(matches!(out[0], Err(Error::UnknownSender(_))), "{out:?}");
+        assert!(matches!(out[1], Err(Error::UnknownSender(_))), "{out:?}");
+        for r in &out[2..] {
+            match r {
+                Err(e @ Error::SlowedDown { retry_after_ms, .. }) => {
+                    assert!((1..=1000).contains(retry_after_ms), "{e}");
+                    assert_eq!(e.code(), ErrorCode::SlowedDown);
+                }
+                other => panic!("expected slowed down, got {other:?}"),
+            }
+        }
+        assert!(pool.is_empty());
+        // A known sender is not affected, and a known sender whose signed nonces run too far
+        // ahead is slowed down too; a replayed (stale) nonce does not count against it.
+        for _ in 0..5 {
+            let e = pool
+                .admit_bytes(&tx(&known, 0, chain()).to_bytes(), |_| Some(1))
+                .unwrap_err();
+            assert!(matches!(e, Error::StaleNonce { .. }), "{e}");
+        }
+        assert!(pool
+            .admit_bytes(&tx(&known, 0, chain()).to_bytes(), unknown)
+            .is_ok());
+        for n in 0..3 {
+            let e = pool
+                .admit_bytes(&tx(&known, 1000 + n, chain()).to_bytes(), unknown)
+                .unwrap_err();
+            assert!(matches!(e, Error::NonceTooHigh { .. }), "{e}");
+        }
+        let e = pool
+            .admit_bytes(&tx(&known, 1, chain()).to_bytes(), unknown)
+            .unwrap_err();
+        assert!(matches!(e, Error::SlowedDown { .. }), "{e}");
+        assert_eq!(pool.len(), 1);
+    }
+
     fn admit_raw(pool: &Mempool, bytes: &[u8]) -> Result<Hash, Error> {
-        pool.admit_bytes(bytes, |_| 0).map(|(h, _)| h)
+        pool.admit_bytes(bytes, |_| Some(0)).map(|(h, _)| h)
     }
 
     #[test]
@@ -790,7 +953,7 @@ mod tests {
         forged.signature.0[0] ^= 1;
         items.push(forged.to_bytes());
         items.push(tx(&keys[1], 1, ChainId::new("other")).to_bytes());
-        let out = pool.admit_batch(&items, |_| 0);
+        let out = pool.admit_batch(&items, |_| Some(0));
         assert_eq!(out.len(), items.len());
         for r in &out[..9] {
             assert!(
@@ -801,13 +964,16 @@ mod tests {
         assert!(matches!(&out[9], Err(Error::Invalid(e)) if e.contains("chain")));
         assert!(pool.is_empty());
         // The same bytes from a peer: one by one, the forged one alone is refused.
-        let out = pool.admit_many(&items, |_| 0);
+        let out = pool.admit_many(&items, |_| Some(0));
         assert!(out[..8].iter().all(Result::is_ok));
         assert!(matches!(&out[8], Err(Error::Invalid(e)) if e.contains("signature")));
         assert_eq!(pool.len(), 8);
         // A valid client batch is admitted as before.
         let more: Vec<Vec<u8>> = keys.iter().map(|k| tx(k, 1, chain()).to_bytes()).collect();
-        assert!(pool.admit_batch(&more, |_| 0).iter().all(Result::is_ok));
+        assert!(pool
+            .admit_batch(&more, |_| Some(0))
+            .iter()
+            .all(Result::is_ok));
     }
 
     #[test]
@@ -828,7 +994,7 @@ mod tests {
         items.push(items[1].clone()); // 7: duplicate within the batch
         items.push(tx(&keys[2], 0, ChainId::new("other")).to_bytes()); // 8: wrong chain
         items.push(vec![1, 2, 3]); // 9: garbage
-        let out = pool.admit_many(&items, |_| 0);
+        let out = pool.admit_many(&items, |_| Some(0));
         assert_eq!(out.len(), items.len());
         for (i, r) in out.iter().enumerate().take(6) {
             assert_eq!(
@@ -842,13 +1008,13 @@ mod tests {
         assert!(matches!(&out[9], Err(Error::Decode(_))));
         assert_eq!(pool.len(), 6);
         // Already pending, then full: refused before any signature work.
-        let again = pool.admit_many(&items[..1], |_| 0);
+        let again = pool.admit_many(&items[..1], |_| Some(0));
         assert!(matches!(&again[0], Err(Error::Duplicate(_))));
         let mut more: Vec<Vec<u8>> = (1..=3)
             .map(|n| tx(&keys[0], n, chain()).to_bytes())
             .collect();
         more.push(tx(&keys[1], 1, chain()).to_bytes());
-        let out = pool.admit_many(&more, |_| 0);
+        let out = pool.admit_many(&more, |_| Some(0));
         assert!(out[..3].iter().all(|r| r.is_ok()));
         assert_eq!(out[3], Err(Error::Full(9)));
         assert!(pool.is_full());
@@ -1008,7 +1174,7 @@ mod tests {
             .map(|i| tx(&SecretKey::from_seed([i; 32]), 0, chain()).to_bytes())
             .collect();
         batch.push(forged.to_bytes());
-        let out = pool.admit_many(&batch, |_| 0);
+        let out = pool.admit_many(&batch, |_| Some(0));
         assert!(out[..6].iter().all(Result::is_ok), "{out:?}");
         assert!(matches!(&out[6], Err(Error::Invalid(m)) if m.contains("weak public key")));
         // and in a proposal this node did not admit

@@ -29,6 +29,7 @@ pub struct Metrics {
     gossip_refused: Counter,
     gossip_rejected_txs: Family<ReasonLabels, Counter>,
     gossip_peers_dropped: Counter,
+    door_refused: Family<ReasonLabels, Counter>,
     p2p_gate_refused: Family<ReasonLabels, Counter>,
 }
 
@@ -148,6 +149,7 @@ impl Metrics {
             gossip_refused: Counter::default(),
             p2p_gate_refused: Family::default(),
             gossip_rejected_txs: Family::default(),
+            door_refused: Family::default(),
             gossip_peers_dropped: Counter::default(),
         };
         registry.with_prefix("paychain", |r| {
@@ -257,6 +259,11 @@ impl Metrics {
                 "Tx-gossip peers disconnected and refused for sending garbage or bad signatures",
                 m.gossip_peers_dropped.clone(),
             );
+            r.register(
+                "door_refused_txs",
+                "Transactions refused at the mempool's door (RPC and gossip), by reason: unknown_sender, slowed_down",
+                m.door_refused.clone(),
+            );
         });
         m
     }
@@ -310,8 +317,22 @@ impl Metrics {
                     reason: "bad_signature",
                 })
                 .inc_by(n as u64),
+            Event::UnknownSenders(n) => self
+                .gossip_rejected_txs
+                .get_or_create(&ReasonLabels {
+                    reason: "unknown_sender",
+                })
+                .inc_by(n as u64),
             Event::Dropped => self.gossip_peers_dropped.inc(),
         };
+    }
+
+    /// Counts a transaction refused at the mempool's door (`reason`: `unknown_sender` or
+    /// `slowed_down`), from RPC or gossip.
+    pub fn door_refused(&self, reason: &'static str) {
+        self.door_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Counts one equivocation pair (`kind`: `proposal`, `prevote` or `precommit`).

@@ -202,21 +202,28 @@ fn spawn_gossip(shared: &Arc<Shared>, keypair: Keypair, config: &Config) -> anyh
             let bad_signature = paychain_contracts::tx::TxError::BadSignature.to_string();
             shared
                 .mempool
-                .admit_many(&batch, |pk| shared.account_nonce(pk))
+                .admit_many(&batch, |pk| shared.sender_nonce(pk))
                 .into_iter()
                 .map(|r| match r {
                     Err(
                         crate::mempool::Error::Decode(_) | crate::mempool::Error::TooLarge { .. },
                     ) => gossip::Verdict {
                         undecodable: 1,
-                        bad_signatures: 0,
+                        ..Default::default()
                     },
                     Err(crate::mempool::Error::Invalid(why)) if why == bad_signature => {
                         gossip::Verdict {
-                            undecodable: 0,
                             bad_signatures: 1,
+                            ..Default::default()
                         }
                     }
+                    Err(
+                        crate::mempool::Error::UnknownSender(_)
+                        | crate::mempool::Error::SlowedDown { .. },
+                    ) => gossip::Verdict {
+                        unknown_senders: 1,
+                        ..Default::default()
+                    },
                     _ => gossip::Verdict::default(),
                 })
                 .collect()

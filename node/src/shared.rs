@@ -49,6 +49,7 @@ impl Shared {
         enclave_host: crate::enclave_host::Host,
     ) -> Shared {
         let (blocks, _) = broadcast::channel(256);
+        mempool.set_metrics(metrics.clone());
         Shared {
             chain_id,
             moniker,
@@ -98,6 +99,17 @@ impl Shared {
     /// Connected gossip peers.
     pub fn peers(&self) -> u64 {
         self.gossip.get().map(|g| g.peers()).unwrap_or(0)
+    }
+
+    /// For the mempool's door: the sender's committed next nonce if the chain knows the sender
+    /// ([`paychain_contracts::admission::known_sender`] in the latest committed state), `None` if it
+    /// does not (storage faults read as a known sender with no nonce that fits).
+    pub fn sender_nonce(&self, pk: &paychain_contracts::crypto::PublicKey) -> Option<u64> {
+        match paychain_contracts::admission::known_sender(&self.storage, pk) {
+            Ok(None) => None,
+            Ok(Some(_)) => Some(self.account_nonce(pk)),
+            Err(_) => Some(u64::MAX),
+        }
     }
 
     /// The sender's committed next nonce (storage faults read as "no nonce fits").

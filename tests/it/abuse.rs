@@ -11,30 +11,43 @@ use serde_json::{json, Value};
 
 use crate::PROGRESS;
 
-/// The mempool's default bound (`[mempool] max_txs`).
-const POOL: usize = 20_000;
+/// The pool's bound in the gapped-nonce flood (`[mempool] max_txs`), below what its senders send.
+const POOL: usize = 600;
+/// Senders of the gapped-nonce flood: each sends 63 gapped nonces (`max_per_sender` is 64).
+const FLOODERS: usize = 10;
 
-/// 320 fresh keys each send 63 transactions with nonces 1..=63: none can ever go into a block
-/// (their next nonce is 0), and together they fill the pool. Before eviction of gapped senders,
-/// an honest transaction was then refused "mempool is full" until every node restarted. Now it is
-/// admitted at a gapped sender's expense and committed.
+/// Known senders (users a platform onboarded) each send 63 transactions with nonces 1..=63: none
+/// can ever go into a block (their next nonce is 0), and together they fill the pool. Before
+/// eviction of gapped senders, an honest transaction was then refused "mempool is full" until every
+/// node restarted. Now it is admitted at a gapped sender's expense and committed. (Fresh keys no
+/// longer get in at all: see the next test.)
 #[test]
 fn n1_gapped_nonce_flood_cannot_lock_out_an_executable_transaction() -> Result<()> {
-    let net = Testnet::start(1)?;
+    let net = Testnet::start_with(
+        1,
+        Options {
+            config: vec![(0, "mempool.max_txs".into(), POOL.to_string())],
+            ..Options::default()
+        },
+    )?;
     let rpc = net.rpc(0);
-    let chain = rpc.status()?["chain_id"]
-        .as_str()
-        .context("chain id")?
-        .to_owned();
+    let chain = chain_id(&rpc)?;
+    net.qualify_wallet_host(0)?;
+    let keys: Vec<SecretKey> = (0..FLOODERS as u32)
+        .map(|k| {
+            let mut seed = [0xa5u8; 32];
+            seed[..4].copy_from_slice(&k.to_be_bytes());
+            SecretKey::from_seed(seed)
+        })
+        .collect();
+    let users: Vec<_> = keys.iter().map(SecretKey::public_key).collect();
+    net.onboard_users(0, &users)?;
 
-    let mut flood: Vec<String> = Vec::with_capacity(POOL + 160);
-    for k in 0..320u32 {
-        let mut seed = [0xa5u8; 32];
-        seed[..4].copy_from_slice(&k.to_be_bytes());
-        let key = SecretKey::from_seed(seed);
+    let mut flood: Vec<String> = Vec::with_capacity(FLOODERS * 63);
+    for key in &keys {
         let merchant = txs::merchant_key(1);
         for nonce in 1..=63 {
-            let tx = txs::signed(&key, &chain, nonce, txs::register(&merchant, "Flood"));
+            let tx = txs::signed(key, &chain, nonce, txs::register(&merchant, "Flood"));
             flood.push(hex::encode(tx.to_bytes()));
         }
     }
@@ -85,6 +98,141 @@ fn n1_gapped_nonce_flood_cannot_lock_out_an_executable_transaction() -> Result<(
     ensure!(
         shown["name"] == "Honest Noodles" || shown["merchant"]["name"] == "Honest Noodles",
         "{shown}"
+    );
+    Ok(())
+}
+
+/// Door failures one unknown sender gets before it is slowed down, in the next test.
+const DOOR_BURST: usize = 4;
+
+/// A stranger's fresh keys on a permissioned chain, as an attacker would use the public RPC: 50
+/// keys each submit a payment-shaped call (a wallet payment), then each a run of gapped nonces. Each
+/// is refused at the door with 1011 "sender X is not known to this chain: ..." before any signature
+/// work; once a key failed `door_failure_burst` times it is refused at once with 1012 "slowed down".
+/// The pool never holds one, the chain never sees one (`paychain_tx` says unknown, the keys have
+/// no nonce), the refusals are counted in /metrics, and an honest transaction commits meanwhile.
+#[test]
+fn n1_unknown_senders_are_refused_at_the_door_and_leave_no_trace() -> Result<()> {
+    let net = Testnet::start_with(
+        1,
+        Options {
+            config: vec![
+                (
+                    0,
+                    "mempool.door_failure_burst".into(),
+                    DOOR_BURST.to_string(),
+                ),
+                (0, "mempool.door_failures_per_sec".into(), "1".into()),
+            ],
+            ..Options::default()
+        },
+    )?;
+    let rpc = net.rpc(0);
+    let chain = chain_id(&rpc)?;
+    let keys: Vec<SecretKey> = (0..50u32)
+        .map(|k| {
+            let mut seed = [0x5au8; 32];
+            seed[..4].copy_from_slice(&k.to_be_bytes());
+            SecretKey::from_seed(seed)
+        })
+        .collect();
+    let pay = |key: &SecretKey, nonce: u64| {
+        let call = paychain_contracts::tx::Call::Wallet(paychain_contracts::wallet::Call::Pay {
+            from_wallet: paychain_contracts::wallet::wallet_id(
+                &key.public_key(),
+                paychain_contracts::money::Currency::CNY,
+            ),
+            merchant_id: MerchantId::derive(&txs::merchant_key(1)),
+            acquirer: paychain_contracts::ids::PlatformId::new("platform-0").expect("platform id"),
+            amount: paychain_contracts::money::Amount {
+                value: rust_decimal::Decimal::new(100, 2),
+                currency: paychain_contracts::money::Currency::CNY,
+            },
+            order_ref: format!("stolen-{nonce}"),
+            route: paychain_contracts::registry::Route {
+                record_version: 1,
+                record_hash: paychain_contracts::crypto::Hash::digest(b"r"),
+            },
+        });
+        txs::signed_call(key, &chain, nonce, call)
+    };
+    let mut hashes = Vec::new();
+    // One payment-shaped call per key, one submission each: the clear reason, short.
+    for key in &keys {
+        let tx = pay(key, 0);
+        hashes.push(tx.hash().to_hex());
+        let e = match rpc.submit(&tx.to_bytes())? {
+            Ok(h) => anyhow::bail!("the chain admitted a stranger's payment {h}"),
+            Err(e) => e,
+        };
+        let want = format!("sender {} is not known to this chain: ", key.public_key());
+        ensure!(
+            e.code == 1011 && e.message.starts_with(&want) && e.message.len() < 256,
+            "{e}"
+        );
+    }
+    // Then a gapped-nonce flood from the same keys, in batches.
+    let mut flood = Vec::new();
+    for key in &keys {
+        for nonce in 5..25 {
+            let tx = pay(key, nonce);
+            hashes.push(tx.hash().to_hex());
+            flood.push(hex::encode(tx.to_bytes()));
+        }
+    }
+    let (mut unknown, mut slowed) = (0usize, 0usize);
+    for batch in flood.chunks(1000) {
+        let answers = rpc.call(method::SUBMIT_TXS, json!([batch]))?;
+        for a in answers.as_array().context("one answer per tx")? {
+            match a["error"]["code"].as_i64() {
+                Some(1011) => unknown += 1,
+                Some(1012) => {
+                    ensure!(
+                        a["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("slowed down, retry after")),
+                        "{a}"
+                    );
+                    slowed += 1
+                }
+                _ => anyhow::bail!("a stranger's transaction was not refused at the door: {a}"),
+            }
+        }
+    }
+    // Each key had failed once already: DOOR_BURST - 1 more as unknown, then slowed down.
+    ensure!(
+        unknown == keys.len() * (DOOR_BURST - 1) && slowed == flood.len() - unknown,
+        "unknown {unknown}, slowed down {slowed} of {}",
+        flood.len()
+    );
+    ensure!(
+        rpc.status()?["mempool_size"] == json!(0),
+        "{}",
+        rpc.status()?
+    );
+    let refused_unknown = metric(&rpc, "door_refused_txs_total", "reason=\"unknown_sender\"")?;
+    let refused_slowed = metric(&rpc, "door_refused_txs_total", "reason=\"slowed_down\"")?;
+    ensure!(
+        refused_unknown as usize == keys.len() + unknown && refused_slowed as usize == slowed,
+        "metrics: unknown {refused_unknown}, slowed down {refused_slowed}"
+    );
+
+    // Honest work goes on: a platform's registration commits.
+    let p0 = net.platform_key(0)?;
+    let took = honest_commit(&rpc, &p0, &chain, 90)?;
+    // And the chain holds nothing of the strangers (a sample, within the RPC's rate limit).
+    for h in hashes.iter().step_by(10) {
+        let t = rpc.tx(h)?;
+        ensure!(t["status"] == "unknown", "{t}");
+    }
+    for key in &keys {
+        ensure!(rpc.nonce(&key.public_key())? == 0);
+    }
+    eprintln!(
+        "{} stranger txs refused at the door ({unknown} + {} as unknown, {slowed} slowed down); honest commit {} ms",
+        hashes.len(),
+        keys.len(),
+        took.as_millis()
     );
     Ok(())
 }

@@ -187,3 +187,80 @@ fn n4f1_byzantine_proposer_invalid_blocks_never_reach_state() -> Result<()> {
     assert_same_chain(&mut net, &HONEST, 1..=top)?;
     Ok(())
 }
+
+/// Node 3 runs `PAYCHAIN_TEST_BYZANTINE=unknown-sender`: as proposer it puts into every block a
+/// validly signed wallet payment from a fresh key the chain does not know (the door would never
+/// admit it; a proposer can still propose it). The block is valid, so it is decided; every validator
+/// refuses that transaction in execution with receipt code 3 "sender X is not known to this chain"
+/// and writes nothing: no fork, the same app hash on all four, the key has no nonce, and honest
+/// transactions commit alongside.
+#[test]
+fn n4_a_proposed_transaction_from_an_unknown_sender_is_refused_in_execution_and_writes_nothing(
+) -> Result<()> {
+    let env = |k: &str, v: &str| (BYZANTINE, k.to_owned(), v.to_owned());
+    let mut net = Testnet::start_with(
+        4,
+        Options {
+            env: vec![
+                env("PAYCHAIN_TEST_FAULTS", "enable"),
+                env("PAYCHAIN_TEST_BYZANTINE", "unknown-sender"),
+            ],
+            ..Options::default()
+        },
+    )?;
+    net.wait_all(&[0, 1, 2, 3], 2, PROGRESS)?;
+    let rpc = net.rpc(0);
+    let chain_id = rpc.status()?["chain_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // Find a decided block holding the stranger's transaction (node 3 proposes about one in four).
+    let deadline = std::time::Instant::now() + PROGRESS;
+    let mut h = 1;
+    let (height, sender) = loop {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no block with an unknown sender's tx up to height {h}"
+        );
+        if h > net.height(0)? {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        let block = net.rpc(0).block(h)?.context("block")?;
+        let found = block["receipts"].as_array().and_then(|rs| {
+            rs.iter().find_map(|r| {
+                let msg = r["error"].as_str()?;
+                let rest = msg.strip_prefix("sender ")?;
+                let (sender, why) = rest.split_once(' ')?;
+                (r["code"] == 3 && why.starts_with("is not known to this chain: "))
+                    .then(|| sender.to_owned())
+            })
+        });
+        if let Some(sender) = found {
+            break (h, sender);
+        }
+        h += 1;
+    };
+    // An honest transaction commits after it.
+    let p0 = net.platform_key(0)?;
+    let tx = txs::signed(
+        &p0,
+        &chain_id,
+        rpc.nonce(&p0.public_key())?,
+        txs::register(&txs::merchant_key(93), "Honest After"),
+    );
+    let hash = rpc
+        .submit(&tx.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let r = rpc.wait_committed(&hash, PROGRESS)?;
+    ensure!(r["code"] == 0, "{r}");
+    let last = net.height(0)?.max(height + 1);
+    net.wait_all(&[0, 1, 2, 3], last, PROGRESS)?;
+    assert_same_chain(&mut net, &[0, 1, 2, 3], 1..=last)?;
+    for i in 0..4 {
+        let a = net.rpc(i).call(method::ACCOUNT, json!([sender.as_str()]))?;
+        ensure!(a["nonce"] == 0, "node {i}: the stranger has a nonce: {a}");
+    }
+    eprintln!("block {height}: the unknown sender {sender}'s payment refused (code 3), nothing written; honest tx committed");
+    Ok(())
+}

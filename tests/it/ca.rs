@@ -136,11 +136,11 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
         ]
     };
 
-    // A stranger (no member) cannot register it.
+    // A stranger (a key the chain does not know) cannot register it: refused at the door.
     let (stranger, _) = new_key(&net, dir, "stranger")?;
     let args = register(&stranger, p(&party_pem)?, &sig);
     let err = refused(&net, 1, &refs(&args))?;
-    ensure!(err.contains("sender is not a platform member"), "{err}");
+    ensure!(err.contains("is not known to this chain"), "{err}");
     // Nor can platform-1: the certificate is under platform-0's CA.
     let args = register(p1, p(&party_pem)?, &sig);
     let err = refused(&net, 1, &refs(&args))?;

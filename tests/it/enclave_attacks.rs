@@ -197,6 +197,15 @@ fn n4_enclave_registration_and_provisioning_attacks_are_refused() -> Result<()> 
     let stranger = key("stranger");
     let p1 = net.net.platform_key(1)?;
     let p2 = net.net.platform_key(2)?;
+    // The stranger is a key the chain knows (platform-0 registered it as a merchant's), a member
+    // of nothing: so the enclave registry's own refusals answer it (an unknown key is refused at
+    // the door before any contract runs).
+    let r = net.send(
+        0,
+        &net.net.platform_key(0)?,
+        Call::Registry(txs::register(&stranger.public_key(), "Stranger's Shop")),
+    )?;
+    ensure!(r["code"] == 0, "{r}");
 
     // Genesis enclaves belong to genesis platforms: node i's to platform-i.
     let status = net.enclave_status(0)?;

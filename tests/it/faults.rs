@@ -145,23 +145,28 @@ impl Payer {
     }
 }
 
-/// Registrations from fresh keys (nonce 0, so a lost one leaves no gap) at every node in turn,
+/// Registrations (refused by the registry: the senders are users, not platforms) from onboarded
+/// users at every node in turn,
 /// about [`LOAD_PER_SEC`] a second (paced, not synchronised: nothing waits on them), until `stop`.
 /// Refusals and dead nodes are part of the weather.
 fn background_load(
     rpcs: Vec<Rpc>,
     chain: String,
+    keys: Vec<SecretKey>,
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut i = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let key = SecretKey::from_seed(Hash::digest(format!("load/{i}").as_bytes()).0);
+            // Onboarded users (the chain admits no other key), round robin, each with its own
+            // nonces counted here (a lost one leaves a gap: more weather).
+            let k = keys.len().max(1) as u64;
+            let key = &keys[(i % k) as usize];
             let tx = txs::signed(
-                &key,
+                key,
                 &chain,
-                0,
+                i / k,
                 txs::register(&key.public_key(), &format!("Load {i}")),
             );
             if let Ok(Ok(_)) = rpcs[(i as usize) % rpcs.len()].submit(&tx.to_bytes()) {
@@ -315,11 +320,22 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
         p.nonce = net.rpc(0).nonce(&p.key.public_key())?;
     }
 
+    let load_keys: Vec<SecretKey> = (0..32u32)
+        .map(|i| SecretKey::from_seed(Hash::digest(format!("load/{i}").as_bytes()).0))
+        .collect();
+    net.onboard_users(
+        0,
+        &load_keys
+            .iter()
+            .map(SecretKey::public_key)
+            .collect::<Vec<_>>(),
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let load = background_load(
         (0..4).map(|i| net.rpc(i)).collect(),
         chain.clone(),
+        load_keys,
         stop.clone(),
         sent.clone(),
     );

@@ -89,6 +89,24 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
     let (g, g_wallet) = funded_user(&net, dir, p0, "Guardian", 0)?;
     let g_pk = s(&net.cli_json(0, &["keys", "show", &g])?, "/public_key")?;
     let (child, child_pk) = new_key(&net, dir, "child")?;
+    // The dependant is onboarded by its platform like any user (an unknown key cannot request).
+    net.cli_json(
+        0,
+        &[
+            "wallet",
+            "verify-user",
+            "--key",
+            p0,
+            "--user",
+            &child_pk,
+            "--name",
+            "Child",
+            "--id-number",
+            "110101201503074518",
+            "--phone",
+            "+8613800138001",
+        ],
+    )?;
     net.cli_json_until(1, &["merchant", "show", &mid], PROGRESS, |v| {
         v["platforms"].as_array().is_some_and(|p| !p.is_empty())
     })?;
@@ -348,6 +366,41 @@ fn n4_guardian_delegated_payment_end_to_end() -> Result<()> {
 
     // Someone else cannot revoke; the guardian does; a revoked binding pays nothing.
     let (stranger, _) = new_key(&net, dir, "stranger")?;
+    let e = refused(
+        &net,
+        3,
+        &[
+            "guardian",
+            "revoke",
+            "--key",
+            &stranger,
+            "--binding",
+            &binding,
+        ],
+    )?;
+    ensure!(e.contains("is not known to this chain"), "{e}");
+    // Nor can a user the chain knows who is no party to the binding.
+    let stranger_pk = s(
+        &net.cli_json(0, &["keys", "show", &stranger])?,
+        "/public_key",
+    )?;
+    net.cli_json(
+        0,
+        &[
+            "wallet",
+            "verify-user",
+            "--key",
+            p0,
+            "--user",
+            &stranger_pk,
+            "--name",
+            "Stranger",
+            "--id-number",
+            "110101199003074512",
+            "--phone",
+            "+8613800138002",
+        ],
+    )?;
     let e = refused(
         &net,
         3,

@@ -581,6 +581,25 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
         &net.cli_json(0, &["keys", "new", "-o", p(&stranger)?])?,
         "/public_key",
     )?;
+    // A user the chain knows (verified by platform-0), so the registry refuses it (an unknown key
+    // would be refused at the door and leave no transaction to certify).
+    net.cli_json(
+        0,
+        &[
+            "wallet",
+            "verify-user",
+            "--key",
+            p0,
+            "--user",
+            &stranger_pk,
+            "--name",
+            "Nobody",
+            "--id-number",
+            "110101199003074512",
+            "--phone",
+            "+8613800138003",
+        ],
+    )?;
     let register = [
         "merchant",
         "register",

@@ -25,7 +25,10 @@
 //! Without `--payments` (the pipeline load) the transactions are registry calls from keys that are
 //! not platforms: each is signed, gossiped, ordered, executed (refused by the contract, nonce
 //! bumped) and committed like any other, so that measures the chain's pipeline, not one
-//! contract's logic (`failed_receipts` then equals `committed`).
+//! contract's logic (`failed_receipts` then equals `committed`). The chain admits only keys it
+//! knows, so before the timed window `--platform-key` (any platform member's key file) registers
+//! each sender as a merchant's key (closed loop; a sender then revokes "its" record, which only a
+//! platform may).
 //!
 //! `--register N --platform-keys a.json,b.json,...` instead registers N merchants as fast as the
 //! chain takes them (closed loop: each platform keeps at most `--window` registrations in flight,
@@ -119,7 +122,8 @@ struct Args {
     /// of refused registry calls; --per-sender payments per wallet.
     #[arg(long, requires_all = ["platform_key", "merchant", "acquirer"])]
     payments: bool,
-    /// Key file of a qualified wallet host that sets the wallets up (with --payments).
+    /// Key file of a qualified wallet host that sets the wallets up (with --payments); of the
+    /// platform that registers the pipeline load's senders as merchants' keys (without it).
     #[arg(long)]
     platform_key: Option<String>,
     /// Merchant paid (with --payments).
@@ -292,19 +296,68 @@ fn registrations(
     per
 }
 
-fn pipeline_txs(chain_id: &ChainId, total: u64, per_sender: u64) -> Vec<(Hash, Vec<u8>)> {
-    let senders = total.div_ceil(per_sender.max(1));
+/// The pipeline load's senders (fresh per run).
+fn pipeline_keys(total: u64, per_sender: u64) -> Vec<SecretKey> {
+    (0..total.div_ceil(per_sender.max(1)))
+        .map(|s| {
+            let seed = Hash::digest(format!("paychain-load/{}/{s}", std::process::id()).as_bytes());
+            SecretKey::from_seed(seed.0)
+        })
+        .collect()
+}
+
+/// Makes the pipeline load's senders known to the chain (it admits no other key): `platform`
+/// registers each as a merchant's key, closed loop, before the timed window.
+async fn pipeline_setup(
+    args: &Args,
+    client: &Client,
+    http: &HttpClient,
+    chain_id: &ChainId,
+    keys: &[SecretKey],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let path = args.platform_key.as_deref().ok_or(
+        "the pipeline load needs --platform-key (a platform member's key file) to register its senders: the chain admits only keys it knows",
+    )?;
+    let platform = keystore::load(path)?.secret_key().clone();
+    let first = client.account(&platform.public_key()).await?.nonce;
+    let txs: Vec<SignedTx> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            sign(
+                chain_id,
+                &platform,
+                first + i as u64,
+                Call::Registry(registry::Call::RegisterMerchant {
+                    name: format!("Load sender {i}"),
+                    city: "Shanghai".into(),
+                    mcc: "5812".into(),
+                    country: "CN".into(),
+                    merchant_key: k.public_key(),
+                }),
+            )
+        })
+        .collect();
+    eprintln!("registering {} senders as merchants' keys ...", keys.len());
+    closed_loop(client, http, &platform.public_key(), first, &txs).await?;
+    Ok(())
+}
+
+fn pipeline_txs(
+    keys: &[SecretKey],
+    total: u64,
+    per_sender: u64,
+    chain_id: &ChainId,
+) -> Vec<(Hash, Vec<u8>)> {
     let mut txs: Vec<(Hash, Vec<u8>)> = Vec::with_capacity(total as usize);
-    'outer: for s in 0..senders {
-        let seed = Hash::digest(format!("paychain-load/{}/{s}", std::process::id()).as_bytes());
-        let key = SecretKey::from_seed(seed.0);
+    'outer: for key in keys {
         for nonce in 0..per_sender {
             if txs.len() as u64 >= total {
                 break 'outer;
             }
             let tx = sign(
                 chain_id,
-                &key,
+                key,
                 nonce,
                 Call::Registry(registry::Call::RevokeRecord {
                     merchant_id: MerchantId::derive(&key.public_key()),
@@ -798,11 +851,22 @@ async fn main() -> anyhow_like::Result {
             setup_secs = Some(t_setup.elapsed().as_secs_f64());
             (txs, Vec::new())
         } else {
+            let keys = pipeline_keys(total, args.per_sender);
+            let http = HttpClientBuilder::default()
+                .request_timeout(Duration::from_secs(30))
+                .max_request_size(16 * 1024 * 1024)
+                .build(&urls[0])?;
+            let t_setup = Instant::now();
+            pipeline_setup(&args, &clients[0], &http, &chain_id, &keys).await?;
+            setup_secs = Some(t_setup.elapsed().as_secs_f64());
             eprintln!(
                 "signing {total} transactions from {} senders ...",
-                total.div_ceil(args.per_sender.max(1))
+                keys.len()
             );
-            (pipeline_txs(&chain_id, total, args.per_sender), Vec::new())
+            (
+                pipeline_txs(&keys, total, args.per_sender, &chain_id),
+                Vec::new(),
+            )
         }
     };
     let sign_secs = t_sign.elapsed().as_secs_f64();

@@ -352,7 +352,8 @@ fn forged_ca_refused() {
 #[test]
 fn platform_and_sender_must_agree() {
     let (mut c, _, cert) = setup();
-    // A stranger (no member) registers a valid certificate of A.
+    // A stranger (no member, but a key the chain knows) registers a valid certificate of A.
+    c.make_known(STRANGER);
     refused(
         &register(&mut c, STRANGER, &cert, USER),
         736,

@@ -1,6 +1,8 @@
 //! Block execution: the pure function `(state, block) → (writes, receipts)`.
 //!
-//! For each transaction in order: the nonce must equal the sender's state nonce (otherwise the
+//! For each transaction in order: the sender must be known to the chain
+//! ([`crate::chain::admission::known_sender`]: a member, validator, verified user or merchant;
+//! otherwise a [`ContractError::UnknownSender`] receipt and no write at all, not even a nonce); the nonce must equal the sender's state nonce (otherwise the
 //! transaction is skipped with a [`ContractError::BadNonce`] receipt and changes nothing); the nonce is
 //! incremented; the call runs in a child [`Overlay`] whose writes are kept only if it succeeds. A failed
 //! call yields a receipt with its error code and changes nothing but the nonce, with one deliberate
@@ -51,6 +53,13 @@ pub enum ContractError {
         /// The transaction's.
         got: ChainId,
     },
+    /// The sender's key is not known to this chain ([`crate::chain::admission::known_sender`]):
+    /// refused before its nonce is read, so nothing is written.
+    #[error("sender {sender} is not known to this chain: {hint}", hint = crate::chain::admission::UNKNOWN_SENDER_HINT)]
+    UnknownSender {
+        /// The transaction's sender.
+        sender: PublicKey,
+    },
     /// A governance refusal.
     #[error(transparent)]
     Governance(#[from] governance::Error),
@@ -85,6 +94,7 @@ impl ContractError {
         match self {
             ContractError::BadNonce { .. } => 1,
             ContractError::WrongChainId { .. } => 2,
+            ContractError::UnknownSender { .. } => 3,
             ContractError::Governance(e) => e.code(),
             ContractError::Registry(e) => e.code(),
             ContractError::Wallet(e) => e.code(),
@@ -297,6 +307,12 @@ fn execute_tx<R: StateReader>(
         return Ok(Err(Box::new(ContractError::WrongChainId {
             expected: header.chain_id.clone(),
             got: tx.chain_id.clone(),
+        })));
+    }
+    // Before the nonce: an unknown key leaves no trace in state, not even a nonce entry.
+    if crate::chain::admission::known_sender(ov, &tx.sender)?.is_none() {
+        return Ok(Err(Box::new(ContractError::UnknownSender {
+            sender: tx.sender,
         })));
     }
     let expected = nonce(ov, &tx.sender)?;

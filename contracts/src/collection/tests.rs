@@ -30,7 +30,7 @@ fn fixture() -> Chain {
     static FIXTURE: std::sync::OnceLock<Chain> = std::sync::OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            Chain::payments(
+            let mut c = Chain::payments(
                 &[(MERCHANT_KEY, "Noodle Bar")],
                 &[
                     (PAYERS[0], Currency::CNY, "100.00"),
@@ -39,7 +39,10 @@ fn fixture() -> Chain {
                     (PAYERS[3], Currency::CNY, "100.00"),
                     (YEN, Currency::JPY, "1000"),
                 ],
-            )
+            );
+            // A verified user with no wallet and no part in any collection.
+            c.verify_user(crate::testkit::HOST, STRANGER);
+            c
         })
         .clone()
 }

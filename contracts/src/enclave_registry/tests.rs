@@ -59,13 +59,15 @@ fn setup() -> (Chain, Enclave) {
         min_security_version: 1,
         platform_keys: Vec::new(),
     };
-    let c = Chain::with_enclave(
+    let mut c = Chain::with_enclave(
         vec![
             member(P1, "p1", &[Role::Platform, Role::Governor]),
             member(P2, "p2", &[Role::Platform]),
         ],
         Some(genesis),
     );
+    // A key the chain knows that is no member: the contract's own refusals answer it.
+    c.make_known(STRANGER);
     (c, e1)
 }
 
@@ -514,13 +516,13 @@ fn removed_platforms_enclaves_are_retired() {
         "the recipient enclave may not be provisioned",
     );
     assert!(msg.contains("removed by governance"), "{msg}");
-    // Its old key registers nothing.
+    // Its old key registers nothing: it is no longer known to the chain at all.
     refused(
         &mut c,
         P2,
         register(&enclave(4), "p2"),
-        409,
-        "not a platform member",
+        3,
+        "is not known to this chain",
     );
     // Admitted again under the same id: the retired enclaves stay retired.
     gov(

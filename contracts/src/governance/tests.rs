@@ -103,6 +103,8 @@ fn rejected_when_approval_becomes_impossible() {
 fn refusals() {
     let mut base = chain_with_governors(4);
     base.ok(1, propose(qualify("g1"))); // proposal 1, open
+                                        // The outsider is a known key (a verified user), so governance's own refusal is what answers.
+    base.make_known(99);
     let admit = |n: u8, id: &str| Action::AdmitPlatform {
         member: member(n, id, &[Role::Platform]),
     };
@@ -271,7 +273,8 @@ fn failing_action_marks_the_proposal_failed() {
         country: "CN".into(),
         merchant_key: pk(71),
     });
-    assert_eq!(c.call(60, reg2).code, 200);
+    // A removed platform's key is no longer known to the chain: refused before any contract runs.
+    assert_eq!(c.call(60, reg2).code, 3);
     c.check_app_hash();
 }
 

@@ -32,10 +32,17 @@ fn fixture() -> Chain {
     static FIXTURE: std::sync::OnceLock<Chain> = std::sync::OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            Chain::payments(
+            let mut c = Chain::payments(
                 &[(SHOP, "School Canteen")],
                 &[(GUARDIAN, Currency::CNY, "100.00")],
-            )
+            );
+            // Dependants are onboarded by a platform like any user (no wallet of their own): a
+            // binding request from an unknown key is refused (`chain::admission`). So is the
+            // stranger, to reach the contract's own refusals.
+            for k in [CHILD, OTHER_CHILD, STRANGER] {
+                c.verify_user(crate::testkit::HOST, k);
+            }
+            c
         })
         .clone()
 }

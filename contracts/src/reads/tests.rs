@@ -526,6 +526,8 @@ fn replies_open_only_with_the_reply_key_for_the_request() {
 fn guardian_bindings_and_the_delegated_wallet() {
     const CHILD: u8 = 40;
     let (mut c, _) = regulated();
+    // The dependant is onboarded by its platform first (an unknown key cannot request).
+    c.verify_user(crate::testkit::HOST, CHILD);
     let binding = c
         .ok(
             CHILD,

@@ -31,14 +31,17 @@ fn fixture() -> Chain {
     static FIXTURE: std::sync::OnceLock<Chain> = std::sync::OnceLock::new();
     FIXTURE
         .get_or_init(|| {
-            Chain::payments(
+            let mut c = Chain::payments(
                 &[(STORE_KEY, "Corner Shop"), (OTHER_STORE, "Bakery")],
                 &[
                     (ALICE, Currency::CNY, "100.00"),
                     (BOB, Currency::CNY, "100.00"),
                     (YEN, Currency::JPY, "1000"),
                 ],
-            )
+            );
+            // A verified user with no wallet and no order.
+            c.verify_user(crate::testkit::HOST, STRANGER);
+            c
         })
         .clone()
 }

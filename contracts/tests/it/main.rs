@@ -25,7 +25,8 @@ fn key(n: u8) -> SecretKey {
     SecretKey::from_seed([n; 32])
 }
 
-/// Platform A = key 1, platform B = key 2, governor-only member G = key 3, outsider = key 9.
+/// Platform A = key 1, platform B = key 2, governor-only member G = key 3, outsider = key 9 (a
+/// validator's key: known to the chain, a member of nothing), stranger = key 8 (unknown to the chain).
 fn genesis() -> Genesis {
     let member = |n: u8, id: &str, roles: &[Role]| Member {
         id: PlatformId::new(id).unwrap(),
@@ -36,11 +37,18 @@ fn genesis() -> Genesis {
     Genesis {
         chain_id: ChainId::new(CHAIN),
         genesis_time_ms: 1_700_000_000_000,
-        validators: vec![GenesisValidator {
-            name: "v0".into(),
-            public_key: key(100).public_key(),
-            power: 1,
-        }],
+        validators: vec![
+            GenesisValidator {
+                name: "v0".into(),
+                public_key: key(100).public_key(),
+                power: 1,
+            },
+            GenesisValidator {
+                name: "outsider".into(),
+                public_key: key(9).public_key(),
+                power: 1,
+            },
+        ],
         members: vec![
             member(1, "plat-a", &[Role::Platform, Role::Governor]),
             member(2, "plat-b", &[Role::Platform]),
@@ -342,6 +350,21 @@ fn governance_rename() {
         governance::validators(&chain.store).unwrap(),
         genesis().validators
     );
+}
+
+#[test]
+fn an_unknown_sender_writes_nothing() {
+    let mut chain = Chain::new();
+    let before = chain.store.app_hash();
+    let tx = chain.tx(8, 0, register(10));
+    let block = chain.block(vec![tx]);
+    let out = executor::execute_block(&chain.store, &block).unwrap();
+    assert_eq!(out.receipts[0].code, 3);
+    assert!(out.writes.puts.is_empty(), "{:?}", out.writes.puts);
+    assert_eq!(out.writes.app_hash, before);
+    chain.run_block(block.txs);
+    assert_eq!(chain.next_nonce(8), 0);
+    assert_eq!(chain.store.app_hash(), before);
 }
 
 #[test]

@@ -45,6 +45,15 @@ impl Byzantine {
         txs: &mut Vec<SignedTx>,
         prev_app_hash: &mut Hash,
     ) {
+        if let Some(tx) = self
+            .faults
+            .unknown_sender
+            .then(|| stranger_payment(chain_id))
+            .flatten()
+        {
+            warn!(target: "byzantine", %height, %round, tx = %tx.hash(), sender = %tx.tx.sender, "proposing a block with a transaction from an unknown sender");
+            txs.push(tx);
+        }
         if !self.faults.invalid_proposals {
             return;
         }
@@ -147,6 +156,38 @@ impl Byzantine {
     }
 }
 
+/// A validly signed wallet payment (nonce 0) from a fresh random key the chain does not know.
+fn stranger_payment(chain_id: &ChainId) -> Option<SignedTx> {
+    use paychain_contracts::money::{Amount, Currency};
+    let mut seed = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut seed);
+    let key = SecretKey::from_seed(seed);
+    let merchant =
+        SecretKey::from_seed(Hash::digest(b"paychain/test/byzantine/merchant").0).public_key();
+    Some(SignedTx::sign(
+        Transaction {
+            chain_id: chain_id.clone(),
+            sender: key.public_key(),
+            nonce: 0,
+            call: Call::Wallet(paychain_contracts::wallet::Call::Pay {
+                from_wallet: paychain_contracts::wallet::wallet_id(
+                    &key.public_key(),
+                    Currency::CNY,
+                ),
+                merchant_id: paychain_contracts::ids::MerchantId::derive(&merchant),
+                acquirer: paychain_contracts::ids::PlatformId::new("platform-0").ok()?,
+                amount: Amount::parse("1.00", Currency::CNY).ok()?,
+                order_ref: "byzantine".into(),
+                route: paychain_contracts::registry::Route {
+                    record_version: 1,
+                    record_hash: Hash::digest(b"byzantine"),
+                },
+            }),
+        },
+        &key,
+    ))
+}
+
 /// A transaction with a bad signature, from a fixed key, registering a fixed merchant.
 fn byzantine_tx(chain_id: &ChainId) -> SignedTx {
     let key = SecretKey::from_seed(Hash::digest(b"paychain/test/byzantine/sender").0);
@@ -171,9 +212,13 @@ fn byzantine_tx(chain_id: &ChainId) -> SignedTx {
     tx
 }
 
-/// Test-only: a well-formed registration from a fresh key on `chain_id`, its signature altered so
-/// that it does not verify.
-pub(super) fn badly_signed_tx(chain_id: &paychain_contracts::ids::ChainId) -> Option<Vec<u8>> {
+/// Test-only: a well-formed registration from `sender` (this node's validator key, which the chain
+/// knows, so admission gets as far as the signature) on `chain_id`, signed by a fresh key instead,
+/// so that its signature does not verify.
+pub(super) fn badly_signed_tx(
+    chain_id: &paychain_contracts::ids::ChainId,
+    sender: paychain_contracts::crypto::PublicKey,
+) -> Option<Vec<u8>> {
     use paychain_contracts::crypto::SecretKey;
     use paychain_contracts::tx::{Call, SignedTx, Transaction};
     let mut seed = [0u8; 32];
@@ -182,8 +227,8 @@ pub(super) fn badly_signed_tx(chain_id: &paychain_contracts::ids::ChainId) -> Op
     let mut tx = SignedTx::sign(
         Transaction {
             chain_id: chain_id.clone(),
-            sender: key.public_key(),
-            nonce: 0,
+            sender,
+            nonce: seed[0].into(),
             call: Call::Registry(paychain_contracts::registry::Call::AcceptAcquirer {
                 platform_id: paychain_contracts::ids::PlatformId::new("platform-0").ok()?,
             }),

@@ -697,7 +697,9 @@ impl Host {
             self.shared.gossip(bytes);
         }
         // And a well-formed transaction whose signature does not verify.
-        if let Some(bytes) = byzantine::badly_signed_tx(&self.shared.chain_id) {
+        if let Some(bytes) =
+            byzantine::badly_signed_tx(&self.shared.chain_id, PublicKey(self.address.0))
+        {
             self.shared.gossip(bytes);
         }
         for msg in streams {

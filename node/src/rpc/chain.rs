@@ -54,7 +54,7 @@ impl ChainApiServer for Rpc {
             .map_err(|e| ErrorCode::InvalidParams.err(format!("transaction is not hex: {e}")))?;
         let (tx_hash, _) = shared
             .mempool
-            .admit_bytes(&bytes, |pk| shared.account_nonce(pk))
+            .admit_bytes(&bytes, |pk| shared.sender_nonce(pk))
             .map_err(|e| e.code().err(e.to_string()))?;
         shared.gossip(bytes);
         Ok(SubmitView { tx_hash })

@@ -117,7 +117,7 @@ pub(crate) async fn submit_txs(
             .collect();
         let results = worker
             .mempool
-            .admit_batch(&good, |pk| worker.account_nonce(pk));
+            .admit_batch(&good, |pk| worker.sender_nonce(pk));
         slots
             .into_iter()
             .map(|slot| match slot {

@@ -161,6 +161,15 @@ pub struct Pin {
 /// Largest genesis file read (a genesis of hundreds of validators and members is far smaller).
 pub const MAX_GENESIS_BYTES: u64 = 4 * 1024 * 1024;
 
+impl crate::proven::Anchor for Pin {
+    fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+    fn validators(&self) -> &[GenesisValidator] {
+        &self.validators
+    }
+}
+
 impl Pin {
     /// The pin of a genesis document.
     pub fn from_genesis(genesis: &Genesis) -> Pin {

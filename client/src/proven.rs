@@ -41,10 +41,19 @@ use paychain_contracts::grants::{
     printable_key, same_validator_set, verify_certified, EvidenceError, ProvenEntries,
     StateEvidence,
 };
+use paychain_contracts::ids::ChainId;
 use paychain_contracts::state::{Entry, StateError, StateReader};
 
-use crate::enclave::Pin;
 use crate::rpc;
+
+/// What proofs are checked against: the chain and validator set of the pinned genesis
+/// (the client's `enclave::Pin`).
+pub trait Anchor {
+    /// The pinned chain.
+    fn chain_id(&self) -> &ChainId;
+    /// The pinned genesis validator set.
+    fn validators(&self) -> &[GenesisValidator];
+}
 
 /// Most blocks the certified state may be behind the height the node reported.
 pub const MAX_LAG_BLOCKS: u64 = paychain_contracts::grants::MAX_EVIDENCE_LAG;
@@ -146,24 +155,24 @@ impl StateReader for Proven {
 /// node reported (`node_height`) and the client's clock (`now_ms`).
 pub fn verify(
     evidence: &StateEvidence,
-    pin: &Pin,
+    pin: &impl Anchor,
     keys: &BTreeSet<Vec<u8>>,
     node_height: u64,
     now_ms: u64,
 ) -> Result<Proven, Error> {
     let (height, block_hash, entries) =
-        verify_certified(evidence, &pin.chain_id, &pin.validators, 0, |_| false).map_err(|e| {
-            match e {
+        verify_certified(evidence, pin.chain_id(), pin.validators(), 0, |_| false).map_err(
+            |e| match e {
                 EvidenceError::NotCertified { height, reason } => Error::Refused(format!(
                     "block {height} is not certified by the genesis validator set: {reason}"
                 )),
                 EvidenceError::WrongChain { got, .. } => Error::Refused(format!(
                     "it is of chain {got}, genesis says {}",
-                    pin.chain_id
+                    pin.chain_id()
                 )),
                 e => Error::Refused(e.to_string()),
-            }
-        })?;
+            },
+        )?;
     if let Some(k) = keys.iter().find(|k| !entries.contains_key(*k)) {
         return Err(Error::Refused(format!(
             "it does not prove state key {}, which was asked",
@@ -211,7 +220,7 @@ fn now_ms() -> u64 {
 /// Asks the node behind `client` to prove `keys` and [`verify`]s the answer against `pin`.
 pub async fn fetch_proven(
     client: &rpc::Client,
-    pin: &Pin,
+    pin: &impl Anchor,
     keys: &BTreeSet<Vec<u8>>,
     node_height: u64,
 ) -> Result<Proven, Error> {
@@ -228,7 +237,7 @@ pub async fn fetch_proven(
 /// that state is the pinned one. `node_height` is the height the node reported (`paychain_status`).
 pub async fn read<T>(
     client: &rpc::Client,
-    pin: &Pin,
+    pin: &impl Anchor,
     node_height: u64,
     f: impl Fn(&Proven) -> Result<T, StateError>,
 ) -> Result<(T, Proven), Error> {
@@ -260,12 +269,12 @@ pub async fn read<T>(
 /// once the validator set in `state` (`validators`) is the pinned one.
 fn conclude<T>(
     state: &Proven,
-    pin: &Pin,
+    pin: &impl Anchor,
     validators: Result<Vec<GenesisValidator>, StateError>,
     out: Result<T, StateError>,
 ) -> Result<T, Error> {
     let validators = validators.map_err(|e| Error::Undecodable(e.0))?;
-    if !same_validator_set(&validators, &pin.validators) {
+    if !same_validator_set(&validators, pin.validators()) {
         return Err(Error::Undecodable(format!(
             "the validator set at block {} differs from genesis (a changed validator set is not supported: pin the new genesis)",
             state.height
@@ -284,7 +293,7 @@ pub(crate) mod tests {
     use paychain_contracts::genesis::{genesis_state, Genesis, GenesisValidator};
     use paychain_contracts::governance::{Member, Role};
     use paychain_contracts::grants::ProvenEntry;
-    use paychain_contracts::ids::{ChainId, PlatformId};
+    use paychain_contracts::ids::PlatformId;
     use paychain_contracts::state::{prove_with, MemStore, Overlay};
 
     pub(crate) const NOW: u64 = 1_000_000;
@@ -410,8 +419,20 @@ pub(crate) mod tests {
         })
     }
 
-    fn pin(genesis: &Genesis) -> Pin {
-        Pin::from_genesis(genesis)
+    /// The chain and validators a client pins from `genesis`.
+    pub(crate) struct TestPin(ChainId, Vec<GenesisValidator>);
+
+    impl Anchor for TestPin {
+        fn chain_id(&self) -> &ChainId {
+            &self.0
+        }
+        fn validators(&self) -> &[GenesisValidator] {
+            &self.1
+        }
+    }
+
+    fn pin(genesis: &Genesis) -> TestPin {
+        TestPin(genesis.chain_id.clone(), genesis.validators.clone())
     }
 
     #[test]

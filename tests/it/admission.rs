@@ -115,6 +115,15 @@ fn n4_admitted_platform_node_is_provisioned_through_the_chain_and_answers_its_lo
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     net.rpc(0).wait_committed(&hash, PROGRESS)?;
     let p4 = load_key(&key_path)?;
+    // A serving enclave publishes the admitted platform's record key of the current epoch,
+    // signed; its records are sealed to it.
+    let published = net.cli_json_until(0, &["enclave", "status"], PROGRESS, |v| {
+        v["platform_keys"].as_array().is_some_and(|keys| {
+            keys.iter()
+                .any(|k| k["key"]["platform_id"] == "platform-4" && !k["attested"].is_null())
+        })
+    })?;
+    ensure!(published["epoch"]["current"] == 0, "{published}");
     let marker = "platform-4-acquirer-7f3a";
     // (The node registered its enclave with the platform's key: that used nonce 0.)
     let put = txs::signed(

@@ -1066,11 +1066,28 @@ impl Testnet {
         let genesis: paychain_contracts::genesis::Genesis = serde_json::from_str(&text)?;
         let enclave = genesis.enclave.context("genesis has no enclave")?;
         let platform = paychain_contracts::ids::PlatformId::new(platform)?;
-        let key = enclave
+        let key = match enclave
             .platform_keys
             .iter()
             .find(|k| k.platform_id == platform)
-            .context("genesis has no record key of the platform")?;
+        {
+            Some(k) => k.clone(),
+            // A platform admitted after genesis: the key a serving enclave published (tests
+            // that check the client's own vetting of it go through the CLI).
+            None => {
+                let status = self
+                    .rpc(0)
+                    .call("paychain_enclave", serde_json::json!([]))?;
+                let entry = status["platform_keys"]
+                    .as_array()
+                    .and_then(|keys| {
+                        keys.iter()
+                            .find(|k| k["key"]["platform_id"] == platform.as_str())
+                    })
+                    .with_context(|| format!("no record key of {platform} published yet"))?;
+                serde_json::from_value(entry["key"].clone())?
+            }
+        };
         let record = paychain_contracts::enclave::seal_record(
             plaintext,
             &paychain_contracts::enclave::RecordKey {

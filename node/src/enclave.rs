@@ -836,14 +836,14 @@ fn submit(shared: &Shared, key: &SecretKey, call: Call) -> anyhow::Result<Hash> 
     Ok(hash)
 }
 
-/// The chain's quote policy now, for the sidecar to build on its own chain id.
-fn policy_now(storage: &Storage, cfg: &enclave_registry::EnclaveConfig) -> anyhow::Result<Policy> {
-    let (allowed, revoked) = enclave_registry::policy_lists(storage)?;
-    Ok(Policy {
-        config: cfg.clone(),
-        allowed,
-        revoked,
-    })
+/// The chain's quote policy as the last certified state proves it, for the sidecar to verify
+/// and build on its own chain id (it takes no policy on the node's word); `None` before the
+/// node has a certified block.
+fn policy_now(shared: &Shared) -> anyhow::Result<Option<Policy>> {
+    let keys = grants::policy_keys(&shared.storage)?;
+    Ok(proven_state_now(shared, &keys, 0)
+        .map_err(|e| anyhow::anyhow!("proving the enclave policy: {e}"))?
+        .map(|(evidence, _)| Policy { evidence }))
 }
 
 fn step(
@@ -886,7 +886,7 @@ fn step(
                 ));
                 return Ok(());
             }
-            if epoch_duty(shared, &cfg, enclave, state, me, height)? {
+            if epoch_duty(shared, enclave, state, me, height)? {
                 return Ok(());
             }
             provision_next(shared, &cfg, enclave, state, me, height)
@@ -925,7 +925,6 @@ fn adopt_epoch(
 /// began. True when a transaction was submitted.
 fn epoch_duty(
     shared: &Shared,
-    cfg: &enclave_registry::EnclaveConfig,
     enclave: &EnclaveClient,
     state: &mut ServiceState,
     me: PublicKey,
@@ -955,7 +954,7 @@ fn epoch_duty(
                 epoch.current + 1,
                 &platforms,
                 &recipients,
-                policy_now(storage, cfg)?,
+                policy_now(shared)?.context("no certified block yet to prove the policy")?,
             )
             .map_err(|e| anyhow::anyhow!("starting epoch {}: {e}", epoch.current + 1))?;
         info!(target: "enclave", epoch = epoch.current + 1, enclaves = recipients.len(), platforms = platforms.len(), "new epoch created; submitting it");
@@ -1037,13 +1036,11 @@ fn provision_next(
     height: u64,
 ) -> anyhow::Result<()> {
     let storage = &shared.storage;
-    let wire_policy = policy_now(storage, cfg)?;
-    let policy = enclave_registry::policy(
-        cfg,
-        &shared.chain_id,
-        &wire_policy.allowed,
-        &wire_policy.revoked,
-    );
+    let Some(wire_policy) = policy_now(shared)? else {
+        return Ok(());
+    };
+    let (allowed, revoked) = enclave_registry::policy_lists(storage)?;
+    let policy = enclave_registry::policy(cfg, &shared.chain_id, &allowed, &revoked);
     for entry in enclave_registry::enclaves(storage)? {
         let signer = entry.quote.quote.signer;
         if entry.provisioned || signer == me {

@@ -51,7 +51,7 @@ use crate::enclave::{
 };
 use crate::primitives::crypto::{Hash, PublicKey};
 use crate::primitives::ids::{ChainId, MerchantId, PlatformId};
-use crate::{governance, guardian, registry, wallet};
+use crate::{enclave_registry, governance, guardian, registry, wallet};
 
 /// Most proven entries one evidence may carry. A decision reads at most 1 (validator set) + 2
 /// (member) + 1 (hosted user) + 1 + 3 × [`GUARDIAN_BINDINGS_CHECKED`] (guardian bindings and their
@@ -529,6 +529,119 @@ pub fn build_evidence<R: StateReader>(
         },
         decision,
     ))
+}
+
+/// The chain's quote policy as committed state says it: what an enclave checks a quote against
+/// before it wraps the consortium secrets to it (a provisioning, an epoch start). Taken from the
+/// host, a policy would let a hostile operator have its own enclave wrap every secret to a build
+/// governance never allowed (one that prints them) running on a machine of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenPolicy {
+    /// The enclave configuration (attestation root, debug flag, minimum security version).
+    pub config: enclave_registry::EnclaveConfig,
+    /// Allowed measurements.
+    pub allowed: Vec<crate::enclave::Measurement>,
+    /// Revoked measurements.
+    pub revoked: Vec<crate::enclave::Measurement>,
+}
+
+type PolicyRead = (
+    Option<enclave_registry::EnclaveConfig>,
+    Vec<crate::enclave::Measurement>,
+    Vec<crate::enclave::Measurement>,
+    Vec<GenesisValidator>,
+);
+
+/// What a policy decision reads, in order: the enclave configuration, the allowed and revoked
+/// measurements, and the validator set.
+fn read_policy(reader: &impl StateReader) -> Result<PolicyRead, StateError> {
+    Ok((
+        enclave_registry::config(reader)?,
+        enclave_registry::allowed(reader)?,
+        enclave_registry::revoked(reader)?,
+        governance::validators(reader)?,
+    ))
+}
+
+/// The state keys a policy decision reads (the host proves them: see [`proven_policy`]).
+pub fn policy_keys(reader: &impl StateReader) -> Result<Vec<Vec<u8>>, StateError> {
+    let recording = Recording {
+        reader,
+        read: RefCell::new(Vec::new()),
+    };
+    read_policy(&recording)?;
+    Ok(recording
+        .read
+        .into_inner()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect())
+}
+
+/// The host's side of [`proven_policy`]: proves every key [`policy_keys`] names over `reader` (the
+/// state whose app hash `header.prev_app_hash` is).
+pub fn build_policy_evidence<R: StateReader>(
+    reader: &R,
+    header: Header,
+    commit: Commit,
+    prove: impl Fn(&[u8]) -> Result<StateProof, StateError>,
+) -> Result<StateEvidence, StateError> {
+    let mut entries = Vec::new();
+    for key in policy_keys(reader)? {
+        entries.push(ProvenEntry {
+            value: reader.get(&key)?,
+            proof: prove(&key)?,
+            key,
+        });
+    }
+    Ok(StateEvidence {
+        header,
+        commit,
+        entries,
+    })
+}
+
+/// Inside the enclave: the quote policy from `evidence` (a commit certificate the enclave checks
+/// against its trusted validator set, and proofs of exactly the keys [`policy_keys`] names), never
+/// from the host's word.
+pub fn proven_policy(
+    enclave: &Enclave,
+    evidence: &StateEvidence,
+) -> Result<ProvenPolicy, EvidenceError> {
+    let (newest, newest_hash) = enclave.certified();
+    let (height, block_hash, entries) = verify_certified(
+        evidence,
+        enclave.chain_id(),
+        enclave.trusted_validators(),
+        newest,
+        |h| *h == newest_hash,
+    )?;
+    let state = ProvenState {
+        entries,
+        read: RefCell::new(BTreeSet::new()),
+        missing: RefCell::new(None),
+    };
+    let (config, allowed, revoked, validators) =
+        read_policy(&state).map_err(|e| match state.missing.borrow().as_ref() {
+            Some(key) => EvidenceError::Missing(printable_key(key)),
+            None => EvidenceError::Undecodable(e.0),
+        })?;
+    let read = state.read.borrow();
+    if let Some(extra) = state.entries.keys().find(|k| !read.contains(*k)) {
+        return Err(EvidenceError::Unused(printable_key(extra)));
+    }
+    if !same_validator_set(&validators, enclave.trusted_validators()) {
+        return Err(EvidenceError::ValidatorSetChanged);
+    }
+    let config = config.ok_or_else(|| {
+        EvidenceError::Undecodable("the certified state has no enclave configuration".into())
+    })?;
+    enclave.note_certified(height, block_hash);
+    Ok(ProvenPolicy {
+        config,
+        allowed,
+        revoked,
+    })
 }
 
 #[cfg(test)]

@@ -438,3 +438,74 @@ fn an_enclave_without_a_trusted_set_or_of_another_chain_refuses() {
         EvidenceError::WrongChain { .. }
     ));
 }
+
+/// A chain whose genesis has an enclave (root key 77, this build allowed), and an enclave
+/// trusting validator 250.
+fn policy_fixture() -> (Chain, Enclave) {
+    let root = crate::primitives::crypto::SecretKey::from_seed([77; 32]);
+    let (secret, public) = bootstrap([100; 32]);
+    let config = EnclaveConfig::new(chain_id()).with_validators(validators(&[250]));
+    let mut enclave = Enclave::new(&[1; 32], config, None).unwrap();
+    let wrapped = wrap_secret(&secret, &enclave.quote(), &rand(1)).unwrap();
+    enclave.provision(&wrapped, &public).unwrap();
+    let chain = Chain::with_enclave(
+        vec![member(1, "p", &[Role::Platform])],
+        Some(crate::enclave_registry::EnclaveGenesis {
+            attestation_root: root.public_key(),
+            consortium_public: public,
+            measurements: vec![Measurement::current()],
+            allow_debug: false,
+            enclaves: vec![crate::enclave_registry::GenesisEnclave {
+                platform_id: pid("p"),
+                quote: enclave.certified_quote(&root),
+            }],
+            min_security_version: 1,
+            platform_keys: Vec::new(),
+        }),
+    );
+    (chain, enclave)
+}
+
+#[test]
+fn the_provisioning_policy_comes_from_certified_state_not_the_host() {
+    let (chain, enclave) = policy_fixture();
+    let honest = || {
+        let (header, commit) = certify(&chain, &[250]);
+        super::build_policy_evidence(&chain.store, header, commit, prover(&chain)).unwrap()
+    };
+    // Certified by a key that is no validator (checked first: once a block's commit verified,
+    // the enclave does not check it again).
+    let (header, commit) = certify(&chain, &[9]);
+    let unsigned =
+        super::build_policy_evidence(&chain.store, header, commit, prover(&chain)).unwrap();
+    assert!(matches!(
+        super::proven_policy(&enclave, &unsigned),
+        Err(EvidenceError::NotCertified { .. })
+    ));
+    let p = super::proven_policy(&enclave, &honest()).unwrap();
+    assert_eq!(p.allowed, vec![Measurement::current()]);
+    assert!(p.revoked.is_empty());
+    assert_eq!(p.config.min_security_version, 1);
+
+    // A host that adds the measurement of a build of its own (one that would print the secrets it
+    // receives) to the allowed list: its value does not hold under the certified app hash.
+    let evil = Measurement::of("paychain/enclave-that-prints-secrets", "1.0.0");
+    let mut forged = honest();
+    let allowed = forged
+        .entries
+        .iter_mut()
+        .find(|e| e.value.as_ref().is_some_and(|v| v.len() == 4 + 32))
+        .unwrap();
+    allowed.value = Some(codec::encode(&vec![Measurement::current(), evil]));
+    assert!(matches!(
+        super::proven_policy(&enclave, &forged),
+        Err(EvidenceError::BadProof { .. })
+    ));
+    // ... or that leaves the revoked list out.
+    let mut dropped = honest();
+    dropped.entries.remove(2);
+    assert!(matches!(
+        super::proven_policy(&enclave, &dropped),
+        Err(EvidenceError::Missing(_))
+    ));
+}

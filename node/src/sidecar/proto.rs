@@ -24,7 +24,6 @@ use paychain_contracts::enclave::{
     KxPublicKey, LookupRequest, Measurement, SignedAnswer, SignedEpochStart, SignedLookup,
     SignedPlatformKey, SignedProvision, SignedQuote, WrappedSecret,
 };
-use paychain_contracts::enclave_registry::EnclaveConfig;
 use paychain_contracts::grants::{StateEvidence, MAX_EVIDENCE_ENTRIES, MAX_EVIDENCE_VALUE_BYTES};
 use paychain_contracts::ids::PlatformId;
 
@@ -42,13 +41,12 @@ pub const MAX_LIST: usize = 4096;
 /// The longest error message sent back (longer ones are cut).
 pub const MAX_ERROR_CHARS: usize = 512;
 
-/// What the chain's enclave policy is now (registry config, allowed and revoked measurements):
-/// the sidecar builds the quote policy from it, on its own chain id.
+/// The chain's enclave policy now (registry config, allowed and revoked measurements), as the
+/// node proves it: the sidecar verifies the evidence itself (`grants::proven_policy`) and builds
+/// the quote policy from the proven values, on its own chain id. The node's word is never taken.
 #[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Policy {
-    pub config: EnclaveConfig,
-    pub allowed: Vec<Measurement>,
-    pub revoked: Vec<Measurement>,
+    pub evidence: StateEvidence,
 }
 
 /// One request from the node.
@@ -153,10 +151,11 @@ impl Request {
 
 impl Policy {
     fn check_bounds(&self) -> Result<(), WireError> {
-        if self.allowed.len() + self.revoked.len() > MAX_LIST {
+        // The evidence's own bounds (entries, key and value sizes) are checked when it is verified.
+        if self.evidence.entries.len() > MAX_LIST {
             return Err(WireError::malformed(format!(
-                "{} measurements exceed the limit of {MAX_LIST}",
-                self.allowed.len() + self.revoked.len()
+                "{} proven entries exceed the limit of {MAX_LIST}",
+                self.evidence.entries.len()
             )));
         }
         Ok(())

@@ -16,7 +16,7 @@ use paychain_contracts::enclave::{
     Enclave, EnclaveConfig, EnclaveError, QueryError, SealedBlob, ENCLAVE_SECURITY_VERSION,
 };
 use paychain_contracts::enclave_registry;
-use paychain_contracts::grants::{self, AnswerError};
+use paychain_contracts::grants::{self, AnswerError, ProvenPolicy};
 use paychain_contracts::ids::ChainId;
 use tracing::{info, warn};
 
@@ -65,7 +65,7 @@ impl Pins {
     /// The node's policy with the pins applied: another root is refused (a node that names its own
     /// root would have the enclave wrap secrets to a quote it made), debug only if genesis allows
     /// it, the security version never below genesis's.
-    fn apply(&self, mut policy: Policy) -> Result<Policy, WireError> {
+    fn apply(&self, mut policy: ProvenPolicy) -> Result<ProvenPolicy, WireError> {
         if policy.config.attestation_root != self.attestation_root {
             return Err(WireError::new(
                 ErrorKind::Refused,
@@ -180,6 +180,16 @@ impl Sidecar {
         ))
     }
 
+    /// The quote policy the node's evidence proves, verified inside the enclave.
+    fn proven_policy(&self, policy: &Policy) -> Result<ProvenPolicy, WireError> {
+        grants::proven_policy(&self.read(), &policy.evidence).map_err(|e| {
+            WireError::new(
+                ErrorKind::Refused,
+                format!("the policy's evidence was refused: {e}"),
+            )
+        })
+    }
+
     /// Answers one request.
     pub fn handle(&self, request: Request) -> Response {
         match request {
@@ -249,11 +259,11 @@ impl Sidecar {
                 recipients,
                 policy,
             } => {
-                let Policy {
+                let ProvenPolicy {
                     config,
                     allowed,
                     revoked,
-                } = self.pins.apply(policy)?;
+                } = self.pins.apply(self.proven_policy(&policy)?)?;
                 let policy = enclave_registry::policy(&config, &self.chain_id, &allowed, &revoked);
                 self.read()
                     .start_epoch(
@@ -273,11 +283,11 @@ impl Sidecar {
                 .map(Reply::PlatformKey)
                 .map_err(refused),
             Request::ProvisionFor { peer, policy } => {
-                let Policy {
+                let ProvenPolicy {
                     config,
                     allowed,
                     revoked,
-                } = self.pins.apply(policy)?;
+                } = self.pins.apply(self.proven_policy(&policy)?)?;
                 let policy = enclave_registry::policy(&config, &self.chain_id, &allowed, &revoked);
                 self.read()
                     .provision_for(&peer, &policy, &fresh_randomness())

@@ -138,25 +138,34 @@ fn lookups_wait_for_the_answered_set() {
     assert!(e.message.contains("replay"), "{}", e.message);
 }
 
-/// A node that names its own attestation root in the policy (to have the enclave wrap the
-/// consortium secrets, or a new epoch's, to a quote it certified itself) is refused: the root is
-/// genesis's, pinned in the sidecar.
+/// A node that hands the sidecar a policy of its own (to have the enclave wrap the consortium
+/// secrets, or a new epoch's, to a build or a machine governance never allowed) is refused: the
+/// sidecar takes the policy only from state proven by a commit of the validators it trusts
+/// (`grants::proven_policy`; its own tests play the forged lists).
 #[test]
-fn a_policy_with_another_root_is_refused() {
+fn a_policy_the_node_does_not_prove_is_refused() {
+    use paychain_contracts::block::Header;
+    use paychain_contracts::commit::Commit;
     use paychain_contracts::crypto::SecretKey;
-    use paychain_contracts::enclave::{Enclave, EnclaveConfig, KxSecret};
-    use paychain_contracts::enclave_registry::EnclaveConfig as RegistryConfig;
+    use paychain_contracts::enclave::{Enclave, EnclaveConfig};
+    use paychain_contracts::genesis::GenesisValidator;
+    use paychain_contracts::grants::StateEvidence;
     use paychain_contracts::ids::ChainId;
 
     let dir = tempfile::tempdir().unwrap();
     let chain = ChainId::new("sidecar-test");
     let genesis_root = SecretKey::from_seed([9; 32]);
-    let own_root = SecretKey::from_seed([66; 32]);
-    let enclave = Enclave::new(&[1; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
+    let validator = SecretKey::from_seed([250; 32]);
+    let build = EnclaveConfig::new(chain.clone()).with_validators(vec![GenesisValidator {
+        name: "v".into(),
+        public_key: validator.public_key(),
+        power: 1,
+    }]);
+    let enclave = Enclave::new(&[1; 32], build, None).unwrap();
     let peer = Enclave::new(&[2; 32], EnclaveConfig::new(chain.clone()), None).unwrap();
     let sidecar = super::server::Sidecar::new(
         enclave,
-        chain,
+        chain.clone(),
         dir.path().join("sealed.bin"),
         super::device::Device::at(dir.path().join("device")),
         super::server::Pins {
@@ -165,40 +174,50 @@ fn a_policy_with_another_root_is_refused() {
             min_security_version: 1,
         },
     );
-    let policy = |root: &SecretKey| Policy {
-        config: RegistryConfig {
-            attestation_root: root.public_key(),
-            consortium_public: KxSecret::from_seed([3; 32]).public_key(),
-            allow_debug: true,
-            min_security_version: 0,
+    // Evidence under a header no validator signed (any lists the node likes could be in it).
+    let header = Header {
+        chain_id: chain,
+        height: 7,
+        time_ms: 1,
+        proposer: validator.public_key(),
+        prev_block_hash: Hash([1; 32]),
+        prev_app_hash: Hash([2; 32]),
+        prev_result_root: Hash([3; 32]),
+        tx_root: Hash([4; 32]),
+    };
+    let policy = || Policy {
+        evidence: StateEvidence {
+            commit: Commit {
+                height: 7,
+                round: 0,
+                block_hash: header.hash(),
+                signatures: Vec::new(),
+            },
+            header: header.clone(),
+            entries: Vec::new(),
         },
-        allowed: vec![paychain_contracts::enclave::Measurement::current()],
-        revoked: Vec::new(),
     };
     for request in [
         Request::ProvisionFor {
-            peer: peer.certified_quote(&own_root),
-            policy: policy(&own_root),
+            peer: peer.certified_quote(&genesis_root),
+            policy: policy(),
         },
         Request::StartEpoch {
             epoch: 1,
             platforms: Vec::new(),
-            recipients: vec![peer.certified_quote(&own_root)],
-            policy: policy(&own_root),
+            recipients: vec![peer.certified_quote(&genesis_root)],
+            policy: policy(),
         },
     ] {
         let e = sidecar.handle(request).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Refused);
-        assert!(e.message.contains("attestation root"), "{}", e.message);
+        assert!(
+            e.message.contains("the policy's evidence was refused")
+                && e.message.contains("not certified"),
+            "{}",
+            e.message
+        );
     }
-    // Genesis's root passes the pin (and this enclave, unprovisioned, wraps nothing).
-    let e = sidecar
-        .handle(Request::ProvisionFor {
-            peer: peer.certified_quote(&genesis_root),
-            policy: policy(&genesis_root),
-        })
-        .unwrap_err();
-    assert_eq!(e.kind, ErrorKind::NotProvisioned);
 }
 
 /// What `fuzz/fuzz_targets/sidecar_decode.rs` checks, on a fixed sample: valid encodings with

@@ -1140,6 +1140,7 @@ mod tests {
             txs,
         };
         let out = execute_block(storage, &block).unwrap();
+        let certificate = certificate(block.header.height, block.header.hash());
         storage
             .commit(crate::storage::Commit {
                 block: &block,
@@ -1147,10 +1148,38 @@ mod tests {
                 writes: &out.writes,
                 receipts: &out.receipts,
                 result_root: out.result_root,
-                certificate: b"cert",
+                certificate: &certificate,
             })
             .unwrap();
         out.receipts.iter().map(|r| r.code).collect()
+    }
+
+    /// The commit certificate of block `height` (hashed `hash`), signed by validator 250 alone, as
+    /// the node stores it.
+    fn certificate(height: u64, hash: Hash) -> Vec<u8> {
+        use crate::consensus::{Address, BlockHash, Height, PaychainContext};
+        use malachitebft_core_types::{CommitCertificate, CommitSignature, Round};
+        let key = SecretKey::from_seed([250; 32]);
+        let sign_bytes = paychain_contracts::commit::vote_sign_bytes(
+            &ChainId::new(CHAIN),
+            paychain_contracts::commit::PRECOMMIT,
+            height,
+            0,
+            Some(&hash),
+            &key.public_key(),
+        );
+        let cert = CommitCertificate::<PaychainContext> {
+            height: Height(height),
+            round: Round::new(0),
+            value_id: BlockHash(hash.0),
+            commit_signatures: vec![CommitSignature::new(
+                Address(key.public_key().0),
+                crate::consensus::scheme::Signature(key.sign(&sign_bytes).0),
+            )],
+        };
+        malachitebft_app::types::codec::Codec::encode(&crate::consensus::BorshCodec, &cert)
+            .unwrap()
+            .to_vec()
     }
 
     /// An entry the contract would refuse (its platform removed) sorted before one it accepts: the
@@ -1158,10 +1187,22 @@ mod tests {
     #[test]
     fn provisioning_skips_an_unfit_entry_and_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path()).unwrap();
+        let mut storage = Storage::open(dir.path()).unwrap();
+        // As the node does: the state before the last block is what its header certifies.
+        storage.keep_previous_state();
         let (secret, public) = bootstrap([5; 32]);
         let root = SecretKey::from_seed([77; 32]);
-        let mut e0 = enclave(1);
+        // e0 trusts the commits of validator 250 (it checks the provisioning policy's proofs).
+        let mut e0 = Enclave::new(
+            &[1; 32],
+            EnclaveConfig::new(ChainId::new(CHAIN)).with_validators(vec![GenesisValidator {
+                name: "v".into(),
+                public_key: SecretKey::from_seed([250; 32]).public_key(),
+                power: 1,
+            }]),
+            None,
+        )
+        .unwrap();
         let wrapped = wrap_secret(&secret, &e0.quote(), &fresh_randomness()).unwrap();
         e0.provision(&wrapped, &public).unwrap();
         // Two enclaves to register: `gone` (of p1, whose platform is removed) sorts first.

@@ -8,7 +8,7 @@ use paychain_contracts::ids::MerchantId;
 use paychain_tests::Testnet;
 use serde_json::Value;
 
-use crate::wallet::{p as path, s};
+use crate::wallet::p as path;
 use crate::PROGRESS;
 
 /// platform-0 proposes through node 0; platform-1 and platform-2 approve (3 of 4 governors).
@@ -59,58 +59,8 @@ fn n4_epoch_rotation_reaches_only_current_members_and_records_are_resealed() -> 
     ensure!(keys0.iter().all(|k| k["attested"].is_null()), "{status}");
 
     // A merchant acquired by platform-0, its record put under epoch 0.
-    let mkey_path = work.path().join("merchant.json");
-    let mkey = s(
-        &net.cli_json(0, &["keys", "new", "-o", path(&mkey_path)?])?,
-        "/public_key",
-    )?;
-    let reg = net.cli_json(
-        0,
-        &[
-            "merchant",
-            "register",
-            "--key",
-            p0,
-            "--name",
-            "Epoch Noodles",
-            "--city",
-            "Shanghai",
-            "--mcc",
-            "5812",
-            "--country",
-            "CN",
-            "--merchant-key",
-            &mkey,
-        ],
-    )?;
-    let id = s(&reg, "/merchant_id")?;
-    let record = paychain_tests::acquiring_record("48020000", "EPOCH-000123");
-    let info = work.path().join("p0.json");
-    std::fs::write(&info, &record)?;
-    net.cli_json(
-        0,
-        &[
-            "record",
-            "put",
-            "--key",
-            p0,
-            "--merchant",
-            &id,
-            "--info",
-            path(&info)?,
-        ],
-    )?;
-    net.cli_json(
-        0,
-        &[
-            "merchant",
-            "accept",
-            "--key",
-            path(&mkey_path)?,
-            "--platform",
-            "platform-0",
-        ],
-    )?;
+    let (id, _) = crate::wallet::merchant(&net, work.path(), "Epoch Noodles", (p0, 0), &[(p0, 0)])?;
+    let record = crate::wallet::acquirer_record(0, &id);
     let before = lookup_own(&net, 0, p0, &id)?;
     ensure!(
         before["record"] == record.as_str() && before["version"] == 1,

@@ -65,8 +65,9 @@ pub(crate) fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, 
 /// Registers a merchant through platform `by`, puts the acquiring record of each of `acquirers` and
 /// has the merchant accept each. Each platform key is paired with the node it always submits through
 /// (its nonce comes from that node's committed state, which has its previous transaction); platform-i
-/// submits through node i. The merchant submits through node 3.
-fn merchant(
+/// submits through node i. The merchant submits through node 3. Returns its id and public key; the
+/// record of acquirer i is [`acquirer_record`]`(i, id)`.
+pub(crate) fn merchant(
     net: &Testnet,
     dir: &Path,
     name: &str,
@@ -97,13 +98,7 @@ fn merchant(
     let id = s(&reg, "/merchant_id")?;
     for (a, node) in acquirers {
         let info = dir.join(format!("{id}-{node}.json"));
-        std::fs::write(
-            &info,
-            paychain_tests::acquiring_record(
-                &format!("4802000{node}"),
-                &format!("P{node}-{}", &id[id.len() - 8..]),
-            ),
-        )?;
+        std::fs::write(&info, acquirer_record(*node, &id))?;
         net.cli_json(
             *node,
             &[
@@ -131,6 +126,14 @@ fn merchant(
         )?;
     }
     Ok((id, mkey))
+}
+
+/// The acquiring record [`merchant`] puts for the acquirer that submits through node `node`.
+pub(crate) fn acquirer_record(node: usize, merchant_id: &str) -> String {
+    paychain_tests::acquiring_record(
+        &format!("4802000{node}"),
+        &format!("P{node}-{}", &merchant_id[merchant_id.len() - 8..]),
+    )
 }
 
 /// An edit of a certificate's JSON.

@@ -55,6 +55,33 @@ impl Net {
         ChainId::new(self.chain.clone())
     }
 
+    /// A merchant (key seed `seed`) registered by platform-0, its record `plaintext` sealed and put
+    /// through node 0, and platform-0 accepted by the merchant; also the acceptance's receipt.
+    fn acquired_by_platform_0(
+        &self,
+        seed: u8,
+        name: &str,
+        plaintext: &str,
+    ) -> Result<(MerchantId, Value)> {
+        let p0 = self.net.platform_key(0)?;
+        let merchant_key = txs::merchant_key(seed);
+        let merchant = MerchantId::derive(&merchant_key);
+        let r = self.send(0, &p0, Call::Registry(txs::register(&merchant_key, name)))?;
+        ensure!(r["code"] == 0, "{r}");
+        let sealed = self
+            .net
+            .seal(&merchant, "platform-0", 1, plaintext.as_bytes())?;
+        let r = self.send(0, &p0, Call::Registry(txs::put(&merchant, &sealed)))?;
+        ensure!(r["code"] == 0, "{r}");
+        let r = self.send(
+            0,
+            &txs::merchant_secret(seed),
+            Call::Registry(txs::accept("platform-0")),
+        )?;
+        ensure!(r["code"] == 0, "{r}");
+        Ok((merchant, r))
+    }
+
     /// Sends `call` from `key` through node `i`; returns the committed receipt.
     fn send(&self, i: usize, key: &SecretKey, call: Call) -> Result<Value> {
         let rpc = self.net.rpc(i);
@@ -603,26 +630,8 @@ fn n4_lookup_replays_audit_trail_and_rate_limit() -> Result<()> {
     let stranger = key("stranger");
 
     // A merchant with platform-0's sealed record, accepted by the merchant.
-    let merchant_key = txs::merchant_key(61);
-    let merchant = MerchantId::derive(&merchant_key);
-    let r = net.send(
-        0,
-        &p0,
-        Call::Registry(txs::register(&merchant_key, "Replay Noodles")),
-    )?;
-    ensure!(r["code"] == 0, "{r}");
     let plaintext = "platform-0-acquirer-record-61";
-    let sealed = net
-        .net
-        .seal(&merchant, "platform-0", 1, plaintext.as_bytes())?;
-    let r = net.send(0, &p0, Call::Registry(txs::put(&merchant, &sealed)))?;
-    ensure!(r["code"] == 0, "{r}");
-    let r = net.send(
-        0,
-        &txs::merchant_secret(61),
-        Call::Registry(txs::accept("platform-0")),
-    )?;
-    ensure!(r["code"] == 0, "{r}");
+    let (merchant, r) = net.acquired_by_platform_0(61, "Replay Noodles", plaintext)?;
     let h = r["height"].as_u64().context("height")?;
     net.net.wait_all(&[0, 1, 2, 3], h, PROGRESS)?;
 
@@ -1149,26 +1158,8 @@ fn n1_node_process_never_holds_the_device_secret_and_the_sidecar_holds_out() -> 
     use std::os::unix::fs::PermissionsExt;
     let mut net = Net::start(1)?;
     let p0 = net.net.platform_key(0)?;
-    let merchant_key = txs::merchant_key(71);
-    let merchant = MerchantId::derive(&merchant_key);
-    let r = net.send(
-        0,
-        &p0,
-        Call::Registry(txs::register(&merchant_key, "Sidecar Tea")),
-    )?;
-    ensure!(r["code"] == 0, "{r}");
     let plaintext = "platform-0-acquirer-record-71-sidecar";
-    let sealed = net
-        .net
-        .seal(&merchant, "platform-0", 1, plaintext.as_bytes())?;
-    let r = net.send(0, &p0, Call::Registry(txs::put(&merchant, &sealed)))?;
-    ensure!(r["code"] == 0, "{r}");
-    let r = net.send(
-        0,
-        &txs::merchant_secret(71),
-        Call::Registry(txs::accept("platform-0")),
-    )?;
-    ensure!(r["code"] == 0, "{r}");
+    let (merchant, _) = net.acquired_by_platform_0(71, "Sidecar Tea", plaintext)?;
     let signer = net.node_signer(0)?;
     let rpc = net.net.rpc(0);
     let lookup_ok = |net: &Net, label: &str| -> Result<String> {

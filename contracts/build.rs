@@ -1,6 +1,8 @@
 //! Computes the enclave's code hash: SHA-256 over the source of what the enclave runs (every file
-//! of `src/enclave/` but its tests, `tests.rs` and `*_tests.rs`, and the crypto and codec
-//! primitives it is built on), in name order, each with its path and length. The enclave's
+//! of `src/enclave/` but its tests, `tests.rs` and `*_tests.rs`, the crypto and codec primitives it
+//! is built on, and, since the enclave executes the blocks of a chain with private state, every
+//! contract and the executor: all of `src/` but tests and the test kit), in name order, each with
+//! its path and length. The enclave's
 //! measurement is derived from it (`enclave::measurement`), so a build whose enclave code differs
 //! by one byte has another measurement, which governance must allow before it is provisioned.
 
@@ -23,17 +25,11 @@ const PRIMITIVES: [&str; 3] = [
 ];
 
 fn main() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(ENCLAVE_DIR)
-        .expect("src/enclave is readable")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| !n.to_string_lossy().ends_with("tests.rs"))
-        })
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    collect(Path::new("src"), &mut files);
     files.extend(PRIMITIVES.iter().map(PathBuf::from));
     files.sort();
+    files.dedup();
     let mut hash = Sha256::new();
     hash.update(b"paychain/enclave/code/v1");
     for file in &files {
@@ -46,6 +42,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", file.display());
     }
     println!("cargo:rerun-if-changed={ENCLAVE_DIR}");
+    println!("cargo:rerun-if-changed=src");
     let digest: [u8; 32] = hash.finalize().into();
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("enclave_code_hash.rs");
@@ -55,4 +52,26 @@ fn main() {
         "/// SHA-256 over the enclave's source (see `build.rs`).\npub const ENCLAVE_CODE_HASH: [u8; 32] = {digest:?};"
     )
     .expect("write the code hash");
+}
+
+/// Every `.rs` file under `dir` but tests (`tests.rs`, `*_tests.rs`, `tests/`) and the test kit.
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("the source directory is readable")
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if p.is_dir() {
+            if name != "tests" {
+                collect(&p, out);
+            }
+        } else if name.ends_with(".rs") && !name.ends_with("tests.rs") && name != "testkit.rs" {
+            out.push(p);
+        }
+    }
 }

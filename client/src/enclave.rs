@@ -1041,6 +1041,7 @@ mod tests {
                 }],
                 min_security_version: 1,
                 platform_keys: vec![platform_key0(&secret, &chain)],
+                exec_public: None,
             }),
         };
         let mut store = paychain_contracts::state::MemStore::new();

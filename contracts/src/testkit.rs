@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::chain::block::{tx_root, Block, Header};
 use crate::chain::executor::{self, Receipt};
 use crate::chain::genesis::{genesis_state, Genesis, GenesisValidator};
-use crate::chain::state::{compute_app_hash_full, MemStore};
+use crate::chain::state::{compute_app_hash_full, Entry, MemStore, StateError, StateReader};
 use crate::chain::tx::{Call, SignedTx, Transaction};
+use crate::enclave::private::{may_be_sealed, seal_call, PrivateView, Vault};
 use crate::governance::{Member, Role};
 use crate::primitives::crypto::{Hash, PublicKey, SecretKey};
 use crate::primitives::ids::{ChainId, PlatformId};
@@ -79,11 +80,81 @@ pub(crate) struct Chain {
     prev_block_hash: Hash,
     prev_result_root: Hash,
     nonces: BTreeMap<u8, u64>,
+    /// `Some` on a chain with private state: the enclaves' keys, held here in the enclave's place.
+    vault: Option<Vault>,
+}
+
+/// The state secret of the test chains with private state (an enclave's epoch-0 secret in a node).
+pub(crate) const TEST_STATE_SECRET: [u8; 32] = [42; 32];
+
+/// The contracts' view of a test chain's state: the store itself, or on a chain with private state
+/// the logical view through the vault.
+pub(crate) enum ChainView<'a> {
+    Clear(&'a MemStore),
+    Private(PrivateView<'a, MemStore>),
+}
+
+impl StateReader for ChainView<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self {
+            ChainView::Clear(s) => s.get(key),
+            ChainView::Private(v) => v.get(key),
+        }
+    }
+    fn bucket_entries(&self, bucket: u16) -> Result<Vec<Entry>, StateError> {
+        match self {
+            ChainView::Clear(s) => s.bucket_entries(bucket),
+            ChainView::Private(v) => v.bucket_entries(bucket),
+        }
+    }
+    fn bucket_hash(&self, bucket: u16) -> Result<Hash, StateError> {
+        match self {
+            ChainView::Clear(s) => s.bucket_hash(bucket),
+            ChainView::Private(v) => v.bucket_hash(bucket),
+        }
+    }
 }
 
 impl Chain {
     pub(crate) fn new(members: Vec<Member>) -> Chain {
         Chain::with_enclave(members, None)
+    }
+
+    /// A chain with private state: its genesis publishes the exec key of [`TEST_STATE_SECRET`], and
+    /// this chain executes its blocks with the vault, as an enclave does; wallet, collection, store
+    /// and guardian calls are sealed by [`Chain::tx`].
+    pub(crate) fn new_private(members: Vec<Member>) -> Chain {
+        let vault = Vault::from_secret(&TEST_STATE_SECRET, &ChainId::new(CHAIN)).unwrap();
+        // What a genesis with `enclave.exec_public` writes, without an enclave registry (whose
+        // sealed-record checks the payment fixtures' plain record payloads would not pass).
+        let mut c = Chain::new(members);
+        let mut ov = crate::chain::state::Overlay::new(&c.store);
+        ov.put(
+            executor::PRIVATE_KEY.to_vec(),
+            crate::primitives::codec::encode(&vault.exec_public()),
+        );
+        let writes = ov.finish().unwrap();
+        c.store.apply(&writes);
+        c.vault = Some(vault);
+        c
+    }
+
+    /// Whether this chain keeps private state.
+    pub(crate) fn is_private(&self) -> bool {
+        self.vault.is_some()
+    }
+
+    /// The vault of a chain with private state.
+    pub(crate) fn vault(&self) -> &Vault {
+        self.vault.as_ref().expect("a chain with private state")
+    }
+
+    /// The state as the contracts see it (through the vault on a chain with private state).
+    pub(crate) fn state(&self) -> ChainView<'_> {
+        match &self.vault {
+            None => ChainView::Clear(&self.store),
+            Some(v) => ChainView::Private(PrivateView::new(&self.store, v)),
+        }
     }
 
     /// A chain whose genesis has `enclave`.
@@ -110,6 +181,7 @@ impl Chain {
             prev_block_hash: Hash::ZERO,
             prev_result_root: Hash::ZERO,
             nonces: BTreeMap::new(),
+            vault: None,
         }
     }
 
@@ -121,6 +193,31 @@ impl Chain {
             .entry(signer)
             .or_insert_with(|| executor::nonce(&self.store, &sk.public_key()).unwrap());
         self.nonces.insert(signer, nonce + 1);
+        let call = match &self.vault {
+            Some(v) if may_be_sealed(&call) => {
+                // Deterministic randomness, so that two chains built alike agree.
+                let seed = crate::primitives::crypto::sha256(&[
+                    b"testkit/seal",
+                    &[signer],
+                    &nonce.to_le_bytes(),
+                ]);
+                let mut box_nonce = [0u8; 12];
+                box_nonce.copy_from_slice(&seed.0[..12]);
+                let rand = crate::enclave::BoxRandomness::new(seed.0, box_nonce);
+                Call::Sealed(
+                    seal_call(
+                        &v.exec_public(),
+                        &ChainId::new(CHAIN),
+                        &sk.public_key(),
+                        nonce,
+                        &call,
+                        &rand,
+                    )
+                    .unwrap(),
+                )
+            }
+            _ => call,
+        };
         SignedTx::sign(
             Transaction {
                 chain_id: ChainId::new(CHAIN),
@@ -159,7 +256,7 @@ impl Chain {
     pub(crate) fn run_block(&mut self, txs: Vec<SignedTx>) -> Vec<Receipt> {
         let block = self.block(txs);
         executor::validate_block(&self.store, &block).unwrap();
-        let out = executor::execute_block(&self.store, &block).unwrap();
+        let out = executor::execute_block_with(&self.store, &block, self.vault.as_ref()).unwrap();
         self.store.apply(&out.writes);
         self.height += 1;
         self.prev_block_hash = block.hash();
@@ -173,7 +270,16 @@ impl Chain {
                 }
             }
         }
-        out.receipts
+        match &self.vault {
+            None => out.receipts,
+            // What the parties read: a sealed receipt opened by an enclave.
+            Some(v) => out
+                .receipts
+                .into_iter()
+                .zip(&block.txs)
+                .map(|(r, tx)| open_receipt(v, r, tx))
+                .collect(),
+        }
     }
 
     /// Moves to height `h` as if empty blocks had run (an empty block writes nothing, so the state
@@ -213,6 +319,10 @@ impl Chain {
             verified_at: self.height,
             verified_at_ms: 0,
         };
+        assert!(
+            !self.is_private(),
+            "make_known writes the store in the clear"
+        );
         let mut ov = crate::chain::state::Overlay::new(&self.store);
         ov.put(
             [b"wal/user/".as_slice(), &pk(n).0[..]].concat(),
@@ -245,6 +355,20 @@ impl Chain {
             compute_app_hash_full(&self.store).unwrap()
         );
     }
+}
+
+/// A sealed call's receipt with its message and events opened (what an entitled reader sees).
+pub(crate) fn open_receipt(vault: &Vault, mut r: Receipt, tx: &SignedTx) -> Receipt {
+    if !matches!(tx.tx.call, Call::Sealed(_)) {
+        return r;
+    }
+    assert_eq!(r.events.len(), 1, "a sealed receipt has one event: {r:?}");
+    assert_eq!(r.events[0].kind, executor::SEALED_EVENT);
+    let blob = hex::decode(r.events[0].attribute(executor::SEALED_DETAILS).unwrap()).unwrap();
+    let details = vault.open_receipt_details(&r.tx_hash, &blob).unwrap();
+    r.error = details.error;
+    r.events = details.events;
+    r
 }
 
 /// Key numbers of the payments fixture ([`Chain::payments`]).

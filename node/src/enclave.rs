@@ -193,6 +193,7 @@ pub fn bootstrap_network(
             enclaves: quotes,
             min_security_version: enclave_registry::DEFAULT_MIN_SECURITY_VERSION,
             platform_keys,
+            exec_public: None,
         },
         root,
         nodes,
@@ -1234,6 +1235,7 @@ mod tests {
                 }],
                 min_security_version: 1,
                 platform_keys: Vec::new(),
+                exec_public: None,
             }),
         };
         storage

@@ -21,8 +21,10 @@ use std::collections::BTreeMap;
 
 use crate::chain::block::{Block, Header};
 use crate::chain::kernel::{CallError, Context, Refusal};
-use crate::chain::state::{Overlay, StateError, StateReader, WriteSet};
+use crate::chain::state::{Overlay, Puts, StateError, StateReader, WriteSet};
 use crate::chain::tx::{Call, SignedTx};
+use crate::enclave::private::{may_be_sealed, PrivateView, ReceiptDetails, Vault};
+use crate::enclave::KxPublicKey;
 use crate::primitives::codec::{self, MAX_BLOCK_BYTES};
 use crate::primitives::crypto::{Hash, PublicKey};
 use crate::primitives::ids::ChainId;
@@ -84,6 +86,13 @@ pub enum ContractError {
     /// A consortium CA refusal.
     #[error(transparent)]
     Ca(#[from] ca::Error),
+    /// A sealed call that does not open for its transaction, or a sealed call on a chain without
+    /// private state.
+    #[error("sealed call refused: {0}")]
+    Sealed(String),
+    /// A wallet, collection, store or guardian call sent in the clear on a chain with private state.
+    #[error("this chain keeps payment details private: wallet, collection, store and guardian calls must be sealed to the enclaves' exec key")]
+    MustBeSealed,
 }
 
 impl ContractError {
@@ -95,6 +104,8 @@ impl ContractError {
             ContractError::BadNonce { .. } => 1,
             ContractError::WrongChainId { .. } => 2,
             ContractError::UnknownSender { .. } => 3,
+            ContractError::Sealed(_) => 4,
+            ContractError::MustBeSealed => 5,
             ContractError::Governance(e) => e.code(),
             ContractError::Registry(e) => e.code(),
             ContractError::Wallet(e) => e.code(),
@@ -119,6 +130,12 @@ pub enum ExecError {
     /// Storage failed or returned corrupt data.
     #[error(transparent)]
     Storage(#[from] StateError),
+    /// The chain keeps private state and this executor holds no vault: only an enclave executes
+    /// its blocks.
+    #[error(
+        "this chain keeps private state: only an enclave holding the state key executes its blocks"
+    )]
+    NeedsVault,
 }
 
 /// Why a block's transactions are invalid (the proposal must be rejected).
@@ -262,31 +279,62 @@ fn dispatch<R: StateReader>(
         Call::Store(c) => store::execute(ov, ctx, c),
         Call::Guardian(c) => guardian::execute(ov, ctx, c),
         Call::Ca(c) => ca::execute(ov, ctx, c),
+        // Opened before dispatch (`execute_tx`); a sealed call never reaches here sealed.
+        Call::Sealed(_) => Err(CallError::Refused(Box::new(ContractError::Sealed(
+            "a sealed call inside a sealed call".into(),
+        )))),
     }
 }
 
-/// Executes `block` over `reader` (the state after the parent block). Pure and deterministic.
+/// Executes `block` over `reader` (the state after the parent block) on a chain without private
+/// state. Pure and deterministic. On a chain with private state it refuses
+/// ([`ExecError::NeedsVault`]): see [`execute_block_with`].
 pub fn execute_block(reader: &impl StateReader, block: &Block) -> Result<BlockOutcome, ExecError> {
-    let height = block.header.height;
-    let mut ov = Overlay::new(reader);
-    let mut receipts = Vec::with_capacity(block.txs.len());
-    for (i, stx) in block.txs.iter().enumerate() {
-        let index = u32::try_from(i).unwrap_or(u32::MAX);
-        let tx_hash = stx.hash();
-        let outcome = execute_tx(&mut ov, &block.header, stx, tx_hash)?;
-        let (code, error, events) = match outcome {
-            Ok(events) => (0, None, events),
-            Err(e) => (e.code(), Some(e.to_string()), Vec::new()),
-        };
-        receipts.push(Receipt {
-            tx_hash,
-            height,
-            index,
-            code,
-            error,
-            events,
-        });
+    execute_block_with(reader, block, None)
+}
+
+/// Executes `block` over `reader`, the physical state after the parent block. On a chain with private
+/// state ([`private_exec_public`]) only a holder of the [`Vault`] (an enclave) can: contracts then
+/// run over the logical view ([`PrivateView`]), sealed calls are opened, sealed calls' receipts
+/// carry their message and events sealed, and the writes are blinded and sealed before the app
+/// hash is computed over them. Pure and deterministic either way.
+pub fn execute_block_with(
+    reader: &impl StateReader,
+    block: &Block,
+    vault: Option<&Vault>,
+) -> Result<BlockOutcome, ExecError> {
+    let private = private_exec_public(reader)?.is_some();
+    match (private, vault) {
+        (false, _) => run_block(reader, block, None),
+        (true, None) => Err(ExecError::NeedsVault),
+        (true, Some(vault)) => {
+            let view = PrivateView::new(reader, vault);
+            let (logical, receipts) = run_txs(&view, block, Some(vault))?;
+            let physical = vault
+                .seal_puts(logical)
+                .map_err(|e| ExecError::Storage(e.into()))?;
+            let mut ov = Overlay::new(reader);
+            ov.extend(physical);
+            finish_block(ov, receipts)
+        }
     }
+}
+
+fn run_block(
+    reader: &impl StateReader,
+    block: &Block,
+    vault: Option<&Vault>,
+) -> Result<BlockOutcome, ExecError> {
+    let (puts, receipts) = run_txs(reader, block, vault)?;
+    let mut ov = Overlay::new(reader);
+    ov.extend(puts);
+    finish_block(ov, receipts)
+}
+
+fn finish_block<R: StateReader>(
+    ov: Overlay<'_, R>,
+    receipts: Vec<Receipt>,
+) -> Result<BlockOutcome, ExecError> {
     let writes = ov.finish()?;
     let hashes: Vec<Hash> = receipts.iter().map(Receipt::hash).collect();
     Ok(BlockOutcome {
@@ -296,11 +344,72 @@ pub fn execute_block(reader: &impl StateReader, block: &Block) -> Result<BlockOu
     })
 }
 
+/// Runs the block's transactions; `vault` is `Some` exactly on a chain with private state.
+fn run_txs(
+    reader: &impl StateReader,
+    block: &Block,
+    vault: Option<&Vault>,
+) -> Result<(Puts, Vec<Receipt>), ExecError> {
+    let height = block.header.height;
+    let mut ov = Overlay::new(reader);
+    let mut receipts = Vec::with_capacity(block.txs.len());
+    for (i, stx) in block.txs.iter().enumerate() {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        let tx_hash = stx.hash();
+        let sealed = matches!(stx.tx.call, Call::Sealed(_));
+        let outcome = execute_tx(&mut ov, &block.header, stx, tx_hash, vault)?;
+        let (code, mut error, mut events) = match outcome {
+            Ok(events) => (0, None, events),
+            Err(e) => (e.code(), Some(e.to_string()), Vec::new()),
+        };
+        if let (true, Some(vault)) = (sealed, vault) {
+            // The code stays public (whether the payment went through); what it says does not.
+            let details = ReceiptDetails { error, events };
+            let blob = vault
+                .seal_receipt_details(&tx_hash, &details)
+                .map_err(|e| ExecError::Storage(e.into()))?;
+            error = (code != 0).then(|| SEALED_REFUSAL.to_string());
+            events = vec![Event::new(SEALED_EVENT).with(SEALED_DETAILS, hex::encode(blob))];
+        }
+        receipts.push(Receipt {
+            tx_hash,
+            height,
+            index,
+            code,
+            error,
+            events,
+        });
+    }
+    Ok((ov.into_puts(), receipts))
+}
+
+/// The kind of the one event of a sealed call's receipt.
+pub const SEALED_EVENT: &str = "sealed";
+/// Its attribute: hex of the sealed [`ReceiptDetails`].
+pub const SEALED_DETAILS: &str = "details";
+/// A refused sealed call's public message.
+pub const SEALED_REFUSAL: &str = "refused (the reason is sealed to the transaction's readers)";
+
+/// The exec public key clients seal calls to, on a chain with private state (`None`: a chain
+/// without). Set at genesis.
+pub fn private_exec_public(reader: &impl StateReader) -> Result<Option<KxPublicKey>, StateError> {
+    match reader.get(PRIVATE_KEY)? {
+        None => Ok(None),
+        Some(bytes) => codec::decode(&bytes, 32)
+            .map(Some)
+            .map_err(|_| StateError("corrupt private-state configuration".into())),
+    }
+}
+
+/// The state key of [`private_exec_public`].
+pub const PRIVATE_KEY: &[u8] = b"enc/private";
+
 fn execute_tx<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     header: &Header,
     stx: &SignedTx,
     tx_hash: Hash,
+    vault: Option<&Vault>,
 ) -> Result<Result<Vec<Event>, Box<dyn Refusal>>, ExecError> {
     let tx = &stx.tx;
     if tx.chain_id != header.chain_id {
@@ -326,6 +435,26 @@ fn execute_tx<R: StateReader>(
         nonce_key(&tx.sender),
         expected.saturating_add(1).to_be_bytes().to_vec(),
     );
+    // On a chain with private state (`vault` is `Some`), payment calls travel sealed only.
+    let opened;
+    let call = match (&tx.call, vault) {
+        (Call::Sealed(sealed), Some(vault)) => {
+            match vault.open_call(&tx.chain_id, &tx.sender, tx.nonce, sealed) {
+                Ok(c) => {
+                    opened = c;
+                    &opened
+                }
+                Err(e) => return Ok(Err(Box::new(ContractError::Sealed(e.to_string())))),
+            }
+        }
+        (Call::Sealed(_), None) => {
+            return Ok(Err(Box::new(ContractError::Sealed(
+                "this chain keeps no private state".into(),
+            ))))
+        }
+        (c, Some(_)) if may_be_sealed(c) => return Ok(Err(Box::new(ContractError::MustBeSealed))),
+        (c, _) => c,
+    };
     let ctx = Context {
         height: header.height,
         time_ms: header.time_ms,
@@ -335,7 +464,7 @@ fn execute_tx<R: StateReader>(
         chain_id: header.chain_id.clone(),
     };
     let mut child = Overlay::new(&*ov);
-    match dispatch(&mut child, &ctx, &tx.call) {
+    match dispatch(&mut child, &ctx, call) {
         Ok(events) => {
             let puts = child.into_puts();
             ov.extend(puts);

@@ -48,7 +48,7 @@ pub enum TxError {
 /// One call to a native contract.
 ///
 /// Encoding: borsh, a `u8` variant index in declaration order (`Registry` = 0, `Governance` = 1,
-/// `Wallet` = 2, `Enclave` = 3, `Collection` = 4, `Store` = 5, `Guardian` = 6, `Ca` = 7), then the inner call
+/// `Wallet` = 2, `Enclave` = 3, `Collection` = 4, `Store` = 5, `Guardian` = 6, `Ca` = 7, `Sealed` = 8), then the inner call
 /// (`docs/encoding.md`). The order is part of the signed format: new variants are appended at the
 /// end, none is ever removed or reordered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
@@ -70,6 +70,9 @@ pub enum Call {
     Guardian(crate::guardian::Call),
     /// The consortium CA: party certificates and their revocation.
     Ca(crate::ca::Call),
+    /// A wallet, collection, store or guardian call encrypted to the enclaves' exec key: on a chain
+    /// with private state every such call travels sealed (`enclave::private`).
+    Sealed(crate::enclave::private::SealedCall),
 }
 
 /// The signed content of a transaction.

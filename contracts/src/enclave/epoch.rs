@@ -39,7 +39,8 @@ use crate::primitives::crypto::{PublicKey, SecretKey, Signature};
 use crate::primitives::ids::{ChainId, PlatformId};
 
 /// Most epochs an enclave keeps secrets of (each costs 40 bytes sealed). Rotations past it drop the
-/// oldest epoch, whose records must have been re-sealed by then.
+/// oldest epoch but epoch 0 (the private state key's root), whose records must have been re-sealed
+/// by then.
 pub const MAX_EPOCHS: usize = 32;
 /// Largest encoded key ring.
 pub const MAX_RING_BYTES: usize = 1 + MAX_EPOCHS * 40;
@@ -124,8 +125,16 @@ impl KeyRing {
         for (epoch, secret) in &other.secrets {
             self.secrets.insert(*epoch, secret.clone());
         }
+        // Past the bound the oldest go, but never epoch 0: the private state key derives from it
+        // (`super::private`), and state written under it must stay readable.
         while self.secrets.len() > MAX_EPOCHS {
-            self.secrets.pop_first();
+            let oldest_after_zero = self.secrets.keys().copied().find(|e| *e != 0);
+            match oldest_after_zero {
+                Some(e) => {
+                    self.secrets.remove(&e);
+                }
+                None => break,
+            }
         }
         Ok(())
     }
@@ -373,14 +382,17 @@ mod tests {
     }
 
     #[test]
-    fn a_ring_refuses_a_second_secret_for_an_epoch_and_keeps_the_newest_epochs() {
+    fn a_ring_refuses_a_second_secret_for_an_epoch_and_keeps_epoch_0_and_the_newest() {
         let mut r = ring(&[0]);
         let other = KeyRing::single(0, ConsortiumSecret::from_bytes([99; 32]));
         assert_eq!(r.merge(&other).unwrap_err(), EpochError::Conflict(0));
         let all: Vec<u64> = (0..(MAX_EPOCHS as u64 + 3)).collect();
         let big = ring(&all);
         assert_eq!(big.epochs().len(), MAX_EPOCHS);
-        assert_eq!(big.epochs()[0], 3);
+        // Epoch 0 (the private state key's root) stays; the next oldest went.
+        assert_eq!(big.epochs()[0], 0);
+        assert_eq!(big.epochs()[1], 4);
+        assert_eq!(*big.epochs().last().unwrap(), MAX_EPOCHS as u64 + 2);
         assert!(big.encode().len() <= MAX_RING_BYTES);
     }
 

@@ -54,6 +54,7 @@ use zeroize::ZeroizeOnDrop;
 pub mod audit;
 pub mod epoch;
 pub mod measurement;
+pub mod private;
 pub mod provision;
 pub mod query;
 pub mod quote;

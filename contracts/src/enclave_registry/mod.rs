@@ -152,6 +152,11 @@ pub struct EnclaveGenesis {
     /// Epoch 0's record key of each genesis platform (derived by the bootstrap enclave).
     #[serde(default)]
     pub platform_keys: Vec<PlatformKey>,
+    /// The exec key clients seal payment calls to (derived by the bootstrap enclave from epoch 0:
+    /// `enclave::private`). Present: the chain keeps its payment state private, and only enclaves
+    /// execute its blocks. Absent: a chain in the clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_public: Option<KxPublicKey>,
 }
 
 /// The stored configuration.
@@ -825,6 +830,12 @@ pub(crate) fn write_genesis<R: StateReader>(
                 published_at: 0,
             },
         );
+    }
+    if let Some(exec) = &g.exec_public {
+        if exec.is_weak() {
+            return Err("the genesis exec key is a weak X25519 key".into());
+        }
+        put_encoded(ov, crate::executor::PRIVATE_KEY.to_vec(), exec);
     }
     Ok(())
 }

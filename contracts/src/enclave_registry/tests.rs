@@ -58,6 +58,7 @@ fn setup() -> (Chain, Enclave) {
         }],
         min_security_version: 1,
         platform_keys: Vec::new(),
+        exec_public: None,
     };
     let mut c = Chain::with_enclave(
         vec![
@@ -145,6 +146,7 @@ fn genesis_enclaves_belong_to_genesis_platforms() {
             }],
             min_security_version: 1,
             platform_keys: Vec::new(),
+            exec_public: None,
         }),
     };
     let e = crate::chain::genesis::genesis_state(&g).unwrap_err();

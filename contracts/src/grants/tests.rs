@@ -461,6 +461,7 @@ fn policy_fixture() -> (Chain, Enclave) {
             }],
             min_security_version: 1,
             platform_keys: Vec::new(),
+            exec_public: None,
         }),
     );
     (chain, enclave)

@@ -10,7 +10,9 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::chain::tx::Call as TxCall;
+use crate::enclave::private::PrivateView;
 use crate::governance::{Action, Call as GovCall};
+use crate::primitives::ids::ChainId;
 use crate::registry::Call as RegCall;
 use crate::testkit::{mandate, member, pid, pk, route, Chain};
 
@@ -139,7 +141,7 @@ fn pay(from_wallet: Hash, v: &str, order: &str) -> TxCall {
 }
 
 fn bal(c: &Chain, a: &Account) -> Decimal {
-    balance(&c.store, a).unwrap()
+    balance(&c.state(), a).unwrap()
 }
 
 fn wallet_acct(id: Hash) -> Account {
@@ -169,13 +171,36 @@ fn fixture() -> Chain {
     FIXTURE.get_or_init(build_fixture).clone()
 }
 
+/// The fixture on a chain with private state (every wallet call sealed, state encrypted).
+fn private_fixture() -> Chain {
+    static FIXTURE: std::sync::OnceLock<Chain> = std::sync::OnceLock::new();
+    FIXTURE.get_or_init(|| build_fixture_in(true)).clone()
+}
+
+fn fixture_in(private: bool) -> Chain {
+    if private {
+        private_fixture()
+    } else {
+        fixture()
+    }
+}
+
 fn build_fixture() -> Chain {
-    let mut c = Chain::new(vec![
+    build_fixture_in(false)
+}
+
+fn build_fixture_in(private: bool) -> Chain {
+    let members = vec![
         member(HOST, "host-a", &[Role::Platform, Role::Governor]),
         member(ACQ, "acq-b", &[Role::Platform, Role::Governor]),
         member(GOV, "gov-c", &[Role::Governor]),
         member(OTHER, "plat-d", &[Role::Platform]),
-    ]);
+    ];
+    let mut c = if private {
+        Chain::new_private(members)
+    } else {
+        Chain::new(members)
+    };
     c.ok(
         HOST,
         gov(GovCall::Propose {
@@ -895,9 +920,11 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
     fn money_is_conserved_and_never_negative(
-        blocks in proptest::collection::vec(proptest::collection::vec(op(), 1..6), 1..8)
+        blocks in proptest::collection::vec(proptest::collection::vec(op(), 1..6), 1..8),
+        private in any::<bool>(),
     ) {
-        let mut c = fixture();
+        // Also over private state: every call sealed, the state encrypted, run by the vault.
+        let mut c = fixture_in(private);
         let users = [ALICE, BOB];
         let wallets = [alice_wallet(), bob_wallet()];
         let accounts = vec![
@@ -954,19 +981,19 @@ proptest! {
                 prop_assert!(bal(&c, a) >= Decimal::ZERO, "{:?} negative", a);
             }
             for id in &payments {
-                let p = payment(&c.store, id).unwrap().unwrap();
+                let p = payment(&c.state(), id).unwrap().unwrap();
                 prop_assert!(p.refunded <= p.amount.value);
                 prop_assert_eq!(p.refunded, refunded.get(id).copied().unwrap_or_default());
             }
             // Each order is paid at most once.
             let orders: std::collections::BTreeSet<_> = payments
                 .iter()
-                .map(|id| payment(&c.store, id).unwrap().unwrap().order_ref)
+                .map(|id| payment(&c.state(), id).unwrap().unwrap().order_ref)
                 .collect();
             prop_assert_eq!(orders.len(), payments.len());
             // Statements replay to the balances.
             for a in &accounts {
-                let st = statement(&c.store, a, 0, u64::MAX).unwrap();
+                let st = statement(&c.state(), a, 0, u64::MAX).unwrap();
                 let replay: Decimal = st.entries.iter().map(|e| match e.side {
                     Side::Credit => e.amount.value,
                     Side::Debit => -e.amount.value,
@@ -1210,4 +1237,189 @@ fn net_debit_cap_bounds_what_a_host_can_owe() {
         }),
     );
     assert_ne!(r.code, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private state (`enclave::private`): payments sealed, state encrypted, executed by the vault.
+
+/// Every occurrence of `needle` in the physical state: keys and values of every bucket.
+fn physical_hits(c: &Chain, needle: &[u8]) -> usize {
+    use crate::chain::state::StateReader;
+    let mut hits = 0;
+    for b in 0..crate::chain::state::BUCKETS as u16 {
+        for (k, v) in c.store.bucket_entries(b).unwrap() {
+            hits += usize::from(k.windows(needle.len()).any(|w| w == needle));
+            hits += usize::from(v.windows(needle.len()).any(|w| w == needle));
+        }
+    }
+    hits
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_private_chain_holds_no_payment_detail_in_the_clear_and_the_vault_reads_it_all() {
+    const MARKER: &str = "ORD-MARKER-7731";
+    let amount_bytes = crate::primitives::codec::encode(&cny("12.34"));
+    for private in [false, true] {
+        let mut c = fixture_in(private);
+        let tx = c.tx(ALICE, pay(alice_wallet(), "12.34", MARKER));
+        let block = c.block(vec![tx.clone()]);
+        let r = c.run_block(vec![tx.clone()]).remove(0);
+        assert!(r.is_ok(), "{r:?}");
+        let block_bytes = crate::primitives::codec::encode(&block);
+        let in_state = physical_hits(&c, MARKER.as_bytes());
+        let wallet_key = crate::primitives::codec::encode(&alice_wallet());
+        if !private {
+            // The scanner's positive control: in the clear, everything is there.
+            assert!(in_state > 0 && contains(&block_bytes, MARKER.as_bytes()));
+            assert!(contains(&block_bytes, &amount_bytes));
+            continue;
+        }
+        assert_eq!(in_state, 0, "the order reference is in the physical state");
+        assert_eq!(
+            physical_hits(&c, &wallet_key),
+            0,
+            "a wallet id is in the physical state"
+        );
+        assert!(
+            !contains(&block_bytes, MARKER.as_bytes()),
+            "the block holds the marker"
+        );
+        assert!(
+            !contains(&block_bytes, &amount_bytes),
+            "the block holds the amount"
+        );
+        assert!(
+            !contains(&block_bytes, &alice_wallet().0),
+            "the block holds the wallet"
+        );
+        // Through the vault (an enclave), everything is there.
+        let p = payment(&c.state(), &r.tx_hash).unwrap().unwrap();
+        assert_eq!(p.order_ref, MARKER);
+        assert_eq!(p.amount, cny("12.34"));
+        assert_eq!(bal(&c, &wallet_acct(alice_wallet())).to_string(), "87.66");
+        c.check_app_hash();
+    }
+}
+
+#[test]
+fn a_sealed_receipt_shows_its_code_and_nothing_else() {
+    let mut c = private_fixture();
+    let ok = c.tx(ALICE, pay(alice_wallet(), "1.00", "R-OK"));
+    let too_much = c.tx(ALICE, pay(alice_wallet(), "5000.00", "R-NO"));
+    let block = c.block(vec![ok, too_much]);
+    let out =
+        crate::chain::executor::execute_block_with(&c.store, &block, Some(c.vault())).unwrap();
+    let (ok_r, no_r) = (&out.receipts[0], &out.receipts[1]);
+    assert_eq!(ok_r.code, 0);
+    assert_ne!(no_r.code, 0);
+    for r in [ok_r, no_r] {
+        let text = format!("{:?}", r);
+        assert!(!text.contains("R-OK") && !text.contains("R-NO") && !text.contains("5000"));
+        assert_eq!(r.events.len(), 1);
+        assert_eq!(r.events[0].kind, crate::chain::executor::SEALED_EVENT);
+    }
+    assert_eq!(
+        no_r.error.as_deref(),
+        Some(crate::chain::executor::SEALED_REFUSAL)
+    );
+    // The vault opens the refusal's reason and the payment's events.
+    let opened = crate::testkit::open_receipt(c.vault(), no_r.clone(), &block.txs[1]);
+    assert!(opened.error.unwrap().contains("5000"));
+    let opened = crate::testkit::open_receipt(c.vault(), ok_r.clone(), &block.txs[0]);
+    assert!(!opened.events.is_empty());
+}
+
+#[test]
+fn a_payment_in_the_clear_is_refused_on_a_private_chain_and_moves_nothing() {
+    let mut c = private_fixture();
+    let plain = c.tx(ALICE, pay(alice_wallet(), "1.00", "PLAIN-1"));
+    // Replace the sealed call by the same call in the clear (a careless or hostile client).
+    let sk = crate::testkit::key(ALICE);
+    let mut t = plain.tx.clone();
+    t.call = pay(alice_wallet(), "1.00", "PLAIN-1");
+    let plain = crate::chain::tx::SignedTx::sign(t, &sk);
+    let r = c.run_block(vec![plain]).remove(0);
+    assert_eq!(r.code, 5, "{r:?}");
+    assert_eq!(bal(&c, &wallet_acct(alice_wallet())).to_string(), "100.00");
+}
+
+#[test]
+fn a_sealed_call_does_not_open_in_another_transaction() {
+    let mut c = private_fixture();
+    let alice = c.tx(ALICE, pay(alice_wallet(), "1.00", "LIFT-1"));
+    // Bob's transaction carrying Alice's sealed call: another sender in the associated data.
+    let bob_nonce = c.next_nonce(BOB);
+    let lifted = crate::chain::tx::SignedTx::sign(
+        crate::chain::tx::Transaction {
+            chain_id: ChainId::new(crate::testkit::CHAIN),
+            sender: pk(BOB),
+            nonce: bob_nonce,
+            call: alice.tx.call.clone(),
+        },
+        &crate::testkit::key(BOB),
+    );
+    let r = c.run_block(vec![lifted]).remove(0);
+    assert_eq!(r.code, 4, "{r:?}");
+    // Alice's own call, replayed under her next nonce: another nonce in the associated data.
+    let r = c.run_block(vec![alice.clone()]).remove(0);
+    assert!(r.is_ok(), "{r:?}");
+    let mut replay = alice.tx.clone();
+    replay.nonce += 1;
+    let replay = crate::chain::tx::SignedTx::sign(replay, &crate::testkit::key(ALICE));
+    let r = c.run_block(vec![replay]).remove(0);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(bal(&c, &wallet_acct(alice_wallet())).to_string(), "99.00");
+}
+
+#[test]
+fn only_a_vault_executes_a_private_chain_and_two_enclaves_agree() {
+    let mut c = private_fixture();
+    let txs = vec![
+        c.tx(ALICE, pay(alice_wallet(), "3.00", "AG-1")),
+        c.tx(BOB, pay(bob_wallet(), "4.00", "AG-2")),
+    ];
+    let block = c.block(txs);
+    // The host process, without the vault, cannot execute it.
+    assert_eq!(
+        crate::chain::executor::execute_block(&c.store, &block),
+        Err(crate::chain::executor::ExecError::NeedsVault)
+    );
+    // Two enclaves provisioned with the same secret reach the same writes and app hash.
+    let other = crate::enclave::private::Vault::from_secret(
+        &crate::testkit::TEST_STATE_SECRET,
+        &ChainId::new(crate::testkit::CHAIN),
+    )
+    .unwrap();
+    let a = crate::chain::executor::execute_block_with(&c.store, &block, Some(c.vault())).unwrap();
+    let b = crate::chain::executor::execute_block_with(&c.store, &block, Some(&other)).unwrap();
+    assert_eq!(a, b);
+    // A vault with another secret opens nothing: it cannot even read the payer's wallet.
+    let stranger =
+        crate::enclave::private::Vault::from_secret(&[7; 32], &ChainId::new(crate::testkit::CHAIN))
+            .unwrap();
+    let s = crate::chain::executor::execute_block_with(&c.store, &block, Some(&stranger));
+    assert!(s
+        .map(|o| o.receipts.iter().all(|r| r.code != 0))
+        .unwrap_or(true));
+    assert!(
+        wallet_view(&PrivateView::new(&c.store, &stranger), &alice_wallet()).is_err()
+            || wallet_view(&PrivateView::new(&c.store, &stranger), &alice_wallet())
+                .unwrap()
+                .is_none()
+    );
+}
+
+#[test]
+fn a_sealed_call_on_a_chain_in_the_clear_is_refused() {
+    let mut p = private_fixture();
+    let sealed = p.tx(ALICE, pay(alice_wallet(), "1.00", "CLEAR-1"));
+    let mut c = fixture();
+    assert_eq!(c.next_nonce(ALICE), sealed.tx.nonce);
+    let r = c.run_block(vec![sealed]).remove(0);
+    assert_eq!(r.code, 4, "{r:?}");
+    assert_eq!(bal(&c, &wallet_acct(alice_wallet())).to_string(), "100.00");
 }

@@ -156,6 +156,8 @@ pub struct Pin {
     pub validators: Vec<GenesisValidator>,
     /// The enclave anchor; `None` when genesis has no enclave (records go as they are).
     pub anchor: Option<TrustAnchor>,
+    /// The exec key payment calls are sealed to, on a chain with private state.
+    pub exec_public: Option<KxPublicKey>,
 }
 
 /// Largest genesis file read (a genesis of hundreds of validators and members is far smaller).
@@ -177,6 +179,7 @@ impl Pin {
             chain_id: genesis.chain_id.clone(),
             validators: genesis.validators.clone(),
             anchor: TrustAnchor::from_genesis(genesis),
+            exec_public: genesis.enclave.as_ref().and_then(|e| e.exec_public),
         }
     }
 
@@ -1247,6 +1250,7 @@ mod tests {
             chain_id: f.chain.clone(),
             validators: validators(),
             anchor: Some(f.anchor.clone()),
+            exec_public: None,
         };
         let check = |s: &crate::proven::Proven| {
             check_enclave(s, &signer, &f.enclave.measurement(), &f.chain, &f.anchor).map(drop)

@@ -23,7 +23,7 @@ use paychain_api::{
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
-use paychain_contracts::enclave::{KxSecret, SignedLookup};
+use paychain_contracts::enclave::{KxPublicKey, KxSecret, SignedLookup};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::reads::{self, Query, ReadRequest, SealedReply, READ_NONCE_LEN};
 use paychain_contracts::tx::SignedTx;
@@ -174,6 +174,9 @@ pub struct Client {
     timeout: Duration,
     /// The key that signs private reads.
     reader: Option<Arc<SecretKey>>,
+    /// The exec key of a chain with private state (from the pinned genesis): payment calls are
+    /// sealed to it ([`crate::tx::TxBuilder::build`]).
+    exec: Option<KxPublicKey>,
 }
 
 impl std::fmt::Debug for Client {
@@ -217,7 +220,20 @@ impl Client {
             url,
             timeout,
             reader: None,
+            exec: None,
         })
+    }
+
+    /// This client, sealing wallet, collection, store and guardian calls to `exec`: the exec key
+    /// of a chain with private state, taken from the pinned genesis (never from a node).
+    pub fn with_exec_key(mut self, exec: Option<KxPublicKey>) -> Client {
+        self.exec = exec;
+        self
+    }
+
+    /// The exec key calls are sealed to, if any.
+    pub fn exec_key(&self) -> Option<KxPublicKey> {
+        self.exec
     }
 
     /// This client, signing its private reads (payments, balances, statements, certificates, ...)

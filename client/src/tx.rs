@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use paychain_contracts::api::TxStatus;
-use paychain_contracts::crypto::{Hash, SecretKey};
+use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::enclave::private;
+use paychain_contracts::enclave::KxPublicKey;
 use paychain_contracts::executor::Receipt;
 use paychain_contracts::ids::ChainId;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
@@ -54,6 +56,9 @@ pub enum Error {
         /// Last status the node reported.
         last: TxStatus,
     },
+    /// The call could not be sealed to the chain's exec key.
+    #[error("cannot seal the call to the enclaves: {0}")]
+    Seal(String),
     /// The node reported something inconsistent.
     #[error("inconsistent answer from node: {0}")]
     Inconsistent(String),
@@ -162,6 +167,31 @@ pub fn event_attr<'r>(receipt: &'r Receipt, kind: &str, key: &str) -> Option<&'r
         .find_map(|e| e.attribute(key))
 }
 
+/// On a chain with private state (`exec` is its exec key, from the pinned genesis), a wallet,
+/// collection, store or guardian call sealed to the enclaves for the transaction (`chain_id`,
+/// `sender`, `nonce`), with fresh randomness; any other call, or any call without `exec`, as it is.
+pub fn seal_if_private(
+    exec: Option<&KxPublicKey>,
+    chain_id: &ChainId,
+    sender: &PublicKey,
+    nonce: u64,
+    call: Call,
+) -> Result<Call, Error> {
+    match exec {
+        Some(exec) if private::may_be_sealed(&call) => private::seal_call(
+            exec,
+            chain_id,
+            sender,
+            nonce,
+            &call,
+            &crate::enclave::fresh_randomness(),
+        )
+        .map(Call::Sealed)
+        .map_err(|e| Error::Seal(e.to_string())),
+        _ => Ok(call),
+    }
+}
+
 /// Signs `call` as `key` on `chain_id` with `nonce`, without asking the node anything.
 pub fn sign(chain_id: &ChainId, key: &SecretKey, nonce: u64, call: Call) -> SignedTx {
     let tx = Transaction {
@@ -240,6 +270,13 @@ impl<'a> TxBuilder<'a> {
             Some(n) => n,
             None => self.client.account(&sender).await?.nonce,
         };
+        let call = seal_if_private(
+            self.client.exec_key().as_ref(),
+            &chain_id,
+            &sender,
+            nonce,
+            call,
+        )?;
         Ok(sign(&chain_id, self.key, nonce, call))
     }
 

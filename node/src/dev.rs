@@ -159,7 +159,7 @@ pub(crate) async fn run(
     let root = Home(home.clone());
     let node_home = Home(home.join("node0"));
     if !root.0.join("genesis.json").exists() {
-        testnet::generate(&home, 1, 2, rpc_port, "paychain-dev")?;
+        testnet::generate(&home, 1, 2, rpc_port, "paychain-dev", false)?;
         info!(home = %home.display(), "initialised dev chain");
     }
     let config = Config::load(&node_home.config())?;

@@ -136,6 +136,7 @@ pub fn bootstrap_network(
     chain_id: &ChainId,
     n: usize,
     platforms: &[PlatformId],
+    private_state: bool,
 ) -> anyhow::Result<NetworkEnclaves> {
     anyhow::ensure!(
         !platforms.is_empty(),
@@ -183,6 +184,15 @@ pub fn bootstrap_network(
                 .map_err(|e| anyhow::anyhow!("deriving a platform record key: {e}"))?,
         });
     }
+    let exec_public = if private_state {
+        Some(
+            paychain_contracts::enclave::private::Vault::from_consortium(&secret, chain_id)
+                .map_err(|e| anyhow::anyhow!("deriving the exec key: {e}"))?
+                .exec_public(),
+        )
+    } else {
+        None
+    };
     drop(secret);
     Ok(NetworkEnclaves {
         genesis: EnclaveGenesis {
@@ -193,7 +203,7 @@ pub fn bootstrap_network(
             enclaves: quotes,
             min_security_version: enclave_registry::DEFAULT_MIN_SECURITY_VERSION,
             platform_keys,
-            exec_public: None,
+            exec_public,
         },
         root,
         nodes,
@@ -558,6 +568,44 @@ fn evidence(
         }
         first = Some(built);
         after = height;
+    }
+}
+
+/// A signed read of private state on a chain with private state, answered by this node's enclave:
+/// the node proves the state the enclave asks for (at a certified height that includes every block
+/// committed when the read arrived) and passes on the enclave's sealed answer or refusal. The node
+/// never holds the plaintext.
+pub fn private_read(
+    shared: &Shared,
+    signed: &paychain_contracts::reads::SignedRead,
+) -> jsonrpsee::core::RpcResult<paychain_contracts::reads::SealedReply> {
+    let Some(enclave) = shared.enclave.as_ref() else {
+        return Err(paychain_api::ErrorCode::NoEnclave
+            .err("this chain keeps private state and this node has no enclave to read it"));
+    };
+    let after = shared.tip().height;
+    let prove = |keys: &[Vec<u8>]| -> anyhow::Result<StateEvidence> {
+        let deadline = std::time::Instant::now() + BLOCK_WAIT;
+        loop {
+            if let Some((evidence, _)) =
+                proven_state_now(shared, keys, after).map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                return Ok(evidence);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                anyhow::bail!("no certified state after block {after} within {BLOCK_WAIT:?}");
+            }
+            // Blocks until the state after `after` is there (or the time is up).
+            let _ = shared.storage.wait_previous_state(after, left);
+        }
+    };
+    match enclave.read(signed, prove) {
+        Ok(Ok(sealed)) => Ok(sealed),
+        Ok(Err((code, message))) => Err(jsonrpsee::types::ErrorObjectOwned::owned(
+            code, message, None::<()>,
+        )),
+        Err(e) => Err(crate::rpc::internal(e)),
     }
 }
 

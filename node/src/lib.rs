@@ -48,3 +48,4 @@ pub mod shared;
 pub mod sidecar;
 pub mod storage;
 pub mod testnet;
+pub mod views;

@@ -81,6 +81,10 @@ enum Command {
         /// Genesis platform members (default: one per validator).
         #[arg(long)]
         platforms: Option<usize>,
+        /// Keep payment state private: wallet, collection, store and guardian calls travel
+        /// sealed to the enclaves, and only enclaves execute blocks and read that state.
+        #[arg(long)]
+        private_state: bool,
     },
 }
 
@@ -199,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             base_port,
             chain_id,
             platforms,
+            private_state,
         }) => {
             let genesis = testnet::generate(
                 &out,
@@ -206,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 platforms.unwrap_or(validators),
                 base_port,
                 &chain_id,
+                private_state,
             )?;
             for i in 0..validators {
                 let (rpc, _, _) = testnet::ports(base_port, i)?;

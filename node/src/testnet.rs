@@ -85,6 +85,7 @@ pub fn generate(
     platforms: usize,
     base_port: u16,
     chain_id: &str,
+    private_state: bool,
 ) -> anyhow::Result<Genesis> {
     anyhow::ensure!(validators >= 1, "at least one validator is needed");
     anyhow::ensure!(
@@ -104,6 +105,7 @@ pub fn generate(
         &ChainId(chain_id.to_string()),
         validators,
         &platform_ids,
+        private_state,
     )?;
     let genesis = Genesis {
         chain_id: ChainId(chain_id.to_string()),

@@ -36,20 +36,33 @@ fn refused(net: &Testnet, i: usize, args: &[&str]) -> Result<String> {
     Ok(stderr)
 }
 
-#[test]
-fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
-    let mut net = Testnet::start(4)?;
-    let work = tempfile::tempdir()?;
-    let dir = work.path();
+/// The parties of a payment between platforms: a user hosted by platform-0 (A) with a funded
+/// wallet, a merchant acquired by platform-1 (B) only, platform-2 (C), a regulator appointed by
+/// governance, a stranger. Driven through the CLI.
+struct Parties {
+    pa: String,
+    pb: String,
+    pc: String,
+    user_key: String,
+    user: String,
+    mkey_path: String,
+    reg_path: String,
+    reg: String,
+    stranger_path: String,
+    wallet: String,
+    mid: String,
+}
+
+fn parties(net: &mut Testnet, dir: &Path) -> Result<Parties> {
     let keys: Vec<String> = (0..3)
         .map(|i| net.platform_key_path(i).to_str().map(str::to_owned))
         .collect::<Option<_>>()
         .context("path")?;
     let (pa, pb, pc) = (keys[0].as_str(), keys[1].as_str(), keys[2].as_str());
-    let (user_key, user) = new_key(&net, dir, "user")?;
-    let (mkey_path, mkey) = new_key(&net, dir, "merchant")?;
-    let (reg_path, reg) = new_key(&net, dir, "regulator")?;
-    let (stranger_path, _) = new_key(&net, dir, "stranger")?;
+    let (user_key, user) = new_key(net, dir, "user")?;
+    let (mkey_path, mkey) = new_key(net, dir, "merchant")?;
+    let (reg_path, reg) = new_key(net, dir, "regulator")?;
+    let (stranger_path, _) = new_key(net, dir, "stranger")?;
 
     // Governance: platform-0 hosts wallets; a regulator is appointed (3 of 4 governors).
     net.qualify_wallet_host(0)?;
@@ -202,8 +215,42 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
         v["platforms"].as_array().is_some_and(|a| !a.is_empty())
     })?;
 
-    // The payment, marked in its order reference, routed to platform-1 (the SDK's `pay` routes to
-    // the payer's own platform; the contract lets a payer of A pay through B's route).
+    Ok(Parties {
+        pa: pa.to_owned(),
+        pb: pb.to_owned(),
+        pc: pc.to_owned(),
+        user_key,
+        user,
+        mkey_path,
+        reg_path,
+        reg,
+        stranger_path,
+        wallet,
+        mid,
+    })
+}
+
+/// Pays `amount` CNY from the user's wallet to the merchant through platform-1's route, with the
+/// order reference `order` (the SDK's `pay` routes to the payer's own platform; the contract lets a
+/// payer of A pay through B's route), sealed to the chain's exec key when its genesis has one.
+/// Returns the payment id and its height, once every node has it.
+fn pay(net: &mut Testnet, x: &Parties, order: &str, amount: &str) -> Result<(String, u64)> {
+    let (hash, committed) = pay_committed(net, x, order, amount)?;
+    ensure!(committed["code"] == 0, "{committed}");
+    // Every node has the payment before anyone reads it.
+    let h = committed["height"].as_u64().context("height")?;
+    net.wait_all(&[0, 1, 2, 3], h, PROGRESS)?;
+    Ok((hash, h))
+}
+
+/// [`pay`]'s transaction, committed (whatever its code): its hash and receipt.
+fn pay_committed(
+    net: &mut Testnet,
+    x: &Parties,
+    order: &str,
+    amount: &str,
+) -> Result<(String, serde_json::Value)> {
+    let (wallet, mid, user_key) = (&x.wallet, &x.mid, &x.user_key);
     let merchant = net.rpc(3).call(method::MERCHANT, json!([mid]))?;
     let route = merchant["routes"]
         .as_array()
@@ -215,21 +262,47 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
     let chain = s(&rpc3.status()?, "/chain_id")?;
     let pay = Call::Wallet(wallet::Call::Pay {
         from_wallet: wallet.parse().context("wallet id")?,
-        merchant_id: MerchantId::parse(&mid)?,
+        merchant_id: MerchantId::parse(mid)?,
         acquirer: PlatformId::new("platform-1")?,
-        amount: serde_json::from_value(json!({"value": "12.50", "currency": "CNY"}))?,
-        order_ref: "MARK-PRIV-7".into(),
+        amount: serde_json::from_value(json!({"value": amount, "currency": "CNY"}))?,
+        order_ref: order.into(),
         route: serde_json::from_value(route)?,
     });
-    let tx = txs::signed_call(&payer, &chain, rpc3.nonce(&payer.public_key())?, pay);
+    let nonce = rpc3.nonce(&payer.public_key())?;
+    let call = paychain_client::tx::seal_if_private(
+        net.exec_key()?.as_ref(),
+        &paychain_contracts::ids::ChainId::new(chain.as_str()),
+        &payer.public_key(),
+        nonce,
+        pay,
+    )?;
+    let tx = txs::signed_call(&payer, &chain, nonce, call);
     let hash = rpc3
         .submit(&tx.to_bytes())?
         .map_err(|e| anyhow::anyhow!("submit: {e}"))?;
     let committed = rpc3.wait_committed(&hash, PROGRESS)?;
-    ensure!(committed["code"] == 0, "{committed}");
-    // Every node has the payment before anyone reads it (reads go to node 2).
-    let h = committed["height"].as_u64().context("height")?;
-    net.wait_all(&[0, 1, 2, 3], h, PROGRESS)?;
+    Ok((hash, committed))
+}
+
+#[test]
+fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
+    let mut net = Testnet::start(4)?;
+    let work = tempfile::tempdir()?;
+    let dir = work.path();
+    let x = parties(&mut net, dir)?;
+    let (pa, pb, pc) = (x.pa.as_str(), x.pb.as_str(), x.pc.as_str());
+    let Parties {
+        user_key,
+        user,
+        mkey_path,
+        reg_path,
+        reg,
+        stranger_path,
+        wallet,
+        ..
+    } = &x;
+    let (hash, _) = pay(&mut net, &x, "MARK-PRIV-7", "12.50")?;
+    let payer = load_key(Path::new(user_key))?;
     let payment = hash;
     let payment_id: Hash = payment.parse().context("payment id")?;
     let q = || Query::Payment { payment_id };
@@ -286,7 +359,7 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
     // Signed by the stranger, claiming to be the payer: refused.
     let (claim, reply) = rpc.read_request(&payer, q())?;
     let e = rpc
-        .send_read(&claim.sign(&key(&stranger_path)?), &reply)?
+        .send_read(&claim.sign(&key(stranger_path)?), &reply)?
         .err()
         .context("forged read answered")?;
     ensure!(
@@ -327,7 +400,7 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
 
     // The CLI signs its reads with --key: the payer lists its own certificates and statement; a
     // stranger's key cannot list the payer's, nor C's read the payer's wallet.
-    let certs = net.cli_json(2, &["cert", "list", "--key", &user_key])?;
+    let certs = net.cli_json(2, &["cert", "list", "--key", user_key])?;
     ensure!(
         certs["certificates"]
             .as_array()
@@ -337,32 +410,18 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
     let e = refused(
         &net,
         2,
-        &[
-            "cert",
-            "list",
-            "--key",
-            &stranger_path,
-            "--public-key",
-            &user,
-        ],
+        &["cert", "list", "--key", stranger_path, "--public-key", user],
     )?;
     ensure!(e.contains("may not read certificates of"), "{e}");
     let e = refused(
         &net,
         2,
-        &["wallet", "statement", "--wallet", &wallet, "--key", pc],
+        &["wallet", "statement", "--wallet", wallet, "--key", pc],
     )?;
     ensure!(e.contains("may not read statement of"), "{e}");
     let st = net.cli_json(
         2,
-        &[
-            "wallet",
-            "statement",
-            "--wallet",
-            &wallet,
-            "--key",
-            &user_key,
-        ],
+        &["wallet", "statement", "--wallet", wallet, "--key", user_key],
     )?;
     ensure!(st["closing_balance"] == "87.50", "{st}");
     // The merchant (payee) fetches the certificate with a signed read and verifies it offline.
@@ -370,15 +429,7 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
     // (Its certificate needs the next block committed: wait for it.)
     net.cli_json_until(
         2,
-        &[
-            "cert",
-            "get",
-            &payment,
-            "--key",
-            &mkey_path,
-            "-o",
-            p(&cert)?,
-        ],
+        &["cert", "get", &payment, "--key", mkey_path, "-o", p(&cert)?],
         PROGRESS,
         |v| v["tx"].is_object(),
     )?;
@@ -400,7 +451,7 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
     );
     ensure!(!audit.to_string().contains("MARK-PRIV"), "{audit}");
     let e = rpc.read_err(
-        &key(&stranger_path)?,
+        &key(stranger_path)?,
         Query::RegulatorAudit {
             from_seq: 0,
             limit: 100,
@@ -410,5 +461,156 @@ fn n4_private_reads_are_signed_scoped_and_audited() -> Result<()> {
         e.code == i64::from(ErrorCode::ReadNotEntitled.code()),
         "{e}"
     );
+    Ok(())
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Result<Vec<String>> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.is_file() {
+                // A socket or a file gone in between is not an error of the scan.
+                if let Ok(bytes) = std::fs::read(&path) {
+                    if bytes.windows(needle.len()).any(|w| w == needle) {
+                        hits.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+    }
+    Ok(hits)
+}
+
+/// On a chain with private state (issue 17, item 2), a payment from a user of platform A to a
+/// merchant acquired by platform B executes inside every validator's enclave: platform C's node
+/// (its home: RocksDB, WAL, logs, keys) holds neither the order reference nor the amount, its RPC
+/// serves the transaction and its receipt sealed, every validator reaches the same app hash, and the
+/// enclaves still enforce the balance (a payment over it is refused).
+#[test]
+fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<()> {
+    const MARKER: &str = "MARK-SEALED-4417";
+    let mut net = Testnet::start_with(
+        4,
+        paychain_tests::Options {
+            private_state: true,
+            ..Default::default()
+        },
+    )?;
+    ensure!(
+        net.exec_key()?.is_some(),
+        "the genesis publishes no exec key"
+    );
+    let work = tempfile::tempdir()?;
+    let x = parties(&mut net, work.path())?;
+    let (hash, h) = pay(&mut net, &x, MARKER, "12.34")?;
+    let hashes = (0..4)
+        .map(|i| net.app_hash_after(i, h, PROGRESS))
+        .collect::<Result<Vec<_>>>()?;
+    ensure!(
+        hashes.iter().all(|a| *a == hashes[0]),
+        "app hashes differ: {hashes:?}"
+    );
+    // The enclaves enforce the balance they alone can read: 100.00 - 12.34 leaves 87.66.
+    let (_, over) = pay_committed(&mut net, &x, "MARK-OVER-1", "90.00")?;
+    ensure!(
+        over["code"] != 0,
+        "a payment over the balance went through: {over}"
+    );
+    ensure!(
+        !over.to_string().contains("90.00") && !over.to_string().contains("87.66"),
+        "the refusal's receipt tells the amounts: {over}"
+    );
+
+    // What platform C's operator has: its node's RPC ...
+    let rpc = net.rpc(2);
+    let tx = rpc.call(method::TX, json!([hash]))?;
+    let block = rpc.block(h)?.context("no block")?;
+    for (what, v) in [("tx", &tx), ("block", &block)] {
+        let text = v.to_string();
+        ensure!(
+            !text.contains(MARKER) && !text.contains("12.34"),
+            "the {what} served by C's node holds the payment's details: {text}"
+        );
+    }
+    ensure!(
+        tx.to_string().contains("sealed"),
+        "the transaction is not sealed: {tx}"
+    );
+    // ... and its node home, every file of it (RocksDB, its WAL, logs). The merchant's public
+    // name is in it (the scanner's positive control); the order reference and the amount's
+    // encoding are not.
+    let home = net.nodes[2].home.clone();
+    ensure!(
+        !files_holding(&home, b"Quiet Noodles")?.is_empty(),
+        "the scan finds not even the merchant's public name in {}",
+        home.display()
+    );
+    let amount = paychain_contracts::codec::encode(&paychain_contracts::money::Amount {
+        value: "12.34".parse()?,
+        currency: paychain_contracts::money::Currency::CNY,
+    });
+    for (what, needle) in [
+        ("order reference", MARKER.as_bytes()),
+        ("amount", &amount[..]),
+    ] {
+        let hits = files_holding(&home, needle)?;
+        ensure!(hits.is_empty(), "C's node home holds the {what}: {hits:?}");
+    }
+
+    // Those entitled read it in full, answered by the enclave of C's own node (which proves the
+    // state to its enclave and passes on an answer sealed to the reader); the rest are refused.
+    let payment_id: Hash = hash.parse().context("payment id")?;
+    let q = || Query::Payment { payment_id };
+    let key = |path: &str| load_key(Path::new(path));
+    for (who, path) in [
+        ("payer", x.user_key.as_str()),
+        ("merchant", x.mkey_path.as_str()),
+        ("platform A", x.pa.as_str()),
+        ("platform B", x.pb.as_str()),
+        ("regulator", x.reg_path.as_str()),
+    ] {
+        let v = rpc.read(&key(path)?, q()).with_context(|| who.to_owned())?;
+        ensure!(
+            v["payment"]["order_ref"] == MARKER && v["payment"]["amount"]["value"] == "12.34",
+            "{who}: {v}"
+        );
+    }
+    for (who, path) in [
+        ("stranger", x.stranger_path.as_str()),
+        ("platform C", x.pc.as_str()),
+    ] {
+        let e = rpc.read_err(&key(path)?, q())?;
+        ensure!(
+            e.code == i64::from(ErrorCode::ReadNotEntitled.code()) && !e.message.contains(MARKER),
+            "{who}: {e:?}"
+        );
+    }
+    // Through the CLI: the payer's statement shows the payment; C may not read it.
+    let st = net.cli_json(
+        2,
+        &[
+            "wallet",
+            "statement",
+            "--wallet",
+            &x.wallet,
+            "--key",
+            &x.user_key,
+        ],
+    )?;
+    ensure!(
+        st.to_string().contains(MARKER) && st.to_string().contains("87.66"),
+        "the payer's statement: {st}"
+    );
+    let e = refused(
+        &net,
+        2,
+        &["wallet", "statement", "--wallet", &x.wallet, "--key", &x.pc],
+    )?;
+    ensure!(e.contains("may not read") && !e.contains(MARKER), "{e}");
     Ok(())
 }

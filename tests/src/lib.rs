@@ -507,6 +507,8 @@ pub struct Options {
     /// List every validator's peer id in every validator's `[gossip] allowed_peers` (so that
     /// only they may gossip with each other).
     pub allow_list: bool,
+    /// A chain with private payment state (`paychain-node testnet --private-state`).
+    pub private_state: bool,
 }
 
 /// The libp2p peer id of the node at `home` (`paychain-node peer-id`).
@@ -612,6 +614,7 @@ impl Testnet {
             .args(["testnet", "--validators", &n.to_string(), "--out"])
             .arg(dir.path())
             .args(["--base-port", &base.to_string()])
+            .args(options.private_state.then_some("--private-state"))
             .output()
             .map_err(|e| StartError::Other(anyhow!("run paychain-node testnet: {e}")))?;
         if !out.status.success() {
@@ -1230,6 +1233,14 @@ impl Testnet {
     /// This network's genesis file.
     pub fn genesis_path(&self) -> PathBuf {
         self.dir.path().join("genesis.json")
+    }
+
+    /// The exec key payment calls are sealed to, on a chain with private state (from genesis).
+    pub fn exec_key(&self) -> Result<Option<paychain_contracts::enclave::KxPublicKey>> {
+        let bytes = std::fs::read(self.genesis_path()).context("read genesis")?;
+        let genesis: paychain_contracts::genesis::Genesis =
+            serde_json::from_slice(&bytes).context("parse genesis")?;
+        Ok(genesis.enclave.and_then(|e| e.exec_public))
     }
 
     /// A `paychain --rpc <node i> --json ARGS` command to spawn (for long-running commands such

@@ -308,16 +308,39 @@ pub fn execute_block_with(
         (false, _) => run_block(reader, block, None),
         (true, None) => Err(ExecError::NeedsVault),
         (true, Some(vault)) => {
-            let view = PrivateView::new(reader, vault);
-            let (logical, receipts) = run_txs(&view, block, Some(vault))?;
-            let physical = vault
-                .seal_puts(logical)
-                .map_err(|e| ExecError::Storage(e.into()))?;
-            let mut ov = Overlay::new(reader);
-            ov.extend(physical);
-            finish_block(ov, receipts)
+            let (puts, receipts) = run_private(reader, block, vault)?;
+            finish_private(reader, puts, receipts)
         }
     }
+}
+
+/// The enclave's half of executing a block of a chain with private state: runs the transactions
+/// over the logical view of `reader` and returns the physical writes (blinded, sealed) and the
+/// receipts (sealed calls' details sealed). Reads only point values of `reader`: an enclave can run
+/// it over the values its host supplies ([`finish_private`] is the host's half).
+pub fn run_private(
+    reader: &impl StateReader,
+    block: &Block,
+    vault: &Vault,
+) -> Result<(Puts, Vec<Receipt>), ExecError> {
+    let view = PrivateView::new(reader, vault);
+    let (logical, receipts) = run_txs(&view, block, Some(vault))?;
+    let physical = vault
+        .seal_puts(logical)
+        .map_err(|e| ExecError::Storage(e.into()))?;
+    Ok((physical, receipts))
+}
+
+/// The host's half: the [`BlockOutcome`] of the physical writes and receipts an enclave returned
+/// ([`run_private`]), over the host's own storage (bucket hashes, app hash, result root).
+pub fn finish_private(
+    reader: &impl StateReader,
+    puts: Puts,
+    receipts: Vec<Receipt>,
+) -> Result<BlockOutcome, ExecError> {
+    let mut ov = Overlay::new(reader);
+    ov.extend(puts);
+    finish_block(ov, receipts)
 }
 
 fn run_block(

@@ -171,6 +171,9 @@ pub enum EnclaveError {
     /// An epoch's secret is missing, conflicting or out of order.
     #[error(transparent)]
     Epoch(#[from] EpochError),
+    /// Executing a block of private state failed (its state did not open or was not supplied).
+    #[error("private execution: {0}")]
+    Execution(String),
 }
 
 /// The build and chain an enclave runs as.
@@ -684,6 +687,64 @@ impl Enclave {
     /// Remembers a lookup answered before a restart (the node keeps their hashes on disk).
     pub fn remember_answered(&self, issued_at: u64, hash: &Hash) {
         self.replay_guard().remember(issued_at, hash);
+    }
+
+    /// Executes `block` of a chain with private state over the values `reader` supplies (the
+    /// enclave's half: [`crate::executor::run_private`]): the physical writes and the receipts. The
+    /// state key never leaves the enclave.
+    pub fn execute_private(
+        &self,
+        reader: &impl crate::chain::state::StateReader,
+        block: &crate::chain::block::Block,
+    ) -> Result<
+        (
+            crate::chain::state::Puts,
+            Vec<crate::chain::kernel::Receipt>,
+        ),
+        EnclaveError,
+    > {
+        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
+        let vault = private::Vault::from_ring(ring, &self.config.chain_id)
+            .map_err(|_| EnclaveError::NotProvisioned)?;
+        crate::executor::run_private(reader, block, &vault)
+            .map_err(|e| EnclaveError::Execution(e.to_string()))
+    }
+
+    /// Runs `f` over the logical private state that `evidence` proves (a commit of the trusted
+    /// validators and a proof of each value, checked here), at the certified height. Returns what
+    /// `f` returned and the physical keys `f` read that the evidence did not hold: the answer counts
+    /// only when there are none (the host then proves those too and asks again). The state key
+    /// never leaves the enclave; `f` sees plaintext only inside it.
+    pub fn read_private<T>(
+        &self,
+        evidence: &crate::grants::StateEvidence,
+        f: impl FnOnce(&private::PrivateView<'_, private::Supplied<'_>>, u64) -> T,
+    ) -> Result<(T, std::collections::BTreeSet<Vec<u8>>), EnclaveError> {
+        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
+        let vault = private::Vault::from_ring(ring, &self.config.chain_id)
+            .map_err(|_| EnclaveError::NotProvisioned)?;
+        let (newest, newest_hash) = self.certified();
+        let (height, block_hash, entries) = crate::grants::verify_certified_up_to(
+            evidence,
+            &self.config.chain_id,
+            &self.config.validators,
+            newest,
+            |h| *h == newest_hash,
+            crate::grants::MAX_READ_EVIDENCE_ENTRIES,
+        )
+        .map_err(|e| EnclaveError::Execution(format!("read evidence refused: {e}")))?;
+        self.note_certified(height, block_hash);
+        let supplied = private::Supplied::new(&entries);
+        let out = f(&private::PrivateView::new(&supplied, &vault), height);
+        Ok((out, supplied.into_missing()))
+    }
+
+    /// The exec public key of this enclave's chain (what genesis publishes), once provisioned.
+    pub fn exec_public(&self) -> Option<KxPublicKey> {
+        let ring = self.ring.as_ref()?;
+        private::Vault::from_ring(ring, &self.config.chain_id)
+            .ok()
+            .map(|v| v.exec_public())
     }
 
     /// How many blocks old a lookup may be.

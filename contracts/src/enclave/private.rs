@@ -437,6 +437,47 @@ impl<R: StateReader> StateReader for PrivateView<'_, R> {
     }
 }
 
+/// State values an enclave was handed (by its host, for an execution; proven, for a read): a value
+/// not among them is recorded as missing and read as absent, so one speculative run names every
+/// value its path needs. Only a run with nothing missing counts. Point reads only.
+pub struct Supplied<'a> {
+    entries: &'a BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    missing: std::cell::RefCell<std::collections::BTreeSet<Vec<u8>>>,
+}
+
+impl<'a> Supplied<'a> {
+    /// The values `entries` (physical key, value or `None` for absent).
+    pub fn new(entries: &'a BTreeMap<Vec<u8>, Option<Vec<u8>>>) -> Self {
+        Supplied {
+            entries,
+            missing: Default::default(),
+        }
+    }
+
+    /// The keys read that were not supplied.
+    pub fn into_missing(self) -> std::collections::BTreeSet<Vec<u8>> {
+        self.missing.into_inner()
+    }
+}
+
+impl StateReader for Supplied<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.entries.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => {
+                self.missing.borrow_mut().insert(key.to_vec());
+                Ok(None)
+            }
+        }
+    }
+    fn bucket_entries(&self, _bucket: u16) -> Result<Vec<Entry>, StateError> {
+        Err(StateError("an enclave reads point values only".into()))
+    }
+    fn bucket_hash(&self, _bucket: u16) -> Result<Hash, StateError> {
+        Err(StateError("an enclave reads point values only".into()))
+    }
+}
+
 #[cfg(test)]
 #[path = "private_tests.rs"]
 mod tests;

@@ -57,6 +57,9 @@ use crate::{enclave_registry, governance, guardian, registry, wallet};
 /// (member) + 1 (hosted user) + 1 + 3 × [`GUARDIAN_BINDINGS_CHECKED`] (guardian bindings and their
 /// wallets) + 2 (the merchant's platform lists) + [`MAX_RECORDS_PER_MERCHANT`] keys = 119.
 pub const MAX_EVIDENCE_ENTRIES: usize = 128;
+/// Most entries of the evidence of a private read (a statement page of
+/// `wallet::MAX_STATEMENT_ENTRIES` entries and what it reads besides).
+pub const MAX_READ_EVIDENCE_ENTRIES: usize = 2048;
 /// Longest state key in evidence.
 pub const MAX_EVIDENCE_KEY_BYTES: usize = 512;
 /// Largest state value in evidence (a sealed record is at most 16 KiB).
@@ -133,7 +136,7 @@ pub enum EvidenceError {
         newest: u64,
     },
     /// Too many entries.
-    #[error("{0} proven entries exceed the limit of {MAX_EVIDENCE_ENTRIES}")]
+    #[error("{0} proven entries exceed the limit")]
     TooManyEntries(usize),
     /// An entry's key or value is too large.
     #[error("a proven entry is too large (key {key} bytes, value {value} bytes)")]
@@ -420,6 +423,26 @@ pub fn verify_certified(
     newest: u64,
     certified: impl FnOnce(&Hash) -> bool,
 ) -> Result<(u64, Hash, ProvenEntries), EvidenceError> {
+    verify_certified_up_to(
+        evidence,
+        chain_id,
+        validators,
+        newest,
+        certified,
+        MAX_EVIDENCE_ENTRIES,
+    )
+}
+
+/// [`verify_certified`] with at most `max_entries` entries (a private read's statement proves up
+/// to [`MAX_READ_EVIDENCE_ENTRIES`] values).
+pub fn verify_certified_up_to(
+    evidence: &StateEvidence,
+    chain_id: &ChainId,
+    validators: &[GenesisValidator],
+    newest: u64,
+    certified: impl FnOnce(&Hash) -> bool,
+    max_entries: usize,
+) -> Result<(u64, Hash, ProvenEntries), EvidenceError> {
     if validators.is_empty() {
         return Err(EvidenceError::NoTrustedValidators);
     }
@@ -447,7 +470,7 @@ pub fn verify_certified(
     if height.saturating_add(MAX_EVIDENCE_LAG) < newest {
         return Err(EvidenceError::Stale { height, newest });
     }
-    if evidence.entries.len() > MAX_EVIDENCE_ENTRIES {
+    if evidence.entries.len() > max_entries {
         return Err(EvidenceError::TooManyEntries(evidence.entries.len()));
     }
     let app_hash = header.prev_app_hash;

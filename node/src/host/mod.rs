@@ -711,6 +711,25 @@ impl Host {
         Ok(())
     }
 
+    /// Executes `block` over the committed state: here, or on a chain with private state inside
+    /// this node's enclave, which alone holds the state key (the node supplies the values it asks
+    /// for and computes the hashes over the sealed writes it returns).
+    fn execute(&self, block: &Block) -> anyhow::Result<executor::BlockOutcome> {
+        let storage = &self.shared.storage;
+        if executor::private_exec_public(storage)?.is_none() {
+            return Ok(executor::execute_block(storage, block)?);
+        }
+        let enclave = self.shared.enclave.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "this chain keeps private state and this node has no enclave to execute it"
+            )
+        })?;
+        let (puts, receipts) = enclave.execute(block, |key| {
+            Ok(paychain_contracts::state::StateReader::get(storage, key)?)
+        })?;
+        Ok(executor::finish_private(storage, puts, receipts)?)
+    }
+
     /// Executes and commits the decided block, once.
     fn commit(&mut self, cert: &CommitCertificate<PaychainContext>) -> anyhow::Result<()> {
         let tip = self.tip();
@@ -733,8 +752,9 @@ impl Host {
                         cert.value_id
                     )
                 })?;
-        let outcome = executor::execute_block(&self.shared.storage, &block)
-            .map_err(|e| anyhow::anyhow!("executing block {height}: {e}"))?;
+        let outcome = self
+            .execute(&block)
+            .map_err(|e| anyhow::anyhow!("executing block {height}: {e:#}"))?;
         let cert_bytes = Codec::<CommitCertificate<PaychainContext>>::encode(&BorshCodec, cert)?;
         // The bytes the block was decoded from: the codec gives one value exactly one encoding.
         let block_bytes = pending.block;

@@ -96,7 +96,7 @@ impl ChainApiServer for Rpc {
     }
 
     fn certificate(&self, read: Param<String>) -> RpcResult<SealedReply> {
-        self.signed_read(paychain_api::method::CERTIFICATE, read, |rpc, r| {
+        self.signed_read_host(paychain_api::method::CERTIFICATE, read, |rpc, r| {
             let tx_hash = super::reads::query!(r, Query::Certificate { tx_hash } => *tx_hash);
             let cert = certificate(&rpc.shared, tx_hash)?;
             Rpc::entitled(

@@ -63,6 +63,7 @@ use serde_json::value::RawValue;
 use crate::config;
 use crate::shared::Shared;
 pub use pool::{Pool, MAX_WAITING_CALLS};
+pub(crate) use reads::{not_entitled, read_error};
 
 /// The node's implementation of every `paychain-api` server trait.
 #[derive(Clone)]
@@ -83,7 +84,7 @@ static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
 
 /// An internal fault (storage, a failed task): logged with its detail under a fresh number; the
 /// caller gets only that number (-32603 `internal error (logged as #N)`).
-pub(crate) fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
+pub fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     let id = INTERNAL_ERRORS.fetch_add(1, Ordering::Relaxed) + 1;
     tracing::error!(target: "rpc", id, error = %e, "internal error answered to an RPC caller");
     paychain_api::ErrorCode::internal(id)

@@ -78,7 +78,7 @@ impl Audit {
 /// The shared audit of an [`Rpc`].
 pub(crate) type SharedAudit = std::sync::Arc<Mutex<Audit>>;
 
-fn read_error(e: ReadError) -> ErrorObjectOwned {
+pub(crate) fn read_error(e: ReadError) -> ErrorObjectOwned {
     let code = match &e {
         ReadError::Malformed(_) | ReadError::TooLarge(_) => ErrorCode::ReadNotSigned,
         ReadError::BadSignature(_) => ErrorCode::ReadBadSignature,
@@ -119,10 +119,66 @@ fn decode(method: &'static str, read: &Param<String>) -> Result<SignedRead, Erro
 }
 
 impl Rpc {
-    /// Checks a signed read sent to `method` and answers it: `view` builds the JSON view once the
-    /// requester is found entitled (for [`Query::Certificate`], `view` decides it, with
+    /// Checks a signed read of state sent to `method` and answers it with its view
+    /// ([`crate::views::view`]) sealed to the request's reply key, once the requester is found
+    /// entitled: here on a chain in the clear, inside this node's enclave on a chain with private
+    /// state (the node proves the state it is asked for and never sees the answer).
+    pub(crate) fn signed_read(
+        &self,
+        method: &'static str,
+        read: Param<String>,
+    ) -> RpcResult<SealedReply> {
+        let signed = decode(method, &read)?;
+        let tip = self.shared.tip();
+        signed
+            .check(&self.shared.chain_id, method, tip.height)
+            .map_err(read_error)?;
+        if !crate::views::is_state_view(&signed.request.query) {
+            return Err(internal(
+                "a signed read of state dispatched to the wrong method",
+            ));
+        }
+        let storage = &self.shared.storage;
+        self.audit_regulator(&signed.request, tip.height)?;
+        if paychain_contracts::executor::private_exec_public(storage)
+            .map_err(internal)?
+            .is_some()
+        {
+            return crate::enclave::private_read(&self.shared, &signed);
+        }
+        let request = signed.request;
+        let grant =
+            reads::may_read(storage, &request.requester, &request.query).map_err(internal)?;
+        if grant.is_none() {
+            return Err(not_entitled(&request.requester, &request.query));
+        }
+        let at = crate::views::At {
+            height: tip.height,
+            time_ms: tip.time_ms,
+        };
+        let answer = crate::views::view(storage, at, &request.query)?;
+        seal(&request, tip.height, &answer)
+    }
+
+    /// A regulator's read is audited before it is answered: one that finds nothing is a read too.
+    fn audit_regulator(&self, request: &ReadRequest, height: u64) -> RpcResult<()> {
+        if governance::regulator(&self.shared.storage).map_err(internal)? == Some(request.requester)
+        {
+            let request_hash = request.hash();
+            self.audit.lock().unwrap_or_else(|p| p.into_inner()).record(
+                height,
+                request,
+                request_hash,
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks a signed read that the node answers from what only it holds (a transaction's
+    /// certificate from its block store, the regulator's audit): `view` builds the JSON view once
+    /// the requester is found entitled (for [`Query::Certificate`], `view` decides it, with
     /// [`reads::may_read_tx`]).
-    pub(crate) fn signed_read<T: Serialize>(
+    pub(crate) fn signed_read_host<T: Serialize>(
         &self,
         method: &'static str,
         read: Param<String>,
@@ -142,23 +198,9 @@ impl Rpc {
                 return Err(not_entitled(&request.requester, &request.query));
             }
         }
-        // Audited before the answer is built: a regulator's read that finds nothing is a read too.
-        if governance::regulator(storage).map_err(internal)? == Some(request.requester) {
-            let request_hash = request.hash();
-            self.audit.lock().unwrap_or_else(|p| p.into_inner()).record(
-                height,
-                &request,
-                request_hash,
-            );
-        }
+        self.audit_regulator(&request, height)?;
         let answer = view(self, &request)?;
-        let json = serde_json::to_vec(&answer).map_err(internal)?;
-        let mut seed = [0u8; 32];
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut seed);
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let rand = BoxRandomness::new(seed, nonce);
-        reads::seal_reply(&request, height, &json, &rand).map_err(read_error)
+        seal(&request, height, &answer)
     }
 
     /// For views that decide entitlement themselves: refuses unless `grant` is some.
@@ -170,6 +212,21 @@ impl Rpc {
             .map_err(internal)?
             .ok_or_else(|| not_entitled(&request.requester, &request.query))
     }
+}
+
+/// `answer` as JSON sealed to the request's reply key, with fresh randomness.
+pub(crate) fn seal(
+    request: &ReadRequest,
+    height: u64,
+    answer: &impl Serialize,
+) -> RpcResult<SealedReply> {
+    let json = serde_json::to_vec(answer).map_err(internal)?;
+    let mut seed = [0u8; 32];
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let rand = BoxRandomness::new(seed, nonce);
+    reads::seal_reply(request, height, &json, &rand).map_err(read_error)
 }
 
 /// The query of a checked request, for a view that expects variant `$v`.
@@ -189,7 +246,7 @@ pub(crate) use query;
 
 impl ReadsApiServer for Rpc {
     fn regulator_audit(&self, read: Param<String>) -> RpcResult<SealedReply> {
-        self.signed_read(
+        self.signed_read_host(
             paychain_api::method::REGULATOR_AUDIT,
             read,
             |rpc, request| {

@@ -19,19 +19,26 @@ use paychain_contracts::enclave::{
     KxPublicKey, LookupRequest, Measurement, SignedAnswer, SignedEpochStart, SignedLookup,
     SignedPlatformKey, SignedProvision, SignedQuote, WrappedSecret,
 };
-use paychain_contracts::grants::StateEvidence;
+use paychain_contracts::grants::{StateEvidence, MAX_READ_EVIDENCE_ENTRIES};
 use paychain_contracts::ids::PlatformId;
+use paychain_contracts::reads::{SealedReply, SignedRead};
 use tracing::{error, info, warn};
 
 use super::proto::{
     decode_response, read_frame, write_frame, ErrorKind, Info, Policy, Reply, Request, WireError,
-    MAX_FRAME_BYTES, MAX_REMEMBERED_PER_FRAME,
+    MAX_FRAME_BYTES, MAX_REMEMBERED_PER_FRAME, MAX_STATE_PER_FRAME,
 };
+use paychain_contracts::block::Block;
+use paychain_contracts::executor::Receipt;
+use paychain_contracts::state::Puts;
 
 /// How long a started sidecar has to answer its first request.
 const READY_WITHIN: Duration = Duration::from_secs(20);
 /// How long one request may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most request rounds of one block's execution (each supplies the values the last run missed;
+/// the depth of a block's reads, a handful in practice).
+const MAX_EXECUTION_ROUNDS: usize = 64;
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 32;
 
@@ -275,6 +282,97 @@ impl EnclaveClient {
         };
         match self.call(&request)? {
             Reply::EpochStarted(s) => Ok(s),
+            other => Err(Self::unexpected(&request, other)),
+        }
+    }
+
+    /// Executes `block` of a chain with private state inside the enclave: the enclave names the
+    /// state values it needs, `get` reads them (physical keys, from the node's storage), until it
+    /// has run the block over nothing but supplied values. Returns the physical writes and the
+    /// receipts; the node computes the bucket and app hashes over them itself.
+    pub fn execute(
+        &self,
+        block: &Block,
+        get: impl Fn(&[u8]) -> anyhow::Result<Option<Vec<u8>>>,
+    ) -> Result<(Puts, Vec<Receipt>), CallError> {
+        let block_hash = block.hash();
+        let request = Request::Execute {
+            block: block.clone(),
+        };
+        for _ in 0..MAX_EXECUTION_ROUNDS {
+            match self.call(&request)? {
+                Reply::Executed { puts, receipts } => {
+                    return Ok((puts.into_iter().collect(), receipts))
+                }
+                Reply::NeedState(keys) => {
+                    let mut chunk = Vec::new();
+                    let mut bytes = 0usize;
+                    for key in keys {
+                        let value = get(&key).map_err(|e| CallError::Down(format!("{e:#}")))?;
+                        bytes += key.len() + value.as_ref().map_or(0, Vec::len) + 16;
+                        chunk.push((key, value));
+                        if bytes > MAX_FRAME_BYTES / 2 || chunk.len() >= MAX_STATE_PER_FRAME {
+                            self.supply(block_hash, std::mem::take(&mut chunk))?;
+                            bytes = 0;
+                        }
+                    }
+                    if !chunk.is_empty() {
+                        self.supply(block_hash, chunk)?;
+                    }
+                }
+                other => return Err(Self::unexpected(&request, other)),
+            }
+        }
+        Err(CallError::Down(format!(
+            "the enclave still needed state after {MAX_EXECUTION_ROUNDS} rounds"
+        )))
+    }
+
+    /// A signed read of private state, answered inside the enclave: the enclave names the state it
+    /// needs, `prove(keys)` proves them (all keys asked so far, at one certified height), until the
+    /// enclave answers. `Ok(Err((code, message)))` is the RPC error for the requester.
+    pub fn read(
+        &self,
+        read: &SignedRead,
+        prove: impl Fn(&[Vec<u8>]) -> anyhow::Result<StateEvidence>,
+    ) -> Result<Result<SealedReply, (i32, String)>, CallError> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..MAX_EXECUTION_ROUNDS {
+            let evidence = prove(&keys).map_err(|e| CallError::Down(format!("{e:#}")))?;
+            let request = Request::Read {
+                read: read.clone(),
+                evidence,
+            };
+            match self.call(&request)? {
+                Reply::ReadAnswer(sealed) => return Ok(Ok(sealed)),
+                Reply::ReadRefused { code, message } => return Ok(Err((code, message))),
+                Reply::NeedState(more) => {
+                    if more.is_empty() || keys.len() + more.len() > MAX_READ_EVIDENCE_ENTRIES {
+                        return Err(CallError::Down(format!(
+                            "a read needs more than {MAX_READ_EVIDENCE_ENTRIES} proven values"
+                        )));
+                    }
+                    keys.extend(more);
+                }
+                other => return Err(Self::unexpected(&request, other)),
+            }
+        }
+        Err(CallError::Down(format!(
+            "the enclave still needed state after {MAX_EXECUTION_ROUNDS} rounds"
+        )))
+    }
+
+    fn supply(
+        &self,
+        block_hash: Hash,
+        entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Result<(), CallError> {
+        let request = Request::SupplyState {
+            block_hash,
+            entries,
+        };
+        match self.call(&request)? {
+            Reply::StateSupplied => Ok(()),
             other => Err(Self::unexpected(&request, other)),
         }
     }

@@ -18,14 +18,17 @@
 use std::io::{self, Read, Write};
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use paychain_contracts::block::Block;
 use paychain_contracts::codec;
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
 use paychain_contracts::enclave::{
     KxPublicKey, LookupRequest, Measurement, SignedAnswer, SignedEpochStart, SignedLookup,
     SignedPlatformKey, SignedProvision, SignedQuote, WrappedSecret,
 };
+use paychain_contracts::executor::Receipt;
 use paychain_contracts::grants::{StateEvidence, MAX_EVIDENCE_ENTRIES, MAX_EVIDENCE_VALUE_BYTES};
 use paychain_contracts::ids::PlatformId;
+use paychain_contracts::reads::{SealedReply, SignedRead};
 
 /// The largest frame either side accepts: a lookup's evidence (at most
 /// [`MAX_EVIDENCE_ENTRIES`] entries with values of at most [`MAX_EVIDENCE_VALUE_BYTES`], 4 MiB,
@@ -34,6 +37,12 @@ pub const MAX_FRAME_BYTES: usize = 2 * MAX_EVIDENCE_ENTRIES * MAX_EVIDENCE_VALUE
 
 /// The most answered lookups restored in one [`Request::RememberAnswered`].
 pub const MAX_REMEMBERED_PER_FRAME: usize = 8192;
+
+/// The most state keys or values in one frame of a block's execution.
+pub const MAX_STATE_PER_FRAME: usize = 65_536;
+
+/// The most state values an execution may be supplied in all (far above a 4 MiB block's needs).
+pub const MAX_STATE_PER_BLOCK: usize = 1 << 20;
 
 /// The most quotes or platforms in one request (far above any consortium's size).
 pub const MAX_LIST: usize = 4096;
@@ -94,6 +103,22 @@ pub enum Request {
         answered: Vec<(u64, Hash)>,
         complete: bool,
     },
+    /// Execute `block` of a chain with private state over the state values supplied so far for it
+    /// ([`Request::SupplyState`]): [`Reply::NeedState`] names the values still missing,
+    /// [`Reply::Executed`] gives the physical writes and the receipts.
+    Execute { block: Block },
+    /// A signed read of private state, answered inside the enclave from the state `evidence`
+    /// proves: [`Reply::NeedState`] names the values still to prove, [`Reply::ReadAnswer`] is the
+    /// answer sealed to the requester, [`Reply::ReadRefused`] an RPC error for the requester.
+    Read {
+        read: SignedRead,
+        evidence: StateEvidence,
+    },
+    /// Values (physical key, value; `None`: absent) of the state `block_hash` executes over.
+    SupplyState {
+        block_hash: Hash,
+        entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    },
 }
 
 impl Request {
@@ -111,6 +136,9 @@ impl Request {
             Request::Answer { .. } => "answer",
             Request::Precheck { .. } => "precheck",
             Request::RememberAnswered { .. } => "remember_answered",
+            Request::Execute { .. } => "execute",
+            Request::SupplyState { .. } => "supply_state",
+            Request::Read { .. } => "read",
         }
     }
 
@@ -135,6 +163,9 @@ impl Request {
                 policy.check_bounds()
             }
             Request::ProvisionFor { policy, .. } => policy.check_bounds(),
+            Request::SupplyState { entries, .. } if entries.len() > MAX_STATE_PER_FRAME => Err(
+                too_many("state entries", entries.len(), MAX_STATE_PER_FRAME),
+            ),
             Request::RememberAnswered { answered, .. }
                 if answered.len() > MAX_REMEMBERED_PER_FRAME =>
             {
@@ -189,6 +220,21 @@ pub enum Reply {
     Answer(Box<SignedAnswer>),
     Prechecked,
     Remembered,
+    /// The physical keys whose values the execution still needs (at most [`MAX_STATE_PER_FRAME`]).
+    NeedState(Vec<Vec<u8>>),
+    StateSupplied,
+    /// A read's answer, sealed to the requester's reply key inside the enclave.
+    ReadAnswer(SealedReply),
+    /// A read refused or failed: the RPC error code and message for the requester.
+    ReadRefused {
+        code: i32,
+        message: String,
+    },
+    /// The physical writes (`None` deletes) and the receipts of an executed block.
+    Executed {
+        puts: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+        receipts: Vec<Receipt>,
+    },
 }
 
 /// What kind of refusal: the node acts on some of them.

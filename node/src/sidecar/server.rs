@@ -4,26 +4,33 @@
 //! directory). The node is treated as hostile: every frame is bounded and decoded without
 //! panicking ([`super::proto`]), every refusal is a short [`WireError`].
 
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
+use paychain_contracts::block::Block;
+use paychain_contracts::crypto::Hash;
 use paychain_contracts::enclave::{
     Enclave, EnclaveConfig, EnclaveError, QueryError, SealedBlob, ENCLAVE_SECURITY_VERSION,
 };
 use paychain_contracts::enclave_registry;
+use paychain_contracts::grants::StateEvidence;
 use paychain_contracts::grants::{self, AnswerError, ProvenPolicy};
 use paychain_contracts::ids::ChainId;
+use paychain_contracts::reads::{self, SignedRead};
+use paychain_contracts::state::{Entry, StateError, StateReader};
 use tracing::{info, warn};
 
 use super::device::{fresh_randomness, random, write_private, Device};
 use super::proto::{
     decode_request, read_frame, write_frame, ErrorKind, FrameError, Info, Policy, Reply, Request,
-    Response, WireError, MAX_FRAME_BYTES,
+    Response, WireError, MAX_FRAME_BYTES, MAX_STATE_PER_BLOCK, MAX_STATE_PER_FRAME,
 };
 
 /// Connections served at once; more are closed at once.
@@ -93,6 +100,40 @@ pub struct Sidecar {
     pins: Pins,
     /// Whether the node has handed over the lookups answered before this process started.
     restored: AtomicBool,
+    /// The state values supplied for the block being executed.
+    exec: Mutex<Option<ExecSession>>,
+}
+
+/// The block being executed and the state values its host supplied so far.
+struct ExecSession {
+    block_hash: Hash,
+    entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// The supplied values as state: a value not supplied is recorded as missing and read as absent,
+/// so one speculative run names every value its path needs; only a run with nothing missing
+/// counts.
+struct Supplied<'a> {
+    entries: &'a BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    missing: RefCell<BTreeSet<Vec<u8>>>,
+}
+
+impl StateReader for Supplied<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.entries.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => {
+                self.missing.borrow_mut().insert(key.to_vec());
+                Ok(None)
+            }
+        }
+    }
+    fn bucket_entries(&self, _bucket: u16) -> Result<Vec<Entry>, StateError> {
+        Err(StateError("the enclave reads point values only".into()))
+    }
+    fn bucket_hash(&self, _bucket: u16) -> Result<Hash, StateError> {
+        Err(StateError("the enclave reads point values only".into()))
+    }
 }
 
 impl Sidecar {
@@ -143,6 +184,7 @@ impl Sidecar {
             device,
             pins,
             restored: AtomicBool::new(false),
+            exec: Mutex::new(None),
         }
     }
 
@@ -188,6 +230,95 @@ impl Sidecar {
                 format!("the policy's evidence was refused: {e}"),
             )
         })
+    }
+
+    /// Executes `block` over the values supplied for it, or names the values still missing.
+    fn execute(&self, block: &Block) -> Response {
+        let block_hash = block.hash();
+        let mut session = self.exec.lock().unwrap_or_else(|p| p.into_inner());
+        let empty = BTreeMap::new();
+        let entries = match session.as_ref() {
+            Some(s) if s.block_hash == block_hash => &s.entries,
+            _ => &empty,
+        };
+        let supplied = Supplied {
+            entries,
+            missing: RefCell::new(BTreeSet::new()),
+        };
+        let outcome = self.read().execute_private(&supplied, block);
+        let missing = supplied.missing.into_inner();
+        if !missing.is_empty() {
+            return Ok(Reply::NeedState(
+                missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
+            ));
+        }
+        *session = None;
+        match outcome {
+            Ok((puts, receipts)) => Ok(Reply::Executed {
+                puts: puts.into_iter().collect(),
+                receipts,
+            }),
+            Err(e @ EnclaveError::NotProvisioned) => {
+                Err(WireError::new(ErrorKind::NotProvisioned, e.to_string()))
+            }
+            Err(e) => Err(WireError::new(ErrorKind::Refused, e.to_string())),
+        }
+    }
+
+    /// Answers a signed read of private state from the state `evidence` proves: the request's
+    /// signature, chain and height bound, the requester's entitlement and the view are all decided
+    /// here, over plaintext that never leaves the enclave but sealed to the requester.
+    fn private_read(&self, read: &SignedRead, evidence: &StateEvidence) -> Response {
+        let request = &read.request;
+        let height = evidence.header.height;
+        let refused = |e: jsonrpsee::types::ErrorObjectOwned| {
+            Ok(Reply::ReadRefused {
+                code: e.code(),
+                message: e.message().to_owned(),
+            })
+        };
+        if !crate::views::is_state_view(&request.query) {
+            return refused(crate::rpc::internal("not a read of state"));
+        }
+        if let Err(e) = read.check(&self.chain_id, request.query.method(), height) {
+            return refused(crate::rpc::read_error(e));
+        }
+        let at = crate::views::At {
+            height,
+            time_ms: evidence.header.time_ms,
+        };
+        let (answer, missing) = self
+            .read()
+            .read_private(evidence, |state, _| {
+                match reads::may_read(state, &request.requester, &request.query) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        return Err(crate::rpc::not_entitled(&request.requester, &request.query))
+                    }
+                    Err(e) => return Err(crate::rpc::internal(e)),
+                }
+                crate::views::view(state, at, &request.query)
+            })
+            .map_err(|e| match e {
+                EnclaveError::NotProvisioned => {
+                    WireError::new(ErrorKind::NotProvisioned, e.to_string())
+                }
+                e => WireError::new(ErrorKind::Refused, e.to_string()),
+            })?;
+        if !missing.is_empty() {
+            return Ok(Reply::NeedState(
+                missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
+            ));
+        }
+        let json = match answer {
+            Ok(json) => json,
+            Err(e) => return refused(e),
+        };
+        let bytes = serde_json::to_vec(&json)
+            .map_err(|e| WireError::new(ErrorKind::Internal, e.to_string()))?;
+        reads::seal_reply(request, height, &bytes, &fresh_randomness())
+            .map(Reply::ReadAnswer)
+            .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
     }
 
     /// Answers one request.
@@ -315,6 +446,33 @@ impl Sidecar {
                         .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
                 })
                 .map(|()| Reply::Prechecked),
+            Request::Execute { block } => self.execute(&block),
+            Request::Read { read, evidence } => self.private_read(&read, &evidence),
+            Request::SupplyState {
+                block_hash,
+                entries,
+            } => {
+                let mut session = self.exec.lock().unwrap_or_else(|p| p.into_inner());
+                let s = session.get_or_insert_with(|| ExecSession {
+                    block_hash,
+                    entries: BTreeMap::new(),
+                });
+                if s.block_hash != block_hash {
+                    *s = ExecSession {
+                        block_hash,
+                        entries: BTreeMap::new(),
+                    };
+                }
+                if s.entries.len().saturating_add(entries.len()) > MAX_STATE_PER_BLOCK {
+                    *session = None;
+                    return Err(WireError::new(
+                        ErrorKind::Refused,
+                        format!("more than {MAX_STATE_PER_BLOCK} state values for one block"),
+                    ));
+                }
+                s.entries.extend(entries);
+                Ok(Reply::StateSupplied)
+            }
             Request::RememberAnswered { answered, complete } => {
                 let e = self.read();
                 for (issued_at, hash) in &answered {

@@ -66,6 +66,21 @@ impl WhoArgs {
     }
 }
 
+/// The exec key of the pinned genesis, on a chain with private state ([`pin_exec_key`]).
+static EXEC_KEY: std::sync::OnceLock<Option<paychain_contracts::enclave::KxPublicKey>> =
+    std::sync::OnceLock::new();
+
+/// Remembers the pinned genesis' exec key for every client this run makes ([`rpc_client`]).
+pub(crate) fn pin_exec_key(key: Option<paychain_contracts::enclave::KxPublicKey>) {
+    let _ = EXEC_KEY.set(key);
+}
+
+/// A client for the node at `url` that seals payment calls to the pinned genesis' exec key (on a
+/// chain with private state; the key comes from genesis, never from a node).
+pub(crate) fn rpc_client(url: &str) -> Result<rpc::Client, rpc::Error> {
+    Ok(rpc::Client::new(url)?.with_exec_key(EXEC_KEY.get().copied().flatten()))
+}
+
 /// The key that signs a private read (payments, balances, statements, certificates, ...): the
 /// node answers only what that key is entitled to, sealed to a fresh reply key.
 #[derive(Debug, Args)]

@@ -10,7 +10,6 @@ use paychain_client::contracts::ca::{self as rules, PartyRole, Serial, MAX_CERT_
 use paychain_client::contracts::crypto::{PublicKey, Signature};
 use paychain_client::contracts::enclave::KxPublicKey;
 use paychain_client::contracts::ids::PlatformId;
-use paychain_client::rpc;
 use serde_json::json;
 
 use crate::args::SendArgs;
@@ -256,7 +255,7 @@ pub(crate) async fn run(url: &str, cmd: CaCmd) -> Result<Output, Failure> {
             cert,
             revoke,
         } => {
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let key = send.load_key()?;
             let p = match (&cert, revoke) {
                 (_, true) => {
@@ -341,7 +340,7 @@ pub(crate) async fn run(url: &str, cmd: CaCmd) -> Result<Output, Failure> {
             ))
         }
         CaCmd::Consent { key, cert } => {
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let key = paychain_client::keystore::load(&key)?;
             let der = read_cert(&cert)?;
             let sig = ca::consent(&client, key.secret_key(), &der).await?;
@@ -355,7 +354,7 @@ pub(crate) async fn run(url: &str, cmd: CaCmd) -> Result<Output, Failure> {
             cert,
             party_signature,
         } => {
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let key = send.load_key()?;
             let der = read_cert(&cert)?;
             let sent = ca::register(
@@ -369,7 +368,7 @@ pub(crate) async fn run(url: &str, cmd: CaCmd) -> Result<Output, Failure> {
             output::sent(sent, None)
         }
         CaCmd::Revoke { send, serial } => {
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let key = send.load_key()?;
             let sent = ca::revoke(&client, key.secret_key(), serial, send.wait.wait()).await?;
             output::sent(sent, None)
@@ -379,7 +378,7 @@ pub(crate) async fn run(url: &str, cmd: CaCmd) -> Result<Output, Failure> {
 }
 
 async fn show(url: &str, a: ShowArgs) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     let write_pem = |pem: &str| -> Result<(), Failure> {
         match &a.pem_out {
             Some(path) => write_new(path, pem.as_bytes(), 0o644),

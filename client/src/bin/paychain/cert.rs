@@ -8,7 +8,6 @@ use clap::Subcommand;
 use paychain_client::contracts::certificate::TxCertificate;
 use paychain_client::contracts::crypto::Hash;
 use paychain_client::contracts::genesis::Genesis;
-use paychain_client::rpc;
 use paychain_client::wallet::CertificatesView;
 use serde_json::json;
 
@@ -78,7 +77,7 @@ async fn get(
     out: Option<PathBuf>,
 ) -> Result<Output, Failure> {
     let cert = read
-        .client(&rpc::Client::new(url)?)?
+        .client(&crate::args::rpc_client(url)?)?
         .certificate(&tx)
         .await?;
     let text = serde_json::to_string_pretty(&cert)
@@ -152,7 +151,7 @@ fn verify(file: &Path, genesis: &Path, inclusion_only: bool) -> Result<Output, F
 }
 
 async fn list(url: &str, who: WhoArgs, limit: Option<usize>) -> Result<Output, Failure> {
-    let (key, client) = who.load(&rpc::Client::new(url)?)?;
+    let (key, client) = who.load(&crate::args::rpc_client(url)?)?;
     let v: CertificatesView = client.certificates(&key, limit).await?;
     let mut human = String::new();
     if let Some(m) = &v.merchant_id {

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use paychain_client::contracts::api::{AccountView, BlockView, StatusView, TxView};
 use paychain_client::contracts::crypto::{Hash, PublicKey};
 use paychain_client::contracts::executor::Receipt;
-use paychain_client::{rpc, tx};
+use paychain_client::tx;
 
 use crate::args::{parse_hex, Bytes, WaitArgs};
 use crate::output::{self, format_time_ms, Failure, Output};
@@ -30,12 +30,12 @@ pub(crate) enum TxCmd {
 }
 
 pub(crate) async fn status(url: &str) -> Result<Output, Failure> {
-    let status = rpc::Client::new(url)?.status().await?;
+    let status = crate::args::rpc_client(url)?.status().await?;
     Ok(Output::new(human_status(&status), &status))
 }
 
 pub(crate) async fn tx(url: &str, cmd: TxCmd) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     match cmd {
         TxCmd::Show { hash } => {
             let view = client.tx(&hash).await?;
@@ -49,7 +49,7 @@ pub(crate) async fn tx(url: &str, cmd: TxCmd) -> Result<Output, Failure> {
 }
 
 pub(crate) async fn block(url: &str, height: u64) -> Result<Output, Failure> {
-    let view = rpc::Client::new(url)?
+    let view = crate::args::rpc_client(url)?
         .block(height)
         .await?
         .ok_or_else(|| Failure::chain(format!("no block at height {height}")))?;
@@ -57,7 +57,7 @@ pub(crate) async fn block(url: &str, height: u64) -> Result<Output, Failure> {
 }
 
 pub(crate) async fn account(url: &str, public_key: PublicKey) -> Result<Output, Failure> {
-    let view = rpc::Client::new(url)?.account(&public_key).await?;
+    let view = crate::args::rpc_client(url)?.account(&public_key).await?;
     Ok(Output::new(human_account(&view), &view))
 }
 

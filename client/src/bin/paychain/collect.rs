@@ -108,7 +108,7 @@ pub(crate) struct PayArgs {
 }
 
 pub(crate) async fn run(url: &str, cmd: CollectCmd) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     match cmd {
         CollectCmd::Create(args) => create(&client, *args).await,
         CollectCmd::Pay(args) => pay(&client, args).await,

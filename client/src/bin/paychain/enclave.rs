@@ -9,7 +9,7 @@ use paychain_client::contracts::api::{EnclaveStatusView, MerchantView};
 use paychain_client::contracts::crypto::PublicKey;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::enclave::{self, Pin};
-use paychain_client::{keystore, rpc};
+use paychain_client::keystore;
 use serde_json::json;
 
 use crate::args::SendArgs;
@@ -53,19 +53,19 @@ pub(crate) struct LookupArgs {
 pub(crate) async fn run(url: &str, cmd: EnclaveCmd) -> Result<Output, Failure> {
     match cmd {
         EnclaveCmd::Status => {
-            let view = rpc::Client::new(url)?.enclave().await?;
+            let view = crate::args::rpc_client(url)?.enclave().await?;
             Ok(Output::new(human_enclave(&view), &view))
         }
         EnclaveCmd::Deregister { send, signer } => {
             let key = send.load_key()?;
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let sent =
                 enclave::deregister(&client, key.secret_key(), signer, send.wait.wait()).await?;
             crate::output::sent(sent, None)
         }
         EnclaveCmd::Audit { key } => {
             let key = keystore::load(&key)?;
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let audit = enclave::fetch_own_audit(&client, key.secret_key()).await?;
             let mut human = format!(
                 "platform {} on enclave {}: {} entries, hash chain verified (head {})\n",
@@ -167,7 +167,7 @@ pub(crate) async fn lookup(
     args: LookupArgs,
     genesis: Option<&std::path::Path>,
 ) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     let (Some(key_path), Some(platform)) = (&args.key, &args.platform) else {
         // The public entry: from state proven under the pinned genesis when there is one (the
         // node's word otherwise: nothing is sealed or paid on it).

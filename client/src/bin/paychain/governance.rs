@@ -7,7 +7,7 @@ use paychain_client::contracts::enclave::Measurement;
 use paychain_client::contracts::governance::{Action, Member, ProposalStatus, Role};
 use paychain_client::contracts::ids::PlatformId;
 use paychain_client::contracts::money::{Amount, Currency};
-use paychain_client::{governance, rpc};
+use paychain_client::governance;
 use serde_json::json;
 
 use crate::args::{parse_amount, ReadArgs, SendArgs};
@@ -125,7 +125,7 @@ pub(crate) struct VoteChoice {
 }
 
 pub(crate) async fn run(url: &str, cmd: GovCmd) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     match cmd {
         GovCmd::Propose(args) => {
             let a = &args.action;

@@ -190,7 +190,7 @@ pub(crate) async fn run(url: &str, cmd: GuardianCmd) -> Result<Output, Failure> 
     {
         return terminal_code(device, business, out.as_deref());
     }
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     match cmd {
         GuardianCmd::TerminalCode { .. } => Err(Failure::usage("unreachable")),
         GuardianCmd::Request {

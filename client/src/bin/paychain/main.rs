@@ -188,6 +188,9 @@ fn clap_message(e: &clap::Error) -> String {
 async fn run(cli: Cli) -> Result<Output, output::Failure> {
     let url = cli.rpc.as_str();
     let genesis = cli.genesis.as_deref();
+    // On a chain with private state, payment calls are sealed to the pinned genesis' exec key; a
+    // command that needs the pin itself says so when there is none.
+    args::pin_exec_key(enclave::pin(genesis).ok().and_then(|p| p.exec_public));
     match cli.command {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Status => chain::status(url).await,

@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use paychain_client::contracts::api::{MerchantView, RecordView};
 use paychain_client::contracts::crypto::PublicKey;
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
+use paychain_client::keystore;
 use paychain_client::registry::{self, NewMerchant, RecordPut};
-use paychain_client::{keystore, rpc};
 use serde_json::json;
 
 use crate::args::{parse_hex, Bytes, SendArgs};
@@ -146,14 +146,14 @@ pub(crate) async fn merchant(url: &str, cmd: MerchantCmd) -> Result<Output, Fail
                 }
             };
             let new = NewMerchant::new(args.name, args.city, args.mcc, args.country, merchant_key)?;
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let key = args.send.load_key()?;
             let r =
                 registry::register(&client, key.secret_key(), new, args.send.wait.wait()).await?;
             output::sent(r.sent, Some(&r.merchant_id))
         }
         MerchantCmd::Show { id } => {
-            let view = rpc::Client::new(url)?.merchant(&id).await?;
+            let view = crate::args::rpc_client(url)?.merchant(&id).await?;
             Ok(Output::new(human_merchant(&view), &view))
         }
         MerchantCmd::Accept { send, platform } => consent(url, send, platform, true).await,
@@ -167,7 +167,7 @@ async fn consent(
     platform: PlatformId,
     accept: bool,
 ) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     let key = send.load_key()?;
     let (merchant_id, sent) = registry::consent(
         &client,
@@ -198,7 +198,7 @@ pub(crate) async fn record(
                 (None, None) => return Err(Failure::usage("--info or --payload-hex is required")),
             };
             let pin = crate::enclave::pin(genesis)?;
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let key = send.load_key()?;
             let RecordPut { sealed, sent } = registry::put_record(
                 &client,
@@ -236,7 +236,7 @@ pub(crate) async fn record(
         }
         RecordCmd::Reseal { send, merchant } => {
             let pin = crate::enclave::pin(genesis)?;
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let key = send.load_key()?;
             let mut human = String::new();
             let mut rows = Vec::with_capacity(merchant.len());
@@ -269,11 +269,13 @@ pub(crate) async fn record(
             Ok(Output::new(human, json!({ "records": rows })))
         }
         RecordCmd::Get { merchant, platform } => {
-            let view = rpc::Client::new(url)?.record(&merchant, &platform).await?;
+            let view = crate::args::rpc_client(url)?
+                .record(&merchant, &platform)
+                .await?;
             Ok(Output::new(human_record(&view), &view))
         }
         RecordCmd::Revoke { send, merchant } => {
-            let client = rpc::Client::new(url)?;
+            let client = crate::args::rpc_client(url)?;
             let key = send.load_key()?;
             let sent =
                 registry::revoke_record(&client, key.secret_key(), &merchant, send.wait.wait())

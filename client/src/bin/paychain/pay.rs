@@ -10,7 +10,7 @@ use paychain_client::contracts::crypto::Hash;
 use paychain_client::contracts::ids::MerchantId;
 use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::pay::{self, PayRequest};
-use paychain_client::{rpc, wallet};
+use paychain_client::wallet;
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -81,7 +81,7 @@ pub(crate) struct RefundArgs {
 }
 
 pub(crate) async fn settle(url: &str, args: SettleArgs) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     let amount = match (args.amount, args.currency) {
         (Some(v), Some(c)) => Some(Amount::new(v, c).map_err(Failure::usage)?),
         _ => None,
@@ -113,7 +113,7 @@ pub(crate) async fn settle(url: &str, args: SettleArgs) -> Result<Output, Failur
 }
 
 pub(crate) async fn refund(url: &str, args: RefundArgs) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     let key = args.send.load_key()?;
     let r = wallet::refund(
         &client,
@@ -150,7 +150,7 @@ pub(crate) async fn pay(
     let scan = scanning.elapsed();
     let pin = crate::enclave::pin(genesis)?;
     let key = paychain_client::keystore::load(&args.key)?;
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     let template = args
         .biometric_template
         .as_deref()

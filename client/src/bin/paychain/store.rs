@@ -153,7 +153,7 @@ pub(crate) fn identity(cmd: IdentityCmd) -> Result<Output, Failure> {
 }
 
 pub(crate) async fn run(url: &str, cmd: StoreCmd) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     match cmd {
         StoreCmd::Order(args) => order(&client, *args).await,
         StoreCmd::Confirm(args) => confirm(&client, args).await,

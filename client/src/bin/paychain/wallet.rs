@@ -10,10 +10,10 @@ use paychain_client::contracts::crypto::{Hash, PublicKey};
 use paychain_client::contracts::ids::{MerchantId, PlatformId};
 use paychain_client::contracts::money::Currency;
 use paychain_client::contracts::wallet::{self as wallet_contract, Account, Side};
+use paychain_client::keystore;
 use paychain_client::wallet::{
     self as sdk, BalanceView, CardNumber, HostSalt, Instruction, UserWalletsView,
 };
-use paychain_client::{keystore, rpc};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -238,7 +238,7 @@ impl SaltArg {
 }
 
 pub(crate) async fn run(url: &str, cmd: WalletCmd) -> Result<Output, Failure> {
-    let client = rpc::Client::new(url)?;
+    let client = crate::args::rpc_client(url)?;
     match cmd {
         WalletCmd::VerifyUser {
             send,

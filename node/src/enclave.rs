@@ -590,6 +590,10 @@ pub fn private_read(
             if let Some((evidence, _)) =
                 proven_state_now(shared, keys, after).map_err(|e| anyhow::anyhow!("{e}"))?
             {
+                // Test-only (crate::faults): a lying host names the requester the regulator.
+                if shared.enclave_host.forge_roles {
+                    return Ok(forge_regulator(evidence, &signed.request.requester));
+                }
                 return Ok(evidence);
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -656,6 +660,25 @@ pub fn proven_state_now(
     )))
 }
 
+/// The contracts' form of a commit certificate (what enclaves and clients verify).
+pub fn commit_of(
+    cert: &malachitebft_core_types::CommitCertificate<crate::consensus::PaychainContext>,
+) -> Commit {
+    Commit {
+        height: cert.height.0,
+        round: cert.round.as_i64(),
+        block_hash: Hash(cert.value_id.0),
+        signatures: cert
+            .commit_signatures
+            .iter()
+            .map(|s| CommitSignature {
+                validator: PublicKey(s.address.0),
+                signature: Signature(s.signature.0),
+            })
+            .collect(),
+    }
+}
+
 /// The header and commit of block `height`, read once per height.
 fn certified_block(shared: &Shared, height: u64) -> Result<(Header, Commit), LookupError> {
     let cache = &shared.enclave_host.certified;
@@ -680,24 +703,23 @@ fn certified_block(shared: &Shared, height: u64) -> Result<(Header, Commit), Loo
             bytes::Bytes::from(bytes),
         )
         .map_err(|e| LookupError::Storage(format!("commit certificate of block {height}: {e}")))?;
-    let commit = Commit {
-        height: cert.height.0,
-        round: cert.round.as_i64(),
-        block_hash: Hash(cert.value_id.0),
-        signatures: cert
-            .commit_signatures
-            .iter()
-            .map(|s| CommitSignature {
-                validator: PublicKey(s.address.0),
-                signature: Signature(s.signature.0),
-            })
-            .collect(),
-    };
+    let commit = commit_of(&cert);
     let mut slot = cache.lock().unwrap_or_else(|p| p.into_inner());
     if slot.as_ref().is_none_or(|(h, _, _)| *h < height) {
         *slot = Some((height, header.clone(), commit.clone()));
     }
     Ok((header, commit))
+}
+
+/// Test-only lying host ([`crate::faults`]): claims in a private read's evidence that the requester
+/// is the regulator (who may read every payment), keeping the genuine proof of that entry.
+fn forge_regulator(mut evidence: StateEvidence, requester: &PublicKey) -> StateEvidence {
+    for e in &mut evidence.entries {
+        if e.key == paychain_contracts::governance::REGULATOR_KEY {
+            e.value = Some(paychain_contracts::codec::encode(requester));
+        }
+    }
+    evidence
 }
 
 /// Test-only lying host ([`crate::faults`]): claims in the evidence that the requester is the

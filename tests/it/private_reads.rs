@@ -490,7 +490,9 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Result<Vec<String>> {
 /// merchant acquired by platform B executes inside every validator's enclave: platform C's node
 /// (its home: RocksDB, WAL, logs, keys) holds neither the order reference nor the amount, its RPC
 /// serves the transaction and its receipt sealed, every validator reaches the same app hash, and the
-/// enclaves still enforce the balance (a payment over it is refused).
+/// enclaves still enforce the balance (a payment over it is refused). C's node is a lying host: it
+/// tells its enclave that C's key is the regulator, and is refused. The payer, the merchant, A, B
+/// and the regulator read the payment in full; a stranger and C do not.
 #[test]
 fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<()> {
     const MARKER: &str = "MARK-SEALED-4417";
@@ -498,6 +500,13 @@ fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<
         4,
         paychain_tests::Options {
             private_state: true,
+            env: [
+                ("PAYCHAIN_TEST_FAULTS", "enable"),
+                ("PAYCHAIN_TEST_BYZANTINE", "forge-role"),
+            ]
+            .iter()
+            .map(|(k, v)| (2, k.to_string(), v.to_string()))
+            .collect(),
             ..Default::default()
         },
     )?;
@@ -562,11 +571,24 @@ fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<
         ensure!(hits.is_empty(), "C's node home holds the {what}: {hits:?}");
     }
 
-    // Those entitled read it in full, answered by the enclave of C's own node (which proves the
-    // state to its enclave and passes on an answer sealed to the reader); the rest are refused.
+    // C's operator asks its own node, which tells its enclave that C's key is the regulator (the
+    // genuine proof of that entry, a forged value): the enclave checks the proof and refuses.
     let payment_id: Hash = hash.parse().context("payment id")?;
     let q = || Query::Payment { payment_id };
     let key = |path: &str| load_key(Path::new(path));
+    let e = rpc.read_err(&key(&x.pc)?, q())?;
+    ensure!(
+        !e.message.contains(MARKER) && !e.message.contains("12.34"),
+        "C's lying node got an answer: {e:?}"
+    );
+    // Refused for the forged evidence (an honest node would say "not entitled": below).
+    ensure!(
+        e.code != i64::from(ErrorCode::ReadNotEntitled.code()),
+        "the forged evidence was not used: {e:?}"
+    );
+    // Those entitled read it in full, answered by another node's enclave (the node proves the
+    // state to its enclave and passes on an answer sealed to the reader); the rest are refused.
+    let rpc = net.rpc(3);
     for (who, path) in [
         ("payer", x.user_key.as_str()),
         ("merchant", x.mkey_path.as_str()),
@@ -592,7 +614,7 @@ fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<
     }
     // Through the CLI: the payer's statement shows the payment; C may not read it.
     let st = net.cli_json(
-        2,
+        3,
         &[
             "wallet",
             "statement",
@@ -608,7 +630,7 @@ fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<
     );
     let e = refused(
         &net,
-        2,
+        3,
         &["wallet", "statement", "--wallet", &x.wallet, "--key", &x.pc],
     )?;
     ensure!(e.contains("may not read") && !e.contains(MARKER), "{e}");

@@ -692,10 +692,16 @@ impl Enclave {
     /// Executes `block` of a chain with private state over the values `reader` supplies (the
     /// enclave's half: [`crate::executor::run_private`]): the physical writes and the receipts. The
     /// state key never leaves the enclave.
+    ///
+    /// Only a decided block: `commit` must hold precommits of more than 2/3 of the trusted
+    /// validators for it, and its transactions must be the ones its header commits to. A host
+    /// that made up a block (unsigned payments from someone else's wallet, say) to learn from the
+    /// receipt codes whether they would go through gets nothing.
     pub fn execute_private(
         &self,
         reader: &impl crate::chain::state::StateReader,
         block: &crate::chain::block::Block,
+        commit: &crate::commit::Commit,
     ) -> Result<
         (
             crate::chain::state::Puts,
@@ -703,6 +709,26 @@ impl Enclave {
         ),
         EnclaveError,
     > {
+        if block.header.chain_id != self.config.chain_id {
+            return Err(EnclaveError::Execution("a block of another chain".into()));
+        }
+        if crate::chain::block::tx_root(&block.txs) != block.header.tx_root {
+            return Err(EnclaveError::Execution(
+                "the transactions are not the ones the header commits to".into(),
+            ));
+        }
+        if commit.height != block.header.height {
+            return Err(EnclaveError::Execution(
+                "the commit is for another height".into(),
+            ));
+        }
+        commit
+            .verify(
+                &self.config.chain_id,
+                &block.hash(),
+                &self.config.validators,
+            )
+            .map_err(|e| EnclaveError::Execution(format!("the block is not decided: {e}")))?;
         let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
         let vault = private::Vault::from_ring(ring, &self.config.chain_id)
             .map_err(|_| EnclaveError::NotProvisioned)?;

@@ -45,7 +45,8 @@ const VALIDATORS_KEY: &[u8] = b"gov/validators";
 const PARAMS_KEY: &[u8] = b"gov/params";
 const NEXT_PROPOSAL_KEY: &[u8] = b"gov/next_proposal";
 const PROPOSAL_PREFIX: &[u8] = b"gov/proposal/";
-const REGULATOR_KEY: &[u8] = b"gov/regulator";
+/// Where the regulator's key is (public state).
+pub const REGULATOR_KEY: &[u8] = b"gov/regulator";
 
 /// Default lifetime of a proposal, in blocks.
 pub const DEFAULT_PROPOSAL_TTL_BLOCKS: u64 = 10_000;

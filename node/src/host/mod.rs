@@ -714,7 +714,11 @@ impl Host {
     /// Executes `block` over the committed state: here, or on a chain with private state inside
     /// this node's enclave, which alone holds the state key (the node supplies the values it asks
     /// for and computes the hashes over the sealed writes it returns).
-    fn execute(&self, block: &Block) -> anyhow::Result<executor::BlockOutcome> {
+    fn execute(
+        &self,
+        block: &Block,
+        cert: &CommitCertificate<PaychainContext>,
+    ) -> anyhow::Result<executor::BlockOutcome> {
         let storage = &self.shared.storage;
         if executor::private_exec_public(storage)?.is_none() {
             return Ok(executor::execute_block(storage, block)?);
@@ -724,7 +728,8 @@ impl Host {
                 "this chain keeps private state and this node has no enclave to execute it"
             )
         })?;
-        let (puts, receipts) = enclave.execute(block, |key| {
+        let commit = crate::enclave::commit_of(cert);
+        let (puts, receipts) = enclave.execute(block, &commit, |key| {
             Ok(paychain_contracts::state::StateReader::get(storage, key)?)
         })?;
         Ok(executor::finish_private(storage, puts, receipts)?)
@@ -753,7 +758,7 @@ impl Host {
                     )
                 })?;
         let outcome = self
-            .execute(&block)
+            .execute(&block, cert)
             .map_err(|e| anyhow::anyhow!("executing block {height}: {e:#}"))?;
         let cert_bytes = Codec::<CommitCertificate<PaychainContext>>::encode(&BorshCodec, cert)?;
         // The bytes the block was decoded from: the codec gives one value exactly one encoding.

@@ -29,6 +29,7 @@ use super::proto::{
     MAX_FRAME_BYTES, MAX_REMEMBERED_PER_FRAME, MAX_STATE_PER_FRAME,
 };
 use paychain_contracts::block::Block;
+use paychain_contracts::commit::Commit;
 use paychain_contracts::executor::Receipt;
 use paychain_contracts::state::Puts;
 
@@ -293,11 +294,13 @@ impl EnclaveClient {
     pub fn execute(
         &self,
         block: &Block,
+        commit: &Commit,
         get: impl Fn(&[u8]) -> anyhow::Result<Option<Vec<u8>>>,
     ) -> Result<(Puts, Vec<Receipt>), CallError> {
         let block_hash = block.hash();
         let request = Request::Execute {
             block: block.clone(),
+            commit: commit.clone(),
         };
         for _ in 0..MAX_EXECUTION_ROUNDS {
             match self.call(&request)? {

@@ -20,6 +20,7 @@ use std::io::{self, Read, Write};
 use borsh::{BorshDeserialize, BorshSerialize};
 use paychain_contracts::block::Block;
 use paychain_contracts::codec;
+use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
 use paychain_contracts::enclave::{
     KxPublicKey, LookupRequest, Measurement, SignedAnswer, SignedEpochStart, SignedLookup,
@@ -106,7 +107,7 @@ pub enum Request {
     /// Execute `block` of a chain with private state over the state values supplied so far for it
     /// ([`Request::SupplyState`]): [`Reply::NeedState`] names the values still missing,
     /// [`Reply::Executed`] gives the physical writes and the receipts.
-    Execute { block: Block },
+    Execute { block: Block, commit: Commit },
     /// A signed read of private state, answered inside the enclave from the state `evidence`
     /// proves: [`Reply::NeedState`] names the values still to prove, [`Reply::ReadAnswer`] is the
     /// answer sealed to the requester, [`Reply::ReadRefused`] an RPC error for the requester.

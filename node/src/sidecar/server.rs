@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
 use paychain_contracts::block::Block;
+use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::Hash;
 use paychain_contracts::enclave::{
     Enclave, EnclaveConfig, EnclaveError, QueryError, SealedBlob, ENCLAVE_SECURITY_VERSION,
@@ -233,7 +234,7 @@ impl Sidecar {
     }
 
     /// Executes `block` over the values supplied for it, or names the values still missing.
-    fn execute(&self, block: &Block) -> Response {
+    fn execute(&self, block: &Block, commit: &Commit) -> Response {
         let block_hash = block.hash();
         let mut session = self.exec.lock().unwrap_or_else(|p| p.into_inner());
         let empty = BTreeMap::new();
@@ -245,7 +246,7 @@ impl Sidecar {
             entries,
             missing: RefCell::new(BTreeSet::new()),
         };
-        let outcome = self.read().execute_private(&supplied, block);
+        let outcome = self.read().execute_private(&supplied, block, commit);
         let missing = supplied.missing.into_inner();
         if !missing.is_empty() {
             return Ok(Reply::NeedState(
@@ -446,7 +447,7 @@ impl Sidecar {
                         .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
                 })
                 .map(|()| Reply::Prechecked),
-            Request::Execute { block } => self.execute(&block),
+            Request::Execute { block, commit } => self.execute(&block, &commit),
             Request::Read { read, evidence } => self.private_read(&read, &evidence),
             Request::SupplyState {
                 block_hash,

@@ -265,3 +265,150 @@ fn mutated_and_random_frames_never_panic() {
     }
     assert!(decoded > 0, "no mutation decoded: the sample is too harsh");
 }
+
+/// A host that makes up a block (a payment from someone else's wallet, to learn from the public
+/// receipt code whether it would go through), or changes a decided block's transactions, or
+/// proves a read with state no validator certified, is refused by its own enclave.
+#[test]
+fn an_enclave_executes_only_decided_blocks_and_reads_only_certified_state() {
+    use paychain_contracts::block::{tx_root, Block, Header};
+    use paychain_contracts::commit::{Commit, CommitSignature};
+    use paychain_contracts::crypto::{SecretKey, Signature};
+    use paychain_contracts::enclave::{
+        bootstrap, wrap_secret, BoxRandomness, Enclave, EnclaveConfig, KxSecret,
+    };
+    use paychain_contracts::genesis::GenesisValidator;
+    use paychain_contracts::grants::StateEvidence;
+    use paychain_contracts::ids::ChainId;
+    use paychain_contracts::reads::{Query, ReadRequest};
+    use paychain_contracts::tx::{Call, SignedTx, Transaction};
+
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainId::new("sidecar-test");
+    let validator = SecretKey::from_seed([250; 32]);
+    let build = EnclaveConfig::new(chain.clone()).with_validators(vec![GenesisValidator {
+        name: "v".into(),
+        public_key: validator.public_key(),
+        power: 1,
+    }]);
+    let mut enclave = Enclave::new(&[1; 32], build, None).unwrap();
+    let (secret, public) = bootstrap([5; 32]);
+    let wrapped = wrap_secret(
+        &secret,
+        &enclave.quote(),
+        &BoxRandomness::new([6; 32], [7; 12]),
+    )
+    .unwrap();
+    enclave.provision(&wrapped, &public).unwrap();
+    let sidecar = super::server::Sidecar::new(
+        enclave,
+        chain.clone(),
+        dir.path().join("sealed.bin"),
+        super::device::Device::at(dir.path().join("device")),
+        super::server::Pins {
+            attestation_root: SecretKey::from_seed([9; 32]).public_key(),
+            allow_debug: false,
+            min_security_version: 1,
+        },
+    );
+    let victim = SecretKey::from_seed([30; 32]);
+    let made_up = SignedTx::sign(
+        Transaction {
+            chain_id: chain.clone(),
+            sender: victim.public_key(),
+            nonce: 0,
+            call: Call::Wallet(paychain_contracts::wallet::Call::Settle {
+                merchant_id: paychain_contracts::ids::MerchantId::derive(&victim.public_key()),
+                amount: None,
+            }),
+        },
+        &SecretKey::from_seed([31; 32]), // not the sender's key: the host has no other
+    );
+    let header = Header {
+        chain_id: chain.clone(),
+        height: 7,
+        time_ms: 1,
+        proposer: validator.public_key(),
+        prev_block_hash: Hash([1; 32]),
+        prev_app_hash: Hash([2; 32]),
+        prev_result_root: Hash([3; 32]),
+        tx_root: tx_root(std::slice::from_ref(&made_up)),
+    };
+    let block = Block {
+        header: header.clone(),
+        txs: vec![made_up],
+    };
+    let stranger = SecretKey::from_seed([32; 32]);
+    let commits = [
+        Vec::new(),
+        vec![CommitSignature {
+            validator: stranger.public_key(),
+            signature: Signature([0; 64]),
+        }],
+        vec![CommitSignature {
+            validator: validator.public_key(),
+            signature: Signature([0; 64]),
+        }],
+    ];
+    for signatures in commits {
+        let e = sidecar
+            .handle(Request::Execute {
+                block: block.clone(),
+                commit: Commit {
+                    height: 7,
+                    round: 0,
+                    block_hash: block.hash(),
+                    signatures,
+                },
+            })
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(e.message.contains("not decided"), "{}", e.message);
+    }
+    // The transactions swapped under a header.
+    let mut swapped = block.clone();
+    swapped.txs.clear();
+    let e = sidecar
+        .handle(Request::Execute {
+            block: swapped,
+            commit: Commit {
+                height: 7,
+                round: 0,
+                block_hash: block.hash(),
+                signatures: Vec::new(),
+            },
+        })
+        .unwrap_err();
+    assert!(e.message.contains("header commits to"), "{}", e.message);
+
+    // A read proven under a header no validator signed.
+    let reader = SecretKey::from_seed([33; 32]);
+    let read = ReadRequest {
+        chain_id: chain.clone(),
+        requester: reader.public_key(),
+        query: Query::Balance {
+            account: paychain_contracts::wallet::Account::Wallet { id: Hash([8; 32]) },
+        },
+        reply_kx_public: KxSecret::from_seed([34; 32]).public_key(),
+        nonce: [9; 16],
+        valid_until_height: 10,
+    }
+    .sign(&reader);
+    let e = sidecar
+        .handle(Request::Read {
+            read,
+            evidence: StateEvidence {
+                commit: Commit {
+                    height: 7,
+                    round: 0,
+                    block_hash: header.hash(),
+                    signatures: Vec::new(),
+                },
+                header,
+                entries: Vec::new(),
+            },
+        })
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Refused);
+    assert!(e.message.contains("read evidence refused"), "{}", e.message);
+}

@@ -22,6 +22,9 @@
 #                 every 5 s with what RocksDB holds of it (memtables, block cache, table readers, from
 #                 /metrics); reports the mean RSS of the last quarter over the first, and the same for RSS
 #                 less RocksDB (the node's own memory, apart from caches bounded by configuration)
+#   --private-state  networks keep payment state private (paychain-node testnet --private-state): every
+#                 block is executed inside each validator's enclave, payments are sealed by the load; compare
+#                 with a run without it for the cost of private execution
 #   --only LIST   only these scenarios (comma-separated; the baseline always runs): throughput (2), state (3),
 #                 lookups (4), till (5). Without throughput, till measures the 4-validator capacity itself
 #                 (a ramp of its own, recorded as till_ramp) unless TILL_HALF_RATE gives the half-load rate
@@ -45,6 +48,7 @@ STATE_MAX=""
 LOOKUP_CONC=4
 SOAK_MIN=""
 PIPELINE=0
+PRIVATE_STATE=()
 SAT4=""
 SAT4_FROM=""
 ONLY="throughput,state,lookups,till"
@@ -53,6 +57,7 @@ while (($#)); do
     --quick) QUICK=1 ;;
     --dev) DEV=1 ;;
     --pipeline) PIPELINE=1 ;;
+    --private-state) PRIVATE_STATE=(--private-state) ;;
     --out) OUT="$2"; shift ;;
     --state-max) STATE_MAX="$2"; shift ;;
     --soak) SOAK_MIN="$2"; shift ;;
@@ -207,7 +212,7 @@ try_start_net() {
   [[ -z "${BENCH_KEEP_DIR:-}" && -n "$NET_DIR" ]] && rm -rf "$NET_DIR"
   base="$(free_base "$n")"
   NET_DIR="$WORK/net$n-$RANDOM"
-  "$NODE" testnet --validators "$n" --platforms "$platforms" --out "$NET_DIR" --base-port "$base" >/dev/null
+  "$NODE" testnet --validators "$n" --platforms "$platforms" --out "$NET_DIR" --base-port "$base" "${PRIVATE_STATE[@]}" >/dev/null
   # The clients (paychain, paychain-load) pin this network's genesis, as every installation does.
   export PAYCHAIN_GENESIS="$NET_DIR/genesis.json"
   # The load comes from one address (127.0.0.1), far above one client's share ([rpc] defaults: 32
@@ -615,6 +620,9 @@ else
   LOAD_NOTE="throughput scenarios (ramp, half load): open-loop wallet payments (1.00 CNY each, unique order refs) signed by many users, wallets verified/opened/card-bound/topped up by a qualified host before the timed window (failed_receipts should be 0)"
 fi
 LOAD_NOTE+="; soak and growing-state ramps: the pipeline load (refused registry calls); the generator shares the 2 cores with the nodes"
+if ((${#PRIVATE_STATE[@]})); then
+  LOAD_NOTE+="; PRIVATE STATE: every block executed inside each validator's enclave sidecar, wallet calls sealed by the load"
+fi
 META="$(jq -n -c --arg load_note "$LOAD_NOTE" --arg started "$STARTED" --arg profile "$PROFILE" --arg note "$PROFILE_NOTE" --argjson quick "$QUICK" \
   --arg host "$(uname -srm)" --arg cpus "$(nproc)" --arg load_end "$(loadavg)" \
   --arg commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')" \

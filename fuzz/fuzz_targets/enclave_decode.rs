@@ -1,6 +1,7 @@
 //! Every enclave decoder of outside bytes on arbitrary input, chosen by the first byte: sealed
-//! records, signed quotes, signed lookups, signed answers, wrapped secrets and sealed blobs. None may
-//! panic, each refuses input over its limit, and whatever one accepts re-encodes to exactly the
+//! records, signed quotes, signed lookups, signed answers, wrapped secrets, sealed blobs, and the
+//! private-state openings (a stored value the host supplies, a sealed call, a sealed receipt). None
+//! may panic, each refuses input over its limit, and whatever one accepts re-encodes to exactly the
 //! input and decodes again to the same value.
 //!
 //! Run with `cargo +nightly fuzz run enclave_decode` from `fuzz/`.
@@ -8,7 +9,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use paychain_contracts::codec;
+use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::enclave::private::{SealedCall, Vault, MAX_SEALED_CALL_BYTES};
 use paychain_contracts::enclave::provision::MAX_WRAPPED_SECRET_BYTES;
+use paychain_contracts::ids::ChainId;
 use paychain_contracts::enclave::query::{MAX_SIGNED_ANSWER_BYTES, MAX_SIGNED_LOOKUP_BYTES};
 use paychain_contracts::enclave::quote::MAX_SIGNED_QUOTE_BYTES;
 use paychain_contracts::enclave::records::MAX_SEALED_RECORD_BYTES;
@@ -33,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    match selector % 6 {
+    match selector % 7 {
         0 => {
             check!(SealedRecord, rest, MAX_SEALED_RECORD_BYTES);
             if let Ok(r) = SealedRecord::from_bytes(rest) {
@@ -54,6 +59,19 @@ fuzz_target!(|data: &[u8]| {
             check!(WrappedSecret, rest, MAX_WRAPPED_SECRET_BYTES);
             if let Ok(w) = WrappedSecret::from_bytes(rest) {
                 let _ = w.hash();
+            }
+        }
+        6 => {
+            // What the host hands an enclave of a chain with private state: nothing it makes up opens.
+            let vault = Vault::from_secret(&[1; 32], &ChainId::new("fuzz")).expect("a vault");
+            let (key, value) = rest.split_at(rest.len().min(36));
+            assert!(vault.open_value(key, value).is_err());
+            assert!(vault
+                .open_receipt_details(&Hash::digest(key), value)
+                .is_err());
+            if let Ok(sealed) = codec::decode::<SealedCall>(rest, MAX_SEALED_CALL_BYTES) {
+                let sender = PublicKey([7; 32]);
+                let _ = vault.open_call(&ChainId::new("fuzz"), &sender, 0, &sealed);
             }
         }
         _ => check!(

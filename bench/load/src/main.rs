@@ -53,7 +53,25 @@ use paychain_client::contracts::tx::{Call, SignedTx};
 use paychain_client::contracts::wallet;
 use paychain_client::keystore;
 use paychain_client::rpc::Client;
-use paychain_client::tx::sign;
+
+/// The exec key of a chain with private state (from `--genesis`): wallet calls are sealed to it.
+static EXEC_KEY: std::sync::OnceLock<Option<paychain_client::contracts::enclave::KxPublicKey>> =
+    std::sync::OnceLock::new();
+
+/// Signs `call` (sealed to the chain's exec key first, on a chain with private state: the load
+/// then pays for the sealing, as a real client does).
+fn sign(chain_id: &ChainId, key: &SecretKey, nonce: u64, call: Call) -> SignedTx {
+    let exec = EXEC_KEY.get().copied().flatten();
+    let call = paychain_client::tx::seal_if_private(
+        exec.as_ref(),
+        chain_id,
+        &key.public_key(),
+        nonce,
+        call,
+    )
+    .expect("sealing a wallet call to a well-formed exec key");
+    paychain_client::tx::sign(chain_id, key, nonce, call)
+}
 use paychain_client::wallet::{card_binding_request, confirm_card_call, instruct_top_up};
 
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
@@ -786,6 +804,11 @@ async fn submit_many(client: &HttpClient, ledger: &Ledger, txs: Vec<(Hash, Vec<u
 #[tokio::main]
 async fn main() -> anyhow_like::Result {
     let args = Args::parse();
+    let exec = match &args.genesis {
+        Some(path) => paychain_client::enclave::Pin::load(std::path::Path::new(path))?.exec_public,
+        None => None,
+    };
+    let _ = EXEC_KEY.set(exec);
     let urls: Vec<String> = args.rpc.split(',').map(|s| s.trim().to_string()).collect();
     let clients: Vec<Client> = urls
         .iter()

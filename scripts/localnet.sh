@@ -9,7 +9,8 @@
 #
 # Environment: LOCALNET_DIR (default <repo>/localnet), BASE_PORT (default 26657; node i serves RPC on
 # BASE_PORT+10*i, consensus p2p on +1, tx gossip on +2), UP_TIMEOUT (default 90 s), STOP_TIMEOUT (default 10 s),
-# RUST_LOG (passed to the nodes). Node i keeps its state, node.pid and node.log in $LOCALNET_DIR/node<i>/.
+# RUST_LOG (passed to the nodes), LOCALNET_PRIVATE_STATE (default 1: payment state private, executed and read only
+# inside the enclaves; 0: a chain in the clear). Node i keeps its state, node.pid and node.log in $LOCALNET_DIR/node<i>/.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -159,7 +160,9 @@ cmd_up() {
     rm -rf "$LOCALNET_DIR"
   fi
   say "generating a $N-validator testnet in $LOCALNET_DIR (base port $BASE_PORT)"
-  "$NODE_BIN" testnet --validators "$N" --out "$LOCALNET_DIR" --base-port "$BASE_PORT" >/dev/null
+  local private=()
+  [[ "${LOCALNET_PRIVATE_STATE:-1}" == 1 ]] && private=(--private-state)
+  "$NODE_BIN" testnet --validators "$N" --out "$LOCALNET_DIR" --base-port "$BASE_PORT" "${private[@]}" >/dev/null
   printf 'N=%s\nBASE_PORT=%s\n' "$N" "$BASE_PORT" >"$STATE_FILE"
 
   say "starting $N nodes"

@@ -95,14 +95,16 @@ pub(crate) async fn settle(url: &str, args: SettleArgs) -> Result<Output, Failur
         args.send.wait.wait(),
     )
     .await?;
-    let settled = sent
-        .event_attr("settled", "amount")
-        .unwrap_or_default()
-        .to_owned();
-    let currency = sent
-        .event_attr("settled", "currency")
-        .unwrap_or_default()
-        .to_owned();
+    // On a chain with private state the receipt's events are sealed: say what was asked.
+    let (settled, currency) = match (
+        sent.event_attr("settled", "amount"),
+        sent.event_attr("settled", "currency"),
+        &amount,
+    ) {
+        (Some(a), Some(c), _) => (a.to_owned(), c.to_owned()),
+        (_, _, Some(asked)) => (asked.value.to_string(), asked.currency.to_string()),
+        _ => ("the whole balance".to_owned(), String::new()),
+    };
     Ok(output::sent(sent, None)?.extend(
         json!({ "merchant_id": args.merchant }),
         &format!(
@@ -124,11 +126,18 @@ pub(crate) async fn refund(url: &str, args: RefundArgs) -> Result<Output, Failur
     )
     .await?;
     let amount = r.amount;
-    let total = r
-        .sent
-        .event_attr("refunded", "refunded_total")
-        .unwrap_or_default()
-        .to_owned();
+    let total = match r.sent.event_attr("refunded", "refunded_total") {
+        Some(t) => t.to_owned(),
+        // On a chain with private state the receipt's events are sealed: the acquirer reads the
+        // payment (a signed read, answered by an enclave).
+        None => client
+            .clone()
+            .with_reader(key.secret_key())
+            .payment(&args.payment)
+            .await
+            .map(|p| p.payment.refunded.to_string())
+            .unwrap_or_default(),
+    };
     Ok(output::sent(r.sent, None)?.extend(
         json!({ "payment_id": args.payment, "amount": amount, "refunded_total": total }),
         &format!(

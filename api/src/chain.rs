@@ -176,7 +176,7 @@ pub const AREA: Area = Area {
         MethodDoc {
             name: method::CERTIFICATE,
             params: &[SIGNED_READ],
-            result: "SealedReply of TxCertificate",
+            result: "SealedReply of TxCertificate (on a chain with private state with `disclosure`: {call_key, call, receipt {error, events}}, the sealed call opened for the reader)",
             errors: &[E::InvalidParams, E::NotCommitted, E::NotYetCertifiable, E::ReadNotSigned, E::ReadBadSignature, E::ReadExpired, E::ReadNotEntitled, E::ReadMismatch, E::Internal],
             summary: "Signed read, query `certificate {tx_hash}`. Tx, receipt, both headers, Merkle proofs and both commits, verifiable offline; \
                       available once the next block is committed.",

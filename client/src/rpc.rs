@@ -20,7 +20,7 @@ use paychain_api::{
     EventFilter, EventNotification, LookupView, MerchantView, RecordView, StatusView, SubmitItem,
     SubmitView, SubscriptionApiClient, TxView,
 };
-use paychain_contracts::certificate::TxCertificate;
+use paychain_contracts::certificate::{CertificateView, TxCertificate};
 use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
 use paychain_contracts::enclave::{KxPublicKey, KxSecret, SignedLookup};
@@ -324,6 +324,12 @@ impl Client {
     /// block committed too).
     /// (A signed read: by the tx's sender, the parties of the payment it made, or the regulator.)
     pub async fn certificate(&self, hash: &Hash) -> Result<TxCertificate, Error> {
+        Ok(self.certificate_view(hash).await?.certificate)
+    }
+
+    /// [`Client::certificate`] as answered: on a chain with private state, with the disclosure of
+    /// the sealed call to the reader (check it with `CertificateView::check_disclosure`).
+    pub async fn certificate_view(&self, hash: &Hash) -> Result<CertificateView, Error> {
         let q = Query::Certificate { tx_hash: *hash };
         crate::rpc::signed_read!(self, method::CERTIFICATE, q, certificate)
     }

@@ -578,6 +578,7 @@ fn evidence(
 pub fn private_read(
     shared: &Shared,
     signed: &paychain_contracts::reads::SignedRead,
+    certificate: Option<&paychain_contracts::certificate::TxCertificate>,
 ) -> jsonrpsee::core::RpcResult<paychain_contracts::reads::SealedReply> {
     let Some(enclave) = shared.enclave.as_ref() else {
         return Err(paychain_api::ErrorCode::NoEnclave
@@ -604,7 +605,7 @@ pub fn private_read(
             let _ = shared.storage.wait_previous_state(after, left);
         }
     };
-    match enclave.read(signed, prove) {
+    match enclave.read(signed, certificate, prove) {
         Ok(Ok(sealed)) => Ok(sealed),
         Ok(Err((code, message))) => Err(jsonrpsee::types::ErrorObjectOwned::owned(
             code, message, None::<()>,

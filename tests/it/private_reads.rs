@@ -634,5 +634,37 @@ fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<
         &["wallet", "statement", "--wallet", &x.wallet, "--key", &x.pc],
     )?;
     ensure!(e.contains("may not read") && !e.contains(MARKER), "{e}");
+
+    // The merchant's certificate comes with the disclosure of the sealed payment; anyone given the
+    // file checks offline, against genesis, that the disclosed payment is the one the chain
+    // committed. A disclosure with another amount is refused; C gets no certificate.
+    let file = work.path().join("merchant-cert.json");
+    let file_s = p(&file)?;
+    net.cli_json(
+        3,
+        &["cert", "get", &hash, "--key", &x.mkey_path, "-o", file_s],
+    )?;
+    let genesis = net.genesis_path();
+    let genesis_s = p(&genesis)?;
+    let v = net.cli_json(3, &["cert", "verify", file_s, "--genesis", genesis_s])?;
+    ensure!(
+        v["valid"] == true && v["disclosed_call"].to_string().contains(MARKER),
+        "{v}"
+    );
+    let text = std::fs::read_to_string(&file)?;
+    ensure!(
+        text.contains("\"12.34\""),
+        "the disclosure shows no amount: {text}"
+    );
+    let forged = work.path().join("forged.json");
+    std::fs::write(&forged, text.replace("12.34", "1.23"))?;
+    let e = refused(
+        &net,
+        3,
+        &["cert", "verify", p(&forged)?, "--genesis", genesis_s],
+    )?;
+    ensure!(e.contains("disclosure does not match"), "{e}");
+    let e = refused(&net, 3, &["cert", "get", &hash, "--key", &x.pc])?;
+    ensure!(e.contains("may not read") && !e.contains(MARKER), "{e}");
     Ok(())
 }

@@ -330,3 +330,71 @@ mod tests {
         );
     }
 }
+
+/// What an enclave discloses, with a certificate, to a party entitled to the transaction on a chain
+/// with private state: the call in the clear, the key of its sealed call (it opens that one call and
+/// nothing else), and the receipt's message and events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct Disclosure {
+    /// The key of the sealed call ([`crate::enclave::private::open_disclosed_call`]); absent when the
+    /// call was not sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_key: Option<crate::primitives::crypto::Hash>,
+    /// The call.
+    pub call: crate::chain::tx::Call,
+    /// The receipt's message and events.
+    pub receipt: crate::enclave::private::ReceiptDetails,
+}
+
+/// A certificate as `paychain_certificate` answers it: on a chain with private state, with the
+/// [`Disclosure`] of its sealed call to the requester.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateView {
+    /// The certificate.
+    #[serde(flatten)]
+    pub certificate: TxCertificate,
+    /// The disclosure, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<Disclosure>,
+}
+
+/// Why a disclosure does not match its certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DisclosureError {
+    #[error("the disclosed key does not open the certificate's sealed call: {0}")]
+    DoesNotOpen(String),
+    #[error("the disclosed call is not the call the certificate's transaction carries")]
+    OtherCall,
+    #[error("the certificate's call is not sealed and the disclosure names another call")]
+    NotSealed,
+}
+
+impl CertificateView {
+    /// Checks that the disclosure is what the certificate's transaction committed: its key opens the
+    /// sealed call (the one key the sender committed to) to exactly the disclosed call. Returns that
+    /// call. Verify the certificate itself ([`TxCertificate::verify`]) too.
+    pub fn check_disclosure(&self) -> Result<Option<&crate::chain::tx::Call>, DisclosureError> {
+        let Some(d) = &self.disclosure else {
+            return Ok(None);
+        };
+        let tx = &self.certificate.tx.tx;
+        match (&tx.call, &d.call_key) {
+            (crate::chain::tx::Call::Sealed(sealed), Some(key)) => {
+                let opened = crate::enclave::private::open_disclosed_call(
+                    &tx.chain_id,
+                    &tx.sender,
+                    tx.nonce,
+                    sealed,
+                    &key.0,
+                )
+                .map_err(|e| DisclosureError::DoesNotOpen(e.to_string()))?;
+                if opened != d.call {
+                    return Err(DisclosureError::OtherCall);
+                }
+            }
+            (call, None) if *call == d.call => {}
+            _ => return Err(DisclosureError::NotSealed),
+        }
+        Ok(Some(&d.call))
+    }
+}

@@ -286,6 +286,23 @@ pub(crate) fn box_seal(
     })
 }
 
+/// The AES-256-GCM key [`box_seal`] derives for (`rand`, `recipient`, `aad`): the sender's side of
+/// [`box_open_key`] (a sealed call's sender commits to it; a party it is disclosed to opens that
+/// one box with it and nothing else).
+pub(crate) fn box_seal_key(
+    domain: &[u8],
+    recipient: &KxPublicKey,
+    rand: &BoxRandomness,
+    aad: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, BoxError> {
+    let ephemeral = KxSecret::from_seed(rand.ephemeral_secret);
+    let ephemeral_public = ephemeral.public_key();
+    let shared = ephemeral
+        .inner()
+        .diffie_hellman(&DalekPublic::from(recipient.0));
+    box_key(domain, &shared, &ephemeral_public, recipient, aad)
+}
+
 /// Opens a box sealed by [`box_seal`] to `recipient`'s public key.
 pub(crate) fn box_open(
     domain: &[u8],

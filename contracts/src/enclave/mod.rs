@@ -765,6 +765,78 @@ impl Enclave {
         Ok((out, supplied.into_missing()))
     }
 
+    /// The [`crate::certificate::Disclosure`] of `certificate`'s transaction to `requester`, if the
+    /// state `evidence` proves entitles it (`reads::may_read_tx`, decided on the opened call): the
+    /// opened call, the key of its sealed call, the receipt's opened details. `Ok((None, _))`: not
+    /// entitled. As [`Enclave::read_private`], the answer counts only when no key is missing.
+    #[allow(clippy::type_complexity)]
+    pub fn disclose(
+        &self,
+        evidence: &crate::grants::StateEvidence,
+        requester: &PublicKey,
+        certificate: &crate::certificate::TxCertificate,
+    ) -> Result<
+        (
+            Option<crate::certificate::Disclosure>,
+            std::collections::BTreeSet<Vec<u8>>,
+        ),
+        EnclaveError,
+    > {
+        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
+        let vault = private::Vault::from_ring(ring, &self.config.chain_id)
+            .map_err(|_| EnclaveError::NotProvisioned)?;
+        let tx = &certificate.tx.tx;
+        let tx_hash = certificate.tx.hash();
+        let (call, call_key) = match &tx.call {
+            crate::chain::tx::Call::Sealed(sealed) => {
+                let refused = |e: private::PrivateError| {
+                    EnclaveError::Execution(format!("the certificate's call: {e}"))
+                };
+                let call = vault
+                    .open_call(&tx.chain_id, &tx.sender, tx.nonce, sealed)
+                    .map_err(refused)?;
+                let key = vault
+                    .call_key(&tx.chain_id, &tx.sender, tx.nonce, sealed)
+                    .map_err(refused)?;
+                (call, Some(Hash(*key)))
+            }
+            call => (call.clone(), None),
+        };
+        let mut opened = tx.clone();
+        opened.call = call.clone();
+        let (grant, missing) = self.read_private(evidence, |state, _| {
+            crate::reads::may_read_tx(state, requester, &tx_hash, &opened)
+        })?;
+        let grant = grant.map_err(|e| EnclaveError::Execution(e.to_string()))?;
+        if !missing.is_empty() || grant.is_none() {
+            return Ok((None, missing));
+        }
+        let r = &certificate.receipt;
+        let sealed_details = r
+            .events
+            .iter()
+            .find(|e| e.kind == crate::executor::SEALED_EVENT)
+            .and_then(|e| e.attribute(crate::executor::SEALED_DETAILS))
+            .and_then(|h| hex::decode(h).ok());
+        let receipt = match sealed_details {
+            Some(blob) => vault
+                .open_receipt_details(&tx_hash, &blob)
+                .map_err(|e| EnclaveError::Execution(format!("the receipt's details: {e}")))?,
+            None => private::ReceiptDetails {
+                error: r.error.clone(),
+                events: r.events.clone(),
+            },
+        };
+        Ok((
+            Some(crate::certificate::Disclosure {
+                call_key,
+                call,
+                receipt,
+            }),
+            missing,
+        ))
+    }
+
     /// The exec public key of this enclave's chain (what genesis publishes), once provisioned.
     pub fn exec_public(&self) -> Option<KxPublicKey> {
         let ring = self.ring.as_ref()?;

@@ -49,7 +49,8 @@ use zeroize::Zeroizing;
 
 use super::epoch::KeyRing;
 use super::kx::{
-    box_open, box_seal, hkdf32, put_lp, BoxRandomness, KxPublicKey, KxSecret, SealedBox,
+    aead_open, box_open_key, box_seal, box_seal_key, hkdf32, put_lp, BoxRandomness, KxPublicKey,
+    KxSecret, SealedBox,
 };
 use crate::chain::state::{Entry, Puts, StateError, StateReader};
 use crate::primitives::codec;
@@ -60,6 +61,7 @@ const STATE_SECRET_DOMAIN: &[u8] = b"paychain/private/state-secret/v1";
 const VALUE_AAD_DOMAIN: &[u8] = b"paychain/private/value/v1";
 const RECEIPT_AAD_DOMAIN: &[u8] = b"paychain/private/receipt/v1";
 const CALL_DOMAIN: &[u8] = b"paychain/private/call/v1";
+const KEY_COMMIT_DOMAIN: &[u8] = b"paychain/private/key-commit/v1";
 
 /// Where private state lives: `prv/` ‖ 32 bytes.
 pub const PHYSICAL_PREFIX: &[u8] = b"prv/";
@@ -120,13 +122,18 @@ impl From<PrivateError> for StateError {
     }
 }
 
-/// A call encrypted to the enclaves' exec key. Borsh: epoch (u64) then the box.
+/// A call encrypted to the enclaves' exec key. Borsh: epoch (u64), the box, the key commitment.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct SealedCall {
     /// The key epoch the call is sealed under (0 today: see the module doc).
     pub epoch: u64,
     /// The encrypted borsh of the inner [`crate::tx::Call`].
     pub sealed: SealedBox,
+    /// `HMAC-SHA256(box key, "paychain/private/key-commit/v1")`: binds the call to the one key that
+    /// opens it (AES-GCM alone is not key-committing), so that a disclosed key
+    /// ([`open_disclosed_call`]) opens exactly what the enclaves executed.
+    #[serde(with = "crate::enclave::kx::hex_array")]
+    pub key_commitment: [u8; 32],
 }
 
 impl std::fmt::Debug for SealedCall {
@@ -134,6 +141,7 @@ impl std::fmt::Debug for SealedCall {
         f.debug_struct("SealedCall")
             .field("epoch", &self.epoch)
             .field("sealed", &self.sealed)
+            .field("key_commitment", &hex::encode(self.key_commitment))
             .finish()
     }
 }
@@ -174,15 +182,61 @@ pub fn seal_call(
     }
     let epoch = 0;
     let plain = Zeroizing::new(codec::encode(call));
-    let sealed = box_seal(
-        CALL_DOMAIN,
-        exec_public,
-        rand,
-        &call_aad(chain_id, sender, nonce, epoch),
-        &plain,
+    let aad = call_aad(chain_id, sender, nonce, epoch);
+    let sealed = box_seal(CALL_DOMAIN, exec_public, rand, &aad, &plain)
+        .map_err(|_| PrivateError::CallDoesNotOpen)?;
+    let key = box_seal_key(CALL_DOMAIN, exec_public, rand, &aad)
+        .map_err(|_| PrivateError::CallDoesNotOpen)?;
+    Ok(SealedCall {
+        epoch,
+        sealed,
+        key_commitment: key_commitment(&key),
+    })
+}
+
+fn key_commitment(key: &[u8; 32]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts a 32-byte key"));
+    mac.update(KEY_COMMIT_DOMAIN);
+    mac.finalize().into_bytes().into()
+}
+
+/// Opens `sealed`, the call of the transaction (`chain_id`, `sender`, `nonce`), with `key`, the
+/// key of that one call an enclave disclosed to a party entitled to it: what a third party checks
+/// a disclosure with, offline. The key must be the one the sender committed to.
+pub fn open_disclosed_call(
+    chain_id: &ChainId,
+    sender: &PublicKey,
+    nonce: u64,
+    sealed: &SealedCall,
+    key: &[u8; 32],
+) -> Result<crate::tx::Call, PrivateError> {
+    open_with_key(
+        &call_aad(chain_id, sender, nonce, sealed.epoch),
+        sealed,
+        key,
     )
-    .map_err(|_| PrivateError::CallDoesNotOpen)?;
-    Ok(SealedCall { epoch, sealed })
+}
+
+fn open_with_key(
+    aad: &[u8],
+    sealed: &SealedCall,
+    key: &[u8; 32],
+) -> Result<crate::tx::Call, PrivateError> {
+    if sealed.sealed.ciphertext.len() > MAX_SEALED_CALL_BYTES {
+        return Err(PrivateError::Malformed("too large"));
+    }
+    if key_commitment(key) != sealed.key_commitment {
+        return Err(PrivateError::CallDoesNotOpen);
+    }
+    let plain = aead_open(key, &sealed.sealed.nonce, aad, &sealed.sealed.ciphertext)
+        .map_err(|_| PrivateError::CallDoesNotOpen)?;
+    let call: crate::tx::Call = codec::decode(&plain, MAX_SEALED_CALL_BYTES)
+        .map_err(|_| PrivateError::Malformed("inner call"))?;
+    if !may_be_sealed(&call) {
+        return Err(PrivateError::CallNotAllowed);
+    }
+    Ok(call)
 }
 
 /// The keys of private execution; only an enclave holds them. Zeroized on drop.
@@ -341,25 +395,36 @@ impl Vault {
         nonce: u64,
         sealed: &SealedCall,
     ) -> Result<crate::tx::Call, PrivateError> {
+        let key = self.call_key(chain_id, sender, nonce, sealed)?;
+        open_with_key(
+            &call_aad(chain_id, sender, nonce, sealed.epoch),
+            sealed,
+            &key,
+        )
+    }
+
+    /// The key of one sealed call (what an enclave discloses to a party entitled to the call: it
+    /// opens that call and nothing else).
+    pub fn call_key(
+        &self,
+        chain_id: &ChainId,
+        sender: &PublicKey,
+        nonce: u64,
+        sealed: &SealedCall,
+    ) -> Result<Zeroizing<[u8; 32]>, PrivateError> {
         if sealed.sealed.ciphertext.len() > MAX_SEALED_CALL_BYTES {
             return Err(PrivateError::Malformed("too large"));
         }
         if sealed.epoch != 0 {
             return Err(PrivateError::CallDoesNotOpen);
         }
-        let plain = box_open(
+        box_open_key(
             CALL_DOMAIN,
             &self.exec,
-            &sealed.sealed,
+            &sealed.sealed.ephemeral_public,
             &call_aad(chain_id, sender, nonce, sealed.epoch),
         )
-        .map_err(|_| PrivateError::CallDoesNotOpen)?;
-        let call: crate::tx::Call = codec::decode(&plain, MAX_SEALED_CALL_BYTES)
-            .map_err(|_| PrivateError::Malformed("inner call"))?;
-        if !may_be_sealed(&call) {
-            return Err(PrivateError::CallNotAllowed);
-        }
-        Ok(call)
+        .map_err(|_| PrivateError::CallDoesNotOpen)
     }
 
     /// The sealed details (message and events) of a receipt of the transaction `tx_hash`.

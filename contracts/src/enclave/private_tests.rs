@@ -134,9 +134,12 @@ fn only_payment_calls_travel_sealed_and_oversized_ones_are_refused() {
         &codec::encode(&gov),
     )
     .unwrap();
+    let key =
+        super::super::kx::box_seal_key(CALL_DOMAIN, &v.exec_public(), &rand(2), &aad).unwrap();
     let sealed = SealedCall {
         epoch: 0,
         sealed: boxed,
+        key_commitment: key_commitment(&key),
     };
     assert_eq!(
         v.open_call(&chain(), &sender, 0, &sealed),
@@ -144,9 +147,12 @@ fn only_payment_calls_travel_sealed_and_oversized_ones_are_refused() {
     );
     // Bytes that are no call at all.
     let boxed = box_seal(CALL_DOMAIN, &v.exec_public(), &rand(3), &aad, &[0xff; 40]).unwrap();
+    let key =
+        super::super::kx::box_seal_key(CALL_DOMAIN, &v.exec_public(), &rand(3), &aad).unwrap();
     let sealed = SealedCall {
         epoch: 0,
         sealed: boxed,
+        key_commitment: key_commitment(&key),
     };
     assert_eq!(
         v.open_call(&chain(), &sender, 0, &sealed),
@@ -174,4 +180,29 @@ fn receipt_details_open_only_for_their_transaction() {
     assert!(v
         .open_receipt_details(&Hash::digest(b"other"), &sealed)
         .is_err());
+}
+
+#[test]
+fn a_disclosed_key_opens_its_call_only_and_a_call_without_its_commitment_is_refused() {
+    let v = vault();
+    let sender = SecretKey::from_seed([8; 32]).public_key();
+    let sealed = seal_call(&v.exec_public(), &chain(), &sender, 4, &settle(), &rand(1)).unwrap();
+    let key = v.call_key(&chain(), &sender, 4, &sealed).unwrap();
+    // What a third party does with a disclosure: the key opens that call.
+    assert_eq!(
+        open_disclosed_call(&chain(), &sender, 4, &sealed, &key).unwrap(),
+        settle()
+    );
+    // It opens no other call, and a made-up key opens nothing.
+    let other = seal_call(&v.exec_public(), &chain(), &sender, 5, &settle(), &rand(2)).unwrap();
+    assert!(open_disclosed_call(&chain(), &sender, 5, &other, &key).is_err());
+    assert!(open_disclosed_call(&chain(), &sender, 4, &sealed, &[0; 32]).is_err());
+    // A sender that commits to another key than the one its call is sealed under (to disclose a
+    // different call later) is refused by the enclaves: the call never executes.
+    let mut forged = sealed.clone();
+    forged.key_commitment = key_commitment(&[9; 32]);
+    assert_eq!(
+        v.open_call(&chain(), &sender, 4, &forged),
+        Err(PrivateError::CallDoesNotOpen)
+    );
 }

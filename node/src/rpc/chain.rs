@@ -96,6 +96,14 @@ impl ChainApiServer for Rpc {
     }
 
     fn certificate(&self, read: Param<String>) -> RpcResult<SealedReply> {
+        if executor::private_exec_public(&self.shared.storage)
+            .map_err(internal)?
+            .is_some()
+        {
+            // A chain with private state: the enclave decides on the opened call and discloses it.
+            return self
+                .disclosed_certificate(read, |rpc, tx_hash| certificate(&rpc.shared, tx_hash));
+        }
         self.signed_read_host(paychain_api::method::CERTIFICATE, read, |rpc, r| {
             let tx_hash = super::reads::query!(r, Query::Certificate { tx_hash } => *tx_hash);
             let cert = certificate(&rpc.shared, tx_hash)?;

@@ -144,7 +144,7 @@ impl Rpc {
             .map_err(internal)?
             .is_some()
         {
-            return crate::enclave::private_read(&self.shared, &signed);
+            return crate::enclave::private_read(&self.shared, &signed, None);
         }
         let request = signed.request;
         let grant =
@@ -172,6 +172,29 @@ impl Rpc {
             );
         }
         Ok(())
+    }
+
+    /// A certificate on a chain with private state: the node builds it from its block store, its
+    /// enclave decides entitlement on the opened call and answers it with the disclosure, sealed to
+    /// the requester.
+    pub(crate) fn disclosed_certificate(
+        &self,
+        read: Param<String>,
+        certificate: impl FnOnce(
+            &Rpc,
+            Hash,
+        ) -> RpcResult<paychain_contracts::certificate::TxCertificate>,
+    ) -> RpcResult<SealedReply> {
+        let method = paychain_api::method::CERTIFICATE;
+        let signed = decode(method, &read)?;
+        let tip = self.shared.tip();
+        signed
+            .check(&self.shared.chain_id, method, tip.height)
+            .map_err(read_error)?;
+        let tx_hash = query!(signed.request, Query::Certificate { tx_hash } => *tx_hash);
+        let cert = certificate(self, tx_hash)?;
+        self.audit_regulator(&signed.request, tip.height)?;
+        crate::enclave::private_read(&self.shared, &signed, Some(&cert))
     }
 
     /// Checks a signed read that the node answers from what only it holds (a transaction's

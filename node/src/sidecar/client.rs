@@ -29,6 +29,7 @@ use super::proto::{
     MAX_FRAME_BYTES, MAX_REMEMBERED_PER_FRAME, MAX_STATE_PER_FRAME,
 };
 use paychain_contracts::block::Block;
+use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::commit::Commit;
 use paychain_contracts::executor::Receipt;
 use paychain_contracts::state::Puts;
@@ -337,14 +338,22 @@ impl EnclaveClient {
     pub fn read(
         &self,
         read: &SignedRead,
+        certificate: Option<&TxCertificate>,
         prove: impl Fn(&[Vec<u8>]) -> anyhow::Result<StateEvidence>,
     ) -> Result<Result<SealedReply, (i32, String)>, CallError> {
         let mut keys: Vec<Vec<u8>> = Vec::new();
         for _ in 0..MAX_EXECUTION_ROUNDS {
             let evidence = prove(&keys).map_err(|e| CallError::Down(format!("{e:#}")))?;
-            let request = Request::Read {
-                read: read.clone(),
-                evidence,
+            let request = match certificate {
+                None => Request::Read {
+                    read: read.clone(),
+                    evidence,
+                },
+                Some(c) => Request::Disclose {
+                    read: read.clone(),
+                    certificate: Box::new(c.clone()),
+                    evidence,
+                },
             };
             match self.call(&request)? {
                 Reply::ReadAnswer(sealed) => return Ok(Ok(sealed)),

@@ -19,6 +19,7 @@ use std::io::{self, Read, Write};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use paychain_contracts::block::Block;
+use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::codec;
 use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::{Hash, PublicKey, Signature};
@@ -115,6 +116,15 @@ pub enum Request {
         read: SignedRead,
         evidence: StateEvidence,
     },
+    /// A signed read of a transaction's certificate on a chain with private state: the enclave
+    /// decides entitlement on the opened call from the state `evidence` proves and answers the
+    /// certificate with its [`paychain_contracts::certificate::Disclosure`], sealed to the
+    /// requester ([`Reply::ReadAnswer`]), or names state to prove, or refuses.
+    Disclose {
+        read: SignedRead,
+        certificate: Box<TxCertificate>,
+        evidence: StateEvidence,
+    },
     /// Values (physical key, value; `None`: absent) of the state `block_hash` executes over.
     SupplyState {
         block_hash: Hash,
@@ -140,6 +150,7 @@ impl Request {
             Request::Execute { .. } => "execute",
             Request::SupplyState { .. } => "supply_state",
             Request::Read { .. } => "read",
+            Request::Disclose { .. } => "disclose",
         }
     }
 

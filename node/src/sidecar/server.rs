@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
 use paychain_contracts::block::Block;
+use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::commit::Commit;
 use paychain_contracts::crypto::Hash;
 use paychain_contracts::enclave::{
@@ -322,6 +323,61 @@ impl Sidecar {
             .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
     }
 
+    /// Answers a signed read of a certificate with the disclosure of its transaction, decided
+    /// inside the enclave on the opened call.
+    fn disclose(
+        &self,
+        read: &SignedRead,
+        certificate: &TxCertificate,
+        evidence: &StateEvidence,
+    ) -> Response {
+        let request = &read.request;
+        let height = evidence.header.height;
+        let refused = |e: jsonrpsee::types::ErrorObjectOwned| {
+            Ok(Reply::ReadRefused {
+                code: e.code(),
+                message: e.message().to_owned(),
+            })
+        };
+        let reads::Query::Certificate { tx_hash } = &request.query else {
+            return refused(crate::rpc::internal("not a read of a certificate"));
+        };
+        if *tx_hash != certificate.tx.hash() {
+            return refused(crate::rpc::internal(
+                "the certificate is of another transaction",
+            ));
+        }
+        if let Err(e) = read.check(&self.chain_id, request.query.method(), height) {
+            return refused(crate::rpc::read_error(e));
+        }
+        let (disclosure, missing) = self
+            .read()
+            .disclose(evidence, &request.requester, certificate)
+            .map_err(|e| match e {
+                EnclaveError::NotProvisioned => {
+                    WireError::new(ErrorKind::NotProvisioned, e.to_string())
+                }
+                e => WireError::new(ErrorKind::Refused, e.to_string()),
+            })?;
+        if !missing.is_empty() {
+            return Ok(Reply::NeedState(
+                missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
+            ));
+        }
+        let Some(disclosure) = disclosure else {
+            return refused(crate::rpc::not_entitled(&request.requester, &request.query));
+        };
+        let view = paychain_contracts::certificate::CertificateView {
+            certificate: certificate.clone(),
+            disclosure: Some(disclosure),
+        };
+        let bytes = serde_json::to_vec(&view)
+            .map_err(|e| WireError::new(ErrorKind::Internal, e.to_string()))?;
+        reads::seal_reply(request, height, &bytes, &fresh_randomness())
+            .map(Reply::ReadAnswer)
+            .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
+    }
+
     /// Answers one request.
     pub fn handle(&self, request: Request) -> Response {
         match request {
@@ -449,6 +505,11 @@ impl Sidecar {
                 .map(|()| Reply::Prechecked),
             Request::Execute { block, commit } => self.execute(&block, &commit),
             Request::Read { read, evidence } => self.private_read(&read, &evidence),
+            Request::Disclose {
+                read,
+                certificate,
+                evidence,
+            } => self.disclose(&read, &certificate, &evidence),
             Request::SupplyState {
                 block_hash,
                 entries,

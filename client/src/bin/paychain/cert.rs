@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use paychain_client::contracts::certificate::TxCertificate;
+use paychain_client::contracts::certificate::CertificateView;
 use paychain_client::contracts::crypto::Hash;
 use paychain_client::contracts::genesis::Genesis;
 use paychain_client::wallet::CertificatesView;
@@ -76,11 +76,12 @@ async fn get(
     read: &ReadArgs,
     out: Option<PathBuf>,
 ) -> Result<Output, Failure> {
-    let cert = read
+    let view = read
         .client(&crate::args::rpc_client(url)?)?
-        .certificate(&tx)
+        .certificate_view(&tx)
         .await?;
-    let text = serde_json::to_string_pretty(&cert)
+    let cert = &view.certificate;
+    let text = serde_json::to_string_pretty(&view)
         .map_err(|e| Failure::chain(format!("cannot encode certificate: {e}")))?;
     let human = match &out {
         Some(path) => {
@@ -91,20 +92,36 @@ async fn get(
                 tx,
                 cert.header.height,
                 path.display()
-            )
+            ) + &disclosed(&view)
         }
         None => format!("{text}\n"),
     };
-    Ok(Output::new(human, &cert))
+    Ok(Output::new(human, &view))
+}
+
+/// What a disclosure says, for people (empty without one).
+fn disclosed(view: &CertificateView) -> String {
+    match &view.disclosure {
+        None => String::new(),
+        Some(d) => format!(
+            "disclosed    {} (the sealed call, opened for this reader; anyone given this file checks it against the certificate)\n",
+            serde_json::to_string(&d.call).unwrap_or_default()
+        ),
+    }
 }
 
 /// Offline verification: no node is contacted. A certificate proves inclusion and the receipt the
 /// chain committed; a refused transaction is reported as refused, and fails unless `inclusion_only`.
 fn verify(file: &Path, genesis: &Path, inclusion_only: bool) -> Result<Output, Failure> {
-    let cert: TxCertificate = read_json(file, "certificate")?;
+    let view: CertificateView = read_json(file, "certificate")?;
+    let cert = &view.certificate;
     let genesis: Genesis = read_json(genesis, "genesis")?;
     cert.verify(&genesis.chain_id, &genesis.validators)
         .map_err(|e| Failure::chain(format!("certificate does not verify: {e}")))?;
+    // A disclosure (a chain with private state) must open the certificate's own sealed call.
+    let disclosed_call = view
+        .check_disclosure()
+        .map_err(|e| Failure::chain(format!("disclosure does not match the certificate: {e}")))?;
     let succeeded = cert.receipt.code == 0;
     let verdict = if succeeded {
         "succeeded".to_string()
@@ -126,7 +143,13 @@ fn verify(file: &Path, genesis: &Path, inclusion_only: bool) -> Result<Output, F
         cert.commit.signatures.len(),
         cert.next_commit.signatures.len(),
         genesis.validators.len()
-    );
+    ) + &match disclosed_call {
+        Some(call) => format!(
+            "disclosure valid: the sealed call opens with the disclosed key to {}\n",
+            serde_json::to_string(call).unwrap_or_default()
+        ),
+        None => String::new(),
+    };
     let output = Output::new(
         human,
         json!({
@@ -135,6 +158,7 @@ fn verify(file: &Path, genesis: &Path, inclusion_only: bool) -> Result<Output, F
             "tx_hash": cert.tx.hash(),
             "height": cert.header.height,
             "receipt": cert.receipt,
+            "disclosed_call": disclosed_call,
         }),
     );
     if succeeded || inclusion_only {

@@ -612,22 +612,22 @@ fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<
             "{who}: {e:?}"
         );
     }
-    // Through the CLI: the payer's statement shows the payment; C may not read it.
-    let st = net.cli_json(
-        3,
-        &[
-            "wallet",
-            "statement",
-            "--wallet",
-            &x.wallet,
-            "--key",
-            &x.user_key,
-        ],
-    )?;
-    ensure!(
-        st.to_string().contains(MARKER) && st.to_string().contains("87.66"),
-        "the payer's statement: {st}"
-    );
+    // Through the CLI: the payer's statement shows the payment to the payer, its host A and the
+    // regulator; C may not read it.
+    for (who, path) in [
+        ("payer", x.user_key.as_str()),
+        ("platform A", x.pa.as_str()),
+        ("regulator", x.reg_path.as_str()),
+    ] {
+        let st = net.cli_json(
+            3,
+            &["wallet", "statement", "--wallet", &x.wallet, "--key", path],
+        )?;
+        ensure!(
+            st.to_string().contains(MARKER) && st.to_string().contains("87.66"),
+            "{who}'s view of the payer's statement: {st}"
+        );
+    }
     let e = refused(
         &net,
         3,
@@ -666,5 +666,18 @@ fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<
     ensure!(e.contains("disclosure does not match"), "{e}");
     let e = refused(&net, 3, &["cert", "get", &hash, "--key", &x.pc])?;
     ensure!(e.contains("may not read") && !e.contains(MARKER), "{e}");
+    // The other parties get it disclosed as well.
+    for (who, path) in [
+        ("payer", x.user_key.as_str()),
+        ("platform A", x.pa.as_str()),
+        ("platform B", x.pb.as_str()),
+        ("regulator", x.reg_path.as_str()),
+    ] {
+        let v = net.cli_json(3, &["cert", "get", &hash, "--key", path])?;
+        ensure!(
+            v["disclosure"]["call"].to_string().contains(MARKER),
+            "{who}: {v}"
+        );
+    }
     Ok(())
 }

@@ -315,9 +315,14 @@ pub fn open(
 }
 
 /// On chains with an enclave, a record put whose payload is not sealed is refused at the door
-/// (and in proposals), so its plaintext never reaches a block, a log or a disk.
-pub fn record_policy(sealed_records: bool) -> crate::mempool::Policy {
+/// (and in proposals), so its plaintext never reaches a block, a log or a disk; on chains with
+/// private state, so is a wallet, collection, store or guardian call in the clear (execution would
+/// refuse it with receipt code 5, after its details reached every validator's disk).
+pub fn record_policy(sealed_records: bool, private_state: bool) -> crate::mempool::Policy {
     Box::new(move |tx: &SignedTx| {
+        if private_state && paychain_contracts::enclave::private::may_be_sealed(&tx.tx.call) {
+            return Err("this chain keeps payment details private: wallet, collection, store and guardian calls must be sealed to the exec key of its genesis (the paychain client does so when it pins the genesis)".into());
+        }
         if !sealed_records {
             return Ok(());
         }

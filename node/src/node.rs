@@ -181,7 +181,13 @@ fn open_shared(
         Mempool::with_policy(
             config.mempool.clone(),
             chain_id,
-            crate::enclave::record_policy(genesis.enclave.is_some()),
+            crate::enclave::record_policy(
+                genesis.enclave.is_some(),
+                genesis
+                    .enclave
+                    .as_ref()
+                    .is_some_and(|e| e.exec_public.is_some()),
+            ),
         ),
         metrics,
         tip,

@@ -250,6 +250,23 @@ fn pay_committed(
     order: &str,
     amount: &str,
 ) -> Result<(String, serde_json::Value)> {
+    let tx = pay_tx(net, x, order, amount, true)?;
+    let rpc3 = net.rpc(3);
+    let hash = rpc3
+        .submit(&tx.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("submit: {e}"))?;
+    let committed = rpc3.wait_committed(&hash, PROGRESS)?;
+    Ok((hash, committed))
+}
+
+/// [`pay`]'s transaction, signed by the payer; sealed when `seal` and the genesis has an exec key.
+fn pay_tx(
+    net: &mut Testnet,
+    x: &Parties,
+    order: &str,
+    amount: &str,
+    seal: bool,
+) -> Result<paychain_contracts::tx::SignedTx> {
     let (wallet, mid, user_key) = (&x.wallet, &x.mid, &x.user_key);
     let merchant = net.rpc(3).call(method::MERCHANT, json!([mid]))?;
     let route = merchant["routes"]
@@ -269,19 +286,15 @@ fn pay_committed(
         route: serde_json::from_value(route)?,
     });
     let nonce = rpc3.nonce(&payer.public_key())?;
+    let exec = if seal { net.exec_key()? } else { None };
     let call = paychain_client::tx::seal_if_private(
-        net.exec_key()?.as_ref(),
+        exec.as_ref(),
         &paychain_contracts::ids::ChainId::new(chain.as_str()),
         &payer.public_key(),
         nonce,
         pay,
     )?;
-    let tx = txs::signed_call(&payer, &chain, nonce, call);
-    let hash = rpc3
-        .submit(&tx.to_bytes())?
-        .map_err(|e| anyhow::anyhow!("submit: {e}"))?;
-    let committed = rpc3.wait_committed(&hash, PROGRESS)?;
-    Ok((hash, committed))
+    Ok(txs::signed_call(&payer, &chain, nonce, call))
 }
 
 #[test]
@@ -524,6 +537,15 @@ fn n4_private_state_keeps_payment_details_off_other_platforms_nodes() -> Result<
         hashes.iter().all(|a| *a == hashes[0]),
         "app hashes differ: {hashes:?}"
     );
+    // A payment in the clear (a careless or hostile client) is refused at the door: its details
+    // never reach a block.
+    let plain = pay_tx(&mut net, &x, "MARK-PLAIN-1", "1.00", false)?;
+    let e = net
+        .rpc(3)
+        .submit(&plain.to_bytes())?
+        .err()
+        .context("a payment in the clear was admitted")?;
+    ensure!(e.to_string().contains("must be sealed"), "{e}");
     // The enclaves enforce the balance they alone can read: 100.00 - 12.34 leaves 87.66.
     let (_, over) = pay_committed(&mut net, &x, "MARK-OVER-1", "90.00")?;
     ensure!(

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use paychain_contracts::api::TxStatus;
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
-use paychain_contracts::enclave::private;
 use paychain_contracts::enclave::KxPublicKey;
 use paychain_contracts::executor::Receipt;
 use paychain_contracts::ids::ChainId;
+use paychain_contracts::private;
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use tokio::time::Instant;
 
@@ -184,12 +184,22 @@ pub fn seal_if_private(
             sender,
             nonce,
             &call,
-            &crate::enclave::fresh_randomness(),
+            &fresh_box_randomness(),
         )
         .map(Call::Sealed)
         .map_err(|e| Error::Seal(e.to_string())),
         _ => Ok(call),
     }
+}
+
+/// Fresh randomness for sealing one call (OS randomness).
+fn fresh_box_randomness() -> paychain_contracts::enclave::BoxRandomness {
+    use rand::RngCore;
+    let mut ephemeral = [0u8; 32];
+    let mut nonce = [0u8; paychain_contracts::enclave::NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut ephemeral);
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    paychain_contracts::enclave::BoxRandomness::new(ephemeral, nonce)
 }
 
 /// Signs `call` as `key` on `chain_id` with `nonce`, without asking the node anything.

@@ -224,13 +224,13 @@ mod payments {
 
     use paychain_contracts::block::{tx_root, Block, Header};
     use paychain_contracts::crypto::{Hash, SecretKey};
-    use paychain_contracts::enclave::private::{may_be_sealed, seal_call, Vault};
     use paychain_contracts::enclave::BoxRandomness;
     use paychain_contracts::executor::{self, execute_block_with};
     use paychain_contracts::genesis::{genesis_state, Genesis, GenesisValidator};
     use paychain_contracts::governance::{self, Action, Member, Role};
     use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
     use paychain_contracts::money::{Amount, Currency};
+    use paychain_contracts::private::{may_be_sealed, seal_call, Vault};
     use paychain_contracts::state::{MemStore, Overlay};
     use paychain_contracts::tx::{Call, SignedTx, Transaction};
     use paychain_contracts::{registry, wallet};

@@ -9,10 +9,10 @@ use crate::chain::executor::{self, Receipt};
 use crate::chain::genesis::{genesis_state, Genesis, GenesisValidator};
 use crate::chain::state::{compute_app_hash_full, Entry, MemStore, StateError, StateReader};
 use crate::chain::tx::{Call, SignedTx, Transaction};
-use crate::enclave::private::{may_be_sealed, seal_call, PrivateView, Vault};
 use crate::governance::{Member, Role};
 use crate::primitives::crypto::{Hash, PublicKey, SecretKey};
 use crate::primitives::ids::{ChainId, PlatformId};
+use crate::private::{may_be_sealed, seal_call, PrivateView, Vault};
 
 pub(crate) const CHAIN: &str = "paychain-unit";
 

@@ -11,7 +11,7 @@
 use libfuzzer_sys::fuzz_target;
 use paychain_contracts::codec;
 use paychain_contracts::crypto::{Hash, PublicKey};
-use paychain_contracts::enclave::private::{SealedCall, Vault, MAX_SEALED_CALL_BYTES};
+use paychain_contracts::private::{SealedCall, Vault, MAX_SEALED_CALL_BYTES};
 use paychain_contracts::enclave::provision::MAX_WRAPPED_SECRET_BYTES;
 use paychain_contracts::ids::ChainId;
 use paychain_contracts::enclave::query::{MAX_SIGNED_ANSWER_BYTES, MAX_SIGNED_LOOKUP_BYTES};

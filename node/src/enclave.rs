@@ -186,7 +186,7 @@ pub fn bootstrap_network(
     }
     let exec_public = if private_state {
         Some(
-            paychain_contracts::enclave::private::Vault::from_consortium(&secret, chain_id)
+            paychain_contracts::private::Vault::from_consortium(&secret, chain_id)
                 .map_err(|e| anyhow::anyhow!("deriving the exec key: {e}"))?
                 .exec_public(),
         )
@@ -320,7 +320,7 @@ pub fn open(
 /// refuse it with receipt code 5, after its details reached every validator's disk).
 pub fn record_policy(sealed_records: bool, private_state: bool) -> crate::mempool::Policy {
     Box::new(move |tx: &SignedTx| {
-        if private_state && paychain_contracts::enclave::private::may_be_sealed(&tx.tx.call) {
+        if private_state && paychain_contracts::private::may_be_sealed(&tx.tx.call) {
             return Err("this chain keeps payment details private: wallet, collection, store and guardian calls must be sealed to the exec key of its genesis (the paychain client does so when it pins the genesis)".into());
         }
         if !sealed_records {
@@ -615,7 +615,7 @@ pub fn private_read(
         Ok(Err((code, message))) => Err(jsonrpsee::types::ErrorObjectOwned::owned(
             code, message, None::<()>,
         )),
-        Err(e) => Err(crate::rpc::internal(e)),
+        Err(e) => Err(crate::errors::internal(e)),
     }
 }
 

@@ -34,6 +34,7 @@ pub mod consensus;
 pub mod door;
 pub mod enclave;
 pub mod enclave_host;
+pub mod errors;
 pub mod faults;
 pub mod gossip;
 pub mod home;

@@ -23,7 +23,7 @@ use paychain_contracts::wallet::{self, Account, AccountState, MovementKind};
 use paychain_contracts::{collection, governance, guardian, registry, store};
 use serde::Serialize;
 
-use crate::rpc::internal;
+use crate::errors::internal;
 
 /// Statement pages (of [`wallet::MAX_STATEMENT_ENTRIES`]) read per account by `paychain_certificates`.
 const MAX_PAGES: usize = 16;

@@ -336,14 +336,14 @@ mod tests {
 /// nothing else), and the receipt's message and events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
 pub struct Disclosure {
-    /// The key of the sealed call ([`crate::enclave::private::open_disclosed_call`]); absent when the
+    /// The key of the sealed call ([`crate::private::open_disclosed_call`]); absent when the
     /// call was not sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_key: Option<crate::primitives::crypto::Hash>,
     /// The call.
     pub call: crate::chain::tx::Call,
     /// The receipt's message and events.
-    pub receipt: crate::enclave::private::ReceiptDetails,
+    pub receipt: crate::private::ReceiptDetails,
 }
 
 /// A certificate as `paychain_certificate` answers it: on a chain with private state, with the
@@ -380,7 +380,7 @@ impl CertificateView {
         let tx = &self.certificate.tx.tx;
         match (&tx.call, &d.call_key) {
             (crate::chain::tx::Call::Sealed(sealed), Some(key)) => {
-                let opened = crate::enclave::private::open_disclosed_call(
+                let opened = crate::private::open_disclosed_call(
                     &tx.chain_id,
                     &tx.sender,
                     tx.nonce,

@@ -22,13 +22,13 @@ use std::collections::BTreeMap;
 use crate::chain::block::{Block, Header};
 use crate::chain::kernel::{CallError, Context, Refusal};
 use crate::chain::state::{Overlay, Puts, StateError, StateReader, WriteSet};
+use crate::chain::tx::may_be_sealed;
 use crate::chain::tx::{Call, SignedTx};
-use crate::enclave::private::{may_be_sealed, PrivateView, ReceiptDetails, Vault};
-use crate::enclave::KxPublicKey;
 use crate::primitives::codec::{self, MAX_BLOCK_BYTES};
 use crate::primitives::crypto::{Hash, PublicKey};
 use crate::primitives::ids::ChainId;
 use crate::primitives::merkle;
+use crate::private::{PrivateView, ReceiptDetails, Vault};
 use crate::{ca, collection, enclave_registry, governance, guardian, registry, store, wallet};
 
 // Defined with the call kernel, which the contracts import instead of this module.
@@ -413,19 +413,7 @@ pub const SEALED_DETAILS: &str = "details";
 /// A refused sealed call's public message.
 pub const SEALED_REFUSAL: &str = "refused (the reason is sealed to the transaction's readers)";
 
-/// The exec public key clients seal calls to, on a chain with private state (`None`: a chain
-/// without). Set at genesis.
-pub fn private_exec_public(reader: &impl StateReader) -> Result<Option<KxPublicKey>, StateError> {
-    match reader.get(PRIVATE_KEY)? {
-        None => Ok(None),
-        Some(bytes) => codec::decode(&bytes, 32)
-            .map(Some)
-            .map_err(|_| StateError("corrupt private-state configuration".into())),
-    }
-}
-
-/// The state key of [`private_exec_public`].
-pub const PRIVATE_KEY: &[u8] = b"enc/private";
+pub use crate::enclave_registry::{private_exec_public, PRIVATE_KEY};
 
 fn execute_tx<R: StateReader>(
     ov: &mut Overlay<'_, R>,

@@ -72,7 +72,7 @@ pub enum Call {
     Ca(crate::ca::Call),
     /// A wallet, collection, store or guardian call encrypted to the enclaves' exec key: on a chain
     /// with private state every such call travels sealed (`enclave::private`).
-    Sealed(crate::enclave::private::SealedCall),
+    Sealed(SealedCall),
 }
 
 /// The signed content of a transaction.
@@ -339,4 +339,38 @@ mod tests {
             Err(codec::Error::TooLarge { .. })
         ));
     }
+}
+
+/// A call encrypted to the enclaves' exec key. Borsh: epoch (u64), the box, the key commitment.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
+pub struct SealedCall {
+    /// The key epoch the call is sealed under (0 today: see the module doc).
+    pub epoch: u64,
+    /// The encrypted borsh of the inner [`crate::tx::Call`].
+    pub sealed: crate::enclave::SealedBox,
+    /// `HMAC-SHA256(box key, "paychain/private/key-commit/v1")`: binds the call to the one key that
+    /// opens it (AES-GCM alone is not key-committing), so that a disclosed key
+    /// ([`open_disclosed_call`]) opens exactly what the enclaves executed.
+    #[serde(with = "crate::enclave::kx::hex_array")]
+    pub key_commitment: [u8; 32],
+}
+
+impl std::fmt::Debug for SealedCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedCall")
+            .field("epoch", &self.epoch)
+            .field("sealed", &self.sealed)
+            .field("key_commitment", &hex::encode(self.key_commitment))
+            .finish()
+    }
+}
+
+/// Whether `call` may travel sealed, and on a chain with private state must: every wallet,
+/// collection, store and guardian call (they move money or name orders, amounts, counterparties,
+/// cards or dependants).
+pub fn may_be_sealed(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::Wallet(_) | Call::Collection(_) | Call::Store(_) | Call::Guardian(_)
+    )
 }

@@ -49,19 +49,18 @@
 use std::fmt;
 use std::sync::Mutex;
 
-use zeroize::ZeroizeOnDrop;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 pub mod audit;
 pub mod epoch;
 pub mod measurement;
-pub mod private;
 pub mod provision;
 pub mod query;
 pub mod quote;
 pub mod records;
 pub mod seal;
 
-mod kx;
+pub(crate) mod kx;
 
 // The box construction, for the signed reads' sealed answers (`crate::reads`).
 pub use epoch::{
@@ -689,160 +688,10 @@ impl Enclave {
         self.replay_guard().remember(issued_at, hash);
     }
 
-    /// Executes `block` of a chain with private state over the values `reader` supplies (the
-    /// enclave's half: [`crate::executor::run_private`]): the physical writes and the receipts. The
-    /// state key never leaves the enclave.
-    ///
-    /// Only a decided block: `commit` must hold precommits of more than 2/3 of the trusted
-    /// validators for it, and its transactions must be the ones its header commits to. A host
-    /// that made up a block (unsigned payments from someone else's wallet, say) to learn from the
-    /// receipt codes whether they would go through gets nothing.
-    pub fn execute_private(
-        &self,
-        reader: &impl crate::chain::state::StateReader,
-        block: &crate::chain::block::Block,
-        commit: &crate::commit::Commit,
-    ) -> Result<
-        (
-            crate::chain::state::Puts,
-            Vec<crate::chain::kernel::Receipt>,
-        ),
-        EnclaveError,
-    > {
-        if block.header.chain_id != self.config.chain_id {
-            return Err(EnclaveError::Execution("a block of another chain".into()));
-        }
-        if crate::chain::block::tx_root(&block.txs) != block.header.tx_root {
-            return Err(EnclaveError::Execution(
-                "the transactions are not the ones the header commits to".into(),
-            ));
-        }
-        if commit.height != block.header.height {
-            return Err(EnclaveError::Execution(
-                "the commit is for another height".into(),
-            ));
-        }
-        commit
-            .verify(
-                &self.config.chain_id,
-                &block.hash(),
-                &self.config.validators,
-            )
-            .map_err(|e| EnclaveError::Execution(format!("the block is not decided: {e}")))?;
-        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
-        let vault = private::Vault::from_ring(ring, &self.config.chain_id)
-            .map_err(|_| EnclaveError::NotProvisioned)?;
-        crate::executor::run_private(reader, block, &vault)
-            .map_err(|e| EnclaveError::Execution(e.to_string()))
-    }
-
-    /// Runs `f` over the logical private state that `evidence` proves (a commit of the trusted
-    /// validators and a proof of each value, checked here), at the certified height. Returns what
-    /// `f` returned and the physical keys `f` read that the evidence did not hold: the answer counts
-    /// only when there are none (the host then proves those too and asks again). The state key
-    /// never leaves the enclave; `f` sees plaintext only inside it.
-    pub fn read_private<T>(
-        &self,
-        evidence: &crate::grants::StateEvidence,
-        f: impl FnOnce(&private::PrivateView<'_, private::Supplied<'_>>, u64) -> T,
-    ) -> Result<(T, std::collections::BTreeSet<Vec<u8>>), EnclaveError> {
-        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
-        let vault = private::Vault::from_ring(ring, &self.config.chain_id)
-            .map_err(|_| EnclaveError::NotProvisioned)?;
-        let (newest, newest_hash) = self.certified();
-        let (height, block_hash, entries) = crate::grants::verify_certified_up_to(
-            evidence,
-            &self.config.chain_id,
-            &self.config.validators,
-            newest,
-            |h| *h == newest_hash,
-            crate::grants::MAX_READ_EVIDENCE_ENTRIES,
-        )
-        .map_err(|e| EnclaveError::Execution(format!("read evidence refused: {e}")))?;
-        self.note_certified(height, block_hash);
-        let supplied = private::Supplied::new(&entries);
-        let out = f(&private::PrivateView::new(&supplied, &vault), height);
-        Ok((out, supplied.into_missing()))
-    }
-
-    /// The [`crate::certificate::Disclosure`] of `certificate`'s transaction to `requester`, if the
-    /// state `evidence` proves entitles it (`reads::may_read_tx`, decided on the opened call): the
-    /// opened call, the key of its sealed call, the receipt's opened details. `Ok((None, _))`: not
-    /// entitled. As [`Enclave::read_private`], the answer counts only when no key is missing.
-    #[allow(clippy::type_complexity)]
-    pub fn disclose(
-        &self,
-        evidence: &crate::grants::StateEvidence,
-        requester: &PublicKey,
-        certificate: &crate::certificate::TxCertificate,
-    ) -> Result<
-        (
-            Option<crate::certificate::Disclosure>,
-            std::collections::BTreeSet<Vec<u8>>,
-        ),
-        EnclaveError,
-    > {
-        let ring = self.ring.as_ref().ok_or(EnclaveError::NotProvisioned)?;
-        let vault = private::Vault::from_ring(ring, &self.config.chain_id)
-            .map_err(|_| EnclaveError::NotProvisioned)?;
-        let tx = &certificate.tx.tx;
-        let tx_hash = certificate.tx.hash();
-        let (call, call_key) = match &tx.call {
-            crate::chain::tx::Call::Sealed(sealed) => {
-                let refused = |e: private::PrivateError| {
-                    EnclaveError::Execution(format!("the certificate's call: {e}"))
-                };
-                let call = vault
-                    .open_call(&tx.chain_id, &tx.sender, tx.nonce, sealed)
-                    .map_err(refused)?;
-                let key = vault
-                    .call_key(&tx.chain_id, &tx.sender, tx.nonce, sealed)
-                    .map_err(refused)?;
-                (call, Some(Hash(*key)))
-            }
-            call => (call.clone(), None),
-        };
-        let mut opened = tx.clone();
-        opened.call = call.clone();
-        let (grant, missing) = self.read_private(evidence, |state, _| {
-            crate::reads::may_read_tx(state, requester, &tx_hash, &opened)
-        })?;
-        let grant = grant.map_err(|e| EnclaveError::Execution(e.to_string()))?;
-        if !missing.is_empty() || grant.is_none() {
-            return Ok((None, missing));
-        }
-        let r = &certificate.receipt;
-        let sealed_details = r
-            .events
-            .iter()
-            .find(|e| e.kind == crate::executor::SEALED_EVENT)
-            .and_then(|e| e.attribute(crate::executor::SEALED_DETAILS))
-            .and_then(|h| hex::decode(h).ok());
-        let receipt = match sealed_details {
-            Some(blob) => vault
-                .open_receipt_details(&tx_hash, &blob)
-                .map_err(|e| EnclaveError::Execution(format!("the receipt's details: {e}")))?,
-            None => private::ReceiptDetails {
-                error: r.error.clone(),
-                events: r.events.clone(),
-            },
-        };
-        Ok((
-            Some(crate::certificate::Disclosure {
-                call_key,
-                call,
-                receipt,
-            }),
-            missing,
-        ))
-    }
-
-    /// The exec public key of this enclave's chain (what genesis publishes), once provisioned.
-    pub fn exec_public(&self) -> Option<KxPublicKey> {
-        let ring = self.ring.as_ref()?;
-        private::Vault::from_ring(ring, &self.config.chain_id)
-            .ok()
-            .map(|v| v.exec_public())
+    /// The epoch-0 consortium secret: the root of the private state keys
+    /// ([`crate::confidential`]); never leaves the enclave's own code.
+    pub(crate) fn state_root(&self) -> Option<Zeroizing<[u8; 32]>> {
+        self.ring.as_ref()?.get(0).map(ConsortiumSecret::expose)
     }
 
     /// How many blocks old a lookup may be.

@@ -835,7 +835,7 @@ pub(crate) fn write_genesis<R: StateReader>(
         if exec.is_weak() {
             return Err("the genesis exec key is a weak X25519 key".into());
         }
-        put_encoded(ov, crate::executor::PRIVATE_KEY.to_vec(), exec);
+        put_encoded(ov, PRIVATE_KEY.to_vec(), exec);
     }
     Ok(())
 }
@@ -1063,3 +1063,17 @@ pub(crate) fn execute<R: StateReader>(
 
 #[cfg(test)]
 mod tests;
+
+/// Where a chain with private state keeps its exec key (public state, set at genesis).
+pub const PRIVATE_KEY: &[u8] = b"enc/private";
+
+/// The exec public key clients seal calls to, on a chain with private state (`None`: a chain
+/// without). Set at genesis.
+pub fn private_exec_public(reader: &impl StateReader) -> Result<Option<KxPublicKey>, StateError> {
+    match reader.get(PRIVATE_KEY)? {
+        None => Ok(None),
+        Some(bytes) => crate::primitives::codec::decode(&bytes, 32)
+            .map(Some)
+            .map_err(|_| StateError("corrupt private-state configuration".into())),
+    }
+}

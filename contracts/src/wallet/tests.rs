@@ -10,9 +10,9 @@ use rust_decimal::Decimal;
 
 use super::*;
 use crate::chain::tx::Call as TxCall;
-use crate::enclave::private::PrivateView;
 use crate::governance::{Action, Call as GovCall};
 use crate::primitives::ids::ChainId;
+use crate::private::PrivateView;
 use crate::registry::Call as RegCall;
 use crate::testkit::{mandate, member, pid, pk, route, Chain};
 
@@ -1389,7 +1389,7 @@ fn only_a_vault_executes_a_private_chain_and_two_enclaves_agree() {
         Err(crate::chain::executor::ExecError::NeedsVault)
     );
     // Two enclaves provisioned with the same secret reach the same writes and app hash.
-    let other = crate::enclave::private::Vault::from_secret(
+    let other = crate::private::Vault::from_secret(
         &crate::testkit::TEST_STATE_SECRET,
         &ChainId::new(crate::testkit::CHAIN),
     )
@@ -1399,8 +1399,7 @@ fn only_a_vault_executes_a_private_chain_and_two_enclaves_agree() {
     assert_eq!(a, b);
     // A vault with another secret opens nothing: it cannot even read the payer's wallet.
     let stranger =
-        crate::enclave::private::Vault::from_secret(&[7; 32], &ChainId::new(crate::testkit::CHAIN))
-            .unwrap();
+        crate::private::Vault::from_secret(&[7; 32], &ChainId::new(crate::testkit::CHAIN)).unwrap();
     let s = crate::chain::executor::execute_block_with(&c.store, &block, Some(&stranger));
     assert!(s
         .map(|o| o.receipts.iter().all(|r| r.code != 0))

@@ -41,7 +41,7 @@ pub mod wallet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -53,7 +53,7 @@ use jsonrpsee::server::{
     BatchRequestConfig, HttpBody, HttpResponse, PingConfig, RpcModule, Server, ServerConfig,
     ServerHandle,
 };
-use jsonrpsee::types::{ErrorObjectOwned, Request};
+use jsonrpsee::types::Request;
 use paychain_api::{
     doc, CaApiServer, ChainApiServer, CollectionApiServer, EnclaveApiServer, GuardianApiServer,
     ReadsApiServer, StoreApiServer, SubscriptionApiServer, WalletApiServer,
@@ -63,7 +63,6 @@ use serde_json::value::RawValue;
 use crate::config;
 use crate::shared::Shared;
 pub use pool::{Pool, MAX_WAITING_CALLS};
-pub(crate) use reads::{not_entitled, read_error};
 
 /// The node's implementation of every `paychain-api` server trait.
 #[derive(Clone)]
@@ -79,16 +78,7 @@ pub struct Rpc {
 /// A block as subscriptions send it, with its height.
 type SharedBlock = (u64, Arc<paychain_api::BlockView>);
 
-/// Numbers of the internal faults logged for callers (`internal error (logged as #N)`).
-static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
-
-/// An internal fault (storage, a failed task): logged with its detail under a fresh number; the
-/// caller gets only that number (-32603 `internal error (logged as #N)`).
-pub fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
-    let id = INTERNAL_ERRORS.fetch_add(1, Ordering::Relaxed) + 1;
-    tracing::error!(target: "rpc", id, error = %e, "internal error answered to an RPC caller");
-    paychain_api::ErrorCode::internal(id)
-}
+pub use crate::errors::internal;
 
 /// Every area's methods, merged into one module; `pool` runs the subscriptions' reads.
 pub fn module(

@@ -13,11 +13,11 @@ use paychain_api::reads::{
     RegulatorAuditEntry, RegulatorAuditPage, MAX_REGULATOR_AUDIT_PAGE, REGULATOR_AUDIT_RETENTION,
 };
 use paychain_api::{ErrorCode, Param, ReadsApiServer};
-use paychain_contracts::crypto::{Hash, PublicKey};
+use paychain_contracts::crypto::Hash;
 use paychain_contracts::enclave::{BoxRandomness, NONCE_LEN};
 use paychain_contracts::governance;
 use paychain_contracts::reads::{
-    self, Grant, Query, ReadError, ReadRequest, SealedReply, SignedRead, MAX_SIGNED_READ_BYTES,
+    self, Grant, Query, ReadRequest, SealedReply, SignedRead, MAX_SIGNED_READ_BYTES,
 };
 use rand::RngCore;
 use serde::Serialize;
@@ -78,27 +78,7 @@ impl Audit {
 /// The shared audit of an [`Rpc`].
 pub(crate) type SharedAudit = std::sync::Arc<Mutex<Audit>>;
 
-pub(crate) fn read_error(e: ReadError) -> ErrorObjectOwned {
-    let code = match &e {
-        ReadError::Malformed(_) | ReadError::TooLarge(_) => ErrorCode::ReadNotSigned,
-        ReadError::BadSignature(_) => ErrorCode::ReadBadSignature,
-        ReadError::Expired { .. } | ReadError::TooFarAhead { .. } => ErrorCode::ReadExpired,
-        ReadError::WrongChain { .. }
-        | ReadError::WrongMethod { .. }
-        | ReadError::WeakReplyKey
-        | ReadError::RequestMismatch { .. }
-        | ReadError::Authentication => ErrorCode::ReadMismatch,
-    };
-    code.err(e.to_string())
-}
-
-/// The refusal of a read the requester may not make (also for a subject that does not exist).
-pub(crate) fn not_entitled(requester: &PublicKey, query: &Query) -> ErrorObjectOwned {
-    ErrorCode::ReadNotEntitled.err(format!(
-        "key {requester} may not read {} (not a party, a party's platform or the regulator; or it does not exist)",
-        query.subject()
-    ))
-}
+pub(crate) use crate::errors::{not_entitled, read_error};
 
 /// Decodes a signed read sent to `method` (no check beyond the encoding).
 fn decode(method: &'static str, read: &Param<String>) -> Result<SignedRead, ErrorObjectOwned> {

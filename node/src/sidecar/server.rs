@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use paychain_contracts::block::Block;
 use paychain_contracts::certificate::TxCertificate;
 use paychain_contracts::commit::Commit;
+use paychain_contracts::confidential;
 use paychain_contracts::crypto::Hash;
 use paychain_contracts::enclave::{
     Enclave, EnclaveConfig, EnclaveError, QueryError, SealedBlob, ENCLAVE_SECURITY_VERSION,
@@ -247,7 +248,7 @@ impl Sidecar {
             entries,
             missing: RefCell::new(BTreeSet::new()),
         };
-        let outcome = self.read().execute_private(&supplied, block, commit);
+        let outcome = confidential::execute(&self.read(), &supplied, block, commit);
         let missing = supplied.missing.into_inner();
         if !missing.is_empty() {
             return Ok(Reply::NeedState(
@@ -280,33 +281,34 @@ impl Sidecar {
             })
         };
         if !crate::views::is_state_view(&request.query) {
-            return refused(crate::rpc::internal("not a read of state"));
+            return refused(crate::errors::internal("not a read of state"));
         }
         if let Err(e) = read.check(&self.chain_id, request.query.method(), height) {
-            return refused(crate::rpc::read_error(e));
+            return refused(crate::errors::read_error(e));
         }
         let at = crate::views::At {
             height,
             time_ms: evidence.header.time_ms,
         };
-        let (answer, missing) = self
-            .read()
-            .read_private(evidence, |state, _| {
-                match reads::may_read(state, &request.requester, &request.query) {
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        return Err(crate::rpc::not_entitled(&request.requester, &request.query))
-                    }
-                    Err(e) => return Err(crate::rpc::internal(e)),
+        let (answer, missing) = confidential::read(&self.read(), evidence, |state, _| {
+            match reads::may_read(state, &request.requester, &request.query) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(crate::errors::not_entitled(
+                        &request.requester,
+                        &request.query,
+                    ))
                 }
-                crate::views::view(state, at, &request.query)
-            })
-            .map_err(|e| match e {
-                EnclaveError::NotProvisioned => {
-                    WireError::new(ErrorKind::NotProvisioned, e.to_string())
-                }
-                e => WireError::new(ErrorKind::Refused, e.to_string()),
-            })?;
+                Err(e) => return Err(crate::errors::internal(e)),
+            }
+            crate::views::view(state, at, &request.query)
+        })
+        .map_err(|e| match e {
+            EnclaveError::NotProvisioned => {
+                WireError::new(ErrorKind::NotProvisioned, e.to_string())
+            }
+            e => WireError::new(ErrorKind::Refused, e.to_string()),
+        })?;
         if !missing.is_empty() {
             return Ok(Reply::NeedState(
                 missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
@@ -340,32 +342,34 @@ impl Sidecar {
             })
         };
         let reads::Query::Certificate { tx_hash } = &request.query else {
-            return refused(crate::rpc::internal("not a read of a certificate"));
+            return refused(crate::errors::internal("not a read of a certificate"));
         };
         if *tx_hash != certificate.tx.hash() {
-            return refused(crate::rpc::internal(
+            return refused(crate::errors::internal(
                 "the certificate is of another transaction",
             ));
         }
         if let Err(e) = read.check(&self.chain_id, request.query.method(), height) {
-            return refused(crate::rpc::read_error(e));
+            return refused(crate::errors::read_error(e));
         }
-        let (disclosure, missing) = self
-            .read()
-            .disclose(evidence, &request.requester, certificate)
-            .map_err(|e| match e {
-                EnclaveError::NotProvisioned => {
-                    WireError::new(ErrorKind::NotProvisioned, e.to_string())
-                }
-                e => WireError::new(ErrorKind::Refused, e.to_string()),
-            })?;
+        let (disclosure, missing) =
+            confidential::disclose(&self.read(), evidence, &request.requester, certificate)
+                .map_err(|e| match e {
+                    EnclaveError::NotProvisioned => {
+                        WireError::new(ErrorKind::NotProvisioned, e.to_string())
+                    }
+                    e => WireError::new(ErrorKind::Refused, e.to_string()),
+                })?;
         if !missing.is_empty() {
             return Ok(Reply::NeedState(
                 missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
             ));
         }
         let Some(disclosure) = disclosure else {
-            return refused(crate::rpc::not_entitled(&request.requester, &request.query));
+            return refused(crate::errors::not_entitled(
+                &request.requester,
+                &request.query,
+            ));
         };
         let view = paychain_contracts::certificate::CertificateView {
             certificate: certificate.clone(),

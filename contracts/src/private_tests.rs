@@ -135,7 +135,7 @@ fn only_payment_calls_travel_sealed_and_oversized_ones_are_refused() {
     )
     .unwrap();
     let key =
-        super::super::kx::box_seal_key(CALL_DOMAIN, &v.exec_public(), &rand(2), &aad).unwrap();
+        crate::enclave::kx::box_seal_key(CALL_DOMAIN, &v.exec_public(), &rand(2), &aad).unwrap();
     let sealed = SealedCall {
         epoch: 0,
         sealed: boxed,
@@ -148,7 +148,7 @@ fn only_payment_calls_travel_sealed_and_oversized_ones_are_refused() {
     // Bytes that are no call at all.
     let boxed = box_seal(CALL_DOMAIN, &v.exec_public(), &rand(3), &aad, &[0xff; 40]).unwrap();
     let key =
-        super::super::kx::box_seal_key(CALL_DOMAIN, &v.exec_public(), &rand(3), &aad).unwrap();
+        crate::enclave::kx::box_seal_key(CALL_DOMAIN, &v.exec_public(), &rand(3), &aad).unwrap();
     let sealed = SealedCall {
         epoch: 0,
         sealed: boxed,

@@ -47,12 +47,12 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::epoch::KeyRing;
-use super::kx::{
-    aead_open, box_open_key, box_seal, box_seal_key, hkdf32, put_lp, BoxRandomness, KxPublicKey,
-    KxSecret, SealedBox,
-};
 use crate::chain::state::{Entry, Puts, StateError, StateReader};
+use crate::enclave::epoch::KeyRing;
+use crate::enclave::kx::{
+    aead_open, box_open_key, box_seal, box_seal_key, hkdf32, put_lp, BoxRandomness, KxPublicKey,
+    KxSecret,
+};
 use crate::primitives::codec;
 use crate::primitives::crypto::{Hash, PublicKey};
 use crate::primitives::ids::ChainId;
@@ -122,30 +122,6 @@ impl From<PrivateError> for StateError {
     }
 }
 
-/// A call encrypted to the enclaves' exec key. Borsh: epoch (u64), the box, the key commitment.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, BorshSerialize, BorshDeserialize)]
-pub struct SealedCall {
-    /// The key epoch the call is sealed under (0 today: see the module doc).
-    pub epoch: u64,
-    /// The encrypted borsh of the inner [`crate::tx::Call`].
-    pub sealed: SealedBox,
-    /// `HMAC-SHA256(box key, "paychain/private/key-commit/v1")`: binds the call to the one key that
-    /// opens it (AES-GCM alone is not key-committing), so that a disclosed key
-    /// ([`open_disclosed_call`]) opens exactly what the enclaves executed.
-    #[serde(with = "crate::enclave::kx::hex_array")]
-    pub key_commitment: [u8; 32],
-}
-
-impl std::fmt::Debug for SealedCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SealedCall")
-            .field("epoch", &self.epoch)
-            .field("sealed", &self.sealed)
-            .field("key_commitment", &hex::encode(self.key_commitment))
-            .finish()
-    }
-}
-
 fn call_aad(chain_id: &ChainId, sender: &PublicKey, nonce: u64, epoch: u64) -> Vec<u8> {
     let mut aad = Vec::with_capacity(96);
     put_lp(&mut aad, CALL_DOMAIN);
@@ -156,16 +132,7 @@ fn call_aad(chain_id: &ChainId, sender: &PublicKey, nonce: u64, epoch: u64) -> V
     aad
 }
 
-/// Whether `call` may travel sealed, and on a chain with private state must: every wallet,
-/// collection, store and guardian call (they move money or name orders, amounts, counterparties,
-/// cards or dependants).
-pub fn may_be_sealed(call: &crate::tx::Call) -> bool {
-    use crate::tx::Call;
-    matches!(
-        call,
-        Call::Wallet(_) | Call::Collection(_) | Call::Store(_) | Call::Guardian(_)
-    )
-}
+pub use crate::chain::tx::{may_be_sealed, SealedCall};
 
 /// Seals `call` for the transaction (`chain_id`, `sender`, `nonce`) to the exec key `exec_public`
 /// (the client's side). `call` must be one [`may_be_sealed`] allows.
@@ -174,7 +141,7 @@ pub fn seal_call(
     chain_id: &ChainId,
     sender: &PublicKey,
     nonce: u64,
-    call: &crate::tx::Call,
+    call: &crate::chain::tx::Call,
     rand: &BoxRandomness,
 ) -> Result<SealedCall, PrivateError> {
     if !may_be_sealed(call) {
@@ -210,7 +177,7 @@ pub fn open_disclosed_call(
     nonce: u64,
     sealed: &SealedCall,
     key: &[u8; 32],
-) -> Result<crate::tx::Call, PrivateError> {
+) -> Result<crate::chain::tx::Call, PrivateError> {
     open_with_key(
         &call_aad(chain_id, sender, nonce, sealed.epoch),
         sealed,
@@ -222,7 +189,7 @@ fn open_with_key(
     aad: &[u8],
     sealed: &SealedCall,
     key: &[u8; 32],
-) -> Result<crate::tx::Call, PrivateError> {
+) -> Result<crate::chain::tx::Call, PrivateError> {
     if sealed.sealed.ciphertext.len() > MAX_SEALED_CALL_BYTES {
         return Err(PrivateError::Malformed("too large"));
     }
@@ -231,7 +198,7 @@ fn open_with_key(
     }
     let plain = aead_open(key, &sealed.sealed.nonce, aad, &sealed.sealed.ciphertext)
         .map_err(|_| PrivateError::CallDoesNotOpen)?;
-    let call: crate::tx::Call = codec::decode(&plain, MAX_SEALED_CALL_BYTES)
+    let call: crate::chain::tx::Call = codec::decode(&plain, MAX_SEALED_CALL_BYTES)
         .map_err(|_| PrivateError::Malformed("inner call"))?;
     if !may_be_sealed(&call) {
         return Err(PrivateError::CallNotAllowed);
@@ -283,7 +250,7 @@ impl Vault {
     /// The vault derived from the epoch-0 consortium secret (the bootstrap enclave publishes its exec
     /// key in genesis).
     pub fn from_consortium(
-        secret: &super::ConsortiumSecret,
+        secret: &crate::enclave::ConsortiumSecret,
         chain_id: &ChainId,
     ) -> Result<Vault, PrivateError> {
         Vault::from_secret(&secret.expose(), chain_id)
@@ -394,7 +361,7 @@ impl Vault {
         sender: &PublicKey,
         nonce: u64,
         sealed: &SealedCall,
-    ) -> Result<crate::tx::Call, PrivateError> {
+    ) -> Result<crate::chain::tx::Call, PrivateError> {
         let key = self.call_key(chain_id, sender, nonce, sealed)?;
         open_with_key(
             &call_aad(chain_id, sender, nonce, sealed.epoch),

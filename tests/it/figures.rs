@@ -37,7 +37,7 @@ use serde_json::{json, Value};
 use crate::abuse::{self, wire, GarbageAnswer};
 use crate::disk::{self, Tmpfs};
 use crate::honest::{self, Figures, HonestLoad, Payer, Shop};
-use crate::netfaults::{highest, recovery};
+use crate::netfaults::{highest, recovery, recovery_within};
 use crate::PROGRESS;
 
 const ALL4: [usize; 4] = [0, 1, 2, 3];
@@ -944,13 +944,17 @@ fn faults(run: &mut Run, mounts: &mut Vec<Tmpfs>) -> Result<()> {
             let to = rest_of_window(from);
             std::fs::remove_dir_all(&data)?;
             std::fs::remove_dir_all(home.join("wal"))?;
+            let behind = highest(net, &through)?;
             net.restart(v)?;
-            let recover = recovery(net, to)?;
+            // A resync from genesis: its time grows with the chain (dev binaries: ~12 heights/s).
+            let recover = recovery_within(net, to, Duration::from_secs(240))?;
             Ok(Outcome {
                 from,
                 to,
                 recover: Some(recover),
-                note: format!("stopped with: {reason:.160}; recovery = repair + resync"),
+                note: format!(
+                    "stopped with: {reason:.120}; recovery = wipe + resync of {behind} heights from genesis"
+                ),
             })
         },
     )?;

@@ -39,8 +39,17 @@ pub(crate) fn highest(net: &Testnet, which: &[usize]) -> Result<u64> {
 /// After a heal: time until every node has reached the height the others had at the heal and the
 /// chain has decided two more heights with all four.
 pub(crate) fn recovery(net: &mut Testnet, healed: Instant) -> Result<Duration> {
+    recovery_within(net, healed, PROGRESS)
+}
+
+/// [`recovery`] with a deadline of `timeout` (a node that resyncs a long chain from scratch).
+pub(crate) fn recovery_within(
+    net: &mut Testnet,
+    healed: Instant,
+    timeout: Duration,
+) -> Result<Duration> {
     let target = highest(net, &ALL4)?;
-    net.wait_all(&ALL4, target + 2, PROGRESS)
+    net.wait_all(&ALL4, target + 2, timeout)
         .context("no recovery after the heal")?;
     Ok(healed.elapsed())
 }

@@ -250,7 +250,7 @@ pub(crate) fn pay_setup(
             &p0,
             w(wallet::Call::TopUp {
                 wallet: wallet_id,
-                amount: amount.clone(),
+                amount,
                 card_hash: card,
                 mandate: wallet::sign_top_up(
                     &key,
@@ -310,7 +310,7 @@ enum Work {
     /// Merchant registrations signed by a genesis platform.
     Register,
     /// Payments of 0.01 CNY to a shop from a payer's wallet.
-    Pay(Payer, Shop),
+    Pay(Box<(Payer, Shop)>),
 }
 
 impl HonestLoad {
@@ -340,7 +340,12 @@ impl HonestLoad {
     ) -> Result<HonestLoad> {
         let list = payers
             .iter()
-            .map(|p| (p.key.clone(), Work::Pay(p.clone(), shop.clone())))
+            .map(|p| {
+                (
+                    p.key.clone(),
+                    Work::Pay(Box::new((p.clone(), shop.clone()))),
+                )
+            })
             .collect();
         Self::spawn(net, list, through)
     }
@@ -473,13 +478,13 @@ impl Client {
                         txs::register(&merchant, &format!("Honest {}-{}", self.p, self.nonce)),
                     )
                 }
-                Work::Pay(payer, shop) => payment(
+                Work::Pay(to) => payment(
                     &self.chain,
-                    payer,
-                    shop,
+                    &to.0,
+                    &to.1,
                     self.nonce,
                     1,
-                    &format!("H-{}-{}", &payer.key.public_key().to_hex()[..8], self.nonce),
+                    &format!("H-{}-{}", &to.0.key.public_key().to_hex()[..8], self.nonce),
                 ),
             };
             let a = self.follow(&tx.to_bytes(), &tx.hash().to_hex(), refused)?;

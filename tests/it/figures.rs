@@ -331,7 +331,7 @@ fn rest_of_window(from: Instant) -> Instant {
 fn figures_of_attacks_and_faults() -> Result<()> {
     // Declared before the network: dropped (unmounted) after its nodes are gone.
     let mut mounts: Vec<Tmpfs> = Vec::new();
-    let net = Testnet::start_with(
+    let mut net = Testnet::start_with(
         4,
         Options {
             proxied: true,
@@ -339,7 +339,6 @@ fn figures_of_attacks_and_faults() -> Result<()> {
             ..Options::default()
         },
     )?;
-    let mut net = net;
     net.wait_all(&ALL4, 2, PROGRESS)?;
     let chain = net.rpc(0).status()?["chain_id"]
         .as_str()

@@ -33,10 +33,17 @@ def ratio(x, verify):
     return round(x / verify, 4)
 
 
+# Rows of the attack and fault figures (scripts/bench.sh --only faults): honest payments under an
+# attack or fault as ratios to their own baseline, tabled by bench.sh itself (bench/results-faults.md).
+FAULT_KINDS = {"attack", "fault", "fault_baseline"}
+
+
 def enrich(scenarios):
     base = next((s for s in scenarios if s.get("scenario") == "baseline"), {})
     verify = base.get("ed25519_verify_per_s")
     for s in scenarios:
+        if s.get("kind") in FAULT_KINDS:
+            continue
         if s.get("scenario") == "baseline":
             s["ratios_to_verify"] = {
                 k: ratio(v, verify)
@@ -171,7 +178,7 @@ def summary(scenarios, out=sys.stdout):
     head = f"{'scenario':<22} {'load':<9} {'offered/s':>9} {'tx/s':>8} {'failed':>7} {'x verify':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'blk ms':>7} {'cpu% per node':<22} {'peak MiB':<18} targets"
     print(head, file=out)
     for s in scenarios:
-        if s.get("scenario") == "baseline":
+        if s.get("scenario") == "baseline" or s.get("kind") in FAULT_KINDS:
             continue
         if "skipped" in s:
             print(f"{s['scenario']:<22} {s['skipped']}", file=out)

@@ -5,7 +5,7 @@
 # single-core signature verification rate measured in the same run.
 #
 #   scripts/bench.sh [--quick] [--dev] [--pipeline] [--out bench/results.json] [--state-max N] [--soak MINUTES]
-#                    [--only throughput,state,lookups,till]
+#                    [--only throughput,state,lookups,till,faults]
 #
 #   --quick       ~2-3 minutes: 1 and 4 validators, 10^4 merchants, short runs
 #   --dev         reuse the dev-profile binaries in target/debug (dependencies at opt-level 2, our crates at
@@ -27,8 +27,16 @@
 #                 with a run without it for the cost of private execution
 #   --only LIST   only these scenarios (comma-separated; the baseline always runs): throughput (2), state (3),
 #                 lookups (4), till (5). Without throughput, till measures the 4-validator capacity itself
-#                 (a ramp of its own, recorded as till_ramp) unless TILL_HALF_RATE gives the half-load rate
+#                 (a ramp of its own, recorded as till_ramp) unless TILL_HALF_RATE gives the half-load rate;
+#                 faults (6) runs only when named (--only faults: about 6 minutes, dev binaries)
 #
+# Attacks and faults (6): the figures of issue 18 (tests/it/figures.rs, an #[ignore]d benchmark in the
+# integration tests, on the dev binaries the test harness runs: --only faults alone implies --dev). One
+# 4-validator network; honest payers pay a merchant closed loop while each attack (on node 0, from other
+# loopback addresses) or fault (on node 3, or all nodes) lasts FIGURES_WINDOW_SECS (default 8); per scenario:
+# honest payments committed per second and their p99 (submit -> committed), as ratios to a baseline of the
+# same run, and for faults the time to recover after the fault ends. FIGURES_ONLY=a,b picks scenarios. The
+# table goes to FILE-faults.md beside --out (markdown) and the rows into FILE.
 # Latency at the till (5): TILL_FLOWS flows per run (default 100 quick, 300 full) by TILL_PAYERS payers at a
 # time (default 1), the background load running TILL_BG_SECS (default 90 quick, 300 full) for the loaded runs;
 # TILL_WAITS (default "poll push"): the SDK's polling flow and the same flow on pushed blocks.
@@ -69,8 +77,10 @@ while (($#)); do
 done
 [[ "$OUT" = /* ]] || OUT="$ROOT/$OUT"
 for s in ${ONLY//,/ }; do
-  [[ " throughput state lookups till " == *" $s "* ]] || die "unknown scenario '$s' in --only (throughput, state, lookups, till)"
+  [[ " throughput state lookups till faults " == *" $s "* ]] || die "unknown scenario '$s' in --only (throughput, state, lookups, till, faults)"
 done
+# The fault figures run the dev binaries of the test harness: alone, they need no release build.
+[[ "$ONLY" == faults ]] && DEV=1
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 SVG="${OUT%.json}.svg"
 mkdir -p "$(dirname "$OUT")"
@@ -614,6 +624,44 @@ if [[ -z "$SOAK_MIN" ]] && want till; then
 fi
 
 # ---- report ------------------------------------------------------------------------------------------
+if want faults; then
+  say "6/6 attacks and faults: honest payments per second and p99 under each, recovery after each fault (dev binaries)"
+  build_bins
+  FIG_OUT="$WORK/figures.jsonl"
+  FIG_MD="${OUT%.json}-faults.md"
+  : >"$FIG_OUT"
+  export FIGURES_OUT="$FIG_OUT"
+  t0=$SECONDS
+  fig_ok=1
+  cargo test -p paychain-tests --test it -- --ignored --nocapture --test-threads=1 figures:: >"$WORK/figures.log" 2>&1 || fig_ok=0
+  unset FIGURES_OUT
+  grep '^figures: ' "$WORK/figures.log" >&2 || true
+  ((fig_ok)) || warn "the figures run failed (the rows it wrote are kept): $(grep -E '^(Error|error|thread)' "$WORK/figures.log" | head -n 3)"
+  while IFS= read -r row; do
+    jq -c --arg load "$(loadavg)" --arg others "$(others_busy)" \
+      '{validators: 4, loadavg_1_5_15: $load, other_busy_processes: $others} + .' <<<"$row" >>"$SCEN"
+  done <"$FIG_OUT"
+  {
+    echo "# Attacks and faults: honest payments while they last"
+    echo
+    echo "Run $(date -u +%FT%TZ) on $(uname -srm), $(nproc) cores (shared), load avg at the end $(loadavg);"
+    echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); \`scripts/bench.sh --only faults\`"
+    echo "(window ${FIGURES_WINDOW_SECS:-8} s, dev binaries; $((SECONDS - t0)) s in all)."
+    echo
+    echo "Honest payments: 6 payers (platform-0's users), 0.01 CNY each, closed loop; rate and p99 (submit -> committed)"
+    echo "of the payments submitted in the window, and as ratios to the baseline of the same run and routing."
+    echo "Recovery: from the end of the fault until every node is at the height the chain had then, plus two heights."
+    echo
+    echo "| scenario | honest payments/s | x baseline | p99 ms | x baseline | recovery s | what happened |"
+    echo "|---|---:|---:|---:|---:|---:|---|"
+    jq -r 'def cell: tostring | gsub("\\|"; "/");
+      if .error then "| \(.scenario) | failed | | | | | \(.error | cell) |"
+      else "| \(.scenario) | \(.honest_tx_per_s) | \(.tx_per_s_ratio // "-") | \(.p99_ms) | \(.p99_ratio // "-") | \(.recover_s // "-") | \(.what | cell)\(if (.note // "") != "" then ": " + (.note | cell) else "" end) |" end' "$FIG_OUT"
+  } >"$FIG_MD"
+  cat "$FIG_MD"
+  ok "wrote $FIG_MD"
+fi
+
 if ((PIPELINE)); then
   LOAD_NOTE="throughput scenarios (ramp, half load): open-loop load of signed registry calls (refused by the contract, nonce bumped; failed_receipts = committed) from many fresh keys"
 else

@@ -31,6 +31,7 @@ pub struct Metrics {
     gossip_peers_dropped: Counter,
     door_refused: Family<ReasonLabels, Counter>,
     p2p_gate_refused: Family<ReasonLabels, Counter>,
+    proposal_streams_dropped: Family<ReasonLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -148,6 +149,7 @@ impl Metrics {
             equivocations: Family::default(),
             gossip_refused: Counter::default(),
             p2p_gate_refused: Family::default(),
+            proposal_streams_dropped: Family::default(),
             gossip_rejected_txs: Family::default(),
             door_refused: Family::default(),
             gossip_peers_dropped: Counter::default(),
@@ -250,6 +252,11 @@ impl Metrics {
                 m.gossip_rejected_txs.clone(),
             );
             r.register(
+                "proposal_streams_dropped",
+                "Proposal streams not buffered or dropped, by reason: not_proposer, out_of_reach (height or round), no_init, duplicate_stream (one per publisher and round; one per round ahead of our height), bad_sequence, oversize, malformed, unauthenticated (bad signature), future_full",
+                m.proposal_streams_dropped.clone(),
+            );
+            r.register(
                 "p2p_gate_refused",
                 "Consensus connections closed by the gate, by reason: source (not in [p2p] allowed_sources) or limit",
                 m.p2p_gate_refused.clone(),
@@ -287,6 +294,13 @@ impl Metrics {
 
     pub fn round_started(&self, round: i64) {
         self.round.set(round);
+    }
+
+    /// A proposal stream was not buffered, or dropped, for `reason` (see `host::streams`).
+    pub fn proposal_stream_dropped(&self, reason: &'static str) {
+        self.proposal_streams_dropped
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     /// Counts a consensus connection the gate closed.

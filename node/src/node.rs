@@ -408,9 +408,13 @@ async fn spawn_consensus(
     } else {
         NetworkIdentity::new(config.moniker.clone(), keypair, None)
     };
-    let verifier = Box::new(crate::consensus::signing::ConsensusVerifier::new(
-        chain_id.clone(),
-    ));
+    let bindings = crate::consensus::signing::PeerBindings::new(
+        validators.validators().iter().map(|v| v.address.0),
+    );
+    let verifier = Box::new(
+        crate::consensus::signing::ConsensusVerifier::new(chain_id.clone())
+            .with_bindings(bindings.clone()),
+    );
     let consensus_ctx = if is_validator {
         ConsensusContext::new_validator(
             address,
@@ -438,6 +442,7 @@ async fn spawn_consensus(
         validators,
         pacing,
     )
+    .with_peer_bindings(bindings)
     .with_test_faults(faults);
     Ok(tokio::spawn(async move {
         // The engine's actors live as long as the host that drives them.

@@ -602,6 +602,28 @@ fn n1_websocket_hold_by_two_addresses_leaves_the_node_to_others() -> Result<()> 
     Ok(())
 }
 
+/// Calls in the oversized batch: 0.9 MB of `paychain_enclave`.
+pub(crate) const OVERSIZED_CALLS: usize = 14_000;
+
+/// A JSON-RPC batch of `n` `paychain_enclave` calls.
+pub(crate) fn enclave_batch(n: usize) -> String {
+    let calls: Vec<Value> = (0..n)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": method::ENCLAVE, "params": []}))
+        .collect();
+    Value::Array(calls).to_string()
+}
+
+/// Posts the oversized batch `big` from `from`: it must be refused at once (5002) or, once the
+/// address is in debt, by the rate limit (HTTP 429).
+pub(crate) fn post_oversized(from: [u8; 4], port: u16, big: &str) -> Result<()> {
+    let (status, _, body) = wire::post_from(from, port, big)?;
+    ensure!(
+        (status == 200 && body.contains("5002")) || status == 429,
+        "{status} {body:.300}"
+    );
+    Ok(())
+}
+
 /// Oversized input: a 0.9 MB batch of `paychain_enclave` (14,000 calls; before the batch bound it
 /// took 9.8 s and returned 35.4 MB) is refused at once (5002) with nothing run, and its address
 /// is then not read for 2 s (the batch is charged to its rate limit, into debt); sent over and
@@ -620,13 +642,8 @@ fn n1_oversized_batches_are_refused_at_once_and_the_node_keeps_committing() -> R
     let p0 = net.platform_key(0)?;
     let idle = honest_commits(&rpc, &p0, &chain, 20..23)?;
 
-    let batch = |n: usize| {
-        let calls: Vec<Value> = (0..n)
-            .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": method::ENCLAVE, "params": []}))
-            .collect();
-        Value::Array(calls).to_string()
-    };
-    let big = batch(14_000);
+    let batch = enclave_batch;
+    let big = batch(OVERSIZED_CALLS);
     ensure!(
         big.len() > 900_000 && big.len() < 1024 * 1024,
         "{} bytes",
@@ -693,12 +710,8 @@ fn n1_oversized_batches_are_refused_at_once_and_the_node_keeps_committing() -> R
                 let (mut sent, mut slowest) = (0usize, Duration::ZERO);
                 while !stop.load(Ordering::SeqCst) {
                     let t = Instant::now();
-                    let (status, _, body) = wire::post_from([127, 0, 0, last], port, &big)?;
+                    post_oversized([127, 0, 0, last], port, &big)?;
                     slowest = slowest.max(t.elapsed());
-                    ensure!(
-                        (status == 200 && body.contains("5002")) || status == 429,
-                        "{status} {body:.300}"
-                    );
                     sent += 1;
                 }
                 Ok((sent, slowest))
@@ -773,9 +786,6 @@ fn n1_garbage_lookup_flood_without_rate_limit_does_not_stall_blocks() -> Result<
 }
 
 fn garbage_lookup_flood(rate_limited: bool) -> Result<()> {
-    use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
-    use paychain_contracts::enclave::{KxSecret, LookupRequest};
-    use paychain_contracts::ids::{ChainId, PlatformId};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
@@ -807,54 +817,7 @@ fn garbage_lookup_flood(rate_limited: bool) -> Result<()> {
     let p0 = net.platform_key(0)?;
     let idle = honest_commits(&rpc, &p0, &chain, 30..33)?;
 
-    // 300 garbage lookups, hex, built before the clock starts, addressed to this node's enclave.
-    let height = rpc.height()?;
-    let enclave: paychain_contracts::crypto::PublicKey = serde_json::from_value(
-        rpc.call(method::ENCLAVE, json!([]))?["node_enclave"]["signer"].clone(),
-    )?;
-    let garbage: Vec<String> = (0..300u32)
-        .map(|i| {
-            let seed = |tag: &[u8]| {
-                let mut s = [0u8; 32];
-                s[..4].copy_from_slice(&i.to_be_bytes());
-                s[4..4 + tag.len()].copy_from_slice(tag);
-                s
-            };
-            let stranger = SecretKey::from_seed(seed(b"stranger"));
-            let request = LookupRequest {
-                chain_id: ChainId::new(&chain),
-                merchant_id: MerchantId::derive(&txs::merchant_key((i % 200) as u8)),
-                platform_id: PlatformId::new("platform-0").expect("platform id"),
-                requester: stranger.public_key(),
-                reply_kx_public: KxSecret::from_seed(seed(b"reply")).public_key(),
-                nonce: [(i % 251) as u8; LOOKUP_NONCE_LEN],
-                issued_at_height: height,
-                enclave,
-            };
-            match i % 3 {
-                0 => hex::encode(seed(b"random").repeat(4)),
-                1 => {
-                    let mut l = request.sign(&stranger);
-                    l.signature.0[0] ^= 1;
-                    hex::encode(l.to_bytes())
-                }
-                _ => hex::encode(request.sign(&stranger).to_bytes()),
-            }
-        })
-        .collect();
-    let batches: Arc<Vec<String>> = Arc::new(
-        garbage
-            .chunks(100)
-            .map(|c| {
-                let calls: Vec<Value> = c
-                    .iter()
-                    .enumerate()
-                    .map(|(k, l)| json!({"jsonrpc": "2.0", "id": k, "method": method::LOOKUP, "params": [l]}))
-                    .collect();
-                Value::Array(calls).to_string()
-            })
-            .collect(),
-    );
+    let batches: Arc<Vec<String>> = Arc::new(garbage_lookup_batches(&rpc, &chain)?);
 
     let stop = Arc::new(AtomicBool::new(false));
     let flooders: Vec<_> = (2..6u8)
@@ -864,32 +827,14 @@ fn garbage_lookup_flood(rate_limited: bool) -> Result<()> {
                 let (mut answered, mut limited, mut calls) = (0usize, 0usize, 0usize);
                 let mut k = 0usize;
                 while !stop.load(Ordering::SeqCst) {
-                    let (status, _, body) =
-                        wire::post_from([127, 0, 0, last], port, &batches[k % batches.len()])?;
-                    k += 1;
-                    match status {
-                        200 => {
-                            let v: Value = serde_json::from_str(&body)?;
-                            let n = v.as_array().map_or(0, Vec::len);
-                            ensure!(n == 100, "{body:.300}");
-                            ensure!(
-                                v.as_array()
-                                    .into_iter()
-                                    .flatten()
-                                    .all(|a| a["error"]["code"]
-                                        .as_i64()
-                                        .is_some_and(|c| (4001..=4004).contains(&c))),
-                                "a garbage lookup was not refused as such: {body:.400}"
-                            );
+                    match post_garbage([127, 0, 0, last], port, &batches[k % batches.len()])? {
+                        GarbageAnswer::Answered(n) => {
                             answered += 1;
                             calls += n;
                         }
-                        429 => {
-                            ensure!(body.contains("5001"), "{body:.300}");
-                            limited += 1;
-                        }
-                        _ => anyhow::bail!("{status} {body:.300}"),
+                        GarbageAnswer::RateLimited => limited += 1,
                     }
+                    k += 1;
                 }
                 Ok((answered, limited, calls))
             })
@@ -950,8 +895,98 @@ fn garbage_lookup_flood(rate_limited: bool) -> Result<()> {
     Ok(())
 }
 
+/// 300 garbage `paychain_lookup` calls addressed to the enclave of the node behind `rpc`, as hex,
+/// in batches of 100: a third random bytes, a third well formed with a bad signature, a third
+/// signed by a key with no role.
+pub(crate) fn garbage_lookup_batches(rpc: &Rpc, chain: &str) -> Result<Vec<String>> {
+    use paychain_contracts::enclave::query::LOOKUP_NONCE_LEN;
+    use paychain_contracts::enclave::{KxSecret, LookupRequest};
+    use paychain_contracts::ids::{ChainId, PlatformId};
+
+    let height = rpc.height()?;
+    let enclave: paychain_contracts::crypto::PublicKey = serde_json::from_value(
+        rpc.call(method::ENCLAVE, json!([]))?["node_enclave"]["signer"].clone(),
+    )?;
+    let garbage: Vec<String> = (0..300u32)
+        .map(|i| {
+            let seed = |tag: &[u8]| {
+                let mut s = [0u8; 32];
+                s[..4].copy_from_slice(&i.to_be_bytes());
+                s[4..4 + tag.len()].copy_from_slice(tag);
+                s
+            };
+            let stranger = SecretKey::from_seed(seed(b"stranger"));
+            let request = LookupRequest {
+                chain_id: ChainId::new(chain),
+                merchant_id: MerchantId::derive(&txs::merchant_key((i % 200) as u8)),
+                platform_id: PlatformId::new("platform-0").expect("platform id"),
+                requester: stranger.public_key(),
+                reply_kx_public: KxSecret::from_seed(seed(b"reply")).public_key(),
+                nonce: [(i % 251) as u8; LOOKUP_NONCE_LEN],
+                issued_at_height: height,
+                enclave,
+            };
+            match i % 3 {
+                0 => hex::encode(seed(b"random").repeat(4)),
+                1 => {
+                    let mut l = request.sign(&stranger);
+                    l.signature.0[0] ^= 1;
+                    hex::encode(l.to_bytes())
+                }
+                _ => hex::encode(request.sign(&stranger).to_bytes()),
+            }
+        })
+        .collect();
+    Ok(garbage
+            .chunks(100)
+            .map(|c| {
+                let calls: Vec<Value> = c
+                    .iter()
+                    .enumerate()
+                    .map(|(k, l)| json!({"jsonrpc": "2.0", "id": k, "method": method::LOOKUP, "params": [l]}))
+                    .collect();
+                Value::Array(calls).to_string()
+            })
+            .collect())
+}
+
+/// What a garbage lookup batch got: answered (every call refused as a bad lookup) with the number
+/// of calls, or refused by the rate limit.
+pub(crate) enum GarbageAnswer {
+    Answered(usize),
+    RateLimited,
+}
+
+/// Posts one garbage lookup batch from `from`; every call must be refused as a bad lookup
+/// (4001..=4004), or the whole batch by the rate limit (5001, HTTP 429).
+pub(crate) fn post_garbage(from: [u8; 4], port: u16, batch: &str) -> Result<GarbageAnswer> {
+    let (status, _, body) = wire::post_from(from, port, batch)?;
+    match status {
+        200 => {
+            let v: Value = serde_json::from_str(&body)?;
+            let n = v.as_array().map_or(0, Vec::len);
+            ensure!(n == 100, "{body:.300}");
+            ensure!(
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|a| a["error"]["code"]
+                        .as_i64()
+                        .is_some_and(|c| (4001..=4004).contains(&c))),
+                "a garbage lookup was not refused as such: {body:.400}"
+            );
+            Ok(GarbageAnswer::Answered(n))
+        }
+        429 => {
+            ensure!(body.contains("5001"), "{body:.300}");
+            Ok(GarbageAnswer::RateLimited)
+        }
+        _ => anyhow::bail!("{status} {body:.300}"),
+    }
+}
+
 /// Minimal HTTP/1.1 and WebSocket clients whose sockets are bound to a chosen loopback address.
-mod wire {
+pub(crate) mod wire {
     use std::io::{ErrorKind, Read, Write};
     use std::net::{SocketAddr, TcpStream};
     use std::sync::LazyLock;
@@ -968,7 +1003,7 @@ mod wire {
     });
 
     /// A connection from `from` (a 127/8 address) to 127.0.0.1:`port`.
-    pub(super) fn connect_from(from: [u8; 4], port: u16) -> Result<TcpStream> {
+    pub(crate) fn connect_from(from: [u8; 4], port: u16) -> Result<TcpStream> {
         let stream = RUNTIME.block_on(async {
             let socket = tokio::net::TcpSocket::new_v4()?;
             socket.bind(SocketAddr::from((from, 0)))?;
@@ -1000,7 +1035,7 @@ mod wire {
     }
 
     /// POSTs `body` (JSON) from `from`; returns status, head and body.
-    pub(super) fn post_from(from: [u8; 4], port: u16, body: &str) -> Result<(u16, String, String)> {
+    pub(crate) fn post_from(from: [u8; 4], port: u16, body: &str) -> Result<(u16, String, String)> {
         let mut s = connect_from(from, port)?;
         let req = format!(
             "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
@@ -1021,21 +1056,21 @@ mod wire {
 
     /// What a WebSocket poll saw.
     #[derive(Debug)]
-    pub(super) enum Event {
+    pub(crate) enum Event {
         Text(String),
         /// A ping (already answered).
         Ping,
     }
 
     /// A WebSocket client (text frames, pings answered).
-    pub(super) struct Ws {
+    pub(crate) struct Ws {
         stream: TcpStream,
         buf: Vec<u8>,
     }
 
     impl Ws {
         /// Opens a WebSocket from `from`; `Err((status, body))` when the node refuses the upgrade.
-        pub(super) fn open(
+        pub(crate) fn open(
             from: [u8; 4],
             port: u16,
         ) -> Result<std::result::Result<Ws, (u16, String)>> {
@@ -1096,13 +1131,13 @@ mod wire {
         }
 
         /// Sends a JSON-RPC message.
-        pub(super) fn send(&mut self, msg: &Value) -> Result<()> {
+        pub(crate) fn send(&mut self, msg: &Value) -> Result<()> {
             self.frame(0x1, msg.to_string().as_bytes())
         }
 
         /// Reads what arrives within `wait`; answers pings. Returns the events and whether the
         /// connection is closed (a close frame, EOF or a reset).
-        pub(super) fn poll(&mut self, wait: Duration) -> Result<(Vec<Event>, bool)> {
+        pub(crate) fn poll(&mut self, wait: Duration) -> Result<(Vec<Event>, bool)> {
             self.stream.set_read_timeout(Some(wait))?;
             let mut chunk = [0u8; 16 * 1024];
             let mut closed = false;

@@ -91,14 +91,14 @@ fn n4_disk_write_fails_node_stops_cleanly_and_recovers() -> Result<()> {
 }
 
 /// A tmpfs mounted by the test (root only), unmounted when dropped, even when the test fails.
-struct Tmpfs {
+pub(crate) struct Tmpfs {
     path: std::path::PathBuf,
 }
 
 impl Tmpfs {
     /// Mounts a tmpfs of `size` (e.g. `"64m"`) at `path`; `None` (after saying why) when this
     /// machine does not let the test mount one.
-    fn mount(path: &std::path::Path, size: &str) -> Result<Option<Tmpfs>> {
+    pub(crate) fn mount(path: &std::path::Path, size: &str) -> Result<Option<Tmpfs>> {
         std::fs::create_dir_all(path)?;
         let out = std::process::Command::new("mount")
             .args([
@@ -140,7 +140,7 @@ impl Drop for Tmpfs {
 }
 
 /// Copies the regular files of `from` into `to` (one level: a RocksDB directory).
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         if entry.file_type()?.is_file() {
@@ -151,7 +151,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
 }
 
 /// Fills the file system of `dir` with a file of zeros until it refuses (ENOSPC); returns it.
-fn fill(dir: &std::path::Path) -> Result<std::path::PathBuf> {
+pub(crate) fn fill(dir: &std::path::Path) -> Result<std::path::PathBuf> {
     use std::io::Write;
     let path = dir.join("filler");
     let mut f = std::fs::File::create(&path)?;
@@ -180,7 +180,7 @@ fn fill(dir: &std::path::Path) -> Result<std::path::PathBuf> {
 
 /// The last line of node `i`'s log is its one-line reason, starts with `error: `, mentions
 /// `needle`, and the node did not panic.
-fn stopped_with(net: &Testnet, i: usize, needle: &str) -> Result<String> {
+pub(crate) fn stopped_with(net: &Testnet, i: usize, needle: &str) -> Result<String> {
     let log = std::fs::read_to_string(net.nodes[i].log_path())?;
     let run = log.rsplit("---- spawn ----").next().unwrap_or_default();
     ensure!(

@@ -19,17 +19,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use paychain_contracts::crypto::{Hash, SecretKey};
-use paychain_contracts::ids::{MerchantId, PlatformId};
-use paychain_contracts::money::{Amount, Currency};
+use paychain_contracts::money::Currency;
 use paychain_contracts::reads::Query;
-use paychain_contracts::registry::{self, Route};
-use paychain_contracts::tx::{Call, SignedTx};
-use paychain_contracts::wallet::{self, Account};
+use paychain_contracts::tx::SignedTx;
+use paychain_contracts::wallet::Account;
 use paychain_tests::{txs, Rpc, Testnet};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
+use crate::honest::{self, Shop};
 use crate::{assert_same_chain, PROGRESS};
 
 /// Kill-and-restart cycles (the long profile runs more through `FAULT_CYCLES`).
@@ -58,20 +57,6 @@ const PAYERS: usize = 3;
 const LOAD_PER_SEC: u64 = 40;
 const TOP_UP: &str = "1000.00";
 
-/// Signs and commits `call` from `key` through node `via` with the key's next nonce (setup, no
-/// faults yet).
-fn commit(net: &Testnet, via: usize, chain: &str, key: &SecretKey, call: Call) -> Result<()> {
-    let nonce = net.rpc(via).nonce(&key.public_key())?;
-    let tx = txs::signed_call(key, chain, nonce, call);
-    let hash = tx.hash().to_hex();
-    if let Err(e) = net.rpc(via).submit(&tx.to_bytes())? {
-        bail!("setup tx refused: {}", e.message);
-    }
-    let r = net.rpc(via).wait_committed(&hash, PROGRESS)?;
-    ensure!(r["code"] == 0, "setup tx failed: {r}");
-    Ok(())
-}
-
 /// A payer that commits payments through whichever nodes are up, resubmitting the same signed
 /// bytes elsewhere when a node dies (a tx is never signed twice with two meanings).
 struct Payer {
@@ -83,29 +68,13 @@ struct Payer {
 }
 
 impl Payer {
-    fn payment(
-        &self,
-        chain: &str,
-        (merchant, acquirer, route): (&MerchantId, &PlatformId, &Route),
-        cents: i64,
-        order: u64,
-    ) -> SignedTx {
-        txs::signed_call(
-            &self.key,
-            chain,
-            self.nonce,
-            Call::Wallet(wallet::Call::Pay {
-                from_wallet: self.wallet,
-                merchant_id: merchant.clone(),
-                acquirer: acquirer.clone(),
-                amount: Amount {
-                    value: Decimal::new(cents, 2),
-                    currency: Currency::CNY,
-                },
-                order_ref: format!("F-{}-{order}", &self.key.public_key().to_hex()[..8]),
-                route: *route,
-            }),
-        )
+    fn payment(&self, chain: &str, shop: &Shop, cents: i64, order: u64) -> SignedTx {
+        let who = honest::Payer {
+            key: self.key.clone(),
+            wallet: self.wallet,
+        };
+        let order = format!("F-{}-{order}", &self.key.public_key().to_hex()[..8]);
+        honest::payment(chain, &who, shop, self.nonce, cents, &order)
     }
 
     /// Follows `tx` until its commit is acknowledged by a live node, resubmitting it as needed.
@@ -192,129 +161,18 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
 
     // Setup through node 0: platform-0 hosts wallets and acquires one merchant; each payer is
     // verified, has a CNY wallet, a bound card and a top-up.
-    net.qualify_wallet_host(0)?;
-    let p0 = net.platform_key(0)?;
-    let shop_key = SecretKey::from_seed([77; 32]);
-    let shop = shop_key.public_key();
-    let merchant = MerchantId::derive(&shop);
-    let acquirer = PlatformId::new("platform-0")?;
-    let sealed = net.seal(
-        &merchant,
-        "platform-0",
-        1,
-        paychain_tests::acquiring_record("48020000", "FAULT-SHOP").as_bytes(),
-    )?;
-    let route = Route {
-        record_version: 1,
-        record_hash: registry::payload_hash(&sealed),
-    };
-    let to = (&merchant, &acquirer, &route);
-    commit(
-        &net,
-        0,
-        &chain,
-        &p0,
-        Call::Registry(txs::register(&shop, "Fault Shop")),
-    )?;
-    commit(
-        &net,
-        0,
-        &chain,
-        &p0,
-        Call::Registry(txs::put(&merchant, &sealed)),
-    )?;
-    commit(
-        &net,
-        0,
-        &chain,
-        &shop_key,
-        Call::Registry(txs::accept("platform-0")),
-    )?;
-    let card = Hash::digest(b"card");
     let top_up = Decimal::from_str_exact(TOP_UP)?;
-    let mut payers = Vec::new();
-    for n in 0..PAYERS {
-        let key = SecretKey::from_seed([100 + n as u8; 32]);
-        let user = key.public_key();
-        let w = |call| Call::Wallet(call);
-        commit(
-            &net,
-            0,
-            &chain,
-            &p0,
-            w(wallet::Call::VerifyUser {
-                user,
-                name_hash: Hash::digest(&[b'n', n as u8]),
-                id_hash: Hash::digest(&[b'i', n as u8]),
-                phone_hash: Hash::digest(&[b'p', n as u8]),
-            }),
-        )?;
-        commit(
-            &net,
-            0,
-            &chain,
-            &p0,
-            w(wallet::Call::OpenWallet {
-                user,
-                currency: Currency::CNY,
-            }),
-        )?;
-        let binding =
-            wallet::card_binding_id(&p0.public_key(), net.rpc(0).nonce(&p0.public_key())?);
-        commit(
-            &net,
-            0,
-            &chain,
-            &p0,
-            w(wallet::Call::RequestCardBinding {
-                user,
-                card_hash: card,
-                otp_commitment: wallet::otp_commitment(&binding, "424242"),
-            }),
-        )?;
-        commit(
-            &net,
-            0,
-            &chain,
-            &key,
-            w(wallet::Call::ConfirmCardBinding {
-                binding_id: binding,
-                otp: "424242".into(),
-            }),
-        )?;
-        let wallet_id = wallet::wallet_id(&user, Currency::CNY);
-        commit(
-            &net,
-            0,
-            &chain,
-            &p0,
-            w(wallet::Call::TopUp {
-                wallet: wallet_id,
-                amount: Amount {
-                    value: top_up,
-                    currency: Currency::CNY,
-                },
-                card_hash: card,
-                mandate: wallet::sign_top_up(
-                    &key,
-                    &paychain_contracts::ids::ChainId::new(chain.as_str()),
-                    &wallet_id,
-                    &Amount {
-                        value: top_up,
-                        currency: Currency::CNY,
-                    },
-                    &card,
-                    Hash::digest(wallet_id.as_bytes()),
-                ),
-            }),
-        )?;
-        payers.push(Payer {
-            key,
-            wallet: wallet_id,
+    let (shop, set_up) = honest::pay_setup(&net, 77, 100, PAYERS, top_up)?;
+    let p0 = net.platform_key(0)?;
+    let mut payers: Vec<Payer> = set_up
+        .into_iter()
+        .map(|p| Payer {
+            key: p.key,
+            wallet: p.wallet,
             nonce: 0,
             acked: HashMap::new(),
-        });
-    }
+        })
+        .collect();
     // The card binding confirmation used nonce 0 of each payer.
     for p in &mut payers {
         p.nonce = net.rpc(0).nonce(&p.key.public_key())?;
@@ -350,7 +208,7 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
                 let p = rng.gen_range(0..PAYERS);
                 let cents = rng.gen_range(1..2_000);
                 order += 1;
-                let tx = payers[p].payment(&chain, to, cents, order);
+                let tx = payers[p].payment(&chain, &shop, cents, order);
                 payers[p].follow(&net, &[0, 1, 2, 3], &tx, Decimal::new(cents, 2))?;
             }
             // The kill: either between payments, or right after handing one to the victim.
@@ -358,7 +216,7 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
                 let p = rng.gen_range(0..PAYERS);
                 let cents = rng.gen_range(1..2_000);
                 order += 1;
-                let tx = payers[p].payment(&chain, to, cents, order);
+                let tx = payers[p].payment(&chain, &shop, cents, order);
                 let _ = net.rpc(victim).submit(&tx.to_bytes());
                 Some((p, tx, Decimal::new(cents, 2)))
             } else {
@@ -372,7 +230,7 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
                 let p = rng.gen_range(0..PAYERS);
                 let cents = rng.gen_range(1..2_000);
                 order += 1;
-                let tx = payers[p].payment(&chain, to, cents, order);
+                let tx = payers[p].payment(&chain, &shop, cents, order);
                 payers[p].follow(&net, &live, &tx, Decimal::new(cents, 2))?;
             }
             let h = net.height(live[0])?;
@@ -445,8 +303,8 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
             );
         }
         let tbs = Account::ToBeSettled {
-            merchant_id: merchant.clone(),
-            acquirer: acquirer.clone(),
+            merchant_id: shop.merchant.clone(),
+            acquirer: shop.acquirer.clone(),
             currency: Currency::CNY,
         };
         let b = net.rpc(1).read(&p0, Query::Balance { account: tbs })?;

@@ -1,20 +1,30 @@
-//! Honest clients for the network fault tests: one thread per genesis platform, each committing
-//! merchant registrations one after the other (sign, submit, poll until committed) through "its"
-//! node, and resubmitting the very same bytes through the next node when one does not commit
-//! within a few seconds (a client whose node is cut off goes elsewhere; a transaction is never
-//! signed twice). Every acknowledged commit is recorded with its height and latency, so a test can
-//! report honest transactions per second and p99 latency for a window, and check afterwards that
-//! each acknowledged transaction is in the chain exactly once.
+//! Honest clients for the network fault tests and the attack and fault figures: one thread per
+//! client, each committing its transactions one after the other (sign, submit, poll until
+//! committed) through "its" node, and resubmitting the very same bytes through the next node when
+//! one does not commit within a few seconds (a client whose node is cut off goes elsewhere; a
+//! transaction is never signed twice). The clients are either genesis platforms registering
+//! merchants ([`HonestLoad::start`]) or payers paying a merchant from funded wallets
+//! ([`pay_setup`], [`HonestLoad::start_payments`]). Every acknowledged commit is recorded with its
+//! height and latency, so a test can report honest transactions per second and p99 latency for a
+//! window, and check afterwards that each acknowledged transaction is in the chain exactly once.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use paychain_contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_contracts::ids::{ChainId, MerchantId, PlatformId};
+use paychain_contracts::money::{Amount, Currency};
+use paychain_contracts::registry::{self, Route};
+use paychain_contracts::tx::{Call, SignedTx};
+use paychain_contracts::wallet;
 use paychain_tests::{txs, Rpc, Testnet};
+use rust_decimal::Decimal;
 use serde_json::json;
+
+use crate::PROGRESS;
 
 /// A client waits this long for a commit through one node before resubmitting elsewhere.
 const RESUBMIT_AFTER: Duration = Duration::from_secs(4);
@@ -60,6 +70,7 @@ pub(crate) struct HonestLoad {
     threads: Vec<JoinHandle<Result<()>>>,
     /// (client key, its nonce when the load started).
     keys: ClientKeys,
+    refused: Arc<AtomicU64>,
 }
 
 /// Rate and latency of the commits of transactions submitted in a window.
@@ -83,6 +94,225 @@ impl std::fmt::Display for Figures {
     }
 }
 
+/// Rate and p99 latency of the transactions of `acked` submitted in `[from, to)`.
+pub(crate) fn figures(acked: &[Acked], from: Instant, to: Instant) -> Figures {
+    let mut lat: Vec<u128> = acked
+        .iter()
+        .filter(|a| a.submitted >= from && a.submitted < to)
+        .map(|a| a.latency.as_millis())
+        .collect();
+    lat.sort_unstable();
+    let secs = to.saturating_duration_since(from).as_secs_f64().max(1e-3);
+    Figures {
+        per_sec: lat.len() as f64 / secs,
+        p99_ms: lat
+            .get(((lat.len().saturating_sub(1)) as f64 * 0.99).round() as usize)
+            .copied()
+            .unwrap_or(0),
+        count: lat.len(),
+    }
+}
+
+/// A merchant acquired by platform-0 with an accepted record, and what a payment to it names.
+#[derive(Clone)]
+pub(crate) struct Shop {
+    pub(crate) merchant: MerchantId,
+    pub(crate) acquirer: PlatformId,
+    pub(crate) route: Route,
+}
+
+/// A verified user of platform-0 with a CNY wallet, a bound card and a top-up.
+#[derive(Clone)]
+pub(crate) struct Payer {
+    pub(crate) key: SecretKey,
+    pub(crate) wallet: Hash,
+}
+
+/// Signs and commits `call` from `key` through node `via` with the key's next nonce (setup, no
+/// faults yet).
+pub(crate) fn commit(
+    net: &Testnet,
+    via: usize,
+    chain: &str,
+    key: &SecretKey,
+    call: Call,
+) -> Result<()> {
+    let nonce = net.rpc(via).nonce(&key.public_key())?;
+    let tx = txs::signed_call(key, chain, nonce, call);
+    let hash = tx.hash().to_hex();
+    if let Err(e) = net.rpc(via).submit(&tx.to_bytes())? {
+        bail!("setup tx refused: {}", e.message);
+    }
+    let r = net.rpc(via).wait_committed(&hash, PROGRESS)?;
+    ensure!(r["code"] == 0, "setup tx failed: {r}");
+    Ok(())
+}
+
+/// Through node 0: qualifies platform-0 as a wallet host, registers the merchant of `shop_seed`
+/// with a record of platform-0 it accepts, and sets up `payers` payers (key seeds `payer_seed`,
+/// `payer_seed + 1`, ...), each verified, with a CNY wallet, a bound card and a top-up of `top_up`.
+pub(crate) fn pay_setup(
+    net: &Testnet,
+    shop_seed: u8,
+    payer_seed: u8,
+    payers: usize,
+    top_up: Decimal,
+) -> Result<(Shop, Vec<Payer>)> {
+    let chain = net.rpc(0).status()?["chain_id"]
+        .as_str()
+        .context("chain id")?
+        .to_owned();
+    net.qualify_wallet_host(0)?;
+    let p0 = net.platform_key(0)?;
+    let shop_key = SecretKey::from_seed([shop_seed; 32]);
+    let merchant = MerchantId::derive(&shop_key.public_key());
+    let acquirer = PlatformId::new("platform-0")?;
+    let sealed = net.seal(
+        &merchant,
+        "platform-0",
+        1,
+        paychain_tests::acquiring_record("48020000", "FAULT-SHOP").as_bytes(),
+    )?;
+    let route = Route {
+        record_version: 1,
+        record_hash: registry::payload_hash(&sealed),
+    };
+    let reg = |call| Call::Registry(call);
+    commit(
+        net,
+        0,
+        &chain,
+        &p0,
+        reg(txs::register(&shop_key.public_key(), "Fault Shop")),
+    )?;
+    commit(net, 0, &chain, &p0, reg(txs::put(&merchant, &sealed)))?;
+    commit(net, 0, &chain, &shop_key, reg(txs::accept("platform-0")))?;
+    let card = Hash::digest(b"card");
+    let amount = Amount {
+        value: top_up,
+        currency: Currency::CNY,
+    };
+    let mut out = Vec::new();
+    for n in 0..payers {
+        let key = SecretKey::from_seed([payer_seed + n as u8; 32]);
+        let user = key.public_key();
+        let w = |call| Call::Wallet(call);
+        commit(
+            net,
+            0,
+            &chain,
+            &p0,
+            w(wallet::Call::VerifyUser {
+                user,
+                name_hash: Hash::digest(&[b'n', n as u8]),
+                id_hash: Hash::digest(&[b'i', n as u8]),
+                phone_hash: Hash::digest(&[b'p', n as u8]),
+            }),
+        )?;
+        commit(
+            net,
+            0,
+            &chain,
+            &p0,
+            w(wallet::Call::OpenWallet {
+                user,
+                currency: Currency::CNY,
+            }),
+        )?;
+        let binding =
+            wallet::card_binding_id(&p0.public_key(), net.rpc(0).nonce(&p0.public_key())?);
+        commit(
+            net,
+            0,
+            &chain,
+            &p0,
+            w(wallet::Call::RequestCardBinding {
+                user,
+                card_hash: card,
+                otp_commitment: wallet::otp_commitment(&binding, "424242"),
+            }),
+        )?;
+        commit(
+            net,
+            0,
+            &chain,
+            &key,
+            w(wallet::Call::ConfirmCardBinding {
+                binding_id: binding,
+                otp: "424242".into(),
+            }),
+        )?;
+        let wallet_id = wallet::wallet_id(&user, Currency::CNY);
+        commit(
+            net,
+            0,
+            &chain,
+            &p0,
+            w(wallet::Call::TopUp {
+                wallet: wallet_id,
+                amount,
+                card_hash: card,
+                mandate: wallet::sign_top_up(
+                    &key,
+                    &ChainId::new(chain.as_str()),
+                    &wallet_id,
+                    &amount,
+                    &card,
+                    Hash::digest(wallet_id.as_bytes()),
+                ),
+            }),
+        )?;
+        out.push(Payer {
+            key,
+            wallet: wallet_id,
+        });
+    }
+    Ok((
+        Shop {
+            merchant,
+            acquirer,
+            route,
+        },
+        out,
+    ))
+}
+
+/// A payment of `cents` from `payer` to `shop` with nonce `nonce` and order reference `order`.
+pub(crate) fn payment(
+    chain: &str,
+    payer: &Payer,
+    shop: &Shop,
+    nonce: u64,
+    cents: i64,
+    order: &str,
+) -> SignedTx {
+    txs::signed_call(
+        &payer.key,
+        chain,
+        nonce,
+        Call::Wallet(wallet::Call::Pay {
+            from_wallet: payer.wallet,
+            merchant_id: shop.merchant.clone(),
+            acquirer: shop.acquirer.clone(),
+            amount: Amount {
+                value: Decimal::new(cents, 2),
+                currency: Currency::CNY,
+            },
+            order_ref: order.to_owned(),
+            route: shop.route,
+        }),
+    )
+}
+
+/// What an honest client commits.
+#[derive(Clone)]
+enum Work {
+    /// Merchant registrations signed by a genesis platform.
+    Register,
+    /// Payments of 0.01 CNY to a shop from a payer's wallet.
+    Pay(Box<(Payer, Shop)>),
+}
+
 impl HonestLoad {
     /// One client per genesis platform of `net`: platform `i` submits through node `i` first.
     pub(crate) fn start(net: &Testnet) -> Result<HonestLoad> {
@@ -92,18 +322,52 @@ impl HonestLoad {
     /// [`HonestLoad::start`] for the first `clients` platforms and nodes (a network with more
     /// nodes than platforms).
     pub(crate) fn start_n(net: &Testnet, clients: usize) -> Result<HonestLoad> {
-        let chain = net.rpc(0).status()?["chain_id"]
+        let mut list = Vec::new();
+        for p in 0..clients {
+            list.push((net.platform_key(p)?, Work::Register));
+        }
+        let through: Vec<usize> = (0..clients).collect();
+        Self::spawn(net, list, &through)
+    }
+
+    /// One client per payer, paying `shop` 0.01 CNY at a time; client `k` submits through
+    /// `through[k % len]` first, then the next ones of `through` in turn.
+    pub(crate) fn start_payments(
+        net: &Testnet,
+        shop: &Shop,
+        payers: &[Payer],
+        through: &[usize],
+    ) -> Result<HonestLoad> {
+        let list = payers
+            .iter()
+            .map(|p| {
+                (
+                    p.key.clone(),
+                    Work::Pay(Box::new((p.clone(), shop.clone()))),
+                )
+            })
+            .collect();
+        Self::spawn(net, list, through)
+    }
+
+    fn spawn(
+        net: &Testnet,
+        clients: Vec<(SecretKey, Work)>,
+        through: &[usize],
+    ) -> Result<HonestLoad> {
+        ensure!(!through.is_empty(), "honest clients need a node");
+        let chain = net.rpc(through[0]).status()?["chain_id"]
             .as_str()
             .context("chain id")?
             .to_owned();
-        let rpcs: Vec<Rpc> = (0..clients).map(|i| net.rpc(i)).collect();
+        let rpcs: Vec<Rpc> = through.iter().map(|&i| net.rpc(i)).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(AtomicU64::new(0));
         let mut threads = Vec::new();
         let mut keys = Vec::new();
-        for p in 0..clients {
-            let key = net.platform_key(p)?;
-            let nonce = net.rpc(p).nonce(&key.public_key())?;
+        for (p, (key, work)) in clients.into_iter().enumerate() {
+            let nonce = rpcs[p % rpcs.len()].nonce(&key.public_key())?;
             keys.push((key.public_key(), nonce));
             let client = Client {
                 p,
@@ -111,15 +375,19 @@ impl HonestLoad {
                 nonce,
                 chain: chain.clone(),
                 rpcs: rpcs.clone(),
+                work,
             };
-            let (stop, acked) = (stop.clone(), acked.clone());
-            threads.push(std::thread::spawn(move || client.run(&stop, &acked)));
+            let (stop, acked, refused) = (stop.clone(), acked.clone(), refused.clone());
+            threads.push(std::thread::spawn(move || {
+                client.run(&stop, &acked, &refused)
+            }));
         }
         Ok(HonestLoad {
             stop,
             acked,
             threads,
             keys,
+            refused,
         })
     }
 
@@ -152,22 +420,12 @@ impl HonestLoad {
 
     /// Rate and p99 latency of the transactions submitted in `[from, to)` and acknowledged.
     pub(crate) fn figures(&self, from: Instant, to: Instant) -> Figures {
-        let mut lat: Vec<u128> = self
-            .acked()
-            .iter()
-            .filter(|a| a.submitted >= from && a.submitted < to)
-            .map(|a| a.latency.as_millis())
-            .collect();
-        lat.sort_unstable();
-        let secs = to.saturating_duration_since(from).as_secs_f64().max(1e-3);
-        Figures {
-            per_sec: lat.len() as f64 / secs,
-            p99_ms: lat
-                .get(((lat.len().saturating_sub(1)) as f64 * 0.99).round() as usize)
-                .copied()
-                .unwrap_or(0),
-            count: lat.len(),
-        }
+        figures(&self.acked(), from, to)
+    }
+
+    /// Refusals the clients waited out so far (rate limited, pool full, slowed down).
+    pub(crate) fn refusals(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Stops the clients (each finishes the transaction it follows) and returns every
@@ -195,23 +453,41 @@ struct Client {
     nonce: u64,
     chain: String,
     rpcs: Vec<Rpc>,
+    work: Work,
 }
 
 impl Client {
-    fn run(mut self, stop: &AtomicBool, acked: &Mutex<Vec<Acked>>) -> Result<()> {
+    fn run(
+        mut self,
+        stop: &AtomicBool,
+        acked: &Mutex<Vec<Acked>>,
+        refused: &AtomicU64,
+    ) -> Result<()> {
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let merchant = SecretKey::from_seed(
-                Hash::digest(format!("honest/{}/{}/{n}", self.p, self.nonce).as_bytes()).0,
-            )
-            .public_key();
-            let tx = txs::signed(
-                &self.key,
-                &self.chain,
-                self.nonce,
-                txs::register(&merchant, &format!("Honest {}-{}", self.p, self.nonce)),
-            );
-            let a = self.follow(&tx.to_bytes(), &tx.hash().to_hex())?;
+            let tx = match &self.work {
+                Work::Register => {
+                    let merchant = SecretKey::from_seed(
+                        Hash::digest(format!("honest/{}/{}/{n}", self.p, self.nonce).as_bytes()).0,
+                    )
+                    .public_key();
+                    txs::signed(
+                        &self.key,
+                        &self.chain,
+                        self.nonce,
+                        txs::register(&merchant, &format!("Honest {}-{}", self.p, self.nonce)),
+                    )
+                }
+                Work::Pay(to) => payment(
+                    &self.chain,
+                    &to.0,
+                    &to.1,
+                    self.nonce,
+                    1,
+                    &format!("H-{}-{}", &to.0.key.public_key().to_hex()[..8], self.nonce),
+                ),
+            };
+            let a = self.follow(&tx.to_bytes(), &tx.hash().to_hex(), refused)?;
             acked
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -223,7 +499,7 @@ impl Client {
     }
 
     /// Submits through node `p`, then the next ones in turn, until a node answers committed.
-    fn follow(&self, bytes: &[u8], hash: &str) -> Result<Acked> {
+    fn follow(&self, bytes: &[u8], hash: &str, refused: &AtomicU64) -> Result<Acked> {
         let submitted = Instant::now();
         let mut attempt = 0usize;
         loop {
@@ -239,6 +515,17 @@ impl Client {
                 // These bytes are pending or committed already (an earlier attempt): follow them.
                 Ok(Err(e))
                     if e.message.contains("already pending") || e.message.contains("nonce") => {}
+                // Turned away for now (this address's call rate, a full pool, slowed down):
+                // counted, and tried again through the next node.
+                Ok(Err(e))
+                    if e.code == 5001
+                        || e.code == 1012
+                        || e.message.contains("mempool is full") =>
+                {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(POLL);
+                    continue;
+                }
                 Ok(Err(e)) => bail!("client {}: tx {hash} refused: {}", self.p, e.message),
                 Err(_) => continue,
             }

@@ -18,6 +18,7 @@ mod enclave;
 mod enclave_attacks;
 mod epochs;
 mod faults;
+mod figures;
 mod guardian;
 mod honest;
 mod hostile_node;

@@ -18,7 +18,7 @@ const ALL4: [usize; 4] = [0, 1, 2, 3];
 /// Honest commits each fault phase waits for (progress during the fault).
 const DURING: usize = 8;
 
-fn proxied_net() -> Result<Testnet> {
+pub(crate) fn proxied_net() -> Result<Testnet> {
     Testnet::start_with(
         4,
         Options {
@@ -28,7 +28,7 @@ fn proxied_net() -> Result<Testnet> {
     )
 }
 
-fn highest(net: &Testnet, which: &[usize]) -> Result<u64> {
+pub(crate) fn highest(net: &Testnet, which: &[usize]) -> Result<u64> {
     let mut top = 0;
     for &i in which {
         top = top.max(net.height(i)?);
@@ -38,9 +38,18 @@ fn highest(net: &Testnet, which: &[usize]) -> Result<u64> {
 
 /// After a heal: time until every node has reached the height the others had at the heal and the
 /// chain has decided two more heights with all four.
-fn recovery(net: &mut Testnet, healed: Instant) -> Result<Duration> {
+pub(crate) fn recovery(net: &mut Testnet, healed: Instant) -> Result<Duration> {
+    recovery_within(net, healed, PROGRESS)
+}
+
+/// [`recovery`] with a deadline of `timeout` (a node that resyncs a long chain from scratch).
+pub(crate) fn recovery_within(
+    net: &mut Testnet,
+    healed: Instant,
+    timeout: Duration,
+) -> Result<Duration> {
     let target = highest(net, &ALL4)?;
-    net.wait_all(&ALL4, target + 2, PROGRESS)
+    net.wait_all(&ALL4, target + 2, timeout)
         .context("no recovery after the heal")?;
     Ok(healed.elapsed())
 }

@@ -12,7 +12,8 @@ use rand::RngCore;
 use tracing::warn;
 
 use crate::consensus::{
-    BlockHash, Height, PaychainContext, ProposalFin, ProposalInit, ProposalPart, ValidatorSet,
+    Address, BlockHash, Height, PaychainContext, ProposalFin, ProposalInit, ProposalPart,
+    ValidatorSet,
 };
 use crate::faults::Faults;
 
@@ -76,10 +77,12 @@ impl Byzantine {
     }
 
     /// One burst of the garbage flood: undecodable tx gossip, proposal streams impersonating the
-    /// round's proposer, and a replay of a genuine proposal with other bytes.
+    /// round's proposer, a stream naming a validator that is not the round's proposer, one for a
+    /// height far ahead, and a replay of a genuine proposal with other bytes.
     pub(super) fn garbage(
         &mut self,
         validators: &ValidatorSet,
+        own: Address,
         height: Height,
         round: Round,
     ) -> (Vec<Vec<u8>>, Vec<StreamMessage<ProposalPart>>) {
@@ -92,11 +95,20 @@ impl Byzantine {
         let txs = (0..4)
             .map(|i| noise(1 + (i * 997) % 3000))
             .collect::<Vec<_>>();
-        let round = if round.as_i64() < 0 {
+        let mut round = if round.as_i64() < 0 {
             Round::new(0)
         } else {
             round
         };
+        // In a round of our own, impersonate the next round's proposer: a stream of ours for our
+        // own round would take the place of our (invalid) proposal, one stream per round.
+        if PaychainContext
+            .select_proposer(validators, height, round)
+            .address
+            == own
+        {
+            round = round.increment();
+        }
         let proposer = PaychainContext
             .select_proposer(validators, height, round)
             .address;
@@ -123,7 +135,43 @@ impl Byzantine {
                 signature: noise(64),
             }),
         ];
-        let mut batches = vec![impersonation, headless];
+        let stream_of = |init: ProposalInit| {
+            vec![
+                ProposalPart::Init(init),
+                ProposalPart::Data(vec![0; 64]),
+                ProposalPart::Fin(ProposalFin {
+                    signature: vec![0; 64],
+                }),
+            ]
+        };
+        let not_proposer = validators
+            .validators()
+            .iter()
+            .map(|v| v.address)
+            .find(|a| *a != proposer)
+            .map(|other| {
+                stream_of(ProposalInit {
+                    height,
+                    round,
+                    pol_round: Round::Nil,
+                    proposer: other,
+                    block_hash: BlockHash([1; 32]),
+                    block_len: 64,
+                })
+            });
+        let far = Height(height.0 + 1_000);
+        let far_ahead = stream_of(ProposalInit {
+            height: far,
+            round: Round::new(0),
+            pol_round: Round::Nil,
+            proposer: PaychainContext
+                .select_proposer(validators, far, Round::new(0))
+                .address,
+            block_hash: BlockHash([2; 32]),
+            block_len: 64,
+        });
+        let mut batches = vec![impersonation, headless, far_ahead];
+        batches.extend(not_proposer);
         if let Some((init, fin)) = self.replay.take() {
             if init.height == height {
                 let len = (init.block_len as usize).clamp(1, 4096);

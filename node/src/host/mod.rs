@@ -35,7 +35,7 @@ use malachitebft_app::types::sync::RawDecidedValue;
 use malachitebft_app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use malachitebft_core_types::{
-    CommitCertificate, ExtendedCommitCertificate, LinearTimeouts, Round, Validity,
+    CommitCertificate, Context as _, ExtendedCommitCertificate, LinearTimeouts, Round, Validity,
 };
 use paychain_contracts::block::{self, Block, Header};
 use paychain_contracts::codec::MAX_BLOCK_BYTES;
@@ -45,6 +45,7 @@ use paychain_contracts::merkle;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
+use crate::consensus::signing::PeerBindings;
 use crate::consensus::{
     Address, BlockHash, BlockValue, BorshCodec, ConsensusKeys, Height, PaychainContext,
     ProposalInit, ProposalPart, ValidatorSet,
@@ -121,6 +122,50 @@ pub struct Host {
     future: Vec<Vec<ProposalPart>>,
     /// Test-only faults (all off in production).
     byzantine: Byzantine,
+    /// Which peers speak for which validator (from the validator proofs our verifier checked).
+    bindings: PeerBindings,
+}
+
+/// Heights ahead of ours whose proposal streams we buffer (a node a little behind keeps the next
+/// proposals; one further behind catches up by value sync).
+pub(crate) const MAX_FUTURE_HEIGHTS: u64 = 4;
+/// Rounds ahead of our round (of round 0 for a height ahead) whose proposal streams we buffer.
+pub(crate) const MAX_ROUNDS_AHEAD: i64 = 8;
+/// Complete, authenticated proposals for heights ahead of ours that we keep.
+const MAX_FUTURE: usize = 8;
+
+/// Whether a proposal stream whose init is `init` may be buffered while we are at `height`,
+/// `round`: it names the proposer of its height and round (our validator set, Malachite's
+/// proposer selection), for our height or at most [`MAX_FUTURE_HEIGHTS`] ahead and a round at most
+/// [`MAX_ROUNDS_AHEAD`] ahead. Its signature is checked once the stream is complete.
+fn admit_init(
+    validators: &ValidatorSet,
+    height: Height,
+    round: Round,
+    init: &ProposalInit,
+) -> Result<(), streams::Dropped> {
+    use streams::Dropped::{NotProposer, OutOfReach};
+    let h = init.height.0;
+    if h < height.0 || h > height.0.saturating_add(MAX_FUTURE_HEIGHTS) {
+        return Err(OutOfReach);
+    }
+    let base = if h == height.0 {
+        round.as_i64().max(0)
+    } else {
+        0
+    };
+    let r = init.round.as_i64();
+    if r < 0 || r > base + MAX_ROUNDS_AHEAD {
+        return Err(OutOfReach);
+    }
+    if PaychainContext
+        .select_proposer(validators, init.height, init.round)
+        .address
+        != init.proposer
+    {
+        return Err(NotProposer);
+    }
+    Ok(())
 }
 
 fn round_from(r: i64) -> Round {
@@ -150,7 +195,15 @@ impl Host {
             streams: Streams::new(),
             future: Vec::new(),
             byzantine: Byzantine::default(),
+            bindings: PeerBindings::default(),
         }
+    }
+
+    /// Refuses proposal streams whose publisher is not a peer the proposer's validator proof
+    /// names, once that proof has reached us.
+    pub fn with_peer_bindings(mut self, bindings: PeerBindings) -> Self {
+        self.bindings = bindings;
+        self
     }
 
     /// Test-only fault injection (see [`crate::faults`]).
@@ -544,23 +597,61 @@ impl Host {
         publisher: PeerId,
         msg: StreamMessage<ProposalPart>,
     ) -> Option<ProposedValue<PaychainContext>> {
-        let parts = match self.streams.receive(publisher, msg) {
+        let (height, round, validators) = (self.height, self.round, &self.validators);
+        let (bindings, peer) = (&self.bindings, publisher.to_bytes());
+        let admit = |init: &ProposalInit| {
+            admit_init(validators, height, round, init)?;
+            if !bindings.may_publish_for(&init.proposer.0, &peer) {
+                return Err(streams::Dropped::NotProposersPeer);
+            }
+            Ok(())
+        };
+        let parts = match self.streams.receive(publisher, msg, &admit) {
             Ok(Some(parts)) => parts,
             Ok(None) => return None,
             Err(why) => {
-                warn!(target: "consensus", %publisher, ?why, "proposal stream dropped");
+                debug!(target: "consensus", %publisher, ?why, "proposal stream dropped");
+                self.shared.metrics.proposal_stream_dropped(why.label());
                 return None;
             }
         };
         match parts.first() {
             Some(ProposalPart::Init(init)) if init.height > self.height => {
-                if self.future.len() < streams::MAX_STREAMS {
-                    self.future.push(parts);
-                }
+                self.keep_future(parts);
                 None
             }
             Some(ProposalPart::Init(init)) if init.height < self.height => None,
             _ => self.complete_proposal(parts),
+        }
+    }
+
+    /// Keeps a complete stream for a height ahead of ours, once its proposer's signature checks, at
+    /// most one per height and round and [`MAX_FUTURE`] in all.
+    fn keep_future(&mut self, parts: Vec<ProposalPart>) {
+        let Some((init, data, fin)) = split_parts(parts.clone()) else {
+            self.shared.metrics.proposal_stream_dropped("malformed");
+            return;
+        };
+        if let Err(Refusal::Unauthenticated(reason)) =
+            validate::authenticate(&self.shared.chain_id, &self.validators, &init, &data, &fin)
+        {
+            debug!(target: "consensus", height = %init.height, round = %init.round, %reason, "unauthenticated future proposal stream dropped");
+            self.shared
+                .metrics
+                .proposal_stream_dropped("unauthenticated");
+            return;
+        }
+        let same_round = self.future.iter().any(|p| {
+            matches!(p.first(), Some(ProposalPart::Init(i)) if i.height == init.height && i.round == init.round)
+        });
+        if same_round {
+            self.shared
+                .metrics
+                .proposal_stream_dropped("duplicate_stream");
+        } else if self.future.len() >= MAX_FUTURE {
+            self.shared.metrics.proposal_stream_dropped("future_full");
+        } else {
+            self.future.push(parts);
         }
     }
 
@@ -589,6 +680,9 @@ impl Host {
             }
             Err(Refusal::Unauthenticated(reason)) => {
                 debug!(target: "consensus", height = %init.height, round = %init.round, claimed_proposer = %init.proposer, %reason, "unauthenticated proposal stream dropped");
+                self.shared
+                    .metrics
+                    .proposal_stream_dropped("unauthenticated");
                 return None;
             }
             Err(Refusal::Invalid(reason)) => {
@@ -690,9 +784,9 @@ impl Host {
         &mut self,
         channels: &mut Channels<PaychainContext>,
     ) -> anyhow::Result<()> {
-        let (txs, streams) = self
-            .byzantine
-            .garbage(&self.validators, self.height, self.round);
+        let (txs, streams) =
+            self.byzantine
+                .garbage(&self.validators, self.address, self.height, self.round);
         for bytes in txs {
             self.shared.gossip(bytes);
         }
@@ -813,5 +907,95 @@ impl Host {
         self.shared
             .committed(new_tip, block.txs.len() as u64, started.elapsed());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod admit_tests {
+    use super::*;
+    use crate::consensus::Validator;
+    use paychain_contracts::ids::ChainId;
+    use streams::Dropped;
+
+    fn set() -> ValidatorSet {
+        ValidatorSet::new(
+            (1..=4u8)
+                .map(|i| {
+                    let k = ConsensusKeys::from_seed([i; 32], ChainId::new("paychain-test"));
+                    Validator::new(k.public_key(), 1)
+                })
+                .collect(),
+        )
+    }
+
+    fn init(validators: &ValidatorSet, h: u64, r: u32, proposer: Option<Address>) -> ProposalInit {
+        let round = Round::new(r);
+        ProposalInit {
+            height: Height(h),
+            round,
+            pol_round: Round::Nil,
+            proposer: proposer.unwrap_or_else(|| {
+                PaychainContext
+                    .select_proposer(validators, Height(h), round)
+                    .address
+            }),
+            block_hash: BlockHash([0; 32]),
+            block_len: 0,
+        }
+    }
+
+    #[test]
+    fn only_the_rounds_proposer_within_reach_is_admitted() {
+        let v = set();
+        let (h, r) = (Height(10), Round::new(2));
+        let admit = |i: &ProposalInit| admit_init(&v, h, r, i);
+        // The proposer of this height and round, of an earlier round, of a later one within reach,
+        // and of the next heights.
+        assert_eq!(admit(&init(&v, 10, 2, None)), Ok(()));
+        assert_eq!(admit(&init(&v, 10, 0, None)), Ok(()));
+        assert_eq!(
+            admit(&init(&v, 10, 2 + MAX_ROUNDS_AHEAD as u32, None)),
+            Ok(())
+        );
+        assert_eq!(
+            admit(&init(
+                &v,
+                10 + MAX_FUTURE_HEIGHTS,
+                MAX_ROUNDS_AHEAD as u32,
+                None
+            )),
+            Ok(())
+        );
+        // Another validator naming itself for a round it does not lead.
+        let proposer = init(&v, 10, 2, None).proposer;
+        let other = v
+            .validators()
+            .iter()
+            .map(|x| x.address)
+            .find(|a| *a != proposer)
+            .unwrap();
+        assert_eq!(
+            admit(&init(&v, 10, 2, Some(other))),
+            Err(Dropped::NotProposer)
+        );
+        // Behind us, too far ahead in heights or rounds.
+        assert_eq!(admit(&init(&v, 9, 0, None)), Err(Dropped::OutOfReach));
+        assert_eq!(
+            admit(&init(&v, 11 + MAX_FUTURE_HEIGHTS, 0, None)),
+            Err(Dropped::OutOfReach)
+        );
+        assert_eq!(
+            admit(&init(&v, 10, 3 + MAX_ROUNDS_AHEAD as u32, None)),
+            Err(Dropped::OutOfReach)
+        );
+        assert_eq!(
+            admit(&init(&v, 11, 1 + MAX_ROUNDS_AHEAD as u32, None)),
+            Err(Dropped::OutOfReach)
+        );
+        assert_eq!(
+            admit(&init(&v, u64::MAX, 0, None)),
+            Err(Dropped::OutOfReach)
+        );
     }
 }

@@ -71,8 +71,8 @@ mod execute;
 mod views;
 
 pub(crate) use execute::{
-    check_acquirer, check_payee, check_payer, execute, pay_merchant, payer_certified, payment_event,
-    transfer, PayTo,
+    check_acquirer, check_payee, check_payer, execute, pay_merchant, payer_certified,
+    payment_event, transfer, PayTo,
 };
 pub use views::{payment_view, statement, wallet_view, PaymentView, StatementView, WalletView};
 

@@ -1267,10 +1267,9 @@ fn open_wallet_needs_a_valid_user_certificate() {
     let serial = revoke_cert(&mut revoked, HOST, DAVE);
     let r = revoked.call(HOST, open(DAVE));
     assert_eq!(r.code, 733, "{r:?}");
-    assert!(r
-        .error
-        .unwrap()
-        .contains(&format!("certificate {serial} of platform host-a is revoked")));
+    assert!(r.error.unwrap().contains(&format!(
+        "certificate {serial} of platform host-a is revoked"
+    )));
     // Valid when registered, expired at the block time the wallet is asked for.
     let mut expired = base.clone();
     let now_s = T0_S + expired.height + 1;
@@ -1335,7 +1334,8 @@ fn pay_needs_certified_merchant_and_payer() {
     });
     let msg = refused(&mut missing, ALICE, pay52, 741);
     assert!(
-        msg.contains(&format!("merchant {m52} ")) && msg.contains("holds no registered certificate"),
+        msg.contains(&format!("merchant {m52} "))
+            && msg.contains("holds no registered certificate"),
         "{msg}"
     );
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use paychain_contracts::ca::PartyRole;
 use paychain_contracts::crypto::{Hash, SecretKey};
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::{Amount, Currency};
@@ -230,6 +231,13 @@ fn n4f1_kill9_cycles_under_load_every_acknowledged_payment_committed_once_money_
         &shop_key,
         Call::Registry(txs::accept("platform-0")),
     )?;
+    // platform-0's CA certifies the shop and every payer (one batch).
+    let payer_keys: Vec<SecretKey> = (0..PAYERS)
+        .map(|n| SecretKey::from_seed([100 + n as u8; 32]))
+        .collect();
+    let mut parties = vec![(&shop_key, PartyRole::Merchant)];
+    parties.extend(payer_keys.iter().map(|k| (k, PartyRole::User)));
+    net.certify(0, &parties)?;
     let card = Hash::digest(b"card");
     let top_up = Decimal::from_str_exact(TOP_UP)?;
     let mut payers = Vec::new();

@@ -388,7 +388,7 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
 
 /// Runs the CLI on node `i`, expects a transaction that failed (exit 1): its error line and JSON.
 fn failed_tx(net: &Testnet, i: usize, args: &[&str]) -> Result<(String, Value)> {
-    let out = net.cli(i, &[&["--json"], args].concat())?;
+    let out = net.cli(i, args)?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     ensure!(
         out.status.code() == Some(1),

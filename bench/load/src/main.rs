@@ -593,7 +593,8 @@ impl HostCa {
             }
             Ok(std::fs::read_to_string(path)?)
         };
-        let key = paychain_client::ca::key_from_pem(&read(key, paychain_client::ca::MAX_KEY_PEM_BYTES)?)?;
+        let key =
+            paychain_client::ca::key_from_pem(&read(key, paychain_client::ca::MAX_KEY_PEM_BYTES)?)?;
         let cert = ca::from_pem(&read(cert, 4 * ca::MAX_CERT_BYTES)?)?;
         Ok(HostCa { key, cert })
     }

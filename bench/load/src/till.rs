@@ -356,7 +356,16 @@ pub(crate) async fn run(
         let top_up = Amount::parse(&format!("{}.00", 4 * per_payer + 10), currency)
             .map_err(|e| e.to_string())?;
         let ca = crate::HostCa::load(args)?;
-        setup_wallets(client, &http, chain_id, (&host, &ca), &seed, payers_n, top_up).await?
+        setup_wallets(
+            client,
+            &http,
+            chain_id,
+            (&host, &ca),
+            &seed,
+            payers_n,
+            top_up,
+        )
+        .await?
     };
     let setup_s = t_setup.elapsed().as_secs_f64();
 

@@ -119,7 +119,7 @@ fn certified_as(
         ca::certified(reader, party, role, time_ms)?.map_err(|reason| Error::NotCertified {
             who: who(),
             party: *party,
-            reason,
+            reason: Box::new(reason),
         }),
     )
 }
@@ -462,10 +462,10 @@ pub(crate) fn execute<R: StateReader>(
                 return Err(Error::NotCertified {
                     who: owner(),
                     party: *user_key,
-                    reason: ca::Error::PlatformMismatch {
+                    reason: Box::new(ca::Error::PlatformMismatch {
                         cert_platform: cert.platform,
                         sender: platform,
-                    },
+                    }),
                 }
                 .into());
             }

@@ -359,7 +359,7 @@ pub enum Error {
         /// Its key.
         party: PublicKey,
         /// Why (no certificate 741, wrong role 742, revoked 733, expired 728, ...).
-        reason: ca::Error,
+        reason: Box<ca::Error>,
     },
 }
 

@@ -355,7 +355,7 @@ payments_setup() {
   "$CLI" --json ca issue --ca-key "$NET_DIR/ca0/ca.key" --ca-cert "$NET_DIR/ca0/ca.pem" \
     --party-key "$(jq -r .public_key "$NET_DIR/pay-mk.json")" --encryption-key "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
     --role merchant -o "$pem" >/dev/null
-  sig="$("$CLI" --json ca consent --key "$NET_DIR/pay-merchant.json" --cert "$pem" | jq -r .party_signature)"
+  sig="$("$CLI" --rpc "$rpc" --json ca consent --key "$NET_DIR/pay-merchant.json" --cert "$pem" | jq -r .party_signature)"
   "$CLI" --rpc "$rpc" --json ca register --key "$p0" --cert "$pem" --party-signature "$sig" >/dev/null
   acq_record 48020000 P0-PAY >"$NET_DIR/pay-record.json"
   "$CLI" --rpc "$rpc" --json record put --key "$p0" --merchant "$mid" --info "$NET_DIR/pay-record.json" >/dev/null

@@ -197,9 +197,9 @@ certify() {
   local key=$1 role=$2 pub pem sig
   pub="$(json_get .public_key <"$key")"
   pem="${key%.json}.pem"
-  "$CLI_BIN" --json ca issue --ca-key "$DEMO/ca0/ca.key" --ca-cert "$DEMO/ca0/ca.pem" --party-key "$pub" \
+  "$CLI_BIN" --rpc "$(rpc 0)" --json ca issue --ca-key "$DEMO/ca0/ca.key" --ca-cert "$DEMO/ca0/ca.pem" --party-key "$pub" \
     --encryption-key "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" --role "$role" -o "$pem" >/dev/null
-  sig="$("$CLI_BIN" --json ca consent --key "$key" --cert "$pem" | json_get .party_signature)"
+  sig="$("$CLI_BIN" --rpc "$(rpc 0)" --json ca consent --key "$key" --cert "$pem" | json_get .party_signature)"
   "$CLI_BIN" --rpc "$(rpc 0)" --json ca register --key "$P0_KEY" --cert "$pem" --party-signature "$sig" >/dev/null
 }
 certify "$DEMO/merchant-1.json" merchant

@@ -22,9 +22,10 @@
 //! Each payer pays one share, from a wallet they own, in the collection's currency, stating the
 //! share's exact amount (what they sign is what they pay). The merchant's key must hold a valid
 //! merchant certificate and the payer a valid user certificate at the block's time (at `Create` the
-//! merchant's, at every share both: [`crate::ca::certified`]; refusals carry the CA's codes). One share per payer key. Paid shares
-//! sit in the collection's escrow account ([`Account::Escrow`]) until the last share is paid; then
-//! the whole total moves, once, to the payee's to-be-settled account at the acquirer.
+//! merchant's, at every share both: [`crate::ca::certified`]; refusals carry the CA's codes). One
+//! share per payer key. Paid shares sit in the collection's escrow account ([`Account::Escrow`])
+//! until the last share is paid; then the whole total moves, once, to the payee's to-be-settled
+//! account at the acquirer.
 //!
 //! # Expiry and refunds (policy)
 //!

@@ -271,10 +271,11 @@ pub(crate) struct PayTo<'a> {
 
 /// Pays `to.merchant_id` through `to.acquirer` from wallet `w` (the caller has checked who may debit
 /// it): checks the amount, the order reference (one payment per merchant and order), the acquirer
-/// and its route, that the merchant and the payer (the wallet's owner) hold valid certificates at the
-/// block's time ([`check_payee`], [`check_payer`]), and the balance, moves the money to the merchant's to-be-settled account and
-/// records the [`Payment`] under the tx hash. Used by [`Call::Pay`] and by [`crate::guardian`]'s
-/// delegated payments, so both follow the same rules and refunds and certificates treat them alike.
+/// and its route, that the merchant and the payer (the wallet's owner) hold valid certificates at
+/// the block's time ([`check_payee`], [`check_payer`]), and the balance, moves the money to the
+/// merchant's to-be-settled account and records the [`Payment`] under the tx hash. Used by
+/// [`Call::Pay`] and by [`crate::guardian`]'s delegated payments, so both follow the same rules and
+/// refunds and certificates treat them alike.
 pub(crate) fn pay_merchant<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     ctx: &Context,

@@ -331,35 +331,53 @@ acq_record() {
 }
 
 # payments_setup [VALIDATORS]: on the current network, qualifies platform-0 as a wallet host (platform-0
-# proposes, platform-1.. approve until > 2/3 of the governors did), registers a merchant, puts platform-0's
+# proposes, platform-1.. approve until > 2/3 of the governors did) and approves platform-0's CA
+# (CA_ARGS, for paychain-load's setup), registers and certifies a merchant, puts platform-0's
 # acquiring record for it (sealed to the enclave by the CLI) and has the merchant accept platform-0 (a
 # record is routed to only once its merchant accepted the platform); sets PAY_MERCHANT and PAY_ARGS for
 # paychain-load --payments.
 PAY_ARGS=()
 PAY_MERCHANT=""
-payments_setup() {
-  local n=$1 rpc="${NET_URLS%%,*}" p0="$NET_DIR/platforms/platform-0.json" id i mid deadline
-  id="$("$CLI" --rpc "$rpc" --json gov propose --key "$p0" --qualify-wallet-host platform-0 | jq -r .proposal_id)"
-  deadline=$((SECONDS + 40))
-  i=1
+CA_ARGS=()
+# gov_pass N ID WHAT: platform-1.. approve proposal ID until it is executed (> 2/3 of the N governors).
+gov_pass() {
+  local n=$1 id=$2 what=$3 rpc="${NET_URLS%%,*}" i=1 deadline=$((SECONDS + 40))
   until "$CLI" --rpc "$rpc" --json gov show "$id" | jq -e '.status.executed' >/dev/null 2>&1; do
     if ((i < n)); then
       "$CLI" --rpc "$rpc" --json gov vote --key "$NET_DIR/platforms/platform-$i.json" --proposal "$id" --approve >/dev/null
       i=$((i + 1))
     else
-      ((SECONDS < deadline)) || die "proposal $id qualifying platform-0 as wallet host was not executed"
+      ((SECONDS < deadline)) || die "proposal $id $what was not executed"
       sleep 0.3
     fi
   done
+}
+payments_setup() {
+  local n=$1 rpc="${NET_URLS%%,*}" p0="$NET_DIR/platforms/platform-0.json" id ca_id mid pem sig
+  id="$("$CLI" --rpc "$rpc" --json gov propose --key "$p0" --qualify-wallet-host platform-0 | jq -r .proposal_id)"
+  gov_pass "$n" "$id" "qualifying platform-0 as wallet host"
+  # platform-0's CA, approved by governance: it certifies the merchant here and the payers in
+  # paychain-load's setup (a wallet opens only for a certified user; a merchant is paid only when certified).
+  "$CLI" --json ca init --platform platform-0 --out-dir "$NET_DIR/ca0" >/dev/null
+  ca_id="$("$CLI" --rpc "$rpc" --json ca propose --key "$p0" --platform platform-0 --cert "$NET_DIR/ca0/ca.pem" |
+    jq -r .proposal_id)"
+  gov_pass "$n" "$ca_id" "approving platform-0's CA"
+  CA_ARGS=(--ca-key "$NET_DIR/ca0/ca.key" --ca-cert "$NET_DIR/ca0/ca.pem")
   "$CLI" --rpc "$rpc" --json keys new -o "$NET_DIR/pay-merchant.json" >"$NET_DIR/pay-mk.json"
   mid="$("$CLI" --rpc "$rpc" --json merchant register --key "$p0" --name "Bench shop" --city Shanghai \
     --mcc 5812 --country CN --merchant-key "$(jq -r .public_key "$NET_DIR/pay-mk.json")" | jq -r .merchant_id)"
+  pem="$NET_DIR/pay-merchant.pem"
+  "$CLI" --json ca issue --ca-key "$NET_DIR/ca0/ca.key" --ca-cert "$NET_DIR/ca0/ca.pem" \
+    --party-key "$(jq -r .public_key "$NET_DIR/pay-mk.json")" --encryption-key "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" \
+    --role merchant -o "$pem" >/dev/null
+  sig="$("$CLI" --rpc "$rpc" --json ca consent --key "$NET_DIR/pay-merchant.json" --cert "$pem" | jq -r .party_signature)"
+  "$CLI" --rpc "$rpc" --json ca register --key "$p0" --cert "$pem" --party-signature "$sig" >/dev/null
   acq_record 48020000 P0-PAY >"$NET_DIR/pay-record.json"
   "$CLI" --rpc "$rpc" --json record put --key "$p0" --merchant "$mid" --info "$NET_DIR/pay-record.json" >/dev/null
   "$CLI" --rpc "$rpc" --json merchant accept --key "$NET_DIR/pay-merchant.json" --platform platform-0 >/dev/null
   PAY_MERCHANT="$mid"
-  PAY_ARGS=(--payments --platform-key "$p0" --merchant "$mid" --acquirer platform-0)
-  say >&2 "   payments setup: platform-0 qualified wallet host (proposal $id), merchant $mid with a record of platform-0 it accepted"
+  PAY_ARGS=(--payments --platform-key "$p0" --merchant "$mid" --acquirer platform-0 "${CA_ARGS[@]}")
+  say >&2 "   payments setup: platform-0 qualified wallet host (proposal $id) with its CA (proposal $ca_id), merchant $mid certified, with a record of platform-0 it accepted"
 }
 # The load of the throughput scenarios: payments (default) or the pipeline load (--pipeline).
 throughput_setup() {
@@ -552,7 +570,7 @@ if [[ -z "$SOAK_MIN" ]] && want till; then
   till_args() { # WAIT: the paychain-load arguments of a till run
     printf '%s\n' --rpc "${NET_URLS%%,*}" --till "$TILL_FLOWS" --till-payers "$TILL_PAYERS" --till-wait "$1" \
       --platform-key "$NET_DIR/platforms/platform-0.json" --merchant "$PAY_MERCHANT" --genesis "$NET_DIR/genesis.json" \
-      --payer-seed "till-$$-$1" --pids "$(pids_csv)"
+      --payer-seed "till-$$-$1" --pids "$(pids_csv)" "${CA_ARGS[@]}"
   }
   till_line() {
     jq -r '"   \(.flows) flows (\(.failed) failed): scan -> verified certificate p50 \(.total_ms.p50) ms, p95 \(.total_ms.p95) ms, p99 \(.total_ms.p99) ms, max \(.total_ms.max) ms; share of the mean: " + ([.share_of_mean_total | to_entries[] | "\(.key) \(.value * 100 | round)%"] | join(", "))' "$1"

@@ -184,11 +184,40 @@ pc 0 gov vote --key "$P2_KEY" --proposal "$PROPOSAL" --approve
 pc 3 gov show "$PROPOSAL"
 ok "proposal $PROPOSAL executed: platform-0 hosts wallets"
 
+say "scan and pay 1b/6: platform-0's consortium CA (X.509), approved by governance; it certifies its merchants"
+pc 0 ca init --platform platform-0 --out-dir "$DEMO/ca0" | grep -E '^(subject|fingerprint) '
+CA_PROPOSAL="$(pc 0 --json ca propose --key "$P0_KEY" --platform platform-0 --cert "$DEMO/ca0/ca.pem" |
+  json_get .proposal_id)"
+pc 0 gov vote --key "$P1_KEY" --proposal "$CA_PROPOSAL" --approve >/dev/null
+pc 0 gov vote --key "$P2_KEY" --proposal "$CA_PROPOSAL" --approve >/dev/null
+pc 0 ca show --platform platform-0 | grep -E '^(subject|approved) ' || true
+# certify KEYFILE ROLE: platform-0 issues the party's certificate (PEM), the party consents with its key,
+# platform-0 registers it on chain. The X25519 encryption key would come from the party's wallet app;
+# here a fresh random one.
+certify() {
+  local key=$1 role=$2 pub pem sig
+  pub="$(json_get .public_key <"$key")"
+  pem="${key%.json}.pem"
+  "$CLI_BIN" --rpc "$(rpc 0)" --json ca issue --ca-key "$DEMO/ca0/ca.key" --ca-cert "$DEMO/ca0/ca.pem" --party-key "$pub" \
+    --encryption-key "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" --role "$role" -o "$pem" >/dev/null
+  sig="$("$CLI_BIN" --rpc "$(rpc 0)" --json ca consent --key "$key" --cert "$pem" | json_get .party_signature)"
+  "$CLI_BIN" --rpc "$(rpc 0)" --json ca register --key "$P0_KEY" --cert "$pem" --party-signature "$sig" >/dev/null
+}
+certify "$DEMO/merchant-1.json" merchant
+certify "$DEMO/merchant-2.json" merchant
+pc 0 ca show --party "$(json_get .public_key <"$DEMO/merchant-1.json")" | grep -E '^(subject|role|valid) ' || true
+ok "proposal $CA_PROPOSAL executed: platform-0's CA approved; Noodle House and Tea Corner hold merchant certificates"
+
 say "scan and pay 2/6: platform-0 verifies a payer, opens a CNY wallet, binds a card (one-time code), tops up"
 pc 0 keys new -o "$DEMO/payer.json" >/dev/null
 PAYER="$(json_get .public_key <"$DEMO/payer.json")"
 pc 0 wallet verify-user --key "$P0_KEY" --user "$PAYER" --name "Li Lei" --id-number 110101199003074512 \
   --phone +8613800138000
+if pc 0 wallet open --key "$P0_KEY" --user "$PAYER" --currency CNY >/dev/null 2>"$DEMO/uncertified.err"; then
+  die "a wallet opened for a user without a certificate"
+fi
+printf '  refused before certification: %s\n' "$(tail -n 1 "$DEMO/uncertified.err")"
+certify "$DEMO/payer.json" user
 WALLET="$(pc 0 --json wallet open --key "$P0_KEY" --user "$PAYER" --currency CNY | json_get .wallet_id)"
 CARD=6222020200112233
 bind="$(pc 0 --json wallet bind-card --key "$P0_KEY" --user "$PAYER" --card "$CARD")"
@@ -262,8 +291,10 @@ trap - EXIT
 cat <<MSG
 
 ${_B}Scan and pay${_N}
-  * governance (3 of 4 governors) qualified platform-0 to host wallets; it verified the payer (only
-    salted hashes on chain), opened wallet $WALLET, bound a card with a one-time code and topped it up.
+  * governance (3 of 4 governors) qualified platform-0 to host wallets and approved its X.509 CA; it
+    certified the merchants and the payer (PEM files in $DEMO), verified the payer (only salted hashes
+    on chain), opened wallet $WALLET (refused before the payer was certified), bound a card with a
+    one-time code and topped it up.
   * the payer paid the dynamic code $DEMO/code.png with one command: \`paychain pay --code code.png\`;
     the acquirer is the payer's own platform: the client looked up that platform's record through the
     enclave (decrypted for the payer only) and the payment names the record version it was routed by.
@@ -276,7 +307,7 @@ MSG
 # through node 0.
 trap on_exit EXIT
 
-# fund NAME KEYFILE AMOUNT: a verified platform-0 user with a CNY wallet, a bound card and AMOUNT; prints
+# fund NAME KEYFILE AMOUNT: a verified and certified platform-0 user with a CNY wallet, a bound card and AMOUNT; prints
 # the wallet id.
 fund() {
   local name=$1 key=$2 amount=$3 user wallet bind
@@ -284,6 +315,7 @@ fund() {
   user="$(json_get .public_key <"$key")"
   "$CLI_BIN" --rpc "$(rpc 0)" --json wallet verify-user --key "$P0_KEY" --user "$user" --name "$name" \
     --id-number 110101199003074512 --phone +8613800138000 >/dev/null
+  certify "$key" user
   wallet="$("$CLI_BIN" --rpc "$(rpc 0)" --json wallet open --key "$P0_KEY" --user "$user" --currency CNY |
     json_get .wallet_id)"
   bind="$("$CLI_BIN" --rpc "$(rpc 0)" --json wallet bind-card --key "$P0_KEY" --user "$user" --card "$CARD")"

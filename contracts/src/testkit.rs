@@ -82,6 +82,65 @@ pub(crate) struct Chain {
     nonces: BTreeMap<u8, u64>,
     /// `Some` on a chain with private state: the enclaves' keys, held here in the enclave's place.
     vault: Option<Vault>,
+    /// The next serial [`Chain::certify`] issues (per chain, so serials never collide).
+    next_serial: u64,
+}
+
+/// Block time of the test chain at height 0, in seconds (height h is `T0_S + h`).
+pub(crate) const T0_S: u64 = 1_700_000_000;
+/// Default validity of the testkit's certificates: a day before height 0 to 30 years after.
+pub(crate) const CERT_NOT_BEFORE_S: u64 = T0_S - 86_400;
+/// See [`CERT_NOT_BEFORE_S`].
+pub(crate) const CERT_NOT_AFTER_S: u64 = T0_S + 30 * 365 * 86_400;
+
+/// The CA key of platform `platform` in unit tests (derived from its id).
+pub(crate) fn ca_key(platform: &str) -> SecretKey {
+    SecretKey::from_seed(crate::primitives::crypto::sha256(&[b"testkit/ca", platform.as_bytes()]).0)
+}
+
+/// The self-signed CA certificate of platform `platform` (key [`ca_key`]).
+pub(crate) fn ca_der(platform: &str) -> Vec<u8> {
+    crate::ca::build_ca_cert(
+        &ca_key(platform),
+        &crate::ca::CaParams {
+            common_name: format!("{platform} CA"),
+            platform: pid(platform),
+            serial: crate::ca::Serial::from_u64(1).unwrap(),
+            not_before_s: CERT_NOT_BEFORE_S,
+            not_after_s: CERT_NOT_AFTER_S,
+        },
+    )
+    .unwrap()
+}
+
+/// The encryption key certified for key `n`.
+pub(crate) fn enc_key(n: u8) -> crate::enclave::KxPublicKey {
+    crate::enclave::KxSecret::from_seed([n; 32]).public_key()
+}
+
+/// A certificate of key `party` in `role` issued by [`ca_der`]`(platform)`.
+pub(crate) fn party_der(
+    platform: &str,
+    party: u8,
+    role: crate::ca::PartyRole,
+    serial: u64,
+    not_before_s: u64,
+    not_after_s: u64,
+) -> Vec<u8> {
+    crate::ca::issue_party_cert(
+        &ca_key(platform),
+        &ca_der(platform),
+        &crate::ca::PartyParams {
+            common_name: format!("{role} {party}"),
+            party_key: pk(party),
+            encryption_key: enc_key(party),
+            role,
+            serial: crate::ca::Serial::from_u64(serial).unwrap(),
+            not_before_s,
+            not_after_s,
+        },
+    )
+    .unwrap()
 }
 
 /// The state secret of the test chains with private state (an enclave's epoch-0 secret in a node).
@@ -182,7 +241,79 @@ impl Chain {
             prev_result_root: Hash::ZERO,
             nonces: BTreeMap::new(),
             vault: None,
+            next_serial: 1000,
         }
+    }
+
+    /// Governance approves [`ca_der`]`(platform)` as `platform`'s CA: `proposer` proposes and each
+    /// of `voters` approves (enough governors to pass); asserts it was executed.
+    pub(crate) fn approve_ca(&mut self, proposer: u8, voters: &[u8], platform: &str) {
+        use crate::governance::{Action, Call as GovCall};
+        let r = self.ok(
+            proposer,
+            Call::Governance(GovCall::Propose {
+                action: Action::ApprovePlatformCa {
+                    platform: pid(platform),
+                    ca_cert: crate::ca::CertDer::new(ca_der(platform)).unwrap(),
+                },
+            }),
+        );
+        let id: u64 = r.events[0]
+            .attribute("proposal_id")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut last = r;
+        for &v in voters {
+            last = self.ok(
+                v,
+                Call::Governance(GovCall::Vote {
+                    proposal: id,
+                    approve: true,
+                }),
+            );
+        }
+        assert!(
+            last.events.iter().any(|e| e.kind == "proposal_executed"),
+            "the CA of {platform} was not approved: {last:?}"
+        );
+    }
+
+    /// Platform member `by` registers `der` (a certificate of key `party`, who consents).
+    pub(crate) fn register_cert(&mut self, by: u8, der: Vec<u8>, party: u8) -> Receipt {
+        let party_signature = crate::ca::sign_registration(&key(party), &ChainId::new(CHAIN), &der);
+        self.call(
+            by,
+            Call::Ca(crate::ca::Call::RegisterPartyCert {
+                cert: crate::ca::CertDer::new(der).unwrap(),
+                party_signature,
+            }),
+        )
+    }
+
+    /// Platform member `by` of `platform` (whose CA [`Chain::approve_ca`] approved) certifies key
+    /// `party` in `role` (a fresh serial, [`CERT_NOT_BEFORE_S`]..[`CERT_NOT_AFTER_S`]); returns the
+    /// serial.
+    pub(crate) fn certify(
+        &mut self,
+        by: u8,
+        platform: &str,
+        party: u8,
+        role: crate::ca::PartyRole,
+    ) -> u64 {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let der = party_der(
+            platform,
+            party,
+            role,
+            serial,
+            CERT_NOT_BEFORE_S,
+            CERT_NOT_AFTER_S,
+        );
+        let r = self.register_cert(by, der, party);
+        assert!(r.is_ok(), "certifying {party} as a {role}: {r:?}");
+        serial
     }
 
     /// Signs `call` by key `signer` with its next nonce (counting txs built but not yet run).
@@ -402,8 +533,9 @@ pub(crate) fn card() -> Hash {
 impl Chain {
     /// A chain for payment flows: `host-a` (wallet host, qualified by a governance vote),
     /// `acq-b` (acquirer of every merchant in `merchants`, with an active record, payload `[1]`, that
-    /// the merchant accepted), `gov-c`; each
-    /// user verified by the host, with a wallet in its currency, a bound card and `top_up`.
+    /// the merchant accepted, and a merchant certificate of its CA), `gov-c`; both platforms' CAs
+    /// approved ([`ca_der`], proposals 2 and 3); each user verified and certified by the host, with
+    /// a wallet in its currency, a bound card and `top_up`.
     pub(crate) fn payments(
         merchants: &[(u8, &str)],
         users: &[(u8, crate::primitives::money::Currency, &str)],
@@ -433,6 +565,9 @@ impl Chain {
                 }),
             );
         }
+        // The host certifies its users, the acquirer its merchants (proposals 2 and 3).
+        c.approve_ca(HOST, &[ACQ, GOV], "host-a");
+        c.approve_ca(HOST, &[ACQ, GOV], "acq-b");
         for &(k, name) in merchants {
             c.ok(
                 ACQ,
@@ -457,6 +592,7 @@ impl Chain {
                     platform_id: pid("acq-b"),
                 }),
             );
+            c.certify(ACQ, "acq-b", k, crate::ca::PartyRole::Merchant);
         }
         for &(u, currency, top) in users {
             c.ok(
@@ -468,6 +604,9 @@ impl Chain {
                     phone_hash: Hash::digest(&[b'p', u]),
                 }),
             );
+            if crate::ca::party_cert(&c.store, &pk(u)).unwrap().is_none() {
+                c.certify(HOST, "host-a", u, crate::ca::PartyRole::User);
+            }
             c.ok(
                 HOST,
                 Call::Wallet(WalCall::OpenWallet {

@@ -3,7 +3,10 @@
 //! node 0, platform-1 votes through node 1), platform-0 issues a user certificate, the user
 //! consents, platform-0 registers it; node 1 shows it valid with the PEM platform-0 wrote; a
 //! stranger key and platform-1 (another platform, its own CA never approved) are refused; platform-0
-//! revokes the serial and both the revocation list and the party's view say so.
+//! revokes the serial and both the revocation list and the party's view say so. On the way, the
+//! certificates gate wallets and payments: a user without a certificate gets no wallet (741), a
+//! payment to an uncertified merchant is refused (741) until platform-0 certifies it, and once the
+//! payer's serial is revoked it neither pays from its wallet nor opens another (733).
 //!
 //! Every step waits on its receipt or polls a read with a deadline; nothing sleeps.
 
@@ -221,6 +224,118 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
     );
     ensure!(view["encryption_key"] == enc.as_str(), "{view}");
 
+    // Certificates gate wallets and payments (docs/ca.md). platform-0 becomes a wallet host and
+    // verifies two users: the certified one and one without a certificate.
+    net.qualify_wallet_host(0)?;
+    let (_, plain_key) = new_key(&net, dir, "uncertified")?;
+    for (name, key) in [("Li Lei", &user_key), ("Han Meimei", &plain_key)] {
+        net.cli_json(
+            0,
+            &[
+                "wallet",
+                "verify-user",
+                "--key",
+                p0,
+                "--user",
+                key,
+                "--name",
+                name,
+                "--id-number",
+                "110101199003074512",
+                "--phone",
+                "+8613800138000",
+            ],
+        )?;
+    }
+    let open = |user: &str, currency: &str| {
+        [
+            "wallet",
+            "open",
+            "--key",
+            p0,
+            "--user",
+            user,
+            "--currency",
+            currency,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let (err, out) = failed_tx(&net, 0, &refs(&open(&plain_key, "CNY")))?;
+    ensure!(out["receipt"]["code"] == 741, "{out}");
+    ensure!(
+        err.contains(&format!("wallet owner {plain_key} is not certified"))
+            && err.contains("holds no registered certificate"),
+        "{err}"
+    );
+    let opened = net.cli_json(0, &refs(&open(&user_key, "CNY")))?;
+    let wallet = s(&opened, "/wallet_id")?;
+
+    // A merchant registered, acquired and accepting platform-0, not yet certified.
+    let (mkey_file, mkey) = new_key(&net, dir, "merchant")?;
+    let reg = net.cli_json(
+        0,
+        &[
+            "merchant",
+            "register",
+            "--key",
+            p0,
+            "--name",
+            "Cert Noodles",
+            "--city",
+            "Shanghai",
+            "--mcc",
+            "5812",
+            "--country",
+            "CN",
+            "--merchant-key",
+            &mkey,
+        ],
+    )?;
+    let mid = s(&reg, "/merchant_id")?;
+    let info = dir.join("record.json");
+    std::fs::write(
+        &info,
+        paychain_tests::acquiring_record("48020000", "P0-CERT"),
+    )?;
+    net.cli_json(
+        0,
+        &[
+            "record",
+            "put",
+            "--key",
+            p0,
+            "--merchant",
+            &mid,
+            "--info",
+            p(&info)?,
+        ],
+    )?;
+    net.cli_json(
+        0,
+        &[
+            "merchant",
+            "accept",
+            "--key",
+            &mkey_file,
+            "--platform",
+            "platform-0",
+        ],
+    )?;
+    let payer = paychain_tests::load_key(std::path::Path::new(&user_file))?;
+    let pay = |order: &str| pay_rpc(&net, &payer, &wallet, &mid, order);
+    let r = pay("CA-1")?;
+    ensure!(r["code"] == 741, "{r}");
+    let e = r["error"].as_str().unwrap_or_default();
+    ensure!(
+        e.starts_with(&format!("merchant {mid} {mkey} is not certified")),
+        "{e}"
+    );
+    // platform-0 certifies the merchant: both certificates now pass, the empty wallet does not.
+    certify_cli(&net, &ca0, p0, (&mkey_file, &mkey), "merchant")?;
+    let r = pay("CA-2")?;
+    ensure!(r["code"] == 327, "{r}");
+
     // platform-0 revokes the serial: on its list, and the party's certificate is no longer valid.
     net.cli_json(0, &["ca", "revoke", "--key", p0, "--serial", &serial])?;
     let rev = net.cli_json_until(
@@ -253,5 +368,120 @@ fn n2_ca_approve_issue_register_revoke() -> Result<()> {
         ],
     )?;
     ensure!(other["revoked"] == false, "{other}");
+
+    // The revoked user no longer pays from the wallet it opened, nor opens another.
+    let r = pay("CA-3")?;
+    ensure!(r["code"] == 733, "{r}");
+    let e = r["error"].as_str().unwrap_or_default();
+    ensure!(
+        e.starts_with(&format!("payer {user_key} is not certified"))
+            && e.contains(&format!(
+                "certificate {serial} of platform platform-0 is revoked"
+            )),
+        "{e}"
+    );
+    let (err, out) = failed_tx(&net, 0, &refs(&open(&user_key, "JPY")))?;
+    ensure!(out["receipt"]["code"] == 733, "{out}");
+    ensure!(err.contains("is revoked"), "{err}");
     Ok(())
+}
+
+/// Runs the CLI on node `i`, expects a transaction that failed (exit 1): its error line and JSON.
+fn failed_tx(net: &Testnet, i: usize, args: &[&str]) -> Result<(String, Value)> {
+    let out = net.cli(i, args)?;
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    ensure!(
+        out.status.code() == Some(1),
+        "paychain {}: expected exit 1, got {:?}: {stderr}",
+        args.join(" "),
+        out.status.code()
+    );
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("not JSON: {}", String::from_utf8_lossy(&out.stdout)))?;
+    ensure!(json["status"] == "failed", "{json}");
+    Ok((stderr, json))
+}
+
+/// Platform `p0` issues (CA in `ca_dir`) and registers a certificate of `role` for the party
+/// (key file, public key), which consents: the `paychain ca` flow.
+fn certify_cli(
+    net: &Testnet,
+    ca_dir: &std::path::Path,
+    p0: &str,
+    (key_file, key): (&str, &str),
+    role: &str,
+) -> Result<()> {
+    let pem = ca_dir.join(format!("{key}.pem"));
+    let enc = KxSecret::from_seed([9; 32]).public_key().to_string();
+    net.cli_json(
+        0,
+        &[
+            "ca",
+            "issue",
+            "--ca-key",
+            p(&ca_dir.join("ca.key"))?,
+            "--ca-cert",
+            p(&ca_dir.join("ca.pem"))?,
+            "--party-key",
+            key,
+            "--encryption-key",
+            &enc,
+            "--role",
+            role,
+            "-o",
+            p(&pem)?,
+        ],
+    )?;
+    let consent = net.cli_json(0, &["ca", "consent", "--key", key_file, "--cert", p(&pem)?])?;
+    let sig = s(&consent, "/party_signature")?;
+    net.cli_json(
+        0,
+        &[
+            "ca",
+            "register",
+            "--key",
+            p0,
+            "--cert",
+            p(&pem)?,
+            "--party-signature",
+            &sig,
+        ],
+    )?;
+    Ok(())
+}
+
+/// The payer pays 1.00 CNY from `wallet` to merchant `mid` through platform-0 by its current
+/// route, a transaction sent through node 0's RPC; returns its receipt.
+fn pay_rpc(
+    net: &Testnet,
+    payer: &paychain_contracts::crypto::SecretKey,
+    wallet: &str,
+    mid: &str,
+    order: &str,
+) -> Result<Value> {
+    use paychain_contracts::{ids, money, registry, tx, wallet as w};
+    let view = net.cli_json(0, &["merchant", "show", mid])?;
+    let route: registry::Route = serde_json::from_value(
+        view["routes"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["platform_id"] == "platform-0"))
+            .cloned()
+            .with_context(|| format!("no route of platform-0 in {view}"))?,
+    )?;
+    let rpc = net.rpc(0);
+    let chain = s(&rpc.status()?, "/chain_id")?;
+    let call = tx::Call::Wallet(w::Call::Pay {
+        from_wallet: wallet.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        merchant_id: ids::MerchantId::parse(mid)?,
+        acquirer: ids::PlatformId::new("platform-0")?,
+        amount: money::Amount::parse("1.00", money::Currency::CNY)?,
+        order_ref: order.into(),
+        route,
+    });
+    let signed =
+        paychain_tests::txs::signed_call(payer, &chain, rpc.nonce(&payer.public_key())?, call);
+    let hash = rpc
+        .submit(&signed.to_bytes())?
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    rpc.wait_committed(&hash, PROGRESS)
 }

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
+use paychain_contracts::ca::PartyRole;
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::money::Currency;
 use paychain_contracts::reads::Query;
@@ -36,8 +37,8 @@ pub(crate) fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, 
     Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))
 }
 
-/// A merchant registered and acquired by platform-0 (key file `p0`), with platform-0's record;
-/// returns (merchant key file, merchant id).
+/// A merchant registered, certified and acquired by platform-0 (key file `p0`), with platform-0's
+/// record; returns (merchant key file, merchant id).
 pub(crate) fn acquired_merchant(
     net: &Testnet,
     dir: &Path,
@@ -65,6 +66,8 @@ pub(crate) fn acquired_merchant(
         ],
     )?;
     let mid = s(&reg, "/merchant_id")?;
+    // Payments to it need its merchant certificate (platform-0's CA).
+    net.certify_file(p0, &key_file, PartyRole::Merchant)?;
     let info = dir.join(format!("{mid}.json"));
     std::fs::write(
         &info,
@@ -125,8 +128,8 @@ pub(crate) fn funded_user(
     funded_user_of(net, dir, (p0, 0), name, node)
 }
 
-/// A verified user of the platform whose key file is `p0` (submitting through node `via`), with a
-/// CNY wallet holding 100.00; the user submits through node `node`. Returns (key file, wallet id).
+/// A verified and certified user of the platform whose key file is `p0` (submitting through node
+/// `via`), with a CNY wallet holding 100.00; the user submits through node `node`. Returns (key file, wallet id).
 pub(crate) fn funded_user_of(
     net: &Testnet,
     dir: &Path,
@@ -152,6 +155,8 @@ pub(crate) fn funded_user_of(
             "+8613800138000",
         ],
     )?;
+    // A wallet opens only for a user its host certified.
+    net.certify_file(p0, &key, PartyRole::User)?;
     let opened = net.cli_json(
         via,
         &[

@@ -187,6 +187,18 @@ pub(crate) fn pay_setup(
     )?;
     commit(net, 0, &chain, &p0, reg(txs::put(&merchant, &sealed)))?;
     commit(net, 0, &chain, &shop_key, reg(txs::accept("platform-0")))?;
+    // platform-0's CA certifies the shop and every payer (one batch): wallets open and payments
+    // go through only for certified parties.
+    let payer_keys: Vec<SecretKey> = (0..payers)
+        .map(|n| SecretKey::from_seed([payer_seed + n as u8; 32]))
+        .collect();
+    let mut parties = vec![(&shop_key, paychain_contracts::ca::PartyRole::Merchant)];
+    parties.extend(
+        payer_keys
+            .iter()
+            .map(|k| (k, paychain_contracts::ca::PartyRole::User)),
+    );
+    net.certify(0, &parties)?;
     let card = Hash::digest(b"card");
     let amount = Amount {
         value: top_up,

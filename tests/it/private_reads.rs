@@ -12,6 +12,7 @@ use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
 use paychain_api::{method, ErrorCode};
+use paychain_contracts::ca::PartyRole;
 use paychain_contracts::crypto::Hash;
 use paychain_contracts::ids::{MerchantId, PlatformId};
 use paychain_contracts::reads::Query;
@@ -99,6 +100,7 @@ fn parties(net: &mut Testnet, dir: &Path) -> Result<Parties> {
             "+8613800138001",
         ],
     )?;
+    net.certify_file(pa, &user_key, PartyRole::User)?;
     let opened = net.cli_json(
         0,
         &[
@@ -182,6 +184,7 @@ fn parties(net: &mut Testnet, dir: &Path) -> Result<Parties> {
         ],
     )?;
     let mid = s(&reg_out, "/merchant_id")?;
+    net.certify_file(pb, &mkey_path, PartyRole::Merchant)?;
     let info = dir.join("record.json");
     std::fs::write(
         &info,

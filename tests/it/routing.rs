@@ -102,6 +102,7 @@ fn n4_each_payer_is_routed_by_its_own_platforms_record() -> Result<()> {
         ],
     )?;
     let mid = s(&reg, "/merchant_id")?;
+    net.certify_file(&keys[0], &mkey, paychain_contracts::ca::PartyRole::Merchant)?;
     put_record(&net, dir, 0, &mid, "A1")?;
     put_record(&net, dir, 1, &mid, "B1")?;
     net.cli_json_until(3, &["merchant", "show", &mid], PROGRESS, |v| {

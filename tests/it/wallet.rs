@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Output;
 
 use anyhow::{ensure, Context, Result};
+use paychain_contracts::ca::PartyRole;
 use paychain_tests::Testnet;
 use serde_json::Value;
 
@@ -62,7 +63,7 @@ pub(crate) fn new_key(net: &Testnet, dir: &Path, name: &str) -> Result<(String, 
     Ok((p(&path)?.to_owned(), s(&v, "/public_key")?))
 }
 
-/// Registers a merchant through platform `by`, puts the acquiring record of each of `acquirers` and
+/// Registers a merchant through platform `by` (which certifies it), puts the acquiring record of each of `acquirers` and
 /// has the merchant accept each. Each platform key is paired with the node it always submits through
 /// (its nonce comes from that node's committed state, which has its previous transaction); platform-i
 /// submits through node i. The merchant submits through node 3. Returns its id and public key; the
@@ -96,6 +97,8 @@ pub(crate) fn merchant(
         ],
     )?;
     let id = s(&reg, "/merchant_id")?;
+    // Payments to it need its merchant certificate, from the registering platform's CA.
+    net.certify_file(by, &mkey_path, PartyRole::Merchant)?;
     for (a, node) in acquirers {
         let info = dir.join(format!("{id}-{node}.json"));
         std::fs::write(&info, acquirer_record(*node, &id))?;
@@ -240,6 +243,8 @@ fn n4_wallet_scan_and_pay_end_to_end() -> Result<()> {
             && !on_chain.contains("1380013"),
         "{list}"
     );
+    // platform-0's CA certifies the user (issue, the user's consent, registration).
+    net.certify_file(p0, &user_key, PartyRole::User)?;
     let opened = net.cli_json(
         0,
         &[

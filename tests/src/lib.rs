@@ -555,7 +555,74 @@ pub struct Testnet {
     pending_env: Vec<(String, String)>,
     /// The namespaces and RPC forwarders of [`Options::namespaces`] (dropped after the nodes).
     _netns: Option<NetnsRun>,
+    /// Whether [`Testnet::approve_cas`] has run.
+    cas_approved: Mutex<bool>,
     _serial: MutexGuard<'static, ()>,
+}
+
+/// Validity of the harness's CA and party certificates: 2020-01-01 to 2100-01-01 (the chain judges
+/// them at block time, which is wall time on a test network).
+pub const CERT_NOT_BEFORE_S: u64 = 1_577_836_800;
+/// See [`CERT_NOT_BEFORE_S`].
+pub const CERT_NOT_AFTER_S: u64 = 4_102_444_800;
+
+/// The harness's CA key of genesis platform `platform-<i>` (derived from `i`: the same on every run).
+pub fn test_ca_key(i: usize) -> SecretKey {
+    SecretKey::from_seed(
+        paychain_contracts::crypto::sha256(&[b"paychain-tests/ca", &(i as u64).to_be_bytes()]).0,
+    )
+}
+
+/// The harness's self-signed CA certificate (DER) of genesis platform `platform-<i>`.
+pub fn test_ca_cert(i: usize) -> Result<Vec<u8>> {
+    let platform = paychain_contracts::ids::PlatformId::new(format!("platform-{i}"))
+        .map_err(|e| anyhow!("{e}"))?;
+    paychain_contracts::ca::build_ca_cert(
+        &test_ca_key(i),
+        &paychain_contracts::ca::CaParams {
+            common_name: format!("platform-{i} test CA"),
+            platform,
+            serial: paychain_contracts::ca::Serial::from_u64(1)?,
+            not_before_s: CERT_NOT_BEFORE_S,
+            not_after_s: CERT_NOT_AFTER_S,
+        },
+    )
+    .map_err(Into::into)
+}
+
+/// A party certificate (DER) of `party` in `role` issued by the harness CA of `platform-<i>`, its
+/// serial derived from the key and role, its encryption key from the signing key.
+pub fn test_party_cert(
+    i: usize,
+    party: &SecretKey,
+    role: paychain_contracts::ca::PartyRole,
+) -> Result<Vec<u8>> {
+    let pk = party.public_key();
+    let digest = paychain_contracts::crypto::sha256(&[
+        b"paychain-tests/serial",
+        &pk.0,
+        role.to_string().as_bytes(),
+    ]);
+    // 16 octets, the first non-zero: a positive serial unique per (key, role).
+    let mut serial = digest.0[..16].to_vec();
+    serial[0] |= 1;
+    let enc = KxSecret::from_seed(
+        paychain_contracts::crypto::sha256(&[b"paychain-tests/enc", &party.to_seed()[..]]).0,
+    );
+    paychain_contracts::ca::issue_party_cert(
+        &test_ca_key(i),
+        &test_ca_cert(i)?,
+        &paychain_contracts::ca::PartyParams {
+            common_name: format!("{role} {}", &pk.to_hex()[..16]),
+            party_key: pk,
+            encryption_key: enc.public_key(),
+            role,
+            serial: paychain_contracts::ca::Serial::new(serial)?,
+            not_before_s: CERT_NOT_BEFORE_S,
+            not_after_s: CERT_NOT_AFTER_S,
+        },
+    )
+    .map_err(Into::into)
 }
 
 impl Testnet {
@@ -580,6 +647,7 @@ impl Testnet {
                         proxy,
                         pending_env: Vec::new(),
                         _netns: netns,
+                        cas_approved: Mutex::new(false),
                         _serial: guard,
                     })
                 }
@@ -863,6 +931,174 @@ impl Testnet {
             ensure!(r["code"] == 0, "onboarding failed: {r}");
         }
         Ok(())
+    }
+
+    /// Signs `calls` with `key` (consecutive nonces from node `via`'s committed state), submits them
+    /// through node `via` in one `paychain_submitTxs`, waits until each is committed and succeeded;
+    /// returns the receipts.
+    pub fn submit_calls(
+        &self,
+        via: usize,
+        key: &SecretKey,
+        calls: Vec<paychain_contracts::tx::Call>,
+    ) -> Result<Vec<Value>> {
+        let rpc = self.rpc(via);
+        let chain = rpc.status()?["chain_id"]
+            .as_str()
+            .context("chain id")?
+            .to_owned();
+        let first = rpc.nonce(&key.public_key())?;
+        let batch: Vec<String> = calls
+            .into_iter()
+            .enumerate()
+            .map(|(k, call)| {
+                hex::encode(txs::signed_call(key, &chain, first + k as u64, call).to_bytes())
+            })
+            .collect();
+        let answers = rpc.call(method::SUBMIT_TXS, json!([batch]))?;
+        let mut hashes = Vec::new();
+        for a in answers.as_array().context("one answer per tx")? {
+            let hash = a["tx_hash"]
+                .as_str()
+                .with_context(|| format!("refused at the door: {a}"))?;
+            hashes.push(hash.to_owned());
+        }
+        let mut receipts = Vec::with_capacity(hashes.len());
+        for h in &hashes {
+            let r = rpc.wait_committed(h, Duration::from_secs(60))?;
+            ensure!(r["code"] == 0, "tx {h} failed: {r}");
+            receipts.push(r);
+        }
+        Ok(receipts)
+    }
+
+    /// The number of genesis platforms (`platforms/platform-<i>.json`).
+    pub fn platforms(&self) -> usize {
+        (0..)
+            .take_while(|i| self.platform_key_path(*i).exists())
+            .count()
+    }
+
+    /// The genesis platform whose key file is `path`, if any.
+    pub fn platform_of_key_file(&self, path: &str) -> Option<usize> {
+        (0..self.platforms()).find(|i| self.platform_key_path(*i) == Path::new(path))
+    }
+
+    /// Governance approves the harness CA ([`test_ca_cert`]) of every genesis platform, once per
+    /// network: platform-0 proposes them all through node 0, platform-1 and platform-2 approve
+    /// through nodes 1 and 2 (3 of 4 governors, 2 of 2, or the only one). Later calls return at once.
+    pub fn approve_cas(&self) -> Result<()> {
+        let mut done = self.cas_approved.lock().unwrap_or_else(|e| e.into_inner());
+        if *done {
+            return Ok(());
+        }
+        let n = self.platforms();
+        let proposals = (0..n)
+            .map(|i| {
+                Ok(paychain_contracts::tx::Call::Governance(
+                    paychain_contracts::governance::Call::Propose {
+                        action: paychain_contracts::governance::Action::ApprovePlatformCa {
+                            platform: paychain_contracts::ids::PlatformId::new(format!(
+                                "platform-{i}"
+                            ))
+                            .map_err(|e| anyhow!("{e}"))?,
+                            ca_cert: paychain_contracts::ca::CertDer::new(test_ca_cert(i)?)?,
+                        },
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let receipts = self.submit_calls(0, &self.platform_key(0)?, proposals)?;
+        let ids = receipts
+            .iter()
+            .map(|r| {
+                event_attribute(r, "proposal_created", "proposal_id")
+                    .and_then(|id| id.parse::<u64>().ok())
+                    .with_context(|| format!("no proposal id in {r}"))
+            })
+            .collect::<Result<Vec<u64>>>()?;
+        for v in (1..3).filter(|v| *v < n) {
+            let votes = ids
+                .iter()
+                .map(|id| {
+                    paychain_contracts::tx::Call::Governance(
+                        paychain_contracts::governance::Call::Vote {
+                            proposal: *id,
+                            approve: true,
+                        },
+                    )
+                })
+                .collect();
+            let via = v.min(self.nodes.len() - 1);
+            self.submit_calls(via, &self.platform_key(v)?, votes)?;
+        }
+        let rpc = self.rpc(0);
+        for i in 0..n {
+            let deadline = Instant::now() + Duration::from_secs(40);
+            loop {
+                let ca = rpc.try_call(
+                    paychain_api::ca::method::PLATFORM_CA,
+                    json!([format!("platform-{i}")]),
+                )?;
+                match ca {
+                    Ok(v) if v["pem"].is_string() => break,
+                    _ if Instant::now() >= deadline => {
+                        bail!("the CA of platform-{i} was never approved: {ca:?}")
+                    }
+                    _ => thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        }
+        *done = true;
+        Ok(())
+    }
+
+    /// Genesis platform `platform-<i>` certifies `parties` (each key in its role) with its harness CA
+    /// (approving the CAs first, [`Testnet::approve_cas`]): issues [`test_party_cert`], has the
+    /// party sign its consent, and registers every certificate through node `i` (node 0 for a
+    /// platform without a node of its own) in one batch; waits until each is committed.
+    pub fn certify(
+        &self,
+        i: usize,
+        parties: &[(&SecretKey, paychain_contracts::ca::PartyRole)],
+    ) -> Result<()> {
+        self.approve_cas()?;
+        let chain = self.rpc(0).status()?["chain_id"]
+            .as_str()
+            .context("chain id")?
+            .to_owned();
+        let calls = parties
+            .iter()
+            .map(|(party, role)| {
+                let der = test_party_cert(i, party, *role)?;
+                let party_signature =
+                    paychain_contracts::ca::sign_registration(party, &ChainId::new(&chain), &der);
+                Ok(paychain_contracts::tx::Call::Ca(
+                    paychain_contracts::ca::Call::RegisterPartyCert {
+                        cert: paychain_contracts::ca::CertDer::new(der)?,
+                        party_signature,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let via = if i < self.nodes.len() { i } else { 0 };
+        self.submit_calls(via, &self.platform_key(i)?, calls)?;
+        Ok(())
+    }
+
+    /// [`Testnet::certify`] of one party by key files: the platform's (a genesis platform's) and the
+    /// party's.
+    pub fn certify_file(
+        &self,
+        platform_key_file: &str,
+        party_key_file: &str,
+        role: paychain_contracts::ca::PartyRole,
+    ) -> Result<()> {
+        let i = self
+            .platform_of_key_file(platform_key_file)
+            .with_context(|| format!("{platform_key_file} is no genesis platform's key file"))?;
+        let party = load_key(Path::new(party_key_file))?;
+        self.certify(i, &[(&party, role)])
     }
 
     /// Sets `key = value` (a TOML value) in the `[enclave]` section of node `i`'s config, for its
@@ -1395,6 +1631,18 @@ fn free_base_port(n: usize, attempt: u32) -> Result<u16> {
         }
     }
     bail!("no free port range of {span} ports found")
+}
+
+/// The value of attribute `key` of the first event `kind` in a receipt's JSON.
+pub fn event_attribute(receipt: &Value, kind: &str, key: &str) -> Option<String> {
+    let event = receipt["events"]
+        .as_array()?
+        .iter()
+        .find(|e| e["kind"] == kind)?;
+    event["attributes"].as_array()?.iter().find_map(|a| {
+        let pair = a.as_array()?;
+        (pair.first()?.as_str()? == key).then(|| pair.get(1)?.as_str().map(str::to_owned))?
+    })
 }
 
 /// Building and signing transactions.

@@ -10,7 +10,9 @@
 //! wallet payments (`wallet::Call::Pay`, 1.00 CNY each, one order ref per payment) signed by many
 //! users' keys. Before the timed window the generator sets the wallets up, closed loop, with the
 //! host's key (a platform qualified by governance to host wallets): for each wallet it verifies the
-//! user, opens a CNY wallet, requests a card binding, has the user confirm it (the user's nonce 0),
+//! user, registers the user's certificate issued by the host's CA (`--ca-key`, `--ca-cert`: a
+//! wallet opens only for a certified user; the user signs its consent), opens a CNY wallet,
+//! requests a card binding, has the user confirm it (the user's nonce 0),
 //! and tops the wallet up on the user's instruction. The merchant must already have an active
 //! record of the acquirer, accepted
 //! by the merchant.
@@ -45,7 +47,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use paychain_client::contracts::ca;
 use paychain_client::contracts::crypto::{Hash, PublicKey, SecretKey};
+use paychain_client::contracts::enclave::KxSecret;
 use paychain_client::contracts::ids::{ChainId, MerchantId, PlatformId};
 use paychain_client::contracts::money::{Amount, Currency};
 use paychain_client::contracts::registry;
@@ -144,6 +148,13 @@ struct Args {
     /// platform that registers the pipeline load's senders as merchants' keys (without it).
     #[arg(long)]
     platform_key: Option<String>,
+    /// The wallet host's CA key (PKCS#8 PEM, from `paychain ca init`), approved by governance:
+    /// the setup certifies each user with it before opening the wallet (with --payments, --till).
+    #[arg(long, requires = "ca_cert")]
+    ca_key: Option<String>,
+    /// The wallet host's CA certificate (PEM), with --ca-key.
+    #[arg(long, requires = "ca_key")]
+    ca_cert: Option<String>,
     /// Merchant paid (with --payments).
     #[arg(long)]
     merchant: Option<String>,
@@ -541,11 +552,12 @@ async fn payments_setup(
     let currency = Currency::CNY;
     let pay_amount = Amount::parse("1.00", currency).map_err(|e| e.to_string())?;
     let top_up = Amount::parse(&format!("{}.00", per + 10), currency).map_err(|e| e.to_string())?;
+    let ca = HostCa::load(args)?;
     let users = setup_wallets(
         client,
         http,
         chain_id,
-        &host,
+        (&host, &ca),
         &format!("paychain-pay/{run}"),
         n,
         top_up,
@@ -580,6 +592,65 @@ async fn payments_setup(
     Ok(interleave(txs, per))
 }
 
+/// The wallet host's CA (`--ca-key`, `--ca-cert`).
+pub(crate) struct HostCa {
+    key: SecretKey,
+    cert: Vec<u8>,
+}
+
+impl HostCa {
+    /// Reads `--ca-key` and `--ca-cert`.
+    pub(crate) fn load(args: &Args) -> Result<HostCa, Box<dyn std::error::Error>> {
+        let (Some(key), Some(cert)) = (args.ca_key.as_deref(), args.ca_cert.as_deref()) else {
+            return Err("setting wallets up needs --ca-key and --ca-cert (the host's CA, approved by governance): a wallet opens only for a certified user".into());
+        };
+        let read = |path: &str, max: usize| -> Result<String, Box<dyn std::error::Error>> {
+            let len = std::fs::metadata(path)?.len();
+            if len > max as u64 {
+                return Err(format!("{path} is {len} bytes, at most {max}").into());
+            }
+            Ok(std::fs::read_to_string(path)?)
+        };
+        let key =
+            paychain_client::ca::key_from_pem(&read(key, paychain_client::ca::MAX_KEY_PEM_BYTES)?)?;
+        let cert = ca::from_pem(&read(cert, 4 * ca::MAX_CERT_BYTES)?)?;
+        Ok(HostCa { key, cert })
+    }
+
+    /// The host's registration of `user`'s user certificate (issued now, valid a year; its
+    /// encryption key derived from `enc_seed`), with the user's consent.
+    fn register_call(
+        &self,
+        chain_id: &ChainId,
+        user: &SecretKey,
+        enc_seed: &str,
+    ) -> Result<Call, Box<dyn std::error::Error>> {
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        let (not_before_s, not_after_s) = paychain_client::ca::validity(now_s, 365)?;
+        let der = paychain_client::ca::issue(
+            &self.key,
+            &self.cert,
+            &paychain_client::ca::NewParty {
+                party_key: user.public_key(),
+                encryption_key: KxSecret::from_seed(Hash::digest(enc_seed.as_bytes()).0)
+                    .public_key(),
+                role: ca::PartyRole::User,
+                common_name: format!("user {}", &user.public_key().to_hex()[..16]),
+                serial: None,
+                not_before_s,
+                not_after_s,
+            },
+        )?;
+        let party_signature = ca::sign_registration(user, chain_id, &der);
+        Ok(Call::Ca(ca::Call::RegisterPartyCert {
+            cert: ca::CertDer::new(der)?,
+            party_signature,
+        }))
+    }
+}
+
 /// Sets up `n` users with a verified identity and a CNY wallet hosted by `host`, a bound card, and
 /// `top_up` in the wallet (closed loop; see the module docs). The users' keys derive from `seed`
 /// (`{seed}/{i}`), so a later run can use the same wallets again; each has used its nonce 0.
@@ -587,7 +658,7 @@ async fn setup_wallets(
     client: &Client,
     http: &HttpClient,
     chain_id: &ChainId,
-    host: &SecretKey,
+    (host, ca): (&SecretKey, &HostCa),
     seed: &str,
     n: u64,
     top_up: Amount,
@@ -600,14 +671,16 @@ async fn setup_wallets(
     let mut next_height = client.status().await?.height + 1;
     let t = Instant::now();
 
-    // 1. The host verifies each user, opens the wallet and requests the card binding.
+    // 1. The host verifies each user, registers its certificate, opens the wallet and requests the
+    // card binding.
+    const HOST_TXS: usize = 4;
     let first = client.account(&host_pk).await?.nonce;
-    let mut host_txs = Vec::with_capacity(3 * n as usize);
+    let mut host_txs = Vec::with_capacity(HOST_TXS * n as usize);
     let mut bindings = Vec::with_capacity(n as usize);
     for (i, user) in users.iter().enumerate() {
         let (i, pk) = (i as u64, user.public_key());
         let h = |what: &str| Hash::digest(format!("{seed}/{what}/{i}").as_bytes());
-        let nonce = first + 3 * i;
+        let nonce = first + HOST_TXS as u64 * i;
         host_txs.push(sign(
             host,
             nonce,
@@ -618,19 +691,21 @@ async fn setup_wallets(
                 phone_hash: h("phone"),
             }),
         ));
+        let register = ca.register_call(chain_id, user, &format!("{seed}/enc/{i}"))?;
+        host_txs.push(sign(host, nonce + 1, register));
         host_txs.push(sign(
             host,
-            nonce + 1,
+            nonce + 2,
             Call::Wallet(wallet::Call::OpenWallet { user: pk, currency }),
         ));
         // The request the CLI's `wallet bind-card` sends, with the nonce planned here.
         let otp = format!("{:06}", i % 1_000_000);
-        let request = card_binding_request(&host_pk, nonce + 2, pk, card(i), &otp);
-        host_txs.push(sign(host, nonce + 2, request.call));
+        let request = card_binding_request(&host_pk, nonce + 3, pk, card(i), &otp);
+        host_txs.push(sign(host, nonce + 3, request.call));
         bindings.push((request.binding_id, otp));
     }
     eprintln!(
-        "setting up {n} wallets: verify, open, request card binding ({} host txs) ...",
+        "setting up {n} wallets: verify, certify, open, request card binding ({} host txs) ...",
         host_txs.len()
     );
     let check = |failed: (u64, Option<String>), what: &str| -> Result<(), String> {
@@ -650,8 +725,15 @@ async fn setup_wallets(
     const SETUP_ROUND: usize = 1500;
     for start in (0..users.len()).step_by(SETUP_ROUND) {
         let end = (start + SETUP_ROUND).min(users.len());
-        let round_txs = &host_txs[3 * start..3 * end];
-        closed_loop(client, http, &host_pk, first + 3 * start as u64, round_txs).await?;
+        let round_txs = &host_txs[HOST_TXS * start..HOST_TXS * end];
+        closed_loop(
+            client,
+            http,
+            &host_pk,
+            first + (HOST_TXS * start) as u64,
+            round_txs,
+        )
+        .await?;
         let hashes = round_txs.iter().map(SignedTx::hash).collect();
         check(
             await_hashes(client, &mut next_height, hashes, Duration::from_secs(60)).await?,

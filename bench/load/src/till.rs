@@ -355,7 +355,17 @@ pub(crate) async fn run(
         // Enough for this run and three more of the same size (--no-setup).
         let top_up = Amount::parse(&format!("{}.00", 4 * per_payer + 10), currency)
             .map_err(|e| e.to_string())?;
-        setup_wallets(client, &http, chain_id, &host, &seed, payers_n, top_up).await?
+        let ca = crate::HostCa::load(args)?;
+        setup_wallets(
+            client,
+            &http,
+            chain_id,
+            (&host, &ca),
+            &seed,
+            payers_n,
+            top_up,
+        )
+        .await?
     };
     let setup_s = t_setup.elapsed().as_secs_f64();
 

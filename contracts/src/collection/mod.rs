@@ -20,9 +20,12 @@
 //! # Paying
 //!
 //! Each payer pays one share, from a wallet they own, in the collection's currency, stating the
-//! share's exact amount (what they sign is what they pay). One share per payer key. Paid shares
-//! sit in the collection's escrow account ([`Account::Escrow`]) until the last share is paid; then
-//! the whole total moves, once, to the payee's to-be-settled account at the acquirer.
+//! share's exact amount (what they sign is what they pay). The merchant's key must hold a valid
+//! merchant certificate and the payer a valid user certificate at the block's time (at `Create` the
+//! merchant's, at every share both: [`crate::ca::certified`]; refusals carry the CA's codes). One
+//! share per payer key. Paid shares sit in the collection's escrow account ([`Account::Escrow`])
+//! until the last share is paid; then the whole total moves, once, to the payee's to-be-settled
+//! account at the acquirer.
 //!
 //! # Expiry and refunds (policy)
 //!
@@ -507,6 +510,7 @@ pub(crate) fn execute<R: StateReader>(
                 }
                 .into());
             }
+            wallet::check_payee(ov, merchant_id, ctx.time_ms)?;
             let amounts = split(total, shares)?;
             if *expires_at_ms <= ctx.time_ms || *expires_at_ms - ctx.time_ms > MAX_VALIDITY_MS {
                 return Err(Error::InvalidExpiry {
@@ -704,6 +708,9 @@ fn pay<R: StateReader>(
         return Err(wallet::Error::NotWalletOwner(w.id).into());
     }
     amount.expect_currency(w.currency).map_err(Error::from)?;
+    // The merchant paid (when the last share completes) and the payer must both be certified now.
+    wallet::check_payee(ov, &c.merchant_id, ctx.time_ms)?;
+    wallet::check_payer(ov, &ctx.sender, ctx.time_ms)?;
     let to = escrow(&c);
     wallet::transfer(
         ov,

@@ -484,3 +484,53 @@ fn call_json_shape() {
     let s = serde_json::to_value(Shares::Proportions(vec![1, 2])).unwrap();
     assert_eq!(s, serde_json::json!({"proportions": [1, 2]}));
 }
+
+fn revoke_cert(c: &mut Chain, platform_key: u8, party: u8) {
+    let serial = crate::ca::party_cert(&c.store, &pk(party))
+        .unwrap()
+        .unwrap()
+        .serial;
+    c.ok(
+        platform_key,
+        TxCall::Ca(crate::ca::Call::RevokePartyCert { serial }),
+    );
+}
+
+/// A share pays the merchant (on completion): the merchant's certificate and the payer's must be
+/// valid when each share is paid, and the merchant's when the collection is created.
+#[test]
+fn certificates_gate_collections() {
+    let mut c = fixture();
+    let id = create(&mut c, None);
+    c.ok(PAYERS[0], pay_call(id, 0, PAYERS[0], "33.34", None));
+
+    // The host revokes payer 1's certificate: it can no longer pay a share; payer 2 still can.
+    let mut payer_revoked = c.clone();
+    revoke_cert(&mut payer_revoked, HOST, PAYERS[1]);
+    let r = payer_revoked.call(PAYERS[1], pay_call(id, 1, PAYERS[1], "33.33", None));
+    assert_eq!(r.code, 733, "{r:?}");
+    assert!(r.error.unwrap().starts_with("payer "));
+    assert_eq!(
+        bal(
+            &payer_revoked,
+            &Account::Wallet {
+                id: wal_of(PAYERS[1])
+            }
+        ),
+        "100.00"
+    );
+    payer_revoked.ok(PAYERS[2], pay_call(id, 2, PAYERS[2], "33.33", None));
+
+    // The acquirer revokes the merchant's certificate: no further share, no new collection.
+    revoke_cert(&mut c, ACQ, MERCHANT_KEY);
+    let r = c.call(PAYERS[1], pay_call(id, 1, PAYERS[1], "33.33", None));
+    assert_eq!(r.code, 733, "{r:?}");
+    assert!(r
+        .error
+        .unwrap()
+        .starts_with(&format!("merchant {} ", merchant())));
+    let call = create_call(&c, "10.00", Shares::Equal { payers: 2 }, None);
+    assert_eq!(c.call(MERCHANT_KEY, call).code, 733);
+    assert_eq!(bal(&c, &tbs()), "0");
+    c.check_app_hash();
+}

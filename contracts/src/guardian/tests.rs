@@ -547,3 +547,45 @@ proptest! {
         prop_assert_eq!(gbal(&c), balance_left);
     }
 }
+
+fn revoke_cert(c: &mut Chain, platform_key: u8, party: u8) {
+    let serial = crate::ca::party_cert(&c.store, &pk(party))
+        .unwrap()
+        .unwrap()
+        .serial;
+    c.ok(
+        platform_key,
+        TxCall::Ca(crate::ca::Call::RevokePartyCert { serial }),
+    );
+}
+
+/// A delegated payment pays a merchant from the guardian's wallet: it needs the merchant's valid
+/// certificate and the guardian's (the payer's), like the guardian's own payments.
+#[test]
+fn certificates_gate_delegated_payments() {
+    let mut c = fixture();
+    let id = approved(&mut c, limits("20.00", "50.00", 5), None);
+    c.ok(CHILD, pay_call(id, "1.00", "G-1", None));
+
+    let mut guardian_revoked = c.clone();
+    revoke_cert(&mut guardian_revoked, crate::testkit::HOST, GUARDIAN);
+    let (code_, msg) = code(
+        &mut guardian_revoked,
+        CHILD,
+        pay_call(id, "1.00", "G-2", None),
+    );
+    assert_eq!(code_, 733, "{msg}");
+    assert!(
+        msg.starts_with(&format!("payer {} ", pk(GUARDIAN))),
+        "{msg}"
+    );
+
+    revoke_cert(&mut c, ACQ, SHOP);
+    let (code_, msg) = code(&mut c, CHILD, pay_call(id, "1.00", "G-3", None));
+    assert_eq!(code_, 733, "{msg}");
+    assert!(msg.starts_with(&format!("merchant {} ", shop())), "{msg}");
+    for c in [&c, &guardian_revoked] {
+        assert_eq!(gbal(c).to_string(), "99.00");
+        c.check_app_hash();
+    }
+}

@@ -19,6 +19,11 @@
 //!
 //! # Rules
 //!
+//! Certificates: the store's merchant key must hold a valid merchant certificate to create an order
+//! and when it is paid, and the paying user a valid user certificate when it pays (a standing
+//! authorisation of a user whose certificate is no longer valid is skipped: the order stays
+//! pending); [`crate::ca::certified`] at the block's time, refusals with the CA's codes.
+//!
 //! Block time only: a confirmation in a block whose time is at or after `expires_at_ms` is refused
 //! (pending orders simply expire; nothing is held, so nothing is refunded). An order is paid at most
 //! once. Only the order's user may confirm it. An order number is unique per store, forever. An
@@ -366,6 +371,7 @@ pub(crate) fn execute<R: StateReader>(
             if registry::merchant(ov, merchant_id)?.is_none_or(|r| r.merchant_key != ctx.sender) {
                 return Err(Error::NotMerchant(merchant_id.clone()).into());
             }
+            wallet::check_payee(ov, merchant_id, ctx.time_ms)?;
             check_order_no(order_no)?;
             amount.validate().map_err(Error::from)?;
             if *expires_at_ms <= ctx.time_ms || *expires_at_ms - ctx.time_ms > MAX_VALIDITY_MS {
@@ -414,7 +420,7 @@ pub(crate) fn execute<R: StateReader>(
                 let covered = a.per_order_limit.currency == amount.currency
                     && amount.value <= a.per_order_limit.value;
                 if covered {
-                    match auto_wallet(ov, &a, amount)? {
+                    match auto_wallet(ov, &a, amount, ctx.time_ms)? {
                         Ok(()) => {
                             events.push(pay(ov, ctx, &mut o, &a.from_wallet, true)?);
                         }
@@ -525,7 +531,11 @@ fn auto_wallet(
     reader: &impl StateReader,
     a: &Authorisation,
     amount: &Amount,
+    time_ms: u64,
 ) -> Result<Result<(), String>, StateError> {
+    if let Err(e) = wallet::payer_certified(reader, &a.user, time_ms)? {
+        return Ok(Err(e.to_string()));
+    }
     let Some(w) = wallet::wallet(reader, &a.from_wallet)? else {
         return Ok(Err(format!("wallet {} no longer exists", a.from_wallet)));
     };
@@ -552,6 +562,8 @@ fn pay<R: StateReader>(
     from_wallet: &Hash,
     auto: bool,
 ) -> Result<Event, CallError> {
+    wallet::check_payee(ov, &o.merchant_id, ctx.time_ms)?;
+    wallet::check_payer(ov, &o.user, ctx.time_ms)?;
     let debit = Account::Wallet { id: *from_wallet };
     let holds = wallet::balance(ov, &debit)?;
     if holds < o.amount.value {

@@ -413,3 +413,55 @@ fn call_json_shape() {
     let j = serde_json::to_value(&call).unwrap();
     assert!(j["store"]["confirm"]["order"].is_string(), "{j}");
 }
+
+fn revoke_cert(c: &mut Chain, platform_key: u8, party: u8) {
+    let serial = crate::ca::party_cert(&c.store, &pk(party))
+        .unwrap()
+        .unwrap()
+        .serial;
+    c.ok(
+        platform_key,
+        TxCall::Ca(crate::ca::Call::RevokePartyCert { serial }),
+    );
+}
+
+/// A store order pays the store: its merchant certificate must be valid to create an order and
+/// when the order is paid, the user's when it pays; an authorised user no longer certified is not
+/// auto-paid (the order stays pending).
+#[test]
+fn certificates_gate_store_orders() {
+    let mut c = fixture();
+    let pending = create(&mut c, ALICE, "CERT-1", "5.00");
+    c.ok(BOB, authorise("50.00", BOB));
+
+    // Alice's certificate revoked: she cannot confirm.
+    let mut alice_revoked = c.clone();
+    revoke_cert(&mut alice_revoked, crate::testkit::HOST, ALICE);
+    let r = alice_revoked.call(ALICE, confirm(pending, ALICE));
+    assert_eq!(r.code, 733, "{r:?}");
+    assert!(r.error.unwrap().starts_with("payer "));
+    // Bob's revoked: his standing authorisation is skipped, the order stays pending.
+    revoke_cert(&mut alice_revoked, crate::testkit::HOST, BOB);
+    let call = create_call(&alice_revoked, BOB, "CERT-2", "5.00");
+    let r = alice_revoked.ok(STORE_KEY, call);
+    let skipped = r
+        .events
+        .iter()
+        .find(|e| e.kind == "store_auto_pay_skipped")
+        .unwrap();
+    assert!(skipped.attribute("reason").unwrap().contains("is revoked"));
+    assert_eq!(bal(&alice_revoked, &tbs()), "0");
+
+    // The store's certificate revoked: no confirmation, no new order.
+    revoke_cert(&mut c, ACQ, STORE_KEY);
+    let r = c.call(ALICE, confirm(pending, ALICE));
+    assert_eq!(r.code, 733, "{r:?}");
+    assert!(r
+        .error
+        .unwrap()
+        .starts_with(&format!("merchant {} ", store())));
+    let call = create_call(&c, BOB, "CERT-3", "5.00");
+    assert_eq!(c.call(STORE_KEY, call).code, 733);
+    assert_eq!(bal(&c, &tbs()), "0");
+    c.check_app_hash();
+}

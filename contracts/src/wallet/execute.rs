@@ -106,6 +106,73 @@ pub(crate) fn check_acquirer(
     Ok(())
 }
 
+/// Whether `party` holds a valid certificate of `role` at block time `time_ms`: `Ok(Err(refusal))`
+/// naming the party as `who` when it does not.
+fn certified_as(
+    reader: &impl StateReader,
+    who: impl FnOnce() -> String,
+    party: &PublicKey,
+    role: PartyRole,
+    time_ms: u64,
+) -> Result<Result<ca::PartyCert, Error>, StateError> {
+    Ok(
+        ca::certified(reader, party, role, time_ms)?.map_err(|reason| Error::NotCertified {
+            who: who(),
+            party: *party,
+            reason: Box::new(reason),
+        }),
+    )
+}
+
+/// Whether the payer `payer` holds a valid user certificate at block time `time_ms`: a party whose
+/// certificate was revoked (or expired, or whose platform's CA was) no longer pays, even from a
+/// wallet opened while it was certified. `Ok(Err(refusal))` when it does not.
+pub(crate) fn payer_certified(
+    reader: &impl StateReader,
+    payer: &PublicKey,
+    time_ms: u64,
+) -> Result<Result<(), Error>, StateError> {
+    Ok(certified_as(reader, || "payer".into(), payer, PartyRole::User, time_ms)?.map(|_| ()))
+}
+
+/// Whether merchant `merchant_id` is registered and its key holds a valid merchant certificate at
+/// block time `time_ms`. `Ok(Err(refusal))` when not.
+pub(crate) fn payee_certified(
+    reader: &impl StateReader,
+    merchant_id: &MerchantId,
+    time_ms: u64,
+) -> Result<Result<(), Error>, StateError> {
+    let Some(m) = registry::merchant(reader, merchant_id)? else {
+        return Ok(Err(Error::UnknownMerchant(merchant_id.clone())));
+    };
+    Ok(certified_as(
+        reader,
+        || format!("merchant {merchant_id}"),
+        &m.merchant_key,
+        PartyRole::Merchant,
+        time_ms,
+    )?
+    .map(|_| ()))
+}
+
+/// [`payer_certified`] as a refusal.
+pub(crate) fn check_payer(
+    reader: &impl StateReader,
+    payer: &PublicKey,
+    time_ms: u64,
+) -> Result<(), CallError> {
+    Ok(payer_certified(reader, payer, time_ms)??)
+}
+
+/// [`payee_certified`] as a refusal.
+pub(crate) fn check_payee(
+    reader: &impl StateReader,
+    merchant_id: &MerchantId,
+    time_ms: u64,
+) -> Result<(), CallError> {
+    Ok(payee_certified(reader, merchant_id, time_ms)??)
+}
+
 fn check_amount(amount: &Amount, currency: Currency) -> Result<(), Error> {
     amount.validate()?;
     amount.expect_currency(currency)?;
@@ -204,9 +271,11 @@ pub(crate) struct PayTo<'a> {
 
 /// Pays `to.merchant_id` through `to.acquirer` from wallet `w` (the caller has checked who may debit
 /// it): checks the amount, the order reference (one payment per merchant and order), the acquirer
-/// and its route, and the balance, moves the money to the merchant's to-be-settled account and
-/// records the [`Payment`] under the tx hash. Used by [`Call::Pay`] and by [`crate::guardian`]'s
-/// delegated payments, so both follow the same rules and refunds and certificates treat them alike.
+/// and its route, that the merchant and the payer (the wallet's owner) hold valid certificates at
+/// the block's time ([`check_payee`], [`check_payer`]), and the balance, moves the money to the
+/// merchant's to-be-settled account and records the [`Payment`] under the tx hash. Used by
+/// [`Call::Pay`] and by [`crate::guardian`]'s delegated payments, so both follow the same rules and
+/// refunds and certificates treat them alike.
 pub(crate) fn pay_merchant<R: StateReader>(
     ov: &mut Overlay<'_, R>,
     ctx: &Context,
@@ -223,6 +292,8 @@ pub(crate) fn pay_merchant<R: StateReader>(
     check_amount(amount, w.currency)?;
     check_order_ref(order_ref)?;
     check_routed(ov, merchant_id, acquirer, route)?;
+    check_payee(ov, merchant_id, ctx.time_ms)?;
+    check_payer(ov, &w.owner, ctx.time_ms)?;
     if let Some(id) = get_decoded::<Hash>(ov, &order_key(merchant_id, order_ref))? {
         return Err(Error::OrderAlreadyPaid {
             order_ref: order_ref.to_owned(),
@@ -385,6 +456,20 @@ pub(crate) fn execute<R: StateReader>(
         } => {
             let platform = sender_host(ov, ctx)?;
             hosted_user(ov, user_key, &platform)?;
+            // A wallet opens only for a party certified as a user by its host's CA.
+            let owner = || "wallet owner".to_owned();
+            let cert = certified_as(ov, owner, user_key, PartyRole::User, ctx.time_ms)??;
+            if cert.platform != platform {
+                return Err(Error::NotCertified {
+                    who: owner(),
+                    party: *user_key,
+                    reason: Box::new(ca::Error::PlatformMismatch {
+                        cert_platform: cert.platform,
+                        sender: platform,
+                    }),
+                }
+                .into());
+            }
             currency.minor_units().map_err(Error::from)?;
             let id = wallet_id(user_key, *currency);
             if wallet(ov, &id)?.is_some() {

@@ -6,11 +6,11 @@
 //! | call | signer | needs |
 //! |---|---|---|
 //! | [`Call::VerifyUser`] | platform | qualified host (by governance, [`crate::governance::Action::QualifyWalletHost`]); the user is not hosted elsewhere |
-//! | [`Call::OpenWallet`] | platform | qualified host that verified the user; one wallet per (user, currency) |
+//! | [`Call::OpenWallet`] | platform | qualified host that verified the user; the user holds a valid user certificate of that host's CA ([`crate::ca`]); one wallet per (user, currency) |
 //! | [`Call::RequestCardBinding`] | platform | qualified host of the user (it runs the simulated bank channel) |
 //! | [`Call::ConfirmCardBinding`] | **user** | the one-time code, before expiry, within [`MAX_OTP_ATTEMPTS`] |
 //! | [`Call::TopUp`] | platform | host of the wallet; the card is bound to the wallet's owner through it; a [`TopUpMandate`] the **owner** signed for exactly this wallet, amount and card, used once |
-//! | [`Call::Pay`] | **user** | owner of the wallet; the acquirer has an active registry record for the merchant; order not paid |
+//! | [`Call::Pay`] | **user** | owner of the wallet; the acquirer has an active registry record for the merchant; the merchant's key holds a valid merchant certificate and the payer a valid user certificate at the block's time; order not paid |
 //! | [`Call::Settle`] | platform | acquirer of the merchant's to-be-settled balance |
 //! | [`Call::Refund`] | platform | acquirer of the payment; never more than paid minus refunded |
 //!
@@ -58,6 +58,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::ca::{self, PartyRole};
 use crate::chain::kernel::{CallError, Context, Event, Refusal};
 use crate::chain::state::{get_decoded, put_encoded, Overlay, StateError, StateReader};
 use crate::governance::{self, Role};
@@ -69,7 +70,10 @@ use crate::registry::{self, Route, RouteError};
 mod execute;
 mod views;
 
-pub(crate) use execute::{check_acquirer, execute, pay_merchant, payment_event, transfer, PayTo};
+pub(crate) use execute::{
+    check_acquirer, check_payee, check_payer, execute, pay_merchant, payer_certified,
+    payment_event, transfer, PayTo,
+};
 pub use views::{payment_view, statement, wallet_view, PaymentView, StatementView, WalletView};
 
 /// Blocks during which a card binding can be confirmed.
@@ -346,10 +350,22 @@ pub enum Error {
         /// Amount.
         needs: String,
     },
+    /// A party of the call holds no valid certificate of the role it needs at the block's time
+    /// ([`crate::ca::certified`]): the receipt carries the CA's code (720..=749) of `reason`.
+    #[error("{who} {party} is not certified: {reason}")]
+    NotCertified {
+        /// Which party: "wallet owner", "payer" or "merchant <id>".
+        who: String,
+        /// Its key.
+        party: PublicKey,
+        /// Why (no certificate 741, wrong role 742, revoked 733, expired 728, ...).
+        reason: Box<ca::Error>,
+    },
 }
 
 impl Error {
-    /// Stable receipt code: 300..=309 money ([`money::Error::code`]), 310..=399 wallet.
+    /// Stable receipt code: 300..=309 money ([`money::Error::code`]), 310..=399 wallet; a party
+    /// without a valid certificate ([`Error::NotCertified`]) gets the CA's code (720..=749).
     pub fn code(&self) -> u32 {
         match self {
             Error::Money(e) => e.code(),
@@ -388,6 +404,7 @@ impl Error {
             Error::AcquirerNotAccepted { .. } => 342,
             Error::RecordChanged { .. } => 343,
             Error::NetDebitCapExceeded { .. } => 344,
+            Error::NotCertified { reason, .. } => reason.code(),
         }
     }
 }

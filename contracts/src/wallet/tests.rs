@@ -163,9 +163,10 @@ fn clearing(p: &str) -> Account {
     }
 }
 
-/// host-a qualified; merchant 1 acquired by acq-b (merchant 2 registered, no record);
-/// Alice and Bob verified with CNY wallets and card 1 bound; Alice holds 100.00, Bob 50.00;
-/// Carol verified only; Dave unknown. Built once, cloned per test.
+/// host-a qualified; both platforms' CAs approved; merchant 1 acquired by acq-b (merchant 2
+/// registered, no record), both certified by acq-b; Alice and Bob verified and certified by host-a
+/// with CNY wallets and card 1 bound; Alice holds 100.00, Bob 50.00; Carol verified and certified
+/// only; Dave unknown. Built once, cloned per test.
 fn fixture() -> Chain {
     static FIXTURE: std::sync::OnceLock<Chain> = std::sync::OnceLock::new();
     FIXTURE.get_or_init(build_fixture).clone()
@@ -224,6 +225,9 @@ fn build_fixture_in(private: bool) -> Chain {
         }),
     );
     assert!(host(&c.store, &pid("host-a")).unwrap().is_some());
+    // Proposals 2 and 3: the host's CA certifies its users, the acquirer's its merchants.
+    c.approve_ca(HOST, &[ACQ, GOV], "host-a");
+    c.approve_ca(HOST, &[ACQ, GOV], "acq-b");
     for (k, name) in [(50u8, "Noodle Bar"), (51, "Tea House")] {
         c.ok(
             ACQ,
@@ -249,8 +253,12 @@ fn build_fixture_in(private: bool) -> Chain {
             platform_id: pid("acq-b"),
         }),
     );
+    for k in [50, 51] {
+        c.certify(ACQ, "acq-b", k, PartyRole::Merchant);
+    }
     for u in [ALICE, BOB, CAROL] {
         c.ok(HOST, verify(u));
+        c.certify(HOST, "host-a", u, PartyRole::User);
     }
     for u in [ALICE, BOB] {
         c.ok(HOST, open(u));
@@ -361,14 +369,14 @@ fn user_hosted_elsewhere_and_revoked_host() {
     c.ok(
         ACQ,
         gov(GovCall::Vote {
-            proposal: 2,
+            proposal: 4,
             approve: true,
         }),
     );
     c.ok(
         GOV,
         gov(GovCall::Vote {
-            proposal: 2,
+            proposal: 4,
             approve: true,
         }),
     );
@@ -391,14 +399,14 @@ fn user_hosted_elsewhere_and_revoked_host() {
     c.ok(
         HOST,
         gov(GovCall::Vote {
-            proposal: 3,
+            proposal: 5,
             approve: true,
         }),
     );
     c.ok(
         GOV,
         gov(GovCall::Vote {
-            proposal: 3,
+            proposal: 5,
             approve: true,
         }),
     );
@@ -1185,7 +1193,7 @@ fn net_debit_cap_bounds_what_a_host_can_owe() {
         net_debit_cap(&c.store, &pid("host-a"), Currency::CNY).unwrap(),
         Decimal::from(DEFAULT_NET_DEBIT_CAP)
     );
-    let next = 2; // the fixture's qualification was proposal 1
+    let next = 4; // the fixture made proposals 1 (qualification), 2 and 3 (CAs)
     c.ok(
         HOST,
         gov(GovCall::Propose {
@@ -1237,6 +1245,155 @@ fn net_debit_cap_bounds_what_a_host_can_owe() {
         }),
     );
     assert_ne!(r.code, 0);
+}
+
+fn revoke_cert(c: &mut Chain, platform_key: u8, party: u8) -> crate::ca::Serial {
+    let serial = crate::ca::party_cert(&c.store, &pk(party))
+        .unwrap()
+        .unwrap()
+        .serial;
+    c.ok(
+        platform_key,
+        TxCall::Ca(crate::ca::Call::RevokePartyCert {
+            serial: serial.clone(),
+        }),
+    );
+    serial
+}
+
+/// A wallet opens only for a party the host's CA certified as a user, valid at the block's time;
+/// each refusal carries the CA's code, names the party, and writes nothing but the nonce.
+#[test]
+fn open_wallet_needs_a_valid_user_certificate() {
+    use crate::testkit::{party_der, T0_S};
+    let mut base = fixture();
+    base.ok(HOST, verify(DAVE));
+    let mut cases: Vec<(&str, u8, TxCall, u32)> = vec![("no certificate", HOST, open(DAVE), 741)];
+    // Certified as a merchant, not a user.
+    let mut merchant_role = base.clone();
+    merchant_role.certify(HOST, "host-a", DAVE, PartyRole::Merchant);
+    let r = merchant_role.call(HOST, open(DAVE));
+    assert_eq!(r.code, 742, "{r:?}");
+    let msg = r.error.unwrap();
+    assert!(
+        msg.contains("is certified as a merchant, not a user"),
+        "{msg}"
+    );
+    // Certified as a user by the acquirer's CA, not by the host that verified it.
+    let mut elsewhere = base.clone();
+    elsewhere.certify(ACQ, "acq-b", DAVE, PartyRole::User);
+    let r = elsewhere.call(HOST, open(DAVE));
+    assert_eq!(r.code, 735, "{r:?}");
+    assert!(r
+        .error
+        .unwrap()
+        .contains("certificate is for platform acq-b, sender is host-a"));
+    // Revoked by the host.
+    let mut revoked = base.clone();
+    revoked.certify(HOST, "host-a", DAVE, PartyRole::User);
+    let serial = revoke_cert(&mut revoked, HOST, DAVE);
+    let r = revoked.call(HOST, open(DAVE));
+    assert_eq!(r.code, 733, "{r:?}");
+    assert!(r.error.unwrap().contains(&format!(
+        "certificate {serial} of platform host-a is revoked"
+    )));
+    // Valid when registered, expired at the block time the wallet is asked for.
+    let mut expired = base.clone();
+    let now_s = T0_S + expired.height + 1;
+    let der = party_der("host-a", DAVE, PartyRole::User, 7, now_s - 10, now_s + 5);
+    assert!(expired.register_cert(HOST, der, DAVE).is_ok());
+    let h = expired.height;
+    expired.advance_to(h + 10);
+    let r = expired.call(HOST, open(DAVE));
+    assert_eq!(r.code, 728, "{r:?}");
+    assert!(r.error.unwrap().contains("party certificate expired at"));
+    // The same opening succeeds once certified, and the refusals above changed nothing else.
+    let mut certified = base.clone();
+    certified.certify(HOST, "host-a", DAVE, PartyRole::User);
+    cases.push(("certified", HOST, open(DAVE), 0));
+    run_table(&base, cases[..1].to_vec());
+    run_table(&certified, cases[1..].to_vec());
+    for c in [merchant_role, elsewhere, revoked, expired] {
+        assert!(wallets_of(&c.store, &pk(DAVE)).unwrap().is_empty());
+        c.check_app_hash();
+    }
+}
+
+/// A payment needs the merchant's valid certificate and the payer's: missing or revoked, refused
+/// with the CA's code, the payer's money untouched; a payer revoked after its wallet opened no
+/// longer pays from it.
+#[test]
+fn pay_needs_certified_merchant_and_payer() {
+    let base = fixture();
+    // A merchant with an accepted record but no certificate.
+    let mut missing = base.clone();
+    missing.ok(
+        ACQ,
+        reg(RegCall::RegisterMerchant {
+            name: "Uncertified".into(),
+            city: "Shanghai".into(),
+            mcc: "5812".into(),
+            country: "CN".into(),
+            merchant_key: pk(52),
+        }),
+    );
+    let m52 = MerchantId::derive(&pk(52));
+    missing.ok(
+        ACQ,
+        reg(RegCall::PutRecord {
+            merchant_id: m52.clone(),
+            payload: vec![9],
+        }),
+    );
+    missing.ok(
+        52,
+        reg(RegCall::AcceptAcquirer {
+            platform_id: pid("acq-b"),
+        }),
+    );
+    let pay52 = wal(Call::Pay {
+        from_wallet: alice_wallet(),
+        merchant_id: m52.clone(),
+        acquirer: pid("acq-b"),
+        amount: cny("1.00"),
+        order_ref: "no-cert".into(),
+        route: route(1, &[9]),
+    });
+    let msg = refused(&mut missing, ALICE, pay52, 741);
+    assert!(
+        msg.contains(&format!("merchant {m52} "))
+            && msg.contains("holds no registered certificate"),
+        "{msg}"
+    );
+
+    // The acquirer revokes the merchant's certificate.
+    let mut merchant_revoked = base.clone();
+    revoke_cert(&mut merchant_revoked, ACQ, 50);
+    let msg = refused(
+        &mut merchant_revoked,
+        ALICE,
+        pay(alice_wallet(), "1.00", "m-revoked"),
+        733,
+    );
+    assert!(msg.contains(&format!("merchant {} ", merchant())), "{msg}");
+
+    // The host revokes Alice's certificate after her wallet opened: she can no longer pay; Bob can.
+    let mut payer_revoked = base.clone();
+    revoke_cert(&mut payer_revoked, HOST, ALICE);
+    let msg = refused(
+        &mut payer_revoked,
+        ALICE,
+        pay(alice_wallet(), "1.00", "p-revoked"),
+        733,
+    );
+    assert!(msg.starts_with(&format!("payer {} ", pk(ALICE))), "{msg}");
+    payer_revoked.ok(BOB, pay(bob_wallet(), "1.00", "bob-still-pays"));
+
+    for c in [&missing, &merchant_revoked, &payer_revoked] {
+        assert_eq!(bal(c, &wallet_acct(alice_wallet())).to_string(), "100.00");
+        c.check_app_hash();
+    }
+    assert_eq!(bal(&payer_revoked, &tbs()).to_string(), "1.00");
 }
 
 // ---------------------------------------------------------------------------------------------

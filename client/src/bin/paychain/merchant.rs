@@ -18,7 +18,9 @@ use crate::output::{self, platform_list, Failure, Output};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum MerchantCmd {
-    /// Register a merchant (signed by a platform's key); prints the merchant id.
+    /// Register a merchant (signed by a platform's key); prints the merchant id. Payments to it need
+    /// its merchant certificate registered on chain (`paychain ca issue --role merchant`, `ca
+    /// consent`, `ca register`).
     Register(RegisterArgs),
     /// Show a registered merchant.
     Show {

@@ -50,7 +50,9 @@ pub(crate) enum WalletCmd {
         #[command(flatten)]
         salt: SaltArg,
     },
-    /// The hosting platform opens the user's wallet in a currency.
+    /// The hosting platform opens the user's wallet in a currency. The user must hold a valid user
+    /// certificate of this platform's CA, registered on chain (`paychain ca issue --role user`,
+    /// `ca consent`, `ca register`); otherwise the chain refuses it (codes 720..=749).
     Open {
         #[command(flatten)]
         send: SendArgs,

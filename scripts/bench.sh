@@ -22,9 +22,9 @@
 #                 every 5 s with what RocksDB holds of it (memtables, block cache, table readers, from
 #                 /metrics); reports the mean RSS of the last quarter over the first, and the same for RSS
 #                 less RocksDB (the node's own memory, apart from caches bounded by configuration)
-#   --private-state  networks keep payment state private (paychain-node testnet --private-state): every
+#   --private-state  networks keep payment state private (paychain-node testnet --state private): every
 #                 block is executed inside each validator's enclave, payments are sealed by the load; compare
-#                 with a run without it for the cost of private execution
+#                 with a run without it (--state clear) for the cost of private execution
 #   --only LIST   only these scenarios (comma-separated; the baseline always runs): throughput (2), state (3),
 #                 lookups (4), till (5). Without throughput, till measures the 4-validator capacity itself
 #                 (a ramp of its own, recorded as till_ramp) unless TILL_HALF_RATE gives the half-load rate;
@@ -56,7 +56,7 @@ STATE_MAX=""
 LOOKUP_CONC=4
 SOAK_MIN=""
 PIPELINE=0
-PRIVATE_STATE=()
+PRIVATE_STATE=(--state clear)
 SAT4=""
 SAT4_FROM=""
 ONLY="throughput,state,lookups,till"
@@ -65,7 +65,7 @@ while (($#)); do
     --quick) QUICK=1 ;;
     --dev) DEV=1 ;;
     --pipeline) PIPELINE=1 ;;
-    --private-state) PRIVATE_STATE=(--private-state) ;;
+    --private-state) PRIVATE_STATE=(--state private) ;;
     --out) OUT="$2"; shift ;;
     --state-max) STATE_MAX="$2"; shift ;;
     --soak) SOAK_MIN="$2"; shift ;;
@@ -686,7 +686,7 @@ else
   LOAD_NOTE="throughput scenarios (ramp, half load): open-loop wallet payments (1.00 CNY each, unique order refs) signed by many users, wallets verified/opened/card-bound/topped up by a qualified host before the timed window (failed_receipts should be 0)"
 fi
 LOAD_NOTE+="; soak and growing-state ramps: the pipeline load (refused registry calls); the generator shares the 2 cores with the nodes"
-if ((${#PRIVATE_STATE[@]})); then
+if [[ "${PRIVATE_STATE[1]}" == private ]]; then
   LOAD_NOTE+="; PRIVATE STATE: every block executed inside each validator's enclave sidecar, wallet calls sealed by the load"
 fi
 META="$(jq -n -c --arg load_note "$LOAD_NOTE" --arg started "$STARTED" --arg profile "$PROFILE" --arg note "$PROFILE_NOTE" --argjson quick "$QUICK" \

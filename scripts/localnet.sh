@@ -160,8 +160,8 @@ cmd_up() {
     rm -rf "$LOCALNET_DIR"
   fi
   say "generating a $N-validator testnet in $LOCALNET_DIR (base port $BASE_PORT)"
-  local private=()
-  [[ "${LOCALNET_PRIVATE_STATE:-1}" == 1 ]] && private=(--private-state)
+  local private=(--state private)
+  [[ "${LOCALNET_PRIVATE_STATE:-1}" == 1 ]] || private=(--state clear)
   "$NODE_BIN" testnet --validators "$N" --out "$LOCALNET_DIR" --base-port "$BASE_PORT" "${private[@]}" >/dev/null
   printf 'N=%s\nBASE_PORT=%s\n' "$N" "$BASE_PORT" >"$STATE_FILE"
 

@@ -81,11 +81,21 @@ enum Command {
         /// Genesis platform members (default: one per validator).
         #[arg(long)]
         platforms: Option<usize>,
-        /// Keep payment state private: wallet, collection, store and guardian calls travel
-        /// sealed to the enclaves, and only enclaves execute blocks and read that state.
-        #[arg(long)]
-        private_state: bool,
+        /// Payment state: `private` (the default: wallet, collection, store and guardian calls
+        /// travel sealed to the enclaves, and only enclaves execute blocks and read that state) or
+        /// `clear` (every validator executes and stores it in the clear).
+        #[arg(long, value_enum, default_value_t = StateMode::Private)]
+        state: StateMode,
     },
+}
+
+/// How a generated chain keeps its payment state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StateMode {
+    /// Encrypted at rest, executed and read only inside the enclaves.
+    Private,
+    /// In the clear on every validator.
+    Clear,
 }
 
 async fn shutdown_signal() {
@@ -203,8 +213,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             base_port,
             chain_id,
             platforms,
-            private_state,
+            state,
         }) => {
+            let private_state = state == StateMode::Private;
             let genesis = testnet::generate(
                 &out,
                 validators,

@@ -507,7 +507,8 @@ pub struct Options {
     /// List every validator's peer id in every validator's `[gossip] allowed_peers` (so that
     /// only they may gossip with each other).
     pub allow_list: bool,
-    /// A chain with private payment state (`paychain-node testnet --private-state`).
+    /// A chain with private payment state (`paychain-node testnet --state private`; otherwise
+    /// the harness asks for `--state clear`).
     pub private_state: bool,
 }
 
@@ -682,7 +683,14 @@ impl Testnet {
             .args(["testnet", "--validators", &n.to_string(), "--out"])
             .arg(dir.path())
             .args(["--base-port", &base.to_string()])
-            .args(options.private_state.then_some("--private-state"))
+            .args([
+                "--state",
+                if options.private_state {
+                    "private"
+                } else {
+                    "clear"
+                },
+            ])
             .output()
             .map_err(|e| StartError::Other(anyhow!("run paychain-node testnet: {e}")))?;
         if !out.status.success() {

@@ -4,8 +4,7 @@
 //! directory). The node is treated as hostile: every frame is bounded and decoded without
 //! panicking ([`super::proto`]), every refusal is a short [`WireError`].
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -26,8 +25,8 @@ use paychain_contracts::enclave_registry;
 use paychain_contracts::grants::StateEvidence;
 use paychain_contracts::grants::{self, AnswerError, ProvenPolicy};
 use paychain_contracts::ids::ChainId;
+use paychain_contracts::private::Supplied;
 use paychain_contracts::reads::{self, SignedRead};
-use paychain_contracts::state::{Entry, StateError, StateReader};
 use tracing::{info, warn};
 
 use super::device::{fresh_randomness, random, write_private, Device};
@@ -111,32 +110,6 @@ pub struct Sidecar {
 struct ExecSession {
     block_hash: Hash,
     entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-}
-
-/// The supplied values as state: a value not supplied is recorded as missing and read as absent,
-/// so one speculative run names every value its path needs; only a run with nothing missing
-/// counts.
-struct Supplied<'a> {
-    entries: &'a BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    missing: RefCell<BTreeSet<Vec<u8>>>,
-}
-
-impl StateReader for Supplied<'_> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-        match self.entries.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => {
-                self.missing.borrow_mut().insert(key.to_vec());
-                Ok(None)
-            }
-        }
-    }
-    fn bucket_entries(&self, _bucket: u16) -> Result<Vec<Entry>, StateError> {
-        Err(StateError("the enclave reads point values only".into()))
-    }
-    fn bucket_hash(&self, _bucket: u16) -> Result<Hash, StateError> {
-        Err(StateError("the enclave reads point values only".into()))
-    }
 }
 
 impl Sidecar {
@@ -244,28 +217,18 @@ impl Sidecar {
             Some(s) if s.block_hash == block_hash => &s.entries,
             _ => &empty,
         };
-        let supplied = Supplied {
-            entries,
-            missing: RefCell::new(BTreeSet::new()),
-        };
+        let supplied = Supplied::new(entries);
         let outcome = confidential::execute(&self.read(), &supplied, block, commit);
-        let missing = supplied.missing.into_inner();
+        let missing = supplied.into_missing();
         if !missing.is_empty() {
-            return Ok(Reply::NeedState(
-                missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
-            ));
+            return need_state(missing);
         }
         *session = None;
-        match outcome {
-            Ok((puts, receipts)) => Ok(Reply::Executed {
-                puts: puts.into_iter().collect(),
-                receipts,
-            }),
-            Err(e @ EnclaveError::NotProvisioned) => {
-                Err(WireError::new(ErrorKind::NotProvisioned, e.to_string()))
-            }
-            Err(e) => Err(WireError::new(ErrorKind::Refused, e.to_string())),
-        }
+        let (puts, receipts) = outcome.map_err(refused)?;
+        Ok(Reply::Executed {
+            puts: puts.into_iter().collect(),
+            receipts,
+        })
     }
 
     /// Answers a signed read of private state from the state `evidence` proves: the request's
@@ -274,17 +237,11 @@ impl Sidecar {
     fn private_read(&self, read: &SignedRead, evidence: &StateEvidence) -> Response {
         let request = &read.request;
         let height = evidence.header.height;
-        let refused = |e: jsonrpsee::types::ErrorObjectOwned| {
-            Ok(Reply::ReadRefused {
-                code: e.code(),
-                message: e.message().to_owned(),
-            })
-        };
         if !crate::views::is_state_view(&request.query) {
-            return refused(crate::errors::internal("not a read of state"));
+            return read_refused(crate::errors::internal("not a read of state"));
         }
         if let Err(e) = read.check(&self.chain_id, request.query.method(), height) {
-            return refused(crate::errors::read_error(e));
+            return read_refused(crate::errors::read_error(e));
         }
         let at = crate::views::At {
             height,
@@ -303,26 +260,15 @@ impl Sidecar {
             }
             crate::views::view(state, at, &request.query)
         })
-        .map_err(|e| match e {
-            EnclaveError::NotProvisioned => {
-                WireError::new(ErrorKind::NotProvisioned, e.to_string())
-            }
-            e => WireError::new(ErrorKind::Refused, e.to_string()),
-        })?;
+        .map_err(refused)?;
         if !missing.is_empty() {
-            return Ok(Reply::NeedState(
-                missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
-            ));
+            return need_state(missing);
         }
         let json = match answer {
             Ok(json) => json,
-            Err(e) => return refused(e),
+            Err(e) => return read_refused(e),
         };
-        let bytes = serde_json::to_vec(&json)
-            .map_err(|e| WireError::new(ErrorKind::Internal, e.to_string()))?;
-        reads::seal_reply(request, height, &bytes, &fresh_randomness())
-            .map(Reply::ReadAnswer)
-            .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
+        seal_answer(request, height, &json)
     }
 
     /// Answers a signed read of a certificate with the disclosure of its transaction, decided
@@ -335,38 +281,25 @@ impl Sidecar {
     ) -> Response {
         let request = &read.request;
         let height = evidence.header.height;
-        let refused = |e: jsonrpsee::types::ErrorObjectOwned| {
-            Ok(Reply::ReadRefused {
-                code: e.code(),
-                message: e.message().to_owned(),
-            })
-        };
         let reads::Query::Certificate { tx_hash } = &request.query else {
-            return refused(crate::errors::internal("not a read of a certificate"));
+            return read_refused(crate::errors::internal("not a read of a certificate"));
         };
         if *tx_hash != certificate.tx.hash() {
-            return refused(crate::errors::internal(
+            return read_refused(crate::errors::internal(
                 "the certificate is of another transaction",
             ));
         }
         if let Err(e) = read.check(&self.chain_id, request.query.method(), height) {
-            return refused(crate::errors::read_error(e));
+            return read_refused(crate::errors::read_error(e));
         }
         let (disclosure, missing) =
             confidential::disclose(&self.read(), evidence, &request.requester, certificate)
-                .map_err(|e| match e {
-                    EnclaveError::NotProvisioned => {
-                        WireError::new(ErrorKind::NotProvisioned, e.to_string())
-                    }
-                    e => WireError::new(ErrorKind::Refused, e.to_string()),
-                })?;
+                .map_err(refused)?;
         if !missing.is_empty() {
-            return Ok(Reply::NeedState(
-                missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
-            ));
+            return need_state(missing);
         }
         let Some(disclosure) = disclosure else {
-            return refused(crate::errors::not_entitled(
+            return read_refused(crate::errors::not_entitled(
                 &request.requester,
                 &request.query,
             ));
@@ -375,11 +308,7 @@ impl Sidecar {
             certificate: certificate.clone(),
             disclosure: Some(disclosure),
         };
-        let bytes = serde_json::to_vec(&view)
-            .map_err(|e| WireError::new(ErrorKind::Internal, e.to_string()))?;
-        reads::seal_reply(request, height, &bytes, &fresh_randomness())
-            .map(Reply::ReadAnswer)
-            .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
+        seal_answer(request, height, &view)
     }
 
     /// Answers one request.
@@ -605,11 +534,40 @@ impl Sidecar {
     }
 }
 
+/// An enclave refusal on the wire (the node acts on `NotProvisioned`).
 fn refused(e: EnclaveError) -> WireError {
     match e {
         EnclaveError::NotProvisioned => WireError::new(ErrorKind::NotProvisioned, e.to_string()),
         e => WireError::new(ErrorKind::Refused, e.to_string()),
     }
+}
+
+/// A read refused: the RPC error for the requester, passed on by the node as it is.
+fn read_refused(e: jsonrpsee::types::ErrorObjectOwned) -> Response {
+    Ok(Reply::ReadRefused {
+        code: e.code(),
+        message: e.message().to_owned(),
+    })
+}
+
+/// The state values a run still needs, at most a frame's worth.
+fn need_state(missing: std::collections::BTreeSet<Vec<u8>>) -> Response {
+    Ok(Reply::NeedState(
+        missing.into_iter().take(MAX_STATE_PER_FRAME).collect(),
+    ))
+}
+
+/// `answer` as JSON, sealed inside the enclave to the request's reply key.
+fn seal_answer(
+    request: &reads::ReadRequest,
+    height: u64,
+    answer: &impl serde::Serialize,
+) -> Response {
+    let bytes = serde_json::to_vec(answer)
+        .map_err(|e| WireError::new(ErrorKind::Internal, e.to_string()))?;
+    reads::seal_reply(request, height, &bytes, &fresh_randomness())
+        .map(Reply::ReadAnswer)
+        .map_err(|e| WireError::new(ErrorKind::Refused, e.to_string()))
 }
 
 /// Binds the socket: its directory created and made 0700, a stale socket removed, the socket

@@ -56,6 +56,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use paychain_api::ErrorCode;
+use paychain_contracts::admission;
 use paychain_contracts::block::Header;
 use paychain_contracts::commit::{Commit, CommitSignature};
 use paychain_contracts::crypto::Signature;
@@ -894,6 +895,29 @@ impl ServiceState {
     }
 }
 
+/// The key this node's maintenance transactions (provisioning, epoch start, record keys) are
+/// signed with. Those calls are authenticated by the enclave's own signature inside them, so any
+/// sender would do for the contract, but the door admits only keys the chain knows: the node's
+/// own key when the chain knows it (a validator's node), else the platform's member key from
+/// `[enclave] platform_key` (a platform's full node, whose node key is nobody on the chain).
+/// `None`, warned once, when neither would pass the door.
+fn maintenance_key(shared: &Shared, state: &mut ServiceState) -> anyhow::Result<Option<SecretKey>> {
+    if admission::known_sender(&shared.storage, &state.node_key.public_key())?.is_some() {
+        return Ok(Some(state.node_key.clone()));
+    }
+    if let Some(platform) = &state.platform_key {
+        if admission::known_sender(&shared.storage, &platform.public_key())?.is_some() {
+            return Ok(Some(platform.clone()));
+        }
+    }
+    state.warn_once(format!(
+        "this node's enclave cannot submit its maintenance transactions: node key {} is not known to the chain (not a validator) and [enclave] platform_key is {}",
+        state.node_key.public_key(),
+        if state.platform_key.is_some() { "not a member's key (yet)" } else { "not set" }
+    ));
+    Ok(None)
+}
+
 fn submit(shared: &Shared, key: &SecretKey, call: Call) -> anyhow::Result<Hash> {
     let tx = SignedTx::sign(
         Transaction {
@@ -1053,7 +1077,10 @@ fn epoch_duty(
         info!(target: "enclave", %platform, epoch = epoch.current, "publishing a platform's record key");
         enclave_registry::Call::PublishPlatformKey { key }
     };
-    let hash = submit(shared, &state.node_key, Call::Enclave(call))?;
+    let Some(key) = maintenance_key(shared, state)? else {
+        return Ok(false);
+    };
+    let hash = submit(shared, &key, Call::Enclave(call))?;
     state.sent.insert(hash, height);
     Ok(true)
 }
@@ -1135,9 +1162,12 @@ fn provision_next(
                 continue;
             }
         };
+        let Some(key) = maintenance_key(shared, state)? else {
+            return Ok(());
+        };
         match submit(
             shared,
-            &state.node_key,
+            &key,
             Call::Enclave(enclave_registry::Call::ProvisionSigned { provision }),
         ) {
             Ok(hash) => {
@@ -1395,5 +1425,44 @@ mod tests {
         };
         assert_eq!(provision.provider, me);
         assert_eq!(provision.wrapped.recipient_quote_hash, fit.quote().hash());
+
+        // A platform's full node: its node key is nobody on the chain, so the door would refuse
+        // what it signs. Without a platform key it submits nothing and says why, once.
+        let stranger = SecretKey::from_seed([77; 32]);
+        let mut full = ServiceState {
+            node_key: stranger.clone(),
+            platform_key: None,
+            sent: HashMap::new(),
+            said: BTreeSet::new(),
+        };
+        provision_next(&shared, &cfg, &client, &mut full, me, 4).unwrap();
+        provision_next(&shared, &cfg, &client, &mut full, me, 5).unwrap();
+        assert!(full.sent.is_empty(), "an unknown key's tx was submitted");
+        let said: Vec<_> = full
+            .said
+            .iter()
+            .filter(|m| m.contains("cannot submit its maintenance"))
+            .collect();
+        assert_eq!(said.len(), 1, "{:?}", full.said);
+        assert!(
+            said[0].contains(&stranger.public_key().to_string()) && said[0].contains("not set")
+        );
+        // With its platform's member key it signs with that, and the door admits it.
+        full.platform_key = Some(SecretKey::from_seed([12; 32]));
+        provision_next(&shared, &cfg, &client, &mut full, me, 6).unwrap();
+        assert_eq!(full.sent.len(), 1, "{:?}", full.said);
+        let txs = shared
+            .mempool
+            .reap(1 << 20, 10, |pk| shared.account_nonce(pk));
+        assert!(
+            txs.iter().any(
+                |t| t.tx.sender == SecretKey::from_seed([12; 32]).public_key()
+                    && matches!(
+                        t.tx.call,
+                        Call::Enclave(enclave_registry::Call::ProvisionSigned { .. })
+                    )
+            ),
+            "the platform key's provisioning is not in the mempool"
+        );
     }
 }

@@ -71,6 +71,8 @@ pub(crate) struct HonestLoad {
     /// (client key, its nonce when the load started).
     keys: ClientKeys,
     refused: Arc<AtomicU64>,
+    /// What each client is doing now (for a failure's message).
+    status: Arc<Mutex<Vec<String>>>,
 }
 
 /// Rate and latency of the commits of transactions submitted in a window.
@@ -376,6 +378,7 @@ impl HonestLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(AtomicU64::new(0));
+        let status = Arc::new(Mutex::new(vec![String::from("starting"); clients.len()]));
         let mut threads = Vec::new();
         let mut keys = Vec::new();
         for (p, (key, work)) in clients.into_iter().enumerate() {
@@ -390,8 +393,9 @@ impl HonestLoad {
                 work,
             };
             let (stop, acked, refused) = (stop.clone(), acked.clone(), refused.clone());
+            let status = status.clone();
             threads.push(std::thread::spawn(move || {
-                client.run(&stop, &acked, &refused)
+                client.run(&stop, &acked, &refused, &status)
             }));
         }
         Ok(HonestLoad {
@@ -400,6 +404,7 @@ impl HonestLoad {
             threads,
             keys,
             refused,
+            status,
         })
     }
 
@@ -418,8 +423,12 @@ impl HonestLoad {
         while self.acked().len() < start + n {
             ensure!(
                 Instant::now() < deadline,
-                "honest clients acknowledged {} of {n} more commits within {timeout:?}",
-                self.acked().len() - start
+                "honest clients acknowledged {} of {n} more commits within {timeout:?}; clients now: {}",
+                self.acked().len() - start,
+                self.status
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .join("; ")
             );
             ensure!(
                 !self.threads.iter().any(JoinHandle::is_finished),
@@ -474,6 +483,7 @@ impl Client {
         stop: &AtomicBool,
         acked: &Mutex<Vec<Acked>>,
         refused: &AtomicU64,
+        status: &Mutex<Vec<String>>,
     ) -> Result<()> {
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -499,7 +509,7 @@ impl Client {
                     &format!("H-{}-{}", &to.0.key.public_key().to_hex()[..8], self.nonce),
                 ),
             };
-            let a = self.follow(&tx.to_bytes(), &tx.hash().to_hex(), refused)?;
+            let a = self.follow(&tx.to_bytes(), &tx.hash().to_hex(), refused, status)?;
             acked
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -511,18 +521,44 @@ impl Client {
     }
 
     /// Submits through node `p`, then the next ones in turn, until a node answers committed.
-    fn follow(&self, bytes: &[u8], hash: &str, refused: &AtomicU64) -> Result<Acked> {
+    fn follow(
+        &self,
+        bytes: &[u8],
+        hash: &str,
+        refused: &AtomicU64,
+        status: &Mutex<Vec<String>>,
+    ) -> Result<Acked> {
         let submitted = Instant::now();
         let mut attempt = 0usize;
+        let say = |what: String| {
+            if let Some(s) = status
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get_mut(self.p)
+            {
+                *s = format!("{} tx {} {what}", self.p, &hash[..8]);
+            }
+        };
         loop {
             ensure!(
                 submitted.elapsed() < GIVE_UP_AFTER,
                 "client {}: tx {hash} not committed within {GIVE_UP_AFTER:?}",
                 self.p
             );
-            let rpc = &self.rpcs[(self.p + attempt) % self.rpcs.len()];
+            let via = (self.p + attempt) % self.rpcs.len();
+            let rpc = &self.rpcs[via];
             attempt += 1;
-            match rpc.submit(bytes) {
+            let submit = rpc.submit(bytes);
+            say(format!(
+                "attempt {attempt} via through[{via}] after {:?}: {}",
+                submitted.elapsed(),
+                match &submit {
+                    Ok(Ok(_)) => "admitted".to_owned(),
+                    Ok(Err(e)) => format!("refused {}", e.code),
+                    Err(e) => format!("no answer ({e:#})").chars().take(120).collect(),
+                }
+            ));
+            match submit {
                 Ok(Ok(_)) => {}
                 // These bytes are pending or committed already (an earlier attempt): follow them.
                 Ok(Err(e))

@@ -70,8 +70,12 @@ fn n4f1_one_way_partitions_deaf_then_mute_validator_chain_keeps_deciding() -> Re
     let cut = Instant::now();
     let deaf_at = net.height(deaf)?;
     let h = highest(&net, &[0, 1, 2])?;
-    load.wait_more(DURING, PROGRESS)
-        .context("no honest commits while node 3 was deaf")?;
+    load.wait_more(DURING, PROGRESS).with_context(|| {
+        format!(
+            "no honest commits while node 3 was deaf (heights then {:?}, from {h})",
+            ALL4.map(|i| net.height(i).ok())
+        )
+    })?;
     net.wait_all(&[0, 1, 2], h + 3, PROGRESS)?;
     let during = load.figures(cut, Instant::now());
     let stuck = net.height(deaf)?;
@@ -89,8 +93,12 @@ fn n4f1_one_way_partitions_deaf_then_mute_validator_chain_keeps_deciding() -> Re
     net.proxy().mute(mute);
     let cut = Instant::now();
     let h = highest(&net, &[0, 1, 2])?;
-    load.wait_more(DURING, PROGRESS)
-        .context("no honest commits while node 3 was mute")?;
+    load.wait_more(DURING, PROGRESS).with_context(|| {
+        format!(
+            "no honest commits while node 3 was mute (heights then {:?}, from {h})",
+            ALL4.map(|i| net.height(i).ok())
+        )
+    })?;
     net.wait_all(&[0, 1, 2], h + 3, PROGRESS)?;
     let during_mute = load.figures(cut, Instant::now());
     // Whether node 3 follows depends on its transport: its yamux window updates and sync requests

@@ -224,7 +224,7 @@ mod payments {
 
     use paychain_contracts::block::{tx_root, Block, Header};
     use paychain_contracts::crypto::{Hash, SecretKey};
-    use paychain_contracts::enclave::BoxRandomness;
+    use paychain_contracts::enclave::{BoxRandomness, KxSecret};
     use paychain_contracts::executor::{self, execute_block_with};
     use paychain_contracts::genesis::{genesis_state, Genesis, GenesisValidator};
     use paychain_contracts::governance::{self, Action, Member, Role};
@@ -233,10 +233,13 @@ mod payments {
     use paychain_contracts::private::{may_be_sealed, seal_call, Vault};
     use paychain_contracts::state::{MemStore, Overlay};
     use paychain_contracts::tx::{Call, SignedTx, Transaction};
-    use paychain_contracts::{registry, wallet};
+    use paychain_contracts::{ca, registry, wallet};
 
     /// Payments per block.
     pub(crate) const PAY_BLOCK: usize = 200;
+    /// Validity of the bench's certificates (the blocks' times are from 1_700_000_000 s on).
+    const CERT_FROM_S: u64 = 1_690_000_000;
+    const CERT_UNTIL_S: u64 = 1_900_000_000;
 
     fn key(n: u32) -> SecretKey {
         let mut seed = [0u8; 32];
@@ -316,11 +319,15 @@ mod payments {
             let block = self.block(txs);
             let out =
                 execute_block_with(&self.store, &block, self.vault.as_ref()).expect("execute");
-            assert!(
-                out.receipts.iter().all(|r| r.code == 0),
-                "{:?}",
-                out.receipts
-            );
+            if let Some(r) = out.receipts.iter().find(|r| r.code != 0) {
+                panic!(
+                    "setup transaction {} at height {} refused: code {}, {}",
+                    r.index,
+                    r.height,
+                    r.code,
+                    r.error.as_deref().unwrap_or("")
+                );
+            }
             self.store.apply(&out.writes);
             self.height += 1;
         }
@@ -390,6 +397,72 @@ mod payments {
                 }),
             )]);
         }
+        // Each platform's CA, approved by governance (proposals 2 and 3): wallets open and
+        // payments go through only for parties their platform's CA certified.
+        let ca_key = |id: &str| SecretKey::from_seed(Hash::digest(id.as_bytes()).0);
+        let ca_der = |id: &str| {
+            ca::build_ca_cert(
+                &ca_key(id),
+                &ca::CaParams {
+                    common_name: format!("{id} CA"),
+                    platform: PlatformId::new(id).expect("id"),
+                    serial: ca::Serial::from_u64(1).expect("serial"),
+                    not_before_s: CERT_FROM_S,
+                    not_after_s: CERT_UNTIL_S,
+                },
+            )
+            .expect("a CA certificate")
+        };
+        for (proposal, (by, id)) in (2..).zip([(&host, "host-a"), (&acq, "acq-b")]) {
+            c.run(vec![c.tx(
+                by,
+                Call::Governance(governance::Call::Propose {
+                    action: Action::ApprovePlatformCa {
+                        platform: PlatformId::new(id).expect("id"),
+                        ca_cert: ca::CertDer::new(ca_der(id)).expect("der"),
+                    },
+                }),
+            )]);
+            for g in [&host, &acq, &gov]
+                .into_iter()
+                .filter(|g| g.public_key() != by.public_key())
+            {
+                c.run(vec![c.tx(
+                    g,
+                    Call::Governance(governance::Call::Vote {
+                        proposal,
+                        approve: true,
+                    }),
+                )]);
+            }
+        }
+        // A registration of `party`'s certificate from platform `id`, by `by` (the next nonce `n`).
+        let certify =
+            |c: &Chain, by: &SecretKey, n: u64, id: &str, party: &SecretKey, role, serial| {
+                let der = ca::issue_party_cert(
+                    &ca_key(id),
+                    &ca_der(id),
+                    &ca::PartyParams {
+                        common_name: format!("bench party {serial}"),
+                        party_key: party.public_key(),
+                        encryption_key: KxSecret::from_seed(party.public_key().0).public_key(),
+                        role,
+                        serial: ca::Serial::from_u64(serial).expect("serial"),
+                        not_before_s: CERT_FROM_S,
+                        not_after_s: CERT_UNTIL_S,
+                    },
+                )
+                .expect("a party certificate");
+                let party_signature = ca::sign_registration(party, &c.chain, &der);
+                c.tx_at(
+                    by,
+                    n,
+                    Call::Ca(ca::Call::RegisterPartyCert {
+                        cert: ca::CertDer::new(der).expect("der"),
+                        party_signature,
+                    }),
+                )
+            };
         let merchant_id = MerchantId::derive(&merchant.public_key());
         c.run(vec![c.tx(
             &acq,
@@ -414,14 +487,24 @@ mod payments {
                 platform_id: acq_id.clone(),
             }),
         )]);
+        let acq_nonce = executor::nonce(&c.store, &acq.public_key()).expect("nonce");
+        c.run(vec![certify(
+            &c,
+            &acq,
+            acq_nonce,
+            "acq-b",
+            &merchant,
+            ca::PartyRole::Merchant,
+            2,
+        )]);
         let users: Vec<SecretKey> = (0..PAY_BLOCK as u32).map(|i| key(100 + i)).collect();
         let card = Hash::digest(b"card");
         let host_nonce = |c: &Chain| executor::nonce(&c.store, &host.public_key()).expect("nonce");
-        // Host: verify, open, request a card binding, per user (one block of them).
+        // Host: verify, certify, open, request a card binding, per user (one block of them).
         let mut txs = Vec::new();
         let mut n = host_nonce(&c);
         let mut bindings = Vec::new();
-        for u in &users {
+        for (serial, u) in (10..).zip(&users) {
             txs.push(c.tx_at(
                 &host,
                 n,
@@ -432,18 +515,27 @@ mod payments {
                     phone_hash: Hash::digest(b"phone"),
                 }),
             ));
-            txs.push(c.tx_at(
+            txs.push(certify(
+                &c,
                 &host,
                 n + 1,
+                "host-a",
+                u,
+                ca::PartyRole::User,
+                serial,
+            ));
+            txs.push(c.tx_at(
+                &host,
+                n + 2,
                 Call::Wallet(wallet::Call::OpenWallet {
                     user: u.public_key(),
                     currency: Currency::CNY,
                 }),
             ));
-            let binding = wallet::card_binding_id(&host.public_key(), n + 2);
+            let binding = wallet::card_binding_id(&host.public_key(), n + 3);
             txs.push(c.tx_at(
                 &host,
-                n + 2,
+                n + 3,
                 Call::Wallet(wallet::Call::RequestCardBinding {
                     user: u.public_key(),
                     card_hash: card,
@@ -451,7 +543,7 @@ mod payments {
                 }),
             ));
             bindings.push(binding);
-            n += 3;
+            n += 4;
         }
         c.run(txs);
         let txs = users

@@ -15,6 +15,7 @@ use paychain_contracts::state::{self, compute_app_hash_full, MemStore, StateRead
 use paychain_contracts::tx::{Call, SignedTx, Transaction};
 use paychain_contracts::{api, codec};
 
+mod bench_fixture;
 mod codec_props;
 mod decoders;
 mod vectors;

@@ -473,6 +473,7 @@ for n in "${SIZES[@]}"; do
   VERIFY_BEFORE="$(adjacent_verify)"
   rate="$(python3 -c "print(max(50, int(${VERIFY_BEFORE:-$VERIFY} * $frac * 2)))")"
   got="$(run_load "n${n}_ramp" ramp "$rate" "$SAT_SECS" --ramp "${PAY_ARGS[@]+"${PAY_ARGS[@]}"}")"
+  [[ -n "$got" ]] || die "n${n}_ramp gave no rate (its load failed: see its output above)"
   ((n == 4 && !PIPELINE)) && SAT4="$got" SAT4_FROM="n4_ramp"
   stop_net
   at_rest

@@ -21,6 +21,7 @@ pub struct Metrics {
     mempool_size: Gauge,
     peers: Gauge,
     commit_seconds: Histogram,
+    enclave_execution_rounds: Histogram,
     storage_memory: Family<MemoryLabels, Gauge>,
     rpc: RpcMetrics,
     enclave_requests: Family<EnclaveLabels, Counter>,
@@ -142,6 +143,7 @@ impl Metrics {
             mempool_size: Gauge::default(),
             peers: Gauge::default(),
             commit_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            enclave_execution_rounds: Histogram::new([1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]),
             storage_memory: Family::default(),
             rpc: RpcMetrics::default(),
             enclave_requests: Family::default(),
@@ -267,6 +269,11 @@ impl Metrics {
                 m.gossip_peers_dropped.clone(),
             );
             r.register(
+                "enclave_execution_rounds",
+                "Requests to the enclave per executed block on a chain with private state (the first, plus one per batch of state values it still needed)",
+                m.enclave_execution_rounds.clone(),
+            );
+            r.register(
                 "door_refused_txs",
                 "Transactions refused at the mempool's door (RPC and gossip), by reason: unknown_sender, slowed_down",
                 m.door_refused.clone(),
@@ -285,6 +292,11 @@ impl Metrics {
         self.txs_committed.inc_by(txs);
         self.blocks_committed.inc();
         self.commit_seconds.observe(took.as_secs_f64());
+    }
+
+    /// A block was executed in the enclave in `rounds` requests.
+    pub fn enclave_executed(&self, rounds: u32) {
+        self.enclave_execution_rounds.observe(f64::from(rounds));
     }
 
     /// Sets the height gauge at startup (no block was committed).

@@ -34,6 +34,10 @@ enum Command {
         /// Exit when standard input closes (how the node that starts the sidecar ends it).
         #[arg(long)]
         exit_with_stdin: bool,
+        /// Most state values kept in enclave memory from one executed block for the next (about
+        /// 400 bytes each), so the node need not send them again; 0 keeps none.
+        #[arg(long, env = "PAYCHAIN_ENCLAVE_CARRIED_VALUES", default_value_t = paychain_node::sidecar::server::DEFAULT_CARRIED_VALUES)]
+        carried_values: usize,
     },
     /// Print this machine's device attestation key (for the vendor to certify).
     Device {
@@ -60,12 +64,14 @@ fn main() {
             sealed,
             genesis,
             exit_with_stdin,
+            carried_values,
         } => paychain_node::sidecar::server::run(
             &paychain_node::sidecar::server::Options {
                 socket,
                 device_dir,
                 sealed,
                 genesis,
+                carried_values,
             },
             exit_with_stdin,
         ),

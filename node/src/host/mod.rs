@@ -823,9 +823,11 @@ impl Host {
             )
         })?;
         let commit = crate::enclave::commit_of(cert);
-        let (puts, receipts) = enclave.execute(block, &commit, |key| {
+        let (puts, receipts, rounds) = enclave.execute(block, &commit, |key| {
             Ok(paychain_contracts::state::StateReader::get(storage, key)?)
         })?;
+        self.shared.metrics.enclave_executed(rounds);
+        debug!(target: "enclave", height = block.header.height, txs = block.txs.len(), rounds, "block executed in the enclave");
         Ok(executor::finish_private(storage, puts, receipts)?)
     }
 

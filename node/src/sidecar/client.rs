@@ -291,22 +291,23 @@ impl EnclaveClient {
     /// Executes `block` of a chain with private state inside the enclave: the enclave names the
     /// state values it needs, `get` reads them (physical keys, from the node's storage), until it
     /// has run the block over nothing but supplied values. Returns the physical writes and the
-    /// receipts; the node computes the bucket and app hashes over them itself.
+    /// receipts, and the number of execute requests it took; the node computes the bucket and app
+    /// hashes over them itself.
     pub fn execute(
         &self,
         block: &Block,
         commit: &Commit,
         get: impl Fn(&[u8]) -> anyhow::Result<Option<Vec<u8>>>,
-    ) -> Result<(Puts, Vec<Receipt>), CallError> {
+    ) -> Result<(Puts, Vec<Receipt>, u32), CallError> {
         let block_hash = block.hash();
         let request = Request::Execute {
             block: block.clone(),
             commit: commit.clone(),
         };
-        for _ in 0..MAX_EXECUTION_ROUNDS {
+        for round in 1..=MAX_EXECUTION_ROUNDS {
             match self.call(&request)? {
                 Reply::Executed { puts, receipts } => {
-                    return Ok((puts.into_iter().collect(), receipts))
+                    return Ok((puts.into_iter().collect(), receipts, round as u32))
                 }
                 Reply::NeedState(keys) => {
                     let mut chunk = Vec::new();

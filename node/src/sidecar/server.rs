@@ -4,7 +4,6 @@
 //! directory). The node is treated as hostile: every frame is bounded and decoded without
 //! panicking ([`super::proto`]), every refusal is a short [`WireError`].
 
-use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -27,6 +26,7 @@ use paychain_contracts::grants::{self, AnswerError, ProvenPolicy};
 use paychain_contracts::ids::ChainId;
 use paychain_contracts::private::Supplied;
 use paychain_contracts::reads::{self, SignedRead};
+use paychain_contracts::state::Puts;
 use tracing::{info, warn};
 
 use super::device::{fresh_randomness, random, write_private, Device};
@@ -49,6 +49,9 @@ pub struct Options {
     pub sealed: PathBuf,
     /// The chain's genesis: its chain id and the validator set whose commits the enclave trusts.
     pub genesis: PathBuf,
+    /// Most state values kept from one executed block for the next (0: none; see
+    /// [`ExecState::carried`]): the enclave memory it may spend to save its host round trips.
+    pub carried_values: usize,
 }
 
 /// What the sidecar takes from genesis rather than from the node when it checks a quote: the
@@ -102,14 +105,73 @@ pub struct Sidecar {
     pins: Pins,
     /// Whether the node has handed over the lookups answered before this process started.
     restored: AtomicBool,
-    /// The state values supplied for the block being executed.
-    exec: Mutex<Option<ExecSession>>,
+    /// The block being executed, and what the last one left.
+    exec: Mutex<ExecState>,
+    /// [`Options::carried_values`].
+    carried_values: usize,
 }
 
-/// The block being executed and the state values its host supplied so far.
+/// Physical state values by key (`None`: absent).
+type Values = Puts;
+
+/// Most values kept from one executed block for the next by default ([`ExecState::carried`]):
+/// about 20 MB of enclave memory.
+pub const DEFAULT_CARRIED_VALUES: usize = 50_000;
+
+/// Block execution in the enclave.
+#[derive(Default)]
+struct ExecState {
+    /// The block being executed and the values known of its pre-state.
+    session: Option<ExecSession>,
+    /// The last block executed here, and the values of its post-state this enclave knows: what its
+    /// host supplied for it, overlaid with its own writes. A block whose parent it is starts from
+    /// them, so the values every block reads (the merchant, the platforms' clearing accounts, the
+    /// CA) cross the socket once, not in every block's rounds. Sound because a block's hash fixes
+    /// its parent and execution is a pure function of (state, block): the post-state of P is P's
+    /// pre-state with P's writes, whichever host asks. A host that supplied a wrong value for P
+    /// gets the same wrong value again, as it would by supplying it again.
+    carried: Option<(Hash, Values)>,
+}
+
+impl ExecState {
+    /// The session of block `block_hash`, whose parent is `parent`: the one under way, or a new
+    /// one that starts from the carried values when they are the parent's post-state.
+    fn session_for(&mut self, block_hash: Hash, parent: Hash) -> &mut ExecSession {
+        if self.session.as_ref().map(|s| s.block_hash) != Some(block_hash) {
+            let entries = match self.carried.take() {
+                Some((carried, values)) if carried == parent => values,
+                _ => Values::new(),
+            };
+            self.session = Some(ExecSession {
+                block_hash,
+                entries,
+                supplied: 0,
+            });
+        }
+        self.session.get_or_insert_with(|| ExecSession {
+            block_hash,
+            entries: Values::new(),
+            supplied: 0,
+        })
+    }
+
+    /// Ends the session with its block's writes: what it knew, overlaid with them, is carried to
+    /// the block's child, unless that is more than `cap` values.
+    fn finish(&mut self, puts: &Puts, cap: usize) {
+        self.carried = self.session.take().and_then(|mut s| {
+            s.entries
+                .extend(puts.iter().map(|(k, v)| (k.clone(), v.clone())));
+            (s.entries.len() <= cap).then_some((s.block_hash, s.entries))
+        });
+    }
+}
+
+/// The block being executed and the values known of its pre-state so far.
 struct ExecSession {
     block_hash: Hash,
-    entries: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    entries: Values,
+    /// How many of `entries` the host supplied for this block (the rest were carried).
+    supplied: usize,
 }
 
 impl Sidecar {
@@ -136,13 +198,10 @@ impl Sidecar {
             EnclaveConfig::new(genesis.chain_id.clone()).with_validators(genesis.validators);
         let enclave = Enclave::new(&secret, config, blob.as_ref())
             .map_err(|e| anyhow::anyhow!("sealed enclave file {}: {e}", opts.sealed.display()))?;
-        Ok(Sidecar::new(
-            enclave,
-            genesis.chain_id,
-            opts.sealed.clone(),
-            device,
-            pins,
-        ))
+        Ok(
+            Sidecar::new(enclave, genesis.chain_id, opts.sealed.clone(), device, pins)
+                .carrying(opts.carried_values),
+        )
     }
 
     /// A sidecar around an enclave already made (tests).
@@ -160,8 +219,15 @@ impl Sidecar {
             device,
             pins,
             restored: AtomicBool::new(false),
-            exec: Mutex::new(None),
+            exec: Mutex::new(ExecState::default()),
+            carried_values: DEFAULT_CARRIED_VALUES,
         }
+    }
+
+    /// Keeps at most `n` values of an executed block's state for the next block (0: none).
+    pub fn carrying(mut self, n: usize) -> Sidecar {
+        self.carried_values = n;
+        self
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Enclave> {
@@ -211,24 +277,27 @@ impl Sidecar {
     /// Executes `block` over the values supplied for it, or names the values still missing.
     fn execute(&self, block: &Block, commit: &Commit) -> Response {
         let block_hash = block.hash();
-        let mut session = self.exec.lock().unwrap_or_else(|p| p.into_inner());
-        let empty = BTreeMap::new();
-        let entries = match session.as_ref() {
-            Some(s) if s.block_hash == block_hash => &s.entries,
-            _ => &empty,
-        };
-        let supplied = Supplied::new(entries);
+        let mut exec = self.exec.lock().unwrap_or_else(|p| p.into_inner());
+        let session = exec.session_for(block_hash, block.header.prev_block_hash);
+        let supplied = Supplied::new(&session.entries);
         let outcome = confidential::execute(&self.read(), &supplied, block, commit);
         let missing = supplied.into_missing();
         if !missing.is_empty() {
             return need_state(missing);
         }
-        *session = None;
-        let (puts, receipts) = outcome.map_err(refused)?;
-        Ok(Reply::Executed {
-            puts: puts.into_iter().collect(),
-            receipts,
-        })
+        match outcome {
+            Ok((puts, receipts)) => {
+                exec.finish(&puts, self.carried_values);
+                Ok(Reply::Executed {
+                    puts: puts.into_iter().collect(),
+                    receipts,
+                })
+            }
+            Err(e) => {
+                *exec = ExecState::default();
+                Err(refused(e))
+            }
+        }
     }
 
     /// Answers a signed read of private state from the state `evidence` proves: the request's
@@ -447,24 +516,27 @@ impl Sidecar {
                 block_hash,
                 entries,
             } => {
-                let mut session = self.exec.lock().unwrap_or_else(|p| p.into_inner());
-                let s = session.get_or_insert_with(|| ExecSession {
+                let mut exec = self.exec.lock().unwrap_or_else(|p| p.into_inner());
+                let s = exec.session.get_or_insert_with(|| ExecSession {
                     block_hash,
-                    entries: BTreeMap::new(),
+                    entries: Values::new(),
+                    supplied: 0,
                 });
                 if s.block_hash != block_hash {
                     *s = ExecSession {
                         block_hash,
-                        entries: BTreeMap::new(),
+                        entries: Values::new(),
+                        supplied: 0,
                     };
                 }
-                if s.entries.len().saturating_add(entries.len()) > MAX_STATE_PER_BLOCK {
-                    *session = None;
+                if s.supplied.saturating_add(entries.len()) > MAX_STATE_PER_BLOCK {
+                    exec.session = None;
                     return Err(WireError::new(
                         ErrorKind::Refused,
                         format!("more than {MAX_STATE_PER_BLOCK} state values for one block"),
                     ));
                 }
+                s.supplied += entries.len();
                 s.entries.extend(entries);
                 Ok(Reply::StateSupplied)
             }
@@ -624,4 +696,61 @@ pub fn device_key(
         device.init()?;
     }
     device.attestation_key()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, Option<&str>)]) -> Values {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
+            .collect()
+    }
+
+    #[test]
+    fn a_block_starts_from_its_parents_post_state_and_nothing_else() {
+        let (p, c, other) = (Hash([1; 32]), Hash([2; 32]), Hash([3; 32]));
+        let mut exec = ExecState::default();
+        // Block P: the host supplied a and b; P wrote b, deleted a and created n.
+        exec.session_for(p, Hash([0; 32]))
+            .entries
+            .extend(values(&[("a", Some("1")), ("b", Some("2"))]));
+        exec.finish(
+            &values(&[("a", None), ("b", Some("3")), ("n", Some("9"))]),
+            10,
+        );
+        // A block whose parent is not P starts from nothing, and P's values are gone.
+        assert!(exec.session_for(other, other).entries.is_empty());
+        exec.session = None;
+        assert!(exec.session_for(c, p).entries.is_empty());
+
+        // Again; now P's child starts from P's post-state, its own supplies on top.
+        let mut exec = ExecState::default();
+        exec.session_for(p, Hash([0; 32]))
+            .entries
+            .extend(values(&[("a", Some("1")), ("b", Some("2"))]));
+        exec.finish(
+            &values(&[("a", None), ("b", Some("3")), ("n", Some("9"))]),
+            10,
+        );
+        let child = exec.session_for(c, p);
+        assert_eq!(
+            child.entries,
+            values(&[("a", None), ("b", Some("3")), ("n", Some("9"))])
+        );
+        assert_eq!(
+            child.supplied, 0,
+            "carried values are not counted as supplied"
+        );
+        // Asked again for the same block, the session goes on (rounds of one block).
+        child.entries.extend(values(&[("z", Some("5"))]));
+        assert_eq!(exec.session_for(c, p).entries.len(), 4);
+        // Over the cap, nothing is carried.
+        exec.finish(&Values::new(), 3);
+        assert!(exec.carried.is_none());
+        assert!(exec.session_for(Hash([4; 32]), c).entries.is_empty());
+    }
 }

@@ -29,6 +29,9 @@ pub struct Metrics {
     gossip_refused: Counter,
     gossip_rejected_txs: Family<ReasonLabels, Counter>,
     gossip_peers_dropped: Counter,
+    gossip_connections: Family<StateLabels, Gauge>,
+    gossip_connections_refused: Family<ReasonLabels, Counter>,
+    gossip_handshakes_failed: Family<ReasonLabels, Counter>,
     door_refused: Family<ReasonLabels, Counter>,
     p2p_gate_refused: Family<ReasonLabels, Counter>,
     proposal_streams_dropped: Family<ReasonLabels, Counter>,
@@ -56,6 +59,11 @@ struct MemoryLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -153,6 +161,9 @@ impl Metrics {
             gossip_rejected_txs: Family::default(),
             door_refused: Family::default(),
             gossip_peers_dropped: Counter::default(),
+            gossip_connections: Family::default(),
+            gossip_connections_refused: Family::default(),
+            gossip_handshakes_failed: Family::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -267,6 +278,21 @@ impl Metrics {
                 m.gossip_peers_dropped.clone(),
             );
             r.register(
+                "gossip_connections",
+                "Tx-gossip connections the node holds, by state: handshake (inbound, not yet through Noise and yamux) or established (inbound and dialed)",
+                m.gossip_connections.clone(),
+            );
+            r.register(
+                "gossip_connections_refused",
+                "Tx-gossip connections closed as they arrived, by reason: per_source ([gossip] max_connections_per_source), handshakes (all handshake slots taken), inbound (all inbound slots taken), per_peer",
+                m.gossip_connections_refused.clone(),
+            );
+            r.register(
+                "gossip_handshakes_failed",
+                "Inbound tx-gossip connections closed in their handshake, by reason: timeout ([gossip] handshake_timeout_ms) or error",
+                m.gossip_handshakes_failed.clone(),
+            );
+            r.register(
                 "door_refused_txs",
                 "Transactions refused at the mempool's door (RPC and gossip), by reason: unknown_sender, slowed_down",
                 m.door_refused.clone(),
@@ -338,7 +364,28 @@ impl Metrics {
                 })
                 .inc_by(n as u64),
             Event::Dropped => self.gossip_peers_dropped.inc(),
+            Event::Bounded(why) => self
+                .gossip_connections_refused
+                .get_or_create(&ReasonLabels {
+                    reason: why.label(),
+                })
+                .inc(),
+            Event::HandshakeFailed { timeout } => self
+                .gossip_handshakes_failed
+                .get_or_create(&ReasonLabels {
+                    reason: if timeout { "timeout" } else { "error" },
+                })
+                .inc(),
         };
+    }
+
+    /// Sets the gauge of gossip connections held (sampled at scrape time).
+    pub fn set_gossip_connections(&self, handshakes: u64, established: u64) {
+        for (state, n) in [("handshake", handshakes), ("established", established)] {
+            self.gossip_connections
+                .get_or_create(&StateLabels { state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Counts a transaction refused at the mempool's door (`reason`: `unknown_sender` or

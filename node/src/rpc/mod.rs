@@ -30,7 +30,7 @@ pub mod collection;
 pub mod enclave;
 mod guard;
 pub mod guardian;
-mod limits;
+pub(crate) mod limits;
 mod listener;
 mod pool;
 pub(crate) mod reads;
@@ -322,6 +322,10 @@ where
                 }
                 "/metrics" => {
                     let storage = self.shared.storage.memory().ok();
+                    let (handshakes, established) = self.shared.gossip_connections();
+                    self.shared
+                        .metrics
+                        .set_gossip_connections(handshakes, established);
                     let text = self.shared.metrics.render(
                         self.shared.mempool.len(),
                         self.shared.peers(),

@@ -33,6 +33,9 @@ pub struct Metrics {
     gossip_connections_refused: Family<ReasonLabels, Counter>,
     gossip_handshakes_failed: Family<ReasonLabels, Counter>,
     door_refused: Family<ReasonLabels, Counter>,
+    door_address_refused: Counter,
+    door_address_failures: Counter,
+    door_tracked_addresses: Gauge,
     p2p_gate_refused: Family<ReasonLabels, Counter>,
     proposal_streams_dropped: Family<ReasonLabels, Counter>,
 }
@@ -160,6 +163,9 @@ impl Metrics {
             proposal_streams_dropped: Family::default(),
             gossip_rejected_txs: Family::default(),
             door_refused: Family::default(),
+            door_address_refused: Counter::default(),
+            door_address_failures: Counter::default(),
+            door_tracked_addresses: Gauge::default(),
             gossip_peers_dropped: Counter::default(),
             gossip_connections: Family::default(),
             gossip_connections_refused: Family::default(),
@@ -297,6 +303,21 @@ impl Metrics {
                 "Transactions refused at the mempool's door (RPC and gossip), by reason: unknown_sender, slowed_down",
                 m.door_refused.clone(),
             );
+            r.register(
+                "door_address_refused_calls",
+                "paychain_submitTx and paychain_submitTxs calls refused at once (1012) because their address failed at the door too often ([mempool] door_failure_burst_per_ip, door_failures_per_sec_per_ip)",
+                m.door_address_refused.clone(),
+            );
+            r.register(
+                "door_address_failures",
+                "Submitted transactions whose refusal counted against the submitting address (too large, undecodable, bad signature, unknown or slowed-down sender, nonce too far ahead)",
+                m.door_address_failures.clone(),
+            );
+            r.register(
+                "door_tracked_addresses",
+                "Addresses whose door failures are tracked (at most [mempool] door_max_tracked_ips)",
+                m.door_tracked_addresses.clone(),
+            );
         });
         m
     }
@@ -394,6 +415,22 @@ impl Metrics {
         self.door_refused
             .get_or_create(&ReasonLabels { reason })
             .inc();
+    }
+
+    /// Counts a submission call refused for its address.
+    pub fn door_address_refused(&self) {
+        self.door_address_refused.inc();
+    }
+
+    /// Counts `n` door failures against submitting addresses.
+    pub fn door_address_failures(&self, n: u64) {
+        self.door_address_failures.inc_by(n);
+    }
+
+    /// Sets the gauge of addresses tracked by the door (sampled at scrape time).
+    pub fn set_door_tracked_addresses(&self, n: usize) {
+        self.door_tracked_addresses
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Counts one equivocation pair (`kind`: `proposal`, `prevote` or `precommit`).

@@ -234,7 +234,7 @@ fn ratio(a: f64, b: f64) -> Value {
 
 impl Run {
     fn wanted(&self, name: &str) -> bool {
-        name == "baseline"
+        name.starts_with("baseline_")
             || self
                 .only
                 .as_ref()

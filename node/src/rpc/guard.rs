@@ -4,6 +4,10 @@
 //! - the batch limit (`[rpc] max_batch_calls`), before any call runs; an oversized batch is
 //!   charged to its IP as the calls it holds (into debt, down to minus the burst), and the IP's
 //!   connections are not read until that is repaid, so the next one is not even parsed;
+//! - `paychain_submitTx`/`submitTxs` from an address the mempool's door slowed down (its
+//!   submissions kept failing, see `crate::door`): refused with 1012 before their params are read,
+//!   and the address's connections are not read until its wait is over (at most the burst's worth,
+//!   as for an oversized batch);
 //! - calls that read storage or check signatures run on the [`Pool`], off the async workers
 //!   (every method but those in [`runs_inline`]);
 //! - the connection's activity and subscriptions, for its idle watcher;
@@ -171,6 +175,9 @@ where
         let name = req.method_name().to_owned();
         if let Some(c) = conn.as_ref().filter(|_| submits(&name)) {
             if let Some(wait) = self.shared.node.mempool.address_blocked(c.key) {
+                // And the address's connections are not read until then (at most the rate
+                // limit's burst): what it sends meanwhile is not even parsed.
+                self.shared.limits.hold(c.key, wait);
                 return slowed_down(req.id, c, wait);
             }
         }

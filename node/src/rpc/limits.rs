@@ -216,6 +216,31 @@ impl Limits {
         b.tokens = (b.tokens - f64::from(n)).max(-burst);
     }
 
+    /// Puts `key` in debt for `wait` (at most the burst's worth of calls), unless it owes more
+    /// already: its connections are not read until then ([`Slot::debt`]). For an address the
+    /// mempool's door slowed down, so that what it sends meanwhile is not even parsed.
+    pub(crate) fn hold(&self, key: IpKey, wait: Duration) {
+        self.hold_at(key, wait, Instant::now());
+    }
+
+    fn hold_at(&self, key: IpKey, wait: Duration, now: Instant) {
+        if self.rate <= 0.0 {
+            return;
+        }
+        let (rate, burst) = (self.rate, self.burst);
+        let owed = (wait.as_secs_f64() * rate).min(burst);
+        let mut st = self.lock();
+        if !st.buckets.contains_key(&key) && st.buckets.len() >= MAX_BUCKETS {
+            return;
+        }
+        let b = st.buckets.entry(key).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        b.refill(now, rate, burst);
+        b.tokens = b.tokens.min(-owed);
+    }
+
     /// How long until `key` is out of debt, if it is in debt.
     fn debt_at(&self, key: IpKey, now: Instant) -> Option<Duration> {
         if self.rate <= 0.0 {
@@ -419,5 +444,29 @@ mod tests {
         assert!(l.take_at(k, 1, t0 + Duration::from_secs(1)).is_err());
         assert_eq!(l.debt_at(k, t0 + Duration::from_secs(2)), None);
         assert!(l.take_at(k, 1, t0 + Duration::from_millis(2010)).is_ok());
+    }
+
+    #[test]
+    fn a_hold_puts_the_ip_in_debt_for_the_wait_up_to_the_burst() {
+        let l = limits(1, 1, 100, 200);
+        let (k, other) = (
+            IpKey::of("127.0.0.2".parse().unwrap()),
+            IpKey::of("127.0.0.3".parse().unwrap()),
+        );
+        let t0 = Instant::now();
+        l.hold_at(k, Duration::from_millis(500), t0);
+        let owed = l.debt_at(k, t0).unwrap();
+        assert!((owed.as_secs_f64() - 0.5).abs() < 1e-6, "{owed:?}");
+        assert_eq!(l.debt_at(other, t0), None);
+        // A shorter hold does not shorten a debt; a longer one is capped at the burst (2 s).
+        l.hold_at(k, Duration::from_millis(100), t0);
+        assert!(l.debt_at(k, t0).unwrap() >= Duration::from_millis(499));
+        l.hold_at(k, Duration::from_secs(60), t0);
+        let owed = l.debt_at(k, t0).unwrap();
+        assert!((owed.as_secs_f64() - 2.0).abs() < 1e-6, "{owed:?}");
+        // No rate limit, no hold.
+        let free = limits(1, 1, 0, 0);
+        free.hold_at(k, Duration::from_secs(1), t0);
+        assert_eq!(free.debt_at(k, t0), None);
     }
 }

@@ -726,6 +726,15 @@ fn attacks(run: &mut Run) -> Result<()> {
             }))
         },
     )?;
+    // Control: no attack, after the attacks (the chain is longer and the machine as busy as it is
+    // then): how much of a row's cost is the attack's.
+    run.scenario(
+        "no_attack_after",
+        "attack",
+        &[0],
+        "no attack (a control measured after the attack rows)",
+        idle,
+    )?;
     Ok(())
 }
 

@@ -788,6 +788,59 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_source_holds_at_most_its_share_and_places_come_back() {
+        let held = Arc::new(Held::default());
+        let mut l = SourceLimits::new(
+            Bounds {
+                max_per_source: 3,
+                handshake_timeout: Duration::from_secs(1),
+            },
+            held.clone(),
+        );
+        let src = |a: [u8; 4]| Some(IpKey::of(std::net::IpAddr::from(a)));
+        let id = ConnectionId::new_unchecked;
+        let flooder = src([10, 0, 0, 2]);
+        for n in 0..3 {
+            l.admit(id(n), flooder).unwrap();
+        }
+        assert_eq!(l.admit(id(3), flooder), Err(Refusal::PerSource));
+        // The same address as IPv6-mapped IPv4 is the same source; another /64 is another.
+        let mapped: std::net::IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        assert_eq!(
+            l.admit(id(4), Some(IpKey::of(mapped))),
+            Err(Refusal::PerSource)
+        );
+        let other: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        l.admit(id(5), Some(IpKey::of(other))).unwrap();
+        assert_eq!(held.handshakes.load(Ordering::Relaxed), 4);
+        // An honest peer on another address gets in; once established it still counts for its
+        // source, no longer as a handshake.
+        l.admit(id(6), src([10, 0, 0, 3])).unwrap();
+        l.established(id(6));
+        assert_eq!(held.handshakes.load(Ordering::Relaxed), 4);
+        assert_eq!(held.established.load(Ordering::Relaxed), 1);
+        // A timed-out handshake gives its place back.
+        l.forget(id(0));
+        l.admit(id(7), flooder).unwrap();
+        // Many sources fill the handshake slots in all.
+        let mut n = 100;
+        while l.handshakes < MAX_PENDING_INBOUND {
+            l.admit(id(n), src([10, 1, (n / 256) as u8, n as u8]))
+                .unwrap();
+            n += 1;
+        }
+        assert_eq!(l.admit(id(n), src([10, 2, 0, 1])), Err(Refusal::Handshakes));
+        // Everything closed: nothing held, nothing tracked.
+        let ids: Vec<ConnectionId> = l.inbound.keys().copied().collect();
+        for c in ids {
+            l.forget(c);
+        }
+        assert_eq!(held.handshakes.load(Ordering::Relaxed), 0);
+        assert_eq!(held.established.load(Ordering::Relaxed), 0);
+        assert!(l.by_source.is_empty());
+    }
+
+    #[test]
     fn batches_round_trip_and_hostile_bytes_are_refused() {
         let txs = vec![vec![1u8, 2, 3], vec![], vec![7u8; 1000]];
         let enc = encode_batch(&txs);

@@ -55,7 +55,7 @@ use paychain_contracts::crypto::Hash;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::rpc::limits::IpKey;
+use crate::source::IpKey;
 
 /// v2: a message is a batch of transactions ([`encode_batch`]).
 const TOPIC: &str = "paychain/txs/v2";

@@ -39,7 +39,7 @@ use paychain_contracts::ids::ChainId;
 use paychain_contracts::tx::{check_stateless, SignedTx, TxError};
 
 use crate::door::Penalties;
-use crate::rpc::limits::IpKey;
+use crate::source::IpKey;
 
 /// Below this many signatures a batch is not worth its setup; they are checked one by one.
 const MIN_BATCH: usize = 4;
@@ -364,7 +364,7 @@ impl Mempool {
 
     /// How long the address `from` must wait before its next submission is looked at, if its
     /// submissions failed at the door too often (see [`crate::door`]). Counted in `/metrics`.
-    pub(crate) fn address_blocked(&self, from: IpKey) -> Option<Duration> {
+    pub fn address_blocked(&self, from: IpKey) -> Option<Duration> {
         let wait = self.addresses().blocked(&from, Instant::now());
         if wait.is_some() {
             if let Some(m) = self.metrics.get() {
@@ -375,11 +375,7 @@ impl Mempool {
     }
 
     /// Counts the refusals in `results` that are the submitter's doing against its address `from`.
-    pub(crate) fn address_results<'a>(
-        &self,
-        from: IpKey,
-        results: impl IntoIterator<Item = &'a Error>,
-    ) {
+    pub fn address_results<'a>(&self, from: IpKey, results: impl IntoIterator<Item = &'a Error>) {
         let failed = results
             .into_iter()
             .filter(|e| e.counts_against_address())
@@ -388,7 +384,7 @@ impl Mempool {
     }
 
     /// Counts `n` door failures against the address `from`.
-    pub(crate) fn address_failed(&self, from: IpKey, n: usize) {
+    pub fn address_failed(&self, from: IpKey, n: usize) {
         if n == 0 {
             return;
         }

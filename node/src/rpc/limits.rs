@@ -3,8 +3,7 @@
 //! listener, its HTTP layer, the RPC middleware and its idle watcher.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,34 +18,7 @@ use crate::metrics::{ConnRefusal, RpcMetrics};
 /// new IP is refused while none is.
 const MAX_BUCKETS: usize = 1 << 16;
 
-/// The unit per-IP bounds count: an IPv4 address, or the /64 prefix of an IPv6 address (one host
-/// usually holds a whole /64). An IPv4-mapped IPv6 address is its IPv4 address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct IpKey(IpAddr);
-
-impl IpKey {
-    pub(crate) fn of(ip: IpAddr) -> IpKey {
-        match ip {
-            IpAddr::V4(v4) => IpKey(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpKey(IpAddr::V4(v4)),
-                None => {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    IpKey(IpAddr::V6(Ipv6Addr::from(prefix)))
-                }
-            },
-        }
-    }
-}
-
-impl fmt::Display for IpKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            IpAddr::V4(v4) => write!(f, "{v4}"),
-            IpAddr::V6(v6) => write!(f, "{v6}/64"),
-        }
-    }
-}
+pub(crate) use crate::source::IpKey;
 
 /// A token bucket: `rate` tokens a second, at most `burst`.
 #[derive(Clone, Copy, Debug)]

@@ -30,7 +30,7 @@ pub mod collection;
 pub mod enclave;
 mod guard;
 pub mod guardian;
-pub(crate) mod limits;
+mod limits;
 mod listener;
 mod pool;
 pub(crate) mod reads;

@@ -54,12 +54,14 @@ pub trait ChainApi {
     #[method(name = "status")]
     fn status(&self) -> RpcResult<StatusView>;
 
-    /// Admits one hex-encoded transaction to the mempool (and gossips it).
-    #[method(name = "submitTx")]
+    /// Admits one hex-encoded transaction to the mempool (and gossips it). The server reads the
+    /// caller's address from the extensions (the door's slow-down per address).
+    #[method(name = "submitTx", with_extensions)]
     fn submit_tx(&self, transaction: Param<String>) -> RpcResult<SubmitView>;
 
-    /// Admits many hex-encoded transactions; one answer per transaction, in order.
-    #[method(name = "submitTxs")]
+    /// Admits many hex-encoded transactions; one answer per transaction, in order (the caller's
+    /// address from the extensions, as for `submitTx`).
+    #[method(name = "submitTxs", with_extensions)]
     async fn submit_txs(&self, transactions: Param<Vec<String>>) -> RpcResult<Vec<SubmitItem>>;
 
     /// Where a transaction stands, with its receipt once committed.
@@ -150,7 +152,9 @@ pub const AREA: Area = Area {
                 E::UnknownSender,
                 E::SlowedDown,
             ],
-            summary: "Mempool admission (size, decode, a sender slowed down for failing too often, a sender                       the chain knows, chain id, signature, nonce, bounds), then gossip.",
+            summary: "Mempool admission (an address or sender slowed down for failing too often, size, decode, a sender \
+                      the chain knows, chain id, signature, nonce, bounds), then gossip. An address whose submissions \
+                      keep failing at the door gets 1012 at once, before its transaction is decoded.",
             subscription: None,
         },
         MethodDoc {
@@ -158,8 +162,10 @@ pub const AREA: Area = Area {
             params: &[ParamDoc::required("transactions", "array of hex transactions (at most 1024)")],
             result: "array of SubmitItem, one per transaction in order: `{tx_hash}` or `{error: {code, message}}` \
                      with the code and message `paychain_submitTx` would answer (1001-1009, 1011, 1012)",
-            errors: &[E::InvalidParams, E::Busy, E::Internal],
-            summary: "Batch submission; signatures checked as one batch off the async workers. If they do \
+            errors: &[E::InvalidParams, E::Busy, E::SlowedDown, E::Internal],
+            summary: "Batch submission; signatures checked as one batch off the async workers. An address whose \
+                      submissions keep failing at the door has the whole call refused with 1012 (`retry_after_ms` in \
+                      `data`) before anything in it is decoded. If they do \
                       not verify as a batch, every item that reached the signature check is refused (none admitted, \
                       no one-by-one re-check). A full mempool refuses every item with 1009; too many queued \
                       transactions refuse the call with 1010.",

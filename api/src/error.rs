@@ -60,7 +60,7 @@ codes! {
     UnknownSender = 1011,
         "The sender's key is not known to this chain (not a member, validator, verified user or merchant in the latest committed state): a platform must onboard it first (`VerifyUser`, `RegisterMerchant`). Refused before any signature work; in a block, the same refusal is receipt code 3 and writes nothing.";
     SlowedDown = 1012,
-        "The sender failed at the door too often (unknown sender, nonce too far ahead): its transactions are refused until the time the message names (`retry after N ms`); `[mempool] door_failure_burst`, `door_failures_per_sec`.";
+        "The sender, or the address submitting, failed at the door too often (unknown sender, bad signature, nonce too far ahead, undecodable): its transactions are refused until the time the message names (`retry after N ms`; for an address also `data.retry_after_ms`); `[mempool] door_failure_burst`, `door_failures_per_sec`, `door_failure_burst_per_ip`, `door_failures_per_sec_per_ip`.";
     UnknownMerchant = 2001,
         "No such merchant.";
     NoRecord = 2002,

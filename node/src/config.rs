@@ -125,6 +125,51 @@ pub struct Gossip {
     /// startup). A consortium lists its nodes here.
     #[serde(default)]
     pub allowed_peers: Vec<String>,
+    /// Inbound gossip connections from one source address (an IPv4 address, or an IPv6 /64) at
+    /// once, in their handshake or established; more are closed as they arrive, before any
+    /// handshake work. Below `gossip::MAX_PENDING_INBOUND` (32), so one address cannot hold every
+    /// handshake slot. A host running several nodes of the consortium needs one per node.
+    #[serde(default = "default_gossip_max_connections_per_source")]
+    pub max_connections_per_source: u32,
+    /// A gossip connection that has not finished its handshake (Noise and yamux) this long after
+    /// it was accepted or dialed is closed.
+    #[serde(default = "default_gossip_handshake_timeout")]
+    pub handshake_timeout_ms: u64,
+}
+
+fn default_gossip_max_connections_per_source() -> u32 {
+    8
+}
+
+fn default_gossip_handshake_timeout() -> u64 {
+    5_000
+}
+
+impl Gossip {
+    /// The defaults, listening on `listen` and dialing `peers`.
+    pub fn new(listen: Multiaddr, peers: Vec<Multiaddr>) -> Gossip {
+        Gossip {
+            listen,
+            peers,
+            allowed_peers: Vec::new(),
+            max_connections_per_source: default_gossip_max_connections_per_source(),
+            handshake_timeout_ms: default_gossip_handshake_timeout(),
+        }
+    }
+
+    /// Checks values serde cannot.
+    fn validate(&self) -> Result<(), String> {
+        let max = crate::gossip::MAX_PENDING_INBOUND;
+        if self.max_connections_per_source == 0 || self.max_connections_per_source >= max {
+            return Err(format!(
+                "gossip.max_connections_per_source must be within 1..{max} (below the handshake slots, so that one address cannot hold them all)"
+            ));
+        }
+        if !(100..=60_000).contains(&self.handshake_timeout_ms) {
+            return Err("gossip.handshake_timeout_ms must be within 100..=60000".into());
+        }
+        Ok(())
+    }
 }
 
 /// JSON-RPC over HTTP and WebSocket, plus `/health` and `/metrics`: what one client, one address
@@ -342,6 +387,7 @@ impl Config {
             return Err("moniker must be 1..=64 characters".into());
         }
         self.rpc.validate()?;
+        self.gossip.validate()?;
         let c = &self.consensus;
         if c.propose_timeout_ms == 0 || c.prevote_timeout_ms == 0 || c.precommit_timeout_ms == 0 {
             return Err("consensus timeouts must be positive".into());
@@ -389,11 +435,7 @@ mod tests {
                 max_connections: default_p2p_max_connections(),
                 max_connections_per_source: default_p2p_max_connections_per_source(),
             },
-            gossip: Gossip {
-                listen: "/ip4/127.0.0.1/tcp/2".parse().unwrap(),
-                peers: vec![],
-                allowed_peers: vec![],
-            },
+            gossip: Gossip::new("/ip4/127.0.0.1/tcp/2".parse().unwrap(), vec![]),
             rpc: Rpc {
                 max_connections: 8,
                 max_connections_per_ip: 8,
@@ -459,6 +501,15 @@ mod tests {
         let mut c = sample();
         c.rpc.ws_ping_interval_ms = c.rpc.idle_timeout_ms;
         assert!(c.validate().unwrap_err().contains("ws_ping_interval_ms"));
+        let mut c = sample();
+        c.gossip.max_connections_per_source = crate::gossip::MAX_PENDING_INBOUND;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .contains("max_connections_per_source"));
+        let mut c = sample();
+        c.gossip.handshake_timeout_ms = 10;
+        assert!(c.validate().unwrap_err().contains("handshake_timeout_ms"));
         let mut c = sample();
         c.moniker = String::new();
         assert!(c.validate().unwrap_err().contains("moniker"));

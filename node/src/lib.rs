@@ -16,6 +16,7 @@
 //! - [`rpc`]: the JSON-RPC server, implementing the `paychain-api` traits (one file per area).
 //! - [`enclave`]: the node's enclave files, registration/provisioning through the chain, lookups.
 //! - [`sidecar`]: the enclave as its own process (`paychain-enclave`) and the node's client of it.
+//! - [`source`]: the unit per-address bounds count (an IPv4 address, an IPv6 /64).
 //! - [`faults`]: test-only fault injection, refused unless explicitly enabled in a debug build.
 //! - [`node`]: wires everything from a home directory; [`testnet`]: key/genesis/config generation.
 
@@ -47,6 +48,7 @@ pub mod p2p_gate;
 pub mod rpc;
 pub mod shared;
 pub mod sidecar;
+pub mod source;
 pub mod storage;
 pub mod testnet;
 pub mod views;

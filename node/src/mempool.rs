@@ -39,6 +39,7 @@ use paychain_contracts::ids::ChainId;
 use paychain_contracts::tx::{check_stateless, SignedTx, TxError};
 
 use crate::door::Penalties;
+use crate::source::IpKey;
 
 /// Below this many signatures a batch is not worth its setup; they are checked one by one.
 const MIN_BATCH: usize = 4;
@@ -72,6 +73,30 @@ pub struct Config {
     /// Most senders whose door failures are tracked (the least recently failed are forgotten).
     #[serde(default = "default_door_max_tracked")]
     pub door_max_tracked: usize,
+    /// Door failures the transactions one address submits over RPC may have at once before the
+    /// address is slowed down ([`crate::door`]): every transaction it sends that is too large,
+    /// undecodable, badly signed, from an unknown or slowed-down sender, or with a nonce too far
+    /// ahead. Beyond it, a batch's failures go into debt down to minus this.
+    #[serde(default = "default_door_failure_burst_per_ip")]
+    pub door_failure_burst_per_ip: u32,
+    /// Door failures a second a slowed-down address is allowed; 0: no slowing down by address.
+    #[serde(default = "default_door_failures_per_sec_per_ip")]
+    pub door_failures_per_sec_per_ip: u32,
+    /// Most addresses whose door failures are tracked (the least recently failed are forgotten).
+    #[serde(default = "default_door_max_tracked_ips")]
+    pub door_max_tracked_ips: usize,
+}
+
+fn default_door_failure_burst_per_ip() -> u32 {
+    128
+}
+
+fn default_door_failures_per_sec_per_ip() -> u32 {
+    32
+}
+
+fn default_door_max_tracked_ips() -> usize {
+    10_000
 }
 
 fn default_door_failure_burst() -> u32 {
@@ -109,6 +134,9 @@ impl Default for Config {
             door_failure_burst: default_door_failure_burst(),
             door_failures_per_sec: default_door_failures_per_sec(),
             door_max_tracked: default_door_max_tracked(),
+            door_failure_burst_per_ip: default_door_failure_burst_per_ip(),
+            door_failures_per_sec_per_ip: default_door_failures_per_sec_per_ip(),
+            door_max_tracked_ips: default_door_max_tracked_ips(),
         }
     }
 }
@@ -163,6 +191,21 @@ impl Error {
             Error::UnknownSender(_) => ErrorCode::UnknownSender,
             Error::SlowedDown { .. } => ErrorCode::SlowedDown,
         }
+    }
+
+    /// Whether this refusal counts against the address that submitted the transaction (see
+    /// [`crate::door`]): what the submitter got wrong, not what can befall an honest client (a
+    /// stale or duplicate resubmission, a full pool or sender queue, a nonce taken).
+    pub fn counts_against_address(&self) -> bool {
+        matches!(
+            self,
+            Error::TooLarge { .. }
+                | Error::Decode(_)
+                | Error::Invalid(_)
+                | Error::NonceTooHigh { .. }
+                | Error::UnknownSender(_)
+                | Error::SlowedDown { .. }
+        )
     }
 }
 
@@ -272,6 +315,8 @@ pub struct Mempool {
     inner: Mutex<Inner>,
     admitted: Arc<Notify>,
     penalties: Mutex<Penalties>,
+    /// The same by submitting address (RPC).
+    addresses: Mutex<Penalties<IpKey>>,
     metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
@@ -287,6 +332,11 @@ impl Mempool {
             config.door_failures_per_sec,
             config.door_max_tracked,
         );
+        let addresses = Penalties::with_debt(
+            config.door_failure_burst_per_ip,
+            config.door_failures_per_sec_per_ip,
+            config.door_max_tracked_ips,
+        );
         Self {
             config,
             chain_id,
@@ -294,6 +344,7 @@ impl Mempool {
             inner: Mutex::new(Inner::default()),
             admitted: Arc::new(Notify::new()),
             penalties: Mutex::new(penalties),
+            addresses: Mutex::new(addresses),
             metrics: std::sync::OnceLock::new(),
         }
     }
@@ -305,6 +356,47 @@ impl Mempool {
 
     fn penalties(&self) -> std::sync::MutexGuard<'_, Penalties> {
         self.penalties.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn addresses(&self) -> std::sync::MutexGuard<'_, Penalties<IpKey>> {
+        self.addresses.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long the address `from` must wait before its next submission is looked at, if its
+    /// submissions failed at the door too often (see [`crate::door`]). Counted in `/metrics`.
+    pub fn address_blocked(&self, from: IpKey) -> Option<Duration> {
+        let wait = self.addresses().blocked(&from, Instant::now());
+        if wait.is_some() {
+            if let Some(m) = self.metrics.get() {
+                m.door_address_refused();
+            }
+        }
+        wait
+    }
+
+    /// Counts the refusals in `results` that are the submitter's doing against its address `from`.
+    pub fn address_results<'a>(&self, from: IpKey, results: impl IntoIterator<Item = &'a Error>) {
+        let failed = results
+            .into_iter()
+            .filter(|e| e.counts_against_address())
+            .count();
+        self.address_failed(from, failed);
+    }
+
+    /// Counts `n` door failures against the address `from`.
+    pub fn address_failed(&self, from: IpKey, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.addresses().fail_n(&from, n, Instant::now());
+        if let Some(m) = self.metrics.get() {
+            m.door_address_failures(n as u64);
+        }
+    }
+
+    /// Addresses whose door failures are tracked now.
+    pub fn tracked_addresses(&self) -> usize {
+        self.addresses().tracked()
     }
 
     /// The door's checks that need no signature: a slowed-down sender, then an unknown one

@@ -30,7 +30,13 @@ pub struct Metrics {
     gossip_refused: Counter,
     gossip_rejected_txs: Family<ReasonLabels, Counter>,
     gossip_peers_dropped: Counter,
+    gossip_connections: Family<StateLabels, Gauge>,
+    gossip_connections_refused: Family<ReasonLabels, Counter>,
+    gossip_handshakes_failed: Family<ReasonLabels, Counter>,
     door_refused: Family<ReasonLabels, Counter>,
+    door_address_refused: Counter,
+    door_address_failures: Counter,
+    door_tracked_addresses: Gauge,
     p2p_gate_refused: Family<ReasonLabels, Counter>,
     proposal_streams_dropped: Family<ReasonLabels, Counter>,
 }
@@ -57,6 +63,11 @@ struct MemoryLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -154,7 +165,13 @@ impl Metrics {
             proposal_streams_dropped: Family::default(),
             gossip_rejected_txs: Family::default(),
             door_refused: Family::default(),
+            door_address_refused: Counter::default(),
+            door_address_failures: Counter::default(),
+            door_tracked_addresses: Gauge::default(),
             gossip_peers_dropped: Counter::default(),
+            gossip_connections: Family::default(),
+            gossip_connections_refused: Family::default(),
+            gossip_handshakes_failed: Family::default(),
         };
         registry.with_prefix("paychain", |r| {
             r.register(
@@ -274,9 +291,39 @@ impl Metrics {
                 m.enclave_execution_rounds.clone(),
             );
             r.register(
+                "gossip_connections",
+                "Tx-gossip connections the node holds, by state: handshake (inbound, not yet through Noise and yamux) or established (inbound and dialed)",
+                m.gossip_connections.clone(),
+            );
+            r.register(
+                "gossip_connections_refused",
+                "Tx-gossip connections closed as they arrived, by reason: per_source ([gossip] max_connections_per_source), handshakes (all handshake slots taken), inbound (all inbound slots taken), per_peer",
+                m.gossip_connections_refused.clone(),
+            );
+            r.register(
+                "gossip_handshakes_failed",
+                "Inbound tx-gossip connections closed in their handshake, by reason: timeout ([gossip] handshake_timeout_ms) or error",
+                m.gossip_handshakes_failed.clone(),
+            );
+            r.register(
                 "door_refused_txs",
                 "Transactions refused at the mempool's door (RPC and gossip), by reason: unknown_sender, slowed_down",
                 m.door_refused.clone(),
+            );
+            r.register(
+                "door_address_refused_calls",
+                "paychain_submitTx and paychain_submitTxs calls refused at once (1012) because their address failed at the door too often ([mempool] door_failure_burst_per_ip, door_failures_per_sec_per_ip)",
+                m.door_address_refused.clone(),
+            );
+            r.register(
+                "door_address_failures",
+                "Submitted transactions whose refusal counted against the submitting address (too large, undecodable, bad signature, unknown or slowed-down sender, nonce too far ahead)",
+                m.door_address_failures.clone(),
+            );
+            r.register(
+                "door_tracked_addresses",
+                "Addresses whose door failures are tracked (at most [mempool] door_max_tracked_ips)",
+                m.door_tracked_addresses.clone(),
             );
         });
         m
@@ -350,7 +397,28 @@ impl Metrics {
                 })
                 .inc_by(n as u64),
             Event::Dropped => self.gossip_peers_dropped.inc(),
+            Event::Bounded(why) => self
+                .gossip_connections_refused
+                .get_or_create(&ReasonLabels {
+                    reason: why.label(),
+                })
+                .inc(),
+            Event::HandshakeFailed { timeout } => self
+                .gossip_handshakes_failed
+                .get_or_create(&ReasonLabels {
+                    reason: if timeout { "timeout" } else { "error" },
+                })
+                .inc(),
         };
+    }
+
+    /// Sets the gauge of gossip connections held (sampled at scrape time).
+    pub fn set_gossip_connections(&self, handshakes: u64, established: u64) {
+        for (state, n) in [("handshake", handshakes), ("established", established)] {
+            self.gossip_connections
+                .get_or_create(&StateLabels { state })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Counts a transaction refused at the mempool's door (`reason`: `unknown_sender` or
@@ -359,6 +427,22 @@ impl Metrics {
         self.door_refused
             .get_or_create(&ReasonLabels { reason })
             .inc();
+    }
+
+    /// Counts a submission call refused for its address.
+    pub fn door_address_refused(&self) {
+        self.door_address_refused.inc();
+    }
+
+    /// Counts `n` door failures against submitting addresses.
+    pub fn door_address_failures(&self, n: u64) {
+        self.door_address_failures.inc_by(n);
+    }
+
+    /// Sets the gauge of addresses tracked by the door (sampled at scrape time).
+    pub fn set_door_tracked_addresses(&self, n: usize) {
+        self.door_tracked_addresses
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Counts one equivocation pair (`kind`: `proposal`, `prevote` or `precommit`).

@@ -255,6 +255,10 @@ fn spawn_gossip(shared: &Arc<Shared>, keypair: Keypair, config: &Config) -> anyh
         config.gossip.listen.clone(),
         config.gossip.peers.clone(),
         allowed,
+        gossip::Bounds {
+            max_per_source: config.gossip.max_connections_per_source,
+            handshake_timeout: std::time::Duration::from_millis(config.gossip.handshake_timeout_ms),
+        },
         on_tx,
         on_event,
     )?;

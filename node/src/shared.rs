@@ -101,6 +101,11 @@ impl Shared {
         self.gossip.get().map(|g| g.peers()).unwrap_or(0)
     }
 
+    /// Gossip connections held now: (inbound in their handshake, established).
+    pub fn gossip_connections(&self) -> (u64, u64) {
+        self.gossip.get().map(|g| g.connections()).unwrap_or((0, 0))
+    }
+
     /// For the mempool's door: the sender's committed next nonce if the chain knows the sender
     /// ([`paychain_contracts::admission::known_sender`] in the latest committed state), `None` if it
     /// does not (storage faults read as a known sender with no nonce that fits).

@@ -42,9 +42,11 @@ pub fn node_config(moniker: &str, own: (u16, u16, u16), peers: &[(u16, u16, u16)
             max_connections_per_source: 8,
         },
         gossip: config::Gossip {
-            listen: tcp(own.2),
-            peers: peers.iter().map(|p| tcp(p.2)).collect(),
-            allowed_peers: Vec::new(),
+            // Every node of a generated network is on this host: one connection from each
+            // (and one more while a redial overlaps), with room for the default's margin.
+            max_connections_per_source: (2 * peers.len() as u32 + 2)
+                .clamp(8, crate::gossip::MAX_PENDING_INBOUND - 1),
+            ..config::Gossip::new(tcp(own.2), peers.iter().map(|p| tcp(p.2)).collect())
         },
         rpc: config::Rpc::new(std::net::SocketAddr::from(([127, 0, 0, 1], own.0))),
         consensus: config::Consensus::default(),

@@ -123,6 +123,9 @@ fn n1_unknown_senders_are_refused_at_the_door_and_leave_no_trace() -> Result<()>
                     DOOR_BURST.to_string(),
                 ),
                 (0, "mempool.door_failures_per_sec".into(), "1".into()),
+                // The counts below are the per-key door's; the same flood from one address is
+                // slowed down by address too (the next test).
+                (0, "mempool.door_failures_per_sec_per_ip".into(), "0".into()),
             ],
             ..Options::default()
         },
@@ -237,9 +240,164 @@ fn n1_unknown_senders_are_refused_at_the_door_and_leave_no_trace() -> Result<()>
     Ok(())
 }
 
-/// 900 raw TCP connections to the transaction-gossip port that never say a word. The node closes
-/// every one beyond its bound of connections in their handshake (`gossip::MAX_PENDING_INBOUND`, 16)
-/// as it arrives, so a stranger cannot take its file descriptors, and it keeps committing.
+/// Door failures one address may have at once in the next test (`[mempool]
+/// door_failure_burst_per_ip`), and its refill a second.
+const ADDRESS_BURST: usize = 64;
+const ADDRESS_PER_SEC: u64 = 32;
+
+/// The unknown-sender flood from one address: fresh keys cost each key only its own burst at the
+/// door, but all their failures count against the address that sends them. Once that address has
+/// failed `door_failure_burst_per_ip` times (plus a batch's worth of debt), its next submission
+/// calls are refused whole with 1012 and a retry-after, before their params are decoded (even
+/// params that are not hex), and its connections are not read until then; an honest client on
+/// another address keeps committing, and the flooder is let in again after the time it was told.
+#[test]
+fn n1_an_address_whose_submissions_keep_failing_is_slowed_down_and_no_other() -> Result<()> {
+    let net = Testnet::start_with(
+        1,
+        Options {
+            config: vec![
+                (
+                    0,
+                    "mempool.door_failure_burst_per_ip".into(),
+                    ADDRESS_BURST.to_string(),
+                ),
+                (
+                    0,
+                    "mempool.door_failures_per_sec_per_ip".into(),
+                    ADDRESS_PER_SEC.to_string(),
+                ),
+            ],
+            ..Options::default()
+        },
+    )?;
+    let rpc = net.rpc(0);
+    let port = net.nodes[0].rpc_port;
+    let chain = chain_id(&rpc)?;
+    let flooder = [127, 0, 0, 2];
+    let honest = [127, 0, 0, 3];
+    // 100 fresh keys, one registration each: every one refused as unknown (1011).
+    let fresh: Vec<String> = (0..100u32)
+        .map(|k| {
+            let mut seed = [0x6bu8; 32];
+            seed[..4].copy_from_slice(&k.to_be_bytes());
+            let key = SecretKey::from_seed(seed);
+            hex::encode(
+                txs::signed(
+                    &key,
+                    &chain,
+                    0,
+                    txs::register(&txs::merchant_key(3), "Fresh"),
+                )
+                .to_bytes(),
+            )
+        })
+        .collect();
+    let submit = |from: [u8; 4], params: Value| -> Result<Value> {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": method::SUBMIT_TXS, "params": params});
+        let (status, _, body) = wire::post_from(from, port, &body.to_string())?;
+        ensure!(status == 200, "HTTP {status}: {body:.200}");
+        Ok(serde_json::from_str(&body)?)
+    };
+    // First batch: within the burst (64) plus debt, every item answered, each 1011.
+    let first = submit(flooder, json!([fresh]))?;
+    let items = first["result"].as_array().context("one answer per tx")?;
+    ensure!(
+        items.len() == fresh.len() && items.iter().all(|a| a["error"]["code"] == 1011),
+        "{first:.300}"
+    );
+    // Then its submissions are refused whole, at once, whatever they hold (none of it is hex
+    // here): a JSON-RPC batch of a submitTxs and a submitTx, both answered 1012.
+    let t = Instant::now();
+    let body = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": method::SUBMIT_TXS, "params": [vec!["not hex"; 1000]]},
+        {"jsonrpc": "2.0", "id": 2, "method": method::SUBMIT_TX, "params": ["zz"]},
+    ]);
+    let (status, _, answer) = wire::post_from(flooder, port, &body.to_string())?;
+    let took = t.elapsed();
+    ensure!(status == 200, "HTTP {status}: {answer:.300}");
+    let answer: Value = serde_json::from_str(&answer)?;
+    let (many, one) = (&answer[0]["error"], &answer[1]["error"]);
+    let wait = many["data"]["retry_after_ms"].as_u64().unwrap_or(0);
+    // 100 failures took the bucket from 64 to -36 (debt, at most -64): 37 tokens at 32 a second.
+    let expected = (37 * 1000) / ADDRESS_PER_SEC;
+    for e in [many, one] {
+        ensure!(
+            e["code"] == 1012
+                && e["message"].as_str().is_some_and(|m| m
+                    .starts_with("address 127.0.0.2 failed at the door too often")
+                    && m.contains("slowed down, retry after"))
+                && (expected - 100..=expected + 1)
+                    .contains(&e["data"]["retry_after_ms"].as_u64().unwrap_or(0)),
+            "expected 1012 with retry_after_ms about {expected}: {answer:.400}"
+        );
+    }
+
+    // Another address is not affected: an honest platform's registration from 127.0.0.3 commits.
+    let p0 = net.platform_key(0)?;
+    let tx = txs::signed(
+        &p0,
+        &chain,
+        rpc.nonce(&p0.public_key())?,
+        txs::register(&txs::merchant_key(79), "Other Address"),
+    );
+    let answer = submit(honest, json!([[hex::encode(tx.to_bytes())]]))?;
+    let hash = answer["result"][0]["tx_hash"]
+        .as_str()
+        .with_context(|| format!("the honest address was refused: {answer:.300}"))?
+        .to_owned();
+    let receipt = rpc.wait_committed(&hash, PROGRESS)?;
+    ensure!(receipt["code"] == 0, "{receipt}");
+
+    // Counted: the refused calls, the failures (100 unknown senders), the address tracked.
+    let refused = metric(&rpc, "door_address_refused_calls_total", "")?;
+    let failures = metric(&rpc, "door_address_failures_total", "")?;
+    let tracked = metric(&rpc, "door_tracked_addresses", "")?;
+    ensure!(
+        refused >= 2.0 && failures == 100.0 && tracked == 1.0,
+        "metrics: {refused} calls refused, {failures} failures, {tracked} addresses tracked"
+    );
+
+    // The flooder's next call is not even read until its wait is over (its connections are held),
+    // then the door looks at its batch again.
+    let mut let_in = None;
+    while let_in.is_none() {
+        ensure!(
+            t.elapsed() < Duration::from_millis(wait) + PROGRESS,
+            "the flooder's address is still refused {:?} after it was told {wait} ms",
+            t.elapsed()
+        );
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method::SUBMIT_TXS, "params": [[fresh[0].clone()]]});
+        let (status, _, again) = wire::post_from(flooder, port, &body.to_string())?;
+        let again: Value = serde_json::from_str(&again)?;
+        if again["result"][0]["error"]["code"] == 1011 {
+            let_in = Some(t.elapsed());
+        } else {
+            // Still slowed down, or read the moment its debt was repaid, a call short of its
+            // call rate (429, 5001: "retry after N ms").
+            ensure!(
+                again["error"]["code"] == 1012 || (status == 429 && again["error"]["code"] == 5001),
+                "{again:.300}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let let_in = let_in.unwrap_or_default();
+    ensure!(
+        let_in + Duration::from_millis(200) >= Duration::from_millis(wait),
+        "let in after {let_in:?}, before the {wait} ms it was told"
+    );
+    eprintln!(
+        "FIGURES door per address: 100 unknown senders from 127.0.0.2, then its calls refused (1012, retry after {wait} ms, refused in {took:?}); 127.0.0.3 committed meanwhile; let in again after {let_in:?}"
+    );
+    Ok(())
+}
+
+/// 900 raw TCP connections to the transaction-gossip port that never say a word, from one
+/// address. The node closes every one beyond its bound per source address (`[gossip]
+/// max_connections_per_source`, 8) as it arrives, so a stranger cannot take its file descriptors,
+/// and it keeps committing. (`peers.rs` has the same flood kept up, with an honest peer.)
 #[test]
 fn n1_raw_connection_flood_on_the_gossip_port_is_cut_to_the_bound() -> Result<()> {
     use std::io::{ErrorKind, Read};
@@ -247,7 +405,7 @@ fn n1_raw_connection_flood_on_the_gossip_port_is_cut_to_the_bound() -> Result<()
     use std::time::{Duration, Instant};
 
     const FLOOD: usize = 900;
-    const MAX_PENDING_INBOUND: usize = 16;
+    const PER_SOURCE: usize = 8;
     let net = Testnet::start(1)?;
     let rpc = net.rpc(0);
     let gossip = SocketAddr::from(([127, 0, 0, 1], net.base_port + 2));
@@ -259,10 +417,10 @@ fn n1_raw_connection_flood_on_the_gossip_port_is_cut_to_the_bound() -> Result<()
         open.push(s);
     }
     // Poll until the node has closed all but the bound; a closed socket reads EOF or an error.
-    // libp2p closes a connection that never completes its handshake after 10 s anyway (an unbounded
-    // node reached this point only then, measured: 10.07 s); the bound must hold before that, while
-    // the flood is still arriving (measured: 33 ms).
-    let deadline = started + Duration::from_secs(8);
+    // The node closes a connection that never completes its handshake after 5 s anyway
+    // (`[gossip] handshake_timeout_ms`; an unbounded node reached this point only then); the
+    // bound must hold before that, while the flood is still arriving (measured: 33 ms).
+    let deadline = started + Duration::from_secs(4);
     let mut buf = [0u8; 64];
     loop {
         open.retain_mut(|s| match s.read(&mut buf) {
@@ -271,7 +429,7 @@ fn n1_raw_connection_flood_on_the_gossip_port_is_cut_to_the_bound() -> Result<()
             Err(e) if e.kind() == ErrorKind::WouldBlock => true,
             Err(_) => false,
         });
-        if open.len() <= MAX_PENDING_INBOUND {
+        if open.len() <= PER_SOURCE {
             break;
         }
         ensure!(

@@ -256,3 +256,174 @@ fn n4_consensus_port_only_from_allowed_sources_within_bounds() -> Result<()> {
     net.wait_all(&[0, 1, 2, 3], h0 + 3, PROGRESS)?;
     Ok(())
 }
+
+/// The node's handshake timeout in the flood test (`[gossip] handshake_timeout_ms`).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections one address may hold on the gossip port (the default of a generated network of
+/// one validator, `[gossip] max_connections_per_source`).
+const PER_SOURCE: u64 = 8;
+
+/// What the gossip flooder saw of its own connections.
+#[derive(Debug, Default)]
+struct Flooded {
+    opened: u64,
+    /// Closed by the node within 200 ms of opening (refused as they arrived).
+    closed_at_once: u64,
+    /// Closed by the node later (held in their handshake, then timed out).
+    closed_later: u64,
+    /// The longest any connection stayed open before the node closed it.
+    longest: Duration,
+}
+
+/// One address (127.0.0.2) keeps up to 60 silent connections open to the gossip port,
+/// reopening what the node closes, until `stop`.
+fn flood_gossip(port: u16, stop: &std::sync::atomic::AtomicBool) -> Result<Flooded> {
+    use std::io::{ErrorKind, Read};
+    let mut seen = Flooded::default();
+    let mut open: Vec<(std::net::TcpStream, Instant)> = Vec::new();
+    let mut buf = [0u8; 256];
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        while open.len() < 60 {
+            let s = crate::abuse::wire::connect_from([127, 0, 0, 2], port)?;
+            s.set_nonblocking(true)?;
+            open.push((s, Instant::now()));
+            seen.opened += 1;
+        }
+        open.retain_mut(|(s, since)| {
+            let closed = match s.read(&mut buf) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => e.kind() != ErrorKind::WouldBlock,
+            };
+            if closed {
+                let lived = since.elapsed();
+                seen.longest = seen.longest.max(lived);
+                if lived < Duration::from_millis(200) {
+                    seen.closed_at_once += 1;
+                } else {
+                    seen.closed_later += 1;
+                }
+            }
+            !closed
+        });
+        // Pacing of the flood (a few hundred connections a second), not a wait for anything.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(seen)
+}
+
+/// The gossip connection flood of issue 18: one address opens connections to the gossip port
+/// over and over and never says a word. The node holds at most `max_connections_per_source` of
+/// them (the gauge of connections in their handshake stays there), closes the rest as they arrive
+/// and the held ones when their handshake times out; meanwhile an honest peer (a full node that
+/// dials in, from another address) connects and gossips a transaction that the validator
+/// commits.
+#[test]
+fn n1_gossip_connection_flood_from_one_address_is_bounded_and_an_honest_peer_still_gossips(
+) -> Result<()> {
+    let mut net = Testnet::start_with(
+        1,
+        Options {
+            config: vec![(
+                0,
+                "gossip.handshake_timeout_ms".to_owned(),
+                HANDSHAKE_TIMEOUT.as_millis().to_string(),
+            )],
+            ..Options::default()
+        },
+    )?;
+    let port = net.base_port + 2;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || flood_gossip(port, &stop))
+    };
+    let mut most_in_handshake = 0;
+    let mut sample = |net: &Testnet| -> Result<()> {
+        let n = metric(net, 0, "gossip_connections", "state=\"handshake\"")?;
+        most_in_handshake = most_in_handshake.max(n);
+        Ok(())
+    };
+    let result = (|| -> Result<()> {
+        wait_until("the flood is refused per source", || {
+            sample(&net)?;
+            Ok(metric(
+                &net,
+                0,
+                "gossip_connections_refused_total",
+                "reason=\"per_source\"",
+            )? >= 100)
+        })?;
+
+        // An honest peer from another address (127.0.0.1) dials in during the flood and gossips a
+        // transaction; it reaches the validator only through that connection.
+        let honest = net.add_full_node()?;
+        wait_until("the honest peer connects", || {
+            sample(&net)?;
+            Ok(net.rpc(honest).status()?["peers"] == 1)
+        })?;
+        let chain = net.rpc(0).status()?["chain_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let key = net.platform_key(0)?;
+        let tx = txs::signed(
+            &key,
+            &chain,
+            net.rpc(0).nonce(&key.public_key())?,
+            txs::register(&txs::merchant_key(92), "During the flood"),
+        );
+        let hash = net
+            .rpc(honest)
+            .submit(&tx.to_bytes())?
+            .map_err(|e| anyhow::anyhow!("the honest peer refused the tx: {e}"))?;
+        wait_until("the gossiped tx is committed by the validator", || {
+            sample(&net)?;
+            Ok(net.rpc(0).tx(&hash)?["status"] == "committed")
+        })?;
+
+        // The held connections are closed when their handshake times out (twice over, so that
+        // the flooder has seen the first ones close).
+        wait_until("held connections time out", || {
+            sample(&net)?;
+            Ok(metric(
+                &net,
+                0,
+                "gossip_handshakes_failed_total",
+                "reason=\"timeout\"",
+            )? >= 2 * PER_SOURCE)
+        })?;
+        Ok(())
+    })();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = flooder
+        .join()
+        .map_err(|_| anyhow::anyhow!("the flooder panicked"))??;
+    result?;
+    let established = metric(&net, 0, "gossip_connections", "state=\"established\"")?;
+    eprintln!(
+        "FIGURES gossip connection flood: {seen:?}; node 0 held at most {most_in_handshake} in their handshake, {established} established at the end"
+    );
+    // One address never held more than its share (the honest peer's own handshake may be counted
+    // in the same sample).
+    ensure!(
+        most_in_handshake <= PER_SOURCE + 1,
+        "node 0 held {most_in_handshake} connections in their handshake (per source: {PER_SOURCE})"
+    );
+    ensure!(
+        established <= 2,
+        "node 0 holds {established} established gossip connections (one honest peer)"
+    );
+    ensure!(
+        seen.closed_at_once >= 100 && seen.closed_later >= PER_SOURCE,
+        "the flooder's connections: {seen:?}"
+    );
+    // Closed by the timeout, not held any longer (a margin for the flooder's polling and a
+    // loaded machine).
+    ensure!(
+        seen.longest < HANDSHAKE_TIMEOUT + Duration::from_millis(1500),
+        "a silent connection stayed open {:?} (handshake timeout {HANDSHAKE_TIMEOUT:?})",
+        seen.longest
+    );
+    Ok(())
+}

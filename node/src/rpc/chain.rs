@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
 use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::Extensions;
 use jsonrpsee::PendingSubscriptionSink;
 use malachitebft_app::types::codec::Codec;
 use malachitebft_core_types::CommitCertificate;
@@ -40,28 +41,46 @@ impl ChainApiServer for Rpc {
         Ok(status(&self.shared))
     }
 
-    fn submit_tx(&self, transaction: Param<String>) -> RpcResult<SubmitView> {
+    fn submit_tx(&self, ext: &Extensions, transaction: Param<String>) -> RpcResult<SubmitView> {
         let shared = &self.shared;
+        // Failures the caller is answerable for count against its address (`crate::door`).
+        let from = super::submit::address(ext);
+        let failed = |e: &crate::mempool::Error| {
+            if let Some(from) = from {
+                shared.mempool.address_results(from, [e]);
+            }
+        };
         let hex_tx = transaction.text("transaction")?;
         if hex_tx.len() > 2 * MAX_TX_BYTES {
             let e = crate::mempool::Error::TooLarge {
                 len: hex_tx.len() / 2,
                 max: MAX_TX_BYTES,
             };
+            failed(&e);
             return Err(e.code().err(e.to_string()));
         }
-        let bytes = hex::decode(hex_tx.trim_start_matches("0x"))
-            .map_err(|e| ErrorCode::InvalidParams.err(format!("transaction is not hex: {e}")))?;
+        let bytes = hex::decode(hex_tx.trim_start_matches("0x")).map_err(|e| {
+            failed(&crate::mempool::Error::Decode(String::new()));
+            ErrorCode::InvalidParams.err(format!("transaction is not hex: {e}"))
+        })?;
         let (tx_hash, _) = shared
             .mempool
             .admit_bytes(&bytes, |pk| shared.sender_nonce(pk))
-            .map_err(|e| e.code().err(e.to_string()))?;
+            .map_err(|e| {
+                failed(&e);
+                e.code().err(e.to_string())
+            })?;
         shared.gossip(bytes);
         Ok(SubmitView { tx_hash })
     }
 
-    async fn submit_txs(&self, transactions: Param<Vec<String>>) -> RpcResult<Vec<SubmitItem>> {
-        super::submit::submit_txs(self.shared.clone(), transactions).await
+    async fn submit_txs(
+        &self,
+        ext: &Extensions,
+        transactions: Param<Vec<String>>,
+    ) -> RpcResult<Vec<SubmitItem>> {
+        let from = super::submit::address(ext);
+        super::submit::submit_txs(self.shared.clone(), from, transactions).await
     }
 
     fn tx(&self, tx_hash: Param<Hash>) -> RpcResult<TxView> {

@@ -4,6 +4,10 @@
 //! - the batch limit (`[rpc] max_batch_calls`), before any call runs; an oversized batch is
 //!   charged to its IP as the calls it holds (into debt, down to minus the burst), and the IP's
 //!   connections are not read until that is repaid, so the next one is not even parsed;
+//! - `paychain_submitTx`/`submitTxs` from an address the mempool's door slowed down (its
+//!   submissions kept failing, see `crate::door`): refused with 1012 before their params are read,
+//!   and the address's connections are not read until its wait is over (at most the burst's worth,
+//!   as for an oversized batch);
 //! - calls that read storage or check signatures run on the [`Pool`], off the async workers
 //!   (every method but those in [`runs_inline`]);
 //! - the connection's activity and subscriptions, for its idle watcher;
@@ -38,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: RpcMetrics,
     pub(crate) max_batch_calls: usize,
     pub(crate) max_response_bytes: usize,
+    /// The node (its mempool's door, for the slow-down per address).
+    pub(crate) node: Arc<crate::shared::Shared>,
 }
 
 /// The middleware (see the module docs), around `S`.
@@ -67,6 +73,28 @@ pub(crate) fn runs_inline(name: &str) -> bool {
             | method::UNSUBSCRIBE_BLOCKS
             | method::SUBSCRIBE_EVENTS
             | method::UNSUBSCRIBE_EVENTS
+    )
+}
+
+/// Methods that submit transactions: refused at once while their address is slowed down at the
+/// mempool's door (see `crate::door`).
+fn submits(name: &str) -> bool {
+    matches!(name, method::SUBMIT_TX | method::SUBMIT_TXS)
+}
+
+/// The refusal of a submission whose address failed at the door too often: nothing of it is
+/// decoded.
+fn slowed_down(id: Id<'_>, conn: &Conn, wait: Duration) -> MethodResponse {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    MethodResponse::error(
+        id,
+        ErrorCode::SlowedDown.err_with(
+            format!(
+                "address {} failed at the door too often (unknown senders, bad signatures, nonces too far ahead): slowed down, retry after {ms} ms",
+                conn.key
+            ),
+            serde_json::json!({ "retry_after_ms": ms }),
+        ),
     )
 }
 
@@ -145,6 +173,14 @@ where
             c.touch();
         }
         let name = req.method_name().to_owned();
+        if let Some(c) = conn.as_ref().filter(|_| submits(&name)) {
+            if let Some(wait) = self.shared.node.mempool.address_blocked(c.key) {
+                // And the address's connections are not read until then (at most the rate
+                // limit's burst): what it sends meanwhile is not even parsed.
+                self.shared.limits.hold(c.key, wait);
+                return slowed_down(req.id, c, wait);
+            }
+        }
         let rp = if runs_inline(&name) {
             self.inner.call(req).await
         } else {

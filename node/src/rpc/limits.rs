@@ -3,8 +3,7 @@
 //! listener, its HTTP layer, the RPC middleware and its idle watcher.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,34 +18,7 @@ use crate::metrics::{ConnRefusal, RpcMetrics};
 /// new IP is refused while none is.
 const MAX_BUCKETS: usize = 1 << 16;
 
-/// The unit per-IP bounds count: an IPv4 address, or the /64 prefix of an IPv6 address (one host
-/// usually holds a whole /64). An IPv4-mapped IPv6 address is its IPv4 address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct IpKey(IpAddr);
-
-impl IpKey {
-    pub(crate) fn of(ip: IpAddr) -> IpKey {
-        match ip {
-            IpAddr::V4(v4) => IpKey(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpKey(IpAddr::V4(v4)),
-                None => {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    IpKey(IpAddr::V6(Ipv6Addr::from(prefix)))
-                }
-            },
-        }
-    }
-}
-
-impl fmt::Display for IpKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            IpAddr::V4(v4) => write!(f, "{v4}"),
-            IpAddr::V6(v6) => write!(f, "{v6}/64"),
-        }
-    }
-}
+pub(crate) use crate::source::IpKey;
 
 /// A token bucket: `rate` tokens a second, at most `burst`.
 #[derive(Clone, Copy, Debug)]
@@ -214,6 +186,31 @@ impl Limits {
         });
         b.refill(now, rate, burst);
         b.tokens = (b.tokens - f64::from(n)).max(-burst);
+    }
+
+    /// Puts `key` in debt for `wait` (at most the burst's worth of calls), unless it owes more
+    /// already: its connections are not read until then ([`Slot::debt`]). For an address the
+    /// mempool's door slowed down, so that what it sends meanwhile is not even parsed.
+    pub(crate) fn hold(&self, key: IpKey, wait: Duration) {
+        self.hold_at(key, wait, Instant::now());
+    }
+
+    fn hold_at(&self, key: IpKey, wait: Duration, now: Instant) {
+        if self.rate <= 0.0 {
+            return;
+        }
+        let (rate, burst) = (self.rate, self.burst);
+        let owed = (wait.as_secs_f64() * rate).min(burst);
+        let mut st = self.lock();
+        if !st.buckets.contains_key(&key) && st.buckets.len() >= MAX_BUCKETS {
+            return;
+        }
+        let b = st.buckets.entry(key).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        b.refill(now, rate, burst);
+        b.tokens = b.tokens.min(-owed);
     }
 
     /// How long until `key` is out of debt, if it is in debt.
@@ -419,5 +416,29 @@ mod tests {
         assert!(l.take_at(k, 1, t0 + Duration::from_secs(1)).is_err());
         assert_eq!(l.debt_at(k, t0 + Duration::from_secs(2)), None);
         assert!(l.take_at(k, 1, t0 + Duration::from_millis(2010)).is_ok());
+    }
+
+    #[test]
+    fn a_hold_puts_the_ip_in_debt_for_the_wait_up_to_the_burst() {
+        let l = limits(1, 1, 100, 200);
+        let (k, other) = (
+            IpKey::of("127.0.0.2".parse().unwrap()),
+            IpKey::of("127.0.0.3".parse().unwrap()),
+        );
+        let t0 = Instant::now();
+        l.hold_at(k, Duration::from_millis(500), t0);
+        let owed = l.debt_at(k, t0).unwrap();
+        assert!((owed.as_secs_f64() - 0.5).abs() < 1e-6, "{owed:?}");
+        assert_eq!(l.debt_at(other, t0), None);
+        // A shorter hold does not shorten a debt; a longer one is capped at the burst (2 s).
+        l.hold_at(k, Duration::from_millis(100), t0);
+        assert!(l.debt_at(k, t0).unwrap() >= Duration::from_millis(499));
+        l.hold_at(k, Duration::from_secs(60), t0);
+        let owed = l.debt_at(k, t0).unwrap();
+        assert!((owed.as_secs_f64() - 2.0).abs() < 1e-6, "{owed:?}");
+        // No rate limit, no hold.
+        let free = limits(1, 1, 0, 0);
+        free.hold_at(k, Duration::from_secs(1), t0);
+        assert_eq!(free.debt_at(k, t0), None);
     }
 }

@@ -133,6 +133,7 @@ pub async fn start(
         metrics: metrics.clone(),
         max_batch_calls: cfg.max_batch_calls as usize,
         max_response_bytes: cfg.max_response_bytes as usize,
+        node: shared.clone(),
     });
     let idle = Duration::from_millis(cfg.idle_timeout_ms);
     let server_config = ServerConfig::builder()
@@ -322,6 +323,13 @@ where
                 }
                 "/metrics" => {
                     let storage = self.shared.storage.memory().ok();
+                    let (handshakes, established) = self.shared.gossip_connections();
+                    self.shared
+                        .metrics
+                        .set_gossip_connections(handshakes, established);
+                    self.shared
+                        .metrics
+                        .set_door_tracked_addresses(self.shared.mempool.tracked_addresses());
                     let text = self.shared.metrics.render(
                         self.shared.mempool.len(),
                         self.shared.peers(),

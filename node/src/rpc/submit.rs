@@ -7,6 +7,10 @@
 //! retry later", before any signature work; and when [`MAX_QUEUED_TXS`] transactions already wait
 //! for a core, the request is refused whole with 1010 "node busy: retry later" instead of queueing
 //! more.
+//!
+//! Every refusal the caller is answerable for (see `mempool::Error::counts_against_address`)
+//! counts against its address at the door ([`crate::door`]); while the address is slowed down,
+//! its calls are refused at once by the RPC guard, before their params are read.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -17,8 +21,14 @@ use paychain_api::{ErrorCode, Param, SubmitError, SubmitItem};
 use paychain_contracts::codec::MAX_TX_BYTES;
 use tokio::sync::Semaphore;
 
+use super::limits::{Conn, IpKey};
 use crate::mempool;
 use crate::shared::Shared;
+
+/// The caller's address (the per-IP key) from a call's extensions.
+pub(crate) fn address(ext: &jsonrpsee::Extensions) -> Option<IpKey> {
+    ext.get::<Arc<Conn>>().map(|c| c.key)
+}
 
 /// Most transactions waiting for a core (over all calls) before further calls are refused: about
 /// a second of signature checks on one core of a release build.
@@ -81,9 +91,15 @@ fn parse(
 
 pub(crate) async fn submit_txs(
     shared: Arc<Shared>,
+    from: Option<IpKey>,
     transactions: Param<Vec<String>>,
 ) -> Result<Vec<SubmitItem>, ErrorObjectOwned> {
     let items = parse(transactions)?;
+    let count_failures = move |shared: &Shared, errors: Vec<&mempool::Error>| {
+        if let Some(from) = from {
+            shared.mempool.address_results(from, errors);
+        }
+    };
     // A full pool refuses everything at once: no queueing, no signature work.
     let pending = shared.mempool.len();
     if shared.mempool.is_full() {
@@ -118,6 +134,14 @@ pub(crate) async fn submit_txs(
         let results = worker
             .mempool
             .admit_batch(&good, |pk| worker.sender_nonce(pk));
+        count_failures(
+            &worker,
+            slots
+                .iter()
+                .filter_map(|s| s.as_ref().err())
+                .chain(results.iter().filter_map(|r| r.as_ref().err()))
+                .collect(),
+        );
         slots
             .into_iter()
             .map(|slot| match slot {

@@ -91,9 +91,50 @@ struct PendingProposal {
     block_hash: [u8; 32],
     block: Vec<u8>,
     signature: Vec<u8>,
+    /// Built and signed by this node (`propose`), not received or synced. Only such a proposal
+    /// is proposed again (after a restart): one received from the network that carries our own
+    /// key (the same key run on a second host, a double-signing operator) is never adopted as
+    /// ours, so that misconfiguration shows as equivocation evidence at once instead of
+    /// whenever the two hosts happen to race differently.
+    built_here: bool,
+}
+
+/// [`PendingProposal`] as stored before `built_here` existed.
+#[derive(BorshDeserialize)]
+struct LegacyPendingProposal {
+    round: i64,
+    pol_round: i64,
+    proposer: [u8; 32],
+    block_hash: [u8; 32],
+    block: Vec<u8>,
+    signature: Vec<u8>,
 }
 
 impl PendingProposal {
+    /// Decodes a stored proposal. A record written before `built_here` existed counts as built
+    /// here when it names our address (the rule it was written under), so a node restarted on
+    /// the new binary in the middle of a height still re-proposes what it proposed.
+    fn decode(bytes: &[u8], ours: &Address) -> Option<PendingProposal> {
+        if let Ok(p) = borsh::from_slice::<PendingProposal>(bytes) {
+            return Some(p);
+        }
+        let p = borsh::from_slice::<LegacyPendingProposal>(bytes).ok()?;
+        Some(PendingProposal {
+            built_here: p.proposer == ours.0,
+            round: p.round,
+            pol_round: p.pol_round,
+            proposer: p.proposer,
+            block_hash: p.block_hash,
+            block: p.block,
+            signature: p.signature,
+        })
+    }
+
+    /// Whether this is the proposal we built for `round`.
+    fn ours_at(&self, round: Round, address: &Address) -> bool {
+        self.built_here && self.round == round.as_i64() && self.proposer == address.0
+    }
+
     /// The proposal's stream parts at `height`.
     fn parts(&self, height: Height) -> Vec<ProposalPart> {
         parts_of(
@@ -459,13 +500,14 @@ impl Host {
         height: Height,
         round: Round,
     ) -> anyhow::Result<(BlockValue, Vec<ProposalPart>)> {
-        // A restart must re-propose exactly what we proposed before in this round.
+        // A restart must re-propose exactly what we proposed before in this round; what we
+        // received, even signed with our own key, is not ours to propose.
         for (key, bytes) in self.shared.storage.pending_at(height.0)? {
-            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+            let Some(p) = PendingProposal::decode(&bytes, &self.address) else {
                 warn!(target: "consensus", key = %hex::encode(key), "undecodable pending proposal");
                 continue;
             };
-            if p.round == round.as_i64() && p.proposer == self.address.0 {
+            if p.ours_at(round, &self.address) {
                 return Ok((BlockValue(BlockHash(p.block_hash)), p.parts(height)));
             }
         }
@@ -520,26 +562,43 @@ impl Host {
             block_hash: block_hash.0,
             block: block_bytes,
             signature,
+            built_here: true,
         };
         self.store_pending(height, &pending)?;
         info!(target: "consensus", %height, %round, txs = block.txs.len(), hash = %block_hash, "proposing block");
         Ok((BlockValue(BlockHash(block_hash.0)), pending.parts(height)))
     }
 
-    /// True if we already built a proposal for this round (a restart must re-propose it).
+    /// True if we already built a proposal for this round (a restart must re-propose it). A
+    /// proposal received with our own key does not count (see [`PendingProposal::built_here`]).
     fn has_own_proposal(&self, height: Height, round: Round) -> anyhow::Result<bool> {
         Ok(self
             .shared
             .storage
             .pending_at(height.0)?
             .iter()
-            .filter_map(|(_, b)| borsh::from_slice::<PendingProposal>(b).ok())
-            .any(|p| p.round == round.as_i64() && p.proposer == self.address.0))
+            .filter_map(|(_, b)| PendingProposal::decode(b, &self.address))
+            .any(|p| p.ours_at(round, &self.address)))
     }
 
     fn store_pending(&self, height: Height, p: &PendingProposal) -> anyhow::Result<()> {
         let mut key = p.round.to_be_bytes().to_vec();
         key.extend_from_slice(&p.block_hash);
+        if !p.built_here {
+            // Our own proposal coming back (the same round and block) stays ours.
+            let ours = self
+                .shared
+                .storage
+                .pending_at(height.0)?
+                .iter()
+                .any(|(k, b)| {
+                    *k == key
+                        && PendingProposal::decode(b, &self.address).is_some_and(|q| q.built_here)
+                });
+            if ours {
+                return Ok(());
+            }
+        }
         self.shared
             .storage
             .put_pending(height.0, &key, &borsh::to_vec(p)?)
@@ -556,7 +615,7 @@ impl Host {
         id: &BlockHash,
     ) -> anyhow::Result<Option<(PendingProposal, Block)>> {
         for (_, bytes) in self.shared.storage.pending_at(height.0)? {
-            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+            let Some(p) = PendingProposal::decode(&bytes, &self.address) else {
                 continue;
             };
             if p.block_hash == id.0 {
@@ -574,7 +633,7 @@ impl Host {
     ) -> anyhow::Result<Vec<ProposedValue<PaychainContext>>> {
         let mut out = Vec::new();
         for (_, bytes) in self.shared.storage.pending_at(height.0)? {
-            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+            let Some(p) = PendingProposal::decode(&bytes, &self.address) else {
                 continue;
             };
             if round.is_some_and(|r| r.as_i64() != p.round) {
@@ -671,6 +730,7 @@ impl Host {
                     block_hash: init.block_hash.0,
                     block: data,
                     signature: fin.signature,
+                    built_here: false,
                 };
                 if let Err(e) = self.store_pending(init.height, &pending) {
                     error!(target: "consensus", error = %e, "cannot store proposal");
@@ -766,6 +826,7 @@ impl Host {
                 block_hash: hash.0,
                 block: bytes.to_vec(),
                 signature: Vec::new(),
+                built_here: false,
             },
         )?;
         Ok(SyncedValueOutcome::Verdict(ProposedValue {
@@ -997,5 +1058,67 @@ mod admit_tests {
             admit(&init(&v, u64::MAX, 0, None)),
             Err(Dropped::OutOfReach)
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod pending_tests {
+    use super::*;
+
+    fn pending(proposer: [u8; 32], built_here: bool) -> PendingProposal {
+        PendingProposal {
+            round: 2,
+            pol_round: -1,
+            proposer,
+            block_hash: [7; 32],
+            block: vec![1, 2, 3],
+            signature: vec![9; 64],
+            built_here,
+        }
+    }
+
+    #[test]
+    fn only_a_proposal_we_built_is_ours_to_propose_again() {
+        let me = Address([3; 32]);
+        let built = pending(me.0, true);
+        assert!(built.ours_at(Round::new(2), &me));
+        assert!(!built.ours_at(Round::new(1), &me));
+        // Received from the network with our own key (a second host running it): not ours.
+        let received = pending(me.0, false);
+        assert!(!received.ours_at(Round::new(2), &me));
+        let bytes = borsh::to_vec(&received).unwrap();
+        let read = PendingProposal::decode(&bytes, &me).unwrap();
+        assert!(!read.built_here && read.block == vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn records_stored_before_the_marker_keep_the_old_rule() {
+        #[derive(BorshSerialize)]
+        struct Old {
+            round: i64,
+            pol_round: i64,
+            proposer: [u8; 32],
+            block_hash: [u8; 32],
+            block: Vec<u8>,
+            signature: Vec<u8>,
+        }
+        let me = Address([3; 32]);
+        let old = |proposer: [u8; 32]| {
+            borsh::to_vec(&Old {
+                round: 2,
+                pol_round: -1,
+                proposer,
+                block_hash: [7; 32],
+                block: vec![1],
+                signature: vec![9; 64],
+            })
+            .unwrap()
+        };
+        let mine = PendingProposal::decode(&old(me.0), &me).unwrap();
+        assert!(mine.built_here && mine.ours_at(Round::new(2), &me));
+        let theirs = PendingProposal::decode(&old([4; 32]), &me).unwrap();
+        assert!(!theirs.built_here);
+        assert!(PendingProposal::decode(&[1, 2, 3], &me).is_none());
     }
 }

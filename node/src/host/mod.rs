@@ -165,6 +165,9 @@ pub struct Host {
     byzantine: Byzantine,
     /// Which peers speak for which validator (from the validator proofs our verifier checked).
     bindings: PeerBindings,
+    /// Test-only (`equivocate`): proposals made with our key by another host, held until we have
+    /// proposed our own in their round.
+    held: Vec<Vec<ProposalPart>>,
 }
 
 /// Heights ahead of ours whose proposal streams we buffer (a node a little behind keeps the next
@@ -237,6 +240,7 @@ impl Host {
             future: Vec::new(),
             byzantine: Byzantine::default(),
             bindings: PeerBindings::default(),
+            held: Vec::new(),
         }
     }
 
@@ -428,7 +432,11 @@ impl Host {
                 part,
                 reply,
             } => {
-                let value = self.received_part(published_by.unwrap_or(from), part);
+                let mut value = self.received_part(published_by.unwrap_or(from), part);
+                if value.is_none() && !self.held.is_empty() {
+                    // Test-only: the reply is our one way to hand consensus a value.
+                    value = self.release_held();
+                }
                 if value.is_some() {
                     // Live proposals for our height: we are caught up.
                     self.shared.syncing.store(false, Ordering::Relaxed);
@@ -719,8 +727,27 @@ impl Host {
         &mut self,
         parts: Vec<ProposalPart>,
     ) -> Option<ProposedValue<PaychainContext>> {
+        let held = self.byzantine.faults.equivocate.then(|| parts.clone());
         let (init, data, fin) = split_parts(parts)?;
         let validity = match self.validate_proposal(&init, &data, &fin) {
+            Ok(())
+                if held.is_some()
+                    && init.proposer == self.address
+                    && !self.built_here(&init)
+                    && !self
+                        .has_own_proposal(init.height, init.round)
+                        .unwrap_or(true) =>
+            {
+                // Test-only (see `crate::faults`): a proposal made with our key by the other host
+                // running it waits until we have proposed our own block for its round (so we sign
+                // that block and vote for it), then goes to consensus like any other (so we can
+                // still commit it if it is decided): see `release_held`.
+                if self.held.len() >= MAX_FUTURE {
+                    self.held.remove(0);
+                }
+                self.held.extend(held);
+                return None;
+            }
             Ok(()) => {
                 self.byzantine.saw_valid_proposal(&init, &fin);
                 let pending = PendingProposal {
@@ -759,6 +786,32 @@ impl Host {
             value: BlockValue(init.block_hash),
             validity,
         })
+    }
+
+    /// Test-only (`equivocate`): a held proposal of the other host running our key, for our
+    /// height and a round we have now proposed in, validated and handed to consensus. Held streams
+    /// of heights below ours are dropped.
+    fn release_held(&mut self) -> Option<ProposedValue<PaychainContext>> {
+        let height = self.height;
+        self.held
+            .retain(|p| matches!(p.first(), Some(ProposalPart::Init(i)) if i.height >= height));
+        let ready = self.held.iter().position(|p| {
+            matches!(p.first(), Some(ProposalPart::Init(i))
+                if i.height == height && self.has_own_proposal(i.height, i.round).unwrap_or(false))
+        })?;
+        let parts = self.held.swap_remove(ready);
+        self.complete_proposal(parts)
+    }
+
+    /// Whether we built the proposal `init` announces (stored with `built_here`).
+    fn built_here(&self, init: &ProposalInit) -> bool {
+        self.shared
+            .storage
+            .pending_at(init.height.0)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, b)| PendingProposal::decode(b, &self.address))
+            .any(|p| p.ours_at(init.round, &self.address) && p.block_hash == init.block_hash.0)
     }
 
     fn validate_proposal(

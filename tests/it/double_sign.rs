@@ -38,7 +38,7 @@ const DOUBLE: usize = 3;
 /// stays at that phase (every height waits out its block time from its own start), so its own
 /// proposals, when it makes them, arrive after the others have decided. Measured: evidence after
 /// anything from 1 s to over 80 s.
-pub const DOUBLE_SIGNER_ENV: [(&str, &str); 2] = [
+pub(crate) const DOUBLE_SIGNER_ENV: [(&str, &str); 2] = [
     ("PAYCHAIN_TEST_FAULTS", "enable"),
     ("PAYCHAIN_TEST_BYZANTINE", "equivocate"),
 ];
@@ -50,7 +50,7 @@ pub const DOUBLE_SIGNER_ENV: [(&str, &str); 2] = [
 /// last, ahead of the others, so both propose in the validator's turns before anyone has decided),
 /// and a host clock 700 ms off (two hosts' clocks differ), so its blocks differ from the other
 /// host's even when their mempools hold the same transactions.
-pub fn add_twin(net: &mut Testnet, of: usize) -> Result<usize> {
+pub(crate) fn add_twin(net: &mut Testnet, of: usize) -> Result<usize> {
     net.add_twin(
         of,
         &[
@@ -63,7 +63,7 @@ pub fn add_twin(net: &mut Testnet, of: usize) -> Result<usize> {
 }
 
 /// `paychain_equivocations_total` (every kind) in node `i`'s `/metrics`.
-fn equivocations(net: &Testnet, i: usize) -> Result<u64> {
+pub(crate) fn equivocations(net: &Testnet, i: usize) -> Result<u64> {
     let (status, text) = net.rpc(i).http("GET", "/metrics", None)?;
     ensure!(status == 200, "node {i} /metrics: HTTP {status}");
     Ok(text

@@ -805,6 +805,12 @@ impl Testnet {
         }
     }
 
+    /// Sets `section.key = value` in node `i`'s config for its next (re)start (the key must be
+    /// there already).
+    pub fn set_config(&self, i: usize, key: &str, value: &str) -> Result<()> {
+        set_config(&self.nodes[i].home.join("config.toml"), key, value)
+    }
+
     /// Sets (`Some`) or removes (`None`) an environment variable of node `i` for its next
     /// (re)start.
     pub fn set_env(&mut self, i: usize, name: &str, value: Option<&str>) {

@@ -32,7 +32,8 @@
 #
 # Attacks and faults (6): the figures of issue 18 (tests/it/figures.rs, an #[ignore]d benchmark in the
 # integration tests, on the dev binaries the test harness runs: --only faults alone implies --dev). One
-# 4-validator network; honest payers pay a merchant closed loop while each attack (on node 0, from other
+# 4-validator network (and one more for double signing, whose baseline is the row after it, measured
+# with the twin stopped); honest payers pay a merchant closed loop while each attack (on node 0, from other
 # loopback addresses) or fault (on node 3, or all nodes) lasts FIGURES_WINDOW_SECS (default 8); per scenario:
 # honest payments committed per second and their p99 (submit -> committed), as ratios to a baseline of the
 # same run, and for faults the time to recover after the fault ends. FIGURES_ONLY=a,b picks scenarios. The

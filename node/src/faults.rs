@@ -10,6 +10,7 @@
 //! | `PAYCHAIN_TEST_BYZANTINE=garbage` | flood peers with garbage: undecodable transaction gossip, proposal streams impersonating the round's proposer, and replays of genuine proposals with tampered block bytes |
 //! | `PAYCHAIN_TEST_BYZANTINE=invalid-proposal,garbage` | both |
 //! | `PAYCHAIN_TEST_BYZANTINE=own-peer-id` | derive the libp2p identity from the validator key with another salt: a second node run with the same validator key (double signing) then has its own peer id instead of sharing the first one's |
+//! | `PAYCHAIN_TEST_BYZANTINE=equivocate` | for a node run with the same validator key as another (`own-peer-id`): a proposal made with that key by the other host is handed to consensus only once this node has proposed its own block for that round, so it signs and votes for a block of its own in every one of the validator's turns instead of adopting the other host's when it arrives first (each such turn yields two conflicting proposals and prevotes: deterministic double signing), and can still commit the other block if it is decided |
 //! | `PAYCHAIN_TEST_BYZANTINE=forge-role` | the enclave host lies to its enclave: a lookup by a key with no role at the platform it names comes with evidence claiming the key is that platform's member key (the genuine proof, a forged value); a private read on a chain with private state comes with evidence claiming the requester is the regulator |
 //! | `PAYCHAIN_TEST_CLOCK_OFFSET_MS=<±ms>` | the node's clock reads this far off (a skewed host clock): its proposals' times and its check of others' are shifted |
 //! | `PAYCHAIN_TEST_FAIL_COMMIT_AT=<height>` | the storage write committing block `<height>` fails (as a full or broken disk would), so the node stops with its error |
@@ -41,6 +42,8 @@ pub struct Faults {
     pub unknown_sender: bool,
     /// A libp2p identity of its own (for a second node with the same validator key).
     pub own_peer_id: bool,
+    /// Hold a proposal made with our key by another host until we proposed our own in its round.
+    pub equivocate: bool,
     /// The enclave host forges role evidence.
     pub forge_roles: bool,
     /// Fail the storage commit of this height.
@@ -96,10 +99,11 @@ impl Faults {
                     "garbage" => faults.garbage = true,
                     "unknown-sender" => faults.unknown_sender = true,
                     "own-peer-id" => faults.own_peer_id = true,
+                    "equivocate" => faults.equivocate = true,
                     "forge-role" => faults.forge_roles = true,
                     other => {
                         return Err(format!(
-                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, unknown-sender, garbage, own-peer-id, forge-role)"
+                            "{BYZANTINE_VAR}: unknown mode {other:?} (invalid-proposal, unknown-sender, garbage, own-peer-id, equivocate, forge-role)"
                         ))
                     }
                 }
@@ -130,11 +134,12 @@ impl fmt::Display for Faults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid_proposals={} unknown_sender={} garbage={} own_peer_id={} forge_roles={} fail_commit_at={:?} clock_offset_ms={}",
+            "invalid_proposals={} unknown_sender={} garbage={} own_peer_id={} equivocate={} forge_roles={} fail_commit_at={:?} clock_offset_ms={}",
             self.invalid_proposals,
             self.unknown_sender,
             self.garbage,
             self.own_peer_id,
+            self.equivocate,
             self.forge_roles,
             self.fail_commit_at,
             self.clock_offset_ms
@@ -198,7 +203,16 @@ mod tests {
             true,
         )
         .unwrap();
-        assert!(twin.own_peer_id && twin.any());
+        assert!(twin.own_peer_id && !twin.equivocate && twin.any());
+        let double = Faults::from_vars(
+            vars(&[
+                (ENABLE_VAR, "enable"),
+                (BYZANTINE_VAR, "own-peer-id,equivocate"),
+            ]),
+            true,
+        )
+        .unwrap();
+        assert!(double.own_peer_id && double.equivocate);
         assert_eq!(f.fail_commit_at, Some(12));
         assert!(Faults::from_vars(
             vars(&[(ENABLE_VAR, "enable"), (BYZANTINE_VAR, "evil")]),

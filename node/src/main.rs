@@ -61,6 +61,19 @@ enum Command {
     Evidence {
         #[arg(long)]
         home: PathBuf,
+        /// Also check each pair's two signatures against its validator's key on the chain of the
+        /// home's genesis (`"verified": true`, with `"member": true` when the key is in the
+        /// genesis validator set); exit non-zero if any pair does not check.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Check equivocation evidence offline, as anyone given it can: reads JSON lines as
+    /// `paychain-node evidence` prints them from stdin (at most 4 KiB each), checks each pair's two
+    /// signatures against its validator's key over chain `--chain-id`'s sign bytes, prints
+    /// `ok` or the reason per line, exits non-zero if any line does not check.
+    VerifyEvidence {
+        #[arg(long)]
+        chain_id: String,
     },
     /// Compact a stopped node's database and print what it keeps on disk (JSON): per column
     /// family, in total and per transaction in the chain.
@@ -151,8 +164,13 @@ fn compact(home: &Home) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn evidence(home: &Home) -> anyhow::Result<()> {
-    use paychain_node::host::evidence::Equivocation;
+fn evidence(home: &Home, verify: bool) -> anyhow::Result<()> {
+    use paychain_node::host::evidence::{self, Equivocation};
+    let genesis = if verify {
+        Some(paychain_node::node::load_genesis(&home.genesis())?)
+    } else {
+        None
+    };
     let path = home.data();
     anyhow::ensure!(path.is_dir(), "no database at {}", path.display());
     let storage = Storage::open(&path).with_context(|| {
@@ -161,24 +179,81 @@ fn evidence(home: &Home) -> anyhow::Result<()> {
             path.display()
         )
     })?;
+    let mut refuted = 0usize;
     for bytes in storage.evidence(100_000)? {
-        let e: Equivocation = borsh::from_slice(&bytes).context("a stored evidence record")?;
-        let signed = |s: &paychain_node::host::evidence::Signed| {
-            serde_json::json!({
-                "value": s.value.map(hex::encode),
-                "signature": hex::encode(s.signature),
-            })
-        };
-        let line = serde_json::json!({
-            "kind": e.kind.label(),
-            "validator": hex::encode(e.validator),
-            "height": e.height,
-            "round": e.round,
-            "first": signed(&e.first),
-            "second": signed(&e.second),
-        });
+        let e = Equivocation::decode(&bytes).map_err(|e| anyhow::anyhow!(e))?;
+        let mut line = e.to_json();
+        if let Some(g) = &genesis {
+            match evidence::verify(&e, &g.chain_id) {
+                Ok(()) => line["verified"] = serde_json::json!(true),
+                Err(why) => {
+                    refuted += 1;
+                    line["verified"] = serde_json::json!(false);
+                    line["why"] = serde_json::json!(why);
+                }
+            }
+            line["member"] =
+                serde_json::json!(g.validators.iter().any(|v| v.public_key.0 == e.validator));
+        }
         println!("{line}");
     }
+    anyhow::ensure!(refuted == 0, "{refuted} stored pair(s) do not verify");
+    Ok(())
+}
+
+/// `verify-evidence`: JSON lines from stdin, one verdict per line.
+fn verify_evidence(chain_id: &str) -> anyhow::Result<()> {
+    use paychain_node::host::evidence::{self, Equivocation, MAX_JSON_LINE};
+    use std::io::{BufRead, Read};
+    let chain = paychain_contracts::ids::ChainId::new(chain_id);
+    let (mut checked, mut refuted) = (0usize, 0usize);
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        // Reads at most one byte past the bound, so a huge line is refused without holding it.
+        let n = (&mut stdin)
+            .take(MAX_JSON_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let too_long = buf.len() > MAX_JSON_LINE && buf.last() != Some(&b'\n');
+        if too_long {
+            // Skip the rest of that line.
+            let mut sink = Vec::new();
+            loop {
+                sink.clear();
+                let m = (&mut stdin).take(64 * 1024).read_until(b'\n', &mut sink)?;
+                if m == 0 || sink.last() == Some(&b'\n') {
+                    break;
+                }
+            }
+        }
+        let line = String::from_utf8_lossy(&buf);
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        checked += 1;
+        let verdict = if too_long {
+            Err(format!("line longer than {MAX_JSON_LINE} bytes"))
+        } else {
+            Equivocation::from_json(line).and_then(|e| evidence::verify(&e, &chain))
+        };
+        match verdict {
+            Ok(()) => println!("ok"),
+            Err(why) => {
+                refuted += 1;
+                println!("refuted: {why}");
+            }
+        }
+    }
+    anyhow::ensure!(checked > 0, "no evidence on stdin");
+    anyhow::ensure!(
+        refuted == 0,
+        "{refuted} of {checked} pair(s) do not prove double signing on chain {chain_id}"
+    );
     Ok(())
 }
 
@@ -256,7 +331,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Some(Command::Evidence { home }) => evidence(&Home(home)),
+        Some(Command::Evidence { home, verify }) => evidence(&Home(home), verify),
+        Some(Command::VerifyEvidence { chain_id }) => verify_evidence(&chain_id),
         Some(Command::PeerId { home }) => {
             let key = paychain_node::keys::load(&Home(home).validator_key())?;
             println!(

@@ -36,6 +36,7 @@ use serde_json::{json, Value};
 
 use crate::abuse::{self, wire, GarbageAnswer};
 use crate::disk::{self, Tmpfs};
+use crate::double_sign;
 use crate::honest::{self, Figures, HonestLoad, Payer, Shop};
 use crate::netfaults::{highest, recovery, recovery_within};
 use crate::PROGRESS;
@@ -439,6 +440,117 @@ fn figures_of_attacks_and_faults() -> Result<()> {
     drop(mounts);
     ensure!(run.failed.is_empty(), "scenarios failed: {:?}", run.failed);
     Ok(())
+}
+
+/// Double signing: validator 3's key on two hosts (a row of the table of its own test: a fifth
+/// node cannot join the proxied network above, and one test process runs one network at a time).
+/// A network without the proxy, node 3 and its twin as in `double_sign.rs` (the twin from height
+/// 2 on), the same payers' setup and routing as the fault rows, and its own baseline measured
+/// just after, with the twin stopped.
+#[test]
+#[ignore = "a benchmark (a minute): scripts/bench.sh --only faults"]
+fn figures_of_double_signing() -> Result<()> {
+    let only: Option<Vec<String>> = std::env::var("FIGURES_ONLY")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(str::to_owned).collect());
+    if only
+        .as_ref()
+        .is_some_and(|o| !o.iter().any(|n| n == "double_signing"))
+    {
+        return Ok(());
+    }
+    let v = VICTIM;
+    let mut net = Testnet::start_with(
+        4,
+        Options {
+            env: double_sign::DOUBLE_SIGNER_ENV
+                .iter()
+                .map(|(k, val)| (v, k.to_string(), val.to_string()))
+                .collect(),
+            config: vec![(v, "consensus.block_time_ms".into(), "0".into())],
+            ..Options::default()
+        },
+    )?;
+    net.wait_all(&ALL4, 2, PROGRESS)?;
+    let twin = double_sign::add_twin(&mut net, v)?;
+    let live = highest(&net, &ALL4)? + 1;
+    net.wait_height(twin, live, PROGRESS)?;
+    let chain = net.rpc(0).status()?["chain_id"]
+        .as_str()
+        .context("chain id")?
+        .to_owned();
+    let (shop, payers) = honest::pay_setup(&net, 77, 100, PAYERS, Decimal::new(1_000_000, 2))?;
+    let mut run = Run {
+        net,
+        chain,
+        shop,
+        payers,
+        flooders: Vec::new(),
+        baselines: BTreeMap::new(),
+        only,
+        out: std::env::var_os("FIGURES_OUT").map(Into::into),
+        failed: Vec::new(),
+    };
+    double_signing_rows(&mut run, twin, [0, 1, 2])?;
+    ensure!(run.failed.is_empty(), "scenarios failed: {:?}", run.failed);
+    Ok(())
+}
+
+fn double_signing_rows(run: &mut Run, twin: usize, through: [usize; 3]) -> Result<()> {
+    run.scenario(
+        "double_signing",
+        "fault",
+        &through,
+        "validator 3's key on two hosts (node 3 and a twin), both signing a block of their own in its turns, for the window",
+        |net, _| {
+            let pairs = |net: &Testnet| -> Result<u64> {
+                through
+                    .iter()
+                    .map(|&i| double_sign::equivocations(net, i))
+                    .sum()
+            };
+            let before = pairs(net)?;
+            let from = Instant::now();
+            let h0 = highest(net, &through)?;
+            // Sampling the evidence counters through the window (its length is the fault's).
+            let mut first = None;
+            while from.elapsed() < window() {
+                if first.is_none() && pairs(net)? > before {
+                    first = Some((from.elapsed(), highest(net, &through)? - h0));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let to = Instant::now();
+            let recorded = pairs(net)? - before;
+            let h1 = highest(net, &through)?;
+            net.kill_9(twin);
+            let recover = recovery(net, to)?;
+            let (after, heights) =
+                first.context("no honest node recorded a new equivocation in the window")?;
+            Ok(Outcome {
+                from,
+                to,
+                recover: Some(recover),
+                note: format!(
+                    "first new evidence {:.2} s ({heights} heights) into the window; {recorded} pairs recorded by nodes 0-2 (summed) over {} heights ({} of them validator 3's turns); recovery = twin stopped",
+                    after.as_secs_f64(),
+                    h1 - h0,
+                    (h1 - h0) / 4
+                ),
+            })
+        },
+    )?;
+    // Measured after the fault (the twin must run from the start: one that joins a chain of
+    // hundreds of heights catches up by value sync and, with votes published while it syncs,
+    // seldom joins the live rounds in time); compare the row above with this one.
+    run.scenario(
+        "baseline_double_signing",
+        "fault_baseline",
+        &through,
+        "no fault (twin stopped), payers through nodes 0-2, on the double-signing row's own network",
+        idle,
+    )
 }
 
 fn attacks(run: &mut Run) -> Result<()> {

@@ -554,6 +554,8 @@ pub struct Testnet {
     proxy: Option<proxy::Proxy>,
     /// Environment of the next node [`Testnet::add_node`] adds.
     pending_env: Vec<(String, String)>,
+    /// Config values for the next node [`Testnet::add_node`] starts.
+    pending_config: Vec<(String, String)>,
     /// The namespaces and RPC forwarders of [`Options::namespaces`] (dropped after the nodes).
     _netns: Option<NetnsRun>,
     /// Whether [`Testnet::approve_cas`] has run.
@@ -647,6 +649,7 @@ impl Testnet {
                         base_port: base,
                         proxy,
                         pending_env: Vec::new(),
+                        pending_config: Vec::new(),
                         _netns: netns,
                         cas_approved: Mutex::new(false),
                         _serial: guard,
@@ -800,6 +803,12 @@ impl Testnet {
             Some(p) => p,
             None => panic!("this testnet was started without Options::proxied"),
         }
+    }
+
+    /// Sets `section.key = value` in node `i`'s config for its next (re)start (the key must be
+    /// there already).
+    pub fn set_config(&self, i: usize, key: &str, value: &str) -> Result<()> {
+        set_config(&self.nodes[i].home.join("config.toml"), key, value)
     }
 
     /// Sets (`Some`) or removes (`None`) an environment variable of node `i` for its next
@@ -1152,10 +1161,19 @@ impl Testnet {
     /// key on two hosts, both voting and proposing for it), set up as [`Testnet::add_full_node`]
     /// does otherwise. Returns its index.
     /// `env` is the twin's environment (e.g. the test-only switch that gives it a libp2p identity
-    /// of its own).
-    pub fn add_twin(&mut self, of: usize, env: &[(&str, &str)]) -> Result<usize> {
+    /// of its own), `config` values set in its config before it starts (`section.key`, value).
+    pub fn add_twin(
+        &mut self,
+        of: usize,
+        env: &[(&str, &str)],
+        config: &[(&str, &str)],
+    ) -> Result<usize> {
         let key = self.nodes[of].home.join("keys").join("validator.json");
         self.pending_env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.pending_config = config
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
@@ -1217,6 +1235,9 @@ impl Testnet {
             )
             .replacen("\npeers = []", &format!("\npeers = [{}]", peers(2)), 1);
         fs::write(home.join("config.toml"), config)?;
+        for (key, value) in std::mem::take(&mut self.pending_config) {
+            set_config(&home.join("config.toml"), &key, &value)?;
+        }
         if let Some(key) = platform_key {
             fs::copy(key, home.join("keys").join("platform.json"))?;
         }

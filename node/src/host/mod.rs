@@ -91,9 +91,50 @@ struct PendingProposal {
     block_hash: [u8; 32],
     block: Vec<u8>,
     signature: Vec<u8>,
+    /// Built and signed by this node (`propose`), not received or synced. Only such a proposal
+    /// is proposed again (after a restart): one received from the network that carries our own
+    /// key (the same key run on a second host, a double-signing operator) is never adopted as
+    /// ours, so that misconfiguration shows as equivocation evidence at once instead of
+    /// whenever the two hosts happen to race differently.
+    built_here: bool,
+}
+
+/// [`PendingProposal`] as stored before `built_here` existed.
+#[derive(BorshDeserialize)]
+struct LegacyPendingProposal {
+    round: i64,
+    pol_round: i64,
+    proposer: [u8; 32],
+    block_hash: [u8; 32],
+    block: Vec<u8>,
+    signature: Vec<u8>,
 }
 
 impl PendingProposal {
+    /// Decodes a stored proposal. A record written before `built_here` existed counts as built
+    /// here when it names our address (the rule it was written under), so a node restarted on
+    /// the new binary in the middle of a height still re-proposes what it proposed.
+    fn decode(bytes: &[u8], ours: &Address) -> Option<PendingProposal> {
+        if let Ok(p) = borsh::from_slice::<PendingProposal>(bytes) {
+            return Some(p);
+        }
+        let p = borsh::from_slice::<LegacyPendingProposal>(bytes).ok()?;
+        Some(PendingProposal {
+            built_here: p.proposer == ours.0,
+            round: p.round,
+            pol_round: p.pol_round,
+            proposer: p.proposer,
+            block_hash: p.block_hash,
+            block: p.block,
+            signature: p.signature,
+        })
+    }
+
+    /// Whether this is the proposal we built for `round`.
+    fn ours_at(&self, round: Round, address: &Address) -> bool {
+        self.built_here && self.round == round.as_i64() && self.proposer == address.0
+    }
+
     /// The proposal's stream parts at `height`.
     fn parts(&self, height: Height) -> Vec<ProposalPart> {
         parts_of(
@@ -124,6 +165,9 @@ pub struct Host {
     byzantine: Byzantine,
     /// Which peers speak for which validator (from the validator proofs our verifier checked).
     bindings: PeerBindings,
+    /// Test-only (`equivocate`): proposals made with our key by another host, held until we have
+    /// proposed our own in their round.
+    held: Vec<Vec<ProposalPart>>,
 }
 
 /// Heights ahead of ours whose proposal streams we buffer (a node a little behind keeps the next
@@ -196,6 +240,7 @@ impl Host {
             future: Vec::new(),
             byzantine: Byzantine::default(),
             bindings: PeerBindings::default(),
+            held: Vec::new(),
         }
     }
 
@@ -387,7 +432,11 @@ impl Host {
                 part,
                 reply,
             } => {
-                let value = self.received_part(published_by.unwrap_or(from), part);
+                let mut value = self.received_part(published_by.unwrap_or(from), part);
+                if value.is_none() && !self.held.is_empty() {
+                    // Test-only: the reply is our one way to hand consensus a value.
+                    value = self.release_held();
+                }
                 if value.is_some() {
                     // Live proposals for our height: we are caught up.
                     self.shared.syncing.store(false, Ordering::Relaxed);
@@ -459,13 +508,14 @@ impl Host {
         height: Height,
         round: Round,
     ) -> anyhow::Result<(BlockValue, Vec<ProposalPart>)> {
-        // A restart must re-propose exactly what we proposed before in this round.
+        // A restart must re-propose exactly what we proposed before in this round; what we
+        // received, even signed with our own key, is not ours to propose.
         for (key, bytes) in self.shared.storage.pending_at(height.0)? {
-            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+            let Some(p) = PendingProposal::decode(&bytes, &self.address) else {
                 warn!(target: "consensus", key = %hex::encode(key), "undecodable pending proposal");
                 continue;
             };
-            if p.round == round.as_i64() && p.proposer == self.address.0 {
+            if p.ours_at(round, &self.address) {
                 return Ok((BlockValue(BlockHash(p.block_hash)), p.parts(height)));
             }
         }
@@ -520,26 +570,43 @@ impl Host {
             block_hash: block_hash.0,
             block: block_bytes,
             signature,
+            built_here: true,
         };
         self.store_pending(height, &pending)?;
         info!(target: "consensus", %height, %round, txs = block.txs.len(), hash = %block_hash, "proposing block");
         Ok((BlockValue(BlockHash(block_hash.0)), pending.parts(height)))
     }
 
-    /// True if we already built a proposal for this round (a restart must re-propose it).
+    /// True if we already built a proposal for this round (a restart must re-propose it). A
+    /// proposal received with our own key does not count (see [`PendingProposal::built_here`]).
     fn has_own_proposal(&self, height: Height, round: Round) -> anyhow::Result<bool> {
         Ok(self
             .shared
             .storage
             .pending_at(height.0)?
             .iter()
-            .filter_map(|(_, b)| borsh::from_slice::<PendingProposal>(b).ok())
-            .any(|p| p.round == round.as_i64() && p.proposer == self.address.0))
+            .filter_map(|(_, b)| PendingProposal::decode(b, &self.address))
+            .any(|p| p.ours_at(round, &self.address)))
     }
 
     fn store_pending(&self, height: Height, p: &PendingProposal) -> anyhow::Result<()> {
         let mut key = p.round.to_be_bytes().to_vec();
         key.extend_from_slice(&p.block_hash);
+        if !p.built_here {
+            // Our own proposal coming back (the same round and block) stays ours.
+            let ours = self
+                .shared
+                .storage
+                .pending_at(height.0)?
+                .iter()
+                .any(|(k, b)| {
+                    *k == key
+                        && PendingProposal::decode(b, &self.address).is_some_and(|q| q.built_here)
+                });
+            if ours {
+                return Ok(());
+            }
+        }
         self.shared
             .storage
             .put_pending(height.0, &key, &borsh::to_vec(p)?)
@@ -556,7 +623,7 @@ impl Host {
         id: &BlockHash,
     ) -> anyhow::Result<Option<(PendingProposal, Block)>> {
         for (_, bytes) in self.shared.storage.pending_at(height.0)? {
-            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+            let Some(p) = PendingProposal::decode(&bytes, &self.address) else {
                 continue;
             };
             if p.block_hash == id.0 {
@@ -574,7 +641,7 @@ impl Host {
     ) -> anyhow::Result<Vec<ProposedValue<PaychainContext>>> {
         let mut out = Vec::new();
         for (_, bytes) in self.shared.storage.pending_at(height.0)? {
-            let Ok(p) = borsh::from_slice::<PendingProposal>(&bytes) else {
+            let Some(p) = PendingProposal::decode(&bytes, &self.address) else {
                 continue;
             };
             if round.is_some_and(|r| r.as_i64() != p.round) {
@@ -660,8 +727,27 @@ impl Host {
         &mut self,
         parts: Vec<ProposalPart>,
     ) -> Option<ProposedValue<PaychainContext>> {
+        let held = self.byzantine.faults.equivocate.then(|| parts.clone());
         let (init, data, fin) = split_parts(parts)?;
         let validity = match self.validate_proposal(&init, &data, &fin) {
+            Ok(())
+                if held.is_some()
+                    && init.proposer == self.address
+                    && !self.built_here(&init)
+                    && !self
+                        .has_own_proposal(init.height, init.round)
+                        .unwrap_or(true) =>
+            {
+                // Test-only (see `crate::faults`): a proposal made with our key by the other host
+                // running it waits until we have proposed our own block for its round (so we sign
+                // that block and vote for it), then goes to consensus like any other (so we can
+                // still commit it if it is decided): see `release_held`.
+                if self.held.len() >= MAX_FUTURE {
+                    self.held.remove(0);
+                }
+                self.held.extend(held);
+                return None;
+            }
             Ok(()) => {
                 self.byzantine.saw_valid_proposal(&init, &fin);
                 let pending = PendingProposal {
@@ -671,6 +757,7 @@ impl Host {
                     block_hash: init.block_hash.0,
                     block: data,
                     signature: fin.signature,
+                    built_here: false,
                 };
                 if let Err(e) = self.store_pending(init.height, &pending) {
                     error!(target: "consensus", error = %e, "cannot store proposal");
@@ -699,6 +786,32 @@ impl Host {
             value: BlockValue(init.block_hash),
             validity,
         })
+    }
+
+    /// Test-only (`equivocate`): a held proposal of the other host running our key, for our
+    /// height and a round we have now proposed in, validated and handed to consensus. Held streams
+    /// of heights below ours are dropped.
+    fn release_held(&mut self) -> Option<ProposedValue<PaychainContext>> {
+        let height = self.height;
+        self.held
+            .retain(|p| matches!(p.first(), Some(ProposalPart::Init(i)) if i.height >= height));
+        let ready = self.held.iter().position(|p| {
+            matches!(p.first(), Some(ProposalPart::Init(i))
+                if i.height == height && self.has_own_proposal(i.height, i.round).unwrap_or(false))
+        })?;
+        let parts = self.held.swap_remove(ready);
+        self.complete_proposal(parts)
+    }
+
+    /// Whether we built the proposal `init` announces (stored with `built_here`).
+    fn built_here(&self, init: &ProposalInit) -> bool {
+        self.shared
+            .storage
+            .pending_at(init.height.0)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(_, b)| PendingProposal::decode(b, &self.address))
+            .any(|p| p.ours_at(init.round, &self.address) && p.block_hash == init.block_hash.0)
     }
 
     fn validate_proposal(
@@ -766,6 +879,7 @@ impl Host {
                 block_hash: hash.0,
                 block: bytes.to_vec(),
                 signature: Vec::new(),
+                built_here: false,
             },
         )?;
         Ok(SyncedValueOutcome::Verdict(ProposedValue {
@@ -999,5 +1113,67 @@ mod admit_tests {
             admit(&init(&v, u64::MAX, 0, None)),
             Err(Dropped::OutOfReach)
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod pending_tests {
+    use super::*;
+
+    fn pending(proposer: [u8; 32], built_here: bool) -> PendingProposal {
+        PendingProposal {
+            round: 2,
+            pol_round: -1,
+            proposer,
+            block_hash: [7; 32],
+            block: vec![1, 2, 3],
+            signature: vec![9; 64],
+            built_here,
+        }
+    }
+
+    #[test]
+    fn only_a_proposal_we_built_is_ours_to_propose_again() {
+        let me = Address([3; 32]);
+        let built = pending(me.0, true);
+        assert!(built.ours_at(Round::new(2), &me));
+        assert!(!built.ours_at(Round::new(1), &me));
+        // Received from the network with our own key (a second host running it): not ours.
+        let received = pending(me.0, false);
+        assert!(!received.ours_at(Round::new(2), &me));
+        let bytes = borsh::to_vec(&received).unwrap();
+        let read = PendingProposal::decode(&bytes, &me).unwrap();
+        assert!(!read.built_here && read.block == vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn records_stored_before_the_marker_keep_the_old_rule() {
+        #[derive(BorshSerialize)]
+        struct Old {
+            round: i64,
+            pol_round: i64,
+            proposer: [u8; 32],
+            block_hash: [u8; 32],
+            block: Vec<u8>,
+            signature: Vec<u8>,
+        }
+        let me = Address([3; 32]);
+        let old = |proposer: [u8; 32]| {
+            borsh::to_vec(&Old {
+                round: 2,
+                pol_round: -1,
+                proposer,
+                block_hash: [7; 32],
+                block: vec![1],
+                signature: vec![9; 64],
+            })
+            .unwrap()
+        };
+        let mine = PendingProposal::decode(&old(me.0), &me).unwrap();
+        assert!(mine.built_here && mine.ours_at(Round::new(2), &me));
+        let theirs = PendingProposal::decode(&old([4; 32]), &me).unwrap();
+        assert!(!theirs.built_here);
+        assert!(PendingProposal::decode(&[1, 2, 3], &me).is_none());
     }
 }

@@ -457,4 +457,44 @@ mod tests {
         assert!(Equivocation::from_json("not json").is_err());
         assert!(Equivocation::from_json("{}").is_err());
     }
+
+    #[test]
+    fn mutated_and_random_lines_and_records_never_panic() {
+        // A deterministic xorshift: the same cases every run.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let good = signed_pair(Kind::Proposal, Some([1; 32]), Some([2; 32]));
+        let line = good.to_json().to_string().into_bytes();
+        let record = borsh::to_vec(&good).unwrap();
+        for _ in 0..4000 {
+            for base in [&line, &record] {
+                let mut m = base.clone();
+                for _ in 0..1 + next() % 4 {
+                    let i = (next() % m.len() as u64) as usize;
+                    match next() % 3 {
+                        0 => m[i] = next() as u8,
+                        1 => m.truncate(i),
+                        _ => m.insert(i, next() as u8),
+                    }
+                    if m.is_empty() {
+                        break;
+                    }
+                }
+                if let Ok(e) = Equivocation::decode(&m) {
+                    let _ = verify(&e, &chain());
+                }
+                if let Ok(e) = Equivocation::from_json(&String::from_utf8_lossy(&m)) {
+                    let _ = verify(&e, &chain());
+                }
+                if let Err(err) = Equivocation::from_json(&String::from_utf8_lossy(&m)) {
+                    assert!(err.len() < 200, "a long error: {err}");
+                }
+            }
+        }
+    }
 }

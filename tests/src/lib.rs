@@ -169,10 +169,26 @@ impl Rpc {
         }
     }
 
-    /// Calls `method`, treating a JSON-RPC error as an error.
+    /// Calls `method`, treating a JSON-RPC error as an error. The node's per-address call rate
+    /// (5001: the test's own polling from the same address, or a load running beside it) is waited
+    /// out as the node says (`retry_after_ms`), for up to 5 s; [`Rpc::try_call`] shows it instead.
     pub fn call(&self, method: &str, params: Value) -> Result<Value> {
-        self.try_call(method, params)?
-            .map_err(|e| anyhow!("{method}: {e}"))
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.try_call(method, params.clone())? {
+                Ok(v) => return Ok(v),
+                Err(e) if e.code == 5001 && Instant::now() < deadline => {
+                    let wait = e
+                        .data
+                        .as_ref()
+                        .and_then(|d| d["retry_after_ms"].as_u64())
+                        .unwrap_or(20)
+                        .clamp(1, 500);
+                    thread::sleep(Duration::from_millis(wait));
+                }
+                Err(e) => return Err(anyhow!("{method}: {e}")),
+            }
+        }
     }
 
     /// Calls `method` and expects a JSON-RPC error.

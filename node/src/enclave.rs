@@ -923,7 +923,9 @@ fn submit(shared: &Shared, key: &SecretKey, call: Call) -> anyhow::Result<Hash> 
         Transaction {
             chain_id: shared.chain_id.clone(),
             sender: key.public_key(),
-            nonce: shared.account_nonce(&key.public_key()),
+            nonce: shared
+                .mempool
+                .next_nonce(&key.public_key(), shared.account_nonce(&key.public_key())),
             call,
         },
         key,

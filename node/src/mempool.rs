@@ -75,7 +75,7 @@ pub struct Config {
     pub door_max_tracked: usize,
     /// Door failures the transactions one address submits over RPC may have at once before the
     /// address is slowed down ([`crate::door`]): every transaction it sends that is too large,
-    /// undecodable, badly signed, from an unknown or slowed-down sender, or with a nonce too far
+    /// undecodable, badly signed, from an unknown sender, or with a nonce too far
     /// ahead. Beyond it, a batch's failures go into debt down to minus this.
     #[serde(default = "default_door_failure_burst_per_ip")]
     pub door_failure_burst_per_ip: u32,
@@ -85,6 +85,11 @@ pub struct Config {
     /// Most addresses whose door failures are tracked (the least recently failed are forgotten).
     #[serde(default = "default_door_max_tracked_ips")]
     pub door_max_tracked_ips: usize,
+    /// Addresses never slowed down by address: the platform's own gateways and relays, which submit
+    /// for many users (a user that sends garbage through them would otherwise slow down all the
+    /// others). Their senders are still slowed down one by one.
+    #[serde(default)]
+    pub door_exempt_ips: Vec<std::net::IpAddr>,
 }
 
 fn default_door_failure_burst_per_ip() -> u32 {
@@ -137,6 +142,7 @@ impl Default for Config {
             door_failure_burst_per_ip: default_door_failure_burst_per_ip(),
             door_failures_per_sec_per_ip: default_door_failures_per_sec_per_ip(),
             door_max_tracked_ips: default_door_max_tracked_ips(),
+            door_exempt_ips: Vec::new(),
         }
     }
 }
@@ -204,7 +210,6 @@ impl Error {
                 | Error::Invalid(_)
                 | Error::NonceTooHigh { .. }
                 | Error::UnknownSender(_)
-                | Error::SlowedDown { .. }
         )
     }
 }
@@ -365,6 +370,9 @@ impl Mempool {
     /// How long the address `from` must wait before its next submission is looked at, if its
     /// submissions failed at the door too often (see [`crate::door`]). Counted in `/metrics`.
     pub fn address_blocked(&self, from: IpKey) -> Option<Duration> {
+        if self.exempt(from) {
+            return None;
+        }
         let wait = self.addresses().blocked(&from, Instant::now());
         if wait.is_some() {
             if let Some(m) = self.metrics.get() {
@@ -385,13 +393,35 @@ impl Mempool {
 
     /// Counts `n` door failures against the address `from`.
     pub fn address_failed(&self, from: IpKey, n: usize) {
-        if n == 0 {
+        if n == 0 || self.exempt(from) {
             return;
         }
         self.addresses().fail_n(&from, n, Instant::now());
         if let Some(m) = self.metrics.get() {
             m.door_address_failures(n as u64);
         }
+    }
+
+    /// The nonce `sender`'s next transaction should take: `committed` (its committed next nonce),
+    /// past the transactions of its this pool holds in a run from there (a node that signs with a
+    /// key its operator also uses must not take a nonce one of the operator's pending ones holds).
+    pub fn next_nonce(&self, sender: &PublicKey, committed: u64) -> u64 {
+        let inner = self.lock();
+        let mut next = committed;
+        if let Some(q) = inner.by_sender.get(sender) {
+            while q.txs.contains_key(&next) {
+                next += 1;
+            }
+        }
+        next
+    }
+
+    /// Whether `from` is one of `door_exempt_ips`.
+    fn exempt(&self, from: IpKey) -> bool {
+        self.config
+            .door_exempt_ips
+            .iter()
+            .any(|ip| IpKey::of(*ip) == from)
     }
 
     /// Addresses whose door failures are tracked now.
@@ -843,6 +873,58 @@ mod tests {
     use paychain_contracts::crypto::{PublicKey, SecretKey};
     use paychain_contracts::governance;
     use paychain_contracts::tx::{Call, Transaction};
+
+    #[test]
+    fn an_exempt_gateway_is_never_slowed_down_and_a_slowed_sender_is_not_its_submitters_fault() {
+        let (gateway, other): (std::net::IpAddr, std::net::IpAddr) =
+            ("10.0.0.7".parse().unwrap(), "10.0.0.8".parse().unwrap());
+        // As an operator writes it in [mempool].
+        let text = toml::to_string(&Config::default())
+            .unwrap()
+            .replace("door_exempt_ips = []", "door_exempt_ips = [\"10.0.0.7\"]")
+            .replace(
+                "door_failure_burst_per_ip = 128",
+                "door_failure_burst_per_ip = 4",
+            )
+            .replace(
+                "door_failures_per_sec_per_ip = 32",
+                "door_failures_per_sec_per_ip = 1",
+            );
+        let config: Config = toml::from_str(&text).unwrap();
+        assert_eq!(config.door_failure_burst_per_ip, 4);
+        assert_eq!(config.door_exempt_ips, vec![gateway]);
+        let pool = Mempool::new(config, ChainId::new("t"));
+        pool.address_failed(IpKey::of(gateway), 100);
+        pool.address_failed(IpKey::of(other), 100);
+        assert_eq!(pool.address_blocked(IpKey::of(gateway)), None);
+        assert!(pool.address_blocked(IpKey::of(other)).is_some());
+        assert_eq!(pool.tracked_addresses(), 1);
+        // A sender slowed down for its own failures: the key's doing, whoever relays it.
+        let slowed = Error::SlowedDown {
+            sender: SecretKey::from_seed([1; 32]).public_key(),
+            retry_after_ms: 10,
+        };
+        assert!(!slowed.counts_against_address());
+        assert!(
+            Error::UnknownSender(SecretKey::from_seed([2; 32]).public_key())
+                .counts_against_address()
+        );
+    }
+
+    #[test]
+    fn the_next_nonce_skips_what_the_pool_holds_from_the_committed_one() {
+        let pool = Mempool::new(Config::default(), chain());
+        let k = SecretKey::from_seed([1; 32]);
+        assert_eq!(pool.next_nonce(&k.public_key(), 5), 5);
+        admit(&pool, &tx(&k, 5, chain()), 5).unwrap();
+        admit(&pool, &tx(&k, 6, chain()), 5).unwrap();
+        admit(&pool, &tx(&k, 9, chain()), 5).unwrap();
+        assert_eq!(pool.next_nonce(&k.public_key(), 5), 7);
+        assert_eq!(
+            pool.next_nonce(&SecretKey::from_seed([2; 32]).public_key(), 0),
+            0
+        );
+    }
 
     fn chain() -> ChainId {
         ChainId::new("mempool-test")

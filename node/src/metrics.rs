@@ -317,7 +317,7 @@ impl Metrics {
             );
             r.register(
                 "door_address_failures",
-                "Submitted transactions whose refusal counted against the submitting address (too large, undecodable, bad signature, unknown or slowed-down sender, nonce too far ahead)",
+                "Submitted transactions whose refusal counted against the submitting address (too large, undecodable, bad signature, unknown sender, nonce too far ahead)",
                 m.door_address_failures.clone(),
             );
             r.register(

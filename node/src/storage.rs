@@ -913,11 +913,21 @@ impl Storage {
         Ok(out)
     }
 
-    /// Stores an undecided proposal record under (height, key).
-    pub fn put_pending(&self, height: u64, key: &[u8], value: &[u8]) -> Result<(), Error> {
+    /// Stores an undecided proposal record under (height, key); with `durable`, synced to disk
+    /// before this returns (a proposal we signed: after a power loss we must propose it again,
+    /// not another one, which would be double signing).
+    pub fn put_pending(
+        &self,
+        height: u64,
+        key: &[u8],
+        value: &[u8],
+        durable: bool,
+    ) -> Result<(), Error> {
         let mut k = height_key(height).to_vec();
         k.extend_from_slice(key);
-        self.db.put_cf(self.cf(CF_PENDING)?, k, value)?;
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(durable);
+        self.db.put_cf_opt(self.cf(CF_PENDING)?, k, value, &opts)?;
         Ok(())
     }
 
@@ -1362,11 +1372,11 @@ mod tests {
         let outcome = execute_block(&db, &block).unwrap();
         assert!(outcome.receipts[0].is_ok(), "{:?}", outcome.receipts[0]);
         let bytes = block.to_bytes();
-        db.put_pending(1, b"round-0", b"proposal of height 1")
+        db.put_pending(1, b"round-0", b"proposal of height 1", true)
             .unwrap();
-        db.put_pending(1, b"round-1", b"another of height 1")
+        db.put_pending(1, b"round-1", b"another of height 1", false)
             .unwrap();
-        db.put_pending(2, b"round-0", b"proposal of height 2")
+        db.put_pending(2, b"round-0", b"proposal of height 2", false)
             .unwrap();
         assert_eq!(db.pending_at(1).unwrap().len(), 2);
         let tip1 = db

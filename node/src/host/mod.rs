@@ -609,7 +609,7 @@ impl Host {
         }
         self.shared
             .storage
-            .put_pending(height.0, &key, &borsh::to_vec(p)?)
+            .put_pending(height.0, &key, &borsh::to_vec(p)?, p.built_here)
             .map_err(|e| {
                 error!(target: "consensus", height = height.0, error = %e, "storage write failed, stopping");
                 anyhow::anyhow!("storage write of a proposal at height {} failed: {e}", height.0)

@@ -118,6 +118,9 @@ type Values = Puts;
 /// about 20 MB of enclave memory.
 pub const DEFAULT_CARRIED_VALUES: usize = 50_000;
 
+/// Most bytes (keys and values) kept from one executed block for the next, whatever the count.
+const MAX_CARRIED_BYTES: usize = 32 << 20;
+
 /// Block execution in the enclave.
 #[derive(Default)]
 struct ExecState {
@@ -156,12 +159,19 @@ impl ExecState {
     }
 
     /// Ends the session with its block's writes: what it knew, overlaid with them, is carried to
-    /// the block's child, unless that is more than `cap` values.
+    /// the block's child, unless that is more than `cap` values or [`MAX_CARRIED_BYTES`] (a host
+    /// may supply large values: the count alone does not bound the memory).
     fn finish(&mut self, puts: &Puts, cap: usize) {
         self.carried = self.session.take().and_then(|mut s| {
             s.entries
                 .extend(puts.iter().map(|(k, v)| (k.clone(), v.clone())));
-            (s.entries.len() <= cap).then_some((s.block_hash, s.entries))
+            let bytes: usize = s
+                .entries
+                .iter()
+                .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+                .sum();
+            (s.entries.len() <= cap && bytes <= MAX_CARRIED_BYTES)
+                .then_some((s.block_hash, s.entries))
         });
     }
 }
@@ -748,9 +758,16 @@ mod tests {
         // Asked again for the same block, the session goes on (rounds of one block).
         child.entries.extend(values(&[("z", Some("5"))]));
         assert_eq!(exec.session_for(c, p).entries.len(), 4);
-        // Over the cap, nothing is carried.
+        // Over the cap, nothing is carried: by count, or by bytes whatever the count.
         exec.finish(&Values::new(), 3);
         assert!(exec.carried.is_none());
+        let big = vec![7u8; MAX_CARRIED_BYTES / 2 + 1];
+        exec.session_for(c, p).entries.extend([
+            (b"x".to_vec(), Some(big.clone())),
+            (b"y".to_vec(), Some(big)),
+        ]);
+        exec.finish(&Values::new(), 10);
+        assert!(exec.carried.is_none(), "over the byte bound");
         assert!(exec.session_for(Hash([4; 32]), c).entries.is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! `paychain-node`: run a validator, generate a local network, or run a dev chain.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -70,10 +70,15 @@ enum Command {
     /// Check equivocation evidence offline, as anyone given it can: reads JSON lines as
     /// `paychain-node evidence` prints them from stdin (at most 4 KiB each), checks each pair's two
     /// signatures against its validator's key over chain `--chain-id`'s sign bytes, prints
-    /// `ok` or the reason per line, exits non-zero if any line does not check.
+    /// `ok` or the reason per line, exits non-zero if any line does not check. With `--genesis`,
+    /// the chain id comes from that file and a pair also needs a key of its validator set (a key
+    /// anyone made up signs "conflicting" messages at will: they prove nothing against the chain).
     VerifyEvidence {
+        #[arg(long, required_unless_present = "genesis")]
+        chain_id: Option<String>,
+        /// The chain's genesis file: its chain id and validator set.
         #[arg(long)]
-        chain_id: String,
+        genesis: Option<PathBuf>,
     },
     /// Compact a stopped node's database and print what it keeps on disk (JSON): per column
     /// family, in total and per transaction in the chain.
@@ -202,10 +207,31 @@ fn evidence(home: &Home, verify: bool) -> anyhow::Result<()> {
 }
 
 /// `verify-evidence`: JSON lines from stdin, one verdict per line.
-fn verify_evidence(chain_id: &str) -> anyhow::Result<()> {
+fn verify_evidence(chain_id: Option<&str>, genesis: Option<&Path>) -> anyhow::Result<()> {
     use paychain_node::host::evidence::{self, Equivocation, MAX_JSON_LINE};
     use std::io::{BufRead, Read};
-    let chain = paychain_contracts::ids::ChainId::new(chain_id);
+    let genesis = genesis.map(paychain_node::home::load_genesis).transpose()?;
+    let chain_id = match (chain_id, &genesis) {
+        (Some(id), Some(g)) if g.chain_id.0 != id => {
+            anyhow::bail!(
+                "--chain-id {id} is not the genesis file's chain ({})",
+                g.chain_id
+            )
+        }
+        (Some(id), _) => id.to_owned(),
+        (None, Some(g)) => g.chain_id.0.clone(),
+        (None, None) => anyhow::bail!("give --chain-id or --genesis"),
+    };
+    let chain = paychain_contracts::ids::ChainId::new(&chain_id);
+    let validator = |e: &Equivocation| -> Result<(), String> {
+        match &genesis {
+            Some(g) if !g.validators.iter().any(|v| v.public_key.0 == e.validator) => Err(format!(
+                "{} is not a key of the genesis validator set",
+                hex::encode(e.validator)
+            )),
+            _ => Ok(()),
+        }
+    };
     let (mut checked, mut refuted) = (0usize, 0usize);
     let mut stdin = std::io::stdin().lock();
     let mut buf = Vec::new();
@@ -239,7 +265,8 @@ fn verify_evidence(chain_id: &str) -> anyhow::Result<()> {
         let verdict = if too_long {
             Err(format!("line longer than {MAX_JSON_LINE} bytes"))
         } else {
-            Equivocation::from_json(line).and_then(|e| evidence::verify(&e, &chain))
+            Equivocation::from_json(line)
+                .and_then(|e| evidence::verify(&e, &chain).and_then(|()| validator(&e)))
         };
         match verdict {
             Ok(()) => println!("ok"),
@@ -332,7 +359,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Evidence { home, verify }) => evidence(&Home(home), verify),
-        Some(Command::VerifyEvidence { chain_id }) => verify_evidence(&chain_id),
+        Some(Command::VerifyEvidence { chain_id, genesis }) => {
+            verify_evidence(chain_id.as_deref(), genesis.as_deref())
+        }
         Some(Command::PeerId { home }) => {
             let key = paychain_node::keys::load(&Home(home).validator_key())?;
             println!(

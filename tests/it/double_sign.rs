@@ -222,6 +222,30 @@ fn n4f1_same_validator_key_on_two_nodes_no_fork_evidence_recorded() -> Result<()
     );
     let (ok, _) = verify_offline("paychain-elsewhere", &lines[..1])?;
     ensure!(!ok, "evidence verified on another chain");
+    // Against the chain's genesis the pairs also name a key of its validator set; against a
+    // genesis without validator 3 (a key nobody appointed signs "conflicts" at will) they prove
+    // nothing.
+    let genesis = net.nodes[0].home.join("genesis.json");
+    let (ok, verdicts) = verify_offline_args(&["--genesis", &genesis.to_string_lossy()], &lines)?;
+    ensure!(
+        ok && verdicts.iter().all(|v| v == "ok"),
+        "verify-evidence --genesis: {verdicts:?}"
+    );
+    let mut g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&genesis)?)?;
+    g["validators"]
+        .as_array_mut()
+        .context("genesis validators")?
+        .retain(|v| v["public_key"] != validator.as_str());
+    let without = net.nodes[0].home.join("genesis-without-3.json");
+    std::fs::write(&without, g.to_string())?;
+    let (ok, verdicts) =
+        verify_offline_args(&["--genesis", &without.to_string_lossy()], &lines[..1])?;
+    ensure!(
+        !ok && verdicts
+            .first()
+            .is_some_and(|v| v.contains("not a key of the genesis validator set")),
+        "a pair of a key outside the validator set verified: {verdicts:?}"
+    );
 
     eprintln!(
         "FIGURES double signing: twin caught up in {caught_up:?}; evidence after {found:?} ({heights_to_evidence} heights) at nodes {seen_by:?}, counts {counts:?}, {} stored at node {witness} ({kinds:?}), all verified offline; honest {during}; heights to {top}, no fork",
@@ -233,8 +257,14 @@ fn n4f1_same_validator_key_on_two_nodes_no_fork_evidence_recorded() -> Result<()
 /// Pipes `lines` into `paychain-node verify-evidence --chain-id chain`: whether it succeeded, and
 /// its verdict per line.
 fn verify_offline(chain: &str, lines: &[String]) -> Result<(bool, Vec<String>)> {
+    verify_offline_args(&["--chain-id", chain], lines)
+}
+
+/// [`verify_offline`] with the arguments `args`.
+fn verify_offline_args(args: &[&str], lines: &[String]) -> Result<(bool, Vec<String>)> {
     let mut child = Command::new(paychain_tests::bin("paychain-node"))
-        .args(["verify-evidence", "--chain-id", chain])
+        .arg("verify-evidence")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,5 +1,6 @@
 //! `paychain-node`: run a validator, generate a local network, or run a dev chain.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -390,7 +391,7 @@ fn main() {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -408,7 +409,23 @@ fn main() {
     // not followed by the engine's logging of messages still arriving.
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     if let Err(e) = result.context("paychain-node") {
-        eprintln!("error: {e:#}");
+        // The engine's own threads (its WAL's) may still log as they wind down: from here on their
+        // lines go nowhere. Taking stderr's lock waits out a line being written.
+        LOG_CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Set once the node stops on an error: log lines are dropped, so its reason stays the last line.
+static LOG_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Where log lines go: stderr, or nowhere once [`LOG_CLOSED`].
+fn log_writer() -> Box<dyn std::io::Write> {
+    if LOG_CLOSED.load(std::sync::atomic::Ordering::SeqCst) {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(std::io::stderr())
     }
 }

@@ -104,17 +104,7 @@ fn n4_gossip_only_from_allowed_peers_stranger_refused_garbage_peer_dropped() -> 
     );
 
     // What the stranger admits goes nowhere: the chain moves on without it.
-    let chain = net.rpc(0).status()?["chain_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let key = net.platform_key(0)?;
-    let tx = txs::signed(
-        &key,
-        &chain,
-        net.rpc(0).nonce(&key.public_key())?,
-        txs::register(&txs::merchant_key(91), "Via stranger"),
-    );
+    let tx = platform_registration(&net, 91, "Via stranger")?;
     let hash = net
         .rpc(stranger)
         .submit(&tx.to_bytes())?
@@ -362,17 +352,7 @@ fn n1_gossip_connection_flood_from_one_address_is_bounded_and_an_honest_peer_sti
             sample(&net)?;
             Ok(net.rpc(honest).status()?["peers"] == 1)
         })?;
-        let chain = net.rpc(0).status()?["chain_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let key = net.platform_key(0)?;
-        let tx = txs::signed(
-            &key,
-            &chain,
-            net.rpc(0).nonce(&key.public_key())?,
-            txs::register(&txs::merchant_key(92), "During the flood"),
-        );
+        let tx = platform_registration(&net, 92, "During the flood")?;
         let hash = net
             .rpc(honest)
             .submit(&tx.to_bytes())?
@@ -426,4 +406,23 @@ fn n1_gossip_connection_flood_from_one_address_is_bounded_and_an_honest_peer_sti
         seen.longest
     );
     Ok(())
+}
+
+/// Platform 0's registration of merchant key `seed` as `name`, at its next nonce on node 0.
+fn platform_registration(
+    net: &Testnet,
+    seed: u8,
+    name: &str,
+) -> Result<paychain_contracts::tx::SignedTx> {
+    let chain = net.rpc(0).status()?["chain_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let key = net.platform_key(0)?;
+    Ok(txs::signed(
+        &key,
+        &chain,
+        net.rpc(0).nonce(&key.public_key())?,
+        txs::register(&txs::merchant_key(seed), name),
+    ))
 }

@@ -101,6 +101,7 @@ struct PendingProposal {
 
 /// [`PendingProposal`] as stored before `built_here` existed.
 #[derive(BorshDeserialize)]
+#[cfg_attr(test, derive(BorshSerialize))]
 struct LegacyPendingProposal {
     round: i64,
     pol_round: i64,
@@ -1149,18 +1150,9 @@ mod pending_tests {
 
     #[test]
     fn records_stored_before_the_marker_keep_the_old_rule() {
-        #[derive(BorshSerialize)]
-        struct Old {
-            round: i64,
-            pol_round: i64,
-            proposer: [u8; 32],
-            block_hash: [u8; 32],
-            block: Vec<u8>,
-            signature: Vec<u8>,
-        }
         let me = Address([3; 32]);
         let old = |proposer: [u8; 32]| {
-            borsh::to_vec(&Old {
+            borsh::to_vec(&LegacyPendingProposal {
                 round: 2,
                 pol_round: -1,
                 proposer,
